@@ -1,0 +1,377 @@
+"""Settings: one TOML file, validated by pydantic, written back with tomli-w.
+
+`load_settings` reads the file (``AX_CONFIG`` or the config dir's
+``config.toml``); a missing file means the defaults, which serve the
+built-in demo fleet. A broken file raises `ConfigError` naming the file,
+line, key and the fix. `save_settings` writes the settings back (the
+dashboard edits routing weights and rules this way) atomically.
+
+Each subsystem owns one section class here; the sections only hold plain
+data and validation, never behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from axtui import locations
+from axtui.errors import ConfigError
+
+__all__ = [
+    "ABTestConfig",
+    "AlertsConfig",
+    "BudgetsConfig",
+    "CacheConfig",
+    "CachePolicy",
+    "DeploymentConfig",
+    "MetricsConfig",
+    "PriceOverride",
+    "ProviderConfig",
+    "RateLimitConfig",
+    "RecorderConfig",
+    "RoutingConfig",
+    "RoutingRule",
+    "ServerConfig",
+    "Settings",
+    "UIConfig",
+    "load_settings",
+    "parse_settings",
+    "save_settings",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PriceOverride(_Section):
+    """Per-million-token prices in dollars that replace the price sheet's."""
+
+    input: Decimal = Decimal(0)
+    output: Decimal = Decimal(0)
+    cached_input: Decimal | None = None
+    cache_write: Decimal | None = None
+
+
+class ProviderConfig(_Section):
+    """One upstream provider account.
+
+    ``kind`` names a registered provider kind (``openai``, ``anthropic``,
+    ``gemini``, ``sim``, or a plugin's). The key is read from the
+    environment variable named by ``api_key_env`` at call time; it is never
+    stored.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: str = "openai"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    models: list[str] = Field(default_factory=list)
+    region: str = ""
+    timeout_s: float = Field(default=60.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    headers: dict[str, str] = Field(default_factory=dict)
+    profile: str | None = None
+    enabled: bool = True
+
+
+class DeploymentConfig(_Section):
+    """One way to serve a logical model, beyond a provider's ``models`` list."""
+
+    model: str = Field(min_length=1)
+    provider: str = Field(min_length=1)
+    upstream_model: str | None = None
+    region: str | None = None
+    weight: float = Field(default=1.0, ge=0)
+    context_window: int | None = Field(default=None, gt=0)
+    max_output: int | None = Field(default=None, gt=0)
+    tools: bool | None = None
+    vision: bool | None = None
+    json_mode: bool | None = None
+    price: PriceOverride | None = None
+
+
+class RecorderConfig(_Section):
+    """How call records are written."""
+
+    flush_interval_ms: int = Field(default=250, ge=10, le=60_000)
+    batch_size: int = Field(default=2_000, ge=1, le=100_000)
+    log_prompts: bool = False
+
+
+class CachePolicy(_Section):
+    """Cache settings for one model or alias (unset fields inherit)."""
+
+    enabled: bool | None = None
+    ttl_s: int | None = Field(default=None, ge=0)
+    scope: Literal["user", "key", "global"] | None = None
+    semantic: bool | None = None
+    threshold: float | None = Field(default=None, gt=0, le=1)
+    max_temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class CacheConfig(_Section):
+    """The response cache (exact, then semantic)."""
+
+    enabled: bool = True
+    ttl_s: int = Field(default=3600, ge=0)
+    scope: Literal["user", "key", "global"] = "user"
+    semantic: bool = True
+    threshold: float = Field(default=0.9, gt=0, le=1)
+    embedder: str = "builtin"
+    embedder_provider: str | None = None
+    embedder_model: str | None = None
+    max_temperature: float | None = Field(default=None, ge=0, le=2)
+    memory_entries: int = Field(default=10_000, ge=0)
+    memory_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    store_bytes: int = Field(default=512 * 1024 * 1024, ge=0)
+    models: dict[str, CachePolicy] = Field(default_factory=dict)
+
+
+class ABVariant(_Section):
+    """One arm of an A/B test."""
+
+    name: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    percent: float = Field(ge=0, le=100)
+
+
+class ABTestConfig(_Section):
+    """Split the callers of a model between variants, sticky per user."""
+
+    name: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    variants: list[ABVariant] = Field(min_length=2)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _splits_add_up(self) -> ABTestConfig:
+        total = sum(v.percent for v in self.variants)
+        if abs(total - 100) > 1e-6:
+            raise ValueError(f"the variants' percent must add up to 100, not {total:g}")
+        return self
+
+
+class RoutingRule(_Section):
+    """A routing rule; the first that matches a call decides its route."""
+
+    name: str = Field(min_length=1)
+    model: str = "*"
+    user: str = "*"
+    key: str = "*"
+    tags: list[str] = Field(default_factory=list)
+    min_prompt_tokens: int | None = Field(default=None, ge=0)
+    max_prompt_tokens: int | None = Field(default=None, ge=0)
+    hours: str | None = Field(default=None, pattern=r"^\d{1,2}-\d{1,2}$")
+    strategy: str | None = None
+    deployments: list[str] = Field(default_factory=list)
+    fallbacks: list[str] = Field(default_factory=list)
+    region: str | None = None
+    require_region: bool = False
+
+
+class RoutingConfig(_Section):
+    """How deployments are chosen."""
+
+    strategy: str = "latency"
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
+    rules: list[RoutingRule] = Field(default_factory=list)
+    ab_tests: list[ABTestConfig] = Field(default_factory=list)
+    exploration: float = Field(default=0.05, ge=0, le=1)
+    circuit_failures: int = Field(default=5, ge=1)
+    circuit_error_rate: float = Field(default=0.5, gt=0, le=1)
+    circuit_cooldown_s: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+
+
+class RateLimitConfig(_Section):
+    """Rate limits: where their state lives and the defaults per scope."""
+
+    backend: Literal["store", "memory", "redis"] = "store"
+    redis_url: str | None = None
+    algorithm: Literal["token-bucket", "sliding-window"] = "token-bucket"
+    global_requests: str | None = None
+    global_tokens: str | None = None
+    user_requests: str | None = None
+    user_tokens: str | None = None
+    key_requests: str | None = None
+    key_tokens: str | None = None
+    provider_requests: dict[str, str] = Field(default_factory=dict)
+    provider_tokens: dict[str, str] = Field(default_factory=dict)
+
+
+class BudgetsConfig(_Section):
+    """Budget periods and alert defaults (the budgets live in the store)."""
+
+    timezone: str = "UTC"
+    thresholds: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    webhook: str | None = None
+    typical_output_tokens: int = Field(default=512, ge=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use a name like 'UTC' or 'Europe/Paris'") from None
+        return value
+
+
+class AlertsConfig(_Section):
+    """Alert evaluation."""
+
+    interval_s: float = Field(default=5.0, gt=0)
+    cooldown_s: float = Field(default=300.0, ge=0)
+    webhook: str | None = None
+
+
+class MetricsConfig(_Section):
+    """Live windows and rollup retention."""
+
+    window_s: int = Field(default=900, ge=60)
+    minute_retention_days: int = Field(default=7, ge=1)
+    hour_retention_days: int = Field(default=365, ge=1)
+
+
+class ServerConfig(_Section):
+    """`ax serve`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8787, ge=1, le=65535)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    admin_key_env: str = "AX_ADMIN_KEY"
+
+
+class UIConfig(_Section):
+    """The dashboard."""
+
+    theme: str = "dark"
+    refresh_hz: float = Field(default=2.0, gt=0, le=20)
+
+
+class Settings(_Section):
+    """Everything configurable. An empty file serves the demo fleet."""
+
+    providers: list[ProviderConfig] = Field(default_factory=list)
+    deployments: list[DeploymentConfig] = Field(default_factory=list)
+    recorder: RecorderConfig = Field(default_factory=RecorderConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    ratelimit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    ui: UIConfig = Field(default_factory=UIConfig)
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+
+    @property
+    def uses_demo_fleet(self) -> bool:
+        """True when no provider is configured: the built-in fleet serves."""
+        return not any(p.enabled for p in self.providers)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Settings:
+        seen: set[str] = set()
+        for p in self.providers:
+            if p.name in seen:
+                raise ValueError(f"two providers are named {p.name!r}; give each a unique name")
+            seen.add(p.name)
+        for d in self.deployments:
+            if self.providers and d.provider not in seen:
+                raise ValueError(
+                    f"deployment of {d.model!r} names provider {d.provider!r}, which is not configured; "
+                    f"configured: {', '.join(sorted(seen))}"
+                )
+        return self
+
+
+def parse_settings(text: str, path: Path | str = "<config>") -> Settings:
+    """Parse and validate TOML text; errors name the line, key and fix."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}. Fix the syntax there, or move the file away "
+                          f"and run `ax config init`.") from None
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, text, path)) from None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the config file; defaults when it does not exist."""
+    path = path or locations.config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}); check its permissions and encoding (UTF-8)") from None
+    return parse_settings(text, path)
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write settings as TOML, atomically (a temp file renamed over the old)."""
+    path = path or locations.config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = settings.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _explain(exc: ValidationError, text: str, path: Path | str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc) or "(top level)"
+        line = _locate(text, err["loc"])
+        where = f"{path}, line {line}" if line else str(path)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown setting {loc[-1]!r}; check its spelling (see `ax config init` for every setting)"
+        elif msg.startswith("Value error, "):
+            msg = msg.removeprefix("Value error, ")
+        lines.append(f"{where}: {key}: {msg}")
+    return "invalid config:\n  " + "\n  ".join(lines) + "\nFix the value there and run the command again."
+
+
+def _locate(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of a dotted key path in TOML text."""
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return None
+    src = text.splitlines()
+    start = 0
+    # Walk down table headers ([a.b] or [[a]]), honouring array indexes.
+    idx_iter = iter(loc)
+    prefix: list[str] = []
+    for part in idx_iter:
+        if isinstance(part, int):
+            continue
+        prefix.append(part)
+        header = ".".join(prefix)
+        hits = [i for i, s in enumerate(src) if re.match(rf"^\s*\[\[?\s*{re.escape(header)}\s*\]?\]\s*$", s)]
+        if hits:
+            nxt = loc[loc.index(part) + 1] if loc.index(part) + 1 < len(loc) else None
+            pick = hits[nxt] if isinstance(nxt, int) and nxt < len(hits) else hits[0]
+            start = max(start, pick)
+    last = names[-1]
+    for i in range(start, len(src)):
+        if re.match(rf"^\s*\"?{re.escape(last)}\"?\s*=", src[i]):
+            return i + 1
+    return start + 1 if start else None

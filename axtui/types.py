@@ -1,0 +1,277 @@
+"""The nouns every layer shares: requests, responses, usage, callers, records.
+
+Requests arrive from outside and are validated, so they are pydantic models.
+Everything ax makes itself on the hot path (usage, chunks, responses, call
+records) is a slotted dataclass: cheap to build, cheap to copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "CacheStatus",
+    "CallRecord",
+    "CallStatus",
+    "Caller",
+    "ChatRequest",
+    "ChatResponse",
+    "Chunk",
+    "Deployment",
+    "EmbeddingResponse",
+    "Message",
+    "Usage",
+]
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+CallStatus = Literal["ok", "error", "rate_limited", "budget_refused", "cancelled"]
+CacheStatus = Literal["miss", "exact", "semantic", "off"]
+
+
+class Message(BaseModel):
+    """One turn of a conversation, in OpenAI's shape.
+
+    ``content`` is a string or a list of content parts (text, image_url, …);
+    unknown fields are kept so provider-specific ones pass through.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Role
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The plain text of the message, parts joined by newlines."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(str(p.get("text", "")) for p in self.content if p.get("type") in ("text", "input_text"))
+
+    def has_images(self) -> bool:
+        """Whether any content part is an image."""
+        return isinstance(self.content, list) and any(
+            p.get("type") in ("image_url", "input_image", "image") for p in self.content
+        )
+
+
+class ChatRequest(BaseModel):
+    """A chat completion request in OpenAI's shape.
+
+    Fields that change the answer are named; any other field (provider
+    specific parameters) is kept in ``model_extra`` and passed through.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = Field(default=None, ge=1, le=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    @property
+    def output_limit(self) -> int | None:
+        """The most output tokens the caller allows, whichever field set it."""
+        return self.max_completion_tokens or self.max_tokens
+
+    def prompt_text(self) -> str:
+        """Every message's text, joined; used for estimates and hashing."""
+        return "\n".join(m.text() for m in self.messages)
+
+    def passthrough(self) -> dict[str, Any]:
+        """Provider-specific parameters the caller sent that ax does not name."""
+        return dict(self.model_extra or {})
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one call, with one meaning across providers.
+
+    ``input_tokens`` counts every prompt token; ``cached_input_tokens`` and
+    ``cache_write_tokens`` are the parts of it read from and written to the
+    provider's prompt cache (``cache_write_1h_tokens`` is the part of the
+    writes kept for an hour, which Anthropic bills higher).
+    ``reasoning_tokens`` are the part of ``output_tokens`` spent thinking.
+    ``estimated`` is true when ax counted the tokens itself because the
+    provider reported none.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            self.estimated or other.estimated,
+        )
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    """A complete answer from a provider (or from the cache)."""
+
+    content: str
+    model: str
+    usage: Usage
+    finish_reason: str = "stop"
+    tool_calls: list[dict[str, Any]] | None = None
+    id: str = ""
+    provider: str = ""
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One piece of a streamed answer.
+
+    The last chunk of a stream carries ``finish_reason``; the usage arrives
+    on a chunk of its own (``usage`` set, ``delta`` empty) when known.
+    """
+
+    delta: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    model: str = ""
+    id: str = ""
+
+
+@dataclass(slots=True)
+class EmbeddingResponse:
+    """Vectors for a list of inputs, in input order."""
+
+    vectors: list[list[float]]
+    model: str
+    usage: Usage
+
+
+@dataclass(slots=True, frozen=True)
+class Caller:
+    """Who makes a call: the end user, the gateway key, free-form tags."""
+
+    user: str = "anonymous"
+    key: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Deployment:
+    """One way to serve a logical model: a provider plus its model name.
+
+    ``id`` is ``provider/upstream_model``; ``model`` is the logical name
+    callers ask for (several deployments may serve the same one).
+    """
+
+    provider: str
+    model: str
+    upstream_model: str
+    region: str = ""
+    weight: float = 1.0
+    context_window: int | None = None
+    max_output: int | None = None
+    supports_tools: bool = True
+    supports_vision: bool = False
+    supports_json: bool = True
+    tags: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        """``provider/upstream_model``: unique within a gateway."""
+        return f"{self.provider}/{self.upstream_model}"
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What happened to one call: one record per call, failed ones too.
+
+    Money is integer nano-dollars (``cost_nanos``; None when the price is
+    unknown). Times are epoch seconds (``ts`` is when the call started).
+    """
+
+    ts: float
+    user: str
+    requested_model: str
+    status: CallStatus = "ok"
+    key: str | None = None
+    tags: tuple[str, ...] = ()
+    provider: str | None = None
+    model: str | None = None
+    deployment: str | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    http_status: int | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    usage_estimated: bool = False
+    cost_nanos: int | None = None
+    saved_nanos: int | None = None
+    cache: CacheStatus = "miss"
+    similarity: float | None = None
+    attempts: int = 0
+    route: str | None = None
+    rule: str | None = None
+    variant: str | None = None
+    region: str | None = None
+    prompt_hash: str | None = None
+    stream: bool = False
+    request_id: str = ""
+    prompt: str | None = None
+    endpoint: str = "chat"
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+def prompt_hash(request: ChatRequest) -> str:
+    """A short, stable hash of the conversation (for the log, not the cache)."""
+    h = hashlib.sha256()
+    for m in request.messages:
+        h.update(m.role.encode())
+        h.update(b"\0")
+        h.update(m.text().encode())
+        h.update(b"\1")
+    return h.hexdigest()[:16]
