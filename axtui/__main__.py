@@ -1,0 +1,5 @@
+"""``python -m axtui`` runs the ``ax`` command."""
+
+from axtui.cli import main
+
+main()

@@ -1,0 +1,204 @@
+"""Building a gateway from settings: one function per subsystem.
+
+This is the one place that knows every subsystem; each ``_build_*``
+function returns the subsystem's implementation of its port.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import httpx
+
+from axtui.bus import EventBus
+from axtui.clock import SYSTEM_CLOCK, Clock
+from axtui.config import Settings, load_settings
+from axtui.engine.gateway import Gateway
+from axtui.ports import Budgets, Limiter, NullBudgets, NullCache, NullLimiter, PriceBook, ResponseCache, Router
+from axtui.providers import Provider, create_provider
+from axtui.routing.catalog import Catalog, OrderedRouter
+from axtui.store import Store
+from axtui.store.recorder import Recorder
+from axtui.types import Deployment
+
+__all__ = ["build_catalog", "build_gateway", "effective_providers"]
+
+log = logging.getLogger(__name__)
+
+
+def effective_providers(settings: Settings, *, announce: bool = False) -> Settings:
+    """The settings with the demo fleet filled in when no provider is configured."""
+    if not settings.uses_demo_fleet:
+        return settings
+    from axtui.providers.sim import fleet
+
+    if announce:
+        print("ax: no providers configured; using the built-in demo fleet (run `ax config init` to add real ones)",
+              file=sys.stderr)
+    data = settings.model_dump()
+    data["providers"] = [p.model_dump() for p in fleet.demo_providers()]
+    aliases = dict(fleet.demo_aliases())
+    aliases.update(settings.routing.aliases)
+    data["routing"]["aliases"] = aliases
+    prices = {k: v.model_dump() for k, v in fleet.demo_price_overrides().items()}
+    prices.update(data.get("prices", {}))
+    data["prices"] = prices
+    return Settings.model_validate(data)
+
+
+def build_catalog(settings: Settings) -> Catalog:
+    """Deployments from each provider's ``models`` and the ``[[deployments]]`` list."""
+    deployments: list[Deployment] = []
+    by_name = {p.name: p for p in settings.providers if p.enabled}
+    for p in by_name.values():
+        for model in p.models:
+            deployments.append(_deployment(p.kind, p.profile, p.name, model, model, p.region))
+    for d in settings.deployments:
+        p = by_name.get(d.provider)
+        if p is None:
+            continue
+        dep = _deployment(p.kind, p.profile, p.name, d.model, d.upstream_model or d.model, d.region or p.region)
+        dep.weight = d.weight
+        if d.context_window:
+            dep.context_window = d.context_window
+        if d.max_output:
+            dep.max_output = d.max_output
+        if d.tools is not None:
+            dep.supports_tools = d.tools
+        if d.vision is not None:
+            dep.supports_vision = d.vision
+        if d.json_mode is not None:
+            dep.supports_json = d.json_mode
+        deployments.append(dep)
+    return Catalog(deployments, settings.routing.aliases)
+
+
+def _deployment(kind: str, profile: str | None, provider: str, model: str, upstream: str, region: str) -> Deployment:
+    dep = Deployment(provider=provider, model=model, upstream_model=upstream, region=region)
+    if kind == "sim":
+        from axtui.providers.sim import fleet
+
+        caps = fleet.model_capabilities(profile or "demo", provider, upstream)
+        if caps is not None:
+            dep.context_window = caps.context_window
+            dep.max_output = caps.max_output
+            dep.supports_tools = caps.tools
+            dep.supports_vision = caps.vision
+            dep.supports_json = caps.json_mode
+    return dep
+
+
+async def build_gateway(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    database_url: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    bus: EventBus | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    providers: dict[str, Provider] | None = None,
+    record: bool = True,
+    announce_demo: bool = False,
+    sim_seed: int = 0,
+) -> Gateway:
+    """A gateway with every subsystem the settings switch on.
+
+    Args:
+        settings: the settings; read from the config file when None.
+        store: an open store; opened from ``database_url`` (or the default) when None.
+        database_url: where to open the store when ``store`` is None.
+        clock: the clock every time-dependent part uses.
+        bus: the event bus; a new one when None.
+        transport: an httpx transport for every HTTP provider (tests pass a mock).
+        providers: ready provider instances by name, replacing configured ones.
+        record: whether to record calls in the store.
+        announce_demo: print one line on stderr when the demo fleet is used.
+        sim_seed: the seed of in-process simulated providers.
+    """
+    settings = effective_providers(settings or load_settings(), announce=announce_demo)
+    owns_store = store is None
+    if store is None:
+        store = Store.open(database_url)
+    bus = bus or EventBus()
+    catalog = build_catalog(settings)
+    made: dict[str, Provider] = dict(providers or {})
+    for p in settings.providers:
+        if p.enabled and p.name not in made:
+            kwargs: dict[str, Any] = {}
+            if p.kind == "sim":
+                kwargs = {"clock": clock, "seed": sim_seed}
+            elif transport is not None:
+                kwargs = {"transport": transport}
+            made[p.name] = create_provider(p, **kwargs)
+    recorder = (
+        Recorder(store, flush_interval_ms=settings.recorder.flush_interval_ms, batch_size=settings.recorder.batch_size)
+        if record
+        else None
+    )
+    ctx = _Context(settings, store, bus, clock, catalog, recorder)
+    prices = _build_prices(ctx)
+    gateway = Gateway(
+        settings=settings,
+        catalog=catalog,
+        providers=made,
+        router=_build_router(ctx, prices),
+        limiter=_build_limiter(ctx),
+        budgets=_build_budgets(ctx, prices),
+        cache=_build_cache(ctx, prices),
+        prices=prices,
+        recorder=recorder,
+        store=store,
+        bus=bus,
+        clock=clock,
+        owns_store=owns_store,
+        extras={"closers": ctx.closers},
+    )
+    return gateway
+
+
+class _Context:
+    """What every subsystem builder may use."""
+
+    def __init__(
+        self, settings: Settings, store: Store, bus: EventBus, clock: Clock, catalog: Catalog, recorder: Recorder | None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.catalog = catalog
+        self.recorder = recorder
+        #: Called (and awaited if async) when the gateway closes, before the recorder flushes.
+        self.closers: list[Any] = []
+
+
+class _UnpricedBook:
+    """Until prices are known: every cost is unknown, never zero."""
+
+    def cost(self, deployment: Deployment, usage: Any) -> int | None:
+        return None
+
+    def estimate(self, deployment: Deployment, input_tokens: int, output_tokens: int) -> int | None:
+        return None
+
+
+def _build_prices(ctx: _Context) -> PriceBook:
+    return _UnpricedBook()
+
+
+def _build_router(ctx: _Context, prices: PriceBook) -> Router:
+    return OrderedRouter(ctx.catalog)
+
+
+def _build_limiter(ctx: _Context) -> Limiter:
+    return NullLimiter()
+
+
+def _build_budgets(ctx: _Context, prices: PriceBook) -> Budgets:
+    return NullBudgets()
+
+
+def _build_cache(ctx: _Context, prices: PriceBook) -> ResponseCache:
+    return NullCache()

@@ -1,0 +1,79 @@
+"""The catalog: which deployments serve which logical model, and aliases.
+
+A logical model (``gpt-4o-mini``) may be served by several deployments
+(``openai/gpt-4o-mini``, ``azure/gpt-4o-mini``); an alias (``fast``) names
+several logical models. `Catalog.resolve` turns either into deployments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from axtui.ports import Attempt, RoutePlan
+from axtui.errors import UnknownModel
+from axtui.types import Caller, ChatRequest, Deployment
+
+__all__ = ["Catalog", "OrderedRouter"]
+
+
+class Catalog:
+    """Deployments by logical model, plus aliases over logical models."""
+
+    def __init__(self, deployments: Iterable[Deployment], aliases: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.deployments: list[Deployment] = []
+        self._by_model: dict[str, list[Deployment]] = {}
+        self._by_id: dict[str, Deployment] = {}
+        for d in deployments:
+            if d.id in self._by_id:
+                continue
+            self.deployments.append(d)
+            self._by_id[d.id] = d
+            self._by_model.setdefault(d.model, []).append(d)
+        self.aliases: dict[str, list[str]] = {k: list(v) for k, v in (aliases or {}).items()}
+
+    def models(self) -> list[str]:
+        """Logical model names served, without aliases."""
+        return sorted(self._by_model)
+
+    def names(self) -> list[str]:
+        """Every name a caller may ask for: models and aliases."""
+        return sorted(set(self._by_model) | set(self.aliases))
+
+    def get(self, deployment_id: str) -> Deployment | None:
+        """A deployment by ``provider/upstream_model``."""
+        return self._by_id.get(deployment_id)
+
+    def resolve(self, name: str) -> list[Deployment]:
+        """Deployments for a model, alias or deployment id, in configured order.
+
+        Raises:
+            UnknownModel: nothing serves ``name``; the error lists what does.
+        """
+        if name in self._by_model:
+            return list(self._by_model[name])
+        if name in self.aliases:
+            out: list[Deployment] = []
+            for model in self.aliases[name]:
+                out.extend(self._by_model.get(model, ()))
+            if out:
+                return out
+        dep = self._by_id.get(name)
+        if dep is not None:
+            return [dep]
+        raise UnknownModel(name, self.names())
+
+
+class OrderedRouter:
+    """The simplest router: the catalog's deployments in order."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def plan(self, request: ChatRequest, caller: Caller, *, strategy: str | None = None) -> RoutePlan:
+        return RoutePlan(self.catalog.resolve(request.model), strategy="ordered")
+
+    def begin(self, deployment: Deployment) -> None:
+        return None
+
+    def observe(self, attempt: Attempt) -> None:
+        return None
