@@ -1,0 +1,28 @@
+"""Shared fixtures: every test gets its own AX_HOME; nothing touches the network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import stamina
+
+
+@pytest.fixture(autouse=True)
+def ax_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every ax path at a fresh folder and clear settings from the environment."""
+    home = tmp_path / "ax-home"
+    home.mkdir()
+    monkeypatch.setenv("AX_HOME", str(home))
+    for var in ("AX_CONFIG", "AX_DATABASE_URL", "AX_REDIS_URL", "AX_ADMIN_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_waits() -> Iterator[None]:
+    """Retries happen, but without real sleeps."""
+    stamina.set_testing(True, attempts=3)
+    yield
+    stamina.set_testing(False)
