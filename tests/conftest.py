@@ -23,6 +23,6 @@ def ax_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(autouse=True)
 def _no_retry_waits() -> Iterator[None]:
     """Retries happen, but without real sleeps."""
-    stamina.set_testing(True, attempts=3)
+    stamina.set_testing(True, attempts=3, cap=True)
     yield
     stamina.set_testing(False)
