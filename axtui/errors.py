@@ -32,6 +32,8 @@ Every message says what was wrong, where, and what to do.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AuthenticationError",
     "AxError",
@@ -67,6 +69,8 @@ class AxError(Exception):
     error_type: str = "api_error"
     #: Whether trying again (or the next deployment) may succeed.
     retryable: bool = False
+    #: The `CallRecord` of the call that failed, when the engine raised it.
+    record: Any = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

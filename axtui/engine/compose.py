@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -49,17 +50,33 @@ def effective_providers(settings: Settings, *, announce: bool = False) -> Settin
 
 
 def build_catalog(settings: Settings) -> Catalog:
-    """Deployments from each provider's ``models`` and the ``[[deployments]]`` list."""
+    """Deployments from each provider's ``models`` and the ``[[deployments]]`` list.
+
+    Simulated providers describe their own models' capabilities; others get
+    theirs from ``[[deployments]]`` entries (and the price sheet's data).
+    """
     deployments: list[Deployment] = []
     by_name = {p.name: p for p in settings.providers if p.enabled}
+    sim_caps: dict[str, Deployment] = {}
     for p in by_name.values():
-        for model in p.models:
-            deployments.append(_deployment(p.kind, p.profile, p.name, model, model, p.region))
+        if p.kind == "sim":
+            from axtui.providers.sim.profiles import deployments_for
+
+            sim = deployments_for(p)
+            sim_caps.update({d.id: d for d in sim})
+            deployments.extend(sim)
+        else:
+            deployments.extend(
+                Deployment(provider=p.name, model=m, upstream_model=m, region=p.region) for m in p.models
+            )
     for d in settings.deployments:
         p = by_name.get(d.provider)
         if p is None:
             continue
-        dep = _deployment(p.kind, p.profile, p.name, d.model, d.upstream_model or d.model, d.region or p.region)
+        upstream = d.upstream_model or d.model
+        base = sim_caps.get(f"{p.name}/{upstream}")
+        dep = replace(base, model=d.model) if base else Deployment(provider=p.name, model=d.model, upstream_model=upstream)
+        dep.region = d.region or p.region
         dep.weight = d.weight
         if d.context_window:
             dep.context_window = d.context_window
@@ -73,21 +90,6 @@ def build_catalog(settings: Settings) -> Catalog:
             dep.supports_json = d.json_mode
         deployments.append(dep)
     return Catalog(deployments, settings.routing.aliases)
-
-
-def _deployment(kind: str, profile: str | None, provider: str, model: str, upstream: str, region: str) -> Deployment:
-    dep = Deployment(provider=provider, model=model, upstream_model=upstream, region=region)
-    if kind == "sim":
-        from axtui.providers.sim import fleet
-
-        caps = fleet.model_capabilities(profile or "demo", provider, upstream)
-        if caps is not None:
-            dep.context_window = caps.context_window
-            dep.max_output = caps.max_output
-            dep.supports_tools = caps.tools
-            dep.supports_vision = caps.vision
-            dep.supports_json = caps.json_mode
-    return dep
 
 
 async def build_gateway(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -402,6 +403,7 @@ class CallStream:
         self._gen = self._run()
         self._first: Chunk | None = None
         self._started = False
+        self._done = False
 
     async def start(self) -> None:
         """Run the call up to its first chunk; raises what the call raises."""
@@ -410,19 +412,23 @@ class CallStream:
             try:
                 self._first = await self._gen.__anext__()
             except StopAsyncIteration:
-                self._first = None
+                self._done = True
 
-    def __aiter__(self) -> AsyncIterator[Chunk]:
-        return self._iterate()
+    def __aiter__(self) -> CallStream:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Chunk]:
+    async def __anext__(self) -> Chunk:
         await self.start()
-        if self._first is None:
-            return
-        first, self._first = self._first, None
-        yield first
-        async for chunk in self._gen:
-            yield chunk
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            self._done = True
+            raise
 
     async def aclose(self) -> None:
         """Stop the stream; the upstream call is cancelled and recorded."""
@@ -452,7 +458,7 @@ class CallStream:
             provider=self.record.provider or "",
         )
 
-    async def _run(self) -> AsyncIterator[Chunk]:
+    async def _run(self) -> AsyncGenerator[Chunk, None]:
         gw, rec = self.gateway, self.record
         start = gw.clock.monotonic()
         ticket: Ticket | None = None
@@ -469,8 +475,9 @@ class CallStream:
                 return
             plan = gw.router.plan(self.request, self.caller, strategy=self.options.strategy)
             _apply_plan(rec, plan)
-            async for chunk in self._attempts(plan, est_in, est_out, start):
-                yield chunk
+            async with aclosing(self._attempts(plan, est_in, est_out, start)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         except BaseException as exc:
             _apply_error(rec, exc)
             raise
@@ -481,7 +488,7 @@ class CallStream:
                 await gw._settle_tokens(ticket, rec)
             gw._finish(rec)
 
-    async def _attempts(self, plan: RoutePlan, est_in: int, est_out: int, start: float) -> AsyncIterator[Chunk]:
+    async def _attempts(self, plan: RoutePlan, est_in: int, est_out: int, start: float) -> AsyncGenerator[Chunk, None]:
         gw, rec, request = self.gateway, self.record, self.request
         errors: list[AxError] = []
         for dep in plan.candidates[: gw.settings.routing.max_attempts]:
@@ -636,6 +643,8 @@ def _apply_hit(
 
 
 def _apply_error(rec: CallRecord, exc: BaseException) -> None:
+    if isinstance(exc, AxError):
+        exc.record = rec
     if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
         rec.status = "cancelled"
         rec.error_class = "Cancelled"

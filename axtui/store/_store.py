@@ -231,7 +231,14 @@ def _make_engine(url: str) -> Engine:
         if not memory:
             db = url.split(":///", 1)[1] if ":///" in url else ""
             if db:
-                Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(db).expanduser().parent
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot create the folder {folder} for the database ({exc.strerror}); "
+                        "set AX_HOME or AX_DATABASE_URL to a writable place"
+                    ) from None
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},

@@ -1,0 +1,143 @@
+"""``ax sim``: the simulated provider fleet, over HTTP, and load through ax."""
+
+from __future__ import annotations
+
+import click
+
+from axtui.cli._common import console, dump_json, err_console, handle_errors, run_async
+
+
+@click.group()
+def sim() -> None:
+    """The simulated provider fleet: serve it, drive load through ax."""
+
+
+@sim.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8790, show_default=True, help="Port to bind.")
+@click.option("--profile", default="demo", show_default=True, help="Fleet profile: demo, fast, flaky, degraded.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for latencies, faults and answers.")
+@handle_errors
+def serve(host: str, port: int, profile: str, seed: int) -> None:
+    """Serve the simulated fleet over real HTTP in the OpenAI, Anthropic and Gemini wire formats.
+
+    \b
+    OpenAI:    POST /v1/chat/completions, /v1/embeddings, GET /v1/models
+    Anthropic: POST /v1/messages
+    Gemini:    POST /v1beta/models/MODEL:generateContent (and :streamGenerateContent?alt=sse)
+    Faults on demand: send the header X-Sim-Fault: 500 | 429 | timeout | malformed | cut
+
+    \b
+    Example:
+      ax sim serve --port 8790 --profile flaky
+    """
+    from axtui.providers.sim.profiles import get_profile
+    from axtui.providers.sim.server import run
+
+    get_profile(profile)  # an unknown profile fails here, with the list of known ones
+    console.print(f"simulated fleet ({profile}) on http://{host}:{port}  (Ctrl+C stops)")
+    try:
+        run_async(run(host=host, port=port, profile=profile, seed=seed))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        from axtui.errors import ConfigError
+
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
+
+
+@sim.command()
+@click.option("--rps", type=click.FloatRange(min=0.1, max=5000), default=20.0, show_default=True, help="Calls per second.")
+@click.option("--duration", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds to run.")
+@click.option("--users", type=click.IntRange(1, 10_000), default=5, show_default=True, help="Distinct users calling.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the workload.")
+@click.option("--target", default=None, help="A running gateway's URL (e.g. http://127.0.0.1:8787); default: in-process.")
+@click.option("--strategy", default=None, help="Override the routing strategy (latency, cost, round-robin, …).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
+@handle_errors
+def load(rps: float, duration: float, users: int, seed: int, target: str | None, strategy: str | None,
+         as_json: bool) -> None:
+    """Drive a realistic workload through ax and summarise what happened.
+
+    Several users and models; popular prompts repeated (Zipf), paraphrases
+    and near-misses of them, short and long prompts, some streaming.
+
+    \b
+    Examples:
+      ax sim load --rps 50 --duration 4
+      ax sim load --rps 200 --duration 30 --strategy cost --json
+      ax sim load --target http://127.0.0.1:8787 --rps 100
+    """
+    summary = run_async(_load(rps, duration, users, seed, target, strategy, as_json))
+    if as_json:
+        dump_json(summary)
+    else:
+        _print_summary(summary)
+
+
+async def _load(rps: float, duration: float, users: int, seed: int, target: str | None, strategy: str | None,
+                as_json: bool) -> dict[str, object]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from axtui.engine import Gateway
+    from axtui.engine.load import LoadSummary, run_load
+    from axtui.providers.sim.workload import Workload
+
+    workload = Workload(seed=seed, users=users)
+    total = max(1, round(rps * duration))
+    gateway = None if target else await Gateway.open(announce_demo=True)
+    if strategy and gateway is not None:
+        _check_strategy(gateway, strategy)
+    progress = Progress(
+        TextColumn("[bold]load"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=as_json,
+        transient=True,
+    )
+    task = progress.add_task("calls", total=total, stats="")
+
+    def on_progress(s: LoadSummary, sent: int) -> None:
+        stats = f"ok {s.ok}  err {s.errors}  limited {s.rate_limited}  cached {s.cache_hits}  p50 {s.quantile(0.5):.0f} ms"
+        progress.update(task, completed=s.calls, stats=stats)
+
+    try:
+        with progress:
+            summary = await run_load(workload, rps=rps, duration=duration, gateway=gateway, target=target,
+                                     strategy=strategy, progress=on_progress)
+    finally:
+        if gateway is not None:
+            await gateway.aclose()
+    return summary.as_dict()
+
+
+def _check_strategy(gateway: object, strategy: str) -> None:
+    known = getattr(getattr(gateway, "router", None), "strategies", None)
+    if known is not None and strategy not in known:
+        from axtui.errors import ConfigError
+
+        raise ConfigError(f"unknown routing strategy {strategy!r}; choose one of: {', '.join(sorted(known))}")
+
+
+def _print_summary(s: dict[str, object]) -> None:
+    from rich.table import Table
+
+    table = Table(title="ax sim load", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("calls", s["calls"]), ("served", s["ok"]), ("errors", s["errors"]), ("rate limited", s["rate_limited"]),
+        ("budget refused", s["budget_refused"]), ("cache hits", f"{s['cache_hits']} ({float(s['hit_rate']):.0%})"),  # type: ignore[arg-type]
+        ("upstream calls", s["upstream_calls"]), ("p50 latency", f"{s['p50_ms']} ms"),
+        ("p95 latency", f"{s['p95_ms']} ms"), ("cost", f"${s['cost_usd']}"),
+        ("wall time", f"{s['elapsed_s']} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    by_provider = s.get("by_provider") or {}
+    if by_provider:
+        table.add_row("by provider", ", ".join(f"{k} {v}" for k, v in by_provider.items()))  # type: ignore[union-attr]
+    console.print(table)

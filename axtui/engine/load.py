@@ -1,0 +1,236 @@
+"""Driving a workload through the engine or a gateway URL, at a steady rate.
+
+Open loop: call ``i`` is sent at ``start + i / rps`` whatever happened to
+the calls before it, so a slow gateway shows up as latency rather than as
+a politely lower rate. Used by ``ax sim load`` and the dashboard's demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from axtui.engine.gateway import CallOptions, Gateway
+from axtui.errors import AxError
+from axtui.money import nanos_to_usd
+from axtui.providers.sim.workload import WorkItem, Workload
+from axtui.types import Caller
+
+__all__ = ["LoadSummary", "run_load"]
+
+
+@dataclass(slots=True)
+class LoadSummary:
+    """What a load run did, as ``ax sim load --json`` prints it."""
+
+    calls: int = 0
+    ok: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+    budget_refused: int = 0
+    cache_hits: int = 0
+    semantic_hits: int = 0
+    upstream_calls: int = 0
+    cost_nanos: int = 0
+    unknown_cost_calls: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    by_provider: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def add(self, status: str, cache: str, attempts: int, cost_nanos: int | None, latency_ms: float,
+            provider: str | None) -> None:
+        """Count one finished call."""
+        self.calls += 1
+        if status == "ok":
+            self.ok += 1
+            self.latencies_ms.append(latency_ms)
+        elif status == "rate_limited":
+            self.rate_limited += 1
+        elif status == "budget_refused":
+            self.budget_refused += 1
+        else:
+            self.errors += 1
+        if cache in ("exact", "semantic"):
+            self.cache_hits += 1
+            self.semantic_hits += cache == "semantic"
+        self.upstream_calls += attempts
+        if cost_nanos is None:
+            self.unknown_cost_calls += status == "ok" and cache == "miss"
+        else:
+            self.cost_nanos += cost_nanos
+        if provider and status == "ok":
+            self.by_provider[provider] = self.by_provider.get(provider, 0) + 1
+
+    def quantile(self, q: float) -> float:
+        """Latency quantile of served calls, in ms (0 when none)."""
+        if not self.latencies_ms:
+            return 0.0
+        data = sorted(self.latencies_ms)
+        return data[min(len(data) - 1, int(q * len(data)))]
+
+    @property
+    def cost_usd(self) -> Decimal:
+        """Total cost of the run in dollars, exact."""
+        return nanos_to_usd(self.cost_nanos)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``ax sim load --json``."""
+        return {
+            "calls": self.calls,
+            "ok": self.ok,
+            "errors": self.errors,
+            "rate_limited": self.rate_limited,
+            "budget_refused": self.budget_refused,
+            "cache_hits": self.cache_hits,
+            "semantic_hits": self.semantic_hits,
+            "hit_rate": round(self.cache_hits / self.calls, 4) if self.calls else 0.0,
+            "upstream_calls": self.upstream_calls,
+            "p50_ms": round(self.quantile(0.50), 2),
+            "p95_ms": round(self.quantile(0.95), 2),
+            "p99_ms": round(self.quantile(0.99), 2),
+            "cost_usd": str(self.cost_usd),
+            "unknown_cost_calls": self.unknown_cost_calls,
+            "by_provider": dict(sorted(self.by_provider.items())),
+            "elapsed_s": round(self.elapsed_s, 2),
+        }
+
+
+Progress = Callable[[LoadSummary, int], None]
+
+
+async def run_load(
+    workload: Workload,
+    *,
+    rps: float,
+    duration: float | None,
+    gateway: Gateway | None = None,
+    target: str | None = None,
+    strategy: str | None = None,
+    progress: Progress | None = None,
+    max_in_flight: int = 2_000,
+) -> LoadSummary:
+    """Send ``rps * duration`` calls (forever when ``duration`` is None).
+
+    Exactly one of ``gateway`` (in-process) and ``target`` (a gateway URL)
+    is given. ``progress(summary, sent)`` is called after every call.
+    """
+    if (gateway is None) == (target is None):
+        raise ValueError("give exactly one of gateway and target")
+    summary = LoadSummary()
+    total = None if duration is None else max(1, round(rps * duration))
+    limit = asyncio.Semaphore(max_in_flight)
+    tasks: set[asyncio.Task[None]] = set()
+    client = _HttpTarget(target) if target else None
+    start = time.monotonic()
+    sent = 0
+
+    async def one(item: WorkItem) -> None:
+        try:
+            if client is not None:
+                await client.send(item, summary, strategy)
+            else:
+                assert gateway is not None
+                await _through_engine(gateway, item, summary, strategy)
+        finally:
+            limit.release()
+            if progress is not None:
+                progress(summary, sent)
+
+    try:
+        for item in workload:
+            if total is not None and sent >= total:
+                break
+            due = start + sent / rps
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await limit.acquire()
+            sent += 1
+            task = asyncio.create_task(one(item))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        if client is not None:
+            await client.aclose()
+        summary.elapsed_s = time.monotonic() - start
+    return summary
+
+
+async def _through_engine(gateway: Gateway, item: WorkItem, summary: LoadSummary, strategy: str | None) -> None:
+    options = CallOptions(strategy=strategy)
+    caller = Caller(user=item.user)
+    if item.stream:
+        stream = gateway.stream(item.request, caller, options)
+        try:
+            async for _ in stream:
+                pass
+        except AxError:
+            pass
+        rec = stream.record
+    else:
+        try:
+            rec = (await gateway.call(item.request, caller, options)).record
+        except AxError as exc:
+            rec = exc.record
+        if rec is None:
+            summary.add("error", "miss", 0, None, 0.0, None)
+            return
+    summary.add(rec.status, rec.cache, rec.attempts, rec.cost_nanos, rec.latency_ms, rec.provider)
+
+
+class _HttpTarget:
+    """Calls a running ``ax serve`` over its OpenAI-compatible API."""
+
+    def __init__(self, url: str) -> None:
+        import os
+
+        import httpx
+        from httpx_aiohttp import AiohttpTransport
+
+        self.url = url.rstrip("/")
+        if not self.url.endswith("/v1"):
+            self.url += "/v1"
+        key = os.environ.get("AX_API_KEY", "")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.AsyncClient(
+            transport=AiohttpTransport(), timeout=httpx.Timeout(120.0, connect=5.0), headers=headers
+        )
+
+    async def send(self, item: WorkItem, summary: LoadSummary, strategy: str | None) -> None:
+        import httpx
+
+        body = item.request.model_dump(exclude_none=True)
+        body["user"] = item.user
+        headers = {"x-ax-strategy": strategy} if strategy else {}
+        start = time.monotonic()
+        try:
+            if item.stream:
+                body["stream"] = True
+                body["stream_options"] = {"include_usage": True}
+                async with self.client.stream("POST", f"{self.url}/chat/completions", json=body, headers=headers) as r:
+                    async for _ in r.aiter_bytes():
+                        pass
+                    resp = r
+            else:
+                resp = await self.client.post(f"{self.url}/chat/completions", json=body, headers=headers)
+        except httpx.HTTPError:
+            summary.add("error", "miss", 0, None, 0.0, None)
+            return
+        latency = (time.monotonic() - start) * 1000
+        status = {200: "ok", 429: "rate_limited", 402: "budget_refused"}.get(resp.status_code, "error")
+        cache = resp.headers.get("x-ax-cache", "miss")
+        cost = resp.headers.get("x-ax-cost-usd")
+        cost_nanos = None if not cost else int(Decimal(cost) * 1_000_000_000)
+        attempts = 0 if cache != "miss" or status != "ok" else 1
+        summary.add(status, cache, attempts, cost_nanos, latency, resp.headers.get("x-ax-provider"))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,226 @@
+"""The pipeline as a caller sees it: answers, fallbacks, records, streams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from axtui.config import ProviderConfig, Settings
+from axtui.engine import CallOptions, Gateway
+from axtui.engine.compose import build_gateway
+from axtui.errors import (
+    ContextTooLong,
+    ProviderRateLimited,
+    ProviderServerError,
+    RateLimited,
+    StreamInterrupted,
+    UnknownModel,
+)
+from axtui.ports import Ticket
+from axtui.store import Call, Store
+from axtui.types import Caller, ChatRequest, CallRecord
+from tests.engine.fakes import ScriptedProvider
+
+
+def _settings(*names: str, max_attempts: int = 3) -> Settings:
+    return Settings.model_validate(
+        {
+            "providers": [{"name": n, "kind": "openai", "models": ["m"], "max_retries": 0} for n in names],
+            "routing": {"max_attempts": max_attempts},
+            "cache": {"enabled": False},
+        }
+    )
+
+
+def _request(model: str = "m", text: str = "hello") -> ChatRequest:
+    return ChatRequest.model_validate({"model": model, "messages": [{"role": "user", "content": text}]})
+
+
+@pytest.fixture
+async def make() -> AsyncIterator[Any]:
+    gateways: list[Gateway] = []
+
+    async def factory(*providers: ScriptedProvider, **kw: Any) -> tuple[Gateway, list[CallRecord]]:
+        settings = _settings(*(p.name for p in providers), **kw)
+        gw = await build_gateway(settings, providers={p.name: p for p in providers})
+        # Only the pipeline is under test here: no budgets or limits from the store.
+        records: list[CallRecord] = []
+        gw.bus.subscribe(lambda topic, ev: records.append(ev) if topic == "call" else None)
+        gateways.append(gw)
+        return gw, records
+
+    yield factory
+    for gw in gateways:
+        await gw.aclose()
+
+
+async def test_answer_is_recorded_with_provider_and_tokens(make: Any) -> None:
+    gw, records = await make(ScriptedProvider("a"))
+    result = await gw.call(_request(), Caller(user="alice", tags=("team-x",)))
+    assert result.response.content.startswith("a ")
+    [rec] = records
+    assert (rec.status, rec.provider, rec.user, rec.tags) == ("ok", "a", "alice", ("team-x",))
+    assert (rec.input_tokens, rec.output_tokens, rec.attempts) == (10, 5, 1)
+    assert result.response.id == rec.request_id
+
+
+async def test_retryable_failure_falls_back_to_the_next_deployment(make: Any) -> None:
+    a = ScriptedProvider("a", [ProviderServerError("boom", provider="a", http_status=500)])
+    gw, records = await make(a, ScriptedProvider("b"))
+    response = await gw.chat(_request())
+    assert response.provider == "b"
+    assert records[-1].attempts == 2 and records[-1].provider == "b"
+
+
+async def test_context_too_long_moves_on_but_bad_auth_of_all_fails(make: Any) -> None:
+    a = ScriptedProvider("a", [ContextTooLong("too long", provider="a", http_status=400)])
+    gw, _ = await make(a, ScriptedProvider("b"))
+    assert (await gw.chat(_request())).provider == "b"
+
+
+async def test_every_failed_call_is_recorded_with_its_error(make: Any) -> None:
+    err = [ProviderServerError("down", provider="a", http_status=503)] * 5
+    gw, records = await make(ScriptedProvider("a", list(err)))
+    with pytest.raises(ProviderServerError):
+        await gw.chat(_request())
+    [rec] = records
+    assert rec.status == "error" and rec.error_class == "ProviderServerError" and rec.http_status == 503
+
+
+async def test_upstream_429_is_retried_honouring_retry_after(make: Any) -> None:
+    a = ScriptedProvider("a", [ProviderRateLimited("slow down", provider="a", retry_after=0.01)])
+    a.config = a.config.model_copy(update={"max_retries": 2})
+    gw, records = await make(a)
+    assert (await gw.chat(_request())).provider == "a"
+    assert records[-1].attempts == 2
+
+
+async def test_unknown_model_lists_what_is_served(make: Any) -> None:
+    gw, records = await make(ScriptedProvider("a"))
+    with pytest.raises(UnknownModel) as info:
+        await gw.chat(_request(model="nope"))
+    assert "m" in info.value.served and "nope" in str(info.value)
+    assert records[-1].status == "error"
+
+
+async def test_rate_limited_call_is_refused_and_recorded(make: Any) -> None:
+    gw, records = await make(ScriptedProvider("a"))
+
+    class Refuse:
+        async def admit(self, subjects: Any, tokens: int) -> Ticket:
+            raise RateLimited("user:alice is over 1/minute", retry_after=12.0, scope="user:alice")
+
+        async def settle(self, ticket: Ticket, tokens: int) -> None:
+            raise AssertionError("a refused call has nothing to settle")
+
+    gw.limiter = Refuse()
+    with pytest.raises(RateLimited) as info:
+        await gw.chat(_request(), Caller(user="alice"))
+    assert info.value.retry_after == 12.0
+    assert records[-1].status == "rate_limited" and records[-1].attempts == 0
+
+
+async def test_stream_yields_text_then_usage_and_records_it(make: Any) -> None:
+    gw, records = await make(ScriptedProvider("a"))
+    stream = gw.stream(_request())
+    text = "".join([c.delta async for c in stream])
+    assert text == "a word word word word"
+    assert records[-1].status == "ok" and records[-1].output_tokens == 5 and records[-1].stream
+
+
+async def test_stream_without_usage_gets_estimated_usage(make: Any) -> None:
+    gw, records = await make(ScriptedProvider("a", ["no-usage"]))
+    chunks = [c async for c in gw.stream(_request())]
+    assert chunks[-1].usage is not None and chunks[-1].usage.estimated
+    assert records[-1].usage_estimated and records[-1].output_tokens > 0
+
+
+async def test_stream_falls_back_only_before_its_first_token(make: Any) -> None:
+    early = ScriptedProvider("a", [ProviderServerError("down", provider="a")])
+    gw, records = await make(early, ScriptedProvider("b"))
+    text = "".join([c.delta async for c in gw.stream(_request())])
+    assert text.startswith("b ")
+
+    late = ScriptedProvider("c", [("fail-after", 2, StreamInterrupted("cut", provider="c"))])
+    gw2, records2 = await make(late, ScriptedProvider("d"))
+    got: list[str] = []
+    with pytest.raises(StreamInterrupted):
+        async for c in gw2.stream(_request()):
+            got.append(c.delta)
+    assert "".join(got) == "c word"  # no second answer spliced after the first one's tokens
+    assert records2[-1].status == "error" and records2[-1].provider == "c"
+
+
+async def test_consumer_closing_a_stream_cancels_upstream_and_is_recorded(make: Any) -> None:
+    p = ScriptedProvider("a", words=50)
+    gw, records = await make(p)
+    stream = gw.stream(_request())
+    async for _ in stream:
+        break
+    await stream.aclose()
+    assert p.closed_streams == 1
+    assert records[-1].status == "cancelled" and records[-1].output_tokens > 0
+
+
+async def test_cancelled_task_is_recorded(make: Any) -> None:
+    gw, records = await make(ScriptedProvider("a", ["hang"]))
+    task = asyncio.create_task(gw.chat(_request()))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert records[-1].status == "cancelled"
+
+
+async def test_calls_land_in_the_store_after_close() -> None:
+    store = Store.open()
+    settings = _settings("a")
+    gw = await build_gateway(settings, store=store, providers={"a": ScriptedProvider("a")})
+    for i in range(25):
+        await gw.chat(_request(text=f"q{i}"), Caller(user="bob"))
+    with pytest.raises(UnknownModel):
+        await gw.chat(_request(model="zzz"))
+    await gw.aclose()
+    from sqlmodel import select
+
+    with store.session() as s:
+        rows = s.exec(select(Call)).all()
+    store.close()
+    assert len(rows) == 26
+    assert sum(r.status == "ok" for r in rows) == 25
+    assert all(r.prompt is None for r in rows)  # prompts are stored only when asked for
+
+
+async def test_max_wait_waits_for_a_rate_limit_instead_of_failing(make: Any) -> None:
+    gw, _ = await make(ScriptedProvider("a"))
+    tries = []
+
+    class OnceLimited:
+        async def admit(self, subjects: Any, tokens: int) -> Ticket:
+            tries.append(1)
+            if len(tries) == 1:
+                raise RateLimited("wait a bit", retry_after=0.01)
+            return Ticket()
+
+        async def settle(self, ticket: Ticket, tokens: int) -> None:
+            return None
+
+    gw.limiter = OnceLimited()
+    assert (await gw.chat(_request(), options=CallOptions(max_wait_s=1.0))).provider == "a"
+    assert len(tries) == 2
+
+
+def test_sim_kind_builds_the_demo_fleet_catalog() -> None:
+    from axtui.engine.compose import build_catalog, effective_providers
+
+    settings = effective_providers(Settings())
+    catalog = build_catalog(settings)
+    providers = {d.provider for d in catalog.deployments}
+    assert len(providers) >= 4
+    assert {"fast", "smart", "cheap"} <= set(catalog.names())
+    multi = [m for m in catalog.models() if len({d.provider for d in catalog.resolve(m)}) > 1]
+    assert multi, "several deployments serve at least one logical model"
+    assert ProviderConfig  # imported for type use
