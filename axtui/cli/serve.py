@@ -1,0 +1,91 @@
+"""``ax serve``: the OpenAI-compatible gateway server."""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import click
+
+from axtui.cli._common import EXIT_USAGE, err_console, fail, handle_errors
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with a clear message when the address cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is already in use (another ax serve?); choose another with --port",
+                     EXIT_USAGE)
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port", EXIT_USAGE)
+
+
+def _loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+
+
+@click.command()
+@click.option("--host", default=None, help="Interface to listen on.  [default: server.host, 127.0.0.1]")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="TCP port.  [default: server.port, 8787]")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes; they share limits, budgets, cache and records through the store.  [default: 1]")
+@click.option("--no-auth", is_flag=True, help="Serve WITHOUT gateway keys: anyone who can reach the port may call "
+              "(and spend). For local development only.")
+@handle_errors
+def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool) -> None:
+    """Run the OpenAI-compatible gateway (plus Anthropic's /v1/messages and the metrics API).
+
+    Point an application at it by changing only its base URL and key:
+
+    \b
+      ax keys create --user alice            # prints the key once
+      ax serve                               # http://127.0.0.1:8787
+      OpenAI(base_url="http://127.0.0.1:8787/v1", api_key="axk_...")
+
+    Writes under /api need the admin key: set AX_ADMIN_KEY (or the variable
+    named by server.admin_key_env) in the server's environment. Stop with
+    Ctrl-C: calls in flight finish and every record is written.
+    """
+    from axtui.config import load_settings
+
+    settings = load_settings()
+    host = host or settings.server.host
+    port = port or settings.server.port
+    workers = workers or settings.server.workers
+    _check_port(host, port)
+    if no_auth:
+        reach = "anyone on this host" if _loopback(host) else f"ANYONE WHO CAN REACH {host}:{port}"
+        err_console.print(
+            f"[bold white on red] WARNING [/] [bold red]--no-auth: no gateway key is checked. {reach} can call "
+            f"this gateway, spend on your provider accounts, and change budgets and limits through /api.[/]",
+            markup=True, soft_wrap=True,
+        )
+    elif not _loopback(host):
+        err_console.print(f"[yellow]listening on {host}: callers need a gateway key (ax keys create).[/]",
+                          markup=True)
+    if not no_auth:
+        _hint_keys()
+    base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    err_console.print(f"ax gateway on {base}  (OpenAI base_url {base}/v1, docs {base}/docs, "
+                      f"{workers} worker{'s' if workers > 1 else ''})", markup=False)
+    from axtui.server.run import serve as run_server
+
+    run_server(settings, host=host, port=port, workers=workers, no_auth=no_auth)
+
+
+def _hint_keys() -> None:
+    from axtui.server.keys import list_keys
+    from axtui.store import Store
+
+    store = Store.open()
+    try:
+        if not list_keys(store, include_revoked=False):
+            err_console.print("no gateway keys yet: make one with `ax keys create --user NAME` "
+                              "(or serve with --no-auth for local development)", markup=False)
+    finally:
+        store.close()

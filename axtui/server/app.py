@@ -1,0 +1,280 @@
+"""The gateway's ASGI application.
+
+Two layers: the hot routes (`axtui.server.v1`) are raw ASGI handlers
+reached first, by exact path; everything else (``/v1/models``, the
+metrics and admin API under ``/api``, ``/metrics``, ``/healthz``,
+``/readyz``, ``/docs``, ``/openapi.json``) is a FastAPI application. Both
+share one `ServerState`, whose gateway is built when the server starts
+(FastAPI's lifespan) and closed when it stops, after the calls in flight
+have drained, so the recorder's last flush loses nothing.
+
+Each worker process builds its own app and gateway on the same store, so
+limits, budgets, cache and metrics that live in the store (or Redis)
+agree across workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from axtui import __version__
+from axtui.config import Settings, load_settings
+from axtui.engine.gateway import Gateway
+from axtui.errors import AxError, InvalidRequest
+from axtui.server import wire
+from axtui.server._asgi import Receive, Scope, Send, too_large
+from axtui.server.auth import Authenticator
+from axtui.server.errors import error_payload, problem_for_status
+from axtui.server.openapi import install_openapi
+from axtui.server.state import ServerState, chain_stop_signals
+from axtui.server.v1 import HOT_PATHS, V1Routes
+
+__all__ = ["ENV_NO_AUTH", "AxServer", "app_from_env", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: Set by ``ax serve --no-auth`` for its worker processes.
+ENV_NO_AUTH = "AX_SERVE_NO_AUTH"
+
+GatewayFactory = Callable[[Settings], Awaitable[Gateway]]
+
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearerAuth", description="A gateway key, or the admin key")
+
+
+def server_state(request: Request) -> ServerState:
+    """The state of the server handling ``request``."""
+    state: ServerState = request.app.state.ax
+    return state
+
+
+def _ready(state: ServerState) -> Authenticator:
+    if state.auth is None or state.gateway is None:
+        raise problem_for_status(503, "the gateway is starting or stopping; retry in a moment")
+    return state.auth
+
+
+async def require_reader(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+) -> None:
+    """Dependency: a gateway key or the admin key (nothing with ``--no-auth``)."""
+    auth = _ready(server_state(request))
+    await auth.require_reader(dict(request.scope["headers"]))
+
+
+async def require_admin(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+) -> None:
+    """Dependency: the admin key (nothing with ``--no-auth``)."""
+    auth = _ready(server_state(request))
+    auth.require_admin(dict(request.scope["headers"]))
+
+
+def gateway_of(request: Request) -> Gateway:
+    """The running gateway, or a 503 while starting or stopping."""
+    state = server_state(request)
+    _ready(state)
+    assert state.gateway is not None
+    return state.gateway
+
+
+async def _default_factory(settings: Settings) -> Gateway:
+    from axtui.engine.compose import build_gateway
+
+    return await build_gateway(settings, announce_demo=True)
+
+
+def _error_response(exc: BaseException) -> JSONResponse:
+    status, body, headers = error_payload(exc)
+    return JSONResponse(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
+
+
+def _install_error_handlers(api: FastAPI) -> None:
+    async def ax_error(request: Request, exc: Exception) -> Response:
+        return _error_response(exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in (404, 405) else None
+        response = _error_response(problem_for_status(exc.status_code, detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        parts, param = [], None
+        for err in exc.errors()[:5]:
+            loc = [str(p) for p in err.get("loc", ())]
+            where = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc) or "body"
+            param = param or where
+            parts.append(f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+        return _error_response(InvalidRequest("invalid request: " + "; ".join(parts), param=param))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        return _error_response(exc)
+
+    api.add_exception_handler(AxError, ax_error)
+    api.add_exception_handler(StarletteHTTPException, http_error)
+    api.add_exception_handler(RequestValidationError, validation_error)
+    api.add_exception_handler(Exception, unexpected)
+
+
+def _models_routes(api: FastAPI) -> None:
+    def card(gateway: Gateway, name: str, created: int) -> wire.ModelCard:
+        catalog = gateway.catalog
+        if name in catalog.aliases:
+            owner = "ax-alias"
+        else:
+            owners = sorted({d.provider for d in catalog.resolve(name)})
+            owner = ",".join(owners) or "ax"
+        return wire.ModelCard(id=name, created=created, owned_by=owner)
+
+    @api.get("/v1/models", response_model=wire.ModelList, tags=["OpenAI-compatible"],
+             dependencies=[Depends(require_reader)], summary="List models")
+    async def list_models(request: Request) -> wire.ModelList:
+        """Every model and alias this gateway serves (`owned_by` names the providers)."""
+        gateway = gateway_of(request)
+        created = int(server_state(request).started_at)
+        return wire.ModelList(data=[card(gateway, name, created) for name in gateway.models()])
+
+    @api.get("/v1/models/{model:path}", response_model=wire.ModelCard, tags=["OpenAI-compatible"],
+             dependencies=[Depends(require_reader)], summary="Retrieve model",
+             responses={404: {"description": "Unknown model; the message lists the served ones"}})
+    async def get_model(request: Request, model: str) -> wire.ModelCard:
+        """One model or alias; 404 listing the served ones when unknown."""
+        gateway = gateway_of(request)
+        gateway.catalog.resolve(model)  # raises UnknownModel with the listing
+        return card(gateway, model, int(server_state(request).started_at))
+
+
+class AxServer:
+    """The ASGI app: hot paths straight to their handlers, the rest to FastAPI."""
+
+    def __init__(self, state: ServerState, api: FastAPI) -> None:
+        self.state = state
+        self.api = api
+        self.v1 = V1Routes(state)
+        self._hot = frozenset(HOT_PATHS) | frozenset(p + "/" for p in HOT_PATHS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if scope["path"] in self._hot:
+                await self.v1.handle(scope, receive, send)
+                return
+            receive = self._bounded(scope, receive)
+        await self.api(scope, receive, send)
+
+    def _bounded(self, scope: Scope, receive: Receive) -> Receive:
+        """Refuse a body over the limit on the FastAPI routes as well."""
+        limit = self.state.max_body
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+
+                async def refuse() -> Any:
+                    raise StarletteHTTPException(413, too_large(limit).message)
+
+                return refuse
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise StarletteHTTPException(413, too_large(limit).message)
+            return message
+
+        return counted
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    no_auth: bool = False,
+    gateway_factory: GatewayFactory | None = None,
+) -> AxServer:
+    """The gateway server's ASGI app; the gateway is built when it starts.
+
+    Args:
+        settings: the settings; read from the config file when None.
+        no_auth: serve without gateway keys (local development only).
+        gateway_factory: builds the gateway from the settings (tests pass
+            one with an in-process fleet); `build_gateway` by default.
+    """
+    settings = settings or load_settings()
+    state = ServerState(settings=settings, no_auth=no_auth)
+    factory = gateway_factory or _default_factory
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        gateway = await factory(settings)
+        assert gateway.store is not None, "the gateway server needs a store for its keys"
+        state.started_at = time.time()
+        state.auth = Authenticator(
+            gateway.store,
+            no_auth=no_auth,
+            admin_key_env=settings.server.admin_key_env,
+            cache_s=settings.server.key_cache_s,
+        )
+        from axtui.server.metrics_api import start_monitoring
+
+        state.monitoring = start_monitoring(gateway)
+        state.bind_loop()
+        chain_stop_signals(state.begin_stop)
+        state.gateway = gateway
+        try:
+            yield
+        finally:
+            drained = await state.drain(settings.server.drain_timeout_s)
+            if not drained:
+                log.warning("stopping with %d calls still in flight after %.0fs", state.inflight,
+                            settings.server.drain_timeout_s)
+            state.gateway = None
+            await _close_monitoring(state.monitoring)
+            await gateway.aclose()
+
+    api = FastAPI(
+        title="ax gateway",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    api.state.ax = state
+    _install_error_handlers(api)
+    _models_routes(api)
+    from axtui.server.metrics_api import install_metrics_api
+
+    install_metrics_api(api)
+    install_openapi(api)
+    return AxServer(state, api)
+
+
+async def _close_monitoring(monitoring: Any) -> None:
+    close = getattr(monitoring, "aclose", None) or getattr(monitoring, "close", None)
+    if close is None:
+        return
+    result = close()
+    if asyncio.iscoroutine(result):
+        await result
+
+
+def app_from_env() -> AxServer:
+    """The app for a worker process of ``ax serve`` (uvicorn's factory).
+
+    Settings come from the config file; ``AX_SERVE_NO_AUTH=1`` switches auth off.
+    """
+    return create_app(no_auth=os.environ.get(ENV_NO_AUTH) == "1")

@@ -1,0 +1,197 @@
+"""Who is calling: gateway keys, the admin key, and the `Caller` they make.
+
+A request's key comes from ``Authorization: Bearer …`` or ``x-api-key``
+(Anthropic's SDK uses the latter). A verified key is remembered for
+``server.key_cache_s`` seconds, keyed by a hash of the key, so the store
+is asked about each key at most that often; a key revoked from another
+process therefore stops working within that time (at once in this one).
+
+Limits, budgets and cache scope apply to the key's user. Only a key marked
+trusted may name its end users (the OpenAI ``user`` field): then the end
+user is the caller's user, and the key still limits the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+
+from axtui.clock import SYSTEM_CLOCK, Clock
+from axtui.errors import AuthenticationError
+from axtui.server.errors import HTTPProblem
+from axtui.server.keys import KeyInfo, parse_key, verify_key
+from axtui.store import Store
+from axtui.types import Caller
+
+__all__ = ["LOCAL_USER", "Authenticator", "bearer_token"]
+
+#: The user of calls made without auth (``--no-auth``) that name no user.
+LOCAL_USER = "local"
+_MAX_CACHED = 10_000
+
+
+def bearer_token(headers: Mapping[bytes, bytes]) -> str | None:
+    """The key a request presents, from ``Authorization`` or ``x-api-key``."""
+    raw = headers.get(b"authorization")
+    if raw:
+        scheme, _, value = raw.decode("latin-1").strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+    raw = headers.get(b"x-api-key")
+    return raw.decode("latin-1").strip() or None if raw else None
+
+
+class Authenticator:
+    """Checks gateway keys and the admin key, and names the caller.
+
+    Args:
+        store: where keys live.
+        no_auth: serve every request without a key (``ax serve --no-auth``).
+        admin_key_env: the environment variable holding the admin key.
+        cache_s: how long a verified key is trusted without asking the store.
+        clock: for the cache's expiry.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        no_auth: bool = False,
+        admin_key_env: str = "AX_ADMIN_KEY",
+        cache_s: float = 2.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.store = store
+        self.no_auth = no_auth
+        self.admin_key_env = admin_key_env
+        self.cache_s = cache_s
+        self.clock = clock
+        self._admin = os.environ.get(admin_key_env) or None
+        self._cache: dict[bytes, tuple[KeyInfo | None, float]] = {}
+
+    @property
+    def admin_configured(self) -> bool:
+        """Whether an admin key is set in the environment."""
+        return self._admin is not None
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop cached verifications (of one key, or all)."""
+        if key_id is None:
+            self._cache.clear()
+            return
+        for digest, (info, _) in list(self._cache.items()):
+            if info is not None and info.id == key_id:
+                del self._cache[digest]
+
+    async def key(self, token: str | None) -> KeyInfo:
+        """The active key ``token`` names.
+
+        Raises:
+            AuthenticationError: no key, an unknown or malformed key, or a revoked one.
+        """
+        if not token:
+            raise AuthenticationError(
+                "no gateway key: send it as 'Authorization: Bearer axk_…' (or 'x-api-key'); "
+                "`ax keys create --user NAME` makes one"
+            )
+        digest = hashlib.sha256(token.encode()).digest()
+        now = self.clock.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[1] > now:
+            info = hit[0]
+        else:
+            info = await self._lookup(token)
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            self._cache[digest] = (info, now + self.cache_s)
+        if info is None:
+            raise AuthenticationError("the gateway key is not valid; check it, or make a new one with `ax keys create`")
+        if not info.active:
+            raise AuthenticationError(f"the gateway key {info.prefix} was revoked; ask for a new one")
+        return info
+
+    async def _lookup(self, token: str) -> KeyInfo | None:
+        if parse_key(token) is None:
+            return None
+        # The store may wait on a lock; never on the event loop.
+        return await asyncio.to_thread(verify_key, self.store, token)
+
+    async def caller(self, headers: Mapping[bytes, bytes], end_user: str | None) -> Caller:
+        """The caller of a request: its key's user, or the end user a trusted key names.
+
+        Raises:
+            AuthenticationError: the key is missing or not valid (unless auth is off).
+        """
+        tags = _tags(headers)
+        if self.no_auth:
+            token = bearer_token(headers)
+            key_id = None
+            if token and parse_key(token) is not None:
+                # Without auth a key is optional; a valid one still names its user.
+                try:
+                    info = await self.key(token)
+                except AuthenticationError:
+                    info = None
+                if info is not None:
+                    return _caller_for(info, end_user, tags)
+            return Caller(user=end_user or LOCAL_USER, key=key_id, tags=tags)
+        info = await self.key(bearer_token(headers))
+        return _caller_for(info, end_user, tags)
+
+    def is_admin(self, headers: Mapping[bytes, bytes]) -> bool:
+        """Whether the request carries the admin key."""
+        if self._admin is None:
+            return False
+        token = bearer_token(headers)
+        return token is not None and hmac.compare_digest(token.encode(), self._admin.encode())
+
+    def require_admin(self, headers: Mapping[bytes, bytes]) -> None:
+        """Refuse a write that lacks the admin key (anything goes with ``--no-auth``).
+
+        Raises:
+            HTTPProblem: 403, saying how to send or set the admin key.
+        """
+        if self.no_auth or self.is_admin(headers):
+            return
+        if self._admin is None:
+            raise HTTPProblem(
+                403,
+                f"writes under /api need the admin key, and none is set: start the server with "
+                f"{self.admin_key_env}=<a long random secret> in its environment",
+                error_type="permission_error",
+                code="admin_key_required",
+            )
+        raise HTTPProblem(
+            403,
+            f"writes under /api need the admin key (the value of {self.admin_key_env} on the server) "
+            "as 'Authorization: Bearer …'",
+            error_type="permission_error",
+            code="admin_key_required",
+        )
+
+    async def require_reader(self, headers: Mapping[bytes, bytes]) -> None:
+        """Reads under /api take the admin key or any active gateway key.
+
+        Raises:
+            AuthenticationError: neither was sent.
+        """
+        if self.no_auth or self.is_admin(headers):
+            return
+        await self.key(bearer_token(headers))
+
+
+def _tags(headers: Mapping[bytes, bytes]) -> tuple[str, ...]:
+    raw = headers.get(b"x-ax-tags")
+    if not raw:
+        return ()
+    return tuple(t for t in (p.strip() for p in raw.decode("utf-8", "replace").split(",")) if t)[:16]
+
+
+def _caller_for(info: KeyInfo, end_user: str | None, tags: tuple[str, ...]) -> Caller:
+    if info.trusted and end_user:
+        return Caller(user=end_user, key=info.id, tags=tags)
+    return Caller(user=info.user, key=info.id, tags=tags)

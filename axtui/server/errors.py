@@ -1,0 +1,265 @@
+"""Every error the gateway answers with, in OpenAI's error shape.
+
+The body is always ``{"error": {"message", "type", "param", "code"}}``
+(the ``/v1/messages`` route adds Anthropic's top-level ``"type": "error"``,
+so both SDKs read it). Status codes:
+
+| status | when | ``code`` |
+| --- | --- | --- |
+| 400 | malformed JSON, a field that fails validation (``param`` names it), a bad ``X-Ax-Cache`` | ``invalid_request``, ``invalid_json`` |
+| 400 | the provider refused the request; the prompt does not fit | ``upstream_bad_request``, ``context_length_exceeded`` |
+| 401 | no gateway key, a wrong one, a revoked one | ``invalid_api_key`` |
+| 402 | a hard budget would be exceeded (``Retry-After`` when the period ends) | ``budget_exceeded`` |
+| 403 | an ``/api/*`` write without the admin key | ``admin_key_required`` |
+| 404 | an unknown model (the message lists the served ones), an unknown path | ``model_not_found``, ``not_found`` |
+| 405 | a method the path does not take | ``method_not_allowed`` |
+| 413 | a body over ``server.max_body_bytes`` | ``request_too_large`` |
+| 429 | a rate limit of ax (``Retry-After``, ``X-RateLimit-*``) or of the provider | ``rate_limit_exceeded``, ``upstream_rate_limited`` |
+| 502 | the provider failed (5xx, garbage, a dropped connection, a wrong provider key) | ``upstream_error`` |
+| 503 | the store is unusable; the server is starting or stopping | ``store_unavailable``, ``unavailable`` |
+| 504 | the provider did not answer in time | ``upstream_timeout`` |
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_json
+
+from axtui.errors import (
+    AuthenticationError,
+    AxError,
+    BudgetExceeded,
+    ConfigError,
+    ContextTooLong,
+    InvalidRequest,
+    ProviderBadRequest,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    RateLimited,
+    RequestError,
+    StoreError,
+    UnknownModel,
+)
+from axtui.ports import LimitState
+
+__all__ = [
+    "ErrorDetail",
+    "ErrorResponse",
+    "HTTPProblem",
+    "Headers",
+    "error_payload",
+    "invalid_from_validation",
+    "limit_headers",
+    "problem_for_status",
+]
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, for people (``message``) and programs (``type``, ``code``)."""
+
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer (OpenAI's shape)."""
+
+    error: ErrorDetail
+
+
+class HTTPProblem(RequestError):
+    """An HTTP-level refusal: a body too large, a path or method unknown, no admin key."""
+
+    def __init__(self, status: int, message: str, *, error_type: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status
+        self.error_type = error_type
+        self.code = code
+        self.param = param
+
+
+def problem_for_status(status: int, detail: str | None = None) -> HTTPProblem:
+    """The problem to answer for a bare HTTP status (unknown path, wrong method…)."""
+    if status == 404:
+        return HTTPProblem(404, detail or "no such path here; the API is under /v1 and /api (see /docs)",
+                           error_type="invalid_request_error", code="not_found")
+    if status == 405:
+        return HTTPProblem(405, detail or "this path does not take that method (see /docs)",
+                           error_type="invalid_request_error", code="method_not_allowed")
+    if status == 413:
+        return HTTPProblem(413, detail or "the request body is too large", error_type="invalid_request_error",
+                           code="request_too_large")
+    if status == 503:
+        return HTTPProblem(503, detail or "the gateway is not ready", error_type="unavailable", code="unavailable")
+    return HTTPProblem(status, detail or "the request cannot be served", error_type="invalid_request_error",
+                       code=f"http_{status}")
+
+
+def _loc(loc: Sequence[int | str]) -> str:
+    return ".".join(str(p) for p in loc) or "body"
+
+
+def invalid_from_validation(exc: ValidationError, *, prefix: Sequence[str] = ()) -> InvalidRequest:
+    """An `InvalidRequest` naming the first field that failed and every message."""
+    errors = exc.errors(include_url=False)
+    if errors and errors[0]["type"] == "json_invalid":
+        ctx = errors[0].get("ctx") or {}
+        why = ctx.get("error", errors[0]["msg"])
+        return InvalidRequest(f"the request body is not valid JSON ({why}); send one JSON object", param=None)
+    if errors and errors[0]["type"] == "model_type" and not errors[0]["loc"]:
+        return InvalidRequest("the request body must be a JSON object", param=None)
+    parts = []
+    for err in errors[:5]:
+        where = _loc([*prefix, *err["loc"]])
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    param = _loc([*prefix, *errors[0]["loc"]]) if errors else None
+    return InvalidRequest("invalid request: " + "; ".join(parts) + more, param=param)
+
+
+def _seconds(value: float) -> bytes:
+    """Seconds as a short decimal (``1``, ``0.25``), for X-RateLimit-Reset."""
+    text = f"{max(0.0, value):.3f}".rstrip("0").rstrip(".")
+    return (text or "0").encode()
+
+
+def _retry_after(headers: Headers, seconds: float | None) -> None:
+    if seconds is None:
+        return
+    seconds = max(0.0, seconds)
+    # Retry-After takes whole seconds; the OpenAI SDKs also read retry-after-ms.
+    headers.append((b"retry-after", str(max(1, math.ceil(seconds))).encode()))
+    headers.append((b"retry-after-ms", str(math.ceil(seconds * 1000)).encode()))
+
+
+def limit_headers(states: Sequence[LimitState]) -> Headers:
+    """X-RateLimit-* headers for the tightest request and token limits.
+
+    ``X-RateLimit-Limit/-Remaining/-Reset`` describe the tightest request
+    limit (or token limit when only tokens are limited); the ``-Requests``
+    and ``-Tokens`` variants describe each unit. Reset is in seconds.
+    """
+    tightest: dict[str, LimitState] = {}
+    for state in states:
+        best = tightest.get(state.unit)
+        if best is None or (state.remaining, -state.reset_after) < (best.remaining, -best.reset_after):
+            tightest[state.unit] = state
+    headers: Headers = []
+    main = tightest.get("requests") or tightest.get("tokens")
+    if main is not None:
+        headers.append((b"x-ratelimit-limit", str(main.limit).encode()))
+        headers.append((b"x-ratelimit-remaining", str(max(0, main.remaining)).encode()))
+        headers.append((b"x-ratelimit-reset", _seconds(main.reset_after)))
+    for unit, suffix in (("requests", b"requests"), ("tokens", b"tokens")):
+        state = tightest.get(unit)
+        if state is not None:
+            headers.append((b"x-ratelimit-limit-" + suffix, str(state.limit).encode()))
+            headers.append((b"x-ratelimit-remaining-" + suffix, str(max(0, state.remaining)).encode()))
+            headers.append((b"x-ratelimit-reset-" + suffix, _seconds(state.reset_after)))
+    return headers
+
+
+def _code(exc: AxError) -> str:
+    if isinstance(exc, HTTPProblem):
+        return exc.code
+    if isinstance(exc, UnknownModel):
+        return "model_not_found"
+    if isinstance(exc, AuthenticationError):
+        return "invalid_api_key"
+    if isinstance(exc, InvalidRequest):
+        return "invalid_json" if exc.message.startswith("the request body is not valid JSON") else "invalid_request"
+    if isinstance(exc, RateLimited):
+        return "rate_limit_exceeded"
+    if isinstance(exc, BudgetExceeded):
+        return "budget_exceeded"
+    if isinstance(exc, ContextTooLong):
+        return "context_length_exceeded"
+    if isinstance(exc, ProviderBadRequest):
+        return "upstream_bad_request"
+    if isinstance(exc, ProviderRateLimited):
+        return "upstream_rate_limited"
+    if isinstance(exc, ProviderTimeout):
+        return "upstream_timeout"
+    if isinstance(exc, ProviderError):
+        return "upstream_error"
+    if isinstance(exc, StoreError):
+        return "store_unavailable"
+    if isinstance(exc, ConfigError):
+        return "config_error"
+    return "error"
+
+
+def _param(exc: AxError) -> str | None:
+    if isinstance(exc, UnknownModel):
+        return "model"
+    if isinstance(exc, ContextTooLong):
+        return "messages"
+    return getattr(exc, "param", None)
+
+
+def _status(exc: AxError) -> int:
+    if isinstance(exc, ProviderError) and not isinstance(exc, (ProviderBadRequest, ProviderRateLimited)):
+        # The provider's own status (a 503, say) is ax's 502: the gateway is fine, upstream is not.
+        return 504 if isinstance(exc, ProviderTimeout) else 502
+    return exc.status_code
+
+
+def error_payload(exc: BaseException, *, anthropic: bool = False) -> tuple[int, dict[str, Any], Headers]:
+    """Status, body and extra headers for any exception the gateway meets.
+
+    Anything that is not an `AxError` is a bug in ax: it is logged with its
+    traceback and answered with a 500 that says so, without internals.
+    """
+    if isinstance(exc, ValidationError):
+        exc = invalid_from_validation(exc)
+    headers: Headers = []
+    if isinstance(exc, AxError):
+        status = _status(exc)
+        detail = {"message": exc.message, "type": exc.error_type, "param": _param(exc), "code": _code(exc)}
+        if isinstance(exc, RateLimited):
+            _retry_after(headers, exc.retry_after)
+            if exc.limit is not None:
+                state = LimitState(
+                    scope=exc.scope,
+                    unit="tokens" if exc.unit == "tokens" else "requests",
+                    limit=exc.limit,
+                    remaining=exc.remaining or 0,
+                    reset_after=exc.reset_after or exc.retry_after,
+                )
+                headers.extend(limit_headers([state]))
+        elif isinstance(exc, (BudgetExceeded, ProviderRateLimited)):
+            _retry_after(headers, exc.retry_after)
+        elif isinstance(exc, AuthenticationError):
+            headers.append((b"www-authenticate", b'Bearer realm="ax"'))
+    else:
+        log.error("internal error while serving a request", exc_info=exc)
+        status = 500
+        detail = {
+            "message": f"ax hit an internal error ({type(exc).__name__}); it is logged on the server. "
+            "Please report it with the server log.",
+            "type": "api_error",
+            "param": None,
+            "code": "internal_error",
+        }
+    body: dict[str, Any] = {"error": detail}
+    if anthropic:
+        body = {"type": "error", "error": detail}
+    return status, body, headers
+
+
+def encode(body: Any) -> bytes:
+    """JSON bytes of a response body."""
+    return to_json(body)

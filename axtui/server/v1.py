@@ -1,0 +1,267 @@
+"""The hot routes: ``POST /v1/chat/completions``, ``/v1/embeddings``, ``/v1/messages``.
+
+They are raw ASGI handlers: the body is read once, validated by pydantic
+straight from bytes, served by the engine, and answered with one
+serialisation. FastAPI's request machinery would halve the throughput;
+``/openapi.json`` still documents them (see `axtui.server.openapi`).
+
+Every answer carries ``x-ax-request-id``; a served call adds
+``x-ax-provider``, ``x-ax-model``, ``x-ax-cache`` (``miss``, ``exact`` or
+``semantic``, with ``x-ax-cache-similarity``), ``x-ax-cost-usd`` (exact
+dollars; left out when the price is unknown, and on streams, whose cost
+is known only at the end) and ``X-RateLimit-*``.
+
+A client that disconnects mid-stream cancels the upstream call; the
+engine records it as ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import to_json
+
+from axtui.engine.gateway import CallOptions, CallStream, Gateway
+from axtui.errors import InvalidRequest
+from axtui.money import nanos_to_usd
+from axtui.ports import CacheDirective, LimitState
+from axtui.server import anthropic_wire as aw
+from axtui.server import wire
+from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, send_bytes
+from axtui.server.errors import Headers, HTTPProblem, error_payload, invalid_from_validation, limit_headers
+from axtui.server.state import ServerState
+from axtui.types import Caller, CallRecord, ChatRequest
+
+__all__ = ["HOT_PATHS", "V1Routes"]
+
+log = logging.getLogger(__name__)
+
+HOT_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/messages")
+_SSE = b"text/event-stream; charset=utf-8"
+_MAX_USER = 256
+
+
+def _request_id(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex[:24]
+
+
+def record_headers(rec: CallRecord, limits: list[LimitState], *, cost: bool = True) -> Headers:
+    """The x-ax-* and X-RateLimit-* headers of a served call."""
+    headers: Headers = [(b"x-ax-request-id", rec.request_id.encode("latin-1", "replace"))]
+    if rec.provider:
+        headers.append((b"x-ax-provider", rec.provider.encode("latin-1", "replace")))
+    if rec.model:
+        headers.append((b"x-ax-model", rec.model.encode("latin-1", "replace")))
+    headers.append((b"x-ax-cache", rec.cache.encode()))
+    if rec.similarity is not None:
+        headers.append((b"x-ax-cache-similarity", f"{rec.similarity:.4f}".encode()))
+    if cost and rec.cost_nanos is not None:
+        headers.append((b"x-ax-cost-usd", format(nanos_to_usd(rec.cost_nanos), "f").encode()))
+    if limits:
+        headers.extend(limit_headers(limits))
+    return headers
+
+
+def cache_directive(headers: dict[bytes, bytes], request: ChatRequest) -> CacheDirective:
+    """The caller's cache wishes: ``X-Ax-Cache``, else ``metadata.ax_cache``.
+
+    ``ax_cache`` is taken out of the metadata so the provider never sees it.
+
+    Raises:
+        InvalidRequest: an unknown directive; the message lists the valid ones.
+    """
+    raw = headers.get(b"x-ax-cache")
+    param = "X-Ax-Cache"
+    value: str | None = raw.decode("latin-1") if raw else None
+    if request.metadata and "ax_cache" in request.metadata:
+        meta = dict(request.metadata)
+        from_meta = meta.pop("ax_cache")
+        request.metadata = meta or None
+        if value is None:
+            value, param = str(from_meta), "metadata.ax_cache"
+    try:
+        return CacheDirective.parse(value)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), param=param) from None
+
+
+def _end_user(user: str | None) -> str | None:
+    if user is not None and len(user) > _MAX_USER:
+        raise InvalidRequest(f"user is {len(user)} characters long; send at most {_MAX_USER}", param="user")
+    return user or None
+
+
+class V1Routes:
+    """The hot routes of one server process, as raw ASGI handlers."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    def _gateway(self) -> Gateway:
+        gateway = self.state.gateway
+        if gateway is None or self.state.auth is None:
+            raise HTTPProblem(503, "the gateway is starting or stopping; retry in a moment",
+                              error_type="unavailable", code="unavailable")
+        return gateway
+
+    async def _send_error(self, send: Send, exc: BaseException, request_id: str, *, anthropic: bool = False) -> None:
+        status, body, headers = error_payload(exc, anthropic=anthropic)
+        headers.append((b"x-ax-request-id", request_id.encode()))
+        if status == 405:
+            headers.append((b"allow", b"POST"))
+        await send_bytes(send, status, to_json(body), headers)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request to a hot path."""
+        path = scope["path"].rstrip("/")
+        anthropic = path == "/v1/messages"
+        request_id = _request_id("msg_ax" if anthropic else "chatcmpl-ax")
+        if scope["method"] != "POST":
+            exc = HTTPProblem(405, f"{path} takes POST", error_type="invalid_request_error", code="method_not_allowed")
+            await self._send_error(send, exc, request_id, anthropic=anthropic)
+            return
+        state = self.state
+        state.enter()
+        try:
+            gateway = self._gateway()
+            headers = header_dict(scope)
+            body = await read_body(receive, headers, state.max_body)
+            if path == "/v1/chat/completions":
+                await self._chat(gateway, headers, body, request_id, receive, send)
+            elif path == "/v1/embeddings":
+                await self._embeddings(gateway, headers, body, request_id, send)
+            else:
+                await self._messages(gateway, headers, body, request_id, receive, send)
+        except ClientGone:
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._send_error(send, exc, request_id, anthropic=anthropic)
+        finally:
+            state.leave()
+
+    # -- chat ---------------------------------------------------------------------------------
+
+    async def _chat(
+        self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, request_id: str, receive: Receive, send: Send
+    ) -> None:
+        try:
+            request = ChatRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid_from_validation(exc) from None
+        caller = await self._caller(headers, request.user)
+        options = CallOptions(cache=cache_directive(headers, request), request_id=request_id)
+        if request.stream:
+            include_usage = bool((request.stream_options or {}).get("include_usage"))
+            stream = gateway.stream(request, caller, options)
+            await stream.start()
+            encoder = wire.StreamEncoder(request_id, stream.record.model or request.model, int(time.time()),
+                                         include_usage=include_usage)
+            await self._pump(stream, encoder, b"", wire.error_event, receive, send, anthropic=False)
+            return
+        result = await gateway.call(request, caller, options)
+        out = to_json(wire.completion_body(result.response, request_id))
+        await send_bytes(send, 200, out, record_headers(result.record, result.limits))
+
+    async def _caller(self, headers: dict[bytes, bytes], user: str | None) -> Caller:
+        auth = self.state.auth
+        assert auth is not None  # checked by _gateway
+        return await auth.caller(headers, _end_user(user))
+
+    # -- streams ------------------------------------------------------------------------------
+
+    async def _pump(
+        self,
+        stream: CallStream,
+        encoder: wire.StreamEncoder | aw.MessageStreamEncoder,
+        opening: bytes,
+        error_event: Any,
+        receive: Receive,
+        send: Send,
+        *,
+        anthropic: bool,
+    ) -> None:
+        """Send a started stream as server-sent events, watching for the client leaving."""
+        headers = record_headers(stream.record, stream.limits, cost=stream.record.cache != "miss")
+        headers += [(b"content-type", _SSE), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            task.cancel()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            if opening:
+                await send({"type": "http.response.body", "body": opening, "more_body": True})
+            async for chunk in stream:
+                data = encoder.encode(chunk)
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            await send({"type": "http.response.body", "body": encoder.finish(), "more_body": False})
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            task.uncancel()
+        except Exception as exc:
+            # Headers are gone: the error travels as an event the SDKs raise on.
+            _, payload, _ = error_payload(exc, anthropic=anthropic)
+            tail = error_event(payload) + (b"" if anthropic else wire.DONE)
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        finally:
+            watcher.cancel()
+        if gone:
+            # Closing the stream cancels the upstream call; the engine records it as cancelled.
+            await stream.aclose()
+
+    # -- embeddings ---------------------------------------------------------------------------
+
+    async def _embeddings(
+        self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, request_id: str, send: Send
+    ) -> None:
+        try:
+            request = wire.EmbeddingRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid_from_validation(exc) from None
+        wire.reject_dimensions(request)
+        caller = await self._caller(headers, request.user)
+        result = await gateway.embed(request.texts(), request.model, caller)
+        out = to_json(wire.embedding_body(result.vectors, result.model, result.usage.input_tokens,
+                                          request.encoding_format))
+        response_headers: Headers = [(b"x-ax-request-id", request_id.encode()),
+                                     (b"x-ax-model", result.model.encode("latin-1", "replace"))]
+        await send_bytes(send, 200, out, response_headers)
+
+    # -- Anthropic messages -------------------------------------------------------------------
+
+    async def _messages(
+        self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, request_id: str, receive: Receive, send: Send
+    ) -> None:
+        try:
+            native = aw.AnthropicRequest.model_validate_json(body)
+            request = aw.to_chat_request(native)
+        except ValidationError as exc:
+            raise invalid_from_validation(exc) from None
+        caller = await self._caller(headers, request.user)
+        options = CallOptions(cache=cache_directive(headers, request), request_id=request_id)
+        if request.stream:
+            stream = gateway.stream(request, caller, options)
+            await stream.start()
+            encoder = aw.MessageStreamEncoder(request_id, stream.record.model or request.model)
+            await self._pump(stream, encoder, encoder.start(), aw.error_event, receive, send, anthropic=True)
+            return
+        result = await gateway.call(request, caller, options)
+        out = to_json(aw.message_body(result.response, request_id))
+        await send_bytes(send, 200, out, record_headers(result.record, result.limits))

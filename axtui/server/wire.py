@@ -1,0 +1,345 @@
+"""OpenAI's wire format: what ax answers on ``/v1/chat/completions`` and ``/v1/embeddings``.
+
+Requests are validated with pydantic (`ChatRequest`, `EmbeddingRequest`);
+answers are built as plain dicts and serialised once, which is what the hot
+path can afford. The pydantic models of the answers (`ChatCompletion`,
+`ChatCompletionChunk`, `EmbeddingList`) exist to document them in
+``/openapi.json``; a test checks the dicts against them.
+
+Streams follow OpenAI: the first chunk carries ``delta.role``, text comes
+in ``delta.content``, the finish reason on its own chunk, and, when the
+request set ``stream_options.include_usage``, every chunk has
+``"usage": null`` and one last chunk with empty ``choices`` carries the
+usage; ``data: [DONE]`` ends the stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import to_json
+
+from axtui.errors import InvalidRequest
+from axtui.types import ChatResponse, Chunk, Usage
+
+__all__ = [
+    "DONE",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "EmbeddingList",
+    "EmbeddingRequest",
+    "ModelList",
+    "StreamEncoder",
+    "completion_body",
+    "embedding_body",
+    "error_event",
+    "usage_body",
+]
+
+DONE = b"data: [DONE]\n\n"
+
+
+# -- documented shapes ----------------------------------------------------------------------
+
+
+class PromptTokensDetails(BaseModel):
+    """The part of the prompt read from the provider's prompt cache."""
+
+    cached_tokens: int = 0
+
+
+class CompletionTokensDetails(BaseModel):
+    """The part of the output spent on reasoning."""
+
+    reasoning_tokens: int = 0
+
+
+class CompletionUsage(BaseModel):
+    """Token counts of one call, as the provider reported them (or as ax estimated)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
+    completion_tokens_details: CompletionTokensDetails
+
+
+class AssistantMessage(BaseModel):
+    """The answer: text, or tool calls (then ``content`` is null)."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+    refusal: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class Choice(BaseModel):
+    """The one choice ax returns (``n`` is 1)."""
+
+    index: int
+    message: AssistantMessage
+    finish_reason: str
+    logprobs: None = None
+
+
+class ChatCompletion(BaseModel):
+    """A complete chat answer."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+    system_fingerprint: str | None = None
+
+
+class ChunkDelta(BaseModel):
+    """What one chunk adds to the answer."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class ChunkChoice(BaseModel):
+    """One streamed choice delta."""
+
+    index: int
+    delta: ChunkDelta
+    finish_reason: str | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One server-sent event of a streamed answer (``data: {...}``)."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: CompletionUsage | None = None
+    system_fingerprint: str | None = None
+
+
+class EmbeddingRequest(BaseModel):
+    """An embeddings request in OpenAI's shape (text inputs)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    input: str | list[str] = Field(description="One text or a list of up to 2048 texts; each non-empty.")
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _texts(cls, value: str | list[str]) -> str | list[str]:
+        texts = [value] if isinstance(value, str) else value
+        if not texts:
+            raise ValueError("input is empty; send a text or a list of texts")
+        if len(texts) > 2048:
+            raise ValueError(f"input has {len(texts)} texts; send at most 2048 per request")
+        if any(not t for t in texts):
+            raise ValueError("input has an empty text; every text must have at least one character")
+        return value
+
+    def texts(self) -> list[str]:
+        """The inputs as a list."""
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+class Embedding(BaseModel):
+    """One vector: floats, or base64 of little-endian float32 when asked."""
+
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingUsage(BaseModel):
+    """Tokens read."""
+
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(BaseModel):
+    """Vectors in input order."""
+
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage
+
+
+class ModelCard(BaseModel):
+    """A model or alias a caller may ask for."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    """Every model and alias this gateway serves."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# -- answers --------------------------------------------------------------------------------
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    """OpenAI's ``usage`` object for ax's `Usage`."""
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def _full_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls without the stream-only ``index``."""
+    return [{k: v for k, v in call.items() if k != "index"} for call in calls]
+
+
+def completion_body(response: ChatResponse, request_id: str) -> dict[str, Any]:
+    """A ``chat.completion`` object for a complete answer."""
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": response.content if (response.content or not response.tool_calls) else None,
+        "refusal": None,
+    }
+    if response.tool_calls:
+        message["tool_calls"] = _full_tool_calls(response.tool_calls)
+    return {
+        "id": request_id,
+        "object": "chat.completion",
+        "created": response.created,
+        "model": response.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": response.finish_reason, "logprobs": None}],
+        "usage": usage_body(response.usage),
+        "system_fingerprint": None,
+    }
+
+
+def _indexed(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stream tool-call deltas need ``index``; a replayed cached answer has none."""
+    if all("index" in c for c in calls):
+        return calls
+    return [{"index": i, **c} if "index" not in c else c for i, c in enumerate(calls)]
+
+
+class StreamEncoder:
+    """Turns ax `Chunk` objects into OpenAI ``chat.completion.chunk`` events.
+
+    Args:
+        request_id: the ``id`` every chunk carries.
+        model: the model named until the chunks name one.
+        created: the ``created`` timestamp every chunk carries.
+        include_usage: the caller set ``stream_options.include_usage``.
+    """
+
+    __slots__ = ("_role_sent", "created", "include_usage", "model", "request_id", "usage")
+
+    def __init__(self, request_id: str, model: str, created: int, *, include_usage: bool) -> None:
+        self.request_id = request_id
+        self.model = model
+        self.created = created
+        self.include_usage = include_usage
+        self.usage: Usage | None = None
+        self._role_sent = False
+
+    def _event(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+        body: dict[str, Any] = {
+            "id": self.request_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            "system_fingerprint": None,
+        }
+        if self.include_usage:
+            body["usage"] = usage
+        return b"data: " + to_json(body) + b"\n\n"
+
+    def encode(self, chunk: Chunk) -> bytes:
+        """The SSE bytes for one chunk (possibly empty: a usage chunk waits for the end)."""
+        if chunk.model:
+            self.model = chunk.model
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if not (chunk.delta or chunk.tool_calls or chunk.finish_reason):
+            return b""
+        delta: dict[str, Any] = {}
+        if not self._role_sent:
+            delta["role"] = "assistant"
+            self._role_sent = True
+        if chunk.delta:
+            delta["content"] = chunk.delta
+        elif not chunk.tool_calls and "role" in delta:
+            delta["content"] = ""
+        if chunk.tool_calls:
+            delta["tool_calls"] = _indexed(chunk.tool_calls)
+        return self._event([{"index": 0, "delta": delta, "finish_reason": chunk.finish_reason, "logprobs": None}])
+
+    def finish(self) -> bytes:
+        """The closing bytes: the usage chunk (when asked for), then ``[DONE]``."""
+        out = b""
+        if not self._role_sent:
+            out += self._event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None,
+                                 "logprobs": None}])
+            self._role_sent = True
+        if self.include_usage:
+            out += self._event([], usage_body(self.usage or Usage()))
+        return out + DONE
+
+
+def error_event(body: dict[str, Any]) -> bytes:
+    """An error after the stream has started: one ``data:`` event the SDKs raise on."""
+    return b"data: " + to_json(body) + b"\n\n"
+
+
+def _pack(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+
+
+def embedding_body(
+    vectors: list[list[float]], model: str, prompt_tokens: int, encoding_format: str
+) -> dict[str, Any]:
+    """An embeddings answer; base64 is little-endian float32, as OpenAI sends it."""
+    pack = encoding_format == "base64"
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _pack(v) if pack else v} for i, v in enumerate(vectors)
+        ],
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
+
+
+def reject_dimensions(request: EmbeddingRequest) -> None:
+    """``dimensions`` would need the provider to shorten its vectors; say so rather than ignore it.
+
+    Raises:
+        InvalidRequest: ``dimensions`` was set.
+    """
+    if request.dimensions is not None:
+        raise InvalidRequest(
+            "dimensions is not supported through ax: vectors come at the model's own size; "
+            "leave dimensions out (or shorten and renormalise the vectors yourself)",
+            param="dimensions",
+        )
