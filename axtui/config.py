@@ -246,12 +246,24 @@ class MetricsConfig(_Section):
 
 
 class ServerConfig(_Section):
-    """`ax serve`."""
+    """`ax serve`: where it listens and how it guards itself.
+
+    ``admin_key_env`` names the environment variable holding the admin key
+    that guards writes under ``/api/*``; the key itself is never stored.
+    ``key_cache_s`` is how long a verified gateway key is trusted without
+    asking the store again, so a key revoked from another process stops
+    working within that many seconds. ``drain_timeout_s`` bounds how long
+    a graceful stop waits for calls in flight.
+    """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
-    admin_key_env: str = "AX_ADMIN_KEY"
+    admin_key_env: str = Field(default="AX_ADMIN_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    key_cache_s: float = Field(default=2.0, ge=0, le=300)
+    drain_timeout_s: float = Field(default=30.0, ge=0, le=3600)
+    access_log: bool = False
 
 
 class UIConfig(_Section):
