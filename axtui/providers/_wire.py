@@ -1,0 +1,600 @@
+"""What the HTTP adapters share: SSE framing, error mapping, limit headers.
+
+Every adapter speaks JSON over one pooled `httpx.AsyncClient`; this module
+turns what comes back into ax's terms:
+
+- `iter_sse` frames server-sent events out of an async byte stream;
+- `error_for_status` turns an HTTP status and error body into the most
+  specific `ProviderError` (auth, rate limited with retry-after, context
+  too long, bad request, 5xx), naming the provider and its own message and
+  never the key;
+- `learn_limits` records OpenAI-style ``x-ratelimit-*`` and Anthropic's
+  ``anthropic-ratelimit-*`` headers into `UpstreamLimits`;
+- `HTTPProvider` holds the request plumbing: one JSON exchange, one
+  streamed exchange that always closes its response, and the conversion of
+  httpx's exceptions at the edge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from axtui.clock import SYSTEM_CLOCK, Clock
+from axtui.config import ProviderConfig
+from axtui.errors import (
+    ContextTooLong,
+    MalformedResponse,
+    ProviderAuthError,
+    ProviderBadRequest,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderServerError,
+    ProviderTimeout,
+    StreamInterrupted,
+)
+from axtui.providers.base import Provider, UpstreamLimits
+
+__all__ = [
+    "OPENAI_ONLY_PARAMS",
+    "ErrorBody",
+    "HTTPProvider",
+    "SSEEvent",
+    "error_for_status",
+    "iter_sse",
+    "learn_limits",
+    "parse_duration",
+    "parse_error_body",
+    "parse_retry_after",
+    "redact",
+]
+
+#: OpenAI parameters other providers reject; dropped when a request that
+#: names them is routed elsewhere rather than failing there.
+# fmt: off
+OPENAI_ONLY_PARAMS = frozenset((
+    "audio", "function_call", "functions", "logit_bias", "logprobs", "modalities", "parallel_tool_calls",
+    "prediction", "prompt_cache_key", "prompt_cache_retention", "reasoning_effort", "safety_identifier",
+    "service_tier", "store", "top_logprobs", "verbosity", "web_search_options",
+))
+# fmt: on
+
+_SNIPPET = 300
+
+
+# --- server-sent events -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    """One server-sent event: its ``event:`` name (may be empty) and data."""
+
+    event: str
+    data: str
+
+
+class _Framer:
+    """The SSE fields of the event being read."""
+
+    __slots__ = ("data", "event", "started")
+
+    def __init__(self) -> None:
+        self.event = ""
+        self.data: list[str] = []
+        self.started = False
+
+    def line(self, raw: bytes) -> SSEEvent | None:
+        """Take one line; the event it completes, if any."""
+        line = raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
+        if not self.started:
+            line, self.started = line.removeprefix("\ufeff"), True
+        if not line:
+            return self.dispatch()
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            self.data.append(value)
+        elif name == "event":
+            self.event = value
+        return None
+
+    def dispatch(self) -> SSEEvent | None:
+        """The event read so far (None if it has no data), and start a new one."""
+        event = SSEEvent(self.event, "\n".join(self.data)) if self.data else None
+        self.event, self.data = "", []
+        return event
+
+
+async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
+    """Frame server-sent events out of an async byte stream.
+
+    Lines end in LF, CRLF or CR; ``data:`` lines of one event are joined by
+    newlines; comments (``:`` lines) and ``id``/``retry`` fields are skipped.
+    A last line cut mid-way (no line end) is dropped, so a truncated event
+    never reaches a JSON parser; the caller notices the missing end marker.
+    """
+    framer = _Framer()
+    buffer = b""
+    async for chunk in chunks:
+        lines = (buffer + chunk).splitlines(keepends=True)
+        # Hold back a line without its end, and a CR that may be half of a CRLF.
+        buffer = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for raw in lines:
+            if (event := framer.line(raw)) is not None:
+                yield event
+    if buffer.endswith(b"\r"):
+        if (event := framer.line(buffer)) is not None:
+            yield event
+        buffer = b""
+    if not buffer and (event := framer.dispatch()) is not None:
+        # Ended after a whole line but without the blank line that dispatches
+        # it: servers do this, and the event is complete.
+        yield event
+
+
+# --- error bodies and statuses --------------------------------------------------
+
+
+@dataclass(slots=True)
+class ErrorBody:
+    """The parts of a provider's error body ax uses."""
+
+    message: str
+    type: str = ""
+    code: str = ""
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+
+def parse_error_body(body: bytes | str | Mapping[str, Any]) -> ErrorBody:
+    """Read OpenAI, Anthropic, Gemini and plain-text error bodies alike.
+
+    Shapes: ``{"error": {"message", "type", "code"}}`` (OpenAI),
+    ``{"type": "error", "error": {"type", "message"}}`` (Anthropic),
+    ``{"error": {"code", "message", "status", "details"}}`` (Gemini, also
+    wrapped in a list), ``{"error": "text"}`` (Ollama and other servers).
+    """
+    if isinstance(body, Mapping):
+        data: Any = body
+        text = json.dumps(body, default=str)
+    else:
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return ErrorBody(message=text.strip()[:_SNIPPET])
+    if isinstance(data, list) and data:
+        data = data[0]
+    if not isinstance(data, dict):
+        return ErrorBody(message=text.strip()[:_SNIPPET])
+    err = data.get("error", data)
+    if isinstance(err, str):
+        return ErrorBody(message=err)
+    if not isinstance(err, dict):
+        return ErrorBody(message=text.strip()[:_SNIPPET])
+    details = err.get("details")
+    return ErrorBody(
+        message=str(err.get("message") or data.get("message") or data.get("detail") or ""),
+        type=str(err.get("type") or err.get("status") or ""),
+        code=str(err.get("code") or ""),
+        details=[d for d in details if isinstance(d, dict)] if isinstance(details, list) else [],
+    )
+
+
+_CONTEXT_PATTERNS = re.compile(
+    r"context[ _-]length[ _-]exceeded|maximum context length|context window|prompt is too long"
+    r"|input token count.*exceeds the maximum|exceed context limit|reduce the length of the messages",
+    re.IGNORECASE | re.DOTALL,
+)
+
+#: Status an error ``type`` stands for, for errors that arrive inside a
+#: stream (Anthropic and OpenAI names, Google's canonical codes).
+# fmt: off
+_TYPE_STATUS = {name: status for status, names in (
+    (400, "invalid_request_error invalid_argument failed_precondition"),
+    (401, "authentication_error unauthenticated"), (403, "permission_error permission_denied"),
+    (404, "not_found_error not_found"), (413, "request_too_large"),
+    (429, "rate_limit_error rate_limit_exceeded resource_exhausted tokens"),
+    (500, "api_error server_error internal"), (503, "unavailable"), (504, "deadline_exceeded"),
+    (529, "overloaded_error"),
+) for name in names.split()}
+# fmt: on
+
+
+def status_for_type(info: ErrorBody, default: int = 500) -> int:
+    """The HTTP status an error reported without one stands for."""
+    if info.code.isdigit():
+        return int(info.code)
+    return _TYPE_STATUS.get(info.type.lower(), _TYPE_STATUS.get(info.code.lower(), default))
+
+
+def _classify(status: int, info: ErrorBody) -> type[ProviderError]:
+    reasons = {str(d.get("reason", "")) for d in info.details}
+    if status in (401, 403) or "API_KEY_INVALID" in reasons:
+        return ProviderAuthError
+    if status == 429:
+        return ProviderRateLimited
+    if status == 408:
+        return ProviderTimeout
+    if status >= 500:
+        return ProviderServerError
+    if info.code == "context_length_exceeded" or _CONTEXT_PATTERNS.search(info.message):
+        return ContextTooLong
+    if 400 <= status < 500:
+        return ProviderBadRequest
+    return MalformedResponse
+
+
+_KEY_PATTERNS = re.compile(r"\b(?:sk-[A-Za-z0-9_\-*]{8,}|AIza[0-9A-Za-z_\-]{20,})")
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Remove a key (and anything that looks like one) from a message."""
+    # A secret too short to be a real key would blank out ordinary words.
+    if secret and len(secret) >= 8:
+        text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERNS.sub("[redacted]", text)
+
+
+_ADVICE: dict[type[ProviderError], str] = {
+    ContextTooLong: "shorten the conversation or route to a model with a larger context window",
+    ProviderBadRequest: "the request is not valid for this provider and model",
+    ProviderTimeout: "the provider gave up waiting; try again",
+    ProviderServerError: "the provider failed; try again later or another deployment",
+    MalformedResponse: "the provider answered something ax does not understand",
+}
+
+
+def _advice(cls: type[ProviderError], key_env: str | None, retry_after: float | None) -> str:
+    if cls is ProviderAuthError:
+        if key_env:
+            return f"check the key in the environment variable {key_env}"
+        return "no key was sent: set api_key_env in this provider's config to the variable holding the key"
+    if cls is ProviderRateLimited:
+        if retry_after is not None:
+            return f"retry after {retry_after:g}s"
+        return "slow down, or raise the limits of this provider account"
+    return _ADVICE[cls]
+
+
+def error_for_status(
+    provider: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes | Mapping[str, Any],
+    *,
+    now: float,
+    secret: str | None = None,
+    key_env: str | None = None,
+    in_stream: bool = False,
+) -> ProviderError:
+    """The `ProviderError` an HTTP error answer (or an error event) stands for.
+
+    Args:
+        provider: the provider's configured name, named in the message.
+        status: the HTTP status (for an error event, what its type stands for).
+        headers: the response headers (Retry-After, rate-limit headers).
+        body: the raw error body, or an error event already parsed.
+        now: epoch seconds, to turn HTTP dates into delays.
+        secret: the key that was sent; removed from the message if echoed.
+        key_env: the variable the key came from, named in auth errors.
+        in_stream: the error arrived as an event inside a stream.
+    """
+    info = parse_error_body(body)
+    cls = _classify(status, info)
+    retry_after: float | None = None
+    if cls is ProviderRateLimited:
+        retry_after = parse_retry_after(headers, now)
+        if retry_after is None:
+            retry_after = _retry_delay(info)
+        if retry_after is None:
+            retry_after = _exhausted_reset(headers, now)
+    where = "sent an error in the stream" if in_stream else f"answered HTTP {status}"
+    kind = f" {info.type}" if info.type else ""
+    detail = redact(info.message, secret) or "(no error message)"
+    message = f"provider {provider!r} {where}{kind}: {detail}; {_advice(cls, key_env, retry_after)}"
+    if cls is ProviderRateLimited:
+        return ProviderRateLimited(message, provider=provider, http_status=status, retry_after=retry_after)
+    return cls(message, provider=provider, http_status=status)
+
+
+# --- durations, Retry-After and rate-limit headers --------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in a Go-style duration (``6m0s``, ``1.5s``, ``120ms``) or a bare number."""
+    if not text:
+        return None
+    text = text.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(millis) / 1000.0)
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _retry_delay(info: ErrorBody) -> float | None:
+    # Gemini says how long to wait in a google.rpc.RetryInfo detail.
+    for detail in info.details:
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            return parse_duration(str(detail.get("retryDelay", "")))
+    return None
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def _reset_seconds(value: str | None, now: float) -> float | None:
+    """A reset given as a duration (OpenAI) or an RFC 3339 instant (Anthropic)."""
+    if not value:
+        return None
+    seconds = parse_duration(value)
+    if seconds is not None:
+        return seconds
+    try:
+        return max(0.0, datetime.fromisoformat(value.strip()).timestamp() - now)
+    except ValueError:
+        return None
+
+
+def _limit_headers(headers: Mapping[str, str], unit: str) -> tuple[str | None, str | None, str | None]:
+    """(limit, remaining, reset) for ``requests`` or ``tokens``, whichever family is present."""
+    openai = (f"x-ratelimit-limit-{unit}", f"x-ratelimit-remaining-{unit}", f"x-ratelimit-reset-{unit}")
+    families: list[tuple[str, ...]] = [
+        openai,
+        tuple(f"anthropic-ratelimit-{unit}-{part}" for part in ("limit", "remaining", "reset")),
+    ]
+    if unit == "tokens":
+        # Without a combined token limit, Anthropic's input-token limit is the one that binds first.
+        families.append(tuple(f"anthropic-ratelimit-input-tokens-{p}" for p in ("limit", "remaining", "reset")))
+    for names in families:
+        if any(n in headers for n in names):
+            return headers.get(names[0]), headers.get(names[1]), headers.get(names[2])
+    return None, None, None
+
+
+def learn_limits(limits: UpstreamLimits, headers: Mapping[str, str], now: float) -> bool:
+    """Record what the provider said about its limits; True if it said anything."""
+    learned = False
+    for unit in ("requests", "tokens"):
+        limit, remaining, reset = _limit_headers(headers, unit)
+        if limit is None and remaining is None and reset is None:
+            continue
+        learned = True
+        setattr(limits, f"limit_{unit}", _int(limit))
+        setattr(limits, f"remaining_{unit}", _int(remaining))
+        setattr(limits, f"reset_{unit}_s", _reset_seconds(reset, now))
+    if learned:
+        limits.updated_at = now
+    return learned
+
+
+def _exhausted_reset(headers: Mapping[str, str], now: float) -> float | None:
+    # A 429 without Retry-After: wait for the dimension that ran out to reset.
+    waits = []
+    for unit in ("requests", "tokens"):
+        _, remaining, reset = _limit_headers(headers, unit)
+        if _int(remaining) == 0:
+            seconds = _reset_seconds(reset, now)
+            if seconds is not None:
+                waits.append(seconds)
+    return max(waits) if waits else None
+
+
+# --- the request plumbing -----------------------------------------------------------
+
+
+class HTTPProvider(Provider):
+    """A provider spoken to over HTTP with JSON bodies and SSE streams.
+
+    Subclasses set ``stream_end_marker`` (named when a stream is cut) and
+    implement the four operations with `_request` and `_open_stream`.
+    """
+
+    stream_end_marker: ClassVar[str] = "its end marker"
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(config, transport=transport)
+        self.clock: Clock = clock or SYSTEM_CLOCK
+
+    @property
+    def key_env(self) -> str | None:
+        """The environment variable the key is read from, if any."""
+        return self.config.api_key_env or self.default_key_env
+
+    def _secret(self) -> str | None:
+        try:
+            return self.api_key(required=False)
+        except ProviderError:
+            return None
+
+    def _transport_error(self, exc: httpx.RequestError, *, streaming: bool = False) -> ProviderError:
+        name = self.name
+        detail = str(exc) or type(exc).__name__
+        # httpx-aiohttp reports any aiohttp connection error (a server that
+        # hung up, say) as ConnectTimeout; only a real timeout there is one.
+        cause = exc.__cause__
+        from_aiohttp = cause is not None and type(cause).__module__.startswith("aiohttp")
+        timed_out = isinstance(exc, httpx.TimeoutException) and not (
+            from_aiohttp and not isinstance(cause, TimeoutError)
+        )
+        if timed_out:
+            return ProviderTimeout(
+                f"provider {name!r} did not answer within {self.config.timeout_s:g}s ({detail}); "
+                f"try again, or raise timeout_s in its config",
+                provider=name,
+            )
+        if isinstance(exc, httpx.DecodingError):
+            return MalformedResponse(
+                f"provider {name!r} sent a body that could not be decoded ({detail})", provider=name
+            )
+        if streaming:
+            return self._interrupted(f"the connection broke: {detail}")
+        if isinstance(exc, httpx.ConnectError) or type(cause).__name__.startswith("ClientConnector"):
+            return ProviderConnectionError(
+                f"cannot reach provider {name!r} at {self.base_url} ({detail}); "
+                f"check that it is running and that base_url is right",
+                provider=name,
+            )
+        return ProviderConnectionError(
+            f"the connection to provider {name!r} broke before the answer was complete ({detail}); try again",
+            provider=name,
+        )
+
+    def _interrupted(self, why: str = "") -> StreamInterrupted:
+        because = f" ({why})" if why else ""
+        return StreamInterrupted(
+            f"provider {self.name!r} closed the stream before {self.stream_end_marker}{because}; "
+            f"the answer is incomplete, try again or another deployment",
+            provider=self.name,
+        )
+
+    def _status_error(self, response: httpx.Response, body: bytes) -> ProviderError:
+        return error_for_status(
+            self.name,
+            response.status_code,
+            response.headers,
+            body,
+            now=self.clock.now(),
+            secret=self._secret(),
+            key_env=self.key_env if self.auth_headers_sent else None,
+        )
+
+    def _event_error(self, payload: Mapping[str, Any]) -> ProviderError:
+        """The error a provider sent as an event inside a stream."""
+        status = status_for_type(parse_error_body(payload))
+        return error_for_status(
+            self.name, status, {}, payload, now=self.clock.now(), secret=self._secret(), in_stream=True
+        )
+
+    @property
+    def auth_headers_sent(self) -> bool:
+        """Whether requests carry a key (auth errors then name its variable)."""
+        return True
+
+    def _malformed(self, what: str, exc: BaseException | None = None) -> MalformedResponse:
+        because = f": {exc!r}" if exc is not None else ""
+        return MalformedResponse(f"provider {self.name!r} sent {what} that ax cannot read{because}", provider=self.name)
+
+    def _json(self, content: bytes, status: int) -> dict[str, Any]:
+        try:
+            data = json.loads(content)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise MalformedResponse(
+                f"provider {self.name!r} answered HTTP {status} with a body that is not a JSON object "
+                f"({content[:80].decode('utf-8', 'replace')!r})",
+                provider=self.name,
+                http_status=status,
+            )
+        return data
+
+    async def _request(
+        self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One JSON exchange; errors are converted into the `ProviderError` tree."""
+        headers = self.auth_headers()
+        try:
+            response = await self.client.request(method, path, json=payload, params=params, headers=headers)
+        except httpx.RequestError as exc:
+            raise self._transport_error(exc) from exc
+        learn_limits(self.upstream_limits, response.headers, self.clock.now())
+        if not response.is_success:
+            raise self._status_error(response, response.content)
+        return self._json(response.content, response.status_code)
+
+    @contextlib.asynccontextmanager
+    async def _open_stream(
+        self, path: str, payload: Any, *, params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[AsyncIterator[SSEEvent]]:
+        """A streamed POST whose events are yielded; the response always closes.
+
+        This is what ``client.stream(...)`` does, with the error conversion
+        split so that failures before the answer and failures while reading
+        it map to different errors. Leaving the block early (a consumer that
+        stops iterating) closes the response, and so the upstream call.
+        """
+        headers = self.auth_headers()
+        request = self.client.build_request("POST", path, json=payload, params=params, headers=headers)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.RequestError as exc:
+            raise self._transport_error(exc) from exc
+        try:
+            learn_limits(self.upstream_limits, response.headers, self.clock.now())
+            if not response.is_success:
+                try:
+                    body = await response.aread()
+                except httpx.RequestError as exc:
+                    raise self._transport_error(exc) from exc
+                raise self._status_error(response, body)
+            async with contextlib.aclosing(self._events(response)) as events:
+                yield events
+        finally:
+            # A connection that broke is already gone; failing to close it is not news.
+            with contextlib.suppress(httpx.HTTPError):
+                await response.aclose()
+
+    async def _events(self, response: httpx.Response) -> AsyncGenerator[SSEEvent, None]:
+        try:
+            async for event in iter_sse(response.aiter_bytes()):
+                yield event
+        except httpx.RequestError as exc:
+            raise self._transport_error(exc, streaming=True) from exc
+
+    def _event_json(self, event: SSEEvent) -> dict[str, Any]:
+        """An event's data as a JSON object."""
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise self._malformed(f"a stream event that is not a JSON object ({event.data[:80]!r})")
+        return data

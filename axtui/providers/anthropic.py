@@ -1,0 +1,348 @@
+"""Anthropic's Messages API, spoken from ax's OpenAI-shaped requests.
+
+Requests are converted: system and developer messages become the top-level
+``system``; assistant tool calls become ``tool_use`` blocks and tool
+messages ``tool_result`` blocks; ``image_url`` parts become ``image``
+blocks; ``max_tokens`` (required here) defaults to 4096.
+
+Usage: Anthropic's ``input_tokens`` leaves out the tokens read from and
+written to the prompt cache, which it reports beside it. ax's
+``input_tokens`` counts every prompt token, so the three are added up;
+``cached_input_tokens`` and ``cache_write_tokens`` keep the parts, and
+``cache_write_1h_tokens`` the part of the writes kept for an hour.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from axtui.errors import InvalidRequest, ProviderBadRequest
+from axtui.providers._wire import OPENAI_ONLY_PARAMS, HTTPProvider
+from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage
+
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "anthropic_usage", "messages_body"]
+
+#: Anthropic requires max_tokens; this is sent when the caller set none.
+DEFAULT_MAX_TOKENS = 4096
+ANTHROPIC_VERSION = "2023-06-01"
+
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def _n(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def anthropic_usage(usage: Mapping[str, Any]) -> Usage:
+    """ax's `Usage` from an Anthropic ``usage`` object (cache tokens added in)."""
+    fresh = _n(usage.get("input_tokens"))
+    read = _n(usage.get("cache_read_input_tokens"))
+    written = _n(usage.get("cache_creation_input_tokens"))
+    creation = usage.get("cache_creation") or {}
+    details = usage.get("output_tokens_details") or {}
+    return Usage(
+        input_tokens=fresh + read + written,
+        output_tokens=_n(usage.get("output_tokens")),
+        cached_input_tokens=read,
+        cache_write_tokens=written,
+        cache_write_1h_tokens=_n(creation.get("ephemeral_1h_input_tokens")),
+        reasoning_tokens=_n(details.get("thinking_tokens")),
+    )
+
+
+# --- request conversion ------------------------------------------------------------
+
+
+def _image_block(part: Mapping[str, Any]) -> dict[str, Any]:
+    image = part.get("image_url")
+    url = str(image.get("url", "") if isinstance(image, Mapping) else image or "")
+    if url.startswith("data:"):
+        header, _, data = url.partition(",")
+        media_type = header.removeprefix("data:").split(";")[0] or "image/png"
+        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _blocks(content: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Content blocks for a message's content; empty text is dropped (Anthropic refuses it)."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            if part.get("text"):
+                block = {"type": "text", "text": str(part["text"])}
+                if "cache_control" in part:
+                    block["cache_control"] = part["cache_control"]
+                blocks.append(block)
+        elif kind in ("image_url", "input_image"):
+            block = _image_block(part)
+            if "cache_control" in part:
+                block["cache_control"] = part["cache_control"]
+            blocks.append(block)
+        else:
+            # Anthropic-native blocks (image, document, …) pass as they are.
+            blocks.append(dict(part))
+    return blocks
+
+
+def _tool_use(call: Mapping[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    arguments = function.get("arguments") or "{}"
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except ValueError:
+        raise InvalidRequest(
+            f"tool call {call.get('id')!r} has arguments that are not JSON; Anthropic needs a JSON object",
+            param="messages",
+        ) from None
+    return {"type": "tool_use", "id": call.get("id", ""), "name": function.get("name", ""), "input": parsed}
+
+
+def _convert_messages(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system blocks, messages); consecutive turns of one role are merged."""
+    system: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role in ("system", "developer"):
+            system.extend(_blocks(m.content))
+            continue
+        if m.role in ("tool", "function"):
+            role = "user"
+            result = m.content if isinstance(m.content, str) else _blocks(m.content)
+            blocks = [{"type": "tool_result", "tool_use_id": m.tool_call_id or m.name or "", "content": result}]
+        elif m.role == "assistant":
+            role = "assistant"
+            blocks = _blocks(m.content) + [_tool_use(c) for c in m.tool_calls or ()]
+        else:
+            role = "user"
+            blocks = _blocks(m.content)
+        if not blocks:
+            continue
+        cache_control = (m.model_extra or {}).get("cache_control")
+        if cache_control:
+            blocks[-1] = {**blocks[-1], "cache_control": cache_control}
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return system, turns
+
+
+def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    converted = []
+    for tool in tools:
+        if tool.get("type") == "function" and isinstance(tool.get("function"), Mapping):
+            fn = tool["function"]
+            out: dict[str, Any] = {
+                "name": fn["name"],
+                "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
+            }
+            if fn.get("description"):
+                out["description"] = fn["description"]
+            if "cache_control" in tool:
+                out["cache_control"] = tool["cache_control"]
+            converted.append(out)
+        else:
+            # Anthropic-native tools (web search, bash, …) pass as they are.
+            converted.append(dict(tool))
+    return converted
+
+
+def _tool_choice(choice: str | dict[str, Any] | None, parallel: Any) -> dict[str, Any] | None:
+    result: dict[str, Any] | None
+    if choice is None:
+        result = None
+    elif isinstance(choice, str):
+        result = {"type": {"required": "any", "none": "none"}.get(choice, "auto")}
+    elif choice.get("type") == "function":
+        result = {"type": "tool", "name": (choice.get("function") or {}).get("name", "")}
+    else:
+        result = dict(choice)
+    if parallel is False:
+        result = {**(result or {"type": "auto"}), "disable_parallel_tool_use": True}
+    return result
+
+
+def messages_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
+    """The JSON body of a Messages API call for an OpenAI-shaped request."""
+    system, messages = _convert_messages(request.messages)
+    limit = request.output_limit or min(DEFAULT_MAX_TOKENS, deployment.max_output or DEFAULT_MAX_TOKENS)
+    body: dict[str, Any] = {"model": deployment.upstream_model, "max_tokens": limit, "messages": messages}
+    if system:
+        # A plain string unless a block asks for caching, which needs the list form.
+        plain = all(set(b) == {"type", "text"} for b in system)
+        body["system"] = "\n\n".join(b["text"] for b in system) if plain else system
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.stop:
+        body["stop_sequences"] = [request.stop] if isinstance(request.stop, str) else list(request.stop)
+    extras = request.passthrough()
+    if request.tools:
+        body["tools"] = _tools(request.tools)
+        choice = _tool_choice(request.tool_choice, extras.get("parallel_tool_calls"))
+        if choice:
+            body["tool_choice"] = choice
+    fmt = request.response_format or {}
+    if fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), Mapping):
+        schema = fmt["json_schema"].get("schema") or {}
+        body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+    if request.user:
+        body["metadata"] = {"user_id": request.user}
+    if stream:
+        body["stream"] = True
+    body.update({k: v for k, v in extras.items() if k not in OPENAI_ONLY_PARAMS})
+    return body
+
+
+# --- the adapter -----------------------------------------------------------------------
+
+
+def _tool_call(block: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(block.get("id", "")),
+        "type": "function",
+        "function": {"name": str(block.get("name", "")), "arguments": json.dumps(block.get("input") or {})},
+    }
+
+
+class AnthropicProvider(HTTPProvider):
+    """Anthropic's Messages API (key from ``ANTHROPIC_API_KEY`` by default)."""
+
+    kind: ClassVar[str] = "anthropic"
+    default_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+    default_base_url: ClassVar[str] = "https://api.anthropic.com/v1"
+    stream_end_marker: ClassVar[str] = "its end marker (message_stop)"
+
+    def auth_headers(self) -> dict[str, str]:
+        """``x-api-key`` and ``anthropic-version`` (unless the config sets its own).
+
+        Raises:
+            ProviderAuthError: the key's variable is unset.
+        """
+        headers = {"x-api-key": self.api_key() or ""}
+        if not any(k.lower() == "anthropic-version" for k in self.config.headers):
+            headers["anthropic-version"] = ANTHROPIC_VERSION
+        return headers
+
+    async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
+        """One complete answer from ``POST /messages``."""
+        data = await self._request("POST", "/messages", payload=messages_body(request, deployment, stream=False))
+        try:
+            blocks = data["content"]
+            text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+            calls = [_tool_call(b) for b in blocks if b.get("type") == "tool_use"]
+            usage = anthropic_usage(data.get("usage") or {})
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise self._malformed("a message", exc) from None
+        stop = str(data.get("stop_reason") or "end_turn")
+        return ChatResponse(
+            content=text,
+            model=str(data.get("model") or deployment.upstream_model),
+            usage=usage,
+            finish_reason=_FINISH.get(stop, "stop"),
+            tool_calls=calls or None,
+            id=str(data.get("id") or ""),
+            provider=self.name,
+        )
+
+    async def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
+        """The answer as chunks from a streamed ``POST /messages``.
+
+        Text deltas; tool calls in OpenAI's delta shape (a first delta with
+        id and name, then argument fragments); a chunk with the finish
+        reason and one with the usage when ``message_delta`` arrives.
+        Thinking is not part of the answer text.
+
+        Raises:
+            StreamInterrupted: the stream ended before ``message_stop``.
+            ProviderServerError: an ``overloaded_error`` (or other error event) arrived.
+        """
+        body = messages_body(request, deployment, stream=True)
+        model, ident = deployment.upstream_model, ""
+        usage: dict[str, Any] = {}
+        tool_index: dict[int, int] = {}  # content block index -> tool call index
+        async with self._open_stream("/messages", body) as events:
+            async for event in events:
+                data = self._event_json(event)
+                kind = data.get("type") or event.event
+                try:
+                    if kind == "message_start":
+                        message = data.get("message") or {}
+                        model = str(message.get("model") or model)
+                        ident = str(message.get("id") or ident)
+                        usage.update(message.get("usage") or {})
+                    elif kind == "content_block_start":
+                        block = data.get("content_block") or {}
+                        if block.get("type") == "tool_use":
+                            n = tool_index.setdefault(int(data.get("index", 0)), len(tool_index))
+                            call = {"index": n, **_tool_call({**block, "input": {}})}
+                            call["function"]["arguments"] = ""
+                            yield Chunk(tool_calls=[call], model=model, id=ident)
+                        elif block.get("type") == "text" and block.get("text"):
+                            yield Chunk(delta=str(block["text"]), model=model, id=ident)
+                    elif kind == "content_block_delta":
+                        delta = data.get("delta") or {}
+                        if delta.get("type") == "text_delta" and delta.get("text"):
+                            yield Chunk(delta=str(delta["text"]), model=model, id=ident)
+                        elif delta.get("type") == "input_json_delta":
+                            position = tool_index.get(int(data.get("index", 0)))
+                            if position is not None and delta.get("partial_json"):
+                                fragment = {"index": position, "function": {"arguments": str(delta["partial_json"])}}
+                                yield Chunk(tool_calls=[fragment], model=model, id=ident)
+                    elif kind == "message_delta":
+                        stop = (data.get("delta") or {}).get("stop_reason")
+                        # message_delta's usage is cumulative; it overrides message_start's.
+                        usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+                        if stop:
+                            yield Chunk(finish_reason=_FINISH.get(str(stop), "stop"), model=model, id=ident)
+                        yield Chunk(usage=anthropic_usage(usage), model=model, id=ident)
+                    elif kind == "message_stop":
+                        return
+                    elif kind == "error":
+                        raise self._event_error(data)
+                except (AttributeError, TypeError, ValueError) as exc:
+                    raise self._malformed(f"a {kind} event", exc) from None
+            raise self._interrupted()
+
+    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
+        """Anthropic has no embeddings endpoint.
+
+        Raises:
+            ProviderBadRequest: always; the message says what to configure instead.
+        """
+        raise ProviderBadRequest(
+            f"provider {self.name!r} is Anthropic, which has no embeddings endpoint; configure an "
+            f"OpenAI-compatible provider (OpenAI, Ollama, vLLM…) to serve embedding model {model!r}",
+            provider=self.name,
+        )
+
+    async def list_models(self) -> list[str]:
+        """Model ids from ``GET /models``, following its pages."""
+        models: list[str] = []
+        params = {"limit": "1000"}
+        for _ in range(50):
+            data = await self._request("GET", "/models", params=params)
+            try:
+                models.extend(str(row["id"]) for row in data["data"])
+            except (KeyError, TypeError) as exc:
+                raise self._malformed("a model list", exc) from None
+            if not data.get("has_more") or not data.get("last_id"):
+                break
+            params = {"limit": "1000", "after_id": str(data["last_id"])}
+        return models

@@ -1,0 +1,205 @@
+"""OpenAI-compatible chat completions, embeddings and models.
+
+One adapter serves OpenAI and every server that speaks its wire format
+(Ollama, vLLM, LM Studio, Groq, OpenRouter, Together…) by ``base_url``.
+The request is ax's `ChatRequest` almost as it came (it is OpenAI's shape),
+with the deployment's model name; streams ask for usage with
+``stream_options.include_usage`` and end with ``data: [DONE]``.
+
+Usage: OpenAI counts cached prompt tokens inside ``prompt_tokens`` and
+reasoning tokens inside ``completion_tokens``, which is ax's meaning too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+from axtui.errors import MalformedResponse
+from axtui.providers._wire import HTTPProvider
+from axtui.tokens import estimate_prompt_tokens, estimate_tokens
+from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage
+
+__all__ = ["OpenAIProvider", "chat_body", "openai_usage"]
+
+
+def chat_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
+    """The JSON body of a chat completion call.
+
+    Fields left unset are omitted, so the server's defaults apply; fields ax
+    does not name (``request.passthrough()``) are sent as they came.
+    """
+    body = request.model_dump(exclude_none=True, exclude={"messages", "stream", "stream_options"})
+    body["model"] = deployment.upstream_model
+    body["messages"] = [m.model_dump(exclude_none=True) for m in request.messages]
+    if stream:
+        body["stream"] = True
+        # Without include_usage a stream reports no tokens at all.
+        body["stream_options"] = {**(request.stream_options or {}), "include_usage": True}
+    return body
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def openai_usage(usage: Mapping[str, Any]) -> Usage:
+    """ax's `Usage` from an OpenAI ``usage`` object.
+
+    ``prompt_tokens`` already includes the cached part
+    (``prompt_tokens_details.cached_tokens``); ``completion_tokens``
+    already includes ``completion_tokens_details.reasoning_tokens``.
+    """
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    # DeepSeek names its cache hits prompt_cache_hit_tokens; OpenRouter
+    # reports cache writes in prompt_tokens_details.cache_write_tokens.
+    cached = _int(prompt_details.get("cached_tokens")) or _int(usage.get("prompt_cache_hit_tokens"))
+    return Usage(
+        input_tokens=_int(usage.get("prompt_tokens")),
+        output_tokens=_int(usage.get("completion_tokens")),
+        cached_input_tokens=cached,
+        cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
+        reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
+    )
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+class OpenAIProvider(HTTPProvider):
+    """OpenAI's API, or any server that speaks it.
+
+    The key is sent as a Bearer token from ``api_key_env`` (default
+    ``OPENAI_API_KEY``). A provider pointed at another server (Ollama, say)
+    without ``api_key_env`` sends no key, since local servers need none.
+    """
+
+    kind: ClassVar[str] = "openai"
+    default_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    stream_end_marker: ClassVar[str] = "its end marker (data: [DONE])"
+
+    @property
+    def auth_headers_sent(self) -> bool:
+        """Whether requests carry a key: always for OpenAI, else when configured."""
+        if self.config.api_key_env:
+            return True
+        return not self.config.base_url or self.base_url == self.default_base_url
+
+    def auth_headers(self) -> dict[str, str]:
+        """``Authorization: Bearer …`` when a key is sent.
+
+        Raises:
+            ProviderAuthError: a key is needed and its variable is unset.
+        """
+        if not self.auth_headers_sent:
+            return {}
+        key = self.api_key()
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
+        """One complete answer from ``POST /chat/completions``."""
+        data = await self._request("POST", "/chat/completions", payload=chat_body(request, deployment, stream=False))
+        try:
+            return self._response(data, request, deployment)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise self._malformed("a chat completion", exc) from None
+
+    def _response(self, data: dict[str, Any], request: ChatRequest, deployment: Deployment) -> ChatResponse:
+        choices = data.get("choices")
+        if not choices:
+            raise self._malformed("a chat completion without choices")
+        choice = choices[0]
+        message = choice.get("message") or {}
+        content = _text(message.get("content"))
+        tool_calls = message.get("tool_calls") or None
+        raw_usage = data.get("usage")
+        if isinstance(raw_usage, Mapping):
+            usage = openai_usage(raw_usage)
+        else:
+            # Some compatible servers report no usage; count it ourselves, and say so.
+            usage = Usage(estimate_prompt_tokens(request), estimate_tokens(content), estimated=True)
+        response = ChatResponse(
+            content=content,
+            model=str(data.get("model") or deployment.upstream_model),
+            usage=usage,
+            finish_reason=str(choice.get("finish_reason") or ("tool_calls" if tool_calls else "stop")),
+            tool_calls=tool_calls,
+            id=str(data.get("id") or ""),
+            provider=self.name,
+        )
+        created = data.get("created")
+        if isinstance(created, int | float):
+            response.created = int(created)
+        return response
+
+    async def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
+        """The answer as chunks from a streamed ``POST /chat/completions``.
+
+        Text deltas, tool-call deltas (OpenAI's shape, as sent), a chunk with
+        the finish reason, then one chunk with the usage.
+
+        Raises:
+            StreamInterrupted: the stream ended before ``data: [DONE]``.
+        """
+        body = chat_body(request, deployment, stream=True)
+        model, ident = deployment.upstream_model, ""
+        usage: Usage | None = None
+        async with self._open_stream("/chat/completions", body) as events:
+            async for event in events:
+                if event.data.strip() == "[DONE]":
+                    if usage is not None:
+                        yield Chunk(usage=usage, model=model, id=ident)
+                    return
+                data = self._event_json(event)
+                if data.get("error"):
+                    raise self._event_error(data)
+                model = str(data.get("model") or model)
+                ident = str(data.get("id") or ident)
+                try:
+                    for choice in data.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        text = delta.get("content")
+                        if text:
+                            yield Chunk(delta=str(text), model=model, id=ident)
+                        if delta.get("tool_calls"):
+                            yield Chunk(tool_calls=list(delta["tool_calls"]), model=model, id=ident)
+                        if choice.get("finish_reason"):
+                            yield Chunk(finish_reason=str(choice["finish_reason"]), model=model, id=ident)
+                    # Servers that repeat running usage on every chunk: keep the last.
+                    if isinstance(data.get("usage"), Mapping):
+                        usage = openai_usage(data["usage"])
+                except (AttributeError, TypeError) as exc:
+                    raise self._malformed("a stream chunk", exc) from None
+            raise self._interrupted()
+
+    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
+        """Vectors from ``POST /embeddings``, in input order."""
+        data = await self._request("POST", "/embeddings", payload={"model": model, "input": inputs})
+        try:
+            rows = sorted(data["data"], key=lambda row: int(row.get("index", 0)))
+            vectors = [[float(x) for x in row["embedding"]] for row in rows]
+            raw_usage = data.get("usage") or {}
+            usage = Usage(input_tokens=_int(raw_usage.get("prompt_tokens") or raw_usage.get("total_tokens")))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise self._malformed("an embeddings answer", exc) from None
+        if len(vectors) != len(inputs):
+            raise MalformedResponse(
+                f"provider {self.name!r} returned {len(vectors)} vectors for {len(inputs)} inputs",
+                provider=self.name,
+            )
+        return EmbeddingResponse(vectors=vectors, model=str(data.get("model") or model), usage=usage)
+
+    async def list_models(self) -> list[str]:
+        """Model ids from ``GET /models``."""
+        data = await self._request("GET", "/models")
+        try:
+            return [str(row["id"]) for row in data["data"]]
+        except (KeyError, TypeError) as exc:
+            raise self._malformed("a model list", exc) from None
