@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from axtui.errors import InvalidRequest, ProviderBadRequest
-from axtui.providers._wire import OPENAI_ONLY_PARAMS, HTTPProvider
+from axtui.providers._http import HTTPProvider
+from axtui.providers._wire import OPENAI_ONLY_PARAMS
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage
 
 __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "anthropic_usage", "messages_body"]

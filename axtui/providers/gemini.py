@@ -21,7 +21,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from axtui.errors import MalformedResponse
-from axtui.providers._wire import OPENAI_ONLY_PARAMS, HTTPProvider
+from axtui.providers._http import HTTPProvider
+from axtui.providers._wire import OPENAI_ONLY_PARAMS
 from axtui.tokens import estimate_tokens
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage
 

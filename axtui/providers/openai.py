@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from axtui.errors import MalformedResponse
-from axtui.providers._wire import HTTPProvider
+from axtui.providers._http import HTTPProvider
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from axtui.types import ChatRequest
 
-__all__ = ["WorkItem", "Workload", "QUESTIONS"]
+__all__ = ["QUESTIONS", "WorkItem", "Workload"]
 
 Kind = Literal["popular", "paraphrase", "near_miss", "unique", "long"]
 
