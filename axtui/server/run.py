@@ -26,7 +26,9 @@ __all__ = ["serve", "uvicorn_config"]
 log = logging.getLogger(__name__)
 
 
-def uvicorn_config(app: Any, settings: Settings, *, host: str, port: int, workers: int = 1, **extra: Any) -> uvicorn.Config:
+def uvicorn_config(
+    app: Any, settings: Settings, *, host: str, port: int, workers: int = 1, log_level: str = "info", **extra: Any
+) -> uvicorn.Config:
     """The uvicorn config ax serves with (uvloop, httptools, no access log unless asked)."""
     return uvicorn.Config(
         app,
@@ -41,7 +43,7 @@ def uvicorn_config(app: Any, settings: Settings, *, host: str, port: int, worker
         # Keep-alive for load balancers and SDK connection pools.
         timeout_keep_alive=30,
         server_header=False,
-        log_level="info",
+        log_level=log_level,
         **extra,
     )
 

@@ -1,0 +1,81 @@
+"""A live `ax serve` app on 127.0.0.1, in a background thread, for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+
+from axtui.config import ProviderConfig, Settings
+from axtui.engine.gateway import Gateway
+from axtui.server.app import AxServer, create_app
+from axtui.server.run import uvicorn_config
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fast_fleet(**server: Any) -> Settings:
+    """The demo fleet's providers, instant and never failing, in process."""
+    from axtui.providers.sim.fleet import demo_aliases, demo_fleet
+
+    providers = [
+        ProviderConfig(name=p.name, kind="sim", profile="fast", region=p.region, models=p.model_names)
+        for p in demo_fleet()
+    ]
+    data: dict[str, Any] = {"providers": [p.model_dump() for p in providers],
+                            "routing": {"aliases": demo_aliases()}}
+    if server:
+        data["server"] = server
+    return Settings.model_validate(data)
+
+
+class LiveServer:
+    """uvicorn serving an `AxServer` in a thread; ``url`` is its base URL."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        no_auth: bool = False,
+        gateway_factory: Callable[[Settings], Awaitable[Gateway]] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app: AxServer = create_app(settings, no_auth=no_auth, gateway_factory=gateway_factory)
+        config = uvicorn_config(self.app, settings, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="ax-test-server", daemon=True)
+
+    @property
+    def gateway(self) -> Gateway:
+        """The running gateway."""
+        assert self.app.state.gateway is not None
+        return self.app.state.gateway
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The server's event loop."""
+        return self.app.state._loop  # type: ignore[return-value]
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
