@@ -1,0 +1,185 @@
+"""`SimProvider`: a simulated provider account, in process, with no HTTP.
+
+It plays one provider of a profile (the config's ``name`` picks which),
+waiting on its clock as long as the real provider would (a `FakeClock`
+makes that instant) and failing the way the profile says, with the same
+error types a real adapter raises. Tests can also force faults:
+`SimProvider.inject` queues them for the next calls, and a request whose
+``metadata`` has ``sim_fault`` gets that one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from axtui.clock import SYSTEM_CLOCK, Clock
+from axtui.config import ProviderConfig
+from axtui.errors import ProviderBadRequest
+from axtui.providers.base import Provider
+from axtui.providers.sim.profiles import resolve_profile
+from axtui.providers.sim.simulate import ChatPlan, Outcome, Simulator, parse_fault
+from axtui.providers.sim.spec import Profile
+from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse
+
+__all__ = ["SimProvider"]
+
+# Refusals (429, 401) come back quickly: the real provider never starts work.
+_REFUSAL_SHARE = 0.1
+
+
+class SimProvider(Provider):
+    """A simulated provider account (config kind ``sim``).
+
+    Args:
+        config: the account; ``profile`` names the profile (default
+            ``demo``), ``name`` the provider it plays, ``models`` and
+            ``region`` narrow or relabel what it serves.
+        clock: waits and degradation windows use it; `FakeClock` for tests.
+        seed: the same seed, prompt and call index give the same outcome.
+        profile: a profile or profile name that replaces the config's.
+        transport: accepted for the registry's sake and ignored (no HTTP).
+
+    Attributes:
+        served: calls handled per model (failed ones included).
+        spec: the `ProviderProfile` this account plays.
+    """
+
+    kind = "sim"
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        clock: Clock | None = None,
+        seed: int = 0,
+        profile: str | Profile | None = None,
+        transport: Any = None,
+    ) -> None:
+        super().__init__(config)
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.profile = resolve_profile(profile if profile is not None else config.profile)
+        self.spec = self.profile.provider_for(config.name, models=config.models, region=config.region)
+        self.simulator = Simulator(seed=seed, clock=self.clock)
+        self.served: dict[str, int] = {}
+        self._injected: deque[Outcome] = deque()
+
+    def inject(self, *faults: str) -> None:
+        """Make the next calls fail: one fault name per call, in order.
+
+        Args:
+            faults: names from `FAULTS` (``500``, ``503``, ``429``,
+                ``timeout``, ``malformed``, ``cut``, ``401``).
+
+        Raises:
+            ValueError: a name is unknown.
+        """
+        self._injected.extend(parse_fault(f) for f in faults)
+
+    def _forced(self, request: ChatRequest | None = None) -> Outcome | None:
+        if self._injected:
+            return self._injected.popleft()
+        wanted = (request.metadata or {}).get("sim_fault") if request is not None else None
+        if not wanted:
+            return None
+        try:
+            return parse_fault(str(wanted))
+        except ValueError as exc:
+            raise ProviderBadRequest(str(exc), provider=self.name, http_status=400) from None
+
+    def _plan(self, request: ChatRequest, model: str, *, stream: bool) -> ChatPlan:
+        index = self.served.get(model, 0)
+        plan = self.simulator.plan_chat(
+            self.spec, request, model=model, index=index, stream=stream, fault=self._forced(request)
+        )
+        self.served[model] = index + 1
+        return plan
+
+    async def _wait(self, seconds: float) -> None:
+        # Zero waits skip the clock entirely: the `fast` profile's calls
+        # then cost no event-loop round trip.
+        if seconds > 0:
+            await self.clock.sleep(seconds)
+
+    async def _fail(self, outcome: Outcome, plan_error: Exception | None, *, first_s: float, total_s: float,
+                    hang_s: float) -> None:
+        """Wait as the failing provider would, then raise its error."""
+        if plan_error is None:
+            return
+        if outcome in ("rate_limited", "auth"):
+            await self._wait(first_s * _REFUSAL_SHARE)
+        elif outcome == "timeout":
+            # The provider hangs; the adapter gives up at its own timeout.
+            await self._wait(min(hang_s, self.config.timeout_s))
+        elif outcome in ("malformed", "cut"):
+            await self._wait(total_s if outcome == "malformed" else total_s / 2)
+        else:
+            await self._wait(first_s)
+        raise plan_error
+
+    async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
+        """One complete answer, after the simulated latency.
+
+        Raises:
+            ProviderBadRequest: unknown model or a feature the model lacks.
+            ContextTooLong: the prompt does not fit the model.
+            ProviderError: the fault the profile (or an injection) decided.
+        """
+        model = deployment.upstream_model
+        plan = self._plan(request, model, stream=False)
+        await self._fail(plan.outcome, plan.error(stream=False), first_s=plan.ttft_s, total_s=plan.total_s,
+                         hang_s=plan.hang_s)
+        await self._wait(plan.total_s)
+        return ChatResponse(
+            content=plan.text,
+            model=model,
+            usage=plan.usage,
+            finish_reason=plan.finish_reason,
+            id=f"sim-{plan.response_id}",
+            provider=self.name,
+            created=int(self.clock.now()),
+        )
+
+    async def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
+        """The answer in pieces: text chunks, a finish chunk, a usage chunk.
+
+        A ``cut`` fault yields the first half of the text, then raises
+        `StreamInterrupted`; other faults raise before any chunk.
+        """
+        model = deployment.upstream_model
+        plan = self._plan(request, model, stream=True)
+        response_id = f"sim-{plan.response_id}"
+        if plan.outcome != "cut":
+            await self._fail(plan.outcome, plan.error(), first_s=plan.ttft_s, total_s=plan.ttft_s, hang_s=plan.hang_s)
+        count = plan.cut_at if plan.outcome == "cut" else len(plan.chunks)
+        for piece, delay in zip(plan.chunks[:count], plan.delays, strict=False):
+            await self._wait(delay)
+            yield Chunk(delta=piece, model=model, id=response_id)
+        error = plan.error()
+        if error is not None:
+            raise error
+        if not plan.chunks:
+            await self._wait(plan.ttft_s)
+        yield Chunk(finish_reason=plan.finish_reason, model=model, id=response_id)
+        yield Chunk(usage=plan.usage, model=model, id=response_id)
+
+    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
+        """Deterministic unit vectors for ``inputs``, one per input, in order.
+
+        Raises:
+            ProviderBadRequest: unknown model or a chat model.
+            ContextTooLong: an input is longer than the model accepts.
+            ProviderError: the fault the profile (or an injection) decided.
+        """
+        index = self.served.get(model, 0)
+        plan = self.simulator.plan_embed(self.spec, inputs, model=model, index=index, fault=self._forced())
+        self.served[model] = index + 1
+        await self._fail(plan.outcome, plan.error(), first_s=plan.latency_s, total_s=plan.latency_s,
+                         hang_s=plan.hang_s)
+        await self._wait(plan.latency_s)
+        return EmbeddingResponse(vectors=plan.vectors, model=model, usage=plan.usage)
+
+    async def list_models(self) -> list[str]:
+        """Every model this account serves, chat and embedding ones."""
+        return self.spec.model_names
