@@ -25,7 +25,8 @@ def serve(host: str, port: int, profile: str, seed: int) -> None:
     OpenAI:    POST /v1/chat/completions, /v1/embeddings, GET /v1/models
     Anthropic: POST /v1/messages
     Gemini:    POST /v1beta/models/MODEL:generateContent (and :streamGenerateContent?alt=sse)
-    Faults on demand: send the header X-Sim-Fault: 500 | 429 | timeout | malformed | cut
+    Faults on demand: send the header X-Sim-Fault: 500 | 503 | 401 | 429 | timeout | malformed | cut
+    One provider's latency and faults: prefix the path, e.g. /azure/v1/chat/completions
 
     \b
     Example:

@@ -9,6 +9,7 @@ the bus.
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from contextlib import aclosing
 from collections.abc import AsyncGenerator, Sequence
@@ -301,8 +302,19 @@ class Gateway:
         est_out: int,
         start: float,
     ) -> ChatResponse:
-        rounds = max(1, max((self._provider_retries(d) for d in plan.candidates), default=0) + 1)
-        async for attempt in stamina.retry_context(on=_retry_hook, attempts=rounds, wait_max=5.0, timeout=None):
+        try:
+            return await self._round(request, caller, plan, rec, est_in, est_out, start)
+        except ProviderError as exc:
+            retries = max((self._provider_retries(d) for d in plan.candidates), default=0)
+            first_wait = _retry_hook(exc)
+            if not retries or first_wait is False:
+                raise
+        # Every candidate failed retryably: further rounds, with backoff and
+        # jitter, honouring Retry-After (stamina). The first round stays out
+        # of stamina so that a call that succeeds pays nothing for retries.
+        if not stamina.is_testing():
+            await asyncio.sleep(first_wait if first_wait is not True else random.uniform(0.05, 0.15))
+        async for attempt in stamina.retry_context(on=_retry_hook, attempts=retries, wait_max=5.0, timeout=None):
             with attempt:
                 return await self._round(request, caller, plan, rec, est_in, est_out, start)
         raise AssertionError("unreachable")  # stamina re-raises the last error

@@ -43,6 +43,8 @@ BatchHook = Callable[[Connection, Sequence[CallRecord]], None]
 
 _CALL_COLUMNS = frozenset(c.name for c in Call.__table__.columns) - {"id"}  # type: ignore[attr-defined]
 _FIELDS = tuple(f.name for f in fields(CallRecord) if f.name in _CALL_COLUMNS and f.name != "tags")
+#: Rows converted and inserted between two GIL hand-overs.
+_SLICE = 200
 _live: weakref.WeakSet[Recorder] = weakref.WeakSet()
 
 
@@ -165,7 +167,12 @@ class Recorder:
         return True
 
     def _write(self, conn: Connection, batch: list[CallRecord]) -> None:
-        conn.execute(insert(Call.__table__), [record_to_row(r) for r in batch])  # type: ignore[arg-type]
+        stmt = insert(Call.__table__)  # type: ignore[arg-type]
+        for i in range(0, len(batch), _SLICE):
+            conn.execute(stmt, [record_to_row(r) for r in batch[i : i + _SLICE]])
+            # Building rows holds the GIL; let the event loop's thread in
+            # between slices so a big batch never stalls it for long.
+            time.sleep(0)
         for hook in self.hooks:
             hook(conn, batch)
 
