@@ -1,17 +1,60 @@
-"""A key's own limits: ``--rpm`` becomes a rate limit, ``--budget`` a hard monthly budget."""
+"""A key's own limits: ``--rpm`` becomes a rate limit, ``--budget`` a hard monthly budget.
+
+Both are kept where every process reads them: the rate limit among the
+rate limiter's per-subject limits (subject ``key:<id>``), the budget among
+the budgets (scope ``key:<id>``). ``ax ratelimit`` and ``ax cost budget``
+show and change them like any other.
+"""
 
 from __future__ import annotations
 
+from axtui.clock import SYSTEM_CLOCK, Clock
+from axtui.config import Settings, load_settings
+from axtui.money import format_usd
 from axtui.server.keys import KeyInfo
 from axtui.store import Store
 
 __all__ = ["apply_key_limits", "check_key_limits"]
 
+#: The period of a key's budget.
+BUDGET_PERIOD = "month"
+
 
 def check_key_limits(rpm: int | None, budget_nanos: int | None) -> None:
-    """Fail before a key is made when its limits cannot be applied."""
+    """Fail before a key is made when a limit it asks for cannot be kept.
+
+    Raises:
+        InvalidRequest: a limit is not positive.
+    """
+    from axtui.errors import InvalidRequest
+
+    if rpm is not None and rpm <= 0:
+        raise InvalidRequest(f"--rpm {rpm}: give a positive number of requests per minute, e.g. --rpm 60",
+                             param="rpm")
+    if budget_nanos is not None and budget_nanos <= 0:
+        raise InvalidRequest("--budget must be more than zero dollars, e.g. --budget 25", param="budget")
 
 
-def apply_key_limits(store: Store, info: KeyInfo) -> list[str]:
-    """Apply the key's rate limit and budget; one line per limit applied."""
-    return []
+def apply_key_limits(
+    store: Store, info: KeyInfo, *, settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK
+) -> list[str]:
+    """Store the key's rate limit and budget; one line per limit applied, for people."""
+    lines: list[str] = []
+    if info.rpm is not None:
+        lines.append(_apply_rpm(store, info, clock))
+    if info.budget_nanos is not None:
+        settings = settings or load_settings()
+        from axtui.cost.budgets import Scope, set_budget
+
+        budget, _ = set_budget(store, Scope("key", info.id), BUDGET_PERIOD, info.budget_nanos, hard=True,
+                               now=clock.now(), tz=settings.budgets.timezone)
+        lines.append(f"budget #{budget.id}: {format_usd(info.budget_nanos, nanos=True)} per {BUDGET_PERIOD} "
+                     f"for key {info.id} (hard)")
+    return lines
+
+
+def _apply_rpm(store: Store, info: KeyInfo, clock: Clock) -> str:
+    from axtui.ratelimit.admin import set_limit
+
+    set_limit(store, ("key", info.id), requests=f"{info.rpm}/minute", now=clock.now())
+    return f"rate limit: {info.rpm} requests/minute for key {info.id}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from typing import Any
 
 import uvicorn
@@ -69,4 +70,22 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1, no_auth
         Multiprocess(config, sockets=[sock]).run()
         return
     app = create_app(settings, no_auth=no_auth)
-    uvicorn.Server(uvicorn_config(app, settings, host=host, port=port)).run()
+    server = uvicorn.Server(uvicorn_config(app, settings, host=host, port=port))
+    # uvicorn stops gracefully on SIGINT/SIGTERM and then raises the signal
+    # again for the handler it found; ours turns that into a clean return,
+    # so a stop after a graceful shutdown exits 0.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        server.run()
+    except (KeyboardInterrupt, _Stopped):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived after the server had stopped gracefully."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stopped
