@@ -19,7 +19,7 @@ from axtui.config import Settings, load_settings
 from axtui.engine.gateway import Gateway
 from axtui.ports import Budgets, Limiter, NullBudgets, NullCache, NullLimiter, PriceBook, ResponseCache, Router
 from axtui.providers import Provider, create_provider
-from axtui.routing.catalog import Catalog, OrderedRouter
+from axtui.routing.catalog import Catalog
 from axtui.store import Store
 from axtui.store.recorder import Recorder
 from axtui.types import Deployment
@@ -191,7 +191,10 @@ def _build_prices(ctx: _Context) -> PriceBook:
 
 
 def _build_router(ctx: _Context, prices: PriceBook) -> Router:
-    return OrderedRouter(ctx.catalog)
+    from axtui.routing.build import build_router
+
+    return build_router(ctx.catalog, ctx.settings, clock=ctx.clock, prices=prices, store=ctx.store,
+                        recorder=ctx.recorder, bus=ctx.bus, closers=ctx.closers)
 
 
 def _build_limiter(ctx: _Context) -> Limiter:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from axtui.ports import Attempt, RoutePlan
 from axtui.errors import UnknownModel
+from axtui.ports import Attempt, RoutePlan
 from axtui.types import Caller, ChatRequest, Deployment
 
 __all__ = ["Catalog", "OrderedRouter"]

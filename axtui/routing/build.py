@@ -1,0 +1,101 @@
+"""Making the gateway's router: warm from the store, wired to the recorder and bus.
+
+`build_router` is what `axtui.engine.compose` calls. The router starts
+with the health the store remembers (recent calls and failed attempts), so
+a restarted gateway does not send traffic back to a deployment that was
+failing a minute ago; its failed attempts and circuit changes are written
+with each recorder batch; and a ``config`` event on the bus (settings
+saved by the dashboard) applies new rules, A/B splits and weights without
+a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from axtui.bus import EventBus
+from axtui.clock import Clock
+from axtui.config import Settings
+from axtui.errors import ConfigError
+from axtui.ports import PriceBook
+from axtui.routing.catalog import Catalog
+from axtui.routing.history import event_writer, warm
+from axtui.routing.router import HealthRouter
+from axtui.store import Store
+from axtui.store.recorder import Recorder
+
+__all__ = ["apply_settings", "build_router"]
+
+log = logging.getLogger(__name__)
+
+
+def build_router(
+    catalog: Catalog,
+    settings: Settings,
+    *,
+    clock: Clock,
+    prices: PriceBook | None = None,
+    store: Store | None = None,
+    recorder: Recorder | None = None,
+    bus: EventBus | None = None,
+    closers: list[Callable[[], Any]] | None = None,
+) -> HealthRouter:
+    """The router for a gateway.
+
+    Args:
+        catalog: deployments and aliases.
+        settings: the gateway's settings (``[routing]``, ``[budgets]`` typical output).
+        clock: the gateway's clock.
+        prices: the price book (the cost strategy's estimates).
+        store: replayed for recent health when given.
+        recorder: failed attempts and circuit changes are written with its batches.
+        bus: ``config`` events carrying new `Settings` reconfigure the router.
+        closers: where to leave the bus unsubscription for gateway close.
+
+    Raises:
+        ConfigError: a rule or A/B test names something the catalog does not serve.
+    """
+    router = HealthRouter(
+        catalog,
+        settings.routing,
+        clock=clock,
+        prices=prices,
+        typical_output=settings.budgets.typical_output_tokens,
+    )
+    if store is not None:
+        replayed = warm(router.health, store, catalog, settings.routing)
+        if replayed:
+            log.debug("routing: health warmed from %d stored observations", replayed)
+    if recorder is not None:
+        recorder.add_hook(event_writer(router, clock))
+    if bus is not None:
+        def on_event(topic: str, event: Any) -> None:
+            if topic == "config" and isinstance(event, Settings):
+                apply_settings(router, event)
+
+        sub = bus.subscribe(on_event)
+        if closers is not None:
+            closers.append(sub.close)
+    return router
+
+
+def apply_settings(router: HealthRouter, settings: Settings) -> bool:
+    """Apply saved settings to a running router: routing section, aliases, deployment weights.
+
+    Returns False (and keeps the running configuration) when the new
+    routing section names something this gateway does not serve.
+    """
+    # Aliases only add up: the demo fleet's own aliases are not in a saved file.
+    router.catalog.aliases.update({k: list(v) for k, v in settings.routing.aliases.items()})
+    try:
+        router.configure(settings.routing)
+    except ConfigError as exc:
+        log.warning("routing: new settings not applied: %s", exc.message)
+        return False
+    for d in settings.deployments:
+        dep = router.catalog.get(f"{d.provider}/{d.upstream_model or d.model}")
+        if dep is not None:
+            dep.weight = d.weight
+    return True
