@@ -111,7 +111,7 @@ class RecorderConfig(_Section):
 
 
 class CachePolicy(_Section):
-    """Cache settings for one model or alias (unset fields inherit)."""
+    """Cache settings for one model, alias or glob pattern of them (unset fields inherit ``[cache]``)."""
 
     enabled: bool | None = None
     ttl_s: int | None = Field(default=None, ge=0)
@@ -122,21 +122,40 @@ class CachePolicy(_Section):
 
 
 class CacheConfig(_Section):
-    """The response cache (exact, then semantic)."""
+    """The response cache (exact, then semantic).
+
+    ``ttl_s`` 0 keeps entries until evicted. ``scope`` decides who shares
+    answers: each user (default), each gateway key, or everyone.
+    ``threshold`` is the least cosine similarity, turn by turn, of a
+    semantic hit. ``embedder`` is ``builtin`` (offline, near-duplicates) or
+    ``provider``: the embedding model ``embedder_model`` (optionally on
+    ``embedder_provider``) called through the gateway. ``models`` maps a
+    model, alias or glob pattern to a `CachePolicy`.
+    """
 
     enabled: bool = True
     ttl_s: int = Field(default=3600, ge=0)
     scope: Literal["user", "key", "global"] = "user"
     semantic: bool = True
     threshold: float = Field(default=0.9, gt=0, le=1)
-    embedder: str = "builtin"
+    embedder: Literal["builtin", "provider"] = "builtin"
     embedder_provider: str | None = None
     embedder_model: str | None = None
     max_temperature: float | None = Field(default=None, ge=0, le=2)
+    semantic_max_turns: int = Field(default=16, ge=1, le=256)
     memory_entries: int = Field(default=10_000, ge=0)
     memory_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     store_bytes: int = Field(default=512 * 1024 * 1024, ge=0)
     models: dict[str, CachePolicy] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _provider_embedder_named(self) -> CacheConfig:
+        if self.embedder == "provider" and not self.embedder_model:
+            raise ValueError(
+                'embedder = "provider" needs embedder_model, the embedding model to call '
+                '(for example embedder_model = "text-embedding-3-small")'
+            )
+        return self
 
 
 #: The routing strategies a rule, the config or a call may name.

@@ -17,7 +17,7 @@ from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings, load_settings
 from axtui.engine.gateway import Gateway
-from axtui.ports import Budgets, Limiter, NullBudgets, NullCache, NullLimiter, PriceBook, ResponseCache, Router
+from axtui.ports import Budgets, Limiter, NullBudgets, NullLimiter, PriceBook, ResponseCache, Router
 from axtui.providers import Provider, create_provider
 from axtui.routing.catalog import Catalog
 from axtui.store import Store
@@ -157,6 +157,7 @@ async def build_gateway(
         owns_store=owns_store,
         extras={"closers": ctx.closers},
     )
+    ctx.gateway = gateway
     return gateway
 
 
@@ -174,6 +175,8 @@ class _Context:
         self.recorder = recorder
         #: Called (and awaited if async) when the gateway closes, before the recorder flushes.
         self.closers: list[Any] = []
+        #: The gateway once built, for subsystems that call back into it (the cache's provider embedder).
+        self.gateway: Gateway | None = None
 
 
 class _UnpricedBook:
@@ -206,4 +209,13 @@ def _build_budgets(ctx: _Context, prices: PriceBook) -> Budgets:
 
 
 def _build_cache(ctx: _Context, prices: PriceBook) -> ResponseCache:
-    return NullCache()
+    from axtui.cache import build_cache
+    from axtui.errors import ProviderError
+
+    async def embed(texts: list[str], model: str, caller: Any) -> list[list[float]]:
+        # Through the gateway, so the cache's embedding calls are limited, recorded and priced.
+        if ctx.gateway is None:
+            raise ProviderError("the cache's embedder was called before the gateway was built")
+        return (await ctx.gateway.embed(texts, model, caller)).vectors
+
+    return build_cache(ctx.settings.cache, ctx.store, clock=ctx.clock, embed=embed, closers=ctx.closers)

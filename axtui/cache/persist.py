@@ -1,0 +1,436 @@
+"""The persistent tier: cache entries in the store, written from a background thread.
+
+Reads (`StoreTier.get`) are plain, short queries the cache runs off the
+event loop (``asyncio.to_thread``) only when the memory tier misses.
+Writes never wait: `put`, `touch` and `delete` queue work for one writer
+thread, which applies it in batches, one transaction each, and then
+
+- keeps the table under ``max_bytes`` by evicting the least recently hit
+  entries (counted as ``evictions``),
+- every ``purge_interval_s`` removes expired entries (``expirations``),
+- every ``poll_interval_s`` reads the ``generation`` counter: when another
+  process (``ax cache clear``, ``ax cache invalidate``) changed it, the
+  cache drops what it holds in memory and reloads its semantic index,
+- every ``refresh_interval_s`` picks up entries other processes stored,
+  for the semantic index.
+
+`flush` waits until everything queued so far is written; `close` flushes
+and stops the thread (the gateway calls it on close).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from axtui.cache.entry import Entry, encode_guards, encode_response
+from axtui.clock import Clock
+from axtui.errors import StoreError
+from axtui.store import Store
+from axtui.store.tables_cache import CacheEntry, add_counters, read_counters, upsert_entries
+
+__all__ = ["IndexRow", "StoreTier", "StoredRow"]
+
+log = logging.getLogger(__name__)
+
+_T = CacheEntry.__table__  # type: ignore[attr-defined]
+_ROW_COLUMNS = (_T.c.key, _T.c.partition, _T.c.scope, _T.c.user, _T.c.model, _T.c.created_at, _T.c.expires_at,
+                _T.c.cost_nanos, _T.c.turns, _T.c.embedder, _T.c.body, _T.c.guards)  # fmt: skip
+_BATCH = 500
+
+
+@dataclass(slots=True)
+class StoredRow:
+    """One entry as read back from the store (still encoded)."""
+
+    key: str
+    partition: str
+    scope: str
+    user: str
+    model: str
+    created_at: float
+    expires_at: float | None
+    cost_nanos: int | None
+    turns: int
+    embedder: str | None
+    body: bytes
+    guards: str | None
+
+
+@dataclass(slots=True)
+class IndexRow:
+    """What the semantic index needs of a stored entry."""
+
+    key: str
+    partition: str
+    created_at: float
+    expires_at: float
+    turns: int
+    vector: bytes
+
+
+@dataclass(slots=True)
+class _Put:
+    entry: Entry
+    vectors: np.ndarray | None
+    embedder: str | None
+
+
+class StoreTier:
+    """Cache entries in the store, bounded by bytes (see the module docstring).
+
+    Args:
+        store: the open store.
+        clock: for expiry and last-hit times.
+        max_bytes: the most bytes of entries the table holds (0: unbounded).
+        embedder: the name of the embedder whose vectors the index loads.
+        on_removed: called (from the writer thread) with keys it evicted or expired.
+        on_reset: called (from the writer thread) when another process invalidated entries.
+        on_index_rows: called (from the writer thread) with stored vectors to index.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Clock,
+        max_bytes: int,
+        embedder: str | None = None,
+        on_removed: Callable[[list[str]], None] = lambda keys: None,
+        on_reset: Callable[[], None] = lambda: None,
+        on_index_rows: Callable[[list[IndexRow]], None] = lambda rows: None,
+        purge_interval_s: float = 60.0,
+        poll_interval_s: float = 1.0,
+        refresh_interval_s: float = 5.0,
+        autostart: bool = True,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_bytes = max_bytes
+        self.embedder = embedder
+        self.on_removed = on_removed
+        self.on_reset = on_reset
+        self.on_index_rows = on_index_rows
+        self.purge_interval_s = purge_interval_s
+        self.poll_interval_s = poll_interval_s
+        self.refresh_interval_s = refresh_interval_s
+        self.write_errors = 0
+        self.generation = 0
+        self._ops: list[tuple[str, Any]] = []
+        self._cond = threading.Condition()
+        self._enqueued = 0
+        self._done = 0
+        self._stopping = False
+        self._bytes_estimate: int | None = None
+        self._watermark = 0.0
+        self._thread = threading.Thread(target=self._run, name="ax-cache-writer", daemon=True)
+        self._started = False
+        if autostart:
+            self.start()
+
+    # -- reads (any thread) --------------------------------------------------------------------
+
+    def get(self, key: str) -> StoredRow | None:
+        """The stored entry with this key, or None.
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
+        try:
+            with self.store.engine.connect() as conn:
+                row = conn.execute(select(*_ROW_COLUMNS).where(_T.c.key == key)).first()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"reading the response cache failed: {exc}") from None
+        return StoredRow(*row) if row is not None else None  # type: ignore[call-arg]
+
+    # -- writes (queued; never block the caller) -------------------------------------------------
+
+    def put(self, entry: Entry, vectors: np.ndarray | None, embedder: str | None) -> None:
+        """Queue an entry to be stored (encoded and compressed on the writer thread)."""
+        self._enqueue("put", _Put(entry, vectors, embedder))
+
+    def touch(self, key: str, at: float) -> None:
+        """Queue a hit: the entry's ``last_hit_at`` and ``hits`` move, so eviction spares it."""
+        self._enqueue("touch", (key, at))
+
+    def delete(self, keys: list[str], reason: str) -> None:
+        """Queue the removal of entries, counted under ``reason`` (corrupt, expired, invalidated)."""
+        self._enqueue("delete", (keys, reason))
+
+    def _enqueue(self, op: str, arg: Any) -> None:
+        with self._cond:
+            self._ops.append((op, arg))
+            self._enqueued += 1
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until everything queued so far is written; False on timeout."""
+        if not self._started:
+            self._drain()
+            return True
+        with self._cond:
+            target = self._enqueued
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self._done >= target or not self._thread.is_alive(), timeout)
+
+    def start(self) -> None:
+        """Start the writer thread (the constructor does unless ``autostart=False``)."""
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def close(self) -> None:
+        """Write everything queued and stop the writer thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._started:
+            self._thread.join(timeout=60)
+        else:
+            self._drain()
+
+    # -- the writer thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._safely(self.load_index)
+        self._safely(self._read_generation)
+        now = time.monotonic()
+        next_purge, next_poll, next_refresh = now + self.purge_interval_s, now + self.poll_interval_s, now
+        next_refresh += self.refresh_interval_s
+        while True:
+            with self._cond:
+                if not self._ops and not self._stopping:
+                    self._cond.wait(timeout=min(0.25, self.poll_interval_s))
+                stopping = self._stopping
+            self._drain()
+            now = time.monotonic()
+            if now >= next_poll:
+                next_poll = now + self.poll_interval_s
+                self._safely(self._poll_generation)
+            if now >= next_purge:
+                next_purge = now + self.purge_interval_s
+                self._safely(self.purge_expired)
+            if now >= next_refresh:
+                next_refresh = now + self.refresh_interval_s
+                self._safely(self._refresh_index)
+            if stopping:
+                self._drain()
+                with self._cond:
+                    self._done = self._enqueued
+                    self._cond.notify_all()
+                return
+
+    def _safely(self, work: Callable[[], Any]) -> None:
+        try:
+            work()
+        except (StoreError, SQLAlchemyError) as exc:
+            self.write_errors += 1
+            log.warning("response cache: %s", exc)
+
+    def _drain(self) -> None:
+        while True:
+            with self._cond:
+                ops, self._ops = self._ops[:_BATCH], self._ops[_BATCH:]
+            if not ops:
+                return
+            try:
+                self._apply(ops)
+            except (StoreError, SQLAlchemyError) as exc:
+                # A cache write that fails costs a future hit, never an answer:
+                # log it and move on rather than hold work in memory.
+                self.write_errors += 1
+                log.warning("response cache: %d queued writes dropped: %s", len(ops), exc)
+            finally:
+                with self._cond:
+                    self._done += len(ops)
+                    self._cond.notify_all()
+
+    def _apply(self, ops: list[tuple[str, Any]]) -> None:
+        puts: dict[str, dict[str, Any]] = {}
+        touches: list[dict[str, Any]] = []
+        deletes: dict[str, list[str]] = {}
+        for op, arg in ops:
+            if op == "put":
+                row = _row(arg)
+                puts[row["key"]] = row
+            elif op == "touch":
+                touches.append({"k": arg[0], "at": arg[1]})
+            else:
+                keys, reason = arg
+                deletes.setdefault(reason, []).extend(keys)
+                for k in keys:
+                    puts.pop(k, None)
+
+        def work(conn: Connection) -> int:
+            counts: dict[str, int] = {}
+            for reason, keys in deletes.items():
+                counts[reason] = _delete_keys(conn, keys)
+            upsert_entries(conn, list(puts.values()))
+            if touches:
+                conn.execute(
+                    update(_T)
+                    .where(_T.c.key == bindparam("k"))
+                    .values(last_hit_at=bindparam("at"), hits=_T.c.hits + 1),
+                    touches,
+                )
+            add_counters(conn, counts)
+            return sum(counts.values())
+
+        self.store.run(work)
+        if puts:
+            if self._bytes_estimate is not None:
+                self._bytes_estimate += sum(r["size"] for r in puts.values())
+            self.enforce_bound()
+
+    # -- maintenance (writer thread, or tests directly) ------------------------------------------
+
+    def total_bytes(self) -> int:
+        """Bytes of every stored entry (an exact count)."""
+        with self.store.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.sum(_T.c.size), 0))).scalar_one())
+
+    def enforce_bound(self) -> int:
+        """Evict least recently hit entries until the table fits ``max_bytes``; returns how many."""
+        if not self.max_bytes:
+            return 0
+        if self._bytes_estimate is not None and self._bytes_estimate <= self.max_bytes:
+            return 0
+        total = self.total_bytes()
+        evicted: list[str] = []
+
+        def work(conn: Connection) -> None:
+            nonlocal total
+            while total > self.max_bytes:
+                victims = conn.execute(
+                    select(_T.c.key, _T.c.size).order_by(_T.c.last_hit_at, _T.c.created_at).limit(256)
+                ).all()
+                if not victims:
+                    break
+                chosen: list[str] = []
+                for key, size in victims:
+                    if total <= self.max_bytes:
+                        break
+                    chosen.append(key)
+                    total -= int(size)
+                conn.execute(delete(_T).where(_T.c.key.in_(chosen)))
+                evicted.extend(chosen)
+            add_counters(conn, {"evictions": len(evicted)})
+
+        self.store.run(work)
+        self._bytes_estimate = total
+        if evicted:
+            self.on_removed(evicted)
+        return len(evicted)
+
+    def purge_expired(self) -> int:
+        """Remove entries whose time is up; returns how many."""
+        now = self.clock.now()
+        gone: list[str] = []
+
+        def work(conn: Connection) -> None:
+            cond = (_T.c.expires_at.is_not(None)) & (_T.c.expires_at <= now)
+            gone.extend(k for (k,) in conn.execute(select(_T.c.key).where(cond)))
+            if gone:
+                conn.execute(delete(_T).where(cond))
+                add_counters(conn, {"expirations": len(gone)})
+
+        self.store.run(work)
+        if gone:
+            self._bytes_estimate = None
+            self.on_removed(gone)
+        return len(gone)
+
+    def load_index(self) -> int:
+        """Hand every live stored vector of this embedder to ``on_index_rows``; returns how many."""
+        return self._load(0.0)
+
+    def _refresh_index(self) -> None:
+        self._load(self._watermark)
+
+    def _load(self, since: float) -> int:
+        if self.embedder is None:
+            return 0
+        now = self.clock.now()
+        cols = (_T.c.key, _T.c.partition, _T.c.created_at, _T.c.expires_at, _T.c.turns, _T.c.vector)
+        stmt = (
+            select(*cols)
+            .where(_T.c.embedder == self.embedder, _T.c.vector.is_not(None), _T.c.created_at >= since)
+            .where((_T.c.expires_at.is_(None)) | (_T.c.expires_at > now))
+        )
+        count = 0
+        with self.store.engine.connect() as conn:
+            result = conn.execution_options(yield_per=2_000).execute(stmt)
+            for part in result.partitions():
+                rows = [IndexRow(k, p, c, e or 0.0, t, v) for k, p, c, e, t, v in part]
+                count += len(rows)
+                if rows:
+                    self._watermark = max(self._watermark, max(r.created_at for r in rows))
+                    self.on_index_rows(rows)
+        return count
+
+    def _read_generation(self) -> None:
+        with self.store.engine.connect() as conn:
+            self.generation = read_counters(conn).get("generation", 0)
+
+    def _poll_generation(self) -> None:
+        with self.store.engine.connect() as conn:
+            current = read_counters(conn).get("generation", 0)
+        if current != self.generation:
+            self.generation = current
+            self._bytes_estimate = None
+            self.on_reset()
+            self._watermark = 0.0
+            self.load_index()
+
+    def note_own_invalidation(self) -> None:
+        """Read the generation after this process invalidated, so it does not reset itself."""
+        self._safely(self._read_generation)
+
+    def counters(self) -> dict[str, int]:
+        """The stored running totals (evictions, expirations, corrupt, invalidated, generation)."""
+        with self.store.engine.connect() as conn:
+            return read_counters(conn)
+
+
+def _delete_keys(conn: Connection, keys: list[str]) -> int:
+    removed = 0
+    for i in range(0, len(keys), 500):
+        removed += conn.execute(delete(_T).where(_T.c.key.in_(keys[i : i + 500]))).rowcount or 0
+    return removed
+
+
+def _row(put: _Put) -> dict[str, Any]:
+    e = put.entry
+    body = encode_response(e.response)
+    guards = encode_guards(e.guards) if e.guards is not None else None
+    vector = np.ascontiguousarray(put.vectors, dtype=np.float32).tobytes() if put.vectors is not None else None
+    size = len(body) + (len(vector) if vector else 0) + (len(guards) if guards else 0) + 300
+    return {
+        "key": e.key,
+        "partition": e.partition,
+        "scope": e.scope[:320],
+        "user": e.user[:256],
+        "model": e.model[:256],
+        "provider": (e.response.provider or "")[:128],
+        "served_model": (e.response.model or "")[:256],
+        "created_at": e.created_at,
+        "expires_at": e.expires_at or None,
+        "last_hit_at": e.created_at,
+        "hits": 0,
+        "cost_nanos": e.cost_nanos,
+        "size": size,
+        "turns": len(put.vectors) if put.vectors is not None else (len(e.guards) if e.guards else 1),
+        "embedder": put.embedder if put.vectors is not None else None,
+        "body": body,
+        "vector": vector,
+        "guards": guards,
+    }

@@ -1,0 +1,378 @@
+"""`AnswerCache`: the engine's response cache (exact, then semantic), in two tiers.
+
+Lookup, in order, within the caller's scope:
+
+1. the memory tier by exact key (no I/O: this is the sub-millisecond hit);
+2. the store tier by exact key, read off the event loop;
+3. when the policy allows semantic matching: the turns are embedded, the
+   index returns entries of the same partition (model, parameters, scope,
+   conversation shape) whose every turn is at least ``threshold`` similar,
+   and the guards reject those that differ in numbers, negation or names.
+
+Storing never delays the answer: the memory tier takes the entry at once
+(so the next identical request hits), and a background task computes the
+guard features and vectors, indexes them and queues the row for the
+store's writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+from cachetools import LRUCache
+
+from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response, decode_vectors
+from axtui.cache.guards import GuardFeatures, features, turns_mismatch
+from axtui.cache.index import VectorIndex
+from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
+from axtui.cache.memory import MemoryTier
+from axtui.cache.persist import IndexRow, StoredRow, StoreTier
+from axtui.cache.policy import EffectivePolicy, PolicyBook
+from axtui.cache.semantic import BuiltinEmbedder, Embedder
+from axtui.clock import SYSTEM_CLOCK, Clock
+from axtui.config import CacheConfig
+from axtui.errors import AxError, StoreError
+from axtui.ports import CacheDirective, CacheHit
+from axtui.store import Store
+from axtui.types import Caller, ChatRequest, ChatResponse
+
+__all__ = ["AnswerCache", "LiveCounters"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Texts longer than this are embedded and guarded on a worker thread, not the event loop.
+_INLINE_CHARS = 4_000
+
+
+@dataclass(slots=True)
+class LiveCounters:
+    """What this process's cache did since it started (the store's totals are in `stats`)."""
+
+    exact_hits: int = 0
+    semantic_hits: int = 0
+    misses: int = 0
+    stored: int = 0
+    guard_blocks: int = 0
+    corrupt: int = 0
+    embed_errors: int = 0
+    store_errors: int = 0
+    saved_nanos: int = 0
+
+
+@dataclass(slots=True)
+class _Probe:
+    """What a lookup learnt about a request, reused when its answer is stored."""
+
+    partition: str
+    texts: list[str]
+    vectors: np.ndarray | None
+    guards: tuple[GuardFeatures, ...] | None
+
+
+class AnswerCache:
+    """The response cache (implements `axtui.ports.ResponseCache`).
+
+    Args:
+        config: the ``[cache]`` settings.
+        store: the store for the persistent tier; None keeps entries in memory only.
+        clock: for TTLs and hit times.
+        embedder: turns texts into vectors for semantic lookup; None: exact only.
+        start_writer: start the store tier's writer thread now (tests may defer it).
+    """
+
+    def __init__(
+        self,
+        config: CacheConfig,
+        store: Store | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        embedder: Embedder | None = None,
+        start_writer: bool = True,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.embedder = embedder
+        self.policies = PolicyBook(config)
+        self.memory = MemoryTier(config.memory_entries, config.memory_bytes)
+        self.index = VectorIndex()
+        self.counters = LiveCounters()
+        self._probes: LRUCache[str, _Probe] = LRUCache(maxsize=4096)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.tier: StoreTier | None = None
+        if store is not None:
+            self.tier = StoreTier(
+                store,
+                clock=clock,
+                max_bytes=config.store_bytes,
+                embedder=embedder.name if embedder is not None else None,
+                on_removed=self._forget,
+                on_reset=self._reset,
+                on_index_rows=self._index_rows,
+                autostart=start_writer,
+            )
+
+    # -- the port ----------------------------------------------------------------------------
+
+    async def lookup(self, request: ChatRequest, caller: Caller, directive: CacheDirective) -> CacheHit | None:
+        """A stored answer for this request in the caller's scope, exact first, then semantic."""
+        policy = self.policies.for_model(request.model)
+        if not policy.reads(request, directive):
+            return None
+        scope = scope_for(policy.scope, caller)
+        key = cache_key(request, scope)
+        now = self.clock.now()
+        min_created = now - directive.ttl_s if directive.ttl_s else 0.0
+        entry = await self._fetch(key, now)
+        if entry is not None and entry.alive(now, min_created):
+            return self._hit(entry, "exact", None, now)
+        if self._semantic(policy, request):
+            hit = await self._semantic_lookup(request, caller, policy, scope, key, now, min_created)
+            if hit is not None:
+                return hit
+        self.counters.misses += 1
+        return None
+
+    async def store(
+        self,
+        request: ChatRequest,
+        caller: Caller,
+        response: ChatResponse,
+        cost_nanos: int | None,
+        directive: CacheDirective,
+    ) -> None:
+        """Keep a complete answer; returns at once, the slow parts run in the background."""
+        policy = self.policies.for_model(request.model)
+        if not policy.writes(request, directive) or not (response.content or response.tool_calls):
+            return
+        scope = scope_for(policy.scope, caller)
+        key = cache_key(request, scope)
+        now = self.clock.now()
+        ttl = policy.ttl_for(directive)
+        probe = self._probes.pop(key, None)
+        partition = probe.partition if probe is not None else partition_key(request, scope)
+        entry = Entry(
+            key=key,
+            partition=partition,
+            scope=scope,
+            user=caller.user,
+            model=request.model,
+            response=copy_response(response),
+            cost_nanos=cost_nanos,
+            created_at=now,
+            expires_at=now + ttl if ttl > 0 else 0.0,
+        )
+        entry.response.id = ""
+        self.memory.put(entry)
+        self.counters.stored += 1
+        semantic = self._semantic(policy, request)
+        texts = probe.texts if probe is not None else (turn_texts(request) if semantic else [])
+        task = asyncio.create_task(self._finish_store(entry, caller, semantic, texts, probe))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- admin -------------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait until every answer stored so far is indexed and written."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self.tier is not None:
+            await asyncio.to_thread(self.tier.flush)
+
+    async def aclose(self) -> None:
+        """Finish background work and stop the writer thread (the gateway calls this on close)."""
+        await self.drain()
+        if self.tier is not None:
+            await asyncio.to_thread(self.tier.close)
+
+    def forget_local(self) -> None:
+        """Drop what this process holds in memory (after an invalidation in the store)."""
+        self._reset()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Live figures of this process: counters, memory tier and index sizes."""
+        out = asdict(self.counters)
+        out.update(
+            memory_entries=len(self.memory),
+            memory_bytes=self.memory.bytes,
+            memory_evictions=self.memory.evictions,
+            index_entries=len(self.index),
+            index_bytes=self.index.nbytes(),
+        )
+        return out
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _semantic(self, policy: EffectivePolicy, request: ChatRequest) -> bool:
+        return (
+            policy.semantic
+            and self.embedder is not None
+            and len(request.messages) <= self.config.semantic_max_turns
+        )
+
+    def _hit(self, entry: Entry, kind: str, similarity: float | None, now: float) -> CacheHit:
+        if kind == "exact":
+            self.counters.exact_hits += 1
+        else:
+            self.counters.semantic_hits += 1
+        self.counters.saved_nanos += entry.cost_nanos or 0
+        if self.tier is not None:
+            self.tier.touch(entry.key, now)
+        return CacheHit(copy_response(entry.response), kind, similarity, entry.cost_nanos)  # type: ignore[arg-type]
+
+    async def _fetch(self, key: str, now: float) -> Entry | None:
+        """The entry by key: memory first, then the store (off the loop). Expired ones are removed."""
+        entry = self.memory.get(key)
+        if entry is None and self.tier is not None:
+            try:
+                row = await asyncio.to_thread(self.tier.get, key)
+            except StoreError as exc:
+                self.counters.store_errors += 1
+                log.warning("response cache: %s; answering without the cache", exc.message)
+                return None
+            if row is None:
+                return None
+            try:
+                entry = _entry_from_row(row)
+            except CorruptEntry as exc:
+                self.counters.corrupt += 1
+                log.warning("response cache: entry %s is corrupt and was removed (%s)", key[:12], exc)
+                self.tier.delete([key], "corrupt")
+                self.index.remove(key)
+                return None
+            if entry.alive(now):
+                self.memory.put(entry)
+        if entry is not None and not entry.alive(now):
+            self.memory.pop(key)
+            self.index.remove(key)
+            if self.tier is not None:
+                self.tier.delete([key], "expirations")
+            return None
+        return entry
+
+    async def _semantic_lookup(
+        self,
+        request: ChatRequest,
+        caller: Caller,
+        policy: EffectivePolicy,
+        scope: str,
+        key: str,
+        now: float,
+        min_created: float,
+    ) -> CacheHit | None:
+        texts = turn_texts(request)
+        partition = partition_key(request, scope)
+        vectors = await self._embed(texts, caller)
+        probe = _Probe(partition, texts, vectors, None)
+        self._probes[key] = probe
+        if vectors is None:
+            return None
+        candidates = self.index.search(partition, vectors, policy.threshold, now=now, min_created=min_created)
+        for cand in candidates:
+            if cand.min_turn < policy.threshold or cand.key == key:
+                continue
+            entry = await self._fetch(cand.key, now)
+            if entry is None:
+                self.index.remove(cand.key)
+                continue
+            # The index only holds this partition's rows; checking again costs
+            # nothing and makes a leak across scopes impossible by construction.
+            if entry.partition != partition or entry.scope != scope or not entry.alive(now, min_created):
+                continue
+            if entry.guards is None:
+                continue
+            if probe.guards is None:
+                probe.guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+            if turns_mismatch(probe.guards, entry.guards) is not None:
+                self.counters.guard_blocks += 1
+                continue
+            return self._hit(entry, "semantic", round(min(cand.min_turn, 1.0), 4), now)
+        return None
+
+    async def _embed(self, texts: list[str], caller: Caller) -> np.ndarray | None:
+        """Unit vectors of the turns, or None when a turn has no words or the embedder failed."""
+        assert self.embedder is not None
+        embedder = self.embedder
+        vectors: np.ndarray
+        try:
+            if isinstance(embedder, BuiltinEmbedder):
+                builtin = embedder
+                vectors = await self._offload(lambda: builtin.embed_sync(texts), texts)
+            else:
+                vectors = await embedder.embed(texts, caller)
+        except AxError as exc:
+            self.counters.embed_errors += 1
+            log.warning("response cache: embedding failed, semantic lookup skipped: %s", exc.message)
+            return None
+        # A turn without words (only filler, or only a tool call) cannot be
+        # compared by meaning: such conversations are matched exactly only.
+        if not np.all(np.linalg.norm(vectors, axis=1) > 0.5):
+            return None
+        return vectors
+
+    async def _offload(self, work: Callable[[], T], texts: list[str]) -> T:
+        if sum(len(t) for t in texts) <= _INLINE_CHARS:
+            return work()
+        return await asyncio.to_thread(work)
+
+    async def _finish_store(
+        self, entry: Entry, caller: Caller, semantic: bool, texts: list[str], probe: _Probe | None
+    ) -> None:
+        vectors: np.ndarray | None = None
+        if semantic:
+            guards = probe.guards if probe is not None else None
+            if guards is None:
+                guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+            vectors = probe.vectors if probe is not None else await self._embed(texts, caller)
+            if vectors is not None:
+                entry.guards = guards
+                self.memory.put(entry)
+                self.index.add(entry.partition, entry.key, vectors, created=entry.created_at,
+                               expires=entry.expires_at)
+        if self.tier is not None:
+            name = self.embedder.name if (vectors is not None and self.embedder is not None) else None
+            self.tier.put(entry, vectors, name)
+
+    # -- callbacks from the writer thread ------------------------------------------------------
+
+    def _forget(self, keys: list[str]) -> None:
+        self.memory.pop_many(keys)
+        self.index.remove_many(keys)
+
+    def _reset(self) -> None:
+        self.memory.clear()
+        self.index.clear()
+        self._probes.clear()
+
+    def _index_rows(self, rows: list[IndexRow]) -> None:
+        for r in rows:
+            if r.key in self.index:
+                continue
+            try:
+                vectors = decode_vectors(r.vector, r.turns)
+            except CorruptEntry as exc:
+                log.warning("response cache: vectors of entry %s are corrupt; it stays exact-only (%s)",
+                            r.key[:12], exc)
+                continue
+            self.index.add(r.partition, r.key, vectors, created=r.created_at, expires=r.expires_at)
+
+
+def _entry_from_row(row: StoredRow) -> Entry:
+    return Entry(
+        key=row.key,
+        partition=row.partition,
+        scope=row.scope,
+        user=row.user,
+        model=row.model,
+        response=decode_response(row.body),
+        cost_nanos=row.cost_nanos,
+        created_at=row.created_at,
+        expires_at=row.expires_at or 0.0,
+        guards=decode_guards(row.guards),
+    )

@@ -1,0 +1,128 @@
+"""Text normalisation shared by the built-in embedder and the guards.
+
+Near-duplicate questions differ in case, punctuation, spacing, contractions
+and filler words ("please", "could you tell me"); `words` removes those
+differences so that the same question gives the same words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["FILLER_PHRASES", "STOPWORDS", "content_words", "words"]
+
+_CONTRACTIONS = (
+    (re.compile(r"\b(can)'?t\b"), r"\1 not"),
+    (re.compile(r"\bwon'?t\b"), "will not"),
+    (re.compile(r"\bshan'?t\b"), "shall not"),
+    (re.compile(r"\b(\w+)n't\b"), r"\1 not"),
+    (re.compile(r"\b(\w+)'re\b"), r"\1 are"),
+    (re.compile(r"\b(\w+)'ve\b"), r"\1 have"),
+    (re.compile(r"\b(\w+)'ll\b"), r"\1 will"),
+    (re.compile(r"\b(\w+)'d\b"), r"\1 would"),
+    (re.compile(r"\bi'm\b"), "i am"),
+    # "what's" and "whats" both mean "what is"; the possessive 's carries no
+    # meaning a bag of words could use, so it goes too.
+    (re.compile(r"\b(what|that|it|there|here|who|where|how|when|why)'?s\b"), r"\1 is"),
+    (re.compile(r"'s\b"), ""),
+)
+
+# Runs of letters and digits; a decimal point or comma inside a number stays.
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+(?:[\d]+[^\W\d_]*)*|\d+")
+
+#: Words that carry little meaning; they count for little in the embedding.
+STOPWORDS = frozenset(
+    """a an the of to in on at for from by with about into over under as is are was were be been being am do does
+    did doing have has had i me my we our you your it its this that these those there here and or but if so than
+    then what which who whom whose how why when where can could would should will shall may might must""".split()  # noqa: SIM905
+)
+
+#: Phrases that never change a question's meaning, removed before embedding (longest first).
+FILLER_PHRASES: tuple[tuple[str, ...], ...] = tuple(
+    sorted(
+        (
+            tuple(p.split())
+            for p in (
+                "please",
+                "pls",
+                "plz",
+                "kindly",
+                "hey",
+                "hi",
+                "hello",
+                "thanks",
+                "thank you",
+                "thanks in advance",
+                "um",
+                "uh",
+                "umm",
+                "quick question",
+                "just wondering",
+                "i was wondering",
+                "i wonder",
+                "can you",
+                "could you",
+                "would you",
+                "will you",
+                "can you please",
+                "could you please",
+                "would you please",
+                "tell me",
+                "can you tell me",
+                "could you tell me",
+                "would you tell me",
+                "let me know",
+                "do you know",
+                "i want to know",
+                "i would like to know",
+                "i need to know",
+                "help me understand",
+            )
+        ),
+        key=len,
+        reverse=True,
+    )
+)
+_LEADING_FILLERS = frozenset({"so", "well", "ok", "okay", "alright"})
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    for pattern, repl in _CONTRACTIONS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def words(text: str) -> list[str]:
+    """The question's words: lower case, no punctuation, no fillers, contractions expanded.
+
+    Args:
+        text: any text.
+
+    Returns:
+        The words in order, numbers kept whole (``2.5``, ``15%``).
+    """
+    tokens = _TOKEN.findall(_fold(text))
+    out: list[str] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        for phrase in FILLER_PHRASES:
+            k = len(phrase)
+            if tuple(tokens[i : i + k]) == phrase:
+                i += k
+                break
+        else:
+            tok = tokens[i]
+            # "so" and "well" are fillers only when they open the question.
+            if not (tok in _LEADING_FILLERS and not out):
+                out.append(tok)
+            i += 1
+    return out
+
+
+def content_words(text: str) -> list[str]:
+    """`words` without stop words."""
+    return [w for w in words(text) if w not in STOPWORDS]

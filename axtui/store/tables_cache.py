@@ -1,0 +1,105 @@
+"""The response cache's persistent tier: entries and counters.
+
+One row per cached answer. ``body`` is the answer as zlib-compressed JSON;
+``vector`` the float32 turn vectors of the conversation for semantic
+lookup (NULL when the entry is exact-only); ``guards`` the guard features
+(hashes only: the prompt itself is never stored). ``size`` counts the bytes
+the row holds, for the store's byte bound; ``last_hit_at`` orders eviction
+(least recently hit first). ``expires_at`` is NULL for entries kept until
+evicted. Times are epoch seconds.
+
+``cache_counters`` holds running totals that outlive the entries
+(evictions, expirations, corrupt entries removed) and ``generation``,
+bumped by every invalidation so other processes drop what they hold in
+memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Field, SQLModel
+
+__all__ = ["CacheCounter", "CacheEntry", "add_counters", "read_counters", "upsert_entries"]
+
+
+class CacheEntry(SQLModel, table=True):
+    """One cached answer (see the module docstring)."""
+
+    __tablename__ = "cache_entries"
+    __table_args__ = (
+        Index("ix_cache_entries_last_hit_at", "last_hit_at"),
+        Index("ix_cache_entries_partition", "partition"),
+        Index("ix_cache_entries_created_at", "created_at"),
+        Index("ix_cache_entries_expires_at", "expires_at"),
+    )
+
+    key: str = Field(primary_key=True, max_length=64)
+    partition: str = Field(max_length=32)
+    scope: str = Field(max_length=320)
+    user: str = Field(max_length=256)
+    model: str = Field(max_length=256)
+    provider: str = Field(default="", max_length=128)
+    served_model: str = Field(default="", max_length=256)
+    created_at: float
+    expires_at: float | None = None
+    last_hit_at: float
+    hits: int = 0
+    cost_nanos: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    size: int = 0
+    turns: int = 1
+    embedder: str | None = Field(default=None, max_length=128)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    vector: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    guards: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class CacheCounter(SQLModel, table=True):
+    """A running total of the cache (evictions, expirations, corrupt, generation)."""
+
+    __tablename__ = "cache_counters"
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+# -- statements the cache needs that differ by database (kept inside the store package) --------------
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert cache entries, replacing any with the same key."""
+    if not rows:
+        return
+    table = CacheEntry.__table__  # type: ignore[attr-defined]
+    stmt = _insert(conn, table)
+    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "key"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=updates), list(rows))
+
+
+def add_counters(conn: Connection, deltas: dict[str, int]) -> None:
+    """Add to running totals in ``cache_counters`` (creating them at 0)."""
+    table = CacheCounter.__table__  # type: ignore[attr-defined]
+    for name, delta in deltas.items():
+        if not delta:
+            continue
+        stmt = _insert(conn, table).values(name=name, value=delta)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": table.c.value + delta}))
+
+
+def read_counters(conn: Connection) -> dict[str, int]:
+    """Every running total in ``cache_counters``."""
+    table = CacheCounter.__table__  # type: ignore[attr-defined]
+    return {name: int(value) for name, value in conn.execute(select(table.c.name, table.c.value))}
