@@ -317,9 +317,19 @@ class RoutingConfig(_Section):
 
 
 class RateLimitConfig(_Section):
-    """Rate limits: where their state lives and the defaults per scope."""
+    """Rate limits: where their state lives and the defaults per scope.
 
-    backend: Literal["store", "memory", "redis"] = "store"
+    A limit is written ``60/minute``, ``1000/hour``, ``100000/day`` (the
+    `limits` library's notation). ``user_*`` and ``key_*`` apply to each
+    user and each API key separately; per-subject limits set with
+    ``ax ratelimit set`` (kept in the store) replace them. ``backend`` is
+    where the counters live: ``store`` (the database, so every local ax
+    process shares them), ``memory`` (one process, fastest) or ``redis``
+    (several replicas; ``AX_REDIS_URL`` or ``redis_url``). Left unset, it
+    is ``redis`` when a Redis URL is given and ``store`` otherwise.
+    """
+
+    backend: Literal["store", "memory", "redis"] | None = None
     redis_url: str | None = None
     algorithm: Literal["token-bucket", "sliding-window"] = "token-bucket"
     global_requests: str | None = None
@@ -338,6 +348,30 @@ class BudgetsConfig(_Section):
     timezone: str = "UTC"
     thresholds: list[int] = Field(default_factory=lambda: [50, 80, 100])
     webhook: str | None = None
+    #: How often a running engine looks for per-subject limits changed by another process.
+    poll_s: float = Field(default=1.0, gt=0, le=300)
+
+    @field_validator("global_requests", "global_tokens", "user_requests", "user_tokens", "key_requests", "key_tokens")
+    @classmethod
+    def _valid_limit(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from axtui.ratelimit.parse import parse_rate
+
+        return parse_rate(value).text
+
+    @field_validator("provider_requests", "provider_tokens")
+    @classmethod
+    def _valid_provider_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        from axtui.ratelimit.parse import parse_rate
+
+        out = {}
+        for name, limit in value.items():
+            try:
+                out[name] = parse_rate(limit).text
+            except ValueError as exc:
+                raise ValueError(f"provider {name!r}: {exc}") from None
+        return out
     typical_output_tokens: int = Field(default=512, ge=1)
 
     @field_validator("timezone")

@@ -140,6 +140,7 @@ async def build_gateway(
         else None
     )
     ctx = _Context(settings, store, bus, clock, catalog, recorder)
+    ctx.providers = made
     prices = _build_prices(ctx)
     gateway = Gateway(
         settings=settings,
@@ -177,6 +178,8 @@ class _Context:
         self.closers: list[Any] = []
         #: The gateway once built, for subsystems that call back into it (the cache's provider embedder).
         self.gateway: Gateway | None = None
+        #: The provider instances by name (the limiter reads their upstream limits).
+        self.providers: dict[str, Provider] = {}
 
 
 class _UnpricedBook:
@@ -201,7 +204,11 @@ def _build_router(ctx: _Context, prices: PriceBook) -> Router:
 
 
 def _build_limiter(ctx: _Context) -> Limiter:
-    return NullLimiter()
+    from axtui.ratelimit.factory import build_limiter
+
+    limiter = build_limiter(ctx.settings, store=ctx.store, clock=ctx.clock, providers=ctx.providers, bus=ctx.bus)
+    ctx.closers.append(limiter.aclose)
+    return limiter
 
 
 def _build_budgets(ctx: _Context, prices: PriceBook) -> Budgets:
