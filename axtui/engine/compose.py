@@ -193,7 +193,21 @@ class _UnpricedBook:
 
 
 def _build_prices(ctx: _Context) -> PriceBook:
-    return _UnpricedBook()
+    from axtui.cost.rollups import RollupHook
+    from axtui.cost.sheet import PriceSheet
+
+    sheet = PriceSheet.load(ctx.settings.prices)
+    if ctx.recorder is not None:
+        # Spend rollups are written in each recorder batch's transaction, with the calls.
+        metrics = ctx.settings.metrics
+        ctx.recorder.add_hook(
+            RollupHook(
+                minute_retention_s=metrics.minute_retention_days * 86400,
+                hour_retention_s=metrics.hour_retention_days * 86400,
+                clock=ctx.clock,
+            )
+        )
+    return sheet
 
 
 def _build_router(ctx: _Context, prices: PriceBook) -> Router:
@@ -212,7 +226,11 @@ def _build_limiter(ctx: _Context) -> Limiter:
 
 
 def _build_budgets(ctx: _Context, prices: PriceBook) -> Budgets:
-    return NullBudgets()
+    from axtui.cost.enforcement import BudgetBook
+
+    book = BudgetBook(ctx.store, ctx.settings.budgets, clock=ctx.clock, bus=ctx.bus)
+    ctx.closers.append(book.aclose)
+    return book
 
 
 def _build_cache(ctx: _Context, prices: PriceBook) -> ResponseCache:
