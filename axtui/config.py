@@ -55,12 +55,20 @@ class _Section(BaseModel):
 
 
 class PriceOverride(_Section):
-    """Per-million-token prices in dollars that replace the price sheet's."""
+    """Per-million-token prices in dollars that replace the price sheet's.
 
-    input: Decimal = Decimal(0)
-    output: Decimal = Decimal(0)
-    cached_input: Decimal | None = None
-    cache_write: Decimal | None = None
+    Keyed in ``[prices]`` by a deployment id (``"local/llama3.1:8b"``) or a
+    model name (``"gpt-4o"``). Unset cache and reasoning prices fall back
+    to the input (cache reads and writes) or output (reasoning) price; a
+    self-hosted model is ``{ input = 0, output = 0 }``.
+    """
+
+    input: Decimal = Field(default=Decimal(0), ge=0)
+    output: Decimal = Field(default=Decimal(0), ge=0)
+    cached_input: Decimal | None = Field(default=None, ge=0)
+    cache_write: Decimal | None = Field(default=None, ge=0)
+    cache_write_1h: Decimal | None = Field(default=None, ge=0)
+    reasoning: Decimal | None = Field(default=None, ge=0)
 
 
 class ProviderConfig(_Section):
@@ -340,14 +348,6 @@ class RateLimitConfig(_Section):
     key_tokens: str | None = None
     provider_requests: dict[str, str] = Field(default_factory=dict)
     provider_tokens: dict[str, str] = Field(default_factory=dict)
-
-
-class BudgetsConfig(_Section):
-    """Budget periods and alert defaults (the budgets live in the store)."""
-
-    timezone: str = "UTC"
-    thresholds: list[int] = Field(default_factory=lambda: [50, 80, 100])
-    webhook: str | None = None
     #: How often a running engine looks for per-subject limits changed by another process.
     poll_s: float = Field(default=1.0, gt=0, le=300)
 
@@ -372,7 +372,37 @@ class BudgetsConfig(_Section):
             except ValueError as exc:
                 raise ValueError(f"provider {name!r}: {exc}") from None
         return out
+
+
+class BudgetsConfig(_Section):
+    """Budget periods and alert defaults (the budgets live in the store).
+
+    ``timezone`` sets where days, weeks (from Monday) and months begin.
+    ``thresholds`` are the default alert points in percent of a budget;
+    ``webhook`` receives each alert as a JSON POST. ``typical_output_tokens``
+    is the output a call is assumed to produce when it sets no max_tokens.
+    """
+
+    timezone: str = "UTC"
+    thresholds: list[int] = Field(default_factory=lambda: [50, 80, 100])
+    webhook: str | None = None
     typical_output_tokens: int = Field(default=512, ge=1)
+    webhook_attempts: int = Field(default=3, ge=1, le=10)
+    refresh_s: float = Field(default=2.0, gt=0)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _sane_thresholds(cls, value: list[int]) -> list[int]:
+        if not value or any(t <= 0 or t > 1000 for t in value):
+            raise ValueError("thresholds are percentages above 0 and at most 1000, like [50, 80, 100]")
+        return sorted(set(value))
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"webhook {value!r} must be an http:// or https:// URL")
+        return value
 
     @field_validator("timezone")
     @classmethod
