@@ -176,7 +176,7 @@ def invalidate(
         k = key.strip().lower()
         if not _HEX.match(k):
             raise InvalidRequest(
-                f"cache key {key!r} is not 8 to 64 hexadecimal digits; copy it from the X-Ax-Cache-Key header"
+                f"cache key {key!r} is not 8 to 64 hexadecimal digits; give the entry's key or its first 8+ digits"
             )
         conds.append(_T.c.key == k if len(k) == 64 else _T.c.key.startswith(k))
     if not conds:

@@ -134,6 +134,7 @@ class StoreTier:
         self._watermark = 0.0
         self._thread = threading.Thread(target=self._run, name="ax-cache-writer", daemon=True)
         self._started = False
+        self._loaded = threading.Event()
         if autostart:
             self.start()
 
@@ -177,6 +178,8 @@ class StoreTier:
         if not self._started:
             self._drain()
             return True
+        # The stored vectors are indexed before anything queued is written.
+        self._loaded.wait(timeout)
         with self._cond:
             target = self._enqueued
             self._cond.notify_all()
@@ -201,8 +204,11 @@ class StoreTier:
     # -- the writer thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._safely(self.load_index)
-        self._safely(self._read_generation)
+        try:
+            self._safely(self._read_generation)
+            self._safely(self.load_index)
+        finally:
+            self._loaded.set()
         now = time.monotonic()
         next_purge, next_poll, next_refresh = now + self.purge_interval_s, now + self.poll_interval_s, now
         next_refresh += self.refresh_interval_s
@@ -215,7 +221,7 @@ class StoreTier:
             now = time.monotonic()
             if now >= next_poll:
                 next_poll = now + self.poll_interval_s
-                self._safely(self._poll_generation)
+                self._safely(self.check_generation)
             if now >= next_purge:
                 next_purge = now + self.purge_interval_s
                 self._safely(self.purge_expired)
@@ -381,15 +387,18 @@ class StoreTier:
         with self.store.engine.connect() as conn:
             self.generation = read_counters(conn).get("generation", 0)
 
-    def _poll_generation(self) -> None:
+    def check_generation(self) -> bool:
+        """Reset the cache's memory if another process invalidated entries; True if it did."""
         with self.store.engine.connect() as conn:
             current = read_counters(conn).get("generation", 0)
-        if current != self.generation:
-            self.generation = current
-            self._bytes_estimate = None
-            self.on_reset()
-            self._watermark = 0.0
-            self.load_index()
+        if current == self.generation:
+            return False
+        self.generation = current
+        self._bytes_estimate = None
+        self.on_reset()
+        self._watermark = 0.0
+        self.load_index()
+        return True
 
     def note_own_invalidation(self) -> None:
         """Read the generation after this process invalidated, so it does not reset itself."""

@@ -1,0 +1,141 @@
+"""Key normalisation: the same request keys the same; anything that changes the answer changes the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
+from axtui.types import Caller, ChatRequest
+
+
+def req(**fields: Any) -> ChatRequest:
+    data: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
+    data.update(fields)
+    return ChatRequest.model_validate(data)
+
+
+BASE = cache_key(req(), "user:a")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"stream": True},
+        {"stream": True, "stream_options": {"include_usage": True}},
+        {"user": "someone-else"},
+        {"metadata": {"ax_cache": "ttl=60", "trace": "x"}},
+        {"n": 1},
+        {"store": True, "service_tier": "auto", "prompt_cache_key": "k"},
+        {"messages": [{"role": "user", "content": "  hello\n"}]},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]},
+    ],
+)
+def test_fields_that_do_not_change_the_answer_share_the_key(fields: dict[str, Any]) -> None:
+    assert cache_key(req(**fields), "user:a") == BASE
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model": "other"},
+        {"messages": [{"role": "user", "content": "hello!"}]},
+        {"messages": [{"role": "system", "content": "hello"}]},
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello"}]},
+        {"temperature": 0.0},
+        {"top_p": 0.5},
+        {"max_tokens": 10},
+        {"stop": ["\n"]},
+        {"seed": 7},
+        {"presence_penalty": 0.5},
+        {"frequency_penalty": 0.5},
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
+        {"tool_choice": "none"},
+        {"response_format": {"type": "json_object"}},
+        {"logit_bias": {"50256": -100}},
+        {"reasoning_effort": "high"},
+    ],
+)
+def test_anything_that_changes_the_answer_changes_the_key(fields: dict[str, Any]) -> None:
+    assert cache_key(req(**fields), "user:a") != BASE
+
+
+def test_output_limit_means_the_same_under_either_name() -> None:
+    assert cache_key(req(max_tokens=64), "s") == cache_key(req(max_completion_tokens=64), "s")
+
+
+def test_stop_as_a_string_equals_a_list_of_one() -> None:
+    assert cache_key(req(stop="END"), "s") == cache_key(req(stop=["END"]), "s")
+
+
+def test_scope_is_part_of_the_key() -> None:
+    assert cache_key(req(), "user:a") != cache_key(req(), "user:b")
+    assert cache_key(req(), "user:a") != cache_key(req(), "global")
+
+
+def test_random_tool_call_ids_do_not_split_the_same_conversation() -> None:
+    def agent(call_id: str) -> ChatRequest:
+        return ChatRequest.model_validate({
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "weather in Paris?"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": call_id, "type": "function", "function": {"name": "weather", "arguments": '{"city":"Paris"}'}}
+                ]},
+                {"role": "tool", "tool_call_id": call_id, "content": "21C"},
+            ],
+        })
+
+    assert cache_key(agent("call_abc"), "s") == cache_key(agent("call_xyz"), "s")
+    other = agent("call_abc")
+    other.messages[2].content = "25C"
+    assert cache_key(other, "s") != cache_key(agent("call_abc"), "s")
+
+
+def test_partition_ignores_text_but_keeps_model_params_scope_and_shape() -> None:
+    p = partition_key(req(), "user:a")
+    assert partition_key(req(messages=[{"role": "user", "content": "other words"}]), "user:a") == p
+    assert partition_key(req(model="x"), "user:a") != p
+    assert partition_key(req(temperature=0.2), "user:a") != p
+    assert partition_key(req(), "user:b") != p
+    two = req(messages=[{"role": "system", "content": "s"}, {"role": "user", "content": "hello"}])
+    assert partition_key(two, "user:a") != p
+
+
+def test_scope_for() -> None:
+    alice = Caller(user="alice", key="k_1")
+    assert scope_for("user", alice) == "user:alice"
+    assert scope_for("key", alice) == "key:k_1"
+    assert scope_for("global", alice) == "global"
+    # Keyless callers never fall into one shared key scope.
+    assert scope_for("key", Caller(user="bob")) == "user:bob"
+
+
+def test_turn_texts_are_each_turn_in_order() -> None:
+    r = req(messages=[{"role": "system", "content": " Be brief. "}, {"role": "user", "content": "hi"}])
+    assert turn_texts(r) == ["Be brief.", "hi"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=6), json_values, min_size=1, max_size=4))
+def test_tool_definitions_key_the_same_whatever_their_key_order(params: dict[str, Any]) -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": params}}
+    reordered = {"function": {"parameters": dict(reversed(list(params.items()))), "name": "f"}, "type": "function"}
+    assert cache_key(req(tools=[tool]), "s") == cache_key(req(tools=[reordered]), "s")
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_keys_are_sha256_hex_and_differ_when_texts_differ(a: str, b: str) -> None:
+    ka = cache_key(req(messages=[{"role": "user", "content": a}]), "s")
+    kb = cache_key(req(messages=[{"role": "user", "content": b}]), "s")
+    assert len(ka) == 64 and int(ka, 16) >= 0
+    assert (ka == kb) == (a.strip() == b.strip())
