@@ -417,19 +417,54 @@ class BudgetsConfig(_Section):
 
 
 class AlertsConfig(_Section):
-    """Alert evaluation."""
+    """Alert rule evaluation and delivery (the rules live in the store).
+
+    A rule is checked every ``interval_s`` on the last ``window_s`` seconds
+    of live metrics. A firing rule resolves only once its value has been
+    past the threshold by ``hysteresis`` (a fraction of the threshold) for
+    ``resolve_after_s``; after resolving it cannot notify again for
+    ``cooldown_s``. ``webhook`` receives every rule's events unless the rule
+    names its own; a delivery is tried ``webhook_attempts`` times.
+    """
 
     interval_s: float = Field(default=5.0, gt=0)
+    window_s: int = Field(default=60, ge=5, le=900)
     cooldown_s: float = Field(default=300.0, ge=0)
-    webhook: str | None = None
+    hysteresis: float = Field(default=0.1, ge=0, lt=1)
+    resolve_after_s: float = Field(default=30.0, ge=0)
+    webhook: str | None = Field(default=None, pattern=r"^https?://")
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_attempts: int = Field(default=4, ge=1, le=20)
+    spend_refresh_s: float = Field(default=30.0, gt=0)
 
 
 class MetricsConfig(_Section):
-    """Live windows and rollup retention."""
+    """Live windows, per-second rollups and rollup retention.
 
-    window_s: int = Field(default=900, ge=60)
+    Live windows keep ``window_s`` seconds of per-second buckets (users in
+    ``user_slot_s`` buckets, at most ``max_users`` of them, the idlest
+    forgotten first); table rows and totals cover the last ``recent_s``.
+    Per-second rollups in the store (for dashboards over several processes)
+    are kept ``second_retention_s``; the per-minute and per-hour rollups
+    ``minute_retention_days`` and ``hour_retention_days``.
+    """
+
+    window_s: int = Field(default=900, ge=60, le=86_400)
+    recent_s: int = Field(default=60, ge=5, le=3_600)
+    recent_calls: int = Field(default=200, ge=0, le=100_000)
+    user_slot_s: int = Field(default=10, ge=1, le=600)
+    max_users: int = Field(default=500, ge=1)
+    store_seconds: bool = True
+    second_retention_s: int = Field(default=3_600, ge=60)
     minute_retention_days: int = Field(default=7, ge=1)
     hour_retention_days: int = Field(default=365, ge=1)
+    prune_interval_s: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _recent_within_window(self) -> MetricsConfig:
+        if self.recent_s > self.window_s:
+            raise ValueError(f"recent_s ({self.recent_s}) cannot exceed window_s ({self.window_s})")
+        return self
 
 
 class ServerConfig(_Section):

@@ -1,0 +1,193 @@
+"""Exports: calls, costs, alert events and budgets as CSV, JSON or JSON Lines.
+
+Rows are streamed from the database to the output in chunks, so memory
+stays flat whatever the size (1M calls export in well under 150 MB). CSV
+follows RFC 4180 (a header row, CRLF line ends, fields quoted when they
+hold a comma, quote or line break); ``json`` is one valid JSON array,
+written element by element; ``jsonl`` is one object per line. Timestamps
+are UTC ISO-8601 with microseconds (``2026-11-01T09:30:00.123456Z``).
+Money is an exact decimal string of dollars (``0.000123``), empty (CSV) or
+null (JSON) when the price is unknown. With a path, the export is written
+to a temporary file beside it and renamed when complete, so an interrupted
+export never leaves a half file.
+
+The columns of each kind are `COLUMNS` (stable; documented in the README):
+new columns may be added at the end, none is renamed or removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from sqlalchemy.engine import Connection
+
+from axtui.errors import InvalidRequest
+from axtui.metrics.export_rows import (
+    ALERT_COLUMNS,
+    BUDGET_COLUMNS,
+    CALL_COLUMNS,
+    COST_COLUMNS,
+    alert_rows,
+    budget_rows,
+    call_rows,
+    cost_rows,
+)
+from axtui.store import Store
+
+__all__ = ["COLUMNS", "FORMATS", "WHATS", "ExportQuery", "export", "export_to_path"]
+
+Format = Literal["csv", "json", "jsonl"]
+What = Literal["calls", "costs", "alerts", "budgets"]
+FORMATS: tuple[Format, ...] = ("csv", "json", "jsonl")
+WHATS: tuple[What, ...] = ("calls", "costs", "alerts", "budgets")
+
+#: Column names of each export, in order.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "calls": CALL_COLUMNS,
+    "costs": COST_COLUMNS,
+    "alerts": ALERT_COLUMNS,
+    "budgets": BUDGET_COLUMNS,
+}
+
+
+@dataclass(slots=True, frozen=True)
+class ExportQuery:
+    """What to export.
+
+    Attributes:
+        what: ``calls``, ``costs`` (hourly spend per provider and model, or
+            per provider for one ``user``), ``alerts`` (alert rule events and
+            budget threshold events) or ``budgets`` (each budget with its
+            spend in the current period).
+        since: epoch seconds, inclusive (None: from the start).
+        until: epoch seconds, exclusive (None: until now).
+        provider: only this provider (for budgets: provider-scoped budgets).
+        user: only this user (for budgets: user-scoped budgets).
+        now: the time budgets are measured at (None: the current time).
+        tz: the time zone of budget periods (``settings.budgets.timezone``).
+    """
+
+    what: What = "calls"
+    since: float | None = None
+    until: float | None = None
+    provider: str | None = None
+    user: str | None = None
+    now: float | None = None
+    tz: str = "UTC"
+
+
+def _rows(conn: Connection, store: Store, q: ExportQuery) -> Iterator[tuple[Any, ...]]:
+    if q.what == "calls":
+        return call_rows(conn, q.since, q.until, q.provider, q.user)
+    if q.what == "costs":
+        return cost_rows(conn, q.since, q.until, q.provider, q.user)
+    if q.what == "alerts":
+        return alert_rows(conn, q.since, q.until, q.provider, q.user)
+    return budget_rows(store, q.provider, q.user, time.time() if q.now is None else q.now, q.tz)
+
+
+def export(store: Store, out: TextIO, fmt: str, query: ExportQuery) -> int:
+    """Stream the rows of ``query`` to ``out`` in ``fmt``; returns the number of rows.
+
+    Raises:
+        InvalidRequest: an unknown format or kind, or ``since`` after ``until``.
+    """
+    if fmt not in FORMATS:
+        raise InvalidRequest(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}", param="format")
+    if query.what not in WHATS:
+        raise InvalidRequest(f"cannot export {query.what!r}; choose one of {', '.join(WHATS)}", param="what")
+    if query.since is not None and query.until is not None and query.since >= query.until:
+        raise InvalidRequest("--since must be before --until; nothing lies between them", param="since")
+    columns = COLUMNS[query.what]
+    with store.connect() as conn:
+        rows = _rows(conn, store, query)
+        if fmt == "csv":
+            return _write_csv(out, columns, rows)
+        return _write_json(out, columns, rows, lines=fmt == "jsonl")
+
+
+def _write_csv(out: TextIO, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> int:
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns)
+    n = 0
+    chunk: list[list[Any]] = []
+    for row in rows:
+        chunk.append([_csv_cell(v) for v in row])
+        if len(chunk) >= 2000:
+            writer.writerows(chunk)
+            n += len(chunk)
+            chunk.clear()
+    writer.writerows(chunk)
+    return n + len(chunk)
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return value
+
+
+def _write_json(out: TextIO, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]], *, lines: bool) -> int:
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    n = 0
+    if not lines:
+        out.write("[")
+    buf: list[str] = []
+    for row in rows:
+        text = encode(dict(zip(columns, row, strict=True)))
+        if lines:
+            buf.append(text + "\n")
+        else:
+            buf.append(("\n" if n == 0 else ",\n") + text)
+        n += 1
+        if len(buf) >= 2000:
+            out.write("".join(buf))
+            buf.clear()
+    out.write("".join(buf))
+    if not lines:
+        out.write("\n]\n" if n else "]\n")
+    return n
+
+
+def export_to_path(store: Store, path: Path | str, fmt: str, query: ExportQuery) -> int:
+    """Export to ``path`` atomically: a temporary file beside it, renamed when complete.
+
+    Raises:
+        InvalidRequest: bad arguments, or the folder does not exist.
+    """
+    path = Path(path).expanduser()
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidRequest(
+            f"cannot write {path}: the folder {folder} does not exist; create it first", param="output"
+        )
+    if path.is_dir():
+        raise InvalidRequest(f"cannot write {path}: it is a folder; give a file name", param="output")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            n = export(store, out, fmt, query)
+            out.flush()
+            os.fsync(out.fileno())
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return n

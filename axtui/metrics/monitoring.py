@@ -1,0 +1,137 @@
+"""Monitoring attached to a running gateway: live windows, alerts, Prometheus.
+
+`attach_monitoring` is what the server, the dashboard and ``ax sim load``
+call once the gateway exists and the event loop runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, Literal
+
+from axtui.metrics.alerts.evaluator import AlertEvaluator
+from axtui.metrics.live import LiveMetrics
+from axtui.metrics.prometheus import PrometheusMetrics
+from axtui.metrics.shared import SecondsHook, StoreFeed
+from axtui.metrics.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from axtui.engine.gateway import Gateway
+
+__all__ = ["Monitoring", "attach_monitoring"]
+
+log = logging.getLogger(__name__)
+
+
+class Monitoring:
+    """The monitoring parts attached to one gateway; close with `aclose`.
+
+    Attributes:
+        live: the live windows (``snapshot()`` for screens and the metrics API).
+        evaluator: the alert evaluator, or None when alerts are off.
+        prometheus: the Prometheus registry's feeder (``render()`` for ``GET /metrics``), or None.
+        feed: in the ``store`` source mode, what fills ``live`` from the store.
+    """
+
+    def __init__(
+        self,
+        live: LiveMetrics,
+        *,
+        evaluator: AlertEvaluator | None,
+        prometheus: PrometheusMetrics | None,
+        feed: StoreFeed | None,
+        hook: SecondsHook | None,
+        recorder: Any,
+    ) -> None:
+        self.live = live
+        self.evaluator = evaluator
+        self.prometheus = prometheus
+        self.feed = feed
+        self._hook = hook
+        self._recorder = recorder
+        self._closed = False
+
+    def snapshot(self, **kwargs: Any) -> Snapshot:
+        """`LiveMetrics.snapshot` plus the alerts pending or firing now."""
+        snap = self.live.snapshot(**kwargs)
+        if self.evaluator is not None:
+            snap.alerts = self.evaluator.active()
+        return snap
+
+    async def aclose(self) -> None:
+        """Stop evaluating and feeding; unhook from the bus and the recorder."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.feed is not None:
+            await self.feed.aclose()
+        if self.evaluator is not None:
+            await self.evaluator.aclose()
+        self.live.detach()
+        if self.prometheus is not None:
+            self.prometheus.detach()
+        if self._hook is not None and self._recorder is not None:
+            # Leave the hook in while the recorder writes its last batches, so
+            # every recorded call also has its per-second row.
+            await asyncio.to_thread(self._recorder.flush)
+            with contextlib.suppress(ValueError):
+                self._recorder.hooks.remove(self._hook)
+
+
+def attach_monitoring(
+    gateway: Gateway,
+    *,
+    source: Literal["local", "store"] = "local",
+    alerts: bool = True,
+    prometheus: bool = True,
+) -> Monitoring:
+    """Attach live metrics, the alert evaluator and Prometheus counters to ``gateway``.
+
+    Call it from a coroutine (it starts tasks on the running loop). The
+    gateway closes the monitoring when it closes; `Monitoring.aclose` may
+    be called earlier.
+
+    Args:
+        gateway: a built gateway (its settings, bus, store, recorder and clock are used).
+        source: ``local`` counts this process's calls from the bus; ``store``
+            reads every process's per-second rollups (several server
+            workers, or a dashboard beside a server).
+        alerts: run the alert evaluator every ``alerts.interval_s``.
+        prometheus: count calls and alerts for ``GET /metrics``.
+
+    Raises:
+        RuntimeError: no event loop is running, or ``source="store"`` without a store.
+    """
+    asyncio.get_running_loop()
+    settings = gateway.settings
+    clock = gateway.clock
+    store = gateway.store
+    recorder = gateway.recorder
+    live = LiveMetrics(settings.metrics, clock=clock, source=source)
+    feed = None
+    if source == "store":
+        if store is None:
+            raise RuntimeError("live metrics from the store need a gateway with a store")
+        feed = StoreFeed(store, live, clock=clock)
+        feed.start()
+    else:
+        live.attach(gateway.bus)
+    hook = None
+    if settings.metrics.store_seconds and recorder is not None:
+        hook = SecondsHook(retention_s=settings.metrics.second_retention_s, clock=clock)
+        recorder.add_hook(hook)
+    evaluator = None
+    if alerts and store is not None:
+        evaluator = AlertEvaluator(store, live, settings, bus=gateway.bus, clock=clock)
+        evaluator.start()
+    prom = None
+    if prometheus:
+        prom = PrometheusMetrics()
+        prom.attach(gateway.bus)
+    monitoring = Monitoring(live, evaluator=evaluator, prometheus=prom, feed=feed, hook=hook, recorder=recorder)
+    closers = gateway.extras.setdefault("closers", [])
+    # Before the gateway's own closers: alerts stop before the store goes away.
+    closers.insert(0, monitoring.aclose)
+    return monitoring
