@@ -72,6 +72,9 @@ class Authenticator:
         self.clock = clock
         self._admin = os.environ.get(admin_key_env) or None
         self._cache: dict[bytes, tuple[KeyInfo | None, float]] = {}
+        # One store lookup per key at a time: concurrent requests with the
+        # same key wait for it rather than each asking the store.
+        self._pending: dict[bytes, asyncio.Future[KeyInfo | None]] = {}
 
     @property
     def admin_configured(self) -> bool:
@@ -104,15 +107,29 @@ class Authenticator:
         if hit is not None and hit[1] > now:
             info = hit[0]
         else:
-            info = await self._lookup(token)
-            if len(self._cache) >= _MAX_CACHED:
-                self._cache.clear()
-            self._cache[digest] = (info, now + self.cache_s)
+            info = await self._lookup_once(digest, token)
         if info is None:
             raise AuthenticationError("the gateway key is not valid; check it, or make a new one with `ax keys create`")
         if not info.active:
             raise AuthenticationError(f"the gateway key {info.prefix} was revoked; ask for a new one")
         return info
+
+    async def _lookup_once(self, digest: bytes, token: str) -> KeyInfo | None:
+        task = self._pending.get(digest)
+        if task is None:
+            task = asyncio.ensure_future(self._lookup(token))
+            self._pending[digest] = task
+            task.add_done_callback(lambda t: self._remember(digest, t))
+        # Shielded: a caller that goes away does not cancel the others' lookup.
+        return await asyncio.shield(task)
+
+    def _remember(self, digest: bytes, task: asyncio.Future[KeyInfo | None]) -> None:
+        del self._pending[digest]
+        if task.cancelled() or task.exception() is not None:
+            return
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+        self._cache[digest] = (task.result(), self.clock.monotonic() + self.cache_s)
 
     async def _lookup(self, token: str) -> KeyInfo | None:
         if parse_key(token) is None:

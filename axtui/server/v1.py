@@ -18,9 +18,10 @@ engine records it as ``cancelled``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from typing import Any
 
 from pydantic import ValidationError
@@ -46,8 +47,14 @@ _SSE = b"text/event-stream; charset=utf-8"
 _MAX_USER = 256
 
 
+# Request ids only need to be unique, not secret: a random per-process part
+# and a counter cost a fraction of a uuid4 (which reads os.urandom each time).
+_ID_PREFIX = secrets.token_hex(4)
+_ID_COUNTER = itertools.count(1)
+
+
 def _request_id(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:24]
+    return f"{prefix}{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 def record_headers(rec: CallRecord, limits: list[LimitState], *, cost: bool = True) -> Headers:

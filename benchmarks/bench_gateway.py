@@ -1,0 +1,465 @@
+"""The gateway's overhead, measured side by side on one machine.
+
+Four targets, each in its own process, with the load generator in this one:
+
+- ``upstream``: a minimal OpenAI-compatible responder (raw aiohttp) that
+  answers every chat completion at once with a fixed body;
+- ``direct``: that upstream called directly (the baseline);
+- ``floor``: a minimal pass-through (raw ASGI on uvicorn + an aiohttp
+  client), the least any Python gateway can add;
+- ``ax``: ``ax serve`` (one worker) with every feature on: key auth, rate
+  limits, a hard budget, the response cache, routing, pricing, recording;
+- ``ax-core``: ``ax serve`` with only key auth, routing, pricing and
+  recording (no limits, budgets or cache), to tell the server and engine's
+  own cost from the subsystems'.
+
+The load is open-loop at a constant rate (100, 300, 500, 1,000 req/s),
+latency measured from each request's *scheduled* send time, so queueing
+shows (wrk and hey hide it); then closed-loop maximum throughput; then an
+exact cache hit end to end. CPU per request is the server process's CPU
+time over the requests it served.
+
+Targets (one worker): >= 1,000 req/s with zero errors; at 500 req/s added
+latency <= 1.5 ms p50 and <= 8 ms p99; exact cache hit p50 <= 1 ms.
+
+Run: ``python benchmarks/bench_gateway.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter as perf
+from typing import Any
+
+RATES = (100, 300, 500, 1000)
+MODEL = "gpt-4o-mini"
+_TICK = os.sysconf("SC_CLK_TCK")
+
+COMPLETION = json.dumps({
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 1_700_000_000,
+    "model": MODEL,
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the bench upstream."},
+                 "finish_reason": "stop", "logprobs": None}],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+}).encode()
+
+
+# -- the processes under test -----------------------------------------------------------------
+
+
+def run_upstream(port: int) -> None:
+    """A minimal OpenAI-compatible responder."""
+    from aiohttp import web
+
+    async def chat(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=COMPLETION, content_type="application/json")
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/v1/models", models)
+    import uvloop
+
+    uvloop.install()
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def run_floor(port: int, upstream: str) -> None:
+    """The floor: raw ASGI on uvicorn forwarding each body through one aiohttp session."""
+    import aiohttp
+    import uvicorn
+
+    session: aiohttp.ClientSession | None = None
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        nonlocal session
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    assert session is not None
+                    await session.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        assert session is not None
+        async with session.request(scope["method"], upstream + scope["path"], data=body or None,
+                                   headers={"content-type": "application/json"}) as r:
+            data = await r.read()
+            status = r.status
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+        await send({"type": "http.response.body", "body": data})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
+                log_level="warning", lifespan="on")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], headers: dict[str, str] | None = None) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args} exited with {proc.returncode}")
+        try:
+            req = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(req, timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+@dataclass
+class Run:
+    """One measured run against one target."""
+
+    target: str
+    rate: float
+    sent: int
+    achieved: float
+    errors: int
+    latencies_ms: list[float]
+    cpu_ms_per_req: float
+
+    def p(self, q: float) -> float:
+        return pct(self.latencies_ms, q)
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    headers: dict[str, str]
+    pid: int
+
+
+# -- load -------------------------------------------------------------------------------------
+
+
+def _bodies(n: int, tag: str) -> list[bytes]:
+    return [json.dumps({"model": MODEL, "max_tokens": 16,
+                        "messages": [{"role": "user", "content": f"{tag} prompt number {i}"}]}).encode()
+            for i in range(n)]
+
+
+async def open_loop(session: Any, target: Target, rate: float, duration: float, tag: str) -> Run:
+    """Send at ``rate`` per second for ``duration``; latency from each scheduled send time."""
+    n = max(1, int(rate * duration))
+    bodies = _bodies(n, f"{tag}-{target.name}-{rate}")
+    headers = {"content-type": "application/json", **target.headers}
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(body: bytes, at: float) -> None:
+        nonlocal errors
+        try:
+            async with session.post(target.url, data=body, headers=headers) as r:
+                await r.read()
+                if r.status != 200:
+                    errors += 1
+        except Exception:
+            errors += 1
+        latencies.append((perf() - at) * 1000)
+
+    cpu0 = cpu_seconds(target.pid)
+    start = perf() + 0.05
+    tasks = []
+    for i, body in enumerate(bodies):
+        at = start + i / rate
+        delay = at - perf()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(body, at)))
+    await asyncio.gather(*tasks)
+    elapsed = perf() - start
+    cpu = cpu_seconds(target.pid) - cpu0
+    return Run(target.name, rate, n, n / elapsed, errors, latencies, cpu * 1000 / n)
+
+
+async def closed_loop(session: Any, target: Target, duration: float, concurrency: int = 48) -> Run:
+    """As many requests as ``concurrency`` back-to-back clients get through."""
+    bodies = _bodies(4096, f"max-{target.name}")
+    headers = {"content-type": "application/json", **target.headers}
+    latencies: list[float] = []
+    errors = 0
+    count = 0
+    stop_at = perf() + duration
+
+    async def client(k: int) -> None:
+        nonlocal errors, count
+        i = k
+        while perf() < stop_at:
+            t0 = perf()
+            try:
+                async with session.post(target.url, data=bodies[i % len(bodies)], headers=headers) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors += 1
+            except Exception:
+                errors += 1
+            latencies.append((perf() - t0) * 1000)
+            count += 1
+            i += concurrency
+
+    cpu0 = cpu_seconds(target.pid)
+    t0 = perf()
+    await asyncio.gather(*(client(k) for k in range(concurrency)))
+    elapsed = perf() - t0
+    cpu = cpu_seconds(target.pid) - cpu0
+    return Run(target.name, 0, count, count / elapsed, errors, latencies, cpu * 1000 / max(count, 1))
+
+
+async def cache_hits(session: Any, target: Target, n: int) -> tuple[list[float], str]:
+    """One request stored, then ``n`` identical ones in sequence: their latencies and cache status."""
+    body = json.dumps({"model": MODEL, "max_tokens": 16, "temperature": 0,
+                       "messages": [{"role": "user", "content": "the same question every time"}]}).encode()
+    headers = {"content-type": "application/json", **target.headers}
+    async with session.post(target.url, data=body, headers=headers) as r:
+        await r.read()
+    await asyncio.sleep(0.3)
+    latencies, status = [], "?"
+    for _ in range(n):
+        t0 = perf()
+        async with session.post(target.url, data=body, headers=headers) as r:
+            await r.read()
+            status = r.headers.get("x-ax-cache", "?")
+        latencies.append((perf() - t0) * 1000)
+    return latencies, status
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _start_ax(upstream: str, home: Path, *, features: bool = True) -> tuple[subprocess.Popen[bytes], str, str]:
+    """``ax serve`` with every feature on (or only auth, routing, pricing and recording), and a key for it."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "AX_HOME": str(home)}
+    env.pop("AX_CONFIG", None)
+    env.pop("AX_DATABASE_URL", None)
+    config = (
+        "[[providers]]\n"
+        f'name = "bench"\nkind = "openai"\nbase_url = "{upstream}/v1"\nmodels = ["{MODEL}"]\nmax_retries = 0\n\n'
+    )
+    if features:
+        config += (
+            "[ratelimit]\n"
+            'global_requests = "6000000/minute"\nuser_requests = "3000000/minute"\n'
+            'user_tokens = "900000000/minute"\n\n[cache]\nenabled = true\n'
+        )
+    else:
+        config += "[cache]\nenabled = false\n"
+    (home / "config.toml").write_text(config, encoding="utf-8")
+    budget = ["--budget", "1000000"] if features else []
+    made = subprocess.run([sys.executable, "-m", "axtui", "keys", "create", "--user", "bench", *budget, "--json"],
+                          env=env, capture_output=True, check=True)
+    key = json.loads(made.stdout)["key"]
+    if features:
+        subprocess.run([sys.executable, "-m", "axtui", "cost", "budget", "set", "5000000", "--scope", "global",
+                        "--period", "month", "--hard"], env=env, capture_output=True, check=False)
+    port = free_port()
+    proc = _spawn([sys.executable, "-m", "axtui", "serve", "--port", str(port)], env)
+    return proc, f"http://127.0.0.1:{port}", key
+
+
+def _print_runs(runs: list[Run], direct: dict[float, Run]) -> None:
+    print(f"{'target':8} {'rate':>6} {'achieved':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+          f"{'+p50 ms':>8} {'+p99 ms':>8} {'errors':>7} {'cpu/req ms':>10}")
+    for r in runs:
+        if not r.sent:
+            print(f"{r.target:8} {r.rate:6.0f}   saturated at a lower rate: not run")
+            continue
+        base = direct.get(r.rate)
+        add50 = f"{r.p(0.5) - base.p(0.5):8.2f}" if base and r.target != "direct" else f"{'':8}"
+        add99 = f"{r.p(0.99) - base.p(0.99):8.2f}" if base and r.target != "direct" else f"{'':8}"
+        rate = f"{r.rate:6.0f}" if r.rate else f"{'max':>6}"
+        print(f"{r.target:8} {rate} {r.achieved:9.0f} {r.p(0.5):8.2f} {r.p(0.9):8.2f} {r.p(0.99):8.2f} "
+              f"{add50} {add99} {r.errors:7d} {r.cpu_ms_per_req:10.3f}")
+
+
+async def _measure(
+    targets: list[Target], rates: tuple[int, ...], duration: float, warm: float, stop: dict[str, Any]
+) -> list[Run]:
+    """Each target in turn: every rate until it saturates, then closed loop; then it is stopped.
+
+    Targets are measured one after the other, never side by side, and a
+    gateway is stopped once measured, so a backlog left by an overloaded
+    one cannot eat the CPU of the next measurement.
+    """
+    import aiohttp
+
+    runs: list[Run] = []
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+        for t in targets:
+            await open_loop(session, t, 200, warm, "warmup")
+            saturated = False
+            for rate in rates:
+                if saturated:
+                    runs.append(Run(t.name, rate, 0, 0, 0, [], 0))
+                    continue
+                run = await open_loop(session, t, rate, duration, "open")
+                runs.append(run)
+                saturated = run.achieved < 0.9 * rate or run.p(0.5) > 1000
+                await asyncio.sleep(0.2)
+            runs.append(await closed_loop(session, t, duration))
+            if t.name == "ax":
+                hits, status = await cache_hits(session, t, 300)
+                runs.append(Run(f"ax-hit:{status}", 0, len(hits), 0, 0, hits, 0))
+            proc = stop.get(t.name)
+            if proc is not None:
+                proc.send_signal(signal.SIGINT)
+                await asyncio.to_thread(proc.wait, 60)
+    return runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every measurement and print each figure beside its baseline and target."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1.5 s per step instead of 4 s")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per step")
+    parser.add_argument("--role", choices=["upstream", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--upstream", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.role == "upstream":
+        run_upstream(args.port)
+        return
+    if args.role == "floor":
+        run_floor(args.port, args.upstream)
+        return
+    duration = args.duration or (1.5 if args.quick else 4.0)
+    warm = 1.0 if args.quick else 2.0
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="ax-bench-") as tmp:
+        try:
+            up_port, floor_port = free_port(), free_port()
+            upstream = f"http://127.0.0.1:{up_port}"
+            me = [sys.executable, str(Path(__file__).resolve())]
+            up = _spawn([*me, "--role", "upstream", "--port", str(up_port)])
+            procs.append(up)
+            wait_ready(f"{upstream}/v1/models", up)
+            floor = _spawn([*me, "--role", "floor", "--port", str(floor_port), "--upstream", upstream])
+            procs.append(floor)
+            ax, ax_url, key = _start_ax(upstream, Path(tmp) / "all")
+            procs.append(ax)
+            core, core_url, core_key = _start_ax(upstream, Path(tmp) / "core", features=False)
+            procs.append(core)
+            wait_ready(f"http://127.0.0.1:{floor_port}/v1/models", floor)
+            wait_ready(f"{ax_url}/readyz", ax)
+            wait_ready(f"{core_url}/readyz", core)
+            targets = [
+                Target("direct", f"{upstream}/v1/chat/completions", {}, up.pid),
+                Target("floor", f"http://127.0.0.1:{floor_port}/v1/chat/completions", {}, floor.pid),
+                Target("ax-core", f"{core_url}/v1/chat/completions", {"authorization": f"Bearer {core_key}"},
+                       core.pid),
+                Target("ax", f"{ax_url}/v1/chat/completions", {"authorization": f"Bearer {key}"}, ax.pid),
+            ]
+            import uvloop
+
+            runs = uvloop.run(_measure(targets, RATES, duration, warm, {"floor": floor, "ax-core": core}))
+        finally:
+            for p in reversed(procs):
+                if p.poll() is None:
+                    p.send_signal(signal.SIGINT)
+            for p in procs:
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    _report(runs, duration)
+
+
+def _report(runs: list[Run], duration: float) -> None:
+    direct = {r.rate: r for r in runs if r.target == "direct"}
+    print(f"gateway overhead: open loop {duration:g} s per step, closed loop 48 clients; "
+          f"{os.cpu_count()} cores shared by upstream, floor, ax and the load generator\n")
+    _print_runs([r for r in runs if not r.target.startswith("ax-hit")], direct)
+    by = {(r.target, r.rate): r for r in runs}
+    ax500, d500 = by.get(("ax", 500)), by.get(("direct", 500))
+    ax1000 = by.get(("ax", 1000))
+    if ax1000 is not None and not ax1000.sent:
+        ax1000 = None
+        print("  1,000 req/s sustained: MISSED (ax saturated below that rate)")
+    if ax500 is not None and not ax500.sent:
+        ax500 = None
+        print("  added latency at 500 req/s: MISSED (ax saturated below that rate)")
+    ax_max, floor_max = by.get(("ax", 0)), by.get(("floor", 0))
+    print("\nagainst the targets (one worker, every feature on):")
+    if ax1000:
+        ok = ax1000.errors == 0 and ax1000.achieved >= 950
+        print(f"  1,000 req/s sustained: achieved {ax1000.achieved:.0f} req/s, {ax1000.errors} errors "
+              f"(target >= 1,000 with 0 errors) {'OK' if ok else 'MISSED'}")
+    if ax500 and d500:
+        a50, a99 = ax500.p(0.5) - d500.p(0.5), ax500.p(0.99) - d500.p(0.99)
+        print(f"  added latency at 500 req/s: p50 +{a50:.2f} ms (target <= 1.5), p99 +{a99:.2f} ms (target <= 8) "
+              f"{'OK' if a50 <= 1.5 and a99 <= 8 else 'MISSED'}")
+    if ax_max and floor_max:
+        print(f"  closed-loop max: ax {ax_max.achieved:.0f} req/s, floor {floor_max.achieved:.0f} req/s "
+              f"(ratio {ax_max.achieved / floor_max.achieved:.2f}), direct {by[('direct', 0)].achieved:.0f} req/s")
+    hit = next((r for r in runs if r.target.startswith("ax-hit")), None)
+    if hit:
+        status = hit.target.split(":", 1)[1]
+        if status == "exact":
+            print(f"  exact cache hit end to end: p50 {hit.p(0.5):.2f} ms, p99 {hit.p(0.99):.2f} ms "
+                  f"(target p50 <= 1) {'OK' if hit.p(0.5) <= 1 else 'MISSED'}")
+        else:
+            print(f"  exact cache hit: not measured, the gateway answered x-ax-cache: {status} "
+                  f"(is the cache switched on?); repeated-request p50 {hit.p(0.5):.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
