@@ -20,11 +20,12 @@ from __future__ import annotations
 import itertools
 import re
 import zlib
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from axtui.cache._names import NAMES
-from axtui.cache.text import STOPWORDS, words
+from axtui.cache.text import STOPWORDS, word_tuple
 
 __all__ = ["GuardFeatures", "features", "mismatch", "turns_mismatch"]
 
@@ -46,25 +47,42 @@ _NEGATIONS = frozenset(
 _THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?%?$")
 _QUOTED = re.compile(r"(?<!\w)(?:'([^'\n]{1,60})'|\"([^\"\n]{1,60})\"|`([^`\n]{1,80})`)(?!\w)")
 _WORD = re.compile(r"[^\W_][\w'.-]*")
-_SENTENCE_END = re.compile(r"[.!?:;\n]\s*$")
+_SENTENCE_START = re.compile(r"[.!?:;\n\"'(\[]")
 
 
 def _h(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
+def _pack(hashes: Iterable[int]) -> bytes:
+    return array("I", sorted(hashes)).tobytes()
+
+
+def _unpack(packed: bytes) -> array[int]:
+    return array("I", packed)
+
+
 @dataclass(frozen=True, slots=True)
 class GuardFeatures:
-    """What the guards compare for one turn (hashes, never the text itself)."""
+    """What the guards compare for one turn: hashes, never the text itself.
 
-    numbers: tuple[int, ...] = ()
+    Each field is sorted 32-bit hashes packed into bytes (a cache holds
+    many of these in memory; bytes cost a tenth of a set of ints).
+    """
+
+    numbers: bytes = b""
     negations: int = 0
-    names: frozenset[int] = frozenset()
-    vocab: frozenset[int] = frozenset()
+    names: bytes = b""
+    vocab: bytes = b""
 
     def to_json(self) -> list[object]:
-        """A compact JSON form: ``[numbers, negations, names, vocab]``."""
-        return [list(self.numbers), self.negations, sorted(self.names), sorted(self.vocab)]
+        """A compact JSON form: ``[numbers, negations, names, vocab]`` (lists of hashes)."""
+        return [list(_unpack(self.numbers)), self.negations, list(_unpack(self.names)), list(_unpack(self.vocab))]
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held."""
+        return 160 + len(self.numbers) + len(self.names) + len(self.vocab)
 
     @classmethod
     def from_json(cls, data: object) -> GuardFeatures:
@@ -78,8 +96,11 @@ class GuardFeatures:
         numbers, negations, names, vocab = data
         if not isinstance(negations, int):
             raise ValueError("guard negation count must be an integer")
-        return cls(tuple(int(n) for n in numbers), negations, frozenset(int(n) for n in names),
-                   frozenset(int(v) for v in vocab))
+        try:
+            return cls(_pack(int(n) for n in numbers), negations, _pack(int(n) for n in names),
+                       _pack(int(v) for v in vocab))
+        except OverflowError as exc:
+            raise ValueError(f"guard hashes must be 32-bit: {exc}") from None
 
 
 def _number(token: str) -> str:
@@ -98,17 +119,18 @@ def _names_in(text: str, toks: Sequence[str]) -> set[str]:
     letters = [c for c in text if c.isalpha()]
     shouting = bool(letters) and sum(c.isupper() for c in letters) > 0.6 * len(letters)
     if not shouting:
+        prev_end = 0
         for m in _WORD.finditer(text):
             raw = m.group(0)
-            start = m.start()
-            before = text[:start]
-            at_sentence_start = not before.strip() or bool(_SENTENCE_END.search(before)) or before.rstrip()[-1:] in "\"'(["
+            # Only the gap since the previous word decides whether a sentence starts here.
+            gap = text[prev_end : m.start()]
+            at_sentence_start = prev_end == 0 or bool(_SENTENCE_START.search(gap))
+            prev_end = m.end()
             capital = raw[0].isupper() and not at_sentence_start
-            acronym = sum(c.isupper() for c in raw) >= 2
-            if capital or acronym:
-                names.update(w for w in words(raw) if w not in STOPWORDS)
+            if capital or sum(c.isupper() for c in raw) >= 2:
+                names.update(w for w in word_tuple(raw) if w not in STOPWORDS)
     for m in _QUOTED.finditer(text):
-        names.update(words(next(g for g in m.groups() if g is not None)))
+        names.update(word_tuple(next(g for g in m.groups() if g is not None)))
     for i, tok in enumerate(toks):
         if tok in NAMES:
             names.add(tok)
@@ -121,7 +143,7 @@ def _names_in(text: str, toks: Sequence[str]) -> set[str]:
 
 def features(text: str) -> GuardFeatures:
     """The guard features of one turn's text."""
-    toks = words(text)
+    toks = word_tuple(text)
     numbers: list[str] = []
     negations = 0
     for tok in toks:
@@ -134,10 +156,10 @@ def features(text: str) -> GuardFeatures:
     vocab = set(toks)
     vocab.update(f"{a} {b}" for a, b in itertools.pairwise(toks))
     return GuardFeatures(
-        numbers=tuple(sorted(_h(n) for n in numbers)),
+        numbers=_pack(_h(n) for n in numbers),
         negations=negations,
-        names=frozenset(_h(n) for n in _names_in(text, toks)),
-        vocab=frozenset(_h(v) for v in vocab),
+        names=_pack(_h(n) for n in _names_in(text, toks)),
+        vocab=_pack(_h(v) for v in vocab),
     )
 
 
@@ -147,7 +169,7 @@ def mismatch(a: GuardFeatures, b: GuardFeatures) -> str | None:
         return "numbers differ"
     if a.negations != b.negations:
         return "negation differs"
-    if not a.names <= b.vocab or not b.names <= a.vocab:
+    if not set(_unpack(a.names)) <= set(_unpack(b.vocab)) or not set(_unpack(b.names)) <= set(_unpack(a.vocab)):
         return "named entities differ"
     return None
 

@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 from cachetools import LRUCache
 
-from axtui.cache.text import STOPWORDS, words
+from axtui.cache.text import STOPWORDS, word_tuple
 from axtui.errors import ProviderError
 from axtui.types import Caller
 
@@ -105,7 +105,7 @@ class BuiltinEmbedder:
         def add(feature: str, w: float) -> None:
             weights[feature] = weights.get(feature, 0.0) + w
 
-        toks = words(text)
+        toks = word_tuple(text)
         content: list[str] = []
         for tok in toks:
             if tok in STOPWORDS:

@@ -7,10 +7,11 @@ differences so that the same question gives the same words.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
-__all__ = ["FILLER_PHRASES", "STOPWORDS", "content_words", "words"]
+__all__ = ["FILLER_PHRASES", "STOPWORDS", "content_words", "word_tuple", "words"]
 
 _CONTRACTIONS = (
     (re.compile(r"\b(can)'?t\b"), r"\1 not"),
@@ -85,12 +86,20 @@ FILLER_PHRASES: tuple[tuple[str, ...], ...] = tuple(
     )
 )
 _LEADING_FILLERS = frozenset({"so", "well", "ok", "okay", "alright"})
+# Filler phrases by their first word, longest first, so each token is checked against few.
+_FILLERS_BY_FIRST: dict[str, list[tuple[str, ...]]] = {}
+for _phrase in FILLER_PHRASES:
+    _FILLERS_BY_FIRST.setdefault(_phrase[0], []).append(_phrase)
+
+
+# The contractions people also type without an apostrophe ("cant", "whats").
+_BARE = tuple(c for c in _CONTRACTIONS if "'?" in c[0].pattern)
 
 
 def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("\u2019", "'").replace("\u2018", "'")
-    for pattern, repl in _CONTRACTIONS:
+    for pattern, repl in _CONTRACTIONS if "'" in text else _BARE:
         text = pattern.sub(repl, text)
     return text
 
@@ -104,23 +113,29 @@ def words(text: str) -> list[str]:
     Returns:
         The words in order, numbers kept whole (``2.5``, ``15%``).
     """
+    return list(word_tuple(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def word_tuple(text: str) -> tuple[str, ...]:
+    """`words` as a tuple, remembered: the embedder and the guards read the same texts."""
     tokens = _TOKEN.findall(_fold(text))
     out: list[str] = []
     i = 0
     n = len(tokens)
     while i < n:
-        for phrase in FILLER_PHRASES:
+        tok = tokens[i]
+        for phrase in _FILLERS_BY_FIRST.get(tok, ()):
             k = len(phrase)
             if tuple(tokens[i : i + k]) == phrase:
                 i += k
                 break
         else:
-            tok = tokens[i]
             # "so" and "well" are fillers only when they open the question.
             if not (tok in _LEADING_FILLERS and not out):
                 out.append(tok)
             i += 1
-    return out
+    return tuple(out)
 
 
 def content_words(text: str) -> list[str]:
