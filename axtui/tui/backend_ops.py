@@ -1,0 +1,395 @@
+"""What the local and demo backends read and write, through the subsystems' own functions.
+
+Costs come from `axtui.cost.reports` (the rollups), budgets from
+`axtui.cost.budgets`, rate limits from the `RateLimiter`, alert rules from
+`axtui.metrics.alerts.storage`, routing from the config file and the
+router, exports from `axtui.metrics.export`: the dashboard refuses the
+same mistakes with the same messages as the CLI.
+
+Every method blocks (the store, an event loop in another thread) and is
+called from the screens' worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from axtui import locations
+from axtui.clock import Clock
+from axtui.config import RoutingConfig, Settings, load_settings, save_settings
+from axtui.errors import ConfigError, InvalidRequest
+from axtui.tui.views import (
+    AlertsView,
+    BudgetsView,
+    CostView,
+    ExportResult,
+    RoutingView,
+    SpendPoint,
+    range_spec,
+)
+
+__all__ = ["LoopThread", "StoreOps"]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An event loop in a daemon thread, for the async subsystems a backend uses (the limiter)."""
+
+    def __init__(self, name: str = "ax-dashboard-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Awaitable[T], timeout: float = 30.0) -> T:
+        """Run ``coro`` on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        """Stop the loop and end the thread."""
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(5)
+            with contextlib.suppress(RuntimeError):
+                self.loop.close()
+
+
+class StoreOps:
+    """Costs, budgets, limits, alert rules, routing and exports over an open store.
+
+    The host class provides ``store``, ``settings`` (effective, with the
+    demo fleet filled in when used), ``catalog`` and ``clock``, and may
+    override the hooks `after_budget_change`, `after_settings_saved`,
+    `with_limiter` and `with_router`.
+    """
+
+    store: Any
+    settings: Settings
+    catalog: Any
+    clock: Clock
+    config_path: Path | None = None
+    _loop_thread: LoopThread | None = None
+    _limiter: Any = None
+
+    # -- costs ----------------------------------------------------------------------------
+
+    def costs(self, range_name: str, by: str) -> CostView:
+        """Spend over the last ``range_name`` (1h, 24h, 7d, 30d) grouped ``by`` provider, model or user."""
+        from axtui.cost.reports import breakdown, summary
+        from axtui.cost.rollups import series
+
+        seconds, grain, grain_s = range_spec(range_name)
+        now = self.clock.now()
+        since = now - seconds
+        tz = self.settings.budgets.timezone
+        total = summary(self.store, since, now, now=now, tz=tz, top=50)
+        groups = breakdown(self.store, by, since, now, tz=tz)
+        rows = self.store.run(lambda conn: series(conn, since, now, grain=grain))
+        points = [SpendPoint(float(ts), t.cost_nanos, t.calls) for ts, t in rows]
+        unknown = [(f"{m.provider}/{m.model}", m.unknown_price_calls) for m in total.top_models if m.unknown_price_calls]
+        return CostView(range_name, by, since, now, total, groups, points, grain_s, unknown)
+
+    # -- budgets --------------------------------------------------------------------------
+
+    def budgets(self) -> BudgetsView:
+        """Every budget with its spend and forecast, and every rate limit with what is used."""
+        from axtui.cost.budgets import budget_status
+
+        statuses = budget_status(self.store, self.clock.now(), tz=self.settings.budgets.timezone)
+        try:
+            limits = self.with_limiter(lambda limiter: limiter.status())
+            error = None
+        except Exception as exc:  # limits shown as unavailable; budgets still work
+            limits, error = [], getattr(exc, "message", None) or str(exc)
+        return BudgetsView(budgets=statuses, limits=limits, limits_error=error)
+
+    def add_budget(self, scope: str, period: str, amount: str, hard: bool) -> Any:
+        """Create a budget (or change the one with the same scope and period).
+
+        Raises:
+            InvalidRequest: a malformed scope, period or amount; nothing is written.
+        """
+        from axtui.cost.budgets import Scope, parse_amount, set_budget
+
+        try:
+            parsed_scope = Scope.parse(scope)
+            nanos = parse_amount(amount)
+            info, _created = set_budget(self.store, parsed_scope, period, nanos, hard=hard, now=self.clock.now(),
+                                        tz=self.settings.budgets.timezone)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        self.after_budget_change()
+        return info
+
+    def set_budget_amount(self, budget_id: int, amount: str) -> Any:
+        """Change a budget's limit to ``amount`` (``25``, ``$12.50``).
+
+        Raises:
+            InvalidRequest: not a positive amount; the budget keeps its old limit.
+        """
+        from axtui.cost.budgets import BudgetNotFound, parse_amount, update_budget
+
+        try:
+            nanos = parse_amount(amount)
+            info = update_budget(self.store, budget_id, limit_nanos=nanos, now=self.clock.now())
+        except (ValueError, BudgetNotFound) as exc:
+            raise InvalidRequest(_amount_message(amount, exc)) from None
+        self.after_budget_change()
+        return info
+
+    def toggle_hard(self, budget_id: int) -> Any:
+        """Make a soft budget hard (refusing calls) or a hard one soft (alerting only)."""
+        from axtui.cost.budgets import BudgetNotFound, get_budget, update_budget
+
+        try:
+            current = get_budget(self.store, budget_id)
+            info = update_budget(self.store, budget_id, hard=not current.hard, now=self.clock.now())
+        except BudgetNotFound as exc:
+            raise InvalidRequest(str(exc)) from None
+        self.after_budget_change()
+        return info
+
+    def delete_budget(self, budget_id: int) -> Any:
+        """Delete a budget (its alert history stays)."""
+        from axtui.cost.budgets import BudgetNotFound, delete_budget
+
+        try:
+            info = delete_budget(self.store, budget_id)
+        except BudgetNotFound as exc:
+            raise InvalidRequest(str(exc)) from None
+        self.after_budget_change()
+        return info
+
+    def after_budget_change(self) -> None:
+        """Hook: make a budget change hold in a running engine at once."""
+
+    # -- rate limits ----------------------------------------------------------------------
+
+    def with_limiter(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``fn(limiter)`` on an event loop and return its result (a limiter of our own here)."""
+        if self._loop_thread is None:
+            self._loop_thread = LoopThread()
+        if self._limiter is None:
+            from axtui.ratelimit.factory import build_limiter
+
+            settings = self.settings
+
+            async def make() -> Any:
+                return build_limiter(settings, store=self.store, clock=self.clock)
+
+            self._limiter = self._loop_thread.run(make())
+        return self._loop_thread.run(fn(self._limiter))
+
+    def set_limit(self, subject: str, requests: str | None, tokens: str | None) -> Any:
+        """Store a per-subject limit; it applies at once here and within a second in other processes.
+
+        Raises:
+            InvalidRequest: a malformed subject or limit; nothing is written.
+        """
+        req = requests.strip() if requests and requests.strip() else None
+        tok = tokens.strip() if tokens and tokens.strip() else None
+        if req is None and tok is None:
+            raise InvalidRequest("give a request limit (60/minute) or a token limit (100000/minute), or both")
+        return self.with_limiter(lambda limiter: limiter.set_limit(subject.strip(), req, tok))
+
+    def delete_limit(self, subject: str) -> bool:
+        """Remove a subject's stored limit (the defaults apply again)."""
+        return self.with_limiter(lambda limiter: limiter.delete_limit(subject))
+
+    def reset_limit(self, subject: str) -> Any:
+        """Forget what a subject used: its quota is full again."""
+        return self.with_limiter(lambda limiter: limiter.reset(subject))
+
+    # -- alerts ---------------------------------------------------------------------------
+
+    def alerts(self) -> AlertsView:
+        """Every rule with its state, the latest events, and budget threshold alerts."""
+        from axtui.cost.alerts import alert_events
+        from axtui.metrics.alerts.storage import list_events, list_rules
+
+        rules = list_rules(self.store)
+        events = list_events(self.store, limit=100)
+        events.reverse()
+        return AlertsView(rules=rules, events=events, budget_alerts=alert_events(self.store, limit=30),
+                          now=self.clock.now())
+
+    def add_rule(self, text: str, name: str | None, severity: str) -> Any:
+        """Add an alert rule in the CLI's grammar.
+
+        Raises:
+            RuleSyntaxError: it does not parse (the message points at the column).
+            InvalidRequest: a bad name or severity, or the same rule exists.
+        """
+        from axtui.metrics.alerts.storage import add_rule
+
+        return add_rule(self.store, text, now=self.clock.now(), name=name or None, severity=severity)
+
+    def update_rule(self, rule_id: int, text: str, name: str | None, severity: str) -> Any:
+        """Change a rule's condition, name or severity (a changed condition restarts it at ok)."""
+        from axtui.metrics.alerts.storage import update_rule
+
+        return update_rule(self.store, rule_id, now=self.clock.now(), text=text, name=name or None, severity=severity)
+
+    def remove_rule(self, rule_id: int) -> Any:
+        """Delete a rule (its events stay)."""
+        from axtui.metrics.alerts.storage import remove_rule
+
+        return remove_rule(self.store, rule_id)
+
+    def acknowledge_rule(self, rule_id: int) -> Any:
+        """Mark a rule's current episode as seen."""
+        from axtui.metrics.alerts.storage import acknowledge_rule
+
+        return acknowledge_rule(self.store, rule_id, self.clock.now())
+
+    def silence_rule(self, rule_id: int, seconds: float | None) -> Any:
+        """Stop a rule's notifications for ``seconds`` (None lifts the silence)."""
+        from axtui.metrics.alerts.storage import silence_rule
+
+        return silence_rule(self.store, rule_id, None if seconds is None else self.clock.now() + seconds)
+
+    # -- routing --------------------------------------------------------------------------
+
+    def file_settings(self) -> Settings:
+        """The settings as the config file has them (what saving writes back)."""
+        return load_settings(self.config_path) if self.config_path is not None else load_settings()
+
+    def saved_config_path(self) -> Path:
+        """The config file routing edits are saved to."""
+        return self.config_path if self.config_path is not None else locations.config_path()
+
+    def with_router(self, fn: Callable[[Any], T]) -> T:
+        """Call ``fn(router)`` with a router whose health is replayed from the call log."""
+        from axtui.cost.sheet import PriceSheet
+        from axtui.routing.build import build_router
+
+        router = build_router(self.catalog, self.settings, clock=self.clock, prices=PriceSheet.load(self.settings.prices),
+                              store=self.store)
+        return fn(router)
+
+    def routing(self) -> RoutingView:
+        """Deployments with health and weights, rules in order, A/B tests and their results."""
+        from axtui.routing.abreport import ab_report
+
+        health = self.deployment_health_list()
+        routing = self.settings.routing
+        reports = {}
+        for test in routing.ab_tests:
+            reports[test.name] = ab_report(self.store, test.name, routing, since=self.clock.now() - 86_400)
+        weights = {d.id: d.weight for d in self.catalog.deployments}
+        return RoutingView(strategy=routing.strategy, health=health, weights=weights, rules=list(routing.rules),
+                           ab_tests=list(routing.ab_tests), reports=reports, config_path=self.saved_config_path(),
+                           models=self.catalog.names())
+
+    def deployment_health_list(self) -> list[Any]:
+        """Every deployment's health snapshot (replayed from the call log here)."""
+        from axtui.routing.history import health_from_store
+
+        return health_from_store(self.store, self.catalog, self.settings.routing, self.clock)
+
+    def explain(self, model: str, user: str, tokens: int | None) -> Any:
+        """Which deployment a call of ``model`` by ``user`` would get, and why.
+
+        Raises:
+            UnknownModel: nothing serves ``model`` (the message lists what does).
+        """
+        from axtui.routing.explain import explain
+
+        return self.with_router(lambda router: explain(router, model, user=user or "anonymous", tokens=tokens))
+
+    def save_routing(self, routing: RoutingConfig, weights: dict[str, float]) -> Path:
+        """Validate and save the routing section and deployment weights to the config file.
+
+        Raises:
+            ConfigError: the new settings are invalid or name something nobody serves;
+                nothing is written.
+        """
+        from axtui.config import DeploymentConfig
+        from axtui.routing.router import check_references
+
+        problems = check_references(routing, self.catalog)
+        if problems:
+            raise ConfigError("not saved: " + "; ".join(problems))
+        base = self.file_settings()
+        deployments = [d for d in base.deployments]
+        by_id = {f"{d.provider}/{d.upstream_model or d.model}": i for i, d in enumerate(deployments)}
+        for dep_id, weight in weights.items():
+            dep = self.catalog.get(dep_id)
+            if dep is None:
+                raise ConfigError(f"not saved: no deployment {dep_id!r} is served")
+            if dep_id in by_id:
+                i = by_id[dep_id]
+                deployments[i] = deployments[i].model_copy(update={"weight": weight})
+            elif weight != 1.0:
+                deployments.append(DeploymentConfig(model=dep.model, provider=dep.provider,
+                                                    upstream_model=dep.upstream_model, weight=weight))
+        data = base.model_dump()
+        data["routing"] = {**routing.model_dump(), "aliases": base.routing.aliases}
+        data["deployments"] = [d.model_dump() for d in deployments]
+        try:
+            new = Settings.model_validate(data)
+        except Exception as exc:
+            raise ConfigError(f"not saved: {exc}") from None
+        path = save_settings(new, self.config_path)
+        self.settings = self.settings.model_copy(update={"routing": routing})
+        for dep_id, weight in weights.items():
+            dep = self.catalog.get(dep_id)
+            if dep is not None:
+                dep.weight = weight
+        self.after_settings_saved(new)
+        return path
+
+    def after_settings_saved(self, settings: Settings) -> None:
+        """Hook: hand saved settings to a running engine."""
+
+    # -- export ---------------------------------------------------------------------------
+
+    def export(self, what: str, fmt: str, path: Path, since: float | None, until: float | None) -> ExportResult:
+        """Write ``what`` (calls, costs, alerts, budgets) as ``fmt`` to ``path``, with the headless exporter.
+
+        Raises:
+            InvalidRequest: an unknown kind or format, or a path that cannot be written.
+        """
+        from axtui.metrics.export import ExportQuery, export_to_path
+
+        path = Path(path).expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidRequest(f"cannot create the folder {path.parent}: {exc.strerror}; choose another path") \
+                from None
+        query = ExportQuery(what=what, since=since, until=until, now=self.clock.now(),  # type: ignore[arg-type]
+                            tz=self.settings.budgets.timezone)
+        try:
+            rows = export_to_path(self.store, path, fmt, query)
+        except OSError as exc:
+            raise InvalidRequest(f"cannot write {path}: {exc.strerror}; choose another path") from None
+        return ExportResult(path=path, rows=rows, what=what, fmt=fmt)
+
+    def close_ops(self) -> None:
+        """Release the limiter and its loop."""
+        if self._loop_thread is not None:
+            if self._limiter is not None:
+                with contextlib.suppress(Exception):
+                    self._loop_thread.run(self._limiter.aclose(), timeout=5)
+            self._loop_thread.stop()
+            self._loop_thread = None
+            self._limiter = None
+
+
+def _amount_message(amount: str, exc: Exception) -> str:
+    text = str(exc)
+    if not amount.strip():
+        return "the amount is empty; type a positive number of dollars, like 25 or 12.50"
+    try:
+        if Decimal(amount.strip().lstrip("$").replace(",", "")) <= 0:
+            return f"{amount!r} is not more than zero; a budget needs a positive amount, like 25 or 12.50"
+    except ArithmeticError:
+        pass
+    return text

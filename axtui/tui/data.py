@@ -1,0 +1,190 @@
+"""Where the dashboard's numbers come from: one `Backend` per way of running.
+
+- `axtui.tui.data_demo.DemoBackend` (``--demo``): the engine in-process on
+  the simulated fleet, driven by the standard workload; its own database
+  (``demo.db`` in the data dir), so demo traffic never mixes with real
+  spend.
+- `axtui.tui.data_local.StoreBackend` (the default with providers
+  configured): the local store, which every local ax process writes, read
+  through the shared per-second rollups.
+- `axtui.tui.data_remote.RemoteBackend` (``--url``): a running ``ax serve``
+  through its metrics API and server-sent event stream.
+
+Every method here may block (the store, HTTP, the engine's loop), so the
+screens call them from worker threads only, never from the UI thread.
+Writes raise `axtui.errors.AxError` with a message fit for the user; the
+screens show it and keep the old value.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from axtui.clock import SYSTEM_CLOCK, Clock
+from axtui.config import Settings
+from axtui.metrics.snapshot import AlertSummary, Snapshot
+
+__all__ = [
+    "AlertListener",
+    "Backend",
+    "BackendNotReady",
+    "DeploymentState",
+    "LiveView",
+    "open_backend",
+]
+
+AlertListener = Callable[[Any], None]
+
+
+class BackendNotReady(RuntimeError):
+    """The backend has not finished starting (or failed to)."""
+
+
+@dataclass(slots=True)
+class DeploymentState:
+    """A deployment's routing health, as the realtime table shows it.
+
+    ``state`` is the circuit (``closed``, ``half-open``, ``open``);
+    ``cooldown_s`` is the rest after an upstream 429.
+    """
+
+    deployment: str
+    state: str = "closed"
+    reason: str = ""
+    cooldown_s: float = 0.0
+    retry_in_s: float = 0.0
+    in_flight: int = 0
+    error_rate: float | None = None
+
+    @property
+    def health(self) -> str:
+        """``ok``, ``cooling``, ``probing`` or ``down``: one word for the table."""
+        if self.state == "open":
+            return "down"
+        if self.state == "half-open":
+            return "probing"
+        if self.cooldown_s > 0:
+            return "cooling"
+        return "ok"
+
+
+@dataclass(slots=True)
+class LiveView:
+    """What the realtime screen draws, fetched in one go."""
+
+    snapshot: Snapshot
+    health: dict[str, DeploymentState] = field(default_factory=dict)
+    alerts: list[AlertSummary] = field(default_factory=list)
+
+    @property
+    def firing(self) -> list[AlertSummary]:
+        """Alerts firing now."""
+        return [a for a in self.alerts if a.state == "firing"]
+
+
+class Backend(ABC):
+    """The data and actions behind every screen.
+
+    Args:
+        settings: the effective settings (the demo fleet filled in when used).
+        clock: the time every screen shows and every age is measured from.
+    """
+
+    #: ``demo``, ``local`` or ``remote``.
+    mode: str = "local"
+
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.ready = threading.Event()
+        self.error: str | None = None
+        self._alert_listeners: list[AlertListener] = []
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """A few words for the top bar: where the numbers come from."""
+        return self.mode
+
+    @abstractmethod
+    def start(self) -> None:
+        """Connect, open or build what the backend reads (may take a second; run it in a thread)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop everything started; records in flight are written first."""
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until `start` finished.
+
+        Raises:
+            BackendNotReady: it failed (``error`` says why) or the wait timed out.
+        """
+        if not self.ready.wait(timeout):
+            raise BackendNotReady("still starting")
+        if self.error:
+            raise BackendNotReady(self.error)
+
+    def on_alert(self, listener: AlertListener) -> None:
+        """Call ``listener(event)`` (from any thread) for every alert transition."""
+        self._alert_listeners.append(listener)
+
+    def _emit_alert(self, event: Any) -> None:
+        for listener in list(self._alert_listeners):
+            listener(event)
+
+    # -- realtime -----------------------------------------------------------------------
+
+    @abstractmethod
+    def live(self, series_s: int) -> LiveView:
+        """Totals, series over the last ``series_s`` seconds, per-deployment rows and health, recent calls."""
+
+    @abstractmethod
+    def alert_summaries(self) -> list[AlertSummary]:
+        """Alert rules pending or firing now."""
+
+    # -- export -------------------------------------------------------------------------
+
+    def default_export_path(self, what: str, fmt: str) -> Path:
+        """Where an export goes unless the user names a file."""
+        from axtui import locations
+
+        stamp = int(self.clock.now())
+        return locations.data_dir() / "exports" / f"ax-{what}-{stamp}.{fmt}"
+
+
+def open_backend(*, demo: bool | None, url: str | None, settings: Settings | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> Backend:
+    """The backend the command line asks for.
+
+    ``demo`` None means: the demo when nothing is configured (no provider
+    in the config file), the local store otherwise.
+
+    Raises:
+        ConfigError: the config file is broken, or ``demo`` and ``url`` are both given.
+    """
+    from axtui.config import load_settings
+    from axtui.errors import ConfigError
+
+    if demo and url:
+        raise ConfigError("--demo and --url exclude each other: the demo runs its own engine; drop one of them")
+    if url:
+        from axtui.tui.data_remote import RemoteBackend
+
+        return RemoteBackend(url, settings or Settings(), clock=clock)
+    settings = settings if settings is not None else load_settings()
+    if demo is None:
+        demo = settings.uses_demo_fleet
+    if demo:
+        from axtui.tui.data_demo import DemoBackend
+
+        return DemoBackend(settings, clock=clock)
+    from axtui.tui.data_local import StoreBackend
+
+    return StoreBackend(settings, clock=clock)

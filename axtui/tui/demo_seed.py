@@ -1,0 +1,65 @@
+"""What a fresh demo database starts with: budgets, limits and alert rules.
+
+Seeded once, through the same functions the CLI uses, only into a demo
+database that has none of its own yet; the user's changes in the demo are
+kept from one run to the next.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from axtui.config import Settings
+from axtui.store import Store
+
+__all__ = ["DEMO_ALERT_RULES", "DEMO_BUDGETS", "DEMO_LIMITS", "seed_demo"]
+
+log = logging.getLogger(__name__)
+
+#: (scope, period, dollars, hard)
+DEMO_BUDGETS: tuple[tuple[str, str, str, bool], ...] = (
+    ("global", "day", "25", False),
+    ("provider:anthropic", "day", "5", False),
+    ("user:user-3", "day", "0.40", True),
+)
+
+#: (subject, requests, tokens)
+DEMO_LIMITS: tuple[tuple[str, str | None, str | None], ...] = (
+    ("user:user-5", "40/minute", None),
+    ("user:user-2", None, "60000/minute"),
+)
+
+#: (rule, name, severity)
+DEMO_ALERT_RULES: tuple[tuple[str, str, str], ...] = (
+    ("p95_latency_ms > 6000 for 30s where provider=azure", "azure slow", "warning"),
+    ("error_rate > 0.05 for 30s", "errors above 5%", "critical"),
+    ("budget_used_pct >= 80", "a budget is 80% used", "warning"),
+    ("cache_hit_rate < 0.2 for 2m", "cache hit rate low", "info"),
+)
+
+
+def seed_demo(store: Store, settings: Settings, now: float) -> None:
+    """Add the demo's budgets, limits and alert rules to a demo store that has none.
+
+    Each kind is seeded only when the store has none of it, so a user who
+    deleted the demo's budgets does not get them back.
+    """
+    from axtui.cost.budgets import Scope, list_budgets, parse_amount, set_budget
+    from axtui.metrics.alerts.storage import add_rule, list_rules
+    from axtui.store.tables_ratelimit import read_limits, write_limit
+
+    if not list_budgets(store):
+        for scope, period, amount, hard in DEMO_BUDGETS:
+            set_budget(store, Scope.parse(scope), period, parse_amount(amount), hard=hard, now=now,
+                       tz=settings.budgets.timezone)
+    if not read_limits(store):
+        from axtui.ratelimit.parse import parse_rate
+        from axtui.ratelimit.rules import parse_subject
+
+        for subject, requests, tokens in DEMO_LIMITS:
+            scope, name = parse_subject(subject)
+            write_limit(store, scope, name, requests=parse_rate(requests).text if requests else None,
+                        tokens=parse_rate(tokens).text if tokens else None, algorithm=None, burst=None, now=now)
+    if not list_rules(store):
+        for rule, name, severity in DEMO_ALERT_RULES:
+            add_rule(store, rule, now=now, name=name, severity=severity)

@@ -1,0 +1,1 @@
+"""The dashboard's screens: five modes, and the dialogs they open."""

@@ -1,0 +1,145 @@
+"""What every dashboard screen shares: the bars, and the fetch loop.
+
+A screen fetches its data in a worker thread (`fetch`), draws it on the UI
+thread (`show`), and only then schedules the next fetch, one refresh
+interval later: a slow store slows the screen down instead of piling up
+requests. A screen that is not on top (another screen, a modal, the
+too-small notice) or a paused dashboard fetches and draws nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.events import Mount
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from axtui.tui.widgets.calm import calm_inputs
+from axtui.tui.widgets.navbar import NavBar
+
+if TYPE_CHECKING:
+    from axtui.tui.app import AxApp
+    from axtui.tui.data import Backend
+
+__all__ = ["DashboardScreen"]
+
+#: After a failed fetch, wait this long before trying again.
+RETRY_S = 3.0
+
+
+class DashboardScreen(Screen[None]):
+    """A top-level screen (a mode): navigation bar, body, footer of keys.
+
+    Subclasses set `MODE`, and implement `compose_body`, `fetch` and `show`.
+    """
+
+    #: The mode this screen is (``realtime``, ``costs``, …).
+    MODE: ClassVar[str] = ""
+    #: Fetch at most this often, whatever the refresh rate (heavier queries).
+    MIN_INTERVAL_S: ClassVar[float] = 0.0
+    #: Which writes (`DataChanged.what`) make this screen fetch at once.
+    WATCHES: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._timer: Timer | None = None
+        self._error: str | None = None
+        self.fetches = 0
+
+    @property
+    def ax(self) -> AxApp:
+        """The dashboard app."""
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def backend(self) -> Backend:
+        """Where the data comes from."""
+        return self.ax.backend
+
+    def compose(self) -> ComposeResult:
+        yield NavBar(self.MODE)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        """The screen's own widgets, between the navigation bar and the footer."""
+        return iter(())
+
+    # -- the fetch loop -------------------------------------------------------------------
+
+    def fetch(self) -> Any:
+        """Read what the screen shows (runs in a worker thread; may block)."""
+        return None
+
+    def show(self, data: Any) -> None:
+        """Draw freshly fetched data (on the UI thread)."""
+
+    def export_kind(self) -> str:
+        """What the export dialog offers first on this screen (``calls``, ``costs``, ``alerts``, ``budgets``)."""
+        return "calls"
+
+    def interval(self) -> float:
+        """Seconds from one fetch's end to the next fetch."""
+        return max(1.0 / self.ax.refresh_hz, self.MIN_INTERVAL_S)
+
+    @on(Mount)
+    def _calm(self) -> None:
+        calm_inputs(self)
+
+    def on_screen_resume(self) -> None:
+        self.ax.update_status()
+        self.refresh_now()
+
+    def on_screen_suspend(self) -> None:
+        self._cancel_timer()
+
+    def refresh_now(self) -> None:
+        """Fetch now (unless hidden or paused), dropping the scheduled fetch."""
+        self._cancel_timer()
+        if self.is_current and not self.ax.paused:
+            self._fetch()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _schedule(self, delay: float) -> None:
+        self._cancel_timer()
+        if self.is_current and not self.ax.paused:
+            self._timer = self.set_timer(delay, self.refresh_now)
+
+    @work(thread=True, exclusive=True, group="fetch", exit_on_error=False)
+    def _fetch(self) -> Any:
+        return self.fetch()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "fetch" or worker.node is not self:
+            return
+        if event.state == WorkerState.SUCCESS:
+            self.fetches += 1
+            if self.is_current and not self.ax.paused:
+                self.show(worker.result)
+            if self._error is not None:
+                self._error = None
+                self.ax.clear_problem()
+            self._schedule(self.interval())
+        elif event.state == WorkerState.ERROR:
+            message = _describe(worker.error)
+            if message != self._error:
+                self._error = message
+                self.ax.report_problem(message)
+            self._schedule(max(RETRY_S, self.interval()))
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return str(message)

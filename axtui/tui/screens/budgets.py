@@ -1,0 +1,513 @@
+"""Screen 3, Budgets & limits: see them fill, change them from the keyboard.
+
+``a`` adds, ``enter`` edits the amount (or the limit) in place, ``h``
+toggles a budget hard or soft, ``d`` deletes after a confirm, ``r`` resets
+what a rate-limit subject used. Every change is written to the store at
+once (and handed to the running engine in the demo); a refused value
+shows why and the table keeps the old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+from textual.worker import Worker, WorkerState
+
+from axtui.money import nanos_to_usd
+from axtui.tui import fmt
+from axtui.tui.messages import DataChanged
+from axtui.tui.screens.base import DashboardScreen
+from axtui.tui.screens.confirm import ConfirmScreen
+from axtui.tui.screens.form import Field, FormScreen
+from axtui.tui.views import BudgetsView
+from axtui.tui.widgets.cell_editor import CellEditor
+from axtui.tui.widgets.palette import Palette
+from axtui.tui.widgets.table_sync import sync_table
+from axtui.tui.widgets.tables import EditableTable
+
+__all__ = ["BudgetsScreen", "budget_cells", "check_amount", "check_rate", "limit_cells"]
+
+BUDGET_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("id", "#", 3),
+    ("scope", "Scope", 0),
+    ("period", "Period", 6),
+    ("amount", "Amount", 9),
+    ("spent", "Spent", 9),
+    ("used", "Used", 15),
+    ("mode", "Mode", 4),
+    ("projection", "Projection", 14),
+)
+LIMIT_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("subject", "Subject", 0),
+    ("unit", "Unit", 8),
+    ("limit", "Limit", 14),
+    ("used", "Used", 8),
+    ("remaining", "Left", 8),
+    ("reset", "Full in", 7),
+    ("source", "From", 17),
+)
+_BKEYS = tuple(c[0] for c in BUDGET_COLUMNS)
+_LKEYS = tuple(c[0] for c in LIMIT_COLUMNS)
+PERIODS: tuple[str, ...] = ("day", "week", "month", "total")
+
+
+def check_amount(text: str) -> str | None:
+    """Why ``text`` is not a budget amount, or None when it is one."""
+    from axtui.money import parse_usd
+
+    try:
+        parse_usd(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def check_rate(text: str) -> str | None:
+    """Why ``text`` is not a rate limit (``60/minute``), or None."""
+    if not text.strip() or text.strip() in ("unlimited", "default"):
+        return None
+    from axtui.ratelimit.parse import parse_rate
+
+    try:
+        parse_rate(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def check_scope(text: str) -> str | None:
+    """Why ``text`` is not a budget scope, or None."""
+    from axtui.cost.budgets import Scope
+
+    try:
+        Scope.parse(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def check_subject(text: str) -> str | None:
+    """Why ``text`` is not a rate-limit subject, or None."""
+    from axtui.ratelimit.rules import parse_subject
+
+    try:
+        parse_subject(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _money(nanos: int) -> str:
+    return fmt.usd(nanos_to_usd(nanos))
+
+
+def _amount(nanos: int) -> str:
+    return fmt.usd(nanos_to_usd(nanos), cents=nanos >= 10_000_000)
+
+
+def _when(ts: float, now: float) -> str:
+    """``14:32`` today, ``Tue 14:32`` this week, ``3 Dec`` later."""
+    import time
+
+    if ts - now < 86_400 and time.localtime(ts).tm_yday == time.localtime(now).tm_yday:
+        return time.strftime("%H:%M", time.localtime(ts))
+    if ts - now < 7 * 86_400:
+        return time.strftime("%a %H:%M", time.localtime(ts))
+    return time.strftime("%d %b", time.localtime(ts))
+
+
+def budget_cells(status: Any, now: float, palette: Palette) -> tuple[Any, ...]:
+    """One budget row, in `BUDGET_COLUMNS` order."""
+    b = status.budget
+    used = float(status.used)
+    tone = palette.bad if used >= 1 else palette.warn if used >= 0.8 else palette.ok
+    bar = Text(fmt.bar(used, 10), style=tone)
+    bar.append(f" {used * 100:3.0f}%", style=tone if used >= 0.8 else "")
+    f = status.forecast
+    if f.exhausted:
+        projection = Text("used up", style=palette.bad)
+    elif f.runs_out_at is not None:
+        projection = Text(f"out {_when(f.runs_out_at, now)}", style=palette.warn)
+    elif f.projected_nanos is not None:
+        over = f.projected_nanos > b.limit_nanos
+        projection = Text(f"→ {_money(f.projected_nanos)}", style=palette.warn if over else palette.muted)
+    else:
+        projection = Text("–", style=palette.muted)
+    return (
+        Text(str(b.id), style=palette.muted),
+        Text(str(b.scope), no_wrap=True, overflow="ellipsis"),
+        Text(b.period),
+        Text(_amount(b.limit_nanos), justify="right"),
+        Text(_money(status.spent_nanos), justify="right"),
+        bar,
+        Text("hard", style=f"bold {palette.bad}") if b.hard else Text("soft", style=palette.muted),
+        projection,
+    )
+
+
+def limit_key(limit: Any) -> str:
+    """The table key of a limit row: its label and unit."""
+    return f"{limit.label}|{limit.unit}"
+
+
+def limit_cells(limit: Any, palette: Palette) -> tuple[Any, ...]:
+    """One rate-limit row, in `LIMIT_COLUMNS` order."""
+    every = limit.subject == "*"
+    used = "–" if limit.used is None else fmt.count(limit.used)
+    left = "–" if limit.remaining is None else fmt.count(limit.remaining)
+    low = limit.remaining is not None and limit.amount and limit.remaining <= limit.amount * 0.1
+    reset = "–" if limit.reset_after is None or not limit.used else f"{limit.reset_after:.0f}s"
+    algo = "bucket" if limit.algorithm == "token-bucket" else "window"
+    source = {"store": "set", "stored": "set", "config": "config", "upstream": "upstream"}.get(limit.source,
+                                                                                               limit.source)
+    return (
+        Text(f"{limit.label} (each)" if every else limit.label, no_wrap=True, overflow="ellipsis"),
+        Text(limit.unit, style=palette.muted),
+        Text(limit.limit),
+        Text(used, justify="right"),
+        Text(left, justify="right", style=palette.bad if low else ""),
+        Text(reset, justify="right", style=palette.muted),
+        Text(f"{source} · {algo}", style=palette.muted),
+    )
+
+
+class BudgetsScreen(DashboardScreen):
+    """Budgets (scope, period, amount, spent, bar, projection, hard/soft) and rate limits."""
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("a", "add", "Add"),
+        Binding("enter", "edit", "Edit", show=False),
+        Binding("h", "toggle_hard", "Hard/soft"),
+        Binding("d", "delete", "Delete"),
+        Binding("r", "reset", "Reset limit", show=False),
+    ]
+    MODE = "budgets"
+    MIN_INTERVAL_S = 1.0
+    WATCHES = frozenset({"budgets"})
+    HELP = """Keys act on the table with the focus (tab moves between them).
+[b]Budgets[/]: enter edits the amount where it stands (esc cancels); h makes it hard (refuses calls)
+or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the limit (60/minute,
+100000/hour, unlimited); d removes a subject's stored limit; r resets what it used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: BudgetsView | None = None
+        self._editor: CellEditor | None = None
+
+    def compose_body(self) -> Iterable[Any]:
+        with Vertical(id="budgets-box", classes="section"):
+            table: DataTable[Any] = EditableTable(id="budgets", squeeze=("scope", 18))
+            for key, label, width in BUDGET_COLUMNS:
+                table.add_column(label, key=key, width=width or None)
+            yield table
+        with Vertical(id="limits-box", classes="section"):
+            limits: DataTable[Any] = EditableTable(id="limits", squeeze=("subject", 20))
+            for key, label, width in LIMIT_COLUMNS:
+                limits.add_column(label, key=key, width=width or None)
+            yield limits
+        yield Static("", id="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#budgets-box").border_title = "Budgets"
+        self.query_one("#limits-box").border_title = "Rate limits"
+        self.query_one("#budgets", DataTable).focus()
+
+    def export_kind(self) -> str:
+        return "budgets"
+
+    # -- data ------------------------------------------------------------------------------
+
+    def fetch(self) -> BudgetsView:
+        self.backend.wait_ready(60)
+        return self.backend.budgets()  # type: ignore[attr-defined, no-any-return]
+
+    def show(self, view: BudgetsView) -> None:
+        self._last = view
+        palette = Palette.of(self.app)
+        now = self.backend.clock.now()
+        with self.app.batch_update():
+            budgets = self.query_one("#budgets", DataTable)
+            rows = {str(s.budget.id): budget_cells(s, now, palette) for s in view.budgets}
+            sync_table(budgets, rows, _BKEYS)
+            over = sum(1 for s in view.budgets if s.over)
+            hard = sum(1 for s in view.budgets if s.budget.hard)
+            self.query_one("#budgets-box").border_title = (
+                f"Budgets · {len(view.budgets)} · {hard} hard" + (f" · {over} used up" if over else "")
+            )
+            limits = self.query_one("#limits", DataTable)
+            sync_table(limits, {limit_key(x): limit_cells(x, palette) for x in view.limits}, _LKEYS)
+            title = f"Rate limits · {len(view.limits)}"
+            if view.limits_error:
+                title += f" · unavailable: {view.limits_error}"
+            self.query_one("#limits-box").border_title = title
+            if not view.budgets and self._editor is None:
+                self.hint("No budgets yet: press [b]a[/] to add one (like $25 a day for everyone).")
+        if self._editor is not None:
+            self._editor.place()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def hint(self, message: str, *, error: bool = False) -> None:
+        """The line above the footer: what to do, or why something was refused."""
+        line = self.query_one("#hint", Static)
+        line.set_class(error, "-error")
+        line.update(message)
+
+    def _focused_table(self) -> DataTable[Any] | None:
+        focused = self.focused
+        if isinstance(focused, DataTable):
+            return focused
+        return None
+
+    def _current_key(self, table: DataTable[Any]) -> str | None:
+        if not table.row_count:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:  # an empty table or a stale cursor
+            return None
+        return str(row_key.value)
+
+    def _status_of(self, budget_id: int) -> Any:
+        if self._last is None:
+            return None
+        return next((s for s in self._last.budgets if s.budget.id == budget_id), None)
+
+    def _limit_of(self, key: str) -> Any:
+        if self._last is None:
+            return None
+        return next((x for x in self._last.limits if limit_key(x) == key), None)
+
+    def _run(self, what: str, fn: Callable[[], Any], done: str) -> None:
+        """Write in a worker; on success say ``done`` and refresh, on failure say why."""
+        self._write(what, fn, done)
+
+    @work(thread=True, group="write", exit_on_error=False)
+    def _write(self, what: str, fn: Callable[[], Any], done: str) -> tuple[str, str]:
+        fn()
+        return what, done
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "write":
+            super().on_worker_state_changed(event)
+            return
+        if event.state == WorkerState.SUCCESS:
+            what, done = event.worker.result
+            self.hint(done)
+            self.notify(done, timeout=4)
+            if what == "edit" and self._editor is not None:
+                self._close_editor()
+            self.post_message(DataChanged("budgets"))
+        elif event.state == WorkerState.ERROR:
+            error = event.worker.error
+            message = getattr(error, "message", None) or str(error)
+            self.hint(f"Not saved: {message}", error=True)
+            if self._editor is not None:
+                self._editor.add_class("-invalid")
+                self._editor.focus()
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_add(self) -> None:
+        """Add a budget (budgets focused) or a rate limit (limits focused)."""
+        table = self._focused_table()
+        backend: Any = self.backend
+        if table is not None and table.id == "limits":
+            fields = [
+                Field("subject", "Subject", placeholder="user:alice, key:k_1, provider:openai, global",
+                      check=check_subject, help="who the limit applies to"),
+                Field("requests", "Requests", placeholder="60/minute", check=check_rate, required=False,
+                      help="requests per period (blank: the default)"),
+                Field("tokens", "Tokens", placeholder="100000/minute", check=check_rate, required=False,
+                      help="input+output tokens per period (blank: the default)"),
+            ]
+            self.app.push_screen(
+                FormScreen("Add a rate limit", fields,
+                           lambda v: backend.set_limit(v["subject"], v["requests"], v["tokens"])),
+                lambda result: self._added(result, "limit"),
+            )
+            return
+        fields = [
+            Field("scope", "Scope", value="global", placeholder="global, provider:openai, model:gpt-4o, user:alice",
+                  check=check_scope, help="what the budget covers"),
+            Field("period", "Period", kind="choice", value="day", options=PERIODS),
+            Field("amount", "Amount ($)", placeholder="25", check=check_amount, help="dollars per period"),
+            Field("hard", "Hard", kind="flag", help="hard: refuse calls once spent (soft only alerts)"),
+        ]
+        self.app.push_screen(
+            FormScreen("Add a budget", fields,
+                       lambda v: backend.add_budget(v["scope"], v["period"], v["amount"], bool(v["hard"]))),
+            lambda result: self._added(result, "budget"),
+        )
+
+    def _added(self, result: Any, kind: str) -> None:
+        if result is None:
+            return
+        described = result.describe() if hasattr(result, "describe") else f"{kind} saved"
+        self.hint(f"Saved {described}")
+        self.notify(f"Saved {described}", timeout=4)
+        self.refresh_now()
+
+    def action_edit(self) -> None:
+        """Edit the amount of the budget (or the limit) under the cursor, in place."""
+        table = self._focused_table()
+        if table is None:
+            return
+        key = self._current_key(table)
+        if key is None:
+            return
+        if table.id == "budgets":
+            status = self._status_of(int(key))
+            if status is None:
+                return
+            value = format(nanos_to_usd(status.budget.limit_nanos).normalize(), "f")
+            self._open_editor(table, key, "amount", value, check_amount, f"budget #{key} amount")
+            self.hint(f"Amount of {status.budget.scope} per {status.budget.period}: enter saves, esc cancels")
+        else:
+            limit = self._limit_of(key)
+            if limit is None:
+                return
+            if limit.subject == "*":
+                self.hint(f"{limit.label} is the default for each one, set in the config file ([ratelimit]); "
+                          "press a to give one subject its own limit", error=True)
+                return
+            self._open_editor(table, key, "limit", limit.limit, check_rate, f"{limit.label} {limit.unit} limit")
+            self.hint(f"{limit.unit.capitalize()} limit of {limit.label} (60/minute, 1000/hour, unlimited): "
+                      "enter saves, esc cancels")
+
+    def _open_editor(self, table: DataTable[Any], key: str, column: str, value: str,
+                     check: Callable[[str], str | None], purpose: str) -> None:
+        self._close_editor()
+        editor = CellEditor(table, key, column, value, validate=check, purpose=purpose, min_width=12)
+        self._editor = editor
+        self.mount(editor)
+
+    def _close_editor(self) -> None:
+        editor = self._editor
+        self._editor = None
+        if editor is not None:
+            table = editor.table
+            editor.remove()
+            table.focus()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_edit()
+
+    @on(CellEditor.Problem)
+    def _editor_problem(self, event: CellEditor.Problem) -> None:
+        if event.message:
+            self.hint(event.message, error=True)
+        else:
+            self.hint(f"{event.editor.purpose}: enter saves, esc cancels")
+
+    @on(CellEditor.Cancelled)
+    def _editor_cancelled(self, event: CellEditor.Cancelled) -> None:
+        self._close_editor()
+        self.hint("Not changed.")
+
+    @on(CellEditor.Submitted)
+    def _editor_submitted(self, event: CellEditor.Submitted) -> None:
+        backend: Any = self.backend
+        value = event.value.strip()
+        if event.editor.table.id == "budgets":
+            budget_id = int(event.row_key)
+            self._run("edit", lambda: backend.set_budget_amount(budget_id, value),
+                      f"Budget #{budget_id} is now {fmt.usd(_parse(value), cents=True)} — in force from the next call")
+        else:
+            limit = self._limit_of(event.row_key)
+            if limit is None:
+                self._close_editor()
+                return
+            subject = limit.label
+            requests, tokens = (value, None) if limit.unit == "requests" else (None, value)
+            self._run("edit", lambda: backend.set_limit(subject, requests, tokens),
+                      f"{subject}: {limit.unit} limit is now {value}")
+
+    def action_toggle_hard(self) -> None:
+        """Make the budget under the cursor hard (refusing calls) or soft (alerting only)."""
+        table = self.query_one("#budgets", DataTable)
+        if self.focused is not table:
+            return
+        key = self._current_key(table)
+        status = self._status_of(int(key)) if key else None
+        if status is None:
+            return
+        backend: Any = self.backend
+        budget_id = status.budget.id
+        becomes = "soft (alerts only)" if status.budget.hard else "hard (refuses calls once spent)"
+        self._run("toggle", lambda: backend.toggle_hard(budget_id), f"Budget #{budget_id} is now {becomes}")
+
+    def action_delete(self) -> None:
+        """Delete the budget, or the subject's stored limit, under the cursor, after a confirm."""
+        table = self._focused_table()
+        if table is None:
+            return
+        key = self._current_key(table)
+        if key is None:
+            return
+        backend: Any = self.backend
+        if table.id == "budgets":
+            status = self._status_of(int(key))
+            if status is None:
+                return
+            b = status.budget
+            question = (f"Delete budget #{b.id}?\n\n  {b.scope} · {_money(b.limit_nanos)} per {b.period} · "
+                        f"{'hard' if b.hard else 'soft'}\n\nIts alert history is kept.")
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self._run("delete", lambda: backend.delete_budget(b.id), f"Deleted budget #{b.id} ({b.scope})")
+                else:
+                    self.hint("Kept.")
+
+            self.app.push_screen(ConfirmScreen(question), confirmed)
+            return
+        limit = self._limit_of(key)
+        if limit is None or limit.source != "store":
+            self.hint("Only limits set for one subject (from the store) can be deleted here; defaults live in "
+                      "the config file", error=True)
+            return
+        question = f"Remove the stored limits of {limit.label}?\n\nThe defaults apply to it again."
+
+        def confirmed_limit(yes: bool | None) -> None:
+            if yes:
+                self._run("delete", lambda: backend.delete_limit(limit.label), f"Removed the limits of {limit.label}")
+            else:
+                self.hint("Kept.")
+
+        self.app.push_screen(ConfirmScreen(question, yes="Remove"), confirmed_limit)
+
+    def action_reset(self) -> None:
+        """Give the rate-limit subject under the cursor its full quota again (after a confirm)."""
+        table = self.query_one("#limits", DataTable)
+        if self.focused is not table:
+            return
+        key = self._current_key(table)
+        limit = self._limit_of(key) if key else None
+        if limit is None or limit.subject == "*":
+            return
+        backend: Any = self.backend
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._run("reset", lambda: backend.reset_limit(limit.label), f"{limit.label} has its full quota again")
+
+        self.app.push_screen(ConfirmScreen(f"Forget what {limit.label} used?", yes="Reset", no="Cancel"), confirmed)
+
+    def on_theme_changed(self) -> None:
+        if self._last is not None:
+            self.show(self._last)
+
+
+def _parse(value: str) -> Any:
+    from axtui.money import parse_usd
+
+    return parse_usd(value)

@@ -1,0 +1,278 @@
+"""Screen 2, Costs: spend over time, breakdown, projection, savings, unpriced calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.events import Click
+from textual.widgets import DataTable, Static
+from textual_plotext import PlotextPlot
+
+from axtui.money import NANOS_PER_USD, nanos_to_usd
+from axtui.tui import fmt
+from axtui.tui.screens.base import DashboardScreen
+from axtui.tui.views import GROUPS, RANGES, CostView
+from axtui.tui.widgets.palette import Palette
+from axtui.tui.widgets.table_sync import order_rows, sync_table
+from axtui.tui.widgets.tables import FitTable
+
+__all__ = ["ORDERS", "CostsScreen", "breakdown_cells"]
+
+#: Breakdown orders the ``o`` key cycles through: (name, sort key of a row's totals).
+ORDERS: tuple[str, ...] = ("cost", "calls", "tokens", "name")
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("name", "Name", 0),
+    ("cost", "Cost", 9),
+    ("share", "Share", 5),
+    ("calls", "Calls", 7),
+    ("unknown", "Unpriced", 8),
+    ("saved", "Saved", 9),
+    ("hits", "Hits", 6),
+    ("tokens", "Tokens in/out", 13),
+)
+_KEYS = tuple(c[0] for c in COLUMNS)
+
+
+def _usd(nanos: int) -> str:
+    return fmt.usd(nanos_to_usd(nanos))
+
+
+def _right(text: str, style: str = "") -> Text:
+    return Text(text, style=style, justify="right")
+
+
+def breakdown_cells(key: str, totals: Any, total_nanos: int, palette: Palette) -> tuple[Any, ...]:
+    """One breakdown row in `COLUMNS` order."""
+    share = totals.cost_nanos / total_nanos if total_nanos else None
+    return (
+        Text(key or "(none)", style="" if key else palette.muted, no_wrap=True, overflow="ellipsis"),
+        _right(_usd(totals.cost_nanos)),
+        _right(fmt.pct(share, 0) if share is not None else "–", palette.muted),
+        _right(fmt.count(totals.calls)),
+        _right(fmt.count(totals.unknown_price_calls) if totals.unknown_price_calls else "–",
+               palette.warn if totals.unknown_price_calls else palette.muted),
+        _right(_usd(totals.saved_nanos) if totals.saved_nanos else "–", palette.ok if totals.saved_nanos else ""),
+        _right(fmt.count(totals.cache_hits)),
+        _right(f"{_short(totals.input_tokens)}/{_short(totals.output_tokens)}", palette.muted),
+    )
+
+
+def _short(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 10_000:
+        return f"{n / 1000:.0f}k"
+    if n >= 1000:
+        return f"{n / 1000:.1f}k"
+    return str(n)
+
+
+def _sort_key(order: str) -> Any:
+    if order == "calls":
+        return lambda row: -row.totals.calls
+    if order == "tokens":
+        return lambda row: -(row.totals.input_tokens + row.totals.output_tokens)
+    if order == "name":
+        return lambda row: row.key
+    return lambda row: -row.totals.cost_nanos
+
+
+class _Choice(Static):
+    """One clickable option of a selector line (a range, a grouping)."""
+
+    def __init__(self, label: str, action: str, value: str) -> None:
+        super().__init__(label, classes="choice")
+        self.action = action
+        self.value = value
+
+    async def on_click(self, event: Click) -> None:
+        event.stop()
+        await self.screen.run_action(f"{self.action}('{self.value}')")
+
+
+class CostsScreen(DashboardScreen):
+    """Spend chart, summary with projection, and a sortable breakdown."""
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("r", "next_range", "Range"),
+        Binding("b", "next_group", "Group by"),
+        Binding("o", "next_order", "Order"),
+    ]
+    MODE = "costs"
+    MIN_INTERVAL_S = 2.0
+    WATCHES = frozenset({"budgets"})
+    HELP = """[b]Costs[/] are read from the spend rollups, exactly as `ax cost summary` and `ax cost breakdown`
+compute them. [i]Unpriced[/] calls were served at an unknown price: they are not in the totals.
+Click a range or a grouping to choose it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.range = "24h"
+        self.by = GROUPS[0]
+        self.order = ORDERS[0]
+        self._last: CostView | None = None
+
+    def compose_body(self) -> Iterable[Any]:
+        with Horizontal(id="cost-top"):
+            with Vertical(id="chart-box", classes="section"):
+                yield PlotextPlot(id="spend-chart")
+            with Vertical(id="summary-box", classes="section"):
+                yield Static(id="cost-summary")
+        with Horizontal(id="cost-controls"):
+            yield Static("range", classes="choice-label")
+            for name in RANGES:
+                yield _Choice(name, "set_range", name)
+            yield Static("  by", classes="choice-label")
+            for group in GROUPS:
+                yield _Choice(group, "set_group", group)
+            yield Static("", id="order-label", classes="choice-label")
+        with Vertical(id="breakdown-box", classes="section"):
+            table: DataTable[Any] = FitTable(id="breakdown", squeeze=("name", 22))
+            for key, label, width in COLUMNS:
+                table.add_column(label, key=key, width=width or None)
+            yield table
+
+    def on_mount(self) -> None:
+        self._controls()
+        self.query_one("#chart-box").border_title = "Spend over time"
+        self.query_one("#summary-box").border_title = "Summary"
+
+    def export_kind(self) -> str:
+        return "costs"
+
+    # -- data ------------------------------------------------------------------------------
+
+    def fetch(self) -> CostView:
+        self.backend.wait_ready(60)
+        return self.backend.costs(self.range, self.by)  # type: ignore[attr-defined, no-any-return]
+
+    def show(self, view: CostView) -> None:
+        self._last = view
+        palette = Palette.of(self.app)
+        with self.app.batch_update():
+            self._draw_chart(view)
+            self._draw_summary(view, palette)
+            self._draw_breakdown(view, palette)
+
+    def _draw_chart(self, view: CostView) -> None:
+        plot = self.query_one("#spend-chart", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        plt.clear_figure()
+        seconds, _, grain_s = RANGES[view.range]
+        start = int(view.until - seconds) // grain_s * grain_s
+        buckets = {int(p.ts) // grain_s * grain_s: p for p in view.points}
+        xs: list[float] = []
+        ys: list[float] = []
+        t = start
+        while t <= view.until:
+            p = buckets.get(t)
+            xs.append(float(t))
+            # Dollars as floats for drawing only; every figure printed comes from exact sums.
+            ys.append(p.cost_nanos / NANOS_PER_USD if p else 0.0)
+            t += grain_s
+        if grain_s >= 86_400:
+            fmt_x = "%d %b"
+        elif seconds > 86_400:
+            fmt_x = "%a %H:%M"
+        else:
+            fmt_x = "%H:%M"
+        n = len(xs)
+        if grain_s >= 86_400 or n <= 48:
+            plt.bar(xs, ys, width=0.6, marker="hd")
+        else:
+            plt.plot(xs, ys, marker="braille")
+        step = max(1, n // 5)
+        ticks = xs[::step]
+        plt.xticks(ticks, [time.strftime(fmt_x, time.localtime(x)) for x in ticks])
+        per = {60: "minute", 3600: "hour", 86_400: "day"}[grain_s]
+        plt.ylabel(f"$ per {per}")
+        plt.yfrequency(3)
+        plot.refresh()
+
+    def _draw_summary(self, view: CostView, palette: Palette) -> None:
+        s = view.summary
+        t = s.totals
+        p = s.projection
+        per_call = s.cost_per_call_usd
+        lines = [
+            f"[b]{fmt.usd(s.total_usd)}[/] over the last {view.range}",
+            f"{fmt.count(t.calls)} calls · {fmt.usd(per_call) if per_call is not None else '–'}/call",
+            f"tokens {_short(t.input_tokens)} in · {_short(t.output_tokens)} out",
+            f"cache saved [$success]{_usd(t.saved_nanos)}[/] ({fmt.count(t.cache_hits)} hits)",
+            "",
+            f"[b]Projection[/] at {_usd(p.rate_nanos_per_hour)}/h",
+            f"today {_usd(p.day_so_far_nanos)} → [b]{_usd(p.end_of_day_nanos)}[/]",
+            f"month {_usd(p.month_so_far_nanos)} → [b]{_usd(p.end_of_month_nanos)}[/]",
+        ]
+        if t.unknown_price_calls:
+            names = ", ".join(f"{n} ({c})" for n, c in view.unknown[:3])
+            lines += ["", f"[$warning]▲ {fmt.count(t.unknown_price_calls)} calls at unknown price[/]"]
+            if names:
+                lines.append(f"[dim]{names}[/]")
+        else:
+            lines += ["", "[dim]every call priced[/]"]
+        self.query_one("#cost-summary", Static).update("\n".join(lines))
+
+    def _draw_breakdown(self, view: CostView, palette: Palette) -> None:
+        table = self.query_one("#breakdown", DataTable)
+        if table.columns["name"].label.plain != self.by.capitalize():
+            table.columns["name"].label = Text(self.by.capitalize())
+        rows = sorted(view.breakdown.rows, key=_sort_key(self.order))
+        total = view.breakdown.total.cost_nanos
+        cells = {row.key or "(none)": breakdown_cells(row.key, row.totals, total, palette) for row in rows}
+        sync_table(table, cells, _KEYS)
+        order_rows(table, [row.key or "(none)" for row in rows], "name")
+        self.query_one("#breakdown-box").border_title = (
+            f"By {self.by} · last {view.range} · {len(rows)} rows · total {fmt.usd(Decimal(total) / NANOS_PER_USD)}"
+        )
+
+    # -- controls --------------------------------------------------------------------------
+
+    def _controls(self) -> None:
+        for choice in self.query(_Choice):
+            current = self.range if choice.action == "set_range" else self.by
+            choice.set_class(choice.value == current, "-active")
+        self.query_one("#order-label", Static).update(f"  order [b]{self.order}[/] (o)")
+
+    def action_set_range(self, name: str) -> None:
+        """Show the last ``name`` (1h, 24h, 7d, 30d)."""
+        if name in RANGES and name != self.range:
+            self.range = name
+            self._controls()
+            self.refresh_now()
+
+    def action_set_group(self, group: str) -> None:
+        """Break spend down by ``group`` (provider, model, user)."""
+        if group in GROUPS and group != self.by:
+            self.by = group
+            self._controls()
+            table = self.query_one("#breakdown", DataTable)
+            table.clear()
+            self.refresh_now()
+
+    def action_next_range(self) -> None:
+        """The next range: 1h → 24h → 7d → 30d."""
+        names = list(RANGES)
+        self.action_set_range(names[(names.index(self.range) + 1) % len(names)])
+
+    def action_next_group(self) -> None:
+        """Group by the next dimension: provider → model → user."""
+        self.action_set_group(GROUPS[(GROUPS.index(self.by) + 1) % len(GROUPS)])
+
+    def action_next_order(self) -> None:
+        """Order the breakdown by the next key: cost → calls → tokens → name."""
+        self.order = ORDERS[(ORDERS.index(self.order) + 1) % len(ORDERS)]
+        self._controls()
+        if self._last is not None:
+            self._draw_breakdown(self._last, Palette.of(self.app))
+
+    def on_theme_changed(self) -> None:
+        if self._last is not None:
+            self.show(self._last)

@@ -1,0 +1,147 @@
+"""``x``: export what the screen shows, with the headless exporter (`ax monitor export`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
+
+from axtui.tui import fmt
+from axtui.tui.views import ExportResult
+from axtui.tui.widgets.calm import calm_inputs
+
+__all__ = ["RANGES", "ExportScreen"]
+
+WHATS: tuple[str, ...] = ("calls", "costs", "alerts", "budgets")
+FORMATS: tuple[str, ...] = ("csv", "json", "jsonl")
+#: (label, seconds back; None for everything)
+RANGES: tuple[tuple[str, float | None], ...] = (
+    ("last hour", 3600.0),
+    ("last 24 hours", 86_400.0),
+    ("last 7 days", 7 * 86_400.0),
+    ("last 30 days", 30 * 86_400.0),
+    ("everything", None),
+)
+
+
+class ExportScreen(ModalScreen[ExportResult | None]):
+    """Choose what, the format, the range and the file; dismisses with the `ExportResult`."""
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "export", "Export"),
+    ]
+
+    def __init__(self, backend: Any, what: str = "calls") -> None:
+        super().__init__()
+        self.backend = backend
+        self.what = what if what in WHATS else "calls"
+        self._path_edited = False
+        self._busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="export", classes="dialog form"):
+            yield Static("[b]Export[/]", classes="form-title")
+            with Horizontal(classes="form-row"):
+                with Vertical():
+                    yield Label("What", classes="form-label")
+                    yield Select([(w, w) for w in WHATS], value=self.what, allow_blank=False, id="x-what",
+                                 compact=True)
+                with Vertical():
+                    yield Label("Format", classes="form-label")
+                    yield Select([(f, f) for f in FORMATS], value="csv", allow_blank=False, id="x-format",
+                                 compact=True)
+                with Vertical():
+                    yield Label("Range", classes="form-label")
+                    yield Select([(label, i) for i, (label, _) in enumerate(RANGES)], value=1, allow_blank=False,
+                                 id="x-range", compact=True)
+            yield Label("File", classes="form-label")
+            yield Input(str(self._default_path()), id="x-path", compact=True)
+            yield Static("[dim]Written to a temporary file and renamed when complete.[/]", id="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Export (ctrl+s)", id="go", variant="primary")
+
+    def on_mount(self) -> None:
+        calm_inputs(self)
+        self.query_one("#x-path", Input).focus()
+
+    def _default_path(self) -> Path:
+        try:
+            fmt_value = str(self.query_one("#x-format", Select).value)
+        except Exception:  # not composed yet
+            fmt_value = "csv"
+        path: Path = self.backend.default_export_path(self.what, fmt_value)
+        return path
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "x-what":
+            self.what = str(event.value)
+        if not self._path_edited and event.select.id in ("x-what", "x-format"):
+            box = self.query_one("#x-path", Input)
+            box.value = str(self._default_path())
+            self._path_edited = False
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "x-path" and event.value != str(self._default_path()):
+            self._path_edited = True
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_export()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "cancel":
+            self.action_cancel()
+        else:
+            self.action_export()
+
+    def action_cancel(self) -> None:
+        """Close without exporting."""
+        self.dismiss(None)
+
+    def action_export(self) -> None:
+        """Write the export in a worker."""
+        if self._busy:
+            return
+        path_text = self.query_one("#x-path", Input).value.strip()
+        if not path_text:
+            self.query_one("#form-error", Static).update("[$error]Name a file to write to.[/]")
+            return
+        path = Path(path_text).expanduser()
+        if path.is_dir():
+            self.query_one("#form-error", Static).update(f"[$error]{path} is a folder; name a file in it.[/]")
+            return
+        fmt_value = str(self.query_one("#x-format", Select).value)
+        _, back = RANGES[int(self.query_one("#x-range", Select).value)]  # type: ignore[arg-type]
+        now = self.backend.clock.now()
+        since = None if back is None else now - back
+        self._busy = True
+        self.query_one("#form-error", Static).update("[dim]exporting…[/]")
+        self._export(self.what, fmt_value, path, since)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export(self, what: str, fmt_value: str, path: Path, since: float | None) -> ExportResult:
+        return self.backend.export(what, fmt_value, path, since, None)  # type: ignore[no-any-return]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "export":
+            return
+        if event.state == WorkerState.SUCCESS:
+            result: ExportResult = event.worker.result
+            self.app.notify(f"{fmt.count(result.rows)} {result.what} rows → {result.path}", title="Exported",
+                            timeout=8, markup=False)
+            self.dismiss(result)
+        elif event.state == WorkerState.ERROR:
+            self._busy = False
+            error = event.worker.error
+            message = str(getattr(error, "message", None) or error).replace("[", "\\[")
+            self.query_one("#form-error", Static).update(f"[$error]Not exported: {message}[/]")

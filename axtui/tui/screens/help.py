@@ -1,0 +1,68 @@
+"""``?``: every key of the screen beneath and of the app, and what they do."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+from axtui.tui.widgets.navbar import SCREENS
+
+__all__ = ["HelpScreen", "key_rows"]
+
+_GLOBAL_NOTES = (
+    ("1 … 5", "Realtime, Costs, Budgets & limits, Alerts, Routing"),
+    ("ctrl+p", "command palette: screens, themes, export, pause"),
+    ("tab / shift+tab", "move between panels"),
+    ("mouse", "click a tab, a row or a button; scroll with the wheel"),
+)
+
+
+def _display(binding: Binding) -> str:
+    if binding.key_display:
+        return binding.key_display
+    from textual.keys import format_key
+
+    return " / ".join(format_key(k.strip()) for k in binding.key.split(","))
+
+
+def key_rows(bindings: list[Any]) -> list[tuple[str, str]]:
+    """(keys, what) of each binding that has a description, in order."""
+    rows = []
+    for b in bindings:
+        if isinstance(b, tuple):
+            b = Binding(*b)
+        if b.description and not b.action.startswith("go("):
+            rows.append((_display(b), b.description))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys of the screen beneath, then the keys every screen has."""
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape,question_mark,q", "dismiss", "Close"),
+    ]
+
+    def __init__(self, beneath: Screen[Any]) -> None:
+        super().__init__()
+        self.beneath = beneath
+
+    def compose(self) -> ComposeResult:
+        title = next((t for m, _, t in SCREENS if m == getattr(self.beneath, "MODE", "")), "")
+        lines = [f"[b]{title} screen[/]" if title else "[b]This screen[/]"]
+        for keys, what in key_rows(list(getattr(self.beneath, "BINDINGS", []))):
+            lines.append(f"  [b $accent]{keys:<16}[/] {what}")
+        notes = getattr(self.beneath, "HELP", "")
+        if notes:
+            lines += ["", notes.strip()]
+        lines += ["", "[b]Everywhere[/]"]
+        for keys, what in (*_GLOBAL_NOTES, *key_rows(list(self.app.BINDINGS))):
+            lines.append(f"  [b $accent]{keys:<16}[/] {what}")
+        lines += ["", "[dim]esc closes[/]"]
+        with VerticalScroll(id="help", classes="dialog"):
+            yield Static("\n".join(lines))

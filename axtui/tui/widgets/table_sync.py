@@ -1,0 +1,54 @@
+"""Keeping a DataTable in step with fresh rows, cell by cell.
+
+A table is never cleared and refilled: rows are matched by key, only
+changed cells are written, new rows are added and gone rows removed, all in
+one batch, so the cursor, the scroll position and the eye stay put.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowKey
+
+__all__ = ["order_rows", "sync_table"]
+
+
+def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns: Sequence[str]) -> bool:
+    """Make ``table`` show ``rows`` (key -> cells in ``columns`` order), touching only what changed.
+
+    Returns:
+        Whether rows were added or removed (the caller may want to re-sort).
+    """
+    changed = False
+    with table.app.batch_update():
+        present = {k.value for k in table.rows}
+        for key, cells in rows.items():
+            if key in present:
+                for col, value in zip(columns, cells, strict=True):
+                    try:
+                        if table.get_cell(key, col) == value:
+                            continue
+                    except CellDoesNotExist:
+                        pass
+                    table.update_cell(key, col, value)
+            else:
+                table.add_row(*cells, key=key)
+                changed = True
+        for key in present - set(rows):
+            if key is not None:
+                table.remove_row(RowKey(key))
+                changed = True
+    return changed
+
+
+def order_rows(table: DataTable[Any], order: Sequence[str], column: str) -> None:
+    """Put the rows in the order of their keys in ``order`` (rows not in it go last).
+
+    ``column`` is any column of the table; its cells identify their rows.
+    """
+    position = {id(table.get_cell(key, column)): i for i, key in enumerate(order) if key in table.rows}
+    last = len(order)
+    table.sort(column, key=lambda cell: position.get(id(cell), last))

@@ -1,0 +1,46 @@
+"""Dashboard tests: seeded data, a fixed clock, UTC, no animations, snapshots under snapshots/."""
+
+from __future__ import annotations
+
+import os
+
+# Read by Textual when it is first imported, so set before anything imports it.
+os.environ["TEXTUAL_ANIMATIONS"] = "none"
+
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from pytest_textual_snapshot import SVGImageExtension  # noqa: E402
+
+from .seed import Seeded, seed  # noqa: E402
+
+#: Where the dashboard's SVG snapshots live: ``snapshots/`` at the repository root.
+SNAPSHOTS = Path(__file__).resolve().parents[2] / "snapshots"
+
+
+def _snapshots_dirname(cls: type, *, test_location: object) -> str:
+    return str(SNAPSHOTS)
+
+
+# snap_compare always uses SVGImageExtension, so its folder is changed on the class itself.
+SVGImageExtension.dirname = classmethod(_snapshots_dirname)  # type: ignore[method-assign, assignment]
+
+
+@pytest.fixture(autouse=True)
+def _still_and_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times print in UTC and nothing animates, so pictures do not depend on the machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.delenv("TZ", raising=False)
+    time.tzset()
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Iterator[Seeded]:
+    """A store and live windows full of seeded calls, at a fixed time."""
+    data = seed(tmp_path)
+    yield data
+    data.store.close()
