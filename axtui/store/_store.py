@@ -6,9 +6,11 @@ stays inside this package. Migrations are Alembic's, applied on open.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import pkgutil
+import re
 import shutil
 import sqlite3
 import threading
@@ -124,13 +126,23 @@ class Store:
         return store
 
     def upgrade(self) -> None:
-        """Apply every pending migration (all branches); refuse a newer schema."""
+        """Apply every pending migration (all branches); refuse a newer schema.
+
+        A database already at this ax's heads is left alone without loading
+        Alembic (the common case, and most of a command's start-up time).
+        Processes that start together migrate one at a time.
+        """
+        if self.revisions() == shipped_heads():
+            return
         from alembic import command
 
-        self.check_revision()
-        with self.engine.begin() as conn:
-            cfg = _alembic_config(conn)
-            command.upgrade(cfg, "heads")
+        with _migration_lock(self):
+            self.check_revision()
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7_414_100)"))
+                cfg = _alembic_config(conn)
+                command.upgrade(cfg, "heads")
 
     def revisions(self) -> set[str]:
         """The revisions the database is at (empty for a new database)."""
@@ -259,6 +271,47 @@ def _make_engine(url: str) -> Engine:
         ) from None
     except Exception as exc:
         raise StoreError(f"cannot use the database URL {_redact(url)}: {exc}") from None
+
+
+_REVISION = re.compile(r"^revision(?:: [^=]+)? = ['\"]([^'\"]+)['\"]", re.M)
+_DOWN = re.compile(r"^down_revision(?:: [^=]+)? = (.+)$", re.M)
+
+
+@functools.cache
+def shipped_heads() -> frozenset[str]:
+    """The head revisions of the migrations shipped with this ax, read cheaply.
+
+    Only the ``revision`` and ``down_revision`` lines are read; Alembic
+    itself is loaded only when something must be migrated.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (locations.migrations_dir() / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(source), _DOWN.search(source)
+        if rev is None:
+            continue
+        revisions.add(rev.group(1))
+        if down is not None:
+            parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    return frozenset(revisions - parents)
+
+
+@contextmanager
+def _migration_lock(store: Store) -> Iterator[None]:
+    """One migrating process at a time on a SQLite file (PostgreSQL uses an advisory lock)."""
+    path = store.path
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path.with_name(path.name + ".migrate-lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _alembic_config(conn: Connection) -> Any:

@@ -179,3 +179,11 @@ def test_postgres_store_migrates_and_records() -> None:
     with store.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM calls")).scalar_one() == 300
     store.close()
+
+
+def test_processes_that_start_together_migrate_once_without_errors() -> None:
+    code = "from axtui.store import Store; Store.open().close(); print('ok')"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=os.environ.copy()) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [o[0].strip() for o in outs] == [b"ok"] * 4, [o[1].decode()[-500:] for o in outs]

@@ -13,13 +13,27 @@ The engine and CLI use:
   `Faults`, `Degradation`) to pick or build a fleet.
 """
 
+from typing import Any
+
 from axtui.providers.sim.fleet import DEMO_PROFILE, demo_aliases, demo_fleet, demo_price_overrides, demo_providers
 from axtui.providers.sim.profiles import deployments_for, get_profile, profile_names, register_profile, resolve_profile
 from axtui.providers.sim.provider import SimProvider
-from axtui.providers.sim.server import DEFAULT_PORT, FAULT_HEADER, build_app, run, server_state
 from axtui.providers.sim.simulate import FAULTS, Simulator
 from axtui.providers.sim.spec import Degradation, Faults, Latency, ModelProfile, Profile, ProviderProfile
 from axtui.providers.sim.text import embed_text
+
+_SERVER = ("DEFAULT_PORT", "FAULT_HEADER", "build_app", "run", "server_state")
+
+
+def __getattr__(name: str) -> Any:
+    # The HTTP server pulls in aiohttp's server side; only `ax sim serve` and
+    # tests need it, so it loads on first use.
+    if name in _SERVER:
+        from axtui.providers.sim import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module 'axtui.providers.sim' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_PORT",
