@@ -130,12 +130,6 @@ def invalid_from_validation(exc: ValidationError, *, prefix: Sequence[str] = ())
     return InvalidRequest("invalid request: " + "; ".join(parts) + more, param=param)
 
 
-def _seconds(value: float) -> bytes:
-    """Seconds as a short decimal (``1``, ``0.25``), for X-RateLimit-Reset."""
-    text = f"{max(0.0, value):.3f}".rstrip("0").rstrip(".")
-    return (text or "0").encode()
-
-
 def _retry_after(headers: Headers, seconds: float | None) -> None:
     if seconds is None:
         return
@@ -145,31 +139,17 @@ def _retry_after(headers: Headers, seconds: float | None) -> None:
     headers.append((b"retry-after-ms", str(math.ceil(seconds * 1000)).encode()))
 
 
-def limit_headers(states: Sequence[LimitState]) -> Headers:
-    """X-RateLimit-* headers for the tightest request and token limits.
+def limit_headers(states: Sequence[LimitState], refused: RateLimited | None = None) -> Headers:
+    """X-RateLimit-* headers (as the rate limiter words them) for an admission or a refusal.
 
     ``X-RateLimit-Limit/-Remaining/-Reset`` describe the tightest request
-    limit (or token limit when only tokens are limited); the ``-Requests``
-    and ``-Tokens`` variants describe each unit. Reset is in seconds.
+    limit (or the refused one); the ``-Requests`` and ``-Tokens`` variants
+    each unit's tightest. Reset is in whole seconds, rounded up.
     """
-    tightest: dict[str, LimitState] = {}
-    for state in states:
-        best = tightest.get(state.unit)
-        if best is None or (state.remaining, -state.reset_after) < (best.remaining, -best.reset_after):
-            tightest[state.unit] = state
-    headers: Headers = []
-    main = tightest.get("requests") or tightest.get("tokens")
-    if main is not None:
-        headers.append((b"x-ratelimit-limit", str(main.limit).encode()))
-        headers.append((b"x-ratelimit-remaining", str(max(0, main.remaining)).encode()))
-        headers.append((b"x-ratelimit-reset", _seconds(main.reset_after)))
-    for unit, suffix in (("requests", b"requests"), ("tokens", b"tokens")):
-        state = tightest.get(unit)
-        if state is not None:
-            headers.append((b"x-ratelimit-limit-" + suffix, str(state.limit).encode()))
-            headers.append((b"x-ratelimit-remaining-" + suffix, str(max(0, state.remaining)).encode()))
-            headers.append((b"x-ratelimit-reset-" + suffix, _seconds(state.reset_after)))
-    return headers
+    from axtui.ratelimit.headers import rate_limit_headers
+
+    return [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(states, refused).items()
+            if k != "Retry-After"]
 
 
 def _code(exc: AxError) -> str:
@@ -232,14 +212,7 @@ def error_payload(exc: BaseException, *, anthropic: bool = False) -> tuple[int, 
         if isinstance(exc, RateLimited):
             _retry_after(headers, exc.retry_after)
             if exc.limit is not None:
-                state = LimitState(
-                    scope=exc.scope,
-                    unit="tokens" if exc.unit == "tokens" else "requests",
-                    limit=exc.limit,
-                    remaining=exc.remaining or 0,
-                    reset_after=exc.reset_after or exc.retry_after,
-                )
-                headers.extend(limit_headers([state]))
+                headers.extend(limit_headers([], exc))
         elif isinstance(exc, (BudgetExceeded, ProviderRateLimited)):
             _retry_after(headers, exc.retry_after)
         elif isinstance(exc, AuthenticationError):

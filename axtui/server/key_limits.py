@@ -54,7 +54,9 @@ def apply_key_limits(
 
 
 def _apply_rpm(store: Store, info: KeyInfo, clock: Clock) -> str:
-    from axtui.ratelimit.admin import set_limit
+    from axtui.store.tables_ratelimit import write_limit
 
-    set_limit(store, ("key", info.id), requests=f"{info.rpm}/minute", now=clock.now())
+    # A stored per-subject limit: every process's limiter picks it up within [ratelimit] poll_s.
+    write_limit(store, "key", info.id, requests=f"{info.rpm}/minute", tokens=None, algorithm=None, burst=None,
+                now=clock.now())
     return f"rate limit: {info.rpm} requests/minute for key {info.id}"

@@ -21,6 +21,7 @@ import uvicorn
 
 from axtui.config import Settings
 from axtui.server.app import ENV_NO_AUTH, create_app
+from axtui.server.metrics_api import ENV_WORKERS
 
 __all__ = ["serve", "uvicorn_config"]
 
@@ -62,6 +63,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1, no_auth
     if workers > 1:
         # Worker processes import the app themselves; they learn --no-auth from the environment.
         os.environ[ENV_NO_AUTH] = "1" if no_auth else "0"
+        # Several workers read live metrics from the store, where every worker writes them.
+        os.environ[ENV_WORKERS] = str(workers)
         config = uvicorn_config("axtui.server.app:app_from_env", settings, host=host, port=port, workers=workers,
                                 factory=True)
         sock = config.bind_socket()

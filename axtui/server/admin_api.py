@@ -1,0 +1,328 @@
+"""The admin API: alert rules, budgets and rate limits, read and changed over HTTP.
+
+``GET`` takes any gateway key or the admin key; ``POST``, ``PUT`` and
+``DELETE`` take the admin key (anything goes with ``--no-auth``). Every
+change is kept in the store, so every worker and every other ax process
+sees it (this worker at once, the others within their refresh interval).
+Money travels as exact decimal strings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from axtui.errors import InvalidRequest
+from axtui.money import nanos_to_usd
+from axtui.server.app import gateway_of, require_admin, require_reader, server_state
+from axtui.server.errors import HTTPProblem, problem_for_status
+
+__all__ = ["admin_router"]
+
+
+def _usd(nanos: int | None) -> str | None:
+    return None if nanos is None else format(nanos_to_usd(nanos), "f")
+
+
+def _not_found(what: str) -> HTTPProblem:
+    return HTTPProblem(404, what, error_type="invalid_request_error", code="not_found")
+
+
+# -- alerts -----------------------------------------------------------------------------------
+
+
+class AlertRuleIn(BaseModel):
+    """A new alert rule, in the rule grammar (``p95_latency_ms > 2000 for 5m where provider=openai``)."""
+
+    rule: str = Field(min_length=1, max_length=1000)
+    name: str | None = Field(default=None, max_length=200)
+    severity: Literal["info", "warning", "critical"] = "warning"
+    webhook: str | None = Field(default=None, max_length=2000)
+
+
+class AlertRuleOut(BaseModel):
+    """A stored rule and its state."""
+
+    id: int
+    name: str
+    rule: str
+    severity: str
+    webhook: str | None
+    enabled: bool
+    created_at: float
+    updated_at: float
+    state: str
+    state_since: float | None = None
+    last_value: float | None = None
+    last_fired_at: float | None = None
+    last_resolved_at: float | None = None
+    silenced_until: float | None = None
+    acknowledged_at: float | None = None
+
+
+class AlertList(BaseModel):
+    """Every rule, and the alerts pending or firing now in this server."""
+
+    rules: list[AlertRuleOut]
+    active: list[dict[str, Any]]
+
+
+class AlertEventOut(BaseModel):
+    """One transition of a rule (pending, firing, resolved, cancelled)."""
+
+    model_config = {"extra": "allow"}
+
+    id: int
+    ts: float
+    rule_id: int | None
+    rule_name: str
+    kind: str
+    severity: str
+    message: str
+
+
+def _alert_routes(router: APIRouter) -> None:
+    @router.get("/api/alerts", response_model=AlertList, tags=["Alerts"], summary="List alert rules",
+                dependencies=[Depends(require_reader)])
+    async def list_alerts(request: Request) -> AlertList:
+        """Every alert rule with its state, and the alerts active now."""
+        from axtui.metrics.alerts.storage import list_rules
+
+        gateway = gateway_of(request)
+        rules = await asyncio.to_thread(list_rules, gateway.store)  # type: ignore[arg-type]
+        monitoring = server_state(request).monitoring
+        evaluator = getattr(monitoring, "evaluator", None)
+        active = [asdict(a) for a in evaluator.active()] if evaluator is not None else []
+        return AlertList(rules=[AlertRuleOut(**r.to_json()) for r in rules], active=active)
+
+    @router.get("/api/alerts/events", response_model=list[AlertEventOut], tags=["Alerts"],
+                summary="Alert events", dependencies=[Depends(require_reader)])
+    async def alert_events(
+        request: Request,
+        since: Annotated[str | None, Query(description="From: 1h, 7d, or a date")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 200,
+    ) -> list[AlertEventOut]:
+        """The newest alert events, oldest first."""
+        from axtui.metrics.alerts.storage import list_events
+        from axtui.metrics.timespec import parse_time
+
+        gateway = gateway_of(request)
+        since_ts = parse_time(since, gateway.clock.now(), option="since") if since else None
+        events = await asyncio.to_thread(list_events, gateway.store, since=since_ts, limit=limit)  # type: ignore[arg-type]
+        return [AlertEventOut(**e.to_json()) for e in events]
+
+    @router.post("/api/alerts", response_model=AlertRuleOut, status_code=201, tags=["Alerts"],
+                 summary="Add an alert rule", dependencies=[Depends(require_admin)])
+    async def add_alert(request: Request, body: AlertRuleIn) -> AlertRuleOut:
+        """Parse and store a rule; a rule that does not parse is a 400 naming the column."""
+        from axtui.metrics.alerts.storage import add_rule
+
+        gateway = gateway_of(request)
+        info = await asyncio.to_thread(add_rule, gateway.store, body.rule, now=gateway.clock.now(),  # type: ignore[arg-type]
+                                       name=body.name, severity=body.severity, webhook=body.webhook)
+        return AlertRuleOut(**info.to_json())
+
+    @router.delete("/api/alerts/{rule_id}", response_model=AlertRuleOut, tags=["Alerts"],
+                   summary="Remove an alert rule", dependencies=[Depends(require_admin)])
+    async def remove_alert(request: Request, rule_id: int) -> AlertRuleOut:
+        """Delete a rule (its events stay); 404 when no rule has that id."""
+        from axtui.metrics.alerts.storage import get_rule, remove_rule
+
+        gateway = gateway_of(request)
+        if await asyncio.to_thread(get_rule, gateway.store, rule_id) is None:  # type: ignore[arg-type]
+            raise _not_found(f"no alert rule has id {rule_id}; GET /api/alerts lists them")
+        info = await asyncio.to_thread(remove_rule, gateway.store, rule_id)  # type: ignore[arg-type]
+        return AlertRuleOut(**info.to_json())
+
+
+# -- budgets ----------------------------------------------------------------------------------
+
+
+class BudgetIn(BaseModel):
+    """A budget to create, or whose limit to change (same scope and period)."""
+
+    amount: Decimal | str = Field(description="Dollars, e.g. \"25\" or \"12.50\"")
+    scope: str = Field(default="global", description="global, provider:NAME, model:NAME, user:NAME or key:ID")
+    period: Literal["day", "week", "month", "total"] = "month"
+    hard: bool = Field(default=False, description="Refuse calls that would exceed it (else only alert)")
+
+
+class BudgetOut(BaseModel):
+    """A budget and where it stands this period."""
+
+    id: int
+    scope: str
+    period: str
+    limit_usd: str
+    hard: bool
+    spent_usd: str | None = None
+    reserved_usd: str | None = None
+    remaining_usd: str | None = None
+    used: str | None = Field(default=None, description="Spent as a fraction of the limit, exact")
+    over: bool | None = None
+    period_start: float | None = None
+    period_end: float | None = None
+    projected_usd: str | None = None
+    runs_out_at: float | None = None
+
+
+class BudgetSet(BaseModel):
+    """The budget after a PUT, and whether it was new."""
+
+    budget: BudgetOut
+    created: bool
+
+
+def _budget_out(info: Any, status: Any = None) -> BudgetOut:
+    out = BudgetOut(id=info.id, scope=str(info.scope), period=info.period, limit_usd=_usd(info.limit_nanos) or "0",
+                    hard=info.hard)
+    if status is not None:
+        out.spent_usd = _usd(status.spent_nanos)
+        out.reserved_usd = _usd(status.reserved_nanos)
+        out.remaining_usd = _usd(status.remaining_nanos)
+        out.used = format(status.used, "f")
+        out.over = status.over
+        out.period_start = float(status.period_start)
+        out.period_end = None if status.period_end is None else float(status.period_end)
+        out.projected_usd = _usd(status.forecast.projected_nanos)
+        out.runs_out_at = status.forecast.runs_out_at
+    return out
+
+
+async def _refresh_budgets(request: Request) -> None:
+    """This worker applies a change at once; the others on their next refresh."""
+    refresh = getattr(gateway_of(request).budgets, "refresh", None)
+    if callable(refresh):
+        await asyncio.to_thread(refresh)
+
+
+def _budget_routes(router: APIRouter) -> None:
+    @router.get("/api/budgets", response_model=list[BudgetOut], tags=["Budgets"], summary="List budgets",
+                dependencies=[Depends(require_reader)])
+    async def list_budgets(request: Request) -> list[BudgetOut]:
+        """Every budget with this period's spend, reservations and forecast."""
+        from axtui.cost.budgets import budget_status
+
+        gateway = gateway_of(request)
+        statuses = await asyncio.to_thread(budget_status, gateway.store, gateway.clock.now(),  # type: ignore[arg-type]
+                                           tz=gateway.settings.budgets.timezone)
+        return [_budget_out(s.budget, s) for s in statuses]
+
+    @router.put("/api/budgets", response_model=BudgetSet, tags=["Budgets"], summary="Create or change a budget",
+                dependencies=[Depends(require_admin)])
+    async def put_budget(request: Request, body: BudgetIn) -> BudgetSet:
+        """Create the budget of a scope and period, or change its limit and hardness."""
+        from axtui.cost.budgets import Scope, parse_amount, set_budget
+
+        gateway = gateway_of(request)
+        try:
+            scope = Scope.parse(body.scope)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), param="scope") from None
+        try:
+            nanos = parse_amount(str(body.amount))
+        except ValueError as exc:
+            raise InvalidRequest(f"amount: {exc}", param="amount") from None
+        info, created = await asyncio.to_thread(
+            set_budget, gateway.store, scope, body.period, nanos, hard=body.hard, now=gateway.clock.now(),
+            tz=gateway.settings.budgets.timezone,
+        )
+        await _refresh_budgets(request)
+        return BudgetSet(budget=_budget_out(info), created=created)
+
+    @router.delete("/api/budgets/{budget_id}", response_model=BudgetOut, tags=["Budgets"],
+                   summary="Delete a budget", dependencies=[Depends(require_admin)])
+    async def delete_budget(request: Request, budget_id: int) -> BudgetOut:
+        """Delete a budget and its counters; 404 when no budget has that id."""
+        from axtui.cost.budgets import BudgetNotFound
+        from axtui.cost.budgets import delete_budget as delete
+
+        gateway = gateway_of(request)
+        try:
+            info = await asyncio.to_thread(delete, gateway.store, budget_id)  # type: ignore[arg-type]
+        except BudgetNotFound:
+            raise _not_found(f"no budget has id {budget_id}; GET /api/budgets lists them") from None
+        await _refresh_budgets(request)
+        return _budget_out(info)
+
+
+# -- rate limits ------------------------------------------------------------------------------
+
+
+class RateLimitIn(BaseModel):
+    """A per-subject limit; a field left out keeps what is stored."""
+
+    subject: str = Field(min_length=1, max_length=300, description="alice, user:alice, key:ID, provider:NAME, global")
+    scope: Literal["global", "provider", "user", "key"] | None = None
+    requests: str | None = Field(default=None, description="60/minute, unlimited, or default")
+    tokens: str | None = Field(default=None, description="100000/minute, unlimited, or default")
+    algorithm: Literal["token-bucket", "sliding-window"] | None = None
+    burst: int | None = Field(default=None, ge=1)
+
+
+class RateLimitOut(BaseModel):
+    """One limit in force and how much of it is used."""
+
+    model_config = {"extra": "allow"}
+
+    scope: str
+    subject: str
+    unit: str
+    limit: str
+    used: int | None = None
+    remaining: int | None = None
+    reset_after: float | None = None
+
+
+class RateLimitList(BaseModel):
+    """The limits in force, and the per-subject ones stored."""
+
+    limits: list[RateLimitOut]
+    stored: list[dict[str, Any]]
+
+
+def _limiter(request: Request) -> Any:
+    limiter = gateway_of(request).limiter
+    if not hasattr(limiter, "set_limit"):
+        raise problem_for_status(503, "this gateway runs without a rate limiter")
+    return limiter
+
+
+def _ratelimit_routes(router: APIRouter) -> None:
+    @router.get("/api/ratelimits", response_model=RateLimitList, tags=["Rate limits"],
+                summary="List rate limits", dependencies=[Depends(require_reader)])
+    async def list_limits(request: Request, user: str | None = None) -> RateLimitList:
+        """Each limit in force (or those that apply to ``user``): used, remaining, reset."""
+        limiter = _limiter(request)
+        statuses = await limiter.status(user=user)
+        return RateLimitList(limits=[RateLimitOut(**s.to_dict()) for s in statuses],
+                             stored=[s.to_dict() for s in limiter.stored_limits()])
+
+    @router.put("/api/ratelimits", response_model=dict[str, Any], tags=["Rate limits"],
+                summary="Set a subject's limit", dependencies=[Depends(require_admin)])
+    async def put_limit(request: Request, body: RateLimitIn) -> dict[str, Any]:
+        """Store a limit for one subject: it applies at once here, in other processes within seconds."""
+        stored = await _limiter(request).set_limit(body.subject, body.requests, body.tokens, scope=body.scope,
+                                                   algorithm=body.algorithm, burst=body.burst)
+        result: dict[str, Any] = stored.to_dict()
+        return result
+
+    @router.delete("/api/ratelimits/{subject}", response_model=dict[str, bool], tags=["Rate limits"],
+                   summary="Remove a subject's limit", dependencies=[Depends(require_admin)])
+    async def delete_limit(request: Request, subject: str) -> dict[str, bool]:
+        """Drop a subject's stored limit (the defaults apply again)."""
+        return {"deleted": await _limiter(request).delete_limit(subject)}
+
+
+def admin_router() -> APIRouter:
+    """The /api routes for alerts, budgets and rate limits."""
+    router = APIRouter()
+    _alert_routes(router)
+    _budget_routes(router)
+    _ratelimit_routes(router)
+    return router

@@ -1,0 +1,129 @@
+"""The metrics and admin API: live snapshot, history, stream, alerts, budgets, limits, Prometheus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from ._live import LiveServer
+from .conftest import fleet_settings
+
+ADMIN = "admin-secret-for-tests-0123456789"
+HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
+
+
+@pytest.fixture
+def admin_live(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
+    server = LiveServer(fleet_settings()).start()
+    yield server
+    server.stop()
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_reads_need_a_key_and_writes_the_admin_key(admin_live: LiveServer, key: str) -> None:
+    url = admin_live.url
+    assert httpx.get(f"{url}/api/budgets").status_code == 401
+    assert httpx.get(f"{url}/api/budgets", headers=_auth(key)).status_code == 200
+    assert httpx.get(f"{url}/api/budgets", headers=_auth(ADMIN)).status_code == 200
+    body = {"amount": "5", "scope": "user:alice", "period": "day", "hard": True}
+    refused = httpx.put(f"{url}/api/budgets", json=body, headers=_auth(key))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "admin_key_required"
+    made = httpx.put(f"{url}/api/budgets", json=body, headers=_auth(ADMIN))
+    assert made.status_code == 200 and made.json()["created"] is True
+    assert made.json()["budget"]["limit_usd"] == "5" and made.json()["budget"]["scope"] == "user:alice"
+    listed = httpx.get(f"{url}/api/budgets", headers=_auth(key)).json()
+    assert [(b["scope"], b["hard"], b["spent_usd"]) for b in listed] == [("user:alice", True, "0")]
+    gone = httpx.delete(f"{url}/api/budgets/{made.json()['budget']['id']}", headers=_auth(ADMIN))
+    assert gone.status_code == 200
+    assert httpx.delete(f"{url}/api/budgets/999", headers=_auth(ADMIN)).status_code == 404
+
+
+def test_writes_without_an_admin_key_configured_say_how_to_set_one(live: LiveServer, key: str) -> None:
+    r = httpx.post(f"{live.url}/api/alerts", json={"rule": "error_rate > 0.5"}, headers=_auth(key))
+    assert r.status_code == 403 and "AX_ADMIN_KEY" in r.json()["error"]["message"]
+
+
+def test_budget_set_over_http_refuses_the_next_call(admin_live: LiveServer, key: str) -> None:
+    body = {"amount": "0.000000001", "scope": "user:alice", "period": "day", "hard": True}
+    assert httpx.put(f"{admin_live.url}/api/budgets", json=body, headers=_auth(ADMIN)).status_code == 200
+    r = httpx.post(f"{admin_live.url}/v1/chat/completions", json=HELLO, headers=_auth(key))
+    assert r.status_code == 402 and r.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_rate_limit_set_over_http_applies_to_the_keys_user(admin_live: LiveServer, key: str) -> None:
+    put = httpx.put(f"{admin_live.url}/api/ratelimits", json={"subject": "user:alice", "requests": "2/minute"},
+                    headers=_auth(ADMIN))
+    assert put.status_code == 200 and put.json()["requests"] == "2/minute"
+    codes = [httpx.post(f"{admin_live.url}/v1/chat/completions", json=HELLO, headers=_auth(key)).status_code
+             for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limits = httpx.get(f"{admin_live.url}/api/ratelimits", params={"user": "alice"}, headers=_auth(key)).json()
+    alice = [lim for lim in limits["limits"] if lim["subject"] == "alice" and lim["unit"] == "requests"]
+    assert alice and alice[0]["remaining"] == 0
+    bad = httpx.put(f"{admin_live.url}/api/ratelimits", json={"subject": "alice", "requests": "2/minut"},
+                    headers=_auth(ADMIN))
+    assert bad.status_code == 400 and "minute" in bad.json()["error"]["message"]
+
+
+def test_alert_rules_over_http(admin_live: LiveServer, key: str) -> None:
+    url = admin_live.url
+    made = httpx.post(f"{url}/api/alerts", json={"rule": "error_rate > 0.5 for 1m", "severity": "critical"},
+                      headers=_auth(ADMIN))
+    assert made.status_code == 201 and made.json()["severity"] == "critical"
+    bad = httpx.post(f"{url}/api/alerts", json={"rule": "error_rate >> 0.5"}, headers=_auth(ADMIN))
+    assert bad.status_code == 400 and "column" in bad.json()["error"]["message"]
+    listed = httpx.get(f"{url}/api/alerts", headers=_auth(key)).json()
+    assert [r["rule"] for r in listed["rules"]] == ["error_rate > 0.5 for 1m"]
+    assert httpx.get(f"{url}/api/alerts/events", headers=_auth(key)).status_code == 200
+    assert httpx.delete(f"{url}/api/alerts/{made.json()['id']}", headers=_auth(ADMIN)).status_code == 200
+    assert httpx.delete(f"{url}/api/alerts/{made.json()['id']}", headers=_auth(ADMIN)).status_code == 404
+
+
+def test_realtime_history_and_prometheus_count_served_calls(live: LiveServer, key: str) -> None:
+    for i in range(3):
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question {i}"}]}
+        assert httpx.post(f"{live.url}/v1/chat/completions", json=body, headers=_auth(key)).status_code == 200
+    snap = httpx.get(f"{live.url}/api/metrics/realtime", headers=_auth(key)).json()
+    assert snap["totals"]["requests"] == 3 and snap["totals"]["ok"] == 3
+    assert sum(p["requests"] for p in snap["providers"]) == 3
+    assert live.gateway.recorder is not None
+    live.gateway.recorder.flush()
+    hist = httpx.get(f"{live.url}/api/metrics/history", params={"range": "1h", "by": "provider"},
+                     headers=_auth(key))
+    assert hist.status_code == 200
+    assert sum(p["calls"] for p in hist.json()["points"]) == 3
+    bad = httpx.get(f"{live.url}/api/metrics/history", params={"range": "yesterday-ish"}, headers=_auth(key))
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "range"
+    prom = httpx.get(f"{live.url}/metrics")
+    assert prom.status_code == 200 and prom.headers["content-type"].startswith("text/plain")
+    served = [line for line in prom.text.splitlines()
+              if line.startswith("ax_requests_total{") and 'model="gpt-4o-mini"' in line and 'status="ok"' in line]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in served) == 3
+
+
+def test_stream_sends_snapshots_and_alert_events(live: LiveServer, key: str) -> None:
+    events: list[str] = []
+    with httpx.stream("GET", f"{live.url}/api/metrics/stream", params={"interval": 0.2},
+                      headers=_auth(key), timeout=10) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                events.append(line.split(":", 1)[1].strip())
+                if len(events) == 1:
+                    live.loop.call_soon_threadsafe(live.gateway.bus.publish, "alert",
+                                                   {"kind": "firing", "rule_name": "test"})
+            if "alert" in events and len(events) >= 3:
+                break
+    assert events[0] == "snapshot" and "alert" in events
+
+
+def test_health_and_readiness(live: LiveServer) -> None:
+    assert httpx.get(f"{live.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{live.url}/readyz").json()
+    assert ready["status"] == "ready" and ready["checks"]["store"] == "ok"
