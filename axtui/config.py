@@ -445,8 +445,9 @@ class MetricsConfig(_Section):
     ``user_slot_s`` buckets, at most ``max_users`` of them, the idlest
     forgotten first); table rows and totals cover the last ``recent_s``.
     Per-second rollups in the store (for dashboards over several processes)
-    are kept ``second_retention_s``; the per-minute and per-hour rollups
-    ``minute_retention_days`` and ``hour_retention_days``.
+    are kept ``second_retention_s``, pruned every ``prune_interval_s``; the
+    per-minute and per-hour rollups ``minute_retention_days`` and
+    ``hour_retention_days``.
     """
 
     window_s: int = Field(default=900, ge=60, le=86_400)

@@ -1,7 +1,8 @@
 """The rows of each export, streamed from the store in their documented column order.
 
-Each ``*_rows`` function yields tuples matching its ``*_COLUMNS``; values
-are plain Python (str, int, float, bool, None) ready for CSV or JSON.
+Each ``*_rows`` function yields lists matching its ``*_COLUMNS`` (fresh
+lists: the writer may change them); values are plain Python (str, int,
+float, bool, None) ready for CSV or JSON.
 """
 
 from __future__ import annotations
@@ -97,9 +98,30 @@ class _IsoClock:
 
 
 def _stream(conn: Connection, query: Any) -> Iterator[Any]:
+    """Rows of ``query`` in chunks: a server-side cursor where there is one, never all rows at once."""
     result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
     for part in result.partitions(CHUNK):
         yield from part
+
+
+def _stream_tuples(conn: Connection, query: Any) -> Iterator[tuple[Any, ...]]:
+    """Like `_stream`, as plain tuples; on SQLite straight from the driver's cursor.
+
+    SQLite's cursor already steps through the result lazily, and skipping
+    SQLAlchemy's row objects makes a large export about a third faster.
+    """
+    if conn.dialect.name != "sqlite":
+        yield from (tuple(r) for r in _stream(conn, query))
+        return
+    compiled = query.compile(dialect=conn.dialect)
+    params = [compiled.params[k] for k in (compiled.positiontup or ())]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 _CALL_SOURCE = (
@@ -112,7 +134,7 @@ _CALL_SOURCE = (
 
 def call_rows(
     conn: Connection, since: float | None, until: float | None, provider: str | None, user: str | None
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[list[Any]]:
     """Calls in time order, as `CALL_COLUMNS` tuples."""
     t = Call.__table__  # type: ignore[attr-defined]
     q = select(*(t.c[c] for c in _CALL_SOURCE))
@@ -130,19 +152,19 @@ def call_rows(
     i_saved = _CALL_SOURCE.index("saved_nanos")
     i_est = _CALL_SOURCE.index("usage_estimated")
     i_stream = _CALL_SOURCE.index("stream")
-    for row in _stream(conn, q):
+    for row in _stream_tuples(conn, q):
         r = list(row)
         r[0] = iso(r[0])
         r[i_cost] = nanos_text(r[i_cost])
         r[i_saved] = nanos_text(r[i_saved])
         r[i_est] = bool(r[i_est])
         r[i_stream] = bool(r[i_stream])
-        yield tuple(r)
+        yield r
 
 
 def cost_rows(
     conn: Connection, since: float | None, until: float | None, provider: str | None, user: str | None
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[list[Any]]:
     """Hourly spend from the cost rollups, as `COST_COLUMNS` tuples.
 
     Without ``user``: one row per hour, provider and model (the ``model``
@@ -163,7 +185,7 @@ def cost_rows(
     iso = _IsoClock()
     for row in _stream(conn, q):
         m = row._mapping
-        yield (
+        yield [
             iso(m["bucket"]),
             m["provider"] or None,
             (m["value"] or None) if user is None else None,
@@ -181,12 +203,12 @@ def cost_rows(
             m["unknown_price_calls"],
             m["cache_hits"],
             nanos_text(m["saved_nanos"]),
-        )
+        ]
 
 
 def alert_rows(
     conn: Connection, since: float | None, until: float | None, provider: str | None, user: str | None
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[list[Any]]:
     """Alert rule events and budget threshold events merged in time order, as `ALERT_COLUMNS` tuples.
 
     ``provider``/``user`` keep rule events whose ``where`` names them and
@@ -200,10 +222,10 @@ def alert_rows(
             continue
         if user is not None and labels.get("user") != user:
             continue
-        yield (iso(row[0]), *row[1:10], json.dumps(labels, sort_keys=True) if labels else "", *row[11:])
+        yield [iso(row[0]), *row[1:10], json.dumps(labels, sort_keys=True) if labels else "", *row[11:]]
 
 
-def _rule_events(conn: Connection, since: float | None, until: float | None) -> Iterator[tuple[Any, ...]]:
+def _rule_events(conn: Connection, since: float | None, until: float | None) -> Iterator[list[Any]]:
     t = AlertEventRow.__table__  # type: ignore[attr-defined]
     q = select(t)
     if since is not None:
@@ -219,7 +241,7 @@ def _rule_events(conn: Connection, since: float | None, until: float | None) -> 
         )  # fmt: skip
 
 
-def _budget_events(conn: Connection, since: float | None, until: float | None) -> Iterator[tuple[Any, ...]]:
+def _budget_events(conn: Connection, since: float | None, until: float | None) -> Iterator[list[Any]]:
     t = BudgetAlertEvent.__table__  # type: ignore[attr-defined]
     q = select(t)
     if since is not None:
@@ -239,7 +261,7 @@ def _budget_events(conn: Connection, since: float | None, until: float | None) -
         )  # fmt: skip
 
 
-def budget_rows(store: Store, provider: str | None, user: str | None, now: float, tz: str) -> Iterator[tuple[Any, ...]]:
+def budget_rows(store: Store, provider: str | None, user: str | None, now: float, tz: str) -> Iterator[list[Any]]:
     """Every budget with its spend in the current period, as `BUDGET_COLUMNS` tuples."""
     from axtui.cost.budgets import budget_status
 
@@ -251,10 +273,10 @@ def budget_rows(store: Store, provider: str | None, user: str | None, now: float
             continue
         if user is not None and scope != f"user:{user}":
             continue
-        yield (
+        yield [
             b.id, scope, b.period, nanos_text(b.limit_nanos), nanos_text(st.spent_nanos),
             nanos_text(st.reserved_nanos), float(round(st.used * 100, 4)), b.hard,
             iso(st.period_start) if st.period_start else None,
             iso(st.period_end) if st.period_end is not None else None,
             ",".join(str(t) for t in b.thresholds) if b.thresholds else "",
-        )  # fmt: skip
+        ]  # fmt: skip

@@ -156,27 +156,30 @@ class LiveMetrics:
         """Count one call, at ``at`` (default: now)."""
         at = self.clock.now() if at is None else at
         o = observe_record(rec)
+        dims = self._dims
         with self._lock:
             self._all.add(o, at)
             self._lifetime.add(o, at)
-            self._add_dim("provider", rec.provider, o, at)
-            self._add_dim("deployment", rec.deployment, o, at)
-            self._add_dim("model", rec.model, o, at)
-            self._add_dim("user", rec.user, o, at)
+            for dim, key in (
+                ("provider", rec.provider), ("deployment", rec.deployment), ("model", rec.model), ("user", rec.user),
+            ):  # fmt: skip
+                if key is None:
+                    continue
+                track = dims[dim].get(key)
+                if track is None:
+                    track = self._new_dim_track(dim, key, at)
+                track.add(o, at)
             if self._filtered:
                 self._add_filtered(rec, o, at)
             self._recent.append(rec)
 
-    def _add_dim(self, dim: str, key: str | None, o: Observation, at: float) -> None:
-        if key is None:
-            return
+    def _new_dim_track(self, dim: str, key: str, at: float) -> Track:
         tracks = self._dims[dim]
-        track = tracks.get(key)
-        if track is None:
-            track = tracks[key] = self._new_track(dim, at)
-            if dim == "user" and len(tracks) > self.config.max_users:
-                self._forget_idle_users()
-        track.add(o, at)
+        track = tracks[key] = self._new_track(dim, at)
+        if dim == "user" and len(tracks) > self.config.max_users:
+            self._forget_idle_users()
+            tracks[key] = track  # the newest user always stays
+        return track
 
     def _add_filtered(self, rec: CallRecord, o: Observation, at: float) -> None:
         for filters, track in self._filtered.items():
@@ -288,13 +291,13 @@ class LiveMetrics:
             for dim, tracks in self._dims.items():
                 if dim == "user":
                     self._forget_gone_users(now)
-                out = [self._track_stats(t, key, now, cfg.recent_s) for key, t in tracks.items()]
-                if dim == "user":
-                    out.sort(key=lambda s: (-s.requests, s.key))
-                    out = out[:top_users]
+                    # Rank by the cheap count first; full stats only for the users shown.
+                    busiest = sorted(
+                        tracks.items(), key=lambda kv: (-kv[1].recent_requests(int(now // kv[1].slot_s)), kv[0])
+                    )[:top_users]
+                    rows[dim] = [self._track_stats(t, key, now, cfg.recent_s) for key, t in busiest]
                 else:
-                    out.sort(key=lambda s: s.key)
-                rows[dim] = out
+                    rows[dim] = [self._track_stats(tracks[key], key, now, cfg.recent_s) for key in sorted(tracks)]
             calls = list(self._recent)
         if recent is not None:
             calls = calls[-recent:] if recent else []

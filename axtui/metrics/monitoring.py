@@ -120,7 +120,11 @@ def attach_monitoring(
         live.attach(gateway.bus)
     hook = None
     if settings.metrics.store_seconds and recorder is not None:
-        hook = SecondsHook(retention_s=settings.metrics.second_retention_s, clock=clock)
+        hook = SecondsHook(
+            retention_s=settings.metrics.second_retention_s,
+            prune_every_s=settings.metrics.prune_interval_s,
+            clock=clock,
+        )
         recorder.add_hook(hook)
     evaluator = None
     if alerts and store is not None:

@@ -226,14 +226,28 @@ class Snapshot:
 _DECIMAL_FIELDS = {"cost_usd", "cost_per_min_usd"}
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _dump(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, list):
-        return [_dump(v) for v in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {f.name: _dump(getattr(value, f.name)) for f in fields(value)}
-    return value
+    """Dataclasses to dicts, Decimals to exact strings; lists of numbers as they are."""
+    cls = type(value)
+    names = _FIELDS.get(cls)
+    if names is None:
+        if not hasattr(value, "__dataclass_fields__"):
+            return value
+        names = _FIELDS[cls] = tuple(f.name for f in fields(value))
+    out = {}
+    for name in names:
+        v = getattr(value, name)
+        if isinstance(v, Decimal):
+            v = format(v, "f")
+        elif isinstance(v, list):
+            v = [_dump(x) for x in v] if v and hasattr(v[0], "__dataclass_fields__") else list(v)
+        elif hasattr(v, "__dataclass_fields__"):
+            v = _dump(v)
+        out[name] = v
+    return out
 
 
 def _load(cls: type[T], data: dict[str, Any]) -> T:

@@ -3,10 +3,11 @@
 A `Track` holds the calls of one key (everything, one provider, one user…)
 in a ring of fixed-width time slots covering the whole window (15 minutes
 of one-second slots by default), plus a running aggregate of the most
-recent slots (the last minute) kept up to date by adding each call and
-subtracting each slot that leaves it. Reading the recent window is
-therefore O(1) whatever the traffic, and a snapshot costs the same at ten
-calls a second as at ten thousand.
+recent closed slots (the last minute), kept up to date by adding each slot
+as it closes and subtracting each slot that leaves the window. A call is
+counted once, in its slot; reading the recent window is the aggregate plus
+the slot still filling, so it costs the same at ten calls a second as at
+ten thousand.
 
 Slots are addressed by index (``time // slot_s``); a call may land in any
 slot still inside the window, so rollups from other processes that arrive
@@ -17,18 +18,15 @@ Pure: times are passed in; no clock, no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from axtui.metrics.histogram import LogHistogram, bucket_of
 from axtui.types import CallRecord
 
 __all__ = ["Observation", "Slot", "Track", "observe_record"]
 
-_NO_BUCKET = None
 
-
-@dataclass(slots=True, frozen=True)
-class Observation:
+class Observation(NamedTuple):
     """One call reduced to what the windows count (computed once, added to many slots)."""
 
     status: str
@@ -48,20 +46,22 @@ def observe_record(rec: CallRecord) -> Observation:
     Latency counts for served calls only (ok or error): a refusal takes no
     time worth measuring and would drag the quantiles down.
     """
-    served = rec.status in ("ok", "error")
-    lat = rec.latency_ms if served else None
-    ttft = rec.ttft_ms if served and rec.status == "ok" and rec.ttft_ms is not None else None
-    return Observation(
-        rec.status,
-        rec.cache in ("exact", "semantic"),
-        rec.input_tokens,
-        rec.output_tokens,
-        rec.cost_nanos,
-        lat,
-        bucket_of(lat) if lat is not None else _NO_BUCKET,
-        ttft,
-        bucket_of(ttft) if ttft is not None else _NO_BUCKET,
-    )
+    status = rec.status
+    if status == "ok" or status == "error":
+        lat = rec.latency_ms
+        ttft = rec.ttft_ms if status == "ok" else None
+        return Observation(
+            status,
+            rec.cache == "exact" or rec.cache == "semantic",
+            rec.input_tokens,
+            rec.output_tokens,
+            rec.cost_nanos,
+            lat,
+            bucket_of(lat),
+            ttft,
+            None if ttft is None else bucket_of(ttft),
+        )
+    return Observation(status, False, rec.input_tokens, rec.output_tokens, rec.cost_nanos, None, None, None, None)
 
 
 class Slot:
@@ -107,31 +107,40 @@ class Slot:
 
     def add(self, o: Observation, at: float) -> None:
         """Count one call."""
+        status, hit, tokens_in, tokens_out, cost, lat, lat_bucket, ttft, ttft_bucket = o
         self.requests += 1
-        s = o.status
-        if s == "ok":
+        if status == "ok":
             self.ok += 1
-        elif s == "error":
+        elif status == "error":
             self.errors += 1
-        elif s == "rate_limited":
+        elif status == "rate_limited":
             self.rate_limited += 1
-        elif s == "budget_refused":
+        elif status == "budget_refused":
             self.budget_refused += 1
         else:
             self.cancelled += 1
-        if o.cache_hit:
+        if hit:
             self.cache_hits += 1
-        self.input_tokens += o.input_tokens
-        self.output_tokens += o.output_tokens
-        if o.cost_nanos is None:
-            if s == "ok":
+        self.input_tokens += tokens_in
+        self.output_tokens += tokens_out
+        if cost is None:
+            if status == "ok":
                 self.unknown_cost += 1
         else:
-            self.cost_nanos += o.cost_nanos
-        if o.latency_bucket is not None:
-            self.latency.add_bucket(o.latency_bucket, o.latency_ms)  # type: ignore[arg-type]
-        if o.ttft_bucket is not None:
-            self.ttft.add_bucket(o.ttft_bucket, o.ttft_ms)  # type: ignore[arg-type]
+            self.cost_nanos += cost
+        # The histograms' add_bucket, inlined: this runs for every call in several windows.
+        if lat_bucket is not None:
+            h = self.latency
+            b = h.buckets
+            b[lat_bucket] = b.get(lat_bucket, 0) + 1
+            h.count += 1
+            h.total += lat  # type: ignore[operator]
+        if ttft_bucket is not None:
+            h = self.ttft
+            b = h.buckets
+            b[ttft_bucket] = b.get(ttft_bucket, 0) + 1
+            h.count += 1
+            h.total += ttft  # type: ignore[operator]
         if self.last_seen is None or at > self.last_seen:
             self.last_seen = at
         self.point = None
@@ -181,12 +190,15 @@ class Slot:
 
 
 class Track:
-    """The slots of one key over the window, and a running recent aggregate.
+    """The slots of one key over the window, and a running aggregate of the recent ones.
+
+    ``recent`` holds the closed slots of the recent window (the newest
+    ``recent_slots`` minus the one still filling, ``head``).
 
     Args:
         slot_s: the width of one slot in seconds.
         n_slots: how many slots the window keeps.
-        recent_slots: how many of the newest slots the running aggregate covers.
+        recent_slots: how many of the newest slots the recent window covers.
         now: the time the track starts at.
     """
 
@@ -195,7 +207,7 @@ class Track:
     def __init__(self, slot_s: int, n_slots: int, recent_slots: int, now: float) -> None:
         self.slot_s = slot_s
         self.n = n_slots
-        self.recent_n = min(recent_slots, n_slots)
+        self.recent_n = max(1, min(recent_slots, n_slots))
         self.ring: list[Slot | None] = [None] * n_slots
         self.head = int(now // slot_s)
         self.recent = Slot()
@@ -207,19 +219,26 @@ class Track:
         return int(at // self.slot_s)
 
     def advance(self, head: int) -> None:
-        """Move the newest slot to ``head``, expiring what leaves the recent window."""
-        if head <= self.head:
+        """Make ``head`` the slot filling now: close the slots before it, expire the old ones."""
+        old = self.head
+        if head <= old:
             return
-        old_cut = self.head - self.recent_n
+        ring, n, recent = self.ring, self.n, self.recent
+        old_cut = old - self.recent_n  # slots at or below a cut are outside the recent window
         new_cut = head - self.recent_n
         if new_cut - old_cut >= self.recent_n:
-            self.recent = Slot()
+            recent = self.recent = Slot()
         else:
-            ring, n, recent = self.ring, self.n, self.recent
-            for i in range(old_cut + 1, new_cut + 1):
+            # Leaving: slots that were in the aggregate (closed, above the old cut).
+            for i in range(old_cut + 1, min(old - 1, new_cut) + 1):
                 s = ring[i % n]
                 if s is not None and s.idx == i:
                     recent.subtract(s)
+        # Closing: the old head (the only slot that can hold calls between old and head).
+        if old > new_cut:
+            s = ring[old % n]
+            if s is not None and s.idx == old:
+                recent.merge(s)
         self.head = head
 
     def _slot_for(self, idx: int) -> Slot | None:
@@ -236,12 +255,18 @@ class Track:
     def add(self, o: Observation, at: float) -> bool:
         """Count one call made at ``at``; False when it is older than the window."""
         idx = int(at // self.slot_s)
-        s = self._slot_for(idx)
-        if s is None:
-            return False
-        s.add(o, at)
-        if idx > self.head - self.recent_n:
-            self.recent.add(o, at)
+        if idx == self.head:  # the common case: a call of the second now filling
+            s = self.ring[idx % self.n]
+            if s is None or s.idx != idx:
+                s = self.ring[idx % self.n] = Slot(idx)
+            s.add(o, at)
+        else:
+            found = self._slot_for(idx)
+            if found is None:
+                return False
+            found.add(o, at)
+            if self.head - self.recent_n < idx < self.head:
+                self.recent.add(o, at)  # a late call for a closed slot of the recent window
         if self.seen is None or at > self.seen:
             self.seen = at
         return True
@@ -252,7 +277,7 @@ class Track:
         if s is None:
             return False
         s.merge(other)
-        if idx > self.head - self.recent_n:
+        if self.head - self.recent_n < idx < self.head:
             self.recent.merge(other)
         if other.last_seen is not None and (self.seen is None or other.last_seen > self.seen):
             self.seen = other.last_seen
@@ -265,12 +290,22 @@ class Track:
         s = self.ring[idx % self.n]
         return s if s is not None and s.idx == idx else None
 
-    def window(self, head: int, n_slots: int) -> Slot:
-        """The sum of the ``n_slots`` newest slots up to ``head`` (after advancing to it)."""
+    def recent_requests(self, head: int) -> int:
+        """Calls in the recent window up to ``head`` (cheap: no histogram is touched)."""
         self.advance(head)
-        if n_slots == self.recent_n:
-            return self.recent
+        s = self.get(self.head)
+        return self.recent.requests + (s.requests if s is not None else 0)
+
+    def window(self, head: int, n_slots: int) -> Slot:
+        """A new slot summing the ``n_slots`` newest slots up to ``head`` (after advancing to it)."""
+        self.advance(head)
         total = Slot()
+        if n_slots == self.recent_n:
+            total.merge(self.recent)
+            s = self.get(self.head)
+            if s is not None:
+                total.merge(s)
+            return total
         for i in range(self.head - min(n_slots, self.n) + 1, self.head + 1):
             s = self.get(i)
             if s is not None:

@@ -180,3 +180,21 @@ def test_the_running_window_equals_a_recount(gaps: list[tuple[float, str]]) -> N
     t = live.snapshot().totals
     assert t.requests == len(expect)
     assert t.errors == expect.count("error")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 5), st.floats(0, 90), st.booleans()), max_size=200))
+def test_late_calls_land_in_their_own_second(steps: list[tuple[float, float, bool]]) -> None:
+    """Calls counted for an earlier second (rollups that arrive late) still give the exact window."""
+    clock = FakeClock()
+    live = LiveMetrics(MetricsConfig(window_s=120, recent_s=60), clock=clock)
+    seen: list[float] = []
+    for gap, back, late in steps:
+        clock.advance(gap)
+        at = clock.now() - back if late else clock.now()
+        live.observe(call(at), at=at)
+        seen.append(at)
+    head = int(clock.now())
+    t = live.snapshot().totals
+    assert t.requests == sum(1 for at in seen if int(at) > head - 60)
+    assert live.stats(window_s=120).requests == sum(1 for at in seen if int(at) > head - 120)
