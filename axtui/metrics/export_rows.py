@@ -225,7 +225,7 @@ def alert_rows(
         yield [iso(row[0]), *row[1:10], json.dumps(labels, sort_keys=True) if labels else "", *row[11:]]
 
 
-def _rule_events(conn: Connection, since: float | None, until: float | None) -> Iterator[list[Any]]:
+def _rule_events(conn: Connection, since: float | None, until: float | None) -> Iterator[tuple[Any, ...]]:
     t = AlertEventRow.__table__  # type: ignore[attr-defined]
     q = select(t)
     if since is not None:
@@ -241,7 +241,7 @@ def _rule_events(conn: Connection, since: float | None, until: float | None) -> 
         )  # fmt: skip
 
 
-def _budget_events(conn: Connection, since: float | None, until: float | None) -> Iterator[list[Any]]:
+def _budget_events(conn: Connection, since: float | None, until: float | None) -> Iterator[tuple[Any, ...]]:
     t = BudgetAlertEvent.__table__  # type: ignore[attr-defined]
     q = select(t)
     if since is not None:

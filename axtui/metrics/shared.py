@@ -200,7 +200,7 @@ class StoreFeed:
                 raise
             except Exception as exc:  # the store may be busy; the next poll catches up
                 log.warning("live metrics: reading the store failed (will retry): %s", exc)
-            await self.clock.sleep(interval_s)
+            await asyncio.sleep(interval_s)  # real time, like the alert evaluator's cadence
 
     async def aclose(self) -> None:
         """Stop polling."""

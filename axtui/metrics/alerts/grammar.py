@@ -429,7 +429,7 @@ class _Parser:
             if not value:
                 raise self.fail(f"a non-empty value for {dim}", v_tok)
             out.append((dim, value))
-            if self.tok.kind != "comma":
+            if self.toks[self.i].kind != "comma":
                 return out
             self.next()
 

@@ -145,8 +145,8 @@ def spend_nanos(conn: Connection, since: float, until: float, filters: dict[str,
         return sum(t.cost_nanos for t in rows.values())
     calls = Call.__table__  # type: ignore[attr-defined]
     q = select(func.coalesce(func.sum(calls.c.cost_nanos), 0)).where(calls.c.ts >= since, calls.c.ts < until)
-    for dim, value in filters.items():
-        q = q.where(calls.c[dim] == value)
+    for name, wanted in filters.items():
+        q = q.where(calls.c[name] == wanted)
     return int(conn.execute(q).scalar() or 0)
 
 

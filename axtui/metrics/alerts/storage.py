@@ -251,6 +251,7 @@ def record_transition(
     ).rowcount
     if moved != 1:
         return None
+    threshold = format(rule.threshold, "f")
     row = {
         "ts": t.at,
         "rule_id": info.id,
@@ -259,7 +260,7 @@ def record_transition(
         "severity": info.severity,
         "kind": t.kind,
         "value": t.value,
-        "threshold": format(rule.threshold, "f"),
+        "threshold": threshold,
         "labels": labels_text(rule),
         "message": message,
         "delivery": delivery,
@@ -275,7 +276,7 @@ def record_transition(
         severity=info.severity,
         kind=t.kind,
         value=t.value,
-        threshold=row["threshold"],
+        threshold=threshold,
         labels=dict(rule.where),
         message=message,
         delivery=delivery,
