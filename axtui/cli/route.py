@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from axtui.cli._common import console, dump_json, handle_errors, run_async
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 _STATE_STYLE = {"closed": "green", "half_open": "yellow", "open": "bold red"}
 
 
-def _table(title: str | None = None) -> Any:
+def _table(title: str | None = None) -> Table:
     """A compact table: no side borders, one space between columns (fits 80 columns)."""
     from rich import box
     from rich.table import Table

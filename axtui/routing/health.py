@@ -25,6 +25,7 @@ Everything takes its time from a `Clock`, so tests drive it with a
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,11 +55,12 @@ Outcome = Literal["ok", "fault", "rate_limited", "request", "cancelled"]
 
 _SLOTS = 6
 _EWMA_ALPHA = 0.15
-# The cached p95 is recomputed after this many new samples or this long.
-_RECOMPUTE_EVERY = 16
-_RECOMPUTE_AFTER_S = 0.2
-# Fewer samples than this in the window: the EWMA stands in for the p95.
-_MIN_WINDOW_SAMPLES = 3
+# The routing estimate forgets with time, not with samples: news this old
+# weighs 1/e as much as news just in, however rarely the deployment is used.
+_DECAY_S = 5.0
+# A busy deployment averages over about 1/_MIN_WEIGHT latest answers at least.
+_MIN_WEIGHT = 0.02
+_Z95 = 1.6449
 #: Longest Retry-After honoured as a cooldown; beyond this the circuit takes over.
 MAX_COOLDOWN_S = 600.0
 
@@ -198,6 +200,46 @@ class CircuitBreaker:
         return True
 
 
+class LatencyForecast:
+    """Recent latency as a straight line in output tokens, with its spread.
+
+    A time-decayed least-squares fit: each answer weighs ``1 - exp(-dt/_DECAY_S)``
+    against everything before it (at least `_MIN_WEIGHT`), where ``dt`` is
+    the time since the previous answer. A deployment called rarely is thus
+    judged by its latest answers, however old the earlier ones are; a busy
+    one by about its last ``1/_MIN_WEIGHT`` answers.
+    """
+
+    __slots__ = ("at", "cxx", "cxy", "cyy", "mx", "my", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.at = self.mx = self.my = self.cxx = self.cxy = self.cyy = 0.0
+
+    def add(self, now: float, tokens: float, latency_ms: float) -> None:
+        """One answer of ``tokens`` output tokens that took ``latency_ms``."""
+        if not self.n:
+            self.mx, self.my = float(tokens), latency_ms
+        else:
+            w = max(_MIN_WEIGHT, 1.0 - math.exp(-(now - self.at) / _DECAY_S))
+            dx, dy = tokens - self.mx, latency_ms - self.my
+            self.mx += w * dx
+            self.my += w * dy
+            keep = 1.0 - w
+            self.cxx = keep * (self.cxx + w * dx * dx)
+            self.cxy = keep * (self.cxy + w * dx * dy)
+            self.cyy = keep * (self.cyy + w * dy * dy)
+        self.n += 1
+        self.at = now
+
+    def p95(self, tokens: float | None = None) -> float:
+        """The 95th percentile latency of an answer of ``tokens`` tokens (the recent mean length when None)."""
+        slope = max(0.0, self.cxy / self.cxx) if self.cxx > 1.0 else 0.0
+        x = self.mx if tokens is None else tokens
+        spread = math.sqrt(max(0.0, self.cyy - slope * self.cxy))
+        return max(0.1, self.my + slope * (x - self.mx) + _Z95 * spread)
+
+
 @dataclass(slots=True)
 class HealthSnapshot:
     """One deployment's health at a moment, for tables, explain and the dashboard.
@@ -298,10 +340,11 @@ class DeploymentHealth:
         self.last_error: str | None = None
         self.total_calls = 0
         self.total_errors = 0
-        self._version = 0
-        self._p95_version = -1
-        self._p95_at = -1e18
-        self._p95: float | None = None
+        #: What the next call's latency should be (for the latency strategy).
+        self.forecast = LatencyForecast()
+        #: Recent chance that a call fails by the deployment's fault, decayed like the forecast.
+        self.fault_p = 0.0
+        self._fault_at: float | None = None
 
     # -- events ---------------------------------------------------------------------------
 
@@ -327,15 +370,16 @@ class DeploymentHealth:
             return
         self.last_seen = now
         self.total_calls += 1
-        self._version += 1
         if outcome == "ok":
             self.in_a_row = 0
+            if self.circuit.success(now, wall):
+                # A fresh start: the failures and slow answers from before it
+                # opened are history; the probe's answer is the first of the new.
+                self.forget()
             self.counts.add(now, False, False)
+            self._fault(now, 0.0)
             if learn:
                 self._learn(now, latency_ms, ttft_ms, output_tokens)
-            if self.circuit.success(now, wall):
-                # A fresh start: the failures that opened it are history now.
-                self.counts.clear()
             return
         self.total_errors += 1
         self.last_error = error
@@ -347,12 +391,32 @@ class DeploymentHealth:
             return
         self.in_a_row += 1
         self.counts.add(now, True, False)
+        self._fault(now, 1.0)
         calls, faults, _ = self.counts.totals(now)
         self.circuit.failure(now, wall, self.in_a_row, calls, faults)
+
+    def forget(self) -> None:
+        """Drop the window and the trends (not the circuit, in-flight count or totals)."""
+        self.counts.clear()
+        self.latency.clear()
+        self.ttft.clear()
+        self.latency_ewma = self.ttft_ewma = self.tps_ewma = None
+        self.forecast = LatencyForecast()
+        self.fault_p = 0.0
+        self._fault_at = None
+
+    def _fault(self, now: float, x: float) -> None:
+        if self._fault_at is None:
+            self.fault_p = x
+        else:
+            w = max(_MIN_WEIGHT, 1.0 - math.exp(-(now - self._fault_at) / _DECAY_S))
+            self.fault_p += w * (x - self.fault_p)
+        self._fault_at = now
 
     def _learn(self, now: float, latency_ms: float, ttft_ms: float | None, output_tokens: int) -> None:
         a = _EWMA_ALPHA
         self.latency.add(latency_ms, now)
+        self.forecast.add(now, output_tokens, latency_ms)
         self.latency_ewma = latency_ms if self.latency_ewma is None else self.latency_ewma + a * (
             latency_ms - self.latency_ewma)
         if ttft_ms is not None:
@@ -374,25 +438,21 @@ class DeploymentHealth:
         """Seconds left of a 429 cooldown (0 when none)."""
         return max(0.0, self.cooldown_until - now)
 
-    def expected_ms(self, now: float) -> float | None:
-        """The latency a call should expect: windowed p95 (EWMA with few samples), errors priced in.
+    def expected_ms(self, now: float, output_tokens: int | None = None) -> float | None:
+        """The p95 latency a call should expect now, errors priced in; None before any answer.
 
-        None when the deployment has never answered.
+        ``output_tokens`` is the answer length to expect (answers of
+        different lengths take different times; comparing deployments at
+        the same length takes that noise out). The forecast follows a
+        deployment that slows down or recovers within seconds, even when it
+        is rarely called (see `LatencyForecast`); the windowed histograms
+        are the record, this is the forecast.
         """
-        if self._p95_version != self._version or now - self._p95_at >= self.latency._slot_s:
-            stale = now - self._p95_at
-            if stale >= _RECOMPUTE_AFTER_S or self._version - self._p95_version >= _RECOMPUTE_EVERY \
-                    or stale >= self.latency._slot_s:
-                self._p95_version, self._p95_at = self._version, now
-                if self.latency.count(now) >= _MIN_WINDOW_SAMPLES:
-                    self._p95 = self.latency.total.quantile(0.95)
-                else:
-                    self._p95 = self.latency_ewma
-                if self._p95 is not None:
-                    calls, faults, _ = self.counts.totals(now)
-                    # A failed attempt costs its time and then another attempt.
-                    self._p95 *= 1.0 + 2.0 * (faults / calls if calls else 0.0)
-        return self._p95
+        if not self.forecast.n:
+            return None
+        p95 = self.forecast.p95(output_tokens)
+        # A failed attempt costs its time and then another attempt.
+        return p95 * (1.0 + 2.0 * self.fault_p)
 
     def error_rate(self, now: float) -> float:
         """Share of the window's calls that failed by the deployment's fault."""
@@ -454,8 +514,11 @@ class HealthBook:
         self.policy = policy
         self.clock = clock
         self.by_id: dict[str, DeploymentHealth] = {}
+        self._by_object: dict[int, tuple[Deployment, DeploymentHealth]] = {}
         self.transitions: deque[Transition] = deque(maxlen=history)
         self.listeners: list[Callable[[Transition], None]] = []
+        #: Recent mean answer length (output tokens) over every deployment; None before any answer.
+        self.mean_output: float | None = None
         for d in deployments:
             self.get(d)
 
@@ -471,7 +534,6 @@ class HealthBook:
                 h.latency = WindowedHistogram(policy.window_s, _SLOTS)
                 h.ttft = WindowedHistogram(policy.window_s, _SLOTS)
                 h.counts = _Counts(policy.window_s, _SLOTS)
-                h._p95_version = -1
             h.policy = h.circuit.policy = policy
         self.policy = policy
 
@@ -483,9 +545,16 @@ class HealthBook:
 
     def get(self, deployment: Deployment) -> DeploymentHealth:
         """The health of ``deployment`` (created empty on first use)."""
+        # The router asks several times per call for the catalog's own objects:
+        # found by identity first, without building the id string.
+        hit = self._by_object.get(id(deployment))
+        if hit is not None and hit[0] is deployment:
+            return hit[1]
         h = self.by_id.get(deployment.id)
         if h is None:
             h = self.by_id[deployment.id] = DeploymentHealth(deployment, self.policy, self.clock, self._changed)
+        if len(self._by_object) < 10_000:
+            self._by_object[id(deployment)] = (deployment, h)
         return h
 
     def begin(self, deployment: Deployment) -> None:
@@ -497,6 +566,9 @@ class HealthBook:
                 *, started: bool = True) -> Outcome:
         """An attempt on ``deployment`` ended; returns how it was classified."""
         outcome = classify(ok, error)
+        if ok and output_tokens > 0:
+            m = self.mean_output
+            self.mean_output = float(output_tokens) if m is None else m + 0.02 * (output_tokens - m)
         if retry_after is None and isinstance(error, ProviderRateLimited):
             retry_after = error.retry_after
         self.get(deployment).end(outcome, latency_ms, ttft_ms, output_tokens, retry_after,

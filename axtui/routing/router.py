@@ -38,7 +38,7 @@ from axtui.ports import Attempt, PriceBook, RoutePlan
 from axtui.routing.abtest import ABAssignment, ABBook
 from axtui.routing.catalog import Catalog
 from axtui.routing.fit import Requirements, misfit
-from axtui.routing.health import HealthBook, HealthPolicy, HealthSnapshot, Transition
+from axtui.routing.health import HealthBook, HealthPolicy, HealthSnapshot, Transition, classify
 from axtui.routing.rules import CompiledRule, RuleBook, RuleCheck
 from axtui.routing.strategies import STRATEGIES, Ranking
 from axtui.types import Caller, ChatRequest, Deployment
@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 # larger windows are lined up behind it.
 _NEAR_FULL = 0.5
 _MAX_PENDING_EVENTS = 10_000
+_MAX_MEMO = 50_000
+_BEYOND = "ranked past routing.max_attempts: not tried"
+_MEMO_TTL_S = 60.0
 
 
 class RouteUnavailable(ProviderError):
@@ -133,6 +136,8 @@ class HealthRouter:
         #: Failed attempts and circuit changes not yet written to the store.
         self.events: deque[RoutingEvent] = deque(maxlen=_MAX_PENDING_EVENTS)
         self._turns: dict[str, int] = {}
+        self._price_memo: dict[Any, Any] = {}
+        self._memo_at = clock.monotonic()
         self.configure(routing)
 
     # -- configuration --------------------------------------------------------------------
@@ -152,6 +157,8 @@ class HealthRouter:
         self.ab = ab
         self.default_strategy = routing.strategy
         self.exploration = routing.exploration
+        # News older than a slot of the health window is worth a look.
+        self.explore_after_s = routing.window_s / 6
         policy = HealthPolicy.from_config(routing)
         if policy != self.health.policy:
             self.health.set_policy(policy)
@@ -174,10 +181,7 @@ class HealthRouter:
 
     def observe(self, attempt: Attempt) -> None:
         """An attempt ended: learn from it, and keep failures for the store."""
-        outcome = self.health.observe(
-            attempt.deployment, attempt.ok, attempt.latency_ms, attempt.ttft_ms, attempt.output_tokens,
-            attempt.error, attempt.retry_after,
-        )
+        outcome = classify(attempt.ok, attempt.error)
         if outcome in ("fault", "rate_limited"):
             err = attempt.error
             self.events.append(RoutingEvent(
@@ -190,6 +194,9 @@ class HealthRouter:
                 retry_after=attempt.retry_after if attempt.retry_after is not None else getattr(err, "retry_after", None),
                 detail=err.message[:512] if err is not None else None,
             ))
+        # After the failure is queued, so a circuit it opens is written after it.
+        self.health.observe(attempt.deployment, attempt.ok, attempt.latency_ms, attempt.ttft_ms,
+                            attempt.output_tokens, attempt.error, attempt.retry_after)
 
     def _circuit_changed(self, t: Transition) -> None:
         log.warning("routing: circuit of %s %s -> %s: %s", t.deployment, t.before, t.after, t.reason)
@@ -250,14 +257,23 @@ class HealthRouter:
         cooling: list[tuple[float, Deployment]] = []
         misfits: list[Deployment] = []
         blocked: list[tuple[float, str]] = []
-        seen: set[str] = set()
+        seen: set[int] = set()
+        probing = False
+        health = self.health.get
         for d in pool:
-            if d.id in seen:
+            if id(d) in seen:
                 continue
-            seen.add(d.id)
+            seen.add(id(d))
+            h = health(d)
+            # The common case first, cheaply: it fits, and is healthy and rested.
+            if ((required is None or d.region == required) and h.circuit.state == "closed"
+                    and h.cooldown_until <= now and misfit(d, req) is None):
+                usable.append(d)
+                continue
             verdict = self._screen(d, req, required, rc, now)
             if verdict is None:
                 usable.append(d)
+                probing = probing or h.circuit.state == "half_open"
                 continue
             kind, why, wait = verdict
             reasons[d.id] = why
@@ -274,12 +290,18 @@ class HealthRouter:
             turn = self._turns.get(key, 0)
             if not dry:
                 self._turns[key] = turn + 1
+        if name == "cost" and (len(self._price_memo) > _MAX_MEMO or now - self._memo_at > _MEMO_TTL_S):
+            # Prices may be re-imported while the gateway runs: estimates are kept a minute.
+            self._price_memo.clear()
+            self._memo_at = now
         ranking = Ranking(self.health, req, now, random.Random(0) if dry else self.rng, self.prices,
-                          self.typical_output, self.exploration if name == "latency" and not dry else 0.0, turn)
+                          self.typical_output, self.exploration if name == "latency" and not dry else 0.0, turn,
+                          self.explore_after_s, self.routing.max_attempts, self._price_memo)
         ranked = rank(usable, ranking) if usable else []
-        ranked = self._arrange(ranked, req, region, now)
+        ranked = self._arrange(ranked, req, region, probing)
+        notes = {d.id: n for d, n in ranked} if trace else {}
 
-        ordered: list[tuple[Deployment, str]] = list(ranked)
+        ordered = ranked
         if rc is not None and rc.fallbacks:
             ordered += self._fallbacks(rc.fallbacks, req, required, rc, now, seen, reasons)
         cooling.sort(key=lambda t: t[0])
@@ -292,9 +314,18 @@ class HealthRouter:
         if not ordered:
             raise self._unavailable(model, target, pool, required, rc, blocked, reasons)
 
-        candidates = [d for d, _ in ordered]
+        candidates = []
+        first = f"chosen ({name}): "
+        depth = self.routing.max_attempts
         for i, (d, note) in enumerate(ordered):
-            reasons[d.id] = (f"chosen ({name}): {note}" if i == 0 else f"fallback {i}: {note}")
+            candidates.append(d)
+            if i == 0:
+                reasons[d.id] = first + note
+            elif i < depth or trace:
+                reasons[d.id] = f"fallback {i}: {note}"
+            else:
+                # Not tried (the engine stops at max_attempts); `explain` has the details.
+                reasons[d.id] = _BEYOND
         plan = RoutePlan(
             candidates,
             strategy=name,
@@ -304,7 +335,6 @@ class HealthRouter:
             required_region=required,
             reasons=reasons,
         )
-        notes = {d.id: n for d, n in ranked} if trace else {}
         return Decision(plan, model, target, req, pool, ab, checks, notes, ranking.explored)
 
     def _screen(
@@ -328,15 +358,14 @@ class HealthRouter:
         return None
 
     def _arrange(self, ranked: list[tuple[Deployment, str]], req: Requirements, region: str | None,
-                 now: float) -> list[tuple[Deployment, str]]:
+                 probing: bool) -> list[tuple[Deployment, str]]:
         """Probes first, then room for a long prompt, then the preferred region."""
-        if len(ranked) < 2:
+        if not ranked:
             return ranked
-        for i, (d, note) in enumerate(ranked):
+        for i, (d, note) in enumerate(ranked if probing else ()):
             if self.health.get(d).circuit.state == "half_open":
-                if i:
-                    ranked.insert(0, (d, f"half-open: this call probes it ({note})"))
-                    del ranked[i + 1]
+                del ranked[i]
+                ranked.insert(0, (d, f"half-open: this call probes it ({note})"))
                 break
         first = ranked[0][0]
         if first.context_window and req.context_tokens > _NEAR_FULL * first.context_window:
@@ -352,12 +381,12 @@ class HealthRouter:
         return ranked
 
     def _fallbacks(self, names: Sequence[str], req: Requirements, required: str | None, rc: Any, now: float,
-                   seen: set[str], reasons: dict[str, str]) -> list[tuple[Deployment, str]]:
+                   seen: set[int], reasons: dict[str, str]) -> list[tuple[Deployment, str]]:
         out: list[tuple[Deployment, str]] = []
         for d in self._resolve(names):
-            if d.id in seen:
+            if id(d) in seen:
                 continue
-            seen.add(d.id)
+            seen.add(id(d))
             verdict = self._screen(d, req, required, rc, now)
             if verdict is None:
                 out.append((d, f"fallback named by rule {rc.name!r}"))
