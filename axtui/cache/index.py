@@ -229,6 +229,11 @@ class VectorIndex:
                 return []
             return part.search(q, threshold, now, min_created, self.k)
 
+    def work(self, partition: str) -> int:
+        """How many numbers a search of ``partition`` reads (rows times width)."""
+        part = self._parts.get(partition)
+        return part.n * part.width if part is not None else 0
+
     def nbytes(self) -> int:
         """Memory held by the vectors and their bookkeeping (approximate)."""
         with self._lock:

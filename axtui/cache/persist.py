@@ -350,8 +350,9 @@ class StoreTier:
                 add_counters(conn, {"expirations": len(gone)})
 
         self.store.run(work)
+        # Other processes write too: count the bytes afresh at the next write.
+        self._bytes_estimate = None
         if gone:
-            self._bytes_estimate = None
             self.on_removed(gone)
         return len(gone)
 
