@@ -332,20 +332,24 @@ class AnswerCache:
     async def _finish_store(
         self, entry: Entry, caller: Caller, semantic: bool, texts: list[str], probe: _Probe | None
     ) -> None:
-        vectors: np.ndarray | None = None
-        if semantic:
-            guards = probe.guards if probe is not None else None
-            if guards is None:
-                guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
-            vectors = probe.vectors if probe is not None else await self._embed(texts, caller)
-            if vectors is not None:
-                entry.guards = guards
-                self.memory.put(entry)
-                self.index.add(entry.partition, entry.key, vectors, created=entry.created_at,
-                               expires=entry.expires_at)
-        if self.tier is not None:
-            name = self.embedder.name if (vectors is not None and self.embedder is not None) else None
-            self.tier.put(entry, vectors, name)
+        try:
+            vectors: np.ndarray | None = None
+            if semantic:
+                guards = probe.guards if probe is not None else None
+                if guards is None:
+                    guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+                vectors = probe.vectors if probe is not None else await self._embed(texts, caller)
+                if vectors is not None:
+                    entry.guards = guards
+                    self.memory.put(entry)
+                    self.index.add(entry.partition, entry.key, vectors, created=entry.created_at,
+                                   expires=entry.expires_at)
+            if self.tier is not None:
+                name = self.embedder.name if (vectors is not None and self.embedder is not None) else None
+                self.tier.put(entry, vectors, name)
+        except Exception:
+            # A cache write that fails costs a future hit, never an answer: log it, keep serving.
+            log.warning("response cache: storing entry %s failed", entry.key[:12], exc_info=True)
 
     # -- callbacks from the writer thread ------------------------------------------------------
 

@@ -152,7 +152,8 @@ def invalidate(
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
               help="Similarity a hit needs (default: the configured [cache] threshold).")
 @click.option("--embedder", default=None,
-              help="builtin, or an embedding model the gateway serves (default: the configured embedder).")
+              help="builtin, provider (the configured embedding model), or any embedding model the gateway serves "
+                   "(default: the configured embedder).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def eval_(pairs: Path, threshold: float | None, embedder: str | None, as_json: bool) -> None:
@@ -162,10 +163,15 @@ def eval_(pairs: Path, threshold: float | None, embedder: str | None, as_json: b
     """
     from axtui.cache import embedder_model, evaluate, make_embedder, read_pairs
     from axtui.config import load_settings
+    from axtui.errors import ConfigError
 
     settings = load_settings()
     labelled = read_pairs(pairs)
-    name = embedder or embedder_model(settings.cache) or "builtin"
+    configured = embedder_model(settings.cache)
+    if embedder == "provider" and configured is None:
+        raise ConfigError('--embedder provider uses [cache] embedder_model, which is not set; name a model instead, '
+                          "like --embedder text-embedding-3-small")
+    name = configured if embedder == "provider" else (embedder or configured or "builtin")
     t = threshold if threshold is not None else settings.cache.threshold
 
     async def run() -> Any:
