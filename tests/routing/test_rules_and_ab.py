@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from axtui.config import ABTestConfig, RoutingConfig, RoutingRule, parse_settings
@@ -112,6 +112,7 @@ def test_ab_assignment_is_sticky_per_user(people: list[str]) -> None:
         assert 0 <= bucket("t", who) < 100
 
 
+@settings(max_examples=20, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=10), min_size=2, max_size=4).filter(lambda w: sum(w) > 0))
 def test_ab_splits_hold_over_many_users(weights: list[int]) -> None:
     total = sum(weights)

@@ -14,18 +14,20 @@ from axtui.types import Caller
 from .helpers import FlatPrices, dep, request, router, succeed
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=10), min_size=2, max_size=5).filter(lambda w: sum(w) > 0),
        st.integers(min_value=0, max_value=2**32))
 def test_weighted_shares_follow_the_weights(weights: list[int], seed: int) -> None:
     deps = [dep(f"p{i}", weight=w) for i, w in enumerate(weights)]
     r = router(deps, RoutingConfig(strategy="weighted"), seed=seed)
-    n = 4000
+    n = 3000
     firsts = Counter(r.plan(request(), Caller()).candidates[0].id for _ in range(n))
     total = sum(weights)
     for d, w in zip(deps, weights, strict=True):
         share = firsts[d.id] / n
-        assert abs(share - w / total) < 0.035, (d.id, share, w / total)
+        assert abs(share - w / total) < 0.04, (d.id, share, w / total)  # over 4 standard errors
+        if w == 0:
+            assert share == 0
     # every deployment is still a fallback, zero weight or not
     assert len(r.plan(request(), Caller()).candidates) == len(deps)
 
