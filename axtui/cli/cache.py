@@ -169,9 +169,11 @@ def eval_(pairs: Path, threshold: float | None, embedder: str | None, as_json: b
     labelled = read_pairs(pairs)
     configured = embedder_model(settings.cache)
     if embedder == "provider" and configured is None:
-        raise ConfigError('--embedder provider uses [cache] embedder_model, which is not set; name a model instead, '
+        raise ConfigError('--embedder provider uses the cache setting embedder_model, which is not set; name a model instead, '
                           "like --embedder text-embedding-3-small")
-    name = configured if embedder == "provider" else (embedder or configured or "builtin")
+    name: str = configured if configured is not None and embedder == "provider" else (
+        embedder or configured or "builtin"
+    )
     t = threshold if threshold is not None else settings.cache.threshold
 
     async def run() -> Any:
