@@ -14,7 +14,7 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from axtui.errors import InvalidRequest
@@ -23,6 +23,10 @@ from axtui.server.app import gateway_of, require_admin, require_reader, server_s
 from axtui.server.errors import HTTPProblem, problem_for_status
 
 __all__ = ["admin_router"]
+
+
+#: Row ids: positive and within the database's 64-bit integers.
+_Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _usd(nanos: int | None) -> str | None:
@@ -129,7 +133,7 @@ def _alert_routes(router: APIRouter) -> None:
 
     @router.delete("/api/alerts/{rule_id}", response_model=AlertRuleOut, tags=["Alerts"],
                    summary="Remove an alert rule", dependencies=[Depends(require_admin)])
-    async def remove_alert(request: Request, rule_id: int) -> AlertRuleOut:
+    async def remove_alert(request: Request, rule_id: _Id) -> AlertRuleOut:
         """Delete a rule (its events stay); 404 when no rule has that id."""
         from axtui.metrics.alerts.storage import get_rule, remove_rule
 
@@ -237,7 +241,7 @@ def _budget_routes(router: APIRouter) -> None:
 
     @router.delete("/api/budgets/{budget_id}", response_model=BudgetOut, tags=["Budgets"],
                    summary="Delete a budget", dependencies=[Depends(require_admin)])
-    async def delete_budget(request: Request, budget_id: int) -> BudgetOut:
+    async def delete_budget(request: Request, budget_id: _Id) -> BudgetOut:
         """Delete a budget and its counters; 404 when no budget has that id."""
         from axtui.cost.budgets import BudgetNotFound
         from axtui.cost.budgets import delete_budget as delete

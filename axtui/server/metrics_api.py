@@ -157,27 +157,20 @@ def _stream_events(state: ServerState, monitoring: Any, gateway: Gateway, interv
     queue, subscription = gateway.bus.queue({"alert", "budget"}, maxsize=1000)
 
     async def events() -> AsyncIterator[bytes]:
-        stop = state.stop_event
+        loop = asyncio.get_running_loop()
         try:
             yield b"retry: 2000\n\n"
             while not state.stopping:
                 snapshot = monitoring.snapshot()
                 yield b"event: snapshot\ndata: " + to_json(snapshot.to_json()) + b"\n\n"
-                deadline = asyncio.get_running_loop().time() + interval
-                while True:
-                    left = deadline - asyncio.get_running_loop().time()
-                    if left <= 0 or state.stopping:
-                        break
-                    getter = asyncio.ensure_future(queue.get())
-                    waiters: set[asyncio.Future[Any]] = {getter}
-                    if stop is not None:
-                        waiters.add(asyncio.ensure_future(stop.wait()))
-                    done, pending = await asyncio.wait(waiters, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-                    for p in pending:
-                        p.cancel()
-                    if getter in done:
-                        topic, event = getter.result()
-                        yield b"event: " + topic.encode() + b"\ndata: " + to_json(_event_json(event)) + b"\n\n"
+                deadline = loop.time() + interval
+                while not state.stopping and (left := deadline - loop.time()) > 0:
+                    # Short waits, so a stopping server ends the stream within half a second.
+                    try:
+                        topic, event = await asyncio.wait_for(queue.get(), timeout=min(left, 0.5))
+                    except TimeoutError:
+                        continue
+                    yield b"event: " + topic.encode() + b"\ndata: " + to_json(_event_json(event)) + b"\n\n"
         finally:
             subscription.close()
 

@@ -34,8 +34,6 @@ class ServerState:
     inflight: int = 0
     stopping: bool = False
     started_at: float = 0.0
-    #: Set when a stop begins; long-lived responses (metrics streams) end on it.
-    stop_event: asyncio.Event | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _idle: asyncio.Event | None = field(default=None, repr=False)
 
@@ -45,15 +43,15 @@ class ServerState:
         return self.settings.server.max_body_bytes
 
     def bind_loop(self) -> None:
-        """Create the stop event on the running loop (when the server starts)."""
+        """Remember the server's event loop (when the server starts)."""
         self._loop = asyncio.get_running_loop()
-        self.stop_event = asyncio.Event()
 
     def begin_stop(self) -> None:
-        """A stop was asked for (safe from a signal handler or another thread)."""
+        """A stop was asked for: long-lived responses (metrics streams) end within half a second.
+
+        Safe from a signal handler: it only sets a flag.
+        """
         self.stopping = True
-        if self._loop is not None and self.stop_event is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self.stop_event.set)
 
     def enter(self) -> None:
         """A call starts."""

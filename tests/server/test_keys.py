@@ -115,3 +115,27 @@ def test_salted_hashes_differ_per_salt(secret: str, other: str) -> None:
     assert hash_secret(salt_a, secret) != hash_secret(salt_b, secret)
     if secret != other:
         assert hash_secret(salt_a, secret) != hash_secret(salt_a, other)
+
+
+def test_rpm_becomes_a_limit_the_gateway_enforces_on_the_key() -> None:
+    import httpx
+
+    from ._live import LiveServer
+    from .conftest import fleet_settings
+
+    code, out, err = run("keys", "create", "--user", "dave", "--rpm", "2", "--json")
+    assert code == 0, err
+    made = json.loads(out)
+    assert made["rpm"] == 2 and any("2 requests/minute" in line for line in made["applied"])
+    live = LiveServer(fleet_settings()).start()
+    try:
+        headers = {"Authorization": f"Bearer {made['key']}"}
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        responses = [httpx.post(f"{live.url}/v1/chat/completions", json=body, headers=headers) for _ in range(3)]
+    finally:
+        live.stop()
+    assert [r.status_code for r in responses] == [200, 200, 429]
+    assert responses[1].headers["x-ratelimit-remaining-requests"] == "0"
+    refused = responses[2]
+    assert refused.headers["x-ratelimit-limit"] == "2" and int(refused.headers["retry-after"]) >= 1
+    assert made["id"] in refused.json()["error"]["message"]

@@ -1,0 +1,191 @@
+"""Wire shapes without a server: OpenAI chunks and answers, Anthropic conversions, errors, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from axtui.errors import BudgetExceeded, InvalidRequest, ProviderServerError, ProviderTimeout, RateLimited
+from axtui.server import anthropic_wire as aw
+from axtui.server import wire
+from axtui.server.auth import Authenticator, bearer_token
+from axtui.server.errors import error_payload, invalid_from_validation
+from axtui.server.keys import KeyInfo
+from axtui.types import ChatRequest, ChatResponse, Chunk, Usage
+
+
+def _events(blob: bytes) -> list[dict[str, object]]:
+    return [json.loads(line[6:]) for line in blob.decode().split("\n") if line.startswith("data: {")]
+
+
+@given(st.lists(st.text(min_size=1, max_size=20), max_size=30), st.booleans())
+def test_stream_deltas_rebuild_the_text(pieces: list[str], include_usage: bool) -> None:
+    enc = wire.StreamEncoder("chatcmpl-ax1", "m", 1, include_usage=include_usage)
+    blob = b"".join(enc.encode(Chunk(delta=p)) for p in pieces)
+    blob += enc.encode(Chunk(finish_reason="stop")) + enc.encode(Chunk(usage=Usage(5, 7))) + enc.finish()
+    events = _events(blob)
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])  # type: ignore[index]
+    assert text == "".join(pieces)
+    assert events[0]["choices"][0]["delta"]["role"] == "assistant"  # type: ignore[index]
+    assert blob.endswith(b"data: [DONE]\n\n")
+    if include_usage:
+        assert events[-1]["choices"] == [] and events[-1]["usage"]["completion_tokens"] == 7  # type: ignore[index]
+    else:
+        assert all("usage" not in e for e in events)
+
+
+def test_replayed_tool_calls_get_an_index() -> None:
+    enc = wire.StreamEncoder("id", "m", 1, include_usage=False)
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    (event,) = _events(enc.encode(Chunk(tool_calls=[call])))
+    assert event["choices"][0]["delta"]["tool_calls"][0]["index"] == 0  # type: ignore[index]
+
+
+def test_completion_with_tool_calls_has_null_content() -> None:
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    body = wire.completion_body(ChatResponse("", "m", Usage(1, 1), "tool_calls", [call]), "id")
+    message = body["choices"][0]["message"]
+    assert message["content"] is None and "index" not in message["tool_calls"][0]
+
+
+def test_base64_embeddings_are_little_endian_float32() -> None:
+    body = wire.embedding_body([[0.25, -1.5]], "e", 2, "base64")
+    raw = base64.b64decode(body["data"][0]["embedding"])
+    assert struct.unpack("<2f", raw) == (0.25, -1.5)
+
+
+def test_embedding_request_validation() -> None:
+    with pytest.raises(ValidationError):
+        wire.EmbeddingRequest.model_validate({"model": "e", "input": []})
+    with pytest.raises(ValidationError):
+        wire.EmbeddingRequest.model_validate({"model": "e", "input": ["ok", ""]})
+    with pytest.raises(InvalidRequest) as info:
+        wire.reject_dimensions(wire.EmbeddingRequest.model_validate({"model": "e", "input": "x", "dimensions": 8}))
+    assert info.value.param == "dimensions"
+
+
+def test_anthropic_request_becomes_openai_shape() -> None:
+    native = aw.AnthropicRequest.model_validate({
+        "model": "claude-haiku-4-5",
+        "max_tokens": 100,
+        "system": "Be terse.",
+        "top_k": 5,
+        "metadata": {"user_id": "erin"},
+        "stop_sequences": ["END"],
+        "tools": [{"name": "weather", "description": "w", "input_schema": {"type": "object"}}],
+        "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
+            ]},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "checking"},
+                {"type": "tool_use", "id": "tu_1", "name": "weather", "input": {"city": "Oslo"}},
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "tu_1", "content": "sunny"},
+                {"type": "text", "text": "thanks"},
+            ]},
+        ],
+    })
+    req = aw.to_chat_request(native)
+    assert [m.role for m in req.messages] == ["system", "user", "assistant", "tool", "user"]
+    assert req.user == "erin" and req.max_tokens == 100 and req.stop == ["END"]
+    assert req.passthrough()["top_k"] == 5 and req.passthrough()["parallel_tool_calls"] is False
+    assert req.tool_choice == "required"
+    assert req.tools == [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"},
+                                                           "description": "w"}}]
+    image = req.messages[1].content[1]  # type: ignore[index]
+    assert image == {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    call = req.messages[2].tool_calls[0]  # type: ignore[index]
+    assert json.loads(call["function"]["arguments"]) == {"city": "Oslo"}
+    assert req.messages[3].tool_call_id == "tu_1" and req.messages[3].content == "sunny"
+
+
+def test_anthropic_tool_result_without_id_names_where() -> None:
+    native = aw.AnthropicRequest.model_validate({"model": "m", "max_tokens": 5, "messages": [
+        {"role": "user", "content": [{"type": "tool_result", "content": "x"}]}]})
+    with pytest.raises(InvalidRequest) as info:
+        aw.to_chat_request(native)
+    assert info.value.param == "messages.0.content.0"
+
+
+@given(st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 10_000))
+def test_anthropic_usage_takes_cache_tokens_out_of_input(fresh: int, read: int, written: int, out: int) -> None:
+    usage = Usage(fresh + read + written, out, cached_input_tokens=read, cache_write_tokens=written)
+    body = aw.usage_body(usage)
+    assert body == {"input_tokens": fresh, "output_tokens": out, "cache_read_input_tokens": read,
+                    "cache_creation_input_tokens": written}
+
+
+def test_anthropic_stream_events_in_order() -> None:
+    enc = aw.MessageStreamEncoder("msg_1", "m")
+    blob = enc.start() + enc.encode(Chunk(delta="Hel")) + enc.encode(Chunk(delta="lo"))
+    blob += enc.encode(Chunk(tool_calls=[{"index": 0, "id": "tu", "function": {"name": "f", "arguments": ""}}]))
+    blob += enc.encode(Chunk(tool_calls=[{"index": 0, "function": {"arguments": "{\"a\":1}"}}]))
+    blob += enc.encode(Chunk(finish_reason="tool_calls")) + enc.encode(Chunk(usage=Usage(9, 4))) + enc.finish()
+    kinds = [line[7:] for line in blob.decode().splitlines() if line.startswith("event: ")]
+    assert kinds == ["message_start", "content_block_start", "content_block_delta", "content_block_delta",
+                     "content_block_stop", "content_block_start", "content_block_delta", "content_block_stop",
+                     "message_delta", "message_stop"]
+    delta = next(json.loads(line[6:]) for line in blob.decode().split("\n") if '"message_delta"' in line)
+    assert delta["delta"]["stop_reason"] == "tool_use" and delta["usage"]["output_tokens"] == 4
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code"),
+    [
+        (RateLimited("slow down", retry_after=0.2, limit=5, remaining=0, scope="user:a"), 429, "rate_limit_exceeded"),
+        (BudgetExceeded("no money"), 402, "budget_exceeded"),
+        (ProviderServerError("boom", provider="p", http_status=503), 502, "upstream_error"),
+        (ProviderTimeout("slow", provider="p"), 504, "upstream_timeout"),
+        (RuntimeError("bug"), 500, "internal_error"),
+    ],
+)
+def test_error_payloads(exc: BaseException, status: int, code: str) -> None:
+    got, body, headers = error_payload(exc)
+    assert got == status and body["error"]["code"] == code
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    if status == 429:
+        assert dict(headers)[b"retry-after"] == b"1" and dict(headers)[b"retry-after-ms"] == b"200"
+    if status == 500:
+        assert "bug" not in body["error"]["message"]  # internals stay in the log
+
+
+def test_validation_error_names_the_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        ChatRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "x"}], "top_p": 3})
+    err = invalid_from_validation(info.value)
+    assert err.param == "top_p" and "top_p" in err.message
+
+
+def test_bearer_token_sources() -> None:
+    assert bearer_token({b"authorization": b"Bearer axk_1"}) == "axk_1"
+    assert bearer_token({b"x-api-key": b"axk_2"}) == "axk_2"
+    assert bearer_token({b"authorization": b"Basic xyz"}) is None
+    assert bearer_token({}) is None
+
+
+async def test_concurrent_requests_share_one_key_lookup() -> None:
+    auth = Authenticator(store=None, cache_s=60)  # type: ignore[arg-type]
+    calls = 0
+
+    async def slow_lookup(token: str) -> KeyInfo | None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        return KeyInfo(id="abc", user="u")
+
+    auth._lookup = slow_lookup  # type: ignore[method-assign]
+    infos = await asyncio.gather(*(auth.key("axk_token") for _ in range(20)))
+    assert calls == 1 and {i.user for i in infos} == {"u"}
+    await auth.key("axk_token")
+    assert calls == 1  # cached
