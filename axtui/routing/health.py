@@ -422,14 +422,19 @@ class HealthBook:
                 *, started: bool = True) -> Outcome:
         """An attempt on ``deployment`` ended; returns how it was classified."""
         outcome = classify(ok, error)
-        if ok and output_tokens > 0:
-            m = self.mean_output
-            self.mean_output = float(output_tokens) if m is None else m + 0.02 * (output_tokens - m)
+        if ok:
+            self.note_output(output_tokens)
         if retry_after is None and isinstance(error, ProviderRateLimited):
             retry_after = error.retry_after
         self.get(deployment).end(outcome, latency_ms, ttft_ms, output_tokens, retry_after,
                                  None if error is None else f"{error.kind}: {error.message}"[:300], started=started)
         return outcome
+
+    def note_output(self, tokens: int) -> None:
+        """An answer of ``tokens`` output tokens came back (for `mean_output`)."""
+        if tokens > 0:
+            m = self.mean_output
+            self.mean_output = float(tokens) if m is None else m + 0.02 * (tokens - m)
 
     def snapshot(self) -> list[HealthSnapshot]:
         """Every deployment's health, in the order they became known."""

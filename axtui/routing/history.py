@@ -153,6 +153,8 @@ def replay(book: HealthBook, observations: Iterable[Observation], catalog: Catal
             clock.t = o.ts
             book.get(dep).end(o.outcome, o.latency_ms, o.ttft_ms, o.output_tokens, o.retry_after, o.error,
                               started=False, learn=o.learn)
+            if o.outcome == "ok":
+                book.note_output(o.output_tokens)
             n += 1
     finally:
         book.use_clock(live)

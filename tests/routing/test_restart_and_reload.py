@@ -48,6 +48,7 @@ async def test_a_restarted_gateway_keeps_an_open_circuit_open() -> None:
         assert plan.reasons["openai/gpt-4o"].startswith("skipped: circuit open (5 failures in a row)")
         snap = {s.deployment: s for s in router.health_snapshot()}
         assert snap["openai/gpt-4o"].total_errors == 5 and snap["azure/gpt-4o"].total_calls == 5
+        assert router.health.mean_output  # answer lengths are remembered too: latency compares like with like
 
 
 async def test_saved_settings_reach_a_running_router() -> None:
