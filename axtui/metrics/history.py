@@ -199,9 +199,9 @@ def history(
     width, table = ROLLUP_TABLES[step]
     lo = int(since // width) * width
 
-    def where(q: Any) -> Any:
-        q = q.where(table.c.dim == dim, table.c.bucket >= lo, table.c.bucket < until)
-        if value is not None:
+    def where(q: Any, on: str = dim) -> Any:
+        q = q.where(table.c.dim == on, table.c.bucket >= lo, table.c.bucket < until)
+        if value is not None and on == dim:
             q = q.where(table.c.value == value)
         if provider is not None:
             q = q.where(table.c.provider == provider)
@@ -229,8 +229,9 @@ def history(
         for r in conn.execute(q):
             by_bucket.setdefault(int(r[0]), {})[str(r[1])] = Totals.from_values(r[2:])
         if rest:
-            # (other) = every key's total minus the listed keys', per bucket: exact, and one more query.
-            for r in conn.execute(where(select(table.c.bucket, *_sums(table))).group_by(table.c.bucket)):
+            # (other) = the bucket's total minus the listed keys'. Every call is in exactly
+            # one row per dimension, so the total is the few ``all`` rows, not every key's.
+            for r in conn.execute(where(select(table.c.bucket, *_sums(table)), "all").group_by(table.c.bucket)):
                 total = Totals.from_values(r[1:])
                 listed = by_bucket.setdefault(int(r[0]), {})
                 other = _minus(total, list(listed.values()))

@@ -1,4 +1,4 @@
-"""Times people type: ``1h``, ``7d``, ``2026-11-01``, ``2026-11-01T09:30Z``.
+"""Times people type: ``1h``, ``7d``, ``2026-11-01``, ``2026-11-01T09:30Z``, ``@1767225600``.
 
 A relative time counts back from now; a date is its UTC midnight; a date
 and time without an offset is UTC. Pure: ``now`` is passed in.
@@ -19,9 +19,9 @@ def parse_time(text: str, now: float, *, option: str = "time") -> float:
 
     Accepts ``now``, a relative time (``90s``, ``15m``, ``1h``, ``7d``,
     ``2w``, ``1h30m``: that long before ``now``), an ISO date
-    (``2026-11-01``: its UTC midnight) or an ISO date and time
+    (``2026-11-01``: its UTC midnight), an ISO date and time
     (``2026-11-01T09:30``, ``2026-11-01 09:30:00+02:00``; UTC without an
-    offset).
+    offset), or epoch seconds after ``@`` (``@1767225600``).
 
     Raises:
         InvalidRequest: anything else; the message shows the accepted forms.
@@ -29,6 +29,11 @@ def parse_time(text: str, now: float, *, option: str = "time") -> float:
     t = text.strip()
     if t.lower() == "now":
         return now
+    if t.startswith("@"):
+        try:
+            return float(t[1:])
+        except ValueError:
+            pass
     try:
         return now - parse_duration(t)
     except ValueError:
