@@ -200,44 +200,59 @@ def alerts_remove(rule_id: int) -> None:
 
 @alerts.command("events")
 @click.option("--since", default=None, metavar="T", help="Only events since T: 1h, 7d, 2026-11-01, 2026-11-01T09:30Z.")
-@click.option("--rule", "rule_id", type=int, default=None, metavar="ID", help="Only the events of rule ID.")
+@click.option("--rule", "rule_id", type=int, default=None, metavar="ID", help="Only the events of alert rule ID.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="The newest this many.")
-@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the events as JSON (the columns of --what alerts exports)."
+)
 @handle_errors
 def alerts_events(since: str | None, rule_id: int | None, limit: int, as_json: bool) -> None:
-    """Alert events (pending, firing, resolved, cancelled), oldest first."""
+    """Alert events, oldest first: rule transitions and budget thresholds crossed.
+
+    Rule events are pending, firing, resolved or cancelled; budget events
+    (from `ax cost` budgets) are a threshold crossed.
+    """
+    from collections import deque
+
     from rich.markup import escape
     from rich.table import Table
 
     from axtui.cli._common import open_store
-    from axtui.metrics.alerts.storage import list_events
+    from axtui.metrics.export_rows import ALERT_COLUMNS, alert_rows
     from axtui.metrics.timespec import parse_time
 
     start = parse_time(since, time.time(), option="--since") if since else None
     store = open_store()
     try:
-        events = list_events(store, since=start, rule_id=rule_id, limit=limit)
+        with store.connect() as conn:
+            rows = (
+                dict(zip(ALERT_COLUMNS, r, strict=True))
+                for r in alert_rows(conn, start, None, None, None)
+                if rule_id is None or (r[1] == "rule" and r[3] == rule_id)
+            )
+            events = list(deque(rows, maxlen=limit))
     finally:
         store.close()
     if as_json:
-        dump_json([e.to_json() for e in events])
+        dump_json(events)
         return
     if not events:
         click.echo("No alert events" + (f" since {since}." if since else "."))
         return
     table = Table(box=None, header_style="bold")
-    for col in ("time", "rule", "event", "value", "message", "webhook"):
+    for col in ("time (UTC)", "source", "event", "value", "message", "webhook"):
         table.add_column(col, overflow="fold")
-    styles = {"firing": "bold red", "pending": "yellow", "resolved": "green", "cancelled": "dim"}
+    styles = {"firing": "bold red", "pending": "yellow", "resolved": "green", "cancelled": "dim", "threshold": "yellow"}
     for e in events:
-        delivery = e.delivery if e.delivery != "failed" else f"failed: {e.delivery_error or ''}"
+        delivery = e["delivery"] if e["delivery"] != "failed" else f"failed: {e['delivery_error'] or ''}"
+        source = f"rule {e['rule_id']}" if e["source"] == "rule" else f"budget {e['rule_id']}"
         table.add_row(
-            _when(e.ts),
-            str(e.rule_id) if e.rule_id is not None else "",
-            f"[{styles.get(e.kind, '')}]{e.kind}[/]",
-            "" if e.value is None else f"{e.value:.6g}",
-            escape(e.message),
-            "" if e.delivery == "none" else escape(delivery),
+            e["ts"][:19].replace("T", " "),
+            source,
+            f"[{styles.get(e['kind'], '')}]{e['kind']}[/]",
+            "" if e["value"] is None else f"{e['value']:.6g}",
+            escape(e["message"]),
+            "" if e["delivery"] == "none" else escape(delivery),
         )
     console.print(table)
 

@@ -112,3 +112,51 @@ def test_export_to_stdout_and_to_a_file(tmp_path: Path) -> None:
 def test_the_monitor_group_lists_its_commands() -> None:
     code, out, _ = ax("monitor", "--help")
     assert code == 0 and "alerts" in out and "export" in out
+
+
+def test_budget_threshold_events_are_listed_beside_rule_events() -> None:
+    from sqlalchemy import insert
+
+    from axtui.store.tables_cost import BudgetAlertEvent
+
+    ax("monitor", "alerts", "add", "errors > 0")
+    store = Store.open()
+    try:
+        info = list_rules(store)[0]
+        t = Transition("firing", "ok", "firing", 1_900_000_000.0, 3.0)
+        store.run(lambda conn: record_transition(conn, info, parse_rule(info.rule), t, "errors is 3", "none"))
+        store.run(
+            lambda conn: conn.execute(
+                insert(BudgetAlertEvent.__table__),  # type: ignore[attr-defined]
+                [
+                    dict(
+                        budget_id=4,
+                        period_start=1_899_993_600,
+                        threshold=80,
+                        ts=1_900_000_100.0,
+                        scope="user:alice",
+                        period="day",
+                        spent_nanos=8_000_000_000,
+                        limit_nanos=10_000_000_000,
+                        message="user:alice spent $8 of $10 today (80%)",
+                        delivery="none",
+                        attempts=0,
+                    )
+                ],  # fmt: skip
+            )
+        )
+    finally:
+        store.close()
+    events = json.loads(ax("monitor", "alerts", "events", "--json")[1])
+    assert [(e["source"], e["kind"], e["rule_id"]) for e in events] == [
+        ("rule", "firing", 1),
+        ("budget", "threshold", 4),
+    ]
+    assert events[1]["labels"] == '{"user": "alice"}' and events[1]["threshold"] == "80%"
+    assert events[0]["ts"] == "2030-03-17T17:46:40.000000Z"
+    only = json.loads(ax("monitor", "alerts", "events", "--json", "--rule", "1")[1])
+    assert [e["source"] for e in only] == ["rule"]
+    code, out, _ = ax("monitor", "alerts", "events")
+    assert code == 0 and "budget 4" in out and "threshold" in out
+    exported = json.loads(ax("monitor", "export", "--what", "alerts", "--format", "json", "--user", "alice")[1])
+    assert [e["source"] for e in exported] == ["budget"]
