@@ -101,7 +101,7 @@ class AxApp(App[None]):
 
     # -- start and stop -------------------------------------------------------------------
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         for t in self.theme_set.themes.values():
             self.register_theme(t)
         if self._start_theme in self.available_themes:
@@ -113,7 +113,7 @@ class AxApp(App[None]):
             self.notify(problem, title="Theme not loaded", severity="warning", timeout=12)
         self.backend.on_alert(lambda event: self.post_message(AlertEventArrived(event)))
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.switch_mode("realtime")
+        await self.switch_mode("realtime")
         self._check_size(self.size.width, self.size.height)
         self.set_interval(1.0, self.update_status)
         self._start_backend()
@@ -223,13 +223,14 @@ class AxApp(App[None]):
 
     def _check_size(self, width: int, height: int) -> None:
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        if small and not self._too_small:
-            self._too_small = True
+        self._too_small = small
+        if self.current_mode not in self.MODES:
+            return  # still mounting: on_mount checks again once the first screen is up
+        on_top = isinstance(self.screen, TooSmallScreen)
+        if small and not on_top:
             self.push_screen(TooSmallScreen(MIN_SIZE))
-        elif not small and self._too_small:
-            self._too_small = False
-            if isinstance(self.screen, TooSmallScreen):
-                self.pop_screen()
+        elif not small and on_top:
+            self.pop_screen()
 
     # -- actions --------------------------------------------------------------------------
 

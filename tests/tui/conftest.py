@@ -38,9 +38,18 @@ def _still_and_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
+@pytest.fixture(scope="session")
+def _seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded database, written once per test session."""
+    folder = tmp_path_factory.mktemp("seeded-template")
+    data = seed(folder)
+    data.store.close()
+    return folder / "seeded.db"
+
+
 @pytest.fixture
-def seeded(tmp_path: Path) -> Iterator[Seeded]:
-    """A store and live windows full of seeded calls, at a fixed time."""
-    data = seed(tmp_path)
+def seeded(tmp_path: Path, _seeded_template: Path) -> Iterator[Seeded]:
+    """A store and live windows full of seeded calls, at a fixed time (a fresh copy per test)."""
+    data = seed(tmp_path, template=_seeded_template)
     yield data
     data.store.close()

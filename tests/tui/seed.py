@@ -10,6 +10,7 @@ same pictures.
 from __future__ import annotations
 
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,15 +99,26 @@ def make_records(start: float, seconds: float, n: int, seed: int) -> list[CallRe
     return out
 
 
-def seed(tmp: Path, *, n_old: int = 400, n_recent: int = 900, now: float = NOW) -> Seeded:
-    """A store, windows and settings with seeded calls, budgets, limits and alert rules."""
+def seed(tmp: Path, *, template: Path | None = None, n_old: int = 400, n_recent: int = 900,
+         now: float = NOW) -> Seeded:
+    """A store, windows and settings with seeded calls, budgets, limits and alert rules.
+
+    With ``template`` (a database an earlier `seed` wrote and closed), the
+    database is copied from it instead of written again: same data, faster.
+    """
     start = now - 2 * 3600
     clock = FakeClock(start)
     settings = effective_providers(Settings())
-    store = Store.open(f"sqlite:///{tmp / 'seeded.db'}")
     old = make_records(start, 2 * 3600 - 600, n_old, seed=1)
     recent = make_records(now - 600, 600 - 2, n_recent, seed=2)
     records = old + recent
+    path = tmp / "seeded.db"
+    if template is not None:
+        shutil.copyfile(template, path)
+        store = Store.open(f"sqlite:///{path}")
+        clock.advance(now - clock.now())
+        return Seeded(store, clock, settings, _live(settings, recent, start, now), records)
+    store = Store.open(f"sqlite:///{path}")
     hooks = [RollupHook(clock=clock), SecondsHook(clock=clock)]
 
     def write(conn):  # type: ignore[no-untyped-def]
@@ -115,14 +127,8 @@ def seed(tmp: Path, *, n_old: int = 400, n_recent: int = 900, now: float = NOW) 
             hook(conn, records)
 
     store.run(write)
-    clock.advance(2 * 3600 - 900)
-    metrics = LiveMetrics(settings.metrics, clock=clock)
-    for rec in sorted(recent, key=lambda r: r.ts + r.latency_ms / 1000):
-        end = rec.ts + rec.latency_ms / 1000
-        if end > clock.now():
-            clock.advance(end - clock.now())
-        metrics.observe(rec)
     clock.advance(now - clock.now())
+    metrics = _live(settings, recent, start, now)
     tz = settings.budgets.timezone
     set_budget(store, Scope.parse("global"), "day", 25_000_000_000, now=now, tz=tz)
     set_budget(store, Scope.parse("user:alice"), "day", 150_000_000, hard=True, now=now, tz=tz)
@@ -140,3 +146,17 @@ def seed(tmp: Path, *, n_old: int = 400, n_recent: int = 900, now: float = NOW) 
             conn, slow, rule, t, f"{t.kind}: azure slow: p95_latency_ms is 2240 ms (> 1500)", "none"))
         slow.state = state
     return Seeded(store, clock, settings, metrics, records)
+
+
+def _live(settings: Settings, recent: list[CallRecord], start: float, now: float) -> LiveMetrics:
+    """Live windows that saw the recent calls end at their own times, read at ``now``."""
+    clock = FakeClock(start)
+    clock.advance(2 * 3600 - 900)
+    metrics = LiveMetrics(settings.metrics, clock=clock)
+    for rec in sorted(recent, key=lambda r: r.ts + r.latency_ms / 1000):
+        end = rec.ts + rec.latency_ms / 1000
+        if end > clock.now():
+            clock.advance(end - clock.now())
+        metrics.observe(rec)
+    clock.advance(now - clock.now())
+    return metrics

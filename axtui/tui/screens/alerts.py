@@ -53,11 +53,12 @@ SEVERITIES: tuple[str, ...] = ("warning", "critical", "info")
 
 def check_rule(text: str) -> str | None:
     """Why ``text`` is not an alert rule (with the column pointed at), or None."""
+    from axtui.errors import AxError
     from axtui.metrics.alerts.grammar import parse_rule
 
     try:
         parse_rule(text)
-    except ValueError as exc:
+    except (AxError, ValueError) as exc:
         return getattr(exc, "message", None) or str(exc)
     return None
 
@@ -65,12 +66,13 @@ def check_rule(text: str) -> str | None:
 def _value(rule_text: str, value: float | None) -> str:
     if value is None:
         return "–"
+    from axtui.errors import AxError
     from axtui.metrics.alerts.evaluator import describe_value
     from axtui.metrics.alerts.grammar import parse_rule
 
     try:
         return describe_value(parse_rule(rule_text), value)
-    except ValueError:
+    except (AxError, ValueError):
         return f"{value:.4g}"
 
 

@@ -413,8 +413,8 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         self._close_editor()
         self.hint("Not changed.")
 
-    @on(CellEditor.Submitted)
-    def _editor_submitted(self, event: CellEditor.Submitted) -> None:
+    @on(CellEditor.Accepted)
+    def _editor_submitted(self, event: CellEditor.Accepted) -> None:
         backend: Any = self.backend
         value = event.value.strip()
         if event.editor.table.id == "budgets":
@@ -471,7 +471,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             self.app.push_screen(ConfirmScreen(question), confirmed)
             return
         limit = self._limit_of(key)
-        if limit is None or limit.source != "store":
+        if limit is None or limit.source not in ("store", "stored"):
             self.hint("Only limits set for one subject (from the store) can be deleted here; defaults live in "
                       "the config file", error=True)
             return

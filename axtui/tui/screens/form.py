@@ -83,7 +83,7 @@ class FormScreen(ModalScreen[Any]):
                     yield Checkbox(f.help or f.label, value=bool(f.value), id=f"f-{f.name}", compact=True)
                 else:
                     yield Input(value=str(f.value), placeholder=f.placeholder, id=f"f-{f.name}", compact=True)
-                    yield Static(f.help, id=f"e-{f.name}", classes="form-help")
+                    yield Static(f.help, id=f"e-{f.name}", classes="form-help", markup=False)
             yield Static("", id="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel (esc)", id="cancel")
@@ -106,14 +106,14 @@ class FormScreen(ModalScreen[Any]):
     def _check(self, f: Field, value: str) -> str | None:
         if not value.strip():
             return f"{f.label.lower()} is needed" if f.required else None
-        return f.check(value) if f.check is not None else None
+        return _run_check(f, value)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         name = (event.input.id or "").removeprefix("f-")
         f = next((f for f in self.fields if f.name == name), None)
         if f is None:
             return
-        message = f.check(event.value) if (f.check is not None and event.value.strip()) else None
+        message = _run_check(f, event.value) if event.value.strip() else None
         event.input.set_class(message is not None, "-invalid")
         help_line = self.query_one(f"#e-{name}", Static)
         help_line.set_class(message is not None, "-error")
@@ -166,6 +166,16 @@ class FormScreen(ModalScreen[Any]):
             error = event.worker.error
             message = getattr(error, "message", None) or str(error)
             self.query_one("#form-error", Static).update(f"[$error]Not saved: {_escape(message)}[/]")
+
+
+def _run_check(f: Field, value: str) -> str | None:
+    """The field's live check; a check that breaks says so instead of closing the dashboard."""
+    if f.check is None:
+        return None
+    try:
+        return f.check(value)
+    except Exception as exc:  # a bug in a check must not take the form down
+        return f"cannot check this value: {exc}"
 
 
 def _escape(text: str) -> str:

@@ -128,6 +128,7 @@ class RealtimeScreen(DashboardScreen):
         self.sort_index = 0
         self._stats: dict[str, Stats] = {}
         self._last: LiveView | None = None
+        self._filter_error: str | None = None
 
     def compose_body(self) -> Iterable[Any]:
         with Horizontal(id="tiles"):
@@ -227,7 +228,9 @@ class RealtimeScreen(DashboardScreen):
         log = self.query_one(CallLog)
         lifetime = self._last.snapshot.lifetime.requests if self._last else 0
         title = f"Calls · {fmt.count(lifetime)} since start"
-        if log.filter:
+        if self._filter_error:
+            title += f" · {self._filter_error}"
+        elif log.filter:
             title += f" · filter: {log.filter.text}"
         self.query_one("#log-box").border_title = title
 
@@ -246,6 +249,7 @@ class RealtimeScreen(DashboardScreen):
             return
         box.value = ""
         box.remove_class("-open")
+        self._filter_error = None
         self.query_one(CallLog).set_filter(parse_filter(""))
         self.query_one("#deployments", DataTable).focus()
         self._titles()
@@ -269,11 +273,11 @@ class RealtimeScreen(DashboardScreen):
             new = parse_filter(event.value)
         except FilterError as exc:
             event.input.add_class("-invalid")
-            event.input.tooltip = str(exc)
-            self.query_one("#log-box").border_title = f"Calls · {exc}"
+            self._filter_error = str(exc)
+            self._titles()
             return
         event.input.remove_class("-invalid")
-        event.input.tooltip = None
+        self._filter_error = None
         self.query_one(CallLog).set_filter(new)
         self._titles()
 

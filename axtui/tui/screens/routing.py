@@ -356,8 +356,8 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         self._close_editor()
         self.hint("Not changed.")
 
-    @on(CellEditor.Submitted)
-    def _submitted(self, event: CellEditor.Submitted) -> None:
+    @on(CellEditor.Accepted)
+    def _submitted(self, event: CellEditor.Accepted) -> None:
         staged = self.staged
         if staged is None:
             return

@@ -2,7 +2,7 @@
 
 `CellEditor` is an input laid over a `DataTable` cell (the screen's
 overlay layer), prefilled with the cell's value. It checks what is typed as
-it is typed (a ``validate`` function), posts `CellEditor.Submitted` on
+it is typed (a ``validate`` function), posts `CellEditor.Accepted` on
 enter and `CellEditor.Cancelled` on escape; the screen saves, and closes
 the editor only when the save worked, so a refused value stays in front of
 the user with the reason beside it, and the table keeps the old value.
@@ -58,7 +58,7 @@ class CellEditor(Input):
     ]
 
     @dataclass
-    class Submitted(Message):
+    class Accepted(Message):
         """Enter pressed on a value that passed the live check."""
 
         editor: CellEditor
@@ -133,7 +133,7 @@ class CellEditor(Input):
             self.add_class("-invalid")
             self.post_message(self.Problem(self, message))
             return
-        self.post_message(self.Submitted(self, self.row_key, self.column_key, event.value))
+        self.post_message(self.Accepted(self, self.row_key, self.column_key, event.value))
 
     def action_cancel(self) -> None:
         """Leave the cell as it was."""

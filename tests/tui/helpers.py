@@ -1,0 +1,55 @@
+"""Driving the dashboard in tests: build it on seeded data, wait for it to settle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+
+from axtui.tui.app import AxApp
+from axtui.tui.themes import ThemeSet, load_themes
+
+from .seed import Seeded
+
+
+def make_app(seeded: Seeded, *, theme: str | None = None, themes: ThemeSet | None = None,
+             refresh_hz: float = 2.0) -> AxApp:
+    """The dashboard over the seeded store, still (no blinking, no animation)."""
+    app = AxApp(seeded.backend(), theme=theme, themes=themes if themes is not None else load_themes(),
+                refresh_hz=refresh_hz, blink=False)
+    app.animation_level = "none"
+    return app
+
+
+async def settle(pilot: Pilot[Any], fetches: int = 1, timeout: float = 10.0) -> None:
+    """Wait until the backend started and the screen on top has drawn ``fetches`` times."""
+    app = pilot.app
+    waited = 0.0
+    while waited < timeout:
+        screen = app.screen
+        if getattr(app, "started", False) and getattr(screen, "fetches", fetches) >= fetches:
+            break
+        await pilot.pause(0.02)
+        waited += 0.02
+    await pilot.pause()
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Wait until ``condition()`` holds (a write reached the store, a screen changed); False on timeout."""
+    waited = 0.0
+    while waited < timeout:
+        if condition():
+            await pilot.pause()
+            return True
+        await pilot.pause(0.02)
+        waited += 0.02
+    return condition()
+
+
+async def refetch(pilot: Pilot[Any]) -> None:
+    """Make the screen on top fetch again and wait for it to draw."""
+    screen: Any = pilot.app.screen
+    before = screen.fetches
+    screen.refresh_now()
+    await until(pilot, lambda: screen.fetches > before)

@@ -1,0 +1,225 @@
+"""Alerts, routing, costs and export, driven from the keyboard and checked in the store and the files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import DataTable, Input, Static
+
+from axtui.config import load_settings
+from axtui.metrics.alerts.storage import get_rule, list_rules
+from axtui.tui.screens.alerts import AlertsScreen
+from axtui.tui.screens.confirm import ConfirmScreen
+from axtui.tui.screens.costs import CostsScreen
+from axtui.tui.screens.export import ExportScreen
+from axtui.tui.screens.form import FormScreen
+from axtui.tui.screens.routing import RoutingScreen
+from axtui.tui.widgets.cell_editor import CellEditor
+
+from .helpers import make_app, refetch, settle, until
+from .seed import Seeded
+
+
+async def _open(pilot: Any, key: str, kind: type) -> Any:
+    await settle(pilot)
+    await pilot.press(key)
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, kind)
+    return pilot.app.screen
+
+
+# -- alerts --------------------------------------------------------------------------------
+
+
+async def test_adding_a_rule_checks_it_as_typed_and_saves_it(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, "4", AlertsScreen)
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        await pilot.press(*"p95_latency_ms >> 2000")
+        await pilot.pause()
+        help_line = str(form.query_one("#e-rule", Static).render())
+        assert "column" in help_line
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert app.screen is form and len(list_rules(seeded.store)) == 3
+        box = form.query_one("#f-rule", Input)
+        box.value = "rps > 40 for 1m where provider=groq"
+        await pilot.press("ctrl+s")
+        assert await until(pilot, lambda: len(list_rules(seeded.store)) == 4)
+        added = list_rules(seeded.store)[-1]
+        assert added.rule == "rps > 40 for 1m where provider=groq" and added.severity == "warning"
+        await refetch(pilot)
+        assert app.screen.query_one("#rules", DataTable).row_count == 4
+
+
+async def test_removing_a_rule_asks_first(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, "4", AlertsScreen)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert len(list_rules(seeded.store)) == 3
+        await pilot.press("d", "y")
+        assert await until(pilot, lambda: get_rule(seeded.store, 1) is None)
+
+
+async def test_acknowledge_and_silence_a_firing_rule(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, "4", AlertsScreen)
+        assert screen.query_one("#rules", DataTable).get_cell("1", "state").plain.startswith("▲ firing")
+        await pilot.press("k")
+        assert await until(pilot, lambda: get_rule(seeded.store, 1).acknowledged_at is not None)  # type: ignore[union-attr]
+        await pilot.press("s")
+        now = seeded.clock.now()
+        assert await until(pilot, lambda: (get_rule(seeded.store, 1).silenced_until or 0) == now + 3600)  # type: ignore[union-attr]
+        await refetch(pilot)
+        assert "(quiet)" in screen.query_one("#rules", DataTable).get_cell("1", "state").plain
+
+
+async def test_editing_a_rule_keeps_the_old_one_when_the_new_text_is_wrong(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open(pilot, "4", AlertsScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        box = form.query_one("#f-rule", Input)
+        assert box.value == "p95_latency_ms > 1500 for 1m where provider=azure"
+        box.value = "p95_latency_ms > 1500 for 1m where colour=azure"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert app.screen is form
+        assert get_rule(seeded.store, 1).rule == "p95_latency_ms > 1500 for 1m where provider=azure"  # type: ignore[union-attr]
+        box.value = "p95_latency_ms > 3000 for 1m where provider=azure"
+        await pilot.press("ctrl+s")
+        assert await until(pilot, lambda: get_rule(seeded.store, 1).rule.startswith("p95_latency_ms > 3000"))  # type: ignore[union-attr]
+
+
+# -- routing -------------------------------------------------------------------------------
+
+
+async def test_a_weight_edit_is_staged_then_saved_to_the_config_file(seeded: Seeded, ax_home: Path) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, "5", RoutingScreen)
+        health = screen.query_one("#health", DataTable)
+        assert health.get_cell("anthropic/claude-haiku-4-5", "weight").plain == "1"
+        await pilot.press("enter", *"x")
+        await pilot.pause()
+        assert screen.query_one(CellEditor).has_class("-invalid")
+        await pilot.press("ctrl+a", "ctrl+k", *"3", "enter")
+        await pilot.pause()
+        assert screen.dirty
+        assert health.get_cell("anthropic/claude-haiku-4-5", "weight").plain == "● 3"
+        assert not (ax_home / "config.toml").exists()
+        await pilot.press("ctrl+s")
+        assert await until(pilot, lambda: (ax_home / "config.toml").exists())
+        saved = load_settings(ax_home / "config.toml")
+        assert [(d.provider, d.model, d.weight) for d in saved.deployments] == [
+            ("anthropic", "claude-haiku-4-5", 3.0)
+        ]
+        assert await until(pilot, lambda: not screen.dirty)
+
+
+async def test_explain_shows_the_chosen_deployment_and_why(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, "5", RoutingScreen)
+        await pilot.press("e", *"gpt-4o", "enter")
+        result = screen.query_one("#explain-result", Static)
+        assert await until(pilot, lambda: "1st" in str(result.render()))
+        text = str(result.render())
+        assert "gpt-4o" in text and "strategy latency" in text
+        await pilot.press("ctrl+a", "ctrl+k", *"no-such-model", "enter")
+        assert await until(pilot, lambda: "no-such-model" in str(result.render()) and "1st" not in str(result.render()))
+
+
+async def test_undo_drops_staged_edits(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, "5", RoutingScreen)
+        await pilot.press("enter", *"7", "enter", "u")
+        await pilot.pause()
+        assert not screen.dirty
+        assert screen.query_one("#health", DataTable).get_cell("anthropic/claude-haiku-4-5", "weight").plain == "1"
+
+
+# -- costs ---------------------------------------------------------------------------------
+
+
+async def test_range_grouping_and_order_keys(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, "2", CostsScreen)
+        table = screen.query_one("#breakdown", DataTable)
+        assert table.get_row_at(0)[0].plain == "openai"  # most expensive first
+        await pilot.press("b")
+        await refetch(pilot)
+        assert screen.by == "model" and table.get_row_at(0)[0].plain == "gpt-4o"
+        await pilot.press("o")  # by calls
+        calls = [int(table.get_row_at(i)[3].plain.replace(",", "")) for i in range(table.row_count)]
+        assert calls == sorted(calls, reverse=True)
+        await pilot.press("r")
+        await refetch(pilot)
+        assert screen.range == "7d"
+        assert "over the last 7d" in str(screen.query_one("#cost-summary", Static).render())
+
+
+async def test_clicking_a_range_selects_it(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, "2", CostsScreen)
+        choice = next(c for c in screen.query(".choice") if getattr(c, "value", "") == "1h")
+        await pilot.click(choice)
+        await refetch(pilot)
+        assert screen.range == "1h"
+        assert choice.has_class("-active")
+
+
+# -- export --------------------------------------------------------------------------------
+
+
+async def test_export_writes_the_file_with_the_headless_exporter(seeded: Seeded, tmp_path: Path) -> None:
+    app = make_app(seeded)
+    target = tmp_path / "out" / "calls.csv"
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        path = dialog.query_one("#x-path", Input)
+        assert path.value.endswith(".csv") and "ax-calls-" in path.value
+        path.value = str(target)
+        await pilot.press("ctrl+s")
+        assert await until(pilot, lambda: target.exists() and not isinstance(app.screen, ExportScreen))
+    with target.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    recent = [r for r in seeded.records if r.ts >= seeded.clock.now() - 86_400]
+    assert len(rows) == len(recent)
+    assert {"ts", "user", "provider", "model", "status", "cost_usd"} <= set(rows[0])
+
+
+async def test_export_to_a_folder_is_refused_with_a_reason(seeded: Seeded, tmp_path: Path) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#x-path", Input).value = str(tmp_path)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportScreen)
+        assert "is a folder" in str(dialog.query_one("#form-error", Static).render())

@@ -1,0 +1,170 @@
+"""Budgets and rate limits edited from the keyboard: saved at once, refused with a reason, deleted after asking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import DataTable, Input, Static
+
+from axtui.cost.budgets import get_budget, list_budgets
+from axtui.store.tables_ratelimit import read_limits
+from axtui.tui.screens.budgets import BudgetsScreen
+from axtui.tui.screens.confirm import ConfirmScreen
+from axtui.tui.screens.form import FormScreen
+from axtui.tui.widgets.cell_editor import CellEditor
+
+from .helpers import make_app, refetch, settle, until
+from .seed import Seeded
+
+DOLLAR = 1_000_000_000
+
+
+async def _open_budgets(pilot: Any) -> BudgetsScreen:
+    await settle(pilot)
+    await pilot.press("3")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, BudgetsScreen)
+    return screen
+
+
+def _hint(screen: BudgetsScreen) -> str:
+    return str(screen.query_one("#hint", Static).render())
+
+
+def _amount_cell(screen: BudgetsScreen, budget_id: int) -> str:
+    return screen.query_one("#budgets", DataTable).get_cell(str(budget_id), "amount").plain
+
+
+async def test_enter_edits_the_amount_in_place_and_saves_it(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        assert _amount_cell(screen, 1) == "$25.00"
+        await pilot.press("enter")
+        editor = screen.query_one(CellEditor)
+        assert editor.value == "25"
+        table = screen.query_one("#budgets", DataTable)
+        assert editor.region.y == table.region.y + 1  # over the first row, under the header
+        await pilot.press(*"30.50", "enter")  # the old amount is selected: typing replaces it
+        assert await until(pilot, lambda: get_budget(seeded.store, 1).limit_nanos == 30_500_000_000)
+        assert not screen.query(CellEditor)
+        await refetch(pilot)
+        assert _amount_cell(screen, 1) == "$30.50"
+        assert "in force from the next call" in _hint(screen)
+
+
+async def test_an_invalid_amount_is_refused_and_the_old_one_kept(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        await pilot.press("enter", "ctrl+a", "ctrl+k", *"abc")
+        editor = screen.query_one(CellEditor)
+        assert editor.has_class("-invalid")
+        assert "not an amount of dollars" in _hint(screen)
+        await pilot.press("enter")  # refused: stays open, nothing written
+        await pilot.pause(0.2)
+        assert screen.query(CellEditor)
+        await pilot.press("ctrl+a", "ctrl+k", *"-5", "enter")
+        await pilot.pause(0.2)
+        assert "more than zero" in _hint(screen)
+        assert get_budget(seeded.store, 1).limit_nanos == 25 * DOLLAR
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not screen.query(CellEditor)
+        assert _amount_cell(screen, 1) == "$25.00"
+        assert get_budget(seeded.store, 1).limit_nanos == 25 * DOLLAR
+
+
+async def test_h_toggles_hard_and_soft(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        assert not get_budget(seeded.store, 1).hard
+        await pilot.press("h")
+        assert await until(pilot, lambda: get_budget(seeded.store, 1).hard)
+        await refetch(pilot)
+        assert screen.query_one("#budgets", DataTable).get_cell("1", "mode").plain == "hard"
+        await pilot.press("h")
+        assert await until(pilot, lambda: not get_budget(seeded.store, 1).hard)
+
+
+async def test_delete_asks_first_and_no_keeps_the_budget(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        await pilot.press("down", "d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "user:alice" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert len(list_budgets(seeded.store)) == 3
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("enter")  # the focused button is the safe one
+        await pilot.pause(0.2)
+        assert len(list_budgets(seeded.store)) == 3
+        await pilot.press("d", "y")
+        assert await until(pilot, lambda: len(list_budgets(seeded.store)) == 2)
+        assert {b.id for b in list_budgets(seeded.store)} == {1, 3}
+        await refetch(pilot)
+        assert screen.query_one("#budgets", DataTable).row_count == 2
+
+
+async def test_a_adds_a_budget_and_a_bad_scope_keeps_the_form_open(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open_budgets(pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, FormScreen)
+        scope = form.query_one("#f-scope", Input)
+        scope.value = "team:red"
+        await pilot.pause()
+        assert "unknown scope" in str(form.query_one("#e-scope", Static).render())
+        form.query_one("#f-amount", Input).value = "12"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert app.screen is form
+        assert "unknown scope" in str(form.query_one("#form-error", Static).render())
+        scope.value = "user:dave"
+        await pilot.press("ctrl+s")
+        assert await until(pilot, lambda: len(list_budgets(seeded.store)) == 4)
+        new = next(b for b in list_budgets(seeded.store) if str(b.scope) == "user:dave")
+        assert new.limit_nanos == 12 * DOLLAR and new.period == "day" and not new.hard
+        assert isinstance(app.screen, BudgetsScreen)
+
+
+async def test_limits_edit_in_place_and_a_bad_limit_is_refused(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        limits = screen.query_one("#limits", DataTable)
+        limits.focus()
+        await pilot.pause()
+        key = limits.coordinate_to_cell_key(limits.cursor_coordinate).row_key.value
+        assert key == "user:bob|requests"
+        await pilot.press("enter", "ctrl+a", "ctrl+k", *"60/minut")
+        await pilot.pause()
+        assert "60/minut" in _hint(screen) or "minute" in _hint(screen)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        bob = next(r for r in read_limits(seeded.store) if r.subject == "bob")
+        assert bob.requests == "30/minute"
+        await pilot.press("ctrl+a", "ctrl+k", *"90/minute", "enter")
+        assert await until(pilot, lambda: next(r for r in read_limits(seeded.store)
+                                               if r.subject == "bob").requests == "90/minute")
+
+
+async def test_deleting_a_limit_asks_first(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        screen.query_one("#limits", DataTable).focus()
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        assert await until(pilot, lambda: all(r.subject != "bob" for r in read_limits(seeded.store)))
