@@ -79,7 +79,8 @@ async def _status(user: str | None, as_json: bool) -> None:
         console.print(f"[dim]No limit of its own applies to user {user!r}.[/]")
 
 
-@ratelimit.command(name="set")
+# A negative limit (-3/minute) reaches the limit's own check instead of reading as an option.
+@ratelimit.command(name="set", context_settings={"ignore_unknown_options": True})
 @click.argument("subject")
 @click.argument("limit")
 @click.option("--tokens", default=None, metavar="LIMIT", help="A token limit too, e.g. 100000/minute.")

@@ -2,33 +2,37 @@
 
 A bucket holds at most ``burst`` units (by default the limit itself, so an
 idle caller may spend one period's quota at once) and refills continuously
-at ``limit`` units per ``period_s``. GCRA keeps the whole bucket in one
-number, the *theoretical arrival time* (TAT): the moment the bucket would
-be full again. One unit costs ``T = period_s / limit`` seconds of TAT; a
-request of ``cost`` units is admitted when the TAT it would leave is at
-most ``burst * T`` ahead of now.
+at ``limit`` units per ``period_s``. GCRA keeps the bucket as the moment it
+will be full again (the *theoretical arrival time*); one unit moves that
+moment ``T = period_s / limit`` seconds later, and a request of ``cost``
+units is admitted when it would leave the moment at most ``burst * T``
+ahead of now.
+
+Here that moment is kept as ``(stamp, level)``: when the bucket was last
+touched and how many units were in use then, so ``TAT = stamp + level * T``.
+Counting in units rather than adding seconds to an epoch timestamp keeps
+the arithmetic exact where it matters: a float near 1.75e9 has a grain of
+0.24 µs, which hundreds of additions would turn into a refused request.
 
 Two guarantees follow, and the property tests check both: in any interval
 of length ``period_s`` at most ``limit + burst`` units are admitted, and a
 caller that asks at exactly the limit's pace is never refused.
 
-State is a float (the TAT, in the clock's seconds) or None for a full
-bucket, so the same code serves memory, the store and (mirrored in one Lua
-script) Redis. `TokenBucket` is a stateful wrapper over a clock.
+The same code serves memory and the store; one Lua script mirrors it for
+Redis. `TokenBucket` is a stateful wrapper over a clock.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["Bucket", "TokenBucket", "Verdict"]
+__all__ = ["Bucket", "BucketState", "TokenBucket", "Verdict"]
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """One decision: whether it passed, the state to keep, and what to tell the caller.
 
     Attributes:
@@ -47,7 +51,13 @@ class Verdict:
     retry_after: float
 
 
-@dataclass(frozen=True, slots=True)
+class BucketState(NamedTuple):
+    """A bucket at ``stamp`` (clock seconds) had ``level`` units in use."""
+
+    stamp: float
+    level: float
+
+
 class Bucket:
     """A token bucket's parameters: ``limit`` units per ``period_s``, holding ``burst``.
 
@@ -56,70 +66,95 @@ class Bucket:
         period_s: the period in seconds.
         burst: the bucket's capacity, the most units that may pass at once;
             None means ``limit``.
+
+    Attributes:
+        capacity: the most units that may pass at once.
+        interval: seconds one unit takes to refill (the emission interval T).
+        tolerance: slack in units for the rounding of clock readings: a
+            microsecond's worth, and never more than a thousandth of a unit.
     """
 
-    limit: int
-    period_s: float
-    burst: int | None = None
+    __slots__ = ("burst", "capacity", "interval", "limit", "period_s", "tolerance")
 
-    def __post_init__(self) -> None:
-        if self.limit < 1 or self.period_s <= 0:
+    def __init__(self, limit: int, period_s: float, burst: int | None = None) -> None:
+        if limit < 1 or period_s <= 0:
             raise ValueError("a token bucket needs a limit of at least 1 per a positive period")
-        if self.burst is not None and self.burst < 1:
+        if burst is not None and burst < 1:
             raise ValueError("a token bucket's burst must be at least 1")
+        self.limit = limit
+        self.period_s = period_s
+        self.burst = burst
+        # Fixed per limit and read on every decision: computed once.
+        self.capacity: int = burst if burst is not None else limit
+        self.interval: float = period_s / limit
+        self.tolerance: float = min(1e-3, 1e-6 / self.interval)
 
-    @property
-    def capacity(self) -> int:
-        """The most units that may pass at once."""
-        return self.burst if self.burst is not None else self.limit
+    def __repr__(self) -> str:
+        return f"Bucket(limit={self.limit}, period_s={self.period_s}, burst={self.burst})"
 
-    @property
-    def interval(self) -> float:
-        """Seconds of TAT one unit costs (the emission interval T)."""
-        return self.period_s / self.limit
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Bucket) and (self.limit, self.period_s, self.burst) == (
+            other.limit, other.period_s, other.burst)
 
-    @property
-    def tolerance(self) -> float:
-        """Slack for float rounding of clock readings: far below one unit's interval."""
-        return min(1e-6, self.interval / 1000)
+    def __hash__(self) -> int:
+        return hash((self.limit, self.period_s, self.burst))
 
-    def decide(self, tat: float | None, now: float, cost: int) -> Verdict:
-        """Admit ``cost`` units at ``now`` or refuse them; never changes ``tat`` itself."""
+    def level(self, state: BucketState | None, now: float) -> tuple[float, float]:
+        """``(stamp, units in use)`` as of ``now`` (a stamp in the future, from a skewed clock, is kept)."""
+        if state is None:
+            return now, 0.0
+        stamp, level = state
+        if now <= stamp:
+            return stamp, level
+        level -= (now - stamp) / self.interval
+        return now, level if level > 0.0 else 0.0
+
+    def decide(self, state: BucketState | None, now: float, cost: int) -> Verdict:
+        """Admit ``cost`` units at ``now`` or refuse them; never changes ``state`` itself."""
         t = self.interval
-        depth = self.capacity * t
-        base = now if tat is None or tat < now else tat
-        new_tat = base + cost * t
-        if cost > self.capacity:
-            return Verdict(False, tat, self._remaining(base, now), base - now, math.inf)
-        if new_tat - now <= depth + self.tolerance:
-            return Verdict(True, new_tat, self._remaining(new_tat, now), new_tat - now, 0.0)
-        return Verdict(False, tat, self._remaining(base, now), base - now, new_tat - depth - now)
+        # self.level(), inlined: this is the hot path of every call.
+        if state is None:
+            stamp, level = now, 0.0
+        else:
+            stamp, level = state
+            if now > stamp:
+                level -= (now - stamp) / t
+                if level < 0.0:
+                    level = 0.0
+                stamp = now
+        ahead = stamp - now  # > 0 only when another clock wrote the state
+        cap = self.capacity
+        new_level = level + cost
+        if cost <= cap and new_level <= cap + self.tolerance:
+            # cap - new_level + tolerance >= 0 here, so int() is floor().
+            return Verdict(True, BucketState(stamp, new_level), int(cap - new_level + self.tolerance),
+                           ahead + new_level * t, 0.0)
+        retry = math.inf if cost > cap else ahead + (new_level - cap) * t
+        return Verdict(False, state, self._remaining(level), ahead + level * t, retry)
 
-    def adjust(self, tat: float | None, now: float, delta: int) -> float | None:
+    def adjust(self, state: BucketState | None, now: float, delta: int) -> BucketState | None:
         """Charge ``delta`` more units (or refund ``-delta``) without a decision.
 
-        A charge may leave the bucket in debt (TAT beyond the depth): the
-        next requests wait until it is paid off. A refund never fills the
-        bucket beyond full.
+        A charge may leave the bucket in debt (more in use than it holds):
+        the next requests wait until it is paid off. A refund never fills
+        the bucket beyond full.
         """
-        base = now if tat is None or tat < now else tat
-        new_tat = base + delta * self.interval
-        return None if new_tat <= now else new_tat
+        stamp, level = self.level(state, now)
+        new_level = level + delta
+        return BucketState(stamp, new_level) if new_level > 0 else None
 
-    def peek(self, tat: float | None, now: float) -> tuple[int, int, float]:
+    def peek(self, state: BucketState | None, now: float) -> tuple[int, int, float]:
         """``(used, remaining, reset_after)`` at ``now`` without spending anything."""
-        base = now if tat is None or tat < now else tat
-        remaining = self._remaining(base, now)
-        used = min(self.capacity, math.ceil((base - now) / self.interval - 1e-9))
-        return max(0, used), remaining, base - now
+        stamp, level = self.level(state, now)
+        used = min(self.capacity, max(0, math.ceil(level - self.tolerance)))
+        return used, self._remaining(level), stamp - now + level * self.interval
 
-    def expires_at(self, tat: float | None) -> float:
+    def expires_at(self, state: BucketState | None) -> float:
         """When the state is equivalent to a full bucket and may be dropped."""
-        return tat if tat is not None else 0.0
+        return state.stamp + state.level * self.interval if state is not None else 0.0
 
-    def _remaining(self, tat: float, now: float) -> int:
-        free = self.capacity - (tat - now) / self.interval
-        return max(0, math.floor(free + 1e-9))
+    def _remaining(self, level: float) -> int:
+        return max(0, math.floor(self.capacity - level + self.tolerance))
 
 
 class TokenBucket:
@@ -139,13 +174,13 @@ class TokenBucket:
     def __init__(self, limit: int, period_s: float, *, burst: int | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.bucket = Bucket(limit, period_s, burst)
         self.clock = clock
-        self.tat: float | None = None
+        self.state: BucketState | None = None
 
     def acquire(self, cost: int = 1) -> Verdict:
         """Decide on ``cost`` units now, keeping the new state when admitted."""
-        verdict = self.bucket.decide(self.tat, self.clock.now(), cost)
+        verdict = self.bucket.decide(self.state, self.clock.now(), cost)
         if verdict.allowed:
-            self.tat = verdict.state  # type: ignore[assignment]
+            self.state = verdict.state  # type: ignore[assignment]
         return verdict
 
     def try_acquire(self, cost: int = 1) -> bool:
@@ -154,9 +189,9 @@ class TokenBucket:
 
     def adjust(self, delta: int) -> None:
         """Charge (or refund) ``delta`` units after the fact."""
-        self.tat = self.bucket.adjust(self.tat, self.clock.now(), delta)
+        self.state = self.bucket.adjust(self.state, self.clock.now(), delta)
 
     @property
     def remaining(self) -> int:
         """Units that could pass now."""
-        return self.bucket.peek(self.tat, self.clock.now())[1]
+        return self.bucket.peek(self.state, self.clock.now())[1]

@@ -111,7 +111,7 @@ class RateLimiter:
             stored = self._read_stored()
         self.book = RuleBook.build(self._config, stored or ())
         self._fast = backend.acquire_now if isinstance(backend, MemoryBackend) else None
-        self._next_poll = clock.monotonic() + self._config.poll_s
+        self._next_poll = clock.now() + self._config.poll_s
         self._poll_task: asyncio.Task[None] | None = None
 
     @property
@@ -133,15 +133,20 @@ class RateLimiter:
             RateLimited: a limit (or a provider's own quota) is exhausted; nothing was spent.
             StoreError: the backend could not be reached.
         """
-        if self.store is not None and self.clock.monotonic() >= self._next_poll:
-            self._schedule_poll()
         now = self.clock.now()
+        if now >= self._next_poll and self.store is not None:
+            self._schedule_poll()
         book = self.book
         checks: list[Check] = []
+        token_slots: list[Slot] = []
         providers: list[str] | None = None
         for subject in subjects:
             for slot in book.slots(subject):
-                checks.append((slot, 1 if slot.unit == "requests" else tokens))
+                if slot.unit == "requests":
+                    checks.append((slot, 1))
+                else:
+                    checks.append((slot, tokens))
+                    token_slots.append(slot)
             if subject[0] == "provider" and self.upstream is not None:
                 refusal = self.upstream.check(subject[1], tokens, now)
                 if refusal is not None:
@@ -151,19 +156,19 @@ class RateLimiter:
         if checks:
             verdicts = self._fast(checks, now) if self._fast is not None else await self.backend.acquire(checks, now)
             worst: tuple[Slot, Verdict, int] | None = None
-            for (slot, cost), v in zip(checks, verdicts, strict=True):
+            for i, v in enumerate(verdicts):
+                slot = checks[i][0]
                 if not v.allowed and (worst is None or v.retry_after > worst[1].retry_after):
-                    worst = (slot, v, cost)
-                states.append(LimitState(slot.label, slot.unit, slot.limit.rate.amount, v.remaining, v.reset_after))
+                    worst = (slot, v, checks[i][1])
+                states.append(LimitState(slot.label, slot.unit, slot.amount, v.remaining, v.reset_after))
             if worst is not None:
                 raise _refusal(*worst)
         handle = None
         if providers:
             for name in providers:
                 self.upstream.charge(name, tokens)  # type: ignore[union-attr]
-        token_slots = tuple(slot for slot, _ in checks if slot.unit == "tokens")
         if token_slots or providers:
-            handle = _Handle(token_slots, tuple(providers or ()))
+            handle = _Handle(tuple(token_slots), tuple(providers or ()))
         return Ticket(tuple(subjects), tokens, states, handle)
 
     async def settle(self, ticket: Ticket, tokens: int) -> None:
@@ -282,7 +287,7 @@ class RateLimiter:
         """Re-read the stored limits if another process changed them; True when they changed."""
         if self.store is None:
             return False
-        self._next_poll = self.clock.monotonic() + self._config.poll_s
+        self._next_poll = self.clock.now() + self._config.poll_s
         version = await asyncio.to_thread(self._read_version)
         if version == self._version and not force:
             return False
@@ -338,7 +343,7 @@ class RateLimiter:
         return out
 
     def _schedule_poll(self) -> None:
-        self._next_poll = self.clock.monotonic() + self._config.poll_s
+        self._next_poll = self.clock.now() + self._config.poll_s
         if self._poll_task is not None and not self._poll_task.done():
             return
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from limits import RateLimitItem, parse_many
 from limits.limits import TIME_TYPES
@@ -28,9 +28,9 @@ __all__ = [
 ]
 
 #: The word for "no limit here", even where a default would apply.
-UNLIMITED = "unlimited"
+UNLIMITED: Final = "unlimited"
 #: The word for "the configured default for this scope".
-DEFAULT = "default"
+DEFAULT: Final = "default"
 
 #: Period names, shortest first (plurals are accepted too).
 PERIODS: tuple[str, ...] = ("second", "minute", "hour", "day", "month", "year")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from axtui.config import RateLimitConfig
 from axtui.ratelimit.gcra import Bucket, Verdict
@@ -48,18 +48,25 @@ _SUBJECT_FORMS = (
 
 
 class Algorithm(Protocol):
-    """What every limit algorithm offers: pure functions of (state, now)."""
+    """What every limit algorithm offers: pure functions of (state, now).
 
-    limit: int
-    period_s: float
+    Each algorithm has its own state type (None: no state yet); callers
+    keep it opaque and hand back what the algorithm returned.
+    """
 
-    def decide(self, state: object, now: float, cost: int) -> Verdict: ...
+    @property
+    def limit(self) -> int: ...
 
-    def adjust(self, state: object, now: float, delta: int) -> object: ...
+    @property
+    def period_s(self) -> float: ...
 
-    def peek(self, state: object, now: float) -> tuple[int, int, float]: ...
+    def decide(self, state: Any, now: float, cost: int) -> Verdict: ...
 
-    def expires_at(self, state: object) -> float: ...
+    def adjust(self, state: Any, now: float, delta: int) -> Any: ...
+
+    def peek(self, state: Any, now: float) -> tuple[int, int, float]: ...
+
+    def expires_at(self, state: Any) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +126,10 @@ class Slot:
     key: str
     label: str
     source: str
+    #: ``limit.engine``, at hand for the hot path.
+    engine: Algorithm
+    #: ``limit.rate.amount``, likewise.
+    amount: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +301,8 @@ class RuleBook:
             burst = r.burst if (unit == "requests" or r.requests is None) else None
             limit = self._limit(unit, rate, r.algorithm, burst)  # type: ignore[arg-type]
             key = f"{scope}\x1f{name}\x1f{unit}\x1f{limit.variant}"
-            out.append(Slot(scope, name, unit, limit, key, label, r.source))  # type: ignore[arg-type]
+            out.append(Slot(scope, name, unit, limit, key, label, r.source,  # type: ignore[arg-type]
+                            limit.engine, rate.amount))
         return tuple(out)
 
     def _limit(self, unit: Unit, rate: Rate, algorithm: str, burst: int | None) -> Limit:

@@ -10,9 +10,9 @@
   window still overlaps the last ``period_s``. Used for token limits and
   larger request limits, where a log of every unit would be too big.
 
-On Redis the windows run inside `limits`' own atomic storage (see
-`axtui.ratelimit.backends.redis`); memory and the store run the same
-arithmetic here, on the clock they are given, so a limit means the same on
+On Redis the windows run in `limits`' own storage, its atomic Lua scripts
+and key layout (see `axtui.ratelimit.backends.redis`); memory and the store
+run the same arithmetic here, on the clock they are given, so a limit means the same on
 every backend and the property tests drive it with a fake clock. Windows
 start at the first hit, as in `limits`, not at clock boundaries.
 """
@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from limits import RateLimitItem
-from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter, SlidingWindowCounterRateLimiter
 
 from axtui.ratelimit.gcra import Verdict
 from axtui.ratelimit.parse import Rate
@@ -36,7 +34,6 @@ __all__ = [
     "MovingWindow",
     "WindowCounter",
     "limits_item",
-    "limits_strategy",
 ]
 
 #: Request limits up to this many per window keep an exact log; larger ones a counter.
@@ -85,13 +82,27 @@ class WindowCounter:
 
     def decide(self, state: CounterState | None, now: float, cost: int) -> Verdict:
         """Admit ``cost`` units at ``now`` or refuse them."""
-        s = self.roll(state, now)
-        count = self.weighted(s, now)
-        if cost <= self.limit and count + cost <= self.limit:
-            new = CounterState(s.start, s.previous, s.current + cost)
-            return Verdict(True, new, self.limit - count - cost, self._reset_after(new, now), 0.0)
-        retry = math.inf if cost > self.limit else self._retry_after(s, now, cost)
-        return Verdict(False, s, max(0, self.limit - count), self._reset_after(s, now), retry)
+        p = self.period_s
+        # roll() and weighted(), inlined: this is the hot path of every call.
+        if state is None:
+            s = CounterState(now, 0, 0)
+        else:
+            elapsed = now - state.start
+            if elapsed < p:
+                s = state
+            elif elapsed < 2 * p:
+                s = CounterState(state.start + p, state.current, 0)
+            else:
+                s = CounterState(now, 0, 0)
+        start, previous, current = s
+        count = math.floor(previous * (start + p - now) / p) + current if previous else current
+        limit = self.limit
+        if cost <= limit and count + cost <= limit:
+            current += cost
+            reset = start + 2 * p - now if current else (start + p - now if previous else 0.0)
+            return Verdict(True, CounterState(start, previous, current), limit - count - cost, reset, 0.0)
+        retry = math.inf if cost > limit else self._retry_after(s, now, cost)
+        return Verdict(False, s, max(0, limit - count), self._reset_after(s, now), retry)
 
     def adjust(self, state: CounterState | None, now: float, delta: int) -> CounterState:
         """Count ``delta`` more units (or take ``-delta`` back) without a decision."""
@@ -196,11 +207,6 @@ class MovingWindow:
     def expires_at(self, log: tuple[float, ...] | None) -> float:
         """When every entry has left the window."""
         return log[-1] + self.period_s if log else 0.0
-
-
-def limits_strategy(storage: Storage, exact: bool) -> RateLimiter:
-    """`limits`' async strategy over ``storage``: the moving window or the counter."""
-    return MovingWindowRateLimiter(storage) if exact else SlidingWindowCounterRateLimiter(storage)
 
 
 def limits_item(rate: Rate) -> RateLimitItem:

@@ -9,9 +9,9 @@
   by another process with one cheap read.
 - ``ratelimit_state``: the state of every limit in use when the state lives
   in the store, so that every local ax process (``ax serve``, ``ax call``,
-  the dashboard) shares it. ``at`` is the token bucket's theoretical arrival
-  time or the start of a window; ``prev_count``/``curr_count`` are a window
-  counter's counts; ``log`` a moving window's entry times (packed float64).
+  the dashboard) shares it. ``at`` is when a token bucket was last touched
+  (``level``: the units then in use) or when a window started;
+  ``prev_count``/``curr_count`` are a window counter's counts; ``log`` a moving window's entry times (packed float64).
   ``expires_at`` is when the row is equivalent to no row and may be pruned.
 
 `StateTable` does a decision's read-modify-write in one locked
@@ -91,6 +91,7 @@ class RateLimitState(SQLModel, table=True):
     scope: str = Field(max_length=16)
     subject: str = Field(max_length=256)
     at: float = 0.0
+    level: float = 0.0
     prev_count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     curr_count: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     log: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
@@ -109,8 +110,10 @@ def read_limits(store: Store) -> list[RateLimitRule]:
 def read_limits_version(store: Store) -> int:
     """The change counter of ``ratelimit_limits`` (0 before the first change)."""
 
+    table = RateLimitVersion.__table__  # type: ignore[attr-defined]
+
     def work(conn: Connection) -> int:
-        row = conn.execute(select(RateLimitVersion.version).where(RateLimitVersion.id == 1)).first()  # type: ignore[arg-type]
+        row = conn.execute(select(table.c.version).where(table.c.id == 1)).first()
         return int(row[0]) if row else 0
 
     return store.run(work)
@@ -137,7 +140,8 @@ def write_limit(
         _bump(conn)
 
     store.run(work)
-    return RateLimitRule(scope=scope, subject=subject, **values)
+    return RateLimitRule(scope=scope, subject=subject, requests=requests, tokens=tokens, algorithm=algorithm,
+                         burst=burst, updated_at=now)
 
 
 def remove_limit(store: Store, scope: str, subject: str) -> bool:
@@ -160,13 +164,16 @@ def _bump(conn: Connection) -> None:
 
 
 def _insert(conn: Connection, table: Any) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL both)."""
     if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        raise StoreError(f"rate limits need SQLite or PostgreSQL, not {conn.dialect.name}")
-    return insert(table)
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    raise StoreError(f"rate limits need SQLite or PostgreSQL, not {conn.dialect.name}")
 
 
 # -- state ----------------------------------------------------------------------------------
@@ -180,16 +187,17 @@ class StateRow:
     scope: str
     subject: str
     at: float = 0.0
+    level: float = 0.0
     prev_count: int = 0
     curr_count: int = 0
     log: bytes | None = None
     expires_at: float = 0.0
 
 
-_COLUMNS = "state_key, scope, subject, at, prev_count, curr_count, log, expires_at"
+_COLUMNS = "state_key, scope, subject, at, level, prev_count, curr_count, log, expires_at"
 _UPSERT = (
-    f"INSERT INTO ratelimit_state ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT(state_key) DO UPDATE SET at = excluded.at, prev_count = excluded.prev_count, "
+    f"INSERT INTO ratelimit_state ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(state_key) DO UPDATE SET at = excluded.at, level = excluded.level, prev_count = excluded.prev_count, "
     "curr_count = excluded.curr_count, log = excluded.log, expires_at = excluded.expires_at"
 )
 
@@ -279,7 +287,7 @@ class StateTable:
             out = decide(rows)
             if out:
                 raw.executemany(_UPSERT, [
-                    (r.state_key, r.scope, r.subject, r.at, r.prev_count, r.curr_count, r.log, r.expires_at) for r in out
+                    (r.state_key, r.scope, r.subject, r.at, r.level, r.prev_count, r.curr_count, r.log, r.expires_at) for r in out
                 ])
             raw.execute("COMMIT")
         except BaseException as exc:
@@ -300,7 +308,7 @@ class StateTable:
                 # Rows must exist to be locked; placeholders read as "no state".
                 conn.execute(
                     _insert(conn, table).values([
-                        {"state_key": k, "scope": "", "subject": "", "at": 0.0, "prev_count": 0, "curr_count": 0,
+                        {"state_key": k, "scope": "", "subject": "", "at": 0.0, "level": 0.0, "prev_count": 0, "curr_count": 0,
                          "log": None, "expires_at": 0.0} for k in ordered
                     ]).on_conflict_do_nothing(index_elements=["state_key"])
                 )
@@ -311,7 +319,7 @@ class StateTable:
             out = decide(rows)
             if out:
                 values = [
-                    {"state_key": r.state_key, "scope": r.scope, "subject": r.subject, "at": r.at,
+                    {"state_key": r.state_key, "scope": r.scope, "subject": r.subject, "at": r.at, "level": r.level,
                      "prev_count": r.prev_count, "curr_count": r.curr_count, "log": r.log, "expires_at": r.expires_at}
                     for r in out
                 ]
@@ -319,7 +327,7 @@ class StateTable:
                 conn.execute(stmt.on_conflict_do_update(
                     index_elements=["state_key"],
                     set_={c: getattr(stmt.excluded, c) for c in
-                          ("scope", "subject", "at", "prev_count", "curr_count", "log", "expires_at")},
+                          ("scope", "subject", "at", "level", "prev_count", "curr_count", "log", "expires_at")},
                 ), values)
 
         self.store.run(work)

@@ -38,6 +38,7 @@ def upgrade() -> None:
     sa.Column('scope', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
     sa.Column('at', sa.Float(), nullable=False),
+    sa.Column('level', sa.Float(), nullable=False),
     sa.Column('prev_count', sa.BigInteger(), nullable=False),
     sa.Column('curr_count', sa.BigInteger(), nullable=False),
     sa.Column('log', sa.LargeBinary(), nullable=True),

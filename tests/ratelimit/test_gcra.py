@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,14 +78,14 @@ def test_retry_after_is_exactly_when_the_request_would_pass(
     tb = TokenBucket(limit, period, burst=burst, clock=clock)
     for _ in range(spent):
         tb.try_acquire()
-    verdict = tb.bucket.decide(tb.tat, clock.now(), cost)
+    verdict = tb.bucket.decide(tb.state, clock.now(), cost)
     if verdict.allowed:
         return
     if cost > tb.bucket.capacity:
         assert verdict.retry_after == math.inf
         return
     if verdict.retry_after > 1e-3:
-        assert not tb.bucket.decide(tb.tat, clock.now() + verdict.retry_after * 0.99, cost).allowed
+        assert not tb.bucket.decide(tb.state, clock.now() + verdict.retry_after * 0.99, cost).allowed
     clock.advance(verdict.retry_after)
     assert tb.try_acquire(cost)
 
@@ -127,3 +128,20 @@ def test_decisions_report_remaining_and_when_the_bucket_is_full() -> None:
     used, remaining, reset = b.peek(v.state, 100.0)  # type: ignore[arg-type]
     assert (used, remaining, reset) == (4, 6, 24.0)
     assert b.peek(v.state, 130.0) == (0, 10, 0.0)  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(limit=st.integers(min_value=1, max_value=5000), period=PERIODS)
+def test_a_full_burst_at_one_instant_is_exact_at_real_clock_magnitudes(limit: int, period: float) -> None:
+    # At epoch seconds (~1.75e9) a float's grain is 0.24 µs: adding seconds per
+    # unit would drift; counting units does not.
+    clock = FakeClock(start=1_750_000_000.123)
+    tb = TokenBucket(limit, period, clock=clock)
+    assert sum(tb.try_acquire() for _ in range(limit + 5)) == limit
+
+
+def test_a_clock_behind_the_one_that_wrote_the_state_does_not_refill_early() -> None:
+    b = Bucket(10, 60)
+    written = b.decide(None, 1000.0, 10).state  # by a process whose clock reads 1000
+    v = b.decide(written, 999.0, 1)  # ours reads one second earlier
+    assert not v.allowed and v.retry_after == pytest.approx(7.0)

@@ -40,38 +40,33 @@ class MemoryBackend:
         self._decisions += 1
         if self._decisions % _SWEEP_EVERY == 0:
             self.sweep(now)
-        if len(checks) == 1:
-            slot, cost = checks[0]
-            v = slot.limit.engine.decide(state.get(slot.key), now, cost)
-            if v.allowed:
-                state[slot.key] = v.state
-                self._engines[slot.key] = slot.limit.engine
-            return [v]
         verdicts: list[Verdict] = []
+        # New states wait here until every check has passed (all-or-nothing).
         pending: dict[str, object] = {}
         ok = True
         for slot, cost in checks:
             key = slot.key
-            current = pending[key] if key in pending else state.get(key)
-            v = slot.limit.engine.decide(current, now, cost)
+            v = slot.engine.decide(pending[key] if key in pending else state.get(key), now, cost)
             verdicts.append(v)
             if v.allowed:
                 pending[key] = v.state
             else:
                 ok = False
         if ok:
-            state.update(pending)
+            engines = self._engines
             for slot, _ in checks:
-                self._engines[slot.key] = slot.limit.engine
+                if slot.key not in state:
+                    engines[slot.key] = slot.engine
+            state.update(pending)
         return verdicts
 
     async def adjust(self, slots: Sequence[Slot], delta: int, now: float) -> None:
         for slot in slots:
-            self._state[slot.key] = slot.limit.engine.adjust(self._state.get(slot.key), now, delta)
-            self._engines[slot.key] = slot.limit.engine
+            self._state[slot.key] = slot.engine.adjust(self._state.get(slot.key), now, delta)
+            self._engines[slot.key] = slot.engine
 
     async def peek(self, slots: Sequence[Slot], now: float) -> list[tuple[int, int, float]]:
-        return [slot.limit.engine.peek(self._state.get(slot.key), now) for slot in slots]
+        return [slot.engine.peek(self._state.get(slot.key), now) for slot in slots]
 
     async def clear(self, scope: str, subject: str) -> None:
         prefix = f"{scope}\x1f{subject}\x1f"

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 __all__ = ["COUNTER_ADJUST", "TOKEN_BUCKET"]
 
-#: KEYS: one key per bucket. ARGV[1]: "acquire" | "adjust" | "peek"; then per
-#: bucket three numbers: interval (microseconds per unit), capacity (units),
-#: cost (units; the delta for "adjust"). Times are microseconds.
-#: Returns {all_allowed, then per bucket: allowed, remaining, reset_us, retry_us, used}
-#: (retry_us -1: never, the cost exceeds the capacity). "acquire" writes only when
-#: every bucket allows; "adjust" always writes; "peek" never does.
+#: KEYS: one key per bucket, each holding "STAMP LEVEL" (microseconds, units in
+#: use then). ARGV[1]: "acquire" | "adjust" | "peek"; then per bucket three
+#: numbers: interval (microseconds per unit), capacity (units), cost (units; the
+#: delta for "adjust"). Returns {all_allowed, then per bucket: allowed,
+#: remaining, reset_us, retry_us, used} (retry_us -1: never, the cost exceeds
+#: the capacity). "acquire" writes only when every bucket allows; "adjust"
+#: always writes; "peek" never does.
 TOKEN_BUCKET = """
 if redis.replicate_commands then redis.replicate_commands() end
 local mode = ARGV[1]
@@ -29,44 +30,54 @@ for i = 1, #KEYS do
   local interval = tonumber(ARGV[3 * i - 1])
   local capacity = tonumber(ARGV[3 * i])
   local cost = tonumber(ARGV[3 * i + 1])
-  local depth = capacity * interval
-  local tolerance = math.min(1, interval / 1000)
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '')
-  if tat == nil or tat < now then tat = now end
-  local allowed, retry, basis = 1, 0, tat
+  local tolerance = math.min(0.001, 1 / interval)
+  local stamp, level = now, 0
+  local raw = redis.call('GET', KEYS[i])
+  if raw then
+    local s, l = string.match(raw, '^(%S+) (%S+)$')
+    stamp, level = tonumber(s), tonumber(l)
+    if stamp < now then
+      level = level - (now - stamp) / interval
+      if level < 0 then level = 0 end
+      stamp = now
+    end
+  end
+  local ahead = stamp - now
+  local allowed, retry, basis = 1, 0, level
   if mode == 'acquire' then
-    local new_tat = tat + cost * interval
+    local new_level = level + cost
     if cost > capacity then
       allowed, retry = 0, -1
-    elseif new_tat - now > depth + tolerance then
-      allowed, retry = 0, math.ceil(new_tat - depth - now)
+    elseif new_level > capacity + tolerance then
+      allowed, retry = 0, math.ceil(ahead + (new_level - capacity) * interval)
     else
-      basis = new_tat
-      writes[#writes + 1] = {KEYS[i], new_tat}
+      basis = new_level
+      writes[#writes + 1] = {KEYS[i], stamp, new_level, interval}
     end
   elseif mode == 'adjust' then
-    basis = tat + cost * interval
-    if basis < now then basis = now end
-    writes[#writes + 1] = {KEYS[i], basis}
+    basis = level + cost
+    if basis < 0 then basis = 0 end
+    writes[#writes + 1] = {KEYS[i], stamp, basis, interval}
   end
   if allowed == 0 then out[1] = 0 end
-  local remaining = math.floor(capacity - (basis - now) / interval + 1e-9)
+  local remaining = math.floor(capacity - basis + tolerance)
   if remaining < 0 then remaining = 0 end
-  local used = math.ceil((basis - now) / interval - 1e-9)
+  local used = math.ceil(basis - tolerance)
   if used > capacity then used = capacity end
+  if used < 0 then used = 0 end
   out[#out + 1] = allowed
   out[#out + 1] = remaining
-  out[#out + 1] = math.ceil(basis - now)
+  out[#out + 1] = math.ceil(ahead + basis * interval)
   out[#out + 1] = retry
   out[#out + 1] = used
 end
 if mode == 'adjust' or out[1] == 1 then
   for _, w in ipairs(writes) do
-    local ttl_ms = math.ceil((w[2] - now) / 1000) + 1
-    if w[2] <= now then
+    if w[3] <= 0 then
       redis.call('DEL', w[1])
     else
-      redis.call('SET', w[1], string.format('%.17g', w[2]), 'PX', ttl_ms)
+      local ttl_ms = math.ceil((w[2] - now + w[3] * w[4]) / 1000) + 1
+      redis.call('SET', w[1], string.format('%.17g %.17g', w[2], w[3]), 'PX', ttl_ms)
     end
   end
 end

@@ -14,10 +14,10 @@ import asyncio
 from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from axtui.ratelimit.backends.base import Check
-from axtui.ratelimit.gcra import Verdict
+from axtui.ratelimit.gcra import BucketState, Verdict
 from axtui.ratelimit.rules import Slot
 from axtui.ratelimit.window import CounterState
 from axtui.store import Store
@@ -37,7 +37,7 @@ def decode(slot: Slot, row: StateRow | None) -> object:
         return None
     kind = slot.limit.kind
     if kind == "tb":
-        return row.at if row.at > 0 else None
+        return BucketState(row.at, row.level) if row.at > 0 else None
     if kind == "sw":
         return CounterState(row.at, row.prev_count, row.curr_count) if row.at > 0 else None
     if row.log:
@@ -47,18 +47,17 @@ def decode(slot: Slot, row: StateRow | None) -> object:
     return None
 
 
-def encode(slot: Slot, state: object) -> StateRow:
+def encode(slot: Slot, state: Any) -> StateRow:
     """An algorithm state as a state row."""
     row = StateRow(slot.key, slot.scope, slot.subject)
     kind = slot.limit.kind
     engine = slot.limit.engine
-    if kind == "tb":
-        row.at = float(state) if state is not None else 0.0  # type: ignore[arg-type]
+    if kind == "tb" and state is not None:
+        row.at, row.level = state.stamp, state.level
     elif kind == "sw" and state is not None:
-        s: CounterState = state  # type: ignore[assignment]
-        row.at, row.prev_count, row.curr_count = s.start, s.previous, s.current
+        row.at, row.prev_count, row.curr_count = state.start, state.previous, state.current
     elif kind == "mw" and state:
-        row.log = array("d", state).tobytes()  # type: ignore[arg-type]
+        row.log = array("d", state).tobytes()
     row.expires_at = engine.expires_at(state)
     return row
 
