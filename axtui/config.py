@@ -591,7 +591,7 @@ def _locate(text: str, loc: tuple[Any, ...]) -> int | None:
     if not names:
         return None
     src = text.splitlines()
-    start = 0
+    start = -1
     # Walk down table headers ([a.b] or [[a]]), honouring array indexes.
     idx_iter = iter(loc)
     prefix: list[str] = []
@@ -606,7 +606,7 @@ def _locate(text: str, loc: tuple[Any, ...]) -> int | None:
             pick = hits[nxt] if isinstance(nxt, int) and nxt < len(hits) else hits[0]
             start = max(start, pick)
     last = names[-1]
-    for i in range(start, len(src)):
+    for i in range(max(start, 0), len(src)):
         if re.match(rf"^\s*\"?{re.escape(last)}\"?\s*=", src[i]):
             return i + 1
-    return start + 1 if start else None
+    return start + 1 if start >= 0 else None

@@ -22,7 +22,8 @@ AxError                         base of everything ax raises on purpose
     │   └── ContextTooLong      the prompt does not fit the model's context
     ├── ProviderServerError     upstream 5xx
     ├── MalformedResponse       the answer could not be parsed
-    └── StreamInterrupted       a stream ended before its end marker
+    ├── StreamInterrupted       a stream ended before its end marker
+    └── RouteUnavailable        no deployment may serve now (circuits open, region required)
 ```
 
 Errors from libraries underneath are converted at the edge
@@ -52,6 +53,7 @@ __all__ = [
     "RateLimited",
     "Refused",
     "RequestError",
+    "RouteUnavailable",
     "SchemaTooNew",
     "StoreError",
     "StoreLocked",
@@ -245,3 +247,16 @@ class MalformedResponse(ProviderError):
 
 class StreamInterrupted(ProviderError):
     """A stream ended before its end marker."""
+
+
+class RouteUnavailable(ProviderError):
+    """No deployment may serve the call now: circuits open, or none in the required region."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 reasons: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        #: Why each deployment considered was skipped.
+        self.reasons = reasons or {}

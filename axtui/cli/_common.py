@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from axtui.errors import AxError, BudgetExceeded, ConfigError, ProviderError, RateLimited, RequestError, StoreError
 
@@ -73,7 +74,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except AxError as exc:
-        err_console.print(f"[bold red]error:[/] {describe(exc)}", markup=True, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(describe(exc))}", markup=True, soft_wrap=True)
         raise SystemExit(exit_code_for(exc)) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
@@ -124,5 +125,5 @@ def open_store() -> Any:
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Print ``message`` as an error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     sys.exit(code)

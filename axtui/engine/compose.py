@@ -17,7 +17,7 @@ from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings, load_settings
 from axtui.engine.gateway import Gateway
-from axtui.ports import Budgets, Limiter, NullBudgets, NullLimiter, PriceBook, ResponseCache, Router
+from axtui.ports import Budgets, Limiter, PriceBook, ResponseCache, Router
 from axtui.providers import Provider, create_provider
 from axtui.routing.catalog import Catalog
 from axtui.store import Store

@@ -9,10 +9,11 @@ the bus.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
-from contextlib import aclosing
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,14 +28,13 @@ from axtui.errors import (
     ProviderError,
     ProviderRateLimited,
     RateLimited,
-    StreamInterrupted,
 )
 from axtui.ports import (
     Attempt,
     Budgets,
     CacheDirective,
-    LimitState,
     Limiter,
+    LimitState,
     PriceBook,
     ResponseCache,
     RoutePlan,
@@ -48,8 +48,8 @@ from axtui.store import Store
 from axtui.store.recorder import Recorder
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import (
-    CallRecord,
     Caller,
+    CallRecord,
     ChatRequest,
     ChatResponse,
     Chunk,
@@ -287,10 +287,9 @@ class Gateway:
     async def _settle_tokens(self, ticket: Ticket, rec: CallRecord) -> None:
         if rec.status in ("rate_limited",):
             return
-        try:
+        # A settle that fails only loosens a token estimate; the call itself stands.
+        with contextlib.suppress(AxError):
             await self.limiter.settle(ticket, rec.total_tokens if rec.cache == "miss" else 0)
-        except AxError:
-            pass  # a settle that fails only loosens a token estimate; the call itself stands
 
     async def _serve(
         self,
@@ -349,6 +348,7 @@ class Gateway:
                 response = await provider.chat(request, dep)
             except ProviderError as exc:
                 await self.budgets.release(reservation)
+                _apply_deployment(rec, dep)  # a failed call names the deployment that failed it last
                 self.router.observe(Attempt(dep, False, (self.clock.monotonic() - t0) * 1000, error=exc,
                                             retry_after=getattr(exc, "retry_after", None)))
                 errors.append(exc)
@@ -538,6 +538,7 @@ class CallStream:
                     usage = _estimated_usage(request, "".join(parts))
                     yield Chunk(usage=usage, id=rec.request_id, model=dep.upstream_model)
             except ProviderError as exc:
+                _apply_deployment(rec, dep)
                 elapsed = (gw.clock.monotonic() - t0) * 1000
                 gw.router.observe(Attempt(dep, False, elapsed, error=exc, retry_after=getattr(exc, "retry_after", None)))
                 if first_at is None and (exc.retryable or _moves_on(exc)):
@@ -697,7 +698,5 @@ def _replay(response: ChatResponse, request_id: str) -> list[Chunk]:
 async def _aclose(stream: Any) -> None:
     close = getattr(stream, "aclose", None)
     if close is not None:
-        try:
+        with contextlib.suppress(ProviderError):
             await close()
-        except (ProviderError, StreamInterrupted):
-            pass

@@ -33,7 +33,7 @@ from typing import Any
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import ROUTING_STRATEGIES, RoutingConfig
-from axtui.errors import ConfigError, InvalidRequest, ProviderError, UnknownModel
+from axtui.errors import ConfigError, InvalidRequest, RouteUnavailable, UnknownModel
 from axtui.ports import Attempt, PriceBook, RoutePlan
 from axtui.routing.abtest import ABAssignment, ABBook
 from axtui.routing.catalog import Catalog
@@ -54,19 +54,6 @@ _MAX_PENDING_EVENTS = 10_000
 _MAX_MEMO = 50_000
 _BEYOND = "ranked past routing.max_attempts: not tried"
 _MEMO_TTL_S = 60.0
-
-
-class RouteUnavailable(ProviderError):
-    """No deployment may serve the call now: circuits open, or none in the required region."""
-
-    status_code = 503
-
-    def __init__(self, message: str, *, retry_after: float | None = None,
-                 reasons: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        #: Why each deployment considered was skipped.
-        self.reasons = reasons or {}
 
 
 @dataclass(slots=True)
