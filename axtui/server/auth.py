@@ -36,6 +36,8 @@ _MAX_CACHED = 10_000
 def bearer_token(headers: Mapping[bytes, bytes]) -> str | None:
     """The key a request presents, from ``Authorization`` or ``x-api-key``."""
     raw = headers.get(b"authorization")
+    if raw and raw.startswith(b"Bearer ") and b" " not in raw[7:]:
+        return raw[7:].decode("latin-1") or None  # the common case, without splitting
     if raw:
         scheme, _, value = raw.decode("latin-1").strip().partition(" ")
         if scheme.lower() == "bearer" and value.strip():
@@ -75,6 +77,7 @@ class Authenticator:
         # One store lookup per key at a time: concurrent requests with the
         # same key wait for it rather than each asking the store.
         self._pending: dict[bytes, asyncio.Future[KeyInfo | None]] = {}
+        self._callers: dict[tuple[str, str, tuple[str, ...]], Caller] = {}
 
     @property
     def admin_configured(self) -> bool:
@@ -146,7 +149,6 @@ class Authenticator:
         tags = _tags(headers)
         if self.no_auth:
             token = bearer_token(headers)
-            key_id = None
             if token and parse_key(token) is not None:
                 # Without auth a key is optional; a valid one still names its user.
                 try:
@@ -154,10 +156,21 @@ class Authenticator:
                 except AuthenticationError:
                     info = None
                 if info is not None:
-                    return _caller_for(info, end_user, tags)
-            return Caller(user=end_user or LOCAL_USER, key=key_id, tags=tags)
+                    return self._caller_for(info, end_user, tags)
+            return Caller(user=end_user or LOCAL_USER, tags=tags)
         info = await self.key(bearer_token(headers))
-        return _caller_for(info, end_user, tags)
+        return self._caller_for(info, end_user, tags)
+
+    def _caller_for(self, info: KeyInfo, end_user: str | None, tags: tuple[str, ...]) -> Caller:
+        user = end_user if info.trusted and end_user else info.user
+        # Callers are frozen and few (one per key, user and tags): reuse them.
+        ident = (info.id, user, tags)
+        caller = self._callers.get(ident)
+        if caller is None:
+            if len(self._callers) >= _MAX_CACHED:
+                self._callers.clear()
+            caller = self._callers[ident] = Caller(user=user, key=info.id, tags=tags)
+        return caller
 
     def is_admin(self, headers: Mapping[bytes, bytes]) -> bool:
         """Whether the request carries the admin key."""
@@ -208,7 +221,3 @@ def _tags(headers: Mapping[bytes, bytes]) -> tuple[str, ...]:
     return tuple(t for t in (p.strip() for p in raw.decode("utf-8", "replace").split(",")) if t)[:16]
 
 
-def _caller_for(info: KeyInfo, end_user: str | None, tags: tuple[str, ...]) -> Caller:
-    if info.trusted and end_user:
-        return Caller(user=end_user, key=info.id, tags=tags)
-    return Caller(user=info.user, key=info.id, tags=tags)
