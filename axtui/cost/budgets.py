@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from axtui.cost.periods import PERIODS, period_bounds
 from axtui.cost.projection import BudgetForecast, forecast_budget, run_rate
-from axtui.cost.rollups import series, totals_by
+from axtui.cost.rollups import first_spend, totals_by
 from axtui.money import format_usd, parse_usd, usd_to_nanos
 from axtui.store import Store
 from axtui.store.tables_cost import Budget, BudgetWindow, insert_or_ignore
@@ -201,7 +201,10 @@ def get_budget(store: Store, budget_id: int) -> BudgetInfo:
 def scope_spend(conn: Connection, scope: Scope, since: float, until: float) -> int:
     """Recorded spend of ``scope`` over ``[since, until)`` (minute-aligned), from the rollups."""
     dim, provider, value = _rollup_filter(scope)
-    return sum(t.cost_nanos for t in totals_by(conn, since, until, dim=dim, provider=provider, value=value).values())
+    return sum(
+        t.cost_nanos
+        for t in totals_by(conn, since, until, dim=dim, provider=provider, value=value, measures="money").values()
+    )
 
 
 def _rollup_filter(scope: Scope) -> tuple[str, str | None, str | None]:
@@ -371,12 +374,13 @@ def trailing_rate(conn: Connection, scope: Scope, now: float, window_s: float) -
     fresh start is not averaged over hours of nothing.
     """
     dim, provider, value = _rollup_filter(scope)
-    rows = series(conn, now - window_s, now, grain="minute", dim=dim, provider=provider, value=value)
-    spent = [(bucket, t.cost_nanos) for bucket, t in rows if t.cost_nanos]
-    if not spent:
+    lo = now - window_s
+    found = totals_by(conn, lo, now, dim=dim, provider=provider, value=value, measures="money")
+    total = sum(t.cost_nanos for t in found.values())
+    if not total:
         return Decimal(0), window_s
-    used = min(window_s, max(0.0, now - spent[0][0]))
-    total = sum(n for _, n in spent)
+    first = first_spend(conn, lo, now, dim=dim, provider=provider, value=value)
+    used = window_s if first is None else min(window_s, max(0.0, now - first))
     return run_rate(total, used), used
 
 

@@ -185,7 +185,7 @@ def _projection(conn: Connection, now: float, tz: str) -> Projection:
     rate, window = trailing_rate(conn, everything, now, 86400.0)
     so_far = {}
     for name, start in (("day", day_start), ("month", month_start)):
-        so_far[name] = sum(t.cost_nanos for t in totals_by(conn, start, now).values())
+        so_far[name] = sum(t.cost_nanos for t in totals_by(conn, start, now, measures="money").values())
     return project(
         rate_per_s=rate, window_s=window, now=now,
         day_so_far_nanos=so_far["day"], day_end=float(day_end or now),
@@ -211,8 +211,8 @@ def summary(
     anchor = until if now is None else now
 
     def read(conn: Connection) -> CostSummary:
-        totals = _sum(totals_by(conn, since, until, provider=provider).values())
-        models = totals_by(conn, since, until, dim="model", provider=provider)
+        totals = _sum(totals_by(conn, since, until, provider=provider, measures="money").values())
+        models = totals_by(conn, since, until, dim="model", provider=provider, measures="money")
         ranked = sorted(models.items(), key=lambda kv: (-kv[1].cost_nanos, -kv[1].calls, kv[0]))
         tops = tuple(
             ModelSpend(p, m, t.cost_nanos, t.calls, t.unknown_price_calls) for (p, m), t in ranked if m or t.calls
@@ -245,12 +245,12 @@ def breakdown(
     def read(conn: Connection) -> Breakdown:
         groups: dict[str, Totals] = {}
         if by in ("day", "week", "month"):
-            for bucket, t in series(conn, since, until, provider=provider):
+            for bucket, t in series(conn, since, until, provider=provider, measures="money"):
                 groups.setdefault(period_label(by, bucket, tz), Totals()).add(t)
             rows = tuple(BreakdownRow(k, groups[k]) for k in sorted(groups))
         else:
             dim = _DIM.get(by, "all")
-            for (prov, value), t in totals_by(conn, since, until, dim=dim, provider=provider).items():
+            for (prov, value), t in totals_by(conn, since, until, dim=dim, provider=provider, measures="money").items():
                 groups.setdefault(prov if by == "provider" else value, Totals()).add(t)
             rows = tuple(
                 BreakdownRow(k, t) for k, t in sorted(groups.items(), key=lambda kv: (-kv[1].cost_nanos, -kv[1].calls, kv[0]))

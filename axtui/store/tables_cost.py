@@ -17,6 +17,8 @@
   per dimension and grain, so every breakdown sums to the total.
   ``lat_NN`` columns are a mergeable latency histogram: ``lat_NN`` counts
   calls at or under `LATENCY_BOUNDS_MS` [NN] (the last has no bound).
+  On SQLite the rollup tables are ``WITHOUT ROWID``: rows are stored in
+  key order, so a time range of one dimension is one contiguous read.
 
 `upsert_rollups` adds a batch of rollup rows with the dialect's
 ``INSERT … ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL both have it).
@@ -27,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint
-from sqlalchemy.engine import Connection
+from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint, bindparam
+from sqlalchemy.engine import Connection, Dialect
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -170,18 +172,21 @@ class CostRollupMinute(_RollupBase, table=True):
     """Per-minute rollup (``bucket`` = start of the minute)."""
 
     __tablename__ = "cost_rollup_minute"
+    __table_args__ = {"sqlite_with_rowid": False}
 
 
 class CostRollupHour(_RollupBase, table=True):
     """Per-hour rollup (``bucket`` = start of the hour, UTC)."""
 
     __tablename__ = "cost_rollup_hour"
+    __table_args__ = {"sqlite_with_rowid": False}
 
 
 class CostRollupDay(_RollupBase, table=True):
     """Per-day rollup (``bucket`` = UTC midnight)."""
 
     __tablename__ = "cost_rollup_day"
+    __table_args__ = {"sqlite_with_rowid": False}
 
 
 #: Grain name -> (bucket width in seconds, table).
@@ -206,19 +211,47 @@ def upsert_rollups(conn: Connection, table: Table, rows: Sequence[dict[str, Any]
     """
     if not rows:
         return
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
+    sql, order = _upsert_sql(conn.dialect, table)
+    # Straight to the driver: SQLAlchemy's per-row parameter handling would cost
+    # more than the database's work on these wide, all-numeric rows.
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, [tuple(row[k] for k in order) for row in rows])
+    finally:
+        cursor.close()
+
+
+_UPSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+
+
+def _upsert_sql(dialect: Dialect, table: Table) -> tuple[str, tuple[str, ...]]:
+    key = (dialect.name, table.name)
+    found = _UPSERTS.get(key)
+    if found is not None:
+        return found
+    if dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
+    elif dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
     else:  # pragma: no cover - ax supports SQLite and PostgreSQL only
-        raise NotImplementedError(f"rollups need SQLite or PostgreSQL, not {dialect}")
-    stmt = insert(table)
+        raise NotImplementedError(f"rollups need SQLite or PostgreSQL, not {dialect.name}")
+    names = (*_KEY_COLUMNS, *MEASURE_COLUMNS)
+    stmt = insert(table).values({n: bindparam(n) for n in names})
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[k] for k in _KEY_COLUMNS],
         set_={m: table.c[m] + stmt.excluded[m] for m in MEASURE_COLUMNS},
     )
-    conn.execute(stmt, list(rows))
+    compiled = stmt.compile(dialect=dialect)
+    if compiled.positiontup:
+        found = (compiled.string, tuple(compiled.positiontup))
+    else:
+        # Named parameters (psycopg's %(name)s): turn them positional in the same order.
+        sql = compiled.string
+        for n in names:
+            sql = sql.replace(f"%({n})s", "%s", 1)
+        found = (sql, names)
+    _UPSERTS[key] = found
+    return found
 
 
 def insert_or_ignore(conn: Connection, table: Table, row: dict[str, Any]) -> bool:

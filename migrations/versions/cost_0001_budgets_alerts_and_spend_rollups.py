@@ -107,7 +107,8 @@ def upgrade() -> None:
     sa.Column('lat_19', sa.Integer(), nullable=False),
     sa.Column('lat_20', sa.Integer(), nullable=False),
     sa.Column('lat_21', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('dim', 'bucket', 'value', 'provider')
+    sa.PrimaryKeyConstraint('dim', 'bucket', 'value', 'provider'),
+    sqlite_with_rowid=False,
     )
     op.create_table('cost_rollup_hour',
     sa.Column('dim', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
@@ -152,7 +153,8 @@ def upgrade() -> None:
     sa.Column('lat_19', sa.Integer(), nullable=False),
     sa.Column('lat_20', sa.Integer(), nullable=False),
     sa.Column('lat_21', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('dim', 'bucket', 'value', 'provider')
+    sa.PrimaryKeyConstraint('dim', 'bucket', 'value', 'provider'),
+    sqlite_with_rowid=False,
     )
     op.create_table('cost_rollup_minute',
     sa.Column('dim', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
@@ -197,7 +199,8 @@ def upgrade() -> None:
     sa.Column('lat_19', sa.Integer(), nullable=False),
     sa.Column('lat_20', sa.Integer(), nullable=False),
     sa.Column('lat_21', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('dim', 'bucket', 'value', 'provider')
+    sa.PrimaryKeyConstraint('dim', 'bucket', 'value', 'provider'),
+    sqlite_with_rowid=False,
     )
 
 

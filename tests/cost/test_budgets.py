@@ -134,7 +134,6 @@ def test_a_new_budget_counts_what_the_period_already_spent(store: Store) -> None
 
 def test_status_projects_when_a_budget_runs_out(store: Store) -> None:
     # $1 a minute for the last 30 minutes against a $100 daily budget with $30 spent.
-    day_start, day_end = period_bounds("day", NOW, "UTC")
     record_calls(store, [CallRecord(ts=NOW - 1800 + i * 60, user="u", requested_model="m", cost_nanos=USD)
                          for i in range(30)])
     set_budget(store, Scope("global"), "day", 100 * USD, now=NOW)

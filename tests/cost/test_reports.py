@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -122,7 +123,7 @@ def test_segments_tile_the_aligned_range_exactly(since: float, span: float) -> N
     covered = sorted((a, b) for _, a, b in segs)
     if hi > lo:
         assert covered[0][0] == lo and covered[-1][1] == hi
-        assert all(a[1] == b[0] for a, b in zip(covered, covered[1:], strict=False))
+        assert all(a[1] == b[0] for a, b in pairwise(covered))
     for grain, a, b in segs:
         width = ROLLUP_TABLES[grain][0]
         assert a % width == 0 and b % width == 0 and a < b

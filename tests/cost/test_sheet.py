@@ -111,10 +111,10 @@ def test_a_broken_user_price_file_is_a_config_error_naming_it() -> None:
     path = user_prices_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{not json")
-    with pytest.raises(ConfigError, match="prices.json"):
+    with pytest.raises(ConfigError, match=r"prices\.json"):
         PriceSheet.load()
     path.write_text(json.dumps({"models": [{"model": "x", "input": "-1", "output": "1"}]}))
-    with pytest.raises(ConfigError, match="entry 1.*zero or more"):
+    with pytest.raises(ConfigError, match=r"entry 1.*zero or more"):
         PriceSheet.load()
 
 
