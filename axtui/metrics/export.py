@@ -167,7 +167,9 @@ def export_to_path(store: Store, path: Path | str, fmt: str, query: ExportQuery)
     """Export to ``path`` atomically: a temporary file beside it, renamed when complete.
 
     Raises:
-        InvalidRequest: bad arguments, or the folder does not exist.
+        InvalidRequest: bad arguments, or the file cannot be written (the
+            folder is missing or read-only, the disk is full); an existing
+            file at ``path`` is then left as it was.
     """
     path = Path(path).expanduser()
     folder = path.parent if str(path.parent) else Path(".")
@@ -177,7 +179,10 @@ def export_to_path(store: Store, path: Path | str, fmt: str, query: ExportQuery)
         )
     if path.is_dir():
         raise InvalidRequest(f"cannot write {path}: it is a folder; give a file name", param="output")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    except OSError as exc:
+        raise InvalidRequest(f"cannot write in {folder}: {exc.strerror}; choose another path", param="output") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             n = export(store, out, fmt, query)
@@ -187,8 +192,10 @@ def export_to_path(store: Store, path: Path | str, fmt: str, query: ExportQuery)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, a file that vanished: say so, no traceback
+            raise InvalidRequest(f"cannot write {path}: {exc.strerror or exc}; nothing was written") from None
         raise
     return n

@@ -15,10 +15,11 @@ from axtui.metrics.alerts.evaluator import AlertEvaluator
 from axtui.metrics.live import LiveMetrics
 from axtui.metrics.prometheus import PrometheusMetrics
 from axtui.metrics.shared import SecondsHook, StoreFeed
-from axtui.metrics.snapshot import Snapshot
+from axtui.metrics.snapshot import AlertSummary, Snapshot
 
 if TYPE_CHECKING:
     from axtui.engine.gateway import Gateway
+    from axtui.store import Store
 
 __all__ = ["Monitoring", "attach_monitoring"]
 
@@ -33,6 +34,10 @@ class Monitoring:
         evaluator: the alert evaluator, or None when alerts are off.
         prometheus: the Prometheus registry's feeder (``render()`` for ``GET /metrics``), or None.
         feed: in the ``store`` source mode, what fills ``live`` from the store.
+
+    Without an evaluator (``alerts=False``: another worker evaluates), the
+    pending and firing rules shown in snapshots are read from the store
+    every ``alerts.interval_s``, so every worker's snapshot shows them.
     """
 
     def __init__(
@@ -44,6 +49,8 @@ class Monitoring:
         feed: StoreFeed | None,
         hook: SecondsHook | None,
         recorder: Any,
+        store: Store | None = None,
+        interval_s: float = 5.0,
     ) -> None:
         self.live = live
         self.evaluator = evaluator
@@ -52,12 +59,34 @@ class Monitoring:
         self._hook = hook
         self._recorder = recorder
         self._closed = False
+        self._stored_alerts: list[AlertSummary] = []
+        self._alert_task: asyncio.Task[None] | None = None
+        if evaluator is None and store is not None:
+            self._alert_task = asyncio.get_running_loop().create_task(
+                self._read_alerts(store, interval_s), name="ax-alert-states"
+            )
+
+    async def _read_alerts(self, store: Store, interval_s: float) -> None:
+        from axtui.metrics.alerts.storage import list_rules
+
+        while True:
+            try:
+                rules = await asyncio.to_thread(list_rules, store)
+                active = [
+                    AlertSummary(r.id, r.name, r.severity, r.state, r.state_since or 0.0, r.last_value, r.rule)
+                    for r in rules
+                    if r.enabled and r.state != "ok"
+                ]
+                active.sort(key=lambda a: (a.state != "firing", a.since))
+                self._stored_alerts = active
+            except Exception as exc:  # the next look catches up
+                log.debug("reading alert states failed: %s", exc)
+            await asyncio.sleep(interval_s)
 
     def snapshot(self, **kwargs: Any) -> Snapshot:
         """`LiveMetrics.snapshot` plus the alerts pending or firing now."""
         snap = self.live.snapshot(**kwargs)
-        if self.evaluator is not None:
-            snap.alerts = self.evaluator.active()
+        snap.alerts = self.evaluator.active() if self.evaluator is not None else list(self._stored_alerts)
         return snap
 
     async def aclose(self) -> None:
@@ -65,6 +94,10 @@ class Monitoring:
         if self._closed:
             return
         self._closed = True
+        if self._alert_task is not None:
+            self._alert_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._alert_task
         if self.feed is not None:
             await self.feed.aclose()
         if self.evaluator is not None:
@@ -134,7 +167,10 @@ def attach_monitoring(
     if prometheus:
         prom = PrometheusMetrics()
         prom.attach(gateway.bus)
-    monitoring = Monitoring(live, evaluator=evaluator, prometheus=prom, feed=feed, hook=hook, recorder=recorder)
+    monitoring = Monitoring(
+        live, evaluator=evaluator, prometheus=prom, feed=feed, hook=hook, recorder=recorder, store=store,
+        interval_s=settings.alerts.interval_s,
+    )  # fmt: skip
     closers = gateway.extras.setdefault("closers", [])
     # Before the gateway's own closers: alerts stop before the store goes away.
     closers.insert(0, monitoring.aclose)

@@ -142,7 +142,7 @@ def test_budget_threshold_events_are_listed_beside_rule_events() -> None:
                         delivery="none",
                         attempts=0,
                     )
-                ],  # fmt: skip
+                ],
             )
         )
     finally:

@@ -19,7 +19,9 @@ from axtui.config import AlertsConfig, Settings
 from axtui.cost.reports import summary
 from axtui.engine.compose import build_gateway
 from axtui.metrics import attach_monitoring
-from axtui.metrics.alerts.storage import add_rule, get_rule, list_events
+from axtui.metrics.alerts.grammar import parse_rule
+from axtui.metrics.alerts.state import Transition
+from axtui.metrics.alerts.storage import add_rule, get_rule, list_events, record_transition
 from axtui.metrics.snapshot import Snapshot
 from axtui.store import Store
 from axtui.types import Caller, ChatRequest
@@ -119,11 +121,16 @@ async def test_a_store_sourced_view_sees_another_process_calls() -> None:
         await gw.call(ChatRequest(model="fast", messages=[{"role": "user", "content": who}]), Caller(user=who))  # type: ignore[list-item]
     a.recorder.flush()  # type: ignore[union-attr]
     b.recorder.flush()  # type: ignore[union-attr]
+    rule = add_rule(store, "requests > 0", now=clock.now())
+    t = Transition("firing", "ok", "firing", clock.now(), 3.0)
+    store.run(lambda conn: record_transition(conn, rule, parse_rule(rule.rule), t, "fired elsewhere", "none"))
     viewer = await build_gateway(settings, store=store, clock=clock, record=False)
     shared = attach_monitoring(viewer, source="store", alerts=False, prometheus=False)
     await until(lambda: shared.snapshot().lifetime.requests == 3)
     users = {u.key: u.requests for u in shared.snapshot().users}
     assert users == {"alice": 1, "bob": 2}
+    # Without an evaluator of its own, it shows the rules another worker fired.
+    await until(lambda: [a.rule_id for a in shared.snapshot().alerts] == [rule.id])
     for gw in (viewer, a, b):
         await gw.aclose()
     store.close()
