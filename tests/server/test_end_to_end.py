@@ -123,6 +123,13 @@ def test_sdk_through_ax_serve_to_the_simulated_fleet(sim_url: str) -> None:
     assert len(ok) == 2 and {r["user"] for r in ok} == {"e2e"}
     assert [bool(r["stream"]) for r in ok] == [False, True]
     assert all(r["provider"] == "simfleet" and r["output_tokens"] for r in ok)
+    # The calls show up where a user looks for them.
+    summary = json.loads(subprocess.run(_ax("cost", "summary", "--json"), capture_output=True, check=True).stdout)
+    assert summary["calls"] == 2
+    assert summary["input_tokens"] == sum(int(r["input_tokens"]) for r in ok)  # type: ignore[call-overload]
+    exported = json.loads(subprocess.run(_ax("monitor", "export", "--format", "json"), capture_output=True,
+                                         check=True).stdout)
+    assert len(exported) == 2 and {row["user"] for row in exported} == {"e2e"}
 
 
 def test_graceful_stop_finishes_calls_in_flight_and_records_them(sim_url: str) -> None:

@@ -27,6 +27,9 @@ def test_two_workers_agree_on_limits_and_metrics() -> None:
     made = subprocess.run([sys.executable, "-m", "axtui", "keys", "create", "--user", "w", "--rpm", "4", "--json"],
                           capture_output=True, check=True)
     key = json.loads(made.stdout)["key"]
+    made = subprocess.run([sys.executable, "-m", "axtui", "keys", "create", "--user", "c", "--json"],
+                          capture_output=True, check=True)
+    cache_key = json.loads(made.stdout)["key"]
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "axtui", "serve", "--port", str(port), "--workers", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
@@ -57,6 +60,11 @@ def test_two_workers_agree_on_limits_and_metrics() -> None:
                 break
             time.sleep(0.3)
         assert totals is not None and (totals["requests"], totals["rate_limited"]) == (8, 4)
+        # An answer cached by one worker is a hit on every worker.
+        same = {"model": "gpt-4o-mini", "temperature": 0, "messages": [{"role": "user", "content": "same question"}]}
+        seen = [httpx.post(f"{url}/v1/chat/completions", json=same, timeout=30,
+                           headers={"Authorization": f"Bearer {cache_key}"}).headers["x-ax-cache"] for _ in range(6)]
+        assert seen == ["miss"] + ["exact"] * 5
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
@@ -65,4 +73,4 @@ def test_two_workers_agree_on_limits_and_metrics() -> None:
 
     with sqlite3.connect(locations.db_path()) as conn:
         rows = conn.execute("SELECT status, count(*) FROM calls GROUP BY status ORDER BY status").fetchall()
-    assert rows == [("ok", 4), ("rate_limited", 4)]
+    assert rows == [("ok", 10), ("rate_limited", 4)]
