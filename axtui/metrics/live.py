@@ -28,7 +28,7 @@ from decimal import Decimal
 from axtui.bus import EventBus, Subscription
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import MetricsConfig
-from axtui.metrics.snapshot import AlertSummary, RecentCall, Series, Snapshot, Stats
+from axtui.metrics.snapshot import RecentCall, Series, Snapshot, Stats
 from axtui.metrics.windows import Observation, Slot, Track, observe_record
 from axtui.money import NANOS_PER_USD, nanos_to_usd
 from axtui.types import CallRecord
@@ -314,7 +314,7 @@ class LiveMetrics:
             models=rows["model"],
             users=rows["user"],
             recent=[c if isinstance(c, RecentCall) else recent_call(c) for c in calls],
-            alerts=list[AlertSummary](),
+            alerts=[],
             source=self.source,
         )
 
