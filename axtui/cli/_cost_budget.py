@@ -37,7 +37,7 @@ def forecast_line(st: Any, tz: str) -> str:
 
 
 def status_json(st: Any) -> dict[str, Any]:
-    """One budget's standing as JSON-ready data (money as exact Decimals)."""
+    """One budget's standing as JSON-ready data (money as exact decimal strings of dollars)."""
     b = st.budget
     f = st.forecast
     return {

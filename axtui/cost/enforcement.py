@@ -160,6 +160,7 @@ class BudgetBook:
         self.notifier = notifier or AlertNotifier(store, bus=bus, clock=clock, attempts=self.config.webhook_attempts)
         self._lock = threading.Lock()
         self._budgets: list[BudgetInfo] = []
+        self._loaded = False
         self._loaded_at: float | None = None
         self._refreshing: asyncio.Future[None] | None = None
         # Spend only grows within a period, so a counter seen full stays full:
@@ -185,6 +186,7 @@ class BudgetBook:
         budgets = list_budgets(self.store)
         self._db(lambda conn: self._reconcile(conn, budgets, self.clock.now()))
         self._budgets = budgets
+        self._loaded = True
         self._loaded_at = self.clock.monotonic()
         return budgets
 
@@ -211,10 +213,10 @@ class BudgetBook:
         stale = self._loaded_at is None or self.clock.monotonic() - self._loaded_at >= self.config.refresh_s
         task = self._refreshing
         if stale and (task is None or task.done() or task.get_loop() is not asyncio.get_running_loop()):
-            # One refresh at a time; every call arriving meanwhile waits for it rather than
-            # slipping through with no budgets known.
             task = self._refreshing = asyncio.ensure_future(self._refresh_async())
-        if task is not None and not task.done():
+        if not self._loaded and task is not None and not task.done():
+            # The first load is waited for, so no call slips through before any budget is
+            # known; later refreshes run beside the calls, which use the budgets known so far.
             await asyncio.shield(task)
         return self._budgets
 

@@ -308,3 +308,36 @@ def test_processes_sharing_one_database_cannot_overshoot(store: Store, ax_home: 
         admitted = pool.starmap(_reserve_many, [(store.url, 30, estimate)] * 3)
     assert sum(admitted) == 50
     assert windows(store)[0][1:] == (50 * estimate, 0)
+
+
+async def test_a_budget_set_by_another_process_is_enforced_within_the_refresh(store: Store) -> None:
+    clock = FakeClock()
+    book = BudgetBook(store, BudgetsConfig(refresh_s=2.0), clock=clock)
+    assert await book.reserve(ALICE, DEP, USD) is None  # no budgets yet
+    set_budget(store, Scope("global"), "day", 1, hard=True, now=clock.now())  # `ax cost budget set` elsewhere
+    clock.advance(2.0)
+    for _ in range(200):
+        try:
+            await book.reserve(ALICE, DEP, USD)
+        except BudgetExceeded:
+            break
+        await asyncio.sleep(0.005)
+    else:
+        pytest.fail("the new budget was never enforced")
+
+
+async def test_recorded_spend_the_counter_missed_still_counts(store: Store) -> None:
+    from axtui.types import CallRecord
+
+    from .conftest import record_calls
+
+    clock = FakeClock()
+    set_budget(store, Scope.parse("user:alice"), "day", 10 * USD, hard=True, now=clock.now())
+    book = BudgetBook(store, clock=clock)
+    await book.settle(await book.reserve(ALICE, DEP, USD), USD)
+    await book.flush()
+    # Another process, which had not seen the budget yet, recorded $9.50 of alice's calls.
+    record_calls(store, [CallRecord(ts=clock.now(), user="alice", requested_model="m", cost_nanos=9_500_000_000)])
+    book.refresh()
+    with pytest.raises(BudgetExceeded):
+        await book.reserve(ALICE, DEP, USD)
