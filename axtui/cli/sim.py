@@ -87,8 +87,13 @@ async def _load(rps: float, duration: float, users: int, seed: int, target: str 
     workload = Workload(seed=seed, users=users)
     total = max(1, round(rps * duration))
     gateway = None if target else await Gateway.open(announce_demo=True)
-    if strategy and gateway is not None:
-        _check_strategy(gateway, strategy)
+    if gateway is not None:
+        from axtui.metrics import attach_monitoring
+
+        # Alert rules are evaluated while the load runs, as in a gateway.
+        attach_monitoring(gateway)
+        if strategy:
+            _check_strategy(gateway, strategy)
     progress = Progress(
         TextColumn("[bold]load"),
         BarColumn(),
