@@ -233,7 +233,7 @@ def _budget_routes(router: APIRouter) -> None:
         except ValueError as exc:
             raise InvalidRequest(f"amount: {exc}", param="amount") from None
         info, created = await asyncio.to_thread(
-            set_budget, gateway.store, scope, body.period, nanos, hard=body.hard, now=gateway.clock.now(),
+            set_budget, gateway.store, scope, body.period, nanos, hard=body.hard, now=gateway.clock.now(),  # type: ignore[arg-type]
             tz=gateway.settings.budgets.timezone,
         )
         await _refresh_budgets(request)

@@ -91,6 +91,7 @@ class AnthropicMessage(BaseModel):
 def _part(block: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI content part for a Messages content block."""
     kind = block.get("type")
+    part: dict[str, Any]
     if kind == "text":
         part = {"type": "text", "text": str(block.get("text", ""))}
     elif kind == "image" and isinstance(block.get("source"), dict):
@@ -292,7 +293,7 @@ class MessageStreamEncoder:
 
     def start(self) -> bytes:
         """``message_start``: sent with the headers."""
-        message = {
+        message: dict[str, Any] = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",

@@ -146,7 +146,7 @@ def _health_routes(router: APIRouter) -> None:
         return Response(body, media_type=content_type)
 
 
-_SNAPSHOT_DOC = {
+_SNAPSHOT_DOC: dict[int | str, dict[str, Any]] = {
     200: {"description": "The live snapshot (schema 1): totals, per-second series, providers, deployments, "
                          "models, users, recent calls, active alerts; money as exact decimal strings",
           "content": {"application/json": {"schema": {"type": "object"}}}}

@@ -84,7 +84,9 @@ def _errors(*codes: str) -> dict[str, Any]:
 def _operation(
     summary: str, description: str, request: type[BaseModel], ok: dict[str, Any], tag: str, *, anthropic: bool = False
 ) -> dict[str, Any]:
-    security = [{"apiKeyHeader": []}, {"bearerAuth": []}] if anthropic else [{"bearerAuth": []}]
+    security: list[dict[str, list[str]]] = (
+        [{"apiKeyHeader": []}, {"bearerAuth": []}] if anthropic else [{"bearerAuth": []}]
+    )
     return {
         "post": {
             "tags": [tag],
