@@ -49,18 +49,7 @@ def record_summary(rec: Any) -> dict[str, Any]:
 @click.option("--wait", type=click.FloatRange(min=0), default=0.0, help="Wait up to this many seconds for a rate limit.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: the answer and the call record.")
 @handle_errors
-def call(
-    prompt: str,
-    model: str | None,
-    user: str,
-    system: str | None,
-    max_tokens: int | None,
-    temperature: float | None,
-    stream: bool,
-    no_cache: bool,
-    wait: float,
-    as_json: bool,
-) -> None:
+def call(**options: Any) -> None:
     """Send PROMPT through ax and print the answer.
 
     Exit codes: 0 served, 1 upstream failure, 2 usage or config error,
@@ -72,12 +61,13 @@ def call(
       ax call "Hi" --model smart --user alice --stream
       ax call "Hi" --json | jq .record.cost_usd
     """
-    if not prompt.strip():
+    if not options["prompt"].strip():
         raise InvalidRequest("the prompt is empty; pass the text to send, e.g. ax call \"hello\"")
-    run_async(_call(prompt, model, user, system, max_tokens, temperature, stream, no_cache, wait, as_json))
+    run_async(_call(**options))
 
 
 async def _call(
+    *,
     prompt: str,
     model: str | None,
     user: str,

@@ -200,11 +200,7 @@ class Gateway:
             _apply_error(rec, exc)
             raise
         finally:
-            if not rec.latency_ms:
-                rec.latency_ms = (self.clock.monotonic() - start) * 1000
-            if ticket is not None:
-                await self._settle_tokens(ticket, rec)
-            self._finish(rec)
+            await self._conclude(rec, ticket, start)
 
     def stream(
         self, request: ChatRequest, caller: Caller | None = None, options: CallOptions | None = None
@@ -245,10 +241,7 @@ class Gateway:
             _apply_error(rec, exc)
             raise
         finally:
-            rec.latency_ms = (self.clock.monotonic() - start) * 1000
-            if ticket is not None:
-                await self._settle_tokens(ticket, rec)
-            self._finish(rec)
+            await self._conclude(rec, ticket, start)
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -389,6 +382,14 @@ class Gateway:
             getattr(self.limiter, "has_provider_limits", False)
         )
 
+    async def _conclude(self, rec: CallRecord, ticket: Ticket | None, start: float) -> None:
+        """Every call ends here: latency, the token estimate corrected, recorded, published."""
+        if not rec.latency_ms:
+            rec.latency_ms = (self.clock.monotonic() - start) * 1000
+        if ticket is not None:
+            await self._settle_tokens(ticket, rec)
+        self._finish(rec)
+
     def _finish(self, rec: CallRecord) -> None:
         if self.recorder is not None:
             self.recorder.record(rec)
@@ -494,11 +495,7 @@ class CallStream:
             _apply_error(rec, exc)
             raise
         finally:
-            if not rec.latency_ms:
-                rec.latency_ms = (gw.clock.monotonic() - start) * 1000
-            if ticket is not None:
-                await gw._settle_tokens(ticket, rec)
-            gw._finish(rec)
+            await gw._conclude(rec, ticket, start)
 
     async def _attempts(self, plan: RoutePlan, est_in: int, est_out: int, start: float) -> AsyncGenerator[Chunk, None]:
         gw, rec, request = self.gateway, self.record, self.request
