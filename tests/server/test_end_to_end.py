@@ -172,3 +172,29 @@ def test_graceful_stop_finishes_calls_in_flight_and_records_them(sim_url: str) -
     assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
     out = proc.stdout.read().decode() if proc.stdout else ""
     assert "--no-auth" in out and "anyone" in out.lower()
+
+
+def test_a_stop_ends_open_metrics_streams_at_once(sim_url: str) -> None:
+    proc, url = _start_gateway(sim_url, "--no-auth")
+    received = threading.Event()
+    ended = threading.Event()
+
+    def listen() -> None:
+        try:
+            with httpx.stream("GET", f"{url}/api/metrics/stream", params={"interval": 0.5}, timeout=60) as r:
+                for line in r.iter_lines():
+                    if line.startswith("event: snapshot"):
+                        received.set()
+        except httpx.HTTPError:
+            pass
+        ended.set()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert received.wait(30)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    # Well within the 30 s a graceful stop would wait for a call in flight.
+    assert time.monotonic() - started < 10
+    assert ended.wait(10) and proc.returncode == 0
