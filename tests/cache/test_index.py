@@ -90,3 +90,18 @@ def test_two_stage_search_returns_exactly_what_brute_force_does(n: int, turns: i
         conv = rows[int(c.key[1:])]
         assert abs(c.mean - float(np.mean(np.sum(conv * q, axis=1)))) < 5e-3
         assert abs(c.min_turn - float(np.min(np.sum(conv * q, axis=1)))) < 5e-3
+
+
+def test_searches_across_many_chunks_match_brute_force() -> None:
+    rng = np.random.default_rng(7)
+    n, d = 5_000, 32  # more rows than one matrix product takes
+    vecs = rand(rng, n, d)
+    idx = VectorIndex(k=50)
+    for i, v in enumerate(vecs):
+        idx.add("p", f"k{i}", v[None, :], created=0, expires=0)
+    for target in (0, 2_047, 2_048, 4_999):
+        q = unit_rows(vecs[target] + 0.05 * rng.standard_normal(d).astype(np.float32))
+        expected = {f"k{i}" for i in np.flatnonzero(vecs @ q[0] >= 0.8 + 2e-3)}
+        got = {c.key for c in idx.search("p", q, 0.8, now=1)}
+        assert f"k{target}" in got
+        assert expected <= got
