@@ -15,8 +15,8 @@ Printed, each beside its target:
    ratio; and a check that both give exactly the same figures
    (target: ≤ 100 ms from the rollups at 10M calls);
 2. the rollup hook's cost per recorded call (a batch of 2,000);
-3. budget reserve + settle per call, with a hard budget in force, one at a
-   time and 200 at once (target: ≤ 1 ms a call), and with no budget.
+3. budget reserve + settle per call, with two hard budgets in force, one at
+   a time (target: p50 ≤ 1 ms a call) and 200 at once, and with no budget.
 
 Run: ``python benchmarks/bench_cost.py [--small]`` (``--small``: 1M only);
 exits 1 when a target is missed.
@@ -99,9 +99,7 @@ def build(calls: int) -> tuple[Store, float, float]:
         raw.executemany(f"INSERT INTO tpl ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                         [[row[c] for c in cols] for row in rows])
         select_cols = ", ".join("ts + m * 60" if c == "ts" else c for c in cols)
-        t = time.perf_counter()
         raw.execute(f"INSERT INTO calls ({', '.join(cols)}) SELECT {select_cols} FROM mins, tpl")
-        print(f"  (call log written in {time.perf_counter() - t:.1f} s)", flush=True)
         # Rollups: the template's minute rows for every minute; hours and days scaled by
         # how many of their minutes hold data.
         grains = aggregate(tpl)
@@ -204,22 +202,23 @@ async def budget_overhead(failures: list[str]) -> None:
     dep, caller = Deployment("openai", "gpt-4o", "gpt-4o"), Caller("alice")
     n = 2000
 
-    async def sequential(book: BudgetBook) -> tuple[float, float]:
-        """Latency a call sees (reserve + settle), and wall time per call with the background writes."""
-        seen = 0.0
+    async def sequential(book: BudgetBook) -> tuple[float, float, float]:
+        """p50 and p99 of what a call waits (reserve + settle), and wall time a call with the background writes."""
+        seen = []
         t = time.perf_counter()
         for _ in range(n):
             t1 = time.perf_counter()
             await book.settle(await book.reserve(caller, dep, 1000), 900)
-            seen += time.perf_counter() - t1
+            seen.append((time.perf_counter() - t1) * 1e6)
         await book.flush()
-        return seen / n * 1e6, (time.perf_counter() - t) / n * 1e6
+        seen.sort()
+        return seen[n // 2], seen[n * 99 // 100], (time.perf_counter() - t) / n * 1e6
 
-    none_us, _ = await sequential(BudgetBook(store, clock=clock))
+    none_us, _, _ = await sequential(BudgetBook(store, clock=clock))
     set_budget(store, Scope("global"), "month", 10**15, hard=True, now=clock.now())
     set_budget(store, Scope.parse("user:alice"), "day", 10**15, hard=True, now=clock.now())
     book = BudgetBook(store, clock=clock)
-    seq_us, seq_wall = await sequential(book)
+    seq_p50, seq_p99, seq_wall = await sequential(book)
 
     async def one() -> None:
         for _ in range(10):
@@ -229,12 +228,12 @@ async def budget_overhead(failures: list[str]) -> None:
     await asyncio.gather(*(one() for _ in range(200)))
     await book.flush()
     conc_us = (time.perf_counter() - t) / 2000 * 1e6
-    print(f"budget reserve+settle, no budget      {none_us:8.1f} µs a call")
-    print(f"budget reserve+settle, 2 hard budgets {seq_us:8.1f} µs a call sees (one at a time; "
-          f"{seq_wall:.1f} µs wall with the background writes)  target ≤ 1000 µs")
+    print(f"budget reserve+settle, no budget      {none_us:8.1f} µs a call (p50)")
+    print(f"budget reserve+settle, 2 hard budgets {seq_p50:8.1f} µs a call waits (p50, one at a time; p99 "
+          f"{seq_p99:.0f} µs; {seq_wall:.0f} µs wall with the background writes)  target p50 ≤ 1000 µs")
     print(f"budget reserve+settle, 2 hard budgets {conc_us:8.1f} µs a call (200 at once, wall time / calls)")
-    if seq_us > 1000:
-        failures.append(f"reserve+settle took {seq_us:.0f} µs a call")
+    if seq_p50 > 1000:
+        failures.append(f"reserve+settle took {seq_p50:.0f} µs a call (p50)")
     store.close()
 
 

@@ -198,13 +198,11 @@ def get_budget(store: Store, budget_id: int) -> BudgetInfo:
     return _info(row)
 
 
-def scope_spend(conn: Connection, scope: Scope, since: float, until: float) -> int:
-    """Recorded spend of ``scope`` over ``[since, until)`` (minute-aligned), from the rollups."""
+def scope_spend(conn: Connection, scope: Scope, since: float, now: float) -> int:
+    """Recorded spend of ``scope`` from ``since`` (minute-aligned) up to ``now``, from the rollups."""
     dim, provider, value = _rollup_filter(scope)
-    return sum(
-        t.cost_nanos
-        for t in totals_by(conn, since, until, dim=dim, provider=provider, value=value, measures="money").values()
-    )
+    found = totals_by(conn, since, now, dim=dim, provider=provider, value=value, measures="money", open_end=True)
+    return sum(t.cost_nanos for t in found.values())
 
 
 def _rollup_filter(scope: Scope) -> tuple[str, str | None, str | None]:
@@ -375,7 +373,7 @@ def trailing_rate(conn: Connection, scope: Scope, now: float, window_s: float) -
     """
     dim, provider, value = _rollup_filter(scope)
     lo = now - window_s
-    found = totals_by(conn, lo, now, dim=dim, provider=provider, value=value, measures="money")
+    found = totals_by(conn, lo, now, dim=dim, provider=provider, value=value, measures="money", open_end=True)
     total = sum(t.cost_nanos for t in found.values())
     if not total:
         return Decimal(0), window_s

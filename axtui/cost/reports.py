@@ -9,6 +9,7 @@ tags or model; a call's tags count as one tag set).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -185,7 +186,7 @@ def _projection(conn: Connection, now: float, tz: str) -> Projection:
     rate, window = trailing_rate(conn, everything, now, 86400.0)
     so_far = {}
     for name, start in (("day", day_start), ("month", month_start)):
-        so_far[name] = sum(t.cost_nanos for t in totals_by(conn, start, now, measures="money").values())
+        so_far[name] = sum(t.cost_nanos for t in totals_by(conn, start, now, measures="money", open_end=True).values())
     return project(
         rate_per_s=rate, window_s=window, now=now,
         day_so_far_nanos=so_far["day"], day_end=float(day_end or now),
@@ -205,14 +206,16 @@ def summary(
 ) -> CostSummary:
     """Spend, calls, tokens and savings over ``[since, until)``, top models, and a projection.
 
-    ``now`` (default ``until``) anchors the projection to the end of the
-    day and month in ``tz``.
+    ``now`` (default: the wall clock) anchors the projection to the end of
+    the day and month in ``tz``; a range that ends at or after it reads its
+    last hour and day whole (nothing was recorded after now).
     """
-    anchor = until if now is None else now
+    anchor = time.time() if now is None else now
+    open_end = until >= anchor
 
     def read(conn: Connection) -> CostSummary:
-        totals = _sum(totals_by(conn, since, until, provider=provider, measures="money").values())
-        models = totals_by(conn, since, until, dim="model", provider=provider, measures="money")
+        totals = _sum(totals_by(conn, since, until, provider=provider, measures="money", open_end=open_end).values())
+        models = totals_by(conn, since, until, dim="model", provider=provider, measures="money", open_end=open_end)
         ranked = sorted(models.items(), key=lambda kv: (-kv[1].cost_nanos, -kv[1].calls, kv[0]))
         tops = tuple(
             ModelSpend(p, m, t.cost_nanos, t.calls, t.unknown_price_calls) for (p, m), t in ranked if m or t.calls
@@ -230,27 +233,30 @@ def breakdown(
     *,
     provider: str | None = None,
     tz: str = "UTC",
+    now: float | None = None,
 ) -> Breakdown:
     """Spend over ``[since, until)`` grouped by ``by`` (see `BREAKDOWNS`), most expensive first.
 
     Time groupings (day, week, month) follow ``tz``; the rows then come
-    oldest first.
+    oldest first. ``now`` (default: the wall clock) as in `summary`.
 
     Raises:
         ValueError: an unknown grouping.
     """
     if by not in BREAKDOWNS:
         raise ValueError(f"cannot break spending down by {by!r}; use one of {', '.join(BREAKDOWNS)}")
+    open_end = until >= (time.time() if now is None else now)
 
     def read(conn: Connection) -> Breakdown:
         groups: dict[str, Totals] = {}
         if by in ("day", "week", "month"):
-            for bucket, t in series(conn, since, until, provider=provider, measures="money"):
+            for bucket, t in series(conn, since, until, provider=provider, measures="money", open_end=open_end):
                 groups.setdefault(period_label(by, bucket, tz), Totals()).add(t)
             rows = tuple(BreakdownRow(k, groups[k]) for k in sorted(groups))
         else:
             dim = _DIM.get(by, "all")
-            for (prov, value), t in totals_by(conn, since, until, dim=dim, provider=provider, measures="money").items():
+            found = totals_by(conn, since, until, dim=dim, provider=provider, measures="money", open_end=open_end)
+            for (prov, value), t in found.items():
                 groups.setdefault(prov if by == "provider" else value, Totals()).add(t)
             rows = tuple(
                 BreakdownRow(k, t) for k, t in sorted(groups.items(), key=lambda kv: (-kv[1].cost_nanos, -kv[1].calls, kv[0]))

@@ -300,15 +300,19 @@ def plan_segments(
     oldest_minute: int | None = None,
     oldest_hour: int | None = None,
     max_grain: str = "day",
+    open_end: bool = False,
 ) -> list[tuple[str, int, int]]:
     """Split ``[since, until)`` into (grain, start, end) pieces, coarsest first.
 
     ``oldest_minute`` / ``oldest_hour`` are the earliest buckets still kept
     at those grains (None: nothing kept); the start is rounded down to the
     next coarser grain when it lies before them. ``max_grain`` caps the
-    coarsest grain used (time-zone groupings need hours).
+    coarsest grain used (time-zone groupings need hours). ``open_end``
+    says nothing was recorded after ``until`` (it is now), so the last
+    buckets are read whole: one hour or day row instead of its minutes.
     """
-    lo, hi = _floor(since, 60), _ceil(until, 60)
+    lo = _floor(since, 60)
+    hi = _ceil(until, 86400 if max_grain == "day" else 3600) if open_end else _ceil(until, 60)
     if oldest_minute is None or lo < oldest_minute:
         lo = _floor(lo, 3600)
         if oldest_hour is None or lo < oldest_hour:
@@ -393,9 +397,12 @@ def _oldest(conn: Connection, grain: str) -> int | None:
     return None if found is None else int(found)
 
 
-def _segments(conn: Connection, since: float, until: float, max_grain: str = "day") -> list[tuple[str, int, int]]:
+def _segments(
+    conn: Connection, since: float, until: float, max_grain: str = "day", open_end: bool = False
+) -> list[tuple[str, int, int]]:
     return plan_segments(
-        since, until, oldest_minute=_oldest(conn, "minute"), oldest_hour=_oldest(conn, "hour"), max_grain=max_grain
+        since, until, oldest_minute=_oldest(conn, "minute"), oldest_hour=_oldest(conn, "hour"), max_grain=max_grain,
+        open_end=open_end,
     )
 
 
@@ -408,16 +415,18 @@ def totals_by(
     provider: str | None = None,
     value: str | None = None,
     measures: str = "all",
+    open_end: bool = False,
 ) -> dict[tuple[str, str], Totals]:
     """Totals per (provider, value) of ``dim`` over ``[since, until)``.
 
     ``measures="money"`` reads only calls, tokens, costs and savings (the
     latency measures stay zero), which is several times faster.
+    ``open_end``: ``until`` is now, so the last hour and day are read whole.
     """
     if dim not in DIMENSIONS:
         raise ValueError(f"unknown rollup dimension {dim!r}; use one of {', '.join(DIMENSIONS)}")
     out: dict[tuple[str, str], Totals] = {}
-    for grain, lo, hi in _segments(conn, since, until):
+    for grain, lo, hi in _segments(conn, since, until, open_end=open_end):
         stmt = _statement("totals", grain, provider is not None, value is not None, measures)
         for row in conn.execute(stmt, _params(dim, lo, hi, provider, value)):
             t = Totals.from_values(row[2:], _MEASURES[measures])
@@ -439,18 +448,19 @@ def series(
     provider: str | None = None,
     value: str | None = None,
     measures: str = "all",
+    open_end: bool = False,
 ) -> list[tuple[int, Totals]]:
     """Totals per bucket start over ``[since, until)``, oldest first.
 
     With ``grain`` (``minute``, ``hour`` or ``day``) every row of that table
     is read; without it the range is read at mixed grains (whole hours
     where possible, minutes at the edges) and each bucket keeps its own
-    width. ``measures`` as in `totals_by`.
+    width. ``measures`` and ``open_end`` as in `totals_by`.
     """
     segs = (
         [(grain, _floor(since, ROLLUP_TABLES[grain][0]), _ceil(until, 60))]
         if grain is not None
-        else _segments(conn, since, until, max_grain="hour")
+        else _segments(conn, since, until, max_grain="hour", open_end=open_end)
     )
     out: dict[int, Totals] = {}
     for g, lo, hi in segs:

@@ -192,3 +192,18 @@ class _Clock:
 
     async def sleep(self, seconds: float) -> None:
         return None
+
+
+@given(batch=st.lists(records, min_size=1, max_size=40), cut=st.floats(0.1, 0.9))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_range_ending_now_reads_whole_buckets_and_agrees(store: Store, batch: list[CallRecord], cut: float) -> None:
+    for table in (*[t for _, t in ROLLUP_TABLES.values()], Call.__table__):  # type: ignore[attr-defined]
+        store.run(lambda conn, t=table: conn.execute(t.delete()))
+    now = max(r.ts for r in batch) + 0.001  # nothing was recorded after now
+    since = T0 + cut * (now - T0)
+    record_calls(store, batch)
+    closed = store.run(lambda conn: totals_by(conn, since, now))
+    opened = store.run(lambda conn: totals_by(conn, since, now, open_end=True))
+    assert {k: (v.calls, v.cost_nanos) for k, v in closed.items()} == {k: (v.calls, v.cost_nanos) for k, v in opened.items()}
+    segs = plan_segments(since, now, oldest_minute=0, oldest_hour=0, open_end=True)
+    assert sum(1 for g, a, b in segs if g == "minute" and b > now) == 0  # the tail is read whole, not by minute
