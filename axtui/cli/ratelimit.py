@@ -56,22 +56,30 @@ async def _status(user: str | None, as_json: bool) -> None:
         console.print(f"No rate limit applies to {who}. Set one with [bold]ax ratelimit set alice 60/minute[/] "
                       "or a default with [bold]ax ratelimit config --user-requests 60/minute[/].")
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"Rate limits ({backend} backend)", title_justify="left")
-    for name, justify in (("Subject", "left"), ("Unit", "left"), ("Limit", "right"), ("Algorithm", "left"),
-                          ("Used", "right"), ("Remaining", "right"), ("Full again in", "right"), ("Set by", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table = Table(title=f"Rate limits ({backend} backend)", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True, padding=(0, 1))
+    widest = max(len(r.label) for r in rows)
+    table.add_column("Subject", min_width=min(widest, 16), overflow="fold")
+    for name in ("Unit", "Limit", "Used", "Left", "Full in", "Algorithm"):
+        # Everything but the subject (long user names) stays on one line.
+        table.add_column(name, justify="left" if name in ("Unit", "Algorithm") else "right", no_wrap=True)
     for r in rows:
-        algorithm = r.algorithm + (f" (burst {r.burst:,})" if r.burst is not None and r.burst != r.amount else "")
+        algorithm = "bucket" if r.algorithm == "token-bucket" else "window"
+        if r.burst is not None and r.burst != r.amount:
+            algorithm += f", burst {r.burst:,}"
         table.add_row(
-            r.label, r.unit, r.limit, algorithm,
+            r.label, r.unit, r.limit,
             "—" if r.used is None else f"{r.used:,}",
             "—" if r.remaining is None else f"{r.remaining:,}",
             "—" if r.reset_after is None else _duration(r.reset_after),
-            r.source,
+            algorithm,
         )
     console.print(table)
+    if any(r.subject == "*" for r in rows):
+        console.print("[dim]user:* and key:* are the defaults each user and each key gets (ax ratelimit config).[/]")
     if backend == "memory":
         console.print("[dim]The memory backend keeps counters inside each ax process; this command's own are shown. "
                       "Use the store or Redis backend to share them.[/]")

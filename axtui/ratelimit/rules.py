@@ -337,12 +337,12 @@ def check_stored(
     """
     if requests is None and tokens is None and algorithm is None and burst is None:
         raise ValueError("give a request limit, a token limit (--tokens), or both")
-    for name, text in (("limit", requests), ("--tokens", tokens)):
+    for name, text in (("", requests), ("--tokens: ", tokens)):
         if text is not None:
             try:
                 parse_limit_value(text)
             except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
+                raise ValueError(f"{name}{exc}") from None
     if algorithm is not None and algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; use one of: {', '.join(ALGORITHMS)}")
     if burst is not None:
