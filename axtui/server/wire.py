@@ -139,6 +139,13 @@ class EmbeddingRequest(BaseModel):
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
 
+    @field_validator("input", mode="before")
+    @classmethod
+    def _no_token_arrays(cls, value: Any) -> Any:
+        if isinstance(value, list) and value and all(isinstance(v, (int, list)) for v in value):
+            raise ValueError("input is token ids; ax embeds text only: send the text itself")
+        return value
+
     @field_validator("input")
     @classmethod
     def _texts(cls, value: str | list[str]) -> str | list[str]:
