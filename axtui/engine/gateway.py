@@ -278,8 +278,6 @@ class Gateway:
                 await self.clock.sleep(exc.retry_after)
 
     async def _settle_tokens(self, ticket: Ticket, rec: CallRecord) -> None:
-        if rec.status in ("rate_limited",):
-            return
         # A settle that fails only loosens a token estimate; the call itself stands.
         with contextlib.suppress(AxError):
             await self.limiter.settle(ticket, rec.total_tokens if rec.cache == "miss" else 0)
@@ -341,6 +339,8 @@ class Gateway:
                 response = await provider.chat(request, dep)
             except ProviderError as exc:
                 await self.budgets.release(reservation)
+                if ticket is not None:
+                    await self.limiter.settle(ticket, 0)
                 _apply_deployment(rec, dep)  # a failed call names the deployment that failed it last
                 self.router.observe(Attempt(dep, False, (self.clock.monotonic() - t0) * 1000, error=exc,
                                             retry_after=getattr(exc, "retry_after", None)))
@@ -350,6 +350,8 @@ class Gateway:
                 continue
             except BaseException:
                 await self.budgets.release(reservation)
+                if ticket is not None:
+                    await self.limiter.settle(ticket, 0)
                 self.router.observe(Attempt(dep, False, (self.clock.monotonic() - t0) * 1000))
                 raise
             elapsed = (self.clock.monotonic() - t0) * 1000
@@ -540,6 +542,8 @@ class CallStream:
                 gw.router.observe(Attempt(dep, False, elapsed, error=exc, retry_after=getattr(exc, "retry_after", None)))
                 if first_at is None and (exc.retryable or _moves_on(exc)):
                     await gw.budgets.release(reservation)
+                    if ticket is not None:
+                        await gw.limiter.settle(ticket, 0)
                     errors.append(exc)
                     continue
                 # Tokens already reached the caller: no fallback, but what was

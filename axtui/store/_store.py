@@ -140,7 +140,7 @@ class Store:
             self.check_revision()
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(7_414_100)"))
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7414100)"))
                 cfg = _alembic_config(conn)
                 command.upgrade(cfg, "heads")
 
