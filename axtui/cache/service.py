@@ -48,9 +48,9 @@ T = TypeVar("T")
 
 #: Texts longer than this are embedded and guarded on a worker thread, not the event loop.
 _INLINE_CHARS = 4_000
-#: Partitions bigger than this (rows times dimensions; about 0.3 ms of work) are searched on a
+#: Partitions bigger than this (rows times dimensions; about 1 ms of work) are searched on a
 #: worker thread, so a large semantic search never stalls other calls on the event loop.
-_INLINE_SEARCH = 2_000_000
+_INLINE_SEARCH = 8_000_000
 
 
 @dataclass(slots=True)
