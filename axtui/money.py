@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-__all__ = ["NANOS_PER_USD", "format_usd", "nanos_to_usd", "parse_usd", "usd_to_nanos"]
+__all__ = ["NANOS_PER_USD", "format_usd", "nanos_to_usd", "parse_usd", "plain", "usd_text", "usd_to_nanos"]
 
 NANOS_PER_USD = 1_000_000_000
-_NANO = Decimal(1).scaleb(-9)
 
 
 def usd_to_nanos(amount: Decimal | int | str) -> int:
@@ -19,9 +18,23 @@ def usd_to_nanos(amount: Decimal | int | str) -> int:
     return int((Decimal(amount) * NANOS_PER_USD).to_integral_value(ROUND_HALF_EVEN))
 
 
+def plain(value: Decimal) -> Decimal:
+    """The same amount without trailing zeros or an exponent (``1.6275``, ``100``, never ``1E+2``)."""
+    return Decimal(format(value.normalize(), "f")) if value else Decimal(0)
+
+
 def nanos_to_usd(nanos: int) -> Decimal:
     """Integer nano-dollars to exact dollars."""
-    return (Decimal(nanos) * _NANO).normalize() if nanos else Decimal(0)
+    return plain(Decimal(nanos).scaleb(-9))
+
+
+def usd_text(value: Decimal | int) -> str:
+    """An exact amount of dollars as text for JSON, CSV and headers.
+
+    ``"0.000000001"``, ``"12.5"``, ``"100"``: never an exponent. Ints are
+    nano-dollars.
+    """
+    return format(nanos_to_usd(value) if isinstance(value, int) else plain(value), "f")
 
 
 def parse_usd(text: str) -> Decimal:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from axtui.errors import AxError, BudgetExceeded, ConfigError, ProviderError, RateLimited, RequestError, StoreError
+from axtui.money import usd_text
 
 __all__ = [
     "EXIT_REFUSED",
@@ -105,7 +106,7 @@ def run_async(coro: Awaitable[T]) -> T:
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return usd_text(value)
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

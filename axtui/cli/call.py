@@ -13,7 +13,7 @@ from axtui.errors import AxError, InvalidRequest
 
 def record_summary(rec: Any) -> dict[str, Any]:
     """The fields of a call record people look at, money as exact decimals."""
-    from axtui.money import nanos_to_usd
+    from axtui.money import usd_text
 
     return {
         "request_id": rec.request_id,
@@ -29,7 +29,7 @@ def record_summary(rec: Any) -> dict[str, Any]:
         "cached_input_tokens": rec.cached_input_tokens,
         "output_tokens": rec.output_tokens,
         "usage_estimated": rec.usage_estimated,
-        "cost_usd": None if rec.cost_nanos is None else str(nanos_to_usd(rec.cost_nanos)),
+        "cost_usd": None if rec.cost_nanos is None else usd_text(rec.cost_nanos),
         "latency_ms": round(rec.latency_ms, 2),
         "ttft_ms": None if rec.ttft_ms is None else round(rec.ttft_ms, 2),
         "attempts": rec.attempts,

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from axtui.money import usd_to_nanos
+from axtui.money import nanos_to_usd as usd
+from axtui.money import plain, usd_to_nanos
+from axtui.money import usd_text as money
 from axtui.types import Usage
 
 if TYPE_CHECKING:
@@ -58,22 +60,6 @@ class Itemized:
     def total_nanos(self) -> int:
         """The total in integer nano-dollars (what the store keeps)."""
         return usd_to_nanos(self.total_usd)
-
-
-def plain(value: Decimal) -> Decimal:
-    """The same amount without trailing zeros or an exponent (``1.6275``, ``100``, never ``1E+2``)."""
-    return Decimal(format(value.normalize(), "f")) if value else Decimal(0)
-
-
-def usd(nanos: int) -> Decimal:
-    """Integer nano-dollars as exact dollars."""
-    return plain(Decimal(nanos).scaleb(-9))
-
-
-def money(value: Decimal | int) -> str:
-    """An exact amount of dollars for JSON: ``"0.000000001"``, ``"12.5"``, ``"100"`` (ints are nano-dollars)."""
-    amount = usd(value) if isinstance(value, int) else plain(value)
-    return format(amount, "f")
 
 
 def _per_token(tokens: int, per_million: Decimal) -> Decimal:

@@ -182,16 +182,6 @@ class _Context:
         self.providers: dict[str, Provider] = {}
 
 
-class _UnpricedBook:
-    """Until prices are known: every cost is unknown, never zero."""
-
-    def cost(self, deployment: Deployment, usage: Any) -> int | None:
-        return None
-
-    def estimate(self, deployment: Deployment, input_tokens: int, output_tokens: int) -> int | None:
-        return None
-
-
 def _build_prices(ctx: _Context) -> PriceBook:
     from axtui.cost.rollups import RollupHook
     from axtui.cost.sheet import PriceSheet

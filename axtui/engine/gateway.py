@@ -223,17 +223,24 @@ class Gateway:
             deployments = self.catalog.resolve(model)
             last: AxError | None = None
             for dep in deployments:
+                try:
+                    reservation = await self.budgets.reserve(caller, dep, self.prices.estimate(dep, tokens, 0))
+                except BudgetExceeded as exc:
+                    last = exc
+                    continue
                 rec.attempts += 1
                 try:
                     out = await self.providers[dep.provider].embed(inputs, dep.upstream_model)
-                except ProviderError as exc:
-                    last = exc
-                    if not exc.retryable:
+                except BaseException as exc:
+                    await self.budgets.release(reservation)
+                    if not isinstance(exc, ProviderError) or not exc.retryable:
                         raise
+                    last = exc
                     continue
                 _apply_deployment(rec, dep)
                 _apply_usage(rec, out.usage)
                 rec.cost_nanos = self.prices.cost(dep, out.usage)
+                await self.budgets.settle(reservation, rec.cost_nanos)
                 return out
             assert last is not None
             raise last

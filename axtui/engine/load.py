@@ -16,7 +16,7 @@ from typing import Any
 
 from axtui.engine.gateway import CallOptions, Gateway
 from axtui.errors import AxError
-from axtui.money import nanos_to_usd
+from axtui.money import nanos_to_usd, usd_text
 from axtui.providers.sim.workload import WorkItem, Workload
 from axtui.types import Caller
 
@@ -92,7 +92,7 @@ class LoadSummary:
             "p50_ms": round(self.quantile(0.50), 2),
             "p95_ms": round(self.quantile(0.95), 2),
             "p99_ms": round(self.quantile(0.99), 2),
-            "cost_usd": str(self.cost_usd),
+            "cost_usd": usd_text(self.cost_nanos),
             "unknown_cost_calls": self.unknown_cost_calls,
             "by_provider": dict(sorted(self.by_provider.items())),
             "elapsed_s": round(self.elapsed_s, 2),

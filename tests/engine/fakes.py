@@ -64,7 +64,9 @@ class ScriptedProvider(Provider):
             self.closed_streams += 1
 
     async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
-        self._next()
+        step = self._next()
+        if isinstance(step, AxError):
+            raise step
         return EmbeddingResponse([[1.0, 0.0] for _ in inputs], model, Usage(input_tokens=len(inputs)))
 
     async def list_models(self) -> list[str]:

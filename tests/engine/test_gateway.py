@@ -224,3 +224,12 @@ def test_sim_kind_builds_the_demo_fleet_catalog() -> None:
     multi = [m for m in catalog.models() if len({d.provider for d in catalog.resolve(m)}) > 1]
     assert multi, "several deployments serve at least one logical model"
     assert ProviderConfig  # imported for type use
+
+
+async def test_embeddings_are_recorded_and_fall_back(make: Any) -> None:
+    a = ScriptedProvider("a", [ProviderServerError("down", provider="a")])
+    gw, records = await make(a, ScriptedProvider("b"))
+    out = await gw.embed(["one", "two"], "m", Caller(user="eve"))
+    assert len(out.vectors) == 2
+    [rec] = records
+    assert (rec.endpoint, rec.provider, rec.user, rec.attempts, rec.status) == ("embeddings", "b", "eve", 2, "ok")
