@@ -25,12 +25,20 @@ def upgrade() -> None:
         before = store.revisions()
         store.upgrade()
         after = store.revisions()
+        rebuilt = 0
+        if "0001" in before and "cost_0001" not in before:
+            # Calls recorded before spend rollups existed: roll them up once.
+            from axtui.cost.rollups import rebuild
+
+            rebuilt = rebuild(store)
     finally:
         store.close()
     if before == after:
         console.print(f"database is up to date ({', '.join(sorted(after))})")
     else:
         console.print(f"database upgraded to {', '.join(sorted(after))}")
+    if rebuilt:
+        console.print(f"spend rollups rebuilt from {rebuilt:,} recorded calls")
 
 
 @db.command()

@@ -187,3 +187,33 @@ def test_processes_that_start_together_migrate_once_without_errors() -> None:
                               env=os.environ.copy()) for _ in range(4)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [o[0].strip() for o in outs] == [b"ok"] * 4, [o[1].decode()[-500:] for o in outs]
+
+
+def test_db_upgrade_rolls_up_calls_recorded_before_the_rollups_existed() -> None:
+    from alembic import command
+    from click.testing import CliRunner
+    from sqlalchemy import create_engine
+
+    from axtui.cli import main
+
+    locations.db_path().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(locations.database_url())
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        for i in range(3):
+            conn.execute(text(
+                "INSERT INTO calls (request_id, ts, user, tags, endpoint, requested_model, provider, model, status,"
+                " latency_ms, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens,"
+                " usage_estimated, cost_nanos, cache, attempts, stream) VALUES"
+                f" ('r{i}', {1_750_000_000 + i}, 'u', '', 'chat', 'm', 'p', 'm', 'ok', 1, 10, 0, 0, 5, 0, 0, 2500, 'miss',"
+                " 1, 0)"))
+    engine.dispose()
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "rebuilt from 3" in result.output
+    from axtui.cost import reports
+
+    store = Store.open()
+    summary = reports.summary(store, 1_749_990_000, 1_750_010_000)
+    store.close()
+    assert summary.totals.calls == 3 and summary.total_nanos == 7500
