@@ -113,7 +113,7 @@ def _hot_paths() -> dict[str, Any]:
     }
     embed_ok = {
         "description": "Vectors in input order",
-        "headers": {"x-ax-request-id": _CALL_HEADERS["x-ax-request-id"], "x-ax-model": _CALL_HEADERS["x-ax-model"]},
+        "headers": {"x-ax-model": _CALL_HEADERS["x-ax-model"]},
         "content": {"application/json": {"schema": _ref(wire.EmbeddingList)}},
     }
     messages_ok = {

@@ -5,11 +5,13 @@ straight from bytes, served by the engine, and answered with one
 serialisation. FastAPI's request machinery would halve the throughput;
 ``/openapi.json`` still documents them (see `axtui.server.openapi`).
 
-Every answer carries ``x-ax-request-id``; a served call adds
+Every chat and messages answer carries ``x-ax-request-id`` (the id the
+call is recorded under); a served call adds
 ``x-ax-provider``, ``x-ax-model``, ``x-ax-cache`` (``miss``, ``exact`` or
 ``semantic``, with ``x-ax-cache-similarity``), ``x-ax-cost-usd`` (exact
 dollars; left out when the price is unknown, and on streams, whose cost
-is known only at the end) and ``X-RateLimit-*``.
+is known only at the end) and ``X-RateLimit-*``. Embeddings answers carry
+``x-ax-model`` only: the engine's embed reports no record to the server.
 
 A client that disconnects mid-stream cancels the upstream call; the
 engine records it as ``cancelled``.
@@ -116,9 +118,12 @@ class V1Routes:
                               error_type="unavailable", code="unavailable")
         return gateway
 
-    async def _send_error(self, send: Send, exc: BaseException, request_id: str, *, anthropic: bool = False) -> None:
+    async def _send_error(
+        self, send: Send, exc: BaseException, request_id: str | None, *, anthropic: bool = False
+    ) -> None:
         status, body, headers = error_payload(exc, anthropic=anthropic)
-        headers.append((b"x-ax-request-id", request_id.encode()))
+        if request_id is not None:
+            headers.append((b"x-ax-request-id", request_id.encode()))
         if status == 405:
             headers.append((b"allow", b"POST"))
         await send_bytes(send, status, to_json(body), headers)
@@ -141,7 +146,7 @@ class V1Routes:
             if path == "/v1/chat/completions":
                 await self._chat(gateway, headers, body, request_id, receive, send)
             elif path == "/v1/embeddings":
-                await self._embeddings(gateway, headers, body, request_id, send)
+                await self._embeddings(gateway, headers, body, send)
             else:
                 await self._messages(gateway, headers, body, request_id, receive, send)
         except ClientGone:
@@ -149,7 +154,9 @@ class V1Routes:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self._send_error(send, exc, request_id, anthropic=anthropic)
+            # The engine records embeddings under ids of its own: name none rather than a wrong one.
+            known_id = None if path == "/v1/embeddings" else request_id
+            await self._send_error(send, exc, known_id, anthropic=anthropic)
         finally:
             state.leave()
 
@@ -235,9 +242,7 @@ class V1Routes:
 
     # -- embeddings ---------------------------------------------------------------------------
 
-    async def _embeddings(
-        self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, request_id: str, send: Send
-    ) -> None:
+    async def _embeddings(self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, send: Send) -> None:
         try:
             request = wire.EmbeddingRequest.model_validate_json(body)
         except ValidationError as exc:
@@ -247,8 +252,7 @@ class V1Routes:
         result = await gateway.embed(request.texts(), request.model, caller)
         out = to_json(wire.embedding_body(result.vectors, result.model, result.usage.input_tokens,
                                           request.encoding_format))
-        response_headers: Headers = [(b"x-ax-request-id", request_id.encode()),
-                                     (b"x-ax-model", result.model.encode("latin-1", "replace"))]
+        response_headers: Headers = [(b"x-ax-model", result.model.encode("latin-1", "replace"))]
         await send_bytes(send, 200, out, response_headers)
 
     # -- Anthropic messages -------------------------------------------------------------------
