@@ -24,7 +24,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from axtui.clock import SYSTEM_CLOCK, Clock
-from axtui.metrics.histogram import LogHistogram
+from axtui.histogram import LogHistogram
 from axtui.metrics.live import LiveMetrics
 from axtui.metrics.snapshot import RecentCall
 from axtui.metrics.windows import Slot, observe_record

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from axtui.metrics.histogram import LogHistogram, bucket_of
+from axtui.histogram import ZERO_BUCKET, LogHistogram, bucket_of
 from axtui.types import CallRecord
 
 __all__ = ["Observation", "Slot", "Track", "observe_record"]
@@ -49,7 +49,15 @@ def observe_record(rec: CallRecord) -> Observation:
     status = rec.status
     if status == "ok" or status == "error":
         lat = rec.latency_ms
+        lat_bucket = bucket_of(lat)
+        if lat_bucket == ZERO_BUCKET:
+            lat = 0.0  # counted as zero, as LogHistogram.add does
         ttft = rec.ttft_ms if status == "ok" else None
+        ttft_bucket = None
+        if ttft is not None:
+            ttft_bucket = bucket_of(ttft)
+            if ttft_bucket == ZERO_BUCKET:
+                ttft = 0.0
         return Observation(
             status,
             rec.cache == "exact" or rec.cache == "semantic",
@@ -57,9 +65,9 @@ def observe_record(rec: CallRecord) -> Observation:
             rec.output_tokens,
             rec.cost_nanos,
             lat,
-            bucket_of(lat),
+            lat_bucket,
             ttft,
-            None if ttft is None else bucket_of(ttft),
+            ttft_bucket,
         )
     return Observation(status, False, rec.input_tokens, rec.output_tokens, rec.cost_nanos, None, None, None, None)
 
@@ -128,7 +136,7 @@ class Slot:
                 self.unknown_cost += 1
         else:
             self.cost_nanos += cost
-        # The histograms' add_bucket, inlined: this runs for every call in several windows.
+        # LogHistogram.add_bucket, inlined: this runs for every call in several windows.
         if lat_bucket is not None:
             h = self.latency
             b = h.buckets

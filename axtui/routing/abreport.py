@@ -198,7 +198,7 @@ def ab_report(store: Store, name: str, routing: RoutingConfig | None = None, sin
         h = lat.get(vname)
         if h:
             v.latency_p50_ms, v.latency_p95_ms = h.quantiles((0.5, 0.95))
-            v.latency_mean_ms = h.mean
+            v.latency_mean_ms = h.mean()
         t = ttft.get(vname)
         if t:
             v.ttft_p50_ms = t.quantile(0.5)

@@ -6,7 +6,7 @@ Every process's recorder adds, in each batch's transaction, one
 inserted, never updated, so replicas writing the same second never
 contend; a reader sums the rows of a second. Latency and TTFT are
 mergeable log-bucket histograms in text form
-(`axtui.metrics.histogram.LogHistogram.to_text`).
+(`axtui.histogram.LogHistogram.to_text`).
 
 Rows are kept ``metrics.second_retention_s`` (an hour by default): long
 enough for any live window; history comes from the per-minute and per-hour
