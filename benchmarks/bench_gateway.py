@@ -366,6 +366,73 @@ async def _measure(
     return runs
 
 
+async def server_layer_us(home: Path, n: int = 20_000) -> float:
+    """CPU microseconds the server layer alone spends on one chat request.
+
+    The app runs in this process with its gateway's ``call`` replaced by a
+    canned answer, so what is left is ASGI dispatch, key check, pydantic
+    validation, the caller, headers and JSON: the server's own share.
+    """
+    os.environ["AX_HOME"] = str(home)
+    from axtui.config import Settings
+    from axtui.engine.compose import build_gateway
+    from axtui.engine.gateway import CallResult
+    from axtui.server.app import create_app
+    from axtui.server.keys import create_key
+    from axtui.types import CallRecord, ChatResponse, Usage
+
+    settings = Settings.model_validate(
+        {"providers": [{"name": "openai", "kind": "sim", "profile": "fast", "models": [MODEL]}]}
+    )
+
+    async def factory(s: Settings) -> Any:
+        gateway = await build_gateway(s, record=False)
+
+        async def call(request: Any, caller: Any, options: Any) -> CallResult:
+            rec = CallRecord(ts=0.0, user=caller.user, requested_model=request.model, request_id=options.request_id,
+                             provider="openai", model=MODEL, cost_nanos=123_456)
+            return CallResult(ChatResponse("Hello from a stub.", MODEL, Usage(12, 7)), rec, [])
+
+        gateway.call = call  # type: ignore[method-assign]
+        return gateway
+
+    app = create_app(settings, gateway_factory=factory)
+    lifespan: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    said: list[Any] = []
+
+    async def lsend(m: Any) -> None:
+        said.append(m)
+
+    await lifespan.put({"type": "lifespan.startup"})
+    runner = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}}, lifespan.get, lsend))
+    while not said:
+        await asyncio.sleep(0.01)
+    assert app.state.gateway is not None and app.state.gateway.store is not None
+    raw, _ = create_key(app.state.gateway.store, "bench")
+    body = json.dumps({"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]}).encode()
+    headers = [(b"host", b"x"), (b"content-type", b"application/json"), (b"authorization", f"Bearer {raw}".encode()),
+               (b"content-length", str(len(body)).encode())]
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers, "query_string": b""}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    for _ in range(500):
+        await app(dict(scope), receive, send)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+        best = min(best, (time.process_time() - t0) / n * 1e6)
+    await lifespan.put({"type": "lifespan.shutdown"})
+    await runner
+    return best
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run every measurement and print each figure beside its baseline and target."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -411,6 +478,7 @@ def main(argv: list[str] | None = None) -> None:
             import uvloop
 
             runs = uvloop.run(_measure(targets, RATES, duration, warm, {"floor": floor, "ax-core": core}))
+            layer_us = uvloop.run(server_layer_us(Path(tmp) / "layer", 5_000 if args.quick else 20_000))
         finally:
             for p in reversed(procs):
                 if p.poll() is None:
@@ -420,10 +488,10 @@ def main(argv: list[str] | None = None) -> None:
                     p.wait(30)
                 except subprocess.TimeoutExpired:
                     p.kill()
-    _report(runs, duration)
+    _report(runs, duration, layer_us)
 
 
-def _report(runs: list[Run], duration: float) -> None:
+def _report(runs: list[Run], duration: float, layer_us: float) -> None:
     direct = {r.rate: r for r in runs if r.target == "direct"}
     print(f"gateway overhead: open loop {duration:g} s per step, closed loop 48 clients; "
           f"{os.cpu_count()} cores shared by upstream, floor, ax and the load generator\n")
@@ -431,6 +499,7 @@ def _report(runs: list[Run], duration: float) -> None:
     by = {(r.target, r.rate): r for r in runs}
     ax500, d500 = by.get(("ax", 500)), by.get(("direct", 500))
     ax1000 = by.get(("ax", 1000))
+    print("\nagainst the targets (one worker, every feature on):")
     if ax1000 is not None and not ax1000.sent:
         ax1000 = None
         print("  1,000 req/s sustained: MISSED (ax saturated below that rate)")
@@ -438,7 +507,6 @@ def _report(runs: list[Run], duration: float) -> None:
         ax500 = None
         print("  added latency at 500 req/s: MISSED (ax saturated below that rate)")
     ax_max, floor_max = by.get(("ax", 0)), by.get(("floor", 0))
-    print("\nagainst the targets (one worker, every feature on):")
     if ax1000:
         ok = ax1000.errors == 0 and ax1000.achieved >= 950
         print(f"  1,000 req/s sustained: achieved {ax1000.achieved:.0f} req/s, {ax1000.errors} errors "
@@ -450,6 +518,10 @@ def _report(runs: list[Run], duration: float) -> None:
     if ax_max and floor_max:
         print(f"  closed-loop max: ax {ax_max.achieved:.0f} req/s, floor {floor_max.achieved:.0f} req/s "
               f"(ratio {ax_max.achieved / floor_max.achieved:.2f}), direct {by[('direct', 0)].achieved:.0f} req/s")
+    core = by.get(("ax-core", 0))
+    print(f"  server layer alone (dispatch, key, validation, headers, JSON): {layer_us:.1f} us CPU per request"
+          + (f", {layer_us / 10 / core.cpu_ms_per_req:.1f} % of ax-core's {core.cpu_ms_per_req:.2f} ms"
+             if core and core.cpu_ms_per_req else ""))
     hit = next((r for r in runs if r.target.startswith("ax-hit")), None)
     if hit:
         status = hit.target.split(":", 1)[1]
