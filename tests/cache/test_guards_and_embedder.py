@@ -123,7 +123,7 @@ sentence = st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "river",
                     min_size=2, max_size=8).map(" ".join)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(sentence, st.randoms(use_true_random=False))
 def test_case_punctuation_and_spacing_never_change_the_vector(text: str, rnd: object) -> None:
     import random
@@ -135,12 +135,14 @@ def test_case_punctuation_and_spacing_never_change_the_vector(text: str, rnd: ob
     assert mismatch(features(text), features(noisy)) is None
 
 
+@settings(deadline=None)
 @given(sentence, st.integers(0, 10_000), st.integers(0, 10_000))
 def test_different_numbers_are_always_different_questions(text: str, x: int, y: int) -> None:
     verdict = mismatch(features(f"{text} {x}"), features(f"{text} {y}"))
     assert (verdict is None) == (x == y)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=60), st.text(max_size=60))
 def test_mismatch_is_symmetric_and_a_text_matches_itself(a: str, b: str) -> None:
     fa, fb = features(a), features(b)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
@@ -126,6 +126,7 @@ json_values = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(st.dictionaries(st.text(min_size=1, max_size=6), json_values, min_size=1, max_size=4))
 def test_tool_definitions_key_the_same_whatever_their_key_order(params: dict[str, Any]) -> None:
     tool = {"type": "function", "function": {"name": "f", "parameters": params}}
@@ -133,6 +134,7 @@ def test_tool_definitions_key_the_same_whatever_their_key_order(params: dict[str
     assert cache_key(req(tools=[tool]), "s") == cache_key(req(tools=[reordered]), "s")
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40), st.text(max_size=40))
 def test_keys_are_sha256_hex_and_differ_when_texts_differ(a: str, b: str) -> None:
     ka = cache_key(req(messages=[{"role": "user", "content": a}]), "s")
