@@ -60,7 +60,7 @@ class Entry:
     def size(self) -> int:
         """Approximate bytes held in memory (for the memory tier's bound)."""
         r = self.response
-        extra = len(json.dumps(r.tool_calls)) if r.tool_calls else 0
+        extra = len(json.dumps(r.tool_calls, default=repr)) if r.tool_calls else 0
         guards = sum(g.nbytes for g in self.guards) if self.guards else 0
         # Measured with tracemalloc: the Entry, response, usage and key strings take about 900 bytes.
         return 900 + len(r.content) + extra + guards

@@ -236,11 +236,16 @@ class StoreTier:
                 return
 
     def _safely(self, work: Callable[[], Any]) -> None:
+        # The writer thread must outlive any one failure: a dead writer would
+        # leave every later write queued in memory for ever.
         try:
             work()
         except (StoreError, SQLAlchemyError) as exc:
             self.write_errors += 1
             log.warning("response cache: %s", exc)
+        except Exception:
+            self.write_errors += 1
+            log.exception("response cache: housekeeping failed")
 
     def _drain(self) -> None:
         while True:
@@ -255,6 +260,9 @@ class StoreTier:
                 # log it and move on rather than hold work in memory.
                 self.write_errors += 1
                 log.warning("response cache: %d queued writes dropped: %s", len(ops), exc)
+            except Exception:
+                self.write_errors += 1
+                log.exception("response cache: %d queued writes dropped", len(ops))
             finally:
                 with self._cond:
                     self._done += len(ops)

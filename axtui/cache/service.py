@@ -123,7 +123,34 @@ class AnswerCache:
     # -- the port ----------------------------------------------------------------------------
 
     async def lookup(self, request: ChatRequest, caller: Caller, directive: CacheDirective) -> CacheHit | None:
-        """A stored answer for this request in the caller's scope, exact first, then semantic."""
+        """A stored answer for this request in the caller's scope, exact first, then semantic.
+
+        Never raises: a cache that fails costs a hit, never an answer (the failure is logged).
+        """
+        try:
+            return await self._lookup(request, caller, directive)
+        except Exception:
+            log.exception("response cache: lookup failed; answering without the cache")
+            return None
+
+    async def store(
+        self,
+        request: ChatRequest,
+        caller: Caller,
+        response: ChatResponse,
+        cost_nanos: int | None,
+        directive: CacheDirective,
+    ) -> None:
+        """Keep a complete answer; returns at once, the slow parts run in the background.
+
+        Never raises: the answer was already served (the failure is logged).
+        """
+        try:
+            self._store(request, caller, response, cost_nanos, directive)
+        except Exception:
+            log.exception("response cache: keeping an answer failed")
+
+    async def _lookup(self, request: ChatRequest, caller: Caller, directive: CacheDirective) -> CacheHit | None:
         policy = self.policies.for_model(request.model)
         if not policy.reads(request, directive):
             return None
@@ -141,7 +168,7 @@ class AnswerCache:
         self.counters.misses += 1
         return None
 
-    async def store(
+    def _store(
         self,
         request: ChatRequest,
         caller: Caller,
@@ -149,7 +176,6 @@ class AnswerCache:
         cost_nanos: int | None,
         directive: CacheDirective,
     ) -> None:
-        """Keep a complete answer; returns at once, the slow parts run in the background."""
         policy = self.policies.for_model(request.model)
         if not policy.writes(request, directive) or not (response.content or response.tool_calls):
             return

@@ -266,3 +266,17 @@ async def test_a_failing_embedder_leaves_exact_hits_working(make_cache: Make) ->
     assert await cache.lookup(request(), ALICE, PLAIN) is not None
     assert await cache.lookup(request("what is the capital of france"), ALICE, PLAIN) is None
     assert cache.counters.embed_errors >= 1
+
+
+async def test_a_write_that_fails_is_logged_and_the_writer_goes_on(make_cache: Make,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    cache = make_cache()
+    odd = answer("uses a tool")
+    odd.tool_calls = [{"id": "c1", "arguments": object()}]  # cannot be written as JSON
+    with caplog.at_level(logging.WARNING, logger="axtui.cache"):
+        await cache.store(request("odd"), ALICE, odd, 1, PLAIN)
+        await cache.drain()
+    assert "queued writes dropped" in caplog.text
+    await put(cache, request("plain"))
+    fresh = make_cache()
+    assert await fresh.lookup(request("plain"), ALICE, PLAIN) is not None
