@@ -10,6 +10,7 @@ os.environ["TEXTUAL_ANIMATIONS"] = "none"
 import time  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from pytest_textual_snapshot import SVGImageExtension  # noqa: E402
@@ -20,8 +21,9 @@ from .seed import Seeded, seed  # noqa: E402
 SNAPSHOTS = Path(__file__).resolve().parents[2] / "snapshots"
 
 
-def _snapshots_dirname(cls: type, *, test_location: object) -> str:
-    return str(SNAPSHOTS)
+def _snapshots_dirname(cls: type, *, test_location: Any) -> str:
+    # One folder per test module, as syrupy expects (it checks the module name is in the path).
+    return str(SNAPSHOTS / test_location.basename)
 
 
 # snap_compare always uses SVGImageExtension, so its folder is changed on the class itself.

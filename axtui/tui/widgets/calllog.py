@@ -1,4 +1,10 @@
-"""The live log of recent calls, newest at the bottom, with a filter."""
+"""The live log of recent calls, newest at the bottom, with a filter.
+
+Only the lines on screen are ever formatted (a `ScrollView` that renders
+line by line from the kept calls), so a thousand calls a second cost the
+same to draw as ten: what arrives is appended to a list, and the frame
+draws the forty lines the reader can see.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,21 @@ from collections import deque
 from collections.abc import Iterable
 
 from rich.text import Text
-from textual.widgets import RichLog
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from axtui.metrics.snapshot import RecentCall
 from axtui.tui import fmt
 from axtui.tui.filtering import CallFilter
 from axtui.tui.widgets.palette import Palette
+from axtui.tui.widgets.tables import NARROW
 
-__all__ = ["CallLog", "format_call"]
+__all__ = ["KEEP", "CallLog", "format_call"]
 
-#: Calls kept for re-filtering; the log itself shows the last `LINES`.
+#: Calls kept (for the log and for re-filtering); older ones fall off the top.
 KEEP = 2_000
-LINES = 500
 
 
 def _key(call: RecentCall) -> tuple[str, float]:
@@ -30,7 +39,7 @@ def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
     On a narrow terminal the line keeps the deployment (or the model asked
     for, when none served it) and drops the token counts.
     """
-    wide = width >= 110
+    wide = width >= NARROW
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(fmt.clock_time(call.ts + call.latency_ms / 1000), palette.muted)
     line.append(f" {call.user[:10]:<10} ")
@@ -61,51 +70,72 @@ def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
     return line
 
 
-class CallLog(RichLog):
+class CallLog(ScrollView, can_focus=True):
     """Recent calls as they arrive; `set_filter` shows only matching ones."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, max_lines=LINES, wrap=False, markup=False, highlight=False, auto_scroll=True)
+        super().__init__(id=id)
         self.calls: deque[RecentCall] = deque(maxlen=KEEP)
         self._seen: set[tuple[str, float]] = set()
+        #: The calls shown: those kept that pass the filter, oldest first.
+        self.view: deque[RecentCall] = deque(maxlen=KEEP)
         self.filter = CallFilter()
-        self.shown = 0
-        self._wide = True
+        self._strips: LRUCache[tuple[str, float, int, str], Strip] = LRUCache(1024)
+
+    @property
+    def shown(self) -> int:
+        """How many calls pass the filter (the log's length)."""
+        return len(self.view)
 
     def add(self, recent: Iterable[RecentCall]) -> int:
         """Append the calls not seen before (``recent`` is oldest first); returns how many were new."""
         fresh = [c for c in recent if _key(c) not in self._seen]
         if not fresh:
             return 0
+        follow = self.is_vertical_scroll_end or not self.view
         for c in fresh:
             if len(self.calls) == self.calls.maxlen:
                 self._seen.discard(_key(self.calls[0]))
             self.calls.append(c)
             self._seen.add(_key(c))
-        self._write(c for c in fresh if self.filter.matches(c))
+            if self.filter.matches(c):
+                self.view.append(c)
+        self._resized(follow)
         return len(fresh)
-
-    def on_resize(self) -> None:
-        wide = self.app.size.width >= 110
-        if wide != self._wide:
-            self._wide = wide
-            self.redraw()
 
     def set_filter(self, new: CallFilter) -> None:
         """Show only calls matching ``new`` (kept calls are re-filtered at once)."""
         self.filter = new
-        self.redraw()
+        self.view = deque((c for c in self.calls if new.matches(c)), maxlen=KEEP)
+        self._resized(True)
 
     def redraw(self) -> None:
-        """Write every kept call again (after a filter or theme change)."""
-        self.clear()
-        self.shown = 0
-        matching = [c for c in self.calls if self.filter.matches(c)]
-        self._write(matching[-LINES:])
+        """Format every visible line again (after a theme change)."""
+        self._strips.clear()
+        self.refresh()
 
-    def _write(self, calls: Iterable[RecentCall]) -> None:
-        palette = Palette.of(self.app)
-        width = self.size.width or self.app.size.width
-        for c in calls:
-            self.write(format_call(c, palette, width), scroll_end=None)
-            self.shown += 1
+    def _resized(self, follow: bool) -> None:
+        self.virtual_size = Size(self.size.width, len(self.view))
+        if follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._strips.clear()
+        self._resized(self.is_vertical_scroll_end)
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_offset.y) + y
+        width = self.size.width
+        style = self.rich_style
+        if not 0 <= index < len(self.view):
+            return Strip.blank(width, style)
+        call = self.view[index]
+        key = (call.request_id, call.ts, width, self.app.theme)
+        strip = self._strips.get(key)
+        if strip is None:
+            text = format_call(call, Palette.of(self.app), width)
+            segments = list(text.render(self.app.console, end=""))
+            strip = Strip(segments).apply_style(style).crop_extend(0, width, style)
+            self._strips[key] = strip
+        return strip

@@ -1,0 +1,432 @@
+"""The remote backend (``--url``): a running ``ax serve`` over its metrics API and event stream.
+
+Live snapshots and alert events arrive over ``GET /api/metrics/stream``
+(server-sent events) on a background thread, reconnecting with backoff;
+until the first snapshot, and whenever the stream is down, a screen reads
+``GET /api/metrics/realtime`` instead. Costs come from
+``/api/metrics/history``; budgets, rate limits and alert rules from
+``/api/budgets``, ``/api/ratelimits`` and ``/api/alerts`` (writes need the
+admin key: ``AX_ADMIN_KEY``; reads take it or a gateway key,
+``AX_API_KEY``).
+
+What the server does not serve (routing health and edits, acknowledging
+or silencing alerts, resetting a limit, exports) is refused with a message
+saying where to do it instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+
+from axtui.clock import SYSTEM_CLOCK, Clock
+from axtui.config import Settings
+from axtui.errors import AxError, InvalidRequest, ProviderError
+from axtui.metrics.snapshot import AlertSummary, Snapshot
+from axtui.money import NANOS_PER_USD, usd_to_nanos
+from axtui.tui.data import Backend, LiveView
+from axtui.tui.views import AlertsView, BudgetsView, CostView, SpendPoint, range_spec
+
+__all__ = ["NotServed", "RemoteBackend", "parse_sse"]
+
+log = logging.getLogger(__name__)
+
+
+class NotServed(InvalidRequest):
+    """The server's API has no route for this; the message says where to do it instead."""
+
+
+def parse_sse(lines: list[str]) -> tuple[str, str] | None:
+    """One server-sent event from its lines: (event, data), or None for a comment or retry line."""
+    event, data = "message", []
+    for line in lines:
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+    if not data:
+        return None
+    return event, "\n".join(data)
+
+
+def _nanos(text: str | None) -> int | None:
+    return None if text is None else usd_to_nanos(Decimal(text))
+
+
+@dataclass(slots=True)
+class _Stream:
+    """What the event-stream thread keeps: the newest snapshot and whether it is connected."""
+
+    snapshot: Snapshot | None = None
+    received_at: float = 0.0
+    connected: bool = False
+    error: str | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class RemoteBackend(Backend):
+    """Reads and edits a running ``ax serve`` over HTTP.
+
+    Args:
+        url: the server's base URL (``http://127.0.0.1:8787``).
+        settings: local settings (only ``[ui]`` and time zones are used).
+        clock: the time source.
+        transport: an httpx transport (tests pass one that calls the app in-process).
+        stream: listen to the event stream (tests may poll only).
+    """
+
+    mode = "remote"
+
+    def __init__(self, url: str, settings: Settings, clock: Clock = SYSTEM_CLOCK, *,
+                 transport: httpx.BaseTransport | None = None, stream: bool = True) -> None:
+        super().__init__(settings, clock)
+        if not url.startswith(("http://", "https://")):
+            raise InvalidRequest(f"--url {url!r} is not an http(s) URL; write it like http://127.0.0.1:8787")
+        self.url = url.rstrip("/").removesuffix("/v1")
+        key = os.environ.get("AX_ADMIN_KEY") or os.environ.get("AX_API_KEY") or ""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._client = httpx.Client(base_url=self.url, headers=headers, transport=transport,
+                                    timeout=httpx.Timeout(10.0, connect=3.0))
+        self._want_stream = stream
+        self._stream = _Stream()
+        self._thread: threading.Thread | None = None
+        self._budgets: list[Any] = []
+
+    @property
+    def label(self) -> str:
+        return self.url.removeprefix("http://").removeprefix("https://")
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._get("/api/metrics/realtime", params={"recent": 0})
+            if self._want_stream:
+                self._thread = threading.Thread(target=self._listen, name="ax-dashboard-stream", daemon=True)
+                self._thread.start()
+        except AxError as exc:
+            self.error = exc.message
+            raise
+        finally:
+            self.ready.set()
+
+    def close(self) -> None:
+        self._stream.stop.set()
+        self._client.close()
+        if self._thread is not None:
+            self._thread.join(3)
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"cannot reach {self.url}: {exc}; is `ax serve` running there?") from None
+        if response.status_code >= 400:
+            raise _problem(response, self.url)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _get(self, path: str, **kwargs: Any) -> Any:
+        return self._request("GET", path, **kwargs)
+
+    # -- the event stream -----------------------------------------------------------------
+
+    def _listen(self) -> None:
+        backoff = 1.0
+        s = self._stream
+        while not s.stop.is_set():
+            try:
+                with self._client.stream("GET", "/api/metrics/stream", params={"interval": 1.0},
+                                         timeout=httpx.Timeout(10.0, read=30.0)) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise _problem(response, self.url)
+                    s.connected, s.error, backoff = True, None, 1.0
+                    lines: list[str] = []
+                    for line in response.iter_lines():
+                        if s.stop.is_set():
+                            return
+                        if line:
+                            lines.append(line)
+                            continue
+                        event = parse_sse(lines)
+                        lines = []
+                        if event is not None:
+                            self._on_event(*event)
+            except (httpx.HTTPError, AxError, ValueError) as exc:
+                s.error = getattr(exc, "message", None) or str(exc)
+            s.connected = False
+            if s.stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, 15.0)
+
+    def _on_event(self, kind: str, data: str) -> None:
+        if kind == "snapshot":
+            self._stream.snapshot = Snapshot.from_json(data)
+            self._stream.received_at = time.monotonic()
+        elif kind in ("alert", "budget"):
+            payload = json.loads(data)
+            event = SimpleNamespace(**payload)
+            if kind == "budget" and not hasattr(event, "kind"):
+                event.kind = None
+            self._emit_alert(event)
+
+    # -- realtime -------------------------------------------------------------------------
+
+    def live(self, series_s: int) -> LiveView:
+        self.wait_ready(30)
+        s = self._stream
+        fresh = s.snapshot is not None and time.monotonic() - s.received_at < 5.0
+        if fresh:
+            snap = s.snapshot
+            assert snap is not None
+        else:
+            snap = Snapshot.from_json(self._get("/api/metrics/realtime", params={"series_s": max(10, series_s)}))
+        return LiveView(snapshot=snap, health={}, alerts=list(snap.alerts))
+
+    def alert_summaries(self) -> list[AlertSummary]:
+        data = self._get("/api/alerts")
+        out = []
+        for a in data.get("active", []):
+            out.append(AlertSummary(**{k: a[k] for k in ("rule_id", "name", "severity", "state", "since")},
+                                    value=a.get("value"), rule=a.get("rule", "")))
+        return out
+
+    # -- costs ----------------------------------------------------------------------------
+
+    def costs(self, range_name: str, by: str) -> CostView:
+        """Spend over a range from the server's history (rollups), with a projection from the last hour."""
+        from axtui.cost.periods import period_bounds
+        from axtui.cost.projection import project
+        from axtui.cost.rollups import Totals
+
+        seconds, grain, grain_s = range_spec(range_name)
+        now = self.clock.now()
+        since = f"@{now - seconds:.3f}"
+        points_data = self._get("/api/metrics/history", params={"range": since, "until": f"@{now:.3f}",
+                                                                "step": grain})
+        grouped = self._get("/api/metrics/history", params={"range": since, "until": f"@{now:.3f}",
+                                                            "step": "day", "by": by, "limit": 1000})
+        total = Totals()
+        points = []
+        for p in points_data.get("points", []):
+            t = _totals(p)
+            total.add(t)
+            points.append(SpendPoint(float(p["start"]), t.cost_nanos, t.calls))
+        groups: dict[str, Totals] = {}
+        for p in grouped.get("points", []):
+            groups.setdefault(p["key"], Totals()).add(_totals(p))
+        rows = tuple(SimpleNamespace(key=k, totals=t) for k, t in groups.items())
+        tz = self.settings.budgets.timezone
+        day_start, day_end = period_bounds("day", now, tz)
+        month_start, month_end = period_bounds("month", now, tz)
+        month = self._get("/api/metrics/history", params={"range": f"@{month_start}", "until": f"@{now:.3f}",
+                                                          "step": "hour"})
+        month_nanos = sum(_totals(p).cost_nanos for p in month.get("points", []))
+        day_nanos = sum(_totals(p).cost_nanos for p in month.get("points", []) if p["start"] >= day_start)
+        hour = [p for p in month.get("points", []) if p["start"] >= now - 3600]
+        rate = Decimal(sum(_totals(p).cost_nanos for p in hour)) / Decimal(3600)
+        projection = project(rate_per_s=rate, window_s=3600, now=now, day_so_far_nanos=day_nanos,
+                             day_end=float(day_end or now), month_so_far_nanos=month_nanos,
+                             month_end=float(month_end or now))
+        priced = total.priced_calls
+        summary = SimpleNamespace(
+            totals=total, projection=projection, total_usd=Decimal(total.cost_nanos) / NANOS_PER_USD,
+            cost_per_call_usd=(Decimal(total.cost_nanos) / priced / NANOS_PER_USD) if priced else None,
+        )
+        breakdown = SimpleNamespace(rows=rows, total=total)
+        unknown = [(r.key, r.totals.unknown_price_calls) for r in rows if r.totals.unknown_price_calls]
+        return CostView(range_name, by, now - seconds, now, summary, breakdown, points, grain_s, unknown)
+
+    # -- budgets and limits ---------------------------------------------------------------
+
+    def budgets(self) -> BudgetsView:
+        """Budgets with their standing and rate limits with their use, from the server."""
+        statuses = [_budget_status(b) for b in self._get("/api/budgets")]
+        self._budgets = statuses
+        try:
+            data = self._get("/api/ratelimits")
+            limits, error = [_limit_status(x) for x in data.get("limits", [])], None
+        except AxError as exc:
+            limits, error = [], exc.message
+        return BudgetsView(budgets=statuses, limits=limits, limits_error=error)
+
+    def _put_budget(self, scope: str, period: str, amount: str, hard: bool) -> Any:
+        body = self._request("PUT", "/api/budgets", json={"scope": scope, "period": period, "amount": amount,
+                                                          "hard": hard})
+        return _budget_status(body["budget"]).budget
+
+    def add_budget(self, scope: str, period: str, amount: str, hard: bool) -> Any:
+        """Create or change a budget on the server."""
+        return self._put_budget(scope, period, amount, hard)
+
+    def _known(self, budget_id: int) -> Any:
+        """The budget as the server has it now (another client may have changed it)."""
+        self._budgets = [_budget_status(b) for b in self._get("/api/budgets")]
+        found = next((s for s in self._budgets if s.budget.id == budget_id), None)
+        if found is None:
+            raise InvalidRequest(f"there is no budget #{budget_id} on {self.label}")
+        return found.budget
+
+    def set_budget_amount(self, budget_id: int, amount: str) -> Any:
+        """Change a budget's limit (the server validates the amount)."""
+        from axtui.money import parse_usd
+
+        try:
+            parse_usd(amount)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+        b = self._known(budget_id)
+        return self._put_budget(str(b.scope), b.period, amount.strip(), b.hard)
+
+    def toggle_hard(self, budget_id: int) -> Any:
+        """Make a budget hard or soft."""
+        b = self._known(budget_id)
+        return self._put_budget(str(b.scope), b.period, format(Decimal(b.limit_nanos) / NANOS_PER_USD, "f"),
+                                not b.hard)
+
+    def delete_budget(self, budget_id: int) -> Any:
+        """Delete a budget on the server."""
+        return self._request("DELETE", f"/api/budgets/{budget_id}")
+
+    def set_limit(self, subject: str, requests: str | None, tokens: str | None) -> Any:
+        """Store a per-subject limit on the server."""
+        body = {"subject": subject, "requests": requests or None, "tokens": tokens or None}
+        return self._request("PUT", "/api/ratelimits", json=body)
+
+    def delete_limit(self, subject: str) -> Any:
+        """Remove a subject's stored limits on the server."""
+        return self._request("DELETE", f"/api/ratelimits/{subject}")
+
+    def reset_limit(self, subject: str) -> Any:
+        """Not served by the API."""
+        raise NotServed(f"resetting a limit is not offered over HTTP; run `ax ratelimit reset {subject}` on the "
+                        "server's machine")
+
+    # -- alerts ---------------------------------------------------------------------------
+
+    def alerts(self) -> AlertsView:
+        """Rules with their state and the latest events, from the server."""
+        from axtui.metrics.alerts.model import AlertEvent, RuleInfo
+
+        data = self._get("/api/alerts")
+        rules = [RuleInfo(**r) for r in data.get("rules", [])]
+        events = []
+        for e in self._get("/api/alerts/events", params={"limit": 100}):
+            known = {k: e.get(k) for k in AlertEvent.__dataclass_fields__ if k in e}
+            known.setdefault("rule", "")
+            known.setdefault("value", None)
+            known.setdefault("threshold", "")
+            known.setdefault("labels", {})
+            events.append(AlertEvent(**known))
+        events.reverse()
+        return AlertsView(rules=rules, events=events, now=self.clock.now())
+
+    def add_rule(self, text: str, name: str | None, severity: str) -> Any:
+        """Add a rule on the server (it answers 400 naming the column of a mistake)."""
+        from axtui.metrics.alerts.model import RuleInfo
+
+        return RuleInfo(**self._request("POST", "/api/alerts", json={"rule": text, "name": name or None,
+                                                                     "severity": severity}))
+
+    def remove_rule(self, rule_id: int) -> Any:
+        """Remove a rule on the server."""
+        return self._request("DELETE", f"/api/alerts/{rule_id}")
+
+    def update_rule(self, rule_id: int, text: str, name: str | None, severity: str) -> Any:
+        """Not served by the API."""
+        raise NotServed("changing a rule is not offered over HTTP; remove it and add the new one, or run "
+                        "`ax monitor alerts` on the server's machine")
+
+    def acknowledge_rule(self, rule_id: int) -> Any:
+        """Not served by the API."""
+        raise NotServed("acknowledging is not offered over HTTP; run the dashboard on the server's machine")
+
+    def silence_rule(self, rule_id: int, seconds: float | None) -> Any:
+        """Not served by the API."""
+        raise NotServed("silencing is not offered over HTTP; run the dashboard on the server's machine")
+
+    # -- routing and export ---------------------------------------------------------------
+
+    def routing(self) -> Any:
+        """Not served by the API."""
+        raise NotServed("routing health and rules are not served over HTTP; run `ax route status` or this "
+                        "dashboard on the server's machine")
+
+    def explain(self, model: str, user: str, tokens: int | None) -> Any:
+        """Not served by the API."""
+        raise NotServed("explain runs where the router is: `ax route explain MODEL` on the server's machine")
+
+    def save_routing(self, routing: Any, weights: Any) -> Path:
+        """Not served by the API."""
+        raise NotServed("routing is edited in the server's config file")
+
+    def export(self, what: str, fmt: str, path: Path, since: float | None, until: float | None) -> Any:
+        """Not served by the API."""
+        raise NotServed("exports read the store: run `ax monitor export` on the server's machine")
+
+
+def _problem(response: httpx.Response, url: str) -> AxError:
+    try:
+        body = response.json()
+        message = body.get("error", {}).get("message") or body.get("detail") or response.text
+    except ValueError:
+        message = response.text
+    if response.status_code in (401, 403):
+        return InvalidRequest(f"{url} refused the dashboard ({response.status_code}): {message}. Set AX_ADMIN_KEY "
+                              "(or AX_API_KEY to only watch)")
+    if response.status_code == 400:
+        return InvalidRequest(str(message))
+    return ProviderError(f"{url} answered {response.status_code}: {message}")
+
+
+def _totals(p: dict[str, Any]) -> Any:
+    from axtui.cost.rollups import Totals
+
+    cost = usd_to_nanos(Decimal(p["cost_usd"]))
+    unknown = int(p.get("unknown_price_calls", 0))
+    return Totals(calls=int(p["calls"]), errors=int(p["errors"]), refused=int(p.get("refused", 0)),
+                  input_tokens=int(p["input_tokens"]), output_tokens=int(p["output_tokens"]), cost_nanos=cost,
+                  priced_calls=max(0, int(p["calls"]) - unknown - int(p.get("refused", 0))),
+                  unknown_price_calls=unknown, cache_hits=int(p["cache_hits"]),
+                  saved_nanos=usd_to_nanos(Decimal(p.get("saved_usd", "0"))))
+
+
+def _budget_status(b: dict[str, Any]) -> Any:
+    from axtui.cost.budgets import Scope
+
+    limit = _nanos(b["limit_usd"]) or 0
+    spent = _nanos(b.get("spent_usd")) or 0
+    budget = SimpleNamespace(id=b["id"], scope=Scope.parse(b["scope"]), period=b["period"], limit_nanos=limit,
+                             hard=b["hard"])
+    budget.describe = lambda: f"#{b['id']} {b['scope']} ${b['limit_usd']}/{b['period']}"
+    forecast = SimpleNamespace(exhausted=bool(b.get("over")), runs_out_at=b.get("runs_out_at"),
+                               projected_nanos=_nanos(b.get("projected_usd")))
+    used = Decimal(b["used"]) if b.get("used") is not None else (Decimal(spent) / limit if limit else Decimal(0))
+    return SimpleNamespace(budget=budget, spent_nanos=spent, used=used, over=bool(b.get("over")), forecast=forecast)
+
+
+def _limit_status(x: dict[str, Any]) -> Any:
+    scope, subject = x["scope"], x["subject"]
+    label = "global" if scope == "global" else (f"{scope}:*" if subject == "*" else f"{scope}:{subject}")
+    amount = int(str(x["limit"]).split("/", 1)[0]) if str(x["limit"]).split("/", 1)[0].isdigit() else 0
+    return SimpleNamespace(scope=scope, subject=subject, label=label, unit=x["unit"], limit=x["limit"], amount=amount,
+                           used=x.get("used"), remaining=x.get("remaining"), reset_after=x.get("reset_after"),
+                           algorithm=x.get("algorithm", "token-bucket"), source=x.get("source", "server"))

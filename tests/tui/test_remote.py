@@ -1,0 +1,108 @@
+"""``--url``: the dashboard over a live ``ax serve`` on 127.0.0.1 (its metrics API and event stream)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from axtui.cost.budgets import list_budgets
+from axtui.errors import InvalidRequest
+from axtui.metrics.alerts.storage import list_rules
+from axtui.tui.app import AxApp
+from axtui.tui.data_remote import NotServed, RemoteBackend, parse_sse
+from axtui.tui.screens.costs import CostsScreen
+from axtui.types import Caller, ChatRequest
+from tests.server._live import LiveServer, fast_fleet
+
+from .helpers import settle, until
+
+
+@pytest.fixture
+def server() -> Iterator[LiveServer]:
+    live = LiveServer(fast_fleet(), no_auth=True).start()
+    yield live
+    live.stop()
+
+
+def _traffic(server: LiveServer, n: int = 20) -> None:
+    async def calls() -> None:
+        for i in range(n):
+            request = ChatRequest.model_validate(
+                {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question {i}?"}]})
+            await server.gateway.call(request, Caller(user=f"user-{i % 3}"))
+
+    asyncio.run_coroutine_threadsafe(calls(), server.loop).result(60)
+    server.gateway.recorder.flush()  # type: ignore[union-attr]
+
+
+def test_server_sent_events_are_parsed() -> None:
+    assert parse_sse(["event: snapshot", "data: {\"a\": 1}"]) == ("snapshot", "{\"a\": 1}")
+    assert parse_sse(["retry: 2000"]) is None
+    assert parse_sse([": keep-alive"]) is None
+
+
+def test_a_url_that_is_not_http_is_refused() -> None:
+    from axtui.config import Settings
+
+    with pytest.raises(InvalidRequest, match="not an http"):
+        RemoteBackend("127.0.0.1:8787", Settings())
+
+
+def test_live_numbers_costs_budgets_limits_and_alerts_over_http(server: LiveServer) -> None:
+    _traffic(server)
+    backend = RemoteBackend(server.url, server.gateway.settings)
+    backend.start()
+    try:
+        view = backend.live(300)
+        assert view.snapshot.totals.requests >= 20 or view.snapshot.lifetime.requests >= 20
+        deadline = time.monotonic() + 10
+        while backend._stream.snapshot is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert backend._stream.connected and backend._stream.snapshot is not None
+
+        costs = backend.costs("1h", "provider")
+        assert costs.summary.totals.calls == 20
+        assert sum(r.totals.cost_nanos for r in costs.breakdown.rows) == costs.summary.totals.cost_nanos > 0
+
+        backend.add_budget("user:user-1", "day", "3", False)
+        budgets = backend.budgets().budgets
+        mine = next(b for b in budgets if str(b.budget.scope) == "user:user-1")
+        backend.set_budget_amount(mine.budget.id, "4.5")
+        backend.toggle_hard(mine.budget.id)
+        stored = next(b for b in list_budgets(server.gateway.store) if b.id == mine.budget.id)  # type: ignore[arg-type]
+        assert stored.limit_nanos == 4_500_000_000 and stored.hard
+        with pytest.raises(InvalidRequest, match="more than zero"):
+            backend.set_budget_amount(mine.budget.id, "-1")
+
+        backend.set_limit("user:user-2", "10/minute", None)
+        assert any(x.label == "user:user-2" and x.limit == "10/minute" for x in backend.budgets().limits)
+
+        rule = backend.add_rule("rps > 1000", "very busy", "info")
+        assert rule.rule == "rps > 1000"
+        assert [r.name for r in backend.alerts().rules] == ["very busy"]
+        with pytest.raises(InvalidRequest, match="column"):
+            backend.add_rule("rps >> 1000", None, "info")
+        backend.remove_rule(rule.id)
+        assert list_rules(server.gateway.store) == []  # type: ignore[arg-type]
+        with pytest.raises(NotServed, match="server's machine"):
+            backend.routing()
+    finally:
+        backend.close()
+
+
+async def test_the_dashboard_over_a_url_shows_costs(server: LiveServer) -> None:
+    await asyncio.to_thread(_traffic, server)
+    app = AxApp(RemoteBackend(server.url, server.gateway.settings), blink=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.problem is None
+        assert "127.0.0.1" in app.backend.label
+        await pilot.press("2")
+        await settle(pilot)
+        assert isinstance(app.screen, CostsScreen)
+        assert await until(pilot, lambda: app.screen.query_one("#breakdown").row_count >= 1)
+        await pilot.press("5")  # not served over HTTP: said once, not a crash
+        assert await until(pilot, lambda: app.problem is not None and "server's machine" in app.problem)
