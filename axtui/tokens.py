@@ -21,7 +21,13 @@ def estimate_tokens(text: str) -> int:
 
 
 def estimate_prompt_tokens(request: ChatRequest) -> int:
-    """Tokens a request's prompt will take, messages and tools included."""
+    """Tokens a request's prompt will take, messages and tools included.
+
+    Remembered on the request: admission, routing and budgets all ask.
+    """
+    cached = request.__pydantic_private__.get("_prompt_tokens") if request.__pydantic_private__ else None
+    if cached is not None:
+        return int(cached)
     total = 3
     for m in request.messages:
         total += _PER_MESSAGE + estimate_tokens(m.text())
@@ -29,4 +35,5 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
             total += _PER_IMAGE
     if request.tools:
         total += sum(estimate_tokens(str(t)) for t in request.tools)
+    request._prompt_tokens = total
     return total

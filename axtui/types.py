@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = [
     "CacheStatus",
@@ -90,6 +90,8 @@ class ChatRequest(BaseModel):
     stream_options: dict[str, Any] | None = None
     user: str | None = None
     metadata: dict[str, Any] | None = None
+    #: The prompt's estimated token count, filled in once by `axtui.tokens`.
+    _prompt_tokens: int | None = PrivateAttr(default=None)
 
     @property
     def output_limit(self) -> int | None:

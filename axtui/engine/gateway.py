@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,8 @@ from axtui.types import (
 )
 
 __all__ = ["CallOptions", "CallResult", "CallStream", "Gateway"]
+
+log = logging.getLogger(__name__)
 
 #: Longest Retry-After the engine waits out itself before giving up.
 MAX_RETRY_AFTER_S = 30.0
@@ -149,6 +152,8 @@ class Gateway:
         if self._closed:
             return
         self._closed = True
+        while self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
         closers = self.extras.get("closers", [])
         for closer in closers:
             result = closer()
@@ -284,10 +289,26 @@ class Gateway:
                     raise
                 await self.clock.sleep(exc.retry_after)
 
-    async def _settle_tokens(self, ticket: Ticket, rec: CallRecord) -> None:
-        # A settle that fails only loosens a token estimate; the call itself stands.
-        with contextlib.suppress(AxError):
-            await self.limiter.settle(ticket, rec.total_tokens if rec.cache == "miss" else 0)
+    async def _settle(self, reservation: Any, cost_nanos: int | None, ticket: Ticket | None, tokens: int) -> None:
+        """Replace a budget reservation and a provider token estimate with what the call used."""
+        await self.budgets.settle(reservation, cost_nanos)
+        if ticket is not None:
+            await self.limiter.settle(ticket, tokens)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run bookkeeping after the answer has gone out; `aclose` waits for it.
+
+        Settling only replaces an estimate that is already held, so doing it
+        a moment later never lets a budget or limit be overshot.
+        """
+        task = asyncio.get_running_loop().create_task(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("settling a finished call failed: %s", exc)
 
     async def _serve(
         self,
@@ -369,9 +390,7 @@ class Gateway:
             rec.latency_ms = (self.clock.monotonic() - start) * 1000
             rec.ttft_ms = rec.latency_ms
             rec.http_status = 200
-            await self.budgets.settle(reservation, rec.cost_nanos)
-            if ticket is not None:
-                await self.limiter.settle(ticket, usage.total_tokens)
+            self._later(self._settle(reservation, rec.cost_nanos, ticket, usage.total_tokens))
             self.router.observe(Attempt(dep, True, elapsed, elapsed, usage.output_tokens))
             response.provider = dep.provider
             response.model = dep.upstream_model
@@ -396,7 +415,7 @@ class Gateway:
         if not rec.latency_ms:
             rec.latency_ms = (self.clock.monotonic() - start) * 1000
         if ticket is not None:
-            await self._settle_tokens(ticket, rec)
+            self._later(self.limiter.settle(ticket, rec.total_tokens if rec.cache == "miss" else 0))
         self._finish(rec)
 
     def _finish(self, rec: CallRecord) -> None:
@@ -577,9 +596,7 @@ class CallStream:
             rec.cost_nanos = gw.prices.cost(dep, usage)
             rec.http_status = 200
             rec.latency_ms = (gw.clock.monotonic() - start) * 1000
-            await gw.budgets.settle(reservation, rec.cost_nanos)
-            if ticket is not None:
-                await gw.limiter.settle(ticket, usage.total_tokens)
+            gw._later(gw._settle(reservation, rec.cost_nanos, ticket, usage.total_tokens))
             ttft = (first_at - t0) * 1000 if first_at is not None else None
             gw.router.observe(Attempt(dep, True, elapsed, ttft, usage.output_tokens))
             response = ChatResponse(
