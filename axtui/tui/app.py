@@ -70,8 +70,8 @@ class AxApp(App[None]):
         Binding("minus", "slower", "Slower", key_display="-", show=False),
         Binding("q", "quit", "Quit"),
     ]
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (34, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]  # noqa: RUF012 - Textual's own annotation
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]  # noqa: RUF012
 
     #: Whether screens stop fetching and drawing.
     paused: reactive[bool] = reactive(False)
@@ -111,12 +111,16 @@ class AxApp(App[None]):
             self.theme = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         for problem in self.theme_set.problems:
             self.notify(problem, title="Theme not loaded", severity="warning", timeout=12)
-        self.backend.on_alert(lambda event: self.post_message(AlertEventArrived(event)))
+        self.backend.on_alert(self._alert_from_backend)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         await self.switch_mode("realtime")
         self._check_size(self.size.width, self.size.height)
         self.set_interval(1.0, self.update_status)
         self._start_backend()
+
+    def _alert_from_backend(self, event: Any) -> None:
+        """Called from the backend's threads: hand the event to the UI thread."""
+        self.post_message(AlertEventArrived(event))
 
     @work(thread=True, exclusive=True, group="backend", exit_on_error=False)
     def _start_backend(self) -> None:
@@ -183,20 +187,25 @@ class AxApp(App[None]):
     def on_alert_event_arrived(self, message: AlertEventArrived) -> None:
         event = message.event
         kind = getattr(event, "kind", None)
+        text = str(getattr(event, "message", "") or "")
+        if kind is None and hasattr(event, "budget_id"):
+            # A budget crossed one of its thresholds (the cost subsystem's alert).
+            self.notify(text, title=f"Budget #{event.budget_id} at {getattr(event, 'threshold', '?')}%",
+                        severity="warning", timeout=10, markup=False)
+            self.post_message(DataChanged("budgets"))
+            return
         rule_id = getattr(event, "rule_id", None)
-        name = getattr(event, "rule_name", None) or getattr(event, "name", "alert")
+        name = str(getattr(event, "rule_name", None) or getattr(event, "name", None) or "alert")
+        key: int | str = rule_id if isinstance(rule_id, (int, str)) else name
         if kind == "firing":
-            self.firing[rule_id if rule_id is not None else name] = name
-            severity = "error" if getattr(event, "severity", "") == "critical" else "warning"
-            self.notify(getattr(event, "message", "") or name, title=f"▲ Alert firing: {name}", severity=severity,
-                        timeout=10)
+            self.firing[key] = name
+            critical = getattr(event, "severity", "") == "critical"
+            self.notify(text or name, title=f"▲ Alert firing: {name}", severity="error" if critical else "warning",
+                        timeout=10, markup=False)
         elif kind in ("resolved", "cancelled"):
-            self.firing.pop(rule_id if rule_id is not None else name, None)
+            self.firing.pop(key, None)
             if kind == "resolved":
-                self.notify(getattr(event, "message", "") or name, title=f"✓ Resolved: {name}", timeout=6)
-        elif kind is None and hasattr(event, "threshold") and hasattr(event, "budget"):
-            # A budget threshold crossed (cost subsystem's alert).
-            self.notify(str(getattr(event, "message", event)), title="Budget", severity="warning", timeout=10)
+                self.notify(text or name, title=f"✓ Resolved: {name}", timeout=6, markup=False)
         self.update_status()
         self.post_message(DataChanged("alerts"))
 

@@ -200,7 +200,7 @@ class StoreOps:
 
     def delete_limit(self, subject: str) -> bool:
         """Remove a subject's stored limit (the defaults apply again)."""
-        return self.with_limiter(lambda limiter: limiter.delete_limit(subject))
+        return bool(self.with_limiter(lambda limiter: limiter.delete_limit(subject)))
 
     def reset_limit(self, subject: str) -> Any:
         """Forget what a subject used: its quota is full again."""

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import random
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -65,6 +66,9 @@ def demo_settings(base: Settings | None = None) -> Settings:
         settings = load_settings(path)
     else:
         settings = Settings(
+            # Answers cached for five minutes: the demo's popular questions keep a realistic hit
+            # rate instead of being served from a cache filled by every earlier demo run.
+            cache={"ttl_s": 300},  # type: ignore[arg-type]
             routing={  # type: ignore[arg-type]
                 "strategy": "latency",
                 "rules": [
@@ -100,14 +104,16 @@ class DemoEngine:
     Args:
         settings: the demo's settings (`demo_settings`).
         database_url: where the demo records (`demo_database_url`).
-        seed: seeds the workload and the simulated providers.
+        seed: seeds the workload and the simulated providers (None: a new one each run, so a
+            demo does not replay the questions an earlier one asked).
         traffic: drive the workload (False leaves the engine idle: tests call it themselves).
     """
 
-    def __init__(self, settings: Settings, database_url: str, *, seed: int = 7, traffic: bool = True) -> None:
+    def __init__(self, settings: Settings, database_url: str, *, seed: int | None = None,
+                 traffic: bool = True) -> None:
         self.settings = settings
         self.database_url = database_url
-        self.seed = seed
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(1 << 30)
         self.traffic = traffic
         self.gateway: Any = None
         self.monitoring: Any = None
@@ -158,7 +164,7 @@ class DemoEngine:
         try:
             self.monitoring = attach_monitoring(self.gateway, source="local", prometheus=False)
             self._ready.set()
-            tasks = [asyncio.create_task(self._stop.wait())]
+            tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self._stop.wait())]
             if self.traffic:
                 tasks.append(asyncio.create_task(self._drive()))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -232,7 +238,7 @@ class DemoBackend(StoreBackend):
         clock: the time source.
         database_url: the demo database (default `demo_database_url`).
         traffic: drive the standard workload (tests pass False and call the engine themselves).
-        seed: seeds the workload and the fleet.
+        seed: seeds the workload and the fleet (None: a new seed each run).
     """
 
     mode = "demo"
@@ -244,7 +250,7 @@ class DemoBackend(StoreBackend):
         *,
         database_url: str | None = None,
         traffic: bool = True,
-        seed: int = 7,
+        seed: int | None = None,
     ) -> None:
         super().__init__(settings, clock, database_url=database_url)
         self.traffic = traffic

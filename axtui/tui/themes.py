@@ -107,7 +107,7 @@ def parse_theme(data: Mapping[str, Any], where: str = "<theme>") -> Theme:
         extra["luminosity_spread"] = _fraction(data["luminosity_spread"], "luminosity_spread", where)
     if "text_alpha" in data:
         extra["text_alpha"] = _fraction(data["text_alpha"], "text_alpha", where)
-    return Theme(name=name.strip(), dark=dark, variables=dict(variables), **colours, **extra)
+    return Theme(name=name.strip(), dark=dark, variables=dict(variables), **colours, **extra)  # type: ignore[arg-type]
 
 
 def read_theme_file(path: Path) -> Theme:

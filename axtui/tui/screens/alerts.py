@@ -215,8 +215,9 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
             super().on_worker_state_changed(event)
             return
         if event.state == WorkerState.SUCCESS:
-            self.hint(event.worker.result)
-            self.notify(event.worker.result, timeout=4)
+            done = str(event.worker.result)
+            self.hint(done)
+            self.notify(done, timeout=4, markup=False)
             self.post_message(DataChanged("alerts"))
         elif event.state == WorkerState.ERROR:
             error = event.worker.error

@@ -297,7 +297,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         if event.worker.group != "write":
             super().on_worker_state_changed(event)
             return
-        if event.state == WorkerState.SUCCESS:
+        if event.state == WorkerState.SUCCESS and event.worker.result is not None:
             what, done = event.worker.result
             self.hint(done)
             self.notify(done, timeout=4)

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Click
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
 from textual_plotext import PlotextPlot
 
 from axtui.money import NANOS_PER_USD, nanos_to_usd
@@ -222,8 +223,9 @@ Click a range or a grouping to choose it."""
 
     def _draw_breakdown(self, view: CostView, palette: Palette) -> None:
         table = self.query_one("#breakdown", DataTable)
-        if table.columns["name"].label.plain != self.by.capitalize():
-            table.columns["name"].label = Text(self.by.capitalize())
+        name = table.columns[ColumnKey("name")]
+        if name.label.plain != self.by.capitalize():
+            name.label = Text(self.by.capitalize())
         rows = sorted(view.breakdown.rows, key=_sort_key(self.order))
         total = view.breakdown.total.cost_nanos
         cells = {row.key or "(none)": breakdown_cells(row.key, row.totals, total, palette) for row in rows}

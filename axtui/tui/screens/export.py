@@ -135,8 +135,8 @@ class ExportScreen(ModalScreen[ExportResult | None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "export":
             return
-        if event.state == WorkerState.SUCCESS:
-            result: ExportResult = event.worker.result
+        if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, ExportResult):
+            result = event.worker.result
             self.app.notify(f"{fmt.count(result.rows)} {result.what} rows → {result.path}", title="Exported",
                             timeout=8, markup=False)
             self.dismiss(result)

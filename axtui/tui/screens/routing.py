@@ -239,7 +239,7 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
 
     def _draw_ab(self, staged: RoutingConfig, view: RoutingView, palette: Palette) -> None:
         table = self.query_one("#ab", DataTable)
-        rows = {}
+        rows: dict[str, tuple[Text, ...]] = {}
         saved = {t.name: {v.name: v.percent for v in t.variants} for t in view.ab_tests}
         for test in staged.ab_tests:
             report = view.reports.get(test.name)

@@ -80,6 +80,8 @@ class CallLog(ScrollView, can_focus=True):
         #: The calls shown: those kept that pass the filter, oldest first.
         self.view: deque[RecentCall] = deque(maxlen=KEEP)
         self.filter = CallFilter()
+        #: Whether new calls scroll into view: true until the reader scrolls up, and again at the bottom.
+        self.following = True
         self._strips: LRUCache[tuple[str, float, int, str], Strip] = LRUCache(1024)
 
     @property
@@ -92,7 +94,6 @@ class CallLog(ScrollView, can_focus=True):
         fresh = [c for c in recent if _key(c) not in self._seen]
         if not fresh:
             return 0
-        follow = self.is_vertical_scroll_end or not self.view
         for c in fresh:
             if len(self.calls) == self.calls.maxlen:
                 self._seen.discard(_key(self.calls[0]))
@@ -100,13 +101,14 @@ class CallLog(ScrollView, can_focus=True):
             self._seen.add(_key(c))
             if self.filter.matches(c):
                 self.view.append(c)
-        self._resized(follow)
+        self._resized(self.following)
         return len(fresh)
 
     def set_filter(self, new: CallFilter) -> None:
         """Show only calls matching ``new`` (kept calls are re-filtered at once)."""
         self.filter = new
         self.view = deque((c for c in self.calls if new.matches(c)), maxlen=KEEP)
+        self.following = True
         self._resized(True)
 
     def redraw(self) -> None:
@@ -120,9 +122,16 @@ class CallLog(ScrollView, can_focus=True):
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value:
+            self.following = False  # the reader scrolled up to read: leave the view where it is
+        elif new_value >= self.max_scroll_y:
+            self.following = True
+
     def on_resize(self) -> None:
         self._strips.clear()
-        self._resized(self.is_vertical_scroll_end)
+        self._resized(self.following)
 
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_offset.y) + y

@@ -24,7 +24,7 @@ def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns
     """
     changed = False
     with table.app.batch_update():
-        present = {k.value for k in table.rows}
+        present = {k.value for k in table.rows if k.value is not None}
         for key, cells in rows.items():
             if key in present:
                 for col, value in zip(columns, cells, strict=True):
@@ -37,10 +37,9 @@ def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns
             else:
                 table.add_row(*cells, key=key)
                 changed = True
-        for key in present - set(rows):
-            if key is not None:
-                table.remove_row(RowKey(key))
-                changed = True
+        for gone in present - set(rows):
+            table.remove_row(RowKey(gone))
+            changed = True
     return changed
 
 
