@@ -56,6 +56,7 @@ def build_catalog(settings: Settings) -> Catalog:
     theirs from ``[[deployments]]`` entries (and the price sheet's data).
     """
     deployments: list[Deployment] = []
+    embedding: list[Deployment] = []
     by_name = {p.name: p for p in settings.providers if p.enabled}
     sim_caps: dict[str, Deployment] = {}
     for p in by_name.values():
@@ -65,6 +66,7 @@ def build_catalog(settings: Settings) -> Catalog:
             sim = deployments_for(p)
             sim_caps.update({d.id: d for d in sim})
             deployments.extend(sim)
+            embedding.extend(deployments_for(p, embedding=True))
         else:
             deployments.extend(
                 Deployment(provider=p.name, model=m, upstream_model=m, region=p.region) for m in p.models
@@ -89,7 +91,7 @@ def build_catalog(settings: Settings) -> Catalog:
         if d.json_mode is not None:
             dep.supports_json = d.json_mode
         deployments.append(dep)
-    return Catalog(deployments, settings.routing.aliases)
+    return Catalog(deployments, settings.routing.aliases, embedding)
 
 
 async def build_gateway(

@@ -225,7 +225,7 @@ class Gateway:
         try:
             tokens = sum(estimate_tokens(t) for t in inputs)
             ticket = await self.limiter.admit(self._subjects(caller), tokens)
-            deployments = self.catalog.resolve(model)
+            deployments = self.catalog.resolve_embedding(model)
             last: AxError | None = None
             for dep in deployments:
                 try:

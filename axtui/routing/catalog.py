@@ -19,7 +19,12 @@ __all__ = ["Catalog", "OrderedRouter"]
 class Catalog:
     """Deployments by logical model, plus aliases over logical models."""
 
-    def __init__(self, deployments: Iterable[Deployment], aliases: Mapping[str, Sequence[str]] | None = None) -> None:
+    def __init__(
+        self,
+        deployments: Iterable[Deployment],
+        aliases: Mapping[str, Sequence[str]] | None = None,
+        embedding: Iterable[Deployment] = (),
+    ) -> None:
         self.deployments: list[Deployment] = []
         self._by_model: dict[str, list[Deployment]] = {}
         self._by_id: dict[str, Deployment] = {}
@@ -30,14 +35,28 @@ class Catalog:
             self._by_id[d.id] = d
             self._by_model.setdefault(d.model, []).append(d)
         self.aliases: dict[str, list[str]] = {k: list(v) for k, v in (aliases or {}).items()}
+        #: Embedding models' deployments, kept apart so chat routing never picks one.
+        self._embedding: dict[str, list[Deployment]] = {}
+        for d in embedding:
+            self._embedding.setdefault(d.model, []).append(d)
 
     def models(self) -> list[str]:
         """Logical model names served, without aliases."""
         return sorted(self._by_model)
 
     def names(self) -> list[str]:
-        """Every name a caller may ask for: models and aliases."""
-        return sorted(set(self._by_model) | set(self.aliases))
+        """Every name a caller may ask for: models (chat and embedding) and aliases."""
+        return sorted(set(self._by_model) | set(self.aliases) | set(self._embedding))
+
+    def resolve_embedding(self, name: str) -> list[Deployment]:
+        """Deployments of an embedding model; any deployment of ``name`` when none is marked as one.
+
+        Raises:
+            UnknownModel: nothing serves ``name``.
+        """
+        if name in self._embedding:
+            return list(self._embedding[name])
+        return self.resolve(name)
 
     def get(self, deployment_id: str) -> Deployment | None:
         """A deployment by ``provider/upstream_model``."""

@@ -233,3 +233,18 @@ async def test_embeddings_are_recorded_and_fall_back(make: Any) -> None:
     assert len(out.vectors) == 2
     [rec] = records
     assert (rec.endpoint, rec.provider, rec.user, rec.attempts, rec.status) == ("embeddings", "b", "eve", 2, "ok")
+
+
+async def test_demo_fleet_serves_embeddings_apart_from_chat() -> None:
+    from axtui.engine.compose import build_catalog, effective_providers
+
+    settings = effective_providers(Settings())
+    catalog = build_catalog(settings)
+    assert "text-embedding-3-small" in catalog.names()
+    assert catalog.resolve_embedding("text-embedding-3-small")
+    gw = await build_gateway(settings, record=False)
+    try:
+        out = await gw.embed(["hello", "world"], "text-embedding-3-small")
+    finally:
+        await gw.aclose()
+    assert len(out.vectors) == 2 and len(out.vectors[0]) > 10

@@ -122,18 +122,21 @@ def resolve_profile(profile: str | Profile | None) -> Profile:
     return get_profile(profile or DEMO_PROFILE)
 
 
-def deployments_for(config: ProviderConfig, profile: str | Profile | None = None) -> list[Deployment]:
+def deployments_for(
+    config: ProviderConfig, profile: str | Profile | None = None, *, embedding: bool = False
+) -> list[Deployment]:
     """The deployments a configured sim provider serves, capabilities included.
 
     Args:
         config: a provider config of kind ``sim``; its ``profile`` (default
             ``demo``), ``name``, ``models`` and ``region`` pick what it plays.
         profile: a profile (or name) that replaces the config's.
+        embedding: the embedding models' deployments instead of the chat ones.
 
     Returns:
-        One `Deployment` per chat model (embedding models are left out),
-        with context window, max output, tools, vision and JSON support.
+        One `Deployment` per chat model (or per embedding model), with
+        context window, max output, tools, vision and JSON support.
     """
     resolved = resolve_profile(profile if profile is not None else config.profile)
     provider = resolved.provider_for(config.name, models=config.models, region=config.region)
-    return provider.deployments()
+    return provider.deployments(embedding=embedding)

@@ -186,8 +186,8 @@ class ProviderProfile:
                 return d
         return None
 
-    def deployments(self) -> list[Deployment]:
-        """One `Deployment` per chat model, with its capabilities."""
+    def deployments(self, *, embedding: bool = False) -> list[Deployment]:
+        """One `Deployment` per chat model (or per embedding model), with its capabilities."""
         return [
             Deployment(
                 provider=self.name,
@@ -201,7 +201,7 @@ class ProviderProfile:
                 supports_json=m.json_mode,
             )
             for m in self.models
-            if not m.is_embedding
+            if m.is_embedding == embedding
         ]
 
 
