@@ -98,6 +98,11 @@ def wave_rps(t: float) -> float:
     return (PEAK_RPS - BASE_RPS) * swell**2
 
 
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a swell of demo traffic failed", exc_info=task.exception())
+
+
 class DemoEngine:
     """A gateway on the simulated fleet with the standard workload, in a thread.
 
@@ -181,9 +186,10 @@ class DemoEngine:
         from axtui.engine.load import run_load
         from axtui.providers.sim.workload import Workload
 
-        floor = asyncio.create_task(
-            run_load(Workload(seed=self.seed, users=8), rps=BASE_RPS, duration=None, gateway=self.gateway)
-        )
+        floor = asyncio.create_task(self._keep_going(
+            lambda n: run_load(Workload(seed=self.seed + 1000 * n, users=8), rps=BASE_RPS, duration=None,
+                               gateway=self.gateway)
+        ))
         loop = asyncio.get_running_loop()
         start = loop.time()
         swell_seed = self.seed + 1
@@ -197,12 +203,25 @@ class DemoEngine:
                         Workload(seed=swell_seed, users=8), rps=extra, duration=5.0, gateway=self.gateway,
                     ))
                     swells.add(task)
-                    task.add_done_callback(swells.discard)
+                    task.add_done_callback(lambda t: (swells.discard(t), _log_failure(t)))
                 await asyncio.sleep(5.0)
         finally:
             floor.cancel()
             for task in list(swells):
                 task.cancel()
+
+    async def _keep_going(self, start: Callable[[int], Coroutine[Any, Any, Any]]) -> None:
+        """Run the steady floor of traffic, starting it again if something in it fails."""
+        n = 0
+        while True:
+            try:
+                await start(n)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the demo must keep moving; the failure goes to the log
+                log.exception("demo traffic stopped; starting it again")
+                await asyncio.sleep(1.0)
+            n += 1
 
     def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
         """Run ``fn()`` on the engine's loop (where the gateway's state lives) and return its result."""

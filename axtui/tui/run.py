@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from axtui import locations
 from axtui.clock import SYSTEM_CLOCK
 from axtui.errors import ConfigError
 
-__all__ = ["run_dashboard"]
+__all__ = ["log_path", "run_dashboard"]
+
+
+def log_path() -> Path:
+    """Where the dashboard's process logs while the screen is taken (warnings from the engine, …)."""
+    return locations.data_dir() / "dashboard.log"
+
+
+@contextmanager
+def _logs_to_file() -> Iterator[None]:
+    """Send log records to `log_path` while the app owns the terminal, so none lands on the screen."""
+    root = logging.getLogger()
+    on_terminal = [h for h in root.handlers if isinstance(h, logging.StreamHandler)
+                   and not isinstance(h, logging.FileHandler)]
+    for handler in on_terminal:
+        root.removeHandler(handler)
+    path = log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_file.setLevel(logging.WARNING)
+    root.addHandler(to_file)
+    try:
+        yield
+    finally:
+        root.removeHandler(to_file)
+        to_file.close()
+        for handler in on_terminal:
+            root.addHandler(handler)
 
 
 def run_dashboard(*, demo: bool | None, url: str | None, theme: str | None, refresh_hz: float | None = None) -> None:
@@ -22,6 +56,7 @@ def run_dashboard(*, demo: bool | None, url: str | None, theme: str | None, refr
     if theme is not None and theme not in themes.themes:
         names = ", ".join(themes.names()) or "none (the themes folder is missing)"
         raise ConfigError(f"no theme named {theme!r}; themes: {names}. Add your own as a .toml file in "
-                          f"{__import__('axtui.locations').locations.user_themes_dir()}")
+                          f"{locations.user_themes_dir()}")
     backend = open_backend(demo=demo, url=url, clock=SYSTEM_CLOCK)
-    AxApp(backend, theme=theme, themes=themes, refresh_hz=refresh_hz).run()
+    with _logs_to_file():
+        AxApp(backend, theme=theme, themes=themes, refresh_hz=refresh_hz).run()

@@ -205,3 +205,33 @@ async def test_a_firing_alert_is_announced_on_any_screen(seeded: Seeded) -> None
         assert any("errors above 5%" in n.title for n in app._notifications)
         assert "2 firing" in app.screen.query_one(NavBar).status
         assert isinstance(app.screen, CostsScreen)
+
+
+async def test_a_hidden_screen_fetches_nothing(seeded: Seeded) -> None:
+    app = make_app(seeded, refresh_hz=10)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, fetches=2)
+        realtime = app.screen
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        hidden = realtime.fetches
+        await pilot.pause(0.6)
+        assert realtime.fetches == hidden
+        await pilot.press("1")
+        assert await until(pilot, lambda: realtime.fetches > hidden)
+
+
+async def test_the_local_store_feeds_the_live_numbers(seeded: Seeded) -> None:
+    """Without windows of its own, the local backend reads every process's per-second rollups."""
+    from axtui.tui.data_local import StoreBackend
+
+    backend = StoreBackend(seeded.settings, seeded.clock, store=seeded.store)
+    app = make_app(seeded)
+    app.backend = backend
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        totals = app.screen._last.snapshot.totals  # type: ignore[attr-defined]
+        assert totals.requests > 0
+        assert app.screen.query_one(CallLog).shown > 0
+        assert backend.metrics is not None and backend.metrics.source == "store"

@@ -91,9 +91,9 @@ class FormScreen(ModalScreen[Any]):
 
     def on_mount(self) -> None:
         calm_inputs(self)
-        first = next((f for f in self.fields if f.kind == "text"), None)
-        if first is not None:
-            self.query_one(f"#f-{first.name}", Input).focus()
+        inputs = self.query(Input)
+        if inputs:
+            inputs.first().focus()
 
     def values(self) -> dict[str, Any]:
         """What the form holds now, by field name."""

@@ -18,7 +18,7 @@ _GLOBAL_NOTES = (
     ("1 … 5", "Realtime, Costs, Budgets & limits, Alerts, Routing"),
     ("ctrl+p", "command palette: screens, themes, export, pause"),
     ("tab / shift+tab", "move between panels"),
-    ("mouse", "click a tab, a row or a button; scroll with the wheel"),
+    ("mouse", "click tabs, rows, buttons; the wheel scrolls"),
 )
 
 

@@ -37,7 +37,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("cost", "$/min", 8),
 )
 #: Widest the deployment column gets on a narrow terminal (longer names end in …).
-NARROW_NAME = 25
+NARROW_NAME = 22
 _COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 #: Orders the ``s`` key cycles through: (name, sort key over a row's stats, descending).
 SORTS: tuple[tuple[str, str], ...] = (

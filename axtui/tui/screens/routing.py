@@ -288,7 +288,11 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         if event.state == WorkerState.SUCCESS:
             if group == "save":
                 self.dirty = False
-                self.hint(f"Saved to {event.worker.result}; the engine routes with it now.")
+                if getattr(self.backend, "engine", None) is not None:
+                    self.hint(f"Saved to {event.worker.result}; the engine routes with it now.")
+                else:
+                    self.hint(f"Saved to {event.worker.result}; gateways started from now on route with it "
+                              "(restart a running `ax serve` to apply it there).")
                 self.notify(f"Routing saved to {event.worker.result}", timeout=5)
                 self.refresh_now()
             else:
