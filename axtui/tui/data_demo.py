@@ -203,7 +203,8 @@ class DemoEngine:
                         Workload(seed=swell_seed, users=8), rps=extra, duration=5.0, gateway=self.gateway,
                     ))
                     swells.add(task)
-                    task.add_done_callback(lambda t: (swells.discard(t), _log_failure(t)))
+                    task.add_done_callback(swells.discard)
+                    task.add_done_callback(_log_failure)
                 await asyncio.sleep(5.0)
         finally:
             floor.cancel()
