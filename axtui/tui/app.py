@@ -165,7 +165,8 @@ class AxApp(App[None]):
             parts.append(f"[$success]●[/] {self.refresh_hz:g}Hz" if narrow else f"[$success]●[/] live {self.refresh_hz:g} Hz")
         if self.firing:
             parts.append(f"[b $error]▲{len(self.firing)}[/]" if narrow else f"[b $error]▲ {len(self.firing)} firing[/]")
-        parts.append(fmt.clock_time(self.backend.clock.now()))
+        if not narrow:
+            parts.append(fmt.clock_time(self.backend.clock.now()))
         status = " · ".join(parts)
         for bar in bars:
             bar.status = status

@@ -223,3 +223,45 @@ async def test_export_to_a_folder_is_refused_with_a_reason(seeded: Seeded, tmp_p
         await pilot.pause()
         assert isinstance(app.screen, ExportScreen)
         assert "is a folder" in str(dialog.query_one("#form-error", Static).render())
+
+
+def _with_routing(seeded: Seeded, ax_home: Path) -> Any:
+    """The seeded app over a config file that has two rules and an A/B test."""
+    from axtui.config import ABTestConfig, ABVariant, RoutingRule, Settings, save_settings
+    from axtui.engine.compose import effective_providers
+    from axtui.tui.data_local import StoreBackend
+
+    raw = Settings(routing={  # type: ignore[arg-type]
+        "rules": [RoutingRule(name="big-prompts", min_prompt_tokens=2000, strategy="cost"),
+                  RoutingRule(name="alice-latency", user="alice", strategy="latency")],
+        "ab_tests": [ABTestConfig(name="four-vs-mini", model="gpt-4o", variants=[
+            ABVariant(name="big", model="gpt-4o", percent=50), ABVariant(name="mini", model="gpt-4o-mini", percent=50),
+        ])],
+    })
+    save_settings(raw, ax_home / "config.toml")
+    app = make_app(seeded)
+    app.backend = StoreBackend(effective_providers(raw), seeded.clock, store=seeded.store, metrics=seeded.metrics)
+    return app
+
+
+async def test_rules_move_and_splits_rebalance_then_save(seeded: Seeded, ax_home: Path) -> None:
+    app = _with_routing(seeded, ax_home)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, "5", RoutingScreen)
+        rules = screen.query_one("#route-rules", DataTable)
+        rules.focus()
+        await pilot.press("shift+down")
+        assert screen.dirty
+        assert [rules.get_row_at(i)[1].plain for i in range(2)] == ["alice-latency", "big-prompts"]
+        ab = screen.query_one("#ab", DataTable)
+        ab.focus()
+        await pilot.press("enter", *"30", "enter")
+        await pilot.pause()
+        assert ab.get_cell("four-vs-mini/big", "split").plain == "● 30%"
+        assert ab.get_cell("four-vs-mini/mini", "split").plain == "● 70%"
+        await pilot.press("ctrl+s")
+        assert await until(pilot, lambda: not screen.dirty)
+    saved = load_settings(ax_home / "config.toml")
+    assert [r.name for r in saved.routing.rules] == ["alice-latency", "big-prompts"]
+    assert [(v.name, v.percent) for v in saved.routing.ab_tests[0].variants] == [("big", 30.0), ("mini", 70.0)]
+    assert not saved.providers  # the demo fleet is not written into the file

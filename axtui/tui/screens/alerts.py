@@ -36,13 +36,13 @@ RULE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("value", "Value", 9),
     ("fired", "Last fired", 10),
     ("severity", "Sev", 4),
-    ("rule", "Rule", 0),
+    ("rule", "Rule", 56),
 )
 EVENT_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("time", "Time", 8),
     ("kind", "Event", 9),
     ("name", "Rule", 20),
-    ("message", "What", 0),
+    ("message", "What", 90),
 )
 _RKEYS = tuple(c[0] for c in RULE_COLUMNS)
 _EKEYS = tuple(c[0] for c in EVENT_COLUMNS)

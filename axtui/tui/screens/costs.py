@@ -134,7 +134,7 @@ Click a range or a grouping to choose it."""
                 yield _Choice(group, "set_group", group)
             yield Static("", id="order-label", classes="choice-label")
         with Vertical(id="breakdown-box", classes="section"):
-            table: DataTable[Any] = FitTable(id="breakdown", squeeze=("name", 22))
+            table: DataTable[Any] = FitTable(id="breakdown", squeeze=("name", 22, 28))
             for key, label, width in COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table

@@ -141,7 +141,7 @@ class RealtimeScreen(DashboardScreen):
                 yield Static("[dim]alerts[/] [b]–[/]", id="alerts-count", classes="tile-value")
                 yield Static("", id="alerts-names")
         with Vertical(id="deployments-box", classes="section"):
-            table: DataTable[Any] = FitTable(id="deployments", squeeze=("deployment", NARROW_NAME))
+            table: DataTable[Any] = FitTable(id="deployments", squeeze=("deployment", NARROW_NAME, 31))
             for key, label, width in COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table

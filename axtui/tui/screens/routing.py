@@ -44,8 +44,8 @@ HEALTH_COLUMNS: tuple[tuple[str, str, int], ...] = (
 RULE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("n", "#", 3),
     ("name", "Rule", 22),
-    ("when", "When", 0),
-    ("then", "Then", 0),
+    ("when", "When", 34),
+    ("then", "Then", 50),
 )
 AB_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("test", "Test", 0),
@@ -148,11 +148,11 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
     def compose_body(self) -> Iterable[Any]:
         with VerticalScroll(id="routing-body"):
             with Vertical(id="health-box", classes="section"):
-                yield self._table("health", HEALTH_COLUMNS, squeeze=("deployment", 26))
+                yield self._table("health", HEALTH_COLUMNS, squeeze=("deployment", 26, 31))
             with Vertical(id="rules-box", classes="section"):
                 yield self._table("route-rules", RULE_COLUMNS, editable=False)
             with Vertical(id="ab-box", classes="section"):
-                yield self._table("ab", AB_COLUMNS, squeeze=("test", 20))
+                yield self._table("ab", AB_COLUMNS, squeeze=("test", 20, 30))
             with Vertical(id="explain-box", classes="section"):
                 with Horizontal(id="explain-inputs"):
                     yield Input(placeholder="model or alias", id="explain-model", compact=True)
@@ -164,7 +164,7 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
 
     @staticmethod
     def _table(table_id: str, columns: tuple[tuple[str, str, int], ...], editable: bool = True,
-               squeeze: tuple[str, int] | None = None) -> DataTable[Any]:
+               squeeze: tuple[str, int, int] | None = None) -> DataTable[Any]:
         table: DataTable[Any] = (EditableTable if editable else FitTable)(id=table_id, squeeze=squeeze)
         for key, label, width in columns:
             table.add_column(label, key=key, width=width or None)

@@ -1,4 +1,4 @@
-"""Tables of the dashboard: a name column that gives way on narrow terminals."""
+"""Tables of the dashboard: a name column of fixed width, narrower on narrow terminals."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 __all__ = ["NARROW", "EditableTable", "FitTable"]
 
@@ -14,31 +15,37 @@ NARROW = 110
 
 
 class FitTable(DataTable[Any]):
-    """A row-cursor table whose name column is capped on a narrow terminal (longer names end in …).
+    """A row-cursor table whose name column has a set width: ``wide``, or ``narrow`` on a narrow terminal.
+
+    Longer names end in … (the cells say ``overflow="ellipsis"``). The width
+    never follows the content, so the header and the rows cannot disagree
+    while rows come and go.
 
     Args:
-        squeeze: (column key, width on a narrow terminal), or None to never cap.
+        squeeze: (column key, width on a narrow terminal, width otherwise), or None.
     """
 
-    def __init__(self, *, id: str, squeeze: tuple[str, int] | None = None) -> None:
+    def __init__(self, *, id: str, squeeze: tuple[str, int, int] | None = None) -> None:  # noqa: A002
         super().__init__(id=id, cursor_type="row")
         self.squeeze = squeeze
+
+    def add_column(self, label: Any, *, width: int | None = None, key: str | None = None,
+                   default: Any = None) -> ColumnKey:
+        if self.squeeze is not None and key == self.squeeze[0] and width is None:
+            width = self.squeeze[2]
+        return super().add_column(label, width=width, key=key, default=default)
 
     def on_resize(self) -> None:
         if self.squeeze is None:
             return
-        key, width = self.squeeze
-        column = self.columns.get(key)  # type: ignore[call-overload]
+        key, narrow, wide = self.squeeze
+        column = self.columns.get(ColumnKey(key))
         if column is None:
             return
-        narrow = self.app.size.width < NARROW
-        if narrow and (column.auto_width or column.width != width):
+        width = narrow if self.app.size.width < NARROW else wide
+        if column.width != width or column.auto_width:
             column.auto_width = False
             column.width = width
-            self._require_update_dimensions = True
-            self.refresh()
-        elif not narrow and not column.auto_width:
-            column.auto_width = True
             self._require_update_dimensions = True
             self.refresh()
 
