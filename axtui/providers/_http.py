@@ -1,8 +1,9 @@
 """The request plumbing of the HTTP adapters.
 
 `HTTPProvider` does one JSON exchange, or one streamed exchange that always
-closes its response, and converts httpx's exceptions at the edge into the
-most specific `ProviderError`.
+closes its response, through the provider's `Exchange` (aiohttp on the
+network, httpx over a test transport), and turns transport failures and
+error answers into the most specific `ProviderError`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import ProviderConfig
@@ -23,18 +22,29 @@ from axtui.errors import (
     ProviderTimeout,
     StreamInterrupted,
 )
+from axtui.providers._exchange import StreamReply, TransportFailure
 from axtui.providers._wire import (
     SSEEvent,
     error_for_status,
     iter_sse,
     learn_limits,
     parse_error_body,
+    redact,
     status_for_type,
 )
 from axtui.providers.base import Provider
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = ["HTTPProvider"]
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _dumps(payload: Any) -> bytes:
+    # What httpx's json= sends: compact, UTF-8, and no NaN (not JSON).
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 class HTTPProvider(Provider):
@@ -67,29 +77,22 @@ class HTTPProvider(Provider):
         except ProviderError:
             return None
 
-    def _transport_error(self, exc: httpx.RequestError, *, streaming: bool = False) -> ProviderError:
+    def _transport_error(self, failure: TransportFailure, *, streaming: bool = False) -> ProviderError:
         name = self.name
-        detail = str(exc) or type(exc).__name__
-        # httpx-aiohttp reports any aiohttp connection error (a server that
-        # hung up, say) as ConnectTimeout; only a real timeout there is one.
-        cause = exc.__cause__
-        from_aiohttp = cause is not None and type(cause).__module__.startswith("aiohttp")
-        timed_out = isinstance(exc, httpx.TimeoutException) and not (
-            from_aiohttp and not isinstance(cause, TimeoutError)
-        )
-        if timed_out:
+        detail = redact(failure.detail, self._secret())
+        if failure.kind == "timeout":
             return ProviderTimeout(
                 f"provider {name!r} did not answer within {self.config.timeout_s:g}s ({detail}); "
                 f"try again, or raise timeout_s in its config",
                 provider=name,
             )
-        if isinstance(exc, httpx.DecodingError):
+        if failure.kind == "decode":
             return MalformedResponse(
                 f"provider {name!r} sent a body that could not be decoded ({detail})", provider=name
             )
         if streaming:
             return self._interrupted(f"the connection broke: {detail}")
-        if isinstance(exc, httpx.ConnectError) or type(cause).__name__.startswith("ClientConnector"):
+        if failure.kind == "connect":
             return ProviderConnectionError(
                 f"cannot reach provider {name!r} at {self.base_url} ({detail}); "
                 f"check that it is running and that base_url is right",
@@ -108,11 +111,11 @@ class HTTPProvider(Provider):
             provider=self.name,
         )
 
-    def _status_error(self, response: httpx.Response, body: bytes) -> ProviderError:
+    def _status_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         return error_for_status(
             self.name,
-            response.status_code,
-            response.headers,
+            status,
+            headers,
             body,
             now=self.clock.now(),
             secret=self._secret(),
@@ -154,14 +157,18 @@ class HTTPProvider(Provider):
     ) -> dict[str, Any]:
         """One JSON exchange; errors are converted into the `ProviderError` tree."""
         headers = self.auth_headers()
+        body = None
+        if payload is not None:
+            body = _dumps(payload)
+            headers = {**headers, **_JSON_HEADERS}
         try:
-            response = await self.client.request(method, path, json=payload, params=params, headers=headers)
-        except httpx.RequestError as exc:
-            raise self._transport_error(exc) from exc
-        learn_limits(self.upstream_limits, response.headers, self.clock.now())
-        if not response.is_success:
-            raise self._status_error(response, response.content)
-        return self._json(response.content, response.status_code)
+            reply = await self.exchange.request(method, path, body=body, params=params, headers=headers)
+        except TransportFailure as failure:
+            raise self._transport_error(failure) from failure
+        learn_limits(self.upstream_limits, reply.headers, self.clock.now())
+        if not 200 <= reply.status < 300:
+            raise self._status_error(reply.status, reply.headers, reply.body)
+        return self._json(reply.body, reply.status)
 
     @contextlib.asynccontextmanager
     async def _open_stream(
@@ -169,38 +176,34 @@ class HTTPProvider(Provider):
     ) -> AsyncIterator[AsyncIterator[SSEEvent]]:
         """A streamed POST whose events are yielded; the response always closes.
 
-        This is what ``client.stream(...)`` does, with the error conversion
-        split so that failures before the answer and failures while reading
-        it map to different errors. Leaving the block early (a consumer that
-        stops iterating) closes the response, and so the upstream call.
+        Failures before the answer and failures while reading it map to
+        different errors. Leaving the block early (a consumer that stops
+        iterating) closes the response, and so the upstream call.
         """
-        headers = self.auth_headers()
-        request = self.client.build_request("POST", path, json=payload, params=params, headers=headers)
+        headers = {**self.auth_headers(), **_JSON_HEADERS}
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.RequestError as exc:
-            raise self._transport_error(exc) from exc
+            reply = await self.exchange.open_stream(path, body=_dumps(payload), params=params, headers=headers)
+        except TransportFailure as failure:
+            raise self._transport_error(failure) from failure
         try:
-            learn_limits(self.upstream_limits, response.headers, self.clock.now())
-            if not response.is_success:
+            learn_limits(self.upstream_limits, reply.headers, self.clock.now())
+            if not 200 <= reply.status < 300:
                 try:
-                    body = await response.aread()
-                except httpx.RequestError as exc:
-                    raise self._transport_error(exc) from exc
-                raise self._status_error(response, body)
-            async with contextlib.aclosing(self._events(response)) as events:
+                    body = await reply.read()
+                except TransportFailure as failure:
+                    raise self._transport_error(failure) from failure
+                raise self._status_error(reply.status, reply.headers, body)
+            async with contextlib.aclosing(self._events(reply)) as events:
                 yield events
         finally:
-            # A connection that broke is already gone; failing to close it is not news.
-            with contextlib.suppress(httpx.HTTPError):
-                await response.aclose()
+            await reply.aclose()
 
-    async def _events(self, response: httpx.Response) -> AsyncGenerator[SSEEvent, None]:
+    async def _events(self, reply: StreamReply) -> AsyncGenerator[SSEEvent, None]:
         try:
-            async for event in iter_sse(response.aiter_bytes()):
+            async for event in iter_sse(reply.chunks()):
                 yield event
-        except httpx.RequestError as exc:
-            raise self._transport_error(exc, streaming=True) from exc
+        except TransportFailure as failure:
+            raise self._transport_error(failure, streaming=True) from failure
 
     def _event_json(self, event: SSEEvent) -> dict[str, Any]:
         """An event's data as a JSON object."""

@@ -1,10 +1,11 @@
 """The provider interface: chat, stream, embed, list models.
 
-An adapter speaks one wire protocol over one pooled `httpx.AsyncClient`
-(aiohttp transport by default; tests pass ``transport=httpx.MockTransport``).
-It maps the provider's usage into `Usage` and its failures into the
-`ProviderError` tree, and it learns the provider's own rate-limit headers
-into `Provider.upstream_limits`.
+An adapter speaks one wire protocol through one pooled exchange
+(`axtui.providers._exchange`): aiohttp on the network; httpx when given a
+transport (tests pass ``transport=httpx.MockTransport``). It maps the
+provider's usage into `Usage` and its failures into the `ProviderError`
+tree, and it learns the provider's own rate-limit headers into
+`Provider.upstream_limits`.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import abc
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, ClassVar
 
 from axtui.config import ProviderConfig
 from axtui.errors import ProviderAuthError
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse
+
+if TYPE_CHECKING:
+    import httpx
+
+    from axtui.providers._exchange import Exchange
 
 __all__ = ["Provider", "UpstreamLimits", "make_client"]
 
@@ -44,11 +48,14 @@ def make_client(
     base_url: str = "",
     headers: dict[str, str] | None = None,
 ) -> httpx.AsyncClient:
-    """One pooled client for a provider: aiohttp transport unless one is given."""
-    if transport is None:
-        from httpx_aiohttp import AiohttpTransport
+    """An `httpx.AsyncClient` set up from a provider's config (timeouts, headers).
 
-        transport = AiohttpTransport()
+    The built-in adapters use it only over a given transport (tests pass
+    ``httpx.MockTransport``); on the network they speak aiohttp directly.
+    A plugin adapter may use it as its own pooled client.
+    """
+    import httpx
+
     timeout = httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s)
     return httpx.AsyncClient(
         base_url=base_url,
@@ -76,7 +83,7 @@ class Provider(abc.ABC):
         self.name = config.name
         self.upstream_limits = UpstreamLimits()
         self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._exchange: Exchange | None = None
 
     @property
     def base_url(self) -> str:
@@ -105,11 +112,13 @@ class Provider(abc.ABC):
         return {}
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        """The pooled client, made on first use (inside the running loop)."""
-        if self._client is None or self._client.is_closed:
-            self._client = make_client(self.config, transport=self._transport, base_url=self.base_url)
-        return self._client
+    def exchange(self) -> Exchange:
+        """The pooled exchange, made on first use: aiohttp, or httpx over the given transport."""
+        if self._exchange is None:
+            from axtui.providers._exchange import make_exchange
+
+            self._exchange = make_exchange(self.config, base_url=self.base_url, transport=self._transport)
+        return self._exchange
 
     @abc.abstractmethod
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
@@ -128,7 +137,7 @@ class Provider(abc.ABC):
         """The models the provider says it serves."""
 
     async def aclose(self) -> None:
-        """Close the pooled client."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close the pooled exchange; a later call opens a new one."""
+        if self._exchange is not None:
+            exchange, self._exchange = self._exchange, None
+            await exchange.aclose()
