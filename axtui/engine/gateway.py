@@ -60,7 +60,7 @@ from axtui.types import (
     prompt_hash,
 )
 
-__all__ = ["CallOptions", "CallResult", "CallStream", "Gateway"]
+__all__ = ["CallOptions", "CallResult", "CallStream", "EmbedResult", "Gateway"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,15 @@ class CallResult:
     """An answer and the record of the call that produced it."""
 
     response: ChatResponse
+    record: CallRecord
+    limits: list[LimitState] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class EmbedResult:
+    """Vectors and the record of the call that produced them."""
+
+    response: EmbeddingResponse
     record: CallRecord
     limits: list[LimitState] = field(default_factory=list)
 
@@ -215,9 +224,15 @@ class Gateway:
 
     async def embed(self, inputs: list[str], model: str, caller: Caller | None = None) -> EmbeddingResponse:
         """Vectors for ``inputs`` from a deployment of ``model``; recorded and priced."""
+        return (await self.embed_call(inputs, model, caller)).response
+
+    async def embed_call(
+        self, inputs: list[str], model: str, caller: Caller | None = None, options: CallOptions | None = None
+    ) -> EmbedResult:
+        """Vectors for ``inputs``, with the record of the call that made them."""
         caller = caller or Caller()
         req = ChatRequest(model=model, messages=[{"role": "user", "content": "\n".join(inputs)}])  # type: ignore[list-item]
-        rec = self._new_record(req, caller, CallOptions(), stream=False)
+        rec = self._new_record(req, caller, options or CallOptions(), stream=False)
         rec.endpoint = "embeddings"
         rec.prompt = None
         start = self.clock.monotonic()
@@ -245,8 +260,9 @@ class Gateway:
                 _apply_deployment(rec, dep)
                 _apply_usage(rec, out.usage)
                 rec.cost_nanos = self.prices.cost(dep, out.usage)
+                rec.http_status = 200
                 await self.budgets.settle(reservation, rec.cost_nanos)
-                return out
+                return EmbedResult(out, rec, ticket.states)
             assert last is not None
             raise last
         except BaseException as exc:

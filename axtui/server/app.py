@@ -137,7 +137,7 @@ def _models_routes(api: FastAPI) -> None:
         if name in catalog.aliases:
             owner = "ax-alias"
         else:
-            owners = sorted({d.provider for d in catalog.resolve(name)})
+            owners = sorted({d.provider for d in catalog.resolve_embedding(name)})
             owner = ",".join(owners) or "ax"
         return wire.ModelCard(id=name, created=created, owned_by=owner)
 
@@ -155,7 +155,7 @@ def _models_routes(api: FastAPI) -> None:
     async def get_model(request: Request, model: str) -> wire.ModelCard:
         """One model or alias; 404 listing the served ones when unknown."""
         gateway = gateway_of(request)
-        gateway.catalog.resolve(model)  # raises UnknownModel with the listing
+        gateway.catalog.resolve_embedding(model)  # raises UnknownModel with the listing
         return card(gateway, model, int(server_state(request).started_at))
 
 

@@ -10,8 +10,7 @@ call is recorded under); a served call adds
 ``x-ax-provider``, ``x-ax-model``, ``x-ax-cache`` (``miss``, ``exact`` or
 ``semantic``, with ``x-ax-cache-similarity``), ``x-ax-cost-usd`` (exact
 dollars; left out when the price is unknown, and on streams, whose cost
-is known only at the end) and ``X-RateLimit-*``. Embeddings answers carry
-``x-ax-model`` only: the engine's embed reports no record to the server.
+is known only at the end) and ``X-RateLimit-*``; embeddings answers too.
 
 A client that disconnects mid-stream cancels the upstream call; the
 engine records it as ``cancelled``.
@@ -146,7 +145,7 @@ class V1Routes:
             if path == "/v1/chat/completions":
                 await self._chat(gateway, headers, body, request_id, receive, send)
             elif path == "/v1/embeddings":
-                await self._embeddings(gateway, headers, body, send)
+                await self._embeddings(gateway, headers, body, request_id, send)
             else:
                 await self._messages(gateway, headers, body, request_id, receive, send)
         except ClientGone:
@@ -154,9 +153,7 @@ class V1Routes:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # The engine records embeddings under ids of its own: name none rather than a wrong one.
-            known_id = None if path == "/v1/embeddings" else request_id
-            await self._send_error(send, exc, known_id, anthropic=anthropic)
+            await self._send_error(send, exc, request_id, anthropic=anthropic)
         finally:
             state.leave()
 
@@ -242,18 +239,20 @@ class V1Routes:
 
     # -- embeddings ---------------------------------------------------------------------------
 
-    async def _embeddings(self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, send: Send) -> None:
+    async def _embeddings(
+        self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, request_id: str, send: Send
+    ) -> None:
         try:
             request = wire.EmbeddingRequest.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
         wire.reject_dimensions(request)
         caller = await self._caller(headers, request.user)
-        result = await gateway.embed(request.texts(), request.model, caller)
+        done = await gateway.embed_call(request.texts(), request.model, caller, CallOptions(request_id=request_id))
+        result = done.response
         out = to_json(wire.embedding_body(result.vectors, result.model, result.usage.input_tokens,
                                           request.encoding_format))
-        response_headers: Headers = [(b"x-ax-model", result.model.encode("latin-1", "replace"))]
-        await send_bytes(send, 200, out, response_headers)
+        await send_bytes(send, 200, out, record_headers(done.record, done.limits))
 
     # -- Anthropic messages -------------------------------------------------------------------
 

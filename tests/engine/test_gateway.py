@@ -248,3 +248,10 @@ async def test_demo_fleet_serves_embeddings_apart_from_chat() -> None:
     finally:
         await gw.aclose()
     assert len(out.vectors) == 2 and len(out.vectors[0]) > 10
+
+
+async def test_embed_call_returns_the_record_with_the_callers_request_id(make: Any) -> None:
+    gw, records = await make(ScriptedProvider("a"))
+    done = await gw.embed_call(["x"], "m", Caller(user="eve"), CallOptions(request_id="emb-1"))
+    assert done.record is records[-1]
+    assert (done.record.request_id, done.record.provider, done.record.http_status) == ("emb-1", "a", 200)
