@@ -16,7 +16,7 @@ from typing import Any
 
 from axtui.engine.gateway import CallOptions, Gateway
 from axtui.errors import AxError
-from axtui.money import nanos_to_usd, usd_text
+from axtui.money import nanos_to_usd, usd_text, usd_to_nanos
 from axtui.providers.sim.workload import WorkItem, Workload
 from axtui.types import Caller
 
@@ -192,45 +192,42 @@ class _HttpTarget:
     def __init__(self, url: str) -> None:
         import os
 
-        import httpx
-        from httpx_aiohttp import AiohttpTransport
+        import aiohttp
 
         self.url = url.rstrip("/")
         if not self.url.endswith("/v1"):
             self.url += "/v1"
         key = os.environ.get("AX_API_KEY", "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.client = httpx.AsyncClient(
-            transport=AiohttpTransport(), timeout=httpx.Timeout(120.0, connect=5.0), headers=headers
+        self.session = aiohttp.ClientSession(
+            headers=headers, timeout=aiohttp.ClientTimeout(total=120, connect=5),
+            connector=aiohttp.TCPConnector(limit=2_000),
         )
 
     async def send(self, item: WorkItem, summary: LoadSummary, strategy: str | None) -> None:
-        import httpx
+        import aiohttp
 
         body = item.request.model_dump(exclude_none=True)
         body["user"] = item.user
         headers = {"x-ax-strategy": strategy} if strategy else {}
+        if item.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         start = time.monotonic()
         try:
-            if item.stream:
-                body["stream"] = True
-                body["stream_options"] = {"include_usage": True}
-                async with self.client.stream("POST", f"{self.url}/chat/completions", json=body, headers=headers) as r:
-                    async for _ in r.aiter_bytes():
-                        pass
-                    resp = r
-            else:
-                resp = await self.client.post(f"{self.url}/chat/completions", json=body, headers=headers)
-        except httpx.HTTPError:
+            async with self.session.post(f"{self.url}/chat/completions", json=body, headers=headers) as resp:
+                await resp.read()
+                status_code, got = resp.status, resp.headers
+        except (aiohttp.ClientError, TimeoutError):
             summary.add("error", "miss", 0, None, 0.0, None)
             return
         latency = (time.monotonic() - start) * 1000
-        status = {200: "ok", 429: "rate_limited", 402: "budget_refused"}.get(resp.status_code, "error")
-        cache = resp.headers.get("x-ax-cache", "miss")
-        cost = resp.headers.get("x-ax-cost-usd")
-        cost_nanos = None if not cost else int(Decimal(cost) * 1_000_000_000)
+        status = {200: "ok", 429: "rate_limited", 402: "budget_refused"}.get(status_code, "error")
+        cache = got.get("x-ax-cache", "miss")
+        cost = got.get("x-ax-cost-usd")
+        cost_nanos = None if not cost else usd_to_nanos(cost)
         attempts = 0 if cache != "miss" or status != "ok" else 1
-        summary.add(status, cache, attempts, cost_nanos, latency, resp.headers.get("x-ax-provider"))
+        summary.add(status, cache, attempts, cost_nanos, latency, got.get("x-ax-provider"))
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.session.close()
