@@ -126,8 +126,8 @@ class DashboardScreen(Screen[None]):
             self.fetches += 1
             if self.is_current and not self.ax.paused:
                 self.show(worker.result)
-            if self._error is not None:
-                self._error = None
+            self._error = None
+            if self.ax.problem is not None and self.ax.started:
                 self.ax.clear_problem()
             self._schedule(self.interval())
         elif event.state == WorkerState.ERROR:
