@@ -7,15 +7,15 @@ import os
 # Read by Textual when it is first imported, so set before anything imports it.
 os.environ["TEXTUAL_ANIMATIONS"] = "none"
 
-import time  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
-from pytest_textual_snapshot import SVGImageExtension  # noqa: E402
+import pytest
+from pytest_textual_snapshot import SVGImageExtension
 
-from .seed import Seeded, seed  # noqa: E402
+from .seed import Seeded, seed
 
 #: Where the dashboard's SVG snapshots live: ``snapshots/`` at the repository root.
 SNAPSHOTS = Path(__file__).resolve().parents[2] / "snapshots"

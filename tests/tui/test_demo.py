@@ -21,7 +21,6 @@ from axtui.types import Caller, ChatRequest
 
 from .helpers import settle, until
 
-
 _asked = itertools.count()
 
 
