@@ -25,7 +25,7 @@ class FitTable(DataTable[Any]):
         squeeze: (column key, width on a narrow terminal, width otherwise), or None.
     """
 
-    def __init__(self, *, id: str, squeeze: tuple[str, int, int] | None = None) -> None:  # noqa: A002
+    def __init__(self, *, id: str, squeeze: tuple[str, int, int] | None = None) -> None:
         super().__init__(id=id, cursor_type="row")
         self.squeeze = squeeze
 
