@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from axtui.config import ABTestConfig, ABVariant, RoutingRule
 from axtui.metrics.snapshot import RecentCall, Series
 from axtui.tui import fmt
+from axtui.tui.checks import check_amount, check_rate, check_scope, check_subject
 from axtui.tui.filtering import FilterError, parse_filter
 from axtui.tui.routing_edit import check_percent, check_weight, move_rule, rebalance
-from axtui.tui.screens.budgets import check_amount, check_rate, check_scope, check_subject
 from axtui.tui.screens.realtime import carry_forward, trim_series
 from axtui.tui.themes import ThemeError, load_themes, parse_theme
 

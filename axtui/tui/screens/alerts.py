@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from axtui.tui import fmt
+from axtui.tui.checks import check_rule
 from axtui.tui.messages import DataChanged
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.screens.confirm import ConfirmScreen
@@ -27,7 +28,7 @@ from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import order_rows, sync_table
 from axtui.tui.widgets.tables import EditableTable, FitTable
 
-__all__ = ["SILENCES", "AlertsScreen", "check_rule", "event_cells", "rule_cells"]
+__all__ = ["SILENCES", "AlertsScreen", "event_cells", "rule_cells"]
 
 RULE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "#", 3),
@@ -49,18 +50,6 @@ _EKEYS = tuple(c[0] for c in EVENT_COLUMNS)
 #: Silences the ``s`` key cycles through, in seconds (None lifts it).
 SILENCES: tuple[float | None, ...] = (3600.0, 4 * 3600.0, 86_400.0, None)
 SEVERITIES: tuple[str, ...] = ("warning", "critical", "info")
-
-
-def check_rule(text: str) -> str | None:
-    """Why ``text`` is not an alert rule (with the column pointed at), or None."""
-    from axtui.errors import AxError
-    from axtui.metrics.alerts.grammar import parse_rule
-
-    try:
-        parse_rule(text)
-    except (AxError, ValueError) as exc:
-        return getattr(exc, "message", None) or str(exc)
-    return None
 
 
 def _value(rule_text: str, value: float | None) -> str:

@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from axtui.money import nanos_to_usd
 from axtui.tui import fmt
+from axtui.tui.checks import check_amount, check_rate, check_scope, check_subject
 from axtui.tui.messages import DataChanged
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.screens.confirm import ConfirmScreen
@@ -31,7 +32,7 @@ from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import sync_table
 from axtui.tui.widgets.tables import EditableTable
 
-__all__ = ["BudgetsScreen", "budget_cells", "check_amount", "check_rate", "limit_cells"]
+__all__ = ["BudgetsScreen", "budget_cells", "limit_cells"]
 
 BUDGET_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "#", 3),
@@ -55,52 +56,6 @@ LIMIT_COLUMNS: tuple[tuple[str, str, int], ...] = (
 _BKEYS = tuple(c[0] for c in BUDGET_COLUMNS)
 _LKEYS = tuple(c[0] for c in LIMIT_COLUMNS)
 PERIODS: tuple[str, ...] = ("day", "week", "month", "total")
-
-
-def check_amount(text: str) -> str | None:
-    """Why ``text`` is not a budget amount, or None when it is one."""
-    from axtui.money import parse_usd
-
-    try:
-        parse_usd(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def check_rate(text: str) -> str | None:
-    """Why ``text`` is not a rate limit (``60/minute``), or None."""
-    if not text.strip() or text.strip() in ("unlimited", "default"):
-        return None
-    from axtui.ratelimit.parse import parse_rate
-
-    try:
-        parse_rate(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def check_scope(text: str) -> str | None:
-    """Why ``text`` is not a budget scope, or None."""
-    from axtui.cost.budgets import Scope
-
-    try:
-        Scope.parse(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def check_subject(text: str) -> str | None:
-    """Why ``text`` is not a rate-limit subject, or None."""
-    from axtui.ratelimit.rules import parse_subject
-
-    try:
-        parse_subject(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
 
 
 def _money(nanos: int) -> str:
