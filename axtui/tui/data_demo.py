@@ -167,6 +167,10 @@ class DemoEngine:
         self._stop = asyncio.Event()
         self.gateway = await build_gateway(self.settings, database_url=self.database_url, sim_seed=self.seed)
         try:
+            # Deployment weights saved from the routing screen in an earlier demo apply from the start.
+            from axtui.routing.build import apply_settings
+
+            apply_settings(self.gateway.router, self.settings)
             self.monitoring = attach_monitoring(self.gateway, source="local", prometheus=False)
             self._ready.set()
             tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self._stop.wait())]
