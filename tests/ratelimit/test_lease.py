@@ -1,0 +1,112 @@
+"""Quota leases of the store backend: busy limits decided in memory, still never exceeded across processes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from axtui.clock import FakeClock
+from axtui.config import RateLimitConfig
+from axtui.errors import RateLimited
+from axtui.ratelimit.backends.lease import MIN_GRANT, grant_size
+from axtui.ratelimit.backends.store import StoreBackend
+from axtui.ratelimit.limiter import RateLimiter
+from axtui.store import Store
+
+
+async def _admitted(limiter: RateLimiter, user: str, n: int, tokens: int = 1) -> int:
+    async def one() -> int:
+        try:
+            await limiter.admit([("global", "*"), ("user", user)], tokens)
+            return 1
+        except RateLimited:
+            return 0
+
+    return sum(await asyncio.gather(*(one() for _ in range(n))))
+
+
+def _pair(tmp_path: Path, config: RateLimitConfig) -> tuple[list[Store], list[RateLimiter]]:
+    url = f"sqlite:///{tmp_path}/shared.db"
+    stores = [Store.open(url), Store.open(url)]
+    clock = FakeClock()
+    return stores, [RateLimiter(StoreBackend(s), config, store=s, clock=clock) for s in stores]
+
+
+async def _close(stores: list[Store], limiters: list[RateLimiter]) -> None:
+    for limiter, store in zip(limiters, stores, strict=True):
+        await limiter.aclose()
+        store.close()
+
+
+def test_only_limits_busy_enough_are_leased() -> None:
+    from axtui.ratelimit.rules import RuleBook
+
+    def slot(rate: str) -> object:
+        return RuleBook.build(RateLimitConfig(user_requests=rate), ()).slots(("user", "u"))[0]
+
+    assert grant_size(slot("60/minute")) == 0  # type: ignore[arg-type]
+    assert grant_size(slot("300/day")) == 0  # type: ignore[arg-type]
+    assert grant_size(slot("64000/minute")) >= MIN_GRANT  # type: ignore[arg-type]
+
+
+async def test_two_processes_with_leases_never_admit_more_than_the_limit(tmp_path: Path) -> None:
+    stores, (a, b) = _pair(tmp_path, RateLimitConfig(user_requests="1200/minute"))
+    try:
+        got = await asyncio.gather(_admitted(a, "alice", 900), _admitted(b, "alice", 900))
+        assert sum(got) <= 1200
+        # Both got a share, and at most one grant per process is held back unspent.
+        assert sum(got) >= 1200 - 2 * 20 and min(got) > 0
+    finally:
+        await _close(stores, [a, b])
+
+
+async def test_a_closed_process_gives_its_unspent_lease_back(tmp_path: Path) -> None:
+    stores, (a, b) = _pair(tmp_path, RateLimitConfig(user_requests="1200/minute"))
+    try:
+        assert await _admitted(a, "alice", 5) == 5
+        # b sees what a has spent, not what a holds.
+        (seen,) = await b.status(subjects=[("user", "alice")])
+        assert seen.used is not None and seen.used >= 5
+        await a.aclose()
+        (after,) = await b.status(subjects=[("user", "alice")])
+        assert after.used == 5
+        assert await _admitted(b, "alice", 1195) == 1195
+        assert await _admitted(b, "alice", 1) == 0
+    finally:
+        await b.aclose()
+        for s in stores:
+            s.close()
+
+
+async def test_token_corrections_of_a_leased_limit_reach_the_store(tmp_path: Path) -> None:
+    stores, (a, b) = _pair(tmp_path, RateLimitConfig(user_tokens="64000/minute"))
+    try:
+        ticket = await a.admit([("user", "alice")], 100)
+        await a.settle(ticket, 400)
+        ticket = await a.admit([("user", "alice")], 100)
+        await a.settle(ticket, 10)
+        await a.aclose()  # gives back the lease and writes the corrections
+        (after,) = await b.status(subjects=[("user", "alice")])
+        # 410 used; the bucket refills about a token a millisecond while the lease is written back.
+        assert after.used is not None and 390 <= after.used <= 410
+    finally:
+        await b.aclose()
+        for s in stores:
+            s.close()
+
+
+@pytest.mark.parametrize("algorithm", ["token-bucket", "sliding-window"])
+async def test_a_refused_admission_leaves_leases_whole(tmp_path: Path, algorithm: str) -> None:
+    url = f"sqlite:///{tmp_path}/one.db"
+    store = Store.open(url)
+    limiter = RateLimiter(StoreBackend(store), RateLimitConfig(algorithm=algorithm, global_requests="6400/minute",
+                                                               user_requests="2/minute"), store=store, clock=FakeClock())
+    try:
+        assert await _admitted(limiter, "alice", 3) == 2
+        (glob,) = await limiter.status(subjects=[("global", "*")])
+        assert glob.used == 2
+    finally:
+        await limiter.aclose()
+        store.close()
