@@ -21,6 +21,7 @@ and stops the thread (the gateway calls it on close).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from axtui.cache.entry import Entry, encode_guards, encode_response
 from axtui.clock import Clock
 from axtui.errors import StoreError
 from axtui.store import Store
-from axtui.store.tables_cache import CacheEntry, add_counters, read_counters, upsert_entries
+from axtui.store.tables_cache import CacheEntry, EntryReader, add_counters, read_counters, upsert_entries
 
 __all__ = ["IndexRow", "StoreTier", "StoredRow"]
 
@@ -135,6 +136,13 @@ class StoreTier:
         self._thread = threading.Thread(target=self._run, name="ax-cache-writer", daemon=True)
         self._started = False
         self._loaded = threading.Event()
+        #: Point reads without SQLAlchemy or a thread, for a SQLite file (None: read through the engine).
+        self.reader: EntryReader | None = None
+        if store.path is not None:
+            try:
+                self.reader = EntryReader(store.path, [c.name for c in _ROW_COLUMNS])
+            except Exception as exc:  # the engine path still works; it is only slower
+                log.warning("response cache: no direct read connection (%s); reading through the engine", exc)
         if autostart:
             self.start()
 
@@ -147,9 +155,12 @@ class StoreTier:
             StoreError: the database cannot be read.
         """
         try:
-            with self.store.engine.connect() as conn:
-                row = conn.execute(select(*_ROW_COLUMNS).where(_T.c.key == key)).first()
-        except SQLAlchemyError as exc:
+            if self.reader is not None:
+                row = self.reader.get(key)
+            else:
+                with self.store.engine.connect() as conn:
+                    row = conn.execute(select(*_ROW_COLUMNS).where(_T.c.key == key)).first()
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             raise StoreError(f"reading the response cache failed: {exc}") from None
         return StoredRow(*row) if row is not None else None  # type: ignore[call-arg]
 
@@ -200,6 +211,9 @@ class StoreTier:
             self._thread.join(timeout=60)
         else:
             self._drain()
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
 
     # -- the writer thread ---------------------------------------------------------------------
 

@@ -260,7 +260,8 @@ class AnswerCache:
         entry = self.memory.get(key)
         if entry is None and self.tier is not None:
             try:
-                row = await asyncio.to_thread(self.tier.get, key)
+                # A SQLite file is read in place (microseconds, never waiting for writers).
+                row = self.tier.get(key) if self.tier.reader is not None else await asyncio.to_thread(self.tier.get, key)
             except StoreError as exc:
                 self.counters.store_errors += 1
                 log.warning("response cache: %s; answering without the cache", exc.message)
