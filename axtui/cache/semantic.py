@@ -123,13 +123,17 @@ class BuiltinEmbedder:
                 add("c:" + g, gw)
         for a, b in itertools.pairwise(content):
             add(f"b:{a} {b}", 0.7)
-        vec = np.zeros(self.dim, dtype=np.float32)
+        # Summed in a list of Python floats: indexing a numpy array per feature costs more than the hashing.
+        acc = [0.0] * self.dim
         mask = self._mask
+        crc32 = zlib.crc32
+        log = math.log
         for feature, w in weights.items():
-            h = zlib.crc32(feature.encode())
+            h = crc32(feature.encode())
             # Sublinear weight: a word said twice is not twice the question.
-            value = (1.0 + math.log(w)) if w > 1.0 else w
-            vec[h & mask] += value if (h >> 16) & 1 else -value
+            value = (1.0 + log(w)) if w > 1.0 else w
+            acc[h & mask] += value if (h >> 16) & 1 else -value
+        vec = np.array(acc, dtype=np.float32)
         norm = float(np.linalg.norm(vec))
         if norm > 0:
             vec /= norm
