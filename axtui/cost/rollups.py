@@ -142,8 +142,9 @@ def _measures(rec: CallRecord) -> list[Any]:
     if rec.cost_nanos is not None:
         m[8] = rec.cost_nanos
         m[9] = 1
-    elif rec.deployment is not None:
+    elif rec.deployment is not None and (rec.status == "ok" or rec.input_tokens or rec.output_tokens):
         # It reached a provider and used tokens we cannot price: flagged, never zero.
+        # (A call that failed before any token was used has nothing to price.)
         m[10] = 1
     if rec.cache in ("exact", "semantic"):
         m[11] = 1

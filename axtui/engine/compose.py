@@ -19,6 +19,7 @@ from axtui.config import Settings, load_settings
 from axtui.engine.gateway import Gateway
 from axtui.ports import Budgets, Limiter, PriceBook, ResponseCache, Router
 from axtui.providers import Provider, create_provider
+from axtui.redaction import remember
 from axtui.routing.catalog import Catalog
 from axtui.store import Store
 from axtui.store.recorder import Recorder
@@ -90,7 +91,13 @@ def build_catalog(settings: Settings) -> Catalog:
             dep.supports_vision = d.vision
         if d.json_mode is not None:
             dep.supports_json = d.json_mode
-        deployments.append(dep)
+        # An entry for a deployment a provider's `models` already lists refines it
+        # (weight, region, capabilities) rather than being ignored as a duplicate.
+        same = next((i for i, x in enumerate(deployments) if x.id == dep.id and x.model == dep.model), None)
+        if same is None:
+            deployments.append(dep)
+        else:
+            deployments[same] = dep
     return Catalog(deployments, settings.routing.aliases, embedding)
 
 
@@ -136,6 +143,11 @@ async def build_gateway(
             elif transport is not None:
                 kwargs = {"transport": transport}
             made[p.name] = create_provider(p, **kwargs)
+    for provider in made.values():
+        # Every key this gateway may send is scrubbed from whatever it
+        # writes, should an upstream echo it back.
+        if isinstance(provider, Provider):
+            remember(provider.api_key(required=False))
     recorder = (
         Recorder(store, flush_interval_ms=settings.recorder.flush_interval_ms, batch_size=settings.recorder.batch_size)
         if record

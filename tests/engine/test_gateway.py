@@ -255,3 +255,15 @@ async def test_embed_call_returns_the_record_with_the_callers_request_id(make: A
     done = await gw.embed_call(["x"], "m", Caller(user="eve"), CallOptions(request_id="emb-1"))
     assert done.record is records[-1]
     assert (done.record.request_id, done.record.provider, done.record.http_status) == ("emb-1", "a", 200)
+
+
+def test_a_deployments_entry_refines_a_listed_model() -> None:
+    from axtui.engine.compose import build_catalog
+
+    settings = Settings.model_validate({
+        "providers": [{"name": "a", "kind": "openai", "models": ["m", "n"], "region": "us"}],
+        "deployments": [{"model": "m", "provider": "a", "weight": 3, "region": "eu", "context_window": 8000}],
+    })
+    [dep] = build_catalog(settings).resolve("m")
+    assert (dep.weight, dep.region, dep.context_window) == (3, "eu", 8000)
+    assert len(build_catalog(settings).deployments) == 2
