@@ -30,7 +30,7 @@ __all__ = [
     "__version__",
 ]
 
-from axtui.types import CallRecord, Caller, ChatRequest, ChatResponse, Chunk, Message, Usage
+from axtui.types import Caller, CallRecord, ChatRequest, ChatResponse, Chunk, Message, Usage
 
 if TYPE_CHECKING:
     from axtui.engine import CallOptions, Gateway

@@ -59,7 +59,7 @@ def format_usd(amount: Decimal | int | None, *, nanos: bool = False) -> str:
     """Money for people: cents above a dollar, more digits for small sums."""
     if amount is None:
         return "unknown"
-    value = nanos_to_usd(amount) if nanos else Decimal(amount)
+    value = nanos_to_usd(int(amount)) if nanos else Decimal(amount)
     mag = abs(value)
     if mag >= 100:
         return f"${value:,.2f}"

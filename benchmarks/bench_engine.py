@@ -23,13 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from axtui.config import ProviderConfig, Settings  # noqa: E402
-from axtui.engine.compose import build_gateway  # noqa: E402
-from axtui.ports import NullBudgets, NullCache, NullLimiter  # noqa: E402
-from axtui.providers.base import Provider  # noqa: E402
-from axtui.store import Store  # noqa: E402
-from axtui.store.recorder import Recorder  # noqa: E402
-from axtui.types import CallRecord, Caller, ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage  # noqa: E402
+from axtui.config import ProviderConfig, Settings
+from axtui.engine.compose import build_gateway
+from axtui.ports import NullBudgets, NullCache, NullLimiter
+from axtui.providers.base import Provider
+from axtui.store import Store
+from axtui.store.recorder import Recorder
+from axtui.types import Caller, CallRecord, ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage
 
 N = 5_000
 

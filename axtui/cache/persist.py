@@ -162,7 +162,7 @@ class StoreTier:
                     row = conn.execute(select(*_ROW_COLUMNS).where(_T.c.key == key)).first()
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise StoreError(f"reading the response cache failed: {exc}") from None
-        return StoredRow(*row) if row is not None else None  # type: ignore[call-arg]
+        return StoredRow(*row) if row is not None else None
 
     # -- writes (queued; never block the caller) -------------------------------------------------
 

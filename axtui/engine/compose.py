@@ -73,13 +73,13 @@ def build_catalog(settings: Settings) -> Catalog:
                 Deployment(provider=p.name, model=m, upstream_model=m, region=p.region) for m in p.models
             )
     for d in settings.deployments:
-        p = by_name.get(d.provider)
-        if p is None:
+        owner = by_name.get(d.provider)
+        if owner is None:
             continue
         upstream = d.upstream_model or d.model
-        base = sim_caps.get(f"{p.name}/{upstream}")
-        dep = replace(base, model=d.model) if base else Deployment(provider=p.name, model=d.model, upstream_model=upstream)
-        dep.region = d.region or p.region
+        base = sim_caps.get(f"{owner.name}/{upstream}")
+        dep = replace(base, model=d.model) if base else Deployment(provider=owner.name, model=d.model, upstream_model=upstream)
+        dep.region = d.region or owner.region
         dep.weight = d.weight
         if d.context_window:
             dep.context_window = d.context_window

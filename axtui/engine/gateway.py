@@ -560,7 +560,7 @@ class CallStream:
             tool_calls: list[dict[str, Any]] = []
             first_at: float | None = None
             try:
-                async for chunk in upstream:  # type: ignore[attr-defined]
+                async for chunk in upstream:
                     if chunk.usage is not None:
                         usage = chunk.usage
                     if chunk.finish_reason:

@@ -21,7 +21,7 @@ from axtui.errors import (
 )
 from axtui.ports import Ticket
 from axtui.store import Call, Store
-from axtui.types import Caller, ChatRequest, CallRecord
+from axtui.types import Caller, CallRecord, ChatRequest
 from tests.engine.fakes import ScriptedProvider
 
 
@@ -140,7 +140,7 @@ async def test_stream_without_usage_gets_estimated_usage(make: Any) -> None:
 
 async def test_stream_falls_back_only_before_its_first_token(make: Any) -> None:
     early = ScriptedProvider("a", [ProviderServerError("down", provider="a")])
-    gw, records = await make(early, ScriptedProvider("b"))
+    gw, _ = await make(early, ScriptedProvider("b"))
     text = "".join([c.delta async for c in gw.stream(_request())])
     assert text.startswith("b ")
 
