@@ -49,6 +49,8 @@ __all__ = [
 #: The sheet shipped with ax.
 SHIPPED_PATH = Path(__file__).with_name("prices.json")
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+#: Most distinct (deployment, token counts) costs a sheet remembers before starting afresh.
+_COST_MEMO = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +342,11 @@ class PriceSheet:
                 self._aliases[alias] = p.model
         self.overrides: dict[str, PriceOverride] = dict(overrides or {})
         self._memo: dict[tuple[str, str, str], ModelPrice | None] = {}
+        # Costs already worked out, by deployment and token counts: the gateway prices an
+        # estimate and a cost on every call, and itemising in Decimal is ~30 us each, while
+        # real traffic repeats the same few (deployment, tokens) shapes. The sheet never
+        # changes after it is built, so an entry never goes stale; the dict is bounded.
+        self._costs: dict[tuple[Any, ...], int | None] = {}
 
     @classmethod
     def load(
@@ -420,15 +427,23 @@ class PriceSheet:
 
     def cost(self, deployment: Deployment, usage: Usage) -> int | None:
         """What a call with ``usage`` cost, in nano-dollars; None when the price is unknown."""
+        key = (deployment.provider, deployment.upstream_model, deployment.model, usage.input_tokens,
+               usage.cached_input_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens,
+               usage.output_tokens, usage.reasoning_tokens)
+        try:
+            return self._costs[key]
+        except KeyError:
+            pass
         price = self.lookup(deployment)
-        return None if price is None else cost_nanos(price, usage)
+        nanos = None if price is None else cost_nanos(price, usage)
+        if len(self._costs) >= _COST_MEMO:
+            self._costs.clear()
+        self._costs[key] = nanos
+        return nanos
 
     def estimate(self, deployment: Deployment, input_tokens: int, output_tokens: int) -> int | None:
         """What a call of about this size will cost (no cache discount); None when unknown."""
-        price = self.lookup(deployment)
-        if price is None:
-            return None
-        return cost_nanos(price, Usage(input_tokens=max(0, input_tokens), output_tokens=max(0, output_tokens)))
+        return self.cost(deployment, Usage(input_tokens=max(0, input_tokens), output_tokens=max(0, output_tokens)))
 
 
 def _apply_override(key: str, override: PriceOverride, base: ModelPrice | None, provider: str) -> ModelPrice:
