@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from axtui.redaction import scrub
+
 __all__ = [
     "AuthenticationError",
     "AxError",
@@ -191,7 +193,9 @@ class ProviderError(AxError):
     retryable = True
 
     def __init__(self, message: str, *, provider: str = "", http_status: int | None = None) -> None:
-        super().__init__(message)
+        # Upstream text can echo the key ax sent; it must never reach a
+        # record, a log or a terminal (see axtui.redaction).
+        super().__init__(scrub(message))
         self.provider = provider
         self.http_status = http_status
 

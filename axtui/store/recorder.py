@@ -22,15 +22,16 @@ import threading
 import time
 import weakref
 from collections import deque
-from itertools import islice
 from collections.abc import Callable, Sequence
 from dataclasses import fields
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from axtui.errors import StoreError
+from axtui.redaction import scrub
 from axtui.store._store import Store
 from axtui.store.tables import Call
 from axtui.types import CallRecord
@@ -52,6 +53,10 @@ def record_to_row(rec: CallRecord) -> dict[str, Any]:
     """A `CallRecord` as a ``calls`` row."""
     row = {k: getattr(rec, k) for k in _FIELDS}
     row["tags"] = ",".join(rec.tags)
+    if rec.error_message:
+        # The last guard before the disk: an error text from anywhere (a
+        # library's exception, an upstream's body) loses anything key-shaped.
+        row["error_message"] = scrub(rec.error_message)
     return row
 
 
@@ -125,6 +130,11 @@ class Recorder:
             self._cond.notify()
         self._thread.join(timeout)
         _live.discard(self)
+        if self._buf and self._thread.is_alive():
+            # The writer is still stuck on the database (it says so itself
+            # when it gives up); the process is ending without these.
+            log.error("%d call record(s) could not be written and are lost: %s", len(self._buf),
+                      self.last_error or "the writer did not finish in time")
 
     def _run(self) -> None:
         backoff = self.flush_interval
@@ -167,7 +177,7 @@ class Recorder:
         return True
 
     def _write(self, conn: Connection, batch: list[CallRecord]) -> None:
-        stmt = insert(Call.__table__)  # type: ignore[arg-type]
+        stmt = insert(Call.__table__)  # type: ignore[attr-defined]
         for i in range(0, len(batch), _SLICE):
             conn.execute(stmt, [record_to_row(r) for r in batch[i : i + _SLICE]])
             # Building rows holds the GIL; let the event loop's thread in
