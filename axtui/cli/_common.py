@@ -11,6 +11,8 @@ import asyncio
 import functools
 import json
 import logging
+import math
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -23,15 +25,18 @@ from rich.markup import escape
 
 from axtui.errors import AxError, BudgetExceeded, ConfigError, ProviderError, RateLimited, RequestError, StoreError
 from axtui.money import usd_text
+from axtui.redaction import ScrubFilter, scrub
 
 __all__ = [
     "EXIT_REFUSED",
     "EXIT_UPSTREAM",
     "EXIT_USAGE",
+    "FiniteFloat",
     "console",
     "dump_json",
     "err_console",
     "exit_code_for",
+    "fail",
     "handle_errors",
     "open_store",
     "run_async",
@@ -70,24 +75,84 @@ def describe(exc: AxError) -> str:
     return msg
 
 
+def _print_error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(scrub(message))}", markup=True, soft_wrap=True)
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     try:
         yield
     except AxError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(describe(exc))}", markup=True, soft_wrap=True)
+        _print_error(describe(exc))
         raise SystemExit(exit_code_for(exc)) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise SystemExit(130) from None
+    except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        raise  # click reports these itself, with the usage line
+    except OSError as exc:
+        # The machine refused something: a file, a folder, a socket.
+        if os.environ.get("AX_DEBUG"):
+            raise
+        _print_error(_describe_os_error(exc))
+        raise SystemExit(EXIT_USAGE) from None
+    except Exception as exc:
+        # A bug in ax: say so in one line; the traceback is one variable away.
+        if os.environ.get("AX_DEBUG"):
+            raise
+        detail = str(exc) or "no message"
+        _print_error(
+            f"ax failed unexpectedly ({type(exc).__name__}: {detail}). This is a bug in ax; please report it "
+            "with the command you ran. Run it again with AX_DEBUG=1 to see where it happened."
+        )
+        raise SystemExit(EXIT_UPSTREAM) from None
+
+
+def _describe_os_error(exc: OSError) -> str:
+    what = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename if exc.filename is not None else None
+    if where is None:
+        return f"the system refused: {what}; check the paths, permissions and free space involved"
+    return f"{where}: {what}; check that the path exists, is writable, and that there is free space"
+
+
+class _ReadableLogs(logging.Filter):
+    """Log lines for people: retries said in words, secrets scrubbed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scrub = ScrubFilter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "stamina.retry_scheduled":
+            # stamina logs an event name and puts the facts in extras.
+            wait = getattr(record, "stamina.wait_for", None)
+            attempt = getattr(record, "stamina.retry_num", None)
+            cause = str(getattr(record, "stamina.caused_by", "an error"))[:300]
+            record.msg, record.args = f"retry {attempt} in {wait}s after {cause}", None
+        return self._scrub.filter(record)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="ax: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _ReadableLogs) for f in handler.filters):
+            handler.addFilter(_ReadableLogs())
 
 
 def handle_errors(fn: F) -> F:
-    """Turn `AxError` into a one-line message and the right exit code."""
+    """Turn any failure into a one-line message and the right exit code, never a traceback.
+
+    `AxError` gets its own message and exit code; an `OSError` (a file, a
+    folder or a port the system refused) exits 2 naming the path; anything
+    else is a bug in ax, reported in one line (exit 1) with the hint to set
+    ``AX_DEBUG=1`` for the traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        logging.basicConfig(level=logging.WARNING, format="ax: %(message)s")
+        _setup_logging()
         with _errors():
             return fn(*args, **kwargs)
 
@@ -99,7 +164,7 @@ def run_async(coro: Awaitable[T]) -> T:
     try:
         import uvloop
 
-        return uvloop.run(coro)  # type: ignore[arg-type, no-any-return]
+        return uvloop.run(coro)  # type: ignore[arg-type]
     except ImportError:
         return asyncio.run(coro)  # type: ignore[arg-type]
 
@@ -126,5 +191,20 @@ def open_store() -> Any:
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Print ``message`` as an error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
+    _print_error(message)
     sys.exit(code)
+
+
+class FiniteFloat(click.FloatRange):
+    """A number option within a range that refuses ``nan`` and ``inf``.
+
+    click's `FloatRange` compares with ``<``, and every comparison with NaN
+    is false, so ``nan`` passes any range; and ``inf`` passes an open-ended
+    one. Both then fail deep inside a command.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number; give one in the range {self._describe_range()}", param, ctx)
+        return super().convert(number, param, ctx)

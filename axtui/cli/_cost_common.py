@@ -34,11 +34,17 @@ def load() -> Settings:
 def parse_when(text: str, now: float, tz: str, option: str) -> float:
     """A point in time from ``now``, ``today``, ``24h``/``7d``/``2w``/``90m`` ago, or an ISO date/time.
 
-    Naive ISO dates and times are read in ``tz``.
+    Naive ISO dates and times are read in ``tz``. Nothing was recorded
+    before 1970, so earlier times are read as 1970-01-01 (the start of
+    everything), which every date function can show.
 
     Raises:
         click.BadParameter: the text is none of those; the message shows the forms.
     """
+    return max(0.0, _parse_when(text, now, tz, option))
+
+
+def _parse_when(text: str, now: float, tz: str, option: str) -> float:
     value = text.strip().lower()
     if value == "now":
         return now

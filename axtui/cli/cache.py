@@ -16,7 +16,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from axtui.cli._common import console, dump_json, handle_errors, open_store, run_async
+from axtui.cli._common import FiniteFloat, console, dump_json, handle_errors, open_store, run_async
 
 __all__ = ["cache"]
 
@@ -149,7 +149,7 @@ def invalidate(
 
 @cache.command(name="eval")
 @click.argument("pairs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None,
+@click.option("--threshold", type=FiniteFloat(0, 1, min_open=True), default=None,
               help="Similarity a hit needs (default: the configured [cache] threshold).")
 @click.option("--embedder", default=None,
               help="builtin, provider (the configured embedding model), or any embedding model the gateway serves "

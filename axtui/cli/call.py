@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from axtui.cli._common import EXIT_REFUSED, dump_json, exit_code_for, handle_errors, run_async
+from axtui.cli._common import EXIT_REFUSED, FiniteFloat, dump_json, exit_code_for, handle_errors, run_async
 from axtui.errors import AxError, InvalidRequest
 
 
@@ -43,10 +43,10 @@ def record_summary(rec: Any) -> dict[str, Any]:
 @click.option("--user", "-u", default="cli", show_default=True, help="Whom the call is for (limits, budgets, cache scope).")
 @click.option("--system", "-s", default=None, help="A system prompt.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Most output tokens.")
-@click.option("--temperature", type=click.FloatRange(0, 2), default=None, help="Sampling temperature.")
+@click.option("--temperature", type=FiniteFloat(0, 2), default=None, help="Sampling temperature.")
 @click.option("--stream", is_flag=True, help="Print the answer as it arrives.")
 @click.option("--no-cache", is_flag=True, help="Do not answer from the cache (the answer is still stored).")
-@click.option("--wait", type=click.FloatRange(min=0), default=0.0, help="Wait up to this many seconds for a rate limit.")
+@click.option("--wait", type=FiniteFloat(0, 86_400), default=0.0, help="Wait up to this many seconds for a rate limit.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: the answer and the call record.")
 @handle_errors
 def call(**options: Any) -> None:

@@ -96,6 +96,7 @@ def config() -> None:
 
 
 @config.command()
+@handle_errors
 def path() -> None:
     """Print where the config file is (it may not exist yet)."""
     from axtui import locations

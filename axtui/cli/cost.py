@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from axtui.cli._common import EXIT_UPSTREAM, console, dump_json, handle_errors, open_store
+from axtui.cli._common import EXIT_UPSTREAM, FiniteFloat, console, dump_json, handle_errors, open_store
 from axtui.cli._cost_budget import alerts, budget, forecast_line, status_json
 from axtui.cli._cost_common import die, escape, fmt_tokens, fmt_when, load, parse_when, per_million
 from axtui.money import format_usd
@@ -37,7 +37,7 @@ cost.add_command(alerts)
 
 
 @cost.command()
-@click.option("--time", "hours", type=click.FloatRange(min=0, min_open=True), default=24.0, show_default=True,
+@click.option("--time", "hours", type=FiniteFloat(min=0, min_open=True), default=24.0, show_default=True,
               help="Hours back from now to cover.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
 @handle_errors
@@ -57,7 +57,8 @@ def summary(hours: float, as_json: bool) -> None:
     now = time.time()
     store = open_store()
     try:
-        s = make_summary(store, now - hours * 3600, now, tz=tz)
+        # More hours than have passed since 1970 mean everything recorded.
+        s = make_summary(store, max(0.0, now - hours * 3600), now, tz=tz)
         statuses = budget_status(store, now, tz=tz)
     finally:
         store.close()

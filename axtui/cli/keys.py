@@ -43,7 +43,7 @@ def keys() -> None:
 @keys.command()
 @click.option("--user", "-u", required=True, help="The user the key's calls count for (limits, budgets, cache).")
 @click.option("--name", "-n", default="", help="A label to recognise the key by.")
-@click.option("--rpm", type=int, default=None, help="Requests per minute this key may make.")
+@click.option("--rpm", type=click.IntRange(max=1_000_000_000), default=None, help="Requests per minute this key may make.")
 @click.option("--budget", default=None, help="Dollars this key may spend per month (a hard budget), e.g. 25 or 12.50.")
 @click.option("--trusted", is_flag=True,
               help="Let the key name its end users in the OpenAI `user` field; they are then limited too.")
@@ -58,8 +58,8 @@ def create(user: str, name: str, rpm: int | None, budget: str | None, trusted: b
       ax keys create --user team-a --rpm 60 --budget 25
       ax keys create --user app --trusted        # the app names its end users
     """
+    from axtui.cost.budgets import parse_amount
     from axtui.errors import InvalidRequest
-    from axtui.money import parse_usd, usd_to_nanos
     from axtui.server.key_limits import apply_key_limits, check_key_limits
     from axtui.server.keys import create_key
     from axtui.store import Store
@@ -67,7 +67,7 @@ def create(user: str, name: str, rpm: int | None, budget: str | None, trusted: b
     budget_nanos = None
     if budget is not None:
         try:
-            budget_nanos = usd_to_nanos(parse_usd(budget))
+            budget_nanos = parse_amount(budget)  # the same amounts `ax cost budget set` takes
         except ValueError as exc:
             raise InvalidRequest(f"--budget: {exc}", param="budget") from None
     if rpm is not None and rpm <= 0:
@@ -116,7 +116,9 @@ def list_(as_json: bool, active: bool) -> None:
         console.print("no keys yet; make one with `ax keys create --user NAME`")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("id", "prefix", "user", "name", "rpm", "budget", "trusted", "created", "status"):
+    # The id is what `ax keys revoke` takes: it is never cut, whatever the width.
+    table.add_column("id", no_wrap=True, min_width=12)
+    for column in ("prefix", "user", "name", "rpm", "budget", "trusted", "created", "status"):
         table.add_column(column)
     for i in infos:
         table.add_row(

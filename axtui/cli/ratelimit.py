@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from axtui.cli._common import console, dump_json, handle_errors, run_async
+from axtui.cli._common import FiniteFloat, console, dump_json, handle_errors, run_async
 from axtui.errors import InvalidRequest
 
 __all__ = ["ratelimit"]
@@ -217,7 +217,7 @@ _DEFAULT_FIELDS = ("global_requests", "global_tokens", "user_requests", "user_to
 @click.option("--key-tokens", default=None, metavar="LIMIT")
 @click.option("--provider-requests", multiple=True, metavar="NAME=LIMIT", help="For one provider (repeatable).")
 @click.option("--provider-tokens", multiple=True, metavar="NAME=LIMIT")
-@click.option("--poll", "poll_s", type=click.FloatRange(min=0.01, max=300), default=None,
+@click.option("--poll", "poll_s", type=FiniteFloat(min=0.01, max=300), default=None,
               help="Seconds between running engines' checks for changed per-subject limits.")
 @click.option("--json", "as_json", is_flag=True, help="Print the effective configuration as JSON.")
 @handle_errors

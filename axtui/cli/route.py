@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from axtui.cli._common import console, dump_json, handle_errors, run_async
+from axtui.cli._common import FiniteFloat, console, dump_json, handle_errors, run_async
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -173,7 +173,7 @@ def _print_explanation(x: Any) -> None:
 
 
 @route.command()
-@click.option("--since", type=click.FloatRange(min=1), default=None,
+@click.option("--since", type=FiniteFloat(min=1), default=None,
               help="Look back this many seconds [default: a few health windows].")
 @click.option("--json", "as_json", is_flag=True, help="Print the health table as JSON.")
 @handle_errors
@@ -285,7 +285,7 @@ def ab() -> None:
 
 @ab.command()
 @click.argument("name")
-@click.option("--since", "since_hours", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--since", "since_hours", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Only calls of the last HOURS hours [default: all].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors

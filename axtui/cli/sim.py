@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import click
+from typing import Any
 
-from axtui.cli._common import console, dump_json, err_console, handle_errors, run_async
+import click
+from rich.markup import escape
+
+from axtui.cli._common import (
+    EXIT_REFUSED,
+    EXIT_UPSTREAM,
+    FiniteFloat,
+    console,
+    dump_json,
+    err_console,
+    fail,
+    handle_errors,
+    run_async,
+)
 
 
 @click.group()
@@ -48,8 +61,8 @@ def serve(host: str, port: int, profile: str, seed: int) -> None:
 
 
 @sim.command()
-@click.option("--rps", type=click.FloatRange(min=0.1, max=5000), default=20.0, show_default=True, help="Calls per second.")
-@click.option("--duration", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds to run.")
+@click.option("--rps", type=FiniteFloat(min=0.1, max=5000), default=20.0, show_default=True, help="Calls per second.")
+@click.option("--duration", type=FiniteFloat(min=0.1, max=7 * 86_400), default=10.0, show_default=True, help="Seconds to run.")
 @click.option("--users", type=click.IntRange(1, 10_000), default=5, show_default=True, help="Distinct users calling.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the workload.")
 @click.option("--target", default=None, help="A running gateway's URL (e.g. http://127.0.0.1:8787); default: in-process.")
@@ -69,11 +82,40 @@ def load(rps: float, duration: float, users: int, seed: int, target: str | None,
       ax sim load --rps 200 --duration 30 --strategy cost --json
       ax sim load --target http://127.0.0.1:8787 --rps 100
     """
+    if target is not None:
+        _check_target(target)
     summary = run_async(_load(rps, duration, users, seed, target, strategy, as_json))
     if as_json:
         dump_json(summary)
     else:
         _print_summary(summary)
+    _fail_when_nothing_served(summary)
+
+
+def _check_target(target: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(
+            f"{target!r} is not a gateway URL; write it like http://127.0.0.1:8787 (where `ax serve` listens)",
+            param_hint="--target",
+        )
+
+
+def _fail_when_nothing_served(s: dict[str, Any]) -> None:
+    """A run in which no call was served failed; say why, with the exit code of its commonest reason."""
+    if not s["calls"] or s["ok"]:
+        return
+    reasons: dict[str, int] = s.get("reasons") or {}
+    why = next(iter(reasons), "no reason was given")
+    refused = s["rate_limited"] + s["budget_refused"]
+    code = EXIT_REFUSED if refused == s["calls"] else EXIT_UPSTREAM
+    hint = ""
+    if why.startswith(("HTTP 401", "HTTP 403")):
+        hint = "; ax sim load --target sends the gateway key in AX_API_KEY (`ax keys create --user NAME` makes one)"
+    fail(f"none of the {s['calls']} calls was served; the commonest reason ({reasons.get(why, 0)}x): {why}{hint}",
+         code)
 
 
 async def _load(rps: float, duration: float, users: int, seed: int, target: str | None, strategy: str | None,
@@ -81,12 +123,13 @@ async def _load(rps: float, duration: float, users: int, seed: int, target: str 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from axtui.engine import Gateway
-    from axtui.engine.load import LoadSummary, run_load
+    from axtui.engine.load import LoadSummary, run_load, workload_models
     from axtui.providers.sim.workload import Workload
 
-    workload = Workload(seed=seed, users=users)
     total = max(1, round(rps * duration))
     gateway = None if target else await Gateway.open(announce_demo=True)
+    served = None if gateway is None else [*gateway.catalog.models(), *gateway.catalog.aliases]
+    workload = Workload(seed=seed, users=users, models=workload_models(served))
     if gateway is not None:
         from axtui.metrics import attach_monitoring
 
@@ -128,7 +171,7 @@ def _check_strategy(gateway: object, strategy: str) -> None:
         raise ConfigError(f"unknown routing strategy {strategy!r}; choose one of: {', '.join(sorted(known))}")
 
 
-def _print_summary(s: dict[str, object]) -> None:
+def _print_summary(s: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title="ax sim load", show_header=False, title_justify="left")
@@ -136,7 +179,7 @@ def _print_summary(s: dict[str, object]) -> None:
     table.add_column(justify="right")
     rows = [
         ("calls", s["calls"]), ("served", s["ok"]), ("errors", s["errors"]), ("rate limited", s["rate_limited"]),
-        ("budget refused", s["budget_refused"]), ("cache hits", f"{s['cache_hits']} ({float(s['hit_rate']):.0%})"),  # type: ignore[arg-type]
+        ("budget refused", s["budget_refused"]), ("cache hits", f"{s['cache_hits']} ({float(s['hit_rate']):.0%})"),
         ("upstream calls", s["upstream_calls"]), ("p50 latency", f"{s['p50_ms']} ms"),
         ("p95 latency", f"{s['p95_ms']} ms"), ("cost", f"${s['cost_usd']}"),
         ("wall time", f"{s['elapsed_s']} s"),
@@ -145,5 +188,8 @@ def _print_summary(s: dict[str, object]) -> None:
         table.add_row(name, str(value))
     by_provider = s.get("by_provider") or {}
     if by_provider:
-        table.add_row("by provider", ", ".join(f"{k} {v}" for k, v in by_provider.items()))  # type: ignore[union-attr]
+        table.add_row("by provider", ", ".join(f"{k} {v}" for k, v in by_provider.items()))
     console.print(table)
+    reasons = s.get("reasons") or {}
+    for reason, count in reasons.items():
+        console.print(f"not served ({count}x): {escape(str(reason))}", soft_wrap=True)

@@ -8,8 +8,9 @@ a politely lower rate. Used by ``ax sim load`` and the dashboard's demo.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -40,11 +41,16 @@ class LoadSummary:
     latencies_ms: list[float] = field(default_factory=list)
     by_provider: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    #: Why calls failed or were refused, and how often (what a user needs when nothing works).
+    reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, status: str, cache: str, attempts: int, cost_nanos: int | None, latency_ms: float,
-            provider: str | None) -> None:
-        """Count one finished call."""
+            provider: str | None, reason: str | None = None) -> None:
+        """Count one finished call (``reason``: why it failed or was refused)."""
         self.calls += 1
+        # Bounded: the same few reasons repeat; a flood of distinct texts is cut.
+        if status != "ok" and reason and (reason in self.reasons or len(self.reasons) < 20):
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
         if status == "ok":
             self.ok += 1
             self.latencies_ms.append(latency_ms)
@@ -96,10 +102,30 @@ class LoadSummary:
             "unknown_cost_calls": self.unknown_cost_calls,
             "by_provider": dict(sorted(self.by_provider.items())),
             "elapsed_s": round(self.elapsed_s, 2),
+            "reasons": dict(sorted(self.reasons.items(), key=lambda kv: -kv[1])[:5]),
         }
 
 
 Progress = Callable[[LoadSummary, int], None]
+
+#: The standard workload's mix, over the demo fleet's aliases.
+STANDARD_MIX = {"fast": 0.45, "smart": 0.25, "cheap": 0.3}
+
+
+def workload_models(served: Iterable[str] | None) -> dict[str, float] | None:
+    """The models a workload should ask for, given the names a gateway serves.
+
+    The standard mix over whichever of ``fast``, ``smart`` and ``cheap`` are
+    served; when none is (a config with its own names), every served chat
+    model alike. None (the standard mix) when what is served is not known.
+    """
+    if served is None:
+        return None
+    names = sorted(set(served))
+    mix = {m: w for m, w in STANDARD_MIX.items() if m in names}
+    if mix:
+        return mix
+    return {name: 1.0 for name in names} or None
 
 
 async def run_load(
@@ -180,10 +206,11 @@ async def _through_engine(gateway: Gateway, item: WorkItem, summary: LoadSummary
             rec = (await gateway.call(item.request, caller, options)).record
         except AxError as exc:
             rec = exc.record
-        if rec is None:
-            summary.add("error", "miss", 0, None, 0.0, None)
-            return
-    summary.add(rec.status, rec.cache, rec.attempts, rec.cost_nanos, rec.latency_ms, rec.provider)
+            if rec is None:
+                summary.add("error", "miss", 0, None, 0.0, None, exc.message)
+                return
+    summary.add(rec.status, rec.cache, rec.attempts, rec.cost_nanos, rec.latency_ms, rec.provider,
+                rec.error_message)
 
 
 class _HttpTarget:
@@ -216,10 +243,11 @@ class _HttpTarget:
         start = time.monotonic()
         try:
             async with self.session.post(f"{self.url}/chat/completions", json=body, headers=headers) as resp:
-                await resp.read()
+                content = await resp.read()
                 status_code, got = resp.status, resp.headers
-        except (aiohttp.ClientError, TimeoutError):
-            summary.add("error", "miss", 0, None, 0.0, None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            detail = str(exc) or type(exc).__name__
+            summary.add("error", "miss", 0, None, 0.0, None, f"cannot reach the gateway at {self.url} ({detail})")
             return
         latency = (time.monotonic() - start) * 1000
         status = {200: "ok", 429: "rate_limited", 402: "budget_refused"}.get(status_code, "error")
@@ -227,7 +255,19 @@ class _HttpTarget:
         cost = got.get("x-ax-cost-usd")
         cost_nanos = None if not cost else usd_to_nanos(cost)
         attempts = 0 if cache != "miss" or status != "ok" else 1
-        summary.add(status, cache, attempts, cost_nanos, latency, got.get("x-ax-provider"))
+        reason = None if status == "ok" else f"HTTP {status_code}: {_error_text(content)}"
+        summary.add(status, cache, attempts, cost_nanos, latency, got.get("x-ax-provider"), reason)
 
     async def aclose(self) -> None:
         await self.session.close()
+
+
+def _error_text(content: bytes) -> str:
+    """The message of an OpenAI-shaped error answer, else the start of its body."""
+    try:
+        message = json.loads(content)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = None
+    if isinstance(message, str) and message:
+        return message
+    return " ".join(content[:400].decode("utf-8", "replace").split())[:200] or "(no body)"

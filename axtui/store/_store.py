@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlmodel import Session, SQLModel
 
@@ -36,6 +36,15 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5_000
 _LOCK_RETRIES = 5
+
+
+def _unusable(exc: DatabaseError) -> bool:
+    """Whether a driver error means the database cannot be used (locked, damaged, unreachable, full).
+
+    Its other kinds (integrity and programming errors) are conflicts or bugs
+    that callers handle, so they pass through unchanged.
+    """
+    return type(exc) in (OperationalError, DatabaseError)
 
 
 def load_tables() -> None:
@@ -56,10 +65,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def explain_operational(exc: OperationalError, url: str) -> StoreError:
+def explain_operational(exc: DatabaseError, url: str) -> StoreError:
     """Turn a driver error into a store error that says what to do."""
     msg = str(exc.orig) if exc.orig is not None else str(exc)
     low = msg.lower()
+    if "file is not a database" in low or "malformed" in low or "not a database" in low:
+        return StoreError(
+            f"the database {url} is not a SQLite database or is damaged ({msg}); ax will not touch it. "
+            "Move the file aside (ax then starts a new one), or point AX_HOME or AX_DATABASE_URL at another database."
+        )
     if "locked" in low or "busy" in low:
         return StoreLocked(
             f"the database {url} stayed locked for more than {BUSY_TIMEOUT_MS / 1000:g}s; "
@@ -117,8 +131,10 @@ class Store:
                 store.upgrade()
             else:
                 store.check_revision()
-        except OperationalError as exc:
+        except DatabaseError as exc:
             engine.dispose()
+            if not _unusable(exc):
+                raise
             raise explain_operational(exc, _redact(url)) from None
         except Exception:
             engine.dispose()
@@ -171,7 +187,9 @@ class Store:
         for attempt in range(_LOCK_RETRIES):
             try:
                 return work()
-            except OperationalError as exc:
+            except DatabaseError as exc:
+                if not _unusable(exc):
+                    raise
                 err = explain_operational(exc, _redact(self.url))
                 if not isinstance(err, StoreLocked) or attempt == _LOCK_RETRIES - 1:
                     raise err from None
@@ -186,7 +204,9 @@ class Store:
             with Session(self.engine, expire_on_commit=False) as session:
                 yield session
                 session.commit()
-        except OperationalError as exc:
+        except DatabaseError as exc:
+            if not _unusable(exc):
+                raise
             raise explain_operational(exc, _redact(self.url)) from None
 
     @contextmanager
@@ -195,7 +215,9 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except OperationalError as exc:
+        except DatabaseError as exc:
+            if not _unusable(exc):
+                raise
             raise explain_operational(exc, _redact(self.url)) from None
 
     def run(self, work: Callable[[Connection], T]) -> T:
@@ -258,6 +280,13 @@ def _make_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme.split("+", 1)[0] not in ("postgres", "postgresql"):
+        raise StoreError(
+            f"the database URL {_redact(url)!r} is not one ax can use; write sqlite:///PATH/TO/ax.db "
+            "(four slashes for an absolute path) or postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+            "in AX_DATABASE_URL, or unset it to use ax.db in the data folder"
+        )
     if url.startswith("postgres://"):
         url = "postgresql://" + url.removeprefix("postgres://")
     if url.startswith("postgresql://"):
@@ -270,7 +299,10 @@ def _make_engine(url: str) -> Engine:
             "install it with: pip install 'axtui[postgres]'"
         ) from None
     except Exception as exc:
-        raise StoreError(f"cannot use the database URL {_redact(url)}: {exc}") from None
+        raise StoreError(
+            f"cannot use the database URL {_redact(url)} ({exc}); write it as "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE in AX_DATABASE_URL"
+        ) from None
 
 
 _REVISION = re.compile(r"^revision(?:: [^=]+)? = ['\"]([^'\"]+)['\"]", re.M)

@@ -1,0 +1,233 @@
+"""Bad input as a demanding user types it: one clear line naming the problem and the fix, never a traceback.
+
+Exit code 2 for usage, config and store problems; 1 when something failed
+(a bug in ax included, said in one line).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from axtui import locations
+from axtui.cli import COMMANDS, main
+from axtui.cli._common import handle_errors
+
+FAST_FLEET = """
+[[providers]]
+name = "sim"
+kind = "sim"
+profile = "fast"
+models = ["gpt-4o-mini"]
+"""
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``ax ARGS``; a Python exception escaping the command fails the test with its traceback."""
+    result = CliRunner().invoke(main, list(args), env=env)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_usage_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in {err!r}"
+
+
+@pytest.fixture
+def fast_fleet(ax_home: Path) -> Path:
+    path = locations.config_path()
+    path.write_text(FAST_FLEET)
+    return path
+
+
+# -- numbers: nan and infinity pass click's ranges unless refused ------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cost", "summary", "--time", "nan"],
+        ["cost", "summary", "--time", "1e999"],
+        ["cache", "eval", "PAIRS", "--threshold", "nan"],
+        ["sim", "load", "--rps", "nan"],
+        ["sim", "load", "--duration", "1e999"],
+        ["sim", "load", "--duration", "nan"],
+        ["call", "hi", "--temperature", "nan"],
+        ["call", "hi", "--wait", "inf"],
+        ["route", "status", "--since", "nan"],
+        ["route", "ab", "report", "x", "--since", "inf"],
+        ["ratelimit", "config", "--poll", "nan"],
+    ],
+    ids=" ".join,
+)
+def test_non_finite_numbers_are_refused_by_the_option(args: list[str], tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"a": "x", "b": "y", "same": false}\n')
+    args = [str(pairs) if a == "PAIRS" else a for a in args]
+    code, _, err = run(*args)
+    assert_usage_error(code, err, "not a finite number", args[-2])
+
+
+def test_a_load_run_longer_than_a_week_is_refused() -> None:
+    code, _, err = run("sim", "load", "--duration", "1e300")
+    assert_usage_error(code, err, "--duration", "604800")
+
+
+# -- times before 1970 mean "everything" ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cost", "summary", "--time", "99999999999"],
+        ["cost", "breakdown", "--since", "99999999d"],
+        ["cost", "breakdown", "--since", "0001-01-01"],
+    ],
+    ids=" ".join,
+)
+def test_a_range_reaching_before_1970_covers_everything(args: list[str]) -> None:
+    code, out, err = run(*args)
+    assert code == 0, err
+    assert "1970-01-01" in out
+
+
+# -- the database -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["cost", "summary"], ["keys", "list"], ["db", "upgrade"], ["monitor", "export"], ["ratelimit", "status"],
+     ["cache", "stats"], ["route", "status"], ["call", "hi"]],
+    ids=" ".join,
+)
+def test_a_file_that_is_not_a_database_is_named_with_the_fix(ax_home: Path, args: list[str]) -> None:
+    locations.db_path().write_bytes(b"this is not a database, it is a shopping list\n" * 100)
+    code, _, err = run(*args)
+    assert_usage_error(code, err, str(locations.db_path()), "not a SQLite database", "Move the file aside")
+    assert locations.db_path().read_bytes().startswith(b"this is not a database")  # left untouched
+
+
+@pytest.mark.parametrize("url", ["mysql://u:pw@127.0.0.1/x", "nonsense", "redis://127.0.0.1/0"])
+def test_an_unsupported_database_url_names_the_variable_and_the_forms(url: str) -> None:
+    code, _, err = run("cost", "summary", env={"AX_DATABASE_URL": url})
+    assert_usage_error(code, err, "AX_DATABASE_URL", "sqlite:///", "postgresql://")
+    assert "pw" not in err  # the password is never echoed
+
+
+# -- gateway keys --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--budget", "1e999"], "too large"),
+        (["--budget", "0.0000000000001"], "nano-dollar"),
+        (["--budget", "nan"], "finite"),
+        (["--rpm", "99999999999999999999999"], "--rpm"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_key_limits_that_cannot_be_kept_are_refused(args: list[str], needle: str) -> None:
+    code, _, err = run("keys", "create", "--user", "bob", *args)
+    assert_usage_error(code, err, needle)
+    code, out, _ = run("keys", "list", "--json")
+    assert json.loads(out) == []  # nothing half-made
+
+
+def test_key_list_never_cuts_the_id_revoke_needs() -> None:
+    code, out, _ = run("keys", "create", "--user", "a-user-with-a-rather-long-name", "--name", "a long label too",
+                       "--json")
+    key_id = json.loads(out)["id"]
+    result = CliRunner().invoke(main, ["keys", "list"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert key_id in result.stdout
+    code, out, err = run("keys", "revoke", key_id)
+    assert code == 0, err
+
+
+# -- ax sim load against a gateway ---------------------------------------------------------
+
+
+def test_sim_load_target_must_be_a_url() -> None:
+    code, _, err = run("sim", "load", "--target", "notaurl", "--duration", "1")
+    assert_usage_error(code, err, "--target", "http://127.0.0.1:8787")
+
+
+def test_sim_load_that_serves_nothing_fails_and_says_why() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out, err = run("sim", "load", "--target", f"http://127.0.0.1:{port}", "--rps", "4", "--duration", "0.5",
+                         "--json")
+    assert code == 1
+    assert "Traceback" not in err
+    assert "none of the 2 calls was served" in err and f"127.0.0.1:{port}" in err
+    assert json.loads(out)["reasons"]
+
+
+# -- the last line of defence: nothing escapes as a traceback --------------------------------
+
+
+@click.command()
+@click.argument("what")
+@handle_errors
+def _broken(what: str) -> None:
+    if what == "bug":
+        raise ValueError("cannot convert float NaN to integer")
+    if what == "os":
+        raise PermissionError(13, "Permission denied", "/somewhere/x.csv")
+    raise click.BadParameter("a usage error click reports itself", param_hint="WHAT")
+
+
+def test_a_bug_is_one_line_with_the_way_to_the_traceback() -> None:
+    result = CliRunner().invoke(_broken, ["bug"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.stderr
+    assert "ValueError: cannot convert float NaN to integer" in result.stderr and "AX_DEBUG=1" in result.stderr
+
+
+def test_ax_debug_shows_the_real_exception() -> None:
+    result = CliRunner().invoke(_broken, ["bug"], env={"AX_DEBUG": "1"})
+    assert isinstance(result.exception, ValueError)
+
+
+def test_a_refused_file_names_the_path() -> None:
+    result = CliRunner().invoke(_broken, ["os"])
+    assert result.exit_code == 2
+    assert "/somewhere/x.csv" in result.stderr and "Permission denied" in result.stderr
+
+
+def test_click_usage_errors_keep_their_usage_line() -> None:
+    result = CliRunner().invoke(_broken, ["other"])
+    assert result.exit_code == 2 and "Usage:" in result.stderr and "a usage error" in result.stderr
+
+
+def _leaves(group: click.Group, path: list[str]) -> list[tuple[str, click.Command]]:
+    out: list[tuple[str, click.Command]] = []
+    for name, sub in group.commands.items():
+        if isinstance(sub, click.Group):
+            out += _leaves(sub, [*path, name])
+        else:
+            out.append((" ".join([*path, name]), sub))
+    return out
+
+
+def test_every_command_turns_failures_into_messages() -> None:
+    ctx = click.Context(main)
+    missing = []
+    for name in COMMANDS:
+        cmd = main.get_command(ctx, name)
+        assert cmd is not None, name
+        leaves = _leaves(cmd, [name]) if isinstance(cmd, click.Group) else [(name, cmd)]
+        missing += [n for n, c in leaves if getattr(c.callback, "__wrapped__", None) is None]
+    assert not missing, f"commands without @handle_errors: {missing}"
