@@ -47,11 +47,6 @@ _T = CacheEntry.__table__  # type: ignore[attr-defined]
 _ROW_COLUMNS = (_T.c.key, _T.c.partition, _T.c.scope, _T.c.user, _T.c.model, _T.c.created_at, _T.c.expires_at,
                 _T.c.cost_nanos, _T.c.turns, _T.c.embedder, _T.c.body, _T.c.guards)  # fmt: skip
 _BATCH = 500
-#: How long the writer lets writes gather after the first one arrives. At a few hundred
-#: misses a second, writing each at once costs a transaction (and the GIL) per miss;
-#: gathering for 50 ms writes them in tens. Only other processes' reads wait for it
-#: (this process answers from its memory tier at once); `flush` and `close` skip it.
-_LINGER_S = 0.05
 
 
 @dataclass(slots=True)
@@ -136,7 +131,6 @@ class StoreTier:
         self._enqueued = 0
         self._done = 0
         self._stopping = False
-        self._flushing = 0
         self._bytes_estimate: int | None = None
         self._watermark = 0.0
         self._thread = threading.Thread(target=self._run, name="ax-cache-writer", daemon=True)
@@ -188,10 +182,7 @@ class StoreTier:
         with self._cond:
             self._ops.append((op, arg))
             self._enqueued += 1
-            # Wake the writer for the first write of a batch and for a full one only: while
-            # it lingers, waking it for every write would cost a thread switch per call.
-            if len(self._ops) == 1 or len(self._ops) >= _BATCH:
-                self._cond.notify_all()
+            self._cond.notify_all()
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until everything queued so far is written; False on timeout."""
@@ -202,12 +193,8 @@ class StoreTier:
         self._loaded.wait(timeout)
         with self._cond:
             target = self._enqueued
-            self._flushing += 1
             self._cond.notify_all()
-            try:
-                return self._cond.wait_for(lambda: self._done >= target or not self._thread.is_alive(), timeout)
-            finally:
-                self._flushing -= 1
+            return self._cond.wait_for(lambda: self._done >= target or not self._thread.is_alive(), timeout)
 
     def start(self) -> None:
         """Start the writer thread (the constructor does unless ``autostart=False``)."""
@@ -243,13 +230,6 @@ class StoreTier:
             with self._cond:
                 if not self._ops and not self._stopping:
                     self._cond.wait(timeout=min(0.25, self.poll_interval_s))
-                if self._ops and len(self._ops) < _BATCH:
-                    linger_until = time.monotonic() + _LINGER_S
-                    self._cond.wait_for(
-                        lambda: self._stopping or self._flushing > 0 or len(self._ops) >= _BATCH
-                        or time.monotonic() >= linger_until,
-                        timeout=_LINGER_S,
-                    )
                 stopping = self._stopping
             self._drain()
             now = time.monotonic()
