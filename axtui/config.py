@@ -93,6 +93,34 @@ class ProviderConfig(_Section):
     profile: str | None = None
     enabled: bool = True
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise ValueError(
+                f"base_url {value!r} is not an http:// or https:// URL; write it like "
+                "https://api.openai.com/v1 or http://127.0.0.1:11434/v1"
+            )
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        # The value is never echoed: a key pasted here by mistake must not
+        # be printed back.
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(
+                "api_key_env names the environment variable that holds the key (like OPENAI_API_KEY), not the "
+                "key itself; put the key in that variable (export OPENAI_API_KEY=...) and write its name here"
+            )
+        return value
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 
 class DeploymentConfig(_Section):
     """One way to serve a logical model, beyond a provider's ``models`` list."""

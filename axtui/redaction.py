@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 
-__all__ = ["REDACTED", "ScrubFilter", "forget_all", "remember", "scrub"]
+__all__ = ["REDACTED", "ScrubFilter", "forget_all", "is_secret_header", "remember", "scrub"]
 
 REDACTED = "[redacted]"
 
@@ -31,6 +31,9 @@ _KEY_SHAPES = re.compile(
     r"|xai-[A-Za-z0-9]{16,})"  # xAI
     r"|(?<=[Bb]earer )[A-Za-z0-9._~+/=\-]{8,}"
 )
+
+#: Header names whose values are credentials (Authorization, X-Api-Key, a session cookie …).
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|password", re.IGNORECASE)
 
 _lock = threading.Lock()
 _known: frozenset[str] = frozenset()
@@ -47,6 +50,11 @@ def remember(secret: str | None) -> None:
         # Longest first, so a key that contains another is removed whole.
         ordered = sorted(_known, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header of this name carries a credential."""
+    return _SECRET_HEADER.search(name) is not None
 
 
 def forget_all() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from axtui.cli._common import console, fail, handle_errors
@@ -118,13 +120,28 @@ def show(as_json: bool) -> None:
 
     path = locations.config_path()
     settings = effective_providers(load_settings())
-    data = settings.model_dump(mode="json", exclude_none=True)
+    data = _hide_secrets(settings.model_dump(mode="json", exclude_none=True))
     if as_json:
         dump_json(data)
         return
     origin = str(path) if path.exists() else f"{path} (not there: defaults and the demo fleet)"
     console.print(f"# from {origin}", markup=False)
     click.echo(tomli_w.dumps(data))
+
+
+def _hide_secrets(value: Any, key: str = "") -> Any:
+    """The settings as printed: credential headers masked, key-shaped text scrubbed anywhere."""
+    from axtui.redaction import REDACTED, is_secret_header, scrub
+
+    if isinstance(value, dict):
+        if key == "headers":
+            return {k: REDACTED if is_secret_header(k) else scrub(str(v)) for k, v in value.items()}
+        return {k: _hide_secrets(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide_secrets(v, key) for v in value]
+    if isinstance(value, str):
+        return scrub(value)
+    return value
 
 
 @config.command()

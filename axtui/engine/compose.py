@@ -12,14 +12,17 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
+from axtui import locations
 from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings, load_settings
 from axtui.engine.gateway import Gateway
+from axtui.errors import ConfigError
 from axtui.ports import Budgets, Limiter, PriceBook, ResponseCache, Router
 from axtui.providers import Provider, create_provider
-from axtui.redaction import remember
+from axtui.redaction import is_secret_header, remember
 from axtui.routing.catalog import Catalog
 from axtui.store import Store
 from axtui.store.recorder import Recorder
@@ -47,7 +50,19 @@ def effective_providers(settings: Settings, *, announce: bool = False) -> Settin
     prices = {k: v.model_dump() for k, v in fleet.demo_price_overrides().items()}
     prices.update(data.get("prices", {}))
     data["prices"] = prices
-    return Settings.model_validate(data)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        # The file is valid alone but names something the demo fleet lacks.
+        problems = "; ".join(
+            (f"{err['loc'][0]}: " if err["loc"] else "") + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"{locations.config_path()}: no [[providers]] are configured, so the built-in demo fleet serves, "
+            f"and the settings do not fit it: {problems}. Configure the providers they name "
+            "(`ax config init` writes an example) or remove those settings."
+        ) from None
 
 
 def build_catalog(settings: Settings) -> Catalog:
@@ -148,6 +163,9 @@ async def build_gateway(
         # writes, should an upstream echo it back.
         if isinstance(provider, Provider):
             remember(provider.api_key(required=False))
+            for name, value in provider.config.headers.items():
+                if is_secret_header(name):
+                    remember(value)
     recorder = (
         Recorder(store, flush_interval_ms=settings.recorder.flush_interval_ms, batch_size=settings.recorder.batch_size)
         if record

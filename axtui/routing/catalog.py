@@ -79,7 +79,16 @@ class Catalog:
         dep = self._by_id.get(name)
         if dep is not None:
             return [dep]
-        raise UnknownModel(name, self.names())
+        error = UnknownModel(name, self.names())
+        if name in self.aliases:
+            # The name is served in form only: say which of its models are missing.
+            listed = ", ".join(self.aliases[name]) or "no models"
+            error.message = (
+                f"alias {name!r} lists {listed}, and nothing here serves any of them; fix routing.aliases in the "
+                f"config file (models served here: {', '.join(self.models()) or '(none)'})"
+            )
+            error.args = (error.message,)
+        raise error
 
 
 class OrderedRouter:

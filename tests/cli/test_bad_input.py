@@ -231,3 +231,36 @@ def test_every_command_turns_failures_into_messages() -> None:
         leaves = _leaves(cmd, [name]) if isinstance(cmd, click.Group) else [(name, cmd)]
         missing += [n for n, c in leaves if getattr(c.callback, "__wrapped__", None) is None]
     assert not missing, f"commands without @handle_errors: {missing}"
+
+
+# -- config files that parse but cannot work --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "needles"),
+    [
+        ('[[providers]]\nname = "a"\nkind = "openai"\nbase_url = "not a url"\nmodels = ["m"]\n',
+         ["line 4", "base_url", "https://api.openai.com/v1"]),
+        ('[[providers]]\nname = "a"\nkind = "openai"\napi_key_env = "sk-proj-SECRET123abcdef"\nmodels = ["m"]\n',
+         ["line 4", "api_key_env", "not the key itself", "export OPENAI_API_KEY"]),
+        ('[[deployments]]\nmodel = "x"\nprovider = "nope"\n',
+         ["demo fleet", "'nope'", "ax config init"]),
+        ('[routing]\naliases = { fast = ["nope"] }\n',
+         ["alias 'fast' lists nope", "routing.aliases", "gpt-4o-mini"]),
+    ],
+    ids=["base_url not a URL", "a key pasted as api_key_env", "deployment beside the demo fleet",
+         "alias serving nothing"],
+)
+def test_config_that_cannot_work_is_named_with_the_fix(ax_home: Path, config: str, needles: list[str]) -> None:
+    locations.config_path().write_text(config)
+    code, _, err = run("call", "hi", "--model", "fast")
+    assert_usage_error(code, err, *needles)
+    assert "SECRET123" not in err  # a key pasted in the wrong place is never printed back
+
+
+def test_sim_load_asks_for_models_the_config_serves(fast_fleet: Path) -> None:
+    """A config without the demo fleet's aliases (fast, smart, cheap) still gets a load that is served."""
+    code, out, err = run("sim", "load", "--rps", "40", "--duration", "0.5", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["ok"] == data["calls"] == 20 and data["reasons"] == {}

@@ -118,3 +118,15 @@ def test_gateway_keys_are_stored_hashed(ax_home: Path) -> None:
     for path in locations.db_path().parent.glob("ax.db*"):
         data = path.read_bytes()
         assert raw.encode() not in data and secret_part.encode() not in data
+
+
+def test_config_show_masks_credential_headers(ax_home: Path) -> None:
+    locations.config_path().write_text(
+        '[[providers]]\nname = "openrouter"\nkind = "openai"\nbase_url = "https://openrouter.ai/api/v1"\n'
+        'models = ["m"]\n'
+        f'headers = {{ Authorization = "Bearer {OPENAI_KEY}", "X-Title" = "my app", "x-session-token" = "{PLAIN_KEY}" }}\n'
+    )
+    for args in (["config", "show"], ["config", "show", "--json"]):
+        code, output = _run(*args)
+        assert code == 0, output
+        assert SECRET not in output and "my app" in output
