@@ -186,7 +186,7 @@ def eval_(pairs: Path, threshold: float | None, embedder: str | None, as_json: b
             async def embed(texts: list[str], model: str, caller: Any) -> list[list[float]]:
                 return (await gateway.embed(texts, model, caller)).vectors
 
-            gateway.catalog.resolve(name)  # an unknown model fails here, listing the served ones
+            gateway.catalog.resolve_embedding(name)  # an unknown model fails here, listing the served ones
             return await evaluate(labelled, make_embedder(name, embed), threshold=t)
 
     report = run_async(run())
