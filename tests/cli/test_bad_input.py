@@ -264,3 +264,22 @@ def test_sim_load_asks_for_models_the_config_serves(fast_fleet: Path) -> None:
     assert code == 0, err
     data = json.loads(out)
     assert data["ok"] == data["calls"] == 20 and data["reasons"] == {}
+
+
+# -- alert rules that could never fire ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "needle"),
+    [
+        ("p95_latency_ms > 2000 for 99999999999d", "at most 30d"),
+        ("p95_latency_ms > 1e999", "a number up to 1000000000000"),
+        ("p95 >", "expected a metric name"),
+        ("p95_latency_ms > 2000 for 5x", "expected a duration"),
+    ],
+)
+def test_alert_rules_that_cannot_work_point_at_the_column(rule: str, needle: str) -> None:
+    code, _, err = run("monitor", "alerts", "add", rule)
+    assert_usage_error(code, err, needle, "^")
+    code, out, _ = run("monitor", "alerts", "list", "--json")
+    assert json.loads(out) == []

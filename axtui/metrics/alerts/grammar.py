@@ -125,6 +125,9 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _WORD = re.compile(r"[A-Za-z0-9_.\-/:@*]+")
 # A token may also carry a leading $ or + and a trailing % (amounts, percentages).
 _TOKEN_WORD = re.compile(r"[A-Za-z0-9_.\-/:@*$%+]+")
+#: Beyond these a rule can never fire; they are typos (an extra digit, an exponent).
+_MAX_FOR_S = 30 * 86400
+_MAX_THRESHOLD = Decimal(10**12)
 _NUMBER = re.compile(r"\$?[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?%?")
 
 
@@ -372,6 +375,9 @@ class _Parser:
                     for_s = -1
                 if for_s < 0:
                     raise self.fail("a duration such as 30s, 5m, 1h or 1h30m", d_tok)
+                if for_s > _MAX_FOR_S:
+                    # A condition that must hold for months never fires: surely a typo.
+                    raise self.fail("a duration of at most 30d", d_tok)
             else:
                 where = self._where(spec)
         if spec.needs_period and period is None:
@@ -401,6 +407,8 @@ class _Parser:
             raise self.fail("a number") from None
         if not value.is_finite():
             raise self.fail("a finite number")
+        if value > _MAX_THRESHOLD:
+            raise self.fail(f"a number up to {format_number(_MAX_THRESHOLD)}")
         if percent and spec.unit == "ratio":
             value = value / 100
         if spec.unit == "ratio" and not (0 <= value <= 1):
