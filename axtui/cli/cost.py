@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from axtui.cli._common import EXIT_UPSTREAM, FiniteFloat, console, dump_json, handle_errors, open_store
+from axtui.cli._common import EXIT_UPSTREAM, EXIT_USAGE, FiniteFloat, console, dump_json, handle_errors, open_store
 from axtui.cli._cost_budget import alerts, budget, forecast_line, status_json
 from axtui.cli._cost_common import die, escape, fmt_tokens, fmt_when, load, parse_when, per_million
 from axtui.money import format_usd
@@ -305,7 +305,7 @@ def prices_import(file: Path) -> None:
 
     Valid entries replace the shipped prices of the same model name and are
     kept in the data dir; each invalid entry is reported, and the command
-    exits 1 if any was.
+    exits 1 if any was (2 when no entry was valid: the file is not usable).
     """
     from axtui.cost.litellm import parse_litellm
     from axtui.cost.sheet import read_price_file, user_prices_path, write_price_file
@@ -341,6 +341,7 @@ def prices_import(file: Path) -> None:
     if result.skipped:
         console.print(f"skipped {len(result.skipped):,} entries that are not priced per token (images, audio, …)")
     if result.invalid:
-        die(f"{len(result.invalid):,} entries were invalid (listed above); fix them in {file} and import again",
-             EXIT_UPSTREAM)
+        count = f"{len(result.invalid):,} {'entry was' if len(result.invalid) == 1 else 'entries were'} invalid"
+        die(f"{count} (listed above); fix them in {file} and import again",
+            EXIT_UPSTREAM if result.prices else EXIT_USAGE)
 

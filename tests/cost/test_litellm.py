@@ -119,6 +119,15 @@ def test_cli_import_of_a_malformed_file_writes_nothing(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "no such file" in missing.output
 
 
+def test_cli_import_where_every_entry_is_invalid_is_a_usage_error(tmp_path: Path) -> None:
+    broken = {"gpt-x": {"input_cost_per_token": "abc", "output_cost_per_token": 1, "mode": "chat"},
+              "gpt-y": {"input_cost_per_token": -1, "output_cost_per_token": 1, "mode": "chat"}}
+    result = CliRunner().invoke(main, ["cost", "prices", "import", str(write(tmp_path, broken))])
+    assert result.exit_code == 2, result.output
+    assert "gpt-x" in result.output and "2 entries were invalid" in result.output
+    assert not user_prices_path().exists()
+
+
 def test_imported_price_is_what_calls_are_billed_at(tmp_path: Path) -> None:
     CliRunner().invoke(main, ["cost", "prices", "import", str(write(tmp_path, FIXTURE))])
     result = CliRunner().invoke(main, ["cost", "estimate", "groq/brand-new-model", "--input", "1000000",
