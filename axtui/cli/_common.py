@@ -8,11 +8,13 @@ limit or a budget.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
 import logging
 import math
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -32,6 +34,7 @@ __all__ = [
     "EXIT_UPSTREAM",
     "EXIT_USAGE",
     "FiniteFloat",
+    "check_bind",
     "console",
     "dump_json",
     "err_console",
@@ -193,6 +196,24 @@ def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Print ``message`` as an error and exit with ``code``."""
     _print_error(message)
     sys.exit(code)
+
+
+def check_bind(host: str, port: int) -> None:
+    """Exit 2 with a clear message when ``host:port`` cannot be listened on (in use, privileged, no such host).
+
+    Checked before a server starts, so nothing is announced that will not run.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                fail(f"port {port} on {host} is already in use (another ax serve?); choose another with --port")
+            if exc.errno == errno.EACCES and port < 1024:
+                fail(f"port {port} is privileged (below 1024) and needs root; choose a --port of 1024 or more")
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port")
 
 
 class FiniteFloat(click.FloatRange):

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from pathlib import Path
@@ -34,13 +35,27 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
             return float(value)
         text = str(value).strip().lower()
         try:
-            return float(text)
+            seconds = float(text)
         except ValueError:
-            pass
-        parts = _DURATION.findall(text)
-        if not parts or _DURATION.sub("", text).strip():
+            parts = _DURATION.findall(text)
+            if not parts or _DURATION.sub("", text).strip():
+                self.fail(f"{value!r} is not a duration; write it like 90s, 30m, 1h, 2d or 1h30m", param, ctx)
+            seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
+        # float() reads "nan" and "inf" too; neither is a span of time.
+        if not math.isfinite(seconds):
             self.fail(f"{value!r} is not a duration; write it like 90s, 30m, 1h, 2d or 1h30m", param, ctx)
-        return sum(float(n) * _UNIT_S[u] for n, u in parts)
+        return seconds
+
+
+def _check_scope(value: str | None) -> str | None:
+    """``global``, ``user:NAME`` or ``key:ID``; anything else matches nothing, so it is refused."""
+    if value is None or value == "global":
+        return value
+    kind, _, name = value.partition(":")
+    if kind not in ("user", "key") or not name:
+        raise click.BadParameter(f"{value!r} is not a cache scope; write user:NAME, key:ID or global",
+                                 param_hint="--scope")
+    return value
 
 
 def _size(n: int) -> str:
@@ -122,7 +137,8 @@ def clear() -> None:
 @click.option("--model", help="Entries for this requested model or alias, or answered by this model.")
 @click.option("--provider", help="Entries answered by this provider.")
 @click.option("--user", help="Entries stored for this user.")
-@click.option("--scope", help="Entries of this scope: user:NAME, key:ID or global.")
+@click.option("--scope", callback=lambda _ctx, _param, value: _check_scope(value),
+              help="Entries of this scope: user:NAME, key:ID or global.")
 @click.option("--older-than", "older_than", type=Duration(), help="Entries stored longer ago than this (e.g. 1h).")
 @click.option("--key", help="The entry with this cache key (or key prefix, 8 hex digits at least).")
 @handle_errors

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import errno
-import socket
-
 import click
 
-from axtui.cli._common import EXIT_USAGE, err_console, fail, handle_errors
-
-
-def _check_port(host: str, port: int) -> None:
-    """Fail with a clear message when the address cannot be bound."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                fail(f"port {port} on {host} is already in use (another ax serve?); choose another with --port",
-                     EXIT_USAGE)
-            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port", EXIT_USAGE)
+from axtui.cli._common import check_bind, err_console, handle_errors
 
 
 def _loopback(host: str) -> bool:
@@ -57,7 +40,7 @@ def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool
     host = host or settings.server.host
     port = port or settings.server.port
     workers = workers or settings.server.workers
-    _check_port(host, port)
+    check_bind(host, port)
     if no_auth:
         reach = "anyone on this host" if _loopback(host) else f"ANYONE WHO CAN REACH {host}:{port}"
         err_console.print(

@@ -11,6 +11,7 @@ from axtui.cli._common import (
     EXIT_REFUSED,
     EXIT_UPSTREAM,
     FiniteFloat,
+    check_bind,
     console,
     dump_json,
     err_console,
@@ -49,6 +50,7 @@ def serve(host: str, port: int, profile: str, seed: int) -> None:
     from axtui.providers.sim.server import run
 
     get_profile(profile)  # an unknown profile fails here, with the list of known ones
+    check_bind(host, port)
     console.print(f"simulated fleet ({profile}) on http://{host}:{port}  (Ctrl+C stops)")
     try:
         run_async(run(host=host, port=port, profile=profile, seed=seed))

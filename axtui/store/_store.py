@@ -6,6 +6,7 @@ stays inside this package. Migrations are Alembic's, applied on open.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import logging
@@ -243,12 +244,20 @@ class Store:
         dest = Path(dest)
         if dest.is_dir():
             dest = dest / f"ax-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
-        dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".partial")
-        with sqlite3.connect(src, timeout=BUSY_TIMEOUT_MS / 1000) as source, sqlite3.connect(tmp) as target:
-            source.backup(target)
-        target.close()
-        shutil.move(tmp, dest)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with sqlite3.connect(src, timeout=BUSY_TIMEOUT_MS / 1000) as source, sqlite3.connect(tmp) as target:
+                source.backup(target)
+            target.close()
+            shutil.move(tmp, dest)
+        except (OSError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if dest.parent.exists() and not dest.parent.is_dir():
+                reason = f"{dest.parent} is a file, not a folder"
+            raise StoreError(f"cannot write the backup {dest} ({reason}); choose a writable folder") from None
         return dest
 
     def close(self) -> None:

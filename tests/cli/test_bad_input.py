@@ -283,3 +283,69 @@ def test_alert_rules_that_cannot_work_point_at_the_column(rule: str, needle: str
     assert_usage_error(code, err, needle, "^")
     code, out, _ = run("monitor", "alerts", "list", "--json")
     assert json.loads(out) == []
+
+
+# -- the cache's own options ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["cache", "invalidate", "--older-than", "nan"], "not a duration"),
+        (["cache", "invalidate", "--older-than", "inf"], "not a duration"),
+        (["cache", "stats", "--since", "nan"], "not a duration"),
+        (["cache", "invalidate", "--scope", "alice"], "user:NAME, key:ID or global"),
+        (["cache", "invalidate", "--scope", "user:"], "user:NAME, key:ID or global"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_cache_filters_that_match_nothing_by_mistake_are_refused(args: list[str], needle: str) -> None:
+    code, _, err = run(*args)
+    assert_usage_error(code, err, needle)
+
+
+# -- files and ports the system refuses ------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["under a file", "in /proc"])
+def test_db_backup_to_an_unwritable_place_names_it(tmp_path: Path, where: str) -> None:
+    if where == "under a file":
+        (tmp_path / "plain").write_text("x")
+        dest = tmp_path / "plain" / "b.db"
+    else:
+        dest = Path("/proc/ax-backup.db")
+    code, _, err = run("db", "backup", str(dest))
+    assert_usage_error(code, err, str(dest), "choose a writable folder")
+
+
+@pytest.mark.parametrize("command", [["serve"], ["sim", "serve"]], ids=" ".join)
+def test_a_port_in_use_is_refused_before_anything_is_announced(command: list[str]) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        code, out, err = run(*command, "--port", str(port))
+    assert_usage_error(code, err, f"port {port}", "already in use", "--port")
+    assert "on http://" not in out
+
+
+@pytest.mark.parametrize("command", [["serve"], ["sim", "serve"]], ids=" ".join)
+def test_a_privileged_port_says_so(command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import socket
+
+    def refuse(self: socket.socket, address: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "bind", refuse)
+    code, _, err = run(*command, "--port", "80")
+    assert_usage_error(code, err, "port 80 is privileged", "--port of 1024 or more")
+
+
+@pytest.mark.parametrize("command", [["serve"], ["sim", "serve"]], ids=" ".join)
+def test_an_address_not_on_this_machine_names_host_and_port(command: list[str]) -> None:
+    # 192.0.2.1 is TEST-NET-1: never a local address, and binding sends nothing anywhere.
+    code, _, err = run(*command, "--host", "192.0.2.1", "--port", "8790")
+    assert_usage_error(code, err, "192.0.2.1:8790", "--host")
