@@ -82,6 +82,12 @@ def explain_operational(exc: DatabaseError, url: str) -> StoreError:
         )
     if "disk is full" in low or "database or disk is full" in low:
         return StoreError(f"the disk holding {url} is full; free some space (or move AX_HOME) and retry")
+    if "disk i/o error" in low:
+        # SQLite says this when it cannot create its -wal/-shm files on a full disk, too.
+        return StoreError(
+            f"the database {url} could not be read or written (disk I/O error); check the free space on its disk "
+            "(df) and that the file and its folder are intact, then retry"
+        )
     if "readonly" in low or "read-only" in low:
         return StoreError(f"the database {url} is read-only; check its file permissions")
     if "unable to open" in low:
