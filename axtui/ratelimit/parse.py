@@ -65,6 +65,10 @@ class Rate:
         return self.text
 
 
+#: The largest amount a limit may name.
+MAX_AMOUNT = 10**15
+
+
 def parse_rate(text: str) -> Rate:
     """Parse one limit such as ``60/minute``.
 
@@ -87,6 +91,11 @@ def parse_rate(text: str) -> Rate:
     if amount <= 0:
         raise ValueError(f"invalid limit {raw!r}: the amount must be at least 1 (to block a caller, "
                          f"set a tiny limit such as 1/day); {VALID_FORMS}")
+    if amount > MAX_AMOUNT:
+        # Counters are exact integers in SQLite and doubles in Redis' Lua; past 10^15 neither is
+        # exact, and no real caller is limited there: write 'unlimited'.
+        raise ValueError(f"invalid limit {raw!r}: the amount must be at most {MAX_AMOUNT:,} "
+                         f"(write 'unlimited' for no limit); {VALID_FORMS}")
     unit = period[:-1] if period.endswith("s") and period[:-1] in TIME_TYPES else period
     if unit not in TIME_TYPES:
         hint = _closest(period)

@@ -184,6 +184,9 @@ def parse_subject(text: str, scope: str | None = None) -> Subject:
         head, _, name = raw.partition(":")
         if head in SCOPES:
             if head == "global":
+                if name not in ("", "*"):
+                    # One global limit covers every call; a name here is a mistake, not a scope.
+                    raise ValueError(f"subject {raw!r}: global takes no name; write global; {_SUBJECT_FORMS}")
                 return ("global", "*")
             if not name:
                 raise ValueError(f"subject {raw!r} names no {head}; {_SUBJECT_FORMS}")

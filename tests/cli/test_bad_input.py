@@ -349,3 +349,21 @@ def test_an_address_not_on_this_machine_names_host_and_port(command: list[str]) 
     # 192.0.2.1 is TEST-NET-1: never a local address, and binding sends nothing anywhere.
     code, _, err = run(*command, "--host", "192.0.2.1", "--port", "8790")
     assert_usage_error(code, err, "192.0.2.1:8790", "--host")
+
+
+# -- rate limits ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["alice", "60/minut"], ["unknown period 'minut'", "did you mean 'minute'"]),
+        (["alice", "0/minute"], ["at least 1"]),
+        (["alice", "99999999999999999999999/second"], ["at most 1,000,000,000,000,000", "unlimited"]),
+        (["global:eu", "5/minute"], ["global takes no name"]),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) and "/" in " ".join(v) else None,
+)
+def test_rate_limits_that_cannot_be_kept_are_refused(args: list[str], needles: list[str]) -> None:
+    code, _, err = run("ratelimit", "set", *args)
+    assert_usage_error(code, err, *needles)
