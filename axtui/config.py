@@ -238,6 +238,16 @@ class ABTestConfig(_Section):
         return self
 
 
+def _check_glob(pattern: str, where: str) -> None:
+    """Refuse a glob whose ``[`` is never closed: it would match only itself, letter for letter."""
+    depth_open = pattern.rfind("[")
+    if depth_open != -1 and "]" not in pattern[depth_open + 1 :]:
+        raise ValueError(
+            f"{where}: the glob {pattern!r} opens a [ set that never closes; close it (eu-[abc]*) or, to match "
+            "a literal bracket, write [[]"
+        )
+
+
 class RoutingRule(_Section):
     """A routing rule; the first that matches a call decides its route.
 
@@ -270,6 +280,8 @@ class RoutingRule(_Section):
     def _consistent(self) -> RoutingRule:
         where = f"rule {self.name!r}"
         _known_strategy(self.strategy, f"{where}, field strategy")
+        for field_name in ("model", "user", "key"):
+            _check_glob(getattr(self, field_name), f"{where}, field {field_name}")
         if (
             self.min_prompt_tokens is not None
             and self.max_prompt_tokens is not None

@@ -247,9 +247,21 @@ def test_every_command_turns_failures_into_messages() -> None:
          ["demo fleet", "'nope'", "ax config init"]),
         ('[routing]\naliases = { fast = ["nope"] }\n',
          ["alias 'fast' lists nope", "routing.aliases", "gpt-4o-mini"]),
+        ('[[routing.rules]]\nname = "eu"\nuser = "eu-["\nstrategy = "cost"\n',
+         ["rule 'eu', field user", "never closes", "[[]"]),
+        ('[[routing.rules]]\nname = "night"\nhours = "25-30"\nstrategy = "cost"\n',
+         ["rule 'night', field hours", "START 0..23"]),
+        ('[[routing.ab_tests]]\nname = "t"\nmodel = "fast"\nvariants = [{ name = "a", model = "gpt-4o", '
+         'percent = 50 }, { name = "b", model = "gpt-4o-mini", percent = 40 }]\n',
+         ["A/B test 't'", "add up to 100, not 90"]),
+        ('[[providers]]\nname = "x"\nkind = "nope"\nmodels = ["fast"]\n', ["unknown kind 'nope'", "openai"]),
+        ('[server]\nport = "abc"\n', ["line 2", "server.port"]),
+        ('[server]\nportt = 5\n', ["line 2", "unknown setting 'portt'"]),
+        ("providers = [\n", ["not valid TOML"]),
     ],
     ids=["base_url not a URL", "a key pasted as api_key_env", "deployment beside the demo fleet",
-         "alias serving nothing"],
+         "alias serving nothing", "unclosed glob", "bad hours", "A/B split not 100", "unknown provider kind",
+         "wrong type", "unknown key", "bad TOML"],
 )
 def test_config_that_cannot_work_is_named_with_the_fix(ax_home: Path, config: str, needles: list[str]) -> None:
     locations.config_path().write_text(config)
