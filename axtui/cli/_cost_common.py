@@ -56,17 +56,21 @@ def _parse_when(text: str, now: float, tz: str, option: str) -> float:
     m = _RELATIVE.match(value)
     if m:
         return now - float(m.group(1)) * _UNITS[m.group(2).lower()]
+    # Dates and times below are read in ``tz``; everything else is the same
+    # grammar as `ax monitor` (one way to write a time across ax).
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a time; use now, today, yesterday, a span ago like 24h, 7d, 2w or 90m, "
-            "or a date like 2026-11-01 or 2026-11-01T09:30",
-            param_hint=option,
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone(tz))
-    return parsed.timestamp()
+        pass
+    else:
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone(tz))).timestamp()
+    from axtui.errors import InvalidRequest
+    from axtui.metrics.timespec import parse_time
+
+    try:
+        return parse_time(text, now, option=option)
+    except InvalidRequest as exc:
+        raise click.BadParameter(exc.message.removeprefix(f"{option} "), param_hint=option) from None
 
 
 def fmt_when(ts: float, tz: str, *, seconds: bool = False) -> str:

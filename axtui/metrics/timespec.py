@@ -1,54 +1,72 @@
-"""Times people type: ``1h``, ``7d``, ``2026-11-01``, ``2026-11-01T09:30Z``, ``@1767225600``.
+"""Times people type: ``1h``, ``7d``, ``today``, ``2026-11-01``, ``2026-11-01T09:30Z``, ``@1767225600``.
 
-A relative time counts back from now; a date is its UTC midnight; a date
-and time without an offset is UTC. Pure: ``now`` is passed in.
+A relative time counts back from now; a date (and ``today``,
+``yesterday``) is its UTC midnight; a date and time without an offset is
+UTC. Nothing was recorded before 1970, so earlier times read as 1970-01-01.
+Pure: ``now`` is passed in.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta
 
 from axtui.errors import InvalidRequest
 from axtui.metrics.alerts.grammar import parse_duration
 
-__all__ = ["iso_utc", "parse_time"]
+__all__ = ["TIME_FORMS", "iso_utc", "parse_time"]
 
 
 def parse_time(text: str, now: float, *, option: str = "time") -> float:
     """Epoch seconds for ``text``.
 
-    Accepts ``now``, a relative time (``90s``, ``15m``, ``1h``, ``7d``,
-    ``2w``, ``1h30m``: that long before ``now``), an ISO date
-    (``2026-11-01``: its UTC midnight), an ISO date and time
-    (``2026-11-01T09:30``, ``2026-11-01 09:30:00+02:00``; UTC without an
-    offset), or epoch seconds after ``@`` (``@1767225600``).
+    Accepts ``now``, ``today`` and ``yesterday`` (UTC midnights), a
+    relative time (``90s``, ``15m``, ``1h``, ``7d``, ``2w``, ``1h30m``:
+    that long before ``now``), an ISO date (``2026-11-01``: its UTC
+    midnight), an ISO date and time (``2026-11-01T09:30``,
+    ``2026-11-01 09:30:00+02:00``; UTC without an offset), or epoch seconds
+    after ``@`` (``@1767225600``).
 
     Raises:
         InvalidRequest: anything else; the message shows the accepted forms.
     """
+    return max(0.0, _parse(text, now, option))
+
+
+def _parse(text: str, now: float, option: str) -> float:
     t = text.strip()
-    if t.lower() == "now":
+    word = t.lower()
+    if word == "now":
         return now
+    if word in ("today", "yesterday"):
+        midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return (midnight - timedelta(days=1 if word == "yesterday" else 0)).timestamp()
     if t.startswith("@"):
         try:
-            return float(t[1:])
+            epoch = float(t[1:])
+        except ValueError:
+            epoch = math.nan
+        if math.isfinite(epoch):
+            return epoch
+    else:
+        try:
+            return now - parse_duration(t)
+        except (ValueError, OverflowError):
+            pass
+        try:
+            dt = datetime.fromisoformat(t.replace("Z", "+00:00") if t.endswith(("Z", "z")) else t)
         except ValueError:
             pass
-    try:
-        return now - parse_duration(t)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(t.replace("Z", "+00:00") if t.endswith(("Z", "z")) else t)
-    except ValueError:
-        raise InvalidRequest(
-            f"{option} {text!r} is not a time; use a relative time like 1h or 7d, a date like 2026-11-01, "
-            "or a date and time like 2026-11-01T09:30Z",
-            param=option,
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+        else:
+            return (dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)).timestamp()
+    raise InvalidRequest(f"{option} {text!r} is not a time; {TIME_FORMS}", param=option)
+
+
+#: The forms every --since/--until takes, for messages.
+TIME_FORMS = (
+    "use now, today, yesterday, a time ago like 90s, 30m, 1h30m, 7d or 2w, a date like 2026-11-01, "
+    "a date and time like 2026-11-01T09:30Z, or epoch seconds like @1767225600"
+)
 
 
 def iso_utc(ts: float) -> str:

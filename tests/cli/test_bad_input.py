@@ -379,3 +379,22 @@ def test_an_address_not_on_this_machine_names_host_and_port(command: list[str]) 
 def test_rate_limits_that_cannot_be_kept_are_refused(args: list[str], needles: list[str]) -> None:
     code, _, err = run("ratelimit", "set", *args)
     assert_usage_error(code, err, *needles)
+
+
+# -- one way to write a time -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["1h30m", "90s", "2w", "today", "yesterday", "@1767225600", "2026-11-01",
+                                  "2026-11-01T09:30Z"])
+@pytest.mark.parametrize("command", [["cost", "breakdown"], ["monitor", "export"], ["monitor", "alerts", "events"]],
+                         ids=" ".join)
+def test_every_since_takes_the_same_times(command: list[str], when: str) -> None:
+    code, _, err = run(*command, "--since", when)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("when", ["yesterdayish", "@nan", "@inf", "1h30", "7days ago"])
+@pytest.mark.parametrize("command", [["cost", "breakdown"], ["monitor", "export"]], ids=" ".join)
+def test_a_time_that_is_not_one_lists_the_forms(command: list[str], when: str) -> None:
+    code, _, err = run(*command, "--since", when)
+    assert_usage_error(code, err, "--since", "is not a time", "1h30m", "@1767225600")
