@@ -8,6 +8,7 @@ limit or a budget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import json
@@ -94,6 +95,12 @@ def _errors() -> Iterator[None]:
         raise SystemExit(130) from None
     except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         raise  # click reports these itself, with the usage line
+    except BrokenPipeError:
+        # The reader went away (`ax monitor export | head`): stop quietly, as rich
+        # does for its own output, and keep Python from failing again at exit.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(EXIT_UPSTREAM) from None
     except OSError as exc:
         # The machine refused something: a file, a folder, a socket.
         if os.environ.get("AX_DEBUG"):

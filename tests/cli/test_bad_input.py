@@ -185,6 +185,8 @@ def _broken(what: str) -> None:
         raise ValueError("cannot convert float NaN to integer")
     if what == "os":
         raise PermissionError(13, "Permission denied", "/somewhere/x.csv")
+    if what == "pipe":
+        raise BrokenPipeError(32, "Broken pipe")
     raise click.BadParameter("a usage error click reports itself", param_hint="WHAT")
 
 
@@ -205,6 +207,12 @@ def test_a_refused_file_names_the_path() -> None:
     result = CliRunner().invoke(_broken, ["os"])
     assert result.exit_code == 2
     assert "/somewhere/x.csv" in result.stderr and "Permission denied" in result.stderr
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly() -> None:
+    """`ax config show | head -1`: no message about a pipe the user closed on purpose."""
+    result = CliRunner().invoke(_broken, ["pipe"])
+    assert result.exit_code == 1 and result.stderr == ""
 
 
 def test_click_usage_errors_keep_their_usage_line() -> None:
