@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from axtui.cli._common import check_bind, err_console, handle_errors
+from axtui.cli._common import check_bind, err_console, handle_errors, run_async
 
 
 def _loopback(host: str) -> bool:
@@ -41,6 +43,7 @@ def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool
     port = port or settings.server.port
     workers = workers or settings.server.workers
     check_bind(host, port)
+    _preflight(settings)
     if no_auth:
         reach = "anyone on this host" if _loopback(host) else f"ANYONE WHO CAN REACH {host}:{port}"
         err_console.print(
@@ -59,6 +62,21 @@ def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool
     from axtui.server.run import serve as run_server
 
     run_server(settings, host=host, port=port, workers=workers, no_auth=no_auth)
+
+
+def _preflight(settings: Any) -> None:
+    """Build the gateway once and close it, so a broken config or store is one clear message here.
+
+    Inside the server the same failure would surface as the web server's
+    startup traceback (and, with several workers, as a parent that exits 0).
+    """
+    from axtui.engine.compose import build_gateway
+
+    async def build_and_close() -> None:
+        gateway = await build_gateway(settings)
+        await gateway.aclose()
+
+    run_async(build_and_close())
 
 
 def _hint_keys() -> None:

@@ -406,3 +406,28 @@ def test_every_since_takes_the_same_times(command: list[str], when: str) -> None
 def test_a_time_that_is_not_one_lists_the_forms(command: list[str], when: str) -> None:
     code, _, err = run(*command, "--since", when)
     assert_usage_error(code, err, "--since", "is not a time", "1h30m", "@1767225600")
+
+
+# -- ax serve checks what it will serve before it starts --------------------------------------
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("broken", ["database", "provider kind", "routing rule"])
+def test_serve_refuses_a_broken_setup_before_starting(broken: str, workers: str) -> None:
+    import socket
+
+    if broken == "database":
+        locations.db_path().write_bytes(b"garbage, not a database\n" * 100)
+        needle = "not a SQLite database"
+    elif broken == "provider kind":
+        locations.config_path().write_text('[[providers]]\nname = "x"\nkind = "nope"\nmodels = ["m"]\n')
+        needle = "unknown kind 'nope'"
+    else:
+        locations.config_path().write_text('[[routing.rules]]\nname = "r"\ndeployments = ["nope/model"]\n')
+        needle = "'nope/model' is not a deployment"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out, err = run("serve", "--no-auth", "--port", str(port), "--workers", workers)
+    assert_usage_error(code, err, needle)
+    assert "ax gateway on" not in err + out  # nothing announced that does not run
