@@ -63,6 +63,12 @@ def call(**options: Any) -> None:
     """
     if not options["prompt"].strip():
         raise InvalidRequest("the prompt is empty; pass the text to send, e.g. ax call \"hello\"")
+    if not options["user"].strip():
+        raise InvalidRequest("--user is empty; name whom the call is for (its limits, budgets and cache scope "
+                             "apply), e.g. --user alice", param="user")
+    if options["model"] is not None and not options["model"].strip():
+        raise InvalidRequest("--model is empty; name a model or alias (`ax route status` lists the deployments), "
+                             "or leave --model out for the default", param="model")
     run_async(_call(**options))
 
 

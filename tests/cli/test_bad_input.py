@@ -431,3 +431,9 @@ def test_serve_refuses_a_broken_setup_before_starting(broken: str, workers: str)
     code, out, err = run("serve", "--no-auth", "--port", str(port), "--workers", workers)
     assert_usage_error(code, err, needle)
     assert "ax gateway on" not in err + out  # nothing announced that does not run
+
+
+@pytest.mark.parametrize(("option", "needle"), [("--user", "--user is empty"), ("--model", "--model is empty")])
+def test_call_with_an_empty_name_is_refused(option: str, needle: str) -> None:
+    code, _, err = run("call", "hi", option, " ")
+    assert_usage_error(code, err, needle)
