@@ -33,6 +33,8 @@ from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint,
 from sqlalchemy.engine import Connection, Dialect
 from sqlmodel import Field, SQLModel
 
+from axtui.errors import StoreError
+
 __all__ = [
     "LATENCY_BOUNDS_MS",
     "LATENCY_COLUMNS",
@@ -234,7 +236,7 @@ def _upsert_sql(dialect: Dialect, table: Table) -> tuple[str, tuple[str, ...]]:
     elif dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
     else:  # pragma: no cover - ax supports SQLite and PostgreSQL only
-        raise NotImplementedError(f"rollups need SQLite or PostgreSQL, not {dialect.name}")
+        raise StoreError(f"spend rollups need SQLite or PostgreSQL, not {dialect.name}; set AX_DATABASE_URL to one of them")
     names = (*_KEY_COLUMNS, *MEASURE_COLUMNS)
     stmt = insert(table).values({n: bindparam(n) for n in names})
     stmt = stmt.on_conflict_do_update(
@@ -262,6 +264,6 @@ def insert_or_ignore(conn: Connection, table: Table, row: dict[str, Any]) -> boo
     elif dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
     else:  # pragma: no cover - ax supports SQLite and PostgreSQL only
-        raise NotImplementedError(f"budgets need SQLite or PostgreSQL, not {dialect}")
+        raise StoreError(f"budgets need SQLite or PostgreSQL, not {dialect}; set AX_DATABASE_URL to one of them")
     result = conn.execute(insert(table).values(**row).on_conflict_do_nothing())
     return bool(result.rowcount)
