@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from axtui.cache._names import NAMES
 from axtui.cache.text import STOPWORDS, word_tuple
 
-__all__ = ["GuardFeatures", "features", "mismatch", "turns_mismatch"]
+__all__ = ["GuardFeatures", "exact_signature", "features", "mismatch", "turns_mismatch"]
 
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
@@ -172,6 +172,19 @@ def mismatch(a: GuardFeatures, b: GuardFeatures) -> str | None:
     if not set(_unpack(a.names)) <= set(_unpack(b.vocab)) or not set(_unpack(b.names)) <= set(_unpack(a.vocab)):
         return "named entities differ"
     return None
+
+
+def exact_signature(turns: Sequence[GuardFeatures]) -> bytes:
+    """What the guards require to be equal, turn by turn: numbers and negation count.
+
+    Two conversations with different signatures can never pass the guards,
+    so the semantic index keeps them in different partitions and a lookup
+    never scans (or scores) entries that the guards would reject anyway:
+    a templated workload whose prompts differ only in their numbers
+    searches a partition of one.
+    """
+    return b"".join(len(t.numbers).to_bytes(4, "little") + t.numbers + t.negations.to_bytes(8, "little")
+                    for t in turns)
 
 
 def turns_mismatch(a: Sequence[GuardFeatures], b: Sequence[GuardFeatures]) -> str | None:

@@ -67,7 +67,8 @@ class _Partition:
         self.turns = turns
         self.half = width // 2
         self.n = 0
-        cap = 16
+        # Most partitions hold one entry (prompts differ in their numbers): start small.
+        cap = 1
         self.a1 = np.zeros((cap, self.half), dtype=np.float32)
         self.a2 = np.zeros((cap, width - self.half), dtype=np.float32)
         self.norm2 = np.zeros(cap, dtype=np.float32)
@@ -77,7 +78,8 @@ class _Partition:
         self.rows: dict[str, int] = {}
 
     def _grow(self) -> None:
-        cap = self.a1.shape[0] * 3 // 2  # growing by half wastes at most a third
+        cap = self.a1.shape[0]
+        cap += max(1, cap // 2)  # growing by half wastes at most a third
 
         def bigger(a: np.ndarray) -> np.ndarray:
             out = np.zeros((cap, *a.shape[1:]), dtype=a.dtype)

@@ -18,9 +18,10 @@ extras that only steer billing or logging upstream (`IGNORED_EXTRAS`).
 Text is compared as sent, except that leading and trailing whitespace is
 dropped and a content list made only of text parts equals the same text.
 
-The partition key is the same hash without the texts: the entries of one
-partition may be compared by meaning (semantic lookup); entries of
-different partitions never are.
+The partition key is the same hash without the texts, plus what the
+guards require to be equal (numbers and negations, `axtui.cache.guards.exact_signature`):
+the entries of one partition may be compared by meaning (semantic lookup);
+entries of different partitions never are.
 """
 
 from __future__ import annotations
@@ -132,12 +133,13 @@ def cache_key(request: ChatRequest, scope: str) -> str:
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
-def partition_key(request: ChatRequest, scope: str) -> str:
-    """What a semantic match must share: model, parameters, scope and every non-text part.
+def partition_key(request: ChatRequest, scope: str, signature: bytes = b"") -> str:
+    """What a semantic match must share: model, parameters, scope, every non-text part and ``signature``.
 
     The texts of the turns are left out (they are compared by meaning);
     the roles, names, tool calls and non-text content parts (images) are
     kept, so two conversations of different shapes never match.
+    ``signature`` is the guards' `axtui.cache.guards.exact_signature` of the turns.
     """
     shape = []
     for item in _messages(request.messages):
@@ -146,7 +148,7 @@ def partition_key(request: ChatRequest, scope: str) -> str:
             item["parts"] = [p for p in content if p.get("type") not in ("text", "input_text")]
         shape.append(item)
     body = {"v": KEY_VERSION, "scope": scope, "model": request.model, "params": _params(request), "shape": shape}
-    return hashlib.sha256(_canonical(body)).hexdigest()[:32]
+    return hashlib.sha256(_canonical(body) + signature).hexdigest()[:32]
 
 
 def turn_texts(request: ChatRequest) -> list[str]:

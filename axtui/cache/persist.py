@@ -3,7 +3,9 @@
 Reads (`StoreTier.get`) are plain, short queries the cache runs off the
 event loop (``asyncio.to_thread``) only when the memory tier misses.
 Writes never wait: `put`, `touch` and `delete` queue work for one writer
-thread, which applies it in batches, one transaction each, and then
+thread, which gathers it for 50 ms and applies it in batches, one
+transaction each (so another process sees a new answer a moment later;
+this one has it in memory at once), and then
 
 - keeps the table under ``max_bytes`` by evicting the least recently hit
   entries (counted as ``evictions``),
@@ -47,6 +49,9 @@ _T = CacheEntry.__table__  # type: ignore[attr-defined]
 _ROW_COLUMNS = (_T.c.key, _T.c.partition, _T.c.scope, _T.c.user, _T.c.model, _T.c.created_at, _T.c.expires_at,
                 _T.c.cost_nanos, _T.c.turns, _T.c.embedder, _T.c.body, _T.c.guards)  # fmt: skip
 _BATCH = 500
+#: How long the writer waits for more writes before a transaction (other processes see an
+#: answer this much later; this one has it in memory at once).
+_LINGER_S = 0.05
 
 
 @dataclass(slots=True)
@@ -131,6 +136,7 @@ class StoreTier:
         self._enqueued = 0
         self._done = 0
         self._stopping = False
+        self._flushing = 0
         self._bytes_estimate: int | None = None
         self._watermark = 0.0
         self._thread = threading.Thread(target=self._run, name="ax-cache-writer", daemon=True)
@@ -182,7 +188,9 @@ class StoreTier:
         with self._cond:
             self._ops.append((op, arg))
             self._enqueued += 1
-            self._cond.notify_all()
+            # The writer wakes for the first write and a full batch; in between it lingers.
+            if len(self._ops) == 1 or len(self._ops) >= _BATCH:
+                self._cond.notify_all()
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until everything queued so far is written; False on timeout."""
@@ -193,8 +201,12 @@ class StoreTier:
         self._loaded.wait(timeout)
         with self._cond:
             target = self._enqueued
+            self._flushing += 1
             self._cond.notify_all()
-            return self._cond.wait_for(lambda: self._done >= target or not self._thread.is_alive(), timeout)
+            try:
+                return self._cond.wait_for(lambda: self._done >= target or not self._thread.is_alive(), timeout)
+            finally:
+                self._flushing -= 1
 
     def start(self) -> None:
         """Start the writer thread (the constructor does unless ``autostart=False``)."""
@@ -230,6 +242,9 @@ class StoreTier:
             with self._cond:
                 if not self._ops and not self._stopping:
                     self._cond.wait(timeout=min(0.25, self.poll_interval_s))
+                if self._ops and len(self._ops) < _BATCH and not self._stopping and not self._flushing:
+                    # Gather what else arrives for a moment: one transaction for many answers.
+                    self._cond.wait(timeout=_LINGER_S)
                 stopping = self._stopping
             self._drain()
             now = time.monotonic()

@@ -27,7 +27,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response, decode_vectors
-from axtui.cache.guards import GuardFeatures, features, turns_mismatch
+from axtui.cache.guards import GuardFeatures, exact_signature, features, turns_mismatch
 from axtui.cache.index import VectorIndex
 from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
 from axtui.cache.memory import MemoryTier
@@ -74,8 +74,11 @@ class _Probe:
 
     partition: str
     texts: list[str]
-    vectors: np.ndarray | None
-    guards: tuple[GuardFeatures, ...] | None
+    guards: tuple[GuardFeatures, ...]
+    #: Whether the lookup embedded the turns (it does not when the partition is empty).
+    embedded: bool = False
+    #: The turns' vectors; None when not embedded or a turn had no words or the embedder failed.
+    vectors: np.ndarray | None = None
 
 
 class AnswerCache:
@@ -201,7 +204,7 @@ class AnswerCache:
         self.counters.stored += 1
         semantic = self._semantic(policy, request)
         texts = probe.texts if probe is not None else (turn_texts(request) if semantic else [])
-        task = asyncio.create_task(self._finish_store(entry, caller, semantic, texts, probe))
+        task = asyncio.create_task(self._finish_store(entry, request, caller, semantic, texts, probe))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -297,10 +300,16 @@ class AnswerCache:
         min_created: float,
     ) -> CacheHit | None:
         texts = turn_texts(request)
-        partition = partition_key(request, scope)
-        vectors = await self._embed(texts, caller)
-        probe = _Probe(partition, texts, vectors, None)
+        guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+        partition = partition_key(request, scope, exact_signature(guards))
+        probe = _Probe(partition, texts, guards)
         self._probes[key] = probe
+        if not self.index.work(partition):
+            # Nothing in the partition could pass the guards: no embedding,
+            # no search (the answer, once stored, is embedded off the path).
+            return None
+        vectors = probe.vectors = await self._embed(texts, caller)
+        probe.embedded = True
         if vectors is None:
             return None
         if self.index.work(partition) > _INLINE_SEARCH:
@@ -322,9 +331,7 @@ class AnswerCache:
                 continue
             if entry.guards is None:
                 continue
-            if probe.guards is None:
-                probe.guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
-            if turns_mismatch(probe.guards, entry.guards) is not None:
+            if turns_mismatch(guards, entry.guards) is not None:
                 self.counters.guard_blocks += 1
                 continue
             return self._hit(entry, "semantic", round(min(cand.min_turn, 1.0), 4), now)
@@ -357,15 +364,21 @@ class AnswerCache:
         return await asyncio.to_thread(work)
 
     async def _finish_store(
-        self, entry: Entry, caller: Caller, semantic: bool, texts: list[str], probe: _Probe | None
+        self, entry: Entry, request: ChatRequest, caller: Caller, semantic: bool, texts: list[str],
+        probe: _Probe | None,
     ) -> None:
         try:
             vectors: np.ndarray | None = None
             if semantic:
-                guards = probe.guards if probe is not None else None
-                if guards is None:
+                if probe is not None:
+                    guards = probe.guards
+                else:
                     guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
-                vectors = probe.vectors if probe is not None else await self._embed(texts, caller)
+                    entry.partition = partition_key(request, entry.scope, exact_signature(guards))
+                if probe is not None and probe.embedded:
+                    vectors = probe.vectors
+                else:
+                    vectors = await self._embed(texts, caller)
                 if vectors is not None:
                     entry.guards = guards
                     self.memory.put(entry)

@@ -97,7 +97,9 @@ async def test_guards_hold_whatever_the_threshold(make_cache: Make) -> None:
     assert await cache.lookup(request("What is the capital of Germany?"), ALICE, PLAIN) is None
     assert await cache.lookup(request("Is it not safe to eat raw eggs?"), ALICE, PLAIN) is None
     assert await cache.lookup(request("Convert 200 Fahrenheit to Celsius"), ALICE, PLAIN) is None
-    assert cache.counters.guard_blocks >= 3
+    # Numbers and negations are part of the partition: those two were never
+    # even compared; the name guard blocked the third.
+    assert cache.counters.guard_blocks == 1
 
 
 async def test_the_whole_conversation_is_matched_not_only_the_last_turn(make_cache: Make) -> None:

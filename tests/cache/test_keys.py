@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from axtui.cache.guards import exact_signature, features
 from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
 from axtui.types import Caller, ChatRequest
 
@@ -103,6 +104,18 @@ def test_partition_ignores_text_but_keeps_model_params_scope_and_shape() -> None
     assert partition_key(req(), "user:b") != p
     two = req(messages=[{"role": "system", "content": "s"}, {"role": "user", "content": "hello"}])
     assert partition_key(two, "user:a") != p
+
+
+def test_partition_separates_what_the_guards_would_reject() -> None:
+    def part(*texts: str) -> str:
+        return partition_key(req(), "user:a", exact_signature([features(t) for t in texts]))
+
+    assert part("Convert 100 F to C") == part("please convert 100 fahrenheit to celsius")
+    assert part("Add three apples") == part("add 3 apples")
+    assert part("Convert 100 F to C") != part("Convert 200 F to C")
+    assert part("Is it safe?") != part("Is it not safe?")
+    assert part("Add 2 and 3", "then 4") != part("Add 2", "and 3 then 4")
+    assert part("hello") != partition_key(req(), "user:a")
 
 
 def test_scope_for() -> None:

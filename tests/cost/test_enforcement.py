@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import sqlite3
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from axtui.bus import EventBus
 from axtui.clock import FakeClock
 from axtui.config import BudgetsConfig, PriceOverride, ProviderConfig, Settings
+from axtui.cost import enforcement
 from axtui.cost.alerts import AlertNotifier, BudgetAlert, alert_events
 from axtui.cost.budgets import Scope, budget_status, set_budget
 from axtui.cost.enforcement import BudgetBook
@@ -105,6 +107,71 @@ async def test_one_refusing_budget_reserves_nothing_anywhere(store: Store) -> No
     with pytest.raises(BudgetExceeded, match="user:alice"):
         await book.reserve(ALICE, DEP, 2 * USD)
     assert all(reserved == 0 for _, _, reserved in windows(store))
+
+
+async def test_calls_within_a_claim_never_wait_for_the_database(store: Store) -> None:
+    clock = FakeClock()
+    set_budget(store, Scope("global"), "day", 100 * USD, hard=True, now=clock.now())
+    book = BudgetBook(store, clock=clock)
+    estimate = USD // 1000
+    held = [await book.reserve(ALICE, DEP, estimate)]  # claims room for about 64 calls
+    assert store.path is not None
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the database
+    try:
+        for _ in range(30):
+            held.append(await asyncio.wait_for(book.reserve(ALICE, DEP, estimate), timeout=5))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    for r in held:
+        await book.settle(r, estimate)
+    await book.flush()
+    assert windows(store)[0][1:] == (31 * estimate, 0)
+    await book.aclose()
+
+
+async def test_room_another_process_holds_unused_comes_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(enforcement, "_IDLE_S", 3600.0)  # only `flush` gives room back here
+    clock = FakeClock()
+    set_budget(store, Scope("global"), "day", 1000, hard=True, now=clock.now())
+    a, b = BudgetBook(store, clock=clock), BudgetBook(store, clock=clock)
+    in_flight = await a.reserve(ALICE, DEP, 1)  # a claims a few calls' room ahead
+    admitted = 0
+    while True:
+        try:
+            await b.settle(await b.reserve(ALICE, DEP, 1), 1)
+        except BudgetExceeded:
+            break
+        admitted += 1
+    assert admitted == 1000 - 7  # all but what a holds: its call and 6 more (1/128 of the limit)
+    await a.flush()  # a gives back what it does not use
+    while True:
+        try:
+            await b.settle(await b.reserve(ALICE, DEP, 1), 1)
+        except BudgetExceeded:
+            break
+        admitted += 1
+    assert admitted == 999  # with a's call under way: exactly the limit, never more
+    await a.settle(in_flight, 1)
+    for book in (a, b):
+        await book.aclose()
+    assert windows(store)[0][1:] == (1000, 0)
+
+
+async def test_unused_room_goes_back_after_a_second_without_calls(store: Store) -> None:
+    clock = FakeClock()
+    set_budget(store, Scope("global"), "day", 100 * USD, hard=True, now=clock.now())
+    book = BudgetBook(store, clock=clock)
+    await book.settle(await book.reserve(ALICE, DEP, USD // 1000), USD // 1000)
+    assert windows(store)[0][2] > 0  # room claimed ahead for the next calls
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if windows(store)[0][1:] == (USD // 1000, 0):
+            break
+    else:
+        pytest.fail(f"the unused room was not given back: {windows(store)}")
+    await book.aclose()
 
 
 # -- alerts ----------------------------------------------------------------------------------------
