@@ -48,6 +48,8 @@ _THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?%?$")
 _QUOTED = re.compile(r"(?<!\w)(?:'([^'\n]{1,60})'|\"([^\"\n]{1,60})\"|`([^`\n]{1,80})`)(?!\w)")
 _WORD = re.compile(r"[^\W_][\w'.-]*")
 _SENTENCE_START = re.compile(r"[.!?:;\n\"'(\[]")
+_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_LETTERS = _ASCII_UPPER + _ASCII_UPPER.lower()
 
 
 def _h(text: str) -> int:
@@ -114,29 +116,41 @@ def _number(token: str) -> str:
     return body + pct
 
 
+def _shouting(text: str) -> bool:
+    """Whether most letters are capitals (then capitals mark no names)."""
+    if text.isascii():
+        # Counted in C: the bytes left after deleting capitals (or all letters).
+        raw = text.encode()
+        letters = len(raw) - len(raw.translate(None, _ASCII_LETTERS))
+        upper = len(raw) - len(raw.translate(None, _ASCII_UPPER))
+    else:
+        letters = sum(c.isalpha() for c in text)
+        upper = sum(c.isupper() for c in text)
+    return letters > 0 and upper > 0.6 * letters
+
+
 def _names_in(text: str, toks: Sequence[str]) -> set[str]:
     names: set[str] = set()
-    letters = [c for c in text if c.isalpha()]
-    shouting = bool(letters) and sum(c.isupper() for c in letters) > 0.6 * len(letters)
-    if not shouting:
+    if text != text.lower() and not _shouting(text):
         prev_end = 0
         for m in _WORD.finditer(text):
             raw = m.group(0)
-            # Only the gap since the previous word decides whether a sentence starts here.
-            gap = text[prev_end : m.start()]
-            at_sentence_start = prev_end == 0 or bool(_SENTENCE_START.search(gap))
+            if raw != raw.lower():
+                # Only the gap since the previous word decides whether a sentence starts here.
+                at_sentence_start = prev_end == 0 or _SENTENCE_START.search(text, prev_end, m.start()) is not None
+                capital = raw[0].isupper() and not at_sentence_start
+                if capital or sum(c.isupper() for c in raw) >= 2:
+                    names.update(w for w in word_tuple(raw) if w not in STOPWORDS)
             prev_end = m.end()
-            capital = raw[0].isupper() and not at_sentence_start
-            if capital or sum(c.isupper() for c in raw) >= 2:
-                names.update(w for w in word_tuple(raw) if w not in STOPWORDS)
-    for m in _QUOTED.finditer(text):
-        names.update(word_tuple(next(g for g in m.groups() if g is not None)))
+    if "'" in text or '"' in text or "`" in text:
+        for m in _QUOTED.finditer(text):
+            names.update(word_tuple(next(g for g in m.groups() if g is not None)))
     for i, tok in enumerate(toks):
         if tok in NAMES:
             names.add(tok)
         if i + 1 < len(toks) and f"{tok} {toks[i + 1]}" in NAMES:
             names.add(f"{tok} {toks[i + 1]}")
-        if not tok[0].isdigit() and any(c.isdigit() for c in tok):
+        if not tok[0].isdigit() and not tok.isalpha() and any(c.isdigit() for c in tok):
             names.add(tok)
     return names
 

@@ -31,6 +31,9 @@ from axtui.types import Caller
 
 __all__ = ["BuiltinEmbedder", "EmbedFn", "Embedder", "ProviderEmbedder", "unit_rows"]
 
+#: Features whose buckets `BuiltinEmbedder` remembers (about 100 bytes each) before starting afresh.
+_MAX_BUCKETS = 200_000
+
 #: What compose hands a `ProviderEmbedder`: texts and the caller to bill -> one vector per text.
 EmbedFn = Callable[[list[str], Caller], Awaitable[list[list[float]]]]
 
@@ -83,6 +86,8 @@ class BuiltinEmbedder:
         self.name = f"builtin-ngram-{dim}"
         self._mask = dim - 1
         self._memo: LRUCache[str, np.ndarray] = LRUCache(maxsize=4096)
+        #: Feature -> its bucket times two plus its sign: words and n-grams recur across texts.
+        self._buckets: dict[str, int] = {}
 
     async def embed(self, texts: Sequence[str], caller: Caller | None = None) -> np.ndarray:
         """Unit vectors for ``texts`` (see the class docstring)."""
@@ -128,11 +133,17 @@ class BuiltinEmbedder:
         mask = self._mask
         crc32 = zlib.crc32
         log = math.log
+        buckets = self._buckets
+        if len(buckets) > _MAX_BUCKETS:
+            buckets.clear()
         for feature, w in weights.items():
-            h = crc32(feature.encode())
+            slot = buckets.get(feature)
+            if slot is None:
+                h = crc32(feature.encode())
+                slot = buckets[feature] = (h & mask) * 2 + ((h >> 16) & 1)
             # Sublinear weight: a word said twice is not twice the question.
             value = (1.0 + log(w)) if w > 1.0 else w
-            acc[h & mask] += value if (h >> 16) & 1 else -value
+            acc[slot >> 1] += value if slot & 1 else -value
         vec = np.array(acc, dtype=np.float32)
         norm = float(np.linalg.norm(vec))
         if norm > 0:

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-from cachetools import LRUCache
 
 from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response, decode_vectors
 from axtui.cache.guards import GuardFeatures, exact_signature, features, turns_mismatch
@@ -48,6 +47,8 @@ T = TypeVar("T")
 
 #: Texts longer than this are embedded and guarded on a worker thread, not the event loop.
 _INLINE_CHARS = 4_000
+#: Lookups remembered for the store that may follow (a lookup whose call failed is never picked up).
+_MAX_PROBES = 4096
 #: Partitions bigger than this (rows times dimensions; about 1 ms of work) are searched on a
 #: worker thread, so a large semantic search never stalls other calls on the event loop.
 _INLINE_SEARCH = 8_000_000
@@ -72,9 +73,13 @@ class LiveCounters:
 class _Probe:
     """What a lookup learnt about a request, reused when its answer is stored."""
 
-    partition: str
-    texts: list[str]
-    guards: tuple[GuardFeatures, ...]
+    request: ChatRequest
+    scope: str
+    key: str
+    #: The semantic partition, the turns' texts and their guard features (a semantic lookup only).
+    partition: str | None = None
+    texts: list[str] | None = None
+    guards: tuple[GuardFeatures, ...] | None = None
     #: Whether the lookup embedded the turns (it does not when the partition is empty).
     embedded: bool = False
     #: The turns' vectors; None when not embedded or a turn had no words or the embedder failed.
@@ -108,7 +113,8 @@ class AnswerCache:
         self.memory = MemoryTier(config.memory_entries, config.memory_bytes)
         self.index = VectorIndex()
         self.counters = LiveCounters()
-        self._probes: LRUCache[str, _Probe] = LRUCache(maxsize=4096)
+        #: By ``id(request)``: lookups whose answer may still be stored (bounded by `_MAX_PROBES`).
+        self._probes: dict[int, _Probe] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.tier: StoreTier | None = None
         if store is not None:
@@ -164,8 +170,12 @@ class AnswerCache:
         entry = await self._fetch(key, now)
         if entry is not None and entry.alive(now, min_created):
             return self._hit(entry, "exact", None, now)
+        probe = _Probe(request, scope, key)
+        if len(self._probes) >= _MAX_PROBES:
+            self._probes.clear()
+        self._probes[id(request)] = probe
         if self._semantic(policy, request):
-            hit = await self._semantic_lookup(request, caller, policy, scope, key, now, min_created)
+            hit = await self._semantic_lookup(probe, caller, policy, now, min_created)
             if hit is not None:
                 return hit
         self.counters.misses += 1
@@ -183,11 +193,13 @@ class AnswerCache:
         if not policy.writes(request, directive) or not (response.content or response.tool_calls):
             return
         scope = scope_for(policy.scope, caller)
-        key = cache_key(request, scope)
+        probe = self._probes.pop(id(request), None)
+        if probe is None or probe.request is not request or probe.scope != scope:
+            probe = _Probe(request, scope, cache_key(request, scope))
+        key = probe.key
         now = self.clock.now()
         ttl = policy.ttl_for(directive)
-        probe = self._probes.pop(key, None)
-        partition = probe.partition if probe is not None else partition_key(request, scope)
+        partition = probe.partition or partition_key(request, scope)
         entry = Entry(
             key=key,
             partition=partition,
@@ -203,7 +215,7 @@ class AnswerCache:
         self.memory.put(entry)
         self.counters.stored += 1
         semantic = self._semantic(policy, request)
-        texts = probe.texts if probe is not None else (turn_texts(request) if semantic else [])
+        texts = probe.texts if probe.texts is not None else (turn_texts(request) if semantic else [])
         task = asyncio.create_task(self._finish_store(entry, request, caller, semantic, texts, probe))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -290,20 +302,12 @@ class AnswerCache:
         return entry
 
     async def _semantic_lookup(
-        self,
-        request: ChatRequest,
-        caller: Caller,
-        policy: EffectivePolicy,
-        scope: str,
-        key: str,
-        now: float,
-        min_created: float,
+        self, probe: _Probe, caller: Caller, policy: EffectivePolicy, now: float, min_created: float
     ) -> CacheHit | None:
-        texts = turn_texts(request)
-        guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
-        partition = partition_key(request, scope, exact_signature(guards))
-        probe = _Probe(partition, texts, guards)
-        self._probes[key] = probe
+        scope, key = probe.scope, probe.key
+        texts = probe.texts = turn_texts(probe.request)
+        guards = probe.guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+        partition = probe.partition = partition_key(probe.request, scope, exact_signature(guards))
         if not self.index.work(partition):
             # Nothing in the partition could pass the guards: no embedding,
             # no search (the answer, once stored, is embedded off the path).
@@ -365,17 +369,17 @@ class AnswerCache:
 
     async def _finish_store(
         self, entry: Entry, request: ChatRequest, caller: Caller, semantic: bool, texts: list[str],
-        probe: _Probe | None,
+        probe: _Probe,
     ) -> None:
         try:
             vectors: np.ndarray | None = None
             if semantic:
-                if probe is not None:
+                if probe.guards is not None:
                     guards = probe.guards
                 else:
                     guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
                     entry.partition = partition_key(request, entry.scope, exact_signature(guards))
-                if probe is not None and probe.embedded:
+                if probe.embedded:
                     vectors = probe.vectors
                 else:
                     vectors = await self._embed(texts, caller)
