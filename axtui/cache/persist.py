@@ -49,6 +49,8 @@ _T = CacheEntry.__table__  # type: ignore[attr-defined]
 _ROW_COLUMNS = (_T.c.key, _T.c.partition, _T.c.scope, _T.c.user, _T.c.model, _T.c.created_at, _T.c.expires_at,
                 _T.c.cost_nanos, _T.c.turns, _T.c.embedder, _T.c.body, _T.c.guards)  # fmt: skip
 _BATCH = 500
+#: Entries whose vectors are read in one query when the index loads.
+_READ_CHUNK = 500
 #: How long the writer waits for more writes before a transaction (other processes see an
 #: answer this much later; this one has it in memory at once).
 _LINGER_S = 0.05
@@ -102,6 +104,7 @@ class StoreTier:
         on_removed: called (from the writer thread) with keys it evicted or expired.
         on_reset: called (from the writer thread) when another process invalidated entries.
         on_index_rows: called (from the writer thread) with stored vectors to index.
+        indexed: whether the index already holds a key (its vectors are then not read again).
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class StoreTier:
         on_removed: Callable[[list[str]], None] = lambda keys: None,
         on_reset: Callable[[], None] = lambda: None,
         on_index_rows: Callable[[list[IndexRow]], None] = lambda rows: None,
+        indexed: Callable[[str], bool] = lambda key: False,
         purge_interval_s: float = 60.0,
         poll_interval_s: float = 1.0,
         refresh_interval_s: float = 5.0,
@@ -126,6 +130,7 @@ class StoreTier:
         self.on_removed = on_removed
         self.on_reset = on_reset
         self.on_index_rows = on_index_rows
+        self.indexed = indexed
         self.purge_interval_s = purge_interval_s
         self.poll_interval_s = poll_interval_s
         self.refresh_interval_s = refresh_interval_s
@@ -404,20 +409,24 @@ class StoreTier:
         if self.embedder is None:
             return 0
         now = self.clock.now()
-        cols = (_T.c.key, _T.c.partition, _T.c.created_at, _T.c.expires_at, _T.c.turns, _T.c.vector)
-        stmt = (
-            select(*cols)
-            .where(_T.c.embedder == self.embedder, _T.c.vector.is_not(None), _T.c.created_at >= since)
-            .where((_T.c.expires_at.is_(None)) | (_T.c.expires_at > now))
+        live = (
+            (_T.c.embedder == self.embedder) & _T.c.vector.is_not(None) & (_T.c.created_at >= since)
+            & ((_T.c.expires_at.is_(None)) | (_T.c.expires_at > now))
         )
+        cols = (_T.c.key, _T.c.partition, _T.c.created_at, _T.c.expires_at, _T.c.turns, _T.c.vector)
         count = 0
         with self.store.engine.connect() as conn:
-            result = conn.execution_options(yield_per=2_000).execute(stmt)
-            for part in result.partitions():
+            # Keys first: most entries written since the last look are this process's
+            # own, already indexed; only the others' vectors are read.
+            found = conn.execute(select(_T.c.key, _T.c.created_at).where(live)).all()
+            if found:
+                self._watermark = max(self._watermark, max(float(c) for _, c in found))
+            wanted = [k for k, _ in found if not self.indexed(k)]
+            for i in range(0, len(wanted), _READ_CHUNK):
+                part = conn.execute(select(*cols).where(_T.c.key.in_(wanted[i : i + _READ_CHUNK]))).all()
                 rows = [IndexRow(k, p, c, e or 0.0, t, v) for k, p, c, e, t, v in part]
                 count += len(rows)
                 if rows:
-                    self._watermark = max(self._watermark, max(r.created_at for r in rows))
                     self.on_index_rows(rows)
         return count
 

@@ -126,6 +126,7 @@ class AnswerCache:
                 on_removed=self._forget,
                 on_reset=self._reset,
                 on_index_rows=self._index_rows,
+                indexed=self.index.__contains__,
                 autostart=start_writer,
             )
 

@@ -237,12 +237,13 @@ def create_app(
         state.gateway = gateway
         # What start-up made lives until the end: keep it out of the cyclic
         # collector, whose full passes over it would stall every call for tens
-        # of ms. A call allocates hundreds of objects and the cache keeps many:
-        # the default thresholds (a young pass every 700 objects) cost a third
-        # of a cache miss's CPU; a pass every 50,000 costs a few percent.
+        # of ms. The cache keeps objects from every miss: with the default
+        # thresholds (a young pass every 700 new objects) the collector took a
+        # third of a miss's CPU; a pass every 20,000 takes a few percent, in
+        # pauses of about 5 ms.
         gc.collect()
         gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
+        gc.set_threshold(20_000, 5, 10)
         try:
             yield
         finally:

@@ -82,14 +82,22 @@ def _insert(conn: Connection, table: Any) -> Any:
     return sqlite_insert(table)
 
 
+#: The upsert statement per dialect, built once: building it makes hundreds of
+#: objects in reference cycles, which the cyclic collector would then have to find.
+_UPSERT_ENTRIES: dict[str, Any] = {}
+
+
 def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert cache entries, replacing any with the same key."""
     if not rows:
         return
-    table = CacheEntry.__table__  # type: ignore[attr-defined]
-    stmt = _insert(conn, table)
-    updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "key"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_=updates), list(rows))
+    stmt = _UPSERT_ENTRIES.get(conn.dialect.name)
+    if stmt is None:
+        table = CacheEntry.__table__  # type: ignore[attr-defined]
+        ins = _insert(conn, table)
+        updates = {c.name: ins.excluded[c.name] for c in table.columns if c.name != "key"}
+        stmt = _UPSERT_ENTRIES[conn.dialect.name] = ins.on_conflict_do_update(index_elements=["key"], set_=updates)
+    conn.execute(stmt, list(rows))
 
 
 def add_counters(conn: Connection, deltas: dict[str, int]) -> None:
