@@ -226,8 +226,8 @@ async def open_loop(session: Any, target: Target, rate: float, duration: float, 
 
 
 async def closed_loop(session: Any, target: Target, duration: float, concurrency: int = 48) -> Run:
-    """As many requests as ``concurrency`` back-to-back clients get through."""
-    bodies = _bodies(4096, f"max-{target.name}")
+    """As many requests as ``concurrency`` back-to-back clients get through (every request a new one)."""
+    bodies = _bodies(int(20_000 * duration), f"max-{target.name}")
     headers = {"content-type": "application/json", **target.headers}
     latencies: list[float] = []
     errors = 0

@@ -9,11 +9,12 @@ the bus.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncGenerator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Generator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -312,12 +313,22 @@ class Gateway:
             await self.limiter.settle(ticket, tokens)
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run bookkeeping after the answer has gone out; `aclose` waits for it.
+        """Run bookkeeping without holding up the answer; `aclose` waits for what is left of it.
 
-        Settling only replaces an estimate that is already held, so doing it
-        a moment later never lets a budget or limit be overshot.
+        The work starts at once and usually finishes without waiting for
+        anything (budgets and in-memory limits settle in memory): then no task
+        is made. Work that has to wait (a Redis round trip) goes on in a task.
+        Settling only replaces an estimate that is already held, so finishing
+        it a moment later never lets a budget or limit be overshot.
         """
-        task = asyncio.get_running_loop().create_task(work)
+        try:
+            waiting_on = work.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:
+            log.warning("settling a finished call failed: %s", exc)
+            return
+        task = asyncio.get_running_loop().create_task(_Resumed(work, waiting_on))
         self._inflight.add(task)
         task.add_done_callback(self._done)
 
@@ -438,6 +449,38 @@ class Gateway:
         if self.recorder is not None:
             self.recorder.record(rec)
         self.bus.publish("call", rec)
+
+
+class _Resumed(collections.abc.Coroutine[Any, Any, None]):
+    """A coroutine already started elsewhere, for a task to drive on from where it waits.
+
+    The task's first step gets the future the coroutine is waiting on (as if
+    the coroutine had just yielded it); every later step, cancellation
+    included, goes to the coroutine itself.
+    """
+
+    def __init__(self, work: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        self._work = work
+        self._waiting_on: Any = waiting_on
+        self._started = False
+
+    def send(self, value: Any) -> Any:
+        if not self._started:
+            self._started = True
+            return self._waiting_on
+        return self._work.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self._started = True
+        if val is None and tb is None:
+            return self._work.throw(typ)
+        return self._work.throw(typ, val, tb)  # the old three-argument form
+
+    def close(self) -> None:
+        self._work.close()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        raise TypeError("a resumed coroutine is driven by its task, not awaited")
 
 
 class CallStream:

@@ -267,3 +267,42 @@ def test_a_deployments_entry_refines_a_listed_model() -> None:
     [dep] = build_catalog(settings).resolve("m")
     assert (dep.weight, dep.region, dep.context_window) == (3, "eu", 8000)
     assert len(build_catalog(settings).deployments) == 2
+
+
+async def test_bookkeeping_finishes_at_once_or_in_the_background_and_close_waits_for_it(make: Any) -> None:
+    gw, _ = await make(ScriptedProvider("a", ["ok"]))
+    done: list[object] = []
+
+    async def quick() -> None:
+        done.append("quick")
+
+    gw._later(quick())
+    assert done == ["quick"]  # nothing to wait for: finished before `_later` returned
+
+    gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def slow() -> None:
+        await asyncio.sleep(0)
+        done.append(await gate)
+        await asyncio.sleep(0.01)
+
+    async def stuck() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            done.append("cancelled")
+            raise
+
+    gw._later(stuck())
+    (task,) = gw._inflight
+    task.cancel()
+    await asyncio.sleep(0)
+    assert done == ["quick", "cancelled"]  # a cancelled task cancels the work it carries
+
+    gw._later(slow())
+    gate.set_result("slow")
+    closing = asyncio.ensure_future(gw.aclose())
+    await asyncio.sleep(0.005)
+    assert done == ["quick", "cancelled", "slow"]  # resumed with what it waited for
+    await closing
+    assert not gw._inflight
