@@ -48,12 +48,23 @@ _THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?%?$")
 _QUOTED = re.compile(r"(?<!\w)(?:'([^'\n]{1,60})'|\"([^\"\n]{1,60})\"|`([^`\n]{1,80})`)(?!\w)")
 _WORD = re.compile(r"[^\W_][\w'.-]*")
 _SENTENCE_START = re.compile(r"[.!?:;\n\"'(\[]")
+#: First words of the two-word names ("new york"): only pairs starting with one are looked up.
+_PAIR_FIRSTS = frozenset(n.split(" ", 1)[0] for n in NAMES if " " in n)
 _ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
 _ASCII_LETTERS = _ASCII_UPPER + _ASCII_UPPER.lower()
 
 
+_HASHES: dict[str, int] = {}
+
+
 def _h(text: str) -> int:
-    return zlib.crc32(text.encode())
+    # Words and word pairs recur across prompts: their hashes are remembered (a bounded memo).
+    h = _HASHES.get(text)
+    if h is None:
+        if len(_HASHES) > 200_000:
+            _HASHES.clear()
+        h = _HASHES[text] = zlib.crc32(text.encode())
+    return h
 
 
 def _pack(hashes: Iterable[int]) -> bytes:
@@ -145,13 +156,12 @@ def _names_in(text: str, toks: Sequence[str]) -> set[str]:
     if "'" in text or '"' in text or "`" in text:
         for m in _QUOTED.finditer(text):
             names.update(word_tuple(next(g for g in m.groups() if g is not None)))
-    for i, tok in enumerate(toks):
-        if tok in NAMES:
-            names.add(tok)
-        if i + 1 < len(toks) and f"{tok} {toks[i + 1]}" in NAMES:
-            names.add(f"{tok} {toks[i + 1]}")
-        if not tok[0].isdigit() and not tok.isalpha() and any(c.isdigit() for c in tok):
-            names.add(tok)
+    names.update(NAMES.intersection(toks))
+    if not _PAIR_FIRSTS.isdisjoint(toks):
+        for i in range(len(toks) - 1):
+            if toks[i] in _PAIR_FIRSTS and (pair := f"{toks[i]} {toks[i + 1]}") in NAMES:
+                names.add(pair)
+    names.update(t for t in toks if not t.isalpha() and not t[0].isdigit() and any(c.isdigit() for c in t))
     return names
 
 

@@ -28,6 +28,7 @@ core.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -105,7 +106,9 @@ class _Partition:
         self.a1[row] = vec[: self.half]
         second = vec[self.half :]
         self.a2[row] = second
-        self.norm2[row] = float(np.linalg.norm(second))
+        # Not np.linalg.norm: its BLAS call lets go of the GIL, and then a
+        # background thread may hold up the event loop for milliseconds.
+        self.norm2[row] = math.hypot(*second.tolist())
         self.created[row] = created
         self.expires[row] = expires
 

@@ -31,8 +31,8 @@ from axtui.types import Caller
 
 __all__ = ["BuiltinEmbedder", "EmbedFn", "Embedder", "ProviderEmbedder", "unit_rows"]
 
-#: Features whose buckets `BuiltinEmbedder` remembers (about 100 bytes each) before starting afresh.
-_MAX_BUCKETS = 200_000
+#: Words (and word pairs) whose features `BuiltinEmbedder` remembers before starting afresh.
+_MAX_MEMO = 100_000
 
 #: What compose hands a `ProviderEmbedder`: texts and the caller to bill -> one vector per text.
 EmbedFn = Callable[[list[str], Caller], Awaitable[list[list[float]]]]
@@ -86,8 +86,9 @@ class BuiltinEmbedder:
         self.name = f"builtin-ngram-{dim}"
         self._mask = dim - 1
         self._memo: LRUCache[str, np.ndarray] = LRUCache(maxsize=4096)
-        #: Feature -> its bucket times two plus its sign: words and n-grams recur across texts.
-        self._buckets: dict[str, int] = {}
+        #: Words and word pairs recur across texts: their features' hashes are remembered.
+        self._tokens: dict[str, tuple[tuple[int, float], ...]] = {}
+        self._pairs: dict[str, int] = {}
 
     async def embed(self, texts: Sequence[str], caller: Caller | None = None) -> np.ndarray:
         """Unit vectors for ``texts`` (see the class docstring)."""
@@ -105,50 +106,59 @@ class BuiltinEmbedder:
         return out
 
     def _one(self, text: str) -> np.ndarray:
-        weights: dict[str, float] = {}
-
-        def add(feature: str, w: float) -> None:
-            weights[feature] = weights.get(feature, 0.0) + w
-
-        toks = word_tuple(text)
+        # Features are keyed by their CRC-32 (what picks their bucket and sign anyway).
+        weights: dict[int, float] = {}
+        get = weights.get
         content: list[str] = []
-        for tok in toks:
-            if tok in STOPWORDS:
-                add("w:" + tok, 0.2)
-                continue
-            content.append(tok)
-            if tok[0].isdigit():
-                add("n:" + tok, 2.0)
-                continue
-            add("w:" + tok, 1.0)
-            padded = f"#{tok}#"
-            grams = [padded[i : i + 3] for i in range(len(padded) - 2)]
-            gw = 0.6 / math.sqrt(len(grams))
-            for g in grams:
-                add("c:" + g, gw)
+        tokens = self._tokens
+        if len(tokens) > _MAX_MEMO:
+            tokens.clear()
+        for tok in word_tuple(text):
+            features = tokens.get(tok)
+            if features is None:
+                features = tokens[tok] = _token_features(tok)
+            for h, w in features:
+                weights[h] = get(h, 0.0) + w
+            if tok not in STOPWORDS:
+                content.append(tok)
+        pairs = self._pairs
+        if len(pairs) > _MAX_MEMO:
+            pairs.clear()
         for a, b in itertools.pairwise(content):
-            add(f"b:{a} {b}", 0.7)
+            key = f"{a} {b}"
+            ph = pairs.get(key)
+            if ph is None:
+                ph = pairs[key] = zlib.crc32(f"b:{key}".encode())
+            weights[ph] = get(ph, 0.0) + 0.7
         # Summed in a list of Python floats: indexing a numpy array per feature costs more than the hashing.
         acc = [0.0] * self.dim
         mask = self._mask
-        crc32 = zlib.crc32
         log = math.log
-        buckets = self._buckets
-        if len(buckets) > _MAX_BUCKETS:
-            buckets.clear()
-        for feature, w in weights.items():
-            slot = buckets.get(feature)
-            if slot is None:
-                h = crc32(feature.encode())
-                slot = buckets[feature] = (h & mask) * 2 + ((h >> 16) & 1)
+        for h, w in weights.items():
             # Sublinear weight: a word said twice is not twice the question.
             value = (1.0 + log(w)) if w > 1.0 else w
-            acc[slot >> 1] += value if slot & 1 else -value
+            acc[h & mask] += value if (h >> 16) & 1 else -value
+        # The norm in plain Python: numpy's (a BLAS dot) lets go of the GIL, and
+        # on a busy server a background thread then holds the event loop up.
+        norm = math.hypot(*acc)
         vec = np.array(acc, dtype=np.float32)
-        norm = float(np.linalg.norm(vec))
         if norm > 0:
             vec /= norm
         return vec
+
+
+def _token_features(tok: str) -> tuple[tuple[int, float], ...]:
+    """A word's own features as (CRC-32, weight): itself, or its number, and its character 3-grams."""
+    if tok in STOPWORDS:
+        items: list[tuple[str, float]] = [("w:" + tok, 0.2)]
+    elif tok[0].isdigit():
+        items = [("n:" + tok, 2.0)]
+    else:
+        padded = f"#{tok}#"
+        grams = [padded[i : i + 3] for i in range(len(padded) - 2)]
+        gw = 0.6 / math.sqrt(len(grams))
+        items = [("w:" + tok, 1.0), *(("c:" + g, gw) for g in grams)]
+    return tuple((zlib.crc32(f.encode()), w) for f, w in items)
 
 
 class ProviderEmbedder:

@@ -13,20 +13,21 @@ import unicodedata
 
 __all__ = ["FILLER_PHRASES", "STOPWORDS", "content_words", "word_tuple", "words"]
 
+# Each with a piece of text it cannot match without: most texts skip most patterns.
 _CONTRACTIONS = (
-    (re.compile(r"\b(can)'?t\b"), r"\1 not"),
-    (re.compile(r"\bwon'?t\b"), "will not"),
-    (re.compile(r"\bshan'?t\b"), "shall not"),
-    (re.compile(r"\b(\w+)n't\b"), r"\1 not"),
-    (re.compile(r"\b(\w+)'re\b"), r"\1 are"),
-    (re.compile(r"\b(\w+)'ve\b"), r"\1 have"),
-    (re.compile(r"\b(\w+)'ll\b"), r"\1 will"),
-    (re.compile(r"\b(\w+)'d\b"), r"\1 would"),
-    (re.compile(r"\bi'm\b"), "i am"),
+    (re.compile(r"\b(can)'?t\b"), r"\1 not", "can"),
+    (re.compile(r"\bwon'?t\b"), "will not", "won"),
+    (re.compile(r"\bshan'?t\b"), "shall not", "shan"),
+    (re.compile(r"\b(\w+)n't\b"), r"\1 not", "n't"),
+    (re.compile(r"\b(\w+)'re\b"), r"\1 are", "'re"),
+    (re.compile(r"\b(\w+)'ve\b"), r"\1 have", "'ve"),
+    (re.compile(r"\b(\w+)'ll\b"), r"\1 will", "'ll"),
+    (re.compile(r"\b(\w+)'d\b"), r"\1 would", "'d"),
+    (re.compile(r"\bi'm\b"), "i am", "i'm"),
     # "what's" and "whats" both mean "what is"; the possessive 's carries no
     # meaning a bag of words could use, so it goes too.
-    (re.compile(r"\b(what|that|it|there|here|who|where|how|when|why)'?s\b"), r"\1 is"),
-    (re.compile(r"'s\b"), ""),
+    (re.compile(r"\b(what|that|it|there|here|who|where|how|when|why)'?s\b"), r"\1 is", "s"),
+    (re.compile(r"'s\b"), "", "'s"),
 )
 
 # Runs of letters and digits; a decimal point or comma inside a number stays.
@@ -99,8 +100,9 @@ _BARE = tuple(c for c in _CONTRACTIONS if "'?" in c[0].pattern)
 def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("\u2019", "'").replace("\u2018", "'")
-    for pattern, repl in _CONTRACTIONS if "'" in text else _BARE:
-        text = pattern.sub(repl, text)
+    for pattern, repl, clue in _CONTRACTIONS if "'" in text else _BARE:
+        if clue in text:
+            text = pattern.sub(repl, text)
     return text
 
 
