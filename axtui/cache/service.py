@@ -9,10 +9,10 @@ Lookup, in order, within the caller's scope:
    conversation shape) whose every turn is at least ``threshold`` similar,
    and the guards reject those that differ in numbers, negation or names.
 
-Storing never delays the answer: the memory tier takes the entry at once
-(so the next identical request hits), and a background task computes the
-guard features and vectors, indexes them and queues the row for the
-store's writer thread.
+Storing never waits: the memory tier takes the entry at once (so the next
+identical request hits), the guard features and vectors are computed (a
+paid embedder's call, or a long text on a worker thread, goes on in the
+background), indexed, and the row is queued for the store's writer thread.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from axtui.aio import start_eagerly
 from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response, decode_vectors
 from axtui.cache.guards import GuardFeatures, exact_signature, features, turns_mismatch
 from axtui.cache.index import VectorIndex
@@ -217,9 +218,10 @@ class AnswerCache:
         self.counters.stored += 1
         semantic = self._semantic(policy, request)
         texts = probe.texts if probe.texts is not None else (turn_texts(request) if semantic else [])
-        task = asyncio.create_task(self._finish_store(entry, request, caller, semantic, texts, probe))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = start_eagerly(self._finish_store(entry, request, caller, semantic, texts, probe))
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     # -- admin -------------------------------------------------------------------------------
 

@@ -42,11 +42,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -59,6 +58,7 @@ from axtui.cost.periods import period_bounds
 from axtui.errors import AxError, BudgetExceeded, StoreError
 from axtui.money import format_usd
 from axtui.store import Store
+from axtui.store.raw import RawSql
 from axtui.store.tables_cost import BudgetWindow
 from axtui.types import Caller, Deployment
 
@@ -70,46 +70,16 @@ _WINDOWS = BudgetWindow.__table__  # type: ignore[attr-defined]
 
 
 
-class _Sql:
-    """A statement compiled once per dialect and run on the driver's cursor.
-
-    On the per-call path SQLAlchemy's own work per statement (about 150 µs)
-    is ten times the database's; the SQL is still portable, written once and
-    compiled by each dialect (UPDATE … RETURNING: SQLite 3.35+, PostgreSQL).
-    """
-
-    def __init__(self, sql: str) -> None:
-        self.clause = text(sql)
-        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
-
-    def run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """Execute with ``params``; the first row, or None."""
-        name = conn.dialect.name
-        compiled = self._compiled.get(name)
-        if compiled is None:
-            c = self.clause.compile(dialect=conn.dialect)
-            compiled = self._compiled[name] = (c.string, tuple(c.positiontup) if c.positiontup else None)
-        sql, order = compiled
-        args: Sequence[Any] | Mapping[str, Any] = tuple(params[k] for k in order) if order is not None else params
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(sql, args)
-            row = cursor.fetchone() if cursor.description else None
-        finally:
-            cursor.close()
-        return None if row is None else tuple(row)
-
-
-_RESERVE = _Sql(
+_RESERVE = RawSql(
     "UPDATE cost_budget_windows SET reserved_nanos = reserved_nanos + :est, updated_at = :now "
     "WHERE budget_id = :bid AND period_start = :start AND spent_nanos + reserved_nanos + :est <= :limit "
     "RETURNING spent_nanos"
 )
-_SETTLE = _Sql(
+_SETTLE = RawSql(
     "UPDATE cost_budget_windows SET spent_nanos = spent_nanos + :actual, reserved_nanos = reserved_nanos - :held, "
     "updated_at = :now WHERE budget_id = :bid AND period_start = :start RETURNING spent_nanos"
 )
-_READ = _Sql(
+_READ = RawSql(
     "SELECT spent_nanos, reserved_nanos FROM cost_budget_windows WHERE budget_id = :bid AND period_start = :start"
 )
 

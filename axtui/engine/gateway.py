@@ -9,18 +9,18 @@ the bus.
 from __future__ import annotations
 
 import asyncio
-import collections.abc
 import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncGenerator, Coroutine, Generator, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 import stamina
 
+from axtui.aio import start_eagerly
 from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
@@ -322,15 +322,13 @@ class Gateway:
         it a moment later never lets a budget or limit be overshot.
         """
         try:
-            waiting_on = work.send(None)
-        except StopIteration:
-            return
+            task = start_eagerly(work)
         except Exception as exc:
             log.warning("settling a finished call failed: %s", exc)
             return
-        task = asyncio.get_running_loop().create_task(_Resumed(work, waiting_on))
-        self._inflight.add(task)
-        task.add_done_callback(self._done)
+        if task is not None:
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._inflight.discard(task)
@@ -449,38 +447,6 @@ class Gateway:
         if self.recorder is not None:
             self.recorder.record(rec)
         self.bus.publish("call", rec)
-
-
-class _Resumed(collections.abc.Coroutine[Any, Any, None]):
-    """A coroutine already started elsewhere, for a task to drive on from where it waits.
-
-    The task's first step gets the future the coroutine is waiting on (as if
-    the coroutine had just yielded it); every later step, cancellation
-    included, goes to the coroutine itself.
-    """
-
-    def __init__(self, work: Coroutine[Any, Any, None], waiting_on: Any) -> None:
-        self._work = work
-        self._waiting_on: Any = waiting_on
-        self._started = False
-
-    def send(self, value: Any) -> Any:
-        if not self._started:
-            self._started = True
-            return self._waiting_on
-        return self._work.send(value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        self._started = True
-        if val is None and tb is None:
-            return self._work.throw(typ)
-        return self._work.throw(typ, val, tb)  # the old three-argument form
-
-    def close(self) -> None:
-        self._work.close()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        raise TypeError("a resumed coroutine is driven by its task, not awaited")
 
 
 class CallStream:

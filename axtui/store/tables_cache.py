@@ -22,9 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, bindparam, select
+from sqlalchemy.engine import Connection, Dialect
 from sqlmodel import Field, SQLModel
+
+from axtui.store.raw import RawSql, dialect_insert
 
 __all__ = ["CacheCounter", "CacheEntry", "EntryReader", "add_counters", "read_counters", "upsert_entries"]
 
@@ -72,32 +74,21 @@ class CacheCounter(SQLModel, table=True):
 # -- statements the cache needs that differ by database (kept inside the store package) --------------
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
-
-
-#: The upsert statement per dialect, built once: building it makes hundreds of
-#: objects in reference cycles, which the cyclic collector would then have to find.
-_UPSERT_ENTRIES: dict[str, Any] = {}
-
-
 def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert cache entries, replacing any with the same key."""
-    if not rows:
-        return
-    stmt = _UPSERT_ENTRIES.get(conn.dialect.name)
-    if stmt is None:
-        table = CacheEntry.__table__  # type: ignore[attr-defined]
-        ins = _insert(conn, table)
-        updates = {c.name: ins.excluded[c.name] for c in table.columns if c.name != "key"}
-        stmt = _UPSERT_ENTRIES[conn.dialect.name] = ins.on_conflict_do_update(index_elements=["key"], set_=updates)
-    conn.execute(stmt, list(rows))
+    _UPSERT_ENTRIES.run_many(conn, rows)
+
+
+def _upsert_entries(dialect: Dialect) -> Any:
+    table = CacheEntry.__table__  # type: ignore[attr-defined]
+    ins = dialect_insert(dialect, table).values({c.name: bindparam(c.name) for c in table.columns})
+    updates = {c.name: ins.excluded[c.name] for c in table.columns if c.name != "key"}
+    return ins.on_conflict_do_update(index_elements=["key"], set_=updates)
+
+
+#: Built and compiled once per dialect, run straight on the driver (rows are wide: SQLAlchemy's
+#: per-row work would cost more than the database's).
+_UPSERT_ENTRIES = RawSql(_upsert_entries)
 
 
 def add_counters(conn: Connection, deltas: dict[str, int]) -> None:
@@ -106,7 +97,7 @@ def add_counters(conn: Connection, deltas: dict[str, int]) -> None:
     for name, delta in deltas.items():
         if not delta:
             continue
-        stmt = _insert(conn, table).values(name=name, value=delta)
+        stmt = dialect_insert(conn.dialect, table).values(name=name, value=delta)
         conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": table.c.value + delta}))
 
 

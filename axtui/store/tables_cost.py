@@ -33,7 +33,7 @@ from sqlalchemy import BigInteger, Column, Index, Table, Text, UniqueConstraint,
 from sqlalchemy.engine import Connection, Dialect
 from sqlmodel import Field, SQLModel
 
-from axtui.errors import StoreError
+from axtui.store.raw import RawSql, dialect_insert
 
 __all__ = [
     "LATENCY_BOUNDS_MS",
@@ -211,59 +211,27 @@ def upsert_rollups(conn: Connection, table: Table, rows: Sequence[dict[str, Any]
 
     Each row holds the key columns and every measure column.
     """
-    if not rows:
-        return
-    sql, order = _upsert_sql(conn.dialect, table)
+    upsert = _UPSERTS.get(table.name)
+    if upsert is None:
+        upsert = _UPSERTS[table.name] = RawSql(lambda dialect: _upsert(dialect, table))
     # Straight to the driver: SQLAlchemy's per-row parameter handling would cost
     # more than the database's work on these wide, all-numeric rows.
-    cursor = conn.connection.cursor()
-    try:
-        cursor.executemany(sql, [tuple(row[k] for k in order) for row in rows])
-    finally:
-        cursor.close()
+    upsert.run_many(conn, rows)
 
 
-_UPSERTS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+_UPSERTS: dict[str, RawSql] = {}
 
 
-def _upsert_sql(dialect: Dialect, table: Table) -> tuple[str, tuple[str, ...]]:
-    key = (dialect.name, table.name)
-    found = _UPSERTS.get(key)
-    if found is not None:
-        return found
-    if dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-    else:  # pragma: no cover - ax supports SQLite and PostgreSQL only
-        raise StoreError(f"spend rollups need SQLite or PostgreSQL, not {dialect.name}; set AX_DATABASE_URL to one of them")
+def _upsert(dialect: Dialect, table: Table) -> Any:
     names = (*_KEY_COLUMNS, *MEASURE_COLUMNS)
-    stmt = insert(table).values({n: bindparam(n) for n in names})
-    stmt = stmt.on_conflict_do_update(
+    stmt = dialect_insert(dialect, table).values({n: bindparam(n) for n in names})
+    return stmt.on_conflict_do_update(
         index_elements=[table.c[k] for k in _KEY_COLUMNS],
         set_={m: table.c[m] + stmt.excluded[m] for m in MEASURE_COLUMNS},
     )
-    compiled = stmt.compile(dialect=dialect)
-    if compiled.positiontup:
-        found = (compiled.string, tuple(compiled.positiontup))
-    else:
-        # Named parameters (psycopg's %(name)s): turn them positional in the same order.
-        sql = compiled.string
-        for n in names:
-            sql = sql.replace(f"%({n})s", "%s", 1)
-        found = (sql, names)
-    _UPSERTS[key] = found
-    return found
 
 
 def insert_or_ignore(conn: Connection, table: Table, row: dict[str, Any]) -> bool:
     """Insert ``row`` unless its key or a unique constraint already holds it; True if inserted."""
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-    else:  # pragma: no cover - ax supports SQLite and PostgreSQL only
-        raise StoreError(f"budgets need SQLite or PostgreSQL, not {dialect}; set AX_DATABASE_URL to one of them")
-    result = conn.execute(insert(table).values(**row).on_conflict_do_nothing())
+    result = conn.execute(dialect_insert(conn.dialect, table).values(**row).on_conflict_do_nothing())
     return bool(result.rowcount)
