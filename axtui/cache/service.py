@@ -361,7 +361,7 @@ class AnswerCache:
             return None
         # A turn without words (only filler, or only a tool call) cannot be
         # compared by meaning: such conversations are matched exactly only.
-        if not np.all(np.linalg.norm(vectors, axis=1) > 0.5):
+        if not np.all((vectors * vectors).sum(axis=1) > 0.25):
             return None
         return vectors
 

@@ -30,7 +30,7 @@ from pydantic_core import to_json
 
 from axtui.engine.gateway import CallOptions, CallStream, Gateway
 from axtui.errors import InvalidRequest
-from axtui.money import nanos_to_usd
+from axtui.money import usd_text
 from axtui.ports import CacheDirective, LimitState
 from axtui.server import anthropic_wire as aw
 from axtui.server import wire
@@ -69,7 +69,7 @@ def record_headers(rec: CallRecord, limits: list[LimitState], *, cost: bool = Tr
     if rec.similarity is not None:
         headers.append((b"x-ax-cache-similarity", f"{rec.similarity:.4f}".encode()))
     if cost and rec.cost_nanos is not None:
-        headers.append((b"x-ax-cost-usd", format(nanos_to_usd(rec.cost_nanos), "f").encode()))
+        headers.append((b"x-ax-cost-usd", usd_text(rec.cost_nanos).encode()))
     if limits:
         headers.extend(limit_headers(limits))
     return headers
