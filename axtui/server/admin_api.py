@@ -90,6 +90,29 @@ class AlertEventOut(BaseModel):
     message: str
 
 
+class AlertRuleChange(BaseModel):
+    """What to change in a rule; fields left out stay as they are."""
+
+    rule: str | None = Field(default=None, min_length=1, max_length=1000)
+    name: str | None = Field(default=None, max_length=200)
+    severity: Literal["info", "warning", "critical"] | None = None
+
+
+class SilenceIn(BaseModel):
+    """How long a rule's notifications stop; null lifts a silence."""
+
+    seconds: float | None = Field(default=3600.0, gt=0, le=366 * 86400)
+
+
+async def _existing_rule(request: Request, rule_id: int) -> Any:
+    from axtui.metrics.alerts.storage import get_rule
+
+    store = gateway_of(request).store
+    if await asyncio.to_thread(get_rule, store, rule_id) is None:  # type: ignore[arg-type]
+        raise _not_found(f"no alert rule has id {rule_id}; GET /api/alerts lists them")
+    return store
+
+
 def _alert_routes(router: APIRouter) -> None:
     @router.get("/api/alerts", response_model=AlertList, tags=["Alerts"], summary="List alert rules",
                 dependencies=[Depends(require_reader)])
@@ -135,12 +158,43 @@ def _alert_routes(router: APIRouter) -> None:
                    summary="Remove an alert rule", dependencies=[Depends(require_admin)])
     async def remove_alert(request: Request, rule_id: _Id) -> AlertRuleOut:
         """Delete a rule (its events stay); 404 when no rule has that id."""
-        from axtui.metrics.alerts.storage import get_rule, remove_rule
+        from axtui.metrics.alerts.storage import remove_rule
 
-        gateway = gateway_of(request)
-        if await asyncio.to_thread(get_rule, gateway.store, rule_id) is None:  # type: ignore[arg-type]
-            raise _not_found(f"no alert rule has id {rule_id}; GET /api/alerts lists them")
-        info = await asyncio.to_thread(remove_rule, gateway.store, rule_id)  # type: ignore[arg-type]
+        store = await _existing_rule(request, rule_id)
+        info = await asyncio.to_thread(remove_rule, store, rule_id)
+        return AlertRuleOut(**info.to_json())
+
+    @router.patch("/api/alerts/{rule_id}", response_model=AlertRuleOut, tags=["Alerts"],
+                  summary="Change an alert rule", dependencies=[Depends(require_admin)])
+    async def change_alert(request: Request, rule_id: _Id, body: AlertRuleChange) -> AlertRuleOut:
+        """Change a rule's condition, name or severity; a changed condition starts again at ok."""
+        from axtui.metrics.alerts.storage import update_rule
+
+        store = await _existing_rule(request, rule_id)
+        info = await asyncio.to_thread(lambda: update_rule(
+            store, rule_id, now=gateway_of(request).clock.now(), text=body.rule, name=body.name,
+            severity=body.severity))
+        return AlertRuleOut(**info.to_json())
+
+    @router.post("/api/alerts/{rule_id}/acknowledge", response_model=AlertRuleOut, tags=["Alerts"],
+                 summary="Acknowledge a rule's alert", dependencies=[Depends(require_admin)])
+    async def acknowledge_alert(request: Request, rule_id: _Id) -> AlertRuleOut:
+        """Mark the rule's current episode as seen (it shows as acknowledged until it resolves)."""
+        from axtui.metrics.alerts.storage import acknowledge_rule
+
+        store = await _existing_rule(request, rule_id)
+        info = await asyncio.to_thread(acknowledge_rule, store, rule_id, gateway_of(request).clock.now())
+        return AlertRuleOut(**info.to_json())
+
+    @router.post("/api/alerts/{rule_id}/silence", response_model=AlertRuleOut, tags=["Alerts"],
+                 summary="Silence a rule", dependencies=[Depends(require_admin)])
+    async def silence_alert(request: Request, rule_id: _Id, body: SilenceIn) -> AlertRuleOut:
+        """Stop a rule's notifications for ``seconds`` (it is still evaluated); null lifts the silence."""
+        from axtui.metrics.alerts.storage import silence_rule
+
+        store = await _existing_rule(request, rule_id)
+        until = None if body.seconds is None else gateway_of(request).clock.now() + body.seconds
+        info = await asyncio.to_thread(silence_rule, store, rule_id, until)
         return AlertRuleOut(**info.to_json())
 
 
@@ -315,6 +369,13 @@ def _ratelimit_routes(router: APIRouter) -> None:
                                                    algorithm=body.algorithm, burst=body.burst)
         result: dict[str, Any] = stored.to_dict()
         return result
+
+    @router.post("/api/ratelimits/{subject}/reset", response_model=dict[str, str], tags=["Rate limits"],
+                 summary="Reset what a subject used", dependencies=[Depends(require_admin)])
+    async def reset_limit(request: Request, subject: str) -> dict[str, str]:
+        """Forget what a subject (``user:alice``, ``key:k_1``, ``provider:openai``) used: its quota is full again."""
+        scope, name = await _limiter(request).reset(subject)
+        return {"reset": f"{scope}:{name}"}
 
     @router.delete("/api/ratelimits/{subject}", response_model=dict[str, bool], tags=["Rate limits"],
                    summary="Remove a subject's limit", dependencies=[Depends(require_admin)])

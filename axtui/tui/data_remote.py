@@ -9,9 +9,10 @@ until the first snapshot, and whenever the stream is down, a screen reads
 admin key: ``AX_ADMIN_KEY``; reads take it or a gateway key,
 ``AX_API_KEY``).
 
-What the server does not serve (routing health and edits, acknowledging
-or silencing alerts, resetting a limit, exports) is refused with a message
-saying where to do it instead.
+Alert rules are changed, acknowledged and silenced, and a subject's
+limit reset, through the same API. What the server does not serve
+(routing health and edits, exports) is refused with a message saying
+where to do it instead.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -313,12 +315,11 @@ class RemoteBackend(Backend):
 
     def delete_limit(self, subject: str) -> Any:
         """Remove a subject's stored limits on the server."""
-        return self._request("DELETE", f"/api/ratelimits/{subject}")
+        return self._request("DELETE", f"/api/ratelimits/{quote(subject, safe=':')}")
 
     def reset_limit(self, subject: str) -> Any:
-        """Not served by the API."""
-        raise NotServed(f"resetting a limit is not offered over HTTP; run `ax ratelimit reset {subject}` on the "
-                        "server's machine")
+        """Forget what a subject used, on the server: its quota is full again."""
+        return self._request("POST", f"/api/ratelimits/{quote(subject, safe=':')}/reset")
 
     # -- alerts ---------------------------------------------------------------------------
 
@@ -341,27 +342,29 @@ class RemoteBackend(Backend):
 
     def add_rule(self, text: str, name: str | None, severity: str) -> Any:
         """Add a rule on the server (it answers 400 naming the column of a mistake)."""
-        from axtui.metrics.alerts.model import RuleInfo
-
-        return RuleInfo(**self._request("POST", "/api/alerts", json={"rule": text, "name": name or None,
-                                                                     "severity": severity}))
+        return self._rule("POST", "/api/alerts", json={"rule": text, "name": name or None, "severity": severity})
 
     def remove_rule(self, rule_id: int) -> Any:
         """Remove a rule on the server."""
         return self._request("DELETE", f"/api/alerts/{rule_id}")
 
     def update_rule(self, rule_id: int, text: str, name: str | None, severity: str) -> Any:
-        """Not served by the API."""
-        raise NotServed("changing a rule is not offered over HTTP; remove it and add the new one, or run "
-                        "`ax monitor alerts` on the server's machine")
+        """Change a rule on the server (a changed condition starts again at ok)."""
+        return self._rule("PATCH", f"/api/alerts/{rule_id}",
+                          json={"rule": text, "name": name or None, "severity": severity})
 
     def acknowledge_rule(self, rule_id: int) -> Any:
-        """Not served by the API."""
-        raise NotServed("acknowledging is not offered over HTTP; run the dashboard on the server's machine")
+        """Mark a rule's current episode as seen, on the server."""
+        return self._rule("POST", f"/api/alerts/{rule_id}/acknowledge")
 
     def silence_rule(self, rule_id: int, seconds: float | None) -> Any:
-        """Not served by the API."""
-        raise NotServed("silencing is not offered over HTTP; run the dashboard on the server's machine")
+        """Stop a rule's notifications for ``seconds`` on the server (None lifts the silence)."""
+        return self._rule("POST", f"/api/alerts/{rule_id}/silence", json={"seconds": seconds})
+
+    def _rule(self, method: str, path: str, **kwargs: Any) -> Any:
+        from axtui.metrics.alerts.model import RuleInfo
+
+        return RuleInfo(**self._request(method, path, **kwargs))
 
     # -- routing and export ---------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -66,6 +67,10 @@ def test_rate_limit_set_over_http_applies_to_the_keys_user(admin_live: LiveServe
     limits = httpx.get(f"{admin_live.url}/api/ratelimits", params={"user": "alice"}, headers=_auth(key)).json()
     alice = [lim for lim in limits["limits"] if lim["subject"] == "alice" and lim["unit"] == "requests"]
     assert alice and alice[0]["remaining"] == 0
+    assert httpx.post(f"{admin_live.url}/api/ratelimits/user:alice/reset", headers=_auth(key)).status_code == 403
+    reset = httpx.post(f"{admin_live.url}/api/ratelimits/user:alice/reset", headers=_auth(ADMIN))
+    assert reset.status_code == 200 and reset.json() == {"reset": "user:alice"}
+    assert httpx.post(f"{admin_live.url}/v1/chat/completions", json=HELLO, headers=_auth(key)).status_code == 200
     bad = httpx.put(f"{admin_live.url}/api/ratelimits", json={"subject": "alice", "requests": "2/minut"},
                     headers=_auth(ADMIN))
     assert bad.status_code == 400 and "minute" in bad.json()["error"]["message"]
@@ -81,6 +86,19 @@ def test_alert_rules_over_http(admin_live: LiveServer, key: str) -> None:
     listed = httpx.get(f"{url}/api/alerts", headers=_auth(key)).json()
     assert [r["rule"] for r in listed["rules"]] == ["error_rate > 0.5 for 1m"]
     assert httpx.get(f"{url}/api/alerts/events", headers=_auth(key)).status_code == 200
+    rule = f"{url}/api/alerts/{made.json()['id']}"
+    changed = httpx.patch(rule, json={"rule": "error_rate > 0.6 for 1m", "severity": "warning"}, headers=_auth(ADMIN))
+    assert changed.status_code == 200
+    assert (changed.json()["rule"], changed.json()["severity"]) == ("error_rate > 0.6 for 1m", "warning")
+    assert httpx.patch(rule, json={"rule": "error_rate >"}, headers=_auth(ADMIN)).status_code == 400
+    assert httpx.post(f"{rule}/acknowledge", headers=_auth(key)).status_code == 403
+    seen = httpx.post(f"{rule}/acknowledge", headers=_auth(ADMIN))
+    assert seen.status_code == 200 and seen.json()["acknowledged_at"] is not None
+    quiet = httpx.post(f"{rule}/silence", json={"seconds": 600}, headers=_auth(ADMIN)).json()
+    assert quiet["silenced_until"] is not None and quiet["silenced_until"] > time.time() + 500
+    loud = httpx.post(f"{rule}/silence", json={"seconds": None}, headers=_auth(ADMIN)).json()
+    assert loud["silenced_until"] is None
+    assert httpx.post(f"{url}/api/alerts/999/acknowledge", headers=_auth(ADMIN)).status_code == 404
     assert httpx.delete(f"{url}/api/alerts/{made.json()['id']}", headers=_auth(ADMIN)).status_code == 200
     assert httpx.delete(f"{url}/api/alerts/{made.json()['id']}", headers=_auth(ADMIN)).status_code == 404
 

@@ -81,11 +81,20 @@ def test_live_numbers_costs_budgets_limits_and_alerts_over_http(server: LiveServ
         backend.set_limit("user:user-2", "10/minute", None)
         assert any(x.label == "user:user-2" and x.limit == "10/minute" for x in backend.budgets().limits)
 
+        backend.reset_limit("user:user-2")
+
         rule = backend.add_rule("rps > 1000", "very busy", "info")
         assert rule.rule == "rps > 1000"
         assert [r.name for r in backend.alerts().rules] == ["very busy"]
         with pytest.raises(InvalidRequest, match="column"):
             backend.add_rule("rps >> 1000", None, "info")
+        changed = backend.update_rule(rule.id, "rps > 2000", "busier", "critical")
+        assert (changed.rule, changed.name, changed.severity) == ("rps > 2000", "busier", "critical")
+        assert backend.acknowledge_rule(rule.id).acknowledged_at is not None
+        assert backend.silence_rule(rule.id, 600).silenced_until is not None
+        assert backend.silence_rule(rule.id, None).silenced_until is None
+        (stored_rule,) = list_rules(server.gateway.store)  # type: ignore[arg-type]
+        assert stored_rule.rule == "rps > 2000" and stored_rule.acknowledged_at is not None
         backend.remove_rule(rule.id)
         assert list_rules(server.gateway.store) == []  # type: ignore[arg-type]
         with pytest.raises(NotServed, match="server's machine"):
