@@ -43,7 +43,7 @@ from axtui.metrics.export_rows import (
 )
 from axtui.store import Store
 
-__all__ = ["COLUMNS", "FORMATS", "WHATS", "ExportQuery", "export", "export_to_path"]
+__all__ = ["COLUMNS", "FORMATS", "WHATS", "ExportQuery", "check", "export", "export_to_path"]
 
 Format = Literal["csv", "json", "jsonl"]
 What = Literal["calls", "costs", "alerts", "budgets"]
@@ -101,18 +101,27 @@ def export(store: Store, out: TextIO, fmt: str, query: ExportQuery) -> int:
     Raises:
         InvalidRequest: an unknown format or kind, or ``since`` after ``until``.
     """
-    if fmt not in FORMATS:
-        raise InvalidRequest(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}", param="format")
-    if query.what not in WHATS:
-        raise InvalidRequest(f"cannot export {query.what!r}; choose one of {', '.join(WHATS)}", param="what")
-    if query.since is not None and query.until is not None and query.since >= query.until:
-        raise InvalidRequest("--since must be before --until; nothing lies between them", param="since")
+    check(fmt, query)
     columns = COLUMNS[query.what]
     with store.connect() as conn:
         rows = _rows(conn, store, query)
         if fmt == "csv":
             return _write_csv(out, columns, rows)
         return _write_json(out, columns, rows, lines=fmt == "jsonl")
+
+
+def check(fmt: str, query: ExportQuery) -> None:
+    """Refuse an export that cannot be made, before anything is written.
+
+    Raises:
+        InvalidRequest: an unknown format or kind, or ``since`` after ``until``.
+    """
+    if fmt not in FORMATS:
+        raise InvalidRequest(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}", param="format")
+    if query.what not in WHATS:
+        raise InvalidRequest(f"cannot export {query.what!r}; choose one of {', '.join(WHATS)}", param="what")
+    if query.since is not None and query.until is not None and query.since >= query.until:
+        raise InvalidRequest("--since must be before --until; nothing lies between them", param="since")
 
 
 #: Columns holding booleans, written ``true``/``false`` in CSV (JSON has its own).

@@ -256,6 +256,7 @@ def _metrics_routes(router: APIRouter) -> None:
 def install_metrics_api(api: FastAPI) -> None:
     """Add the health, metrics and admin routes to ``api``."""
     from axtui.server.admin_api import admin_router
+    from axtui.server.export_api import export_router
 
     open_router = APIRouter()
     _health_routes(open_router)
@@ -264,3 +265,4 @@ def install_metrics_api(api: FastAPI) -> None:
     _metrics_routes(guarded)
     api.include_router(guarded)
     api.include_router(admin_router())
+    api.include_router(export_router())

@@ -9,14 +9,15 @@ until the first snapshot, and whenever the stream is down, a screen reads
 admin key: ``AX_ADMIN_KEY``; reads take it or a gateway key,
 ``AX_API_KEY``).
 
-Alert rules are changed, acknowledged and silenced, and a subject's
-limit reset, through the same API. What the server does not serve
-(routing health and edits, exports) is refused with a message saying
-where to do it instead.
+Alert rules are changed, acknowledged and silenced, a subject's limit
+reset and exports downloaded (``/api/export``) through the same API.
+Routing health and edits are not served: the dashboard says where to look
+instead.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ from axtui.errors import AxError, InvalidRequest, ProviderError
 from axtui.metrics.snapshot import AlertSummary, Snapshot
 from axtui.money import NANOS_PER_USD, usd_to_nanos
 from axtui.tui.data import Backend, LiveView
-from axtui.tui.views import AlertsView, BudgetsView, CostView, SpendPoint, range_spec
+from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, SpendPoint, range_spec
 
 __all__ = ["NotServed", "RemoteBackend", "parse_sse"]
 
@@ -381,9 +382,47 @@ class RemoteBackend(Backend):
         """Not served by the API."""
         raise NotServed("routing is edited in the server's config file")
 
-    def export(self, what: str, fmt: str, path: Path, since: float | None, until: float | None) -> Any:
-        """Not served by the API."""
-        raise NotServed("exports read the store: run `ax monitor export` on the server's machine")
+    def export(self, what: str, fmt: str, path: Path, since: float | None, until: float | None) -> ExportResult:
+        """Download an export from the server (it needs the admin key) to ``path`` on this machine.
+
+        The file is written beside ``path`` and renamed when complete, so a
+        broken download never leaves half a file under the name asked for.
+
+        Raises:
+            InvalidRequest: bad arguments (from the server), or ``path`` cannot be written.
+            ProviderError: the server cannot be reached, or the download broke off.
+        """
+        path = Path(path).expanduser()
+        params = {"what": what, "format": fmt}
+        if since is not None:
+            params["since"] = f"@{since}"
+        if until is not None:
+            params["until"] = f"@{until}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(f".{path.name}.part")
+            with part.open("wb") as out, self._client.stream("GET", "/api/export", params=params,
+                                                             timeout=httpx.Timeout(30.0, read=300.0)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _problem(response, self.url)
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+            rows = _count_rows(part, fmt)
+            part.replace(path)
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"the export from {self.url} broke off: {exc}; try again") from None
+        except OSError as exc:
+            raise InvalidRequest(f"cannot write {path}: {exc.strerror}; choose another path") from None
+        return ExportResult(path=path, rows=rows, what=what, fmt=fmt)
+
+
+def _count_rows(path: Path, fmt: str) -> int:
+    """The rows in an export file (CSV fields may hold line breaks; JSON rows never do)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        if fmt == "csv":
+            return max(0, sum(1 for _ in csv.reader(f)) - 1)  # less the header
+        return sum(1 for line in f if line.lstrip(",").startswith("{"))
 
 
 def _problem(response: httpx.Response, url: str) -> AxError:

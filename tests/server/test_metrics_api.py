@@ -145,3 +145,28 @@ def test_health_and_readiness(live: LiveServer) -> None:
     assert httpx.get(f"{live.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{live.url}/readyz").json()
     assert ready["status"] == "ready" and ready["checks"]["store"] == "ok"
+
+
+def test_export_streams_every_call_to_the_admin_only(admin_live: LiveServer, key: str) -> None:
+    import csv
+    import io
+    import json
+
+    url = admin_live.url
+    for i in range(5):
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question {i}"}]}
+        assert httpx.post(f"{url}/v1/chat/completions", json=body, headers=_auth(key)).status_code == 200
+    admin_live.gateway.recorder.flush()  # type: ignore[union-attr]
+    assert httpx.get(f"{url}/api/export", headers=_auth(key)).status_code == 403
+    got = httpx.get(f"{url}/api/export", params={"what": "calls", "since": "1h"}, headers=_auth(ADMIN))
+    assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+    assert 'filename="ax-calls.csv"' in got.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(got.text)))
+    assert len(rows) == 5 and {r["user"] for r in rows} == {"alice"} and all(r["status"] == "ok" for r in rows)
+    lines = httpx.get(f"{url}/api/export", params={"format": "jsonl"}, headers=_auth(ADMIN)).text.splitlines()
+    assert [json.loads(line)["requested_model"] for line in lines] == ["gpt-4o-mini"] * 5
+    budgets = httpx.get(f"{url}/api/export", params={"what": "budgets", "format": "json"}, headers=_auth(ADMIN))
+    assert budgets.json() == []
+    bad = httpx.get(f"{url}/api/export", params={"since": "1h", "until": "2h"}, headers=_auth(ADMIN))
+    assert bad.status_code == 400 and "before" in bad.json()["error"]["message"]
+    assert httpx.get(f"{url}/api/export", params={"since": "soon"}, headers=_auth(ADMIN)).status_code == 400

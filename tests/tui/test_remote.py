@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from textual.widgets import Static
@@ -52,7 +53,7 @@ def test_a_url_that_is_not_http_is_refused() -> None:
         RemoteBackend("127.0.0.1:8787", Settings())
 
 
-def test_live_numbers_costs_budgets_limits_and_alerts_over_http(server: LiveServer) -> None:
+def test_live_numbers_costs_budgets_limits_alerts_and_exports_over_http(server: LiveServer, tmp_path: Path) -> None:
     _traffic(server)
     backend = RemoteBackend(server.url, server.gateway.settings)
     backend.start()
@@ -99,6 +100,15 @@ def test_live_numbers_costs_budgets_limits_and_alerts_over_http(server: LiveServ
         assert list_rules(server.gateway.store) == []  # type: ignore[arg-type]
         with pytest.raises(NotServed, match="server's machine"):
             backend.routing()
+
+        for fmt in ("csv", "json", "jsonl"):
+            target = tmp_path / "exports" / f"calls.{fmt}"
+            result = backend.export("calls", fmt, target, time.time() - 3600, None)
+            assert result.rows == 20 and result.path == target and target.exists()
+        assert backend.export("budgets", "csv", tmp_path / "b.csv", None, None).rows == 1
+        with pytest.raises(InvalidRequest, match="before"):
+            backend.export("calls", "csv", tmp_path / "x.csv", time.time(), time.time() - 60)
+        assert not (tmp_path / "x.csv").exists()
     finally:
         backend.close()
 
