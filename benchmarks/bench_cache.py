@@ -47,7 +47,7 @@ for _var in ("AX_CONFIG", "AX_DATABASE_URL"):
 
 from axtui.cache import AnswerCache, BuiltinEmbedder  # noqa: E402
 from axtui.cache.entry import Entry  # noqa: E402
-from axtui.cache.guards import features  # noqa: E402
+from axtui.cache.guards import exact_signature, features  # noqa: E402
 from axtui.cache.keys import partition_key, scope_for  # noqa: E402
 from axtui.cache.text import words  # noqa: E402
 from axtui.config import CacheConfig, ProviderConfig, Settings  # noqa: E402
@@ -184,24 +184,39 @@ _TOPICS = ("database indexes", "sourdough baking", "tax returns", "black holes",
            "rust lifetimes", "garden compost", "solar panels", "marathon training", "medieval castles",
            "coral reefs", "quantum computing", "bread yeast", "vintage cameras", "roman roads", "honey bees")
 _ANGLES = ("for a beginner", "for an expert", "in simple words", "with an analogy", "step by step",
-           "in one paragraph", "as a table", "for a child", "with code", "with pros and cons", "briefly",
+           "in a paragraph", "as a table", "for a child", "with code", "with pros and cons", "briefly",
            "in detail")
 
 
 def synthetic_prompts(n: int, rng: random.Random) -> list[str]:
-    """Distinct questions in shared words, each with a serial that sets it apart."""
+    """Distinct questions in shared words, each with a serial word that sets it apart.
+
+    The serial is a code like ``q17x``, not a number, and no prompt has a
+    number or a negation: they all fall in one partition (the worst case for
+    a search; prompts that differ in their numbers would each get their
+    own). The guards still keep the codes apart, as names.
+    """
     return [
-        f"{rng.choice(_VERBS).capitalize()} {rng.choice(_TOPICS)} {rng.choice(_ANGLES)}, case {i}?"
+        f"{rng.choice(_VERBS).capitalize()} {rng.choice(_TOPICS)} {rng.choice(_ANGLES)}, case q{i}x?"
         for i in range(n)
     ]
 
 
-def fill(cache: AnswerCache, prompts: list[str], vectors: np.ndarray) -> list[str]:
-    """Index every prompt as a stored answer (as the cache does after a store), without the store."""
+def _partition(text: str, scope: str) -> str:
+    request = ChatRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": text}]})
+    return partition_key(request, scope, exact_signature([features(text)]))
+
+
+def fill(cache: AnswerCache, prompts: list[str], vectors: np.ndarray) -> tuple[list[str], str]:
+    """Index every prompt as a stored answer (as the cache does after a store), without the store.
+
+    Returns the keys and the partition they all share.
+    """
     caller = Caller(user="bench")
     scope = scope_for("user", caller)
-    part = partition_key(ChatRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
-                         scope)
+    parts = {_partition(text, scope) for text in prompts}
+    assert len(parts) == 1, f"the prompts fall in {len(parts)} partitions, not one"
+    (part,) = parts
     keys = []
     for text, vec in zip(prompts, vectors, strict=True):
         key = hashlib.sha256(text.encode()).hexdigest()
@@ -210,7 +225,7 @@ def fill(cache: AnswerCache, prompts: list[str], vectors: np.ndarray) -> list[st
         cache.memory.put(entry)
         cache.index.add(part, key, vec[None, :], created=1.0, expires=0.0)
         keys.append(key)
-    return keys
+    return keys, part
 
 
 async def semantic_at(n: int, queries: int, embedder: BuiltinEmbedder) -> dict[str, Any]:
@@ -220,13 +235,11 @@ async def semantic_at(n: int, queries: int, embedder: BuiltinEmbedder) -> dict[s
     cache = AnswerCache(CacheConfig(memory_entries=n + 10, memory_bytes=1 << 40), None, embedder=embedder)
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    keys = fill(cache, prompts, vectors)
+    keys, part = fill(cache, prompts, vectors)
     index_bytes = cache.index.nbytes()
     traced = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     caller = Caller(user="bench")
-    part = partition_key(ChatRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": "x"}]}),
-                         scope_for("user", caller))
     # Near-duplicates of stored prompts (should hit) and new prompts (should miss), alternately.
     picks = [rng.randrange(n) for _ in range(queries)]
     asked = [
