@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Security
@@ -30,7 +31,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from axtui import __version__
+from axtui import __version__, locations
 from axtui.config import Settings, load_settings
 from axtui.engine.gateway import Gateway
 from axtui.errors import AxError, InvalidRequest
@@ -205,16 +206,21 @@ def create_app(
     *,
     no_auth: bool = False,
     gateway_factory: GatewayFactory | None = None,
+    watch: Path | None = None,
 ) -> AxServer:
     """The gateway server's ASGI app; the gateway is built when it starts.
 
     Args:
-        settings: the settings; read from the config file when None.
+        settings: the settings; read from the config file (and it watched) when None.
         no_auth: serve without gateway keys (local development only).
         gateway_factory: builds the gateway from the settings (tests pass
             one with an in-process fleet); `build_gateway` by default.
+        watch: the config file whose edits to routing, weights and rate-limit
+            defaults apply while serving (`axtui.server.reload`).
     """
-    settings = settings or load_settings()
+    if settings is None:
+        watch = watch or locations.config_path()
+        settings = load_settings(watch)
     state = ServerState(settings=settings, no_auth=no_auth)
     factory = gateway_factory or _default_factory
 
@@ -232,6 +238,12 @@ def create_app(
         from axtui.server.metrics_api import start_monitoring
 
         state.monitoring = start_monitoring(gateway)
+        watcher = None
+        if watch is not None:
+            from axtui.server.reload import ConfigWatcher
+
+            watcher = ConfigWatcher(gateway, watch)
+            watcher.start()
         state.bind_loop()
         chain_stop_signals(state.begin_stop)
         state.gateway = gateway
@@ -252,6 +264,8 @@ def create_app(
                 log.warning("stopping with %d calls still in flight after %.0fs", state.inflight,
                             settings.server.drain_timeout_s)
             state.gateway = None
+            if watcher is not None:
+                await watcher.aclose()
             await _close_monitoring(state.monitoring)
             await gateway.aclose()
 

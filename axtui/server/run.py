@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from axtui import locations
 from axtui.config import Settings
 from axtui.server.app import ENV_NO_AUTH, create_app
 from axtui.server.metrics_api import ENV_WORKERS
@@ -74,7 +75,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int = 1, no_auth
 
         Multiprocess(config, sockets=[sock]).run()
         return
-    app = create_app(settings, no_auth=no_auth)
+    app = create_app(settings, no_auth=no_auth, watch=locations.config_path())
     server = uvicorn.Server(uvicorn_config(app, settings, host=host, port=port))
     # uvicorn stops gracefully on SIGINT/SIGTERM and then raises the signal
     # again for the handler it found; ours turns that into a clean return,

@@ -132,6 +132,25 @@ def test_sdk_through_ax_serve_to_the_simulated_fleet(sim_url: str) -> None:
     assert len(exported) == 2 and {row["user"] for row in exported} == {"e2e"}
 
 
+def test_a_running_gateway_takes_a_new_rate_limit_from_its_config_file(sim_url: str) -> None:
+    proc, url = _start_gateway(sim_url, "--no-auth")
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        assert httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30).status_code == 200
+        config = locations.config_path()
+        config.write_text(config.read_text(encoding="utf-8") + '\n[ratelimit]\nglobal_requests = "1/minute"\n',
+                          encoding="utf-8")
+        codes: list[int] = []
+        deadline = time.monotonic() + 15
+        while 429 not in codes and time.monotonic() < deadline:
+            codes.append(httpx.post(f"{url}/v1/chat/completions", json=body, timeout=30).status_code)
+            time.sleep(0.2)
+        assert 429 in codes and set(codes) <= {200, 429}
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0
+
+
 def test_graceful_stop_finishes_calls_in_flight_and_records_them(sim_url: str) -> None:
     proc, url = _start_gateway(sim_url, "--no-auth")
     api = openai.OpenAI(base_url=f"{url}/v1", api_key="local", max_retries=0, timeout=60)
