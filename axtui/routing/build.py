@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from axtui.bus import EventBus
 from axtui.clock import Clock
-from axtui.config import Settings
+from axtui.config import RoutingConfig, Settings
 from axtui.errors import ConfigError
 from axtui.ports import PriceBook
 from axtui.routing.catalog import Catalog
@@ -26,7 +27,7 @@ from axtui.routing.router import HealthRouter
 from axtui.store import Store
 from axtui.store.recorder import Recorder
 
-__all__ = ["apply_settings", "build_router"]
+__all__ = ["apply_settings", "build_router", "save_routing"]
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +100,43 @@ def apply_settings(router: HealthRouter, settings: Settings) -> bool:
         if dep is not None:
             dep.weight = d.weight
     return True
+
+
+def save_routing(path: Path, routing: RoutingConfig, weights: dict[str, float], catalog: Catalog) -> Settings:
+    """Write a routing section and deployment weights into the config file at ``path``.
+
+    The rest of the file is kept as it is (aliases too). A running
+    ``ax serve`` applies the result within a second (`axtui.server.reload`).
+
+    Raises:
+        ConfigError: the new settings are invalid or name something ``catalog``
+            does not serve; nothing is written.
+    """
+    from axtui.config import DeploymentConfig, load_settings, save_settings
+    from axtui.routing.router import check_references
+
+    problems = check_references(routing, catalog)
+    if problems:
+        raise ConfigError("not saved: " + "; ".join(problems))
+    base = load_settings(path)
+    deployments = list(base.deployments)
+    by_id = {f"{d.provider}/{d.upstream_model or d.model}": i for i, d in enumerate(deployments)}
+    for dep_id, weight in weights.items():
+        dep = catalog.get(dep_id)
+        if dep is None:
+            raise ConfigError(f"not saved: no deployment {dep_id!r} is served")
+        if dep_id in by_id:
+            i = by_id[dep_id]
+            deployments[i] = deployments[i].model_copy(update={"weight": weight})
+        elif weight != 1.0:
+            deployments.append(DeploymentConfig(model=dep.model, provider=dep.provider,
+                                                upstream_model=dep.upstream_model, weight=weight))
+    data = base.model_dump()
+    data["routing"] = {**routing.model_dump(), "aliases": base.routing.aliases}
+    data["deployments"] = [d.model_dump() for d in deployments]
+    try:
+        new = Settings.model_validate(data)
+    except Exception as exc:
+        raise ConfigError(f"not saved: {exc}") from None
+    save_settings(new, path)
+    return new

@@ -221,7 +221,7 @@ def create_app(
     if settings is None:
         watch = watch or locations.config_path()
         settings = load_settings(watch)
-    state = ServerState(settings=settings, no_auth=no_auth)
+    state = ServerState(settings=settings, no_auth=no_auth, config_path=watch)
     factory = gateway_factory or _default_factory
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from axtui.config import Settings
@@ -34,6 +35,8 @@ class ServerState:
     inflight: int = 0
     stopping: bool = False
     started_at: float = 0.0
+    #: The config file routing edits are saved to (and watched), when serving from one.
+    config_path: Path | None = None
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _idle: asyncio.Event | None = field(default=None, repr=False)
 

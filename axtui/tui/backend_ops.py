@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 from axtui import locations
 from axtui.clock import Clock
-from axtui.config import RoutingConfig, Settings, load_settings, save_settings
-from axtui.errors import ConfigError, InvalidRequest
+from axtui.config import RoutingConfig, Settings, load_settings
+from axtui.errors import InvalidRequest
 from axtui.tui.views import (
     AlertsView,
     BudgetsView,
@@ -310,33 +310,10 @@ class StoreOps:
             ConfigError: the new settings are invalid or name something nobody serves;
                 nothing is written.
         """
-        from axtui.config import DeploymentConfig
-        from axtui.routing.router import check_references
+        from axtui.routing.build import save_routing
 
-        problems = check_references(routing, self.catalog)
-        if problems:
-            raise ConfigError("not saved: " + "; ".join(problems))
-        base = self.file_settings()
-        deployments = [d for d in base.deployments]
-        by_id = {f"{d.provider}/{d.upstream_model or d.model}": i for i, d in enumerate(deployments)}
-        for dep_id, weight in weights.items():
-            dep = self.catalog.get(dep_id)
-            if dep is None:
-                raise ConfigError(f"not saved: no deployment {dep_id!r} is served")
-            if dep_id in by_id:
-                i = by_id[dep_id]
-                deployments[i] = deployments[i].model_copy(update={"weight": weight})
-            elif weight != 1.0:
-                deployments.append(DeploymentConfig(model=dep.model, provider=dep.provider,
-                                                    upstream_model=dep.upstream_model, weight=weight))
-        data = base.model_dump()
-        data["routing"] = {**routing.model_dump(), "aliases": base.routing.aliases}
-        data["deployments"] = [d.model_dump() for d in deployments]
-        try:
-            new = Settings.model_validate(data)
-        except Exception as exc:
-            raise ConfigError(f"not saved: {exc}") from None
-        path = save_settings(new, self.config_path)
+        path = self.saved_config_path()
+        new = save_routing(path, routing, weights, self.catalog)
         self.settings = self.settings.model_copy(update={"routing": routing})
         for dep_id, weight in weights.items():
             dep = self.catalog.get(dep_id)

@@ -10,24 +10,27 @@ admin key: ``AX_ADMIN_KEY``; reads take it or a gateway key,
 ``AX_API_KEY``).
 
 Alert rules are changed, acknowledged and silenced, a subject's limit
-reset and exports downloaded (``/api/export``) through the same API.
-Routing health and edits are not served: the dashboard says where to look
-instead.
+reset, routing seen, explained and saved (``/api/routing``) and exports
+downloaded (``/api/export``) through the same API.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import csv
+import dataclasses
 import json
 import logging
 import os
 import threading
 import time
+import types
+import typing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -38,15 +41,13 @@ from axtui.errors import AxError, InvalidRequest, ProviderError
 from axtui.metrics.snapshot import AlertSummary, Snapshot
 from axtui.money import NANOS_PER_USD, usd_to_nanos
 from axtui.tui.data import Backend, LiveView
-from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, SpendPoint, range_spec
+from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, RoutingView, SpendPoint, range_spec
 
-__all__ = ["NotServed", "RemoteBackend", "parse_sse"]
+__all__ = ["RemoteBackend", "parse_sse", "rebuild"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-
-
-class NotServed(InvalidRequest):
-    """The server's API has no route for this; the message says where to do it instead."""
 
 
 def parse_sse(lines: list[str]) -> tuple[str, str] | None:
@@ -369,18 +370,47 @@ class RemoteBackend(Backend):
 
     # -- routing and export ---------------------------------------------------------------
 
-    def routing(self) -> Any:
-        """Not served by the API."""
-        raise NotServed("routing health and rules are not served over HTTP; run `ax route status` or this "
-                        "dashboard on the server's machine")
+    def routing(self) -> RoutingView:
+        """The server's routing, each deployment's live health and weight, and A/B results."""
+        return self._routing_view(self._get("/api/routing"))
+
+    def _routing_view(self, data: dict[str, Any]) -> RoutingView:
+        from axtui.config import RoutingConfig
+        from axtui.routing.abreport import ABReport
+        from axtui.routing.health import HealthSnapshot
+
+        routing = RoutingConfig.model_validate(data["routing"])
+        # The routing screen stages edits on top of the backend's settings: the server's, here.
+        self.settings = self.settings.model_copy(update={"routing": routing})
+        return RoutingView(
+            strategy=routing.strategy,
+            health=[rebuild(HealthSnapshot, h) for h in data["health"]],
+            weights={k: float(v) for k, v in data["weights"].items()},
+            rules=list(routing.rules),
+            ab_tests=list(routing.ab_tests),
+            reports={name: rebuild(ABReport, r) for name, r in data["reports"].items()},
+            config_path=Path(data["config_path"]),
+            models=list(data["models"]),
+        )
 
     def explain(self, model: str, user: str, tokens: int | None) -> Any:
-        """Not served by the API."""
-        raise NotServed("explain runs where the router is: `ax route explain MODEL` on the server's machine")
+        """Which deployment the server would pick for ``model`` and ``user`` now, and why.
+
+        Raises:
+            InvalidRequest: the server serves no such model (its message lists what it serves).
+        """
+        from axtui.routing.explain import Explanation
+
+        params: dict[str, Any] = {"model": model, "user": user or "anonymous"}
+        if tokens is not None:
+            params["tokens"] = tokens
+        return rebuild(Explanation, self._get("/api/routing/explain", params=params))
 
     def save_routing(self, routing: Any, weights: Any) -> Path:
-        """Not served by the API."""
-        raise NotServed("routing is edited in the server's config file")
+        """Save routing and weights to the server's config file (admin key); it applies them at once."""
+        body = {"routing": routing.model_dump(mode="json"), "weights": dict(weights)}
+        view = self._routing_view(self._request("PUT", "/api/routing", json=body))
+        return view.config_path
 
     def export(self, what: str, fmt: str, path: Path, since: float | None, until: float | None) -> ExportResult:
         """Download an export from the server (it needs the admin key) to ``path`` on this machine.
@@ -417,6 +447,33 @@ class RemoteBackend(Backend):
         return ExportResult(path=path, rows=rows, what=what, fmt=fmt)
 
 
+def rebuild(cls: type[T], data: Any) -> T:
+    """A dataclass (nested ones, lists, tuples and optionals too) from its `dataclasses.asdict` JSON."""
+    return _value(cls, data)  # type: ignore[no-any-return]
+
+
+def _value(tp: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        kinds = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _value(kinds[0], data) if len(kinds) == 1 else data
+    if origin in (list, tuple, collections.abc.Sequence):
+        args = typing.get_args(tp)
+        inner = args[0] if args else Any
+        items = [_value(inner, x) for x in data]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        _, inner = typing.get_args(tp) or (Any, Any)
+        return {k: _value(inner, v) for k, v in data.items()}
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        hints = typing.get_type_hints(tp)
+        return tp(**{f.name: _value(hints[f.name], data[f.name])
+                     for f in dataclasses.fields(tp) if f.init and f.name in data})
+    return data
+
+
 def _count_rows(path: Path, fmt: str) -> int:
     """The rows in an export file (CSV fields may hold line breaks; JSON rows never do)."""
     with path.open(encoding="utf-8", newline="") as f:
@@ -434,7 +491,7 @@ def _problem(response: httpx.Response, url: str) -> AxError:
     if response.status_code in (401, 403):
         return InvalidRequest(f"{url} refused the dashboard ({response.status_code}): {message}. Set AX_ADMIN_KEY "
                               "(or AX_API_KEY to only watch)")
-    if response.status_code == 400:
+    if response.status_code in (400, 404):  # a bad value, or something that is not there: the user's to fix
         return InvalidRequest(str(message))
     return ProviderError(f"{url} answered {response.status_code}: {message}")
 

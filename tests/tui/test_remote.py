@@ -8,13 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import Static
 
 from axtui.cost.budgets import list_budgets
 from axtui.errors import InvalidRequest
 from axtui.metrics.alerts.storage import list_rules
 from axtui.tui.app import AxApp
-from axtui.tui.data_remote import NotServed, RemoteBackend, parse_sse
+from axtui.tui.data_remote import RemoteBackend, parse_sse
 from axtui.tui.screens.costs import CostsScreen
 from axtui.types import Caller, ChatRequest
 from tests.server._live import LiveServer, fast_fleet
@@ -98,8 +97,21 @@ def test_live_numbers_costs_budgets_limits_alerts_and_exports_over_http(server: 
         assert stored_rule.rule == "rps > 2000" and stored_rule.acknowledged_at is not None
         backend.remove_rule(rule.id)
         assert list_rules(server.gateway.store) == []  # type: ignore[arg-type]
-        with pytest.raises(NotServed, match="server's machine"):
-            backend.routing()
+        view = backend.routing()
+        assert view.models and view.health and {h.deployment for h in view.health} >= {"openai/gpt-4o-mini"}
+        assert view.config_path.name == "config.toml"
+        why = backend.explain("gpt-4o-mini", "alice", 500)
+        assert why.chosen is not None and why.chosen.health.deployment == why.chosen.deployment
+        with pytest.raises(InvalidRequest, match=r"no-such-model.*gpt-4o-mini"):
+            backend.explain("no-such-model", "alice", None)
+        staged = backend.settings.routing.model_copy(update={"strategy": "cost"})
+        assert backend.save_routing(staged, {"openai/gpt-4o-mini": 2.0}) == view.config_path
+        assert server.gateway.router.default_strategy == "cost"  # applied by the server at once
+        assert server.gateway.catalog.get("openai/gpt-4o-mini").weight == 2.0
+        assert 'strategy = "cost"' in view.config_path.read_text(encoding="utf-8")
+        assert backend.routing().strategy == "cost"
+        with pytest.raises(InvalidRequest, match="nowhere"):
+            backend.save_routing(staged, {"nowhere/model-1": 2.0})
 
         for fmt in ("csv", "json", "jsonl"):
             target = tmp_path / "exports" / f"calls.{fmt}"
@@ -124,7 +136,6 @@ async def test_the_dashboard_over_a_url_shows_costs(server: LiveServer) -> None:
         await settle(pilot)
         assert isinstance(app.screen, CostsScreen)
         assert await until(pilot, lambda: app.screen.query_one("#breakdown").row_count >= 1)
-        await pilot.press("5")  # not served over HTTP: the screen says where to look instead
-        hint = app.screen.query_one("#hint", Static)
-        assert await until(pilot, lambda: "server's machine" in str(hint.render()))
+        await pilot.press("5")  # routing: the server's deployments and their live health
+        assert await until(pilot, lambda: app.screen.query_one("#health").row_count >= 5)
         assert app.problem is None

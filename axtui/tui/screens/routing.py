@@ -176,22 +176,11 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
 
     # -- data ------------------------------------------------------------------------------
 
-    def fetch(self) -> RoutingView | str:
-        from axtui.tui.data_remote import NotServed
-
+    def fetch(self) -> RoutingView:
         self.backend.wait_ready(60)
-        try:
-            return self.backend.routing()  # type: ignore[attr-defined, no-any-return]
-        except NotServed as exc:
-            return exc.message
+        return self.backend.routing()  # type: ignore[attr-defined, no-any-return]
 
-    def show(self, view: RoutingView | str) -> None:
-        if isinstance(view, str):
-            # Over --url: the router is in the server's process; say where to look instead.
-            self.query_one("#health-box").border_title = "Deployments · not available here"
-            self.query_one("#explain-result", Static).update(f"[dim]{_esc(view)}[/]")
-            self.hint(view)
-            return
+    def show(self, view: RoutingView) -> None:
         self._last = view
         if not self.dirty:
             self.staged = RoutingConfig.model_validate(
