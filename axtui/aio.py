@@ -1,4 +1,6 @@
-"""Starting a coroutine eagerly: it runs at once, and a task is made only if it has to wait.
+"""Small asyncio helpers: starting a coroutine eagerly, stopping a background task.
+
+A coroutine started eagerly runs at once, and a task is made only if it has to wait.
 
 Much of what the engine does after a call (settling a budget, a token
 estimate, storing an answer) finishes without waiting for anything. An
@@ -11,10 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import contextlib
 from collections.abc import Coroutine, Generator
 from typing import Any
 
-__all__ = ["start_eagerly"]
+__all__ = ["cancel_and_wait", "start_eagerly"]
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background task and wait until it has stopped (nothing to do for None)."""
+    if task is None or task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def start_eagerly(work: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
+from axtui.aio import cancel_and_wait
 from axtui.metrics.alerts.evaluator import AlertEvaluator
 from axtui.metrics.live import LiveMetrics
 from axtui.metrics.prometheus import PrometheusMetrics
@@ -94,10 +95,7 @@ class Monitoring:
         if self._closed:
             return
         self._closed = True
-        if self._alert_task is not None:
-            self._alert_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._alert_task
+        await cancel_and_wait(self._alert_task)
         if self.feed is not None:
             await self.feed.aclose()
         if self.evaluator is not None:

@@ -15,7 +15,6 @@ several writers) are still counted once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
+from axtui.aio import cancel_and_wait
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.histogram import LogHistogram
 from axtui.metrics.live import LiveMetrics
@@ -204,11 +204,8 @@ class StoreFeed:
 
     async def aclose(self) -> None:
         """Stop polling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
 
 def _recent_from_row(m: Any) -> RecentCall:

@@ -16,11 +16,11 @@ says which.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
+from axtui.aio import cancel_and_wait
 from axtui.config import Settings, load_settings
 from axtui.errors import AxError
 
@@ -62,11 +62,8 @@ class ConfigWatcher:
 
     async def aclose(self) -> None:
         """Stop watching."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

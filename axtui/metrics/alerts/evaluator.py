@@ -18,10 +18,10 @@ transition. A stored transition is then delivered:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from decimal import Decimal
 
+from axtui.aio import cancel_and_wait
 from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
@@ -141,11 +141,8 @@ class AlertEvaluator:
 
     async def aclose(self, timeout: float = 10.0) -> None:
         """Stop evaluating; wait up to ``timeout`` for deliveries in flight, then close."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._deliveries:
             _done, pending = await asyncio.wait(set(self._deliveries), timeout=timeout)
             for task in pending:

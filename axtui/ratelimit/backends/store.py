@@ -15,7 +15,6 @@ still grants every unit, so processes together never exceed the limit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from array import array
@@ -23,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from axtui.aio import cancel_and_wait
 from axtui.ratelimit.backends.base import Check
 from axtui.ratelimit.backends.lease import LEASE_TTL_S, Ask, LeaseBook
 from axtui.ratelimit.gcra import BucketState, Verdict
@@ -244,10 +244,7 @@ class StoreBackend:
         await self._run(lambda: self.table.clear(scope, subject))
 
     async def aclose(self) -> None:
-        if self._flusher is not None and not self._flusher.done():
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await cancel_and_wait(self._flusher)
         try:
             await self.flush_leases(everything=True)
         except Exception as exc:  # closing anyway: the held units come back when the window refills
