@@ -63,7 +63,11 @@ def test_summary_equals_the_calls_and_every_breakdown_sums_to_it(store: Store, b
     lo, hi = T0, T0 + 4 * DAY  # minute-aligned on both ends
     s = summary(store, lo, hi)
     assert (s.total_nanos, s.totals.calls) == raw_sum(store, lo, hi)
-    assert s.totals.unknown_price_calls == sum(1 for r in batch if r.cost_nanos is None and r.deployment)
+    # Unpriced: reached a provider at an unknown price, and used tokens (or succeeded); a call
+    # that failed before any token was used has nothing to price.
+    assert s.totals.unknown_price_calls == sum(
+        1 for r in batch
+        if r.cost_nanos is None and r.deployment and (r.status == "ok" or r.input_tokens or r.output_tokens))
     assert s.totals.saved_nanos == sum(r.saved_nanos or 0 for r in batch if r.cache != "miss")
     for by in BREAKDOWNS:
         b = breakdown(store, by, lo, hi)
