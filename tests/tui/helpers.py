@@ -8,6 +8,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from axtui.tui.app import AxApp
+from axtui.tui.screens.form import FormScreen
 from axtui.tui.themes import ThemeSet, load_themes
 
 from .seed import Seeded
@@ -53,3 +54,12 @@ async def refetch(pilot: Pilot[Any]) -> None:
     before = screen.fetches
     screen.refresh_now()
     await until(pilot, lambda: screen.fetches > before)
+
+
+async def open_form(pilot: Pilot[Any], key: str) -> FormScreen:
+    """Press ``key`` on the screen on top and return the form it opens."""
+    await pilot.press(key)
+    await pilot.pause()
+    form = pilot.app.screen
+    assert isinstance(form, FormScreen), f"{key!r} opened {type(form).__name__}, not a form"
+    return form

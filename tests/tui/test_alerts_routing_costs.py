@@ -14,11 +14,10 @@ from axtui.tui.screens.alerts import AlertsScreen
 from axtui.tui.screens.confirm import ConfirmScreen
 from axtui.tui.screens.costs import CostsScreen
 from axtui.tui.screens.export import ExportScreen
-from axtui.tui.screens.form import FormScreen
 from axtui.tui.screens.routing import RoutingScreen
 from axtui.tui.widgets.cell_editor import CellEditor
 
-from .helpers import make_app, refetch, settle, until
+from .helpers import make_app, open_form, refetch, settle, until
 from .seed import Seeded
 
 
@@ -37,10 +36,7 @@ async def test_adding_a_rule_checks_it_as_typed_and_saves_it(seeded: Seeded) -> 
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
         await _open(pilot, "4", AlertsScreen)
-        await pilot.press("a")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, FormScreen)
+        form = await open_form(pilot, "a")
         await pilot.press(*"p95_latency_ms >> 2000")
         await pilot.pause()
         help_line = str(form.query_one("#e-rule", Static).render())
@@ -90,10 +86,7 @@ async def test_editing_a_rule_keeps_the_old_one_when_the_new_text_is_wrong(seede
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
         await _open(pilot, "4", AlertsScreen)
-        await pilot.press("enter")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, FormScreen)
+        form = await open_form(pilot, "enter")
         box = form.query_one("#f-rule", Input)
         assert box.value == "p95_latency_ms > 1500 for 1m where provider=azure"
         box.value = "p95_latency_ms > 1500 for 1m where colour=azure"

@@ -10,10 +10,9 @@ from axtui.cost.budgets import get_budget, list_budgets
 from axtui.store.tables_ratelimit import read_limits
 from axtui.tui.screens.budgets import BudgetsScreen
 from axtui.tui.screens.confirm import ConfirmScreen
-from axtui.tui.screens.form import FormScreen
 from axtui.tui.widgets.cell_editor import CellEditor
 
-from .helpers import make_app, refetch, settle, until
+from .helpers import make_app, open_form, refetch, settle, until
 from .seed import Seeded
 
 DOLLAR = 1_000_000_000
@@ -116,10 +115,7 @@ async def test_a_adds_a_budget_and_a_bad_scope_keeps_the_form_open(seeded: Seede
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
         await _open_budgets(pilot)
-        await pilot.press("a")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, FormScreen)
+        form = await open_form(pilot, "a")
         scope = form.query_one("#f-scope", Input)
         scope.value = "team:red"
         await pilot.pause()

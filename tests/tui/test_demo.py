@@ -19,7 +19,7 @@ from axtui.tui.screens.form import FormScreen
 from axtui.tui.widgets.cell_editor import CellEditor
 from axtui.types import Caller, ChatRequest
 
-from .helpers import settle, until
+from .helpers import open_form, settle, until
 
 _asked = itertools.count()
 
@@ -52,10 +52,7 @@ async def test_a_budget_edited_from_the_keyboard_holds_in_the_next_call() -> Non
         await pilot.press("3")
         await settle(pilot)
         assert isinstance(app.screen, BudgetsScreen)
-        await pilot.press("a")
-        await pilot.pause()
-        form = app.screen
-        assert isinstance(form, FormScreen)
+        form = await open_form(pilot, "a")
         form.query_one("#f-scope", Input).value = "user:tester"
         form.query_one("#f-amount", Input).value = "0.000001"
         form.query_one("#f-hard").value = True  # type: ignore[attr-defined]
