@@ -26,7 +26,7 @@ from axtui.cost.projection import BudgetForecast, forecast_budget, run_rate
 from axtui.cost.rollups import first_spend, totals_by
 from axtui.money import format_usd, parse_usd, usd_to_nanos
 from axtui.store import Store
-from axtui.store.tables_cost import Budget, BudgetWindow, insert_or_ignore
+from axtui.store.tables_cost import Budget, BudgetHold, BudgetWindow, insert_or_ignore
 from axtui.types import Caller, Deployment
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
 SCOPE_KINDS = ("global", "provider", "model", "user", "key")
 _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
 _WINDOWS = BudgetWindow.__table__  # type: ignore[attr-defined]
+_HOLDS = BudgetHold.__table__  # type: ignore[attr-defined]
 
 
 class BudgetNotFound(LookupError):
@@ -324,6 +325,7 @@ def delete_budget(store: Store, budget_id: int) -> BudgetInfo:
 
     def work(conn: Connection) -> None:
         conn.execute(_WINDOWS.delete().where(_WINDOWS.c.budget_id == budget_id))
+        conn.execute(_HOLDS.delete().where(_HOLDS.c.budget_id == budget_id))
         conn.execute(_BUDGETS.delete().where(_BUDGETS.c.id == budget_id))
 
     store.run(work)

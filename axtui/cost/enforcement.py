@@ -1,36 +1,49 @@
 """Budget enforcement in the engine: reserve, settle, release.
 
 Every hard budget has a counter per period in the store (``spent`` and
-``reserved``). Room is taken from it with one conditional UPDATE::
+``reserved``). Room is added to ``reserved`` only with one conditional
+UPDATE::
 
     UPDATE cost_budget_windows SET reserved = reserved + :amount
     WHERE budget_id = :id AND period_start = :start
       AND spent + reserved + :amount <= :limit
 
 which the database applies under its write lock (SQLite) or row lock
-(PostgreSQL), so processes sharing the store can never take more room
-between them than the budget has.
+(PostgreSQL). So at every instant, over every process sharing the store,
+``spent + reserved <= limit``; a call admitted with an estimate that turns
+out low is the only way past it (by that call's estimate error).
 
 A process does not go to the database for every call. It *claims* room
-ahead, a chunk of about 64 calls' estimates (at most 1/128 of the limit,
-never less than the call needs), and each call reserves its estimate from
-the claim in memory, in microseconds. When the claim runs short, the
+ahead: a chunk of about 64 calls' estimates or two seconds of its demand,
+never more than 1/128 of the limit and never more than a quarter of the room
+left beyond what the waiting call needs. Each call reserves its estimate
+from the claim in memory, in microseconds. When the claim runs short, the
 calls that need room wait for one transaction that claims more; when the
-database has no room for a full chunk it is asked for exactly what the
-waiting call needs, counting what this process already holds, so one
-process is refused exactly when the budget is full. `settle` replaces a
-call's estimate with its real cost; the costs are moved from ``reserved``
-to ``spent`` in batches about 20 times a second, and each batch fires the
-alerts it crossed. `release` gives back the estimate of a call that
-failed. Room a process holds but has not used goes back after a second
-without calls (and on `flush` and close), so it never starves another
-process for long: across processes a call may be refused while a sibling
-holds at most one chunk of unused room.
+budget has no room for the call, it is refused. `settle` replaces a call's
+estimate with its real cost; the costs are moved from ``reserved`` to
+``spent`` in batches about 20 times a second, and each batch fires the
+alerts it crossed. `release` gives back the estimate of a call that failed.
+Room a process holds but has not used goes back after a second without
+calls (and on `flush` and close).
+
+What each process holds is written down (``cost_budget_holds``) under a
+lease of `LEASE_S` seconds that every pass of the worker renews (at least
+every `LEASE_S` / 3 while it holds anything). A process that dies stops
+renewing: any other process that needs room, or renews its own, takes the
+dead one's holds off ``reserved`` once the lease has run out. A process
+that stalls past its lease loses its holds the same way; the calls it had
+under way can then overshoot by their own cost, and nothing more.
+
+The budgets in force are re-read every ``budgets.refresh_s`` (2 s by
+default) in the background while calls flow; a call that finds them older
+than that waits for a fresh read, so a budget created, raised, lowered or
+deleted anywhere applies to every call that starts ``refresh_s`` after the
+change. A changed budget's unused claimed room is given back at once, so a
+lowered limit refuses new calls as soon as it is read.
 
 If any budget has no room, what the call reserved elsewhere goes back and
 the call gets `BudgetExceeded` (the engine then tries the next deployment,
-so a free one still serves). Concurrent calls cannot overshoot a hard
-budget by more than the estimate error of calls already admitted.
+so a free one still serves).
 
 A call whose price is unknown, or a free model, reserves nothing and is
 never refused by a money budget. Soft budgets are never checked, only
@@ -41,7 +54,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -52,8 +68,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import BudgetsConfig
-from axtui.cost.alerts import AlertNotifier, BudgetAlert, crossed, record_crossings
-from axtui.cost.budgets import BudgetInfo, list_budgets, scope_spend, seed_window
+from axtui.cost._ledger import Key, Ledger, Pass, Waiter, Window
+from axtui.cost.alerts import AlertNotifier, crossed, record_crossings
+from axtui.cost.budgets import BudgetInfo, list_budgets, scope_spend
 from axtui.cost.periods import period_bounds
 from axtui.errors import AxError, BudgetExceeded, StoreError
 from axtui.money import format_usd
@@ -62,29 +79,27 @@ from axtui.store.raw import RawSql
 from axtui.store.tables_cost import BudgetWindow
 from axtui.types import Caller, Deployment
 
-__all__ = ["BudgetBook", "Reservation"]
+__all__ = ["LEASE_S", "BudgetBook", "Reservation"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _WINDOWS = BudgetWindow.__table__  # type: ignore[attr-defined]
 
-
-
-_RESERVE = RawSql(
-    "UPDATE cost_budget_windows SET reserved_nanos = reserved_nanos + :est, updated_at = :now "
-    "WHERE budget_id = :bid AND period_start = :start AND spent_nanos + reserved_nanos + :est <= :limit "
-    "RETURNING spent_nanos"
-)
-_SETTLE = RawSql(
-    "UPDATE cost_budget_windows SET spent_nanos = spent_nanos + :actual, reserved_nanos = reserved_nanos - :held, "
-    "updated_at = :now WHERE budget_id = :bid AND period_start = :start RETURNING spent_nanos"
-)
 _READ = RawSql(
     "SELECT spent_nanos, reserved_nanos FROM cost_budget_windows WHERE budget_id = :bid AND period_start = :start"
 )
 
-Window = tuple[BudgetInfo, int]
-Fired = list[tuple[BudgetAlert, str | None]]
+#: How long a process's hold on budget room stays valid without being renewed (seconds).
+LEASE_S = 10.0
+#: How long settled costs wait to be written together (they are already counted in memory).
+_LINGER_S = 0.05
+#: Unused room goes back to the store after this long without a call reserving from it.
+_IDLE_S = 1.0
+#: A claim covers about this many calls' estimates, or two seconds of them when more (at most
+#: `_MAX_SHARE` of the limit); it is topped up once half is used, so calls rarely wait for it.
+_CHUNK_CALLS = 64
+_CHUNK_S = 2.0
+_MAX_SHARE = 128
 
 
 @dataclass(slots=True)
@@ -101,22 +116,11 @@ class Reservation:
     done: bool = field(default=False)
 
 
-#: How long settled costs wait to be written together (they are already counted in memory).
-_LINGER_S = 0.05
-#: Unused room goes back to the store after this long without a call reserving from it.
-_IDLE_S = 1.0
-#: A claim covers about this many calls' estimates, or two seconds of them when more (at most
-#: `_MAX_SHARE` of the limit); it is topped up once half is used, so calls rarely wait for it.
-_CHUNK_CALLS = 64
-_CHUNK_S = 2.0
-_MAX_SHARE = 128
-
-
 @dataclass(slots=True)
 class _Claim:
     """This process's share of one window's ``reserved`` counter (event-loop thread only)."""
 
-    #: Nanos this process added to the window's ``reserved``: it may spend them without asking.
+    #: Nanos of this process's hold it may spend without asking (the store's hold, less room in transit).
     held: int = 0
     #: Of ``held``, what backs calls under way and costs settled but not yet written.
     used: int = 0
@@ -136,40 +140,6 @@ class _Claim:
         return self.held - self.used
 
 
-@dataclass(slots=True)
-class _Waiter:
-    """A call waiting for room that its claims did not have."""
-
-    hard: tuple[Window, ...]
-    estimate: int
-    answer: asyncio.Future[None]
-
-
-@dataclass(slots=True)
-class _Pass:
-    """One worker transaction: what it was given (on the loop) and what it did (in the thread)."""
-
-    #: Costs to move to ``spent``: window -> (cost, the part held in this process's claim).
-    spend: dict[Window, list[int]]
-    #: Unused room to give back: (budget id, period start) -> nanos.
-    give_back: dict[tuple[int, int], int]
-    #: Free room taken out of the claims for the waiters to use first: window -> nanos.
-    base: dict[Window, int]
-    waiters: list[_Waiter]
-    chunks: dict[Window, int]
-    #: Claims running low, topped up ahead of need if the budget has room: window -> nanos.
-    ahead: dict[Window, int] = field(default_factory=dict)
-    refusals: list[BudgetExceeded | None] = field(default_factory=list)
-    #: Room held by this process after the pass, per window, from ``base`` and new claims.
-    kept: dict[Window, int] = field(default_factory=dict)
-    #: Per written window: what was taken off ``reserved`` (the claim's part of the cost).
-    released: dict[Window, int] = field(default_factory=dict)
-    fired: Fired = field(default_factory=list)
-    attempted: set[tuple[int, int, int]] = field(default_factory=set)
-    spent: dict[tuple[int, int], int] = field(default_factory=dict)
-    seeded: set[tuple[int, int]] = field(default_factory=set)
-
-
 def _end_nap(nap: asyncio.Future[None]) -> None:
     if not nap.done():
         nap.set_result(None)
@@ -181,9 +151,10 @@ class BudgetBook:
     Args:
         store: where budgets and their counters live.
         config: time zone, alert thresholds, webhook, refresh interval.
-        clock: decides the period a call falls in.
+        clock: decides the period a call falls in, and when leases run out.
         bus: alerts go to its ``budget`` topic.
         notifier: delivers alerts (one is made from ``store`` and ``bus`` when None).
+        lease_s: how long this process's holds stay valid without renewal.
     """
 
     def __init__(
@@ -194,11 +165,14 @@ class BudgetBook:
         clock: Clock = SYSTEM_CLOCK,
         bus: EventBus | None = None,
         notifier: AlertNotifier | None = None,
+        lease_s: float | None = None,
     ) -> None:
         self.store = store
         self.config = config or BudgetsConfig()
         self.clock = clock
         self.notifier = notifier or AlertNotifier(store, bus=bus, clock=clock, attempts=self.config.webhook_attempts)
+        self.lease_s = LEASE_S if lease_s is None else lease_s
+        self.holder = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._lock = threading.Lock()
         self._budgets: list[BudgetInfo] = []
         self._loaded = False
@@ -206,38 +180,59 @@ class BudgetBook:
         self._refreshing: asyncio.Future[None] | None = None
         # Spend only grows within a period, so a counter seen full stays full:
         # refuse from memory instead of asking the database again.
-        self._known_spent: dict[tuple[int, int], int] = {}
+        self._known_spent: dict[Key, int] = {}
         self._fired: set[tuple[int, int, int]] = set()
-        self._seeded: set[tuple[int, int]] = set()
-        self._claims: dict[tuple[int, int], _Claim] = {}
-        self._waiters: list[_Waiter] = []
+        self._seeded: set[Key] = set()
+        self._claims: dict[Key, _Claim] = {}
+        self._waiters: list[Waiter] = []
         self._ahead: dict[Window, int] = {}
         #: Settled costs not written yet: window -> [cost, the part held in a claim].
         self._spend: dict[Window, list[int]] = {}
+        #: Room taken out of claims on the loop (a changed budget) that the next pass gives back.
+        self._returning: dict[Key, int] = {}
         self._urgent = False
         self._flush_all = False
+        self._renew = False
         self._worker: asyncio.Task[None] | None = None
         self._nap: asyncio.Future[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._beat_timer: asyncio.TimerHandle | None = None
         self._periods: dict[str, tuple[int, int | None]] = {}
         self._conn: Connection | None = None
+        self._ledger = Ledger(self.holder, self.lease_s, self._seeded, self._crossings, self._refusal)
 
     # -- the budgets in force ------------------------------------------------------------
 
     def refresh(self) -> list[BudgetInfo]:
         """Re-read the budgets and reconcile their counters with the recorded spend.
 
-        Runs every ``budgets.refresh_s`` on its own. Reconciling raises a
-        counter to what the rollups recorded for its scope this period, so
-        spend that reached no counter (a call another process made before it
-        saw the budget) still counts.
+        Runs every ``budgets.refresh_s`` on its own while calls flow.
+        Reconciling raises a counter to what the rollups recorded for its
+        scope this period, so spend that reached no counter (a call another
+        process made before it saw the budget) still counts.
         """
+        budgets = self._load()
+        self._apply(budgets)
+        return budgets
+
+    def _load(self) -> list[BudgetInfo]:
         budgets = list_budgets(self.store)
         self._db(lambda conn: self._reconcile(conn, budgets, self.clock.now()))
+        return budgets
+
+    def _apply(self, budgets: list[BudgetInfo]) -> None:
+        """Put freshly read budgets in force (on the loop); a changed budget's unused room goes back."""
+        current = {b.id: b for b in budgets}
+        for old in self._budgets:
+            if current.get(old.id) == old:
+                continue
+            for key, claim in self._claims.items():
+                if key[0] == old.id and claim.free > 0:
+                    self._returning[key] = self._returning.get(key, 0) + claim.free
+                    claim.held -= claim.free
         self._budgets = budgets
         self._loaded = True
         self._loaded_at = self.clock.monotonic()
-        return budgets
 
     def _reconcile(self, conn: Connection, budgets: list[BudgetInfo], now: float) -> None:
         for b in budgets:
@@ -259,22 +254,27 @@ class BudgetBook:
             self._known_spent[(b.id, start)] = spent
 
     async def _current(self) -> list[BudgetInfo]:
-        stale = self._loaded_at is None or self.clock.monotonic() - self._loaded_at >= self.config.refresh_s
+        age = None if self._loaded_at is None else self.clock.monotonic() - self._loaded_at
         task = self._refreshing
-        if stale and (task is None or task.done() or task.get_loop() is not asyncio.get_running_loop()):
-            task = self._refreshing = asyncio.ensure_future(self._refresh_async())
-        if not self._loaded and task is not None and not task.done():
-            # The first load is waited for, so no call slips through before any budget is
-            # known; later refreshes run beside the calls, which use the budgets known so far.
+        if age is None or age >= self.config.refresh_s / 2:
+            # Refreshed beside the calls while they flow, so they rarely wait for it.
+            if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+                task = self._refreshing = asyncio.ensure_future(self._refresh_async())
+        if (not self._loaded or age is None or age >= self.config.refresh_s) and task is not None and not task.done():
+            # Budgets older than the documented delay are not trusted: the call waits for them.
             await asyncio.shield(task)
         return self._budgets
 
     async def _refresh_async(self) -> None:
         try:
-            await asyncio.to_thread(self.refresh)
+            budgets = await asyncio.to_thread(self._load)
         except AxError as exc:  # a store hiccup must not stop calls; keep the last known budgets
             log.warning("budgets not refreshed: %s", exc.message)
             self._loaded_at = self.clock.monotonic()
+            return
+        self._apply(budgets)
+        if self._returning:
+            self._wake(urgent=True)
 
     async def applicable(self, caller: Caller, deployment: Deployment) -> list[BudgetInfo]:
         """The budgets a call by ``caller`` to ``deployment`` counts against."""
@@ -304,7 +304,7 @@ class BudgetBook:
                 raise self._refusal(b, start, known, 0, estimate)
         if not self._take(hard, estimate):
             answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(_Waiter(hard, estimate, answer))
+            self._waiters.append(Waiter(hard, estimate, answer))
             self._wake(urgent=True)
             await answer
         return Reservation(windows, hard, estimate)
@@ -321,7 +321,7 @@ class BudgetBook:
         held = set(reservation.held)
         for w in reservation.windows:
             if w in held:
-                claim = self._claims[(w[0].id, w[1])]
+                claim = self._claims.setdefault((w[0].id, w[1]), _Claim())
                 # The estimate is given back and the cost takes its place until it is written.
                 claim.used += actual - reservation.estimate_nanos
             if actual:
@@ -344,8 +344,10 @@ class BudgetBook:
     async def aclose(self) -> None:
         """Write what is pending, then wait for webhook deliveries under way (a few seconds at most)."""
         await self.flush()
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
+        for timer in (self._idle_timer, self._beat_timer):
+            if timer is not None:
+                timer.cancel()
+        self._idle_timer = self._beat_timer = None
         await self.notifier.drain()
         with self._lock:
             self._close_connection()
@@ -408,9 +410,16 @@ class BudgetBook:
         if any(c.free > 0 for c in self._claims.values()):
             self._wake()
 
-    def _dispatch(self, now_loop: float, everything: bool) -> _Pass | None:
+    def _beat(self) -> None:
+        """Renew this process's leases (and take expired ones of dead processes) while it holds room."""
+        self._beat_timer = None
+        if any(c.held > 0 or c.used > 0 for c in self._claims.values()):
+            self._renew = True
+            self._wake(urgent=True)
+
+    def _dispatch(self, now_loop: float, everything: bool) -> Pass | None:
         """Take what is pending into one pass (on the loop); None when nothing is."""
-        give_back: dict[tuple[int, int], int] = {}
+        give_back: dict[Key, int] = {}
         base: dict[Window, int] = {}
         chunks: dict[Window, int] = {}
         waiters, self._waiters = self._waiters, []
@@ -443,44 +452,54 @@ class BudgetBook:
             if spare:
                 give_back[key] = spare
                 claim.held -= spare
+        for key, nanos in self._returning.items():
+            give_back[key] = give_back.get(key, 0) + nanos
+        self._returning = {}
         spend, self._spend = self._spend, {}
-        if not (spend or give_back or base or waiters or ahead):
+        renew, self._renew = self._renew, False
+        if not (spend or give_back or base or waiters or ahead or renew):
             return None
-        return _Pass(spend, give_back, base, waiters, chunks, ahead)
+        # Settled costs leave the store's hold only from the part backing calls (never from the
+        # room in transit to the waiters or back to the store).
+        holding = {key: c.held for key, c in self._claims.items()}
+        return Pass(spend, give_back, base, waiters, chunks, holding, ahead, reclaim=renew)
 
-    def _absorb(self, p: _Pass) -> None:
+    def _absorb(self, p: Pass) -> None:
         """Apply a committed pass to the claims and answer its waiters (on the loop)."""
         at = asyncio.get_running_loop().time()
         for w, (_, from_claim) in p.spend.items():
             claim = self._claims.get((w[0].id, w[1]))
             if claim is not None:
                 claim.used -= from_claim
-                claim.held -= p.released.get(w, 0)
-        for w, kept in p.kept.items():
-            claim = self._claims.setdefault((w[0].id, w[1]), _Claim())
-            claim.held += kept
         for w in p.ahead:
             self._claims.setdefault((w[0].id, w[1]), _Claim()).asking = False
+        # The store's word on what this process holds is final: a hold taken because its
+        # lease ran out (a stalled process) is gone, whatever the loop believed.
+        for key in set(self._claims) | set(p.truth):
+            claim = self._claims.setdefault(key, _Claim())
+            claim.held = p.truth.get(key, 0) - self._returning.get(key, 0)
         for waiter, refusal in zip(p.waiters, p.refusals, strict=True):
             if refusal is not None:
                 if not waiter.answer.done():
                     waiter.answer.set_exception(refusal)
                 continue
+            if waiter.answer.done():
+                continue  # its caller went away: the room stays in the claim
             for b, start in waiter.hard:
                 claim = self._claims[(b.id, start)]
-                if waiter.answer.done():
-                    continue  # its caller went away: the room stays in the claim
                 claim.used += waiter.estimate
                 self._count(claim, waiter.estimate, at)
-            if not waiter.answer.done():
-                waiter.answer.set_result(None)
+            waiter.answer.set_result(None)
         self._known_spent.update(p.spent)
         self._seeded.update(p.seeded)
         self._fired.update(p.attempted)
+        if p.reclaimed:
+            log.info("took back %s of budget room held by processes whose lease ran out",
+                     format_usd(p.reclaimed, nanos=True))
         for alert, webhook in p.fired:
             self.notifier.publish(alert, webhook)
 
-    def _restore(self, p: _Pass) -> None:
+    def _restore(self, p: Pass) -> None:
         """Put a pass that failed back, so its costs are retried and its room is not lost."""
         for w, (cost, from_claim) in p.spend.items():
             pending = self._spend.setdefault(w, [0, 0])
@@ -492,6 +511,7 @@ class BudgetBook:
             self._claims.setdefault((w[0].id, w[1]), _Claim()).held += nanos
         for w in p.ahead:
             self._claims.setdefault((w[0].id, w[1]), _Claim()).asking = False
+        self._renew = self._renew or p.reclaim
 
     async def _work(self) -> None:
         failures = 0
@@ -512,7 +532,7 @@ class BudgetBook:
                 break
             try:
                 now = self.clock.now()
-                await asyncio.to_thread(self._db, lambda conn, q=p, t=now: self._run_pass(conn, q, t))
+                await asyncio.to_thread(self._db, lambda conn, q=p, t=now: self._ledger.run(conn, q, t))
             except Exception as exc:
                 why = exc.message if isinstance(exc, AxError) else f"{type(exc).__name__}: {exc}"
                 err = exc if isinstance(exc, AxError) else StoreError(f"budget counters could not be updated: {why}")
@@ -533,98 +553,18 @@ class BudgetBook:
             self._absorb(p)
         if self._idle_timer is None and any(c.free > 0 for c in self._claims.values()):
             self._idle_timer = loop.call_later(_IDLE_S, self._idle)
+        if self._beat_timer is None and any(c.held > 0 or c.used > 0 for c in self._claims.values()):
+            self._beat_timer = loop.call_later(self.lease_s / 3, self._beat)
 
     # -- database work (in the worker's thread) ----------------------------------------------
-
-    def _run_pass(self, conn: Connection, p: _Pass, now: float) -> None:
-        # Costs first: the room they give back is there for the waiters after them.
-        for w, (cost, from_claim) in p.spend.items():
-            self._write_spend(conn, p, w, cost, from_claim, now)
-        for (bid, start), nanos in p.give_back.items():
-            _SETTLE.run(conn, {"actual": 0, "held": nanos, "now": now, "bid": bid, "start": start})
-        room = dict(p.base)
-        for waiter in p.waiters:
-            p.refusals.append(self._serve(conn, p, room, waiter, now))
-        for w, nanos in room.items():
-            p.kept[w] = p.kept.get(w, 0) + nanos
-        for w, amount in p.ahead.items():
-            # Ahead of need: only when the budget has room for all of it (no partial top-up).
-            if amount and self._claim(conn, p, w, amount, now) is not None:
-                p.kept[w] = p.kept.get(w, 0) + amount
-
-    def _serve(self, conn: Connection, p: _Pass, room: dict[Window, int], waiter: _Waiter, now: float
-               ) -> BudgetExceeded | None:
-        """Find ``waiter.estimate`` of room on each of its windows, or refuse it and take none."""
-        taken: list[tuple[Window, int]] = []
-        for w in waiter.hard:
-            have = room.get(w, 0)
-            if have < waiter.estimate:
-                need = waiter.estimate - have
-                got = self._claim(conn, p, w, max(need, p.chunks.get(w, need)), now)
-                if got is None and p.chunks.get(w, need) > need:
-                    got = self._claim(conn, p, w, need, now)
-                if got is None:
-                    for tw, nanos in taken:  # all or nothing: it stays this process's room
-                        room[tw] = room.get(tw, 0) + nanos
-                    b, start = w
-                    counted = _READ.run(conn, {"bid": b.id, "start": start})
-                    spent, reserved = (int(counted[0]), int(counted[1])) if counted else (0, 0)
-                    return self._refusal(b, start, spent, reserved - have - p.kept.get(w, 0), waiter.estimate)
-                have += got
-            room[w] = have - waiter.estimate
-            taken.append((w, waiter.estimate))
-        # The waiter's estimate leaves the room here and joins its claim's ``used`` on the loop.
-        for w, nanos in taken:
-            p.kept[w] = p.kept.get(w, 0) + nanos
-        return None
-
-    def _claim(self, conn: Connection, p: _Pass, w: Window, amount: int, now: float) -> int | None:
-        """Add ``amount`` to the window's ``reserved`` if the budget has room; the amount, or None."""
-        b, start = w
-        params = {"est": amount, "now": now, "bid": b.id, "start": start, "limit": b.limit_nanos}
-        for attempt in range(2):
-            self._seed(conn, p, b, start, now, force=attempt > 0)
-            row = _RESERVE.run(conn, params)
-            if row is not None:
-                p.spent[(b.id, start)] = int(row[0])
-                return amount
-            if _READ.run(conn, {"bid": b.id, "start": start}) is not None:
-                return None
-            # No counter yet (a new period, or one a rolled-back transaction never made): make it, once more.
-        raise StoreError(f"budget #{b.id} has no counter for the period starting {start}; it may have been deleted")
-
-    def _seed(self, conn: Connection, p: _Pass, b: BudgetInfo, start: int, now: float, *, force: bool) -> None:
-        key = (b.id, start)
-        if force or (key not in self._seeded and key not in p.seeded):
-            seed_window(conn, b.id, b.scope, start, now)
-            p.seeded.add(key)
-
-    def _write_spend(self, conn: Connection, p: _Pass, w: Window, cost: int, from_claim: int, now: float) -> None:
-        b, start = w
-        claim = self._claims.get((b.id, start))
-        # A cost above its estimate is spent beyond the claim: only what the claim holds leaves ``reserved``.
-        held = min(from_claim, claim.held if claim is not None else 0)
-        params = {"actual": cost, "held": held, "now": now, "bid": b.id, "start": start}
-        row = None
-        for attempt in range(2):
-            if not from_claim or attempt:
-                self._seed(conn, p, b, start, now, force=attempt > 0)
-            row = _SETTLE.run(conn, params)
-            if row is not None:
-                break
-        if row is None:
-            return  # the budget was deleted meanwhile
-        p.released[w] = held
-        spent = int(row[0])
-        p.spent[(b.id, start)] = spent
-        self._crossings(conn, p, b, start, spent, now)
 
     def _db(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a transaction on this book's own connection, one at a time.
 
         Keeping one connection saves a pool round trip per transaction; when
-        the database refuses (locked, gone away) the work is retried through
-        `Store.run`, which waits out locks and explains failures.
+        the database refuses (locked, gone away, a deadlock) the work is
+        retried through `Store.run`, which waits out locks and explains
+        failures. ``work`` must be safe to run again after a rollback.
         """
         with self._lock:
             try:
@@ -644,7 +584,7 @@ class BudgetBook:
                 log.debug("budget connection close failed", exc_info=True)
             self._conn = None
 
-    def _crossings(self, conn: Connection, out: _Pass, b: BudgetInfo, start: int, spent: int, now: float) -> None:
+    def _crossings(self, conn: Connection, out: Pass, b: BudgetInfo, start: int, spent: int, now: float) -> None:
         thresholds = b.thresholds or tuple(self.config.thresholds)
         due = [t for t in crossed(thresholds, b.limit_nanos, spent)
                if (b.id, start, t) not in self._fired and (b.id, start, t) not in out.attempted]

@@ -5,6 +5,10 @@
 - ``cost_budget_windows``: the shared counters of a budget for one period
   (spent and reserved nano-dollars). Every replica reserves against these
   rows with one conditional UPDATE, so concurrent calls cannot overshoot.
+- ``cost_budget_holds``: which process holds which part of a window's
+  ``reserved`` (one row per window and holder), with a lease: a holder that
+  stops renewing it (a process that died) has its part taken off
+  ``reserved`` by any other process once ``expires_at`` has passed.
 - ``cost_budget_alerts``: each threshold crossing, at most once per budget,
   period and threshold (a unique constraint, so it holds across processes),
   with the webhook delivery outcome.
@@ -42,6 +46,7 @@ __all__ = [
     "ROLLUP_TABLES",
     "Budget",
     "BudgetAlertEvent",
+    "BudgetHold",
     "BudgetWindow",
     "CostRollupDay",
     "CostRollupHour",
@@ -93,6 +98,19 @@ class BudgetWindow(SQLModel, table=True):
     spent_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     reserved_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     updated_at: float = 0.0
+
+
+class BudgetHold(SQLModel, table=True):
+    """One process's part of a window's ``reserved``, leased until ``expires_at`` (epoch seconds)."""
+
+    __tablename__ = "cost_budget_holds"
+    __table_args__ = (Index("ix_cost_budget_holds_expires_at", "expires_at"),)
+
+    budget_id: int = Field(primary_key=True)
+    period_start: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    holder: str = Field(primary_key=True, max_length=64)
+    held_nanos: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    expires_at: float = 0.0
 
 
 class BudgetAlertEvent(SQLModel, table=True):
