@@ -211,8 +211,9 @@ class BudgetBook:
         scope this period, so spend that reached no counter (a call another
         process made before it saw the budget) still counts.
         """
+        read_at = self.clock.monotonic()
         budgets = self._load()
-        self._apply(budgets)
+        self._apply(budgets, read_at)
         return budgets
 
     def _load(self) -> list[BudgetInfo]:
@@ -220,7 +221,7 @@ class BudgetBook:
         self._db(lambda conn: self._reconcile(conn, budgets, self.clock.now()))
         return budgets
 
-    def _apply(self, budgets: list[BudgetInfo]) -> None:
+    def _apply(self, budgets: list[BudgetInfo], read_at: float) -> None:
         """Put freshly read budgets in force (on the loop); a changed budget's unused room goes back."""
         current = {b.id: b for b in budgets}
         for old in self._budgets:
@@ -232,7 +233,7 @@ class BudgetBook:
                     claim.held -= claim.free
         self._budgets = budgets
         self._loaded = True
-        self._loaded_at = self.clock.monotonic()
+        self._loaded_at = read_at
 
     def _reconcile(self, conn: Connection, budgets: list[BudgetInfo], now: float) -> None:
         for b in budgets:
@@ -256,23 +257,24 @@ class BudgetBook:
     async def _current(self) -> list[BudgetInfo]:
         age = None if self._loaded_at is None else self.clock.monotonic() - self._loaded_at
         task = self._refreshing
-        if age is None or age >= self.config.refresh_s / 2:
-            # Refreshed beside the calls while they flow, so they rarely wait for it.
-            if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-                task = self._refreshing = asyncio.ensure_future(self._refresh_async())
+        # Refreshed beside the calls while they flow, so they rarely wait for it.
+        if (age is None or age >= self.config.refresh_s / 2) and (
+                task is None or task.done() or task.get_loop() is not asyncio.get_running_loop()):
+            task = self._refreshing = asyncio.ensure_future(self._refresh_async())
         if (not self._loaded or age is None or age >= self.config.refresh_s) and task is not None and not task.done():
             # Budgets older than the documented delay are not trusted: the call waits for them.
             await asyncio.shield(task)
         return self._budgets
 
     async def _refresh_async(self) -> None:
+        read_at = self.clock.monotonic()
         try:
             budgets = await asyncio.to_thread(self._load)
         except AxError as exc:  # a store hiccup must not stop calls; keep the last known budgets
             log.warning("budgets not refreshed: %s", exc.message)
             self._loaded_at = self.clock.monotonic()
             return
-        self._apply(budgets)
+        self._apply(budgets, read_at)
         if self._returning:
             self._wake(urgent=True)
 

@@ -240,12 +240,15 @@ class ExactProvider(Provider):
 
     kind = "exact"
 
-    def __init__(self, name: str, models: list[str]) -> None:
+    def __init__(self, name: str, models: list[str], delay: float = 0.0) -> None:
         super().__init__(ProviderConfig(name=name, kind="openai", models=models, max_retries=0))
+        self.delay = delay
 
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
         for _ in range(3):  # let other calls interleave
             await asyncio.sleep(0)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         usage = Usage(input_tokens=estimate_prompt_tokens(request), output_tokens=request.output_limit or 0)
         return ChatResponse(content="ok", model=deployment.upstream_model, usage=usage)
 

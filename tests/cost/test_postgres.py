@@ -33,7 +33,7 @@ def pg() -> Iterator[Store]:
         pytest.skip("no PostgreSQL: set AX_TEST_POSTGRES_URL (CI starts one)")
     store = Store.open(url)
     with store.connect() as conn:
-        for table in ("calls", "cost_budgets", "cost_budget_windows", "cost_budget_alerts", "cost_rollup_minute",
+        for table in ("calls", "cost_budgets", "cost_budget_windows", "cost_budget_holds", "cost_budget_alerts", "cost_rollup_minute",
                       "cost_rollup_hour", "cost_rollup_day"):
             conn.execute(text(f"DELETE FROM {table}"))
     yield store
