@@ -429,6 +429,8 @@ class BudgetsConfig(_Section):
     typical_output_tokens: int = Field(default=512, ge=1)
     webhook_attempts: int = Field(default=3, ge=1, le=10)
     refresh_s: float = Field(default=2.0, gt=0)
+    #: How long budget room held by a process that stopped renewing it (it died) stays held.
+    lease_s: float = Field(default=10.0, ge=1.0, le=3600.0)
 
     @field_validator("thresholds")
     @classmethod

@@ -27,8 +27,8 @@ Room a process holds but has not used goes back after a second without
 calls (and on `flush` and close).
 
 What each process holds is written down (``cost_budget_holds``) under a
-lease of `LEASE_S` seconds that every pass of the worker renews (at least
-every `LEASE_S` / 3 while it holds anything). A process that dies stops
+lease (``budgets.lease_s``, `LEASE_S` = 10 s by default) that every pass of
+the worker renews, at least every third of the lease while it holds anything. A process that dies stops
 renewing: any other process that needs room, or renews its own, takes the
 dead one's holds off ``reserved`` once the lease has run out. A process
 that stalls past its lease loses its holds the same way; the calls it had
@@ -154,7 +154,7 @@ class BudgetBook:
         clock: decides the period a call falls in, and when leases run out.
         bus: alerts go to its ``budget`` topic.
         notifier: delivers alerts (one is made from ``store`` and ``bus`` when None).
-        lease_s: how long this process's holds stay valid without renewal.
+        lease_s: how long this process's holds stay valid without renewal (``config.lease_s`` when None).
     """
 
     def __init__(
@@ -171,7 +171,7 @@ class BudgetBook:
         self.config = config or BudgetsConfig()
         self.clock = clock
         self.notifier = notifier or AlertNotifier(store, bus=bus, clock=clock, attempts=self.config.webhook_attempts)
-        self.lease_s = LEASE_S if lease_s is None else lease_s
+        self.lease_s = self.config.lease_s if lease_s is None else lease_s
         self.holder = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._lock = threading.Lock()
         self._budgets: list[BudgetInfo] = []
