@@ -1,7 +1,10 @@
 """The admin API: alert rules, budgets and rate limits, read and changed over HTTP.
 
 ``GET`` takes any gateway key or the admin key; ``POST``, ``PUT`` and
-``DELETE`` take the admin key (anything goes with ``--no-auth``). Every
+``DELETE`` take the admin key (anything goes with ``--no-auth``). A
+gateway key reads what applies to it (`axtui.server.tenancy`): the
+budgets and limits of its user, its key and everyone; alert rules with
+their webhooks' hosts only; routing without the config file's path. Every
 change is kept in the store, so every worker and every other ax process
 sees it (this worker at once, the others within their refresh interval).
 Money travels as exact decimal strings.
@@ -23,8 +26,10 @@ from axtui import locations
 from axtui.config import RoutingConfig
 from axtui.errors import ConfigError, InvalidRequest
 from axtui.money import nanos_to_usd
-from axtui.server.app import gateway_of, require_admin, require_reader, server_state
+from axtui.server.auth import Viewer
+from axtui.server.deps import gateway_of, require_admin, require_reader, server_state, viewer_of
 from axtui.server.errors import HTTPProblem, problem_for_status
+from axtui.server.tenancy import owned_user, scope_visible, webhook_host
 
 __all__ = ["admin_router"]
 
@@ -54,7 +59,7 @@ class AlertRuleIn(BaseModel):
 
 
 class AlertRuleOut(BaseModel):
-    """A stored rule and its state."""
+    """A stored rule and its state (``webhook``: the URL for the admin, only its host for gateway keys)."""
 
     id: int
     name: str
@@ -117,6 +122,22 @@ async def _existing_rule(request: Request, rule_id: int) -> Any:
     return store
 
 
+#: Delivery details of an alert event: they describe the webhook, so only the admin reads them.
+_DELIVERY_FIELDS = ("delivery", "attempts", "delivery_error", "delivered_at", "webhook")
+
+
+def _rule_out(data: dict[str, Any], viewer: Viewer) -> AlertRuleOut:
+    if not viewer.admin:
+        data = {**data, "webhook": webhook_host(data.get("webhook"))}
+    return AlertRuleOut(**data)
+
+
+def _event_out(data: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
+    if viewer.admin:
+        return data
+    return {k: v for k, v in data.items() if k not in _DELIVERY_FIELDS}
+
+
 def _alert_routes(router: APIRouter) -> None:
     @router.get("/api/alerts", response_model=AlertList, tags=["Alerts"], summary="List alert rules",
                 dependencies=[Depends(require_reader)])
@@ -125,11 +146,12 @@ def _alert_routes(router: APIRouter) -> None:
         from axtui.metrics.alerts.storage import list_rules
 
         gateway = gateway_of(request)
+        viewer = await viewer_of(request)
         rules = await asyncio.to_thread(list_rules, gateway.store)  # type: ignore[arg-type]
         monitoring = server_state(request).monitoring
         evaluator = getattr(monitoring, "evaluator", None)
         active = [asdict(a) for a in evaluator.active()] if evaluator is not None else []
-        return AlertList(rules=[AlertRuleOut(**r.to_json()) for r in rules], active=active)
+        return AlertList(rules=[_rule_out(r.to_json(), viewer) for r in rules], active=active)
 
     @router.get("/api/alerts/events", response_model=list[AlertEventOut], tags=["Alerts"],
                 summary="Alert events", dependencies=[Depends(require_reader)])
@@ -145,7 +167,8 @@ def _alert_routes(router: APIRouter) -> None:
         gateway = gateway_of(request)
         since_ts = parse_time(since, gateway.clock.now(), option="since") if since else None
         events = await asyncio.to_thread(list_events, gateway.store, since=since_ts, limit=limit)  # type: ignore[arg-type]
-        return [AlertEventOut(**e.to_json()) for e in events]
+        viewer = await viewer_of(request)
+        return [AlertEventOut(**_event_out(e.to_json(), viewer)) for e in events]
 
     @router.post("/api/alerts", response_model=AlertRuleOut, status_code=201, tags=["Alerts"],
                  summary="Add an alert rule", dependencies=[Depends(require_admin)])
@@ -267,13 +290,14 @@ def _budget_routes(router: APIRouter) -> None:
     @router.get("/api/budgets", response_model=list[BudgetOut], tags=["Budgets"], summary="List budgets",
                 dependencies=[Depends(require_reader)])
     async def list_budgets(request: Request) -> list[BudgetOut]:
-        """Every budget with this period's spend, reservations and forecast."""
+        """Every budget with this period's spend, reservations and forecast (a gateway key: those that apply to it)."""
         from axtui.cost.budgets import budget_status
 
         gateway = gateway_of(request)
+        viewer = await viewer_of(request)
         statuses = await asyncio.to_thread(budget_status, gateway.store, gateway.clock.now(),  # type: ignore[arg-type]
                                            tz=gateway.settings.budgets.timezone)
-        return [_budget_out(s.budget, s) for s in statuses]
+        return [_budget_out(s.budget, s) for s in statuses if scope_visible(viewer, str(s.budget.scope))]
 
     @router.put("/api/budgets", response_model=BudgetSet, tags=["Budgets"], summary="Create or change a budget",
                 dependencies=[Depends(require_admin)])
@@ -359,11 +383,23 @@ def _ratelimit_routes(router: APIRouter) -> None:
     @router.get("/api/ratelimits", response_model=RateLimitList, tags=["Rate limits"],
                 summary="List rate limits", dependencies=[Depends(require_reader)])
     async def list_limits(request: Request, user: str | None = None) -> RateLimitList:
-        """Each limit in force (or those that apply to ``user``): used, remaining, reset."""
+        """Each limit in force (or those that apply to ``user``): used, remaining, reset.
+
+        A gateway key reads the limits that apply to it: everyone's (global,
+        per provider), its user's and its key's.
+        """
         limiter = _limiter(request)
-        statuses = await limiter.status(user=user)
-        return RateLimitList(limits=[RateLimitOut(**s.to_dict()) for s in statuses],
-                             stored=[s.to_dict() for s in limiter.stored_limits()])
+        viewer = await viewer_of(request)
+        if viewer.admin:
+            statuses = await limiter.status(user=user)
+        else:
+            user = owned_user(viewer, user)
+            assert user is not None and viewer.key is not None
+            shared = [s for s in limiter.book.subjects() if s[0] in ("global", "provider")]
+            statuses = await limiter.status(subjects=[*shared, ("user", user), ("key", viewer.key)])
+        stored = [s.to_dict() for s in limiter.stored_limits()
+                  if scope_visible(viewer, f"{s.scope}:{s.subject}")]
+        return RateLimitList(limits=[RateLimitOut(**s.to_dict()) for s in statuses], stored=stored)
 
     @router.put("/api/ratelimits", response_model=dict[str, Any], tags=["Rate limits"],
                 summary="Set a subject's limit", dependencies=[Depends(require_admin)])
@@ -398,7 +434,8 @@ class RoutingOut(BaseModel):
     health: list[dict[str, Any]] = Field(description="Each deployment's health in this worker")
     weights: dict[str, float]
     reports: dict[str, dict[str, Any]] = Field(description="Each A/B test's results over the last day")
-    config_path: str = Field(description="The config file routing edits are saved to")
+    config_path: str | None = Field(default=None, description="The config file routing edits are saved to "
+                                                                "(shown to the admin only)")
     models: list[str]
 
 
@@ -420,7 +457,7 @@ def _config_path(request: Request) -> pathlib.Path:
     return server_state(request).config_path or locations.config_path()
 
 
-async def _routing_out(request: Request) -> RoutingOut:
+async def _routing_out(request: Request, viewer: Viewer) -> RoutingOut:
     from axtui.routing.abreport import ab_report
 
     gateway, router = gateway_of(request), _router(request)
@@ -434,7 +471,7 @@ async def _routing_out(request: Request) -> RoutingOut:
         health=[asdict(h) for h in router.health_snapshot()],
         weights={d.id: d.weight for d in gateway.catalog.deployments},
         reports=reports,
-        config_path=str(_config_path(request)),
+        config_path=str(_config_path(request)) if viewer.admin else None,
         models=gateway.catalog.names(),
     )
 
@@ -444,7 +481,7 @@ def _routing_routes(router: APIRouter) -> None:
                 dependencies=[Depends(require_reader)])
     async def get_routing(request: Request) -> RoutingOut:
         """The routing settings in force, every deployment's health and weight, and A/B results."""
-        return await _routing_out(request)
+        return await _routing_out(request, await viewer_of(request))
 
     @router.put("/api/routing", response_model=RoutingOut, tags=["Routing"], summary="Change routing",
                 dependencies=[Depends(require_admin)])
@@ -462,7 +499,7 @@ def _routing_routes(router: APIRouter) -> None:
         applied = gateway.settings.model_copy(update={"routing": new.routing, "deployments": new.deployments})
         gateway.settings = applied
         gateway.bus.publish("config", applied)
-        return await _routing_out(request)
+        return await _routing_out(request, await viewer_of(request))
 
     @router.get("/api/routing/explain", response_model=dict[str, Any], tags=["Routing"],
                 summary="Explain a routing decision", dependencies=[Depends(require_reader)])
