@@ -20,12 +20,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from axtui import locations
 from axtui.config import RoutingConfig
 from axtui.errors import ConfigError, InvalidRequest
 from axtui.money import nanos_to_usd
+from axtui.server import constraints as c
 from axtui.server.auth import Viewer
 from axtui.server.deps import gateway_of, require_admin, require_reader, server_state, viewer_of
 from axtui.server.errors import HTTPProblem, problem_for_status
@@ -52,10 +53,14 @@ def _not_found(what: str) -> HTTPProblem:
 class AlertRuleIn(BaseModel):
     """A new alert rule, in the rule grammar (``p95_latency_ms > 2000 for 5m where provider=openai``)."""
 
-    rule: str = Field(min_length=1, max_length=1000)
-    name: str | None = Field(default=None, max_length=200)
+    rule: str = Field(min_length=1, max_length=1000, json_schema_extra={"pattern": c.ALERT_RULE},
+                      description="METRIC OP VALUE [per hour|day|month] [for DURATION] [where DIM=VALUE,…]; "
+                                  "`ax monitor alerts add --help` lists the metrics and forms")
+    name: str | None = Field(default=None, max_length=128, json_schema_extra={"pattern": r"\S"},
+                                description="Default: the rule itself")
     severity: Literal["info", "warning", "critical"] = "warning"
-    webhook: str | None = Field(default=None, max_length=2000)
+    webhook: str | None = Field(default=None, max_length=2000, json_schema_extra={"pattern": c.WEBHOOK_URL},
+                                description="An http(s) URL to POST the rule's alerts to")
 
 
 class AlertRuleOut(BaseModel):
@@ -102,8 +107,8 @@ class AlertEventOut(BaseModel):
 class AlertRuleChange(BaseModel):
     """What to change in a rule; fields left out stay as they are."""
 
-    rule: str | None = Field(default=None, min_length=1, max_length=1000)
-    name: str | None = Field(default=None, max_length=200)
+    rule: str | None = Field(default=None, min_length=1, max_length=1000, json_schema_extra={"pattern": c.ALERT_RULE})
+    name: str | None = Field(default=None, max_length=128, json_schema_extra={"pattern": r"\S"})
     severity: Literal["info", "warning", "critical"] | None = None
 
 
@@ -171,7 +176,10 @@ def _alert_routes(router: APIRouter) -> None:
         return [AlertEventOut(**_event_out(e.to_json(), viewer)) for e in events]
 
     @router.post("/api/alerts", response_model=AlertRuleOut, status_code=201, tags=["Alerts"],
-                 summary="Add an alert rule", dependencies=[Depends(require_admin)])
+                 summary="Add an alert rule", dependencies=[Depends(require_admin)],
+                 responses={409: {"description": "The same rule exists already",
+                                  "content": {"application/json": {"schema": {
+                                      "$ref": "#/components/schemas/ErrorResponse"}}}}})
     async def add_alert(request: Request, body: AlertRuleIn) -> AlertRuleOut:
         """Parse and store a rule; a rule that does not parse is a 400 naming the column."""
         from axtui.metrics.alerts.storage import add_rule
@@ -231,8 +239,12 @@ def _alert_routes(router: APIRouter) -> None:
 class BudgetIn(BaseModel):
     """A budget to create, or whose limit to change (same scope and period)."""
 
-    amount: Decimal | str = Field(description="Dollars, e.g. \"25\" or \"12.50\"")
-    scope: str = Field(default="global", description="global, provider:NAME, model:NAME, user:NAME or key:ID")
+    amount: Annotated[Decimal | str, WithJsonSchema({"anyOf": [
+        {"type": "string", "pattern": c.BUDGET_AMOUNT},
+        {"type": "number", "minimum": 0.001, "maximum": 1_000_000_000},
+    ]})] = Field(description="Dollars, e.g. \"25\" or \"12.50\"; more than zero, at most nine decimals")
+    scope: str = Field(default="global", json_schema_extra={"pattern": c.BUDGET_SCOPE},
+                       description="global, provider:NAME, model:NAME, user:NAME or key:ID")
     period: Literal["day", "week", "month", "total"] = "month"
     hard: bool = Field(default=False, description="Refuse calls that would exceed it (else only alert)")
 
@@ -341,14 +353,20 @@ def _budget_routes(router: APIRouter) -> None:
 
 
 class RateLimitIn(BaseModel):
-    """A per-subject limit; a field left out keeps what is stored."""
+    """A per-subject limit; a field left out keeps what is stored. Say a limit or an algorithm; a burst
+    only with ``algorithm: token-bucket``."""
 
-    subject: str = Field(min_length=1, max_length=300, description="alice, user:alice, key:ID, provider:NAME, global")
+    model_config = {"json_schema_extra": c.RATE_LIMIT_RULES}
+
+    subject: str = Field(min_length=1, max_length=300, json_schema_extra={"pattern": c.LIMIT_SUBJECT},
+                         description="alice, user:alice, key:ID, provider:NAME, global")
     scope: Literal["global", "provider", "user", "key"] | None = None
-    requests: str | None = Field(default=None, description="60/minute, unlimited, or default")
-    tokens: str | None = Field(default=None, description="100000/minute, unlimited, or default")
+    requests: str | None = Field(default=None, json_schema_extra={"pattern": c.LIMIT_VALUE},
+                                 description="60/minute, unlimited, or default")
+    tokens: str | None = Field(default=None, json_schema_extra={"pattern": c.LIMIT_VALUE},
+                               description="100000/minute, unlimited, or default")
     algorithm: Literal["token-bucket", "sliding-window"] | None = None
-    burst: int | None = Field(default=None, ge=1)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class RateLimitOut(BaseModel):
@@ -502,7 +520,10 @@ def _routing_routes(router: APIRouter) -> None:
         return await _routing_out(request, await viewer_of(request))
 
     @router.get("/api/routing/explain", response_model=dict[str, Any], tags=["Routing"],
-                summary="Explain a routing decision", dependencies=[Depends(require_reader)])
+                summary="Explain a routing decision", dependencies=[Depends(require_reader)],
+                responses={404: {"description": "No deployment serves that model",
+                                 "content": {"application/json": {"schema": {
+                                     "$ref": "#/components/schemas/ErrorResponse"}}}}})
     async def explain_route(
         request: Request,
         model: Annotated[str, Query(min_length=1, max_length=256)],

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.errors import AuthenticationError, ConfigError, InvalidRequest
+from axtui.server.constraints import END_USER
 from axtui.server.errors import HTTPProblem
 from axtui.server.keys import KeyInfo, parse_key, verify_key
 from axtui.store import Store
@@ -54,7 +55,7 @@ MIN_ADMIN_KEY = 16
 _MAX_CACHED = 10_000
 _MAX_USER = 256
 #: An end user's name: no spaces, commas or slashes (the slash separates a trusted key's namespace).
-_END_USER_RE = re.compile(r"^[^\s,/]{1,256}$")
+_END_USER_RE = re.compile(END_USER)
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,7 +157,7 @@ def event_for(viewer: Viewer, topic: str, event: Any) -> dict[str, Any] | None:
 
 def _stream_events(
     state: ServerState, monitoring: Any, gateway: Gateway, viewer: Viewer, interval: float,
-    release: Callable[[], None],
+    release: Callable[[], None], count: int | None = None,
 ) -> AsyncIterator[bytes]:
     queue, subscription = gateway.bus.queue({"alert", "budget"}, maxsize=1000)
 
@@ -165,8 +165,12 @@ def _stream_events(
         loop = asyncio.get_running_loop()
         try:
             yield b"retry: 2000\n\n"
+            sent = 0
             while not state.stopping:
                 yield b"event: snapshot\ndata: " + to_json(snapshot_json(monitoring, viewer)) + b"\n\n"
+                sent += 1
+                if count is not None and sent >= count:
+                    return
                 deadline = loop.time() + interval
                 while not state.stopping and (left := deadline - loop.time()) > 0:
                     # Short waits, so a stopping server ends the stream within half a second.
@@ -308,6 +312,8 @@ def _metrics_routes(router: APIRouter) -> None:
     async def stream(
         request: Request,
         interval: Annotated[float, Query(ge=0.2, le=60, description="Seconds between snapshots")] = 1.0,
+        count: Annotated[int | None, Query(ge=1, le=1_000_000,
+                                           description="End after this many snapshots (default: never)")] = None,
     ) -> StreamingResponse:
         """Server-sent events of live snapshots and alert events, until the client leaves."""
         monitoring = monitoring_of(request)
@@ -316,7 +322,7 @@ def _metrics_routes(router: APIRouter) -> None:
         viewer = await viewer_of(request)
         release = _stream_slot(request, state)
         return _HeldStream(
-            _stream_events(state, monitoring, gateway, viewer, interval, release), release,
+            _stream_events(state, monitoring, gateway, viewer, interval, release, count), release,
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from axtui import __version__
 from axtui.server import anthropic_wire as aw
 from axtui.server import wire
+from axtui.server.constraints import CACHE_DIRECTIVE
 from axtui.server.errors import ErrorResponse
 from axtui.types import ChatRequest
 
@@ -59,7 +60,8 @@ _CALL_HEADERS = {
     "X-RateLimit-Reset": {"description": "Seconds until it is whole again", **_HEADER},
 }
 _REQUEST_HEADERS = [
-    {"name": "X-Ax-Cache", "in": "header", "required": False, "schema": {"type": "string"},
+    {"name": "X-Ax-Cache", "in": "header", "required": False,
+     "schema": {"type": "string", "pattern": CACHE_DIRECTIVE},
      "description": "Cache wishes: `no-cache` (do not read), `no-store` (neither read nor write), "
                     "`ttl=SECONDS`; comma-separated. Also accepted as `metadata.ax_cache`."},
     {"name": "X-Ax-Tags", "in": "header", "required": False, "schema": {"type": "string"},
