@@ -98,3 +98,29 @@ def test_a_short_admin_key_refuses_to_start(monkeypatch: pytest.MonkeyPatch, sho
         check_admin_key("AX_ADMIN_KEY")
     monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
     check_admin_key("AX_ADMIN_KEY")
+
+
+def test_client_errors_name_no_server_paths(live: LiveServer, key: str) -> None:
+    """A locked store's 503 named the database file; the log keeps it, the answer does not."""
+    from sqlalchemy.exc import OperationalError
+
+    from axtui import locations
+    from axtui.store._store import explain_operational
+
+    db = str(locations.db_path())
+    locked = explain_operational(OperationalError("INSERT", {}, Exception("database is locked")), db)
+    assert db in locked.message  # what the log says
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise locked
+
+    live.gateway.call = refuse  # type: ignore[method-assign]
+    r = httpx.post(f"{live.url}/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "store_unavailable"
+    assert db not in r.text and str(locations.data_dir()) not in r.text and "locked" in r.text
+    from axtui.errors import ConfigError
+    from axtui.server.errors import error_payload
+
+    _, body, _ = error_payload(ConfigError(f"{locations.config_path()}: line 3: bad value"))
+    assert str(locations.config_dir()) not in body["error"]["message"]
+    assert "line 3: bad value" in body["error"]["message"]

@@ -116,6 +116,16 @@ def test_budgets_limits_alerts_and_routing_show_a_key_what_applies_to_it(admin_l
     assert routing["config_path"] is None
     assert httpx.get(f"{url}/api/routing", headers=admin).json()["config_path"]
 
+    # Every read a plain key may make: no webhook secret, nothing of alice's, no server path.
+    from axtui import locations
+
+    for path in ("/api/alerts", "/api/alerts/events", "/api/budgets", "/api/ratelimits", "/api/routing",
+                 "/api/metrics/realtime", "/api/metrics/history", "/v1/models"):
+        answer = httpx.get(url + path, headers=_auth(carol))
+        assert answer.status_code == 200, (path, answer.text)
+        for secret in ("T0KEN", "alice", str(locations.config_dir()), str(locations.data_dir())):
+            assert secret not in answer.text, (path, secret)
+
 
 def test_the_metrics_stream_shows_a_key_its_own_view_and_caps_its_connections(
     monkeypatch: pytest.MonkeyPatch, store: Store
@@ -150,3 +160,21 @@ def test_the_metrics_stream_shows_a_key_its_own_view_and_caps_its_connections(
             streams[1].__exit__(None, None, None)
     finally:
         server.stop()
+
+
+def test_stream_events_about_other_tenants_are_not_sent() -> None:
+    from axtui.cost.alerts import BudgetAlert
+    from axtui.server.auth import Viewer
+    from axtui.server.metrics_api import event_for
+
+    carol = Viewer(admin=False, user="carol", key="k_carol")
+
+    def budget(scope: str) -> BudgetAlert:
+        return BudgetAlert(1, 1, scope, "day", 0, 80, 8, 10, 0.0, "80% used", delivery="failed")
+
+    assert event_for(carol, "budget", budget("user:alice")) is None
+    assert event_for(carol, "budget", budget("key:k_alice")) is None
+    mine = event_for(carol, "budget", budget("user:carol"))
+    assert mine is not None and "delivery" not in mine and mine["scope"] == "user:carol"
+    assert event_for(carol, "budget", budget("global")) is not None
+    assert event_for(Viewer(admin=True), "budget", budget("user:alice"))["delivery"] == "failed"  # type: ignore[index]
