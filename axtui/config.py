@@ -536,6 +536,17 @@ class ServerConfig(_Section):
     max_streams_per_key: int = Field(default=4, ge=1, le=1000)
     user_map: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("user_map")
+    @classmethod
+    def _namespaced(cls, value: dict[str, str]) -> dict[str, str]:
+        for named, user in value.items():
+            if "/" not in named.strip("/"):
+                raise ValueError(f"user_map key {named!r} is not a trusted key's end user; write it as "
+                                 "\"KEYUSER/ENDUSER\" (e.g. \"acme/alice\")")
+            if not user or any(c.isspace() or c == "," for c in user):
+                raise ValueError(f"user_map[{named!r}] = {user!r} is not a user name (no spaces or commas)")
+        return value
+
 
 class UIConfig(_Section):
     """The dashboard."""
