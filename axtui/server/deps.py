@@ -53,7 +53,8 @@ def monitoring_of(request: Request) -> Any:
 async def viewer_of(request: Request) -> Viewer:
     """Who reads: the admin (admin key, or ``--no-auth``) or one key's tenant."""
     auth = _ready(server_state(request))
-    return await auth.viewer(dict(request.scope["headers"]))
+    # The guard identified the request before its body was read; no second look at the key.
+    return await auth.viewer(dict(request.scope["headers"]), request.scope.get("ax.identity"))
 
 
 async def require_reader(request: Request, _: _Credentials) -> None:

@@ -211,7 +211,10 @@ def _client_message(exc: AxError) -> str:
     if isinstance(exc, StoreError):
         log.warning("answered 503: %s", exc.message)
         return "the gateway's database cannot be used right now; retry later (the server log says why)"
-    return _without_paths(exc.message)
+    if isinstance(exc, (ConfigError, InvalidRequest)):
+        # The ones whose text may come from a config file's error (refusals and upstream errors never do).
+        return _without_paths(exc.message)
+    return exc.message
 
 
 def _without_paths(message: str) -> str:

@@ -115,6 +115,9 @@ def test_budgets_limits_alerts_and_routing_show_a_key_what_applies_to_it(admin_l
     routing = httpx.get(f"{url}/api/routing", headers=_auth(carol)).json()
     assert routing["config_path"] is None
     assert httpx.get(f"{url}/api/routing", headers=admin).json()["config_path"]
+    explain = f"{url}/api/routing/explain"
+    assert httpx.get(explain, params={"model": "gpt-4o-mini", "user": "alice"}, headers=_auth(carol)).status_code == 403
+    assert httpx.get(explain, params={"model": "gpt-4o-mini", "user": "carol"}, headers=_auth(carol)).status_code == 200
 
     # Every read a plain key may make: no webhook secret, nothing of alice's, no server path.
     from axtui import locations
