@@ -518,7 +518,12 @@ class ServerConfig(_Section):
     ``key_cache_s`` is how long a verified gateway key is trusted without
     asking the store again, so a key revoked from another process stops
     working within that many seconds. ``drain_timeout_s`` bounds how long
-    a graceful stop waits for calls in flight.
+    a graceful stop waits for calls in flight. ``allowed_hosts`` are more
+    names requests may give as their Host (besides the address listened on
+    and loopback names): exact names, ``*.example.com``, or ``*`` for any.
+    ``max_streams_per_key`` caps the metrics streams one key holds at once.
+    ``user_map`` makes an end user of a trusted key a real user: keys are
+    the namespaced names (``acme/alice``), values the users they are.
     """
 
     host: str = "127.0.0.1"
@@ -529,6 +534,20 @@ class ServerConfig(_Section):
     key_cache_s: float = Field(default=2.0, ge=0, le=300)
     drain_timeout_s: float = Field(default=30.0, ge=0, le=3600)
     access_log: bool = False
+    allowed_hosts: list[str] = Field(default_factory=list)
+    max_streams_per_key: int = Field(default=4, ge=1, le=1000)
+    user_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("user_map")
+    @classmethod
+    def _namespaced(cls, value: dict[str, str]) -> dict[str, str]:
+        for named, user in value.items():
+            if "/" not in named.strip("/"):
+                raise ValueError(f"user_map key {named!r} is not a trusted key's end user; write it as "
+                                 "\"KEYUSER/ENDUSER\" (e.g. \"acme/alice\")")
+            if not user or any(c.isspace() or c == "," for c in user):
+                raise ValueError(f"user_map[{named!r}] = {user!r} is not a user name (no spaces or commas)")
+        return value
 
 
 class UIConfig(_Section):
@@ -612,17 +631,16 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
 
 
 def _explain(exc: ValidationError, text: str, path: Path | str) -> str:
+    from axtui.validation import field_problems
+
     lines = []
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        key = ".".join(loc) or "(top level)"
-        line = _locate(text, err["loc"])
+    for problem in field_problems(exc):
+        line = _locate(text, problem.loc)
         where = f"{path}, line {line}" if line else str(path)
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown setting {loc[-1]!r}; check its spelling (see `ax config init` for every setting)"
-        elif msg.startswith("Value error, "):
-            msg = msg.removeprefix("Value error, ")
+        msg = problem.message
+        if problem.type == "extra_forbidden":
+            msg = f"unknown setting {str(problem.loc[-1])!r}; check its spelling (see `ax config init` for every setting)"
+        key = problem.where if problem.loc else "(top level)"
         lines.append(f"{where}: {key}: {msg}")
     return "invalid config:\n  " + "\n  ".join(lines) + "\nFix the value there and run the command again."
 

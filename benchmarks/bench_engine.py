@@ -156,6 +156,9 @@ async def loop_stall() -> None:
 
 
 def main() -> None:
+    from axtui.server.run import tune_process
+
+    tune_process()  # as `ax serve` does: the recorder's thread hands the GIL back within 1 ms
     with tempfile.TemporaryDirectory() as home:
         os.environ["AX_HOME"] = home
         asyncio.run(engine_overhead())

@@ -379,6 +379,7 @@ async def server_layer_us(home: Path, n: int = 20_000) -> float:
     from axtui.engine.gateway import CallResult
     from axtui.server.app import create_app
     from axtui.server.keys import create_key
+    from axtui.server.run import tune_started
     from axtui.types import CallRecord, ChatResponse, Usage
 
     settings = Settings.model_validate(
@@ -396,7 +397,7 @@ async def server_layer_us(home: Path, n: int = 20_000) -> float:
         gateway.call = call  # type: ignore[method-assign]
         return gateway
 
-    app = create_app(settings, gateway_factory=factory)
+    app = create_app(settings, gateway_factory=factory, on_started=tune_started)
     lifespan: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     said: list[Any] = []
 
@@ -410,7 +411,7 @@ async def server_layer_us(home: Path, n: int = 20_000) -> float:
     assert app.state.gateway is not None and app.state.gateway.store is not None
     raw, _ = create_key(app.state.gateway.store, "bench")
     body = json.dumps({"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]}).encode()
-    headers = [(b"host", b"x"), (b"content-type", b"application/json"), (b"authorization", f"Bearer {raw}".encode()),
+    headers = [(b"host", b"127.0.0.1:8787"), (b"content-type", b"application/json"), (b"authorization", f"Bearer {raw}".encode()),
                (b"content-length", str(len(body)).encode())]
     scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": headers, "query_string": b""}
 

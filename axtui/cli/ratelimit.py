@@ -278,8 +278,9 @@ def _edited(current: Any, edits: dict[str, Any]) -> Any:
     try:
         edited = RateLimitConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
+        from axtui.validation import field_problems, problems_text
+
+        problems = problems_text(field_problems(exc), most=None)
         raise InvalidRequest(f"nothing was saved: {problems}") from None
     from axtui.ratelimit.factory import effective_backend
 

@@ -10,7 +10,9 @@ from axtui.cli._common import check_bind, err_console, handle_errors, run_async
 
 
 def _loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+    from axtui.server.guard import is_loopback
+
+    return is_loopback(host)
 
 
 @click.command()
@@ -20,9 +22,12 @@ def _loopback(host: str) -> bool:
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Worker processes; they share limits, budgets, cache and records through the store.  [default: 1]")
 @click.option("--no-auth", is_flag=True, help="Serve WITHOUT gateway keys: anyone who can reach the port may call "
-              "(and spend). For local development only.")
+              "(and spend). For local development only; refused on a non-loopback address unless "
+              "--allow-no-auth-remote is given too.")
+@click.option("--allow-no-auth-remote", is_flag=True,
+              help="Let --no-auth serve on a non-loopback address: ANYONE on the network may call and spend.")
 @handle_errors
-def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool) -> None:
+def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool, allow_no_auth_remote: bool) -> None:
     """Run the OpenAI-compatible gateway (plus Anthropic's /v1/messages and the metrics API).
 
     Point an application at it by changing only its base URL and key:
@@ -32,16 +37,25 @@ def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool
       ax serve                               # http://127.0.0.1:8787
       OpenAI(base_url="http://127.0.0.1:8787/v1", api_key="axk_...")
 
-    Writes under /api need the admin key: set AX_ADMIN_KEY (or the variable
-    named by server.admin_key_env) in the server's environment. Stop with
-    Ctrl-C: calls in flight finish and every record is written.
+    Writes under /api need the admin key (16 characters or more): set
+    AX_ADMIN_KEY (or the variable named by server.admin_key_env) in the
+    server's environment. Stop with Ctrl-C: calls in flight finish and every
+    record is written.
     """
     from axtui.config import load_settings
+    from axtui.server.auth import check_admin_key
 
     settings = load_settings()
     host = host or settings.server.host
     port = port or settings.server.port
     workers = workers or settings.server.workers
+    if no_auth and not _loopback(host) and not allow_no_auth_remote:
+        raise click.UsageError(
+            f"--no-auth on {host} would let anyone who can reach it call and spend without a key. "
+            "Serve on 127.0.0.1, use gateway keys (ax keys create), or add --allow-no-auth-remote "
+            "if that is really what you want."
+        )
+    check_admin_key(settings.server.admin_key_env)
     check_bind(host, port)
     _preflight(settings)
     if no_auth:

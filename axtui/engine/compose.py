@@ -54,10 +54,9 @@ def effective_providers(settings: Settings, *, announce: bool = False) -> Settin
         return Settings.model_validate(data)
     except ValidationError as exc:
         # The file is valid alone but names something the demo fleet lacks.
-        problems = "; ".join(
-            (f"{err['loc'][0]}: " if err["loc"] else "") + err["msg"].removeprefix("Value error, ")
-            for err in exc.errors()
-        )
+        from axtui.validation import field_problems, problems_text
+
+        problems = problems_text(field_problems(exc), most=None)
         raise ConfigError(
             f"{locations.config_path()}: no [[providers]] are configured, so the built-in demo fleet serves, "
             f"and the settings do not fit it: {problems}. Configure the providers they name "

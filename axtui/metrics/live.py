@@ -318,6 +318,73 @@ class LiveMetrics:
             source=self.source,
         )
 
+    def user_snapshot(self, user: str, *, series_s: int | None = None, recent: int | None = None) -> Snapshot:
+        """What one tenant may see: the calls of ``user`` and of its namespace (``user/…``) only.
+
+        Totals and series sum those users' windows (in ``metrics.user_slot_s``
+        steps); ``lifetime`` covers the whole window; per provider, deployment
+        and model rows, which would show everyone's traffic, are left out.
+        """
+        now = self.clock.now()
+        cfg = self.config
+        series_s = cfg.window_s if series_s is None else max(1, min(series_s, cfg.window_s))
+        prefix = user + "/"
+        with self._lock:
+            owned = sorted((k, t) for k, t in self._dims["user"].items() if k == user or k.startswith(prefix))
+            tracks = [t for _, t in owned]
+            totals = self._sum_stats(tracks, now, cfg.recent_s)
+            lifetime = self._sum_stats(tracks, now, cfg.window_s)
+            users = [self._track_stats(t, key, now, cfg.recent_s) for key, t in owned]
+            series = self._user_series(tracks, now, series_s)
+            calls = [c for c in self._recent if c.user == user or c.user.startswith(prefix)]
+        if recent is not None:
+            calls = calls[-recent:] if recent else []
+        return Snapshot(
+            at=now, window_s=cfg.window_s, recent_s=cfg.recent_s, started=self.started, totals=totals,
+            lifetime=lifetime, series=series, users=users,
+            recent=[c if isinstance(c, RecentCall) else recent_call(c) for c in calls], source=self.source,
+        )
+
+    def _sum_stats(self, tracks: list[Track], now: float, window_s: int) -> Stats:
+        slot_s = self.config.user_slot_s
+        n = max(1, window_s // slot_s)
+        agg = Slot()
+        seen = None
+        for track in tracks:
+            agg.merge(track.window(int(now // slot_s), n))
+            if track.seen is not None and (seen is None or track.seen > seen):
+                seen = track.seen
+        start = max((int(now // slot_s) - n + 1) * slot_s, self.started)
+        return stats_of(agg, "", now - start, seen)
+
+    def _user_series(self, tracks: list[Track], now: float, seconds: int) -> Series:
+        slot_s = self.config.user_slot_s
+        head = int(now // slot_s)
+        first = head - max(1, seconds // slot_s) + 1
+        s = Series(start=first * slot_s, step_s=slot_s)
+        for track in tracks:
+            track.advance(head)
+        for i in range(first, head + 1):
+            slot = Slot()
+            for track in tracks:
+                got = track.get(i)
+                if got is not None:
+                    slot.merge(got)
+            s.requests.append(slot.requests)
+            s.errors.append(slot.errors)
+            s.rate_limited.append(slot.rate_limited)
+            s.budget_refused.append(slot.budget_refused)
+            s.cache_hits.append(slot.cache_hits)
+            s.served.append(slot.ok + slot.errors)
+            s.tokens.append(slot.input_tokens + slot.output_tokens)
+            s.cost_nanos.append(slot.cost_nanos)
+            a, b, c, d = slot.quantile_point() if slot.requests else (None, None, None, None)
+            s.p50_ms.append(a)
+            s.p95_ms.append(b)
+            s.p99_ms.append(c)
+            s.ttft_ms.append(d)
+        return s
+
     def _forget_gone_users(self, now: float) -> None:
         users = self._dims["user"]
         gone = now - self.config.window_s

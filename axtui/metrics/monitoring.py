@@ -90,6 +90,12 @@ class Monitoring:
         snap.alerts = self.evaluator.active() if self.evaluator is not None else list(self._stored_alerts)
         return snap
 
+    def user_snapshot(self, user: str, **kwargs: Any) -> Snapshot:
+        """`LiveMetrics.user_snapshot` (one tenant's calls) plus the alerts pending or firing now."""
+        snap = self.live.user_snapshot(user, **kwargs)
+        snap.alerts = self.evaluator.active() if self.evaluator is not None else list(self._stored_alerts)
+        return snap
+
     async def aclose(self) -> None:
         """Stop evaluating and feeding; unhook from the bus and the recorder."""
         if self._closed:

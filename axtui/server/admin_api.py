@@ -1,7 +1,10 @@
 """The admin API: alert rules, budgets and rate limits, read and changed over HTTP.
 
 ``GET`` takes any gateway key or the admin key; ``POST``, ``PUT`` and
-``DELETE`` take the admin key (anything goes with ``--no-auth``). Every
+``DELETE`` take the admin key (anything goes with ``--no-auth``). A
+gateway key reads what applies to it (`axtui.server.tenancy`): the
+budgets and limits of its user, its key and everyone; alert rules with
+their webhooks' hosts only. Every
 change is kept in the store, so every worker and every other ax process
 sees it (this worker at once, the others within their refresh interval).
 Money travels as exact decimal strings.
@@ -10,21 +13,20 @@ Money travels as exact decimal strings.
 from __future__ import annotations
 
 import asyncio
-import pathlib
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
-from axtui import locations
-from axtui.config import RoutingConfig
-from axtui.errors import ConfigError, InvalidRequest
+from axtui.errors import InvalidRequest
 from axtui.money import nanos_to_usd
-from axtui.server.app import gateway_of, require_admin, require_reader, server_state
+from axtui.server import constraints as c
+from axtui.server.auth import Viewer
+from axtui.server.deps import gateway_of, require_admin, require_reader, server_state, viewer_of
 from axtui.server.errors import HTTPProblem, problem_for_status
+from axtui.server.tenancy import owned_user, scope_visible, webhook_host
 
 __all__ = ["admin_router"]
 
@@ -47,14 +49,18 @@ def _not_found(what: str) -> HTTPProblem:
 class AlertRuleIn(BaseModel):
     """A new alert rule, in the rule grammar (``p95_latency_ms > 2000 for 5m where provider=openai``)."""
 
-    rule: str = Field(min_length=1, max_length=1000)
-    name: str | None = Field(default=None, max_length=200)
+    rule: str = Field(min_length=1, max_length=1000, json_schema_extra={"pattern": c.ALERT_RULE},
+                      description="METRIC OP VALUE [per hour|day|month] [for DURATION] [where DIM=VALUE,…]; "
+                                  "`ax monitor alerts add --help` lists the metrics and forms")
+    name: str | None = Field(default=None, max_length=128, json_schema_extra={"pattern": r"\S"},
+                                description="Default: the rule itself")
     severity: Literal["info", "warning", "critical"] = "warning"
-    webhook: str | None = Field(default=None, max_length=2000)
+    webhook: str | None = Field(default=None, max_length=2000, json_schema_extra={"pattern": c.WEBHOOK_URL},
+                                description="An http(s) URL to POST the rule's alerts to")
 
 
 class AlertRuleOut(BaseModel):
-    """A stored rule and its state."""
+    """A stored rule and its state (``webhook``: the URL for the admin, only its host for gateway keys)."""
 
     id: int
     name: str
@@ -97,8 +103,8 @@ class AlertEventOut(BaseModel):
 class AlertRuleChange(BaseModel):
     """What to change in a rule; fields left out stay as they are."""
 
-    rule: str | None = Field(default=None, min_length=1, max_length=1000)
-    name: str | None = Field(default=None, max_length=200)
+    rule: str | None = Field(default=None, min_length=1, max_length=1000, json_schema_extra={"pattern": c.ALERT_RULE})
+    name: str | None = Field(default=None, max_length=128, json_schema_extra={"pattern": r"\S"})
     severity: Literal["info", "warning", "critical"] | None = None
 
 
@@ -117,6 +123,22 @@ async def _existing_rule(request: Request, rule_id: int) -> Any:
     return store
 
 
+#: Delivery details of an alert event: they describe the webhook, so only the admin reads them.
+_DELIVERY_FIELDS = ("delivery", "attempts", "delivery_error", "delivered_at", "webhook")
+
+
+def _rule_out(data: dict[str, Any], viewer: Viewer) -> AlertRuleOut:
+    if not viewer.admin:
+        data = {**data, "webhook": webhook_host(data.get("webhook"))}
+    return AlertRuleOut(**data)
+
+
+def _event_out(data: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
+    if viewer.admin:
+        return data
+    return {k: v for k, v in data.items() if k not in _DELIVERY_FIELDS}
+
+
 def _alert_routes(router: APIRouter) -> None:
     @router.get("/api/alerts", response_model=AlertList, tags=["Alerts"], summary="List alert rules",
                 dependencies=[Depends(require_reader)])
@@ -125,11 +147,12 @@ def _alert_routes(router: APIRouter) -> None:
         from axtui.metrics.alerts.storage import list_rules
 
         gateway = gateway_of(request)
+        viewer = await viewer_of(request)
         rules = await asyncio.to_thread(list_rules, gateway.store)  # type: ignore[arg-type]
         monitoring = server_state(request).monitoring
         evaluator = getattr(monitoring, "evaluator", None)
         active = [asdict(a) for a in evaluator.active()] if evaluator is not None else []
-        return AlertList(rules=[AlertRuleOut(**r.to_json()) for r in rules], active=active)
+        return AlertList(rules=[_rule_out(r.to_json(), viewer) for r in rules], active=active)
 
     @router.get("/api/alerts/events", response_model=list[AlertEventOut], tags=["Alerts"],
                 summary="Alert events", dependencies=[Depends(require_reader)])
@@ -145,10 +168,14 @@ def _alert_routes(router: APIRouter) -> None:
         gateway = gateway_of(request)
         since_ts = parse_time(since, gateway.clock.now(), option="since") if since else None
         events = await asyncio.to_thread(list_events, gateway.store, since=since_ts, limit=limit)  # type: ignore[arg-type]
-        return [AlertEventOut(**e.to_json()) for e in events]
+        viewer = await viewer_of(request)
+        return [AlertEventOut(**_event_out(e.to_json(), viewer)) for e in events]
 
     @router.post("/api/alerts", response_model=AlertRuleOut, status_code=201, tags=["Alerts"],
-                 summary="Add an alert rule", dependencies=[Depends(require_admin)])
+                 summary="Add an alert rule", dependencies=[Depends(require_admin)],
+                 responses={409: {"description": "The same rule exists already",
+                                  "content": {"application/json": {"schema": {
+                                      "$ref": "#/components/schemas/ErrorResponse"}}}}})
     async def add_alert(request: Request, body: AlertRuleIn) -> AlertRuleOut:
         """Parse and store a rule; a rule that does not parse is a 400 naming the column."""
         from axtui.metrics.alerts.storage import add_rule
@@ -208,8 +235,12 @@ def _alert_routes(router: APIRouter) -> None:
 class BudgetIn(BaseModel):
     """A budget to create, or whose limit to change (same scope and period)."""
 
-    amount: Decimal | str = Field(description="Dollars, e.g. \"25\" or \"12.50\"")
-    scope: str = Field(default="global", description="global, provider:NAME, model:NAME, user:NAME or key:ID")
+    amount: Annotated[Decimal | str, WithJsonSchema({"anyOf": [
+        {"type": "string", "pattern": c.BUDGET_AMOUNT},
+        {"type": "number", "minimum": 0.001, "maximum": 1_000_000_000},
+    ]})] = Field(description="Dollars, e.g. \"25\" or \"12.50\"; more than zero, at most nine decimals")
+    scope: str = Field(default="global", json_schema_extra={"pattern": c.BUDGET_SCOPE},
+                       description="global, provider:NAME, model:NAME, user:NAME or key:ID")
     period: Literal["day", "week", "month", "total"] = "month"
     hard: bool = Field(default=False, description="Refuse calls that would exceed it (else only alert)")
 
@@ -267,13 +298,14 @@ def _budget_routes(router: APIRouter) -> None:
     @router.get("/api/budgets", response_model=list[BudgetOut], tags=["Budgets"], summary="List budgets",
                 dependencies=[Depends(require_reader)])
     async def list_budgets(request: Request) -> list[BudgetOut]:
-        """Every budget with this period's spend, reservations and forecast."""
+        """Every budget with this period's spend, reservations and forecast (a gateway key: those that apply to it)."""
         from axtui.cost.budgets import budget_status
 
         gateway = gateway_of(request)
+        viewer = await viewer_of(request)
         statuses = await asyncio.to_thread(budget_status, gateway.store, gateway.clock.now(),  # type: ignore[arg-type]
                                            tz=gateway.settings.budgets.timezone)
-        return [_budget_out(s.budget, s) for s in statuses]
+        return [_budget_out(s.budget, s) for s in statuses if scope_visible(viewer, str(s.budget.scope))]
 
     @router.put("/api/budgets", response_model=BudgetSet, tags=["Budgets"], summary="Create or change a budget",
                 dependencies=[Depends(require_admin)])
@@ -317,14 +349,20 @@ def _budget_routes(router: APIRouter) -> None:
 
 
 class RateLimitIn(BaseModel):
-    """A per-subject limit; a field left out keeps what is stored."""
+    """A per-subject limit; a field left out keeps what is stored. Say a limit or an algorithm; a burst
+    only with ``algorithm: token-bucket``."""
 
-    subject: str = Field(min_length=1, max_length=300, description="alice, user:alice, key:ID, provider:NAME, global")
+    model_config = {"json_schema_extra": c.RATE_LIMIT_RULES}
+
+    subject: str = Field(min_length=1, max_length=300, json_schema_extra={"pattern": c.LIMIT_SUBJECT},
+                         description="alice, user:alice, key:ID, provider:NAME, global")
     scope: Literal["global", "provider", "user", "key"] | None = None
-    requests: str | None = Field(default=None, description="60/minute, unlimited, or default")
-    tokens: str | None = Field(default=None, description="100000/minute, unlimited, or default")
+    requests: str | None = Field(default=None, json_schema_extra={"pattern": c.LIMIT_VALUE},
+                                 description="60/minute, unlimited, or default")
+    tokens: str | None = Field(default=None, json_schema_extra={"pattern": c.LIMIT_VALUE},
+                               description="100000/minute, unlimited, or default")
     algorithm: Literal["token-bucket", "sliding-window"] | None = None
-    burst: int | None = Field(default=None, ge=1)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class RateLimitOut(BaseModel):
@@ -359,11 +397,23 @@ def _ratelimit_routes(router: APIRouter) -> None:
     @router.get("/api/ratelimits", response_model=RateLimitList, tags=["Rate limits"],
                 summary="List rate limits", dependencies=[Depends(require_reader)])
     async def list_limits(request: Request, user: str | None = None) -> RateLimitList:
-        """Each limit in force (or those that apply to ``user``): used, remaining, reset."""
+        """Each limit in force (or those that apply to ``user``): used, remaining, reset.
+
+        A gateway key reads the limits that apply to it: everyone's (global,
+        per provider), its user's and its key's.
+        """
         limiter = _limiter(request)
-        statuses = await limiter.status(user=user)
-        return RateLimitList(limits=[RateLimitOut(**s.to_dict()) for s in statuses],
-                             stored=[s.to_dict() for s in limiter.stored_limits()])
+        viewer = await viewer_of(request)
+        if viewer.admin:
+            statuses = await limiter.status(user=user)
+        else:
+            user = owned_user(viewer, user)
+            assert user is not None and viewer.key is not None
+            shared = [s for s in limiter.book.subjects() if s[0] in ("global", "provider")]
+            statuses = await limiter.status(subjects=[*shared, ("user", user), ("key", viewer.key)])
+        stored = [s.to_dict() for s in limiter.stored_limits()
+                  if scope_visible(viewer, f"{s.scope}:{s.subject}")]
+        return RateLimitList(limits=[RateLimitOut(**s.to_dict()) for s in statuses], stored=stored)
 
     @router.put("/api/ratelimits", response_model=dict[str, Any], tags=["Rate limits"],
                 summary="Set a subject's limit", dependencies=[Depends(require_admin)])
@@ -388,103 +438,10 @@ def _ratelimit_routes(router: APIRouter) -> None:
         return {"deleted": await _limiter(request).delete_limit(subject)}
 
 
-# -- routing ----------------------------------------------------------------------------------
-
-
-class RoutingOut(BaseModel):
-    """The router's settings, each deployment's live health and weight, and the A/B tests' results."""
-
-    routing: dict[str, Any] = Field(description="The [routing] section in force")
-    health: list[dict[str, Any]] = Field(description="Each deployment's health in this worker")
-    weights: dict[str, float]
-    reports: dict[str, dict[str, Any]] = Field(description="Each A/B test's results over the last day")
-    config_path: str = Field(description="The config file routing edits are saved to")
-    models: list[str]
-
-
-class RoutingIn(BaseModel):
-    """A new [routing] section and deployment weights, saved to the server's config file."""
-
-    routing: RoutingConfig
-    weights: dict[str, float] = Field(default_factory=dict)
-
-
-def _router(request: Request) -> Any:
-    router = gateway_of(request).router
-    if not hasattr(router, "health_snapshot"):
-        raise problem_for_status(503, "this gateway's router keeps no health; routing is served by the health router")
-    return router
-
-
-def _config_path(request: Request) -> pathlib.Path:
-    return server_state(request).config_path or locations.config_path()
-
-
-async def _routing_out(request: Request) -> RoutingOut:
-    from axtui.routing.abreport import ab_report
-
-    gateway, router = gateway_of(request), _router(request)
-    routing = gateway.settings.routing
-    since = gateway.clock.now() - 86_400
-    reports = await asyncio.to_thread(
-        lambda: {t.name: asdict(ab_report(gateway.store, t.name, routing, since=since))  # type: ignore[arg-type]
-                 for t in routing.ab_tests})
-    return RoutingOut(
-        routing=routing.model_dump(mode="json"),
-        health=[asdict(h) for h in router.health_snapshot()],
-        weights={d.id: d.weight for d in gateway.catalog.deployments},
-        reports=reports,
-        config_path=str(_config_path(request)),
-        models=gateway.catalog.names(),
-    )
-
-
-def _routing_routes(router: APIRouter) -> None:
-    @router.get("/api/routing", response_model=RoutingOut, tags=["Routing"], summary="Routing and health",
-                dependencies=[Depends(require_reader)])
-    async def get_routing(request: Request) -> RoutingOut:
-        """The routing settings in force, every deployment's health and weight, and A/B results."""
-        return await _routing_out(request)
-
-    @router.put("/api/routing", response_model=RoutingOut, tags=["Routing"], summary="Change routing",
-                dependencies=[Depends(require_admin)])
-    async def put_routing(request: Request, body: RoutingIn) -> RoutingOut:
-        """Save a new [routing] section and weights to the config file; every worker applies it within a second."""
-        from axtui.routing.build import save_routing
-
-        gateway = gateway_of(request)
-        try:
-            new = await asyncio.to_thread(save_routing, _config_path(request), body.routing, body.weights,
-                                          gateway.catalog)
-        except ConfigError as exc:
-            raise InvalidRequest(exc.message, param="routing") from None
-        # This worker applies it now; the others (and this one again, harmlessly) when they see the file.
-        applied = gateway.settings.model_copy(update={"routing": new.routing, "deployments": new.deployments})
-        gateway.settings = applied
-        gateway.bus.publish("config", applied)
-        return await _routing_out(request)
-
-    @router.get("/api/routing/explain", response_model=dict[str, Any], tags=["Routing"],
-                summary="Explain a routing decision", dependencies=[Depends(require_reader)])
-    async def explain_route(
-        request: Request,
-        model: Annotated[str, Query(min_length=1, max_length=256)],
-        user: Annotated[str, Query(max_length=256)] = "anonymous",
-        tokens: Annotated[int | None, Query(ge=0, le=10_000_000)] = None,
-    ) -> dict[str, Any]:
-        """Which deployment a call of ``model`` by ``user`` would get now, and why (nothing is called)."""
-        from axtui.routing.explain import explain
-
-        result: dict[str, Any] = jsonable_encoder(asdict(explain(_router(request), model, user=user or "anonymous",
-                                                                 tokens=tokens)))
-        return result
-
-
 def admin_router() -> APIRouter:
-    """The /api routes for alerts, budgets, rate limits and routing."""
+    """The /api routes for alerts, budgets and rate limits."""
     router = APIRouter()
     _alert_routes(router)
     _budget_routes(router)
     _ratelimit_routes(router)
-    _routing_routes(router)
     return router

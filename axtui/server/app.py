@@ -15,31 +15,35 @@ agree across workers.
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Security
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from axtui import __version__, locations
 from axtui.config import Settings, load_settings
 from axtui.engine.gateway import Gateway
-from axtui.errors import AxError, InvalidRequest
+from axtui.errors import AxError
 from axtui.server import wire
-from axtui.server._asgi import Receive, Scope, Send, too_large
-from axtui.server.auth import Authenticator
-from axtui.server.errors import error_payload, problem_for_status
+from axtui.server._asgi import Receive, Scope, Send, header_dict, too_large
+from axtui.server.admin_api import admin_router
+from axtui.server.auth import Authenticator, check_admin_key
+from axtui.server.deps import gateway_of, require_reader, server_state
+from axtui.server.errors import error_payload, invalid_from_validation, problem_for_status
+from axtui.server.export_api import export_router
+from axtui.server.guard import RequestGuard, send_refusal
+from axtui.server.metrics_api import health_router, metrics_router
+from axtui.server.monitoring import start_monitoring
 from axtui.server.openapi import install_openapi
+from axtui.server.routing_api import routing_router
 from axtui.server.state import ServerState, chain_stop_signals
 from axtui.server.v1 import HOT_PATHS, V1Routes
 
@@ -51,44 +55,6 @@ log = logging.getLogger(__name__)
 ENV_NO_AUTH = "AX_SERVE_NO_AUTH"
 
 GatewayFactory = Callable[[Settings], Awaitable[Gateway]]
-
-_bearer = HTTPBearer(auto_error=False, scheme_name="bearerAuth", description="A gateway key, or the admin key")
-
-
-def server_state(request: Request) -> ServerState:
-    """The state of the server handling ``request``."""
-    state: ServerState = request.app.state.ax
-    return state
-
-
-def _ready(state: ServerState) -> Authenticator:
-    if state.auth is None or state.gateway is None:
-        raise problem_for_status(503, "the gateway is starting or stopping; retry in a moment")
-    return state.auth
-
-
-async def require_reader(
-    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
-) -> None:
-    """Dependency: a gateway key or the admin key (nothing with ``--no-auth``)."""
-    auth = _ready(server_state(request))
-    await auth.require_reader(dict(request.scope["headers"]))
-
-
-async def require_admin(
-    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
-) -> None:
-    """Dependency: the admin key (nothing with ``--no-auth``)."""
-    auth = _ready(server_state(request))
-    auth.require_admin(dict(request.scope["headers"]))
-
-
-def gateway_of(request: Request) -> Gateway:
-    """The running gateway, or a 503 while starting or stopping."""
-    state = server_state(request)
-    _ready(state)
-    assert state.gateway is not None
-    return state.gateway
 
 
 async def _default_factory(settings: Settings) -> Gateway:
@@ -116,13 +82,7 @@ def _install_error_handlers(api: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        parts, param = [], None
-        for err in exc.errors()[:5]:
-            loc = [str(p) for p in err.get("loc", ())]
-            where = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc) or "body"
-            param = param or where
-            parts.append(f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
-        return _error_response(InvalidRequest("invalid request: " + "; ".join(parts), param=param))
+        return _error_response(invalid_from_validation(exc.errors(), sourced=True))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         return _error_response(exc)
@@ -162,16 +122,21 @@ def _models_routes(api: FastAPI) -> None:
 
 
 class AxServer:
-    """The ASGI app: hot paths straight to their handlers, the rest to FastAPI."""
+    """The ASGI app: every request through the guard, hot paths straight to their handlers, the rest to FastAPI."""
 
-    def __init__(self, state: ServerState, api: FastAPI) -> None:
+    def __init__(self, state: ServerState, api: FastAPI, guard: RequestGuard) -> None:
         self.state = state
         self.api = api
+        self.guard = guard
         self.v1 = V1Routes(state)
         self._hot = frozenset(HOT_PATHS) | frozenset(p + "/" for p in HOT_PATHS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            refusal = await self.guard.check(scope, header_dict(scope))
+            if refusal is not None:
+                await send_refusal(send, refusal, anthropic=scope["path"].startswith("/v1/messages"))
+                return
             if scope["path"] in self._hot:
                 await self.v1.handle(scope, receive, send)
                 return
@@ -207,6 +172,8 @@ def create_app(
     no_auth: bool = False,
     gateway_factory: GatewayFactory | None = None,
     watch: Path | None = None,
+    host: str | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> AxServer:
     """The gateway server's ASGI app; the gateway is built when it starts.
 
@@ -217,6 +184,14 @@ def create_app(
             one with an in-process fleet); `build_gateway` by default.
         watch: the config file whose edits to routing, weights and rate-limit
             defaults apply while serving (`axtui.server.reload`).
+        host: the address the server listens on: requests must name it (or a
+            loopback name, or one of ``server.allowed_hosts``) as their Host.
+            None: a loopback address.
+        on_started: called once the gateway is built and before the first
+            request (``ax serve`` tunes the process there; see `axtui.server.run`).
+
+    Raises:
+        ConfigError: on start, the admin key is too short.
     """
     if settings is None:
         watch = watch or locations.config_path()
@@ -226,17 +201,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        server = settings.server
+        check_admin_key(server.admin_key_env)  # before anything is built
         gateway = await factory(settings)
         assert gateway.store is not None, "the gateway server needs a store for its keys"
         state.started_at = time.time()
-        state.auth = Authenticator(
-            gateway.store,
-            no_auth=no_auth,
-            admin_key_env=settings.server.admin_key_env,
-            cache_s=settings.server.key_cache_s,
-        )
-        from axtui.server.metrics_api import start_monitoring
-
+        state.auth = Authenticator(gateway.store, no_auth=no_auth, admin_key_env=server.admin_key_env,
+                                   cache_s=server.key_cache_s, user_map=server.user_map)
+        # Monitoring's one owner is the gateway: started here, it is stopped by
+        # gateway.aclose() before the store closes.
         state.monitoring = start_monitoring(gateway)
         watcher = None
         if watch is not None:
@@ -247,26 +220,18 @@ def create_app(
         state.bind_loop()
         chain_stop_signals(state.begin_stop)
         state.gateway = gateway
-        # What start-up made lives until the end: keep it out of the cyclic
-        # collector, whose full passes over it would stall every call for tens
-        # of ms. The cache keeps objects from every miss: with the default
-        # thresholds (a young pass every 700 new objects) the collector took a
-        # third of a miss's CPU; a pass every 20,000 takes a few percent, in
-        # pauses of about 5 ms.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 5, 10)
+        if on_started is not None:
+            on_started()
         try:
             yield
         finally:
-            drained = await state.drain(settings.server.drain_timeout_s)
+            drained = await state.drain(server.drain_timeout_s)
             if not drained:
                 log.warning("stopping with %d calls still in flight after %.0fs", state.inflight,
-                            settings.server.drain_timeout_s)
+                            server.drain_timeout_s)
             state.gateway = None
             if watcher is not None:
                 await watcher.aclose()
-            await _close_monitoring(state.monitoring)
             await gateway.aclose()
 
     api = FastAPI(
@@ -280,25 +245,24 @@ def create_app(
     api.state.ax = state
     _install_error_handlers(api)
     _models_routes(api)
-    from axtui.server.metrics_api import install_metrics_api
-
-    install_metrics_api(api)
+    api.include_router(health_router())
+    api.include_router(metrics_router())
+    api.include_router(admin_router())
+    api.include_router(routing_router())
+    api.include_router(export_router())
     install_openapi(api)
-    return AxServer(state, api)
-
-
-async def _close_monitoring(monitoring: Any) -> None:
-    close = getattr(monitoring, "aclose", None) or getattr(monitoring, "close", None)
-    if close is None:
-        return
-    result = close()
-    if asyncio.iscoroutine(result):
-        await result
+    return AxServer(state, api, RequestGuard(state, host, settings.server.allowed_hosts))
 
 
 def app_from_env() -> AxServer:
     """The app for a worker process of ``ax serve`` (uvicorn's factory).
 
-    Settings come from the config file; ``AX_SERVE_NO_AUTH=1`` switches auth off.
+    Settings come from the config file; ``AX_SERVE_NO_AUTH=1`` switches auth
+    off; ``AX_SERVE_HOST`` is the address listened on. The process is tuned
+    for serving (`axtui.server.run.tune_process`).
     """
-    return create_app(no_auth=os.environ.get(ENV_NO_AUTH) == "1")
+    from axtui.server.run import ENV_HOST, tune_process, tune_started
+
+    tune_process()
+    return create_app(no_auth=os.environ.get(ENV_NO_AUTH) == "1", host=os.environ.get(ENV_HOST) or None,
+                      on_started=tune_started)

@@ -7,8 +7,16 @@ is asked about each key at most that often; a key revoked from another
 process therefore stops working within that time (at once in this one).
 
 Limits, budgets and cache scope apply to the key's user. Only a key marked
-trusted may name its end users (the OpenAI ``user`` field): then the end
-user is the caller's user, and the key still limits the key.
+trusted may name its end users (the OpenAI ``user`` field), and they live
+in the key's namespace: a trusted key of user ``acme`` naming ``alice``
+makes calls as ``acme/alice``, never as the real ``alice``, unless the
+operator maps the name (``[server.user_map]``, ``"acme/alice" = "alice"``).
+The key still limits the key.
+
+Every request to a guarded path is identified (`Authenticator.identify`)
+before its body is read, so a request without a key is a 401 whatever it
+sends. Reads under ``/api`` see what the `Viewer` may: the admin key (or
+``--no-auth``) everything, a gateway key its own user's and key's data.
 """
 
 from __future__ import annotations
@@ -17,20 +25,108 @@ import asyncio
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from axtui.clock import SYSTEM_CLOCK, Clock
-from axtui.errors import AuthenticationError
+from axtui.errors import AuthenticationError, ConfigError, InvalidRequest
+from axtui.server.constraints import END_USER
 from axtui.server.errors import HTTPProblem
 from axtui.server.keys import KeyInfo, parse_key, verify_key
 from axtui.store import Store
 from axtui.types import Caller
 
-__all__ = ["LOCAL_USER", "Authenticator", "bearer_token"]
+__all__ = [
+    "LOCAL_USER",
+    "MIN_ADMIN_KEY",
+    "Authenticator",
+    "Identity",
+    "Viewer",
+    "bearer_token",
+    "check_admin_key",
+    "end_user_name",
+]
 
 #: The user of calls made without auth (``--no-auth``) that name no user.
 LOCAL_USER = "local"
+#: The shortest admin key accepted.
+MIN_ADMIN_KEY = 16
 _MAX_CACHED = 10_000
+_MAX_USER = 256
+#: An end user's name: no spaces, commas or slashes (the slash separates a trusted key's namespace).
+_END_USER_RE = re.compile(END_USER)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who sent a request, as far as its key says.
+
+    ``admin`` for the admin key and for every request with ``--no-auth``;
+    ``key`` the gateway key presented (also with ``--no-auth``, when valid).
+    """
+
+    admin: bool
+    key: KeyInfo | None = None
+
+    @property
+    def label(self) -> str:
+        """What the request is counted under: ``key:<id>``, ``admin`` or ``anonymous``."""
+        if self.key is not None:
+            return f"key:{self.key.id}"
+        return "admin" if self.admin else "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who reads under ``/api``: the admin (everything) or one key's tenant.
+
+    A tenant owns its key, its user and the users in its user's namespace
+    (``acme/…`` for user ``acme``, the end users its trusted keys name).
+    """
+
+    admin: bool
+    user: str | None = None
+    key: str | None = None
+
+    def owns_user(self, user: str | None) -> bool:
+        """Whether ``user``'s data is this viewer's to read."""
+        if self.admin:
+            return True
+        return user is not None and self.user is not None and (user == self.user or user.startswith(self.user + "/"))
+
+    def owns_key(self, key: str | None) -> bool:
+        """Whether ``key``'s data is this viewer's to read."""
+        return self.admin or (key is not None and key == self.key)
+
+
+def check_admin_key(env: str, value: str | None = None) -> None:
+    """Refuse an admin key too short to be a secret.
+
+    Raises:
+        ConfigError: the key in ``env`` is shorter than `MIN_ADMIN_KEY`; the message says how to make one.
+    """
+    value = os.environ.get(env) if value is None else value
+    if value and len(value) < MIN_ADMIN_KEY:
+        raise ConfigError(
+            f"the admin key in {env} is {len(value)} characters long; it needs at least {MIN_ADMIN_KEY}. "
+            f"Set a long random one, e.g. {env}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+
+
+def end_user_name(raw: str | None) -> str | None:
+    """The end user a request names (the OpenAI ``user`` field), checked like any user name.
+
+    Raises:
+        InvalidRequest: too long, or with spaces, commas or slashes.
+    """
+    if not raw:
+        return None
+    if len(raw) > _MAX_USER:
+        raise InvalidRequest(f"user is {len(raw)} characters long; send at most {_MAX_USER}", param="user")
+    if not _END_USER_RE.match(raw):
+        raise InvalidRequest("user must be a name without spaces, commas or slashes", param="user")
+    return raw
 
 
 def bearer_token(headers: Mapping[bytes, bytes]) -> str | None:
@@ -55,7 +151,11 @@ class Authenticator:
         no_auth: serve every request without a key (``ax serve --no-auth``).
         admin_key_env: the environment variable holding the admin key.
         cache_s: how long a verified key is trusted without asking the store.
+        user_map: end users of trusted keys who are real users (``acme/alice`` → ``alice``).
         clock: for the cache's expiry.
+
+    Raises:
+        ConfigError: the admin key is shorter than `MIN_ADMIN_KEY`.
     """
 
     def __init__(
@@ -65,13 +165,16 @@ class Authenticator:
         no_auth: bool = False,
         admin_key_env: str = "AX_ADMIN_KEY",
         cache_s: float = 2.0,
+        user_map: Mapping[str, str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        check_admin_key(admin_key_env)
         self.store = store
         self.no_auth = no_auth
         self.admin_key_env = admin_key_env
         self.cache_s = cache_s
         self.clock = clock
+        self.user_map = dict(user_map or {})
         self._admin = os.environ.get(admin_key_env) or None
         self._cache: dict[bytes, tuple[KeyInfo | None, float]] = {}
         # One store lookup per key at a time: concurrent requests with the
@@ -140,29 +243,69 @@ class Authenticator:
         # The store may wait on a lock; never on the event loop.
         return await asyncio.to_thread(verify_key, self.store, token)
 
-    async def caller(self, headers: Mapping[bytes, bytes], end_user: str | None) -> Caller:
-        """The caller of a request: its key's user, or the end user a trusted key names.
+    async def identify(self, headers: Mapping[bytes, bytes]) -> Identity:
+        """Who sent a request, from its key alone (nothing of its body is read).
 
         Raises:
-            AuthenticationError: the key is missing or not valid (unless auth is off).
+            AuthenticationError: neither the admin key nor an active gateway key (unless auth is off).
         """
-        tags = _tags(headers)
+        token = bearer_token(headers)
         if self.no_auth:
-            token = bearer_token(headers)
+            info = None
             if token and parse_key(token) is not None:
                 # Without auth a key is optional; a valid one still names its user.
                 try:
                     info = await self.key(token)
                 except AuthenticationError:
                     info = None
-                if info is not None:
-                    return self._caller_for(info, end_user, tags)
+            return Identity(admin=True, key=info)
+        if self._is_admin_token(token):
+            return Identity(admin=True)
+        return Identity(admin=False, key=await self.key(token))
+
+    async def viewer(self, headers: Mapping[bytes, bytes], identity: Identity | None = None) -> Viewer:
+        """Who reads under ``/api``.
+
+        Raises:
+            AuthenticationError: neither the admin key nor an active gateway key (unless auth is off).
+        """
+        identity = identity or await self.identify(headers)
+        if identity.admin:
+            return Viewer(admin=True)
+        assert identity.key is not None
+        return Viewer(admin=False, user=identity.key.user, key=identity.key.id)
+
+    async def caller(
+        self, headers: Mapping[bytes, bytes], end_user: str | None, identity: Identity | None = None
+    ) -> Caller:
+        """The caller of a request: its key's user, or the end user a trusted key names (namespaced).
+
+        Args:
+            headers: the request's headers (its key and ``X-Ax-Tags``).
+            end_user: the end user the request names (checked with `end_user_name`).
+            identity: the request's identity when already known (`identify`).
+
+        Raises:
+            AuthenticationError: the key is missing or not valid (unless auth is off).
+            InvalidRequest: the end user's name is not valid.
+        """
+        end_user = end_user_name(end_user)
+        tags = _tags(headers)
+        if self.no_auth:
+            identity = identity or await self.identify(headers)
+            if identity.key is not None:
+                return self._caller_for(identity.key, end_user, tags)
             return Caller(user=end_user or LOCAL_USER, tags=tags)
-        info = await self.key(bearer_token(headers))
+        info = identity.key if identity is not None and identity.key is not None else None
+        if info is None:
+            info = await self.key(bearer_token(headers))
         return self._caller_for(info, end_user, tags)
 
     def _caller_for(self, info: KeyInfo, end_user: str | None, tags: tuple[str, ...]) -> Caller:
-        user = end_user if info.trusted and end_user else info.user
+        user = info.user
+        if info.trusted and end_user:
+            named = f"{info.user}/{end_user}"
+            user = self.user_map.get(named, named)
         # Callers are frozen and few (one per key, user and tags): reuse them.
         ident = (info.id, user, tags)
         caller = self._callers.get(ident)
@@ -174,10 +317,12 @@ class Authenticator:
 
     def is_admin(self, headers: Mapping[bytes, bytes]) -> bool:
         """Whether the request carries the admin key."""
-        if self._admin is None:
+        return self._is_admin_token(bearer_token(headers))
+
+    def _is_admin_token(self, token: str | None) -> bool:
+        if self._admin is None or token is None:
             return False
-        token = bearer_token(headers)
-        return token is not None and hmac.compare_digest(token.encode(), self._admin.encode())
+        return hmac.compare_digest(token.encode(), self._admin.encode())
 
     def require_admin(self, headers: Mapping[bytes, bytes]) -> None:
         """Refuse a write that lacks the admin key (anything goes with ``--no-auth``).
@@ -209,9 +354,7 @@ class Authenticator:
         Raises:
             AuthenticationError: neither was sent.
         """
-        if self.no_auth or self.is_admin(headers):
-            return
-        await self.key(bearer_token(headers))
+        await self.identify(headers)
 
 
 def _tags(headers: Mapping[bytes, bytes]) -> tuple[str, ...]:

@@ -16,7 +16,12 @@ so both SDKs read it). Status codes:
 | 413 | a body over ``server.max_body_bytes`` | ``request_too_large`` |
 | 429 | a rate limit of ax (``Retry-After``, ``X-RateLimit-*``) or of the provider | ``rate_limit_exceeded``, ``upstream_rate_limited`` |
 | 502 | the provider failed (5xx, garbage, a dropped connection, a wrong provider key) | ``upstream_error`` |
-| 503 | the store is unusable; the server is starting or stopping | ``store_unavailable``, ``unavailable`` |
+| 403 | a write a web page of another site sent (``Origin``) | ``cross_origin`` |
+| 403 | a gateway key reading another tenant's data under ``/api`` | ``not_your_data`` |
+| 415 | a write whose body is not JSON | ``unsupported_media_type`` |
+| 421 | a ``Host`` that is neither the address listened on, a loopback name, nor in ``server.allowed_hosts`` | ``misdirected_request`` |
+| 429 | more metrics streams than ``server.max_streams_per_key`` | ``too_many_streams`` |
+| 503 | the store is unusable (the message names no file: the log does); starting or stopping | ``store_unavailable``, ``unavailable`` |
 | 504 | the provider did not answer in time | ``upstream_timeout`` |
 """
 
@@ -24,7 +29,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -44,9 +51,11 @@ from axtui.errors import (
     RateLimited,
     RequestError,
     StoreError,
+    StoreLocked,
     UnknownModel,
 )
 from axtui.ports import LimitState
+from axtui.validation import field_problems, problems_text
 
 __all__ = [
     "ErrorDetail",
@@ -107,27 +116,24 @@ def problem_for_status(status: int, detail: str | None = None) -> HTTPProblem:
                        code=f"http_{status}")
 
 
-def _loc(loc: Sequence[int | str]) -> str:
-    return ".".join(str(p) for p in loc) or "body"
+def invalid_from_validation(
+    exc: ValidationError | Sequence[Mapping[str, Any]], *, prefix: Sequence[str] = (), sourced: bool = False
+) -> InvalidRequest:
+    """An `InvalidRequest` naming the first field that failed and every message.
 
-
-def invalid_from_validation(exc: ValidationError, *, prefix: Sequence[str] = ()) -> InvalidRequest:
-    """An `InvalidRequest` naming the first field that failed and every message."""
-    errors = exc.errors(include_url=False)
-    if errors and errors[0]["type"] == "json_invalid":
-        ctx = errors[0].get("ctx") or {}
-        why = ctx.get("error", errors[0]["msg"])
+    Args:
+        exc: pydantic's error, or FastAPI's list of errors (then ``sourced``).
+        prefix: path in front of every field's own.
+        sourced: the paths start with FastAPI's ``body``/``query``/…, left out.
+    """
+    problems = field_problems(exc, prefix=prefix, sourced=sourced)
+    first = problems[0] if problems else None
+    if first is not None and first.type == "json_invalid":
+        why = first.ctx.get("error", first.message)
         return InvalidRequest(f"the request body is not valid JSON ({why}); send one JSON object", param=None)
-    if errors and errors[0]["type"] == "model_type" and not errors[0]["loc"]:
+    if first is not None and first.type == "model_type" and not first.loc:
         return InvalidRequest("the request body must be a JSON object", param=None)
-    parts = []
-    for err in errors[:5]:
-        where = _loc([*prefix, *err["loc"]])
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}")
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    param = _loc([*prefix, *errors[0]["loc"]]) if errors else None
-    return InvalidRequest("invalid request: " + "; ".join(parts) + more, param=param)
+    return InvalidRequest("invalid request: " + problems_text(problems), param=first.where if first else None)
 
 
 def _retry_after(headers: Headers, seconds: float | None) -> None:
@@ -197,6 +203,33 @@ def _status(exc: AxError) -> int:
     return exc.status_code
 
 
+def _client_message(exc: AxError) -> str:
+    """The message a client reads: a store's or config's own names server files, so the log gets it instead."""
+    if isinstance(exc, StoreLocked):
+        log.warning("answered 503: %s", exc.message)
+        return "the gateway's database is locked by another program; retry in a moment (the server log says more)"
+    if isinstance(exc, StoreError):
+        log.warning("answered 503: %s", exc.message)
+        return "the gateway's database cannot be used right now; retry later (the server log says why)"
+    if isinstance(exc, (ConfigError, InvalidRequest)):
+        # The ones whose text may come from a config file's error (refusals and upstream errors never do).
+        return _without_paths(exc.message)
+    return exc.message
+
+
+def _without_paths(message: str) -> str:
+    """``message`` with the server's own folders left out (a config error names its file, say)."""
+    if "/" not in message and "\\" not in message:
+        return message
+    from axtui import locations
+
+    for folder in {locations.config_dir(), locations.data_dir(), Path.home()}:
+        text = str(folder)
+        if len(text) > 1 and text in message:
+            message = message.replace(text + os.sep, "").replace(text, "")
+    return message
+
+
 def error_payload(exc: BaseException, *, anthropic: bool = False) -> tuple[int, dict[str, Any], Headers]:
     """Status, body and extra headers for any exception the gateway meets.
 
@@ -208,7 +241,7 @@ def error_payload(exc: BaseException, *, anthropic: bool = False) -> tuple[int, 
     headers: Headers = []
     if isinstance(exc, AxError):
         status = _status(exc)
-        detail = {"message": exc.message, "type": exc.error_type, "param": _param(exc), "code": _code(exc)}
+        detail = {"message": _client_message(exc), "type": exc.error_type, "param": _param(exc), "code": _code(exc)}
         if isinstance(exc, RateLimited):
             _retry_after(headers, exc.retry_after)
             if exc.limit is not None:

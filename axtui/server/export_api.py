@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from axtui.metrics.export import ExportQuery, check, export
-from axtui.server.app import gateway_of, require_admin
+from axtui.server.deps import gateway_of, require_admin
 from axtui.store import Store
 
 __all__ = ["export_router"]

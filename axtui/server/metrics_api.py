@@ -13,40 +13,39 @@ With one worker the live numbers are this process's own; with several,
 every worker reads the per-second rollups all of them write to the store,
 so any worker answers for all (about a second behind).
 
-Reads under ``/api`` take any gateway key or the admin key; ``/metrics``,
-``/healthz`` and ``/readyz`` are open, as scrapers and orchestrators expect.
+Reads under ``/api`` take any gateway key or the admin key. A gateway key
+sees its own tenant only (`axtui.server.tenancy`): its user's totals,
+series and recent calls, its history. ``/metrics``, ``/healthz`` and
+``/readyz`` are open, as scrapers and orchestrators expect. Each key (and
+the admin) may hold at most ``server.max_streams_per_key`` metrics streams
+at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from pydantic_core import to_json
 from sqlalchemy import text
 
-from axtui import locations
 from axtui.engine.gateway import Gateway
-from axtui.server.app import gateway_of, require_reader, server_state
-from axtui.server.errors import problem_for_status
+from axtui.errors import InvalidRequest
+from axtui.server.auth import Viewer
+from axtui.server.deps import gateway_of, monitoring_of, require_reader, server_state, viewer_of
+from axtui.server.errors import HTTPProblem, problem_for_status
 from axtui.server.state import ServerState
+from axtui.server.tenancy import forbidden, owned_user, scope_visible
 
-__all__ = ["ENV_WORKERS", "install_metrics_api", "start_monitoring"]
+__all__ = ["health_router", "metrics_router"]
 
 log = logging.getLogger(__name__)
-
-#: Set by ``ax serve --workers N`` for its worker processes.
-ENV_WORKERS = "AX_SERVE_WORKERS"
-_ALERTS_LOCK = "serve-alerts.lock"
-_lock_fd: int | None = None
 
 
 class Health(BaseModel):
@@ -60,45 +59,6 @@ class Readiness(BaseModel):
 
     status: Literal["ready"] = "ready"
     checks: dict[str, str]
-
-
-def _alerts_leader() -> bool:
-    """Whether this worker evaluates alert rules: the one holding the lock file does.
-
-    Several workers evaluating the same rules would fire every alert once
-    per worker; a lock on a file beside the database picks one.
-    """
-    global _lock_fd
-    if _lock_fd is not None:
-        return True
-    path = locations.data_dir() / _ALERTS_LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return False
-    _lock_fd = fd
-    return True
-
-
-def start_monitoring(gateway: Gateway) -> Any:
-    """Attach live metrics, alerts and Prometheus to ``gateway`` (once the loop runs)."""
-    from axtui.metrics import attach_monitoring
-
-    workers = int(os.environ.get(ENV_WORKERS, "1") or 1)
-    if workers > 1:
-        return attach_monitoring(gateway, source="store", alerts=_alerts_leader())
-    return attach_monitoring(gateway)
-
-
-def _monitoring(request: Request) -> Any:
-    state = server_state(request)
-    gateway_of(request)  # 503 while starting or stopping
-    if state.monitoring is None:
-        raise problem_for_status(503, "live metrics are not running in this server")
-    return state.monitoring
 
 
 def _ping(gateway: Gateway) -> None:
@@ -125,11 +85,14 @@ def _health_routes(router: APIRouter) -> None:
         try:
             await asyncio.to_thread(_ping, gateway)
         except Exception as exc:
-            raise problem_for_status(503, f"the store does not answer: {exc}") from None
+            # The reason names server paths: the log has it, the answer does not.
+            log.warning("readiness: the store does not answer: %s", exc)
+            raise problem_for_status(503, "the store does not answer (the server log says why)") from None
         checks["store"] = "ok"
         recorder = gateway.recorder
         if recorder is not None and recorder.last_error:
-            raise problem_for_status(503, f"the recorder cannot write: {recorder.last_error}")
+            log.warning("readiness: the recorder cannot write: %s", recorder.last_error)
+            raise problem_for_status(503, "the recorder cannot write (the server log says why)")
         checks["recorder"] = "ok" if recorder is not None else "off"
         return Readiness(checks=checks)
 
@@ -139,42 +102,29 @@ def _health_routes(router: APIRouter) -> None:
                                  "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics(request: Request) -> Response:
         """Counters and histograms of this process's calls, in Prometheus' text format."""
-        monitoring = _monitoring(request)
+        monitoring = monitoring_of(request)
         if monitoring.prometheus is None:
             raise problem_for_status(503, "Prometheus metrics are off in this server")
         body, content_type = monitoring.prometheus.render()
         return Response(body, media_type=content_type)
 
 
-_SNAPSHOT_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The live snapshot (schema 1): totals, per-second series, providers, deployments, "
-                         "models, users, recent calls, active alerts; money as exact decimal strings",
-          "content": {"application/json": {"schema": {"type": "object"}}}}
-}
+def _snapshot_doc(what: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": what, "content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/MetricsSnapshot"}}}}}
 
 
-def _stream_events(state: ServerState, monitoring: Any, gateway: Gateway, interval: float) -> AsyncIterator[bytes]:
-    queue, subscription = gateway.bus.queue({"alert", "budget"}, maxsize=1000)
-
-    async def events() -> AsyncIterator[bytes]:
-        loop = asyncio.get_running_loop()
-        try:
-            yield b"retry: 2000\n\n"
-            while not state.stopping:
-                snapshot = monitoring.snapshot()
-                yield b"event: snapshot\ndata: " + to_json(snapshot.to_json()) + b"\n\n"
-                deadline = loop.time() + interval
-                while not state.stopping and (left := deadline - loop.time()) > 0:
-                    # Short waits, so a stopping server ends the stream within half a second.
-                    try:
-                        topic, event = await asyncio.wait_for(queue.get(), timeout=min(left, 0.5))
-                    except TimeoutError:
-                        continue
-                    yield b"event: " + topic.encode() + b"\ndata: " + to_json(_event_json(event)) + b"\n\n"
-        finally:
-            subscription.close()
-
-    return events()
+def snapshot_json(monitoring: Any, viewer: Viewer, **kwargs: Any) -> dict[str, Any]:
+    """The live snapshot the viewer may see: everything for the admin, its own user's calls for a key."""
+    if viewer.admin:
+        snapshot = monitoring.snapshot(**kwargs)
+    else:
+        assert viewer.user is not None
+        kwargs.pop("top_users", None)
+        snapshot = monitoring.user_snapshot(viewer.user, **kwargs)
+    data: dict[str, Any] = snapshot.to_json()
+    data["view"] = "all" if viewer.admin else f"user:{viewer.user}"
+    return data
 
 
 def _event_json(event: Any) -> Any:
@@ -189,9 +139,103 @@ def _event_json(event: Any) -> Any:
     return event
 
 
+#: What a tenant sees of an alert or budget event (no delivery details: they describe webhooks).
+_PRIVATE_EVENT_FIELDS = ("delivery", "attempts", "delivery_error", "delivered_at", "webhook")
+
+
+def event_for(viewer: Viewer, topic: str, event: Any) -> dict[str, Any] | None:
+    """An ``alert`` or ``budget`` event as the viewer may see it; None when it is about someone else."""
+    data = _event_json(event)
+    if not isinstance(data, dict):
+        return None
+    if viewer.admin:
+        return data
+    if topic == "budget" and not scope_visible(viewer, str(data.get("scope", ""))):
+        return None
+    return {k: v for k, v in data.items() if k not in _PRIVATE_EVENT_FIELDS}
+
+
+def _stream_events(
+    state: ServerState, monitoring: Any, gateway: Gateway, viewer: Viewer, interval: float,
+    release: Callable[[], None], count: int | None = None,
+) -> AsyncIterator[bytes]:
+    queue, subscription = gateway.bus.queue({"alert", "budget"}, maxsize=1000)
+
+    async def events() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        try:
+            yield b"retry: 2000\n\n"
+            sent = 0
+            while not state.stopping:
+                yield b"event: snapshot\ndata: " + to_json(snapshot_json(monitoring, viewer)) + b"\n\n"
+                sent += 1
+                if count is not None and sent >= count:
+                    return
+                deadline = loop.time() + interval
+                while not state.stopping and (left := deadline - loop.time()) > 0:
+                    # Short waits, so a stopping server ends the stream within half a second.
+                    try:
+                        topic, event = await asyncio.wait_for(queue.get(), timeout=min(left, 0.5))
+                    except TimeoutError:
+                        continue
+                    data = event_for(viewer, topic, event)
+                    if data is not None:
+                        yield b"event: " + topic.encode() + b"\ndata: " + to_json(data) + b"\n\n"
+        finally:
+            subscription.close()
+            release()
+
+    return events()
+
+
+class _HeldStream(StreamingResponse):
+    """A stream that gives its key's slot back however it ends (even unstarted, or cut by the client)."""
+
+    def __init__(self, content: AsyncIterator[bytes], release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+def _stream_slot(request: Request, state: ServerState) -> Callable[[], None]:
+    """Count one more stream for the request's key; the function that gives it back.
+
+    Raises:
+        HTTPProblem: 429, the key holds as many streams as ``server.max_streams_per_key``.
+    """
+    identity = request.scope.get("ax.identity")
+    holder = identity.label if identity is not None else "anonymous"
+    most = state.settings.server.max_streams_per_key
+    if state.streams.get(holder, 0) >= most:
+        raise HTTPProblem(429, f"this key already holds {most} metrics streams; close one (or raise "
+                               "server.max_streams_per_key)", error_type="rate_limit_error", code="too_many_streams")
+    state.streams[holder] = state.streams.get(holder, 0) + 1
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            left = state.streams.get(holder, 1) - 1
+            if left > 0:
+                state.streams[holder] = left
+            else:
+                state.streams.pop(holder, None)
+
+    return release
+
+
 def _metrics_routes(router: APIRouter) -> None:
-    @router.get("/api/metrics/realtime", tags=["Metrics"], summary="Live snapshot", responses=_SNAPSHOT_DOC,
-                response_class=Response)
+    @router.get("/api/metrics/realtime", tags=["Metrics"], summary="Live snapshot", response_class=Response,
+                responses=_snapshot_doc("The live snapshot (schema 1): totals, per-second series, providers, "
+                                        "deployments, models, users, recent calls, active alerts; money as exact "
+                                        "decimal strings. A gateway key sees its own user's calls only "
+                                        "(`view` says whose)."))
     async def realtime(
         request: Request,
         series_s: Annotated[int | None, Query(ge=10, le=86_400, description="Seconds of per-second series")] = None,
@@ -199,14 +243,17 @@ def _metrics_routes(router: APIRouter) -> None:
         recent: Annotated[int | None, Query(ge=0, le=10_000, description="Most recent calls listed")] = None,
     ) -> Response:
         """What the dashboard draws now: rates, latency quantiles, errors, spend, cache hits, per key."""
-        monitoring = _monitoring(request)
-        snapshot = monitoring.snapshot(series_s=series_s, top_users=top_users, recent=recent)
-        return Response(to_json(snapshot.to_json()), media_type="application/json")
+        monitoring = monitoring_of(request)
+        viewer = await viewer_of(request)
+        data = snapshot_json(monitoring, viewer, series_s=series_s, top_users=top_users, recent=recent)
+        return Response(to_json(data), media_type="application/json")
 
     @router.get("/api/metrics/history", tags=["Metrics"], summary="History from the rollups",
                 response_class=Response,
-                responses={200: {"description": "Points per step (money as exact decimal strings)",
-                                 "content": {"application/json": {"schema": {"type": "object"}}}}})
+                responses={200: {"description": "Points per step (money as exact decimal strings); a gateway key "
+                                                "reads its own user's (or its namespace's) history only",
+                                 "content": {"application/json": {"schema": {"type": "object"}}}},
+                           403: {"description": "A gateway key asked about another user or key"}})
     async def history(
         request: Request,
         range_: Annotated[str, Query(alias="range", description="How far back: 15m, 1h, 7d, or a date")] = "1h",
@@ -225,44 +272,71 @@ def _metrics_routes(router: APIRouter) -> None:
         from axtui.metrics.timespec import parse_time
 
         gateway = gateway_of(request)
+        viewer = await viewer_of(request)
         now = gateway.clock.now()
         since_ts = parse_time(range_, now, option="range")
         until_ts = parse_time(until, now, option="until")
         assert gateway.store is not None
-        result = await asyncio.to_thread(query, gateway.store, since_ts, until_ts, by=by, step=step,
-                                         provider=provider, model=model, user=user, key=key, limit=limit)
+        if viewer.admin:
+            result = await asyncio.to_thread(query, gateway.store, since_ts, until_ts, by=by, step=step,
+                                             provider=provider, model=model, user=user, key=key, limit=limit)
+            return Response(to_json(result.to_json()), media_type="application/json")
+        # The rollups keep one dimension per row: a tenant's history is its user's (or key's)
+        # totals, or the user or key breakdown cut down to what it owns.
+        if by in ("provider", "model", "tag") or provider is not None or model is not None:
+            raise forbidden("a breakdown by provider, model or tag (it covers every tenant's calls)")
+        if key is not None and not viewer.owns_key(key):
+            raise forbidden(f"reading key {key!r}")
+        if by is None:
+            chosen = {"key": key} if key is not None else {"user": owned_user(viewer, user)}
+            result = await asyncio.to_thread(query, gateway.store, since_ts, until_ts, step=step, **chosen)
+        else:
+            if user is not None or key is not None:
+                owned_user(viewer, user)
+                raise InvalidRequest("history takes a breakdown (by) or a user/key filter, not both", param="by")
+            result = await asyncio.to_thread(query, gateway.store, since_ts, until_ts, by=by, step=step, limit=1000)
+            mine = viewer.owns_user if by == "user" else viewer.owns_key
+            result.keys = [k for k in result.keys if mine(k)][:limit]
+            result.points = [p for p in result.points if p.key in result.keys]
         return Response(to_json(result.to_json()), media_type="application/json")
 
     @router.get("/api/metrics/stream", tags=["Metrics"], summary="Live stream (server-sent events)",
                 response_class=StreamingResponse,
                 responses={200: {"description": "`event: snapshot` every `interval` seconds (the realtime "
-                                                "snapshot), `event: alert` and `event: budget` as they happen",
-                                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+                                                "snapshot, `MetricsSnapshot`), `event: alert` (`AlertEventData`) "
+                                                "and `event: budget` (`BudgetEventData`) as they happen; each "
+                                                "`data:` line is one JSON object",
+                                 "content": {"text/event-stream": {"schema": {
+                                     "$ref": "#/components/schemas/MetricsStreamEvent"}}}},
+                           429: {"description": "The key already holds `server.max_streams_per_key` streams"}})
     async def stream(
         request: Request,
         interval: Annotated[float, Query(ge=0.2, le=60, description="Seconds between snapshots")] = 1.0,
+        count: Annotated[int | None, Query(ge=1, le=1_000_000,
+                                           description="End after this many snapshots (default: never)")] = None,
     ) -> StreamingResponse:
         """Server-sent events of live snapshots and alert events, until the client leaves."""
-        monitoring = _monitoring(request)
+        monitoring = monitoring_of(request)
         state = server_state(request)
         gateway = gateway_of(request)
-        return StreamingResponse(
-            _stream_events(state, monitoring, gateway, interval),
+        viewer = await viewer_of(request)
+        release = _stream_slot(request, state)
+        return _HeldStream(
+            _stream_events(state, monitoring, gateway, viewer, interval, release, count), release,
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
 
-def install_metrics_api(api: FastAPI) -> None:
-    """Add the health, metrics and admin routes to ``api``."""
-    from axtui.server.admin_api import admin_router
-    from axtui.server.export_api import export_router
+def health_router() -> APIRouter:
+    """``/healthz``, ``/readyz`` and ``/metrics``: open to probes and scrapers."""
+    router = APIRouter()
+    _health_routes(router)
+    return router
 
-    open_router = APIRouter()
-    _health_routes(open_router)
-    api.include_router(open_router)
-    guarded = APIRouter(dependencies=[Depends(require_reader)])
-    _metrics_routes(guarded)
-    api.include_router(guarded)
-    api.include_router(admin_router())
-    api.include_router(export_router())
+
+def metrics_router() -> APIRouter:
+    """``/api/metrics/*``: any gateway key or the admin key."""
+    router = APIRouter(dependencies=[Depends(require_reader)])
+    _metrics_routes(router)
+    return router

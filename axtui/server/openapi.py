@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from axtui import __version__
 from axtui.server import anthropic_wire as aw
 from axtui.server import wire
+from axtui.server.constraints import CACHE_DIRECTIVE
 from axtui.server.errors import ErrorResponse
 from axtui.types import ChatRequest
 
@@ -28,10 +29,16 @@ _REF = "#/components/schemas/{model}"
 _ERRORS: dict[str, str] = {
     "400": "Invalid request: malformed JSON or a field that fails validation (`param` names it), "
     "or a request the provider refused",
-    "401": "No gateway key, or a wrong or revoked one",
+    "401": "No gateway key, or a wrong or revoked one (checked before the body is read)",
     "402": "A hard budget would be exceeded; `Retry-After` says when its period ends, if it does",
+    "403": "A write that needs the admin key, a gateway key reading another tenant's data, or a write "
+    "sent from a web page of another site (`Origin`)",
     "404": "Unknown model; the message lists the models served here",
+    "409": "It exists already",
     "413": "The body is larger than `server.max_body_bytes`",
+    "415": "The body is not JSON (`Content-Type: application/json`)",
+    "421": "The `Host` names neither the address the gateway listens on, a loopback name, nor one of "
+    "`server.allowed_hosts`",
     "429": "Rate limited by ax (`Retry-After`, `X-RateLimit-*`) or by the provider",
     "502": "The provider failed (5xx, a malformed answer, a dropped connection)",
     "503": "The gateway is starting or stopping, or its store is unusable",
@@ -53,12 +60,55 @@ _CALL_HEADERS = {
     "X-RateLimit-Reset": {"description": "Seconds until it is whole again", **_HEADER},
 }
 _REQUEST_HEADERS = [
-    {"name": "X-Ax-Cache", "in": "header", "required": False, "schema": {"type": "string"},
+    {"name": "X-Ax-Cache", "in": "header", "required": False,
+     "schema": {"type": "string", "pattern": CACHE_DIRECTIVE},
      "description": "Cache wishes: `no-cache` (do not read), `no-store` (neither read nor write), "
                     "`ttl=SECONDS`; comma-separated. Also accepted as `metadata.ax_cache`."},
     {"name": "X-Ax-Tags", "in": "header", "required": False, "schema": {"type": "string"},
      "description": "Comma-separated tags recorded with the call (cost breakdowns by tag)."},
 ]
+
+
+def sse_event(name: str | None, data: dict[str, Any], *, done: bool = False) -> dict[str, Any]:
+    """One server-sent event as schemathesis and OpenAPI 3.2's ``itemSchema`` read it: ``event`` and ``data``.
+
+    Args:
+        name: the ``event:`` field it carries (None: any).
+        data: the schema of the JSON in its ``data:`` field.
+        done: the stream may end with ``data: [DONE]``.
+    """
+    json_data: dict[str, Any] = {"type": "string", "contentMediaType": "application/json", "contentSchema": data}
+    payload = {"anyOf": [json_data, {"const": "[DONE]"}]} if done else json_data
+    event: dict[str, Any] = {"type": "string"} if name is None else {"const": name}
+    return {"type": "object", "required": ["data"], "properties": {"event": event, "data": payload}}
+
+
+def _metrics_schemas() -> dict[str, Any]:
+    """The live snapshot and the metrics stream's events, from the dataclasses that make them."""
+    from pydantic import TypeAdapter
+
+    from axtui.cost.alerts import BudgetAlert
+    from axtui.metrics.alerts.model import AlertEvent
+    from axtui.metrics.snapshot import Snapshot
+
+    out: dict[str, Any] = {}
+    for name, kind in (("MetricsSnapshot", Snapshot), ("AlertEventData", AlertEvent), ("BudgetEventData", BudgetAlert)):
+        schema = TypeAdapter(kind).json_schema(mode="serialization", ref_template=_REF)
+        out.update(schema.pop("$defs", {}))
+        schema["title"] = name
+        if name == "MetricsSnapshot":
+            schema["properties"]["view"] = {"type": "string", "description": "Whose calls: `all` (the admin) "
+                                            "or `user:NAME` (a gateway key's own)"}
+        else:
+            # A gateway key's copy leaves out how the webhook delivery went.
+            schema["required"] = [f for f in schema.get("required", []) if f not in ("delivery", "attempts")]
+        out[name] = schema
+    out["MetricsStreamEvent"] = {"anyOf": [
+        sse_event("snapshot", {"$ref": _REF.format(model="MetricsSnapshot")}),
+        sse_event("alert", {"$ref": _REF.format(model="AlertEventData")}),
+        sse_event("budget", {"$ref": _REF.format(model="BudgetEventData")}),
+    ]}
+    return out
 
 
 def _schemas(*models: type[BaseModel]) -> dict[str, Any]:
@@ -96,7 +146,8 @@ def _operation(
             "security": security,
             "parameters": _REQUEST_HEADERS,
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(request)}}},
-            "responses": {"200": ok, **_errors("400", "401", "402", "404", "413", "429", "502", "503", "504")},
+            "responses": {"200": ok, **_errors("400", "401", "402", "403", "404", "413", "415", "421", "429", "502",
+                                               "503", "504")},
         }
     }
 
@@ -108,7 +159,7 @@ def _hot_paths() -> dict[str, Any]:
         "headers": _CALL_HEADERS,
         "content": {
             "application/json": {"schema": _ref(wire.ChatCompletion)},
-            "text/event-stream": {"schema": _ref(wire.ChatCompletionChunk)},
+            "text/event-stream": {"itemSchema": sse_event(None, _ref(wire.ChatCompletionChunk), done=True)},
         },
     }
     embed_ok = {
@@ -121,7 +172,7 @@ def _hot_paths() -> dict[str, Any]:
         "(message_start … message_stop)",
         "headers": _CALL_HEADERS,
         "content": {"application/json": {"schema": _ref(aw.AnthropicMessage)},
-                    "text/event-stream": {"schema": {"type": "string"}}},
+                    "text/event-stream": {"itemSchema": sse_event(None, {"type": "object"})}},
     }
     return {
         "/v1/chat/completions": _operation(
@@ -153,6 +204,31 @@ def _fix_validation_errors(paths: dict[str, Any]) -> None:
                 responses.setdefault("400", _errors("400")["400"])
 
 
+_WRITES = ("post", "put", "patch", "delete")
+
+
+def _document_refusals(paths: dict[str, Any]) -> None:
+    """Every refusal the guard and the routes can answer, on every operation they apply to."""
+    from axtui.server.guard import OPEN_PATHS
+
+    for path, item in paths.items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            codes = ["421", "503"]
+            if path not in OPEN_PATHS:
+                codes += ["401", "403"]
+            if operation.get("parameters") or operation.get("requestBody"):
+                codes.append("400")
+            if "{" in path:
+                codes.append("404")
+            if method in _WRITES:
+                codes.append("413")
+            if operation.get("requestBody"):
+                codes.append("415")
+            for code, answer in _errors(*codes).items():
+                responses.setdefault(code, answer)
+
+
 def install_openapi(app: FastAPI) -> None:
     """Make ``app.openapi()`` document the hot routes too."""
 
@@ -172,6 +248,7 @@ def install_openapi(app: FastAPI) -> None:
         paths = schema.setdefault("paths", {})
         _fix_validation_errors(paths)
         paths.update(_hot_paths())
+        _document_refusals(paths)
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
         schemas.pop("HTTPValidationError", None)
@@ -180,6 +257,7 @@ def install_openapi(app: FastAPI) -> None:
             ChatRequest, wire.ChatCompletion, wire.ChatCompletionChunk, wire.EmbeddingRequest, wire.EmbeddingList,
             aw.AnthropicRequest, aw.AnthropicMessage, ErrorResponse,
         ))
+        schemas.update(_metrics_schemas())
         security = components.setdefault("securitySchemes", {})
         security.setdefault("bearerAuth", {"type": "http", "scheme": "bearer"})
         security["apiKeyHeader"] = {"type": "apiKey", "in": "header", "name": "x-api-key"}

@@ -37,6 +37,8 @@ class ServerState:
     started_at: float = 0.0
     #: The config file routing edits are saved to (and watched), when serving from one.
     config_path: Path | None = None
+    #: Metrics streams open now, by who holds them (``key:<id>``, ``admin``, ``anonymous``).
+    streams: dict[str, int] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _idle: asyncio.Event | None = field(default=None, repr=False)
 

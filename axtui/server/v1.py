@@ -36,6 +36,7 @@ from axtui.server import anthropic_wire as aw
 from axtui.server import wire
 from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, send_bytes
 from axtui.server.errors import Headers, HTTPProblem, error_payload, invalid_from_validation, limit_headers
+from axtui.server.guard import current_identity
 from axtui.server.state import ServerState
 from axtui.types import Caller, CallRecord, ChatRequest
 
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 
 HOT_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/messages")
 _SSE = b"text/event-stream; charset=utf-8"
-_MAX_USER = 256
 
 
 # Request ids only need to be unique, not secret: a random per-process part
@@ -96,12 +96,6 @@ def cache_directive(headers: dict[bytes, bytes], request: ChatRequest) -> CacheD
         return CacheDirective.parse(value)
     except ValueError as exc:
         raise InvalidRequest(str(exc), param=param) from None
-
-
-def _end_user(user: str | None) -> str | None:
-    if user is not None and len(user) > _MAX_USER:
-        raise InvalidRequest(f"user is {len(user)} characters long; send at most {_MAX_USER}", param="user")
-    return user or None
 
 
 class V1Routes:
@@ -181,9 +175,10 @@ class V1Routes:
         await send_bytes(send, 200, out, record_headers(result.record, result.limits))
 
     async def _caller(self, headers: dict[bytes, bytes], user: str | None) -> Caller:
+        """The caller, from the identity the guard found before the body was read."""
         auth = self.state.auth
         assert auth is not None  # checked by _gateway
-        return await auth.caller(headers, _end_user(user))
+        return await auth.caller(headers, user, current_identity.get())
 
     # -- streams ------------------------------------------------------------------------------
 

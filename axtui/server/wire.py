@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import base64
 import struct
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic_core import to_json
 
 from axtui.errors import InvalidRequest
+from axtui.server.constraints import END_USER
 from axtui.types import ChatResponse, Chunk, Usage
 
 __all__ = [
@@ -134,10 +135,15 @@ class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
-    input: str | list[str] = Field(description="One text or a list of up to 2048 texts; each non-empty.")
+    input: Annotated[str | list[str], WithJsonSchema({"anyOf": [
+        {"type": "string", "minLength": 1},
+        {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": 2048},
+    ]})] = Field(description="One text or a list of up to 2048 texts; each non-empty.")
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: int | None = Field(default=None, ge=1)
-    user: str | None = None
+    dimensions: Annotated[int | None, WithJsonSchema({"type": "null"})] = Field(
+        default=None, description="Not supported through ax (vectors come at the model's own size): leave it out")
+    user: str | None = Field(default=None, json_schema_extra={"pattern": END_USER},
+                             description="The end user (a trusted key's; no spaces, commas or slashes)")
 
     @field_validator("input", mode="before")
     @classmethod

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import sys
 import threading
 import time
 import weakref
@@ -45,8 +44,6 @@ BatchHook = Callable[[Connection, Sequence[CallRecord]], None]
 
 _CALL_COLUMNS = frozenset(c.name for c in Call.__table__.columns) - {"id"}  # type: ignore[attr-defined]
 _FIELDS = tuple(f.name for f in fields(CallRecord) if f.name in _CALL_COLUMNS and f.name != "tags")
-#: The longest a thread may hold the GIL while another waits for it (Python's default: 5 ms).
-_SWITCH_INTERVAL_S = 0.001
 #: Rows converted and inserted between two GIL hand-overs.
 _SLICE = 200
 _live: weakref.WeakSet[Recorder] = weakref.WeakSet()
@@ -87,11 +84,6 @@ class Recorder:
         self._cond = threading.Condition()
         self._enqueued = 0
         self._stopping = False
-        # The writer thread holds the GIL while it converts a batch; by default
-        # Python lets a thread keep it 5 ms before the event loop may have it
-        # back. 1 ms keeps the loop's longest stall under the 5 ms target.
-        if sys.getswitchinterval() > _SWITCH_INTERVAL_S:
-            sys.setswitchinterval(_SWITCH_INTERVAL_S)
         self._thread = threading.Thread(target=self._run, name="ax-recorder", daemon=True)
         self._thread.start()
         _live.add(self)

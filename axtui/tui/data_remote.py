@@ -109,16 +109,21 @@ class RemoteBackend(Backend):
         self._stream = _Stream()
         self._thread: threading.Thread | None = None
         self._budgets: list[Any] = []
+        #: Whose calls the server shows: ``all`` (admin key) or ``user:NAME`` (a gateway key's own).
+        self.view = "all"
 
     @property
     def label(self) -> str:
-        return self.url.removeprefix("http://").removeprefix("https://")
+        host = self.url.removeprefix("http://").removeprefix("https://")
+        # A gateway key sees its own calls only: the header says so.
+        return host if self.view == "all" else f"{host} · own view ({self.view})"
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         try:
-            self._get("/api/metrics/realtime", params={"recent": 0})
+            first = self._get("/api/metrics/realtime", params={"recent": 0})
+            self.view = str(first.get("view", "all")) if isinstance(first, dict) else "all"
             if self._want_stream:
                 self._thread = threading.Thread(target=self._listen, name="ax-dashboard-stream", daemon=True)
                 self._thread.start()
@@ -226,8 +231,10 @@ class RemoteBackend(Backend):
         since = f"@{now - seconds:.3f}"
         points_data = self._get("/api/metrics/history", params={"range": since, "until": f"@{now:.3f}",
                                                                 "step": grain})
-        grouped = self._get("/api/metrics/history", params={"range": since, "until": f"@{now:.3f}",
-                                                            "step": "day", "by": by, "limit": 1000})
+        # A gateway key's history has no per-provider, model or tag rows (they cover every tenant).
+        grouped = {} if self.view != "all" and by not in ("user", "key") else self._get(
+            "/api/metrics/history", params={"range": since, "until": f"@{now:.3f}", "step": "day", "by": by,
+                                            "limit": 1000})
         total = Totals()
         points = []
         for p in points_data.get("points", []):
@@ -389,7 +396,7 @@ class RemoteBackend(Backend):
             rules=list(routing.rules),
             ab_tests=list(routing.ab_tests),
             reports={name: rebuild(ABReport, r) for name, r in data["reports"].items()},
-            config_path=Path(data["config_path"]),
+            config_path=Path(data.get("config_path") or "(the server's config file)"),
             models=list(data["models"]),
         )
 

@@ -182,9 +182,10 @@ def test_body_too_large_is_413(live: LiveServer, key: str) -> None:
             yield b"y" * 100_000
         yield b'"}]}'
 
-    r = httpx.post(f"{live.url}/v1/chat/completions", content=chunks(), headers={"Authorization": f"Bearer {key}"})
+    json_key = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    r = httpx.post(f"{live.url}/v1/chat/completions", content=chunks(), headers=json_key)
     assert r.status_code == 413
-    r = httpx.put(f"{live.url}/api/budgets", content=b"x" * 5_000_000)
+    r = httpx.put(f"{live.url}/api/budgets", content=b"x" * 5_000_000, headers=json_key)
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 
@@ -211,12 +212,13 @@ def test_auth_refusals(live: LiveServer, store: Store) -> None:
     assert httpx.get(f"{live.url}/healthz").status_code == 200
 
 
-def test_errors_carry_the_request_id(live: LiveServer) -> None:
-    r = httpx.post(f"{live.url}/v1/chat/completions", content=b"{")
+def test_errors_carry_the_request_id(live: LiveServer, key: str) -> None:
+    r = httpx.post(f"{live.url}/v1/chat/completions", content=b"{",
+                   headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
     assert r.status_code == 400 and r.headers["x-ax-request-id"].startswith("chatcmpl-ax")
 
 
-def test_wrong_method_is_405(live: LiveServer) -> None:
-    r = httpx.get(f"{live.url}/v1/chat/completions")
+def test_wrong_method_is_405(live: LiveServer, key: str) -> None:
+    r = httpx.get(f"{live.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 405 and r.headers["allow"] == "POST"
     assert r.json()["error"]["code"] == "method_not_allowed"

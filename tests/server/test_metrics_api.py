@@ -109,13 +109,17 @@ def test_realtime_history_and_prometheus_count_served_calls(live: LiveServer, ke
         assert httpx.post(f"{live.url}/v1/chat/completions", json=body, headers=_auth(key)).status_code == 200
     snap = httpx.get(f"{live.url}/api/metrics/realtime", headers=_auth(key)).json()
     assert snap["totals"]["requests"] == 3 and snap["totals"]["ok"] == 3
-    assert sum(p["requests"] for p in snap["providers"]) == 3
+    # A key's own view: its user's calls, not the fleet's per-provider traffic (the admin's view has that).
+    assert snap["view"] == "user:alice" and snap["providers"] == [] and len(snap["recent"]) == 3
     assert live.gateway.recorder is not None
     live.gateway.recorder.flush()
-    hist = httpx.get(f"{live.url}/api/metrics/history", params={"range": "1h", "by": "provider"},
+    hist = httpx.get(f"{live.url}/api/metrics/history", params={"range": "1h", "by": "user"},
                      headers=_auth(key))
     assert hist.status_code == 200
     assert sum(p["calls"] for p in hist.json()["points"]) == 3
+    # Per provider covers every tenant's calls: the admin's to read.
+    assert httpx.get(f"{live.url}/api/metrics/history", params={"by": "provider"},
+                     headers=_auth(key)).status_code == 403
     bad = httpx.get(f"{live.url}/api/metrics/history", params={"range": "yesterday-ish"}, headers=_auth(key))
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "range"
     prom = httpx.get(f"{live.url}/metrics")

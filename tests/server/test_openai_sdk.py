@@ -140,7 +140,8 @@ def test_trusted_key_names_its_end_users(live: LiveServer, store: Store) -> None
     plain, _ = create_key(store, "bob")
     one = client(live, trusted).chat.completions.create(model="gpt-4o-mini", messages=HELLO, user="carol")
     two = client(live, plain).chat.completions.create(model="gpt-4o-mini", messages=HELLO, user="mallory")
-    assert recorded(live, one.id)["user"] == "carol"
+    # The end user lives in the trusted key's namespace, never the real carol.
+    assert recorded(live, one.id)["user"] == "app/carol"
     # An untrusted key cannot speak for someone else: its own user is charged.
     assert recorded(live, two.id)["user"] == "bob"
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,7 +53,6 @@ def test_answers_match_their_documented_models() -> None:
     response = ChatResponse("hi", "gpt-4o-mini", Usage(10, 2, cached_input_tokens=4), tool_calls=None)
     wire.ChatCompletion.model_validate(wire.completion_body(response, "chatcmpl-ax1"))
     enc = wire.StreamEncoder("chatcmpl-ax1", "m", 1, include_usage=True)
-    import json
 
     events = [enc.encode(Chunk(delta="a")), enc.encode(Chunk(finish_reason="stop")), enc.encode(Chunk(usage=Usage(3, 1)))]
     events.append(enc.finish())
@@ -85,3 +88,61 @@ def test_schemathesis_finds_no_server_errors(fuzzed: LiveServer) -> None:
 
         check()
     assert not failures, failures
+
+
+ADMIN = "admin-secret-for-tests-0123456789"
+#: The operations whose constraints the spec states, so every input it allows is accepted.
+_STATED = r"^/(api/alerts|v1/embeddings|api/budgets|api/ratelimits)$"
+_CONFORMANCE = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+                "response_headers_conformance")
+
+
+def _schemathesis(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    st = Path(sys.executable).with_name("st")
+    command = [str(st), "run", f"{url}/openapi.json", "--workers", "1", "--max-examples", "15", "--seed", "20",
+               "--no-color", "--phases", "coverage,fuzzing", "--generation-database", "none",
+               "-H", f"Authorization: Bearer {ADMIN}", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=tmp, timeout=600)
+
+
+def test_the_spec_states_what_the_api_enforces(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """schemathesis: inputs the spec allows are accepted; answers, statuses and headers are as documented."""
+    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
+    server = LiveServer(fleet_settings()).start()
+    try:
+        stated = _schemathesis(server.url, tmp_path, "--checks", f"positive_data_acceptance,{_CONFORMANCE}",
+                               "--include-path-regex", _STATED, "--include-method-regex", "^(POST|PUT)$")
+        assert stated.returncode == 0, stated.stdout[-6000:]
+        everything = _schemathesis(server.url, tmp_path, "--checks", _CONFORMANCE,
+                                   "--exclude-path", "/api/metrics/stream")
+        assert everything.returncode == 0, everything.stdout[-6000:]
+    finally:
+        server.stop()
+
+
+def test_the_metrics_streams_events_match_their_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each event is documented (schemathesis reads the stream); each event's JSON matches its component."""
+    import jsonschema_rs
+    from schemathesis.specs.openapi.checks import response_schema_conformance
+
+    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
+    server = LiveServer(fleet_settings()).start()
+    try:
+        auth = {"Authorization": f"Bearer {ADMIN}"}
+        spec = httpx.get(f"{server.url}/openapi.json").json()
+        operation = schemathesis.openapi.from_dict(spec)["/api/metrics/stream"]["GET"]
+        case = operation.Case(query={"interval": 0.2, "count": 2})
+        response = case.call(base_url=server.url, headers=auth, timeout=30)
+        assert response.status_code == 200 and response.text.count("event: snapshot") == 2
+        case.validate_response(response, checks=[response_schema_conformance])
+        snapshot = jsonschema_rs.validator_for({"$ref": "#/components/schemas/MetricsSnapshot",
+                                                "components": spec["components"]})
+        datas = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+        assert len(datas) == 2
+        for data in datas:
+            snapshot.validate(data)
+        # The schema says something: a snapshot out of shape fails it.
+        assert not snapshot.is_valid({**datas[0], "totals": {"requests": "many"}})
+        assert not snapshot.is_valid({k: v for k, v in datas[0].items() if k != "series"})
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from axtui.cli import main
@@ -38,3 +39,35 @@ def test_the_server_never_imports_textual() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_no_auth_on_a_network_address_refuses_to_start_unless_told() -> None:
+    result = CliRunner().invoke(main, ["serve", "--no-auth", "--host", "0.0.0.0", "--port", "1"])
+    assert result.exit_code == 2
+    assert "--no-auth" in result.stderr and "--allow-no-auth-remote" in result.stderr
+
+
+def test_a_short_admin_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AX_ADMIN_KEY", "hunter2")
+    result = CliRunner().invoke(main, ["serve", "--port", "1"])
+    assert result.exit_code != 0
+    assert "AX_ADMIN_KEY" in result.stderr and "at least 16" in result.stderr
+
+
+def test_library_modules_leave_process_settings_alone() -> None:
+    """The recorder no longer sets the switch interval; the `ax serve` entry point does."""
+    from axtui.server.run import SWITCH_INTERVAL_S, tune_process
+    from axtui.store import Store
+    from axtui.store.recorder import Recorder
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        store = Store.open()
+        Recorder(store).close()
+        store.close()
+        assert sys.getswitchinterval() == 0.005
+        tune_process()
+        assert sys.getswitchinterval() == SWITCH_INTERVAL_S
+    finally:
+        sys.setswitchinterval(before)

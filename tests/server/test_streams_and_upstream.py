@@ -44,7 +44,7 @@ def test_client_leaving_mid_stream_cancels_and_records(slow_live: LiveServer) ->
     slow_live.gateway.bus.subscribe(lambda topic, rec: records.append(rec) if topic == "call" else None)
     body = (b'{"model": "gpt-4o-mini", "stream": true, "max_tokens": 400, '
             b'"messages": [{"role": "user", "content": "Tell me a long story"}]}')
-    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     with socket.create_connection(("127.0.0.1", slow_live.port)) as sock:
         sock.sendall(request)

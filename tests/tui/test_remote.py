@@ -139,3 +139,28 @@ async def test_the_dashboard_over_a_url_shows_costs(server: LiveServer) -> None:
         await pilot.press("5")  # routing: the server's deployments and their live health
         assert await until(pilot, lambda: app.screen.query_one("#health").row_count >= 5)
         assert app.problem is None
+
+
+def test_a_plain_key_sees_its_own_view_and_the_header_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from axtui.server.keys import create_key
+
+    live = LiveServer(fast_fleet()).start()
+    try:
+        assert live.gateway.store is not None
+        raw, _ = create_key(live.gateway.store, "user-1")
+        _traffic(live, 9)
+        monkeypatch.delenv("AX_ADMIN_KEY", raising=False)
+        monkeypatch.setenv("AX_API_KEY", raw)
+        backend = RemoteBackend(live.url, live.gateway.settings, stream=False)
+        backend.start()
+        try:
+            assert backend.view == "user:user-1" and "own view (user:user-1)" in backend.label
+            snap = backend.live(300).snapshot
+            assert {c.user for c in snap.recent} == {"user-1"} and snap.totals.requests == 3
+            costs = backend.costs("1h", "provider")  # no per-provider rows for a tenant, and no error
+            assert costs.summary.totals.calls == 3 and costs.breakdown.rows == ()
+            assert backend.routing().config_path.name  # no path is sent; the view still builds
+        finally:
+            backend.close()
+    finally:
+        live.stop()

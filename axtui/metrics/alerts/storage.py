@@ -24,6 +24,7 @@ from axtui.store import Store
 from axtui.store.tables_monitor import AlertEventRow, AlertRuleRow
 
 __all__ = [
+    "RuleExists",
     "acknowledge_rule",
     "add_rule",
     "get_rule",
@@ -37,6 +38,12 @@ __all__ = [
     "update_rule",
     "validate_webhook",
 ]
+
+class RuleExists(InvalidRequest):
+    """The same rule is stored already (the server answers 409)."""
+
+    status_code = 409
+
 
 RULES = AlertRuleRow.__table__  # type: ignore[attr-defined]
 EVENTS = AlertEventRow.__table__  # type: ignore[attr-defined]
@@ -122,7 +129,7 @@ def add_rule(
     def work(conn: Connection) -> int:
         existing = conn.execute(select(RULES.c.id).where(RULES.c.rule == canonical)).scalar()
         if existing is not None:
-            raise InvalidRequest(
+            raise RuleExists(
                 f"the rule {canonical!r} already exists (id {existing}); remove it first to replace it"
             )
         return int(conn.execute(insert(RULES).values(**row)).inserted_primary_key[0])  # type: ignore[index]
@@ -130,7 +137,7 @@ def add_rule(
     try:
         rule_id = store.run(work)
     except IntegrityError:
-        raise InvalidRequest(f"the rule {canonical!r} already exists") from None
+        raise RuleExists(f"the rule {canonical!r} already exists") from None
     found = get_rule(store, rule_id)
     assert found is not None
     return found

@@ -64,9 +64,9 @@ def chat_request(data: dict[str, Any]) -> ChatRequest:
     try:
         return ChatRequest.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise bad_request(f"invalid request: {where}: {first['msg']}") from None
+        from axtui.validation import field_problems
+
+        raise bad_request(f"invalid request: {field_problems(exc)[0]}") from None
 
 
 def status_of(exc: ProviderError) -> int:
