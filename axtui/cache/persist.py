@@ -236,6 +236,12 @@ class StoreTier:
             finally:
                 self._flushing -= 1
 
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        """Wait until the index holds what the store held at start; False on timeout."""
+        if not self._started:
+            return True
+        return self._loaded.wait(timeout)
+
     def start(self) -> None:
         """Start the writer thread (the constructor does unless ``autostart=False``)."""
         if not self._started:

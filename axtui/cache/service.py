@@ -429,6 +429,8 @@ class AnswerCache:
         self.index.clear()
 
     def _index_rows(self, rows: list[IndexRow]) -> None:
+        # Grouped by shape, and added in one call per group: the graph builds on every core.
+        groups: dict[tuple[int, ...], list[tuple[IndexRow, np.ndarray]]] = {}
         for r in rows:
             if r.key in self.index:
                 continue
@@ -438,8 +440,14 @@ class AnswerCache:
                 log.warning("response cache: vectors of entry %s are corrupt; it stays exact-only (%s)",
                             r.key[:12], exc)
                 continue
-            evicted = self.index.add(r.partition, r.key, vectors, created=r.created_at, expires=r.expires_at)
-            self._snapshot_changes += 1
+            groups.setdefault(vectors.shape, []).append((r, vectors))
+        for group in groups.values():
+            unique = list({r.key: (r, v) for r, v in group}.values())
+            evicted = self.index.add_many(
+                [r.partition for r, _ in unique], [r.key for r, _ in unique], np.stack([v for _, v in unique]),
+                created=np.array([r.created_at for r, _ in unique]), expires=np.array([r.expires_at for r, _ in unique]),
+            )
+            self._snapshot_changes += len(unique)
             if evicted:
                 self.memory.pop_many(evicted)
 
