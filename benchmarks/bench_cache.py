@@ -67,7 +67,7 @@ from axtui.providers.sim import fleet  # noqa: E402
 from axtui.providers.sim.workload import NEAR_MISSES, Workload  # noqa: E402
 from axtui.store import Store  # noqa: E402
 from axtui.types import Caller, ChatRequest, ChatResponse, Usage  # noqa: E402
-from benchmarks.prompts import prompt, prompts  # noqa: E402
+from benchmarks.prompts import prompt, prompts, vectors  # noqa: E402
 
 
 def row(label: str, value: str, baseline: str = "", target: str = "", ok: bool | None = None) -> None:
@@ -194,13 +194,10 @@ def _partition(text: str, scope: str) -> str:
 
 
 def bench_vectors(n: int, embedder: BuiltinEmbedder) -> np.ndarray:
-    """Built-in embeddings of `prompts.prompts(n)`, kept in the temp dir between runs (1M take ~1 min)."""
-    path = Path(tempfile.gettempdir()) / f"ax-bench-vectors-{embedder.name}-{n}.npy"
-    if path.exists():
-        return np.load(path)
-    vectors = embedder.embed_sync(prompts(n))
-    np.save(path, vectors)
-    return vectors
+    """Built-in embeddings of `prompts.prompts(n)` (kept in the temp dir between runs)."""
+    assert embedder.name == BuiltinEmbedder().name
+    out: np.ndarray = vectors(n)
+    return out
 
 
 def _truth(vectors: np.ndarray, parts: np.ndarray, qvecs: np.ndarray, qparts: np.ndarray) -> tuple[np.ndarray,

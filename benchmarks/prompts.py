@@ -10,7 +10,9 @@ words from fixed lists, about fourteen words, all in one partition.
 
 from __future__ import annotations
 
-__all__ = ["TEMPLATES", "prompt", "prompts"]
+from typing import Any
+
+__all__ = ["TEMPLATES", "prompt", "prompts", "vectors"]
 
 _ASKS = (
     "could you explain", "please describe", "tell me about", "help me understand", "give me a summary of",
@@ -67,3 +69,21 @@ def prompt(i: int) -> str:
 def prompts(n: int, start: int = 0) -> list[str]:
     """Prompts ``start`` to ``start + n`` (distinct while below `TEMPLATES`)."""
     return [prompt(i) for i in range(start, start + n)]
+
+
+def vectors(n: int) -> Any:
+    """The built-in embedder's vectors of ``prompts(n)``, kept in the temp dir between runs (1M: ~1 min)."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from axtui.cache import BuiltinEmbedder
+
+    embedder = BuiltinEmbedder()
+    path = Path(tempfile.gettempdir()) / f"ax-bench-vectors-{embedder.name}-{n}.npy"
+    if path.exists():
+        return np.load(path)
+    out = embedder.embed_sync(prompts(n))
+    np.save(path, out)
+    return out
