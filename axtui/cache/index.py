@@ -43,7 +43,9 @@ searches and adds off the event loop.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import threading
 import zlib
 from collections import OrderedDict, deque
@@ -55,7 +57,11 @@ from typing import Any
 import numpy as np
 from usearch.index import Index
 
-__all__ = ["TAG_DIMS", "Candidate", "VectorIndex", "conversation_vector"]
+from axtui.locations import data_dir
+from axtui.store import Store
+
+__all__ = ["TAG_DIMS", "Candidate", "SnapshotInfo", "VectorIndex", "conversation_vector", "snapshot_info",
+           "snapshot_path"]
 
 #: Extra dimensions carrying a partition's tag (+-1/sqrt(TAG_DIMS) each).
 TAG_DIMS = 32
@@ -431,3 +437,49 @@ class VectorIndex:
         with self._lock:
             self._apply_pending()
             return list(self._rows)
+
+
+def snapshot_path(store: Store, embedder: str) -> Path | None:
+    """Where the index snapshot of ``store``'s entries by ``embedder`` lives (None: an in-memory database).
+
+    Beside a SQLite file; in the data dir, named by a hash of the URL, for another database.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", embedder)[:64]
+    if store.path is not None:
+        return store.path.with_name(f"{store.path.name}.cache-index.{name}.npz")
+    if store.url.startswith("sqlite"):
+        return None
+    digest = hashlib.sha256(store.url.encode()).hexdigest()[:16]
+    return data_dir() / f"cache-index-{digest}.{name}.npz"
+
+
+@dataclass(slots=True)
+class SnapshotInfo:
+    """What the newest index snapshot of a store holds (what a gateway's index held when it last wrote one)."""
+
+    path: Path
+    entries: int
+    bytes: int
+    written_at: float
+
+    @property
+    def bytes_per_entry(self) -> int:
+        """File bytes per entry: vector, graph links and key (memory holds about as much)."""
+        return self.bytes // self.entries if self.entries else 0
+
+
+def snapshot_info(store: Store) -> SnapshotInfo | None:
+    """The newest index snapshot of ``store`` (any embedder), or None when there is none or it is unreadable."""
+    probe = snapshot_path(store, "x")
+    if probe is None:
+        return None
+    found = sorted(probe.parent.glob(probe.name[: -len("x.npz")] + "*.npz"), key=lambda p: p.stat().st_mtime)
+    for path in reversed(found):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                entries = int(data["keys"].shape[0])
+            st = path.stat()
+        except (OSError, ValueError, KeyError):
+            continue
+        return SnapshotInfo(path, entries, st.st_size, st.st_mtime)
+    return None

@@ -33,9 +33,7 @@ embedded twice.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +46,7 @@ import numpy as np
 from axtui.aio import start_eagerly
 from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response, decode_vectors
 from axtui.cache.guards import exact_signature, features, turns_mismatch
-from axtui.cache.index import VectorIndex
+from axtui.cache.index import VectorIndex, snapshot_path
 from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
 from axtui.cache.memory import MemoryTier
 from axtui.cache.persist import IndexRow, StoredRow, StoreTier
@@ -57,7 +55,6 @@ from axtui.cache.semantic import BuiltinEmbedder, Embedder
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import CacheConfig
 from axtui.errors import AxError, StoreError
-from axtui.locations import data_dir
 from axtui.ports import CacheDirective, CacheHit
 from axtui.store import Store
 from axtui.types import Caller, ChatRequest, ChatResponse
@@ -130,7 +127,7 @@ class AnswerCache:
         self.tier: StoreTier | None = None
         if store is not None:
             if embedder is not None:
-                self.snapshot_path = _snapshot_path(store, embedder.name)
+                self.snapshot_path = snapshot_path(store, embedder.name)
             self.tier = StoreTier(
                 store,
                 clock=clock,
@@ -489,17 +486,6 @@ class AnswerCache:
             self.index.save(path)
         except OSError as exc:
             log.warning("response cache: writing the index snapshot %s failed (%s)", path, exc)
-
-
-def _snapshot_path(store: Store, embedder: str) -> Path | None:
-    """Where this store's index snapshot for ``embedder`` lives (None: an in-memory database)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", embedder)[:64]
-    if store.path is not None:
-        return store.path.with_name(f"{store.path.name}.cache-index.{name}.npz")
-    if store.url.startswith("sqlite"):
-        return None
-    digest = hashlib.sha256(store.url.encode()).hexdigest()[:16]
-    return data_dir() / f"cache-index-{digest}.{name}.npz"
 
 
 def _entry_from_row(row: StoredRow) -> Entry:
