@@ -182,6 +182,12 @@ class CacheConfig(_Section):
     memory_entries: int = Field(default=10_000, ge=0)
     memory_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     store_bytes: int = Field(default=512 * 1024 * 1024, ge=0)
+    #: The most entries this process's semantic index holds (0: no bound); the least recently
+    #: used leave the index and the memory tier together (~1.5 kB each at 256 dimensions).
+    index_entries: int = Field(default=100_000, ge=0)
+    #: Writes waiting for the store; when full, a new write is dropped and counted
+    #: (``dropped_writes``): a cache may lose a write, it never holds up a call.
+    write_queue: int = Field(default=10_000, ge=1)
     models: dict[str, CachePolicy] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -8,10 +8,23 @@ Four targets, each in its own process, with the load generator in this one:
 - ``floor``: a minimal pass-through (raw ASGI on uvicorn + an aiohttp
   client), the least any Python gateway can add;
 - ``ax``: ``ax serve`` (one worker) with every feature on: key auth, rate
-  limits, a hard budget, the response cache, routing, pricing, recording;
+  limits, a hard budget, the response cache (exact and semantic), routing,
+  pricing, recording; its semantic cache empty at start;
+- ``ax-10k``, ``ax-100k``: the same with 10,000 and 100,000 answers already
+  in the semantic cache, all in the partition the load asks in;
 - ``ax-core``: ``ax serve`` with only key auth, routing, pricing and
   recording (no limits, budgets or cache), to tell the server and engine's
   own cost from the subsystems'.
+
+The workload (`Prompts`): every request is a distinct everyday prompt
+without digits (`benchmarks/prompts.py`, ~14 words, all of one model, user
+and output limit, so all in one semantic partition: a lookup searches the
+whole cache), except one in ten taken from the standard workload
+(`axtui.providers.sim.workload`: popular repeats, paraphrases, near-misses,
+long prompts) and one in twenty a paraphrase of an answer already cached
+(a semantic hit when the cache was filled). Every target gets the same
+sequence. A prompt carrying a serial number would put each request in a
+partition of its own and make the semantic cache's work vanish: never.
 
 The load is open-loop at a constant rate (100, 300, 500, 1,000 req/s),
 latency measured from each request's *scheduled* send time, so queueing
@@ -20,9 +33,10 @@ exact cache hit end to end. CPU per request is the server process's CPU
 time over the requests it served.
 
 Targets (one worker): >= 1,000 req/s with zero errors; at 500 req/s added
-latency <= 1.5 ms p50 and <= 8 ms p99; exact cache hit p50 <= 1 ms.
+latency <= 1.5 ms p50 and <= 8 ms p99; exact cache hit p50 <= 1 ms; with
+100k entries cached, figures within 1.5x of those with the cache empty.
 
-Run: ``python benchmarks/bench_gateway.py [--quick]``.
+Run: ``python benchmarks/bench_gateway.py [--quick] [--fills 0,10000,100000]``.
 """
 
 from __future__ import annotations
@@ -41,6 +55,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter as perf
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.prompts import prompt, vectors  # noqa: E402
 
 RATES = (100, 300, 500, 1000)
 MODEL = "gpt-4o-mini"
@@ -174,27 +193,57 @@ class Run:
         return pct(self.latencies_ms, q)
 
 
+class Prompts:
+    """The request bodies of one target, in the order every target gets them (see the module docstring).
+
+    Args:
+        filled: how many of `benchmarks.prompts`' first prompts are cached (paraphrases ask for them).
+    """
+
+    #: Distinct prompts start here, past any cache fill, so none is an exact hit.
+    FRESH = 1_000_000
+
+    def __init__(self, filled: int) -> None:
+        from axtui.providers.sim.workload import Workload
+
+        self.filled = filled
+        self.i = 0
+        self.standard = [item.request.messages[-1].text() for item in Workload(seed=11).take(2_000)]
+
+    def next(self) -> str:
+        i, self.i = self.i, self.i + 1
+        if i % 10 == 3:
+            return self.standard[(i // 10) % len(self.standard)]
+        if i % 20 == 7 and self.filled:
+            return f"{prompt((i * 7_919) % self.filled).lower().rstrip('?')}, please"
+        return prompt(self.FRESH + i)
+
+    def bodies(self, n: int) -> list[bytes]:
+        return [json.dumps({"model": MODEL, "max_tokens": 16,
+                            "messages": [{"role": "user", "content": self.next()}]}).encode() for _ in range(n)]
+
+
 @dataclass
 class Target:
     name: str
     url: str
     headers: dict[str, str]
     pid: int
+    filled: int = 0
+
+    def __post_init__(self) -> None:
+        self.prompts = Prompts(self.filled)
+        #: x-ax-cache answers (miss, exact, semantic) over the measured runs.
+        self.cache: dict[str, int] = {}
 
 
 # -- load -------------------------------------------------------------------------------------
 
 
-def _bodies(n: int, tag: str) -> list[bytes]:
-    return [json.dumps({"model": MODEL, "max_tokens": 16,
-                        "messages": [{"role": "user", "content": f"{tag} prompt number {i}"}]}).encode()
-            for i in range(n)]
-
-
 async def open_loop(session: Any, target: Target, rate: float, duration: float, tag: str) -> Run:
     """Send at ``rate`` per second for ``duration``; latency from each scheduled send time."""
     n = max(1, int(rate * duration))
-    bodies = _bodies(n, f"{tag}-{target.name}-{rate}")
+    bodies = target.prompts.bodies(n)
     headers = {"content-type": "application/json", **target.headers}
     latencies: list[float] = []
     errors = 0
@@ -204,6 +253,8 @@ async def open_loop(session: Any, target: Target, rate: float, duration: float, 
         try:
             async with session.post(target.url, data=body, headers=headers) as r:
                 await r.read()
+                status = r.headers.get("x-ax-cache", "-")
+                target.cache[status] = target.cache.get(status, 0) + 1
                 if r.status != 200:
                     errors += 1
         except Exception:
@@ -227,7 +278,7 @@ async def open_loop(session: Any, target: Target, rate: float, duration: float, 
 
 async def closed_loop(session: Any, target: Target, duration: float, concurrency: int = 48) -> Run:
     """As many requests as ``concurrency`` back-to-back clients get through (every request a new one)."""
-    bodies = _bodies(int(20_000 * duration), f"max-{target.name}")
+    bodies = target.prompts.bodies(int(3_000 * duration))
     headers = {"content-type": "application/json", **target.headers}
     latencies: list[float] = []
     errors = 0
@@ -284,7 +335,51 @@ def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pop
                             start_new_session=True)
 
 
-def _start_ax(upstream: str, home: Path, *, features: bool = True) -> tuple[subprocess.Popen[bytes], str, str]:
+def fill_cache(home: Path, entries: int) -> None:
+    """Store ``entries`` answers in the cache of the gateway at ``home``, in the partition the load asks in.
+
+    Runs in its own process (``--role fill``), as ``ax serve`` would see a
+    cache other processes filled: rows in the store, vectors indexed, and
+    the index's snapshot written on close.
+    """
+    os.environ["AX_HOME"] = str(home)
+    import asyncio as aio
+
+    from axtui.cache import AnswerCache, BuiltinEmbedder
+    from axtui.cache.entry import Entry
+    from axtui.cache.guards import exact_signature, features
+    from axtui.cache.keys import cache_key, partition_key
+    from axtui.config import CacheConfig
+    from axtui.locations import database_url
+    from axtui.store import Store
+    from axtui.types import ChatRequest, ChatResponse, Usage
+
+    embedder = BuiltinEmbedder()
+    vecs = vectors(entries)
+    store = Store.open(database_url())
+    config = CacheConfig(write_queue=entries + 10, index_entries=max(entries + 10, 100_000), memory_entries=10)
+    cache = AnswerCache(config, store, embedder=embedder)
+    assert cache.tier is not None
+    scope = "user:bench"
+    now = time.time()
+    for i in range(entries):
+        text = prompt(i)
+        req = ChatRequest.model_validate({"model": MODEL, "max_tokens": 16,
+                                          "messages": [{"role": "user", "content": text}]})
+        guards = (features(text),)
+        entry = Entry(cache_key(req, scope), partition_key(req, scope, exact_signature(guards)), scope, "bench",
+                      MODEL, ChatResponse(f"cached answer {i}", MODEL, Usage(12, 7)), 1_000, now, now + 86_400,
+                      guards)
+        cache.tier.put(entry, vecs[i : i + 1], embedder.name)
+    cache.tier.flush(timeout=900)
+    cache.tier.load_index()
+    aio.run(cache.aclose())
+    store.close()
+
+
+def _start_ax(
+    upstream: str, home: Path, *, features: bool = True, filled: int = 0
+) -> tuple[subprocess.Popen[bytes], str, str]:
     """``ax serve`` with every feature on (or only auth, routing, pricing and recording), and a key for it."""
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "AX_HOME": str(home)}
@@ -298,7 +393,7 @@ def _start_ax(upstream: str, home: Path, *, features: bool = True) -> tuple[subp
         config += (
             "[ratelimit]\n"
             'global_requests = "6000000/minute"\nuser_requests = "3000000/minute"\n'
-            'user_tokens = "900000000/minute"\n\n[cache]\nenabled = true\n'
+            'user_tokens = "900000000/minute"\n\n[cache]\nenabled = true\nsemantic = true\n'
         )
     else:
         config += "[cache]\nenabled = false\n"
@@ -310,6 +405,9 @@ def _start_ax(upstream: str, home: Path, *, features: bool = True) -> tuple[subp
     if features:
         subprocess.run([sys.executable, "-m", "axtui", "cost", "budget", "set", "5000000", "--scope", "global",
                         "--period", "month", "--hard"], env=env, capture_output=True, check=False)
+    if filled:
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--role", "fill", "--home", str(home),
+                        "--entries", str(filled)], env=env, check=True)
     port = free_port()
     proc = _spawn([sys.executable, "-m", "axtui", "serve", "--port", str(port)], env)
     return proc, f"http://127.0.0.1:{port}", key
@@ -439,10 +537,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1.5 s per step instead of 4 s")
     parser.add_argument("--duration", type=float, default=None, help="seconds per step")
-    parser.add_argument("--role", choices=["upstream", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--fills", default="0,10000,100000",
+                        help="answers already in the semantic cache, one ax target each (default 0,10000,100000)")
+    parser.add_argument("--role", choices=["upstream", "floor", "fill"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    parser.add_argument("--entries", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.role == "fill":
+        fill_cache(Path(args.home), args.entries)
+        return
     if args.role == "upstream":
         run_upstream(args.port)
         return
@@ -462,23 +567,32 @@ def main(argv: list[str] | None = None) -> None:
             wait_ready(f"{upstream}/v1/models", up)
             floor = _spawn([*me, "--role", "floor", "--port", str(floor_port), "--upstream", upstream])
             procs.append(floor)
-            ax, ax_url, key = _start_ax(upstream, Path(tmp) / "all")
-            procs.append(ax)
             core, core_url, core_key = _start_ax(upstream, Path(tmp) / "core", features=False)
             procs.append(core)
-            wait_ready(f"http://127.0.0.1:{floor_port}/v1/models", floor)
-            wait_ready(f"{ax_url}/readyz", ax)
-            wait_ready(f"{core_url}/readyz", core)
+            stop: dict[str, Any] = {"floor": floor, "ax-core": core}
             targets = [
                 Target("direct", f"{upstream}/v1/chat/completions", {}, up.pid),
                 Target("floor", f"http://127.0.0.1:{floor_port}/v1/chat/completions", {}, floor.pid),
                 Target("ax-core", f"{core_url}/v1/chat/completions", {"authorization": f"Bearer {core_key}"},
                        core.pid),
-                Target("ax", f"{ax_url}/v1/chat/completions", {"authorization": f"Bearer {key}"}, ax.pid),
             ]
+            for filled in (int(f) for f in args.fills.split(",")):
+                name = "ax" if not filled else f"ax-{filled // 1000}k"
+                t0 = time.perf_counter()
+                ax, ax_url, key = _start_ax(upstream, Path(tmp) / name, filled=filled)
+                procs.append(ax)
+                wait_ready(f"{ax_url}/readyz", ax)
+                if filled:
+                    print(f"{name}: {filled:,} answers cached and ax serve ready in {time.perf_counter() - t0:.0f} s",
+                          flush=True)
+                targets.append(Target(name, f"{ax_url}/v1/chat/completions", {"authorization": f"Bearer {key}"},
+                                      ax.pid, filled))
+                stop[name] = ax
+            wait_ready(f"http://127.0.0.1:{floor_port}/v1/models", floor)
+            wait_ready(f"{core_url}/readyz", core)
             import uvloop
 
-            runs = uvloop.run(_measure(targets, RATES, duration, warm, {"floor": floor, "ax-core": core}))
+            runs = uvloop.run(_measure(targets, RATES, duration, warm, stop))
             layer_us = uvloop.run(server_layer_us(Path(tmp) / "layer", 5_000 if args.quick else 20_000))
         finally:
             for p in reversed(procs):
@@ -490,6 +604,35 @@ def main(argv: list[str] | None = None) -> None:
                 except subprocess.TimeoutExpired:
                     p.kill()
     _report(runs, duration, layer_us)
+    _report_fills(runs, targets)
+
+
+def _report_fills(runs: list[Run], targets: list[Target]) -> None:
+    """The semantic cache at each fill, beside the empty cache and the upstream called directly (same run)."""
+    by = {(r.target, r.rate): r for r in runs}
+    d500 = by.get(("direct", 500))
+    empty500, empty_max = by.get(("ax", 500)), by.get(("ax", 0))
+    print("\nthe semantic cache filled (every feature on; workload: distinct everyday prompts, one partition):")
+    print(f"  {'target':8} {'cached':>8} {'1000/s got':>10} {'errors':>6} {'+p50@500':>9} {'+p99@500':>9} "
+          f"{'max req/s':>9} {'vs empty (p50, p99, max)':>26}  answers (x-ax-cache)")
+    for t in targets:
+        if not t.name.startswith("ax") or t.name == "ax-core":
+            continue
+        r1000, r500, rmax = by.get((t.name, 1000)), by.get((t.name, 500)), by.get((t.name, 0))
+        got = f"{r1000.achieved:10.0f} {r1000.errors:6d}" if r1000 and r1000.sent else f"{'saturated':>10} {'':6}"
+        if r500 and r500.sent and d500:
+            a50, a99 = r500.p(0.5) - d500.p(0.5), r500.p(0.99) - d500.p(0.99)
+            added = f"{a50:9.2f} {a99:9.2f}"
+        else:
+            added = f"{'-':>9} {'-':>9}"
+        ratio = ""
+        if t.name != "ax" and r500 and r500.sent and empty500 and empty500.sent and rmax and empty_max:
+            ratio = (f"{r500.p(0.5) / empty500.p(0.5):.2f}x {r500.p(0.99) / empty500.p(0.99):.2f}x "
+                     f"{empty_max.achieved / max(rmax.achieved, 1):.2f}x")
+        answers = ", ".join(f"{k} {v}" for k, v in sorted(t.cache.items()))
+        print(f"  {t.name:8} {t.filled:8,} {got} {added} {rmax.achieved if rmax else 0:9.0f} {ratio:>26}  {answers}")
+    print("  targets: 1,000 req/s with 0 errors; added p50 <= 1.5 ms, p99 <= 8 ms at 500 req/s over direct; "
+          "each ratio to the empty cache <= 1.5x")
 
 
 def _report(runs: list[Run], duration: float, layer_us: float) -> None:

@@ -52,6 +52,11 @@ class CacheStats:
     corrupt: int = 0
     since: float | None = None
     by_model: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The semantic index as a gateway last saved it (its snapshot): entries, bytes, bytes per entry, when.
+    index_entries: int | None = None
+    index_bytes: int | None = None
+    index_bytes_per_entry: int | None = None
+    index_saved_at: float | None = None
 
     @property
     def hit_rate(self) -> float:
@@ -83,6 +88,10 @@ class CacheStats:
             "corrupt": self.corrupt,
             "since": self.since,
             "by_model": self.by_model,
+            "index_entries": self.index_entries,
+            "index_bytes": self.index_bytes,
+            "index_bytes_per_entry": self.index_bytes_per_entry,
+            "index_saved_at": self.index_saved_at,
         }
 
 
@@ -130,6 +139,12 @@ def stats(store: Store, since: float | None = None) -> CacheStats:
     out.expirations = counters.get("expirations", 0)
     out.invalidated = counters.get("invalidated", 0)
     out.corrupt = counters.get("corrupt", 0)
+    from axtui.cache.index import snapshot_info  # numpy and the graph library: only when asked
+
+    info = snapshot_info(store)
+    if info is not None:
+        out.index_entries, out.index_bytes = info.entries, info.bytes
+        out.index_bytes_per_entry, out.index_saved_at = info.bytes_per_entry, info.written_at
     return out
 
 

@@ -3,7 +3,9 @@
 Reads (`StoreTier.get`) are plain, short queries the cache runs off the
 event loop (``asyncio.to_thread``) only when the memory tier misses.
 Writes never wait: `put`, `touch` and `delete` queue work for one writer
-thread, which gathers it for 50 ms and applies it in batches, one
+thread (the queue is bounded by ``max_queue``: when it is full a put or a
+touch is dropped and counted in `StoreTier.dropped`, since a cache may lose
+a write but must never hold up a call; deletes are always queued), which gathers it for 50 ms and applies it in batches, one
 transaction each (so another process sees a new answer a moment later;
 this one has it in memory at once), and then
 
@@ -104,7 +106,13 @@ class StoreTier:
         on_removed: called (from the writer thread) with keys it evicted or expired.
         on_reset: called (from the writer thread) when another process invalidated entries.
         on_index_rows: called (from the writer thread) with stored vectors to index.
+        on_live_keys: called (from the writer thread) after the first load with every live
+            key of this embedder, so an index loaded from a snapshot drops what is gone.
+        on_start: called first on the writer thread, before the index loads (a snapshot).
+        on_idle: called on the writer thread about once a second (periodic snapshots).
+        on_close: called last on the writer thread, after the final writes.
         indexed: whether the index already holds a key (its vectors are then not read again).
+        max_queue: the most writes waiting; more puts and touches are dropped and counted.
     """
 
     def __init__(
@@ -117,7 +125,12 @@ class StoreTier:
         on_removed: Callable[[list[str]], None] = lambda keys: None,
         on_reset: Callable[[], None] = lambda: None,
         on_index_rows: Callable[[list[IndexRow]], None] = lambda rows: None,
+        on_live_keys: Callable[[set[str]], None] = lambda keys: None,
+        on_start: Callable[[], None] = lambda: None,
+        on_idle: Callable[[], None] = lambda: None,
+        on_close: Callable[[], None] = lambda: None,
         indexed: Callable[[str], bool] = lambda key: False,
+        max_queue: int = 10_000,
         purge_interval_s: float = 60.0,
         poll_interval_s: float = 1.0,
         refresh_interval_s: float = 5.0,
@@ -130,7 +143,14 @@ class StoreTier:
         self.on_removed = on_removed
         self.on_reset = on_reset
         self.on_index_rows = on_index_rows
+        self.on_live_keys = on_live_keys
+        self.on_start = on_start
+        self.on_idle = on_idle
+        self.on_close = on_close
         self.indexed = indexed
+        self.max_queue = max_queue
+        #: Puts and touches dropped because the queue was full.
+        self.dropped = 0
         self.purge_interval_s = purge_interval_s
         self.poll_interval_s = poll_interval_s
         self.refresh_interval_s = refresh_interval_s
@@ -191,6 +211,9 @@ class StoreTier:
 
     def _enqueue(self, op: str, arg: Any) -> None:
         with self._cond:
+            if len(self._ops) >= self.max_queue and op != "delete":
+                self.dropped += 1
+                return
             self._ops.append((op, arg))
             self._enqueued += 1
             # The writer wakes for the first write and a full batch; in between it lingers.
@@ -212,6 +235,12 @@ class StoreTier:
                 return self._cond.wait_for(lambda: self._done >= target or not self._thread.is_alive(), timeout)
             finally:
                 self._flushing -= 1
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        """Wait until the index holds what the store held at start; False on timeout."""
+        if not self._started:
+            return True
+        return self._loaded.wait(timeout)
 
     def start(self) -> None:
         """Start the writer thread (the constructor does unless ``autostart=False``)."""
@@ -237,6 +266,7 @@ class StoreTier:
     def _run(self) -> None:
         try:
             self._safely(self._read_generation)
+            self._safely(self.on_start)
             self._safely(self.load_index)
         finally:
             self._loaded.set()
@@ -256,6 +286,7 @@ class StoreTier:
             if now >= next_poll:
                 next_poll = now + self.poll_interval_s
                 self._safely(self.check_generation)
+                self._safely(self.on_idle)
             if now >= next_purge:
                 next_purge = now + self.purge_interval_s
                 self._safely(self.purge_expired)
@@ -267,6 +298,7 @@ class StoreTier:
                 with self._cond:
                     self._done = self._enqueued
                     self._cond.notify_all()
+                self._safely(self.on_close)
                 return
 
     def _safely(self, work: Callable[[], Any]) -> None:
@@ -419,6 +451,8 @@ class StoreTier:
             # Keys first: most entries written since the last look are this process's
             # own, already indexed; only the others' vectors are read.
             found = conn.execute(select(_T.c.key, _T.c.created_at).where(live)).all()
+            if not since:
+                self.on_live_keys({k for k, _ in found})
             if found:
                 self._watermark = max(self._watermark, max(float(c) for _, c in found))
             wanted = [k for k, _ in found if not self.indexed(k)]

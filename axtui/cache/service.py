@@ -5,30 +5,48 @@ Lookup, in order, within the caller's scope:
 1. the memory tier by exact key (no I/O: this is the sub-millisecond hit);
 2. the store tier by exact key, read off the event loop;
 3. when the policy allows semantic matching: the turns are embedded, the
-   index returns entries of the same partition (model, parameters, scope,
-   conversation shape) whose every turn is at least ``threshold`` similar,
-   and the guards reject those that differ in numbers, negation or names.
+   index (an HNSW graph, `axtui.cache.index`) proposes entries of the same
+   partition (model, parameters, scope, conversation shape), each checked
+   exactly: every turn at least ``threshold`` similar, and the guards reject
+   those that differ in numbers, negation or names.
 
 Storing never waits: the memory tier takes the entry at once (so the next
 identical request hits), the guard features and vectors are computed (a
 paid embedder's call, or a long text on a worker thread, goes on in the
 background), indexed, and the row is queued for the store's writer thread.
+
+Nothing slow runs on the event loop: searching and adding to the graph
+(0.1-1 ms, more on a busy machine) run on one index thread, and every
+queue is bounded. A cache may lose a write, never hold up a call: a store
+whose background work is full (`_MAX_PENDING` stores waiting for the index
+thread or an embedder, or the store tier's ``write_queue``) drops it and
+counts it in ``dropped_writes``. The entry is still served from memory; an
+entry not indexed here is indexed later from the store, as other
+processes' entries are.
+
+A lookup leaves nothing behind for the store that may follow: `store`
+works its request out again (cache key, partition, guards), and the
+embedders remember the vectors of texts they saw, so a miss is not
+embedded twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from axtui.aio import start_eagerly
 from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response, decode_vectors
-from axtui.cache.guards import GuardFeatures, exact_signature, features, turns_mismatch
-from axtui.cache.index import VectorIndex
+from axtui.cache.guards import exact_signature, features, turns_mismatch
+from axtui.cache.index import VectorIndex, snapshot_path
 from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
 from axtui.cache.memory import MemoryTier
 from axtui.cache.persist import IndexRow, StoredRow, StoreTier
@@ -48,11 +66,10 @@ T = TypeVar("T")
 
 #: Texts longer than this are embedded and guarded on a worker thread, not the event loop.
 _INLINE_CHARS = 4_000
-#: Lookups remembered for the store that may follow (a lookup whose call failed is never picked up).
-_MAX_PROBES = 4096
-#: Partitions bigger than this (rows times dimensions; about 1 ms of work) are searched on a
-#: worker thread, so a large semantic search never stalls other calls on the event loop.
-_INLINE_SEARCH = 8_000_000
+#: Stores whose background part (embedding, indexing) may wait at once; more are dropped and counted.
+_MAX_PENDING = 1_024
+#: A snapshot of the index is written at most this often (and on close), when entries changed.
+_SNAPSHOT_INTERVAL_S = 600.0
 
 
 @dataclass(slots=True)
@@ -68,23 +85,8 @@ class LiveCounters:
     embed_errors: int = 0
     store_errors: int = 0
     saved_nanos: int = 0
-
-
-@dataclass(slots=True)
-class _Probe:
-    """What a lookup learnt about a request, reused when its answer is stored."""
-
-    request: ChatRequest
-    scope: str
-    key: str
-    #: The semantic partition, the turns' texts and their guard features (a semantic lookup only).
-    partition: str | None = None
-    texts: list[str] | None = None
-    guards: tuple[GuardFeatures, ...] | None = None
-    #: Whether the lookup embedded the turns (it does not when the partition is empty).
-    embedded: bool = False
-    #: The turns' vectors; None when not embedded or a turn had no words or the embedder failed.
-    vectors: np.ndarray | None = None
+    #: Stores whose background work was dropped because its queue was full.
+    dropped_writes: int = 0
 
 
 class AnswerCache:
@@ -112,21 +114,33 @@ class AnswerCache:
         self.embedder = embedder
         self.policies = PolicyBook(config)
         self.memory = MemoryTier(config.memory_entries, config.memory_bytes)
-        self.index = VectorIndex()
+        self.index = VectorIndex(capacity=config.index_entries)
         self.counters = LiveCounters()
-        #: By ``id(request)``: lookups whose answer may still be stored (bounded by `_MAX_PROBES`).
-        self._probes: dict[int, _Probe] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The one thread that searches and grows the index (the event loop never waits on its lock).
+        self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="ax-cache-index")
+        self.snapshot_path: Path | None = None
+        self._snapshot_changes = 0
+        self._snapshot_at = time.monotonic()
+        #: Keys the snapshot brought, until the store has said which of them still exist.
+        self._from_snapshot: list[str] = []
         self.tier: StoreTier | None = None
         if store is not None:
+            if embedder is not None:
+                self.snapshot_path = snapshot_path(store, embedder.name)
             self.tier = StoreTier(
                 store,
                 clock=clock,
                 max_bytes=config.store_bytes,
+                max_queue=config.write_queue,
                 embedder=embedder.name if embedder is not None else None,
                 on_removed=self._forget,
                 on_reset=self._reset,
                 on_index_rows=self._index_rows,
+                on_live_keys=self._keep_only,
+                on_start=self._load_snapshot,
+                on_idle=self._maybe_snapshot,
+                on_close=self._save_snapshot,
                 indexed=self.index.__contains__,
                 autostart=start_writer,
             )
@@ -172,12 +186,8 @@ class AnswerCache:
         entry = await self._fetch(key, now)
         if entry is not None and entry.alive(now, min_created):
             return self._hit(entry, "exact", None, now)
-        probe = _Probe(request, scope, key)
-        if len(self._probes) >= _MAX_PROBES:
-            self._probes.clear()
-        self._probes[id(request)] = probe
         if self._semantic(policy, request):
-            hit = await self._semantic_lookup(probe, caller, policy, now, min_created)
+            hit = await self._semantic_lookup(request, scope, key, caller, policy, now, min_created)
             if hit is not None:
                 return hit
         self.counters.misses += 1
@@ -195,16 +205,12 @@ class AnswerCache:
         if not policy.writes(request, directive) or not (response.content or response.tool_calls):
             return
         scope = scope_for(policy.scope, caller)
-        probe = self._probes.pop(id(request), None)
-        if probe is None or probe.request is not request or probe.scope != scope:
-            probe = _Probe(request, scope, cache_key(request, scope))
-        key = probe.key
+        key = cache_key(request, scope)
         now = self.clock.now()
         ttl = policy.ttl_for(directive)
-        partition = probe.partition or partition_key(request, scope)
         entry = Entry(
             key=key,
-            partition=partition,
+            partition=partition_key(request, scope),
             scope=scope,
             user=caller.user,
             model=request.model,
@@ -216,9 +222,14 @@ class AnswerCache:
         entry.response.id = ""
         self.memory.put(entry)
         self.counters.stored += 1
+        if len(self._tasks) >= _MAX_PENDING:
+            # Embedders or the index thread are behind: the entry is served from memory, and
+            # indexed later from the store if another process writes it; this one is not kept.
+            self.counters.dropped_writes += 1
+            return
         semantic = self._semantic(policy, request)
-        texts = probe.texts if probe.texts is not None else (turn_texts(request) if semantic else [])
-        task = start_eagerly(self._finish_store(entry, request, caller, semantic, texts, probe))
+        texts = turn_texts(request) if semantic else []
+        task = start_eagerly(self._finish_store(entry, request, caller, semantic, texts))
         if task is not None:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -237,6 +248,7 @@ class AnswerCache:
         await self.drain()
         if self.tier is not None:
             await asyncio.to_thread(self.tier.close)
+        self._index_thread.shutdown(wait=True)
 
     def forget_local(self) -> None:
         """Drop what this process holds in memory (after an invalidation in the store)."""
@@ -245,12 +257,16 @@ class AnswerCache:
     def snapshot(self) -> dict[str, Any]:
         """Live figures of this process: counters, memory tier and index sizes."""
         out = asdict(self.counters)
+        out["dropped_writes"] += self.tier.dropped if self.tier is not None else 0
         out.update(
             memory_entries=len(self.memory),
             memory_bytes=self.memory.bytes,
             memory_evictions=self.memory.evictions,
             index_entries=len(self.index),
+            index_capacity=self.index.capacity,
             index_bytes=self.index.nbytes(),
+            index_bytes_per_entry=self.index.bytes_per_entry(),
+            index_evictions=self.index.evictions,
         )
         return out
 
@@ -269,6 +285,8 @@ class AnswerCache:
         else:
             self.counters.semantic_hits += 1
         self.counters.saved_nanos += entry.cost_nanos or 0
+        if kind == "semantic" or entry.key in self.index:
+            self.index.touch(entry.key)
         if self.tier is not None:
             self.tier.touch(entry.key, now)
         return CacheHit(copy_response(entry.response), kind, similarity, entry.cost_nanos)  # type: ignore[arg-type]
@@ -292,45 +310,43 @@ class AnswerCache:
                 self.counters.corrupt += 1
                 log.warning("response cache: entry %s is corrupt and was removed (%s)", key[:12], exc)
                 self.tier.delete([key], "corrupt")
-                self.index.remove(key)
+                self.index.discard(key)
                 return None
             if entry.alive(now):
                 self.memory.put(entry)
         if entry is not None and not entry.alive(now):
             self.memory.pop(key)
-            self.index.remove(key)
+            self.index.discard(key)
             if self.tier is not None:
                 self.tier.delete([key], "expirations")
             return None
         return entry
 
     async def _semantic_lookup(
-        self, probe: _Probe, caller: Caller, policy: EffectivePolicy, now: float, min_created: float
+        self, request: ChatRequest, scope: str, key: str, caller: Caller, policy: EffectivePolicy, now: float,
+        min_created: float,
     ) -> CacheHit | None:
-        scope, key = probe.scope, probe.key
-        texts = probe.texts = turn_texts(probe.request)
-        guards = probe.guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
-        partition = probe.partition = partition_key(probe.request, scope, exact_signature(guards))
-        if not self.index.work(partition):
+        texts = turn_texts(request)
+        guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+        partition = partition_key(request, scope, exact_signature(guards))
+        if not self.index.size(partition):
             # Nothing in the partition could pass the guards: no embedding,
             # no search (the answer, once stored, is embedded off the path).
             return None
-        vectors = probe.vectors = await self._embed(texts, caller)
-        probe.embedded = True
+        vectors = await self._embed(texts, caller)
         if vectors is None:
             return None
-        if self.index.work(partition) > _INLINE_SEARCH:
-            candidates = await asyncio.to_thread(
-                self.index.search, partition, vectors, policy.threshold, now=now, min_created=min_created
-            )
-        else:
-            candidates = self.index.search(partition, vectors, policy.threshold, now=now, min_created=min_created)
+        loop = asyncio.get_running_loop()
+        candidates = await loop.run_in_executor(
+            self._index_thread,
+            lambda: self.index.search(partition, vectors, policy.threshold, now=now, min_created=min_created),
+        )
         for cand in candidates:
             if cand.min_turn < policy.threshold or cand.key == key:
                 continue
             entry = await self._fetch(cand.key, now)
             if entry is None:
-                self.index.remove(cand.key)
+                self.index.discard(cand.key)
                 continue
             # The index only holds this partition's rows; checking again costs
             # nothing and makes a leak across scopes impossible by construction.
@@ -371,26 +387,27 @@ class AnswerCache:
         return await asyncio.to_thread(work)
 
     async def _finish_store(
-        self, entry: Entry, request: ChatRequest, caller: Caller, semantic: bool, texts: list[str],
-        probe: _Probe,
+        self, entry: Entry, request: ChatRequest, caller: Caller, semantic: bool, texts: list[str]
     ) -> None:
         try:
             vectors: np.ndarray | None = None
             if semantic:
-                if probe.guards is not None:
-                    guards = probe.guards
-                else:
-                    guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
-                    entry.partition = partition_key(request, entry.scope, exact_signature(guards))
-                if probe.embedded:
-                    vectors = probe.vectors
-                else:
-                    vectors = await self._embed(texts, caller)
+                guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+                entry.partition = partition_key(request, entry.scope, exact_signature(guards))
+                vectors = await self._embed(texts, caller)
                 if vectors is not None:
                     entry.guards = guards
                     self.memory.put(entry)
-                    self.index.add(entry.partition, entry.key, vectors, created=entry.created_at,
-                                   expires=entry.expires_at)
+                    found = vectors
+                    evicted = await asyncio.get_running_loop().run_in_executor(
+                        self._index_thread,
+                        lambda: self.index.add(entry.partition, entry.key, found, created=entry.created_at,
+                                               expires=entry.expires_at),
+                    )
+                    self._snapshot_changes += 1
+                    if evicted:
+                        # The least recently used leave the index and the memory tier together.
+                        self.memory.pop_many(evicted)
             if self.tier is not None:
                 name = self.embedder.name if (vectors is not None and self.embedder is not None) else None
                 self.tier.put(entry, vectors, name)
@@ -407,9 +424,10 @@ class AnswerCache:
     def _reset(self) -> None:
         self.memory.clear()
         self.index.clear()
-        self._probes.clear()
 
     def _index_rows(self, rows: list[IndexRow]) -> None:
+        # Grouped by shape, and added in one call per group: the graph builds on every core.
+        groups: dict[tuple[int, ...], list[tuple[IndexRow, np.ndarray]]] = {}
         for r in rows:
             if r.key in self.index:
                 continue
@@ -419,7 +437,55 @@ class AnswerCache:
                 log.warning("response cache: vectors of entry %s are corrupt; it stays exact-only (%s)",
                             r.key[:12], exc)
                 continue
-            self.index.add(r.partition, r.key, vectors, created=r.created_at, expires=r.expires_at)
+            groups.setdefault(vectors.shape, []).append((r, vectors))
+        for group in groups.values():
+            unique = list({r.key: (r, v) for r, v in group}.values())
+            evicted = self.index.add_many(
+                [r.partition for r, _ in unique], [r.key for r, _ in unique], np.stack([v for _, v in unique]),
+                created=np.array([r.created_at for r, _ in unique]), expires=np.array([r.expires_at for r, _ in unique]),
+            )
+            self._snapshot_changes += len(unique)
+            if evicted:
+                self.memory.pop_many(evicted)
+
+    def _keep_only(self, live: set[str]) -> None:
+        """Drop entries of the snapshot the store no longer holds (evicted, expired, cleared since)."""
+        gone = [k for k in self._from_snapshot if k not in live]
+        self._from_snapshot = []
+        if gone:
+            self.index.remove_many(gone)
+            self._snapshot_changes += len(gone)
+
+    def _load_snapshot(self) -> None:
+        """Start from the last snapshot (the store then adds what is newer and drops what is gone)."""
+        path = self.snapshot_path
+        if path is None or not path.exists():
+            return
+        try:
+            self.index.load(path)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("response cache: the index snapshot %s cannot be read (%s); rebuilding from the store",
+                        path, exc)
+            self.index.clear()
+            return
+        if self.index.capacity and len(self.index) > self.index.capacity:
+            self.index.remove_many(self.index.held_keys()[: len(self.index) - self.index.capacity])
+        self._from_snapshot = self.index.held_keys()
+
+    def _maybe_snapshot(self) -> None:
+        if self._snapshot_changes and time.monotonic() - self._snapshot_at >= _SNAPSHOT_INTERVAL_S:
+            self._save_snapshot()
+
+    def _save_snapshot(self) -> None:
+        path = self.snapshot_path
+        if path is None or (not self._snapshot_changes and path.exists()):
+            return
+        self._snapshot_changes = 0
+        self._snapshot_at = time.monotonic()
+        try:
+            self.index.save(path)
+        except OSError as exc:
+            log.warning("response cache: writing the index snapshot %s failed (%s)", path, exc)
 
 
 def _entry_from_row(row: StoredRow) -> Entry:

@@ -106,6 +106,10 @@ def stats(since: float | None, as_json: bool) -> None:
     table.add_row("invalidated", f"{figures.invalidated:,}")
     if figures.corrupt:
         table.add_row("corrupt removed", f"{figures.corrupt:,}")
+    if figures.index_entries is not None and figures.index_saved_at is not None:
+        saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(figures.index_saved_at))
+        table.add_row("semantic index", f"{figures.index_entries:,} entries, {figures.index_bytes_per_entry:,} B each "
+                      f"(saved {saved})")
     console.print(table)
     if figures.by_model:
         per = Table(title="by requested model", title_justify="left")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +19,7 @@ from axtui import locations
 from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings, load_settings
-from axtui.engine.gateway import Gateway
+from axtui.engine.gateway import CacheEmbed, Gateway
 from axtui.errors import ConfigError
 from axtui.ports import Budgets, Limiter, PriceBook, ResponseCache, Router
 from axtui.providers import Provider, create_provider
@@ -189,7 +190,6 @@ async def build_gateway(
         owns_store=owns_store,
         extras={"closers": ctx.closers},
     )
-    ctx.gateway = gateway
     return gateway
 
 
@@ -207,8 +207,6 @@ class _Context:
         self.recorder = recorder
         #: Called (and awaited if async) when the gateway closes, before the recorder flushes.
         self.closers: list[Any] = []
-        #: The gateway once built, for subsystems that call back into it (the cache's provider embedder).
-        self.gateway: Gateway | None = None
         #: The provider instances by name (the limiter reads their upstream limits).
         self.providers: dict[str, Provider] = {}
 
@@ -254,14 +252,12 @@ def _build_budgets(ctx: _Context, prices: PriceBook) -> Budgets:
     return book
 
 
-def _build_cache(ctx: _Context, prices: PriceBook) -> ResponseCache:
+def _build_cache(ctx: _Context, prices: PriceBook) -> Callable[[CacheEmbed], ResponseCache]:
     from axtui.cache import build_cache
-    from axtui.errors import ProviderError
 
-    async def embed(texts: list[str], model: str, caller: Any) -> list[list[float]]:
-        # Through the gateway, so the cache's embedding calls are limited, recorded and priced.
-        if ctx.gateway is None:
-            raise ProviderError("the cache's embedder was called before the gateway was built")
-        return (await ctx.gateway.embed(texts, model, caller)).vectors
+    def make(embed: CacheEmbed) -> ResponseCache:
+        # The gateway calls this with its own embedding call, so the cache's provider
+        # embedder is limited, recorded and priced like any call.
+        return build_cache(ctx.settings.cache, ctx.store, clock=ctx.clock, embed=embed, closers=ctx.closers)
 
-    return build_cache(ctx.settings.cache, ctx.store, clock=ctx.clock, embed=embed, closers=ctx.closers)
+    return make

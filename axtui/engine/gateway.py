@@ -13,7 +13,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncGenerator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +98,10 @@ class EmbedResult:
     limits: list[LimitState] = field(default_factory=list)
 
 
+#: The embedding call a cache built by the gateway is given: (texts, model, caller) -> one vector per text.
+CacheEmbed = Callable[[list[str], str, Caller], Awaitable[list[list[float]]]]
+
+
 class Gateway:
     """The engine: serves calls through every subsystem and records them.
 
@@ -115,7 +119,7 @@ class Gateway:
         router: Router,
         limiter: Limiter,
         budgets: Budgets,
-        cache: ResponseCache,
+        cache: ResponseCache | Callable[[CacheEmbed], ResponseCache],
         prices: PriceBook,
         recorder: Recorder | None = None,
         store: Store | None = None,
@@ -130,7 +134,9 @@ class Gateway:
         self.router = router
         self.limiter = limiter
         self.budgets = budgets
-        self.cache = cache
+        # A cache that embeds through this gateway is made here, with its embedding call in
+        # hand from the start: nothing is wired into it afterwards.
+        self.cache: ResponseCache = cache(self._embed_vectors) if callable(cache) else cache
         self.prices = prices
         self.recorder = recorder
         self.store = store
@@ -226,6 +232,9 @@ class Gateway:
     async def embed(self, inputs: list[str], model: str, caller: Caller | None = None) -> EmbeddingResponse:
         """Vectors for ``inputs`` from a deployment of ``model``; recorded and priced."""
         return (await self.embed_call(inputs, model, caller)).response
+
+    async def _embed_vectors(self, inputs: list[str], model: str, caller: Caller) -> list[list[float]]:
+        return (await self.embed(inputs, model, caller)).vectors
 
     async def embed_call(
         self, inputs: list[str], model: str, caller: Caller | None = None, options: CallOptions | None = None

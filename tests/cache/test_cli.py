@@ -53,8 +53,11 @@ async def test_stats_json_counts_hits_misses_and_savings() -> None:
     assert Decimal(data["saved_usd"]) > 0
     assert data["entries"] == 3 and data["bytes"] > 0
     assert {"evictions", "expirations", "invalidated"} <= data.keys()
+    # The gateway saved its semantic index on close: its size per entry is reported.
+    assert data["index_entries"] == 3 and data["index_bytes_per_entry"] > 256 * 4
     code, out = ax("cache", "stats")
     assert code == 0 and "hit rate" in out and "50.0%" in out and "gpt-4o-mini" in out
+    assert "semantic index" in out and "3 entries" in out
 
 
 async def test_invalidate_and_clear() -> None:

@@ -1,8 +1,11 @@
-"""The vector index: exact two-stage search, partitions, expiry, removal, growth."""
+"""The vector index: candidates re-checked exactly, partitions, expiry, removal, bounds, snapshots."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,7 +74,7 @@ def test_re_adding_a_key_moves_it() -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 200), st.integers(1, 3), st.floats(0.0, 0.95), st.integers(0, 2**32 - 1))
-def test_two_stage_search_returns_exactly_what_brute_force_does(n: int, turns: int, threshold: float, seed: int) -> None:
+def test_search_returns_what_brute_force_does(n: int, turns: int, threshold: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
     d = 16
     idx = VectorIndex(k=n)
@@ -92,9 +95,9 @@ def test_two_stage_search_returns_exactly_what_brute_force_does(n: int, turns: i
         assert abs(c.min_turn - float(np.min(np.sum(conv * q, axis=1)))) < 5e-3
 
 
-def test_searches_across_many_chunks_match_brute_force() -> None:
+def test_searches_of_thousands_of_rows_match_brute_force() -> None:
     rng = np.random.default_rng(7)
-    n, d = 5_000, 32  # more rows than one matrix product takes
+    n, d = 5_000, 32
     vecs = rand(rng, n, d)
     idx = VectorIndex(k=50)
     for i, v in enumerate(vecs):
@@ -105,3 +108,92 @@ def test_searches_across_many_chunks_match_brute_force() -> None:
         got = {c.key for c in idx.search("p", q, 0.8, now=1)}
         assert f"k{target}" in got
         assert expected <= got
+
+
+def test_a_full_index_lets_the_least_recently_used_go_first() -> None:
+    rng = np.random.default_rng(1)
+    vecs = rand(rng, 4, 16)
+    idx = VectorIndex(capacity=3)
+    for i in range(3):
+        assert idx.add("p", f"k{i}", vecs[i][None, :], created=0, expires=0) == []
+    idx.touch("k0")  # a hit: k1 is now the least recently used
+    assert idx.add("p", "k3", vecs[3][None, :], created=0, expires=0) == ["k1"]
+    assert len(idx) == 3 and "k1" not in idx and idx.evictions == 1
+    assert idx.search("p", vecs[1][None, :], 0.99, now=1) == []
+    assert [c.key for c in idx.search("p", vecs[0][None, :], 0.99, now=1)] == ["k0"]
+    assert idx.size("p") == 3
+
+
+def test_discard_takes_effect_before_the_next_search() -> None:
+    idx = VectorIndex()
+    idx.add("p", "k", unit(1, 0), created=0, expires=0)
+    idx.discard("k")
+    idx.discard("never-there")
+    assert idx.search("p", unit(1, 0), 0.5, now=1) == []
+    assert len(idx) == 0 and idx.size("p") == 0
+
+
+def test_many_partitions_of_identical_vectors_never_answer_each_other() -> None:
+    # The worst case for a shared graph: every partition holds the same question.
+    idx = VectorIndex()
+    v = unit(1, 0.5, 0.25, 0)
+    for p in range(400):
+        idx.add(f"user:{p}", f"k{p}", v, created=0, expires=0)
+    for p in (0, 17, 399):
+        assert [c.key for c in idx.search(f"user:{p}", v, 0.9, now=1)] == [f"k{p}"]
+    assert idx.search("user:400", v, 0.1, now=1) == []
+
+
+def test_recall_against_brute_force_with_many_neighbours_in_other_partitions() -> None:
+    rng = np.random.default_rng(3)
+    n, d, parts = 3_000, 32, 60
+    vecs = rand(rng, n, d)
+    idx = VectorIndex()
+    idx.add_many([f"p{i % parts}" for i in range(n)], [f"k{i}" for i in range(n)], vecs[:, None, :],
+                 created=np.zeros(n), expires=np.zeros(n))
+    found = 0
+    for target in range(0, n, 30):
+        q = unit_rows(vecs[target] + 0.05 * rng.standard_normal(d).astype(np.float32))
+        got = idx.search(f"p{target % parts}", q, 0.8, now=1)
+        assert all(int(c.key[1:]) % parts == target % parts for c in got)
+        found += bool(got) and got[0].key == f"k{target}"
+    assert found == len(range(0, n, 30))
+
+
+def test_add_many_takes_each_key_once() -> None:
+    with pytest.raises(ValueError, match="once"):
+        VectorIndex().add_many(["p", "p"], ["k", "k"], np.ones((2, 1, 4), dtype=np.float32) / 2,
+                               created=np.zeros(2), expires=np.zeros(2))
+
+
+def test_a_snapshot_restores_the_index_and_keeps_what_was_added_before_loading(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    vecs = rand(rng, 50, 16)
+    first = VectorIndex()
+    for i in range(40):
+        first.add(f"p{i % 3}", f"k{i}", vecs[i][None, :], created=5, expires=0)
+    first.add("p0", "two-turns", vecs[40:42], created=5, expires=0)
+    path = tmp_path / "index.npz"
+    assert first.save(path) == 41
+    assert path.stat().st_mode & 0o777 == 0o600
+
+    second = VectorIndex()
+    second.add("p1", "k5", vecs[45][None, :], created=9, expires=0)  # newer than the snapshot's k5
+    second.add("p2", "new", vecs[46][None, :], created=9, expires=0)
+    assert second.load(path) == 41
+    assert len(second) == 42
+    for i in (0, 7, 39):
+        assert [c.key for c in second.search(f"p{i % 3}", vecs[i][None, :], 0.99, now=10)] == [f"k{i}"]
+    assert [c.key for c in second.search("p1", vecs[45][None, :], 0.99, now=10)] == ["k5"]
+    assert second.search("p2", vecs[5][None, :], 0.99, now=10) == []
+    assert [c.key for c in second.search("p2", vecs[46][None, :], 0.99, now=10)] == ["new"]
+    assert [c.key for c in second.search("p0", vecs[40:42], 0.99, now=10)] == ["two-turns"]
+    second.add("p0", "after", vecs[47][None, :], created=11, expires=0)  # labels do not collide
+    assert [c.key for c in second.search("p0", vecs[47][None, :], 0.99, now=12)] == ["after"]
+
+
+def test_a_broken_snapshot_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "index.npz"
+    path.write_bytes(b"not a snapshot")
+    with pytest.raises((ValueError, OSError)):
+        VectorIndex().load(path)
