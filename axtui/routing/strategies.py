@@ -26,7 +26,7 @@ from typing import Any
 from axtui.config import ROUTING_STRATEGIES
 from axtui.ports import PriceBook
 from axtui.routing.fit import Requirements
-from axtui.routing.health import HealthBook
+from axtui.routing.health import DeploymentHealth, HealthBook
 from axtui.routing.usage import MIN_HISTORY, ExpectedCost, expected_cost, two_digits
 from axtui.types import Deployment
 
@@ -120,24 +120,32 @@ SLOW_FACTOR = 3.0
 
 
 def call_cost(d: Deployment, r: Ranking) -> ExpectedCost:
-    """The expected cost of this call on ``d`` (memoised in the router's price memo while history grows little)."""
+    """The expected cost of this call on ``d``."""
+    return expected_cost(r.health.usage, r.prices, d, two_digits(r.req.prompt_tokens), r.typical_output,
+                         r.req.output_tokens)
+
+
+def _priced(d: Deployment, r: Ranking) -> tuple[float, str]:
+    """(expected nano-dollars, inf when unknown; a note): memoised while the deployment's history grows little."""
     book = r.health.usage
-    prompt = two_digits(r.req.prompt_tokens)
     memo = r.price_memo if r.price_memo is not None else {}
-    key = (d.id, prompt, r.req.output_tokens)
-    n = book.calls(d.id)
+    key = (id(d), two_digits(r.req.prompt_tokens), r.req.output_tokens)
     hit = memo.get(key)
-    if hit is not None and n < hit[1] + max(1, hit[1] // 16):
-        return hit[0]  # type: ignore[no-any-return]
-    est = expected_cost(book, r.prices, d, prompt, r.typical_output, r.req.output_tokens)
-    memo[key] = (est, n)
-    return est
+    if hit is not None and hit[3] is d:
+        n = book.calls(hit[4])
+        if n < hit[2] + max(1, hit[2] // 16):
+            return hit[0], hit[1]
+    est = call_cost(d, r)
+    price = "price unknown" if est.nanos is None else f"~{_usd(est.nanos)}"
+    value = (math.inf if est.nanos is None else float(est.nanos), f"{price} expected ({est.describe()})")
+    dep_id = d.id
+    memo[key] = (*value, book.calls(dep_id), d, dep_id)
+    return value
 
 
-def _held_back(d: Deployment, r: Ranking, expected: float | None, slow_above: float | None) -> str | None:
-    """Why ``d`` should wait behind deployments with room, or None when it can take the call now."""
-    h = r.health.get(d)
-    if h.in_flight >= SLOW_START and r.health.usage.calls(d.id) < MIN_HISTORY and h.forecast.n < MIN_HISTORY:
+def _held_back(h: DeploymentHealth, r: Ranking, expected: float | None, slow_above: float | None) -> str | None:
+    """Why the deployment of ``h`` should wait behind those with room, or None when it can take the call now."""
+    if h.in_flight >= SLOW_START and h.forecast.n < MIN_HISTORY and r.health.usage.calls(h.deployment.id) < MIN_HISTORY:
         # Slow start: until it has answered a few calls, its speed and tokens per call are guesses.
         return f"{h.in_flight} calls in flight before it has answered {MIN_HISTORY}: its figures are guesses"
     if h.at_limit():
@@ -152,42 +160,49 @@ def _held_back(d: Deployment, r: Ranking, expected: float | None, slow_above: fl
     return None
 
 
-def _by_cost(cands: list[Deployment], r: Ranking, bound: float | None, bound_note: str) -> Ranked:
-    """Expected cost first, near ties by speed; held-back and over-``bound`` deployments after the rest."""
+def _by_cost(cands: list[Deployment], r: Ranking, bound: float | None = None, bound_note: str = "",
+             relative: float | None = None) -> Ranked:
+    """Expected cost first, near ties by speed; held-back and over-``bound`` deployments after the rest.
+
+    ``relative``: with no ``bound``, the bound is this many times the fastest expected p95.
+    """
     out_tokens = expected_output_tokens(r.req, r.typical_output)
-    rows: list[tuple[float, int, Deployment, ExpectedCost, float | None]] = []
+    get = r.health.get
+    rows: list[tuple[float, int, DeploymentHealth, str, float | None]] = []
     for i, d in enumerate(cands):
-        est = call_cost(d, r)
-        lat = r.health.get(d).expected_ms(r.now, out_tokens)
-        rows.append((math.inf if est.nanos is None else float(est.nanos), i, d, est, lat))
+        nanos, note = _priced(d, r)
+        h = get(d)
+        rows.append((nanos, i, h, note, h.expected_ms(r.now, out_tokens)))
     rows.sort(key=lambda t: (t[0], t[1]))
     known = sorted(t[4] for t in rows if t[4] is not None)
     slow_above = known[(len(known) - 1) // 2] * SLOW_FACTOR if len(known) >= 2 else None
+    if bound is None and relative is not None and known:
+        bound = relative * known[0]
+        bound_note = f"{relative:g}x the fastest ({bound:,.0f} ms; set routing.max_p95_ms to choose)"
     ready: list[tuple[Deployment, str]] = []
     if known and len(rows) > 1:
         # Once the pool is in use, each deployment never heard from gets one call (when idle), so the
         # pool's latencies are known and a slow cheap one can be told apart from its peers.
-        for row in [t for t in rows if t[4] is None and r.health.get(t[2]).in_flight == 0]:
+        fresh = [t for t in rows if t[4] is None and t[2].in_flight == 0]
+        for row in fresh:
             rows.remove(row)
-            ready.append((row[2], "no latency data yet: one call to learn it"))
+            ready.append((row[2].deployment, "no latency data yet: one call to learn it"))
     later: list[tuple[Deployment, str]] = []
     k = 0
     while k < len(rows):
-        # A run of near-equal expected costs: the faster first (never heard from: first, to learn).
+        # A run of near-equal expected costs: the faster first.
         j = k + 1
-        while j < len(rows) and rows[j][0] <= rows[k][0] * (1 + COST_TIE) and rows[k][0] != math.inf:
+        while j < len(rows) and rows[k][0] != math.inf and rows[j][0] <= rows[k][0] * (1 + COST_TIE):
             j += 1
         group = rows[k:j] if j - k == 1 else sorted(rows[k:j], key=lambda t: (0.0 if t[4] is None else t[4], t[1]))
-        for _, _, d, est, lat in group:
-            price = "price unknown" if est.nanos is None else f"~{_usd(est.nanos)}"
-            note = f"{price} expected ({est.describe()})"
-            why = _held_back(d, r, lat, slow_above)
+        for _, _, h, note, lat in group:
+            why = _held_back(h, r, lat, slow_above)
             if why is None and bound is not None and lat is not None and lat > bound:
                 why = f"expected p95 {lat:,.0f} ms over {bound_note}"
             if why is None:
-                ready.append((d, note))
+                ready.append((h.deployment, note))
             else:
-                later.append((d, f"{note}; {why}: after those with room"))
+                later.append((h.deployment, f"{note}; {why}: after those with room"))
         k = j
     return ready + later
 
@@ -201,7 +216,7 @@ def cost(cands: list[Deployment], r: Ranking) -> Ranked:
     Deployments at their learned upstream limit, queueing (latency risen
     with calls in flight) or far slower than the pool come after the rest.
     """
-    return _by_cost(cands, r, None, "")
+    return _by_cost(cands, r)
 
 
 def balanced(cands: list[Deployment], r: Ranking) -> Ranked:
@@ -210,15 +225,9 @@ def balanced(cands: list[Deployment], r: Ranking) -> Ranked:
     Without a configured bound, within twice the fastest deployment's
     expected p95. Deployments over the bound come after the rest, by cost.
     """
-    bound = r.max_p95_ms
-    note = f"the bound {bound:,.0f} ms" if bound is not None else ""
-    if bound is None:
-        out_tokens = expected_output_tokens(r.req, r.typical_output)
-        known = [x for x in (r.health.get(d).expected_ms(r.now, out_tokens) for d in cands) if x is not None]
-        if known:
-            bound = 2.0 * min(known)
-            note = f"twice the fastest ({bound:,.0f} ms; set routing.max_p95_ms to choose)"
-    return _by_cost(cands, r, bound, note)
+    if r.max_p95_ms is not None:
+        return _by_cost(cands, r, r.max_p95_ms, f"the bound {r.max_p95_ms:,.0f} ms")
+    return _by_cost(cands, r, relative=2.0)
 
 
 def capability(cands: list[Deployment], r: Ranking) -> Ranked:
