@@ -275,7 +275,7 @@ def replay_calls(
                           seed=seed, health=book)
     observations = _observations(ordered, failures)
     k = 0
-    ending: list[tuple[float, int, Deployment]] = []
+    ending: list[tuple[float, int, Deployment, tuple[float, Usage] | None]] = []
     seen: dict[tuple[str, str, str], float] = {}
     seq = 0
 
@@ -294,21 +294,30 @@ def replay_calls(
             k += 1
         clock.t = c.ts
         while ending and ending[0][0] <= c.ts:
-            dep = heapq.heappop(ending)[2]
+            at, _, dep, learned = heapq.heappop(ending)
             h = book.get(dep)
-            h.in_flight = max(0, h.in_flight - 1)
+            if learned is None:
+                h.in_flight = max(0, h.in_flight - 1)  # its recorded answer is among the observations
+            else:
+                # A call moved here: the router learns from its projected answer as it would have live.
+                clock.t = at
+                h.end("ok", learned[0], None, learned[1].output_tokens)
+                book.note_output(learned[1].output_tokens)
+                book.usage.add(dep.id, learned[1])
+        clock.t = c.ts
 
         recorded = c.cost_nanos or 0
         old_place = c.deployment or ("cache" if c.cache != "miss" else "-")
         new_nanos, new_ms, new_place = _outcome(c, policy, seen, typical_hit_ms, report)
         if new_place is None:
-            new_nanos, new_ms, new_place = _routed(router, c, policy, report, truth, latencies, sheet, catalog,
-                                                   typical_output)
+            new_nanos, new_ms, new_place, usage = _routed(router, c, policy, report, truth, latencies, sheet,
+                                                          catalog, typical_output)
             target = catalog.get(new_place)
             if target is not None:
                 seq += 1
                 book.get(target).in_flight += 1
-                heapq.heappush(ending, (c.ts + new_ms / 1000.0, seq, target))
+                learned = None if new_place == c.deployment else (new_ms, usage)
+                heapq.heappush(ending, (c.ts + new_ms / 1000.0, seq, target, learned))
         if c.status == "ok" and c.conversation:
             seen[(c.user, c.requested_model, c.conversation)] = c.ts
         moved = new_place != old_place
@@ -373,26 +382,27 @@ def _outcome(c: RecordedCall, policy: WhatIfPolicy, seen: dict[tuple[str, str, s
 
 
 def _routed(router: HealthRouter, c: RecordedCall, policy: WhatIfPolicy, report: WhatIfReport, truth: UsageBook,
-            latencies: _Latencies, sheet: PriceBook, catalog: Catalog, typical_output: int) -> tuple[int, float, str]:
-    """(cost, latency, deployment id) of a call that routing decides under the replayed policy."""
+            latencies: _Latencies, sheet: PriceBook, catalog: Catalog,
+            typical_output: int) -> tuple[int, float, str, Usage]:
+    """(cost, latency, deployment id, usage) of a call that routing decides under the replayed policy."""
     dep = _route(router, c, policy)
     if dep is None or dep.id == c.deployment:
         # Its recorded route (or no route at all: a lost cache hit costs what the hit saved).
         if c.deployment is None:
-            return c.saved_nanos or 0, c.latency_ms, "-"
+            return c.saved_nanos or 0, c.latency_ms, "-", c.usage
         here = catalog.get(c.deployment)
         if policy.prices is None or here is None:
-            return c.cost_nanos or 0, c.latency_ms, c.deployment
+            return c.cost_nanos or 0, c.latency_ms, c.deployment, c.usage
         priced = sheet.cost(here, c.usage)
         report.unpriced += priced is None
-        return priced or 0, c.latency_ms, c.deployment
+        return priced or 0, c.latency_ms, c.deployment, c.usage
     usage, own = _usage_there(truth, dep, c, typical_output)
     report.no_history += not own
     near = latencies.near(dep.id, c.ts)
     report.no_latency += near is None
     priced = sheet.cost(dep, usage)
     report.unpriced += priced is None
-    return priced or 0, c.latency_ms if near is None else near, dep.id
+    return priced or 0, c.latency_ms if near is None else near, dep.id, usage
 
 
 def _route(router: HealthRouter, c: RecordedCall, policy: WhatIfPolicy) -> Deployment | None:
