@@ -214,6 +214,8 @@ class DeploymentHealth:
         self.limit: float | None = None
         #: The usual latency when not queueing: the lowest recent mean, drifting up slowly.
         self.usual_ms: float | None = None
+        self._expected_key: tuple[object, ...] | None = None
+        self._expected = 0.0
 
     # -- events ---------------------------------------------------------------------------
 
@@ -326,11 +328,18 @@ class DeploymentHealth:
         is rarely called (see `LatencyForecast`); the windowed histograms
         are the record, this is the forecast.
         """
-        if not self.forecast.n:
+        f = self.forecast
+        if not f.n:
             return None
-        p95 = self.forecast.p95(output_tokens)
+        # The routers ask for every candidate on every call, and most have not changed since.
+        key = (f, f.n, self.fault_p, output_tokens)
+        if key == self._expected_key:
+            return self._expected
+        p95 = f.p95(output_tokens)
         # A failed attempt costs its time and then another attempt.
-        return p95 * (1.0 + 2.0 * self.fault_p)
+        self._expected = value = p95 * (1.0 + 2.0 * self.fault_p)
+        self._expected_key = key
+        return value
 
     def queueing(self) -> float | None:
         """How many times its usual latency the recent answers took, when that is ``QUEUEING_FACTOR`` or more.

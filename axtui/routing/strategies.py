@@ -125,16 +125,13 @@ def call_cost(d: Deployment, r: Ranking) -> ExpectedCost:
                          r.req.output_tokens)
 
 
-def _priced(d: Deployment, r: Ranking) -> tuple[float, str]:
+def _priced(d: Deployment, r: Ranking, prompt: int, memo: dict[Any, Any]) -> tuple[float, str]:
     """(expected nano-dollars, inf when unknown; a note): memoised while the deployment's history grows little."""
-    book = r.health.usage
-    memo = r.price_memo if r.price_memo is not None else {}
-    key = (id(d), two_digits(r.req.prompt_tokens), r.req.output_tokens)
+    key = (id(d), prompt, r.req.output_tokens)
     hit = memo.get(key)
-    if hit is not None and hit[3] is d:
-        n = book.calls(hit[4])
-        if n < hit[2] + max(1, hit[2] // 16):
-            return hit[0], hit[1]
+    book = r.health.usage
+    if hit is not None and hit[3] is d and book.calls(hit[4]) < hit[2] + max(1, hit[2] // 16):
+        return hit[0], hit[1]
     est = call_cost(d, r)
     price = "price unknown" if est.nanos is None else f"~{_usd(est.nanos)}"
     value = (math.inf if est.nanos is None else float(est.nanos), f"{price} expected ({est.describe()})")
@@ -168,12 +165,15 @@ def _by_cost(cands: list[Deployment], r: Ranking, bound: float | None = None, bo
     """
     out_tokens = expected_output_tokens(r.req, r.typical_output)
     get = r.health.get
+    now = r.now
+    prompt = two_digits(r.req.prompt_tokens)
+    memo = r.price_memo if r.price_memo is not None else {}
     rows: list[tuple[float, int, DeploymentHealth, str, float | None]] = []
     for i, d in enumerate(cands):
-        nanos, note = _priced(d, r)
+        nanos, note = _priced(d, r, prompt, memo)
         h = get(d)
-        rows.append((nanos, i, h, note, h.expected_ms(r.now, out_tokens)))
-    rows.sort(key=lambda t: (t[0], t[1]))
+        rows.append((nanos, i, h, note, h.expected_ms(now, out_tokens)))
+    rows.sort()  # by expected cost, then configured order (i is unique: nothing else is compared)
     known = sorted(t[4] for t in rows if t[4] is not None)
     slow_above = known[(len(known) - 1) // 2] * SLOW_FACTOR if len(known) >= 2 else None
     if bound is None and relative is not None and known:

@@ -273,6 +273,7 @@ def replay_calls(
     book = HealthBook(HealthPolicy.from_config(replay_routing), clock, catalog.deployments)
     router = HealthRouter(catalog, replay_routing, clock=clock, prices=sheet, typical_output=typical_output,
                           seed=seed, health=book)
+    book.listeners.clear()  # circuits opening in the past are no news to log or store
     observations = _observations(ordered, failures)
     k = 0
     ending: list[tuple[float, int, Deployment, tuple[float, Usage] | None]] = []
