@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -126,11 +128,11 @@ def test_an_empty_period_replays_to_nothing() -> None:
 # -- through a real gateway and the store ---------------------------------------------------------------------
 
 
-async def _record(strategy: str, n: int = 120) -> Settings:
+async def _record(strategy: str, n: int = 120, start: float = T0) -> Settings:
     """``n`` calls to the demo aliases on the simulated fleet, recorded in this test's store."""
     settings = effective_providers(Settings(routing=RoutingConfig(strategy=strategy)))
     save_settings(settings)
-    async with await build_gateway(settings, clock=FakeClock(start=T0)) as gw:
+    async with await build_gateway(settings, clock=FakeClock(start=start)) as gw:
         for i in range(n):
             model = ("smart", "fast", "cheap")[i % 3]
             text = f"Explain topic {i} in a short paragraph, with one example and one caveat."
@@ -202,3 +204,24 @@ async def test_a_price_file_reprices_the_calls_that_stay(tmp_path: Path) -> None
     t = result.report.total
     assert t.moved == 0 and t.recorded_nanos > 0
     assert abs(t.replayed_nanos - 2 * t.recorded_nanos) <= 0.01 * t.recorded_nanos
+
+
+async def test_a_new_gateway_prices_by_the_tokens_recorded_before_it_started() -> None:
+    from axtui.routing.explain import explain
+    from axtui.routing.router import HealthRouter
+
+    start = time.time() - 2 * 86_400
+    settings = await _record("round-robin", n=60, start=start)
+    # A day later (beyond the health windows): tokens per call are still remembered.
+    async with await build_gateway(settings, clock=FakeClock(start=start + 86_400), record=False) as gw:
+        assert isinstance(gw.router, HealthRouter)
+        x = explain(gw.router, "smart", strategy="cost")
+    by = {c.deployment: c for c in x.candidates}
+    assert by["gemini/gemini-2.5-pro"].cost_source == "history"
+    assert "reasoning" in by["gemini/gemini-2.5-pro"].cost_basis
+    runner = CliRunner()
+    # Now, two days on, in another process: the command runs its own event loop, off this test's.
+    out = await asyncio.to_thread(runner.invoke, main, ["route", "explain", "smart", "--strategy", "cost", "--json"])
+    assert out.exit_code == 0, out.output
+    sources = {c["deployment"]: c["cost_source"] for c in json.loads(out.output)["candidates"]}
+    assert sources["gemini/gemini-2.5-pro"] == "history"
