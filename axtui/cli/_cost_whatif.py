@@ -73,7 +73,7 @@ def whatif(since: str, until: str, strategy: str | None, rules: Path | None, pri
     if as_json:
         dump_json(result.as_dict())
         return
-    what = ", ".join(f"{k} {v}" for k, v in described.items()) or "the policy in force (a check: nothing changes)"
+    what = ", ".join(f"{k} {v}" for k, v in described.items()) or "the routing configured now"
     console.print(f"[bold]What if[/] {escape(what)}: {result.calls:,} calls, {fmt_when(lo, tz)} → {fmt_when(hi, tz)}")
     r = result.report
     _groups("total", {"all calls": r.total})
