@@ -201,7 +201,9 @@ class CacheConfig(_Section):
 
 
 #: The routing strategies a rule, the config or a call may name.
-ROUTING_STRATEGIES: tuple[str, ...] = ("latency", "cost", "capability", "weighted", "least-busy", "round-robin")
+ROUTING_STRATEGIES: tuple[str, ...] = (
+    "latency", "cost", "balanced", "capability", "weighted", "least-busy", "round-robin"
+)
 
 
 def _known_strategy(value: str | None, where: str) -> None:
@@ -265,6 +267,8 @@ class RoutingRule(_Section):
     the ``deployments`` to choose among (ids, models or aliases; empty
     keeps the requested model's), ``fallbacks`` tried after them in order,
     and a ``region`` to prefer, or to stay in when ``require_region``.
+    ``max_p95_ms`` bounds the recent p95 latency of the deployments the
+    ``balanced`` strategy may pick (see `RoutingConfig.max_p95_ms`).
     """
 
     name: str = Field(min_length=1)
@@ -281,6 +285,7 @@ class RoutingRule(_Section):
     fallbacks: list[str] = Field(default_factory=list)
     region: str | None = None
     require_region: bool = False
+    max_p95_ms: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingRule:
@@ -334,6 +339,9 @@ class RoutingConfig(_Section):
     deployment for its Retry-After (``rate_limit_cooldown_s`` when it gives
     none). ``exploration`` is the share of latency-routed calls sent to a
     deployment other than the fastest, so one that recovered is noticed.
+    ``max_p95_ms`` bounds, per model or alias asked for (``"*"`` for any),
+    the recent p95 latency of the deployments the ``balanced`` strategy
+    may pick; a rule's own ``max_p95_ms`` comes first.
     """
 
     strategy: str = "latency"
@@ -348,10 +356,14 @@ class RoutingConfig(_Section):
     circuit_cooldown_s: float = Field(default=30.0, gt=0)
     rate_limit_cooldown_s: float = Field(default=5.0, ge=0, le=3_600)
     max_attempts: int = Field(default=3, ge=1, le=10)
+    max_p95_ms: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingConfig:
         _known_strategy(self.strategy, "routing.strategy")
+        for name, bound in self.max_p95_ms.items():
+            if not bound > 0:
+                raise ValueError(f"routing.max_p95_ms.{name}: {bound:g} is not a latency; give milliseconds above 0")
         for kind, names in (("rules", [r.name for r in self.rules]), ("A/B tests", [t.name for t in self.ab_tests])):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:

@@ -187,6 +187,8 @@ class Attempt:
     output_tokens: int = 0
     error: AxError | None = None
     retry_after: float | None = None
+    #: What the provider reported for a successful attempt (the cost strategy learns tokens per call from it).
+    usage: Usage | None = None
 
 
 class Router(Protocol):

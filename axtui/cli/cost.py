@@ -14,6 +14,7 @@ from rich.table import Table
 from axtui.cli._common import EXIT_UPSTREAM, EXIT_USAGE, FiniteFloat, console, dump_json, handle_errors, open_store
 from axtui.cli._cost_budget import alerts, budget, forecast_line, status_json
 from axtui.cli._cost_common import die, escape, fmt_tokens, fmt_when, load, parse_when, per_million
+from axtui.cli._cost_whatif import whatif
 from axtui.money import format_usd
 
 __all__ = ["cost"]
@@ -31,6 +32,7 @@ def cost() -> None:
 
 cost.add_command(budget)
 cost.add_command(alerts)
+cost.add_command(whatif)
 
 
 # -- summary -------------------------------------------------------------------------------

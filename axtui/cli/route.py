@@ -152,7 +152,8 @@ def _print_explanation(x: Any) -> None:
         console.print(f"strategy: [bold]{x.strategy}[/]{region}; up to {x.max_attempts} attempts")
     table = _table()
     for col, just in (("#", "right"), ("deployment", "left"), ("region", "left"), ("circuit", "left"),
-                      ("p95", "right"), ("calls", "right"), ("errors", "right"), ("est. cost", "right")):
+                      ("p95", "right"), ("calls", "right"), ("errors", "right"), ("cost/call", "right"),
+                      ("from", "left")):
         table.add_column(col, justify=just, no_wrap=col == "deployment")  # type: ignore[arg-type]
     for c in x.candidates:
         h = c.health
@@ -162,7 +163,8 @@ def _print_explanation(x: Any) -> None:
         errors = f"{h.error_rate:.0%}" if h.calls else "–"
         table.add_row(pos, name, escape(c.region or "–"), _state(h), _ms(h.latency_p95_ms or h.latency_ewma_ms),
                       str(h.calls), errors,
-                      format_usd(c.estimate_nanos, nanos=True) if c.estimate_nanos is not None else "unknown")
+                      format_usd(c.estimate_nanos, nanos=True) if c.estimate_nanos is not None else "unknown",
+                      c.cost_source)
     console.print(table)
     console.print("why:")
     for c in x.candidates:

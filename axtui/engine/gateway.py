@@ -425,7 +425,7 @@ class Gateway:
             rec.ttft_ms = rec.latency_ms
             rec.http_status = 200
             self._later(self._settle(reservation, rec.cost_nanos, ticket, usage.total_tokens))
-            self.router.observe(Attempt(dep, True, elapsed, elapsed, usage.output_tokens))
+            self.router.observe(Attempt(dep, True, elapsed, elapsed, usage.output_tokens, usage=usage))
             response.provider = dep.provider
             response.model = dep.upstream_model
             return response
@@ -632,7 +632,7 @@ class CallStream:
             rec.latency_ms = (gw.clock.monotonic() - start) * 1000
             gw._later(gw._settle(reservation, rec.cost_nanos, ticket, usage.total_tokens))
             ttft = (first_at - t0) * 1000 if first_at is not None else None
-            gw.router.observe(Attempt(dep, True, elapsed, ttft, usage.output_tokens))
+            gw.router.observe(Attempt(dep, True, elapsed, ttft, usage.output_tokens, usage=usage))
             response = ChatResponse(
                 content="".join(parts),
                 model=dep.upstream_model,

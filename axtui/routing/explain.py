@@ -20,7 +20,7 @@ from axtui.routing.fit import Requirements
 from axtui.routing.health import HealthSnapshot
 from axtui.routing.router import Decision, HealthRouter, RouteUnavailable
 from axtui.routing.rules import RuleCheck
-from axtui.routing.strategies import expected_output_tokens
+from axtui.routing.usage import expected_cost
 from axtui.types import Caller, Deployment
 
 __all__ = ["DEFAULT_PROMPT_TOKENS", "CandidateView", "Explanation", "describe_rule", "explain"]
@@ -34,8 +34,11 @@ class CandidateView:
     """One deployment considered for the call.
 
     ``position`` is 0 for the first choice, k for the k-th fallback, None
-    when skipped. ``estimate_nanos`` is the price book's estimate for this
-    call's size (None when unknown).
+    when skipped. ``estimate_nanos`` is the expected cost of this call
+    there (None when its price is unknown); ``cost_source`` says where the
+    tokens behind it come from (``history``: recorded calls there;
+    ``list price``: the prompt and a typical answer), ``cost_basis`` which
+    tokens they are.
     """
 
     deployment: str
@@ -48,6 +51,8 @@ class CandidateView:
     context_window: int | None
     estimate_nanos: int | None
     health: HealthSnapshot
+    cost_source: str = "list price"
+    cost_basis: str = ""
 
 
 @dataclass(slots=True)
@@ -153,10 +158,10 @@ def explain(
                                                                           router.clock.now())
     rule_name = next((c.rule for c in rule_checks if c.matched), None)
     rule_cfg = next((r.config for r in router.rules.rules if r.name == rule_name), None)
-    out_tokens = expected_output_tokens(req, router.typical_output)
 
     def view(dep: Deployment, position: int | None) -> CandidateView:
-        estimate = router.prices.estimate(dep, req.prompt_tokens, out_tokens) if router.prices is not None else None
+        est = expected_cost(router.health.usage, router.prices, dep, req.prompt_tokens, router.typical_output,
+                            req.output_tokens)
         if position is None:
             status = "skipped"
         else:
@@ -164,7 +169,8 @@ def explain(
         return CandidateView(
             deployment=dep.id, provider=dep.provider, model=dep.model, region=dep.region, status=status,
             position=position, reason=reasons.get(dep.id, ""), context_window=dep.context_window,
-            estimate_nanos=estimate, health=router.health.get(dep).snapshot(),
+            estimate_nanos=est.nanos, health=router.health.get(dep).snapshot(), cost_source=est.source,
+            cost_basis=est.describe(),
         )
 
     candidates = [view(dep, i) for i, dep in enumerate(order)]

@@ -29,9 +29,11 @@ from axtui.clock import Clock
 from axtui.errors import AxError, ProviderRateLimited
 from axtui.histogram import WindowedHistogram
 from axtui.routing.circuit import CircuitBreaker, CircuitState, HealthPolicy, Outcome, Transition, classify
-from axtui.types import Deployment
+from axtui.routing.usage import UsageBook
+from axtui.types import Deployment, Usage
 
 __all__ = [
+    "QUEUEING_FACTOR",
     "CircuitBreaker",
     "CircuitState",
     "DeploymentHealth",
@@ -54,6 +56,13 @@ _MIN_WEIGHT = 0.02
 _Z95 = 1.6449
 #: Longest Retry-After honoured as a cooldown; a provider asking for more is tried again after this.
 MAX_COOLDOWN_S = 600.0
+#: Recent latency this many times the usual, with calls in flight, reads as calls waiting in a queue.
+QUEUEING_FACTOR = 2.0
+# How fast the usual latency follows a lasting rise (per answer): a slow
+# drift, so a queue that builds over a minute still shows against it.
+_USUAL_DRIFT = 0.005
+# After a 429 the deployment is given this share of the calls in flight then.
+_LIMIT_BACKOFF = 0.75
 
 
 class LatencyForecast:
@@ -201,6 +210,12 @@ class DeploymentHealth:
         #: Recent chance that a call fails by the deployment's fault, decayed like the forecast.
         self.fault_p = 0.0
         self._fault_at: float | None = None
+        #: Calls in flight the upstream took before answering 429, learned (None: no limit seen).
+        self.limit: float | None = None
+        #: The usual latency when not queueing: the lowest recent mean, drifting up slowly.
+        self.usual_ms: float | None = None
+        self._expected_key: tuple[object, ...] | None = None
+        self._expected = 0.0
 
     # -- events ---------------------------------------------------------------------------
 
@@ -228,6 +243,9 @@ class DeploymentHealth:
         self.total_calls += 1
         if outcome == "ok":
             self.in_a_row = 0
+            if self.limit is not None and self.in_flight + 1 >= self.limit:
+                # Additive increase: about one more call in flight per limit's worth of answers at the limit.
+                self.limit += 1.0 / self.limit
             if self.circuit.success(now, wall):
                 # A fresh start: the failures and slow answers from before it
                 # opened are history; the probe's answer is the first of the new.
@@ -241,6 +259,9 @@ class DeploymentHealth:
         self.last_error = error
         if outcome == "rate_limited":
             self.counts.add(now, False, True)
+            # Multiplicative decrease: the upstream said no with this many calls in flight (this one included).
+            said_no = max(1.0, (self.in_flight + (1 if started else 0)) * _LIMIT_BACKOFF)
+            self.limit = said_no if self.limit is None else max(1.0, min(self.limit * _LIMIT_BACKOFF, said_no))
             wait = self.policy.rate_limit_cooldown_s if retry_after is None else retry_after
             self.cooldown_until = max(self.cooldown_until, now + min(max(wait, 0.0), MAX_COOLDOWN_S))
             self.circuit.release()
@@ -275,6 +296,9 @@ class DeploymentHealth:
         self.forecast.add(now, output_tokens, latency_ms)
         self.latency_ewma = latency_ms if self.latency_ewma is None else self.latency_ewma + a * (
             latency_ms - self.latency_ewma)
+        ewma = self.latency_ewma
+        usual = self.usual_ms
+        self.usual_ms = ewma if usual is None or ewma < usual else usual + _USUAL_DRIFT * (ewma - usual)
         if ttft_ms is not None:
             self.ttft.add(ttft_ms, now)
             self.ttft_ewma = ttft_ms if self.ttft_ewma is None else self.ttft_ewma + a * (ttft_ms - self.ttft_ewma)
@@ -304,11 +328,33 @@ class DeploymentHealth:
         is rarely called (see `LatencyForecast`); the windowed histograms
         are the record, this is the forecast.
         """
-        if not self.forecast.n:
+        f = self.forecast
+        if not f.n:
             return None
-        p95 = self.forecast.p95(output_tokens)
+        # The routers ask for every candidate on every call, and most have not changed since.
+        key = (f, f.n, self.fault_p, output_tokens)
+        if key == self._expected_key:
+            return self._expected
+        p95 = f.p95(output_tokens)
         # A failed attempt costs its time and then another attempt.
-        return p95 * (1.0 + 2.0 * self.fault_p)
+        self._expected = value = p95 * (1.0 + 2.0 * self.fault_p)
+        self._expected_key = key
+        return value
+
+    def queueing(self) -> float | None:
+        """How many times its usual latency the recent answers took, when that is ``QUEUEING_FACTOR`` or more.
+
+        None when calls do not seem to wait: latency near its usual, too
+        few answers to tell, or nothing of ours in flight to queue behind.
+        """
+        if self.in_flight < 1 or self.usual_ms is None or self.latency_ewma is None or self.total_calls < 5:
+            return None
+        ratio = self.latency_ewma / max(self.usual_ms, 1.0)
+        return ratio if ratio >= QUEUEING_FACTOR else None
+
+    def at_limit(self) -> bool:
+        """Whether as many calls are in flight as the upstream accepted before its last 429."""
+        return self.limit is not None and self.in_flight >= int(self.limit)
 
     def error_rate(self, now: float) -> float:
         """Share of the window's calls that failed by the deployment's fault."""
@@ -375,6 +421,8 @@ class HealthBook:
         self.listeners: list[Callable[[Transition], None]] = []
         #: Recent mean answer length (output tokens) over every deployment; None before any answer.
         self.mean_output: float | None = None
+        #: Tokens per call of each deployment, by prompt size (the cost strategy's history).
+        self.usage = UsageBook()
         for d in deployments:
             self.get(d)
 
@@ -419,11 +467,16 @@ class HealthBook:
 
     def observe(self, deployment: Deployment, ok: bool, latency_ms: float, ttft_ms: float | None = None,
                 output_tokens: int = 0, error: AxError | None = None, retry_after: float | None = None,
-                *, started: bool = True) -> Outcome:
-        """An attempt on ``deployment`` ended; returns how it was classified."""
+                *, started: bool = True, usage: Usage | None = None) -> Outcome:
+        """An attempt on ``deployment`` ended; returns how it was classified.
+
+        ``usage``, what a successful attempt reported, teaches the usage book.
+        """
         outcome = classify(ok, error)
         if ok:
             self.note_output(output_tokens)
+            if usage is not None:
+                self.usage.add(deployment.id, usage)
         if retry_after is None and isinstance(error, ProviderRateLimited):
             retry_after = error.retry_after
         self.get(deployment).end(outcome, latency_ms, ttft_ms, output_tokens, retry_after,

@@ -32,9 +32,9 @@ from axtui.routing.health import HealthBook, HealthPolicy, HealthSnapshot, Outco
 from axtui.store import Store
 from axtui.store.tables import Call
 from axtui.store.tables_routing import RouteEvent
-from axtui.types import CallRecord, Deployment
+from axtui.types import CallRecord, Deployment, Usage
 
-__all__ = ["Observation", "event_writer", "health_from_store", "load_observations", "replay", "warm"]
+__all__ = ["Observation", "event_writer", "health_from_store", "load_observations", "load_usage", "replay", "warm"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 MIN_LOOKBACK_S = 300.0
 #: At most this many rows of each kind are replayed (the newest).
 MAX_ROWS = 5_000
+#: How far back tokens per call are learned from when a gateway starts.
+USAGE_LOOKBACK_S = 7 * 86_400.0
 #: Route events older than this are deleted by the writer now and then.
 EVENT_RETENTION_S = 30 * 86_400.0
 _PRUNE_EVERY_S = 3_600.0
@@ -63,6 +65,8 @@ class Observation:
     retry_after: float | None = None
     error: str | None = None
     learn: bool = True
+    #: What a successful call reported (the cost strategy's tokens per call).
+    usage: Usage | None = None
 
 
 class _ReplayClock:
@@ -88,7 +92,8 @@ def load_observations(store: Store, since: float, limit: int = MAX_ROWS) -> list
     c = Call.__table__.c  # type: ignore[attr-defined]
     e = _EVENTS.c
     calls = (
-        select(c.ts, c.deployment, c.provider, c.model, c.latency_ms, c.ttft_ms, c.output_tokens, c.attempts)
+        select(c.ts, c.deployment, c.provider, c.model, c.latency_ms, c.ttft_ms, c.output_tokens, c.attempts,
+               c.input_tokens, c.cached_input_tokens, c.cache_write_tokens, c.reasoning_tokens, c.usage_estimated)
         .where(c.ts >= since, c.status == "ok", c.cache == "miss", c.deployment.is_not(None))
         .order_by(c.ts.desc())
         .limit(limit)
@@ -114,6 +119,11 @@ def load_observations(store: Store, since: float, limit: int = MAX_ROWS) -> list
                 output_tokens=r.output_tokens or 0,
                 # A call that needed several attempts took longer than its last attempt did.
                 learn=(r.attempts or 1) <= 1,
+                # Tokens ax counted itself (the provider reported none) say nothing of the deployment.
+                usage=None if r.usage_estimated else Usage(
+                    input_tokens=r.input_tokens or 0, output_tokens=r.output_tokens or 0,
+                    cached_input_tokens=r.cached_input_tokens or 0, cache_write_tokens=r.cache_write_tokens or 0,
+                    reasoning_tokens=r.reasoning_tokens or 0),
             ))
         for ev in conn.execute(events):
             provider, _, upstream = str(ev.deployment).partition("/")
@@ -155,6 +165,8 @@ def replay(book: HealthBook, observations: Iterable[Observation], catalog: Catal
                               started=False, learn=o.learn)
             if o.outcome == "ok":
                 book.note_output(o.output_tokens)
+                if o.usage is not None:
+                    book.usage.add(dep.id, o.usage)
             n += 1
     finally:
         book.use_clock(live)
@@ -166,13 +178,43 @@ def _lookback(routing: RoutingConfig) -> float:
     return max(MIN_LOOKBACK_S, routing.window_s * 2, routing.circuit_cooldown_s * 2)
 
 
+def load_usage(store: Store, since: float, until: float, limit: int = MAX_ROWS) -> list[tuple[str, Usage]]:
+    """(deployment id, reported usage) of successful upstream calls in ``[since, until)``, oldest first."""
+    c = Call.__table__.c  # type: ignore[attr-defined]
+    rows = (
+        select(c.deployment, c.input_tokens, c.cached_input_tokens, c.cache_write_tokens, c.output_tokens,
+               c.reasoning_tokens)
+        .where(c.ts >= since, c.ts < until, c.status == "ok", c.cache == "miss", c.deployment.is_not(None),
+               c.usage_estimated.is_(False))
+        .order_by(c.ts.desc())
+        .limit(limit)
+    )
+    with store.connect() as conn:
+        out = [(str(r.deployment), Usage(input_tokens=r.input_tokens or 0, output_tokens=r.output_tokens or 0,
+                                         cached_input_tokens=r.cached_input_tokens or 0,
+                                         cache_write_tokens=r.cache_write_tokens or 0,
+                                         reasoning_tokens=r.reasoning_tokens or 0))
+               for r in conn.execute(rows)]
+    out.reverse()
+    return out
+
+
 def warm(book: HealthBook, store: Store, catalog: Catalog, routing: RoutingConfig) -> int:
-    """Fill a new book with the recent past from the store; 0 when the store cannot say."""
+    """Fill a new book with the recent past from the store; 0 when the store cannot say.
+
+    Health comes from the last few windows; tokens per call (the cost
+    strategy's history) from up to `USAGE_LOOKBACK_S` back.
+    """
+    now = book.clock.now()
+    since = now - _lookback(routing)
     try:
-        obs = load_observations(store, book.clock.now() - _lookback(routing))
+        older = load_usage(store, now - USAGE_LOOKBACK_S, since)
+        obs = load_observations(store, since)
     except StoreError as exc:
         log.warning("routing: starting without health history: %s", exc.message)
         return 0
+    for dep_id, usage in older:
+        book.usage.add(dep_id, usage)
     return replay(book, obs, catalog)
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from axtui.clock import SYSTEM_CLOCK, Clock
-from axtui.config import ROUTING_STRATEGIES, RoutingConfig
+from axtui.config import ROUTING_STRATEGIES, RoutingConfig, RoutingRule
 from axtui.errors import ConfigError, InvalidRequest, RouteUnavailable, UnknownModel
 from axtui.ports import Attempt, PriceBook, RoutePlan
 from axtui.routing.abtest import ABAssignment, ABBook
@@ -183,7 +183,7 @@ class HealthRouter:
             ))
         # After the failure is queued, so a circuit it opens is written after it.
         self.health.observe(attempt.deployment, attempt.ok, attempt.latency_ms, attempt.ttft_ms,
-                            attempt.output_tokens, attempt.error, attempt.retry_after)
+                            attempt.output_tokens, attempt.error, attempt.retry_after, usage=attempt.usage)
 
     def _circuit_changed(self, t: Transition) -> None:
         log.warning("routing: circuit of %s %s -> %s: %s", t.deployment, t.before, t.after, t.reason)
@@ -277,13 +277,14 @@ class HealthRouter:
             turn = self._turns.get(key, 0)
             if not dry:
                 self._turns[key] = turn + 1
-        if name == "cost" and (len(self._price_memo) > _MAX_MEMO or now - self._memo_at > _MEMO_TTL_S):
+        if name in ("cost", "balanced") and (len(self._price_memo) > _MAX_MEMO or now - self._memo_at > _MEMO_TTL_S):
             # Prices may be re-imported while the gateway runs: estimates are kept a minute.
             self._price_memo.clear()
             self._memo_at = now
         ranking = Ranking(self.health, req, now, random.Random(0) if dry else self.rng, self.prices,
                           self.typical_output, self.exploration if name == "latency" and not dry else 0.0, turn,
-                          self.explore_after_s, self.routing.max_attempts, self._price_memo)
+                          self.explore_after_s, self.routing.max_attempts, self._price_memo,
+                          max_p95_ms=self.max_p95_for(target, model, rc) if name == "balanced" else None)
         ranked = rank(usable, ranking) if usable else []
         ranked = self._arrange(ranked, req, region, probing)
         notes = {d.id: n for d, n in ranked} if trace else {}
@@ -323,6 +324,18 @@ class HealthRouter:
             reasons=reasons,
         )
         return Decision(plan, model, target, req, pool, ab, checks, notes, ranking.explored)
+
+    def max_p95_for(self, target: str, model: str, rc: RoutingRule | None) -> float | None:
+        """The balanced strategy's p95 bound: the rule's, else the model's or alias's, else ``"*"``'s."""
+        if rc is not None and rc.max_p95_ms is not None:
+            return rc.max_p95_ms
+        bounds = self.routing.max_p95_ms
+        if not bounds:
+            return None
+        for name in (target, model, "*"):
+            if name in bounds:
+                return bounds[name]
+        return None
 
     def _screen(
         self, d: Deployment, req: Requirements, required: str | None, rc: Any, now: float

@@ -7,7 +7,8 @@ a short note per deployment saying how it scored:
 | name          | first choice |
 | ------------- | ------------ |
 | `latency`     | lowest expected p95 latency (errors priced in); a share ``exploration`` of calls tries the deployment heard from least recently (when that was a while ago), so one that recovered wins its traffic back |
-| `cost`        | lowest estimated price for this call's size (unknown prices last) |
+| `cost`        | lowest expected cost of this call: recorded tokens per call there (output, reasoning, cached prompt) times its price, list price until there is history; deployments at a learned upstream limit, queueing or far slower than the pool wait behind the rest (unknown prices last) |
+| `balanced`    | the cheapest whose expected p95 is within ``max_p95_ms`` (rule, model or alias) |
 | `capability`  | the first that fits, in configured order |
 | `weighted`    | drawn at random in proportion to the configured weights |
 | `least-busy`  | fewest calls in flight |
@@ -25,10 +26,11 @@ from typing import Any
 from axtui.config import ROUTING_STRATEGIES
 from axtui.ports import PriceBook
 from axtui.routing.fit import Requirements
-from axtui.routing.health import HealthBook
+from axtui.routing.health import DeploymentHealth, HealthBook
+from axtui.routing.usage import MIN_HISTORY, ExpectedCost, expected_cost, two_digits
 from axtui.types import Deployment
 
-__all__ = ["STRATEGIES", "Ranked", "Ranking", "Strategy", "expected_output_tokens"]
+__all__ = ["STRATEGIES", "Ranked", "Ranking", "Strategy", "call_cost", "expected_output_tokens"]
 
 
 @dataclass(slots=True)
@@ -52,6 +54,8 @@ class Ranking:
     price_memo: dict[Any, Any] | None = None
     #: Set by the latency strategy when this call explores.
     explored: str | None = field(default=None)
+    #: The p95 bound of the balanced strategy for this call (the rule's, or the model's or alias's).
+    max_p95_ms: float | None = None
 
 
 #: Deployments best first, each with a note on its score.
@@ -107,65 +111,123 @@ def _usd(nanos: int) -> str:
     return f"${nanos // 1_000_000_000}.{nanos % 1_000_000_000 // 1_000:06d}"
 
 
-def _two_digits(n: int) -> int:
-    """``n`` rounded to two significant digits (12,345 -> 12,000)."""
-    if n < 100:
-        return n
-    scale = int(10 ** (len(str(n)) - 2))
-    return (n + scale // 2) // scale * scale
+#: Expected costs within this share of each other are a tie: the faster goes first.
+COST_TIE = 0.03
+#: Calls a deployment may have in flight before it has answered a few (its speed and tokens are unknown).
+SLOW_START = 4
+#: A deployment whose expected p95 is this many times the pool's median is too slow for the cost strategy.
+SLOW_FACTOR = 3.0
+
+
+def call_cost(d: Deployment, r: Ranking) -> ExpectedCost:
+    """The expected cost of this call on ``d``."""
+    return expected_cost(r.health.usage, r.prices, d, two_digits(r.req.prompt_tokens), r.typical_output,
+                         r.req.output_tokens)
+
+
+def _priced(d: Deployment, r: Ranking, prompt: int, memo: dict[Any, Any]) -> tuple[float, str]:
+    """(expected nano-dollars, inf when unknown; a note): memoised while the deployment's history grows little."""
+    key = (id(d), prompt, r.req.output_tokens)
+    hit = memo.get(key)
+    book = r.health.usage
+    if hit is not None and hit[3] is d and book.calls(hit[4]) < hit[2] + max(1, hit[2] // 16):
+        return hit[0], hit[1]
+    est = call_cost(d, r)
+    price = "price unknown" if est.nanos is None else f"~{_usd(est.nanos)}"
+    value = (math.inf if est.nanos is None else float(est.nanos), f"{price} expected ({est.describe()})")
+    dep_id = d.id
+    memo[key] = (*value, book.calls(dep_id), d, dep_id)
+    return value
+
+
+def _held_back(h: DeploymentHealth, r: Ranking, expected: float | None, slow_above: float | None) -> str | None:
+    """Why the deployment of ``h`` should wait behind those with room, or None when it can take the call now."""
+    if h.in_flight >= SLOW_START and h.forecast.n < MIN_HISTORY and r.health.usage.calls(h.deployment.id) < MIN_HISTORY:
+        # Slow start: until it has answered a few calls, its speed and tokens per call are guesses.
+        return f"{h.in_flight} calls in flight before it has answered {MIN_HISTORY}: its figures are guesses"
+    if h.at_limit():
+        return f"at its learned upstream limit ({h.in_flight} in flight; 429 seen above {h.limit:.0f})"
+    q = h.queueing()
+    if q is not None:
+        return f"queueing: answers take {q:.1f}x its usual {h.usual_ms or 0:,.0f} ms with {h.in_flight} in flight"
+    if slow_above is not None and expected is not None and expected > slow_above and h.in_flight > 0:
+        # One call at a time keeps its figures fresh; the rest go where they are answered in time.
+        return (f"slow: expected p95 {expected:,.0f} ms, over {SLOW_FACTOR:g}x the pool's median; "
+                "one call at a time")
+    return None
+
+
+def _by_cost(cands: list[Deployment], r: Ranking, bound: float | None = None, bound_note: str = "",
+             relative: float | None = None) -> Ranked:
+    """Expected cost first, near ties by speed; held-back and over-``bound`` deployments after the rest.
+
+    ``relative``: with no ``bound``, the bound is this many times the fastest expected p95.
+    """
+    out_tokens = expected_output_tokens(r.req, r.typical_output)
+    get = r.health.get
+    now = r.now
+    prompt = two_digits(r.req.prompt_tokens)
+    memo = r.price_memo if r.price_memo is not None else {}
+    rows: list[tuple[float, int, DeploymentHealth, str, float | None]] = []
+    for i, d in enumerate(cands):
+        nanos, note = _priced(d, r, prompt, memo)
+        h = get(d)
+        rows.append((nanos, i, h, note, h.expected_ms(now, out_tokens)))
+    rows.sort()  # by expected cost, then configured order (i is unique: nothing else is compared)
+    known = sorted(t[4] for t in rows if t[4] is not None)
+    slow_above = known[(len(known) - 1) // 2] * SLOW_FACTOR if len(known) >= 2 else None
+    if bound is None and relative is not None and known:
+        bound = relative * known[0]
+        bound_note = f"{relative:g}x the fastest ({bound:,.0f} ms; set routing.max_p95_ms to choose)"
+    ready: list[tuple[Deployment, str]] = []
+    if known and len(rows) > 1:
+        # Once the pool is in use, each deployment never heard from gets one call (when idle), so the
+        # pool's latencies are known and a slow cheap one can be told apart from its peers.
+        fresh = [t for t in rows if t[4] is None and t[2].in_flight == 0]
+        for row in fresh:
+            rows.remove(row)
+            ready.append((row[2].deployment, "no latency data yet: one call to learn it"))
+    later: list[tuple[Deployment, str]] = []
+    k = 0
+    while k < len(rows):
+        # A run of near-equal expected costs: the faster first.
+        j = k + 1
+        while j < len(rows) and rows[k][0] != math.inf and rows[j][0] <= rows[k][0] * (1 + COST_TIE):
+            j += 1
+        group = rows[k:j] if j - k == 1 else sorted(rows[k:j], key=lambda t: (0.0 if t[4] is None else t[4], t[1]))
+        for _, _, h, note, lat in group:
+            why = _held_back(h, r, lat, slow_above)
+            if why is None and bound is not None and lat is not None and lat > bound:
+                why = f"expected p95 {lat:,.0f} ms over {bound_note}"
+            if why is None:
+                ready.append((h.deployment, note))
+            else:
+                later.append((h.deployment, f"{note}; {why}: after those with room"))
+        k = j
+    return ready + later
 
 
 def cost(cands: list[Deployment], r: Ranking) -> Ranked:
-    """Cheapest estimated price for this call first (equal prices: the faster); unknown prices last."""
-    out_tokens = expected_output_tokens(r.req, r.typical_output)
-    # Two significant digits of prompt size rank prices just as well, so the
-    # price order of a pool (exact arithmetic, slow-ish) is reused across calls.
-    in_tokens = _two_digits(r.req.prompt_tokens)
-    memo = r.price_memo if r.price_memo is not None else {}
-    key = (tuple(map(id, cands)), in_tokens, out_tokens)
-    entry = memo.get(key)
-    if entry is None:
-        entry = memo[key] = _price_order(cands, r.prices, in_tokens, out_tokens)
-    order, ties = entry
-    out = list(order)
+    """Lowest expected cost of this call first, among deployments that can take it now.
 
-    def speed(t: tuple[Deployment, str]) -> float:
-        lat = r.health.get(t[0]).expected_ms(r.now, out_tokens)
-        return 0.0 if lat is None else lat
-
-    for k, j in ties:
-        # Equal prices: the faster first; one never heard from gets its chance.
-        # Past the attempts the engine makes, the order changes nothing.
-        if k < r.depth:
-            out[k:j] = sorted(out[k:j], key=speed)
-    return out
+    The expected cost is the deployment's recorded tokens per call for this
+    prompt size (output, reasoning, cached prompt; smoothed) times its
+    price, or its list price with a typical answer until it has history.
+    Deployments at their learned upstream limit, queueing (latency risen
+    with calls in flight) or far slower than the pool come after the rest.
+    """
+    return _by_cost(cands, r)
 
 
-def _price_order(cands: list[Deployment], prices: PriceBook | None, in_tokens: int,
-                 out_tokens: int) -> tuple[Ranked, list[tuple[int, int]]]:
-    """The pool by estimated price (unknown last), and the index ranges of equal prices."""
-    priced: list[tuple[int, int, Deployment]] = []
-    unpriced: list[Deployment] = []
-    for i, d in enumerate(cands):
-        nanos = prices.estimate(d, in_tokens, out_tokens) if prices is not None else None
-        if nanos is None:
-            unpriced.append(d)
-        else:
-            priced.append((nanos, i, d))
-    priced.sort(key=lambda t: (t[0], t[1]))
-    size = f" for ~{in_tokens:,} in + {out_tokens:,} out"
-    order: Ranked = [(d, f"~{_usd(n)}{size}") for n, _, d in priced]
-    order += [(d, "price unknown: tried after the priced ones") for d in unpriced]
-    ties: list[tuple[int, int]] = []
-    k = 0
-    while k < len(priced):
-        j = k + 1
-        while j < len(priced) and priced[j][0] == priced[k][0]:
-            j += 1
-        if j - k > 1:
-            ties.append((k, j))
-        k = j
-    return order, ties
+def balanced(cands: list[Deployment], r: Ranking) -> Ranked:
+    """The cheapest deployment whose expected p95 is within ``max_p95_ms`` (rule, then model or alias).
+
+    Without a configured bound, within twice the fastest deployment's
+    expected p95. Deployments over the bound come after the rest, by cost.
+    """
+    if r.max_p95_ms is not None:
+        return _by_cost(cands, r, r.max_p95_ms, f"the bound {r.max_p95_ms:,.0f} ms")
+    return _by_cost(cands, r, relative=2.0)
 
 
 def capability(cands: list[Deployment], r: Ranking) -> Ranked:
@@ -208,6 +270,7 @@ def round_robin(cands: list[Deployment], r: Ranking) -> Ranked:
 STRATEGIES: dict[str, Strategy] = {
     "latency": latency,
     "cost": cost,
+    "balanced": balanced,
     "capability": capability,
     "weighted": weighted,
     "least-busy": least_busy,

@@ -124,6 +124,33 @@ def _routing_routes(router: APIRouter) -> None:
                                                                  tokens=tokens)))
         return result
 
+    @router.get("/api/cost/whatif", response_model=dict[str, Any], tags=["Costs"],
+                summary="Replay recorded calls under another strategy", dependencies=[Depends(require_admin)])
+    async def cost_whatif(
+        request: Request,
+        seconds: Annotated[float, Query(gt=0, le=366 * 86_400)] = 86_400.0,
+        strategy: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        """The calls of the last ``seconds`` replayed under ``strategy``: spend, savings and p95 beside the real ones.
+
+        What ``ax cost whatif --strategy S`` prints as JSON (price files are read only by the CLI, where
+        the calls are). The admin key: it reads every user's calls.
+        """
+        from axtui.cost.whatif import load_policy, whatif
+
+        gateway = gateway_of(request)
+        if gateway.store is None:
+            raise problem_for_status(503, "this gateway records no calls, so there is nothing to replay")
+        try:
+            policy = load_policy(gateway.settings, strategy=strategy)
+        except ConfigError as exc:
+            raise InvalidRequest(exc.message, param="strategy") from None
+        now = gateway.clock.now()
+        result = await asyncio.to_thread(whatif, gateway.store, gateway.settings, gateway.catalog, policy,
+                                         now - seconds, now, described={"strategy": strategy} if strategy else {})
+        data: dict[str, Any] = jsonable_encoder(result.as_dict())
+        return data
+
 
 def routing_router() -> APIRouter:
     """The /api/routing routes."""

@@ -95,6 +95,23 @@ class StoreOps:
         unknown = [(f"{m.provider}/{m.model}", m.unknown_price_calls) for m in total.top_models if m.unknown_price_calls]
         return CostView(range_name, by, since, now, total, groups, points, grain_s, unknown)
 
+    def whatif(self, range_name: str, strategy: str | None, prices: str | None) -> dict[str, Any]:
+        """The calls of the last ``range_name`` replayed under ``strategy`` and the price file ``prices``.
+
+        Returns `axtui.cost.whatif.WhatIf.as_dict`'s shape (the what-if panel draws it).
+
+        Raises:
+            ConfigError: an unknown strategy or a bad price file.
+        """
+        from axtui.cost.whatif import load_policy, whatif
+
+        seconds, _, _ = range_spec(range_name)
+        now = self.clock.now()
+        policy = load_policy(self.settings, strategy=strategy, prices=Path(prices).expanduser() if prices else None)
+        described = {k: v for k, v in (("strategy", strategy), ("prices", prices)) if v}
+        return whatif(self.store, self.settings, self.catalog, policy, now - seconds, now,
+                      described=described).as_dict()
+
     # -- budgets --------------------------------------------------------------------------
 
     def budgets(self) -> BudgetsView:

@@ -413,6 +413,23 @@ class RemoteBackend(Backend):
             params["tokens"] = tokens
         return rebuild(Explanation, self._get("/api/routing/explain", params=params))
 
+    def whatif(self, range_name: str, strategy: str | None, prices: str | None) -> dict[str, Any]:
+        """The server's calls of the last ``range_name`` replayed under ``strategy`` (admin key).
+
+        Raises:
+            InvalidRequest: a price file was given (the server cannot read the dashboard's files; run
+                ``ax cost whatif --prices FILE`` where the calls are recorded), or the strategy is unknown.
+        """
+        if prices:
+            raise InvalidRequest("a price file is read where the calls are recorded, not over --url; run "
+                                 "`ax cost whatif --prices FILE` on the gateway's machine", param="prices")
+        seconds, _, _ = range_spec(range_name)
+        params: dict[str, Any] = {"seconds": seconds}
+        if strategy:
+            params["strategy"] = strategy
+        data: dict[str, Any] = self._get("/api/cost/whatif", params=params)
+        return data
+
     def save_routing(self, routing: Any, weights: Any) -> Path:
         """Save routing and weights to the server's config file (admin key); it applies them at once."""
         body = {"routing": routing.model_dump(mode="json"), "weights": dict(weights)}

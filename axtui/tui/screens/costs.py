@@ -22,6 +22,7 @@ from axtui.tui.views import GROUPS, RANGES, CostView
 from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import order_rows, sync_table
 from axtui.tui.widgets.tables import FitTable
+from axtui.tui.widgets.whatif import WhatIfPanel
 
 __all__ = ["ORDERS", "CostsScreen", "breakdown_cells"]
 
@@ -104,13 +105,14 @@ class CostsScreen(DashboardScreen):
         Binding("r", "next_range", "Range"),
         Binding("b", "next_group", "Group by"),
         Binding("o", "next_order", "Order"),
+        Binding("w", "whatif", "What if", show=False),
     ]
     MODE = "costs"
     MIN_INTERVAL_S = 2.0
     WATCHES = frozenset({"budgets"})
     HELP = """[b]Costs[/] are read from the spend rollups, exactly as `ax cost summary` and `ax cost breakdown`
 compute them. [i]Unpriced[/] calls were served at an unknown price: they are not in the totals.
-Click a range or a grouping to choose it."""
+Click a range or a grouping to choose it. [b]w[/] replays the range's calls under another strategy or price file."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -138,6 +140,7 @@ Click a range or a grouping to choose it."""
             for key, label, width in COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
+        yield WhatIfPanel(lambda strategy, prices: self.backend.whatif(self.range, strategy, prices))  # type: ignore[attr-defined]
 
     def on_mount(self) -> None:
         self._controls()
@@ -258,6 +261,10 @@ Click a range or a grouping to choose it."""
             table = self.query_one("#breakdown", DataTable)
             table.clear()
             self.refresh_now()
+
+    def action_whatif(self) -> None:
+        """Show or hide the what-if panel: the range's calls replayed under another strategy or price file."""
+        self.query_one(WhatIfPanel).toggle()
 
     def action_next_range(self) -> None:
         """The next range: 1h → 24h → 7d → 30d."""
