@@ -89,6 +89,12 @@ log_prompts = false                   # prompts are stored only as hashes unless
 [server]
 host = "127.0.0.1"
 port = 8787
+
+# --- Traces (OpenTelemetry; needs `pip install 'axtui[otel]'`) ----------------
+# [telemetry]
+# otlp_endpoint = "http://127.0.0.1:4318"   # or set OTEL_EXPORTER_OTLP_ENDPOINT
+# service_name = "ax"                       # or OTEL_SERVICE_NAME
+# capture_content = false                   # prompts and answers in spans (scrubbed)
 '''
 
 
