@@ -541,6 +541,8 @@ class TelemetryConfig(_Section):
     ``capture_content`` adds prompts and answers (scrubbed of secrets) to
     the spans. At most ``max_queue`` calls' traces wait for export; past that they
     are dropped and counted, so a dead collector never slows a call.
+    ``export_metrics`` also pushes the figures of ``GET /metrics`` to the
+    same collector every ``metrics_interval_s``.
     """
 
     otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
@@ -548,6 +550,8 @@ class TelemetryConfig(_Section):
     capture_content: bool = False
     max_queue: int = Field(default=8192, ge=16, le=1_000_000)
     export_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    export_metrics: bool = False
+    metrics_interval_s: float = Field(default=15.0, ge=1, le=3600)
 
 
 class UIConfig(_Section):

@@ -95,6 +95,7 @@ port = 8787
 # otlp_endpoint = "http://127.0.0.1:4318"   # or set OTEL_EXPORTER_OTLP_ENDPOINT
 # service_name = "ax"                       # or OTEL_SERVICE_NAME
 # capture_content = false                   # prompts and answers in spans (scrubbed)
+# export_metrics = false                    # also push the /metrics figures over OTLP
 '''
 
 

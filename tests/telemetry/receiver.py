@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 _KINDS = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
@@ -36,10 +37,12 @@ def _value(v: Any) -> Any:
 
 
 class Receiver:
-    """Collects the spans POSTed to ``{url}/v1/traces``."""
+    """Collects the spans POSTed to ``{url}/v1/traces`` and the metric points POSTed to ``{url}/v1/metrics``."""
 
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        #: metric name → the latest (value, attributes) points.
+        self.metrics: dict[str, list[tuple[float, dict[str, Any]]]] = {}
         self.posts = 0
         spans, lock = self.spans, threading.Lock()
         outer = self
@@ -47,6 +50,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path == "/v1/metrics":
+                    self._metrics(body)
+                    return
                 request = ExportTraceServiceRequest()
                 request.ParseFromString(body)
                 with lock:
@@ -67,6 +73,24 @@ class Receiver:
                                     error=s.status.code == 2,
                                     service=service,
                                 ))
+                self._ok()
+
+            def _metrics(self, body: bytes) -> None:
+                request = ExportMetricsServiceRequest()
+                request.ParseFromString(body)
+                with lock:
+                    for rm in request.resource_metrics:
+                        for sm in rm.scope_metrics:
+                            for m in sm.metrics:
+                                data = getattr(m, m.WhichOneof("data"))
+                                outer.metrics[m.name] = [
+                                    (p.as_int if p.WhichOneof("value") == "as_int" else p.as_double,
+                                     {a.key: _value(a.value) for a in p.attributes})
+                                    for p in data.data_points
+                                ]
+                self._ok()
+
+            def _ok(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -93,6 +117,15 @@ class Receiver:
                                      f"{[s.name for s in self.spans]}")
             time.sleep(0.02)
         return list(self.spans)
+
+    def wait_for_metric(self, name: str, timeout: float = 15.0) -> list[tuple[float, dict[str, Any]]]:
+        """The points of metric ``name`` once some arrived; fails loudly after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not self.metrics.get(name):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"metric {name} never arrived; received {sorted(self.metrics)}")
+            time.sleep(0.05)
+        return self.metrics[name]
 
     def roots(self) -> list[ReceivedSpan]:
         """The call spans, each with its children attached."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -223,7 +225,7 @@ def test_tracing_is_off_by_default_and_the_sdk_is_not_even_imported() -> None:
         "asyncio.run(main())\n"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
     )
-    env_clean = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OTEL_")}
+    env_clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env_clean)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
@@ -266,5 +268,27 @@ def test_ax_serve_continues_the_callers_trace_and_counts_spans_on_metrics(receiv
         assert any(s.trace_id != PARENT_TRACE and s.parent_id == "" for s in roots)
         metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
         assert 'ax_telemetry_spans_total{outcome="exported"}' in metrics
+    finally:
+        server.stop()
+
+
+def test_the_metrics_of_the_metrics_endpoint_are_pushed_over_otlp_when_asked(receiver: Receiver) -> None:
+    from tests.server._live import LiveServer, fast_fleet
+
+    data = fast_fleet().model_dump()
+    data["telemetry"] = {"otlp_endpoint": receiver.url, "export_metrics": True, "metrics_interval_s": 1}
+    server = LiveServer(Settings.model_validate(data), no_auth=True).start()
+    try:
+        body = {"model": "fast", "messages": [{"role": "user", "content": "count me"}]}
+        for _ in range(3):
+            assert httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=30).status_code == 200
+        deadline = time.monotonic() + 15
+        while sum(v for v, _ in receiver.metrics.get("ax_requests_total", [])) < 3:
+            assert time.monotonic() < deadline, receiver.metrics.get("ax_requests_total")
+            time.sleep(0.1)
+        points = receiver.metrics["ax_requests_total"]
+        assert {p[1]["cache"] for p in points} == {"miss", "exact"}
+        assert receiver.wait_for_metric("ax_request_duration_seconds_count")
+        assert receiver.wait_for_metric("ax_telemetry_spans_total")
     finally:
         server.stop()
