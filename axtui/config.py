@@ -43,6 +43,7 @@ __all__ = [
     "RoutingRule",
     "ServerConfig",
     "Settings",
+    "TelemetryConfig",
     "UIConfig",
     "load_settings",
     "parse_settings",
@@ -568,6 +569,30 @@ class ServerConfig(_Section):
         return value
 
 
+class TelemetryConfig(_Section):
+    """OpenTelemetry traces of every call (off unless an endpoint is set).
+
+    ``otlp_endpoint`` is the collector's OTLP/HTTP base URL (spans go to
+    ``<endpoint>/v1/traces``); unset, the standard
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    variables are used, and with neither, nothing is traced.
+    ``service_name`` falls back to ``OTEL_SERVICE_NAME``, then ``ax``.
+    ``capture_content`` adds prompts and answers (scrubbed of secrets) to
+    the spans. At most ``max_queue`` calls' traces wait for export; past that they
+    are dropped and counted, so a dead collector never slows a call.
+    ``export_metrics`` also pushes the figures of ``GET /metrics`` to the
+    same collector every ``metrics_interval_s``.
+    """
+
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    service_name: str | None = Field(default=None, min_length=1)
+    capture_content: bool = False
+    max_queue: int = Field(default=8192, ge=16, le=1_000_000)
+    export_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    export_metrics: bool = False
+    metrics_interval_s: float = Field(default=15.0, ge=1, le=3600)
+
+
 class UIConfig(_Section):
     """The dashboard."""
 
@@ -589,6 +614,7 @@ class Settings(_Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -89,12 +91,19 @@ log_prompts = false                   # prompts are stored only as hashes unless
 [server]
 host = "127.0.0.1"
 port = 8787
+
+# --- Traces (OpenTelemetry; needs `pip install 'axtui[otel]'`) ----------------
+# [telemetry]
+# otlp_endpoint = "http://127.0.0.1:4318"   # or set OTEL_EXPORTER_OTLP_ENDPOINT
+# service_name = "ax"                       # or OTEL_SERVICE_NAME
+# capture_content = false                   # prompts and answers in spans (scrubbed)
+# export_metrics = false                    # also push the /metrics figures over OTLP
 '''
 
 
 @click.group()
 def config() -> None:
-    """The config file: path, show, init."""
+    """The config file: path, show, init, import."""
 
 
 @config.command()
@@ -159,3 +168,62 @@ def init(force: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(EXAMPLE, encoding="utf-8")
     console.print(f"wrote {path}; set OPENAI_API_KEY, ANTHROPIC_API_KEY and GEMINI_API_KEY, then try `ax call hello`")
+
+
+@config.group(name="import")
+def import_() -> None:
+    """Translate another gateway's config into ax's."""
+
+
+@import_.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the config here (readable by you only) instead of printing it.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@handle_errors
+def litellm(file: Path, output: Path | None, force: bool) -> None:
+    """Translate a LiteLLM proxy config.yaml into ax's TOML.
+
+    Models, endpoints, key variables, routing strategy, fallbacks, retries,
+    rate limits and the cache are translated; what cannot be mapped is
+    listed on stderr with the reason; budgets become commands to run. No
+    secret is ever written: `os.environ/NAME` becomes `api_key_env = "NAME"`
+    and literal keys are left out.
+
+    Example: ax config import litellm litellm_config.yaml -o ~/.config/ax/config.toml
+    """
+    import yaml
+
+    from axtui.cli._common import err_console
+    from axtui.litellm_config import translate_litellm
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: cannot be read ({exc.__class__.__name__}: {exc.strerror if isinstance(exc, OSError) else exc})")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        fail(f"{file}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}; fix the file and try again")
+    result = translate_litellm(data)
+    toml = result.toml()
+    if output is None:
+        click.echo(toml, nl=False)
+    else:
+        if output.exists() and not force:
+            fail(f"{output} already exists; pass --force to replace it")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(toml)
+        err_console.print(f"wrote {output}", markup=False)
+    if result.unmapped:
+        err_console.print(f"not mapped ({len(result.unmapped)}):", markup=False)
+        for line in result.unmapped:
+            err_console.print(f"  - {line}", markup=False, soft_wrap=True)
+    if result.commands:
+        err_console.print("run once (budgets live in ax's store, not its config):", markup=False)
+        for line in result.commands:
+            err_console.print(f"  {line}", markup=False, soft_wrap=True)

@@ -6,6 +6,7 @@ function returns the subsystem's implementation of its port.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from axtui.redaction import is_secret_header, remember
 from axtui.routing.catalog import Catalog
 from axtui.store import Store
 from axtui.store.recorder import Recorder
+from axtui.telemetry import build_telemetry
 from axtui.types import Deployment
 
 __all__ = ["build_catalog", "build_gateway", "effective_providers"]
@@ -174,6 +176,9 @@ async def build_gateway(
     ctx = _Context(settings, store, bus, clock, catalog, recorder)
     ctx.providers = made
     prices = _build_prices(ctx)
+    telemetry = build_telemetry(settings)
+    if telemetry.enabled:
+        ctx.closers.append(lambda: asyncio.to_thread(telemetry.shutdown))
     gateway = Gateway(
         settings=settings,
         catalog=catalog,
@@ -189,6 +194,7 @@ async def build_gateway(
         clock=clock,
         owns_store=owns_store,
         extras={"closers": ctx.closers},
+        telemetry=telemetry,
     )
     return gateway
 

@@ -48,6 +48,7 @@ from axtui.providers.base import Provider
 from axtui.routing.catalog import Catalog
 from axtui.store import Store
 from axtui.store.recorder import Recorder
+from axtui.telemetry import NO_TELEMETRY, CallTrace, Telemetry
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import (
     Caller,
@@ -78,6 +79,8 @@ class CallOptions:
     #: Wait up to this long for a rate limit instead of failing at once.
     max_wait_s: float = 0.0
     request_id: str | None = None
+    #: The caller's W3C ``traceparent``: a traced call continues that trace.
+    traceparent: str | None = None
 
 
 @dataclass(slots=True)
@@ -127,6 +130,7 @@ class Gateway:
         clock: Clock = SYSTEM_CLOCK,
         owns_store: bool = False,
         extras: dict[str, Any] | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -143,6 +147,7 @@ class Gateway:
         self.bus = bus or EventBus()
         self.clock = clock
         self.extras: dict[str, Any] = extras or {}
+        self.telemetry = telemetry
         self._owns_store = owns_store
         self._closed = False
         self._inflight: set[asyncio.Task[Any]] = set()
@@ -201,19 +206,24 @@ class Gateway:
         caller = caller or Caller()
         options = options or CallOptions()
         rec = self._new_record(request, caller, options, stream=False)
+        trace = self.telemetry.begin(request, rec, options.traceparent)
         start = self.clock.monotonic()
         ticket: Ticket | None = None
+        response: ChatResponse | None = None
         try:
             ticket, est_in, est_out = await self._admit(request, caller, options)
-            hit = await self.cache.lookup(request, caller, options.cache)
+            with trace.stage("cache lookup"):
+                hit = await self.cache.lookup(request, caller, options.cache)
             if hit is not None:
                 _apply_hit(rec, hit.response, hit.kind, hit.similarity, hit.saved_nanos)
                 rec.latency_ms = rec.ttft_ms = (self.clock.monotonic() - start) * 1000
                 hit.response.id = rec.request_id
+                response = hit.response
                 return CallResult(hit.response, rec, ticket.states)
-            plan = self.router.plan(request, caller, strategy=options.strategy)
+            with trace.stage("route"):
+                plan = self.router.plan(request, caller, strategy=options.strategy)
             _apply_plan(rec, plan)
-            response = await self._serve(request, caller, plan, rec, est_in, est_out, start)
+            response = await self._serve(request, caller, plan, rec, est_in, est_out, start, trace)
             response.id = rec.request_id
             await self.cache.store(request, caller, response, rec.cost_nanos, options.cache)
             return CallResult(response, rec, ticket.states)
@@ -222,6 +232,7 @@ class Gateway:
             raise
         finally:
             await self._conclude(rec, ticket, start)
+            trace.finish(rec, response)
 
     def stream(
         self, request: ChatRequest, caller: Caller | None = None, options: CallOptions | None = None
@@ -245,6 +256,7 @@ class Gateway:
         rec = self._new_record(req, caller, options or CallOptions(), stream=False)
         rec.endpoint = "embeddings"
         rec.prompt = None
+        trace = self.telemetry.begin(req, rec, options.traceparent if options else None)
         start = self.clock.monotonic()
         ticket: Ticket | None = None
         try:
@@ -259,9 +271,11 @@ class Gateway:
                     last = exc
                     continue
                 rec.attempts += 1
+                span = trace.attempt(dep, rec.attempts)
                 try:
                     out = await self.providers[dep.provider].embed(inputs, dep.upstream_model)
                 except BaseException as exc:
+                    span.end(exc)
                     await self.budgets.release(reservation)
                     if not isinstance(exc, ProviderError) or not exc.retryable:
                         raise
@@ -271,6 +285,7 @@ class Gateway:
                 _apply_usage(rec, out.usage)
                 rec.cost_nanos = self.prices.cost(dep, out.usage)
                 rec.http_status = 200
+                span.end()
                 await self.budgets.settle(reservation, rec.cost_nanos)
                 return EmbedResult(out, rec, ticket.states)
             assert last is not None
@@ -280,6 +295,7 @@ class Gateway:
             raise
         finally:
             await self._conclude(rec, ticket, start)
+            trace.finish(rec)
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -353,9 +369,10 @@ class Gateway:
         est_in: int,
         est_out: int,
         start: float,
+        trace: CallTrace,
     ) -> ChatResponse:
         try:
-            return await self._round(request, caller, plan, rec, est_in, est_out, start)
+            return await self._round(request, caller, plan, rec, est_in, est_out, start, trace)
         except ProviderError as exc:
             retries = max((self._provider_retries(d) for d in plan.candidates), default=0)
             first_wait = _retry_hook(exc)
@@ -368,7 +385,7 @@ class Gateway:
             await asyncio.sleep(first_wait if first_wait is not True else random.uniform(0.05, 0.15))
         async for attempt in stamina.retry_context(on=_retry_hook, attempts=retries, wait_max=5.0, timeout=None):
             with attempt:
-                return await self._round(request, caller, plan, rec, est_in, est_out, start)
+                return await self._round(request, caller, plan, rec, est_in, est_out, start, trace)
         raise AssertionError("unreachable")  # stamina re-raises the last error
 
     def _provider_retries(self, dep: Deployment) -> int:
@@ -384,6 +401,7 @@ class Gateway:
         est_in: int,
         est_out: int,
         start: float,
+        trace: CallTrace,
     ) -> ChatResponse:
         """Try each candidate once; raise the most telling error if none serves."""
         errors: list[AxError] = []
@@ -397,9 +415,11 @@ class Gateway:
             provider = self.providers[dep.provider]
             t0 = self.clock.monotonic()
             self.router.begin(dep)
+            span = trace.attempt(dep, rec.attempts)
             try:
                 response = await provider.chat(request, dep)
             except ProviderError as exc:
+                span.end(exc)
                 await self.budgets.release(reservation)
                 if ticket is not None:
                     await self.limiter.settle(ticket, 0)
@@ -410,12 +430,14 @@ class Gateway:
                 if not exc.retryable and not _moves_on(exc):
                     raise
                 continue
-            except BaseException:
+            except BaseException as exc:
+                span.end(exc)
                 await self.budgets.release(reservation)
                 if ticket is not None:
                     await self.limiter.settle(ticket, 0)
                 self.router.observe(Attempt(dep, False, (self.clock.monotonic() - t0) * 1000))
                 raise
+            span.end()
             elapsed = (self.clock.monotonic() - t0) * 1000
             usage = response.usage
             _apply_deployment(rec, dep)
@@ -477,6 +499,7 @@ class CallStream:
         self.limits: list[LimitState] = []
         self._gen = self._run()
         self._first: Chunk | None = None
+        self._answer: ChatResponse | None = None
         self._started = False
         self._done = False
 
@@ -535,22 +558,26 @@ class CallStream:
 
     async def _run(self) -> AsyncGenerator[Chunk, None]:
         gw, rec = self.gateway, self.record
+        trace = gw.telemetry.begin(self.request, rec, self.options.traceparent)
         start = gw.clock.monotonic()
         ticket: Ticket | None = None
         try:
             ticket, est_in, est_out = await gw._admit(self.request, self.caller, self.options)
             self.limits = ticket.states
-            hit = await gw.cache.lookup(self.request, self.caller, self.options.cache)
+            with trace.stage("cache lookup"):
+                hit = await gw.cache.lookup(self.request, self.caller, self.options.cache)
             if hit is not None:
                 _apply_hit(rec, hit.response, hit.kind, hit.similarity, hit.saved_nanos)
+                self._answer = hit.response
                 rec.ttft_ms = (gw.clock.monotonic() - start) * 1000
                 for chunk in _replay(hit.response, rec.request_id):
                     yield chunk
                 rec.latency_ms = (gw.clock.monotonic() - start) * 1000
                 return
-            plan = gw.router.plan(self.request, self.caller, strategy=self.options.strategy)
+            with trace.stage("route"):
+                plan = gw.router.plan(self.request, self.caller, strategy=self.options.strategy)
             _apply_plan(rec, plan)
-            async with aclosing(self._attempts(plan, est_in, est_out, start)) as chunks:
+            async with aclosing(self._attempts(plan, est_in, est_out, start, trace)) as chunks:
                 async for chunk in chunks:
                     yield chunk
         except BaseException as exc:
@@ -558,8 +585,11 @@ class CallStream:
             raise
         finally:
             await gw._conclude(rec, ticket, start)
+            trace.finish(rec, self._answer)
 
-    async def _attempts(self, plan: RoutePlan, est_in: int, est_out: int, start: float) -> AsyncGenerator[Chunk, None]:
+    async def _attempts(
+        self, plan: RoutePlan, est_in: int, est_out: int, start: float, trace: CallTrace
+    ) -> AsyncGenerator[Chunk, None]:
         gw, rec, request = self.gateway, self.record, self.request
         errors: list[AxError] = []
         for dep in plan.candidates[: gw.settings.routing.max_attempts]:
@@ -571,6 +601,7 @@ class CallStream:
             rec.attempts += 1
             t0 = gw.clock.monotonic()
             gw.router.begin(dep)
+            span = trace.attempt(dep, rec.attempts)
             upstream = gw.providers[dep.provider].stream(request, dep)
             parts: list[str] = []
             usage: Usage | None = None
@@ -597,6 +628,7 @@ class CallStream:
                     usage = _estimated_usage(request, "".join(parts))
                     yield Chunk(usage=usage, id=rec.request_id, model=dep.upstream_model)
             except ProviderError as exc:
+                span.end(exc)
                 _apply_deployment(rec, dep)
                 elapsed = (gw.clock.monotonic() - t0) * 1000
                 gw.router.observe(Attempt(dep, False, elapsed, error=exc, retry_after=getattr(exc, "retry_after", None)))
@@ -613,7 +645,8 @@ class CallStream:
                 rec.cost_nanos = gw.prices.cost(dep, usage) if first_at is not None else None
                 await gw.budgets.settle(reservation, rec.cost_nanos)
                 raise
-            except BaseException:
+            except BaseException as exc:
+                span.end(exc)
                 # Cancelled or closed by the consumer: bill what was produced.
                 usage = usage or _estimated_usage(request, "".join(parts))
                 _apply_deployment(rec, dep)
@@ -624,6 +657,7 @@ class CallStream:
                 raise
             finally:
                 await _aclose(upstream)
+            span.end()
             elapsed = (gw.clock.monotonic() - t0) * 1000
             _apply_deployment(rec, dep)
             _apply_usage(rec, usage)
@@ -642,6 +676,7 @@ class CallStream:
                 id=rec.request_id,
                 provider=dep.provider,
             )
+            self._answer = response
             await gw.cache.store(request, self.caller, response, rec.cost_nanos, self.options.cache)
             return
         raise _pick_error(errors, request.model)

@@ -17,6 +17,7 @@ from axtui.metrics.live import LiveMetrics
 from axtui.metrics.prometheus import PrometheusMetrics
 from axtui.metrics.shared import SecondsHook, StoreFeed
 from axtui.metrics.snapshot import AlertSummary, Snapshot
+from axtui.telemetry import export_metrics
 
 if TYPE_CHECKING:
     from axtui.engine.gateway import Gateway
@@ -171,6 +172,11 @@ def attach_monitoring(
     if prometheus:
         prom = PrometheusMetrics()
         prom.attach(gateway.bus)
+        if gateway.telemetry.enabled:
+            prom.watch_spans(gateway.telemetry.stats)
+        bridge = export_metrics(prom.registry, settings)
+        if bridge is not None:
+            gateway.extras.setdefault("closers", []).append(lambda: asyncio.to_thread(bridge.shutdown))
     monitoring = Monitoring(
         live, evaluator=evaluator, prometheus=prom, feed=feed, hook=hook, recorder=recorder, store=store,
         interval_s=settings.alerts.interval_s,

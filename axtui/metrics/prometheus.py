@@ -17,6 +17,7 @@ name                                   type        labels
 ``ax_alerts_firing``                   gauge       rule_id, name, severity (1 while firing)
 ``ax_alert_transitions_total``         counter     kind (pending, firing, resolved, cancelled), severity
 ``ax_budget_events_total``             counter     (budget thresholds crossed)
+``ax_telemetry_spans_total``           counter     outcome (exported, dropped, failed; with tracing on)
 =====================================  ==========  ==================================================
 
 ``provider`` and ``model`` are ``none`` for calls refused before a
@@ -32,9 +33,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from axtui.bus import EventBus, Subscription
 from axtui.money import NANOS_PER_USD
@@ -164,6 +168,26 @@ class PrometheusMetrics:
             with contextlib.suppress(KeyError):
                 self.alerts_firing.remove(*labels)
 
+    def watch_spans(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        """Expose the span exporter's counts (``exported``, ``dropped``, ``failed``) as ``ax_telemetry_spans_total``."""
+        self.registry.register(_SpanCounts(stats))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type, for ``GET /metrics``."""
         return generate_latest(self.registry), CONTENT_TYPE
+
+
+class _SpanCounts(Collector):
+    """Reads the span exporter's counters at each scrape."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "ax_telemetry_spans", "Trace spans by outcome: exported, dropped (queue full), failed (collector).",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(self._stats().items()):
+            family.add_metric([outcome], count)
+        yield family

@@ -33,6 +33,7 @@ from axtui.providers._wire import (
     status_for_type,
 )
 from axtui.providers.base import Provider
+from axtui.tracecontext import outbound_headers
 
 if TYPE_CHECKING:
     import httpx
@@ -161,6 +162,8 @@ class HTTPProvider(Provider):
         if payload is not None:
             body = _dumps(payload)
             headers = {**headers, **_JSON_HEADERS}
+        if (trace := outbound_headers()) is not None:
+            headers = {**headers, **trace}
         try:
             reply = await self.exchange.request(method, path, body=body, params=params, headers=headers)
         except TransportFailure as failure:
@@ -180,7 +183,7 @@ class HTTPProvider(Provider):
         different errors. Leaving the block early (a consumer that stops
         iterating) closes the response, and so the upstream call.
         """
-        headers = {**self.auth_headers(), **_JSON_HEADERS}
+        headers = {**self.auth_headers(), **_JSON_HEADERS, **(outbound_headers() or {})}
         try:
             reply = await self.exchange.open_stream(path, body=_dumps(payload), params=params, headers=headers)
         except TransportFailure as failure:

@@ -38,6 +38,7 @@ from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, re
 from axtui.server.errors import Headers, HTTPProblem, error_payload, invalid_from_validation, limit_headers
 from axtui.server.guard import current_identity
 from axtui.server.state import ServerState
+from axtui.tracecontext import valid_traceparent
 from axtui.types import Caller, CallRecord, ChatRequest
 
 __all__ = ["HOT_PATHS", "V1Routes"]
@@ -161,7 +162,8 @@ class V1Routes:
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
         caller = await self._caller(headers, request.user)
-        options = CallOptions(cache=cache_directive(headers, request), request_id=request_id)
+        options = CallOptions(cache=cache_directive(headers, request), request_id=request_id,
+                              traceparent=_traceparent(headers))
         if request.stream:
             include_usage = bool((request.stream_options or {}).get("include_usage"))
             stream = gateway.stream(request, caller, options)
@@ -243,7 +245,8 @@ class V1Routes:
             raise invalid_from_validation(exc) from None
         wire.reject_dimensions(request)
         caller = await self._caller(headers, request.user)
-        done = await gateway.embed_call(request.texts(), request.model, caller, CallOptions(request_id=request_id))
+        options = CallOptions(request_id=request_id, traceparent=_traceparent(headers))
+        done = await gateway.embed_call(request.texts(), request.model, caller, options)
         result = done.response
         out = to_json(wire.embedding_body(result.vectors, result.model, result.usage.input_tokens,
                                           request.encoding_format))
@@ -260,7 +263,8 @@ class V1Routes:
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
         caller = await self._caller(headers, request.user)
-        options = CallOptions(cache=cache_directive(headers, request), request_id=request_id)
+        options = CallOptions(cache=cache_directive(headers, request), request_id=request_id,
+                              traceparent=_traceparent(headers))
         if request.stream:
             stream = gateway.stream(request, caller, options)
             await stream.start()
@@ -270,3 +274,9 @@ class V1Routes:
         result = await gateway.call(request, caller, options)
         out = to_json(aw.message_body(result.response, request_id))
         await send_bytes(send, 200, out, record_headers(result.record, result.limits))
+
+
+def _traceparent(headers: dict[bytes, bytes]) -> str | None:
+    """The client's W3C trace context, when it sent a well-formed one."""
+    raw = headers.get(b"traceparent")
+    return valid_traceparent(raw.decode("latin-1")) if raw else None
