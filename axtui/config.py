@@ -139,10 +139,17 @@ class DeploymentConfig(_Section):
 
 
 class RecorderConfig(_Section):
-    """How call records are written."""
+    """How call records are written.
+
+    At most ``max_pending`` records wait in memory; past that, a new call
+    waits up to ``full_wait_s`` for room and is then refused with a 503
+    rather than served unrecorded.
+    """
 
     flush_interval_ms: int = Field(default=250, ge=10, le=60_000)
     batch_size: int = Field(default=2_000, ge=1, le=100_000)
+    max_pending: int = Field(default=100_000, ge=1, le=10_000_000)
+    full_wait_s: float = Field(default=5.0, ge=0, le=300)
     log_prompts: bool = False
 
 

@@ -167,7 +167,8 @@ async def build_gateway(
                 if is_secret_header(name):
                     remember(value)
     recorder = (
-        Recorder(store, flush_interval_ms=settings.recorder.flush_interval_ms, batch_size=settings.recorder.batch_size)
+        Recorder(store, flush_interval_ms=settings.recorder.flush_interval_ms, batch_size=settings.recorder.batch_size,
+                 max_pending=settings.recorder.max_pending, full_wait_s=settings.recorder.full_wait_s)
         if record
         else None
     )

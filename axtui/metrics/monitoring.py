@@ -165,6 +165,8 @@ def attach_monitoring(
     if prometheus:
         prom = PrometheusMetrics()
         prom.attach(gateway.bus)
+        if recorder is not None:
+            prom.watch_recorder(recorder)
     monitoring = Monitoring(
         live, evaluator=evaluator, prometheus=prom, feed=feed, hook=hook, recorder=recorder, store=store,
         interval_s=settings.alerts.interval_s,
