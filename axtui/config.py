@@ -44,6 +44,7 @@ __all__ = [
     "ServerConfig",
     "Settings",
     "UIConfig",
+    "WebhooksConfig",
     "load_settings",
     "parse_settings",
     "save_settings",
@@ -463,6 +464,19 @@ class BudgetsConfig(_Section):
         return value
 
 
+class WebhooksConfig(_Section):
+    """Where webhooks (budget alerts and alert rules alike) may point.
+
+    Link-local and cloud metadata addresses are refused always. Loopback
+    (a receiver on this machine) and private ranges (the LAN, the VPC) are
+    refused unless allowed here: whoever may add an alert rule chooses its
+    URL, and must not reach the operator's internal services through it.
+    """
+
+    allow_loopback: bool = False
+    allow_private: bool = False
+
+
 class AlertsConfig(_Section):
     """Alert rule evaluation and delivery (the rules live in the store).
 
@@ -554,6 +568,7 @@ class Settings(_Section):
     ratelimit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     ui: UIConfig = Field(default_factory=UIConfig)

@@ -249,9 +249,14 @@ def _build_limiter(ctx: _Context) -> Limiter:
 
 
 def _build_budgets(ctx: _Context, prices: PriceBook) -> Budgets:
+    from axtui.cost.alerts import AlertNotifier
     from axtui.cost.enforcement import BudgetBook
+    from axtui.webhooks import webhook_policy
 
-    book = BudgetBook(ctx.store, ctx.settings.budgets, clock=ctx.clock, bus=ctx.bus)
+    budgets = ctx.settings.budgets
+    notifier = AlertNotifier(ctx.store, bus=ctx.bus, clock=ctx.clock, attempts=budgets.webhook_attempts,
+                             policy=webhook_policy(ctx.settings.webhooks))  # fmt: skip
+    book = BudgetBook(ctx.store, budgets, clock=ctx.clock, bus=ctx.bus, notifier=notifier)
     ctx.closers.append(book.aclose)
     return book
 
