@@ -20,7 +20,7 @@ from axtui.providers._http import HTTPProvider
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage, token_count
 
-__all__ = ["OpenAIProvider", "chat_body", "openai_usage"]
+__all__ = ["OpenAIProvider", "chat_body", "openai_usage", "openai_usage_body"]
 
 
 def chat_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
@@ -58,6 +58,21 @@ def openai_usage(usage: Mapping[str, Any]) -> Usage:
         cache_write_tokens=token_count(prompt_details.get("cache_write_tokens")),
         reasoning_tokens=token_count(completion_details.get("reasoning_tokens")),
     )
+
+
+def openai_usage_body(usage: Usage) -> dict[str, Any]:
+    """OpenAI's ``usage`` object for ax's `Usage`: the inverse of `openai_usage`.
+
+    The one encoder of this shape: the gateway's answers and the simulated
+    OpenAI upstream both use it.
+    """
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
 
 
 def _text(content: Any) -> str:

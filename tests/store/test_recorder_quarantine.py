@@ -164,3 +164,4 @@ def test_clamped_usage_is_recorded_not_quarantined() -> None:
     rec.close()
     assert (_count(store), rec.quarantined) == (1, 0)
     store.close()
+
