@@ -54,6 +54,7 @@ __all__ = [
     "Delivery",
     "GuardedResolver",
     "WebhookSender",
+    "refused_always",
     "webhook_host",
     "webhook_policy",
 ]
@@ -126,6 +127,18 @@ class AddressPolicy:
         if addr.is_private or addr in _SHARED or not addr.is_global:
             return None if self.allow_private else "it is a private address (allow it with [webhooks] allow_private)"
         return None
+
+
+def refused_always(host: str) -> str | None:
+    """Why ``host`` can never be a webhook's (a link-local or metadata address), or None.
+
+    Names return None: they are checked on what they resolve to, at each delivery.
+    """
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    return AddressPolicy(allow_loopback=True, allow_private=True).refusal(host)
 
 
 def webhook_policy(config: WebhooksConfig) -> AddressPolicy:

@@ -13,6 +13,8 @@ from axtui.config import BudgetsConfig
 from axtui.cost.alerts import AlertNotifier, BudgetAlert, alert_events
 from axtui.cost.budgets import Scope, set_budget
 from axtui.cost.enforcement import BudgetBook
+from axtui.errors import InvalidRequest
+from axtui.metrics.alerts.storage import add_rule
 from axtui.store import Store
 from axtui.types import Caller, Deployment
 from axtui.webhooks import AddressPolicy, WebhookSender, _describe, webhook_host
@@ -160,3 +162,20 @@ def test_error_texts_lose_the_url_path_and_query() -> None:
     text = _describe(TimeoutError(f"Connection timeout to host {url}"), url)
     assert TOKEN not in text and "hooks.example.com" in text
     assert webhook_host(url) == "hooks.example.com"
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data", "http://[fe80::1%25eth0]/x",
+                                 "http://100.100.100.200/", "ftp://hooks.example.com/x", "http://:80/x"])  # fmt: skip
+def test_a_rule_cannot_be_given_a_webhook_that_can_never_be_delivered(url: str) -> None:
+    store = Store.open()
+    with pytest.raises(InvalidRequest) as err:
+        add_rule(store, "errors > 0", now=0.0, webhook=url)
+    assert err.value.param == "webhook"
+    store.close()
+
+
+def test_loopback_and_private_webhooks_are_kept_for_the_operator_to_allow() -> None:
+    store = Store.open()
+    for n, url in enumerate(("http://127.0.0.1:9/x", "http://10.0.0.7/hook", "https://hooks.example.com/ax")):
+        assert add_rule(store, f"errors > {n}", now=0.0, webhook=url).webhook == url
+    store.close()
