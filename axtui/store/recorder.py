@@ -57,6 +57,8 @@ BatchHook = Callable[[Connection, Sequence[CallRecord]], None]
 
 _FIELDS = tuple(name for name in CALL_COLUMNS if name != "tags")
 _QUARANTINE = CallQuarantine.__table__  # type: ignore[attr-defined]
+#: Quarantined records logged one by one before the log only counts them (every 1000th).
+_LOGGED_QUARANTINES = 10
 #: The longest reason kept with a quarantined record.
 _REASON_CHARS = 500
 #: The longest a thread may hold the GIL while another waits for it (Python's default: 5 ms).
@@ -246,8 +248,11 @@ class Recorder:
                     log.exception("recorder: a refused record could not be quarantined either; it is lost")
                     self._done(1, dropped=1)
                     continue
-                log.error("recorder: call record %s quarantined (calls_quarantine): %s", rec.request_id or "?", reason)
                 self._done(1, quarantined=1)
+                if self.quarantined <= _LOGGED_QUARANTINES or self.quarantined % 1000 == 0:
+                    # Every one is in the table; the log tells the first ones and then keeps count.
+                    log.error("recorder: call record %s quarantined (calls_quarantine, %d so far): %s",
+                              rec.request_id or "?", self.quarantined, reason)  # fmt: skip
                 continue
             self._done(1, written=1)
         return True
