@@ -142,9 +142,13 @@ class Recorder:
         while len(self._buf) >= self.max_pending:
             if time.monotonic() >= deadline or self._stopping:
                 self.refused += 1
+                if self.refused == 1 or self.refused % 1000 == 0:
+                    log.error("recorder: %d call(s) refused so far, %d records wait to be written: %s",
+                              self.refused, len(self._buf), self.last_error or "the database is too slow")  # fmt: skip
+                # The caller is told what happened, not where the database is (the log says why).
                 raise RecorderFull(
-                    f"ax cannot record calls fast enough ({len(self._buf)} records wait to be written"
-                    f"{': ' + self.last_error if self.last_error else ''}); the call was not served. Retry shortly."
+                    f"ax cannot record calls fast enough ({len(self._buf)} records wait to be written); "
+                    "the call was not served. Retry shortly."
                 )
             await asyncio.sleep(0.01)
 
