@@ -165,3 +165,10 @@ def test_clamped_usage_is_recorded_not_quarantined() -> None:
     assert (_count(store), rec.quarantined) == (1, 0)
     store.close()
 
+
+
+def test_a_full_recorder_is_answered_503_on_the_wire() -> None:
+    from axtui.server.errors import error_payload
+
+    status, body, _ = error_payload(RecorderFull("ax cannot record calls fast enough"))
+    assert status == 503 and body["error"]["type"] == "recorder_full"
