@@ -1,17 +1,20 @@
 # ax: the two commands a fresh machine needs are `make run` and `make test`.
-# Both create the virtual environment (.venv) themselves.
+# Both create the virtual environment (.venv) themselves, installing the exact
+# versions pinned in requirements.lock (the set CI tests). `make lock` refreshes
+# the lock after pyproject.toml's dependencies change; `make lock ARGS=--upgrade`
+# moves every pin to the newest release within pyproject.toml's bounds.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint install clean
+.PHONY: run test bench lint install lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +30,11 @@ test: $(STAMP)
 ## Every benchmark: each figure beside a baseline measured in the same run.
 bench: $(STAMP)
 	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
+## Pin every dependency (dev and postgres extras included) in requirements.lock.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --extra dev --extra postgres --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file requirements.lock $(ARGS) pyproject.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check axtui tests benchmarks

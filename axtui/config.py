@@ -1,10 +1,13 @@
-"""Settings: one TOML file, validated by pydantic, written back with tomli-w.
+"""Settings: one TOML file, validated by pydantic, written back keeping the user's text.
 
 `load_settings` reads the file (``AX_CONFIG`` or the config dir's
 ``config.toml``); a missing file means the defaults, which serve the
 built-in demo fleet. A broken file raises `ConfigError` naming the file,
 line, key and the fix. `save_settings` writes the settings back (the
-dashboard edits routing weights and rules this way) atomically.
+dashboard and the API edit routing this way, the CLI budgets and limits)
+atomically: a new file is written with tomli-w, readable by its owner
+only; an existing one is edited with tomlkit, touching only the settings
+that changed, so its comments, order and file mode stay as they were.
 
 Each subsystem owns one section class here; the sections only hold plain
 data and validation, never behaviour.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -45,9 +49,11 @@ __all__ = [
     "Settings",
     "TelemetryConfig",
     "UIConfig",
+    "WebhooksConfig",
     "load_settings",
     "parse_settings",
     "save_settings",
+    "write_config_text",
 ]
 
 
@@ -140,10 +146,17 @@ class DeploymentConfig(_Section):
 
 
 class RecorderConfig(_Section):
-    """How call records are written."""
+    """How call records are written.
+
+    At most ``max_pending`` records wait in memory; past that, a new call
+    waits up to ``full_wait_s`` for room and is then refused with a 503
+    rather than served unrecorded.
+    """
 
     flush_interval_ms: int = Field(default=250, ge=10, le=60_000)
     batch_size: int = Field(default=2_000, ge=1, le=100_000)
+    max_pending: int = Field(default=100_000, ge=1, le=10_000_000)
+    full_wait_s: float = Field(default=5.0, ge=0, le=300)
     log_prompts: bool = False
 
 
@@ -477,6 +490,19 @@ class BudgetsConfig(_Section):
         return value
 
 
+class WebhooksConfig(_Section):
+    """Where webhooks (budget alerts and alert rules alike) may point.
+
+    Link-local and cloud metadata addresses are refused always. Loopback
+    (a receiver on this machine) and private ranges (the LAN, the VPC) are
+    refused unless allowed here: whoever may add an alert rule chooses its
+    URL, and must not reach the operator's internal services through it.
+    """
+
+    allow_loopback: bool = False
+    allow_private: bool = False
+
+
 class AlertsConfig(_Section):
     """Alert rule evaluation and delivery (the rules live in the store).
 
@@ -611,6 +637,7 @@ class Settings(_Section):
     ratelimit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
@@ -664,14 +691,99 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
-    """Write settings as TOML, atomically (a temp file renamed over the old)."""
+    """Write settings as TOML, atomically (a temp file renamed over the old); returns the file written.
+
+    An existing file keeps its comments, its order, the spelling of every
+    setting that did not change, and its mode; a symlink stays a symlink
+    (its target is rewritten). A new file is created readable by its owner only.
+    """
     path = path or locations.config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = settings.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
+    if path.is_symlink():
+        path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    minimal = settings.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+    try:
+        before = path.read_text(encoding="utf-8")
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        before, mode = None, 0o600
+    text = tomli_w.dumps(minimal)
+    if before is not None:
+        import tomlkit
+
+        try:
+            doc = tomlkit.parse(before)
+            old = Settings.model_validate(tomllib.loads(before)).model_dump(mode="json", exclude_none=True)
+        except (tomllib.TOMLDecodeError, ValidationError, tomlkit.exceptions.TOMLKitError):
+            doc = None  # the file is broken: it is replaced whole, as before
+        if doc is not None:
+            _sync(doc, old, settings.model_dump(mode="json", exclude_none=True), minimal)
+            text = tomlkit.dumps(doc)
+    _write_atomic(path, text, mode)
     return path
+
+
+def write_config_text(path: Path, text: str) -> None:
+    """Write a whole config file atomically: a new one readable by its owner only, an existing one keeping its mode."""
+    if path.is_symlink():
+        path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o600
+    _write_atomic(path, text, mode)
+
+
+def _sync(doc: Any, old: dict[str, Any], new: dict[str, Any], minimal: dict[str, Any]) -> None:
+    """Edit the TOML container ``doc`` from ``old`` settings to ``new`` ones, touching only what changed.
+
+    ``old`` and ``new`` are full dumps (defaults included); ``minimal`` is
+    ``new`` without defaults (what a new key or table is written as).
+    """
+    for key in [*old, *(k for k in new if k not in old)]:
+        o, n, m = old.get(key), new.get(key), minimal.get(key)
+        if o == n:
+            continue
+        if key not in doc:
+            if m is not None and m != {} and m != []:
+                doc[key] = m
+            continue
+        here = doc[key]
+        if n is None:
+            del doc[key]
+        elif isinstance(o, dict) and isinstance(n, dict) and isinstance(here, dict):
+            _sync(here, o, n, m if isinstance(m, dict) else {})
+        elif (isinstance(o, list) and isinstance(n, list) and isinstance(here, list) and len(here) == len(o)
+              and all(isinstance(x, dict) for x in (*o, *n, *here))):  # fmt: skip
+            mins = m if isinstance(m, list) and len(m) == len(n) else n
+            for i in range(min(len(o), len(n))):
+                _sync(here[i], o[i], n[i], mins[i])
+            for _ in range(len(o) - len(n)):
+                here.pop()
+            for extra in mins[len(o):]:
+                here.append(extra)
+        else:
+            doc[key] = n
+
+
+def _write_atomic(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to a temp file beside ``path`` with ``mode``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask does not get a say over the file's own mode
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            fd = -1
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _explain(exc: ValidationError, text: str, path: Path | str) -> str:

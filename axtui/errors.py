@@ -5,7 +5,8 @@ AxError                         base of everything ax raises on purpose
 ├── ConfigError                 a config file or setting is wrong
 ├── StoreError                  the database cannot be used
 │   ├── StoreLocked             the database stayed locked past the busy timeout
-│   └── SchemaTooNew            the database was migrated by a newer ax
+│   ├── SchemaTooNew            the database was migrated by a newer ax
+│   └── RecorderFull            the recorder's queue stayed full; the call was not served
 ├── RequestError                the caller's request is wrong (HTTP 4xx)
 │   ├── InvalidRequest          malformed or missing fields
 │   ├── UnknownModel            no deployment serves the requested model
@@ -53,6 +54,7 @@ __all__ = [
     "ProviderServerError",
     "ProviderTimeout",
     "RateLimited",
+    "RecorderFull",
     "Refused",
     "RequestError",
     "RouteUnavailable",
@@ -106,6 +108,12 @@ class StoreLocked(StoreError):
 
 class SchemaTooNew(StoreError):
     """The database was migrated by a newer ax than this one."""
+
+
+class RecorderFull(StoreError):
+    """The recorder's queue stayed full; the call was refused before it was served."""
+
+    error_type = "recorder_full"
 
 
 class RequestError(AxError):

@@ -8,6 +8,7 @@ records) is a slotted dataclass: cheap to build, cheap to copy.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = [
+    "MAX_TOKENS",
     "CacheStatus",
     "CallRecord",
     "CallStatus",
@@ -26,6 +28,7 @@ __all__ = [
     "EmbeddingResponse",
     "Message",
     "Usage",
+    "token_count",
 ]
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -105,6 +108,27 @@ class ChatRequest(BaseModel):
     def passthrough(self) -> dict[str, Any]:
         """Provider-specific parameters the caller sent that ax does not name."""
         return dict(self.model_extra or {})
+
+
+#: The most tokens one count may say (2^31 - 1: what every store's integer column holds).
+#: No model reads or writes a thousandth of it in one call.
+MAX_TOKENS = 2**31 - 1
+
+
+def token_count(value: Any) -> int:
+    """A token count from an upstream's usage, validated and clamped to ``0..MAX_TOKENS``.
+
+    Anything that is not a finite number (a string, null, NaN, a bool) is 0;
+    a negative count is 0; a count past `MAX_TOKENS` (an upstream once sent
+    one over 2^63) is `MAX_TOKENS`. Every provider's usage goes through
+    this before it reaches pricing, budgets and the store.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0
+    n = int(value)
+    return 0 if n < 0 else min(n, MAX_TOKENS)
 
 
 @dataclass(slots=True)

@@ -180,7 +180,10 @@ def budget_check(as_json: bool) -> None:
     now = time.time()
     store = open_store()
     try:
-        notifier = AlertNotifier(store, attempts=settings.budgets.webhook_attempts)
+        from axtui.webhooks import webhook_policy
+
+        notifier = AlertNotifier(store, attempts=settings.budgets.webhook_attempts,
+                                 policy=webhook_policy(settings.webhooks))  # fmt: skip
         fired = run_async(evaluate_alerts(store, settings.budgets, now, notifier))
         statuses = budget_status(store, now, tz=tz)
     finally:

@@ -159,14 +159,13 @@ def _hide_secrets(value: Any, key: str = "") -> Any:
 def init(force: bool) -> None:
     """Write a commented example config with real providers."""
     from axtui import locations
-    from axtui.config import parse_settings
+    from axtui.config import parse_settings, write_config_text
 
     path = locations.config_path()
     if path.exists() and not force:
         fail(f"{path} already exists; pass --force to overwrite it")
     parse_settings(EXAMPLE, "the example")  # the example must always be valid
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(EXAMPLE, encoding="utf-8")
+    write_config_text(path, EXAMPLE)
     console.print(f"wrote {path}; set OPENAI_API_KEY, ANTHROPIC_API_KEY and GEMINI_API_KEY, then try `ax call hello`")
 
 

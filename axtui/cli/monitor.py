@@ -287,7 +287,8 @@ def alerts_events(since: str | None, rule_id: int | None, limit: int, as_json: b
     "-o",
     default=None,
     metavar="FILE",
-    help="Write to FILE (atomically: a temp file renamed when complete) instead of stdout.",
+    help="Write to FILE instead of stdout (a regular file atomically: a temp file renamed when complete; "
+    "a device or a pipe is written into).",
 )
 @handle_errors
 def export_cmd(

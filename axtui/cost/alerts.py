@@ -7,9 +7,10 @@ processes settling at once still fire it once), and it goes to
 
 - the log (a warning),
 - the event bus, topic ``budget`` (the dashboard shows it),
-- the budget's webhook, or the configured one: a JSON POST, retried with
-  backoff; the outcome is recorded on the event and a failure is never
-  fatal.
+- the budget's webhook, or the configured one: a JSON POST through ax's
+  one webhook sender (`axtui.webhooks`: retries, no redirects, the
+  ``[webhooks]`` address policy); the outcome is recorded on the event and
+  a failure is never fatal.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -33,6 +33,7 @@ from axtui.cost.calculator import money
 from axtui.money import format_usd
 from axtui.store import Store
 from axtui.store.tables_cost import BudgetAlertEvent, insert_or_ignore
+from axtui.webhooks import AddressPolicy, WebhookSender, webhook_host
 
 __all__ = [
     "AlertNotifier",
@@ -141,7 +142,9 @@ class AlertNotifier:
         bus: the event bus (topic ``budget``); None to skip it.
         clock: backoff waits use it.
         attempts: webhook tries before a delivery is recorded as failed.
-        transport: an httpx transport (tests pass a `httpx.MockTransport`).
+        timeout_s: the timeout of one try.
+        policy: which addresses webhooks may reach (default: public ones only).
+        sender: the webhook sender (default: one made from the arguments above).
     """
 
     def __init__(
@@ -151,15 +154,17 @@ class AlertNotifier:
         bus: EventBus | None = None,
         clock: Clock = SYSTEM_CLOCK,
         attempts: int = 3,
-        transport: httpx.AsyncBaseTransport | None = None,
         timeout_s: float = 10.0,
+        policy: AddressPolicy | None = None,
+        sender: WebhookSender | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.clock = clock
         self.attempts = attempts
-        self.transport = transport
         self.timeout_s = timeout_s
+        self.policy = policy or AddressPolicy()
+        self.sender = sender
         self._tasks: set[asyncio.Task[bool]] = set()
 
     def publish(self, alert: BudgetAlert, webhook: str | None) -> None:
@@ -178,25 +183,22 @@ class AlertNotifier:
 
     async def deliver(self, alert: BudgetAlert, url: str) -> bool:
         """POST the alert to ``url``, retrying with backoff; record and return the outcome."""
-        error = ""
-        tries = 0
-        async with httpx.AsyncClient(transport=self.transport, timeout=self.timeout_s) as client:
-            for tries in range(1, self.attempts + 1):
-                try:
-                    response = await client.post(url, json=alert.payload())
-                except httpx.HTTPError as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                else:
-                    if response.is_success:
-                        self._record(alert.event_id, "ok", tries, None)
-                        return True
-                    error = f"HTTP {response.status_code}"
-                    if response.status_code < 500 and response.status_code not in (408, 429):
-                        break  # the receiver refuses this alert; trying again will not help
-                if tries < self.attempts:
-                    await self.clock.sleep(0.5 * 2 ** (tries - 1))
-        log.warning("budget alert webhook %s failed after %d tries: %s", url, tries, error)
-        self._record(alert.event_id, "failed", tries, error)
+        # Budget alerts are rare: a sender (and its connection pool) per delivery
+        # unless one was given, so nothing is left open between them.
+        sender = self.sender or WebhookSender(
+            timeout_s=self.timeout_s, attempts=self.attempts, clock=self.clock, policy=self.policy
+        )
+        try:
+            result = await sender.deliver(url, alert.payload())
+        finally:
+            if self.sender is None:
+                await sender.aclose()
+        if result.ok:
+            self._record(alert.event_id, "ok", result.attempts, None)
+            return True
+        log.warning("budget alert webhook to %s failed after %d tries: %s", webhook_host(url), result.attempts,
+                    result.error)  # fmt: skip
+        self._record(alert.event_id, "failed", result.attempts, result.error)
         return False
 
     def _record(self, event_id: int, delivery: str, attempts: int, error: str | None) -> None:

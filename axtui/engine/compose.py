@@ -169,7 +169,8 @@ async def build_gateway(
                 if is_secret_header(name):
                     remember(value)
     recorder = (
-        Recorder(store, flush_interval_ms=settings.recorder.flush_interval_ms, batch_size=settings.recorder.batch_size)
+        Recorder(store, flush_interval_ms=settings.recorder.flush_interval_ms, batch_size=settings.recorder.batch_size,
+                 max_pending=settings.recorder.max_pending, full_wait_s=settings.recorder.full_wait_s)
         if record
         else None
     )
@@ -251,9 +252,14 @@ def _build_limiter(ctx: _Context) -> Limiter:
 
 
 def _build_budgets(ctx: _Context, prices: PriceBook) -> Budgets:
+    from axtui.cost.alerts import AlertNotifier
     from axtui.cost.enforcement import BudgetBook
+    from axtui.webhooks import webhook_policy
 
-    book = BudgetBook(ctx.store, ctx.settings.budgets, clock=ctx.clock, bus=ctx.bus)
+    budgets = ctx.settings.budgets
+    notifier = AlertNotifier(ctx.store, bus=ctx.bus, clock=ctx.clock, attempts=budgets.webhook_attempts,
+                             policy=webhook_policy(ctx.settings.webhooks))  # fmt: skip
+    book = BudgetBook(ctx.store, budgets, clock=ctx.clock, bus=ctx.bus, notifier=notifier)
     ctx.closers.append(book.aclose)
     return book
 

@@ -260,6 +260,8 @@ class Gateway:
         start = self.clock.monotonic()
         ticket: Ticket | None = None
         try:
+            if self.recorder is not None:
+                await self.recorder.admit()
             tokens = sum(estimate_tokens(t) for t in inputs)
             ticket = await self.limiter.admit(self._subjects(caller), tokens)
             deployments = self.catalog.resolve_embedding(model)
@@ -319,6 +321,8 @@ class Gateway:
         return subjects
 
     async def _admit(self, request: ChatRequest, caller: Caller, options: CallOptions) -> tuple[Ticket, int, int]:
+        if self.recorder is not None:
+            await self.recorder.admit()  # a call that could not be recorded is not served
         est_in = estimate_prompt_tokens(request)
         est_out = request.output_limit or self.settings.budgets.typical_output_tokens
         subjects = self._subjects(caller)

@@ -7,9 +7,17 @@ hold a comma, quote or line break); ``json`` is one valid JSON array,
 written element by element; ``jsonl`` is one object per line. Timestamps
 are UTC ISO-8601 with microseconds (``2026-11-01T09:30:00.123456Z``).
 Money is an exact decimal string of dollars (``0.000123``), empty (CSV) or
-null (JSON) when the price is unknown. With a path, the export is written
-to a temporary file beside it and renamed when complete, so an interrupted
-export never leaves a half file.
+null (JSON) when the price is unknown. A CSV cell that a spreadsheet
+would run as a formula (one starting with ``=``, ``+``, ``-``, ``@``, a tab
+or a carriage return, and not a plain number) is written with a leading
+``'`` (OWASP's CSV injection advice): user names and tags come from callers.
+
+With a path to a regular file (or none yet), the export is written to a
+temporary file beside it and renamed when complete, so an interrupted
+export never leaves a half file; a new file is readable by its owner only,
+an existing one keeps its mode, and a symlink stays a symlink. A device, a
+pipe, a socket, or anything under /dev or /proc (``/dev/stdout``) is
+written in place, never replaced.
 
 The columns of each kind are `COLUMNS` (stable; documented in the README):
 new columns may be added at the end, none is renamed or removed.
@@ -21,6 +29,8 @@ import contextlib
 import csv
 import json
 import os
+import re
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -43,7 +53,7 @@ from axtui.metrics.export_rows import (
 )
 from axtui.store import Store
 
-__all__ = ["COLUMNS", "FORMATS", "WHATS", "ExportQuery", "check", "export", "export_to_path"]
+__all__ = ["COLUMNS", "FORMATS", "WHATS", "ExportQuery", "check", "defuse_cell", "export", "export_to_path"]
 
 Format = Literal["csv", "json", "jsonl"]
 What = Literal["calls", "costs", "alerts", "budgets"]
@@ -128,12 +138,31 @@ def check(fmt: str, query: ExportQuery) -> None:
 _BOOL_COLUMNS = frozenset({"usage_estimated", "stream", "hard"})
 
 
+#: Columns ax fills with numbers or times it formats itself: never a formula, not checked cell by cell.
+_OWN_COLUMNS = frozenset({
+    "ts", "period_start", "period_end", "http_status", "latency_ms", "ttft_ms", "input_tokens", "cached_input_tokens",
+    "cache_write_tokens", "output_tokens", "reasoning_tokens", "similarity", "attempts", "calls", "errors", "refused",
+    "priced_calls", "unknown_price_calls", "cache_hits", "id", "rule_id", "value", "threshold", "used_pct",
+})  # fmt: skip
+#: What a spreadsheet takes for the start of a formula.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def defuse_cell(value: str) -> str:
+    """``value`` as a CSV cell no spreadsheet runs as a formula (a leading ``'`` when needed)."""
+    if value.startswith(_FORMULA) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def _write_csv(out: TextIO, columns: tuple[str, ...], rows: Iterator[list[Any]]) -> int:
-    # The csv module writes None as an empty field itself; only booleans need
-    # converting, so cells are not touched one by one (a million rows × 33 columns).
+    # The csv module writes None as an empty field itself; only booleans and
+    # text that starts like a formula need converting.
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns)
     bools = [i for i, c in enumerate(columns) if c in _BOOL_COLUMNS]
+    texts = [i for i, c in enumerate(columns) if c not in _BOOL_COLUMNS and c not in _OWN_COLUMNS]
     n = 0
     chunk: list[list[Any]] = []
     for row in rows:
@@ -141,6 +170,10 @@ def _write_csv(out: TextIO, columns: tuple[str, ...], rows: Iterator[list[Any]])
             v = row[i]
             if v is not None:
                 row[i] = "true" if v else "false"
+        for i in texts:
+            v = row[i]
+            if v.__class__ is str and v.startswith(_FORMULA):
+                row[i] = defuse_cell(v)
         chunk.append(row)
         if len(chunk) >= 2000:
             writer.writerows(chunk)
@@ -172,34 +205,56 @@ def _write_json(out: TextIO, columns: tuple[str, ...], rows: Iterator[list[Any]]
     return n
 
 
+def _in_place(path: Path) -> bool:
+    """Whether ``path`` must be written into rather than replaced (a device, a pipe, /dev/stdout …)."""
+    real = os.path.realpath(path)
+    if str(path).startswith(("/dev/", "/proc/")) or real.startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def export_to_path(store: Store, path: Path | str, fmt: str, query: ExportQuery) -> int:
-    """Export to ``path`` atomically: a temporary file beside it, renamed when complete.
+    """Export to ``path``: atomically to a regular file, in place to a device or a pipe.
+
+    A regular file is written as a temporary file beside it, renamed when
+    complete (through a symlink: its target). Anything else (``/dev/null``,
+    ``/dev/stdout``, a named pipe) is opened and written into, never replaced.
 
     Raises:
         InvalidRequest: bad arguments, or the file cannot be written (the
             folder is missing or read-only, the disk is full); an existing
             file at ``path`` is then left as it was.
     """
+    check(fmt, query)
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise InvalidRequest(f"cannot write {path}: it is a folder; give a file name", param="output")
+    if _in_place(path):
+        return _export_in_place(store, path, fmt, query)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InvalidRequest(
             f"cannot write {path}: the folder {folder} does not exist; create it first", param="output"
         )
-    if path.is_dir():
-        raise InvalidRequest(f"cannot write {path}: it is a folder; give a file name", param="output")
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o600  # calls, users and spend: the owner's
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     except OSError as exc:
         raise InvalidRequest(f"cannot write in {folder}: {exc.strerror}; choose another path", param="output") from None
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             n = export(store, out, fmt, query)
             out.flush()
             os.fsync(out.fileno())
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
@@ -207,4 +262,15 @@ def export_to_path(store: Store, path: Path | str, fmt: str, query: ExportQuery)
         if isinstance(exc, OSError):  # a full disk, a file that vanished: say so, no traceback
             raise InvalidRequest(f"cannot write {path}: {exc.strerror or exc}; nothing was written") from None
         raise
+    return n
+
+
+def _export_in_place(store: Store, path: Path, fmt: str, query: ExportQuery) -> int:
+    try:
+        # Append, never truncate: /dev/stdout may be a file the shell opened with >>.
+        with open(path, "a", encoding="utf-8", newline="") as out:
+            n = export(store, out, fmt, query)
+            out.flush()
+    except OSError as exc:
+        raise InvalidRequest(f"cannot write {path}: {exc.strerror or exc}", param="output") from None
     return n

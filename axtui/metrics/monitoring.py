@@ -172,6 +172,8 @@ def attach_monitoring(
     if prometheus:
         prom = PrometheusMetrics()
         prom.attach(gateway.bus)
+        if recorder is not None:
+            prom.watch_recorder(recorder)
         if gateway.telemetry.enabled:
             prom.watch_spans(gateway.telemetry.stats)
         bridge = export_metrics(prom.registry, settings)

@@ -17,6 +17,10 @@ name                                   type        labels
 ``ax_alerts_firing``                   gauge       rule_id, name, severity (1 while firing)
 ``ax_alert_transitions_total``         counter     kind (pending, firing, resolved, cancelled), severity
 ``ax_budget_events_total``             counter     (budget thresholds crossed)
+``ax_recorder_pending``                gauge       (call records waiting to be written)
+``ax_recorder_quarantined_total``      counter     (records the database refused, kept in calls_quarantine)
+``ax_recorder_refused_total``          counter     (calls refused with 503: the recorder's queue stayed full)
+``ax_recorder_dropped_total``          counter     (records lost: not even the quarantine took them)
 ``ax_telemetry_spans_total``           counter     outcome (exported, dropped, failed; with tracing on)
 =====================================  ==========  ==================================================
 
@@ -34,10 +38,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from axtui.bus import EventBus, Subscription
@@ -51,6 +55,39 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class RecorderCounts(Protocol):
+    """What `PrometheusMetrics.watch_recorder` reads of a recorder."""
+
+    @property
+    def pending(self) -> int:
+        """Records waiting to be written."""
+
+    quarantined: int
+    refused: int
+    dropped: int
+
+
+class _RecorderCollector(Collector):
+    """Reads a recorder's counters at each scrape (they move on the writer thread)."""
+
+    def __init__(self, recorder: RecorderCounts) -> None:
+        self.recorder = recorder
+
+    def collect(self) -> Iterator[Metric]:
+        r = self.recorder
+        yield GaugeMetricFamily("ax_recorder_pending", "Call records waiting to be written.", value=r.pending)
+        yield CounterMetricFamily(
+            "ax_recorder_quarantined", "Call records the database refused, kept in calls_quarantine.",
+            value=r.quarantined,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "ax_recorder_refused", "Calls refused (503) because the recorder's queue stayed full.", value=r.refused
+        )
+        yield CounterMetricFamily(
+            "ax_recorder_dropped", "Call records lost: not even the quarantine could take them.", value=r.dropped
+        )
 
 
 class PrometheusMetrics:
@@ -95,6 +132,10 @@ class PrometheusMetrics:
         """Count every call, alert and budget event published on ``bus`` from now on."""
         self._subscription = bus.subscribe(self.handle)
         return self._subscription
+
+    def watch_recorder(self, recorder: RecorderCounts) -> None:
+        """Expose ``recorder``'s pending, quarantined, refused and dropped counts."""
+        self.registry.register(_RecorderCollector(recorder))
 
     def detach(self) -> None:
         """Stop counting."""

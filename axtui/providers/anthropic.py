@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 from axtui.errors import InvalidRequest, ProviderBadRequest
 from axtui.providers._http import HTTPProvider
 from axtui.providers._wire import OPENAI_ONLY_PARAMS
-from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage
+from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage, token_count
 
-__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "anthropic_usage", "messages_body"]
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "anthropic_usage", "anthropic_usage_body", "messages_body"]
 
 #: Anthropic requires max_tokens; this is sent when the caller set none.
 DEFAULT_MAX_TOKENS = 4096
@@ -40,25 +40,37 @@ _FINISH = {
 }
 
 
-def _n(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) else 0
-
-
 def anthropic_usage(usage: Mapping[str, Any]) -> Usage:
     """ax's `Usage` from an Anthropic ``usage`` object (cache tokens added in)."""
-    fresh = _n(usage.get("input_tokens"))
-    read = _n(usage.get("cache_read_input_tokens"))
-    written = _n(usage.get("cache_creation_input_tokens"))
+    fresh = token_count(usage.get("input_tokens"))
+    read = token_count(usage.get("cache_read_input_tokens"))
+    written = token_count(usage.get("cache_creation_input_tokens"))
     creation = usage.get("cache_creation") or {}
     details = usage.get("output_tokens_details") or {}
     return Usage(
-        input_tokens=fresh + read + written,
-        output_tokens=_n(usage.get("output_tokens")),
+        input_tokens=token_count(fresh + read + written),
+        output_tokens=token_count(usage.get("output_tokens")),
         cached_input_tokens=read,
         cache_write_tokens=written,
-        cache_write_1h_tokens=_n(creation.get("ephemeral_1h_input_tokens")),
-        reasoning_tokens=_n(details.get("thinking_tokens")),
+        cache_write_1h_tokens=token_count(creation.get("ephemeral_1h_input_tokens")),
+        reasoning_tokens=token_count(details.get("thinking_tokens")),
     )
+
+
+def anthropic_usage_body(usage: Usage) -> dict[str, int]:
+    """Anthropic's ``usage`` object for ax's `Usage`: the inverse of `anthropic_usage`.
+
+    Anthropic's ``input_tokens`` leaves out the cache reads and writes that
+    ax's ``input_tokens`` includes. The one encoder of this shape: the
+    gateway's answers and the simulated Anthropic upstream both use it.
+    """
+    fresh = max(0, usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens)
+    return {
+        "input_tokens": fresh,
+        "output_tokens": usage.output_tokens,
+        "cache_read_input_tokens": usage.cached_input_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+    }
 
 
 # --- request conversion ------------------------------------------------------------

@@ -24,7 +24,7 @@ from axtui.errors import MalformedResponse
 from axtui.providers._http import HTTPProvider
 from axtui.providers._wire import OPENAI_ONLY_PARAMS
 from axtui.tokens import estimate_tokens
-from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage
+from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage, token_count
 
 __all__ = ["GeminiProvider", "gemini_usage", "generate_body"]
 
@@ -39,21 +39,17 @@ _GENERATION_EXTRAS = {
 }
 
 
-def _n(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) else 0
-
-
 def gemini_usage(meta: Mapping[str, Any]) -> Usage:
     """ax's `Usage` from Gemini's ``usageMetadata``.
 
     Tokens of tool results Gemini fetched itself (``toolUsePromptTokenCount``)
     are billed as input, so they count as input here.
     """
-    thoughts = _n(meta.get("thoughtsTokenCount"))
+    thoughts = token_count(meta.get("thoughtsTokenCount"))
     return Usage(
-        input_tokens=_n(meta.get("promptTokenCount")) + _n(meta.get("toolUsePromptTokenCount")),
-        output_tokens=_n(meta.get("candidatesTokenCount")) + thoughts,
-        cached_input_tokens=_n(meta.get("cachedContentTokenCount")),
+        input_tokens=token_count(token_count(meta.get("promptTokenCount")) + token_count(meta.get("toolUsePromptTokenCount"))),
+        output_tokens=token_count(token_count(meta.get("candidatesTokenCount")) + thoughts),
+        cached_input_tokens=token_count(meta.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
 

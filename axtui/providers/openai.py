@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 from axtui.errors import MalformedResponse
 from axtui.providers._http import HTTPProvider
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
-from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage
+from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage, token_count
 
-__all__ = ["OpenAIProvider", "chat_body", "openai_usage"]
+__all__ = ["OpenAIProvider", "chat_body", "openai_usage", "openai_usage_body"]
 
 
 def chat_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
@@ -39,10 +39,6 @@ def chat_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> 
     return body
 
 
-def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) else 0
-
-
 def openai_usage(usage: Mapping[str, Any]) -> Usage:
     """ax's `Usage` from an OpenAI ``usage`` object.
 
@@ -54,14 +50,29 @@ def openai_usage(usage: Mapping[str, Any]) -> Usage:
     completion_details = usage.get("completion_tokens_details") or {}
     # DeepSeek names its cache hits prompt_cache_hit_tokens; OpenRouter
     # reports cache writes in prompt_tokens_details.cache_write_tokens.
-    cached = _int(prompt_details.get("cached_tokens")) or _int(usage.get("prompt_cache_hit_tokens"))
+    cached = token_count(prompt_details.get("cached_tokens")) or token_count(usage.get("prompt_cache_hit_tokens"))
     return Usage(
-        input_tokens=_int(usage.get("prompt_tokens")),
-        output_tokens=_int(usage.get("completion_tokens")),
+        input_tokens=token_count(usage.get("prompt_tokens")),
+        output_tokens=token_count(usage.get("completion_tokens")),
         cached_input_tokens=cached,
-        cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
-        reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
+        cache_write_tokens=token_count(prompt_details.get("cache_write_tokens")),
+        reasoning_tokens=token_count(completion_details.get("reasoning_tokens")),
     )
+
+
+def openai_usage_body(usage: Usage) -> dict[str, Any]:
+    """OpenAI's ``usage`` object for ax's `Usage`: the inverse of `openai_usage`.
+
+    The one encoder of this shape: the gateway's answers and the simulated
+    OpenAI upstream both use it.
+    """
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
 
 
 def _text(content: Any) -> str:
@@ -186,7 +197,7 @@ class OpenAIProvider(HTTPProvider):
             rows = sorted(data["data"], key=lambda row: int(row.get("index", 0)))
             vectors = [[float(x) for x in row["embedding"]] for row in rows]
             raw_usage = data.get("usage") or {}
-            usage = Usage(input_tokens=_int(raw_usage.get("prompt_tokens") or raw_usage.get("total_tokens")))
+            usage = Usage(input_tokens=token_count(raw_usage.get("prompt_tokens") or raw_usage.get("total_tokens")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise self._malformed("an embeddings answer", exc) from None
         if len(vectors) != len(inputs):

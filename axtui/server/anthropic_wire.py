@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
 from axtui.errors import InvalidRequest
+from axtui.providers.anthropic import anthropic_usage_body
 from axtui.types import ChatRequest, ChatResponse, Chunk, Message, Usage
 
 __all__ = [
@@ -229,15 +230,8 @@ def to_chat_request(request: AnthropicRequest) -> ChatRequest:
 # -- answer ---------------------------------------------------------------------------------
 
 
-def usage_body(usage: Usage) -> dict[str, int]:
-    """Anthropic's ``usage`` object for ax's `Usage`."""
-    fresh = max(0, usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens)
-    return {
-        "input_tokens": fresh,
-        "output_tokens": usage.output_tokens,
-        "cache_read_input_tokens": usage.cached_input_tokens,
-        "cache_creation_input_tokens": usage.cache_write_tokens,
-    }
+#: Anthropic's ``usage`` object for ax's `Usage` (one encoder, shared with the simulated upstream).
+usage_body = anthropic_usage_body
 
 
 def _arguments(raw: Any) -> Any:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 from pydantic_core import to_json
 
 from axtui.errors import InvalidRequest
+from axtui.providers.openai import openai_usage_body
 from axtui.server.constraints import END_USER
 from axtui.types import ChatResponse, Chunk, Usage
 
@@ -212,15 +213,8 @@ class ModelList(BaseModel):
 # -- answers --------------------------------------------------------------------------------
 
 
-def usage_body(usage: Usage) -> dict[str, Any]:
-    """OpenAI's ``usage`` object for ax's `Usage`."""
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
+#: OpenAI's ``usage`` object for ax's `Usage` (one encoder, shared with the simulated upstream).
+usage_body = openai_usage_body
 
 
 def _full_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:

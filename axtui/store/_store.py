@@ -10,6 +10,7 @@ import contextlib
 import functools
 import importlib
 import logging
+import os
 import pkgutil
 import re
 import shutil
@@ -252,7 +253,9 @@ class Store:
             dest = dest / f"ax-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
         tmp = dest.with_name(dest.name + ".partial")
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp.unlink(missing_ok=True)
+            _create_private(tmp)  # a copy of every call: as private as the store
             with sqlite3.connect(src, timeout=BUSY_TIMEOUT_MS / 1000) as source, sqlite3.connect(tmp) as target:
                 source.backup(target)
             target.close()
@@ -273,6 +276,16 @@ class Store:
             self.engine.dispose()
 
 
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only, unless it exists.
+
+    SQLite gives its -wal and -shm files the database file's mode, so the
+    whole store stays private.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _make_engine(url: str) -> Engine:
     load_tables()
     if url.startswith("sqlite"):
@@ -282,10 +295,11 @@ def _make_engine(url: str) -> Engine:
             if db:
                 folder = Path(db).expanduser().parent
                 try:
-                    folder.mkdir(parents=True, exist_ok=True)
+                    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    _create_private(Path(db).expanduser())
                 except OSError as exc:
                     raise StoreError(
-                        f"cannot create the folder {folder} for the database ({exc.strerror}); "
+                        f"cannot create the database in {folder} ({exc.strerror}); "
                         "set AX_HOME or AX_DATABASE_URL to a writable place"
                     ) from None
         engine = create_engine(
@@ -353,7 +367,8 @@ def _migration_lock(store: Store) -> Iterator[None]:
         return
     import fcntl
 
-    with open(path.with_name(path.name + ".migrate-lock"), "a") as handle:
+    lock = path.with_name(path.name + ".migrate-lock")
+    with os.fdopen(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -8,32 +8,44 @@ transaction, so a record and its rollups are written together or not at
 all. A graceful stop (`close`) writes everything; a hard kill loses at most
 one flush interval and SQLite's WAL keeps the file consistent.
 
-When the database refuses a batch (locked past the busy timeout, disk
-full), the batch stays in memory and is retried with backoff; nothing is
-dropped until ``max_pending`` records wait, and then the oldest are dropped
-and counted in ``dropped``.
+When the database cannot be used (locked past the busy timeout, disk
+full, unreachable), the batch stays in memory and is retried with backoff.
+When it refuses a batch for any other reason (a value out of a column's
+range, a broken constraint, a hook that fails on one record), the batch is
+written again row by row: every record that still fails is kept in the
+``calls_quarantine`` table with the reason (counted in ``quarantined``),
+and the rest are written. One bad record never stops recording.
+
+The queue is bounded: the engine calls `Recorder.admit` before it serves a
+call, which waits (up to ``full_wait_s``) while ``max_pending`` records
+wait and then raises `RecorderFull` (HTTP 503). A call that was admitted is
+always queued, so nothing served goes unrecorded; the queue may exceed
+``max_pending`` by the calls in flight at that moment, never more.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import json
 import logging
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from itertools import islice
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
-from axtui.errors import StoreError
+from axtui.errors import RecorderFull, StoreError
 from axtui.redaction import scrub
 from axtui.store._store import Store
-from axtui.store.tables import Call
+from axtui.store.tables import CALL_COLUMNS, Call
+from axtui.store.tables_quarantine import CallQuarantine
 from axtui.types import CallRecord
 
 __all__ = ["BatchHook", "Recorder", "record_to_row"]
@@ -42,8 +54,12 @@ log = logging.getLogger(__name__)
 
 BatchHook = Callable[[Connection, Sequence[CallRecord]], None]
 
-_CALL_COLUMNS = frozenset(c.name for c in Call.__table__.columns) - {"id"}  # type: ignore[attr-defined]
-_FIELDS = tuple(f.name for f in fields(CallRecord) if f.name in _CALL_COLUMNS and f.name != "tags")
+_FIELDS = tuple(name for name in CALL_COLUMNS if name != "tags")
+_QUARANTINE = CallQuarantine.__table__  # type: ignore[attr-defined]
+#: Quarantined records logged one by one before the log only counts them (every 1000th).
+_LOGGED_QUARANTINES = 10
+#: The longest reason kept with a quarantined record.
+_REASON_CHARS = 500
 #: Rows converted and inserted between two GIL hand-overs.
 _SLICE = 200
 _live: weakref.WeakSet[Recorder] = weakref.WeakSet()
@@ -70,15 +86,23 @@ class Recorder:
         flush_interval_ms: int = 250,
         batch_size: int = 2_000,
         hooks: Sequence[BatchHook] = (),
-        max_pending: int = 1_000_000,
+        max_pending: int = 100_000,
+        full_wait_s: float = 5.0,
     ) -> None:
         self.store = store
         self.flush_interval = flush_interval_ms / 1000
         self.batch_size = batch_size
         self.hooks: list[BatchHook] = list(hooks)
-        self.max_pending = max_pending
+        self.max_pending = max(1, max_pending)
+        self.full_wait_s = full_wait_s
+        #: Records written to the call log.
         self.written = 0
+        #: Records lost for good (the quarantine itself could not take them).
         self.dropped = 0
+        #: Records the database refused, kept in ``calls_quarantine``.
+        self.quarantined = 0
+        #: Calls refused with `RecorderFull` because the queue stayed full.
+        self.refused = 0
         self.last_error: str | None = None
         self._buf: deque[CallRecord] = deque()
         self._cond = threading.Condition()
@@ -97,10 +121,39 @@ class Recorder:
         """Run ``hook(conn, records)`` in every batch's transaction from now on."""
         self.hooks.append(hook)
 
+    async def admit(self) -> None:
+        """Return when the queue has room for one more call; wait up to ``full_wait_s`` for it.
+
+        Raises:
+            RecorderFull: the queue stayed full (the database is down or too
+                slow); the call must not be served, since it could not be recorded.
+        """
+        if len(self._buf) < self.max_pending:
+            return
+        deadline = time.monotonic() + self.full_wait_s
+        while len(self._buf) >= self.max_pending:
+            if time.monotonic() >= deadline or self._stopping:
+                self.refused += 1
+                if self.refused == 1 or self.refused % 1000 == 0:
+                    log.error("recorder: %d call(s) refused so far, %d records wait to be written: %s",
+                              self.refused, len(self._buf), self.last_error or "the database is too slow")  # fmt: skip
+                # The caller is told what happened, not where the database is (the log says why).
+                raise RecorderFull(
+                    f"ax cannot record calls fast enough ({len(self._buf)} records wait to be written); "
+                    "the call was not served. Retry shortly."
+                )
+            await asyncio.sleep(0.01)
+
     def record(self, rec: CallRecord) -> None:
-        """Queue one record; never blocks on the database."""
+        """Queue one record; never blocks on the database.
+
+        The record of a call `admit` refused is not queued (that call was
+        never served); it is counted in ``refused``.
+        """
         if self._stopping:
             raise StoreError("the recorder is closed; a record arrived after shutdown")
+        if rec.error_class == _REFUSED:
+            return
         self._buf.append(rec)
         self._enqueued += 1
         if len(self._buf) >= self.batch_size:
@@ -113,7 +166,7 @@ class Recorder:
         deadline = time.monotonic() + timeout
         with self._cond:
             self._cond.notify()
-            while self.written + self.dropped < target:
+            while self.written + self.dropped + self.quarantined < target:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._thread.is_alive():
                     return False
@@ -147,7 +200,6 @@ class Recorder:
                 backoff = self.flush_interval
             elif self._buf:
                 backoff = min(backoff * 2, 5.0)
-                self._trim()
             if stopping and not self._buf:
                 return
             if stopping and self._buf and backoff >= 5.0:
@@ -164,17 +216,52 @@ class Recorder:
                 self.last_error = exc.message
                 log.warning("recorder: batch of %d not written yet: %s", n, exc.message)
                 return False
-            except Exception as exc:  # never lose the thread to a bug in a hook
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("recorder: batch of %d failed", n)
-                return False
-            for _ in range(n):
-                self._buf.popleft()
-            with self._cond:
-                self.written += n
-                self.last_error = None
-                self._cond.notify_all()
+            except Exception:
+                # Not the database being away: something in these records (or
+                # a hook on them) is refused. Find it row by row.
+                if not self._write_rows(batch):
+                    return False
+                continue
+            self._done(n, written=n)
         return True
+
+    def _write_rows(self, batch: list[CallRecord]) -> bool:
+        """Write ``batch`` one record per transaction, quarantining those refused; False if the store went away."""
+        for rec in batch:
+            try:
+                self.store.run(lambda conn, r=rec: self._write(conn, [r]))  # type: ignore[misc]
+            except StoreError as exc:
+                self.last_error = exc.message
+                return False
+            except Exception as exc:
+                reason = _reason(exc)
+                try:
+                    self.store.run(lambda conn, r=rec, why=reason: _quarantine(conn, r, why))  # type: ignore[misc]
+                except StoreError as store_exc:
+                    self.last_error = store_exc.message
+                    return False
+                except Exception:
+                    log.exception("recorder: a refused record could not be quarantined either; it is lost")
+                    self._done(1, dropped=1)
+                    continue
+                self._done(1, quarantined=1)
+                if self.quarantined <= _LOGGED_QUARANTINES or self.quarantined % 1000 == 0:
+                    # Every one is in the table; the log tells the first ones and then keeps count.
+                    log.error("recorder: call record %s quarantined (calls_quarantine, %d so far): %s",
+                              rec.request_id or "?", self.quarantined, reason)  # fmt: skip
+                continue
+            self._done(1, written=1)
+        return True
+
+    def _done(self, n: int, *, written: int = 0, quarantined: int = 0, dropped: int = 0) -> None:
+        for _ in range(n):
+            self._buf.popleft()
+        with self._cond:
+            self.written += written
+            self.quarantined += quarantined
+            self.dropped += dropped
+            self.last_error = None
+            self._cond.notify_all()
 
     def _write(self, conn: Connection, batch: list[CallRecord]) -> None:
         stmt = insert(Call.__table__)  # type: ignore[attr-defined]
@@ -186,15 +273,26 @@ class Recorder:
         for hook in self.hooks:
             hook(conn, batch)
 
-    def _trim(self) -> None:
-        over = len(self._buf) - self.max_pending
-        if over > 0:
-            for _ in range(over):
-                self._buf.popleft()
-            with self._cond:
-                self.dropped += over
-                self._cond.notify_all()
-            log.error("recorder: %d records dropped; the database has refused writes: %s", over, self.last_error)
+
+_REFUSED = RecorderFull.__name__
+
+
+def _reason(exc: Exception) -> str:
+    """Why the database refused a record, without the statement or its values (they may hold a prompt)."""
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return scrub(f"{type(cause).__name__}: {cause}")[:_REASON_CHARS]
+
+
+def _quarantine(conn: Connection, rec: CallRecord, reason: str) -> None:
+    row = record_to_row(rec)
+    conn.execute(
+        insert(_QUARANTINE),
+        {
+            "ts": time.time(), "call_ts": float(rec.ts) if isinstance(rec.ts, int | float) else 0.0,
+            "request_id": str(rec.request_id)[:64], "reason": reason,
+            "record": json.dumps(row, default=str, ensure_ascii=False),
+        },
+    )  # fmt: skip
 
 
 @atexit.register

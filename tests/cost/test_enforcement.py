@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
@@ -28,6 +27,8 @@ from axtui.store import Store
 from axtui.store.tables_cost import BudgetWindow
 from axtui.tokens import estimate_prompt_tokens
 from axtui.types import Caller, ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage
+from axtui.webhooks import AddressPolicy
+from tests.webhooks.receiver import receiver
 
 USD = 10**9
 DEP = Deployment("openai", "gpt-4o-mini", "gpt-4o-mini")
@@ -199,34 +200,28 @@ async def test_thresholds_fire_once_per_period_on_log_bus_and_store(store: Store
 
 async def test_webhook_retries_then_records_the_outcome(store: Store) -> None:
     clock = FakeClock()
-    replies = iter([500, 503, 200, 500, 500, 500])
-    bodies: list[bytes] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        bodies.append(request.content)
-        return httpx.Response(next(replies))
-
-    notifier = AlertNotifier(store, clock=clock, attempts=3, transport=httpx.MockTransport(handler))
-    config = BudgetsConfig(webhook="https://hooks.example.com/ax", thresholds=[50, 100])
-    set_budget(store, Scope("global"), "month", 10 * USD, now=clock.now())
-    book = BudgetBook(store, config, clock=clock, notifier=notifier)
-    await book.settle(await book.reserve(ALICE, DEP, 5 * USD), 5 * USD)
-    await book.aclose()
-    await book.settle(await book.reserve(ALICE, DEP, 5 * USD), 5 * USD)
-    await book.aclose()
+    async with receiver(replies=[500, 503, 200, 500, 500, 500]) as hook:
+        notifier = AlertNotifier(store, clock=clock, attempts=3, policy=AddressPolicy(allow_loopback=True))
+        config = BudgetsConfig(webhook=f"{hook.base}/ax", thresholds=[50, 100])
+        set_budget(store, Scope("global"), "month", 10 * USD, now=clock.now())
+        book = BudgetBook(store, config, clock=clock, notifier=notifier)
+        await book.settle(await book.reserve(ALICE, DEP, 5 * USD), 5 * USD)
+        await book.aclose()
+        await book.settle(await book.reserve(ALICE, DEP, 5 * USD), 5 * USD)
+        await book.aclose()
     events = {e.threshold: e for e in alert_events(store)}
     assert events[50].delivery == "ok" and events[100].delivery == "failed"
+    bodies = [body for _, body in hook.hits]
     assert len(bodies) == 6 and b'"threshold_percent":50' in bodies[0].replace(b" ", b"")
 
 
 async def test_unreachable_webhook_is_recorded_not_raised(store: Store) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
     clock = FakeClock()
-    notifier = AlertNotifier(store, clock=clock, attempts=2, transport=httpx.MockTransport(handler))
+    async with receiver() as hook:
+        closed = hook.base  # nothing listens there once the receiver is gone
+    notifier = AlertNotifier(store, clock=clock, attempts=2, policy=AddressPolicy(allow_loopback=True))
     set_budget(store, Scope("global"), "month", 1 * USD, now=clock.now())
-    book = BudgetBook(store, BudgetsConfig(webhook="https://x.invalid/h"), clock=clock, notifier=notifier)
+    book = BudgetBook(store, BudgetsConfig(webhook=f"{closed}/h"), clock=clock, notifier=notifier)
     await book.settle(await book.reserve(ALICE, DEP, USD), USD)
     await book.aclose()
     assert {e.delivery for e in alert_events(store)} == {"failed"}

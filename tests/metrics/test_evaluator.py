@@ -13,7 +13,7 @@ from axtui.bus import EventBus
 from axtui.clock import FakeClock
 from axtui.config import AlertsConfig, Settings
 from axtui.cost.budgets import Scope, set_budget
-from axtui.metrics.alerts.delivery import WebhookSender
+from axtui.metrics.alerts.delivery import AddressPolicy, WebhookSender
 from axtui.metrics.alerts.evaluator import AlertEvaluator
 from axtui.metrics.alerts.model import AlertEvent
 from axtui.metrics.alerts.storage import add_rule, get_rule, list_events, silence_rule
@@ -60,7 +60,8 @@ def make(
 ) -> tuple[AlertEvaluator, LiveMetrics]:
     settings = Settings(alerts=AlertsConfig(**{"resolve_after_s": 10, "cooldown_s": 0, **alerts}))
     live = LiveMetrics(settings.metrics, clock=clock)
-    sender = WebhookSender(attempts=settings.alerts.webhook_attempts, backoff_s=0.5, clock=clock, timeout_s=5)
+    sender = WebhookSender(attempts=settings.alerts.webhook_attempts, backoff_s=0.5, clock=clock, timeout_s=5,
+                           policy=AddressPolicy(allow_loopback=True))  # the receiver runs on this machine
     return AlertEvaluator(store, live, settings, bus=bus, clock=clock, sender=sender), live
 
 

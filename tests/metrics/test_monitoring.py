@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from axtui.cli import main
 from axtui.clock import FakeClock
-from axtui.config import AlertsConfig, Settings
+from axtui.config import AlertsConfig, Settings, WebhooksConfig
 from axtui.cost.reports import summary
 from axtui.engine.compose import build_gateway
 from axtui.metrics import attach_monitoring
@@ -62,7 +62,9 @@ async def test_calls_are_seen_a_low_threshold_alert_fires_resolves_and_the_expor
 ) -> None:
     url, received = hook
     clock = FakeClock()
-    settings = Settings(alerts=AlertsConfig(interval_s=0.02, resolve_after_s=20, cooldown_s=0))
+    # The receiver is on this machine: the operator allows loopback webhooks.
+    settings = Settings(alerts=AlertsConfig(interval_s=0.02, resolve_after_s=20, cooldown_s=0),
+                        webhooks=WebhooksConfig(allow_loopback=True))  # fmt: skip
     store = Store.open()
     gateway = await build_gateway(settings, store=store, clock=clock)
     rule = add_rule(store, "requests >= 5", now=clock.now(), name="deliberately low", webhook=url)

@@ -26,7 +26,6 @@ from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
 from axtui.metrics.alerts import storage
-from axtui.metrics.alerts.delivery import WebhookSender
 from axtui.metrics.alerts.grammar import AlertRule, RuleSyntaxError, format_duration, format_number, parse_rule
 from axtui.metrics.alerts.model import AlertEvent, RuleInfo
 from axtui.metrics.alerts.sources import MetricSources
@@ -34,6 +33,7 @@ from axtui.metrics.alerts.state import Policy, RuleState, Transition, step
 from axtui.metrics.live import LIVE_DIMENSIONS, LiveMetrics
 from axtui.metrics.snapshot import AlertSummary
 from axtui.store import Store
+from axtui.webhooks import WebhookSender, webhook_host, webhook_policy
 
 __all__ = ["AlertEvaluator", "describe_value"]
 
@@ -105,8 +105,9 @@ class AlertEvaluator:
         self.clock = clock
         self.sources = sources or MetricSources(live, store, settings)
         self.sender = sender or WebhookSender(
-            timeout_s=cfg.webhook_timeout_s, attempts=cfg.webhook_attempts, clock=clock
-        )
+            timeout_s=cfg.webhook_timeout_s, attempts=cfg.webhook_attempts, clock=clock,
+            policy=webhook_policy(settings.webhooks),
+        )  # fmt: skip
         self.policy = Policy(cfg.cooldown_s, cfg.hysteresis, cfg.resolve_after_s)
         self.evaluations = 0
         self.last_error: str | None = None
@@ -281,7 +282,8 @@ class AlertEvaluator:
         event.delivery_error = result.error
         event.delivered_at = self.clock.now() if result.ok else None
         if not result.ok:
-            log.warning("alert webhook %s failed after %d attempt(s): %s", url, result.attempts, result.error)
+            log.warning("alert webhook to %s failed after %d attempt(s): %s", webhook_host(url), result.attempts,
+                        result.error)
         try:
             await asyncio.to_thread(
                 storage.set_delivery,

@@ -51,18 +51,34 @@ _NAME_MAX = 128
 
 
 def validate_webhook(url: str | None) -> str | None:
-    """An http(s) URL with a host, or None.
+    """An http(s) URL with a host that is not a link-local or metadata address, or None.
+
+    Loopback and private addresses are accepted here and checked at each
+    delivery against ``[webhooks]`` (the operator may allow them later);
+    names are checked on what they resolve to, at delivery.
 
     Raises:
-        InvalidRequest: anything else, with an example of a valid URL.
+        InvalidRequest: anything else, with an example of a valid URL. The
+            message names the host only: the URL may hold a token.
     """
     if url is None or url == "":
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+        host = parts.hostname if parts.scheme in ("http", "https") else None
+    except ValueError:
+        host = None
+    if not host:
         raise InvalidRequest(
-            f"webhook {url!r} is not an http(s) URL; write it like https://hooks.example.com/ax", param="webhook"
+            "the webhook is not an http(s) URL with a host; write it like https://hooks.example.com/ax",
+            param="webhook",
         )
+    from axtui.webhooks import refused_always
+
+    refused = refused_always(host)
+    if refused is not None:
+        raise InvalidRequest(f"the webhook's host {host} is refused: {refused}", param="webhook")
     return url
 
 

@@ -24,6 +24,7 @@ from axtui.errors import (
     ProviderServerError,
     ProviderTimeout,
 )
+from axtui.providers.anthropic import anthropic_usage_body
 from axtui.providers.sim.simulate import ChatPlan, EmbedPlan
 from axtui.providers.sim.spec import ProviderProfile
 from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, sse, status_of
@@ -35,15 +36,13 @@ _STOP_REASON = {"stop": "end_turn", "length": "max_tokens"}
 
 
 def _usage(usage: Usage, *, output_tokens: int | None = None) -> dict[str, Any]:
-    fresh = usage.input_tokens - usage.cached_input_tokens - usage.cache_write_tokens
-    return {
-        "input_tokens": max(0, fresh),
-        "cache_creation_input_tokens": usage.cache_write_tokens,
-        "cache_read_input_tokens": usage.cached_input_tokens,
-        "cache_creation": {"ephemeral_5m_input_tokens": usage.cache_write_tokens, "ephemeral_1h_input_tokens": 0},
-        "output_tokens": usage.output_tokens if output_tokens is None else output_tokens,
-        "service_tier": "standard",
-    }
+    body: dict[str, Any] = dict(anthropic_usage_body(usage))
+    # What Anthropic adds that ax's answers leave out, as Anthropic sends it.
+    body["cache_creation"] = {"ephemeral_5m_input_tokens": usage.cache_write_tokens, "ephemeral_1h_input_tokens": 0}
+    body["service_tier"] = "standard"
+    if output_tokens is not None:
+        body["output_tokens"] = output_tokens
+    return body
 
 
 def _block_text(block: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from axtui.errors import (
     ProviderRateLimited,
     ProviderTimeout,
 )
+from axtui.providers.openai import openai_usage_body
 from axtui.providers.sim.simulate import ChatPlan, EmbedPlan
 from axtui.providers.sim.spec import ProviderProfile
 from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, sse
@@ -31,18 +32,11 @@ _FINISH = {"stop": "stop", "length": "length"}
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens, "audio_tokens": 0},
-        "completion_tokens_details": {
-            "reasoning_tokens": usage.reasoning_tokens,
-            "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
-        },
-    }
+    body = openai_usage_body(usage)
+    # The counts OpenAI reports that ax has no use for, as OpenAI sends them.
+    body["prompt_tokens_details"]["audio_tokens"] = 0
+    body["completion_tokens_details"].update(audio_tokens=0, accepted_prediction_tokens=0, rejected_prediction_tokens=0)
+    return body
 
 
 class OpenAIWire(Wire):
