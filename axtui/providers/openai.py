@@ -31,7 +31,8 @@ def chat_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> 
     """
     body = request.model_dump(exclude_none=True, exclude={"messages", "stream", "stream_options"})
     body["model"] = deployment.upstream_model
-    body["messages"] = [m.model_dump(exclude_none=True) for m in request.messages]
+    # Anthropic's thinking blocks kept on a turn are for Anthropic; OpenAI refuses unknown fields.
+    body["messages"] = [m.model_dump(exclude_none=True, exclude={"thinking_blocks"}) for m in request.messages]
     if stream:
         body["stream"] = True
         # Without include_usage a stream reports no tokens at all.
@@ -133,6 +134,10 @@ class OpenAIProvider(HTTPProvider):
             tool_calls=tool_calls,
             id=str(data.get("id") or ""),
             provider=self.name,
+            # DeepSeek, vLLM and other compatible servers share their thinking here.
+            reasoning=str(message.get("reasoning_content") or message.get("reasoning") or ""),
+            extra_choices=list(choices[1:]) or None,
+            logprobs=choice.get("logprobs") or None,
         )
         created = data.get("created")
         if isinstance(created, int | float):
@@ -165,13 +170,20 @@ class OpenAIProvider(HTTPProvider):
                 try:
                     for choice in data.get("choices") or ():
                         delta = choice.get("delta") or {}
+                        index = int(choice.get("index") or 0)
+                        thought = delta.get("reasoning_content") or delta.get("reasoning")
+                        if thought:
+                            yield Chunk(reasoning=str(thought), model=model, id=ident, choice=index)
                         text = delta.get("content")
-                        if text:
-                            yield Chunk(delta=str(text), model=model, id=ident)
+                        logprobs = choice.get("logprobs") or None
+                        if text or logprobs:
+                            yield Chunk(delta=str(text or ""), model=model, id=ident, choice=index,
+                                        logprobs=logprobs)
                         if delta.get("tool_calls"):
-                            yield Chunk(tool_calls=list(delta["tool_calls"]), model=model, id=ident)
+                            yield Chunk(tool_calls=list(delta["tool_calls"]), model=model, id=ident, choice=index)
                         if choice.get("finish_reason"):
-                            yield Chunk(finish_reason=str(choice["finish_reason"]), model=model, id=ident)
+                            yield Chunk(finish_reason=str(choice["finish_reason"]), model=model, id=ident,
+                                        choice=index)
                     # Servers that repeat running usage on every chunk: keep the last.
                     if isinstance(data.get("usage"), Mapping):
                         usage = openai_usage(data["usage"])

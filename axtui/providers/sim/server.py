@@ -230,6 +230,8 @@ async def _stream_answer(request: web.Request, sim: SimServer, wire: Wire, plan:
         await response.write(wire.stream_piece(plan, call, piece, first=i == 0, last=i == last, created=created))
     # A cut stream just ends: no finish, no usage, no end marker.
     if plan.outcome != "cut":
+        for event in wire.stream_tools(plan, call, created):
+            await response.write(event)
         for event in wire.stream_close(plan, call, created):
             await response.write(event)
     await response.write_eof()
