@@ -40,10 +40,9 @@ from axtui.types import ChatRequest
 
 __all__ = [
     "OPENAI_ONLY_PARAMS",
-    "UnsupportedParameter",
-    "refuse_choices_and_logprobs",
     "ErrorBody",
     "SSEEvent",
+    "UnsupportedParameter",
     "error_for_status",
     "iter_sse",
     "learn_limits",
@@ -51,6 +50,7 @@ __all__ = [
     "parse_error_body",
     "parse_retry_after",
     "redact",
+    "refuse_choices_and_logprobs",
 ]
 
 #: OpenAI parameters other providers reject; dropped when a request that

@@ -198,8 +198,8 @@ def messages_body(request: ChatRequest, deployment: Deployment, *, stream: bool)
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if limit <= budget:
             body["max_tokens"] = budget + limit
-    thinking = budget is not None or isinstance(extras.get("thinking"), Mapping) and extras["thinking"].get(
-        "type") in ("enabled", "adaptive")
+    thinking = budget is not None or (isinstance(extras.get("thinking"), Mapping) and extras["thinking"].get(
+        "type") in ("enabled", "adaptive"))
     if system:
         # A plain string unless a block asks for caching, which needs the list form.
         plain = all(set(b) == {"type", "text"} for b in system)

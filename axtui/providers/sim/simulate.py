@@ -39,7 +39,7 @@ from axtui.providers.sim.tools import SimToolCall, argument_fragments, plan_tool
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import ChatRequest, Usage
 
-__all__ = ["FAULTS", "ChatPlan", "thinking_signature", "thinking_text", "wants_thinking", "ContextOverflow", "EmbedPlan", "Outcome", "Simulator", "fault_error", "parse_fault"]
+__all__ = ["FAULTS", "ChatPlan", "ContextOverflow", "EmbedPlan", "Outcome", "Simulator", "fault_error", "parse_fault", "thinking_signature", "thinking_text", "wants_thinking"]
 
 Outcome = Literal["ok", "error", "overloaded", "rate_limited", "timeout", "malformed", "cut", "auth"]
 

@@ -116,7 +116,8 @@ def _value(schema: Any, rng: random.Random, words: list[str], depth: int) -> Any
 def _object(schema: dict[str, Any], rng: random.Random, words: list[str], depth: int) -> dict[str, Any]:
     if depth > _MAX_DEPTH:
         return {}
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    raw = schema.get("properties")
+    props: dict[str, Any] = raw if isinstance(raw, dict) else {}
     required = [r for r in schema.get("required") or () if isinstance(r, str)]
     return {name: _value(props.get(name, {}), rng, words, depth) for name in required}
 
@@ -135,9 +136,7 @@ def plan_tool_calls(request: ChatRequest, rng: random.Random, id_seed: str) -> l
         chosen = [(n, p) for n, p in functions if n == forced] or functions[:1]
     else:
         chosen = [(n, p) for n, p in functions if prompt and _mentioned(prompt, n)]
-        if not chosen and mode == "required":
-            chosen = functions[:1]
-        elif not chosen and prompt and _ASKS.search(prompt):
+        if (not chosen and mode == "required") or (not chosen and prompt and _ASKS.search(prompt)):
             chosen = functions[:1]
         if len(chosen) > 1 and not _parallel(request):
             chosen = chosen[:1]

@@ -40,9 +40,9 @@ def _check_thinking(messages: list[Any], thinking_on: bool) -> None:
         if not isinstance(m, dict) or m.get("role") != "assistant" or not isinstance(m.get("content"), list):
             continue
         for j, block in enumerate(m["content"]):
-            if isinstance(block, dict) and block.get("type") == "thinking":
-                if block.get("signature") != thinking_signature(str(block.get("thinking", ""))):
-                    raise bad_request(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+            if (isinstance(block, dict) and block.get("type") == "thinking"
+                    and block.get("signature") != thinking_signature(str(block.get("thinking", "")))):
+                raise bad_request(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
     last = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "assistant"), None)
     if not thinking_on or last is None or not isinstance(last.get("content"), list):
         return
@@ -228,11 +228,10 @@ class AnthropicWire(Wire):
         if not plan.tool_calls:
             events.append(sse({"type": "content_block_stop", "index": self._text_index(plan, call)},
                               event="content_block_stop"))
-        return events + [
-            sse({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": plan.stop_sequence},
-                 "usage": _usage(plan.usage)}, event="message_delta"),
-            sse({"type": "message_stop"}, event="message_stop"),
-        ]
+        events.append(sse({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": plan.stop_sequence},
+                           "usage": _usage(plan.usage)}, event="message_delta"))
+        events.append(sse({"type": "message_stop"}, event="message_stop"))
+        return events
 
     def stream_garbage(self, plan: ChatPlan) -> bytes:
         """A delta event whose data is cut mid-string."""
