@@ -78,6 +78,8 @@ class CallOptions:
     #: Wait up to this long for a rate limit instead of failing at once.
     max_wait_s: float = 0.0
     request_id: str | None = None
+    #: The API the call came through, as the call log names it (``chat``, ``responses``…).
+    endpoint: str = "chat"
 
 
 @dataclass(slots=True)
@@ -285,6 +287,7 @@ class Gateway:
             request_id=options.request_id or f"chatcmpl-ax{uuid.uuid4().hex[:24]}",
             prompt_hash=prompt_hash(request),
             prompt=request.prompt_text() if self.settings.recorder.log_prompts else None,
+            endpoint=options.endpoint,
         )
 
     def _subjects(self, caller: Caller) -> list[Subject]:

@@ -30,6 +30,9 @@ __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "anthropic_usage", "messag
 DEFAULT_MAX_TOKENS = 4096
 ANTHROPIC_VERSION = "2023-06-01"
 
+#: The fields of a Messages body that count_tokens takes.
+_COUNTED = frozenset(("model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"))
+
 _FINISH = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -348,6 +351,16 @@ class AnthropicProvider(HTTPProvider):
                 except (AttributeError, TypeError, ValueError) as exc:
                     raise self._malformed(f"a {kind} event", exc) from None
             raise self._interrupted()
+
+    async def count_tokens(self, request: ChatRequest, deployment: Deployment) -> int | None:
+        """Anthropic's own count from ``POST /messages/count_tokens`` (free, not billed)."""
+        body = messages_body(request, deployment, stream=False)
+        payload = {k: v for k, v in body.items() if k in _COUNTED}
+        data = await self._request("POST", "/messages/count_tokens", payload=payload)
+        try:
+            return int(data["input_tokens"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._malformed("a token count", exc) from None
 
     async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
         """Anthropic has no embeddings endpoint.

@@ -224,6 +224,11 @@ def generate_body(request: ChatRequest, provider: str = "gemini") -> dict[str, A
     for key, value in request.passthrough().items():
         if key in OPENAI_ONLY_PARAMS:
             continue
+        if key == "thinking" and isinstance(value, Mapping):
+            # Anthropic's setting, from a /v1/messages client: Gemini's thinking budget.
+            if value.get("type") == "enabled" and isinstance(value.get("budget_tokens"), int):
+                config["thinkingConfig"] = {"thinkingBudget": value["budget_tokens"], "includeThoughts": True}
+            continue
         if key in _GENERATION_EXTRAS:
             config[_GENERATION_EXTRAS[key]] = value
         elif key in ("generationConfig", "generation_config") and isinstance(value, Mapping):

@@ -40,6 +40,7 @@ from axtui.server._asgi import Receive, Scope, Send, too_large
 from axtui.server.auth import Authenticator
 from axtui.server.errors import error_payload, problem_for_status
 from axtui.server.openapi import install_openapi
+from axtui.server.responses_api import ResponsesRoutes
 from axtui.server.state import ServerState, chain_stop_signals
 from axtui.server.v1 import HOT_PATHS, V1Routes
 
@@ -168,12 +169,16 @@ class AxServer:
         self.state = state
         self.api = api
         self.v1 = V1Routes(state)
+        self.responses = ResponsesRoutes(self.v1)
         self._hot = frozenset(HOT_PATHS) | frozenset(p + "/" for p in HOT_PATHS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if scope["path"] in self._hot:
                 await self.v1.handle(scope, receive, send)
+                return
+            if ResponsesRoutes.serves(scope["path"]):
+                await self.responses.handle(scope, receive, send)
                 return
             receive = self._bounded(scope, receive)
         await self.api(scope, receive, send)

@@ -68,21 +68,22 @@ class CompletionUsage(BaseModel):
 
 
 class AssistantMessage(BaseModel):
-    """The answer: text, or tool calls (then ``content`` is null)."""
+    """The answer: text, or tool calls (then ``content`` is null); the provider's thinking when it shared it."""
 
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    reasoning_content: str | None = None
 
 
 class Choice(BaseModel):
-    """The one choice ax returns (``n`` is 1)."""
+    """One choice (several when ``n > 1`` reached an OpenAI-compatible upstream)."""
 
     index: int
     message: AssistantMessage
     finish_reason: str
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -105,6 +106,7 @@ class ChunkDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    reasoning_content: str | None = None
 
 
 class ChunkChoice(BaseModel):
@@ -113,7 +115,7 @@ class ChunkChoice(BaseModel):
     index: int
     delta: ChunkDelta
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatCompletionChunk(BaseModel):
@@ -231,12 +233,15 @@ def completion_body(response: ChatResponse, request_id: str) -> dict[str, Any]:
     }
     if response.tool_calls:
         message["tool_calls"] = _full_tool_calls(response.tool_calls)
+    if response.reasoning:
+        message["reasoning_content"] = response.reasoning
+    first = {"index": 0, "message": message, "finish_reason": response.finish_reason, "logprobs": response.logprobs}
     return {
         "id": request_id,
         "object": "chat.completion",
         "created": response.created,
         "model": response.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": response.finish_reason, "logprobs": None}],
+        "choices": [first, *(response.extra_choices or ())],
         "usage": usage_body(response.usage),
         "system_fingerprint": None,
     }
@@ -283,24 +288,31 @@ class StreamEncoder:
         return b"data: " + to_json(body) + b"\n\n"
 
     def encode(self, chunk: Chunk) -> bytes:
-        """The SSE bytes for one chunk (possibly empty: a usage chunk waits for the end)."""
+        """The SSE bytes for one chunk (possibly empty: a usage chunk waits for the end).
+
+        Thinking goes out as ``delta.reasoning_content``, as DeepSeek and
+        vLLM send it; choices after the first (``n > 1``) keep their index.
+        """
         if chunk.model:
             self.model = chunk.model
         if chunk.usage is not None:
             self.usage = chunk.usage
-        if not (chunk.delta or chunk.tool_calls or chunk.finish_reason):
+        if not (chunk.delta or chunk.tool_calls or chunk.finish_reason or chunk.reasoning or chunk.logprobs):
             return b""
         delta: dict[str, Any] = {}
         if not self._role_sent:
             delta["role"] = "assistant"
             self._role_sent = True
+        if chunk.reasoning:
+            delta["reasoning_content"] = chunk.reasoning
         if chunk.delta:
             delta["content"] = chunk.delta
         elif not chunk.tool_calls and "role" in delta:
             delta["content"] = ""
         if chunk.tool_calls:
             delta["tool_calls"] = _indexed(chunk.tool_calls)
-        return self._event([{"index": 0, "delta": delta, "finish_reason": chunk.finish_reason, "logprobs": None}])
+        return self._event([{"index": chunk.choice, "delta": delta, "finish_reason": chunk.finish_reason,
+                             "logprobs": chunk.logprobs}])
 
     def finish(self) -> bytes:
         """The closing bytes: the usage chunk (when asked for), then ``[DONE]``."""
