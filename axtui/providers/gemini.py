@@ -258,6 +258,11 @@ def _tool_call(call: Mapping[str, Any], signature: Any) -> dict[str, Any]:
     return out
 
 
+def _one_call_only(request: ChatRequest) -> bool:
+    # Gemini has no switch for parallel calls; ax keeps the first when the caller forbade them.
+    return request.passthrough().get("parallel_tool_calls") is False
+
+
 class GeminiProvider(HTTPProvider):
     """Google's Gemini API (key from ``GEMINI_API_KEY`` by default)."""
 
@@ -304,6 +309,8 @@ class GeminiProvider(HTTPProvider):
             usage = gemini_usage(data.get("usageMetadata") or {})
         except (KeyError, TypeError, AttributeError) as exc:
             raise self._malformed("an answer", exc) from None
+        if _one_call_only(request):
+            calls = calls[:1]
         return ChatResponse(
             content=text,
             model=str(data.get("modelVersion") or deployment.upstream_model),
@@ -343,6 +350,8 @@ class GeminiProvider(HTTPProvider):
                     yield Chunk(reasoning=thoughts, model=model, id=ident)
                 if text:
                     yield Chunk(delta=text, model=model, id=ident)
+                if calls and _one_call_only(request):
+                    calls = calls[: max(0, 1 - calls_seen)]
                 if calls:
                     for call in calls:
                         call["index"] = calls_seen
