@@ -230,9 +230,14 @@ class Gateway:
         return (await self.embed_call(inputs, model, caller)).response
 
     async def embed_call(
-        self, inputs: list[str], model: str, caller: Caller | None = None, options: CallOptions | None = None
+        self,
+        inputs: list[str],
+        model: str,
+        caller: Caller | None = None,
+        options: CallOptions | None = None,
+        dimensions: int | None = None,
     ) -> EmbedResult:
-        """Vectors for ``inputs``, with the record of the call that made them."""
+        """Vectors for ``inputs``, with the record of the call that made them (``dimensions`` long when set)."""
         caller = caller or Caller()
         req = ChatRequest(model=model, messages=[{"role": "user", "content": "\n".join(inputs)}])  # type: ignore[list-item]
         rec = self._new_record(req, caller, options or CallOptions(), stream=False)
@@ -253,7 +258,8 @@ class Gateway:
                     continue
                 rec.attempts += 1
                 try:
-                    out = await self.providers[dep.provider].embed(inputs, dep.upstream_model)
+                    shape: dict[str, Any] = {"dimensions": dimensions} if dimensions is not None else {}
+                    out = await self.providers[dep.provider].embed(inputs, dep.upstream_model, **shape)
                 except BaseException as exc:
                     await self.budgets.release(reservation)
                     if not isinstance(exc, ProviderError) or not exc.retryable:

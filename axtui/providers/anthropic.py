@@ -362,7 +362,7 @@ class AnthropicProvider(HTTPProvider):
         except (KeyError, TypeError, ValueError) as exc:
             raise self._malformed("a token count", exc) from None
 
-    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
+    async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
         """Anthropic has no embeddings endpoint.
 
         Raises:

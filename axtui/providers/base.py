@@ -130,7 +130,11 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
-        """Vectors for ``inputs``."""
+        """Vectors for ``inputs``.
+
+        Adapters whose models can shorten their vectors also take a keyword
+        ``dimensions``; the engine passes it only when the caller set it.
+        """
 
     @abc.abstractmethod
     async def list_models(self) -> list[str]:

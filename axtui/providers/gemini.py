@@ -365,13 +365,14 @@ class GeminiProvider(HTTPProvider):
                     return
             raise self._interrupted()
 
-    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
+    async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
         """Vectors from ``POST /models/{model}:batchEmbedContents``, in input order.
 
         Gemini reports no token counts for embeddings, so they are estimated.
         """
         name = "models/" + model.removeprefix("models/")
-        payload = {"requests": [{"model": name, "content": {"parts": [{"text": t}]}} for t in inputs]}
+        shape = {"outputDimensionality": dimensions} if dimensions is not None else {}
+        payload = {"requests": [{"model": name, "content": {"parts": [{"text": t}]}, **shape} for t in inputs]}
         data = await self._request("POST", _model_path(model) + ":batchEmbedContents", payload=payload)
         try:
             vectors = [[float(x) for x in row["values"]] for row in data["embeddings"]]

@@ -191,9 +191,12 @@ class OpenAIProvider(HTTPProvider):
                     raise self._malformed("a stream chunk", exc) from None
             raise self._interrupted()
 
-    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
-        """Vectors from ``POST /embeddings``, in input order."""
-        data = await self._request("POST", "/embeddings", payload={"model": model, "input": inputs})
+    async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
+        """Vectors from ``POST /embeddings``, in input order (``dimensions`` long when given)."""
+        payload: dict[str, Any] = {"model": model, "input": inputs}
+        if dimensions is not None:
+            payload["dimensions"] = dimensions
+        data = await self._request("POST", "/embeddings", payload=payload)
         try:
             rows = sorted(data["data"], key=lambda row: int(row.get("index", 0)))
             vectors = [[float(x) for x in row["embedding"]] for row in rows]

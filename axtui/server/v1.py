@@ -269,9 +269,9 @@ class V1Routes:
             request = wire.EmbeddingRequest.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
-        wire.reject_dimensions(request)
         caller = await self._caller(headers, request.user)
-        done = await gateway.embed_call(request.texts(), request.model, caller, CallOptions(request_id=request_id))
+        done = await gateway.embed_call(request.texts(), request.model, caller, CallOptions(request_id=request_id),
+                                        dimensions=request.dimensions)
         result = done.response
         out = to_json(wire.embedding_body(result.vectors, result.model, result.usage.input_tokens,
                                           request.encoding_format))

@@ -22,7 +22,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import to_json
 
-from axtui.errors import InvalidRequest
 from axtui.types import ChatResponse, Chunk, Usage
 
 __all__ = [
@@ -348,17 +347,3 @@ def embedding_body(
         "model": model,
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }
-
-
-def reject_dimensions(request: EmbeddingRequest) -> None:
-    """``dimensions`` would need the provider to shorten its vectors; say so rather than ignore it.
-
-    Raises:
-        InvalidRequest: ``dimensions`` was set.
-    """
-    if request.dimensions is not None:
-        raise InvalidRequest(
-            "dimensions is not supported through ax: vectors come at the model's own size; "
-            "leave dimensions out (or shorten and renormalise the vectors yourself)",
-            param="dimensions",
-        )

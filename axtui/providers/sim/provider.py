@@ -195,7 +195,7 @@ class SimProvider(Provider):
         yield Chunk(finish_reason=plan.finish_reason, model=model, id=response_id)
         yield Chunk(usage=plan.usage, model=model, id=response_id)
 
-    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
+    async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
         """Deterministic unit vectors for ``inputs``, one per input, in order.
 
         Raises:
@@ -204,7 +204,8 @@ class SimProvider(Provider):
             ProviderError: the fault the profile (or an injection) decided.
         """
         index = self.served.get(model, 0)
-        plan = self.simulator.plan_embed(self.spec, inputs, model=model, index=index, fault=self._forced())
+        plan = self.simulator.plan_embed(self.spec, inputs, model=model, index=index, dimensions=dimensions,
+                                         fault=self._forced())
         self.served[model] = index + 1
         await self._fail(plan.outcome, plan.error(), first_s=plan.latency_s, total_s=plan.latency_s,
                          hang_s=plan.hang_s)

@@ -58,4 +58,7 @@ def upstream_settings(sim_url: str) -> Settings:
          "max_retries": 0}
         for model, (name, kind, path) in UPSTREAMS.items()
     ]
-    return Settings.model_validate({"providers": providers, "server": {"key_cache_s": 0}})
+    embeddings = [{"model": "text-embedding-3-small", "provider": "oai"},
+                  {"model": "text-embedding-004", "provider": "gem"}]
+    return Settings.model_validate({"providers": providers, "deployments": embeddings,
+                                    "server": {"key_cache_s": 0}})

@@ -247,3 +247,13 @@ def test_other_providers_refuse_n_and_logprobs_naming_the_parameter(over_sim: Li
                                                    **extra)
     body = info.value.body
     assert isinstance(body, dict) and body["param"] == param and param in body["message"]
+
+
+
+@pytest.mark.parametrize("model", ["text-embedding-3-small", "text-embedding-004"])
+def test_embeddings_pass_dimensions(over_sim: LiveServer, key: str, model: str) -> None:
+    api = oai(over_sim, key)
+    full = api.embeddings.create(model=model, input=["a cat", "a dog"])
+    short = api.embeddings.create(model=model, input=["a cat", "a dog"], dimensions=64)
+    assert len(full.data[0].embedding) == 256
+    assert [len(d.embedding) for d in short.data] == [64, 64]
