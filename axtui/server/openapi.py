@@ -19,6 +19,7 @@ from axtui import __version__
 from axtui.server import anthropic_wire as aw
 from axtui.server import wire
 from axtui.server.errors import ErrorResponse
+from axtui.server.responses_api import openapi_paths
 from axtui.types import ChatRequest
 
 __all__ = ["install_openapi"]
@@ -172,13 +173,15 @@ def install_openapi(app: FastAPI) -> None:
         paths = schema.setdefault("paths", {})
         _fix_validation_errors(paths)
         paths.update(_hot_paths())
+        more_paths, more_models = openapi_paths(_ref, _errors, _CALL_HEADERS)
+        paths.update(more_paths)
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas.update(_schemas(
             ChatRequest, wire.ChatCompletion, wire.ChatCompletionChunk, wire.EmbeddingRequest, wire.EmbeddingList,
-            aw.AnthropicRequest, aw.AnthropicMessage, ErrorResponse,
+            aw.AnthropicRequest, aw.AnthropicMessage, ErrorResponse, *more_models,
         ))
         security = components.setdefault("securitySchemes", {})
         security.setdefault("bearerAuth", {"type": "http", "scheme": "bearer"})

@@ -230,3 +230,57 @@ class ResponsesRoutes:
         if estimated:
             answer["estimated"] = True
         await send_bytes(send, 200, to_json(answer), [(b"x-ax-tokens-estimated", b"true" if estimated else b"false")])
+
+
+# -- the OpenAPI description --------------------------------------------------------------------
+
+
+class CountTokensRequest(aw.AnthropicRequest):
+    """A ``count_tokens`` body: a Messages request without ``max_tokens``."""
+
+    max_tokens: int = 1
+
+
+def openapi_paths(ref: Any, errors: Any, call_headers: dict[str, Any]) -> tuple[dict[str, Any], list[type]]:
+    """The OpenAPI operations of these routes, and the models their schemas come from.
+
+    Args:
+        ref: makes a ``$ref`` to a model's schema.
+        errors: makes the documented error answers for the given status codes.
+        call_headers: the ``x-ax-*`` headers of a served call.
+    """
+    security: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+    path_id = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    stored = {"description": "The stored response", "content": {"application/json": {"schema": {"type": "object"}}}}
+    paths = {
+        _RESPONSES: {"post": {
+            "tags": ["OpenAI-compatible"], "summary": "Create response", "operationId": "create_response",
+            "description": "OpenAI's Responses API, served by every provider (translated to chat); streamed as "
+                           "Responses events with `stream: true`. Stored per key user unless `store` is false.",
+            "security": security,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref(rw.ResponsesRequest)}}},
+            "responses": {"200": {"description": "The response object, or its event stream", "headers": call_headers,
+                                  "content": {"application/json": {"schema": {"type": "object"}},
+                                              "text/event-stream": {"schema": {"type": "string"}}}},
+                          **errors("400", "401", "402", "404", "413", "429", "502", "503", "504")},
+        }},
+        _RESPONSES + "/{response_id}": {
+            "get": {"tags": ["OpenAI-compatible"], "summary": "Retrieve response", "operationId": "get_response",
+                    "description": "A stored response of this key's user.", "security": security,
+                    "parameters": path_id, "responses": {"200": stored, **errors("401", "404", "503")}},
+            "delete": {"tags": ["OpenAI-compatible"], "summary": "Delete response", "operationId": "delete_response",
+                       "description": "Forget a stored response of this key's user.", "security": security,
+                       "parameters": path_id, "responses": {"200": stored, **errors("401", "404", "503")}},
+        },
+        _COUNT: {"post": {
+            "tags": ["Anthropic-compatible"], "summary": "Count message tokens", "operationId": "count_tokens",
+            "description": "Anthropic's own count for models an Anthropic deployment serves; otherwise ax's "
+                           "estimate, marked `estimated: true` and `x-ax-tokens-estimated: true`.",
+            "security": [{"apiKeyHeader": []}, {"bearerAuth": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref(CountTokensRequest)}}},
+            "responses": {"200": {"description": "`{\"input_tokens\": N}`",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                          **errors("400", "401", "404", "413", "503")},
+        }},
+    }
+    return paths, [rw.ResponsesRequest, CountTokensRequest]

@@ -231,3 +231,28 @@ def test_responses_need_a_key_and_the_right_method(over_sim: LiveServer) -> None
     broken = httpx.post(f"{over_sim.url}/v1/responses", content=b"{not json", headers={
         "content-type": "application/json", "authorization": "Bearer x"})
     assert broken.status_code in (400, 401)
+
+
+def test_streamed_reasoning_and_anthropic_thinking_round_trip(over_sim: LiveServer, key: str) -> None:
+    api = client(over_sim, key)
+    ask: dict[str, Any] = {"model": "claude-haiku-4-5", "reasoning": {"effort": "low"}, "tools": [WEATHER]}
+    with api.responses.stream(input="Use get_weather for Accra", **ask) as stream:
+        kinds = [e.type for e in stream]
+        first = stream.get_final_response()
+    assert "response.reasoning_text.delta" in kinds and "response.reasoning_text.done" in kinds
+    assert [o.type for o in first.output] == ["reasoning", "function_call"]
+    reasoning, call = first.output
+    assert reasoning.type == "reasoning" and reasoning.encrypted_content and call.type == "function_call"
+    result = {"type": "function_call_output", "call_id": call.call_id, "output": "31C"}
+    # The stored conversation carries Anthropic's signed thinking into the next turn (the sim checks it) ...
+    second = api.responses.create(previous_response_id=first.id, input=[result], **ask)
+    assert second.output_text
+    # ... and so do the items themselves, sent back the way the Agents SDK does.
+    items = [o.model_dump(exclude_none=True) for o in first.output]
+    again = api.responses.create(input=[{"role": "user", "content": "Use get_weather for Accra"}, *items, result],
+                                 **ask)
+    assert again.output_text
+    # Without its thinking, Anthropic refuses the tool turn: proof the thinking above really went back.
+    with pytest.raises(openai.BadRequestError, match="thinking"):
+        api.responses.create(input=[{"role": "user", "content": "Use get_weather for Accra"}, items[1], result],
+                             **ask)
