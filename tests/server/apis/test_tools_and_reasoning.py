@@ -257,3 +257,33 @@ def test_embeddings_pass_dimensions(over_sim: LiveServer, key: str, model: str) 
     short = api.embeddings.create(model=model, input=["a cat", "a dog"], dimensions=64)
     assert len(full.data[0].embedding) == 256
     assert [len(d.embedding) for d in short.data] == [64, 64]
+
+
+async def test_concurrent_streams_and_plain_calls_agree_on_tool_calls(over_sim: LiveServer, key: str) -> None:
+    import asyncio
+
+    api = openai.AsyncOpenAI(base_url=f"{over_sim.url}/v1", api_key=key, max_retries=0, timeout=30)
+    ask: dict[str, Any] = {"tools": [WEATHER], "messages": [{"role": "user", "content": "Use get_weather for Baku"}]}
+
+    async def streamed(model: str) -> list[tuple[str, Any]]:
+        calls: dict[int, list[str]] = {}
+        async for chunk in await api.chat.completions.create(model=model, stream=True, **ask):
+            for choice in chunk.choices:
+                for delta in choice.delta.tool_calls or ():
+                    call = calls.setdefault(delta.index, ["", ""])
+                    if delta.function is not None:
+                        call[0] = delta.function.name or call[0]
+                        call[1] += delta.function.arguments or ""
+        return [(name, json.loads(arguments)) for name, arguments in (calls[i] for i in sorted(calls))]
+
+    async def plain(model: str) -> list[tuple[str, Any]]:
+        message = (await api.chat.completions.create(model=model, **ask)).choices[0].message
+        return [(c.function.name, json.loads(c.function.arguments))  # type: ignore[union-attr]
+                for c in message.tool_calls or ()]
+
+    for model in MODELS:
+        answers = await asyncio.gather(*[streamed(model) if i % 2 else plain(model) for i in range(16)])
+        assert all(answer == answers[0] for answer in answers), (model, answers)
+        ((name, arguments),) = answers[0]
+        assert name == "get_weather" and set(arguments) == {"city", "unit"}
+    await api.close()
