@@ -29,7 +29,8 @@ def chat_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> 
     Fields left unset are omitted, so the server's defaults apply; fields ax
     does not name (``request.passthrough()``) are sent as they came.
     """
-    body = request.model_dump(exclude_none=True, exclude={"messages", "stream", "stream_options"})
+    # ``thinking`` is Anthropic's setting (a /v1/messages client routed here); OpenAI refuses unknown fields.
+    body = request.model_dump(exclude_none=True, exclude={"messages", "stream", "stream_options", "thinking"})
     body["model"] = deployment.upstream_model
     # Anthropic's thinking blocks kept on a turn are for Anthropic; OpenAI refuses unknown fields.
     body["messages"] = [m.model_dump(exclude_none=True, exclude={"thinking_blocks"}) for m in request.messages]

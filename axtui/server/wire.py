@@ -74,6 +74,7 @@ class AssistantMessage(BaseModel):
     refusal: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class Choice(BaseModel):
@@ -234,6 +235,9 @@ def completion_body(response: ChatResponse, request_id: str) -> dict[str, Any]:
         message["tool_calls"] = _full_tool_calls(response.tool_calls)
     if response.reasoning:
         message["reasoning_content"] = response.reasoning
+    if response.thinking_blocks:
+        # As LiteLLM names them: a client that sends the message back sends Anthropic its signed thinking too.
+        message["thinking_blocks"] = response.thinking_blocks
     first = {"index": 0, "message": message, "finish_reason": response.finish_reason, "logprobs": response.logprobs}
     return {
         "id": request_id,

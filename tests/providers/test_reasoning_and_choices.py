@@ -87,3 +87,9 @@ def test_only_openai_compatible_bodies_carry_n_and_logprobs(fields: dict[str, An
 def test_bad_values_are_refused_when_the_request_is_read(fields: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         chat(**fields)
+
+
+def test_openai_bodies_leave_out_anthropics_thinking_setting() -> None:
+    body = chat_body(chat(thinking={"type": "enabled", "budget_tokens": 2048}, reasoning_effort="low"), DEP,
+                     stream=False)
+    assert "thinking" not in body and body["reasoning_effort"] == "low"

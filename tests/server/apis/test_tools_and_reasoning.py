@@ -287,3 +287,18 @@ async def test_concurrent_streams_and_plain_calls_agree_on_tool_calls(over_sim: 
         ((name, arguments),) = answers[0]
         assert name == "get_weather" and set(arguments) == {"city", "unit"}
     await api.close()
+
+
+def test_chat_clients_send_anthropic_thinking_back_with_the_message(over_sim: LiveServer, key: str) -> None:
+    api = oai(over_sim, key)
+    messages: list[Any] = [{"role": "user", "content": "Use get_weather for Hobart"}]
+    ask: dict[str, Any] = {"model": "claude-haiku-4-5", "reasoning_effort": "low", "tools": [WEATHER]}
+    first = api.chat.completions.create(messages=messages, **ask).choices[0].message
+    sent_back = first.model_dump(exclude_none=True)
+    assert sent_back["thinking_blocks"][0]["signature"] and first.tool_calls
+    result = {"role": "tool", "tool_call_id": first.tool_calls[0].id, "content": "18C"}
+    second = api.chat.completions.create(messages=[*messages, sent_back, result], **ask)
+    assert second.choices[0].message.content
+    without = {k: v for k, v in sent_back.items() if k != "thinking_blocks"}
+    with pytest.raises(openai.BadRequestError, match="thinking"):
+        api.chat.completions.create(messages=[*messages, without, result], **ask)
