@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import to_json
-from sqlmodel import select
+from sqlalchemy import delete, insert, select
 
 from axtui.engine.gateway import CallOptions, Gateway
 from axtui.errors import InvalidRequest, ProviderError
@@ -54,25 +54,24 @@ def _not_found(response_id: str, param: str | None = None) -> HTTPProblem:
 # -- the store ----------------------------------------------------------------------------------
 
 
+_TABLE = StoredResponse.__table__  # type: ignore[attr-defined]
+
+
 def _save(store: Store, row: StoredResponse) -> None:
-    with store.session() as session:
-        session.add(row)
+    # store.run retries while SQLite is locked by the recorder's batch writes.
+    store.run(lambda conn: conn.execute(insert(_TABLE).values(**row.model_dump())))
 
 
 def _load(store: Store, response_id: str, user: str) -> StoredResponse | None:
-    with store.session() as session:
-        row = session.get(StoredResponse, response_id)
-        return row if row is not None and row.user == user else None
+    found = store.run(lambda conn: conn.execute(
+        select(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.user == user)).mappings().first())
+    return StoredResponse.model_validate(dict(found)) if found is not None else None
 
 
 def _delete(store: Store, response_id: str, user: str) -> bool:
-    with store.session() as session:
-        row = session.exec(select(StoredResponse).where(StoredResponse.id == response_id,
-                                                        StoredResponse.user == user)).first()
-        if row is None:
-            return False
-        session.delete(row)
-        return True
+    done = store.run(lambda conn: conn.execute(
+        delete(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.user == user)))
+    return bool(done.rowcount)
 
 
 class ResponsesRoutes:
