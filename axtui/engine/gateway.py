@@ -58,6 +58,7 @@ from axtui.types import (
     Deployment,
     EmbeddingResponse,
     Usage,
+    assemble_tool_calls,
     prompt_hash,
 )
 
@@ -528,7 +529,7 @@ class CallStream:
             model=self.record.model or self.request.model,
             usage=usage,
             finish_reason=finish,
-            tool_calls=tool_calls or None,
+            tool_calls=assemble_tool_calls(tool_calls) or None,
             id=self.record.request_id,
             provider=self.record.provider or "",
         )

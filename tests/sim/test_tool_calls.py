@@ -151,3 +151,17 @@ async def test_each_wire_streams_calls_that_assemble_to_its_plain_answer(adapter
         (c["function"]["name"], json.loads(c["function"]["arguments"])) for c in plain.tool_calls]
     assert plain.finish_reason == "tool_calls"
     assert [c.finish_reason for c in chunks if c.finish_reason] == ["tool_calls"]
+
+
+async def test_a_collected_stream_has_whole_tool_calls() -> None:
+    from axtui.config import Settings
+    from axtui.engine.gateway import Gateway
+
+    settings = Settings.model_validate({"providers": [
+        {"name": "openai", "kind": "sim", "profile": "fast", "models": ["gpt-4o-mini"]}]})
+    async with await Gateway.open(settings, record=False) as gateway:
+        req = ask("Use get_weather for Kyiv", "gpt-4o-mini", tools=[WEATHER], stream=True)
+        answer = await gateway.stream(req).collect()
+    assert answer.tool_calls is not None and len(answer.tool_calls) == 1
+    assert "index" not in answer.tool_calls[0]
+    assert set(json.loads(answer.tool_calls[0]["function"]["arguments"])) == set(SCHEMA["required"])
