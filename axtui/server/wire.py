@@ -267,7 +267,7 @@ class StreamEncoder:
         include_usage: the caller set ``stream_options.include_usage``.
     """
 
-    __slots__ = ("_role_sent", "created", "include_usage", "model", "request_id", "usage")
+    __slots__ = ("_roles_sent", "created", "include_usage", "model", "request_id", "usage")
 
     def __init__(self, request_id: str, model: str, created: int, *, include_usage: bool) -> None:
         self.request_id = request_id
@@ -275,7 +275,7 @@ class StreamEncoder:
         self.created = created
         self.include_usage = include_usage
         self.usage: Usage | None = None
-        self._role_sent = False
+        self._roles_sent: set[int] = set()  # the choices whose first delta named the role
 
     def _event(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         body: dict[str, Any] = {
@@ -303,9 +303,9 @@ class StreamEncoder:
         if not (chunk.delta or chunk.tool_calls or chunk.finish_reason or chunk.reasoning or chunk.logprobs):
             return b""
         delta: dict[str, Any] = {}
-        if not self._role_sent:
+        if chunk.choice not in self._roles_sent:
             delta["role"] = "assistant"
-            self._role_sent = True
+            self._roles_sent.add(chunk.choice)
         if chunk.reasoning:
             delta["reasoning_content"] = chunk.reasoning
         if chunk.delta:
@@ -320,10 +320,10 @@ class StreamEncoder:
     def finish(self) -> bytes:
         """The closing bytes: the usage chunk (when asked for), then ``[DONE]``."""
         out = b""
-        if not self._role_sent:
+        if not self._roles_sent:
             out += self._event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None,
                                  "logprobs": None}])
-            self._role_sent = True
+            self._roles_sent.add(0)
         if self.include_usage:
             out += self._event([], usage_body(self.usage or Usage()))
         return out + DONE

@@ -127,10 +127,13 @@ class OpenAIWire(Wire):
 
     def stream_piece(self, plan: ChatPlan, call: ChatCall, piece: str, *, first: bool, last: bool,
                      created: int) -> bytes:
-        """A chunk with one piece of content (the first also names the role)."""
+        """A chunk with one piece of content (the first also names the role); one per choice when ``n > 1``."""
         delta: dict[str, Any] = {"role": "assistant", "content": piece, "refusal": None} if first else {"content": piece}
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
-        return sse(self._chunk(plan, call, created, choices=[choice]))
+        logprobs = logprobs_of(piece) if call.request.passthrough().get("logprobs") else None
+        return b"".join(
+            sse(self._chunk(plan, call, created, choices=[
+                {"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": None}]))
+            for i in range(call.request.n or 1))
 
     def stream_tools(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
         """Each call as OpenAI streams it: id and name with empty arguments, then argument fragments."""
@@ -151,9 +154,10 @@ class OpenAIWire(Wire):
 
     def stream_close(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
         """The finish chunk, the usage chunk if asked for, then ``[DONE]``."""
-        finish = {"index": 0, "delta": {}, "logprobs": None,
-                  "finish_reason": _FINISH.get(plan.finish_reason, plan.finish_reason)}
-        events = [sse(self._chunk(plan, call, created, choices=[finish]))]
+        reason = _FINISH.get(plan.finish_reason, plan.finish_reason)
+        events = [sse(self._chunk(plan, call, created, choices=[
+            {"index": i, "delta": {}, "logprobs": None, "finish_reason": reason}]))
+            for i in range(call.request.n or 1)]
         if call.include_usage:
             events.append(sse(self._chunk(plan, call, created, choices=[], usage=_usage(plan.usage))))
         events.append(sse("[DONE]"))

@@ -237,6 +237,25 @@ def test_n_and_logprobs_pass_through_to_openai_compatible_upstreams(over_sim: Li
     assert probs.headers["x-ax-cache"] == "miss"
 
 
+def test_streamed_n_and_logprobs_keep_their_choices(over_sim: LiveServer, key: str) -> None:
+    texts: dict[int, str] = {}
+    finishes: dict[int, str] = {}
+    roles: list[int] = []
+    tokens = 0
+    for chunk in oai(over_sim, key).chat.completions.create(
+            model="gpt-4o-mini", n=2, logprobs=True, stream=True,
+            messages=[{"role": "user", "content": "Say hello twice"}]):
+        for choice in chunk.choices:
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+            if choice.delta.role:
+                roles.append(choice.index)
+            if choice.finish_reason:
+                finishes[choice.index] = choice.finish_reason
+            tokens += len(choice.logprobs.content or []) if choice.logprobs else 0
+    assert set(texts) == {0, 1} and texts[0] and texts[0] == texts[1]
+    assert finishes == {0: "stop", 1: "stop"} and sorted(roles) == [0, 1] and tokens > 0
+
+
 @pytest.mark.parametrize("model", ["claude-haiku-4-5", "gemini-2.5-flash"])
 @pytest.mark.parametrize(("extra", "param"), [({"n": 2}, "n"), ({"logprobs": True}, "logprobs"),
                                               ({"top_logprobs": 3}, "top_logprobs")])
