@@ -256,3 +256,27 @@ def test_streamed_reasoning_and_anthropic_thinking_round_trip(over_sim: LiveServ
     with pytest.raises(openai.BadRequestError, match="thinking"):
         api.responses.create(input=[{"role": "user", "content": "Use get_weather for Accra"}, items[1], result],
                              **ask)
+
+
+async def test_concurrent_branches_from_one_stored_response(over_sim: LiveServer, key: str) -> None:
+    import asyncio
+
+    api = openai.AsyncOpenAI(base_url=f"{over_sim.url}/v1", api_key=key, max_retries=0, timeout=30)
+    root = await api.responses.create(model="gemini-2.5-flash", input="Name a sea")
+    branches = await asyncio.gather(*[
+        api.responses.create(model="gemini-2.5-flash", previous_response_id=root.id, input=f"Tell me about {topic}")
+        for topic in ("its fish", "its ports", "its storms", "its islands", "its history", "its depth")])
+    assert len({b.id for b in branches}) == 6 and all(b.previous_response_id == root.id for b in branches)
+    for branch in branches:
+        again = await api.responses.retrieve(branch.id)
+        assert again.output_text == branch.output_text
+    await api.close()
+
+
+@pytest.mark.parametrize("path", ["/v1/responses/" + "x" * 5000, "/v1/responses/%00", "/v1/responses/a%2Fb",
+                                  "/v1/responses/resp_ax'--"])
+def test_odd_ids_are_404_not_errors(over_sim: LiveServer, key: str, path: str) -> None:
+    import httpx
+
+    answer = httpx.get(over_sim.url + path, headers={"authorization": f"Bearer {key}"})
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
