@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Request fields passed on to chat as they are (OpenAI-only ones are dropped for other providers).
-_PASSED = ("service_tier", "prompt_cache_key", "safety_identifier", "top_logprobs")
+_PASSED = ("service_tier", "prompt_cache_key", "safety_identifier")
 
 
 class ReasoningConfig(BaseModel):
@@ -253,6 +253,9 @@ def to_chat_request(request: ResponsesRequest, history: list[Message]) -> ChatRe
     if request.background:
         raise InvalidRequest("background responses are not served through ax; leave background out",
                              param="background")
+    if (request.model_extra or {}).get("top_logprobs") is not None:
+        raise InvalidRequest("top_logprobs is not served on /v1/responses through ax; ask "
+                             "/v1/chat/completions with logprobs instead", param="top_logprobs")
     messages: list[Message] = []
     if request.instructions:
         messages.append(Message(role="system", content=request.instructions))

@@ -211,6 +211,10 @@ def test_item_list_input_and_reasoning_effort(over_sim: LiveServer, key: str) ->
     ({"input": "hi", "background": True}, "background"),
     ({"input": "hi", "text": {"format": {"type": "yaml"}}}, "text.format.type"),
     ({"input": []}, "input"),
+    ({"input": "hi", "top_logprobs": 2}, "top_logprobs"),
+    ({"input": "hi", "tool_choice": {"type": "file_search"}}, "tool_choice"),
+    ({"input": [{"type": "function_call", "name": "f"}]}, "input.0"),
+    ({"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]}, "input.0.content.0"),
 ])
 def test_requests_ax_cannot_serve_are_400_naming_the_field(over_sim: LiveServer, key: str, body: dict[str, Any],
                                                           param: str) -> None:
