@@ -8,15 +8,17 @@ records) is a slotted dataclass: cheap to build, cheap to copy.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 __all__ = [
     "MAX_TOKENS",
+    "REASONING_EFFORTS",
     "CacheStatus",
     "CallRecord",
     "CallStatus",
@@ -28,8 +30,12 @@ __all__ = [
     "EmbeddingResponse",
     "Message",
     "Usage",
+    "assemble_tool_calls",
     "token_count",
 ]
+
+#: The values of ``reasoning_effort`` (chat) and ``reasoning.effort`` (responses).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 CallStatus = Literal["ok", "error", "rate_limited", "budget_refused", "cancelled"]
@@ -83,7 +89,7 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stop: str | list[str] | None = None
     seed: int | None = None
-    n: int | None = Field(default=None, ge=1, le=1)
+    n: int | None = Field(default=None, ge=1, le=128)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     tools: list[dict[str, Any]] | None = None
@@ -108,6 +114,30 @@ class ChatRequest(BaseModel):
     def passthrough(self) -> dict[str, Any]:
         """Provider-specific parameters the caller sent that ax does not name."""
         return dict(self.model_extra or {})
+
+    @property
+    def reasoning_effort(self) -> str | None:
+        """OpenAI's ``reasoning_effort`` (``none``, ``minimal``, ``low``, ``medium``, ``high``), if sent.
+
+        It stays a pass-through field (so it keys the cache as it always
+        did); adapters that have no such field map it to their thinking budget.
+        """
+        value = (self.model_extra or {}).get("reasoning_effort")
+        return str(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _check_openai_extras(self) -> ChatRequest:
+        extra = self.model_extra or {}
+        effort = extra.get("reasoning_effort")
+        if effort is not None and effort not in REASONING_EFFORTS:
+            raise ValueError(f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}, not {effort!r}")
+        top = extra.get("top_logprobs")
+        if top is not None and (not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= 20):
+            raise ValueError(f"top_logprobs must be an integer from 0 to 20, not {top!r}")
+        logprobs = extra.get("logprobs")
+        if logprobs is not None and not isinstance(logprobs, bool):
+            raise ValueError(f"logprobs must be true or false, not {logprobs!r}")
+        return self
 
 
 #: The most tokens one count may say (2^31 - 1: what every store's integer column holds).
@@ -181,6 +211,15 @@ class ChatResponse:
     id: str = ""
     provider: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
+    #: The provider's thinking as text (chat's ``reasoning_content``), when it shared it.
+    reasoning: str = ""
+    #: Anthropic's thinking blocks (``thinking`` with its ``signature``,
+    #: ``redacted_thinking``) as sent, so a client can send them back.
+    thinking_blocks: list[dict[str, Any]] | None = None
+    #: Choices after the first (``n > 1``), in OpenAI's ``choices`` shape.
+    extra_choices: list[dict[str, Any]] | None = None
+    #: The first choice's ``logprobs``, as the provider sent them.
+    logprobs: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -197,6 +236,53 @@ class Chunk:
     tool_calls: list[dict[str, Any]] | None = None
     model: str = ""
     id: str = ""
+    #: A piece of the provider's thinking text.
+    reasoning: str = ""
+    #: The signature that closes the current thinking block (Anthropic).
+    reasoning_signature: str | None = None
+    #: A whole ``redacted_thinking`` block's data (Anthropic).
+    reasoning_redacted: str | None = None
+    #: The choice this chunk belongs to (``n > 1``).
+    choice: int = 0
+    #: This piece's ``logprobs``, as the provider sent them.
+    logprobs: dict[str, Any] | None = None
+
+
+def assemble_tool_calls(fragments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Whole tool calls from streamed fragments, joined by ``index``.
+
+    A stream sends each call's id and name first and its arguments in
+    pieces, all tagged with the call's ``index``; this joins them into
+    OpenAI's complete ``tool_calls`` (no ``index``). Calls that are already
+    whole (no ``index``: an answer that never streamed) are kept as they
+    are, so the function is safe to apply twice.
+    """
+    calls: dict[int, dict[str, Any]] = {}
+    order: list[int] = []
+    whole: list[dict[str, Any]] = []
+    for fragment in fragments:
+        if "index" not in fragment:
+            whole.append(fragment)
+            continue
+        index = int(fragment["index"])
+        call = calls.get(index)
+        if call is None:
+            call = calls[index] = {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+            order.append(index)
+        if fragment.get("id"):
+            call["id"] = str(fragment["id"])
+        if fragment.get("type"):
+            call["type"] = str(fragment["type"])
+        fn = fragment.get("function") or {}
+        if fn.get("name"):
+            call["function"]["name"] = str(fn["name"])
+        arguments = fn.get("arguments")
+        if arguments:
+            call["function"]["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments)
+        for key, value in fragment.items():
+            if key not in ("index", "id", "type", "function"):
+                call[key] = value
+    return whole + [calls[i] for i in sorted(order)]
 
 
 @dataclass(slots=True)

@@ -79,6 +79,8 @@ def copy_response(response: ChatResponse) -> ChatResponse:
         id=response.id,
         provider=response.provider,
         created=response.created,
+        reasoning=response.reasoning,
+        thinking_blocks=copy.deepcopy(response.thinking_blocks) if response.thinking_blocks else None,
     )
 
 
@@ -92,6 +94,8 @@ def encode_response(response: ChatResponse) -> bytes:
         "finish_reason": response.finish_reason,
         "tool_calls": response.tool_calls,
         "created": response.created,
+        "reasoning": response.reasoning,
+        "thinking_blocks": response.thinking_blocks,
         "usage": {f: getattr(u, f) for f in _USAGE_FIELDS},
     }
     return zlib.compress(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(), 6)
@@ -114,6 +118,8 @@ def decode_response(blob: bytes) -> ChatResponse:
             tool_calls=data.get("tool_calls"),
             provider=str(data.get("provider", "")),
             created=int(data["created"]),
+            reasoning=str(data.get("reasoning") or ""),
+            thinking_blocks=data.get("thinking_blocks"),
         )
     except (zlib.error, ValueError, KeyError, TypeError) as exc:
         raise CorruptEntry(f"cached answer does not decode: {exc}") from None

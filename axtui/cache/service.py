@@ -57,7 +57,7 @@ from axtui.config import CacheConfig
 from axtui.errors import AxError, StoreError
 from axtui.ports import CacheDirective, CacheHit
 from axtui.store import Store
-from axtui.types import Caller, ChatRequest, ChatResponse
+from axtui.types import Caller, ChatRequest, ChatResponse, assemble_tool_calls
 
 __all__ = ["AnswerCache", "LiveCounters"]
 
@@ -214,7 +214,7 @@ class AnswerCache:
             scope=scope,
             user=caller.user,
             model=request.model,
-            response=copy_response(response),
+            response=_assembled(copy_response(response)),
             cost_nanos=cost_nanos,
             created_at=now,
             expires_at=now + ttl if ttl > 0 else 0.0,
@@ -501,3 +501,14 @@ def _entry_from_row(row: StoredRow) -> Entry:
         expires_at=row.expires_at or 0.0,
         guards=decode_guards(row.guards),
     )
+
+
+def _assembled(response: ChatResponse) -> ChatResponse:
+    """A streamed answer's tool-call fragments joined into whole calls (by ``index``) before storing.
+
+    A later plain hit must return OpenAI's complete ``tool_calls``, and a
+    streamed hit replays them as one delta per call.
+    """
+    if response.tool_calls:
+        response.tool_calls = assemble_tool_calls(response.tool_calls)
+    return response

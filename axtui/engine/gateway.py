@@ -59,6 +59,7 @@ from axtui.types import (
     Deployment,
     EmbeddingResponse,
     Usage,
+    assemble_tool_calls,
     prompt_hash,
 )
 
@@ -81,6 +82,8 @@ class CallOptions:
     request_id: str | None = None
     #: The caller's W3C ``traceparent``: a traced call continues that trace.
     traceparent: str | None = None
+    #: The API the call came through, as the call log names it (``chat``, ``responses``…).
+    endpoint: str = "chat"
 
 
 @dataclass(slots=True)
@@ -248,9 +251,14 @@ class Gateway:
         return (await self.embed(inputs, model, caller)).vectors
 
     async def embed_call(
-        self, inputs: list[str], model: str, caller: Caller | None = None, options: CallOptions | None = None
+        self,
+        inputs: list[str],
+        model: str,
+        caller: Caller | None = None,
+        options: CallOptions | None = None,
+        dimensions: int | None = None,
     ) -> EmbedResult:
-        """Vectors for ``inputs``, with the record of the call that made them."""
+        """Vectors for ``inputs``, with the record of the call that made them (``dimensions`` long when set)."""
         caller = caller or Caller()
         req = ChatRequest(model=model, messages=[{"role": "user", "content": "\n".join(inputs)}])  # type: ignore[list-item]
         rec = self._new_record(req, caller, options or CallOptions(), stream=False)
@@ -275,7 +283,8 @@ class Gateway:
                 rec.attempts += 1
                 span = trace.attempt(dep, rec.attempts)
                 try:
-                    out = await self.providers[dep.provider].embed(inputs, dep.upstream_model)
+                    shape: dict[str, Any] = {"dimensions": dimensions} if dimensions is not None else {}
+                    out = await self.providers[dep.provider].embed(inputs, dep.upstream_model, **shape)
                 except BaseException as exc:
                     span.end(exc)
                     await self.budgets.release(reservation)
@@ -312,6 +321,7 @@ class Gateway:
             request_id=options.request_id or f"chatcmpl-ax{uuid.uuid4().hex[:24]}",
             prompt_hash=prompt_hash(request),
             prompt=request.prompt_text() if self.settings.recorder.log_prompts else None,
+            endpoint=options.endpoint,
         )
 
     def _subjects(self, caller: Caller) -> list[Subject]:
@@ -555,7 +565,7 @@ class CallStream:
             model=self.record.model or self.request.model,
             usage=usage,
             finish_reason=finish,
-            tool_calls=tool_calls or None,
+            tool_calls=assemble_tool_calls(tool_calls) or None,
             id=self.record.request_id,
             provider=self.record.provider or "",
         )

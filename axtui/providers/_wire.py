@@ -36,11 +36,13 @@ from axtui.errors import (
     ProviderTimeout,
 )
 from axtui.providers.base import UpstreamLimits
+from axtui.types import ChatRequest
 
 __all__ = [
     "OPENAI_ONLY_PARAMS",
     "ErrorBody",
     "SSEEvent",
+    "UnsupportedParameter",
     "error_for_status",
     "iter_sse",
     "learn_limits",
@@ -48,6 +50,7 @@ __all__ = [
     "parse_error_body",
     "parse_retry_after",
     "redact",
+    "refuse_choices_and_logprobs",
 ]
 
 #: OpenAI parameters other providers reject; dropped when a request that
@@ -61,6 +64,32 @@ OPENAI_ONLY_PARAMS = frozenset((
 # fmt: on
 
 _SNIPPET = 300
+
+
+class UnsupportedParameter(ProviderBadRequest):
+    """The request sets a parameter this provider cannot honour (answered 400, naming it)."""
+
+    def __init__(self, message: str, *, param: str, provider: str = "") -> None:
+        super().__init__(message, provider=provider, http_status=400)
+        self.param = param
+
+
+def refuse_choices_and_logprobs(request: ChatRequest, provider: str, kind: str) -> None:
+    """Refuse ``n > 1``, ``logprobs`` and ``top_logprobs``, which only OpenAI-compatible servers serve.
+
+    Raises:
+        UnsupportedParameter: one of them is set; the message names it and what to do.
+    """
+    extra = request.passthrough()
+    for param, asked in (("n", (request.n or 1) > 1), ("logprobs", bool(extra.get("logprobs"))),
+                         ("top_logprobs", extra.get("top_logprobs") is not None)):
+        if asked:
+            raise UnsupportedParameter(
+                f"{param} is not supported by provider {provider!r} ({kind}): only OpenAI-compatible upstreams "
+                f"serve it; leave {param} out or ask a model served by an OpenAI-compatible provider",
+                param=param,
+                provider=provider,
+            )
 
 
 # --- server-sent events -------------------------------------------------------

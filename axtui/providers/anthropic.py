@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 
 from axtui.errors import InvalidRequest, ProviderBadRequest
 from axtui.providers._http import HTTPProvider
-from axtui.providers._wire import OPENAI_ONLY_PARAMS
+from axtui.providers._wire import OPENAI_ONLY_PARAMS, refuse_choices_and_logprobs
+from axtui.providers.reasoning import anthropic_budget
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage, token_count
 
 __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "anthropic_usage", "anthropic_usage_body", "messages_body"]
@@ -28,6 +29,9 @@ __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "anthropic_usage", "anthro
 #: Anthropic requires max_tokens; this is sent when the caller set none.
 DEFAULT_MAX_TOKENS = 4096
 ANTHROPIC_VERSION = "2023-06-01"
+
+#: The fields of a Messages body that count_tokens takes.
+_COUNTED = frozenset(("model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"))
 
 _FINISH = {
     "end_turn": "stop",
@@ -139,7 +143,10 @@ def _convert_messages(messages: list[Message]) -> tuple[list[dict[str, Any]], li
             blocks = [{"type": "tool_result", "tool_use_id": m.tool_call_id or m.name or "", "content": result}]
         elif m.role == "assistant":
             role = "assistant"
-            blocks = _blocks(m.content) + [_tool_use(c) for c in m.tool_calls or ()]
+            # Thinking goes back first and exactly as it came: Anthropic checks its signature.
+            thinking = (m.model_extra or {}).get("thinking_blocks") or []
+            blocks = [dict(b) for b in thinking if isinstance(b, dict)]
+            blocks += _blocks(m.content) + [_tool_use(c) for c in m.tool_calls or ()]
         else:
             role = "user"
             blocks = _blocks(m.content)
@@ -191,21 +198,33 @@ def _tool_choice(choice: str | dict[str, Any] | None, parallel: Any) -> dict[str
 
 
 def messages_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
-    """The JSON body of a Messages API call for an OpenAI-shaped request."""
+    """The JSON body of a Messages API call for an OpenAI-shaped request.
+
+    Raises:
+        UnsupportedParameter: ``n > 1``, ``logprobs`` or ``top_logprobs``, which Anthropic lacks.
+    """
+    refuse_choices_and_logprobs(request, deployment.provider, "Anthropic")
     system, messages = _convert_messages(request.messages)
     limit = request.output_limit or min(DEFAULT_MAX_TOKENS, deployment.max_output or DEFAULT_MAX_TOKENS)
     body: dict[str, Any] = {"model": deployment.upstream_model, "max_tokens": limit, "messages": messages}
+    extras = request.passthrough()
+    budget = None if "thinking" in extras else anthropic_budget(request.reasoning_effort)
+    if budget is not None:
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        if limit <= budget:
+            body["max_tokens"] = budget + limit
+    thinking = budget is not None or (isinstance(extras.get("thinking"), Mapping) and extras["thinking"].get(
+        "type") in ("enabled", "adaptive"))
     if system:
         # A plain string unless a block asks for caching, which needs the list form.
         plain = all(set(b) == {"type", "text"} for b in system)
         body["system"] = "\n\n".join(b["text"] for b in system) if plain else system
-    if request.temperature is not None:
+    if request.temperature is not None and not thinking:
         body["temperature"] = request.temperature
     if request.top_p is not None:
         body["top_p"] = request.top_p
     if request.stop:
         body["stop_sequences"] = [request.stop] if isinstance(request.stop, str) else list(request.stop)
-    extras = request.passthrough()
     if request.tools:
         body["tools"] = _tools(request.tools)
         choice = _tool_choice(request.tool_choice, extras.get("parallel_tool_calls"))
@@ -220,6 +239,8 @@ def messages_body(request: ChatRequest, deployment: Deployment, *, stream: bool)
     if stream:
         body["stream"] = True
     body.update({k: v for k, v in extras.items() if k not in OPENAI_ONLY_PARAMS})
+    if thinking:
+        body.pop("top_k", None)
     return body
 
 
@@ -260,6 +281,7 @@ class AnthropicProvider(HTTPProvider):
             blocks = data["content"]
             text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
             calls = [_tool_call(b) for b in blocks if b.get("type") == "tool_use"]
+            thinking = [dict(b) for b in blocks if b.get("type") in ("thinking", "redacted_thinking")]
             usage = anthropic_usage(data.get("usage") or {})
         except (KeyError, TypeError, AttributeError) as exc:
             raise self._malformed("a message", exc) from None
@@ -272,6 +294,8 @@ class AnthropicProvider(HTTPProvider):
             tool_calls=calls or None,
             id=str(data.get("id") or ""),
             provider=self.name,
+            reasoning="".join(str(b.get("thinking", "")) for b in thinking),
+            thinking_blocks=thinking or None,
         )
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
@@ -280,7 +304,8 @@ class AnthropicProvider(HTTPProvider):
         Text deltas; tool calls in OpenAI's delta shape (a first delta with
         id and name, then argument fragments); a chunk with the finish
         reason and one with the usage when ``message_delta`` arrives.
-        Thinking is not part of the answer text.
+        Thinking arrives as ``reasoning`` pieces, closed by a chunk with its
+        ``reasoning_signature``; it is not part of the answer text.
 
         Raises:
             StreamInterrupted: the stream ended before ``message_stop``.
@@ -309,10 +334,16 @@ class AnthropicProvider(HTTPProvider):
                             yield Chunk(tool_calls=[call], model=model, id=ident)
                         elif block.get("type") == "text" and block.get("text"):
                             yield Chunk(delta=str(block["text"]), model=model, id=ident)
+                        elif block.get("type") == "redacted_thinking":
+                            yield Chunk(reasoning_redacted=str(block.get("data", "")), model=model, id=ident)
                     elif kind == "content_block_delta":
                         delta = data.get("delta") or {}
                         if delta.get("type") == "text_delta" and delta.get("text"):
                             yield Chunk(delta=str(delta["text"]), model=model, id=ident)
+                        elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                            yield Chunk(reasoning=str(delta["thinking"]), model=model, id=ident)
+                        elif delta.get("type") == "signature_delta":
+                            yield Chunk(reasoning_signature=str(delta.get("signature", "")), model=model, id=ident)
                         elif delta.get("type") == "input_json_delta":
                             position = tool_index.get(int(data.get("index", 0)))
                             if position is not None and delta.get("partial_json"):
@@ -333,7 +364,17 @@ class AnthropicProvider(HTTPProvider):
                     raise self._malformed(f"a {kind} event", exc) from None
             raise self._interrupted()
 
-    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
+    async def count_tokens(self, request: ChatRequest, deployment: Deployment) -> int | None:
+        """Anthropic's own count from ``POST /messages/count_tokens`` (free, not billed)."""
+        body = messages_body(request, deployment, stream=False)
+        payload = {k: v for k, v in body.items() if k in _COUNTED}
+        data = await self._request("POST", "/messages/count_tokens", payload=payload)
+        try:
+            return int(data["input_tokens"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._malformed("a token count", exc) from None
+
+    async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
         """Anthropic has no embeddings endpoint.
 
         Raises:

@@ -130,11 +130,23 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
-        """Vectors for ``inputs``."""
+        """Vectors for ``inputs``.
+
+        Adapters whose models can shorten their vectors also take a keyword
+        ``dimensions``; the engine passes it only when the caller set it.
+        """
 
     @abc.abstractmethod
     async def list_models(self) -> list[str]:
         """The models the provider says it serves."""
+
+    async def count_tokens(self, request: ChatRequest, deployment: Deployment) -> int | None:
+        """The provider's own count of the request's input tokens, or None when it offers none.
+
+        Only providers with a counting endpoint (Anthropic) override this;
+        the caller then falls back to ax's estimate and says so.
+        """
+        return None
 
     async def aclose(self) -> None:
         """Close the pooled exchange; a later call opens a new one."""

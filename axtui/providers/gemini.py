@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 
 from axtui.errors import MalformedResponse
 from axtui.providers._http import HTTPProvider
-from axtui.providers._wire import OPENAI_ONLY_PARAMS
+from axtui.providers._wire import OPENAI_ONLY_PARAMS, refuse_choices_and_logprobs
+from axtui.providers.reasoning import gemini_budget
 from axtui.tokens import estimate_tokens
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage, token_count
 
@@ -166,8 +167,14 @@ def _tool_config(choice: str | dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
-def generate_body(request: ChatRequest) -> dict[str, Any]:
-    """The JSON body of a generateContent call for an OpenAI-shaped request."""
+def generate_body(request: ChatRequest, provider: str = "gemini") -> dict[str, Any]:
+    """The JSON body of a generateContent call for an OpenAI-shaped request.
+
+    Raises:
+        UnsupportedParameter: ``n > 1``, ``logprobs`` or ``top_logprobs``
+            (ax returns Gemini's first candidate only).
+    """
+    refuse_choices_and_logprobs(request, provider, "Gemini")
     system, contents = _contents(request.messages)
     body: dict[str, Any] = {"contents": contents}
     if system:
@@ -213,12 +220,20 @@ def generate_body(request: ChatRequest) -> dict[str, Any]:
     for key, value in request.passthrough().items():
         if key in OPENAI_ONLY_PARAMS:
             continue
+        if key == "thinking" and isinstance(value, Mapping):
+            # Anthropic's setting, from a /v1/messages client: Gemini's thinking budget.
+            if value.get("type") == "enabled" and isinstance(value.get("budget_tokens"), int):
+                config["thinkingConfig"] = {"thinkingBudget": value["budget_tokens"], "includeThoughts": True}
+            continue
         if key in _GENERATION_EXTRAS:
             config[_GENERATION_EXTRAS[key]] = value
         elif key in ("generationConfig", "generation_config") and isinstance(value, Mapping):
             config.update(value)
         else:
             body[key] = value
+    budget = gemini_budget(request.reasoning_effort)
+    if budget is not None and "thinkingConfig" not in config:
+        config["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": budget > 0}
     if config:
         body["generationConfig"] = config
     return body
@@ -239,6 +254,11 @@ def _tool_call(call: Mapping[str, Any], signature: Any) -> dict[str, Any]:
     return out
 
 
+def _one_call_only(request: ChatRequest) -> bool:
+    # Gemini has no switch for parallel calls; ax keeps the first when the caller forbade them.
+    return request.passthrough().get("parallel_tool_calls") is False
+
+
 class GeminiProvider(HTTPProvider):
     """Google's Gemini API (key from ``GEMINI_API_KEY`` by default)."""
 
@@ -255,33 +275,38 @@ class GeminiProvider(HTTPProvider):
         """
         return {"x-goog-api-key": self.api_key() or ""}
 
-    def _candidate(self, data: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]], str | None]:
-        """(text, tool calls, finish reason) of the first candidate of one answer."""
+    def _candidate(self, data: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]], str | None, str]:
+        """(text, tool calls, finish reason, thoughts) of the first candidate of one answer."""
         candidates = data.get("candidates") or []
         if not candidates:
             # A prompt blocked before any answer: no candidates, a blockReason.
             blocked = (data.get("promptFeedback") or {}).get("blockReason")
-            return "", [], "SAFETY" if blocked else None
+            return "", [], "SAFETY" if blocked else None, ""
         candidate = candidates[0]
         text: list[str] = []
+        thoughts: list[str] = []
         calls: list[dict[str, Any]] = []
         for part in (candidate.get("content") or {}).get("parts") or ():
             if "functionCall" in part:
                 calls.append(_tool_call(part["functionCall"], part.get("thoughtSignature")))
-            elif part.get("text") and not part.get("thought"):
+            elif part.get("text") and part.get("thought"):
+                thoughts.append(str(part["text"]))
+            elif part.get("text"):
                 text.append(str(part["text"]))
         reason = candidate.get("finishReason")
-        return "".join(text), calls, str(reason) if reason else None
+        return "".join(text), calls, str(reason) if reason else None, "".join(thoughts)
 
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
         """One complete answer from ``POST /models/{model}:generateContent``."""
         path = _model_path(deployment.upstream_model) + ":generateContent"
-        data = await self._request("POST", path, payload=generate_body(request))
+        data = await self._request("POST", path, payload=generate_body(request, self.name))
         try:
-            text, calls, reason = self._candidate(data)
+            text, calls, reason, thoughts = self._candidate(data)
             usage = gemini_usage(data.get("usageMetadata") or {})
         except (KeyError, TypeError, AttributeError) as exc:
             raise self._malformed("an answer", exc) from None
+        if _one_call_only(request):
+            calls = calls[:1]
         return ChatResponse(
             content=text,
             model=str(data.get("modelVersion") or deployment.upstream_model),
@@ -290,6 +315,7 @@ class GeminiProvider(HTTPProvider):
             tool_calls=calls or None,
             id=str(data.get("responseId") or ""),
             provider=self.name,
+            reasoning=thoughts,
         )
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
@@ -304,7 +330,7 @@ class GeminiProvider(HTTPProvider):
         path = _model_path(deployment.upstream_model) + ":streamGenerateContent"
         model, ident = deployment.upstream_model, ""
         calls_seen = 0
-        async with self._open_stream(path, generate_body(request), params={"alt": "sse"}) as events:
+        async with self._open_stream(path, generate_body(request, self.name), params={"alt": "sse"}) as events:
             async for event in events:
                 data = self._event_json(event)
                 if data.get("error"):
@@ -312,12 +338,16 @@ class GeminiProvider(HTTPProvider):
                 model = str(data.get("modelVersion") or model)
                 ident = str(data.get("responseId") or ident)
                 try:
-                    text, calls, reason = self._candidate(data)
+                    text, calls, reason, thoughts = self._candidate(data)
                     meta = data.get("usageMetadata")
                 except (KeyError, TypeError, AttributeError) as exc:
                     raise self._malformed("a stream chunk", exc) from None
+                if thoughts:
+                    yield Chunk(reasoning=thoughts, model=model, id=ident)
                 if text:
                     yield Chunk(delta=text, model=model, id=ident)
+                if calls and _one_call_only(request):
+                    calls = calls[: max(0, 1 - calls_seen)]
                 if calls:
                     for call in calls:
                         call["index"] = calls_seen
@@ -331,13 +361,14 @@ class GeminiProvider(HTTPProvider):
                     return
             raise self._interrupted()
 
-    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
+    async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
         """Vectors from ``POST /models/{model}:batchEmbedContents``, in input order.
 
         Gemini reports no token counts for embeddings, so they are estimated.
         """
         name = "models/" + model.removeprefix("models/")
-        payload = {"requests": [{"model": name, "content": {"parts": [{"text": t}]}} for t in inputs]}
+        shape = {"outputDimensionality": dimensions} if dimensions is not None else {}
+        payload = {"requests": [{"model": name, "content": {"parts": [{"text": t}]}, **shape} for t in inputs]}
         data = await self._request("POST", _model_path(model) + ":batchEmbedContents", payload=payload)
         try:
             vectors = [[float(x) for x in row["values"]] for row in data["embeddings"]]

@@ -29,9 +29,11 @@ def chat_body(request: ChatRequest, deployment: Deployment, *, stream: bool) -> 
     Fields left unset are omitted, so the server's defaults apply; fields ax
     does not name (``request.passthrough()``) are sent as they came.
     """
-    body = request.model_dump(exclude_none=True, exclude={"messages", "stream", "stream_options"})
+    # ``thinking`` is Anthropic's setting (a /v1/messages client routed here); OpenAI refuses unknown fields.
+    body = request.model_dump(exclude_none=True, exclude={"messages", "stream", "stream_options", "thinking"})
     body["model"] = deployment.upstream_model
-    body["messages"] = [m.model_dump(exclude_none=True) for m in request.messages]
+    # Anthropic's thinking blocks kept on a turn are for Anthropic; OpenAI refuses unknown fields.
+    body["messages"] = [m.model_dump(exclude_none=True, exclude={"thinking_blocks"}) for m in request.messages]
     if stream:
         body["stream"] = True
         # Without include_usage a stream reports no tokens at all.
@@ -144,6 +146,10 @@ class OpenAIProvider(HTTPProvider):
             tool_calls=tool_calls,
             id=str(data.get("id") or ""),
             provider=self.name,
+            # DeepSeek, vLLM and other compatible servers share their thinking here.
+            reasoning=str(message.get("reasoning_content") or message.get("reasoning") or ""),
+            extra_choices=list(choices[1:]) or None,
+            logprobs=choice.get("logprobs") or None,
         )
         created = data.get("created")
         if isinstance(created, int | float):
@@ -176,13 +182,20 @@ class OpenAIProvider(HTTPProvider):
                 try:
                     for choice in data.get("choices") or ():
                         delta = choice.get("delta") or {}
+                        index = int(choice.get("index") or 0)
+                        thought = delta.get("reasoning_content") or delta.get("reasoning")
+                        if thought:
+                            yield Chunk(reasoning=str(thought), model=model, id=ident, choice=index)
                         text = delta.get("content")
-                        if text:
-                            yield Chunk(delta=str(text), model=model, id=ident)
+                        logprobs = choice.get("logprobs") or None
+                        if text or logprobs:
+                            yield Chunk(delta=str(text or ""), model=model, id=ident, choice=index,
+                                        logprobs=logprobs)
                         if delta.get("tool_calls"):
-                            yield Chunk(tool_calls=list(delta["tool_calls"]), model=model, id=ident)
+                            yield Chunk(tool_calls=list(delta["tool_calls"]), model=model, id=ident, choice=index)
                         if choice.get("finish_reason"):
-                            yield Chunk(finish_reason=str(choice["finish_reason"]), model=model, id=ident)
+                            yield Chunk(finish_reason=str(choice["finish_reason"]), model=model, id=ident,
+                                        choice=index)
                     # Servers that repeat running usage on every chunk: keep the last.
                     if isinstance(data.get("usage"), Mapping):
                         usage = openai_usage(data["usage"])
@@ -190,9 +203,12 @@ class OpenAIProvider(HTTPProvider):
                     raise self._malformed("a stream chunk", exc) from None
             raise self._interrupted()
 
-    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
-        """Vectors from ``POST /embeddings``, in input order."""
-        data = await self._request("POST", "/embeddings", payload={"model": model, "input": inputs})
+    async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
+        """Vectors from ``POST /embeddings``, in input order (``dimensions`` long when given)."""
+        payload: dict[str, Any] = {"model": model, "input": inputs}
+        if dimensions is not None:
+            payload["dimensions"] = dimensions
+        data = await self._request("POST", "/embeddings", payload=payload)
         try:
             rows = sorted(data["data"], key=lambda row: int(row.get("index", 0)))
             vectors = [[float(x) for x in row["embedding"]] for row in rows]

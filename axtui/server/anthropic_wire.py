@@ -3,8 +3,11 @@
 A Messages request becomes ax's OpenAI-shaped `ChatRequest` (``system``
 becomes a system message, ``tool_use`` blocks tool calls, ``tool_result``
 blocks tool messages, images ``image_url`` parts, ``metadata.user_id`` the
-``user``); parameters ax does not name (``top_k``, ``thinking``…) pass
-through to the provider. The answer goes back as a Messages ``message``,
+``user``; ``thinking`` and ``redacted_thinking`` blocks stay on their turn,
+signatures intact, and go back to Anthropic as they came); parameters ax
+does not name (``top_k``, ``thinking``…) pass through to the provider.
+The answer's thinking comes back as ``thinking`` blocks, streamed with
+``thinking_delta`` and ``signature_delta``. The answer goes back as a Messages ``message``,
 or as its event stream (``message_start``, ``content_block_*``,
 ``message_delta``, ``message_stop``).
 
@@ -132,9 +135,13 @@ def _assistant(content: str | list[dict[str, Any]], where: str) -> Message:
         return Message(role="assistant", content=content)
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
+    thinking: list[dict[str, Any]] = []
     for i, block in enumerate(content):
         kind = block.get("type")
-        if kind == "text":
+        if kind in ("thinking", "redacted_thinking"):
+            # Kept exactly (signature included): Anthropic refuses a tool turn whose thinking was altered.
+            thinking.append(dict(block))
+        elif kind == "text":
             texts.append(str(block.get("text", "")))
         elif kind == "tool_use":
             if not block.get("id") or not block.get("name"):
@@ -145,7 +152,9 @@ def _assistant(content: str | list[dict[str, Any]], where: str) -> Message:
                 "type": "function",
                 "function": {"name": str(block["name"]), "arguments": json.dumps(block.get("input") or {})},
             })
-        # Thinking blocks are the model's scratch work, not part of the conversation ax forwards.
+    if thinking:
+        return Message.model_validate({"role": "assistant", "content": "".join(texts) or None,
+                                       "tool_calls": calls or None, "thinking_blocks": thinking})
     return Message(role="assistant", content="".join(texts) or None, tool_calls=calls or None)
 
 
@@ -246,6 +255,11 @@ def _arguments(raw: Any) -> Any:
 def message_body(response: ChatResponse, message_id: str) -> dict[str, Any]:
     """A Messages ``message`` for a complete answer."""
     content: list[dict[str, Any]] = []
+    if response.thinking_blocks:
+        content.extend(response.thinking_blocks)
+    elif response.reasoning:
+        # Another provider's thoughts: shown, but with no signature an Anthropic upstream would accept.
+        content.append({"type": "thinking", "thinking": response.reasoning, "signature": ""})
     if response.content:
         content.append({"type": "text", "text": response.content})
     for call in response.tool_calls or ():
@@ -319,6 +333,21 @@ class MessageStreamEncoder:
         if chunk.finish_reason:
             self.finish_reason = chunk.finish_reason
         out = b""
+        if chunk.reasoning:
+            if self._open != "thinking":
+                out += self._begin({"type": "thinking", "thinking": "", "signature": ""})
+            out += _event("content_block_delta", {"type": "content_block_delta", "index": self._index,
+                                                  "delta": {"type": "thinking_delta", "thinking": chunk.reasoning}})
+        if chunk.reasoning_signature is not None:
+            if self._open != "thinking":
+                out += self._begin({"type": "thinking", "thinking": "", "signature": ""})
+            out += _event("content_block_delta", {"type": "content_block_delta", "index": self._index,
+                                                  "delta": {"type": "signature_delta",
+                                                            "signature": chunk.reasoning_signature}})
+            out += self._close()
+        if chunk.reasoning_redacted is not None:
+            out += self._begin({"type": "redacted_thinking", "data": chunk.reasoning_redacted})
+            out += self._close()
         if chunk.delta:
             if self._open != "text":
                 out += self._begin({"type": "text", "text": ""})

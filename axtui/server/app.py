@@ -43,6 +43,7 @@ from axtui.server.guard import RequestGuard, send_refusal
 from axtui.server.metrics_api import health_router, metrics_router
 from axtui.server.monitoring import start_monitoring
 from axtui.server.openapi import install_openapi
+from axtui.server.responses_api import ResponsesRoutes
 from axtui.server.routing_api import routing_router
 from axtui.server.state import ServerState, chain_stop_signals
 from axtui.server.v1 import HOT_PATHS, V1Routes
@@ -129,6 +130,7 @@ class AxServer:
         self.api = api
         self.guard = guard
         self.v1 = V1Routes(state)
+        self.responses = ResponsesRoutes(self.v1)
         self._hot = frozenset(HOT_PATHS) | frozenset(p + "/" for p in HOT_PATHS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,6 +141,9 @@ class AxServer:
                 return
             if scope["path"] in self._hot:
                 await self.v1.handle(scope, receive, send)
+                return
+            if ResponsesRoutes.serves(scope["path"]):
+                await self.responses.handle(scope, receive, send)
                 return
             receive = self._bounded(scope, receive)
         await self.api(scope, receive, send)

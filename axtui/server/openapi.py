@@ -20,6 +20,7 @@ from axtui.server import anthropic_wire as aw
 from axtui.server import wire
 from axtui.server.constraints import CACHE_DIRECTIVE
 from axtui.server.errors import ErrorResponse
+from axtui.server.responses_api import openapi_paths
 from axtui.types import ChatRequest
 
 __all__ = ["install_openapi"]
@@ -248,6 +249,8 @@ def install_openapi(app: FastAPI) -> None:
         paths = schema.setdefault("paths", {})
         _fix_validation_errors(paths)
         paths.update(_hot_paths())
+        more_paths, more_models = openapi_paths(_ref, _errors, _CALL_HEADERS)
+        paths.update(more_paths)
         _document_refusals(paths)
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
@@ -255,7 +258,7 @@ def install_openapi(app: FastAPI) -> None:
         schemas.pop("ValidationError", None)
         schemas.update(_schemas(
             ChatRequest, wire.ChatCompletion, wire.ChatCompletionChunk, wire.EmbeddingRequest, wire.EmbeddingList,
-            aw.AnthropicRequest, aw.AnthropicMessage, ErrorResponse,
+            aw.AnthropicRequest, aw.AnthropicMessage, ErrorResponse, *more_models,
         ))
         schemas.update(_metrics_schemas())
         security = components.setdefault("securitySchemes", {})

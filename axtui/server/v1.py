@@ -23,7 +23,7 @@ import itertools
 import logging
 import secrets
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from pydantic_core import to_json
@@ -39,7 +39,7 @@ from axtui.server.errors import Headers, HTTPProblem, error_payload, invalid_fro
 from axtui.server.guard import current_identity
 from axtui.server.state import ServerState
 from axtui.tracecontext import valid_traceparent
-from axtui.types import Caller, CallRecord, ChatRequest
+from axtui.types import Caller, CallRecord, ChatRequest, Chunk
 
 __all__ = ["HOT_PATHS", "V1Routes"]
 
@@ -53,6 +53,16 @@ _SSE = b"text/event-stream; charset=utf-8"
 # and a counter cost a fraction of a uuid4 (which reads os.urandom each time).
 _ID_PREFIX = secrets.token_hex(4)
 _ID_COUNTER = itertools.count(1)
+
+
+class StreamEncoding(Protocol):
+    """What `V1Routes._pump` needs of a wire format's stream encoder."""
+
+    def encode(self, chunk: Chunk) -> bytes:
+        """The bytes for one chunk."""
+
+    def finish(self) -> bytes:
+        """The closing bytes."""
 
 
 def _request_id(prefix: str) -> str:
@@ -97,6 +107,19 @@ def cache_directive(headers: dict[bytes, bytes], request: ChatRequest) -> CacheD
         return CacheDirective.parse(value)
     except ValueError as exc:
         raise InvalidRequest(str(exc), param=param) from None
+
+
+def chat_cache_directive(headers: dict[bytes, bytes], request: ChatRequest) -> CacheDirective:
+    """`cache_directive`, with the cache left out for ``n > 1`` and log-probabilities.
+
+    The cache keeps one answer per prompt; several choices, or the
+    probabilities of one sampling, are not answers to serve again.
+    """
+    directive = cache_directive(headers, request)
+    extra = request.passthrough()
+    if (request.n or 1) > 1 or extra.get("logprobs") or extra.get("top_logprobs") is not None:
+        directive.read = directive.write = False
+    return directive
 
 
 class V1Routes:
@@ -162,7 +185,7 @@ class V1Routes:
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
         caller = await self._caller(headers, request.user)
-        options = CallOptions(cache=cache_directive(headers, request), request_id=request_id,
+        options = CallOptions(cache=chat_cache_directive(headers, request), request_id=request_id,
                               traceparent=_traceparent(headers))
         if request.stream:
             include_usage = bool((request.stream_options or {}).get("include_usage"))
@@ -187,7 +210,7 @@ class V1Routes:
     async def _pump(
         self,
         stream: CallStream,
-        encoder: wire.StreamEncoder | aw.MessageStreamEncoder,
+        encoder: StreamEncoding,
         opening: bytes,
         error_event: Any,
         receive: Receive,
@@ -243,10 +266,10 @@ class V1Routes:
             request = wire.EmbeddingRequest.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
-        wire.reject_dimensions(request)
         caller = await self._caller(headers, request.user)
         options = CallOptions(request_id=request_id, traceparent=_traceparent(headers))
-        done = await gateway.embed_call(request.texts(), request.model, caller, options)
+        done = await gateway.embed_call(request.texts(), request.model, caller, options,
+                                        dimensions=request.dimensions)
         result = done.response
         out = to_json(wire.embedding_body(result.vectors, result.model, result.usage.input_tokens,
                                           request.encoding_format))

@@ -22,7 +22,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic_core import to_json
 
-from axtui.errors import InvalidRequest
 from axtui.providers.openai import openai_usage_body
 from axtui.server.constraints import END_USER
 from axtui.types import ChatResponse, Chunk, Usage
@@ -70,21 +69,23 @@ class CompletionUsage(BaseModel):
 
 
 class AssistantMessage(BaseModel):
-    """The answer: text, or tool calls (then ``content`` is null)."""
+    """The answer: text, or tool calls (then ``content`` is null); the provider's thinking when it shared it."""
 
     role: Literal["assistant"] = "assistant"
     content: str | None
     refusal: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class Choice(BaseModel):
-    """The one choice ax returns (``n`` is 1)."""
+    """One choice (several when ``n > 1`` reached an OpenAI-compatible upstream)."""
 
     index: int
     message: AssistantMessage
     finish_reason: str
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatCompletion(BaseModel):
@@ -107,6 +108,7 @@ class ChunkDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    reasoning_content: str | None = None
 
 
 class ChunkChoice(BaseModel):
@@ -115,7 +117,7 @@ class ChunkChoice(BaseModel):
     index: int
     delta: ChunkDelta
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatCompletionChunk(BaseModel):
@@ -231,12 +233,18 @@ def completion_body(response: ChatResponse, request_id: str) -> dict[str, Any]:
     }
     if response.tool_calls:
         message["tool_calls"] = _full_tool_calls(response.tool_calls)
+    if response.reasoning:
+        message["reasoning_content"] = response.reasoning
+    if response.thinking_blocks:
+        # As LiteLLM names them: a client that sends the message back sends Anthropic its signed thinking too.
+        message["thinking_blocks"] = response.thinking_blocks
+    first = {"index": 0, "message": message, "finish_reason": response.finish_reason, "logprobs": response.logprobs}
     return {
         "id": request_id,
         "object": "chat.completion",
         "created": response.created,
         "model": response.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": response.finish_reason, "logprobs": None}],
+        "choices": [first, *(response.extra_choices or ())],
         "usage": usage_body(response.usage),
         "system_fingerprint": None,
     }
@@ -259,7 +267,7 @@ class StreamEncoder:
         include_usage: the caller set ``stream_options.include_usage``.
     """
 
-    __slots__ = ("_role_sent", "created", "include_usage", "model", "request_id", "usage")
+    __slots__ = ("_roles_sent", "created", "include_usage", "model", "request_id", "usage")
 
     def __init__(self, request_id: str, model: str, created: int, *, include_usage: bool) -> None:
         self.request_id = request_id
@@ -267,7 +275,7 @@ class StreamEncoder:
         self.created = created
         self.include_usage = include_usage
         self.usage: Usage | None = None
-        self._role_sent = False
+        self._roles_sent: set[int] = set()  # the choices whose first delta named the role
 
     def _event(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         body: dict[str, Any] = {
@@ -283,32 +291,39 @@ class StreamEncoder:
         return b"data: " + to_json(body) + b"\n\n"
 
     def encode(self, chunk: Chunk) -> bytes:
-        """The SSE bytes for one chunk (possibly empty: a usage chunk waits for the end)."""
+        """The SSE bytes for one chunk (possibly empty: a usage chunk waits for the end).
+
+        Thinking goes out as ``delta.reasoning_content``, as DeepSeek and
+        vLLM send it; choices after the first (``n > 1``) keep their index.
+        """
         if chunk.model:
             self.model = chunk.model
         if chunk.usage is not None:
             self.usage = chunk.usage
-        if not (chunk.delta or chunk.tool_calls or chunk.finish_reason):
+        if not (chunk.delta or chunk.tool_calls or chunk.finish_reason or chunk.reasoning or chunk.logprobs):
             return b""
         delta: dict[str, Any] = {}
-        if not self._role_sent:
+        if chunk.choice not in self._roles_sent:
             delta["role"] = "assistant"
-            self._role_sent = True
+            self._roles_sent.add(chunk.choice)
+        if chunk.reasoning:
+            delta["reasoning_content"] = chunk.reasoning
         if chunk.delta:
             delta["content"] = chunk.delta
         elif not chunk.tool_calls and "role" in delta:
             delta["content"] = ""
         if chunk.tool_calls:
             delta["tool_calls"] = _indexed(chunk.tool_calls)
-        return self._event([{"index": 0, "delta": delta, "finish_reason": chunk.finish_reason, "logprobs": None}])
+        return self._event([{"index": chunk.choice, "delta": delta, "finish_reason": chunk.finish_reason,
+                             "logprobs": chunk.logprobs}])
 
     def finish(self) -> bytes:
         """The closing bytes: the usage chunk (when asked for), then ``[DONE]``."""
         out = b""
-        if not self._role_sent:
+        if not self._roles_sent:
             out += self._event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None,
                                  "logprobs": None}])
-            self._role_sent = True
+            self._roles_sent.add(0)
         if self.include_usage:
             out += self._event([], usage_body(self.usage or Usage()))
         return out + DONE
@@ -336,17 +351,3 @@ def embedding_body(
         "model": model,
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }
-
-
-def reject_dimensions(request: EmbeddingRequest) -> None:
-    """``dimensions`` would need the provider to shorten its vectors; say so rather than ignore it.
-
-    Raises:
-        InvalidRequest: ``dimensions`` was set.
-    """
-    if request.dimensions is not None:
-        raise InvalidRequest(
-            "dimensions is not supported through ax: vectors come at the model's own size; "
-            "leave dimensions out (or shorten and renormalise the vectors yourself)",
-            param="dimensions",
-        )

@@ -130,7 +130,7 @@ async def test_chat_request_conversion(make_provider: Callable[..., Any]) -> Non
         tools=[WEATHER_TOOL],
         tool_choice="required",
         user="alice",
-        logprobs=True,  # OpenAI-only: dropped, Anthropic would refuse it
+        service_tier="auto",  # OpenAI-only: dropped, Anthropic would refuse it
         top_k=40,  # Anthropic's own: passed through
     )
 
@@ -150,7 +150,7 @@ async def test_chat_request_conversion(make_provider: Callable[..., Any]) -> Non
     ]
     assert body["tool_choice"] == {"type": "any"}
     assert body["metadata"] == {"user_id": "alice"}
-    assert body["top_k"] == 40 and "logprobs" not in body
+    assert body["top_k"] == 40 and "service_tier" not in body
     user, assistant, results = body["messages"]
     assert user["role"] == "user"
     assert user["content"][1] == {

@@ -19,8 +19,9 @@ from axtui.config import ProviderConfig
 from axtui.errors import ProviderBadRequest
 from axtui.providers.base import Provider
 from axtui.providers.sim.profiles import resolve_profile
-from axtui.providers.sim.simulate import ChatPlan, Outcome, Simulator, parse_fault
+from axtui.providers.sim.simulate import ChatPlan, Outcome, Simulator, parse_fault, thinking_signature
 from axtui.providers.sim.spec import Profile
+from axtui.providers.sim.wire_openai import logprobs_of
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse
 
 __all__ = ["SimProvider"]
@@ -131,15 +132,36 @@ class SimProvider(Provider):
         await self._fail(plan.outcome, plan.error(stream=False), first_s=plan.ttft_s, total_s=plan.total_s,
                          hang_s=plan.hang_s)
         await self._wait(plan.total_s)
+        calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                 for c in plan.tool_calls]
+        blocks = None
+        if plan.thinking and isinstance(request.passthrough().get("thinking"), dict):
+            blocks = [{"type": "thinking", "thinking": plan.thinking, "signature": thinking_signature(plan.thinking)}]
         return ChatResponse(
             content=plan.text,
             model=model,
             usage=plan.usage,
             finish_reason=plan.finish_reason,
+            tool_calls=calls or None,
             id=f"sim-{plan.response_id}",
             provider=self.name,
             created=int(self.clock.now()),
+            reasoning=plan.thinking,
+            thinking_blocks=blocks,
+            extra_choices=self._extra_choices(request, plan, calls),
+            logprobs=logprobs_of(plan.text) if request.passthrough().get("logprobs") else None,
         )
+
+    @staticmethod
+    def _extra_choices(request: ChatRequest, plan: ChatPlan, calls: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """Choices after the first for ``n > 1``: the simulation answers each the same way."""
+        if (request.n or 1) < 2:
+            return None
+        message: dict[str, Any] = {"role": "assistant", "content": plan.text or None}
+        if calls:
+            message["tool_calls"] = calls
+        return [{"index": i, "message": message, "finish_reason": plan.finish_reason, "logprobs": None}
+                for i in range(1, request.n or 1)]
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
         """The answer in pieces: text chunks, a finish chunk, a usage chunk.
@@ -152,6 +174,10 @@ class SimProvider(Provider):
         response_id = f"sim-{plan.response_id}"
         if plan.outcome != "cut":
             await self._fail(plan.outcome, plan.error(), first_s=plan.ttft_s, total_s=plan.ttft_s, hang_s=plan.hang_s)
+        if plan.thinking:
+            yield Chunk(reasoning=plan.thinking, model=model, id=response_id)
+            if isinstance(request.passthrough().get("thinking"), dict):
+                yield Chunk(reasoning_signature=thinking_signature(plan.thinking), model=model, id=response_id)
         count = plan.cut_at if plan.outcome == "cut" else len(plan.chunks)
         for piece, delay in zip(plan.chunks[:count], plan.delays, strict=False):
             await self._wait(delay)
@@ -161,10 +187,15 @@ class SimProvider(Provider):
             raise error
         if not plan.chunks:
             await self._wait(plan.ttft_s)
+        for i, (call, pieces) in enumerate(zip(plan.tool_calls, plan.fragments, strict=True)):
+            head = {"index": i, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+            yield Chunk(tool_calls=[head], model=model, id=response_id)
+            for piece in pieces:
+                yield Chunk(tool_calls=[{"index": i, "function": {"arguments": piece}}], model=model, id=response_id)
         yield Chunk(finish_reason=plan.finish_reason, model=model, id=response_id)
         yield Chunk(usage=plan.usage, model=model, id=response_id)
 
-    async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
+    async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
         """Deterministic unit vectors for ``inputs``, one per input, in order.
 
         Raises:
@@ -173,7 +204,8 @@ class SimProvider(Provider):
             ProviderError: the fault the profile (or an injection) decided.
         """
         index = self.served.get(model, 0)
-        plan = self.simulator.plan_embed(self.spec, inputs, model=model, index=index, fault=self._forced())
+        plan = self.simulator.plan_embed(self.spec, inputs, model=model, index=index, dimensions=dimensions,
+                                         fault=self._forced())
         self.served[model] = index + 1
         await self._fail(plan.outcome, plan.error(), first_s=plan.latency_s, total_s=plan.latency_s,
                          hang_s=plan.hang_s)

@@ -5,7 +5,7 @@ Routes (any model of the profile is served by any format):
 | route | format |
 | ----- | ------ |
 | ``POST /v1/chat/completions``, ``POST /v1/embeddings``, ``GET /v1/models`` | OpenAI |
-| ``POST /v1/messages``, ``GET /v1/models`` with an ``anthropic-version`` header | Anthropic |
+| ``POST /v1/messages`` (+ ``/count_tokens``), ``GET /v1/models`` with an ``anthropic-version`` header | Anthropic |
 | ``POST /v1beta/models/{model}:generateContent`` / ``:streamGenerateContent`` / ``:embedContent`` / ``:batchEmbedContents``, ``GET /v1beta/models`` | Gemini |
 | ``GET /``, ``GET /healthz`` | what is served; liveness |
 
@@ -39,6 +39,7 @@ from axtui.providers.sim.wire import ChatCall, Wire, bad_request
 from axtui.providers.sim.wire_anthropic import AnthropicWire
 from axtui.providers.sim.wire_gemini import GeminiWire
 from axtui.providers.sim.wire_openai import OpenAIWire
+from axtui.tokens import estimate_prompt_tokens
 
 __all__ = ["DEFAULT_PORT", "FAULT_HEADER", "SimServer", "build_app", "run", "server_state"]
 
@@ -230,6 +231,8 @@ async def _stream_answer(request: web.Request, sim: SimServer, wire: Wire, plan:
         await response.write(wire.stream_piece(plan, call, piece, first=i == 0, last=i == last, created=created))
     # A cut stream just ends: no finish, no usage, no end marker.
     if plan.outcome != "cut":
+        for event in wire.stream_tools(plan, call, created):
+            await response.write(event)
         for event in wire.stream_close(plan, call, created):
             await response.write(event)
     await response.write_eof()
@@ -322,6 +325,23 @@ async def anthropic_messages(request: web.Request) -> web.StreamResponse:
     return await _chat(request, _ANTHROPIC)
 
 
+async def anthropic_count_tokens(request: web.Request) -> web.StreamResponse:
+    """Anthropic ``POST /v1/messages/count_tokens``: the prompt's tokens, as the simulation counts them."""
+    sim = request.app[_STATE]
+    try:
+        if "anthropic-version" not in request.headers:
+            raise bad_request("anthropic-version: header is required")
+        body = await _body(request)
+        if isinstance(body, dict) and "max_tokens" in body:
+            raise bad_request("max_tokens: Extra inputs are not permitted")
+        call = _ANTHROPIC.parse_chat({**body, "max_tokens": 1} if isinstance(body, dict) else body, None,
+                                     stream=False)
+        sim.provider(request, call.model)
+    except ProviderError as exc:
+        return _error(_ANTHROPIC, exc)
+    return web.json_response({"input_tokens": estimate_prompt_tokens(call.request)})
+
+
 async def gemini_models(request: web.Request) -> web.StreamResponse:
     """Gemini ``GET /v1beta/models``."""
     return await _models(request, _GEMINI)
@@ -382,6 +402,7 @@ def build_app(profile: str | Profile = "demo", *, seed: int = 0, clock: Clock | 
         app.router.add_post(prefix + "/v1/embeddings", openai_embeddings)
         app.router.add_get(prefix + "/v1/models", v1_models)
         app.router.add_post(prefix + "/v1/messages", anthropic_messages)
+        app.router.add_post(prefix + "/v1/messages/count_tokens", anthropic_count_tokens)
         app.router.add_get(prefix + "/v1beta/models", gemini_models)
         app.router.add_post(prefix + "/v1beta/models/{target}", gemini_action)
     return app

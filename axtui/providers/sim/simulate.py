@@ -12,6 +12,7 @@ same question gets the same answer on every call).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -34,10 +35,11 @@ from axtui.errors import (
 )
 from axtui.providers.sim.spec import Faults, Latency, ModelProfile, ProviderProfile
 from axtui.providers.sim.text import answer_text, embed_text, split_chunks, truncate_to_tokens
+from axtui.providers.sim.tools import SimToolCall, argument_fragments, plan_tool_calls
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import ChatRequest, Usage
 
-__all__ = ["FAULTS", "ChatPlan", "ContextOverflow", "EmbedPlan", "Outcome", "Simulator", "fault_error", "parse_fault"]
+__all__ = ["FAULTS", "ChatPlan", "ContextOverflow", "EmbedPlan", "Outcome", "Simulator", "fault_error", "parse_fault", "thinking_signature", "thinking_text", "wants_thinking"]
 
 Outcome = Literal["ok", "error", "overloaded", "rate_limited", "timeout", "malformed", "cut", "auth"]
 
@@ -100,6 +102,43 @@ def _prompt_digest(request: ChatRequest) -> str:
         h.update(m.text().encode())
         h.update(b"\1")
     return h.hexdigest()
+
+
+def wants_thinking(request: ChatRequest) -> bool:
+    """Whether the request asks to see the model think.
+
+    Anthropic's ``thinking: {"type": "enabled"}``, a ``reasoning_effort``
+    other than ``none``, or Gemini's ``thinkingConfig`` with
+    ``includeThoughts``.
+    """
+    extra = request.passthrough()
+    thinking = extra.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        return True
+    effort = extra.get("reasoning_effort")
+    if effort is not None and effort != "none":
+        return True
+    config = extra.get("thinkingConfig") or extra.get("thinking_config")
+    return isinstance(config, dict) and bool(config.get("includeThoughts") or config.get("include_thoughts"))
+
+
+def thinking_text(request: ChatRequest, rng: random.Random) -> str:
+    """The model's visible thinking, when asked for (empty otherwise)."""
+    if not wants_thinking(request):
+        return ""
+    last_user = next((m.text() for m in reversed(request.messages) if m.role == "user"), request.prompt_text())
+    return "Let me think this through. " + answer_text(last_user, rng, 40)
+
+
+def thinking_signature(thinking: str) -> str:
+    """The signature a simulated Anthropic model puts on its thinking.
+
+    Real signatures are opaque and checked when the thinking comes back;
+    the simulation's are a keyed hash of the text, so a client (or a
+    gateway) that alters or drops the thinking is refused just the same.
+    """
+    digest = hashlib.blake2b(thinking.encode(), key=b"ax-sim-thinking", digest_size=24).digest()
+    return base64.b64encode(digest).decode()
 
 
 def _lognormal(rng: random.Random, p50_ms: float, p95_ms: float) -> float:
@@ -174,6 +213,12 @@ class ChatPlan:
     stop_sequence: str | None = None
     retry_after_s: float = 0.0
     hang_s: float = 0.0
+    #: Tool calls the answer makes instead of text (``finish_reason`` is ``tool_calls``).
+    tool_calls: list[SimToolCall] = field(default_factory=list)
+    #: Each call's arguments in the pieces a stream sends them in.
+    fragments: list[list[str]] = field(default_factory=list)
+    #: The thinking shown before the answer, when the request asked for it.
+    thinking: str = ""
 
     @property
     def ttft_s(self) -> float:
@@ -343,10 +388,20 @@ class Simulator:
         outcome, slowdown = self._outcome(rng, provider, spec, stream=stream)
         if fault is not None:
             outcome = fault
-        text, finish, stop_seq = self._answer(spec, request, prompt_tokens, text_rng)
+        calls = plan_tool_calls(request, text_rng, digest)
+        if calls:
+            text, finish, stop_seq = "", "tool_calls", None
+            text_tokens = sum(estimate_tokens(c.name + c.arguments) + 3 for c in calls)
+        else:
+            text, finish, stop_seq = self._answer(spec, request, prompt_tokens, text_rng)
+            text_tokens = estimate_tokens(text)
         chunks = split_chunks(text, text_rng)
-        text_tokens = estimate_tokens(text)
-        reasoning = int(text_tokens * text_rng.uniform(0.5, 3.0)) if spec.reasoning else 0
+        fragments = [argument_fragments(c.arguments, text_rng) for c in calls]
+        thinking = thinking_text(request, text_rng)
+        if thinking:
+            reasoning = estimate_tokens(thinking)
+        else:
+            reasoning = int(text_tokens * text_rng.uniform(0.5, 3.0)) if spec.reasoning else 0
         delays = self._delays(rng, provider.latency_for(spec), slowdown, chunks, reasoning)
         cached, written = self._cache(rng, provider, prompt_tokens)
         faults = provider.faults_for(spec)
@@ -369,6 +424,9 @@ class Simulator:
             response_id=f"{_seed_of(self.seed, provider.name, model, index, digest):016x}",
             retry_after_s=self._retry_after(rng, faults),
             hang_s=faults.hang_s,
+            tool_calls=calls,
+            fragments=fragments,
+            thinking=thinking,
         )
 
     def _answer(

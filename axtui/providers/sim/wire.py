@@ -131,6 +131,10 @@ class Wire(abc.ABC):
                      created: int) -> bytes:
         """The event carrying one piece of text."""
 
+    def stream_tools(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
+        """Events carrying the plan's tool calls, after the text (none by default)."""
+        return []
+
     @abc.abstractmethod
     def stream_close(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
         """Events after the last piece: finish, usage, end marker."""

@@ -25,14 +25,36 @@ from axtui.errors import (
     ProviderTimeout,
 )
 from axtui.providers.anthropic import anthropic_usage_body
-from axtui.providers.sim.simulate import ChatPlan, EmbedPlan
+from axtui.providers.sim.simulate import ChatPlan, EmbedPlan, thinking_signature
 from axtui.providers.sim.spec import ProviderProfile
 from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, sse, status_of
 from axtui.types import Usage
 
 __all__ = ["AnthropicWire"]
 
-_STOP_REASON = {"stop": "end_turn", "length": "max_tokens"}
+_STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+def _check_thinking(messages: list[Any], thinking_on: bool) -> None:
+    """Refuse thinking blocks that were altered, and a tool turn that lost its thinking, as Anthropic does."""
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") != "assistant" or not isinstance(m.get("content"), list):
+            continue
+        for j, block in enumerate(m["content"]):
+            if (isinstance(block, dict) and block.get("type") == "thinking"
+                    and block.get("signature") != thinking_signature(str(block.get("thinking", "")))):
+                raise bad_request(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+    last = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+    if not thinking_on or last is None or not isinstance(last.get("content"), list):
+        return
+    blocks = [b for b in last["content"] if isinstance(b, dict)]
+    if any(b.get("type") == "tool_use" for b in blocks) and blocks[0].get("type") not in ("thinking",
+                                                                                          "redacted_thinking"):
+        raise bad_request(
+            f"messages.{messages.index(last)}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+            f"`{blocks[0].get('type')}`. When `thinking` is enabled, a final `assistant` message must start with a "
+            f"thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks)."
+        )
 
 
 def _usage(usage: Usage, *, output_tokens: int | None = None) -> dict[str, Any]:
@@ -88,7 +110,20 @@ class AnthropicWire(Wire):
                 raise bad_request("messages: each message needs a role of 'user' or 'assistant'")
             content = m.get("content")
             parts = content if isinstance(content, str) else [_block_text(b) for b in content or []]
-            messages.append({"role": m["role"], "content": parts})
+            role = m["role"]
+            if role == "user" and isinstance(content, list) and content and all(
+                    isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+                role = "tool"  # tool results: the model answers them in words
+            messages.append({"role": role, "content": parts})
+        thinking = body.get("thinking")
+        thinking_on = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+        if thinking_on and isinstance(thinking, dict) and thinking.get("type") == "enabled":
+            budget = thinking.get("budget_tokens")
+            if not isinstance(budget, int) or budget < 1024:
+                raise bad_request("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+            if budget >= body["max_tokens"]:
+                raise bad_request("`max_tokens` must be greater than `thinking.budget_tokens`")
+        _check_thinking(raw, thinking_on)
         data: dict[str, Any] = {
             "model": body["model"],
             "messages": messages,
@@ -97,7 +132,10 @@ class AnthropicWire(Wire):
             "temperature": body.get("temperature"),
             "top_p": body.get("top_p"),
             "tools": body.get("tools") or None,
+            "tool_choice": body.get("tool_choice") or None,
         }
+        if thinking_on:
+            data["thinking"] = thinking
         request = chat_request(data)
         return ChatCall(request=request, model=request.model, stream=bool(body.get("stream")))
 
@@ -117,36 +155,82 @@ class AnthropicWire(Wire):
             "usage": usage,
         }
 
+    @staticmethod
+    def _shows_thinking(plan: ChatPlan, call: ChatCall) -> bool:
+        return bool(plan.thinking) and isinstance(call.request.passthrough().get("thinking"), dict)
+
+    def _text_index(self, plan: ChatPlan, call: ChatCall) -> int:
+        return 1 if self._shows_thinking(plan, call) else 0
+
     def chat_body(self, plan: ChatPlan, call: ChatCall, created: int) -> Any:
-        """A ``message`` object with one text block."""
-        return self._message(plan, call, content=[{"type": "text", "text": plan.text}], done=True,
-                             usage=_usage(plan.usage))
+        """A ``message``: thinking (when enabled), the text, then any ``tool_use`` blocks."""
+        content: list[dict[str, Any]] = []
+        if self._shows_thinking(plan, call):
+            content.append({"type": "thinking", "thinking": plan.thinking,
+                            "signature": thinking_signature(plan.thinking)})
+        if plan.text or not plan.tool_calls:
+            content.append({"type": "text", "text": plan.text})
+        content += [{"type": "tool_use", "id": c.id.replace("call_", "toolu_", 1), "name": c.name,
+                     "input": json.loads(c.arguments)} for c in plan.tool_calls]
+        return self._message(plan, call, content=content, done=True, usage=_usage(plan.usage))
 
     def stream_open(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
-        """``message_start`` (input usage known, one output token), the text block's start, a ping."""
+        """``message_start``, the thinking block (when enabled), the text block's start, a ping."""
         start = self._message(plan, call, content=[], done=False, usage=_usage(plan.usage, output_tokens=1))
-        return [
-            sse({"type": "message_start", "message": start}, event="message_start"),
-            sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                event="content_block_start"),
-            sse({"type": "ping"}, event="ping"),
-        ]
+        events = [sse({"type": "message_start", "message": start}, event="message_start")]
+        if self._shows_thinking(plan, call):
+            events += [
+                sse({"type": "content_block_start", "index": 0,
+                     "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+                    event="content_block_start"),
+                sse({"type": "content_block_delta", "index": 0,
+                     "delta": {"type": "thinking_delta", "thinking": plan.thinking}}, event="content_block_delta"),
+                sse({"type": "content_block_delta", "index": 0,
+                     "delta": {"type": "signature_delta", "signature": thinking_signature(plan.thinking)}},
+                    event="content_block_delta"),
+                sse({"type": "content_block_stop", "index": 0}, event="content_block_stop"),
+            ]
+        if plan.chunks or not plan.tool_calls:
+            events.append(sse({"type": "content_block_start", "index": self._text_index(plan, call),
+                               "content_block": {"type": "text", "text": ""}}, event="content_block_start"))
+        events.append(sse({"type": "ping"}, event="ping"))
+        return events
 
     def stream_piece(self, plan: ChatPlan, call: ChatCall, piece: str, *, first: bool, last: bool,
                      created: int) -> bytes:
         """A ``content_block_delta`` with a ``text_delta``."""
-        return sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                   event="content_block_delta")
+        return sse({"type": "content_block_delta", "index": self._text_index(plan, call),
+                    "delta": {"type": "text_delta", "text": piece}}, event="content_block_delta")
+
+    def stream_tools(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
+        """Each call as a ``tool_use`` block whose input arrives as ``input_json_delta`` fragments."""
+        events: list[bytes] = []
+        index = self._text_index(plan, call)
+        if plan.chunks and plan.tool_calls:
+            events.append(sse({"type": "content_block_stop", "index": index}, event="content_block_stop"))
+            index += 1
+        for c, pieces in zip(plan.tool_calls, plan.fragments, strict=True):
+            block = {"type": "tool_use", "id": c.id.replace("call_", "toolu_", 1), "name": c.name, "input": {}}
+            events.append(sse({"type": "content_block_start", "index": index, "content_block": block},
+                              event="content_block_start"))
+            events += [sse({"type": "content_block_delta", "index": index,
+                            "delta": {"type": "input_json_delta", "partial_json": p}}, event="content_block_delta")
+                       for p in pieces]
+            events.append(sse({"type": "content_block_stop", "index": index}, event="content_block_stop"))
+            index += 1
+        return events
 
     def stream_close(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
-        """``content_block_stop``, ``message_delta`` with the final usage, ``message_stop``."""
+        """``content_block_stop`` (of the text), ``message_delta`` with the final usage, ``message_stop``."""
         stop = "stop_sequence" if plan.stop_sequence else _STOP_REASON.get(plan.finish_reason, "end_turn")
-        return [
-            sse({"type": "content_block_stop", "index": 0}, event="content_block_stop"),
-            sse({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": plan.stop_sequence},
-                 "usage": _usage(plan.usage)}, event="message_delta"),
-            sse({"type": "message_stop"}, event="message_stop"),
-        ]
+        events = []
+        if not plan.tool_calls:
+            events.append(sse({"type": "content_block_stop", "index": self._text_index(plan, call)},
+                              event="content_block_stop"))
+        events.append(sse({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": plan.stop_sequence},
+                           "usage": _usage(plan.usage)}, event="message_delta"))
+        events.append(sse({"type": "message_stop"}, event="message_stop"))
+        return events
 
     def stream_garbage(self, plan: ChatPlan) -> bytes:
         """A delta event whose data is cut mid-string."""

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from axtui.errors import ProviderError, ProviderRateLimited
-from axtui.providers.sim.simulate import ChatPlan, EmbedPlan
+from axtui.providers.sim.simulate import ChatPlan, EmbedPlan, thinking_signature
 from axtui.providers.sim.spec import ProviderProfile
 from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, sse
 from axtui.types import Usage
@@ -62,6 +62,23 @@ def _part(part: Any) -> dict[str, Any]:
     return {"type": "text", "text": json.dumps(part)}
 
 
+def _declaration(decl: Any) -> dict[str, Any]:
+    """A function declaration as an OpenAI function (its schema under ``parameters``)."""
+    if not isinstance(decl, dict):
+        raise bad_request("tools: each function declaration must be an object")
+    schema = decl.get("parametersJsonSchema") or decl.get("parameters_json_schema") or decl.get("parameters") or {}
+    return {"type": "function", "function": {"name": decl.get("name", ""), "parameters": schema}}
+
+
+def _tool_choice(config: Any) -> Any:
+    calling = (config or {}).get("functionCallingConfig") or (config or {}).get("function_calling_config") or {}
+    mode = str(calling.get("mode", "AUTO")).upper()
+    allowed = calling.get("allowedFunctionNames") or calling.get("allowed_function_names") or []
+    if mode == "ANY" and len(allowed) == 1:
+        return {"type": "function", "function": {"name": allowed[0]}}
+    return {"ANY": "required", "NONE": "none"}.get(mode)
+
+
 def _model_of(path_model: str | None) -> str:
     if not path_model:
         raise bad_request("the URL must name a model: /v1beta/models/{model}:generateContent")
@@ -86,11 +103,14 @@ class GeminiWire(Wire):
             if not isinstance(content, dict):
                 raise bad_request("contents: each content must be an object with 'parts'")
             role = "assistant" if content.get("role") == "model" else "user"
+            parts = [p for p in content.get("parts") or [] if isinstance(p, dict)]
+            if role == "user" and parts and all("functionResponse" in p or "function_response" in p for p in parts):
+                role = "tool"  # function results: the model answers them in words
             messages.append({"role": role, "content": [_part(p) for p in content.get("parts") or []]})
         config = body.get("generationConfig") or body.get("generation_config") or {}
         if not isinstance(config, dict):
             raise bad_request("generationConfig must be an object")
-        tools = [d for t in body.get("tools") or [] if isinstance(t, dict)
+        tools = [_declaration(d) for t in body.get("tools") or [] if isinstance(t, dict)
                  for d in t.get("functionDeclarations") or t.get("function_declarations") or []]
         mime = config.get("responseMimeType") or config.get("response_mime_type")
         data: dict[str, Any] = {
@@ -100,13 +120,19 @@ class GeminiWire(Wire):
             "stop": config.get("stopSequences") or config.get("stop_sequences") or None,
             "temperature": config.get("temperature"),
             "top_p": config.get("topP") or config.get("top_p"),
-            "tools": [{"type": "function", "function": d} for d in tools] or None,
+            "tools": tools or None,
             "response_format": {"type": "json_object"} if mime == "application/json" else None,
+            "tool_choice": _tool_choice(body.get("toolConfig") or body.get("tool_config")),
         }
+        thinking = config.get("thinkingConfig") or config.get("thinking_config")
+        if isinstance(thinking, dict):
+            data["thinkingConfig"] = thinking
         return ChatCall(request=chat_request(data), model=model, stream=bool(stream))
 
-    def _response(self, plan: ChatPlan, call: ChatCall, text: str, *, final: bool) -> dict[str, Any]:
-        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+    def _response(self, plan: ChatPlan, call: ChatCall, text: str, *, final: bool,
+                  parts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"parts": parts if parts is not None else [{"text": text}],
+                                                 "role": "model"}, "index": 0}
         if final:
             candidate["finishReason"] = _FINISH.get(plan.finish_reason, "STOP")
         return {
@@ -116,13 +142,38 @@ class GeminiWire(Wire):
             "responseId": plan.response_id,
         }
 
+    @staticmethod
+    def _thought(plan: ChatPlan) -> list[dict[str, Any]]:
+        return [{"text": plan.thinking, "thought": True}] if plan.thinking else []
+
+    @staticmethod
+    def _calls(plan: ChatPlan) -> list[dict[str, Any]]:
+        # Gemini sends each function call whole, the first with a thought signature.
+        parts: list[dict[str, Any]] = []
+        for i, c in enumerate(plan.tool_calls):
+            part: dict[str, Any] = {"functionCall": {"name": c.name, "args": json.loads(c.arguments)}}
+            if i == 0:
+                part["thoughtSignature"] = thinking_signature(c.arguments)
+            parts.append(part)
+        return parts
+
     def chat_body(self, plan: ChatPlan, call: ChatCall, created: int) -> Any:
-        """A ``GenerateContentResponse`` with one candidate."""
-        return self._response(plan, call, plan.text, final=True)
+        """A ``GenerateContentResponse`` with one candidate: thoughts (when asked), text or function calls."""
+        text = [{"text": plan.text}] if plan.text or not plan.tool_calls else []
+        return self._response(plan, call, plan.text, final=True,
+                              parts=self._thought(plan) + text + self._calls(plan))
 
     def stream_open(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
-        """Nothing: each Gemini event is a whole response with text."""
-        return []
+        """The thoughts, when asked for; otherwise nothing (each Gemini event is a whole response)."""
+        if not plan.thinking:
+            return []
+        return [sse(self._response(plan, call, "", final=False, parts=self._thought(plan)), crlf=True)]
+
+    def stream_tools(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
+        """One response with every function call, finish reason and usage (Gemini does not split calls)."""
+        if not plan.tool_calls:
+            return []
+        return [sse(self._response(plan, call, "", final=True, parts=self._calls(plan)), crlf=True)]
 
     def stream_piece(self, plan: ChatPlan, call: ChatCall, piece: str, *, first: bool, last: bool,
                      created: int) -> bytes:
@@ -139,6 +190,8 @@ class GeminiWire(Wire):
 
     def stream_json(self, plan: ChatPlan, call: ChatCall, created: int) -> Any:
         """The stream's responses as one JSON array."""
+        if plan.tool_calls:
+            return [self._response(plan, call, "", final=True, parts=self._calls(plan))]
         last = len(plan.chunks) - 1
         return [self._response(plan, call, piece, final=i == last) for i, piece in enumerate(plan.chunks)]
 

@@ -26,9 +26,23 @@ from axtui.providers.sim.spec import ProviderProfile
 from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, sse
 from axtui.types import Usage
 
-__all__ = ["OpenAIWire"]
+__all__ = ["OpenAIWire", "logprobs_of"]
 
-_FINISH = {"stop": "stop", "length": "length"}
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+
+
+def _tool_calls(plan: ChatPlan) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in plan.tool_calls]
+
+
+def logprobs_of(text: str) -> dict[str, Any]:
+    """Token log-probabilities of a text (words as tokens), in OpenAI's shape."""
+    tokens = [w + " " for w in text.split(" ")] if text else []
+    if tokens:
+        tokens[-1] = tokens[-1][:-1]
+    content = [{"token": t, "logprob": -0.25, "bytes": list(t.encode()), "top_logprobs": []} for t in tokens]
+    return {"content": content, "refusal": None}
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
@@ -73,20 +87,29 @@ class OpenAIWire(Wire):
         return chunk
 
     def chat_body(self, plan: ChatPlan, call: ChatCall, created: int) -> Any:
-        """A ``chat.completion`` object."""
+        """A ``chat.completion`` object: ``n`` choices (the same answer), logprobs when asked."""
+        message: dict[str, Any] = {"role": "assistant", "content": plan.text or None, "refusal": None,
+                                   "annotations": []}
+        if plan.tool_calls:
+            message["tool_calls"] = _tool_calls(plan)
+        elif not plan.text:
+            message["content"] = ""
+        want_logprobs = bool(call.request.passthrough().get("logprobs"))
+        choices = [
+            {
+                "index": i,
+                "message": message,
+                "logprobs": logprobs_of(plan.text) if want_logprobs else None,
+                "finish_reason": _FINISH.get(plan.finish_reason, plan.finish_reason),
+            }
+            for i in range(call.request.n or 1)
+        ]
         return {
             "id": f"chatcmpl-{plan.response_id}",
             "object": "chat.completion",
             "created": created,
             "model": call.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": plan.text, "refusal": None, "annotations": []},
-                    "logprobs": None,
-                    "finish_reason": _FINISH.get(plan.finish_reason, plan.finish_reason),
-                }
-            ],
+            "choices": choices,
             "usage": _usage(plan.usage),
             "service_tier": "default",
             "system_fingerprint": "fp_sim",
@@ -98,16 +121,37 @@ class OpenAIWire(Wire):
 
     def stream_piece(self, plan: ChatPlan, call: ChatCall, piece: str, *, first: bool, last: bool,
                      created: int) -> bytes:
-        """A chunk with one piece of content (the first also names the role)."""
+        """A chunk with one piece of content (the first also names the role); one per choice when ``n > 1``."""
         delta: dict[str, Any] = {"role": "assistant", "content": piece, "refusal": None} if first else {"content": piece}
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
-        return sse(self._chunk(plan, call, created, choices=[choice]))
+        logprobs = logprobs_of(piece) if call.request.passthrough().get("logprobs") else None
+        return b"".join(
+            sse(self._chunk(plan, call, created, choices=[
+                {"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": None}]))
+            for i in range(call.request.n or 1))
+
+    def stream_tools(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
+        """Each call as OpenAI streams it: id and name with empty arguments, then argument fragments."""
+        events = []
+        for i, (c, pieces) in enumerate(zip(plan.tool_calls, plan.fragments, strict=True)):
+            head: dict[str, Any] = {"index": i, "id": c.id, "type": "function",
+                                    "function": {"name": c.name, "arguments": ""}}
+            delta: dict[str, Any] = {"tool_calls": [head]}
+            if i == 0 and not plan.chunks:
+                delta = {"role": "assistant", "content": None, "tool_calls": [head]}
+            events.append(sse(self._chunk(plan, call, created, choices=[
+                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])))
+            for piece in pieces:
+                frag = {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}
+                events.append(sse(self._chunk(plan, call, created, choices=[
+                    {"index": 0, "delta": frag, "logprobs": None, "finish_reason": None}])))
+        return events
 
     def stream_close(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
         """The finish chunk, the usage chunk if asked for, then ``[DONE]``."""
-        finish = {"index": 0, "delta": {}, "logprobs": None,
-                  "finish_reason": _FINISH.get(plan.finish_reason, plan.finish_reason)}
-        events = [sse(self._chunk(plan, call, created, choices=[finish]))]
+        reason = _FINISH.get(plan.finish_reason, plan.finish_reason)
+        events = [sse(self._chunk(plan, call, created, choices=[
+            {"index": i, "delta": {}, "logprobs": None, "finish_reason": reason}]))
+            for i in range(call.request.n or 1)]
         if call.include_usage:
             events.append(sse(self._chunk(plan, call, created, choices=[], usage=_usage(plan.usage))))
         events.append(sse("[DONE]"))

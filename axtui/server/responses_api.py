@@ -1,0 +1,285 @@
+"""``/v1/responses`` (+ ``GET|DELETE /v1/responses/{id}``) and ``POST /v1/messages/count_tokens``.
+
+Raw ASGI handlers beside the hot routes (`axtui.server.v1`), through the
+same gate: the key is checked by the same `Authenticator`, the body read
+with the same size limit and JSON checks, errors answered in the same
+shapes. A Responses request is translated to chat at this edge
+(`axtui.server.responses_wire`) and served by the engine's ordinary
+``call``/``stream``, recorded with ``endpoint = responses``.
+
+Stored responses belong to the user of the key that made them: another
+user's id answers 404, as an unknown one does, so ids reveal nothing.
+
+``count_tokens`` asks the first deployment of the model whose provider
+counts tokens itself (Anthropic); otherwise ax estimates, and the answer
+says so (``"estimated": true`` and ``x-ax-tokens-estimated: true``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import to_json
+from sqlalchemy import delete, insert, select
+
+from axtui.engine.gateway import CallOptions, Gateway
+from axtui.errors import InvalidRequest, ProviderError
+from axtui.server import anthropic_wire as aw
+from axtui.server import responses_wire as rw
+from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, send_bytes
+from axtui.server.errors import HTTPProblem, invalid_from_validation
+from axtui.server.responses_stream import ResponseStreamEncoder, error_event
+from axtui.server.v1 import V1Routes, _request_id, chat_cache_directive, record_headers
+from axtui.store import Store
+from axtui.store.tables_responses import StoredResponse
+from axtui.tokens import estimate_prompt_tokens
+from axtui.types import Caller, Message
+
+__all__ = ["ResponsesRoutes"]
+
+_RESPONSES = "/v1/responses"
+_COUNT = "/v1/messages/count_tokens"
+
+
+def _not_found(response_id: str, param: str | None = None) -> HTTPProblem:
+    return HTTPProblem(404, f"no stored response with id {response_id!r} for this key's user (it was made with "
+                            f"store=false, deleted, or by another user)",
+                       error_type="invalid_request_error", code="not_found", param=param)
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+_TABLE = StoredResponse.__table__  # type: ignore[attr-defined]
+
+
+def _save(store: Store, row: StoredResponse) -> None:
+    # store.run retries while SQLite is locked by the recorder's batch writes.
+    store.run(lambda conn: conn.execute(insert(_TABLE).values(**row.model_dump())))
+
+
+def _load(store: Store, response_id: str, user: str) -> StoredResponse | None:
+    found = store.run(lambda conn: conn.execute(
+        select(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.user == user)).mappings().first())
+    return StoredResponse.model_validate(dict(found)) if found is not None else None
+
+
+def _delete(store: Store, response_id: str, user: str) -> bool:
+    done = store.run(lambda conn: conn.execute(
+        delete(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.user == user)))
+    return bool(done.rowcount)
+
+
+class ResponsesRoutes:
+    """The Responses API and Anthropic's token count, as raw ASGI handlers.
+
+    Args:
+        v1: the hot routes, whose gate (gateway readiness, auth, errors, streaming) these share.
+    """
+
+    def __init__(self, v1: V1Routes) -> None:
+        self.v1 = v1
+        self.state = v1.state
+
+    @staticmethod
+    def serves(path: str) -> bool:
+        """Whether ``path`` is one of these routes."""
+        path = path.rstrip("/")
+        if path in (_COUNT, _RESPONSES):
+            return True
+        return path.startswith(_RESPONSES + "/") and "/" not in path[len(_RESPONSES) + 1:]
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one request to these routes."""
+        path = scope["path"].rstrip("/")
+        method = scope["method"]
+        counting = path == _COUNT
+        request_id = _request_id("resp_ax") if path == _RESPONSES else None
+        allowed = b"POST" if path in (_RESPONSES, _COUNT) else b"GET, DELETE"
+        state = self.state
+        state.enter()
+        try:
+            if method.encode() not in allowed.split(b", "):
+                raise HTTPProblem(405, f"{path} takes {allowed.decode()}", error_type="invalid_request_error",
+                                  code="method_not_allowed")
+            gateway = self.v1._gateway()
+            headers = header_dict(scope)
+            if counting:
+                body = await read_body(receive, headers, state.max_body)
+                await self._count(gateway, headers, body, send)
+            elif path == _RESPONSES:
+                body = await read_body(receive, headers, state.max_body)
+                assert request_id is not None
+                await self._create(gateway, headers, body, request_id, receive, send)
+            else:
+                await self._stored(gateway, headers, method, path[len(_RESPONSES) + 1:], send)
+        except ClientGone:
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self.v1._send_error(send, exc, request_id, anthropic=counting)
+        finally:
+            state.leave()
+
+    async def _owner(self, headers: dict[bytes, bytes]) -> Caller:
+        """The key's own user (not an end user it names): who stored responses belong to."""
+        auth = self.state.auth
+        assert auth is not None  # checked by _gateway
+        return await auth.caller(headers, None)
+
+    # -- POST /v1/responses -----------------------------------------------------------------
+
+    async def _create(self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, response_id: str,
+                      receive: Receive, send: Send) -> None:
+        try:
+            request = rw.ResponsesRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise invalid_from_validation(exc) from None
+        store = gateway.store
+        assert store is not None  # the server needs one for its keys
+        owner = await self._owner(headers)
+        history: list[Message] = []
+        if request.previous_response_id:
+            row = await asyncio.to_thread(_load, store, request.previous_response_id, owner.user)
+            if row is None:
+                raise _not_found(request.previous_response_id, "previous_response_id")
+            history = [Message.model_validate(m) for m in json.loads(row.conversation)]
+        chat = rw.to_chat_request(request, history)
+        caller = await self.v1._caller(headers, chat.user)
+        options = CallOptions(cache=chat_cache_directive(headers, chat), request_id=response_id,
+                              endpoint="responses")
+        created = int(time.time())
+        if request.stream:
+            stream = gateway.stream(chat, caller, options)
+            await stream.start()
+            encoder = ResponseStreamEncoder(request, response_id, stream.record.model or chat.model, created)
+            await self.v1._pump(stream, encoder, encoder.start(), error_event, receive, send, anthropic=True)
+            if request.store and encoder.body is not None:
+                await self._keep(store, owner, request, history, encoder.body)
+            return
+        result = await gateway.call(chat, caller, options)
+        answer = result.response
+        out = rw.response_body(request, response_id, created, model=answer.model, output=rw.output_items(answer),
+                               usage=answer.usage, status=rw.status_of(answer.finish_reason),
+                               finish_reason=answer.finish_reason)
+        if request.store:
+            await self._keep(store, owner, request, history, out)
+        await send_bytes(send, 200, to_json(out), record_headers(result.record, result.limits))
+
+    async def _keep(self, store: Store, owner: Caller, request: rw.ResponsesRequest, history: list[Message],
+                    body: dict[str, Any]) -> None:
+        conversation = rw.conversation_after(history, request, body["output"])
+        row = StoredResponse(id=body["id"], user=owner.user, key=owner.key, model=str(body["model"]),
+                             created=float(body["created_at"]), previous_id=request.previous_response_id,
+                             body=json.dumps(body), conversation=json.dumps(conversation))
+        await asyncio.to_thread(_save, store, row)
+
+    # -- GET / DELETE /v1/responses/{id} ----------------------------------------------------
+
+    async def _stored(self, gateway: Gateway, headers: dict[bytes, bytes], method: str, response_id: str,
+                      send: Send) -> None:
+        store = gateway.store
+        assert store is not None
+        owner = await self._owner(headers)
+        if method == "GET":
+            row = await asyncio.to_thread(_load, store, response_id, owner.user)
+            if row is None:
+                raise _not_found(response_id)
+            await send_bytes(send, 200, row.body.encode(), [])
+            return
+        if not await asyncio.to_thread(_delete, store, response_id, owner.user):
+            raise _not_found(response_id)
+        await send_bytes(send, 200, to_json({"id": response_id, "object": "response.deleted", "deleted": True}), [])
+
+    # -- POST /v1/messages/count_tokens -------------------------------------------------------
+
+    async def _count(self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, send: Send) -> None:
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise InvalidRequest("the request body must be a JSON object with model and messages")
+        try:
+            # count_tokens takes no max_tokens; the Messages model requires one.
+            native = aw.AnthropicRequest.model_validate({**data, "max_tokens": 1, "stream": False})
+            request = aw.to_chat_request(native)
+        except ValidationError as exc:
+            raise invalid_from_validation(exc) from None
+        await self.v1._caller(headers, request.user)
+        count: int | None = None
+        for dep in gateway.catalog.resolve(request.model):
+            provider = gateway.providers.get(dep.provider)
+            if provider is None:
+                continue
+            try:
+                count = await provider.count_tokens(request, dep)
+            except ProviderError:
+                continue  # another deployment, or the estimate
+            if count is not None:
+                break
+        estimated = count is None
+        tokens = estimate_prompt_tokens(request) if count is None else count
+        answer: dict[str, Any] = {"input_tokens": tokens}
+        if estimated:
+            answer["estimated"] = True
+        await send_bytes(send, 200, to_json(answer), [(b"x-ax-tokens-estimated", b"true" if estimated else b"false")])
+
+
+# -- the OpenAPI description --------------------------------------------------------------------
+
+
+class CountTokensRequest(aw.AnthropicRequest):
+    """A ``count_tokens`` body: a Messages request without ``max_tokens``."""
+
+    max_tokens: int = 1
+
+
+def openapi_paths(ref: Any, errors: Any, call_headers: dict[str, Any]) -> tuple[dict[str, Any], list[type]]:
+    """The OpenAPI operations of these routes, and the models their schemas come from.
+
+    Args:
+        ref: makes a ``$ref`` to a model's schema.
+        errors: makes the documented error answers for the given status codes.
+        call_headers: the ``x-ax-*`` headers of a served call.
+    """
+    security: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+    path_id = [{"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    stored = {"description": "The stored response", "content": {"application/json": {"schema": {"type": "object"}}}}
+    paths = {
+        _RESPONSES: {"post": {
+            "tags": ["OpenAI-compatible"], "summary": "Create response", "operationId": "create_response",
+            "description": "OpenAI's Responses API, served by every provider (translated to chat); streamed as "
+                           "Responses events with `stream: true`. Stored per key user unless `store` is false.",
+            "security": security,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref(rw.ResponsesRequest)}}},
+            "responses": {"200": {"description": "The response object, or its event stream", "headers": call_headers,
+                                  "content": {"application/json": {"schema": {"type": "object"}},
+                                              "text/event-stream": {"schema": {"type": "string"}}}},
+                          **errors("400", "401", "402", "404", "413", "429", "502", "503", "504")},
+        }},
+        _RESPONSES + "/{response_id}": {
+            "get": {"tags": ["OpenAI-compatible"], "summary": "Retrieve response", "operationId": "get_response",
+                    "description": "A stored response of this key's user.", "security": security,
+                    "parameters": path_id, "responses": {"200": stored, **errors("401", "404", "503")}},
+            "delete": {"tags": ["OpenAI-compatible"], "summary": "Delete response", "operationId": "delete_response",
+                       "description": "Forget a stored response of this key's user.", "security": security,
+                       "parameters": path_id, "responses": {"200": stored, **errors("401", "404", "503")}},
+        },
+        _COUNT: {"post": {
+            "tags": ["Anthropic-compatible"], "summary": "Count message tokens", "operationId": "count_tokens",
+            "description": "Anthropic's own count for models an Anthropic deployment serves; otherwise ax's "
+                           "estimate, marked `estimated: true` and `x-ax-tokens-estimated: true`.",
+            "security": [{"apiKeyHeader": []}, {"bearerAuth": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref(CountTokensRequest)}}},
+            "responses": {"200": {"description": "`{\"input_tokens\": N}`",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                          **errors("400", "401", "404", "413", "503")},
+        }},
+    }
+    return paths, [rw.ResponsesRequest, CountTokensRequest]

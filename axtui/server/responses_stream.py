@@ -1,0 +1,214 @@
+"""The Responses API's event stream, built from ax's chunks.
+
+The sequence is OpenAI's, so the SDK's stream helpers (``responses.stream``,
+``get_final_response``) work: ``response.created`` and
+``response.in_progress``; per output item ``response.output_item.added``,
+its deltas and ``response.output_item.done`` — a reasoning item with
+``response.reasoning_text.delta``/``.done``, a message with
+``response.content_part.added``, ``response.output_text.delta``…,
+``response.output_text.done`` and ``response.content_part.done``, a
+function call with ``response.function_call_arguments.delta``…/``.done``
+— and last ``response.completed`` (``response.incomplete`` when the answer
+was cut at ``max_output_tokens``). Every event carries a rising
+``sequence_number``. Tool-call fragments are joined by their ``index``, so
+parallel calls become separate ``function_call`` items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic_core import to_json
+
+from axtui.server import responses_wire as rw
+from axtui.types import Chunk, Usage
+
+__all__ = ["ResponseStreamEncoder", "error_event"]
+
+
+def _event(kind: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + kind.encode() + b"\ndata: " + to_json(data) + b"\n\n"
+
+
+class _Item:
+    """One output item while it streams."""
+
+    __slots__ = ("data", "index", "kind", "text")
+
+    def __init__(self, kind: str, index: int, data: dict[str, Any]) -> None:
+        self.kind = kind
+        self.index = index
+        self.data = data
+        self.text = ""
+
+
+class ResponseStreamEncoder:
+    """Turns ax `Chunk` objects into the Responses API's events.
+
+    Args:
+        request: the Responses request (its settings are echoed in the response object).
+        response_id: the response's id.
+        model: the model named until the chunks name one.
+        created: the ``created_at`` timestamp.
+    """
+
+    def __init__(self, request: rw.ResponsesRequest, response_id: str, model: str, created: int) -> None:
+        self.request = request
+        self.response_id = response_id
+        self.model = model
+        self.created = created
+        self.usage: Usage | None = None
+        self.finish_reason = "stop"
+        self.output: list[dict[str, Any]] = []
+        self.reasoning = ""
+        self.thinking_blocks: list[dict[str, Any]] = []
+        self._sequence = 0
+        self._open: _Item | None = None  # the reasoning or message item being written
+        self._calls: dict[int, _Item] = {}  # tool call index -> its item
+        self._items: list[_Item] = []
+        #: The whole ``response`` object, once `finish` built it.
+        self.body: dict[str, Any] | None = None
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> bytes:
+        data = {"type": kind, **data, "sequence_number": self._sequence}
+        self._sequence += 1
+        return _event(kind, data)
+
+    def _response(self, status: str, output: list[dict[str, Any]], usage: Usage | None) -> dict[str, Any]:
+        return rw.response_body(self.request, self.response_id, self.created, model=self.model, output=output,
+                                usage=usage, status=status, finish_reason=self.finish_reason if usage else None)
+
+    def start(self) -> bytes:
+        """``response.created`` and ``response.in_progress``: sent with the headers."""
+        body = self._response("in_progress", [], None)
+        return self._emit("response.created", {"response": body}) + self._emit("response.in_progress",
+                                                                                {"response": body})
+
+    def _add(self, kind: str, data: dict[str, Any]) -> tuple[_Item, bytes]:
+        item = _Item(kind, len(self._items), data)
+        self._items.append(item)
+        return item, self._emit("response.output_item.added", {"output_index": item.index, "item": data})
+
+    def _close_open(self) -> bytes:
+        item, self._open = self._open, None
+        if item is None:
+            return b""
+        ident = item.data["id"]
+        if item.kind == "reasoning":
+            done = rw.reasoning_item(ident, item.text, self.thinking_blocks or None)
+            out = self._emit("response.reasoning_text.done", {"item_id": ident, "output_index": item.index,
+                                                              "content_index": 0, "text": item.text})
+        else:
+            done = rw.message_item(ident, item.text)
+            part = done["content"][0]
+            out = self._emit("response.output_text.done", {"item_id": ident, "output_index": item.index,
+                                                           "content_index": 0, "text": item.text, "logprobs": []})
+            out += self._emit("response.content_part.done", {"item_id": ident, "output_index": item.index,
+                                                             "content_index": 0, "part": part})
+        item.data = done
+        return out + self._emit("response.output_item.done", {"output_index": item.index, "item": done})
+
+    def _reasoning(self, chunk: Chunk) -> bytes:
+        out = b""
+        if chunk.reasoning:
+            if self._open is None or self._open.kind != "reasoning":
+                out += self._close_open()
+                self._open, added = self._add("reasoning", {"type": "reasoning", "id": rw.item_id("rs"),
+                                                            "summary": [], "content": []})
+                out += added
+            item = self._open
+            item.text += chunk.reasoning
+            self.reasoning += chunk.reasoning
+            out += self._emit("response.reasoning_text.delta", {"item_id": item.data["id"],
+                                                                "output_index": item.index, "content_index": 0,
+                                                                "delta": chunk.reasoning})
+        if chunk.reasoning_signature is not None:
+            text = self._open.text if self._open is not None and self._open.kind == "reasoning" else ""
+            self.thinking_blocks.append({"type": "thinking", "thinking": text,
+                                         "signature": chunk.reasoning_signature})
+        if chunk.reasoning_redacted is not None:
+            self.thinking_blocks.append({"type": "redacted_thinking", "data": chunk.reasoning_redacted})
+        return out
+
+    def _text(self, delta: str) -> bytes:
+        out = b""
+        if self._open is None or self._open.kind != "message":
+            out += self._close_open()
+            ident = rw.item_id("msg")
+            self._open, added = self._add("message", rw.message_item(ident, "", "in_progress"))
+            out += added
+            out += self._emit("response.content_part.added", {
+                "item_id": ident, "output_index": self._open.index, "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}})
+        item = self._open
+        item.text += delta
+        return out + self._emit("response.output_text.delta", {"item_id": item.data["id"],
+                                                               "output_index": item.index, "content_index": 0,
+                                                               "delta": delta, "logprobs": []})
+
+    def _tool(self, fragment: dict[str, Any]) -> bytes:
+        out = b""
+        index = int(fragment.get("index", len(self._calls)))
+        fn = fragment.get("function") or {}
+        item = self._calls.get(index)
+        if item is None:
+            out += self._close_open()
+            call = {"id": fragment.get("id") or "", "function": {"name": fn.get("name") or "", "arguments": ""}}
+            item, added = self._add("function_call", rw.function_call_item(rw.item_id("fc"), call, "in_progress"))
+            self._calls[index] = item
+            out += added
+        elif fn.get("name") and not item.data["name"]:
+            item.data["name"] = str(fn["name"])
+        arguments = fn.get("arguments")
+        if arguments:
+            piece = arguments if isinstance(arguments, str) else to_json(arguments).decode()
+            item.text += piece
+            out += self._emit("response.function_call_arguments.delta", {
+                "item_id": item.data["id"], "output_index": item.index, "delta": piece})
+        return out
+
+    def encode(self, chunk: Chunk) -> bytes:
+        """The events for one chunk (usage and finish are kept for the end)."""
+        if chunk.model:
+            self.model = chunk.model
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+        out = self._reasoning(chunk)
+        if chunk.delta:
+            out += self._text(chunk.delta)
+        for fragment in chunk.tool_calls or ():
+            out += self._tool(fragment)
+        return out
+
+    def finish(self) -> bytes:
+        """Close every open item; ``response.completed`` (or ``.incomplete``) with the whole response."""
+        out = self._close_open()
+        if not self._items:
+            out += self._text("") + self._close_open()
+        for item in self._calls.values():
+            done = {**item.data, "arguments": item.text or "{}", "status": "completed"}
+            out += self._emit("response.function_call_arguments.done", {
+                "item_id": done["id"], "output_index": item.index, "name": done["name"],
+                "arguments": done["arguments"]})
+            out += self._emit("response.output_item.done", {"output_index": item.index, "item": done})
+            item.data = done
+        if self.thinking_blocks:
+            for item in self._items:
+                if item.kind == "reasoning":
+                    item.data = rw.reasoning_item(item.data["id"], item.text, self.thinking_blocks)
+                    break
+        self.output = [item.data for item in self._items]
+        status = rw.status_of(self.finish_reason)
+        body = self._response(status, self.output, self.usage or Usage())
+        self.body = body
+        return out + self._emit("response.completed" if status == "completed" else "response.incomplete",
+                                {"response": body})
+
+
+def error_event(body: dict[str, Any]) -> bytes:
+    """An ``error`` event for a failure after the stream started (the SDK raises on it)."""
+    detail = body.get("error") or {}
+    return _event("error", {"type": "error", "code": detail.get("code"), "message": detail.get("message"),
+                            "param": detail.get("param"), "error": detail, "sequence_number": 0})

@@ -1,0 +1,405 @@
+"""OpenAI's Responses API on ``/v1/responses``, translated to and from chat.
+
+A Responses request becomes ax's `ChatRequest`, so every provider serves
+it and the engine caches, limits, budgets, prices and records it like
+chat (the call log says ``endpoint = responses``):
+
+- ``instructions`` becomes the first system message (it is not carried
+  over from a previous response, as OpenAI documents);
+- ``input`` (a string, or items: messages with ``input_text`` /
+  ``input_image`` / ``output_text`` parts, ``function_call``,
+  ``function_call_output``, ``reasoning``) becomes the conversation;
+- function ``tools`` and ``tool_choice`` become chat's, ``max_output_tokens``
+  ``max_tokens``, ``reasoning.effort`` ``reasoning_effort``, ``text.format``
+  ``response_format``.
+
+The answer becomes a ``response`` object whose ``output`` holds a
+``reasoning`` item (when the provider shared its thinking; Anthropic's
+signed thinking blocks travel in ``encrypted_content`` and go back to
+Anthropic when the item is sent again), a ``message`` item with the text,
+and one ``function_call`` item per tool call. Tools other than functions
+(web search, file search, computer use…) are hosted by OpenAI and refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from axtui.errors import InvalidRequest
+from axtui.types import REASONING_EFFORTS, ChatRequest, ChatResponse, Message, Usage
+
+__all__ = [
+    "ResponsesRequest",
+    "conversation_after",
+    "function_call_item",
+    "message_item",
+    "reasoning_item",
+    "response_body",
+    "to_chat_request",
+    "usage_body",
+]
+
+#: Request fields passed on to chat as they are (OpenAI-only ones are dropped for other providers).
+_PASSED = ("service_tier", "prompt_cache_key", "safety_identifier")
+
+
+class ReasoningConfig(BaseModel):
+    """``reasoning``: how hard the model thinks."""
+
+    model_config = ConfigDict(extra="allow")
+
+    effort: str | None = None
+    summary: str | None = None
+
+    @field_validator("effort")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in REASONING_EFFORTS:
+            raise ValueError(f"must be one of {', '.join(REASONING_EFFORTS)}, not {value!r}")
+        return value
+
+
+class ResponsesRequest(BaseModel):
+    """A ``POST /v1/responses`` body."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    input: str | list[dict[str, Any]] = Field(min_length=1)
+    instructions: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    reasoning: ReasoningConfig | None = None
+    text: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
+    user: str | None = None
+    stream: bool = False
+    store: bool = True
+    previous_response_id: str | None = None
+    background: bool | None = None
+
+
+# -- request ----------------------------------------------------------------------------------
+
+
+def _part(part: dict[str, Any], where: str) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind in ("input_text", "output_text", "text"):
+        return {"type": "text", "text": str(part.get("text", ""))}
+    if kind == "refusal":
+        return {"type": "text", "text": str(part.get("refusal", ""))}
+    if kind == "input_image":
+        url = part.get("image_url")
+        if not url:
+            raise InvalidRequest(f"{where}: input_image needs image_url (file_id images are not served by ax)",
+                                 param=where)
+        image: dict[str, Any] = {"url": str(url)}
+        if part.get("detail"):
+            image["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": image}
+    raise InvalidRequest(f"{where}: content part type {kind!r} is not served through ax; send input_text or "
+                         f"input_image", param=where)
+
+
+def _content(content: Any, where: str) -> str | list[dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise InvalidRequest(f"{where}: content must be a string or a list of parts", param=where)
+    return [_part(p, f"{where}.{i}") if isinstance(p, dict) else _bad(f"{where}.{i}") for i, p in enumerate(content)]
+
+
+def _bad(where: str) -> dict[str, Any]:
+    raise InvalidRequest(f"{where}: each content part must be an object with a type", param=where)
+
+
+def _output_text(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):
+        return "".join(str(p.get("text", "")) for p in output if isinstance(p, dict))
+    return json.dumps(output)
+
+
+def _thinking_of(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """Anthropic's thinking blocks a reasoning item carries in ``encrypted_content`` (ax puts them there)."""
+    raw = item.get("encrypted_content")
+    if not isinstance(raw, str) or not raw:
+        return []
+    try:
+        blocks = json.loads(base64.b64decode(raw, validate=True))
+    except ValueError:
+        return []  # another server's encrypted reasoning: meaningless here
+    return [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
+
+
+def input_messages(items: str | list[dict[str, Any]]) -> list[Message]:
+    """The conversation an ``input`` stands for.
+
+    Raises:
+        InvalidRequest: an item ax cannot serve; the message names which.
+    """
+    if isinstance(items, str):
+        return [Message(role="user", content=items)]
+    messages: list[Message] = []
+    thinking: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        where = f"input.{i}"
+        if not isinstance(item, dict):
+            raise InvalidRequest(f"{where}: each input item must be an object", param=where)
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = item.get("role")
+            if role not in ("user", "system", "developer", "assistant"):
+                raise InvalidRequest(f"{where}.role: must be user, system, developer or assistant, not {role!r}",
+                                     param=f"{where}.role")
+            content = _content(item.get("content", ""), f"{where}.content")
+            extra: dict[str, Any] = {"thinking_blocks": thinking} if role == "assistant" and thinking else {}
+            if role == "assistant":
+                thinking = []
+            messages.append(Message.model_validate({"role": role, "content": content, **extra}))
+        elif kind == "function_call":
+            if not item.get("call_id") or not item.get("name"):
+                raise InvalidRequest(f"{where}: a function_call item needs call_id and name", param=where)
+            call = {"id": str(item["call_id"]), "type": "function",
+                    "function": {"name": str(item["name"]), "arguments": str(item.get("arguments") or "{}")}}
+            last = messages[-1] if messages else None
+            if last is not None and last.role == "assistant" and not thinking:
+                last.tool_calls = [*(last.tool_calls or []), call]
+            else:
+                extra = {"thinking_blocks": thinking} if thinking else {}
+                thinking = []
+                messages.append(Message.model_validate({"role": "assistant", "content": None,
+                                                        "tool_calls": [call], **extra}))
+        elif kind == "function_call_output":
+            if not item.get("call_id"):
+                raise InvalidRequest(f"{where}: a function_call_output item needs call_id", param=where)
+            messages.append(Message(role="tool", tool_call_id=str(item["call_id"]),
+                                    content=_output_text(item.get("output", ""))))
+        elif kind == "reasoning":
+            thinking.extend(_thinking_of(item))
+        else:
+            raise InvalidRequest(f"{where}: input item type {kind!r} is not served through ax; send messages, "
+                                 f"function_call, function_call_output or reasoning items", param=f"{where}.type")
+    return messages
+
+
+def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for i, tool in enumerate(tools):
+        if tool.get("type") != "function":
+            raise InvalidRequest(
+                f"tools.{i}: {tool.get('type')!r} tools are hosted by OpenAI and not served through ax; "
+                f"send function tools", param=f"tools.{i}.type")
+        if not tool.get("name"):
+            raise InvalidRequest(f"tools.{i}: a function tool needs a name", param=f"tools.{i}.name")
+        fn: dict[str, Any] = {"name": tool["name"], "parameters": tool.get("parameters") or
+                              {"type": "object", "properties": {}}}
+        if tool.get("description"):
+            fn["description"] = tool["description"]
+        if tool.get("strict") is not None:
+            fn["strict"] = tool["strict"]
+        out.append({"type": "function", "function": fn})
+    return out
+
+
+def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+    if isinstance(choice, str):
+        if choice not in ("auto", "none", "required"):
+            raise InvalidRequest(f"tool_choice must be auto, none, required or a function, not {choice!r}",
+                                 param="tool_choice")
+        return choice
+    if choice.get("type") == "function" and choice.get("name"):
+        return {"type": "function", "function": {"name": str(choice["name"])}}
+    raise InvalidRequest("tool_choice: only {\"type\": \"function\", \"name\": …} is served through ax",
+                         param="tool_choice")
+
+
+def _response_format(text: dict[str, Any]) -> dict[str, Any] | None:
+    fmt = text.get("format")
+    if not isinstance(fmt, dict) or fmt.get("type") in (None, "text"):
+        return None
+    if fmt.get("type") == "json_object":
+        return {"type": "json_object"}
+    if fmt.get("type") == "json_schema":
+        if not isinstance(fmt.get("schema"), dict):
+            raise InvalidRequest("text.format: a json_schema format needs a schema object", param="text.format.schema")
+        schema: dict[str, Any] = {"name": str(fmt.get("name") or "response"), "schema": fmt["schema"]}
+        if fmt.get("strict") is not None:
+            schema["strict"] = fmt["strict"]
+        if fmt.get("description"):
+            schema["description"] = fmt["description"]
+        return {"type": "json_schema", "json_schema": schema}
+    raise InvalidRequest(f"text.format.type {fmt.get('type')!r} is unknown; use text, json_object or json_schema",
+                         param="text.format.type")
+
+
+def to_chat_request(request: ResponsesRequest, history: list[Message]) -> ChatRequest:
+    """ax's chat request for a Responses request that continues ``history``.
+
+    Raises:
+        InvalidRequest: something ax cannot serve (hosted tools, file inputs,
+            background mode); the message names the field.
+    """
+    if request.background:
+        raise InvalidRequest("background responses are not served through ax; leave background out",
+                             param="background")
+    if (request.model_extra or {}).get("top_logprobs") is not None:
+        raise InvalidRequest("top_logprobs is not served on /v1/responses through ax; ask "
+                             "/v1/chat/completions with logprobs instead", param="top_logprobs")
+    messages: list[Message] = []
+    if request.instructions:
+        messages.append(Message(role="system", content=request.instructions))
+    messages += history
+    messages += input_messages(request.input)
+    data: dict[str, Any] = {"model": request.model, "messages": messages, "stream": request.stream}
+    for name in ("temperature", "top_p", "user", "metadata"):
+        value = getattr(request, name)
+        if value is not None:
+            data[name] = value
+    if request.max_output_tokens is not None:
+        data["max_tokens"] = request.max_output_tokens
+    if request.tools:
+        data["tools"] = _tools(request.tools)
+    if request.tool_choice is not None:
+        data["tool_choice"] = _tool_choice(request.tool_choice)
+    if request.parallel_tool_calls is not None:
+        data["parallel_tool_calls"] = request.parallel_tool_calls
+    if request.reasoning is not None and request.reasoning.effort:
+        data["reasoning_effort"] = request.reasoning.effort
+    if request.text:
+        fmt = _response_format(request.text)
+        if fmt is not None:
+            data["response_format"] = fmt
+    extra = request.model_extra or {}
+    data.update({k: extra[k] for k in _PASSED if k in extra})
+    return ChatRequest.model_validate(data)
+
+
+# -- answer -----------------------------------------------------------------------------------
+
+
+def item_id(prefix: str) -> str:
+    """A new output item id (``msg_…``, ``fc_…``, ``rs_…``)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    """The Responses API's ``usage`` for ax's `Usage`."""
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+    }
+
+
+def message_item(ident: str, text: str, status: str = "completed") -> dict[str, Any]:
+    """An assistant ``message`` output item with one ``output_text`` part."""
+    content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status != "in_progress" \
+        else []
+    return {"type": "message", "id": ident, "status": status, "role": "assistant", "content": content}
+
+
+def function_call_item(ident: str, call: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+    """A ``function_call`` output item for an OpenAI-shaped tool call."""
+    fn = call.get("function") or {}
+    arguments = fn.get("arguments")
+    return {"type": "function_call", "id": ident, "call_id": str(call.get("id") or ""),
+            "name": str(fn.get("name") or ""),
+            "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments or {}),
+            "status": status}
+
+
+def reasoning_item(ident: str, text: str, thinking_blocks: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A ``reasoning`` output item; Anthropic's signed blocks ride in ``encrypted_content``."""
+    item: dict[str, Any] = {"type": "reasoning", "id": ident, "summary": [],
+                            "content": [{"type": "reasoning_text", "text": text}] if text else []}
+    if thinking_blocks:
+        item["encrypted_content"] = base64.b64encode(json.dumps(thinking_blocks).encode()).decode()
+    return item
+
+
+def output_items(response: ChatResponse) -> list[dict[str, Any]]:
+    """The ``output`` of a complete answer: reasoning, message, function calls."""
+    items: list[dict[str, Any]] = []
+    if response.reasoning or response.thinking_blocks:
+        items.append(reasoning_item(item_id("rs"), response.reasoning, response.thinking_blocks))
+    if response.content or not response.tool_calls:
+        items.append(message_item(item_id("msg"), response.content))
+    items += [function_call_item(item_id("fc"), call) for call in response.tool_calls or ()]
+    return items
+
+
+def response_body(
+    request: ResponsesRequest,
+    response_id: str,
+    created: int,
+    *,
+    model: str,
+    output: list[dict[str, Any]],
+    usage: Usage | None,
+    status: str,
+    finish_reason: str | None = None,
+) -> dict[str, Any]:
+    """A ``response`` object: the request's settings echoed, the output, the usage."""
+    incomplete = {"reason": "max_output_tokens"} if finish_reason == "length" else None
+    if finish_reason == "content_filter":
+        incomplete = {"reason": "content_filter"}
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "error": None,
+        "incomplete_details": incomplete,
+        "instructions": request.instructions,
+        "max_output_tokens": request.max_output_tokens,
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": request.parallel_tool_calls is not False,
+        "previous_response_id": request.previous_response_id,
+        "reasoning": {"effort": request.reasoning.effort if request.reasoning else None, "summary": None},
+        "store": request.store,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "text": request.text or {"format": {"type": "text"}},
+        "tool_choice": request.tool_choice or "auto",
+        "tools": request.tools or [],
+        "truncation": "disabled",
+        "usage": usage_body(usage) if usage is not None else None,
+        "user": request.user,
+        "metadata": request.metadata or {},
+    }
+
+
+def status_of(finish_reason: str) -> str:
+    """``completed``, or ``incomplete`` when the answer was cut (length, content filter)."""
+    return "incomplete" if finish_reason in ("length", "content_filter") else "completed"
+
+
+def conversation_after(history: list[Message], request: ResponsesRequest,
+                       output: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a later ``previous_response_id`` continues from: history, this input, this output.
+
+    Instructions are left out (each request brings its own).
+    """
+    messages = [*history, *input_messages(request.input), *input_messages(
+        [_as_input(item) for item in output if item.get("type") in ("message", "function_call", "reasoning")])]
+    return [m.model_dump(exclude_none=True) for m in messages]
+
+
+def _as_input(item: dict[str, Any]) -> dict[str, Any]:
+    if item.get("type") == "message":
+        return {"type": "message", "role": "assistant", "content": item.get("content") or []}
+    return item
