@@ -223,14 +223,15 @@ def test_requests_ax_cannot_serve_are_400_naming_the_field(over_sim: LiveServer,
     assert isinstance(info.value.body, dict) and info.value.body["param"] == param
 
 
-def test_responses_need_a_key_and_the_right_method(over_sim: LiveServer) -> None:
+def test_responses_need_a_key_and_the_right_method(over_sim: LiveServer, key: str) -> None:
     import httpx
 
     with pytest.raises(openai.AuthenticationError):
         client(over_sim, "wrong").responses.create(model="gpt-4o-mini", input="hi")
     with pytest.raises(openai.AuthenticationError):
         client(over_sim, "wrong").responses.retrieve("resp_x")
-    answer = httpx.get(f"{over_sim.url}/v1/responses")
+    assert httpx.get(f"{over_sim.url}/v1/responses").status_code == 401, "the key is checked before anything else"
+    answer = httpx.get(f"{over_sim.url}/v1/responses", headers={"authorization": f"Bearer {key}"})
     assert answer.status_code == 405 and answer.json()["error"]["code"] == "method_not_allowed"
     broken = httpx.post(f"{over_sim.url}/v1/responses", content=b"{not json", headers={
         "content-type": "application/json", "authorization": "Bearer x"})
