@@ -218,7 +218,9 @@ def test_count_tokens_refusals(over_sim: LiveServer, key: str) -> None:
     with pytest.raises(anthropic.AuthenticationError):
         claude(over_sim, "wrong").messages.count_tokens(model="claude-haiku-4-5",
                                                         messages=[{"role": "user", "content": "x"}])
-    assert httpx.get(f"{over_sim.url}/v1/messages/count_tokens").status_code == 405
+    assert httpx.get(f"{over_sim.url}/v1/messages/count_tokens").status_code == 401, "the key comes first"
+    wrong_method = httpx.get(f"{over_sim.url}/v1/messages/count_tokens", headers={"x-api-key": key})
+    assert wrong_method.status_code == 405
 
 
 # -- n, logprobs, embeddings --------------------------------------------------------------------
