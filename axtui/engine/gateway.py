@@ -9,12 +9,10 @@ the bus.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,15 +22,19 @@ from axtui.aio import start_eagerly
 from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
-from axtui.errors import (
-    AxError,
-    BudgetExceeded,
-    ProviderError,
-    ProviderRateLimited,
-    RateLimited,
+from axtui.engine.attempts import Attempts
+from axtui.engine.records import (
+    MAX_RETRY_AFTER_S,
+    apply_deployment,
+    apply_error,
+    apply_hit,
+    apply_plan,
+    apply_usage,
+    retry_hook,
 )
+from axtui.engine.stream import CallStream
+from axtui.errors import ProviderError, RateLimited
 from axtui.ports import (
-    Attempt,
     Budgets,
     CacheDirective,
     Limiter,
@@ -55,20 +57,14 @@ from axtui.types import (
     CallRecord,
     ChatRequest,
     ChatResponse,
-    Chunk,
     Deployment,
     EmbeddingResponse,
-    Usage,
-    assemble_tool_calls,
     prompt_hash,
 )
 
-__all__ = ["CallOptions", "CallResult", "CallStream", "EmbedResult", "Gateway"]
+__all__ = ["MAX_RETRY_AFTER_S", "CallOptions", "CallResult", "CallStream", "EmbedResult", "Gateway"]
 
 log = logging.getLogger(__name__)
-
-#: Longest Retry-After the engine waits out itself before giving up.
-MAX_RETRY_AFTER_S = 30.0
 
 
 @dataclass(slots=True)
@@ -218,20 +214,20 @@ class Gateway:
             with trace.stage("cache lookup"):
                 hit = await self.cache.lookup(request, caller, options.cache)
             if hit is not None:
-                _apply_hit(rec, hit.response, hit.kind, hit.similarity, hit.saved_nanos)
+                apply_hit(rec, hit.response, hit.kind, hit.similarity, hit.saved_nanos)
                 rec.latency_ms = rec.ttft_ms = (self.clock.monotonic() - start) * 1000
                 hit.response.id = rec.request_id
                 response = hit.response
                 return CallResult(hit.response, rec, ticket.states)
             with trace.stage("route"):
                 plan = self.router.plan(request, caller, strategy=options.strategy)
-            _apply_plan(rec, plan)
+            apply_plan(rec, plan)
             response = await self._serve(request, caller, plan, rec, est_in, est_out, start, trace)
             response.id = rec.request_id
             await self.cache.store(request, caller, response, rec.cost_nanos, options.cache)
             return CallResult(response, rec, ticket.states)
         except BaseException as exc:
-            _apply_error(rec, exc)
+            apply_error(rec, exc)
             raise
         finally:
             await self._conclude(rec, ticket, start)
@@ -272,37 +268,25 @@ class Gateway:
                 await self.recorder.admit()
             tokens = sum(estimate_tokens(t) for t in inputs)
             ticket = await self.limiter.admit(self._subjects(caller), tokens)
-            deployments = self.catalog.resolve_embedding(model)
-            last: AxError | None = None
-            for dep in deployments:
-                try:
-                    reservation = await self.budgets.reserve(caller, dep, self.prices.estimate(dep, tokens, 0))
-                except BudgetExceeded as exc:
-                    last = exc
-                    continue
-                rec.attempts += 1
-                span = trace.attempt(dep, rec.attempts)
+            attempts = Attempts(self, caller, rec, self.catalog.resolve_embedding(model), tokens, 0, routed=False,
+                                trace=trace)
+            async for held in attempts:
                 try:
                     shape: dict[str, Any] = {"dimensions": dimensions} if dimensions is not None else {}
-                    out = await self.providers[dep.provider].embed(inputs, dep.upstream_model, **shape)
+                    out = await self.providers[held.dep.provider].embed(inputs, held.dep.upstream_model, **shape)
                 except BaseException as exc:
-                    span.end(exc)
-                    await self.budgets.release(reservation)
-                    if not isinstance(exc, ProviderError) or not exc.retryable:
-                        raise
-                    last = exc
-                    continue
-                _apply_deployment(rec, dep)
-                _apply_usage(rec, out.usage)
-                rec.cost_nanos = self.prices.cost(dep, out.usage)
+                    if await attempts.failed(held, exc):
+                        continue
+                    raise
+                apply_deployment(rec, held.dep)
+                apply_usage(rec, out.usage)
+                rec.cost_nanos = self.prices.cost(held.dep, out.usage)
                 rec.http_status = 200
-                span.end()
-                await self.budgets.settle(reservation, rec.cost_nanos)
+                attempts.succeeded(held, out.usage, rec.cost_nanos, None)
                 return EmbedResult(out, rec, ticket.states)
-            assert last is not None
-            raise last
+            raise attempts.error(model)
         except BaseException as exc:
-            _apply_error(rec, exc)
+            apply_error(rec, exc)
             raise
         finally:
             await self._conclude(rec, ticket, start)
@@ -389,7 +373,7 @@ class Gateway:
             return await self._round(request, caller, plan, rec, est_in, est_out, start, trace)
         except ProviderError as exc:
             retries = max((self._provider_retries(d) for d in plan.candidates), default=0)
-            first_wait = _retry_hook(exc)
+            first_wait = retry_hook(exc)
             if not retries or first_wait is False:
                 raise
         # Every candidate failed retryably: further rounds, with backoff and
@@ -397,7 +381,7 @@ class Gateway:
         # of stamina so that a call that succeeds pays nothing for retries.
         if not stamina.is_testing():
             await asyncio.sleep(first_wait if first_wait is not True else random.uniform(0.05, 0.15))
-        async for attempt in stamina.retry_context(on=_retry_hook, attempts=retries, wait_max=5.0, timeout=None):
+        async for attempt in stamina.retry_context(on=retry_hook, attempts=retries, wait_max=5.0, timeout=None):
             with attempt:
                 return await self._round(request, caller, plan, rec, est_in, est_out, start, trace)
         raise AssertionError("unreachable")  # stamina re-raises the last error
@@ -418,61 +402,27 @@ class Gateway:
         trace: CallTrace,
     ) -> ChatResponse:
         """Try each candidate once; raise the most telling error if none serves."""
-        errors: list[AxError] = []
-        for dep in plan.candidates[: self.settings.routing.max_attempts]:
+        attempts = Attempts(self, caller, rec, plan.candidates[: self.settings.routing.max_attempts], est_in, est_out,
+                            trace=trace)
+        async for held in attempts:
             try:
-                reservation, ticket = await self._reserve(caller, dep, est_in, est_out)
-            except (RateLimited, BudgetExceeded) as exc:
-                errors.append(exc)
-                continue
-            rec.attempts += 1
-            provider = self.providers[dep.provider]
-            t0 = self.clock.monotonic()
-            self.router.begin(dep)
-            span = trace.attempt(dep, rec.attempts)
-            try:
-                response = await provider.chat(request, dep)
-            except ProviderError as exc:
-                span.end(exc)
-                await self.budgets.release(reservation)
-                if ticket is not None:
-                    await self.limiter.settle(ticket, 0)
-                _apply_deployment(rec, dep)  # a failed call names the deployment that failed it last
-                self.router.observe(Attempt(dep, False, (self.clock.monotonic() - t0) * 1000, error=exc,
-                                            retry_after=getattr(exc, "retry_after", None)))
-                errors.append(exc)
-                if not exc.retryable and not _moves_on(exc):
-                    raise
-                continue
+                response = await self.providers[held.dep.provider].chat(request, held.dep)
             except BaseException as exc:
-                span.end(exc)
-                await self.budgets.release(reservation)
-                if ticket is not None:
-                    await self.limiter.settle(ticket, 0)
-                self.router.observe(Attempt(dep, False, (self.clock.monotonic() - t0) * 1000))
+                if await attempts.failed(held, exc):
+                    continue
                 raise
-            span.end()
-            elapsed = (self.clock.monotonic() - t0) * 1000
             usage = response.usage
-            _apply_deployment(rec, dep)
-            _apply_usage(rec, usage)
-            rec.cost_nanos = self.prices.cost(dep, usage)
+            apply_deployment(rec, held.dep)
+            apply_usage(rec, usage)
+            rec.cost_nanos = self.prices.cost(held.dep, usage)
             rec.latency_ms = (self.clock.monotonic() - start) * 1000
             rec.ttft_ms = rec.latency_ms
             rec.http_status = 200
-            self._later(self._settle(reservation, rec.cost_nanos, ticket, usage.total_tokens))
-            self.router.observe(Attempt(dep, True, elapsed, elapsed, usage.output_tokens, usage=usage))
-            response.provider = dep.provider
-            response.model = dep.upstream_model
+            attempts.succeeded(held, usage, rec.cost_nanos, attempts.elapsed_ms(held))
+            response.provider = held.dep.provider
+            response.model = held.dep.upstream_model
             return response
-        raise _pick_error(errors, request.model)
-
-    async def _reserve(self, caller: Caller, dep: Deployment, est_in: int, est_out: int) -> tuple[Any, Ticket | None]:
-        ticket = None
-        if self._has_provider_limit(dep.provider):
-            ticket = await self.limiter.admit([("provider", dep.provider)], est_in + est_out)
-        estimate = self.prices.estimate(dep, est_in, est_out)
-        return await self.budgets.reserve(caller, dep, estimate), ticket
+        raise attempts.error(request.model)
 
     def _has_provider_limit(self, provider: str) -> bool:
         rl = self.settings.ratelimit
@@ -492,319 +442,3 @@ class Gateway:
         if self.recorder is not None:
             self.recorder.record(rec)
         self.bus.publish("call", rec)
-
-
-class CallStream:
-    """A streamed call: iterate it for chunks; ``record`` fills in as it goes.
-
-    ``await stream.start()`` runs everything up to the first chunk (limits,
-    cache, routing, the upstream's first token), so a server can send its
-    headers knowing the provider and cache status. Closing the stream early
-    (``aclose``, or a cancelled consumer) cancels the upstream call; the call
-    is still recorded, as ``cancelled``.
-    """
-
-    def __init__(self, gateway: Gateway, request: ChatRequest, caller: Caller, options: CallOptions) -> None:
-        self.gateway = gateway
-        self.request = request
-        self.caller = caller
-        self.options = options
-        self.record = gateway._new_record(request, caller, options, stream=True)
-        self.limits: list[LimitState] = []
-        self._gen = self._run()
-        self._first: Chunk | None = None
-        self._answer: ChatResponse | None = None
-        self._started = False
-        self._done = False
-
-    async def start(self) -> None:
-        """Run the call up to its first chunk; raises what the call raises."""
-        if not self._started:
-            self._started = True
-            try:
-                self._first = await self._gen.__anext__()
-            except StopAsyncIteration:
-                self._done = True
-
-    def __aiter__(self) -> CallStream:
-        return self
-
-    async def __anext__(self) -> Chunk:
-        await self.start()
-        if self._first is not None:
-            first, self._first = self._first, None
-            return first
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            return await self._gen.__anext__()
-        except StopAsyncIteration:
-            self._done = True
-            raise
-
-    async def aclose(self) -> None:
-        """Stop the stream; the upstream call is cancelled and recorded."""
-        await self._gen.aclose()
-
-    async def collect(self) -> ChatResponse:
-        """Read the whole stream into one response."""
-        parts: list[str] = []
-        finish = "stop"
-        usage = Usage()
-        tool_calls: list[dict[str, Any]] = []
-        async for chunk in self:
-            parts.append(chunk.delta)
-            if chunk.finish_reason:
-                finish = chunk.finish_reason
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.tool_calls:
-                tool_calls.extend(chunk.tool_calls)
-        return ChatResponse(
-            content="".join(parts),
-            model=self.record.model or self.request.model,
-            usage=usage,
-            finish_reason=finish,
-            tool_calls=assemble_tool_calls(tool_calls) or None,
-            id=self.record.request_id,
-            provider=self.record.provider or "",
-        )
-
-    async def _run(self) -> AsyncGenerator[Chunk, None]:
-        gw, rec = self.gateway, self.record
-        trace = gw.telemetry.begin(self.request, rec, self.options.traceparent)
-        start = gw.clock.monotonic()
-        ticket: Ticket | None = None
-        try:
-            ticket, est_in, est_out = await gw._admit(self.request, self.caller, self.options)
-            self.limits = ticket.states
-            with trace.stage("cache lookup"):
-                hit = await gw.cache.lookup(self.request, self.caller, self.options.cache)
-            if hit is not None:
-                _apply_hit(rec, hit.response, hit.kind, hit.similarity, hit.saved_nanos)
-                self._answer = hit.response
-                rec.ttft_ms = (gw.clock.monotonic() - start) * 1000
-                for chunk in _replay(hit.response, rec.request_id):
-                    yield chunk
-                rec.latency_ms = (gw.clock.monotonic() - start) * 1000
-                return
-            with trace.stage("route"):
-                plan = gw.router.plan(self.request, self.caller, strategy=self.options.strategy)
-            _apply_plan(rec, plan)
-            async with aclosing(self._attempts(plan, est_in, est_out, start, trace)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
-        except BaseException as exc:
-            _apply_error(rec, exc)
-            raise
-        finally:
-            await gw._conclude(rec, ticket, start)
-            trace.finish(rec, self._answer)
-
-    async def _attempts(
-        self, plan: RoutePlan, est_in: int, est_out: int, start: float, trace: CallTrace
-    ) -> AsyncGenerator[Chunk, None]:
-        gw, rec, request = self.gateway, self.record, self.request
-        errors: list[AxError] = []
-        for dep in plan.candidates[: gw.settings.routing.max_attempts]:
-            try:
-                reservation, ticket = await gw._reserve(self.caller, dep, est_in, est_out)
-            except (RateLimited, BudgetExceeded) as exc:
-                errors.append(exc)
-                continue
-            rec.attempts += 1
-            t0 = gw.clock.monotonic()
-            gw.router.begin(dep)
-            span = trace.attempt(dep, rec.attempts)
-            upstream = gw.providers[dep.provider].stream(request, dep)
-            parts: list[str] = []
-            usage: Usage | None = None
-            finish = "stop"
-            tool_calls: list[dict[str, Any]] = []
-            first_at: float | None = None
-            try:
-                async for chunk in upstream:
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    if chunk.finish_reason:
-                        finish = chunk.finish_reason
-                    if first_at is None and (chunk.delta or chunk.tool_calls or chunk.finish_reason):
-                        first_at = gw.clock.monotonic()
-                        _apply_deployment(rec, dep)
-                        rec.ttft_ms = (first_at - start) * 1000
-                    parts.append(chunk.delta)
-                    if chunk.tool_calls:
-                        tool_calls.extend(chunk.tool_calls)
-                    chunk.id = rec.request_id
-                    chunk.model = dep.upstream_model
-                    yield chunk
-                if usage is None:
-                    usage = _estimated_usage(request, "".join(parts))
-                    yield Chunk(usage=usage, id=rec.request_id, model=dep.upstream_model)
-            except ProviderError as exc:
-                span.end(exc)
-                _apply_deployment(rec, dep)
-                elapsed = (gw.clock.monotonic() - t0) * 1000
-                gw.router.observe(Attempt(dep, False, elapsed, error=exc, retry_after=getattr(exc, "retry_after", None)))
-                if first_at is None and (exc.retryable or _moves_on(exc)):
-                    await gw.budgets.release(reservation)
-                    if ticket is not None:
-                        await gw.limiter.settle(ticket, 0)
-                    errors.append(exc)
-                    continue
-                # Tokens already reached the caller: no fallback, but what was
-                # produced is still paid for.
-                usage = _estimated_usage(request, "".join(parts)) if first_at is not None else Usage()
-                _apply_usage(rec, usage)
-                rec.cost_nanos = gw.prices.cost(dep, usage) if first_at is not None else None
-                await gw.budgets.settle(reservation, rec.cost_nanos)
-                raise
-            except BaseException as exc:
-                span.end(exc)
-                # Cancelled or closed by the consumer: bill what was produced.
-                usage = usage or _estimated_usage(request, "".join(parts))
-                _apply_deployment(rec, dep)
-                _apply_usage(rec, usage)
-                rec.cost_nanos = gw.prices.cost(dep, usage)
-                await gw.budgets.settle(reservation, rec.cost_nanos)
-                gw.router.observe(Attempt(dep, False, (gw.clock.monotonic() - t0) * 1000))
-                raise
-            finally:
-                await _aclose(upstream)
-            span.end()
-            elapsed = (gw.clock.monotonic() - t0) * 1000
-            _apply_deployment(rec, dep)
-            _apply_usage(rec, usage)
-            rec.cost_nanos = gw.prices.cost(dep, usage)
-            rec.http_status = 200
-            rec.latency_ms = (gw.clock.monotonic() - start) * 1000
-            gw._later(gw._settle(reservation, rec.cost_nanos, ticket, usage.total_tokens))
-            ttft = (first_at - t0) * 1000 if first_at is not None else None
-            gw.router.observe(Attempt(dep, True, elapsed, ttft, usage.output_tokens, usage=usage))
-            response = ChatResponse(
-                content="".join(parts),
-                model=dep.upstream_model,
-                usage=usage,
-                finish_reason=finish,
-                tool_calls=tool_calls or None,
-                id=rec.request_id,
-                provider=dep.provider,
-            )
-            self._answer = response
-            await gw.cache.store(request, self.caller, response, rec.cost_nanos, self.options.cache)
-            return
-        raise _pick_error(errors, request.model)
-
-
-# -- helpers ------------------------------------------------------------------------------
-
-
-def _retry_hook(exc: Exception) -> bool | float:
-    """stamina's hook: retry a round that failed retryably, honouring Retry-After."""
-    if isinstance(exc, ProviderRateLimited) and exc.retry_after is not None:
-        return exc.retry_after if exc.retry_after <= MAX_RETRY_AFTER_S else False
-    return isinstance(exc, ProviderError) and exc.retryable
-
-
-def _moves_on(exc: AxError) -> bool:
-    """Non-retryable errors that another deployment may still not have."""
-    from axtui.errors import ContextTooLong, ProviderAuthError
-
-    return isinstance(exc, (ContextTooLong, ProviderAuthError))
-
-
-def _pick_error(errors: Sequence[AxError], model: str) -> AxError:
-    """The error to report when no candidate served: refusals and then the last failure."""
-    if not errors:
-        return ProviderError(f"no deployment of {model!r} is available right now (all circuits open); retry shortly")
-    upstream = [e for e in errors if isinstance(e, ProviderError)]
-    if upstream:
-        return upstream[-1]
-    limited = [e for e in errors if isinstance(e, RateLimited)]
-    if limited and len(limited) == len(errors):
-        return min(limited, key=lambda e: e.retry_after)
-    budget = [e for e in errors if isinstance(e, BudgetExceeded)]
-    return budget[0] if budget else errors[-1]
-
-
-def _apply_plan(rec: CallRecord, plan: RoutePlan) -> None:
-    rec.route = plan.strategy
-    rec.rule = plan.rule
-    rec.variant = plan.variant
-
-
-def _apply_deployment(rec: CallRecord, dep: Deployment) -> None:
-    rec.provider = dep.provider
-    rec.model = dep.upstream_model
-    rec.deployment = dep.id
-    rec.region = dep.region or None
-
-
-def _apply_usage(rec: CallRecord, usage: Usage) -> None:
-    rec.input_tokens = usage.input_tokens
-    rec.cached_input_tokens = usage.cached_input_tokens
-    rec.cache_write_tokens = usage.cache_write_tokens
-    rec.output_tokens = usage.output_tokens
-    rec.reasoning_tokens = usage.reasoning_tokens
-    rec.usage_estimated = usage.estimated
-
-
-def _apply_hit(
-    rec: CallRecord, response: ChatResponse, kind: str, similarity: float | None, saved: int | None
-) -> None:
-    rec.cache = kind  # type: ignore[assignment]
-    rec.similarity = similarity
-    rec.saved_nanos = saved
-    rec.cost_nanos = 0
-    rec.provider = response.provider or None
-    rec.model = response.model or None
-    rec.http_status = 200
-    rec.output_tokens = response.usage.output_tokens
-    rec.input_tokens = response.usage.input_tokens
-
-
-def _apply_error(rec: CallRecord, exc: BaseException) -> None:
-    if isinstance(exc, AxError):
-        exc.record = rec
-    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
-        rec.status = "cancelled"
-        rec.error_class = "Cancelled"
-        rec.error_message = "the caller went away before the answer was complete"
-        return
-    if isinstance(exc, RateLimited):
-        rec.status = "rate_limited"
-    elif isinstance(exc, BudgetExceeded):
-        rec.status = "budget_refused"
-    else:
-        rec.status = "error"
-    if isinstance(exc, AxError):
-        rec.error_class = exc.kind
-        rec.error_message = exc.message[:2000]
-        rec.http_status = getattr(exc, "http_status", None) or exc.status_code
-    else:
-        rec.error_class = type(exc).__name__
-        rec.error_message = str(exc)[:2000]
-        rec.http_status = 500
-
-
-def _estimated_usage(request: ChatRequest, text: str) -> Usage:
-    return Usage(input_tokens=estimate_prompt_tokens(request), output_tokens=estimate_tokens(text), estimated=True)
-
-
-def _replay(response: ChatResponse, request_id: str) -> list[Chunk]:
-    """A cached answer as a valid stream: text in pieces, finish, usage."""
-    text = response.content
-    step = 64
-    chunks = [Chunk(delta=text[i : i + step], id=request_id, model=response.model) for i in range(0, len(text), step)]
-    if response.tool_calls:
-        chunks.append(Chunk(tool_calls=response.tool_calls, id=request_id, model=response.model))
-    chunks.append(Chunk(finish_reason=response.finish_reason, id=request_id, model=response.model))
-    chunks.append(Chunk(usage=response.usage, id=request_id, model=response.model))
-    return chunks
-
-
-async def _aclose(stream: Any) -> None:
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        with contextlib.suppress(ProviderError):
-            await close()

@@ -233,8 +233,9 @@ def upsert_rollups(conn: Connection, table: Table, rows: Sequence[dict[str, Any]
     if upsert is None:
         upsert = _UPSERTS[table.name] = RawSql(lambda dialect: _upsert(dialect, table))
     # Straight to the driver: SQLAlchemy's per-row parameter handling would cost
-    # more than the database's work on these wide, all-numeric rows.
-    upsert.run_many(conn, rows)
+    # more than the database's work on these wide, all-numeric rows. In key order, so
+    # replicas writing the same rows at once lock them in one order (no deadlock on PostgreSQL).
+    upsert.run_many(conn, sorted(rows, key=lambda r: tuple(str(r[k]) for k in _KEY_COLUMNS)))
 
 
 _UPSERTS: dict[str, RawSql] = {}
