@@ -4,7 +4,7 @@
 ``DELETE`` take the admin key (anything goes with ``--no-auth``). A
 gateway key reads what applies to it (`axtui.server.tenancy`): the
 budgets and limits of its user, its key and everyone; alert rules with
-their webhooks' hosts only. Every
+their webhooks' hosts only; routing without the config file's path. Every
 change is kept in the store, so every worker and every other ax process
 sees it (this worker at once, the others within their refresh interval).
 Money travels as exact decimal strings.
@@ -13,14 +13,18 @@ Money travels as exact decimal strings.
 from __future__ import annotations
 
 import asyncio
+import pathlib
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from axtui.errors import InvalidRequest
+from axtui import locations
+from axtui.config import RoutingConfig
+from axtui.errors import ConfigError, InvalidRequest
 from axtui.money import nanos_to_usd
 from axtui.server import constraints as c
 from axtui.server.auth import Viewer
@@ -60,7 +64,7 @@ class AlertRuleIn(BaseModel):
 
 
 class AlertRuleOut(BaseModel):
-    """A stored rule and its state (``webhook``: the URL for the admin, only its host for gateway keys)."""
+    """A stored rule and its state."""
 
     id: int
     name: str
@@ -438,10 +442,137 @@ def _ratelimit_routes(router: APIRouter) -> None:
         return {"deleted": await _limiter(request).delete_limit(subject)}
 
 
+# -- routing ----------------------------------------------------------------------------------
+
+
+class RoutingOut(BaseModel):
+    """The router's settings, each deployment's live health and weight, and the A/B tests' results."""
+
+    routing: dict[str, Any] = Field(description="The [routing] section in force")
+    health: list[dict[str, Any]] = Field(description="Each deployment's health in this worker")
+    weights: dict[str, float]
+    reports: dict[str, dict[str, Any]] = Field(description="Each A/B test's results over the last day")
+    config_path: str | None = Field(default=None, description="The config file routing edits are saved to "
+                                                                "(shown to the admin only)")
+    models: list[str]
+
+
+class RoutingIn(BaseModel):
+    """A new [routing] section and deployment weights, saved to the server's config file."""
+
+    routing: RoutingConfig
+    weights: dict[str, float] = Field(default_factory=dict)
+
+
+def _router(request: Request) -> Any:
+    router = gateway_of(request).router
+    if not hasattr(router, "health_snapshot"):
+        raise problem_for_status(503, "this gateway's router keeps no health; routing is served by the health router")
+    return router
+
+
+def _config_path(request: Request) -> pathlib.Path:
+    return server_state(request).config_path or locations.config_path()
+
+
+async def _routing_out(request: Request, viewer: Viewer) -> RoutingOut:
+    from axtui.routing.abreport import ab_report
+
+    gateway, router = gateway_of(request), _router(request)
+    routing = gateway.settings.routing
+    since = gateway.clock.now() - 86_400
+    reports = await asyncio.to_thread(
+        lambda: {t.name: asdict(ab_report(gateway.store, t.name, routing, since=since))  # type: ignore[arg-type]
+                 for t in routing.ab_tests})
+    return RoutingOut(
+        routing=routing.model_dump(mode="json"),
+        health=[asdict(h) for h in router.health_snapshot()],
+        weights={d.id: d.weight for d in gateway.catalog.deployments},
+        reports=reports,
+        config_path=str(_config_path(request)) if viewer.admin else None,
+        models=gateway.catalog.names(),
+    )
+
+
+def _routing_routes(router: APIRouter) -> None:
+    @router.get("/api/routing", response_model=RoutingOut, tags=["Routing"], summary="Routing and health",
+                dependencies=[Depends(require_reader)])
+    async def get_routing(request: Request) -> RoutingOut:
+        """The routing settings in force, every deployment's health and weight, and A/B results."""
+        return await _routing_out(request, await viewer_of(request))
+
+    @router.put("/api/routing", response_model=RoutingOut, tags=["Routing"], summary="Change routing",
+                dependencies=[Depends(require_admin)])
+    async def put_routing(request: Request, body: RoutingIn) -> RoutingOut:
+        """Save a new [routing] section and weights to the config file; every worker applies it within a second."""
+        from axtui.routing.build import save_routing
+
+        gateway = gateway_of(request)
+        try:
+            new = await asyncio.to_thread(save_routing, _config_path(request), body.routing, body.weights,
+                                          gateway.catalog)
+        except ConfigError as exc:
+            raise InvalidRequest(exc.message, param="routing") from None
+        # This worker applies it now; the others (and this one again, harmlessly) when they see the file.
+        applied = gateway.settings.model_copy(update={"routing": new.routing, "deployments": new.deployments})
+        gateway.settings = applied
+        gateway.bus.publish("config", applied)
+        return await _routing_out(request, await viewer_of(request))
+
+    @router.get("/api/routing/explain", response_model=dict[str, Any], tags=["Routing"],
+                summary="Explain a routing decision", dependencies=[Depends(require_reader)],
+                responses={404: {"description": "No deployment serves that model",
+                                 "content": {"application/json": {"schema": {
+                                     "$ref": "#/components/schemas/ErrorResponse"}}}}})
+    async def explain_route(
+        request: Request,
+        model: Annotated[str, Query(min_length=1, max_length=256)],
+        user: Annotated[str, Query(max_length=256)] = "anonymous",
+        tokens: Annotated[int | None, Query(ge=0, le=10_000_000)] = None,
+    ) -> dict[str, Any]:
+        """Which deployment a call of ``model`` by ``user`` would get now, and why (nothing is called)."""
+        from axtui.routing.explain import explain
+
+        viewer = await viewer_of(request)
+        if user not in ("", "anonymous"):
+            owned_user(viewer, user)  # a gateway key explains its own calls only
+        result: dict[str, Any] = jsonable_encoder(asdict(explain(_router(request), model, user=user or "anonymous",
+                                                                 tokens=tokens)))
+        return result
+
+    @router.get("/api/cost/whatif", response_model=dict[str, Any], tags=["Costs"],
+                summary="Replay recorded calls under another strategy", dependencies=[Depends(require_admin)])
+    async def cost_whatif(
+        request: Request,
+        seconds: Annotated[float, Query(gt=0, le=366 * 86_400)] = 86_400.0,
+        strategy: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        """The calls of the last ``seconds`` replayed under ``strategy``: spend, savings and p95 beside the real ones.
+
+        What ``ax cost whatif --strategy S`` prints as JSON (price files are read only by the CLI, where
+        the calls are). The admin key: it reads every user's calls.
+        """
+        from axtui.cost.whatif import load_policy, whatif
+
+        gateway = gateway_of(request)
+        if gateway.store is None:
+            raise problem_for_status(503, "this gateway records no calls, so there is nothing to replay")
+        try:
+            policy = load_policy(gateway.settings, strategy=strategy)
+        except ConfigError as exc:
+            raise InvalidRequest(exc.message, param="strategy") from None
+        now = gateway.clock.now()
+        result = await asyncio.to_thread(whatif, gateway.store, gateway.settings, gateway.catalog, policy,
+                                         now - seconds, now, described={"strategy": strategy} if strategy else {})
+        data: dict[str, Any] = jsonable_encoder(result.as_dict())
+        return data
+
+
 def admin_router() -> APIRouter:
-    """The /api routes for alerts, budgets and rate limits."""
+    """The /api routes for alerts, budgets, rate limits and routing."""
     router = APIRouter()
     _alert_routes(router)
     _budget_routes(router)
     _ratelimit_routes(router)
+    _routing_routes(router)
     return router

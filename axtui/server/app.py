@@ -44,7 +44,6 @@ from axtui.server.metrics_api import health_router, metrics_router
 from axtui.server.monitoring import start_monitoring
 from axtui.server.openapi import install_openapi
 from axtui.server.responses_api import ResponsesRoutes
-from axtui.server.routing_api import routing_router
 from axtui.server.state import ServerState, chain_stop_signals
 from axtui.server.v1 import HOT_PATHS, V1Routes
 
@@ -253,7 +252,6 @@ def create_app(
     api.include_router(health_router())
     api.include_router(metrics_router())
     api.include_router(admin_router())
-    api.include_router(routing_router())
     api.include_router(export_router())
     install_openapi(api)
     return AxServer(state, api, RequestGuard(state, host, settings.server.allowed_hosts))

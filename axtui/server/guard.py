@@ -86,6 +86,7 @@ class RequestGuard:
 
     def __init__(self, state: ServerState, bind_host: str | None, allowed_hosts: Iterable[str] = ()) -> None:
         self.state = state
+        self._seen: dict[bytes, bool] = {}
         names = [h.strip().lower().rstrip(".") for h in allowed_hosts if h.strip()]
         self._any = "*" in names
         self._exact = {host_name(h) for h in names if not h.startswith("*")}
@@ -106,10 +107,21 @@ class RequestGuard:
         name = host_name(host)
         return is_loopback(name) or name in self._exact or (bool(self._suffixes) and name.endswith(self._suffixes))
 
+    def _host_ok(self, raw: bytes) -> bool:
+        # Every request names one of a few hosts: remember the answers (a bounded few).
+        known = self._seen.get(raw)
+        if known is None:
+            known = self.host_allowed(raw.decode("latin-1"))
+            if len(self._seen) >= 256:
+                self._seen.clear()
+            self._seen[raw] = known
+        return known
+
     async def check(self, scope: Scope, headers: dict[bytes, bytes]) -> AxError | None:
         """The refusal a request gets, or None; keeps its identity in ``scope`` and `current_identity`."""
+        scope["ax.headers"] = headers
         host = headers.get(b"host")
-        if host is not None and not self.host_allowed(host.decode("latin-1")):
+        if host is not None and not self._host_ok(host):
             return HTTPProblem(
                 421,
                 "this gateway does not serve that host name; reach it by the address it listens on or a "
@@ -151,6 +163,8 @@ def _has_body(headers: dict[bytes, bytes]) -> bool:
 
 
 def _is_json(content_type: bytes | None) -> bool:
+    if content_type == b"application/json":
+        return True
     if not content_type:
         return False
     media = content_type.split(b";", 1)[0].strip().lower()

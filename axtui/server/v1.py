@@ -158,7 +158,7 @@ class V1Routes:
         state.enter()
         try:
             gateway = self._gateway()
-            headers = header_dict(scope)
+            headers = scope.get("ax.headers") or header_dict(scope)  # the guard's copy, when it made one
             body = await read_body(receive, headers, state.max_body)
             if path == "/v1/chat/completions":
                 await self._chat(gateway, headers, body, request_id, receive, send)

@@ -198,3 +198,22 @@ def test_late_calls_land_in_their_own_second(steps: list[tuple[float, float, boo
     t = live.snapshot().totals
     assert t.requests == sum(1 for at in seen if int(at) > head - 60)
     assert live.stats(window_s=120).requests == sum(1 for at in seen if int(at) > head - 120)
+
+
+def test_a_users_snapshot_holds_its_namespace_and_nobody_else(clock: FakeClock) -> None:
+    live = LiveMetrics(MetricsConfig(window_s=900, recent_s=60, user_slot_s=10), clock=clock)
+    feed(live, clock, 4, 1.0, user="acme")
+    feed(live, clock, 6, 1.0, user="acme/alice")
+    feed(live, clock, 9, 1.0, user="bob", cost_nanos=7)
+    feed(live, clock, 2, 1.0, user="acmeX")  # a prefix, not the namespace
+    mine = live.user_snapshot("acme")
+    assert mine.totals.requests == 10 and mine.totals.cost_usd == Decimal("0.000015")
+    assert [u.key for u in mine.users] == ["acme", "acme/alice"]
+    assert {c.user for c in mine.recent} == {"acme", "acme/alice"} and len(mine.recent) == 10
+    assert sum(mine.series.requests) == 10 and mine.series.step_s == 10
+    assert mine.providers == [] and mine.models == [] and mine.deployments == []
+    assert live.user_snapshot("acme", recent=3).recent[-1].user == "acme/alice"
+    assert live.user_snapshot("nobody").totals.requests == 0
+    clock.advance(120)  # out of the recent minute, still in the window
+    later = live.user_snapshot("acme")
+    assert later.totals.requests == 0 and later.lifetime.requests == 10

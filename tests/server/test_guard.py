@@ -124,3 +124,16 @@ def test_client_errors_name_no_server_paths(live: LiveServer, key: str) -> None:
     _, body, _ = error_payload(ConfigError(f"{locations.config_path()}: line 3: bad value"))
     assert str(locations.config_dir()) not in body["error"]["message"]
     assert "line 3: bad value" in body["error"]["message"]
+
+
+def test_readiness_names_no_server_path(live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from axtui import locations
+    from axtui.server import metrics_api
+
+    def broken(gateway: object) -> None:
+        raise OSError(f"unable to open database file {locations.db_path()}")
+
+    monkeypatch.setattr(metrics_api, "_ping", broken)
+    r = httpx.get(f"{live.url}/readyz")
+    assert r.status_code == 503 and "store" in r.text
+    assert str(locations.data_dir()) not in r.text

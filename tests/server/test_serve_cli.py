@@ -71,3 +71,19 @@ def test_library_modules_leave_process_settings_alone() -> None:
         assert sys.getswitchinterval() == SWITCH_INTERVAL_S
     finally:
         sys.setswitchinterval(before)
+
+
+def test_routers_do_not_import_the_app() -> None:
+    """The app imports its routers and the dependencies they share; nothing imports the app back."""
+    import ast
+    from pathlib import Path
+
+    import axtui.server
+
+    folder = Path(axtui.server.__file__).parent
+    for module in folder.glob("*.py"):
+        if module.name in ("__init__.py", "app.py", "run.py"):
+            continue
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "axtui.server.app", f"{module.name} imports the app"
