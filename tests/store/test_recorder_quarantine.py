@@ -172,3 +172,13 @@ def test_a_full_recorder_is_answered_503_on_the_wire() -> None:
 
     status, body, _ = error_payload(RecorderFull("ax cannot record calls fast enough"))
     assert status == 503 and body["error"]["type"] == "recorder_full"
+
+
+def test_the_calls_table_has_exactly_the_records_fields_and_the_recorder_writes_them_all() -> None:
+    from dataclasses import fields
+
+    from axtui.store.recorder import record_to_row
+
+    names = [f.name for f in fields(CallRecord)]
+    assert [c.name for c in Call.__table__.columns if c.name != "id"] == names  # type: ignore[attr-defined]
+    assert sorted(record_to_row(_rec(1))) == sorted(names)
