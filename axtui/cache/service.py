@@ -49,10 +49,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from cachetools import LRUCache
 
 from axtui.aio import start_eagerly
 from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response, decode_vectors
-from axtui.cache.guards import exact_signature, features, turns_mismatch
+from axtui.cache.guards import GuardFeatures, exact_signature, features, turns_mismatch
 from axtui.cache.index import VectorIndex, snapshot_path
 from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
 from axtui.cache.memory import MemoryTier
@@ -126,6 +127,8 @@ class AnswerCache:
         self.memory = MemoryTier(config.memory_entries, config.memory_bytes)
         self.index = VectorIndex(capacity=config.index_entries)
         self.counters = LiveCounters()
+        #: Guard features by text (a pure function of it), used on the event loop only.
+        self._guard_memo: LRUCache[str, GuardFeatures] = LRUCache(maxsize=4096)
         self._tasks: set[asyncio.Task[None]] = set()
         #: Where a search goes when the loop finds the index busy.
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="ax-cache-search")
@@ -225,9 +228,11 @@ class AnswerCache:
         key = cache_key(request, scope)
         now = self.clock.now()
         ttl = policy.ttl_for(directive)
+        semantic = self._semantic(policy, request)
         entry = Entry(
             key=key,
-            partition=partition_key(request, scope),
+            # A semantic entry's partition needs its guards: it is set with them, below.
+            partition="" if semantic else partition_key(request, scope),
             scope=scope,
             user=caller.user,
             model=request.model,
@@ -240,11 +245,9 @@ class AnswerCache:
         self.memory.put(entry)
         self.counters.stored += 1
         if len(self._tasks) >= _MAX_PENDING:
-            # Embedders or the index thread are behind: the entry is served from memory, and
-            # indexed later from the store if another process writes it; this one is not kept.
+            # Embedders are behind: the entry is served from this process's memory only.
             self.counters.dropped_writes += 1
             return
-        semantic = self._semantic(policy, request)
         texts = turn_texts(request) if semantic else []
         task = start_eagerly(self._finish_store(entry, request, caller, semantic, texts))
         if task is not None:
@@ -351,7 +354,7 @@ class AnswerCache:
         min_created: float,
     ) -> CacheHit | None:
         texts = turn_texts(request)
-        guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+        guards = await self._guards(texts)
         partition = partition_key(request, scope, exact_signature(guards))
         if not self.index.size(partition):
             # Nothing in the partition could pass the guards: no embedding,
@@ -406,6 +409,19 @@ class AnswerCache:
             return None
         return vectors
 
+    async def _guards(self, texts: list[str]) -> tuple[GuardFeatures, ...]:
+        """The turns' guard features; short texts' are remembered (a miss's store needs its lookup's again)."""
+        if sum(len(t) for t in texts) > _INLINE_CHARS:
+            return await asyncio.to_thread(lambda: tuple(features(t) for t in texts))
+        memo = self._guard_memo
+        out = []
+        for text in texts:
+            found = memo.get(text)
+            if found is None:
+                found = memo[text] = features(text)
+            out.append(found)
+        return tuple(out)
+
     async def _offload(self, work: Callable[[], T], texts: list[str]) -> T:
         if sum(len(t) for t in texts) <= _INLINE_CHARS:
             return work()
@@ -417,7 +433,7 @@ class AnswerCache:
         try:
             vectors: np.ndarray | None = None
             if semantic:
-                guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+                guards = await self._guards(texts)
                 entry.partition = partition_key(request, entry.scope, exact_signature(guards))
                 vectors = await self._embed(texts, caller)
                 if vectors is not None:
