@@ -52,7 +52,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from usearch.index import Index
@@ -107,8 +107,9 @@ class Candidate:
     min_turn: float
 
 
-@dataclass(slots=True)
-class _Row:
+class _Row(NamedTuple):
+    """One entry's bookkeeping (immutable: a new label makes a new row)."""
+
     key: str
     partition: str
     label: int
@@ -241,7 +242,7 @@ class VectorIndex:
         graph = self._graphs.get(row.width)
         if graph is None:
             graph = self._graphs[row.width] = _graph(row.width)
-        row.label = self._next_label
+        row = row._replace(label=self._next_label)
         self._next_label += 1
         graph.add(row.label, row_vec, threads=1)
         self._rows[row.key] = row
