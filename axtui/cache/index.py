@@ -69,10 +69,11 @@ _BITS = np.arange(TAG_DIMS, dtype=np.uint64)
 #: Graph parameters: neighbours per node, and the candidate lists when adding and searching.
 #: Measured at 50k rows on this (loaded) machine, 16 candidates: a search of width 24 costs
 #: 0.25 ms of CPU for 98.9 % recall of the nearest row, 32: 0.30 ms / 99.6 %, 48: 0.40 ms /
-#: 99.9 %, 64: 0.48 ms / 99.9 %. 40 keeps recall above 99 % at a third less than 64.
+#: 99.9 %, 64: 0.48 ms / 99.9 %. 40 measured 98.9-99.3 % at 100k rows (bench_cache.py), too
+#: close to the 99 % target: 48.
 _CONNECTIVITY = 16
 _EXPANSION_ADD = 64
-_EXPANSION_SEARCH = 40
+_EXPANSION_SEARCH = 48
 #: Python bookkeeping per entry (key string, row record, dict and LRU slots), for `nbytes`.
 _PY_BYTES_PER_ENTRY = 420
 
