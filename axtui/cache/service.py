@@ -15,12 +15,17 @@ identical request hits), the guard features and vectors are computed (a
 paid embedder's call, or a long text on a worker thread, goes on in the
 background), indexed, and the row is queued for the store's writer thread.
 
-Nothing slow runs on the event loop: searching and adding to the graph
-(0.1-1 ms, more on a busy machine) run on one index thread, and every
-queue is bounded. A cache may lose a write, never hold up a call: a store
-whose background work is full (`_MAX_PENDING` stores waiting for the index
-thread or an embedder, or the store tier's ``write_queue``) drops it and
-counts it in ``dropped_writes``. The entry is still served from memory; an
+Nothing slow runs on the event loop, and every queue is bounded. Adding
+to the graph (~0.1-0.5 ms a vector) is queued for one index thread, which
+adds whatever has gathered in one go: a handover to a thread costs the
+loop ~0.1 ms on a busy machine, so it is paid once per batch, not per
+answer. A search (~0.1-0.3 ms of CPU whatever the size, bench_cache.py)
+runs on the loop when the index is free and on the index thread when it
+is busy, so the loop never waits for the index's lock. A cache may lose a
+write, never hold up a call: a store whose background work is full
+(`_MAX_PENDING` stores waiting for an embedder or the index thread, or the
+store tier's ``write_queue``) is dropped and counted in
+``dropped_writes``. The entry is still served from memory; an
 entry not indexed here is indexed later from the store, as other
 processes' entries are.
 
@@ -34,7 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -42,10 +49,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from cachetools import LRUCache
 
 from axtui.aio import start_eagerly
 from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response, decode_vectors
-from axtui.cache.guards import exact_signature, features, turns_mismatch
+from axtui.cache.guards import GuardFeatures, exact_signature, features, turns_mismatch
 from axtui.cache.index import VectorIndex, snapshot_path
 from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
 from axtui.cache.memory import MemoryTier
@@ -68,6 +76,9 @@ T = TypeVar("T")
 _INLINE_CHARS = 4_000
 #: Stores whose background part (embedding, indexing) may wait at once; more are dropped and counted.
 _MAX_PENDING = 1_024
+#: How long the indexer lets answers gather before adding them (this process finds a new answer
+#: by meaning this much later; by its exact key at once).
+_INDEX_LINGER_S = 0.02
 #: A snapshot of the index is written at most this often (and on close), when entries changed.
 _SNAPSHOT_INTERVAL_S = 600.0
 
@@ -116,9 +127,18 @@ class AnswerCache:
         self.memory = MemoryTier(config.memory_entries, config.memory_bytes)
         self.index = VectorIndex(capacity=config.index_entries)
         self.counters = LiveCounters()
+        #: Guard features by text (a pure function of it), used on the event loop only.
+        self._guard_memo: LRUCache[str, GuardFeatures] = LRUCache(maxsize=4096)
         self._tasks: set[asyncio.Task[None]] = set()
-        #: The one thread that searches and grows the index (the event loop never waits on its lock).
-        self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="ax-cache-index")
+        #: Where a search goes when the loop finds the index busy.
+        self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="ax-cache-search")
+        #: Entries waiting for the indexer thread (at most `_MAX_PENDING`), with their vectors.
+        self._adds: deque[tuple[Entry, np.ndarray]] = deque()
+        self._adds_cond = threading.Condition()
+        self._queued = self._added = 0
+        self._stopping = False
+        #: Started with the first answer to index.
+        self._indexer = threading.Thread(target=self._index_queued, name="ax-cache-indexer", daemon=True)
         self.snapshot_path: Path | None = None
         self._snapshot_changes = 0
         self._snapshot_at = time.monotonic()
@@ -208,9 +228,11 @@ class AnswerCache:
         key = cache_key(request, scope)
         now = self.clock.now()
         ttl = policy.ttl_for(directive)
+        semantic = self._semantic(policy, request)
         entry = Entry(
             key=key,
-            partition=partition_key(request, scope),
+            # A semantic entry's partition needs its guards: it is set with them, below.
+            partition="" if semantic else partition_key(request, scope),
             scope=scope,
             user=caller.user,
             model=request.model,
@@ -223,11 +245,9 @@ class AnswerCache:
         self.memory.put(entry)
         self.counters.stored += 1
         if len(self._tasks) >= _MAX_PENDING:
-            # Embedders or the index thread are behind: the entry is served from memory, and
-            # indexed later from the store if another process writes it; this one is not kept.
+            # Embedders are behind: the entry is served from this process's memory only.
             self.counters.dropped_writes += 1
             return
-        semantic = self._semantic(policy, request)
         texts = turn_texts(request) if semantic else []
         task = start_eagerly(self._finish_store(entry, request, caller, semantic, texts))
         if task is not None:
@@ -240,12 +260,19 @@ class AnswerCache:
         """Wait until every answer stored so far is indexed and written."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._added < self._queued:
+            await asyncio.to_thread(self._wait_indexed)
         if self.tier is not None:
             await asyncio.to_thread(self.tier.flush)
 
     async def aclose(self) -> None:
         """Finish background work and stop the writer thread (the gateway calls this on close)."""
         await self.drain()
+        with self._adds_cond:
+            self._stopping = True
+            self._adds_cond.notify_all()
+        if self._indexer.ident is not None:
+            await asyncio.to_thread(self._indexer.join, 30)
         if self.tier is not None:
             await asyncio.to_thread(self.tier.close)
         self._index_thread.shutdown(wait=True)
@@ -327,7 +354,7 @@ class AnswerCache:
         min_created: float,
     ) -> CacheHit | None:
         texts = turn_texts(request)
-        guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+        guards = await self._guards(texts)
         partition = partition_key(request, scope, exact_signature(guards))
         if not self.index.size(partition):
             # Nothing in the partition could pass the guards: no embedding,
@@ -336,11 +363,12 @@ class AnswerCache:
         vectors = await self._embed(texts, caller)
         if vectors is None:
             return None
-        loop = asyncio.get_running_loop()
-        candidates = await loop.run_in_executor(
-            self._index_thread,
-            lambda: self.index.search(partition, vectors, policy.threshold, now=now, min_created=min_created),
-        )
+        candidates = self.index.try_search(partition, vectors, policy.threshold, now=now, min_created=min_created)
+        if candidates is None:  # the index thread is adding: search there, after it
+            candidates = await asyncio.get_running_loop().run_in_executor(
+                self._index_thread,
+                lambda: self.index.search(partition, vectors, policy.threshold, now=now, min_created=min_created),
+            )
         for cand in candidates:
             if cand.min_turn < policy.threshold or cand.key == key:
                 continue
@@ -381,6 +409,19 @@ class AnswerCache:
             return None
         return vectors
 
+    async def _guards(self, texts: list[str]) -> tuple[GuardFeatures, ...]:
+        """The turns' guard features; short texts' are remembered (a miss's store needs its lookup's again)."""
+        if sum(len(t) for t in texts) > _INLINE_CHARS:
+            return await asyncio.to_thread(lambda: tuple(features(t) for t in texts))
+        memo = self._guard_memo
+        out = []
+        for text in texts:
+            found = memo.get(text)
+            if found is None:
+                found = memo[text] = features(text)
+            out.append(found)
+        return tuple(out)
+
     async def _offload(self, work: Callable[[], T], texts: list[str]) -> T:
         if sum(len(t) for t in texts) <= _INLINE_CHARS:
             return work()
@@ -392,28 +433,64 @@ class AnswerCache:
         try:
             vectors: np.ndarray | None = None
             if semantic:
-                guards = await self._offload(lambda: tuple(features(t) for t in texts), texts)
+                guards = await self._guards(texts)
                 entry.partition = partition_key(request, entry.scope, exact_signature(guards))
                 vectors = await self._embed(texts, caller)
                 if vectors is not None:
                     entry.guards = guards
                     self.memory.put(entry)
-                    found = vectors
-                    evicted = await asyncio.get_running_loop().run_in_executor(
-                        self._index_thread,
-                        lambda: self.index.add(entry.partition, entry.key, found, created=entry.created_at,
-                                               expires=entry.expires_at),
-                    )
-                    self._snapshot_changes += 1
-                    if evicted:
-                        # The least recently used leave the index and the memory tier together.
-                        self.memory.pop_many(evicted)
+                    self._queue_add(entry, vectors)
             if self.tier is not None:
                 name = self.embedder.name if (vectors is not None and self.embedder is not None) else None
                 self.tier.put(entry, vectors, name)
         except Exception:
             # A cache write that fails costs a future hit, never an answer: log it, keep serving.
             log.warning("response cache: storing entry %s failed", entry.key[:12], exc_info=True)
+
+    def _queue_add(self, entry: Entry, vectors: np.ndarray) -> None:
+        with self._adds_cond:
+            if len(self._adds) >= _MAX_PENDING or self._stopping:
+                # Not indexed now: the store's refresh indexes it within seconds.
+                self.counters.dropped_writes += 1
+                return
+            self._adds.append((entry, vectors))
+            self._queued += 1
+            if not self._indexer.is_alive() and self._indexer.ident is None:
+                self._indexer.start()
+            if len(self._adds) == 1:
+                self._adds_cond.notify_all()
+
+    def _wait_indexed(self) -> None:
+        with self._adds_cond:
+            target = self._queued
+            self._adds_cond.notify_all()
+            self._adds_cond.wait_for(lambda: self._added >= target or not self._indexer.is_alive(), 30)
+
+    def _index_queued(self) -> None:
+        """The indexer thread: add what has gathered, a batch at a time, until the cache closes."""
+        while True:
+            with self._adds_cond:
+                self._adds_cond.wait_for(lambda: self._adds or self._stopping)
+                if not self._adds and self._stopping:
+                    return
+                # Let a batch gather: waking this thread costs the event loop more than an add.
+                self._adds_cond.wait(_INDEX_LINGER_S)
+                batch = list(self._adds)
+                self._adds.clear()
+            for entry, vectors in batch:
+                try:
+                    evicted = self.index.add(entry.partition, entry.key, vectors, created=entry.created_at,
+                                             expires=entry.expires_at)
+                except Exception:
+                    log.warning("response cache: indexing entry %s failed", entry.key[:12], exc_info=True)
+                    continue
+                self._snapshot_changes += 1
+                if evicted:
+                    # The least recently used leave the index and the memory tier together.
+                    self.memory.pop_many(evicted)
+            with self._adds_cond:
+                self._added += len(batch)
+                self._adds_cond.notify_all()
 
     # -- callbacks from the writer thread ------------------------------------------------------
 
