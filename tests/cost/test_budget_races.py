@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 
 from axtui.clock import SYSTEM_CLOCK
 from axtui.config import BudgetsConfig
-from axtui.cost.budgets import Scope, get_budget, set_budget, update_budget
+from axtui.cost.budgets import Scope, delete_budget, get_budget, set_budget, update_budget
 from axtui.cost.sheet import PriceSheet
 from axtui.engine.compose import build_gateway
 from axtui.errors import BudgetExceeded
@@ -197,3 +197,19 @@ async def test_a_budget_raised_mid_race_serves_exactly_the_new_room(store: Store
     assert len(served) == 35
     assert counters(store) == (35 * cost, 0, 0)
     assert get_budget(store, budget.id).limit_nanos == 35 * cost
+
+
+async def test_a_budget_deleted_mid_race_stops_refusing_after_the_delay(store: Store) -> None:
+    cost = call_cost()
+    settings = exact_settings()
+    settings.budgets = BudgetsConfig(refresh_s=REFRESH_S)
+    budget, _ = set_budget(store, Scope("global"), "day", 3 * cost, hard=True, now=SYSTEM_CLOCK.now())
+    gw = await build_gateway(settings, store=store, providers={"openai": ExactProvider("openai", ["gpt-4o-mini"])})
+    async with gw:
+        first = await asyncio.gather(*(gw.call(request(i), ALICE) for i in range(50)), return_exceptions=True)
+        delete_budget(store, budget.id)
+        await asyncio.sleep(REFRESH_S)
+        later = await asyncio.gather(*(gw.call(request(1000 + i), ALICE) for i in range(50)),
+                                     return_exceptions=True)
+    assert sum(not isinstance(r, BaseException) for r in first) == 3
+    assert not [r for r in later if isinstance(r, BaseException)]
