@@ -12,6 +12,7 @@ from axtui.config import RoutingConfig
 from axtui.errors import ProviderRateLimited
 from axtui.ports import Attempt
 from axtui.routing.explain import explain
+from axtui.routing.fit import Requirements
 from axtui.routing.usage import MIN_HISTORY, UsageBook, size_bucket
 from axtui.types import Caller, Usage
 
@@ -195,3 +196,25 @@ def test_a_bound_that_is_no_latency_is_refused(bad: float) -> None:
         RoutingConfig.model_validate({"max_p95_ms": {"fast": bad}})
     with pytest.raises(ValidationError):
         RoutingConfig.model_validate({"rules": [{"name": "r", "max_p95_ms": bad}]})
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 60), st.integers(1, 3_000), st.integers(0, 2_000)),
+                min_size=2, max_size=6),
+       st.integers(1, 20_000))
+def test_with_history_and_room_everywhere_the_cheapest_expected_call_goes_first(
+        pools: list[tuple[int, int, int, int]], chars: int) -> None:
+    deps = [dep(f"p{i}") for i in range(len(pools))]
+    prices = FlatPrices({d.id: (p_in, p_out) for d, (p_in, p_out, _, _) in zip(deps, pools, strict=True)})
+    r = router(deps, prices=prices)
+    ask = request("m", "x" * chars)
+    prompt = Requirements.of(ask).prompt_tokens
+    for d, (_, _, out, reasoning) in zip(deps, pools, strict=True):
+        for _ in range(MIN_HISTORY):
+            _answer(r, d, Usage(input_tokens=prompt, output_tokens=out + reasoning, reasoning_tokens=reasoning))
+    plan = r.plan(ask, Caller(), strategy="cost")
+    x = explain(r, "m", tokens=prompt, strategy="cost")
+    assert all(c.cost_source == "history" for c in x.candidates)
+    costs = {c.deployment: c.estimate_nanos or 0 for c in x.candidates}
+    cheapest = min(costs.values())
+    # Two significant digits of rounding, and near ties (COST_TIE) going to the faster, aside.
+    assert costs[plan.candidates[0].id] <= cheapest * 1.06 + 1_000
