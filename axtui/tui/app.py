@@ -63,12 +63,14 @@ class AxApp(App[None]):
     }
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         *(Binding(key, f"go('{mode}')", title, show=False) for mode, key, title in SCREENS),
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("x", "export", "Export"),
-        Binding("p", "toggle_pause", "Pause"),
+        Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", show=False),
         Binding("minus", "slower", "Slower", key_display="-", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("colon", "command_palette", "Commands", key_display=":", show=False),
+        Binding("q,f10", "quit", "Quit", key_display="q"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]  # noqa: RUF012 - Textual's own annotation
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]  # noqa: RUF012
@@ -98,6 +100,8 @@ class AxApp(App[None]):
         self.problem: str | None = None
         self.started = False
         self._too_small = False
+        #: Every dashboard screen made so far, by mode (they live as long as the app).
+        self.dashboards: dict[str, DashboardScreen] = {}
 
     # -- start and stop -------------------------------------------------------------------
 
@@ -274,7 +278,40 @@ class AxApp(App[None]):
         """Freeze the screens, or let them move again."""
         self.paused = not self.paused
 
+    def action_pause(self) -> None:
+        """Freeze the screens (the footer then offers Resume)."""
+        self.paused = True
+
+    def action_resume(self) -> None:
+        """Let the screens move again."""
+        self.paused = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # One key, two words: the footer reads Pause while live and Resume while paused.
+        if action == "pause":
+            return not self.paused
+        if action == "resume":
+            return self.paused
+        return True
+
+    async def action_quit(self) -> None:
+        """Leave the dashboard; staged edits not saved are only dropped after asking."""
+        from axtui.tui.screens.confirm import ConfirmScreen
+
+        unsaved = [text for s in self.dashboards.values() if (text := s.unsaved_edits())]
+        if not unsaved or isinstance(self.screen, ConfirmScreen):
+            self.exit()
+            return
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit()
+
+        question = "Quit and drop " + " and ".join(unsaved) + "?\n\nThey are not saved anywhere."
+        self.push_screen(ConfirmScreen(question, yes="Drop and quit", no="Stay"), answered)
+
     def watch_paused(self, paused: bool) -> None:
+        self.refresh_bindings()
         self.update_status()
         screen = self.screen
         if not paused and isinstance(screen, DashboardScreen):
@@ -327,4 +364,4 @@ class AxApp(App[None]):
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Keys"):
                 yield command
-        yield SystemCommand("Quit", "Leave the dashboard (key q)", self.exit)
+        yield SystemCommand("Quit", "Leave the dashboard (key q)", self.action_quit)

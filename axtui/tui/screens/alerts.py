@@ -118,7 +118,7 @@ class AlertsScreen(DashboardScreen):
     MODE = "alerts"
     MIN_INTERVAL_S = 1.0
     WATCHES = frozenset({"alerts"})
-    HELP = """A rule is [b]METRIC OP VALUE [per PERIOD] [for DURATION] [where DIM=VALUE,…][/], as in
+    HELP = """A rule is [b]METRIC OP VALUE \\[per PERIOD] \\[for DURATION] \\[where DIM=VALUE,…][/], as in
 `ax monitor alerts add`:  p95_latency_ms > 2000 for 5m where provider=openai · error_rate > 5% for 10m ·
 spend_usd > 50 per day · cache_hit_rate < 0.3 for 30m · budget_used_pct >= 80 where user=alice.
 k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the silence."""

@@ -79,6 +79,10 @@ class DashboardScreen(Screen[None]):
     def show(self, data: Any) -> None:
         """Draw freshly fetched data (on the UI thread)."""
 
+    def unsaved_edits(self) -> str | None:
+        """What is staged here and not saved (``"staged routing edits"``), or None: quitting asks first."""
+        return None
+
     def export_kind(self) -> str:
         """What the export dialog offers first on this screen (``calls``, ``costs``, ``alerts``, ``budgets``)."""
         return "calls"
@@ -90,6 +94,8 @@ class DashboardScreen(Screen[None]):
     @on(Mount)
     def _calm(self) -> None:
         calm_inputs(self)
+        if self.MODE:
+            self.ax.dashboards[self.MODE] = self
 
     def on_screen_resume(self) -> None:
         self.ax.update_status()

@@ -174,6 +174,9 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         self.query_one("#explain-box").border_title = "Explain"
         self.query_one("#health", DataTable).focus()
 
+    def unsaved_edits(self) -> str | None:
+        return "the staged routing edits" if self.dirty else None
+
     # -- data ------------------------------------------------------------------------------
 
     def fetch(self) -> RoutingView:
