@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.notifications import SeverityLevel
 from textual.binding import Binding
 from textual.events import Resize
 from textual.reactive import reactive
@@ -204,15 +205,32 @@ class AxApp(App[None]):
         key: int | str = rule_id if isinstance(rule_id, (int, str)) else name
         if kind == "firing":
             self.firing[key] = name
-            critical = getattr(event, "severity", "") == "critical"
-            self.notify(text or name, title=f"▲ Alert firing: {name}", severity="error" if critical else "warning",
-                        timeout=10, markup=False)
         elif kind in ("resolved", "cancelled"):
             self.firing.pop(key, None)
-            if kind == "resolved":
-                self.notify(text or name, title=f"✓ Resolved: {name}", timeout=6, markup=False)
+        if kind in ("firing", "resolved"):
+            critical = getattr(event, "severity", "") == "critical"
+            if kind == "firing":
+                toast = (text or name, f"▲ Alert firing: {name}", "error" if critical else "warning", 10.0)
+            else:
+                toast = (text or name, f"✓ Resolved: {name}", "information", 6.0)
+            self._announce_unless_silenced(rule_id if isinstance(rule_id, int) else None, *toast)
         self.update_status()
         self.post_message(DataChanged("alerts"))
+
+    @work(thread=True, group="announce", exit_on_error=False)
+    def _announce_unless_silenced(self, rule_id: int | None, text: str, title: str, severity: SeverityLevel,
+                                  timeout: float) -> None:
+        """Toast an alert transition, unless its rule is silenced (it still counts in the status bar)."""
+        if rule_id is not None:
+            now = self.backend.clock.now()
+            try:
+                rules = self.backend.alerts().rules
+            except Exception:  # cannot tell: better a toast too many than a missed alert
+                rules = []
+            rule = next((r for r in rules if r.id == rule_id), None)
+            if rule is not None and rule.silenced_until is not None and rule.silenced_until > now:
+                return
+        self.call_from_thread(self.notify, text, title=title, severity=severity, timeout=timeout, markup=False)
 
     @work(thread=True, exclusive=True, group="alerts-poll", exit_on_error=False)
     def _poll_alerts(self) -> None:

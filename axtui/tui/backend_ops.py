@@ -24,6 +24,8 @@ from axtui import locations
 from axtui.clock import Clock
 from axtui.config import RoutingConfig, Settings, load_settings
 from axtui.errors import InvalidRequest
+from axtui.metrics.alerts.model import RuleInfo
+from axtui.metrics.alerts.sources import MetricSources
 from axtui.tui.views import (
     AlertsView,
     BudgetsView,
@@ -76,6 +78,7 @@ class StoreOps:
     config_path: Path | None = None
     _loop_thread: LoopThread | None = None
     _limiter: Any = None
+    _sources: MetricSources | None = None
 
     # -- costs ----------------------------------------------------------------------------
 
@@ -217,7 +220,38 @@ class StoreOps:
         events = list_events(self.store, limit=100)
         events.reverse()
         return AlertsView(rules=rules, events=events, budget_alerts=alert_events(self.store, limit=30),
-                          now=self.clock.now())
+                          now=self.clock.now(), values=self.rule_values(rules))
+
+    def rule_values(self, rules: list[RuleInfo]) -> dict[int, float | None]:
+        """What each enabled rule measures now (the stored value is only written when its state changes).
+
+        A rule whose value cannot be read here (several ``where`` filters
+        nobody watches, an unreadable store) is left out: the screen shows
+        the stored value for it.
+        """
+        from axtui.errors import AxError
+        from axtui.metrics.alerts.grammar import parse_rule
+        from axtui.metrics.alerts.sources import MetricSources
+
+        metrics = getattr(self, "metrics", None)
+        if metrics is None:
+            return {}
+        if self._sources is None:
+            self._sources = MetricSources(metrics, self.store, self.settings)
+        now = self.clock.now()
+        out: dict[int, float | None] = {}
+        for info in rules:
+            if not info.enabled:
+                continue
+            try:
+                rule = parse_rule(info.rule)
+                if len(rule.filters) > 1 and self._sources.is_live(rule):
+                    continue  # only a watched filter set has numbers; the evaluator's stored value stands
+                value = self._sources.current(rule) if self._sources.is_live(rule) else self._sources.slow(rule, now)
+            except (AxError, ValueError, ArithmeticError):
+                continue
+            out[info.id] = None if value is None else float(value)
+        return out
 
     def add_rule(self, text: str, name: str | None, severity: str) -> Any:
         """Add an alert rule in the CLI's grammar.

@@ -87,6 +87,8 @@ class AlertsView:
     events: list[Any]
     budget_alerts: list[Any] = field(default_factory=list)
     now: float = 0.0
+    #: What each rule measures now, by rule id (rules missing here show their stored value).
+    values: dict[int, float | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

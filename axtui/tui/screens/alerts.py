@@ -41,7 +41,7 @@ RULE_COLUMNS: tuple[tuple[str, str, int], ...] = (
 )
 EVENT_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("time", "Time", 8),
-    ("kind", "Event", 9),
+    ("kind", "Event", 11),
     ("name", "Rule", 20),
     ("message", "What", 90),
 )
@@ -65,8 +65,10 @@ def _value(rule_text: str, value: float | None) -> str:
         return f"{value:.4g}"
 
 
-def rule_cells(rule: Any, now: float, palette: Palette) -> tuple[Any, ...]:
-    """One rule row, in `RULE_COLUMNS` order."""
+def rule_cells(rule: Any, now: float, palette: Palette, values: dict[int, float | None] | None = None) \
+        -> tuple[Any, ...]:
+    """One rule row, in `RULE_COLUMNS` order; ``values`` holds what rules measure now (else the stored value)."""
+    value = values[rule.id] if values is not None and rule.id in values else rule.last_value
     state = rule.state if rule.enabled else "off"
     style = {"firing": f"bold {palette.bad}", "pending": palette.warn, "ok": palette.ok}.get(state, palette.muted)
     label = {"firing": "▲ firing", "pending": "△ pending", "ok": "● ok"}.get(state, state)
@@ -79,7 +81,7 @@ def rule_cells(rule: Any, now: float, palette: Palette) -> tuple[Any, ...]:
         Text(str(rule.id), style=palette.muted),
         Text(rule.name, no_wrap=True, overflow="ellipsis"),
         Text(label, style=style),
-        Text(_value(rule.rule, rule.last_value), justify="right"),
+        Text(_value(rule.rule, value), justify="right"),
         Text(fmt.ago(rule.last_fired_at, now), style=palette.muted),
         Text(rule.severity[:4], style=sev_style),
         Text(rule.rule, style=palette.muted if rule.name == rule.rule else ""),
@@ -159,7 +161,8 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         palette = Palette.of(self.app)
         with self.app.batch_update():
             rules = self.query_one("#rules", DataTable)
-            sync_table(rules, {str(r.id): rule_cells(r, view.now, palette) for r in view.rules}, _RKEYS)
+            sync_table(rules, {str(r.id): rule_cells(r, view.now, palette, view.values) for r in view.rules},
+                       _RKEYS)
             firing = sum(1 for r in view.rules if r.state == "firing" and r.enabled)
             pending = sum(1 for r in view.rules if r.state == "pending" and r.enabled)
             self.query_one("#rules-box").border_title = (

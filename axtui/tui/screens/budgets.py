@@ -77,15 +77,30 @@ def _when(ts: float, now: float) -> str:
     return time.strftime("%d %b", time.localtime(ts))
 
 
+#: A hard budget refuses the call whose estimate does not fit, so its spend stops short of the limit:
+#: with less than this fraction left it is used up (it refuses nearly every call).
+HARD_SLACK = 0.02
+
+
+def used_up(status: Any) -> bool:
+    """Whether the budget is spent: over its limit, or hard and within `HARD_SLACK` of it."""
+    if status.over:
+        return True
+    b = status.budget
+    return bool(b.hard and b.limit_nanos and status.remaining_nanos < b.limit_nanos * HARD_SLACK)
+
+
 def budget_cells(status: Any, now: float, palette: Palette) -> tuple[Any, ...]:
     """One budget row, in `BUDGET_COLUMNS` order."""
     b = status.budget
     used = float(status.used)
-    tone = palette.bad if used >= 1 else palette.warn if used >= 0.8 else palette.ok
+    spent = used_up(status)
+    tone = palette.bad if used >= 1 or spent else palette.warn if used >= 0.8 else palette.ok
     bar = Text(fmt.bar(used, 10), style=tone)
     bar.append(f" {used * 100:3.0f}%", style=tone if used >= 0.8 else "")
     f = status.forecast
-    if f.exhausted:
+    if f.exhausted or spent:
+        # A used-up budget has no "out" time: it is out now, whatever the clock says.
         projection = Text("used up", style=palette.bad)
     elif f.runs_out_at is not None:
         projection = Text(f"out {_when(f.runs_out_at, now)}", style=palette.warn)
@@ -140,7 +155,7 @@ class BudgetsScreen(DashboardScreen):
         Binding("enter", "edit", "Edit", show=False),
         Binding("h", "toggle_hard", "Hard/soft"),
         Binding("d", "delete", "Delete"),
-        Binding("r", "reset", "Reset limit", show=False),
+        Binding("r", "reset", "Reset limit"),
     ]
     MODE = "budgets"
     MIN_INTERVAL_S = 1.0
@@ -154,6 +169,18 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         super().__init__()
         self._last: BudgetsView | None = None
         self._editor: CellEditor | None = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Keys that act on one table only show (and work) while that table has the focus.
+        focused = self.focused.id if self.focused is not None else None
+        if action == "toggle_hard":
+            return focused == "budgets"
+        if action == "reset":
+            return focused == "limits"
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
 
     def compose_body(self) -> Iterable[Any]:
         with Vertical(id="budgets-box", classes="section"):
@@ -190,7 +217,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             budgets = self.query_one("#budgets", DataTable)
             rows = {str(s.budget.id): budget_cells(s, now, palette) for s in view.budgets}
             sync_table(budgets, rows, _BKEYS)
-            over = sum(1 for s in view.budgets if s.over)
+            over = sum(1 for s in view.budgets if used_up(s))
             hard = sum(1 for s in view.budgets if s.budget.hard)
             self.query_one("#budgets-box").border_title = (
                 f"Budgets · {len(view.budgets)} · {hard} hard" + (f" · {over} used up" if over else "")

@@ -22,8 +22,10 @@ from axtui.tui.widgets.table_sync import sync_table
 from axtui.tui.widgets.tables import FitTable
 from axtui.tui.widgets.tiles import StatTile
 
-__all__ = ["SORTS", "RealtimeScreen", "carry_forward", "deployment_cells", "trim_series"]
+__all__ = ["SORTS", "RealtimeScreen", "carry_forward", "deployment_cells", "pad_window", "trim_series"]
 
+#: The error rate a full bar of the errors sparkline stands for, at least.
+ERROR_SCALE = 0.05
 #: Sparkline windows the ``w`` key cycles through, in seconds.
 WINDOWS: tuple[int, ...] = (300, 900)
 #: (column, label) of the deployment table.
@@ -60,6 +62,11 @@ def carry_forward(values: Sequence[float | None]) -> list[float]:
     return out
 
 
+def pad_window(values: Sequence[float | None], length: int) -> list[float | None]:
+    """``values`` (the newest seconds) preceded by blanks (None) up to ``length``: the whole window spans the line."""
+    return [None] * max(0, length - len(values)) + list(values)
+
+
 def trim_series(series: Series, started: float) -> Series:
     """The series without its still-filling last second, and without the seconds before the source started.
 
@@ -77,11 +84,20 @@ def trim_series(series: Series, started: float) -> Series:
     return cut
 
 
-def _health_cell(state: DeploymentState | None, palette: Palette) -> Text:
+#: Error rates from which a deployment with a closed circuit is no longer "ok": (failing, erroring).
+FAILING, ERRORING = 0.05, 0.01
+
+
+def _health_cell(state: DeploymentState | None, palette: Palette, error_rate: float | None = None) -> Text:
     if state is None:
         return Text("·", style=palette.muted)
     word = state.health
     if word == "ok":
+        # The circuit is closed, but calls failing now is not health: say how many fail.
+        if error_rate is not None and error_rate >= FAILING:
+            return Text(f"▲ {fmt.pct(error_rate, 0)} fail", style=palette.bad)
+        if error_rate is not None and error_rate >= ERRORING:
+            return Text(f"◑ {fmt.pct(error_rate, 0)} fail", style=palette.warn)
         return Text("● ok", style=palette.ok)
     if word == "cooling":
         return Text(f"◔ rest {state.cooldown_s:.0f}s", style=palette.warn)
@@ -102,7 +118,7 @@ def deployment_cells(s: Stats, state: DeploymentState | None, palette: Palette) 
     idle = not s.requests
     return (
         Text(s.key, style=palette.muted if idle else "", no_wrap=True, overflow="ellipsis"),
-        _health_cell(state, palette),
+        _health_cell(state, palette, err),
         _num(fmt.rate(s.rps) if not idle else "·", palette.muted if idle else ""),
         _num(fmt.ms(s.p50_ms)),
         _num(fmt.ms(s.p95_ms), p95_style),
@@ -135,8 +151,9 @@ class RealtimeScreen(DashboardScreen):
             yield StatTile("req/s", tile_id="t-rps", short="rps")
             yield StatTile("p95", tile_id="t-p95", peak=True)
             yield StatTile("$/min", tile_id="t-cost", short="$/m")
-            yield StatTile("cache", tile_id="t-cache", short="hit")
-            yield StatTile("errors", tile_id="t-errors", peak=True, short="err")
+            yield StatTile("cache", tile_id="t-cache", short="hit", floor=1.0)
+            # A full bar is at least 5 % errors: 0.1 % must not look like an outage.
+            yield StatTile("errors", tile_id="t-errors", peak=True, short="err", floor=ERROR_SCALE)
             with Vertical(id="t-alerts", classes="tile"):
                 yield Static("[dim]alerts[/] [b]–[/]", id="alerts-count", classes="tile-value")
                 yield Static("", id="alerts-names")
@@ -163,19 +180,25 @@ class RealtimeScreen(DashboardScreen):
         snap = view.snapshot
         t = snap.totals
         series = trim_series(snap.series, snap.started)
+        length = max(len(snap.series) - 1, len(series))
+
+        def window(values: Sequence[float | None]) -> list[float | None]:
+            return pad_window(values, length)
+
         palette = Palette.of(self.app)
         with self.app.batch_update():
-            self.query_one("#t-rps", StatTile).show(fmt.rate(t.rps), series.rps())
+            self.query_one("#t-rps", StatTile).show(fmt.rate(t.rps), window(series.rps()))
             p95 = t.p95_ms
             self.query_one("#t-p95", StatTile).show(
-                fmt.ms(p95), carry_forward(series.p95_ms),
+                fmt.ms(p95), window(carry_forward(series.p95_ms)),
                 "bad" if (p95 or 0) >= 8000 else "warn" if (p95 or 0) >= 4000 else "",
             )
-            self.query_one("#t-cost", StatTile).show(fmt.usd(t.cost_per_min_usd), series.cost_per_min_usd())
-            self.query_one("#t-cache", StatTile).show(fmt.pct(t.cache_hit_rate, 0), carry_forward(series.cache_hit_rate()))
+            self.query_one("#t-cost", StatTile).show(fmt.usd(t.cost_per_min_usd), window(series.cost_per_min_usd()))
+            self.query_one("#t-cache", StatTile).show(fmt.pct(t.cache_hit_rate, 0),
+                                                      window(carry_forward(series.cache_hit_rate())))
             err = t.error_rate
             self.query_one("#t-errors", StatTile).show(
-                fmt.pct(err), carry_forward(series.error_rate()),
+                fmt.pct(err), window(carry_forward(series.error_rate())),
                 "bad" if (err or 0) >= 0.05 else "warn" if (err or 0) >= 0.01 else "",
             )
             self._show_alerts(view)

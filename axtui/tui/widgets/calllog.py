@@ -124,10 +124,12 @@ class CallLog(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value < old_value:
-            self.following = False  # the reader scrolled up to read: leave the view where it is
-        elif new_value >= self.max_scroll_y:
+        if new_value >= self.max_scroll_y:
+            # At the bottom: follow. A filter that shrinks the log also pulls the offset down to
+            # the new bottom; that is not the reader scrolling away.
             self.following = True
+        elif new_value < old_value:
+            self.following = False  # the reader scrolled up to read: leave the view where it is
 
     def on_resize(self) -> None:
         self._strips.clear()
