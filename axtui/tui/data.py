@@ -154,9 +154,9 @@ class Backend(ABC):
     def default_export_path(self, what: str, fmt: str) -> Path:
         """Where an export goes unless the user names a file."""
         from axtui import locations
+        from axtui.tui.export_view import export_file_name
 
-        stamp = int(self.clock.now())
-        return locations.data_dir() / "exports" / f"ax-{what}-{stamp}.{fmt}"
+        return locations.data_dir() / "exports" / export_file_name(what, fmt, self.clock.now())
 
 
 def open_backend(*, demo: bool | None, url: str | None, settings: Settings | None = None,

@@ -312,3 +312,71 @@ async def test_hard_soft_is_offered_only_on_the_budgets_table(seeded: Seeded) ->
         screen.query_one("#limits", DataTable).focus()
         await pilot.pause()
         assert "h" not in _footer_words(app) and _footer_words(app)["r"] == "Reset limit"
+
+
+# -- x exports the view --------------------------------------------------------------------
+
+
+async def _export_view(pilot: Any, target: Any) -> Any:
+    from textual.widgets import Input
+
+    from axtui.tui.screens.export import ExportScreen
+
+    from .helpers import until
+
+    app = pilot.app
+    await pilot.press("x")
+    await pilot.pause()
+    dialog = app.screen
+    assert isinstance(dialog, ExportScreen) and dialog.what == "view"
+    path = dialog.query_one("#x-path", Input)
+    default = path.value
+    path.value = str(target)
+    await pilot.press("ctrl+s")
+    assert await until(pilot, lambda: target.exists() and not isinstance(app.screen, ExportScreen))
+    return default
+
+
+async def test_x_on_a_filtered_log_exports_the_calls_it_shows(seeded: Seeded, tmp_path: Any) -> None:
+    import csv
+
+    from axtui.tui.screens.realtime import RealtimeScreen
+    from axtui.tui.widgets.calllog import CallLog
+
+    app = make_app(seeded)
+    target = tmp_path / "alice.csv"
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "1", RealtimeScreen)
+        await pilot.press("slash", *"user=alice", "enter")
+        await pilot.pause()
+        log = screen.query_one(CallLog)
+        shown = log.shown
+        assert 0 < shown < len(log.calls)
+        default = await _export_view(pilot, target)
+    assert "ax-calls-user=alice-2025-06-15-" in default and default.endswith(".csv")
+    with target.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == shown and {r["user"] for r in rows} == {"alice"}
+
+
+async def test_x_on_costs_exports_the_grouping_and_range_on_screen(seeded: Seeded, tmp_path: Any) -> None:
+    import json
+
+    from axtui.tui.screens.costs import CostsScreen
+
+    from .helpers import refetch
+
+    app = make_app(seeded)
+    target = tmp_path / "costs.json"
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "2", CostsScreen)
+        screen.action_set_group("user")
+        screen.action_set_range("1h")
+        await refetch(pilot)
+        table = screen.query_one("#breakdown", DataTable)
+        shown = [table.get_row_at(i)[0].plain for i in range(table.row_count)]
+        default = await _export_view(pilot, target)
+    assert "ax-costs-by-user-1h-" in default
+    rows = json.loads(target.read_text())
+    assert [r["user"] for r in rows] == shown
+    assert set(rows[0]) >= {"user", "cost_usd", "calls"}

@@ -24,6 +24,7 @@ from axtui.tui.widgets.navbar import NavBar
 
 if TYPE_CHECKING:
     from axtui.tui.app import AxApp
+    from axtui.tui.export_view import ViewRows
     from axtui.tui.data import Backend
 
 __all__ = ["DashboardScreen"]
@@ -81,6 +82,10 @@ class DashboardScreen(Screen[None]):
 
     def unsaved_edits(self) -> str | None:
         """What is staged here and not saved (``"staged routing edits"``), or None: quitting asks first."""
+        return None
+
+    def export_view(self) -> ViewRows | None:
+        """What this screen shows, as rows to export (None: only the store's full exports make sense)."""
         return None
 
     def export_kind(self) -> str:

@@ -17,6 +17,7 @@ from textual_plotext import PlotextPlot
 
 from axtui.money import NANOS_PER_USD, nanos_to_usd
 from axtui.tui import fmt
+from axtui.tui.export_view import ViewRows
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.views import GROUPS, RANGES, CostView
 from axtui.tui.widgets.palette import Palette
@@ -146,6 +147,26 @@ Click a range or a grouping to choose it."""
 
     def export_kind(self) -> str:
         return "costs"
+
+    def export_view(self) -> ViewRows | None:
+        """The breakdown on screen: its range, its grouping, its order."""
+        view = self._last
+        if view is None:
+            return None
+        total = view.breakdown.total.cost_nanos
+        rows = []
+        for row in sorted(view.breakdown.rows, key=_sort_key(self.order)):
+            t = row.totals
+            share = Decimal(t.cost_nanos) / total if total else None
+            rows.append([row.key, format(nanos_to_usd(t.cost_nanos), "f"),
+                         None if share is None else format(round(share, 4), "f"), t.calls,
+                         t.unknown_price_calls, format(nanos_to_usd(t.saved_nanos), "f"), t.cache_hits,
+                         t.input_tokens, t.output_tokens])
+        columns = (view.by, "cost_usd", "share", "calls", "unpriced_calls", "saved_usd", "cache_hits",
+                   "input_tokens", "output_tokens")
+        return ViewRows(f"costs by {view.by} {view.range}",
+                        f"spend by {view.by} over the last {view.range}: {len(rows)} rows, ordered by {self.order}",
+                        columns, rows)
 
     # -- data ------------------------------------------------------------------------------
 

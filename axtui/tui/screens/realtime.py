@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input, Static
 from axtui.metrics.snapshot import Series, Stats
 from axtui.tui import fmt
 from axtui.tui.data import DeploymentState, LiveView
+from axtui.tui.export_view import ViewRows
 from axtui.tui.filtering import FilterError, parse_filter
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.widgets.calllog import CallLog
@@ -256,6 +257,17 @@ class RealtimeScreen(DashboardScreen):
         elif log.filter:
             title += f" · filter: {log.filter.text}"
         self.query_one("#log-box").border_title = title
+
+    def export_view(self) -> ViewRows | None:
+        """The calls the filtered log shows (an unfiltered log is every call: the store exports those)."""
+        log = self.query_one(CallLog)
+        if not log.filter:
+            return None
+        columns = ("ts", "user", "requested_model", "provider", "deployment", "status", "latency_ms",
+                   "input_tokens", "output_tokens", "cost_usd", "cache", "error_class", "request_id")
+        rows = [[getattr(c, name) for name in columns] for c in log.view]
+        return ViewRows(f"calls {log.filter.text}", f"the {fmt.count(len(rows))} calls the log shows for "
+                        f"“{log.filter.text}” (of the last {fmt.count(len(log.calls))} kept)", columns, rows)
 
     # -- actions ---------------------------------------------------------------------------
 
