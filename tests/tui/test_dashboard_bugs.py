@@ -380,3 +380,30 @@ async def test_x_on_costs_exports_the_grouping_and_range_on_screen(seeded: Seede
     rows = json.loads(target.read_text())
     assert [r["user"] for r in rows] == shown
     assert set(rows[0]) >= {"user", "cost_usd", "calls"}
+
+
+# -- explain -------------------------------------------------------------------------------
+
+
+def test_explain_says_a_rule_is_shadowed_by_an_ab_test_and_by_which() -> None:
+    from types import SimpleNamespace
+
+    from axtui.config import RoutingRule
+    from axtui.routing.rules import RuleCheck
+    from axtui.tui.screens.routing import explanation_text
+
+    rules = [RoutingRule(name="long-prompts-go-cheap", min_prompt_tokens=2000, strategy="cost"),
+             RoutingRule(name="user-1-stays-in-us", user="user-1", model="smart", strategy="latency")]
+    e = SimpleNamespace(
+        model="smart", target="gpt-4o", caller=SimpleNamespace(user="user-1"),
+        ab=SimpleNamespace(test="smart-4o-vs-sonnet", variant="gpt-4o", percent=50.0),
+        chosen=None, error=None, strategy="latency", rule=None, required_region=None, preferred_region=None,
+        requirements=SimpleNamespace(describe=lambda: "chat"), candidates=[],
+        rule_checks=[RuleCheck("long-prompts-go-cheap", False, "~500 prompt tokens < 2,000"),
+                     RuleCheck("user-1-stays-in-us", False, "model 'gpt-4o' does not match 'smart'")],
+    )
+    text = explanation_text(e, rules)
+    assert "rule user-1-stays-in-us names smart, but A/B test smart-4o-vs-sonnet sends this call to gpt-4o" in text
+    assert "shadowed" in text and "long-prompts-go-cheap names" not in text
+    e.caller = SimpleNamespace(user="user-2")  # the rule would not match this user anyway
+    assert "shadowed" not in explanation_text(e, rules)

@@ -7,7 +7,8 @@ up at once), or dropped with ``u``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -18,7 +19,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
-from axtui.config import RoutingConfig
+from axtui.config import RoutingConfig, RoutingRule
 from axtui.tui import fmt
 from axtui.tui.routing_edit import check_percent, check_weight, move_rule, parse_weight, rebalance
 from axtui.tui.screens.base import DashboardScreen
@@ -88,8 +89,29 @@ def health_cells(h: Any, weight: float, changed: bool, palette: Palette) -> tupl
     )
 
 
-def explanation_text(e: Any) -> str:
-    """The explain box's content, in Textual markup."""
+def shadowed_rules(e: Any, rules: Sequence[RoutingRule]) -> list[str]:
+    """Rules that name the model asked for but never see it, because an A/B test rewrote it first.
+
+    One line each: ``rule user-1-stays-in-us names smart, but A/B test smart-4o-vs-sonnet sends
+    this call to gpt-4o first``.
+    """
+    if e.ab is None or e.target == e.model:
+        return []
+    checks = {c.rule: c for c in e.rule_checks}
+    out = []
+    for rule in rules:
+        check = checks.get(rule.name)
+        if check is not None and check.matched:
+            continue
+        if (fnmatch.fnmatchcase(e.model, rule.model) and not fnmatch.fnmatchcase(e.target, rule.model)
+                and fnmatch.fnmatchcase(e.caller.user, rule.user)):
+            out.append(f"rule {rule.name} names {rule.model}, but A/B test {e.ab.test} sends this call to "
+                       f"{e.target} first: the rule is shadowed")
+    return out
+
+
+def explanation_text(e: Any, rules: Sequence[RoutingRule] = ()) -> str:
+    """The explain box's content, in Textual markup; ``rules`` (in order) lets it say which ones are shadowed."""
     lines = []
     chosen = e.chosen
     head = f"[b]{e.model}[/]"
@@ -106,6 +128,8 @@ def explanation_text(e: Any) -> str:
         + (f" · [dim]region[/] {e.required_region} only" if e.required_region else "")
         + (f" · [dim]prefers[/] {e.preferred_region}" if e.preferred_region else "")
     )
+    for line in shadowed_rules(e, rules):
+        lines.append(f"  [$warning]▲[/] {_esc(line)}")
     for c in e.candidates[:8]:
         mark = {"chosen": "[b $success]1st[/]", "fallback": "[$accent]then[/]", "not tried": "[dim]…[/]"}.get(
             c.status, "[$error]skip[/]")
@@ -299,7 +323,8 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
                 self.notify(f"Routing saved to {event.worker.result}", timeout=5)
                 self.refresh_now()
             else:
-                self.query_one("#explain-result", Static).update(explanation_text(event.worker.result))
+                rules = self.staged.rules if self.staged is not None else []
+                self.query_one("#explain-result", Static).update(explanation_text(event.worker.result, rules))
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             message = getattr(error, "message", None) or str(error)
