@@ -13,12 +13,14 @@ from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.notifications import SeverityLevel
 from textual.binding import Binding
 from textual.events import Resize
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from axtui.cost.alerts import BudgetAlert
+from axtui.metrics.alerts.model import AlertEvent
 from axtui.tui import fmt
 from axtui.tui.data import Backend
 from axtui.tui.messages import AlertEventArrived, BackendFailed, BackendStarted, DataChanged, SwitchScreen
@@ -123,7 +125,7 @@ class AxApp(App[None]):
         self.set_interval(1.0, self.update_status)
         self._start_backend()
 
-    def _alert_from_backend(self, event: Any) -> None:
+    def _alert_from_backend(self, event: AlertEvent | BudgetAlert) -> None:
         """Called from the backend's threads: hand the event to the UI thread."""
         self.post_message(AlertEventArrived(event))
 
@@ -192,28 +194,26 @@ class AxApp(App[None]):
 
     def on_alert_event_arrived(self, message: AlertEventArrived) -> None:
         event = message.event
-        kind = getattr(event, "kind", None)
-        text = str(getattr(event, "message", "") or "")
-        if kind is None and hasattr(event, "budget_id"):
+        if isinstance(event, BudgetAlert):
             # A budget crossed one of its thresholds (the cost subsystem's alert).
-            self.notify(text, title=f"Budget #{event.budget_id} at {getattr(event, 'threshold', '?')}%",
+            self.notify(event.message, title=f"Budget #{event.budget_id} at {event.threshold}%",
                         severity="warning", timeout=10, markup=False)
             self.post_message(DataChanged("budgets"))
             return
-        rule_id = getattr(event, "rule_id", None)
-        name = str(getattr(event, "rule_name", None) or getattr(event, "name", None) or "alert")
-        key: int | str = rule_id if isinstance(rule_id, (int, str)) else name
+        kind, text, rule_id = event.kind, event.message, event.rule_id
+        name = event.rule_name or "alert"
+        key: int | str = rule_id if rule_id is not None else name
         if kind == "firing":
             self.firing[key] = name
         elif kind in ("resolved", "cancelled"):
             self.firing.pop(key, None)
         if kind in ("firing", "resolved"):
-            critical = getattr(event, "severity", "") == "critical"
+            critical = event.severity == "critical"
             if kind == "firing":
                 toast = (text or name, f"▲ Alert firing: {name}", "error" if critical else "warning", 10.0)
             else:
                 toast = (text or name, f"✓ Resolved: {name}", "information", 6.0)
-            self._announce_unless_silenced(rule_id if isinstance(rule_id, int) else None, *toast)
+            self._announce_unless_silenced(rule_id, *toast)
         self.update_status()
         self.post_message(DataChanged("alerts"))
 

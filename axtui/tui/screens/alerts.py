@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
+from axtui.metrics.alerts.model import RuleInfo
 from axtui.tui import fmt
 from axtui.tui.checks import check_rule
 from axtui.tui.messages import DataChanged
@@ -65,7 +66,7 @@ def _value(rule_text: str, value: float | None) -> str:
         return f"{value:.4g}"
 
 
-def rule_cells(rule: Any, now: float, palette: Palette, values: dict[int, float | None] | None = None) \
+def rule_cells(rule: RuleInfo, now: float, palette: Palette, values: dict[int, float | None] | None = None) \
         -> tuple[Any, ...]:
     """One rule row, in `RULE_COLUMNS` order; ``values`` holds what rules measure now (else the stored value)."""
     value = values[rule.id] if values is not None and rule.id in values else rule.last_value
@@ -154,7 +155,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
 
     def fetch(self) -> AlertsView:
         self.backend.wait_ready(60)
-        return self.backend.alerts()  # type: ignore[attr-defined, no-any-return]
+        return self.backend.alerts()
 
     def show(self, view: AlertsView) -> None:
         self._last = view
@@ -187,7 +188,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         line.set_class(error, "-error")
         line.update(message)
 
-    def _rule(self) -> Any:
+    def _rule(self) -> RuleInfo | None:
         table = self.query_one("#rules", DataTable)
         if self._last is None or not table.row_count:
             return None
@@ -215,7 +216,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
             error = event.worker.error
             self.hint(f"Not done: {getattr(error, 'message', None) or error}", error=True)
 
-    def _form(self, title: str, rule: Any, save: Callable[[dict[str, Any]], Any]) -> FormScreen:
+    def _form(self, title: str, rule: RuleInfo | None, save: Callable[[dict[str, Any]], Any]) -> FormScreen:
         fields = [
             Field("rule", "Rule", value=rule.rule if rule else "",
                   placeholder="p95_latency_ms > 2000 for 5m where provider=openai", check=check_rule,
@@ -231,7 +232,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
 
     def action_add(self) -> None:
         """Add a rule, checked as it is typed."""
-        backend: Any = self.backend
+        backend = self.backend
         self.app.push_screen(
             self._form("Add an alert rule", None, lambda v: backend.add_rule(v["rule"], v["name"], v["severity"])),
             lambda result: self._saved(result, "Added"),
@@ -242,7 +243,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         rule = self._rule()
         if rule is None or self.focused is not self.query_one("#rules", DataTable):
             return
-        backend: Any = self.backend
+        backend = self.backend
         self.app.push_screen(
             self._form(f"Edit alert rule #{rule.id}", rule,
                        lambda v: backend.update_rule(rule.id, v["rule"], v["name"], v["severity"])),
@@ -266,7 +267,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         rule = self._rule()
         if rule is None:
             return
-        backend: Any = self.backend
+        backend = self.backend
 
         def confirmed(yes: bool | None) -> None:
             if yes:
@@ -285,7 +286,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         if rule.state != "firing":
             self.hint(f"Rule #{rule.id} is not firing; nothing to acknowledge.")
             return
-        backend: Any = self.backend
+        backend = self.backend
         self._run(lambda: backend.acknowledge_rule(rule.id), f"Acknowledged rule #{rule.id} ({rule.name})")
 
     def action_silence(self) -> None:
@@ -299,7 +300,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         if current > 0:
             longer = [s for s in SILENCES if s is not None and s > current + 60]
             nxt = longer[0] if longer else None
-        backend: Any = self.backend
+        backend = self.backend
         if nxt is None:
             self._run(lambda: backend.silence_rule(rule.id, None), f"Rule #{rule.id} notifies again")
         else:

@@ -24,8 +24,8 @@ from axtui.tui.widgets.navbar import NavBar
 
 if TYPE_CHECKING:
     from axtui.tui.app import AxApp
-    from axtui.tui.export_view import ViewRows
     from axtui.tui.data import Backend
+    from axtui.tui.export_view import ViewRows
 
 __all__ = ["DashboardScreen"]
 
@@ -55,7 +55,11 @@ class DashboardScreen(Screen[None]):
     @property
     def ax(self) -> AxApp:
         """The dashboard app."""
-        return self.app  # type: ignore[return-value]
+        from axtui.tui.app import AxApp
+
+        app = self.app
+        assert isinstance(app, AxApp), "dashboard screens run inside AxApp"
+        return app
 
     @property
     def backend(self) -> Backend:

@@ -19,7 +19,9 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
+from axtui.cost.budgets import BudgetStatus
 from axtui.money import nanos_to_usd
+from axtui.ratelimit.limiter import LimitStatus
 from axtui.tui import fmt
 from axtui.tui.checks import check_amount, check_rate, check_scope, check_subject
 from axtui.tui.messages import DataChanged
@@ -82,7 +84,7 @@ def _when(ts: float, now: float) -> str:
 HARD_SLACK = 0.02
 
 
-def used_up(status: Any) -> bool:
+def used_up(status: BudgetStatus) -> bool:
     """Whether the budget is spent: over its limit, or hard and within `HARD_SLACK` of it."""
     if status.over:
         return True
@@ -90,7 +92,7 @@ def used_up(status: Any) -> bool:
     return bool(b.hard and b.limit_nanos and status.remaining_nanos < b.limit_nanos * HARD_SLACK)
 
 
-def budget_cells(status: Any, now: float, palette: Palette) -> tuple[Any, ...]:
+def budget_cells(status: BudgetStatus, now: float, palette: Palette) -> tuple[Any, ...]:
     """One budget row, in `BUDGET_COLUMNS` order."""
     b = status.budget
     used = float(status.used)
@@ -121,12 +123,12 @@ def budget_cells(status: Any, now: float, palette: Palette) -> tuple[Any, ...]:
     )
 
 
-def limit_key(limit: Any) -> str:
+def limit_key(limit: LimitStatus) -> str:
     """The table key of a limit row: its label and unit."""
     return f"{limit.label}|{limit.unit}"
 
 
-def limit_cells(limit: Any, palette: Palette) -> tuple[Any, ...]:
+def limit_cells(limit: LimitStatus, palette: Palette) -> tuple[Any, ...]:
     """One rate-limit row, in `LIMIT_COLUMNS` order."""
     every = limit.subject == "*"
     used = "–" if limit.used is None else fmt.count(limit.used)
@@ -207,7 +209,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
 
     def fetch(self) -> BudgetsView:
         self.backend.wait_ready(60)
-        return self.backend.budgets()  # type: ignore[attr-defined, no-any-return]
+        return self.backend.budgets()
 
     def show(self, view: BudgetsView) -> None:
         self._last = view
@@ -256,12 +258,12 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             return None
         return str(row_key.value)
 
-    def _status_of(self, budget_id: int) -> Any:
+    def _status_of(self, budget_id: int) -> BudgetStatus | None:
         if self._last is None:
             return None
         return next((s for s in self._last.budgets if s.budget.id == budget_id), None)
 
-    def _limit_of(self, key: str) -> Any:
+    def _limit_of(self, key: str) -> LimitStatus | None:
         if self._last is None:
             return None
         return next((x for x in self._last.limits if limit_key(x) == key), None)
@@ -299,7 +301,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
     def action_add(self) -> None:
         """Add a budget (budgets focused) or a rate limit (limits focused)."""
         table = self._focused_table()
-        backend: Any = self.backend
+        backend = self.backend
         if table is not None and table.id == "limits":
             fields = [
                 Field("subject", "Subject", placeholder="user:alice, key:k_1, provider:openai, global",
@@ -397,7 +399,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
 
     @on(CellEditor.Accepted)
     def _editor_submitted(self, event: CellEditor.Accepted) -> None:
-        backend: Any = self.backend
+        backend = self.backend
         value = event.value.strip()
         if event.editor.table.id == "budgets":
             budget_id = int(event.row_key)
@@ -422,7 +424,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         status = self._status_of(int(key)) if key else None
         if status is None:
             return
-        backend: Any = self.backend
+        backend = self.backend
         budget_id = status.budget.id
         becomes = "soft (alerts only)" if status.budget.hard else "hard (refuses calls once spent)"
         self._run("toggle", lambda: backend.toggle_hard(budget_id), f"Budget #{budget_id} is now {becomes}")
@@ -435,7 +437,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         key = self._current_key(table)
         if key is None:
             return
-        backend: Any = self.backend
+        backend = self.backend
         if table.id == "budgets":
             status = self._status_of(int(key))
             if status is None:
@@ -476,7 +478,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         limit = self._limit_of(key) if key else None
         if limit is None or limit.subject == "*":
             return
-        backend: Any = self.backend
+        backend = self.backend
 
         def confirmed(yes: bool | None) -> None:
             if yes:

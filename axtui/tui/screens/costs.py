@@ -172,7 +172,7 @@ Click a range or a grouping to choose it."""
 
     def fetch(self) -> CostView:
         self.backend.wait_ready(60)
-        return self.backend.costs(self.range, self.by)  # type: ignore[attr-defined, no-any-return]
+        return self.backend.costs(self.range, self.by)
 
     def show(self, view: CostView) -> None:
         self._last = view

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.markup import escape
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
@@ -142,7 +142,8 @@ class ExportScreen(ModalScreen[ExportResult | None]):
         fmt_value = str(self.query_one("#x-format", Select).value)
         if path.suffix.lstrip(".") in FORMATS:
             fmt_value = path.suffix.lstrip(".")  # a file named .json gets JSON, whatever the select says
-        _, back = RANGES[int(self.query_one("#x-range", Select).value)]  # type: ignore[arg-type]
+        chosen = self.query_one("#x-range", Select).value
+        _, back = RANGES[chosen if isinstance(chosen, int) else 1]
         now = self.backend.clock.now()
         since = None if back is None else now - back
         self._busy = True

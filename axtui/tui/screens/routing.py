@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -20,6 +21,8 @@ from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
 from axtui.config import RoutingConfig, RoutingRule
+from axtui.routing.explain import Explanation
+from axtui.routing.health import HealthSnapshot
 from axtui.tui import fmt
 from axtui.tui.routing_edit import check_percent, check_weight, move_rule, parse_weight, rebalance
 from axtui.tui.screens.base import DashboardScreen
@@ -63,12 +66,12 @@ _RKEYS = tuple(c[0] for c in RULE_COLUMNS)
 _AKEYS = tuple(c[0] for c in AB_COLUMNS)
 
 
-def health_cells(h: Any, weight: float, changed: bool, palette: Palette) -> tuple[Any, ...]:
+def health_cells(h: HealthSnapshot, weight: float, changed: bool, palette: Palette) -> tuple[Any, ...]:
     """One deployment row, in `HEALTH_COLUMNS` order."""
     state = h.state
     if state == "open":
         circuit = Text(f"○ open {h.retry_in_s:.0f}s", style=palette.bad)
-    elif state == "half-open":
+    elif state == "half_open":
         circuit = Text("◐ half-open", style=palette.warn)
     elif h.cooldown_s > 0:
         circuit = Text(f"◔ rest {h.cooldown_s:.0f}s", style=palette.warn)
@@ -89,7 +92,7 @@ def health_cells(h: Any, weight: float, changed: bool, palette: Palette) -> tupl
     )
 
 
-def shadowed_rules(e: Any, rules: Sequence[RoutingRule]) -> list[str]:
+def shadowed_rules(e: Explanation, rules: Sequence[RoutingRule]) -> list[str]:
     """Rules that name the model asked for but never see it, because an A/B test rewrote it first.
 
     One line each: ``rule user-1-stays-in-us names smart, but A/B test smart-4o-vs-sonnet sends
@@ -110,7 +113,7 @@ def shadowed_rules(e: Any, rules: Sequence[RoutingRule]) -> list[str]:
     return out
 
 
-def explanation_text(e: Any, rules: Sequence[RoutingRule] = ()) -> str:
+def explanation_text(e: Explanation, rules: Sequence[RoutingRule] = ()) -> str:
     """The explain box's content, in Textual markup; ``rules`` (in order) lets it say which ones are shadowed."""
     lines = []
     chosen = e.chosen
@@ -205,13 +208,13 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
 
     def fetch(self) -> RoutingView:
         self.backend.wait_ready(60)
-        return self.backend.routing()  # type: ignore[attr-defined, no-any-return]
+        return self.backend.routing()
 
     def show(self, view: RoutingView) -> None:
         self._last = view
         if not self.dirty:
             self.staged = RoutingConfig.model_validate(
-                {**_routing_of(self.backend).model_dump(), "rules": [r.model_dump() for r in view.rules],
+                {**self.backend.settings.routing.model_dump(), "rules": [r.model_dump() for r in view.rules],
                  "ab_tests": [t.model_dump() for t in view.ab_tests]})
             self.weights = dict(view.weights)
             suggester = SuggestFromList(view.models, case_sensitive=False)
@@ -300,12 +303,12 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         line.update(message)
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
-    def _save_worker(self, staged: RoutingConfig, weights: dict[str, float]) -> Any:
-        return self.backend.save_routing(staged, weights)  # type: ignore[attr-defined]
+    def _save_worker(self, staged: RoutingConfig, weights: dict[str, float]) -> Path:
+        return self.backend.save_routing(staged, weights)
 
     @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
-    def _explain_worker(self, model: str, user: str, tokens: int | None) -> Any:
-        return self.backend.explain(model, user, tokens)  # type: ignore[attr-defined]
+    def _explain_worker(self, model: str, user: str, tokens: int | None) -> Explanation:
+        return self.backend.explain(model, user, tokens)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         group = event.worker.group
@@ -315,14 +318,14 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         if event.state == WorkerState.SUCCESS:
             if group == "save":
                 self.dirty = False
-                if getattr(self.backend, "engine", None) is not None:
-                    self.hint(f"Saved to {event.worker.result}; the engine routes with it now.")
+                if self.backend.applies_routing_now:
+                    self.hint(f"Saved to {event.worker.result}; the gateway routes with it now.")
                 else:
                     self.hint(f"Saved to {event.worker.result}; gateways started from now on route with it "
                               "(restart a running `ax serve` to apply it there).")
                 self.notify(f"Routing saved to {event.worker.result}", timeout=5)
                 self.refresh_now()
-            else:
+            elif isinstance(event.worker.result, Explanation):
                 rules = self.staged.rules if self.staged is not None else []
                 self.query_one("#explain-result", Static).update(explanation_text(event.worker.result, rules))
         elif event.state == WorkerState.ERROR:
@@ -455,10 +458,6 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
 
     def on_theme_changed(self) -> None:
         self._draw()
-
-
-def _routing_of(backend: Any) -> RoutingConfig:
-    return backend.settings.routing  # type: ignore[no-any-return]
 
 
 def _dim(palette: Palette) -> str:
