@@ -366,6 +366,8 @@ class AxApp(App[None]):
     # -- the command palette --------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        if isinstance(screen, DashboardScreen):
+            yield from screen_commands(screen)
         for mode, key, title in SCREENS:
             yield SystemCommand(f"Screen: {title}", f"Go to the {title} screen (key {key})",
                                 lambda m=mode: self.action_go(m))
@@ -383,3 +385,31 @@ class AxApp(App[None]):
             if command.title not in ("Quit", "Keys"):
                 yield command
         yield SystemCommand("Quit", "Leave the dashboard (key q)", self.action_quit)
+
+
+def screen_commands(screen: DashboardScreen) -> Iterable[SystemCommand]:
+    """The palette's entries for what ``screen`` can do now: each of its keys, by name."""
+    from functools import partial
+
+    from axtui.tui.screens.help import key_rows
+
+    title = next((t for m, _, t in SCREENS if m == screen.MODE), screen.MODE)
+    seen: set[str] = set()
+    for b in screen.BINDINGS:
+        binding = b if isinstance(b, Binding) else Binding(*b)
+        action = binding.action
+        if not binding.description or action in seen or action.startswith(("go(", "leave_input")):
+            continue
+        seen.add(action)
+        name, _, _ = action.partition("(")
+        if screen.check_action(name, ()) is False:
+            continue
+        (keys, _), = key_rows([binding])
+        yield SystemCommand(f"{title}: {binding.description}", f"{_doc(screen, name)} (key {keys})",
+                            partial(screen.run_action, action))
+
+
+def _doc(screen: DashboardScreen, action: str) -> str:
+    method = getattr(screen, f"action_{action}", None)
+    doc = (method.__doc__ or "").strip().splitlines() if method is not None else []
+    return doc[0].rstrip(".") if doc else action.replace("_", " ")

@@ -115,7 +115,7 @@ class AlertsScreen(DashboardScreen):
         Binding("a", "add", "Add"),
         Binding("enter", "edit", "Edit", show=False),
         Binding("d", "remove", "Remove"),
-        Binding("k", "acknowledge", "Ack"),
+        Binding("c", "acknowledge", "Ack"),
         Binding("s", "silence", "Silence"),
     ]
     MODE = "alerts"
@@ -124,7 +124,7 @@ class AlertsScreen(DashboardScreen):
     HELP = """A rule is [b]METRIC OP VALUE \\[per PERIOD] \\[for DURATION] \\[where DIM=VALUE,…][/], as in
 `ax monitor alerts add`:  p95_latency_ms > 2000 for 5m where provider=openai · error_rate > 5% for 10m ·
 spend_usd > 50 per day · cache_hit_rate < 0.3 for 30m · budget_used_pct >= 80 where user=alice.
-k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the silence."""
+c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the silence."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.events import Mount
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
 from axtui.tui.widgets.calm import calm_inputs
@@ -38,6 +39,10 @@ class DashboardScreen(Screen[None]):
 
     Subclasses set `MODE`, and implement `compose_body`, `fetch` and `show`.
     """
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape", "leave_input", "Leave", show=False),
+    ]
 
     #: The mode this screen is (``realtime``, ``costs``, …).
     MODE: ClassVar[str] = ""
@@ -74,6 +79,15 @@ class DashboardScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets, between the navigation bar and the footer."""
         return iter(())
+
+    def action_leave_input(self) -> None:
+        """Esc in a text box: give the keys back to the screen (the first table takes the focus)."""
+        if isinstance(self.focused, Input):
+            tables = list(self.query(DataTable))
+            if tables:
+                tables[0].focus()
+            else:
+                self.set_focus(None)
 
     # -- the fetch loop -------------------------------------------------------------------
 

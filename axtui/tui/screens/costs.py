@@ -105,6 +105,7 @@ class CostsScreen(DashboardScreen):
         Binding("r", "next_range", "Range"),
         Binding("b", "next_group", "Group by"),
         Binding("o", "next_order", "Order"),
+        Binding("O", "reverse_order", "Reverse order", show=False),
     ]
     MODE = "costs"
     MIN_INTERVAL_S = 2.0
@@ -118,6 +119,8 @@ Click a range or a grouping to choose it."""
         self.range = "24h"
         self.by = GROUPS[0]
         self.order = ORDERS[0]
+        #: Whether the breakdown is ordered the other way (smallest first, Z→A).
+        self.reverse = False
         self._last: CostView | None = None
 
     def compose_body(self) -> Iterable[Any]:
@@ -155,7 +158,7 @@ Click a range or a grouping to choose it."""
             return None
         total = view.breakdown.total.cost_nanos
         rows = []
-        for row in sorted(view.breakdown.rows, key=_sort_key(self.order)):
+        for row in sorted(view.breakdown.rows, key=_sort_key(self.order), reverse=self.reverse):
             t = row.totals
             share = Decimal(t.cost_nanos) / total if total else None
             rows.append([row.key, format(nanos_to_usd(t.cost_nanos), "f"),
@@ -247,7 +250,7 @@ Click a range or a grouping to choose it."""
         name = table.columns[ColumnKey("name")]
         if name.label.plain != self.by.capitalize():
             name.label = Text(self.by.capitalize())
-        rows = sorted(view.breakdown.rows, key=_sort_key(self.order))
+        rows = sorted(view.breakdown.rows, key=_sort_key(self.order), reverse=self.reverse)
         total = view.breakdown.total.cost_nanos
         cells = {row.key or "(none)": breakdown_cells(row.key, row.totals, total, palette) for row in rows}
         sync_table(table, cells, _KEYS)
@@ -262,7 +265,8 @@ Click a range or a grouping to choose it."""
         for choice in self.query(_Choice):
             current = self.range if choice.action == "set_range" else self.by
             choice.set_class(choice.value == current, "-active")
-        self.query_one("#order-label", Static).update(f"  order [b]{self.order}[/] (o)")
+        arrow = " ↑" if self.reverse else ""
+        self.query_one("#order-label", Static).update(f"  order [b]{self.order}{arrow}[/] (o, O)")
 
     def action_set_range(self, name: str) -> None:
         """Show the last ``name`` (1h, 24h, 7d, 30d)."""
@@ -292,6 +296,15 @@ Click a range or a grouping to choose it."""
     def action_next_order(self) -> None:
         """Order the breakdown by the next key: cost → calls → tokens → name."""
         self.order = ORDERS[(ORDERS.index(self.order) + 1) % len(ORDERS)]
+        self.reverse = False
+        self._redraw_order()
+
+    def action_reverse_order(self) -> None:
+        """Order the breakdown the other way round."""
+        self.reverse = not self.reverse
+        self._redraw_order()
+
+    def _redraw_order(self) -> None:
         self._controls()
         if self._last is not None:
             self._draw_breakdown(self._last, Palette.of(self.app))

@@ -18,8 +18,10 @@ __all__ = ["HelpScreen", "key_rows"]
 
 _GLOBAL_NOTES = (
     ("1 … 5", "Realtime, Costs, Budgets & limits, Alerts, Routing"),
-    ("ctrl+p", "command palette: screens, themes, export, pause"),
+    ("ctrl+p / :", "command palette: this screen's actions, screens, themes, export, pause"),
+    ("j / k, g / G", "down / up a row; first / last row"),
     ("tab / shift+tab", "move between panels"),
+    ("esc", "leave a text box (or close a dialog)"),
     ("mouse", "click tabs, rows, buttons; the wheel scrolls"),
 )
 

@@ -17,7 +17,7 @@ from axtui.tui.data import DeploymentState, LiveView
 from axtui.tui.export_view import ViewRows
 from axtui.tui.filtering import FilterError, parse_filter
 from axtui.tui.screens.base import DashboardScreen
-from axtui.tui.widgets.calllog import CallLog
+from axtui.tui.widgets.calllog import LOG_ORDERS, CallLog
 from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import sync_table
 from axtui.tui.widgets.tables import FitTable
@@ -135,7 +135,9 @@ class RealtimeScreen(DashboardScreen):
         Binding("slash", "filter", "Filter"),
         Binding("w", "window", "5m/15m"),
         Binding("s", "sort", "Sort"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("S", "reverse_sort", "Reverse sort", show=False),
+        Binding("o", "order_log", "Order log", show=False),
+        Binding("O", "reverse_log", "Reverse log order", show=False),
     ]
     MODE = "realtime"
 
@@ -143,6 +145,8 @@ class RealtimeScreen(DashboardScreen):
         super().__init__()
         self.window_s = WINDOWS[0]
         self.sort_index = 0
+        #: Whether the deployments are sorted the other way (Z→A, lowest first).
+        self.sort_reverse = False
         self._stats: dict[str, Stats] = {}
         self._last: LiveView | None = None
         self._filter_error: str | None = None
@@ -227,13 +231,13 @@ class RealtimeScreen(DashboardScreen):
         self._stats = stats
         rows = {key: deployment_cells(s, view.health.get(key), palette) for key, s in sorted(stats.items())}
         added = sync_table(table, rows, _COLUMN_KEYS)
-        if added or self.sort_index:
+        if added or self.sort_index or self.sort_reverse:
             self._sort(table)
 
     def _sort(self, table: DataTable[Any]) -> None:
         _, attr = SORTS[self.sort_index]
         if attr == "deployment":
-            table.sort("deployment", key=lambda cell: cell.plain)
+            table.sort("deployment", key=lambda cell: cell.plain, reverse=self.sort_reverse)
             return
 
         def metric(cell: Text) -> float:
@@ -241,17 +245,19 @@ class RealtimeScreen(DashboardScreen):
             value = getattr(s, attr, None) if s is not None else None
             return -float(value) if value is not None else 0.0
 
-        table.sort("deployment", key=metric)
+        table.sort("deployment", key=metric, reverse=self.sort_reverse)
 
     def _titles(self) -> None:
         window = f"{self.window_s // 60} min"
-        sort = SORTS[self.sort_index][0]
+        sort = SORTS[self.sort_index][0] + (" ↑" if self.sort_reverse else "")
         recent = self._last.snapshot.recent_s if self._last else 60
         box = self.query_one("#deployments-box")
         box.border_title = f"Deployments · last {recent}s · sorted by {sort} · sparklines {window}"
         log = self.query_one(CallLog)
         lifetime = self._last.snapshot.lifetime.requests if self._last else 0
         title = f"Calls · {fmt.count(lifetime)} since start"
+        if log.order != "time" or log.descending:
+            title += f" · by {log.order} {'↓' if log.descending else '↑'}"
         if self._filter_error:
             title += f" · {self._filter_error}"
         elif log.filter:
@@ -277,6 +283,10 @@ class RealtimeScreen(DashboardScreen):
         box.add_class("-open")
         box.focus()
 
+    def action_leave_input(self) -> None:
+        """Esc drops the filter and hides its box (the deployments table takes the keys)."""
+        self.action_clear_filter()
+
     def action_clear_filter(self) -> None:
         """Drop the filter and hide its box."""
         box = self.query_one("#filter", Input)
@@ -299,7 +309,26 @@ class RealtimeScreen(DashboardScreen):
     def action_sort(self) -> None:
         """Sort deployments by the next column (name, req/s, p95, errors, $/min)."""
         self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self.sort_reverse = False
         self._sort(self.query_one("#deployments", DataTable))
+        self._titles()
+
+    def action_reverse_sort(self) -> None:
+        """Sort the deployments the other way round."""
+        self.sort_reverse = not self.sort_reverse
+        self._sort(self.query_one("#deployments", DataTable))
+        self._titles()
+
+    def action_order_log(self) -> None:
+        """Order the call log by the next key: time, latency, cost, tokens."""
+        log = self.query_one(CallLog)
+        log.order_by(LOG_ORDERS[(LOG_ORDERS.index(log.order) + 1) % len(LOG_ORDERS)], log.descending)
+        self._titles()
+
+    def action_reverse_log(self) -> None:
+        """Order the call log the other way round."""
+        log = self.query_one(CallLog)
+        log.order_by(log.order, not log.descending)
         self._titles()
 
     @on(Input.Changed, "#filter")

@@ -9,9 +9,12 @@ draws the forty lines the reader can see.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any, ClassVar
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -23,10 +26,22 @@ from axtui.tui.filtering import CallFilter
 from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.tables import NARROW
 
-__all__ = ["KEEP", "CallLog", "format_call"]
+__all__ = ["KEEP", "LOG_ORDERS", "CallLog", "format_call"]
 
 #: Calls kept (for the log and for re-filtering); older ones fall off the top.
 KEEP = 2_000
+#: What the log can be ordered by (``time``: as the calls end, the newest at the bottom).
+LOG_ORDERS: tuple[str, ...] = ("time", "latency", "cost", "tokens")
+
+
+def _order_key(order: str) -> Callable[[RecentCall], Any]:
+    if order == "latency":
+        return lambda c: c.latency_ms
+    if order == "cost":
+        return lambda c: c.cost_usd if c.cost_usd is not None else Decimal(-1)
+    if order == "tokens":
+        return lambda c: c.input_tokens + c.output_tokens
+    return lambda c: c.ts + c.latency_ms / 1000
 
 
 def _key(call: RecentCall) -> tuple[str, float]:
@@ -73,6 +88,13 @@ def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
 class CallLog(ScrollView, can_focus=True):
     """Recent calls as they arrive; `set_filter` shows only matching ones."""
 
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("j", "scroll_down", "Down", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+        Binding("g", "scroll_home", "First", show=False),
+        Binding("G", "scroll_end", "Last", show=False),
+    ]
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.calls: deque[RecentCall] = deque(maxlen=KEEP)
@@ -80,6 +102,9 @@ class CallLog(ScrollView, can_focus=True):
         #: The calls shown: those kept that pass the filter, oldest first.
         self.view: deque[RecentCall] = deque(maxlen=KEEP)
         self.filter = CallFilter()
+        #: The order of the lines (one of `LOG_ORDERS`), and whether the largest come first.
+        self.order = "time"
+        self.descending = False
         #: Whether new calls scroll into view: true until the reader scrolls up, and again at the bottom.
         self.following = True
         self._strips: LRUCache[tuple[str, float, int, str], Strip] = LRUCache(1024)
@@ -101,13 +126,28 @@ class CallLog(ScrollView, can_focus=True):
             self._seen.add(_key(c))
             if self.filter.matches(c):
                 self.view.append(c)
+        if self.order != "time" or self.descending:
+            self._sort_view()
         self._resized(self.following)
         return len(fresh)
+
+    def order_by(self, order: str, descending: bool = False) -> None:
+        """Order the lines by ``order`` (one of `LOG_ORDERS`), largest first when ``descending``."""
+        self.order = order if order in LOG_ORDERS else "time"
+        self.descending = descending
+        self._sort_view()
+        self._strips.clear()
+        self._resized(self.following)
+
+    def _sort_view(self) -> None:
+        self.view = deque(sorted(self.view, key=_order_key(self.order), reverse=self.descending), maxlen=KEEP)
 
     def set_filter(self, new: CallFilter) -> None:
         """Show only calls matching ``new`` (kept calls are re-filtered at once)."""
         self.filter = new
         self.view = deque((c for c in self.calls if new.matches(c)), maxlen=KEEP)
+        if self.order != "time" or self.descending:
+            self._sort_view()
         self.following = True
         self._resized(True)
 

@@ -8,10 +8,19 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
-__all__ = ["NARROW", "EditableTable", "FitTable"]
+__all__ = ["NARROW", "VIM_KEYS", "EditableTable", "FitTable"]
 
 #: Terminals narrower than this get the narrow layout.
 NARROW = 110
+
+
+#: Vim keys every table and log of the dashboard takes: j/k a row, g/G the first and last.
+VIM_KEYS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
+    Binding("j", "cursor_down", "Down", show=False),
+    Binding("k", "cursor_up", "Up", show=False),
+    Binding("g", "scroll_top", "First", show=False),
+    Binding("G", "scroll_bottom", "Last", show=False),
+]
 
 
 class FitTable(DataTable[Any]):
@@ -24,6 +33,8 @@ class FitTable(DataTable[Any]):
     Args:
         squeeze: (column key, width on a narrow terminal, width otherwise), or None.
     """
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = VIM_KEYS
 
     def __init__(self, *, id: str, squeeze: tuple[str, int, int] | None = None) -> None:
         super().__init__(id=id, cursor_type="row")

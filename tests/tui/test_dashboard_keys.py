@@ -1,0 +1,129 @@
+"""The dashboard as a k9s or btop user drives it: vim keys, the palette, esc, sorting both ways (issue 22)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.command import CommandPalette
+from textual.widgets import DataTable, Input
+
+from axtui.tui.app import screen_commands
+from axtui.tui.screens.alerts import AlertsScreen
+from axtui.tui.screens.costs import CostsScreen
+from axtui.tui.screens.help import HelpScreen
+from axtui.tui.screens.realtime import RealtimeScreen
+from axtui.tui.screens.routing import RoutingScreen
+from axtui.tui.widgets.calllog import CallLog
+
+from .helpers import make_app, refetch, settle
+from .seed import Seeded
+
+
+async def _go(pilot: Any, key: str, kind: type) -> Any:
+    await settle(pilot)
+    await pilot.press(key)
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, kind)
+    return pilot.app.screen
+
+
+async def test_j_k_g_and_G_move_the_cursor_of_a_table(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "1", RealtimeScreen)
+        table = screen.query_one("#deployments", DataTable)
+        table.focus()
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+
+
+async def test_f1_opens_help_f10_quits_and_colon_opens_the_palette(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("colon")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("f10")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_the_palette_lists_each_screens_actions(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        routing = await _go(pilot, "5", RoutingScreen)
+        titles = [c.title for c in screen_commands(routing)]
+        assert {"Routing: Explain", "Routing: Undo edits", "Routing: Save"} <= set(titles)
+        alerts = await _go(pilot, "4", AlertsScreen)
+        assert {"Alerts: Add", "Alerts: Silence", "Alerts: Ack"} <= {c.title for c in screen_commands(alerts)}
+        realtime = await _go(pilot, "1", RealtimeScreen)
+        assert {"Realtime: Filter", "Realtime: Sort", "Realtime: Reverse sort"} <= {
+            c.title for c in screen_commands(realtime)}
+        (filter_command,) = [c for c in screen_commands(realtime) if c.title == "Realtime: Filter"]
+        await filter_command.callback()
+        await pilot.pause()
+        assert isinstance(app.focused, Input) and app.focused.id == "filter"
+
+
+async def test_esc_leaves_a_text_box(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "5", RoutingScreen)
+        await pilot.press("e")
+        assert isinstance(app.focused, Input)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.focused, DataTable)
+        await pilot.press("5")  # a key that means something again
+        assert app.screen is screen
+
+
+async def test_deployments_and_costs_sort_both_ways(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "1", RealtimeScreen)
+        table = screen.query_one("#deployments", DataTable)
+        names = [table.get_row_at(i)[0].plain for i in range(table.row_count)]
+        assert names == sorted(names)
+        await pilot.press("S")
+        assert [table.get_row_at(i)[0].plain for i in range(table.row_count)] == sorted(names, reverse=True)
+        costs = await _go(pilot, "2", CostsScreen)
+        breakdown = costs.query_one("#breakdown", DataTable)
+
+        def cost_cells() -> list[str]:
+            return [breakdown.get_row_at(i)[0].plain for i in range(breakdown.row_count)]
+
+        most_first = cost_cells()
+        await pilot.press("O")
+        least_first = cost_cells()
+        assert least_first[-1] == most_first[0] and sorted(least_first) == sorted(most_first)
+        assert least_first[0] in most_first[-2:]  # ties keep their order, so the cheapest two may swap
+
+
+async def test_the_call_log_orders_by_latency_both_ways(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "1", RealtimeScreen)
+        log = screen.query_one(CallLog)
+        await pilot.press("o")
+        assert log.order == "latency"
+        latencies = [c.latency_ms for c in log.view]
+        assert latencies == sorted(latencies) and len(set(latencies)) > 1
+        await pilot.press("O")
+        assert [c.latency_ms for c in log.view] == sorted(latencies, reverse=True)
+        assert "by latency ↓" in str(screen.query_one("#log-box").border_title)
+        await refetch(pilot)
+        assert [c.latency_ms for c in log.view] == sorted((c.latency_ms for c in log.view), reverse=True)
