@@ -127,3 +127,62 @@ async def test_the_call_log_orders_by_latency_both_ways(seeded: Seeded) -> None:
         assert "by latency ↓" in str(screen.query_one("#log-box").border_title)
         await refetch(pilot)
         assert [c.latency_ms for c in log.view] == sorted((c.latency_ms for c in log.view), reverse=True)
+
+
+# -- what people type, and where the cursor lands --------------------------------------------
+
+
+def test_thresholds_take_the_units_people_type() -> None:
+    from axtui.metrics.alerts.grammar import parse_rule
+
+    assert str(parse_rule("rps > 60/min")) == "rps > 1"
+    assert str(parse_rule("p95_latency_ms > 2s for 5m")) == "p95_latency_ms > 2000 for 5m"
+    assert str(parse_rule("p95_latency_ms > 250ms")) == "p95_latency_ms > 250"
+    assert str(parse_rule("tokens_per_min > 100/s")) == "tokens_per_min > 6000"
+
+
+async def test_a_rule_typed_with_units_is_added_and_the_cursor_lands_on_it(seeded: Seeded) -> None:
+    from axtui.metrics.alerts.storage import list_rules
+
+    from .helpers import open_form, until
+
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "4", AlertsScreen)
+        form = await open_form(pilot, "a")
+        form.query_one("#f-rule", Input).value = "p95_latency_ms > 2s for 1m where provider=groq"
+        await pilot.press("ctrl+s")
+        assert await until(pilot, lambda: len(list_rules(seeded.store)) == 4)
+        added = list_rules(seeded.store)[-1]
+        assert added.rule == "p95_latency_ms > 2000 for 1m where provider=groq"
+        table = screen.query_one("#rules", DataTable)
+        assert await until(pilot, lambda: table.row_count == 4
+                           and table.coordinate_to_cell_key(table.cursor_coordinate)[0].value == str(added.id))
+
+
+async def test_the_cursor_lands_on_a_budget_and_a_limit_just_added(seeded: Seeded) -> None:
+    from axtui.cost.budgets import list_budgets
+    from axtui.tui.screens.budgets import BudgetsScreen
+
+    from .helpers import open_form, until
+
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "3", BudgetsScreen)
+        form = await open_form(pilot, "a")
+        form.query_one("#f-scope", Input).value = "user:zed"
+        form.query_one("#f-amount", Input).value = "7"
+        await pilot.press("ctrl+s")
+        assert await until(pilot, lambda: any(str(b.scope) == "user:zed" for b in list_budgets(seeded.store)))
+        new = next(b for b in list_budgets(seeded.store) if str(b.scope) == "user:zed")
+        budgets = screen.query_one("#budgets", DataTable)
+        assert await until(pilot, lambda: budgets.coordinate_to_cell_key(budgets.cursor_coordinate)[0].value
+                           == str(new.id))
+        limits = screen.query_one("#limits", DataTable)
+        limits.focus()
+        form = await open_form(pilot, "a")
+        form.query_one("#f-subject", Input).value = "user:zed"
+        form.query_one("#f-requests", Input).value = "30/minute"
+        await pilot.press("ctrl+s")
+        assert await until(pilot, lambda: app.focused is limits and str(
+            limits.coordinate_to_cell_key(limits.cursor_coordinate)[0].value).startswith("user:zed|"))

@@ -26,7 +26,7 @@ from axtui.tui.screens.confirm import ConfirmScreen
 from axtui.tui.screens.form import Field, FormScreen
 from axtui.tui.views import AlertsView
 from axtui.tui.widgets.palette import Palette
-from axtui.tui.widgets.table_sync import order_rows, sync_table
+from axtui.tui.widgets.table_sync import move_to_row, order_rows, sync_table
 from axtui.tui.widgets.tables import EditableTable, FitTable
 
 __all__ = ["SILENCES", "AlertsScreen", "event_cells", "rule_cells"]
@@ -129,6 +129,8 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
     def __init__(self) -> None:
         super().__init__()
         self._last: AlertsView | None = None
+        #: The key of the rule row the cursor goes to once it is drawn (one just added or saved).
+        self._select: str | None = None
 
     def compose_body(self) -> Iterable[Any]:
         with Vertical(id="rules-box", classes="section"):
@@ -164,6 +166,8 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
             rules = self.query_one("#rules", DataTable)
             sync_table(rules, {str(r.id): rule_cells(r, view.now, palette, view.values) for r in view.rules},
                        _RKEYS)
+            if self._select is not None and move_to_row(rules, self._select.__eq__):
+                self._select = None
             firing = sum(1 for r in view.rules if r.state == "firing" and r.enabled)
             pending = sum(1 for r in view.rules if r.state == "pending" and r.enabled)
             self.query_one("#rules-box").border_title = (
@@ -255,9 +259,10 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         event.stop()
         self.action_edit()
 
-    def _saved(self, result: Any, verb: str) -> None:
+    def _saved(self, result: RuleInfo | None, verb: str) -> None:
         if result is None:
             return
+        self._select = str(result.id)
         self.hint(f"{verb} rule #{result.id}: {result.rule}")
         self.notify(f"{verb} rule #{result.id}", timeout=4)
         self.refresh_now()

@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
-from axtui.cost.budgets import BudgetStatus
+from axtui.cost.budgets import BudgetInfo, BudgetStatus
 from axtui.money import nanos_to_usd
 from axtui.ratelimit.limiter import LimitStatus
 from axtui.tui import fmt
@@ -31,7 +31,7 @@ from axtui.tui.screens.form import Field, FormScreen
 from axtui.tui.views import BudgetsView
 from axtui.tui.widgets.cell_editor import CellEditor
 from axtui.tui.widgets.palette import Palette
-from axtui.tui.widgets.table_sync import sync_table
+from axtui.tui.widgets.table_sync import move_to_row, sync_table
 from axtui.tui.widgets.tables import EditableTable
 
 __all__ = ["BudgetsScreen", "budget_cells", "limit_cells"]
@@ -171,6 +171,8 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         super().__init__()
         self._last: BudgetsView | None = None
         self._editor: CellEditor | None = None
+        #: (table id, row test) of the row the cursor goes to once it is drawn: the one just added.
+        self._select: tuple[str, Callable[[str], bool]] | None = None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Keys that act on one table only show (and work) while that table has the focus.
@@ -219,6 +221,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             budgets = self.query_one("#budgets", DataTable)
             rows = {str(s.budget.id): budget_cells(s, now, palette) for s in view.budgets}
             sync_table(budgets, rows, _BKEYS)
+            self._move_to_added(budgets)
             over = sum(1 for s in view.budgets if used_up(s))
             hard = sum(1 for s in view.budgets if s.budget.hard)
             self.query_one("#budgets-box").border_title = (
@@ -226,6 +229,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             )
             limits = self.query_one("#limits", DataTable)
             sync_table(limits, {limit_key(x): limit_cells(x, palette) for x in view.limits}, _LKEYS)
+            self._move_to_added(limits)
             title = f"Rate limits · {len(view.limits)}"
             if view.limits_error:
                 title += f" · unavailable: {view.limits_error}"
@@ -236,6 +240,14 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             self._editor.place()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _move_to_added(self, table: DataTable[Any]) -> None:
+        """Once the row just added is drawn, the cursor (and the focus) go to it."""
+        if self._select is None or self._select[0] != table.id:
+            return
+        if move_to_row(table, self._select[1]):
+            self._select = None
+            table.focus()
 
     def hint(self, message: str, *, error: bool = False) -> None:
         """The line above the footer: what to do, or why something was refused."""
@@ -303,6 +315,14 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         table = self._focused_table()
         backend = self.backend
         if table is not None and table.id == "limits":
+            def save_limit(v: dict[str, Any]) -> object:
+                subject = str(v["subject"]).strip()
+                saved = backend.set_limit(subject, v["requests"], v["tokens"])
+                # Rows are keyed "scope:name|unit"; a bare name is a user.
+                label = subject if ":" in subject or subject == "global" else f"user:{subject}"
+                self._select = ("limits", lambda key: key.split("|", 1)[0] == label)
+                return saved
+
             fields = [
                 Field("subject", "Subject", placeholder="user:alice, key:k_1, provider:openai, global",
                       check=check_subject, help="who the limit applies to"),
@@ -312,8 +332,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
                       help="input+output tokens per period (blank: the default)"),
             ]
             self.app.push_screen(
-                FormScreen("Add a rate limit", fields,
-                           lambda v: backend.set_limit(v["subject"], v["requests"], v["tokens"])),
+                FormScreen("Add a rate limit", fields, save_limit),
                 lambda result: self._added(result, "limit"),
             )
             return
@@ -333,6 +352,8 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
     def _added(self, result: Any, kind: str) -> None:
         if result is None:
             return
+        if isinstance(result, BudgetInfo):
+            self._select = ("budgets", str(result.id).__eq__)
         described = result.describe() if hasattr(result, "describe") else f"{kind} saved"
         self.hint(f"Saved {described}")
         self.notify(f"Saved {described}", timeout=4)

@@ -7,13 +7,13 @@ one batch, so the cursor, the scroll position and the eye stay put.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
-__all__ = ["order_rows", "sync_table"]
+__all__ = ["move_to_row", "order_rows", "sync_table"]
 
 
 def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns: Sequence[str]) -> bool:
@@ -41,6 +41,15 @@ def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns
             table.remove_row(RowKey(gone))
             changed = True
     return changed
+
+
+def move_to_row(table: DataTable[Any], matches: Callable[[str], bool]) -> bool:
+    """Put the cursor on the first row whose key ``matches`` (the row just added); False when none does yet."""
+    for index, row_key in enumerate(table.rows):
+        if row_key.value is not None and matches(row_key.value):
+            table.move_cursor(row=index, animate=False)
+            return True
+    return False
 
 
 def order_rows(table: DataTable[Any], order: Sequence[str], column: str) -> None:
