@@ -186,3 +186,34 @@ async def test_the_cursor_lands_on_a_budget_and_a_limit_just_added(seeded: Seede
         await pilot.press("ctrl+s")
         assert await until(pilot, lambda: app.focused is limits and str(
             limits.coordinate_to_cell_key(limits.cursor_coordinate)[0].value).startswith("user:zed|"))
+
+
+# -- money and numbers ---------------------------------------------------------------------
+
+
+def test_a_money_column_has_one_format() -> None:
+    from decimal import Decimal
+
+    from axtui.tui import fmt
+
+    column = [Decimal("1234.5"), Decimal("0.0012"), Decimal("12.35")]
+    digits = fmt.money_digits(column)
+    assert [fmt.usd_fixed(v, digits) for v in column] == ["$1,234.5000", "$0.0012", "$12.3500"]
+    assert fmt.money_digits([Decimal("25"), Decimal("3.5")]) == 2
+    assert fmt.money_digits([Decimal("0.00000001")]) == fmt.MAX_MONEY_DIGITS
+    assert fmt.with_separators("60000/minute") == "60,000/minute"
+    assert fmt.usd(Decimal("123.45")) == "$123.45" and fmt.usd(Decimal("1234.5")) == "$1,234"
+
+
+async def test_the_cost_breakdown_prints_every_row_alike(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "2", CostsScreen)
+        table = screen.query_one("#breakdown", DataTable)
+        costs = [table.get_cell_at((i, 1)).plain for i in range(table.row_count)]
+        assert len({len(c.split(".")[1]) for c in costs}) == 1, costs
+        from axtui.tui.screens.budgets import BudgetsScreen
+
+        limits = await _go(pilot, "3", BudgetsScreen)
+        table = limits.query_one("#limits", DataTable)
+        assert any(table.get_cell_at((i, 2)).plain == "50,000/minute" for i in range(table.row_count))

@@ -65,7 +65,8 @@ def _money(nanos: int) -> str:
 
 
 def _amount(nanos: int) -> str:
-    return fmt.usd(nanos_to_usd(nanos), cents=nanos >= 10_000_000)
+    # Budget amounts are whole cents (a limit below a cent is a test, shown as typed).
+    return fmt.usd_fixed(nanos_to_usd(nanos), 2 if nanos % 10_000_000 == 0 else fmt.money_digits([nanos_to_usd(nanos)]))
 
 
 def _when(ts: float, now: float) -> str:
@@ -92,8 +93,8 @@ def used_up(status: BudgetStatus) -> bool:
     return bool(b.hard and b.limit_nanos and status.remaining_nanos < b.limit_nanos * HARD_SLACK)
 
 
-def budget_cells(status: BudgetStatus, now: float, palette: Palette) -> tuple[Any, ...]:
-    """One budget row, in `BUDGET_COLUMNS` order."""
+def budget_cells(status: BudgetStatus, now: float, palette: Palette, digits: int = 2) -> tuple[Any, ...]:
+    """One budget row, in `BUDGET_COLUMNS` order; ``digits``: the decimals of the Spent column."""
     b = status.budget
     used = float(status.used)
     spent = used_up(status)
@@ -116,7 +117,7 @@ def budget_cells(status: BudgetStatus, now: float, palette: Palette) -> tuple[An
         Text(str(b.scope), no_wrap=True, overflow="ellipsis"),
         Text(b.period),
         Text(_amount(b.limit_nanos), justify="right"),
-        Text(_money(status.spent_nanos), justify="right"),
+        Text(fmt.usd_fixed(nanos_to_usd(status.spent_nanos), digits), justify="right"),
         bar,
         Text("hard", style=f"bold {palette.bad}") if b.hard else Text("soft", style=palette.muted),
         projection,
@@ -141,7 +142,7 @@ def limit_cells(limit: LimitStatus, palette: Palette) -> tuple[Any, ...]:
     return (
         Text(f"{limit.label} (each)" if every else limit.label, no_wrap=True, overflow="ellipsis"),
         Text(limit.unit, style=palette.muted),
-        Text(limit.limit),
+        Text(fmt.with_separators(limit.limit)),
         Text(used, justify="right"),
         Text(left, justify="right", style=palette.bad if low else ""),
         Text(reset, justify="right", style=palette.muted),
@@ -219,7 +220,8 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         now = self.backend.clock.now()
         with self.app.batch_update():
             budgets = self.query_one("#budgets", DataTable)
-            rows = {str(s.budget.id): budget_cells(s, now, palette) for s in view.budgets}
+            digits = fmt.money_digits(nanos_to_usd(s.spent_nanos) for s in view.budgets)
+            rows = {str(s.budget.id): budget_cells(s, now, palette, digits) for s in view.budgets}
             sync_table(budgets, rows, _BKEYS)
             self._move_to_added(budgets)
             over = sum(1 for s in view.budgets if used_up(s))

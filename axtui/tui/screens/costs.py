@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual_plotext import PlotextPlot
 
+from axtui.cost.rollups import Totals
 from axtui.money import NANOS_PER_USD, nanos_to_usd
 from axtui.tui import fmt
 from axtui.tui.export_view import ViewRows
@@ -49,17 +50,20 @@ def _right(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
-def breakdown_cells(key: str, totals: Any, total_nanos: int, palette: Palette) -> tuple[Any, ...]:
-    """One breakdown row in `COLUMNS` order."""
+def breakdown_cells(key: str, totals: Totals, total_nanos: int, palette: Palette,
+                    digits: tuple[int, int] = (4, 4)) -> tuple[Any, ...]:
+    """One breakdown row in `COLUMNS` order; ``digits`` are the decimals of the cost and saved columns."""
     share = totals.cost_nanos / total_nanos if total_nanos else None
+    cost_digits, saved_digits = digits
     return (
         Text(key or "(none)", style="" if key else palette.muted, no_wrap=True, overflow="ellipsis"),
-        _right(_usd(totals.cost_nanos)),
+        _right(fmt.usd_fixed(nanos_to_usd(totals.cost_nanos), cost_digits)),
         _right(fmt.pct(share, 0) if share is not None else "–", palette.muted),
         _right(fmt.count(totals.calls)),
         _right(fmt.count(totals.unknown_price_calls) if totals.unknown_price_calls else "–",
                palette.warn if totals.unknown_price_calls else palette.muted),
-        _right(_usd(totals.saved_nanos) if totals.saved_nanos else "–", palette.ok if totals.saved_nanos else ""),
+        _right(fmt.usd_fixed(nanos_to_usd(totals.saved_nanos), saved_digits) if totals.saved_nanos else "–",
+               palette.ok if totals.saved_nanos else ""),
         _right(fmt.count(totals.cache_hits)),
         _right(f"{_short(totals.input_tokens)}/{_short(totals.output_tokens)}", palette.muted),
     )
@@ -252,7 +256,9 @@ Click a range or a grouping to choose it."""
             name.label = Text(self.by.capitalize())
         rows = sorted(view.breakdown.rows, key=_sort_key(self.order), reverse=self.reverse)
         total = view.breakdown.total.cost_nanos
-        cells = {row.key or "(none)": breakdown_cells(row.key, row.totals, total, palette) for row in rows}
+        digits = (fmt.money_digits(nanos_to_usd(r.totals.cost_nanos) for r in rows),
+                  fmt.money_digits(nanos_to_usd(r.totals.saved_nanos) for r in rows))
+        cells = {row.key or "(none)": breakdown_cells(row.key, row.totals, total, palette, digits) for row in rows}
         sync_table(table, cells, _KEYS)
         order_rows(table, [row.key or "(none)" for row in rows], "name")
         self.query_one("#breakdown-box").border_title = (

@@ -111,8 +111,8 @@ def _num(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
-def deployment_cells(s: Stats, state: DeploymentState | None, palette: Palette) -> tuple[Any, ...]:
-    """One row of the deployment table, in `COLUMNS` order."""
+def deployment_cells(s: Stats, state: DeploymentState | None, palette: Palette, digits: int = 4) -> tuple[Any, ...]:
+    """One row of the deployment table, in `COLUMNS` order; ``digits``: the decimals of the $/min column."""
     err = s.error_rate
     err_style = palette.bad if err is not None and err >= 0.05 else palette.warn if err else ""
     p95_style = palette.bad if (s.p95_ms or 0) >= 8000 else palette.warn if (s.p95_ms or 0) >= 4000 else ""
@@ -124,7 +124,7 @@ def deployment_cells(s: Stats, state: DeploymentState | None, palette: Palette) 
         _num(fmt.ms(s.p50_ms)),
         _num(fmt.ms(s.p95_ms), p95_style),
         _num(fmt.pct(err) if err is not None else "–", err_style),
-        _num(fmt.usd(s.cost_per_min_usd) if s.cost_per_min_usd else ("–" if idle else "$0")),
+        _num(fmt.usd_fixed(s.cost_per_min_usd, digits) if s.cost_per_min_usd else ("–" if idle else "$0")),
     )
 
 
@@ -229,7 +229,8 @@ class RealtimeScreen(DashboardScreen):
         for dep in view.health:
             stats.setdefault(dep, Stats(key=dep))
         self._stats = stats
-        rows = {key: deployment_cells(s, view.health.get(key), palette) for key, s in sorted(stats.items())}
+        digits = fmt.money_digits(s.cost_per_min_usd for s in stats.values())
+        rows = {key: deployment_cells(s, view.health.get(key), palette, digits) for key, s in sorted(stats.items())}
         added = sync_table(table, rows, _COLUMN_KEYS)
         if added or self.sort_index or self.sort_reverse:
             self._sort(table)

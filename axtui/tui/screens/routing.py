@@ -271,6 +271,7 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         table = self.query_one("#ab", DataTable)
         rows: dict[str, tuple[Text, ...]] = {}
         saved = {t.name: {v.name: v.percent for v in t.variants} for t in view.ab_tests}
+        digits = fmt.money_digits(v.cost_per_call_usd for r in view.reports.values() for v in r.variants)
         for test in staged.ab_tests:
             report = view.reports.get(test.name)
             results = {v.variant: v for v in report.variants} if report is not None else {}
@@ -287,7 +288,7 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
                     Text(fmt.count(r.calls) if r else "0", justify="right"),
                     Text(fmt.ms(r.latency_p95_ms) if r else "–", justify="right"),
                     Text(fmt.pct(r.error_rate, 1) if r and r.calls else "–", justify="right"),
-                    Text(fmt.usd(per_call) if per_call is not None else "–", justify="right"),
+                    Text(fmt.usd_fixed(per_call, digits) if per_call is not None else "–", justify="right"),
                 )
         if not rows:
             rows["(none)"] = (Text("(no A/B tests)", style=_dim(palette)), *(Text("") for _ in range(7)))

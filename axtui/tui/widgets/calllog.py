@@ -30,6 +30,8 @@ __all__ = ["KEEP", "LOG_ORDERS", "CallLog", "format_call"]
 
 #: Calls kept (for the log and for re-filtering); older ones fall off the top.
 KEEP = 2_000
+#: Decimals of the log's cost column: every line alike, down to a millionth of a dollar.
+LOG_MONEY_DIGITS = 6
 #: What the log can be ordered by (``time``: as the calls end, the newest at the bottom).
 LOG_ORDERS: tuple[str, ...] = ("time", "latency", "cost", "tokens")
 
@@ -70,13 +72,13 @@ def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
     line.append(f"{status:<8}", palette.status(call.status))
     line.append(f"{fmt.ms(call.latency_ms) if call.status in ('ok', 'error') else '':>6} ")
     if wide:
-        line.append(f"{call.input_tokens:>6}→{call.output_tokens:<5} ", palette.muted)
+        line.append(f"{call.input_tokens:>7,}→{call.output_tokens:<6,} ", palette.muted)
     if call.status != "ok":
         cost = ""
     elif call.cost_usd is None:
         cost = "$?"
     else:
-        cost = fmt.usd(call.cost_usd)
+        cost = fmt.usd_fixed(call.cost_usd, LOG_MONEY_DIGITS)
     line.append(f"{cost:>9} ")
     if call.cache in ("exact", "semantic"):
         line.append(call.cache if wide else call.cache[:5], palette.accent)
