@@ -99,10 +99,15 @@ def money_digits(values: Iterable[Decimal | int | float | None]) -> int:
 
 
 def usd_fixed(value: Decimal | int | float | None, digits: int) -> str:
-    """Dollars with exactly ``digits`` decimals and thousands separators: ``$1,234.5000``, ``$0.0012``."""
+    """Dollars with exactly ``digits`` decimals and thousands separators: ``$1,234.5000``, ``$0.0012``.
+
+    Nothing at all is ``$0``: a free call is not a rounding of a cheap one.
+    """
     if value is None:
         return DASH
     d = _decimal(value)
+    if d == 0:
+        return "$0"
     sign = "-" if d < 0 else ""
     return f"{sign}${abs(d):,.{digits}f}"
 

@@ -134,7 +134,7 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
 
     def compose_body(self) -> Iterable[Any]:
         with Vertical(id="rules-box", classes="section"):
-            table: DataTable[Any] = EditableTable(id="rules")
+            table: DataTable[Any] = EditableTable(id="rules", drop=("fired", "severity"))
             for key, label, width in RULE_COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table

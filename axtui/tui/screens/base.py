@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from axtui.tui.widgets.calm import calm_inputs
 from axtui.tui.widgets.navbar import NavBar
+from axtui.tui.widgets.tables import FitTable
 
 if TYPE_CHECKING:
     from axtui.tui.app import AxApp
@@ -79,6 +80,12 @@ class DashboardScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets, between the navigation bar and the footer."""
         return iter(())
+
+    @on(FitTable.Relaid)
+    def _relaid(self, event: FitTable.Relaid) -> None:
+        """A table dropped or brought back columns for the terminal's width: write its rows again."""
+        event.stop()
+        self.refresh_now()
 
     def action_leave_input(self) -> None:
         """Esc in a text box: give the keys back to the screen (the first table takes the focus)."""

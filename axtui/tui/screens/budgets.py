@@ -189,12 +189,14 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
 
     def compose_body(self) -> Iterable[Any]:
         with Vertical(id="budgets-box", classes="section"):
-            table: DataTable[Any] = EditableTable(id="budgets", squeeze=("scope", 18, 24))
+            table: DataTable[Any] = EditableTable(id="budgets", squeeze=("scope", 18, 24, 40),
+                                                    drop=("id", "spent"))
             for key, label, width in BUDGET_COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
         with Vertical(id="limits-box", classes="section"):
-            limits: DataTable[Any] = EditableTable(id="limits", squeeze=("subject", 20, 26))
+            limits: DataTable[Any] = EditableTable(id="limits", squeeze=("subject", 20, 26, 40),
+                                                   drop=("source",))
             for key, label, width in LIMIT_COLUMNS:
                 limits.add_column(label, key=key, width=width or None)
             yield limits

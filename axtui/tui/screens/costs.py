@@ -31,11 +31,11 @@ __all__ = ["ORDERS", "CostsScreen", "breakdown_cells"]
 ORDERS: tuple[str, ...] = ("cost", "calls", "tokens", "name")
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("name", "Name", 0),
-    ("cost", "Cost", 9),
+    ("cost", "Cost", 11),
     ("share", "Share", 5),
     ("calls", "Calls", 7),
     ("unknown", "Unpriced", 8),
-    ("saved", "Saved", 9),
+    ("saved", "Saved", 11),
     ("hits", "Hits", 6),
     ("tokens", "Tokens in/out", 13),
 )
@@ -142,7 +142,8 @@ Click a range or a grouping to choose it."""
                 yield _Choice(group, "set_group", group)
             yield Static("", id="order-label", classes="choice-label")
         with Vertical(id="breakdown-box", classes="section"):
-            table: DataTable[Any] = FitTable(id="breakdown", squeeze=("name", 22, 28))
+            table: DataTable[Any] = FitTable(id="breakdown", squeeze=("name", 22, 28, 44),
+                                             drop=("tokens", "hits", "unknown"))
             for key, label, width in COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table

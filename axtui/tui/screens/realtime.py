@@ -17,7 +17,7 @@ from axtui.tui.data import DeploymentState, LiveView
 from axtui.tui.export_view import ViewRows
 from axtui.tui.filtering import FilterError, parse_filter
 from axtui.tui.screens.base import DashboardScreen
-from axtui.tui.widgets.calllog import LOG_ORDERS, CallLog
+from axtui.tui.widgets.calllog import LOG_ORDERS, CallLog, log_header
 from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import sync_table
 from axtui.tui.widgets.tables import FitTable
@@ -37,10 +37,10 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("p50", "p50", 6),
     ("p95", "p95", 6),
     ("errors", "errors", 6),
-    ("cost", "$/min", 8),
+    ("cost", "$/min", 9),
 )
 #: Widest the deployment column gets on a narrow terminal (longer names end in …).
-NARROW_NAME = 22
+NARROW_NAME = 27
 _COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
 #: Orders the ``s`` key cycles through: (name, sort key over a row's stats, descending).
 SORTS: tuple[tuple[str, str], ...] = (
@@ -163,17 +163,30 @@ class RealtimeScreen(DashboardScreen):
                 yield Static("[dim]alerts[/] [b]–[/]", id="alerts-count", classes="tile-value")
                 yield Static("", id="alerts-names")
         with Vertical(id="deployments-box", classes="section"):
-            table: DataTable[Any] = FitTable(id="deployments", squeeze=("deployment", NARROW_NAME, 31))
+            # At 80 columns the p50 makes room for the names; at 200 the names get it all.
+            table: DataTable[Any] = FitTable(id="deployments", squeeze=("deployment", NARROW_NAME, 31, 48),
+                                             drop=("p50",))
             for key, label, width in COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
         with Vertical(id="log-box", classes="section"):
+            yield Static("", id="log-head")
             yield CallLog(id="calls")
             yield Input(placeholder="filter: words, user=…, provider=…, status!=ok, latency>2000  (enter keeps, esc clears)",
                         id="filter")
 
     def on_mount(self) -> None:
         self._titles()
+
+    def on_resize(self) -> None:
+        self._log_head()
+
+    def _log_head(self) -> None:
+        log = self.query_one(CallLog)
+        head = log_header(log.size.width or self.size.width - 2)
+        box = self.query_one("#log-head", Static)
+        if str(box.content) != head:
+            box.update(Text(head))
 
     # -- data ------------------------------------------------------------------------------
 
@@ -210,6 +223,7 @@ class RealtimeScreen(DashboardScreen):
             self._show_deployments(view, palette)
             log = self.query_one(CallLog)
             log.add(snap.recent)
+            self._log_head()
             self._titles()
 
     def _show_alerts(self, view: LiveView) -> None:

@@ -175,11 +175,12 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
     def compose_body(self) -> Iterable[Any]:
         with VerticalScroll(id="routing-body"):
             with Vertical(id="health-box", classes="section"):
-                yield self._table("health", HEALTH_COLUMNS, squeeze=("deployment", 26, 31))
+                yield self._table("health", HEALTH_COLUMNS, squeeze=("deployment", 26, 31, 48),
+                                  drop=("p50", "busy", "region"))
             with Vertical(id="rules-box", classes="section"):
                 yield self._table("route-rules", RULE_COLUMNS, editable=False)
             with Vertical(id="ab-box", classes="section"):
-                yield self._table("ab", AB_COLUMNS, squeeze=("test", 20, 30))
+                yield self._table("ab", AB_COLUMNS, squeeze=("test", 20, 30, 44), drop=("model", "p95"))
             with Vertical(id="explain-box", classes="section"):
                 with Horizontal(id="explain-inputs"):
                     yield Input(placeholder="model or alias", id="explain-model", compact=True)
@@ -191,8 +192,8 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
 
     @staticmethod
     def _table(table_id: str, columns: tuple[tuple[str, str, int], ...], editable: bool = True,
-               squeeze: tuple[str, int, int] | None = None) -> DataTable[Any]:
-        table: DataTable[Any] = (EditableTable if editable else FitTable)(id=table_id, squeeze=squeeze)
+               squeeze: tuple[str | int, ...] | None = None, drop: tuple[str, ...] = ()) -> DataTable[Any]:
+        table: DataTable[Any] = (EditableTable if editable else FitTable)(id=table_id, squeeze=squeeze, drop=drop)
         for key, label, width in columns:
             table.add_column(label, key=key, width=width or None)
         return table

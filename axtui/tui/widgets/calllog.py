@@ -24,9 +24,9 @@ from axtui.metrics.snapshot import RecentCall
 from axtui.tui import fmt
 from axtui.tui.filtering import CallFilter
 from axtui.tui.widgets.palette import Palette
-from axtui.tui.widgets.tables import NARROW
+from axtui.tui.widgets.tables import HUGE, NARROW
 
-__all__ = ["KEEP", "LOG_ORDERS", "CallLog", "format_call"]
+__all__ = ["KEEP", "LOG_ORDERS", "CallLog", "format_call", "log_header"]
 
 #: Calls kept (for the log and for re-filtering); older ones fall off the top.
 KEEP = 2_000
@@ -50,6 +50,20 @@ def _key(call: RecentCall) -> tuple[str, float]:
     return (call.request_id, call.ts)
 
 
+def _route_width(width: int) -> int:
+    return 58 if width >= HUGE - 4 else 40 if width >= NARROW else 27
+
+
+def log_header(width: int) -> str:
+    """The column names over the log, aligned with `format_call`'s fields at ``width``."""
+    wide = width >= NARROW
+    head = f"{'ended':<8} {'user':<10} {'model → deployment' if wide else 'deployment':<{_route_width(width)}} "
+    head += f"{'status':<8}{'latency':>7} "
+    if wide:
+        head += f"{'tokens in':>7}→{'out':<6} "
+    return head + f"{'cost':>9} cache"
+
+
 def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
     """One log line: end time, user, model → deployment, status, latency, tokens, cost, cache.
 
@@ -64,13 +78,13 @@ def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
     asked = call.requested_model
     served_model = target.split("/", 1)[-1]
     route = f"{asked}→{target}" if wide and asked not in (target, served_model) else target
-    route_w = 40 if wide else 27
+    route_w = _route_width(width)
     if len(route) > route_w:
         route = route[: route_w - 1] + "…"
     line.append(f"{route:<{route_w}} ")
     status = {"rate_limited": "limited", "budget_refused": "budget"}.get(call.status, call.status)
     line.append(f"{status:<8}", palette.status(call.status))
-    line.append(f"{fmt.ms(call.latency_ms) if call.status in ('ok', 'error') else '':>6} ")
+    line.append(f"{fmt.ms(call.latency_ms) if call.status in ('ok', 'error') else '':>7} ")
     if wide:
         line.append(f"{call.input_tokens:>7,}→{call.output_tokens:<6,} ", palette.muted)
     if call.status != "ok":

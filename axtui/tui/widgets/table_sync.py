@@ -23,6 +23,12 @@ def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns
         Whether rows were added or removed (the caller may want to re-sort).
     """
     changed = False
+    shown = {k.value for k in table.columns}
+    if not set(columns) <= shown:
+        # Columns a narrow terminal leaves out (a `FitTable`'s ``drop``) are not written.
+        keep = [i for i, col in enumerate(columns) if col in shown]
+        columns = [columns[i] for i in keep]
+        rows = {key: [cells[i] for i in keep] for key, cells in rows.items()}
     with table.app.batch_update():
         present = {k.value for k in table.rows if k.value is not None}
         for key, cells in rows.items():
