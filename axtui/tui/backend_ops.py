@@ -41,6 +41,7 @@ from axtui.tui.views import (
     SpendPoint,
     range_spec,
 )
+from axtui.types import CallRecord
 
 __all__ = ["LoopThread", "StoreOps"]
 
@@ -368,6 +369,29 @@ class StoreOps:
 
     def after_settings_saved(self, settings: Settings) -> None:
         """Hook: hand saved settings to a running engine."""
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def call_record(self, request_id: str, ts: float) -> CallRecord | None:
+        """The stored record of the call ``request_id`` that started at ``ts`` (None until it is written)."""
+        import dataclasses
+
+        from sqlalchemy import select
+        from sqlmodel import SQLModel
+
+        import axtui.store  # noqa: F401 - registers the calls table in the metadata
+
+        if not request_id:
+            return None
+        table = SQLModel.metadata.tables["calls"]
+        query = select(table).where(table.c.ts.between(ts - 1, ts + 1), table.c.request_id == request_id).limit(1)
+        row = self.store.run(lambda conn: conn.execute(query).first())
+        if row is None:
+            return None
+        m = row._mapping
+        names = {f.name for f in dataclasses.fields(CallRecord)}
+        values = {k: m[k] for k in names if k in m and k != "tags"}
+        return CallRecord(**values, tags=tuple(t for t in (m["tags"] or "").split(",") if t))
 
     # -- export ---------------------------------------------------------------------------
 

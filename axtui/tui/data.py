@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from axtui.metrics.alerts.model import AlertEvent, RuleInfo
     from axtui.routing.explain import Explanation
     from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, RoutingView
+    from axtui.types import CallRecord
 
 __all__ = [
     "AlertListener",
@@ -224,6 +225,10 @@ class Backend(Protocol):
 
     def save_routing(self, routing: RoutingConfig, weights: dict[str, float]) -> Path:
         """Validate and save routing and deployment weights; returns the config file written."""
+        ...
+
+    def call_record(self, request_id: str, ts: float) -> CallRecord | None:
+        """The stored record of one call (its route, attempts, similarity), or None when not found."""
         ...
 
     # -- export

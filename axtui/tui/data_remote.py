@@ -56,6 +56,7 @@ from axtui.money import NANOS_PER_USD, usd_to_nanos
 from axtui.routing.explain import Explanation
 from axtui.tui.data import Backend, BackendBase, LiveView
 from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, RoutingView, SpendPoint, range_spec
+from axtui.types import CallRecord
 
 __all__ = ["RemoteBackend", "parse_sse", "rebuild"]
 
@@ -365,6 +366,10 @@ class RemoteBackend(BackendBase):
 
     def _rule(self, method: str, path: str, **kwargs: Any) -> RuleInfo:
         return AlertRuleOut.model_validate(self._request(method, path, **kwargs)).to_rule()
+
+    def call_record(self, request_id: str, ts: float) -> CallRecord | None:
+        """Not served over HTTP: the detail view shows what the live stream carried."""
+        return None
 
     # -- routing and export ---------------------------------------------------------------
 

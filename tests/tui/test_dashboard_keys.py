@@ -217,3 +217,61 @@ async def test_the_cost_breakdown_prints_every_row_alike(seeded: Seeded) -> None
         limits = await _go(pilot, "3", BudgetsScreen)
         table = limits.query_one("#limits", DataTable)
         assert any(table.get_cell_at((i, 2)).plain == "50,000/minute" for i in range(table.row_count))
+
+
+# -- enter opens details -------------------------------------------------------------------
+
+
+def _detail_text(app: Any) -> str:
+    from textual.widgets import Static
+
+    from axtui.tui.screens.detail import DetailScreen
+
+    assert isinstance(app.screen, DetailScreen), type(app.screen).__name__
+    return str(app.screen.query_one("#detail-body", Static).render())
+
+
+async def test_enter_on_a_call_shows_its_route_attempts_tokens_and_cost(seeded: Seeded) -> None:
+    from .helpers import until
+
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "1", RealtimeScreen)
+        log = screen.query_one(CallLog)
+        log.focus()
+        await pilot.press("k", "k")
+        assert log.cursor == len(log.view) - 2 and not log.following
+        picked = log.view[-2]
+        await pilot.press("enter")
+        assert await until(pilot, lambda: type(app.screen).__name__ == "DetailScreen")
+        text = _detail_text(app)
+        assert picked.request_id in text and picked.user in text
+        assert "attempts" in text and "strategy" in text and "Tokens" in text  # read from the store
+        await pilot.press("escape")
+        assert app.screen is screen
+
+
+async def test_enter_on_a_deployment_shows_its_calls(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "1", RealtimeScreen)
+        table = screen.query_one("#deployments", DataTable)
+        table.focus()
+        busiest = max(screen._stats.values(), key=lambda s: s.requests).key
+        table.move_cursor(row=table.get_row_index(busiest))
+        await pilot.press("enter")
+        await pilot.pause()
+        text = _detail_text(app)
+        assert f"Deployment {busiest}" in text and "Its calls in the log" in text and "Circuit" in text
+
+
+async def test_enter_on_an_alert_event_shows_it_whole(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "4", AlertsScreen)
+        events = screen.query_one("#events", DataTable)
+        events.focus()
+        await pilot.press("g", "enter")
+        await pilot.pause()
+        text = _detail_text(app)
+        assert ("Alert event" in text and "condition" in text) or "Budget threshold" in text

@@ -17,12 +17,14 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
-from axtui.metrics.alerts.model import RuleInfo
+from axtui.cost.alerts import BudgetAlert
+from axtui.metrics.alerts.model import AlertEvent, RuleInfo
 from axtui.tui import fmt
 from axtui.tui.checks import check_rule
 from axtui.tui.messages import DataChanged
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.screens.confirm import ConfirmScreen
+from axtui.tui.screens.detail import DetailScreen, event_sections
 from axtui.tui.screens.form import Field, FormScreen
 from axtui.tui.views import AlertsView
 from axtui.tui.widgets.palette import Palette
@@ -258,6 +260,22 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_edit()
+
+    @on(DataTable.RowSelected, "#events")
+    def _event_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        view, key = self._last, str(event.row_key.value)
+        if view is None:
+            return
+        found: AlertEvent | BudgetAlert | None
+        if key.startswith("b"):
+            found = next((b for b in view.budget_alerts if f"b{b.event_id}" == key), None)
+        else:
+            found = next((e for e in view.events if f"a{e.id}" == key), None)
+        if found is not None:
+            title = (f"Budget #{found.budget_id} at {found.threshold}%" if isinstance(found, BudgetAlert)
+                     else f"{found.kind}: {found.rule_name}")
+            self.app.push_screen(DetailScreen(title, event_sections(found)))
 
     def _saved(self, result: RuleInfo | None, verb: str) -> None:
         if result is None:

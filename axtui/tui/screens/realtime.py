@@ -6,17 +6,18 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from axtui.metrics.snapshot import Series, Stats
+from axtui.metrics.snapshot import RecentCall, Series, Stats
 from axtui.tui import fmt
 from axtui.tui.data import DeploymentState, LiveView
 from axtui.tui.export_view import ViewRows
 from axtui.tui.filtering import FilterError, parse_filter
 from axtui.tui.screens.base import DashboardScreen
+from axtui.tui.screens.detail import DetailScreen, call_sections, deployment_sections
 from axtui.tui.widgets.calllog import LOG_ORDERS, CallLog, log_header
 from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import sync_table
@@ -140,6 +141,10 @@ class RealtimeScreen(DashboardScreen):
         Binding("O", "reverse_log", "Reverse log order", show=False),
     ]
     MODE = "realtime"
+    HELP = """enter on a call of the log (j/k or ↑/↓ pick one) or on a deployment opens its details: route, rule,
+attempts, tokens, cost, cache similarity; a deployment's numbers, circuit and calls. / filters the log
+(x then exports the calls it shows); o orders it by latency, cost or tokens, O the other way round;
+s sorts the deployments by the next column, S the other way round; w switches the sparklines 5/15 min."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -289,6 +294,31 @@ class RealtimeScreen(DashboardScreen):
         rows = [[getattr(c, name) for name in columns] for c in log.view]
         return ViewRows(f"calls {log.filter.text}", f"the {fmt.count(len(rows))} calls the log shows for "
                         f"“{log.filter.text}” (of the last {fmt.count(len(log.calls))} kept)", columns, rows)
+
+    # -- details ---------------------------------------------------------------------------
+
+    @on(CallLog.Selected)
+    def _call_selected(self, event: CallLog.Selected) -> None:
+        event.stop()
+        self._open_call(event.call)
+
+    @work(thread=True, group="detail", exit_on_error=False)
+    def _open_call(self, call: RecentCall) -> None:
+        try:
+            record = self.backend.call_record(call.request_id, call.ts)
+        except Exception:  # the live log's own fields still make a detail view
+            record = None
+        title = f"Call {call.request_id or ''} · {call.requested_model} → {call.deployment or 'no deployment'}"
+        self.app.call_from_thread(self.app.push_screen, DetailScreen(title, call_sections(call, record)))
+
+    @on(DataTable.RowSelected, "#deployments")
+    def _deployment_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = str(event.row_key.value)
+        stats = self._stats.get(key, Stats(key=key))
+        state = self._last.health.get(key) if self._last is not None else None
+        calls = [c for c in self.query_one(CallLog).calls if c.deployment == key]
+        self.app.push_screen(DetailScreen(f"Deployment {key}", deployment_sections(stats, state, calls)))
 
     # -- actions ---------------------------------------------------------------------------
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -44,6 +47,9 @@ def _order_key(order: str) -> Callable[[RecentCall], Any]:
     if order == "tokens":
         return lambda c: c.input_tokens + c.output_tokens
     return lambda c: c.ts + c.latency_ms / 1000
+
+
+_CURSOR = Style(reverse=True)
 
 
 def _key(call: RecentCall) -> tuple[str, float]:
@@ -105,11 +111,18 @@ class CallLog(ScrollView, can_focus=True):
     """Recent calls as they arrive; `set_filter` shows only matching ones."""
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
-        Binding("j", "scroll_down", "Down", show=False),
-        Binding("k", "scroll_up", "Up", show=False),
-        Binding("g", "scroll_home", "First", show=False),
-        Binding("G", "scroll_end", "Last", show=False),
+        Binding("j,down", "move(1)", "Down", show=False),
+        Binding("k,up", "move(-1)", "Up", show=False),
+        Binding("g,home", "first", "First", show=False),
+        Binding("G,end", "last", "Last", show=False),
+        Binding("enter", "open", "Details"),
     ]
+
+    @dataclass
+    class Selected(Message):
+        """Enter on a call: show its details."""
+
+        call: RecentCall
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -124,6 +137,62 @@ class CallLog(ScrollView, can_focus=True):
         #: Whether new calls scroll into view: true until the reader scrolls up, and again at the bottom.
         self.following = True
         self._strips: LRUCache[tuple[str, float, int, str], Strip] = LRUCache(1024)
+        #: The call the cursor is on (its request id and time), or None: then the log follows.
+        self.cursor_key: tuple[str, float] | None = None
+
+    @property
+    def cursor(self) -> int | None:
+        """The index in `view` of the call under the cursor (None without a cursor, or once it left)."""
+        if self.cursor_key is None:
+            return None
+        for i in range(len(self.view) - 1, -1, -1):
+            if _key(self.view[i]) == self.cursor_key:
+                return i
+        return None
+
+    def _put_cursor(self, index: int) -> None:
+        if not self.view:
+            return
+        index = max(0, min(len(self.view) - 1, index))
+        self.cursor_key = _key(self.view[index])
+        self.following = False  # a row picked stays where it is
+        top = int(self.scroll_offset.y)
+        height = max(1, self.size.height)
+        if index < top:
+            self.scroll_to(y=index, animate=False, immediate=True)
+        elif index >= top + height:
+            self.scroll_to(y=index - height + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def action_move(self, delta: int) -> None:
+        """Move the cursor a row down (1) or up (-1); the first move starts at the newest call."""
+        current = self.cursor
+        if current is None:
+            self._put_cursor(len(self.view) - 1)
+        else:
+            self._put_cursor(current + delta)
+
+    def action_first(self) -> None:
+        """The cursor on the first call shown."""
+        self._put_cursor(0)
+
+    def action_last(self) -> None:
+        """The cursor on the last call shown."""
+        self._put_cursor(len(self.view) - 1)
+
+    def action_open(self) -> None:
+        """Show the details of the call under the cursor."""
+        index = self.cursor
+        if index is None and self.view:
+            index = len(self.view) - 1
+        if index is not None:
+            self.post_message(self.Selected(self.view[index]))
+
+    def release(self) -> None:
+        """Drop the cursor and follow new calls again."""
+        self.cursor_key = None
+        self.following = True
+        self._resized(True)
 
     @property
     def shown(self) -> int:
@@ -180,7 +249,7 @@ class CallLog(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value >= self.max_scroll_y:
+        if new_value >= self.max_scroll_y and self.cursor_key is None:
             # At the bottom: follow. A filter that shrinks the log also pulls the offset down to
             # the new bottom; that is not the reader scrolling away.
             self.following = True
@@ -205,4 +274,6 @@ class CallLog(ScrollView, can_focus=True):
             segments = list(text.render(self.app.console, end=""))
             strip = Strip(segments).apply_style(style).crop_extend(0, width, style)
             self._strips[key] = strip
+        if self.cursor_key is not None and _key(call) == self.cursor_key:
+            return strip.apply_style(_CURSOR)
         return strip
