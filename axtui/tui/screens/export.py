@@ -59,7 +59,7 @@ class ExportScreen(ModalScreen[ExportResult | None]):
                     yield Label("What", classes="form-label")
                     choices = [(w, w) for w in WHATS]
                     if self.view is not None:
-                        choices.insert(0, (f"this view ({self.view.name})", "view"))
+                        choices.insert(0, ("this view", "view"))
                     yield Select(choices, value=self.what, allow_blank=False, id="x-what", compact=True)
                 with Vertical():
                     yield Label("Format", classes="form-label")
