@@ -23,6 +23,17 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from axtui import locations
+from axtui.api_models import (
+    ActiveAlertOut,
+    AlertEventOut,
+    AlertList,
+    AlertRuleOut,
+    BudgetOut,
+    BudgetSet,
+    RateLimitList,
+    RateLimitOut,
+    RoutingOut,
+)
 from axtui.config import RoutingConfig
 from axtui.errors import ConfigError, InvalidRequest
 from axtui.money import nanos_to_usd
@@ -61,47 +72,6 @@ class AlertRuleIn(BaseModel):
     severity: Literal["info", "warning", "critical"] = "warning"
     webhook: str | None = Field(default=None, max_length=2000, json_schema_extra={"pattern": c.WEBHOOK_URL},
                                 description="An http(s) URL to POST the rule's alerts to")
-
-
-class AlertRuleOut(BaseModel):
-    """A stored rule and its state."""
-
-    id: int
-    name: str
-    rule: str
-    severity: str
-    webhook: str | None
-    enabled: bool
-    created_at: float
-    updated_at: float
-    state: str
-    state_since: float | None = None
-    last_value: float | None = None
-    last_fired_at: float | None = None
-    last_resolved_at: float | None = None
-    silenced_until: float | None = None
-    acknowledged_at: float | None = None
-
-
-class AlertList(BaseModel):
-    """Every rule, and the alerts pending or firing now in this server."""
-
-    rules: list[AlertRuleOut]
-    active: list[dict[str, Any]]
-
-
-class AlertEventOut(BaseModel):
-    """One transition of a rule (pending, firing, resolved, cancelled)."""
-
-    model_config = {"extra": "allow"}
-
-    id: int
-    ts: float
-    rule_id: int | None
-    rule_name: str
-    kind: str
-    severity: str
-    message: str
 
 
 class AlertRuleChange(BaseModel):
@@ -155,7 +125,7 @@ def _alert_routes(router: APIRouter) -> None:
         rules = await asyncio.to_thread(list_rules, gateway.store)  # type: ignore[arg-type]
         monitoring = server_state(request).monitoring
         evaluator = getattr(monitoring, "evaluator", None)
-        active = [asdict(a) for a in evaluator.active()] if evaluator is not None else []
+        active = [ActiveAlertOut(**asdict(a)) for a in evaluator.active()] if evaluator is not None else []
         return AlertList(rules=[_rule_out(r.to_json(), viewer) for r in rules], active=active)
 
     @router.get("/api/alerts/events", response_model=list[AlertEventOut], tags=["Alerts"],
@@ -247,32 +217,6 @@ class BudgetIn(BaseModel):
                        description="global, provider:NAME, model:NAME, user:NAME or key:ID")
     period: Literal["day", "week", "month", "total"] = "month"
     hard: bool = Field(default=False, description="Refuse calls that would exceed it (else only alert)")
-
-
-class BudgetOut(BaseModel):
-    """A budget and where it stands this period."""
-
-    id: int
-    scope: str
-    period: str
-    limit_usd: str
-    hard: bool
-    spent_usd: str | None = None
-    reserved_usd: str | None = None
-    remaining_usd: str | None = None
-    used: str | None = Field(default=None, description="Spent as a fraction of the limit, exact")
-    over: bool | None = None
-    period_start: float | None = None
-    period_end: float | None = None
-    projected_usd: str | None = None
-    runs_out_at: float | None = None
-
-
-class BudgetSet(BaseModel):
-    """The budget after a PUT, and whether it was new."""
-
-    budget: BudgetOut
-    created: bool
 
 
 def _budget_out(info: Any, status: Any = None) -> BudgetOut:
@@ -369,27 +313,6 @@ class RateLimitIn(BaseModel):
     burst: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
-class RateLimitOut(BaseModel):
-    """One limit in force and how much of it is used."""
-
-    model_config = {"extra": "allow"}
-
-    scope: str
-    subject: str
-    unit: str
-    limit: str
-    used: int | None = None
-    remaining: int | None = None
-    reset_after: float | None = None
-
-
-class RateLimitList(BaseModel):
-    """The limits in force, and the per-subject ones stored."""
-
-    limits: list[RateLimitOut]
-    stored: list[dict[str, Any]]
-
-
 def _limiter(request: Request) -> Any:
     limiter = gateway_of(request).limiter
     if not hasattr(limiter, "set_limit"):
@@ -443,18 +366,6 @@ def _ratelimit_routes(router: APIRouter) -> None:
 
 
 # -- routing ----------------------------------------------------------------------------------
-
-
-class RoutingOut(BaseModel):
-    """The router's settings, each deployment's live health and weight, and the A/B tests' results."""
-
-    routing: dict[str, Any] = Field(description="The [routing] section in force")
-    health: list[dict[str, Any]] = Field(description="Each deployment's health in this worker")
-    weights: dict[str, float]
-    reports: dict[str, dict[str, Any]] = Field(description="Each A/B test's results over the last day")
-    config_path: str | None = Field(default=None, description="The config file routing edits are saved to "
-                                                                "(shown to the admin only)")
-    models: list[str]
 
 
 class RoutingIn(BaseModel):

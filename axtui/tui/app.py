@@ -15,9 +15,12 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.events import Resize
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from axtui.cost.alerts import BudgetAlert
+from axtui.metrics.alerts.model import AlertEvent
 from axtui.tui import fmt
 from axtui.tui.data import Backend
 from axtui.tui.messages import AlertEventArrived, BackendFailed, BackendStarted, DataChanged, SwitchScreen
@@ -63,12 +66,14 @@ class AxApp(App[None]):
     }
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         *(Binding(key, f"go('{mode}')", title, show=False) for mode, key, title in SCREENS),
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("x", "export", "Export"),
-        Binding("p", "toggle_pause", "Pause"),
+        Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", show=False),
         Binding("minus", "slower", "Slower", key_display="-", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("colon", "command_palette", "Commands", key_display=":", show=False),
+        Binding("q,f10", "quit", "Quit", key_display="q"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]  # noqa: RUF012 - Textual's own annotation
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]  # noqa: RUF012
@@ -98,6 +103,8 @@ class AxApp(App[None]):
         self.problem: str | None = None
         self.started = False
         self._too_small = False
+        #: Every dashboard screen made so far, by mode (they live as long as the app).
+        self.dashboards: dict[str, DashboardScreen] = {}
 
     # -- start and stop -------------------------------------------------------------------
 
@@ -118,7 +125,7 @@ class AxApp(App[None]):
         self.set_interval(1.0, self.update_status)
         self._start_backend()
 
-    def _alert_from_backend(self, event: Any) -> None:
+    def _alert_from_backend(self, event: AlertEvent | BudgetAlert) -> None:
         """Called from the backend's threads: hand the event to the UI thread."""
         self.post_message(AlertEventArrived(event))
 
@@ -187,28 +194,43 @@ class AxApp(App[None]):
 
     def on_alert_event_arrived(self, message: AlertEventArrived) -> None:
         event = message.event
-        kind = getattr(event, "kind", None)
-        text = str(getattr(event, "message", "") or "")
-        if kind is None and hasattr(event, "budget_id"):
+        if isinstance(event, BudgetAlert):
             # A budget crossed one of its thresholds (the cost subsystem's alert).
-            self.notify(text, title=f"Budget #{event.budget_id} at {getattr(event, 'threshold', '?')}%",
+            self.notify(event.message, title=f"Budget #{event.budget_id} at {event.threshold}%",
                         severity="warning", timeout=10, markup=False)
             self.post_message(DataChanged("budgets"))
             return
-        rule_id = getattr(event, "rule_id", None)
-        name = str(getattr(event, "rule_name", None) or getattr(event, "name", None) or "alert")
-        key: int | str = rule_id if isinstance(rule_id, (int, str)) else name
+        kind, text, rule_id = event.kind, event.message, event.rule_id
+        name = event.rule_name or "alert"
+        key: int | str = rule_id if rule_id is not None else name
         if kind == "firing":
             self.firing[key] = name
-            critical = getattr(event, "severity", "") == "critical"
-            self.notify(text or name, title=f"▲ Alert firing: {name}", severity="error" if critical else "warning",
-                        timeout=10, markup=False)
         elif kind in ("resolved", "cancelled"):
             self.firing.pop(key, None)
-            if kind == "resolved":
-                self.notify(text or name, title=f"✓ Resolved: {name}", timeout=6, markup=False)
+        if kind in ("firing", "resolved"):
+            critical = event.severity == "critical"
+            if kind == "firing":
+                toast = (text or name, f"▲ Alert firing: {name}", "error" if critical else "warning", 10.0)
+            else:
+                toast = (text or name, f"✓ Resolved: {name}", "information", 6.0)
+            self._announce_unless_silenced(rule_id, *toast)
         self.update_status()
         self.post_message(DataChanged("alerts"))
+
+    @work(thread=True, group="announce", exit_on_error=False)
+    def _announce_unless_silenced(self, rule_id: int | None, text: str, title: str, severity: SeverityLevel,
+                                  timeout: float) -> None:
+        """Toast an alert transition, unless its rule is silenced (it still counts in the status bar)."""
+        if rule_id is not None:
+            now = self.backend.clock.now()
+            try:
+                rules = self.backend.alerts().rules
+            except Exception:  # cannot tell: better a toast too many than a missed alert
+                rules = []
+            rule = next((r for r in rules if r.id == rule_id), None)
+            if rule is not None and rule.silenced_until is not None and rule.silenced_until > now:
+                return
+        self.call_from_thread(self.notify, text, title=title, severity=severity, timeout=timeout, markup=False)
 
     @work(thread=True, exclusive=True, group="alerts-poll", exit_on_error=False)
     def _poll_alerts(self) -> None:
@@ -268,13 +290,46 @@ class AxApp(App[None]):
         screen = self.screen
         if not isinstance(screen, DashboardScreen):
             return
-        self.push_screen(ExportScreen(self.backend, screen.export_kind()))
+        self.push_screen(ExportScreen(self.backend, screen.export_kind(), screen.export_view()))
 
     def action_toggle_pause(self) -> None:
         """Freeze the screens, or let them move again."""
         self.paused = not self.paused
 
+    def action_pause(self) -> None:
+        """Freeze the screens (the footer then offers Resume)."""
+        self.paused = True
+
+    def action_resume(self) -> None:
+        """Let the screens move again."""
+        self.paused = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # One key, two words: the footer reads Pause while live and Resume while paused.
+        if action == "pause":
+            return not self.paused
+        if action == "resume":
+            return self.paused
+        return True
+
+    async def action_quit(self) -> None:
+        """Leave the dashboard; staged edits not saved are only dropped after asking."""
+        from axtui.tui.screens.confirm import ConfirmScreen
+
+        unsaved = [text for s in self.dashboards.values() if (text := s.unsaved_edits())]
+        if not unsaved or isinstance(self.screen, ConfirmScreen):
+            self.exit()
+            return
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit()
+
+        question = "Quit and drop " + " and ".join(unsaved) + "?\n\nThey are not saved anywhere."
+        self.push_screen(ConfirmScreen(question, yes="Drop and quit", no="Stay"), answered)
+
     def watch_paused(self, paused: bool) -> None:
+        self.refresh_bindings()
         self.update_status()
         screen = self.screen
         if not paused and isinstance(screen, DashboardScreen):
@@ -311,6 +366,8 @@ class AxApp(App[None]):
     # -- the command palette --------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        if isinstance(screen, DashboardScreen):
+            yield from screen_commands(screen)
         for mode, key, title in SCREENS:
             yield SystemCommand(f"Screen: {title}", f"Go to the {title} screen (key {key})",
                                 lambda m=mode: self.action_go(m))
@@ -327,4 +384,32 @@ class AxApp(App[None]):
         for command in super().get_system_commands(screen):
             if command.title not in ("Quit", "Keys"):
                 yield command
-        yield SystemCommand("Quit", "Leave the dashboard (key q)", self.exit)
+        yield SystemCommand("Quit", "Leave the dashboard (key q)", self.action_quit)
+
+
+def screen_commands(screen: DashboardScreen) -> Iterable[SystemCommand]:
+    """The palette's entries for what ``screen`` can do now: each of its keys, by name."""
+    from functools import partial
+
+    from axtui.tui.screens.help import key_rows
+
+    title = next((t for m, _, t in SCREENS if m == screen.MODE), screen.MODE)
+    seen: set[str] = set()
+    for b in screen.BINDINGS:
+        binding = b if isinstance(b, Binding) else Binding(*b)
+        action = binding.action
+        if not binding.description or action in seen or action.startswith(("go(", "leave_input")):
+            continue
+        seen.add(action)
+        name, _, _ = action.partition("(")
+        if screen.check_action(name, ()) is False:
+            continue
+        (keys, _), = key_rows([binding])
+        yield SystemCommand(f"{title}: {binding.description}", f"{_doc(screen, name)} (key {keys})",
+                            partial(screen.run_action, action))
+
+
+def _doc(screen: DashboardScreen, action: str) -> str:
+    method = getattr(screen, f"action_{action}", None)
+    doc = (method.__doc__ or "").strip().splitlines() if method is not None else []
+    return doc[0].rstrip(".") if doc else action.replace("_", " ")

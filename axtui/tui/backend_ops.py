@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+import typing
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +24,14 @@ from typing import Any, TypeVar
 from axtui import locations
 from axtui.clock import Clock
 from axtui.config import RoutingConfig, Settings, load_settings
+from axtui.cost.budgets import BudgetInfo
 from axtui.errors import InvalidRequest
+from axtui.metrics.alerts.model import RuleInfo
+from axtui.metrics.alerts.sources import MetricSources
+from axtui.routing.catalog import Catalog
+from axtui.routing.explain import Explanation
+from axtui.routing.health import HealthSnapshot
+from axtui.store import Store
 from axtui.tui.views import (
     AlertsView,
     BudgetsView,
@@ -33,6 +41,7 @@ from axtui.tui.views import (
     SpendPoint,
     range_spec,
 )
+from axtui.types import CallRecord
 
 __all__ = ["LoopThread", "StoreOps"]
 
@@ -47,9 +56,9 @@ class LoopThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
         self._thread.start()
 
-    def run(self, coro: Awaitable[T], timeout: float = 30.0) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         """Run ``coro`` on the loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
         """Stop the loop and end the thread."""
@@ -69,13 +78,18 @@ class StoreOps:
     `with_limiter` and `with_router`.
     """
 
-    store: Any
     settings: Settings
-    catalog: Any
+    catalog: Catalog
     clock: Clock
     config_path: Path | None = None
     _loop_thread: LoopThread | None = None
     _limiter: Any = None
+    _sources: MetricSources | None = None
+
+    @property
+    def store(self) -> Store:
+        """The open store (the host class provides it)."""
+        raise NotImplementedError
 
     # -- costs ----------------------------------------------------------------------------
 
@@ -126,7 +140,7 @@ class StoreOps:
             limits, error = [], getattr(exc, "message", None) or str(exc)
         return BudgetsView(budgets=statuses, limits=limits, limits_error=error)
 
-    def add_budget(self, scope: str, period: str, amount: str, hard: bool) -> Any:
+    def add_budget(self, scope: str, period: str, amount: str, hard: bool) -> BudgetInfo:
         """Create a budget (or change the one with the same scope and period).
 
         Raises:
@@ -144,7 +158,7 @@ class StoreOps:
         self.after_budget_change()
         return info
 
-    def set_budget_amount(self, budget_id: int, amount: str) -> Any:
+    def set_budget_amount(self, budget_id: int, amount: str) -> BudgetInfo:
         """Change a budget's limit to ``amount`` (``25``, ``$12.50``).
 
         Raises:
@@ -160,7 +174,7 @@ class StoreOps:
         self.after_budget_change()
         return info
 
-    def toggle_hard(self, budget_id: int) -> Any:
+    def toggle_hard(self, budget_id: int) -> BudgetInfo:
         """Make a soft budget hard (refusing calls) or a hard one soft (alerting only)."""
         from axtui.cost.budgets import BudgetNotFound, get_budget, update_budget
 
@@ -172,7 +186,7 @@ class StoreOps:
         self.after_budget_change()
         return info
 
-    def delete_budget(self, budget_id: int) -> Any:
+    def delete_budget(self, budget_id: int) -> BudgetInfo:
         """Delete a budget (its alert history stays)."""
         from axtui.cost.budgets import BudgetNotFound, delete_budget
 
@@ -188,7 +202,7 @@ class StoreOps:
 
     # -- rate limits ----------------------------------------------------------------------
 
-    def with_limiter(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+    def with_limiter(self, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """Run ``fn(limiter)`` on an event loop and return its result (a limiter of our own here)."""
         if self._loop_thread is None:
             self._loop_thread = LoopThread()
@@ -234,9 +248,40 @@ class StoreOps:
         events = list_events(self.store, limit=100)
         events.reverse()
         return AlertsView(rules=rules, events=events, budget_alerts=alert_events(self.store, limit=30),
-                          now=self.clock.now())
+                          now=self.clock.now(), values=self.rule_values(rules))
 
-    def add_rule(self, text: str, name: str | None, severity: str) -> Any:
+    def rule_values(self, rules: list[RuleInfo]) -> dict[int, float | None]:
+        """What each enabled rule measures now (the stored value is only written when its state changes).
+
+        A rule whose value cannot be read here (several ``where`` filters
+        nobody watches, an unreadable store) is left out: the screen shows
+        the stored value for it.
+        """
+        from axtui.errors import AxError
+        from axtui.metrics.alerts.grammar import parse_rule
+        from axtui.metrics.alerts.sources import MetricSources
+
+        metrics = getattr(self, "metrics", None)
+        if metrics is None:
+            return {}
+        if self._sources is None:
+            self._sources = MetricSources(metrics, self.store, self.settings)
+        now = self.clock.now()
+        out: dict[int, float | None] = {}
+        for info in rules:
+            if not info.enabled:
+                continue
+            try:
+                rule = parse_rule(info.rule)
+                if len(rule.filters) > 1 and self._sources.is_live(rule):
+                    continue  # only a watched filter set has numbers; the evaluator's stored value stands
+                value = self._sources.current(rule) if self._sources.is_live(rule) else self._sources.slow(rule, now)
+            except (AxError, ValueError, ArithmeticError):
+                continue
+            out[info.id] = None if value is None else float(value)
+        return out
+
+    def add_rule(self, text: str, name: str | None, severity: str) -> RuleInfo:
         """Add an alert rule in the CLI's grammar.
 
         Raises:
@@ -247,25 +292,25 @@ class StoreOps:
 
         return add_rule(self.store, text, now=self.clock.now(), name=name or None, severity=severity)
 
-    def update_rule(self, rule_id: int, text: str, name: str | None, severity: str) -> Any:
+    def update_rule(self, rule_id: int, text: str, name: str | None, severity: str) -> RuleInfo:
         """Change a rule's condition, name or severity (a changed condition restarts it at ok)."""
         from axtui.metrics.alerts.storage import update_rule
 
         return update_rule(self.store, rule_id, now=self.clock.now(), text=text, name=name or None, severity=severity)
 
-    def remove_rule(self, rule_id: int) -> Any:
+    def remove_rule(self, rule_id: int) -> RuleInfo:
         """Delete a rule (its events stay)."""
         from axtui.metrics.alerts.storage import remove_rule
 
         return remove_rule(self.store, rule_id)
 
-    def acknowledge_rule(self, rule_id: int) -> Any:
+    def acknowledge_rule(self, rule_id: int) -> RuleInfo:
         """Mark a rule's current episode as seen."""
         from axtui.metrics.alerts.storage import acknowledge_rule
 
         return acknowledge_rule(self.store, rule_id, self.clock.now())
 
-    def silence_rule(self, rule_id: int, seconds: float | None) -> Any:
+    def silence_rule(self, rule_id: int, seconds: float | None) -> RuleInfo:
         """Stop a rule's notifications for ``seconds`` (None lifts the silence)."""
         from axtui.metrics.alerts.storage import silence_rule
 
@@ -304,13 +349,13 @@ class StoreOps:
                            ab_tests=list(routing.ab_tests), reports=reports, config_path=self.saved_config_path(),
                            models=self.catalog.names())
 
-    def deployment_health_list(self) -> list[Any]:
+    def deployment_health_list(self) -> list[HealthSnapshot]:
         """Every deployment's health snapshot (replayed from the call log here)."""
         from axtui.routing.history import health_from_store
 
         return health_from_store(self.store, self.catalog, self.settings.routing, self.clock)
 
-    def explain(self, model: str, user: str, tokens: int | None) -> Any:
+    def explain(self, model: str, user: str, tokens: int | None) -> Explanation:
         """Which deployment a call of ``model`` by ``user`` would get, and why.
 
         Raises:
@@ -342,6 +387,29 @@ class StoreOps:
     def after_settings_saved(self, settings: Settings) -> None:
         """Hook: hand saved settings to a running engine."""
 
+    # -- calls ----------------------------------------------------------------------------
+
+    def call_record(self, request_id: str, ts: float) -> CallRecord | None:
+        """The stored record of the call ``request_id`` that started at ``ts`` (None until it is written)."""
+        import dataclasses
+
+        from sqlalchemy import select
+        from sqlmodel import SQLModel
+
+        import axtui.store  # noqa: F401 - registers the calls table in the metadata
+
+        if not request_id:
+            return None
+        table = SQLModel.metadata.tables["calls"]
+        query = select(table).where(table.c.ts.between(ts - 1, ts + 1), table.c.request_id == request_id).limit(1)
+        row = self.store.run(lambda conn: conn.execute(query).first())
+        if row is None:
+            return None
+        m = row._mapping
+        names = {f.name for f in dataclasses.fields(CallRecord)}
+        values = {k: m[k] for k in names if k in m and k != "tags"}
+        return CallRecord(**values, tags=tuple(t for t in (m["tags"] or "").split(",") if t))
+
     # -- export ---------------------------------------------------------------------------
 
     def export(self, what: str, fmt: str, path: Path, since: float | None, until: float | None) -> ExportResult:
@@ -350,7 +418,7 @@ class StoreOps:
         Raises:
             InvalidRequest: an unknown kind or format, or a path that cannot be written.
         """
-        from axtui.metrics.export import ExportQuery, export_to_path
+        from axtui.metrics.export import ExportQuery, What, export_to_path
 
         path = Path(path).expanduser()
         try:
@@ -358,7 +426,10 @@ class StoreOps:
         except OSError as exc:
             raise InvalidRequest(f"cannot create the folder {path.parent}: {exc.strerror}; choose another path") \
                 from None
-        query = ExportQuery(what=what, since=since, until=until, now=self.clock.now(),  # type: ignore[arg-type]
+        kinds = typing.get_args(What)
+        if what not in kinds:
+            raise InvalidRequest(f"cannot export {what!r}; choose one of {', '.join(kinds)}")
+        query = ExportQuery(what=typing.cast(What, what), since=since, until=until, now=self.clock.now(),
                             tz=self.settings.budgets.timezone)
         try:
             rows = export_to_path(self.store, path, fmt, query)

@@ -10,7 +10,9 @@
 - `axtui.tui.data_remote.RemoteBackend` (``--url``): a running ``ax serve``
   through its metrics API and server-sent event stream.
 
-Every method here may block (the store, HTTP, the engine's loop), so the
+`Backend` is the one interface every screen uses; each backend implements
+all of it (`BackendBase` holds what they share), and mypy checks that they
+do. Every method may block (the store, HTTP, the engine's loop), so the
 screens call them from worker threads only, never from the UI thread.
 Writes raise `axtui.errors.AxError` with a message fit for the user; the
 screens show it and keep the old value.
@@ -23,22 +25,32 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from axtui.clock import SYSTEM_CLOCK, Clock
-from axtui.config import Settings
+from axtui.config import RoutingConfig, Settings
 from axtui.metrics.snapshot import AlertSummary, Snapshot
+
+if TYPE_CHECKING:
+    from axtui.cost.alerts import BudgetAlert
+    from axtui.cost.budgets import BudgetInfo
+    from axtui.metrics.alerts.model import AlertEvent, RuleInfo
+    from axtui.routing.explain import Explanation
+    from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, RoutingView
+    from axtui.types import CallRecord
 
 __all__ = [
     "AlertListener",
     "Backend",
+    "BackendBase",
     "BackendNotReady",
     "DeploymentState",
     "LiveView",
     "open_backend",
 ]
 
-AlertListener = Callable[[Any], None]
+#: Called with each alert rule transition (`AlertEvent`) or budget threshold crossed (`BudgetAlert`).
+AlertListener = Callable[["AlertEvent | BudgetAlert"], None]
 
 
 class BackendNotReady(RuntimeError):
@@ -87,8 +99,150 @@ class LiveView:
         return [a for a in self.alerts if a.state == "firing"]
 
 
-class Backend(ABC):
-    """The data and actions behind every screen.
+class Backend(Protocol):
+    """The data and actions behind every screen: what each backend implements.
+
+    Reads return the subsystems' own types (wrapped in the `axtui.tui.views`
+    dataclasses); writes return what was written, or raise `AxError`.
+    """
+
+    #: ``demo``, ``local`` or ``remote``.
+    mode: str
+    settings: Settings
+    clock: Clock
+    #: Set once `start` has finished, successfully or not.
+    ready: threading.Event
+    #: Why `start` failed, or None.
+    error: str | None
+
+    @property
+    def label(self) -> str:
+        """A few words for the top bar: where the numbers come from."""
+        ...
+
+    @property
+    def applies_routing_now(self) -> bool:
+        """Whether saved routing is in force at once (a running engine or server), not only for new gateways."""
+        ...
+
+    # -- lifecycle
+    def start(self) -> None:
+        """Connect, open or build what the backend reads (may take a second; run it in a thread)."""
+        ...
+
+    def close(self) -> None:
+        """Stop everything started; records in flight are written first."""
+        ...
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until `start` finished; raises `BackendNotReady` when it failed or the wait timed out."""
+        ...
+
+    def on_alert(self, listener: AlertListener) -> None:
+        """Call ``listener(event)`` (from any thread) for every alert transition and budget threshold."""
+        ...
+
+    # -- realtime
+    def live(self, series_s: int) -> LiveView:
+        """Totals, series over the last ``series_s`` seconds, per-deployment rows and health, recent calls."""
+        ...
+
+    def alert_summaries(self) -> list[AlertSummary]:
+        """Alert rules pending or firing now."""
+        ...
+
+    # -- costs
+    def costs(self, range_name: str, by: str) -> CostView:
+        """Spend over the last ``range_name`` (1h, 24h, 7d, 30d) grouped ``by`` provider, model or user."""
+        ...
+
+    # -- budgets and limits
+    def budgets(self) -> BudgetsView:
+        """Every budget with its spend and forecast, and every rate limit with what is used."""
+        ...
+
+    def add_budget(self, scope: str, period: str, amount: str, hard: bool) -> BudgetInfo:
+        """Create a budget (or change the one with the same scope and period)."""
+        ...
+
+    def set_budget_amount(self, budget_id: int, amount: str) -> BudgetInfo:
+        """Change a budget's limit to ``amount`` (``25``, ``$12.50``)."""
+        ...
+
+    def toggle_hard(self, budget_id: int) -> BudgetInfo:
+        """Make a soft budget hard (refusing calls) or a hard one soft (alerting only)."""
+        ...
+
+    def delete_budget(self, budget_id: int) -> object:
+        """Delete a budget (its alert history stays)."""
+        ...
+
+    def set_limit(self, subject: str, requests: str | None, tokens: str | None) -> object:
+        """Store a per-subject limit (``60/minute``); None keeps the default."""
+        ...
+
+    def delete_limit(self, subject: str) -> object:
+        """Remove a subject's stored limit (the defaults apply again)."""
+        ...
+
+    def reset_limit(self, subject: str) -> object:
+        """Forget what a subject used: its quota is full again."""
+        ...
+
+    # -- alerts
+    def alerts(self) -> AlertsView:
+        """Every rule with its state and what it measures, the latest events, budget threshold alerts."""
+        ...
+
+    def add_rule(self, text: str, name: str | None, severity: str) -> RuleInfo:
+        """Add an alert rule in the CLI's grammar."""
+        ...
+
+    def update_rule(self, rule_id: int, text: str, name: str | None, severity: str) -> RuleInfo:
+        """Change a rule's condition, name or severity (a changed condition restarts it at ok)."""
+        ...
+
+    def remove_rule(self, rule_id: int) -> object:
+        """Delete a rule (its events stay)."""
+        ...
+
+    def acknowledge_rule(self, rule_id: int) -> RuleInfo:
+        """Mark a rule's current episode as seen."""
+        ...
+
+    def silence_rule(self, rule_id: int, seconds: float | None) -> RuleInfo:
+        """Stop a rule's notifications for ``seconds`` (None lifts the silence)."""
+        ...
+
+    # -- routing
+    def routing(self) -> RoutingView:
+        """Deployments with health and weights, rules in order, A/B tests and their results."""
+        ...
+
+    def explain(self, model: str, user: str, tokens: int | None) -> Explanation:
+        """Which deployment a call of ``model`` by ``user`` would get, and why."""
+        ...
+
+    def save_routing(self, routing: RoutingConfig, weights: dict[str, float]) -> Path:
+        """Validate and save routing and deployment weights; returns the config file written."""
+        ...
+
+    def call_record(self, request_id: str, ts: float) -> CallRecord | None:
+        """The stored record of one call (its route, attempts, similarity), or None when not found."""
+        ...
+
+    # -- export
+    def default_export_path(self, what: str, fmt: str) -> Path:
+        """Where an export goes unless the user names a file."""
+        ...
+
+    def export(self, what: str, fmt: str, path: Path, since: float | None, until: float | None) -> ExportResult:
+        """Write ``what`` (calls, costs, alerts, budgets) as ``fmt`` to ``path``."""
+        ...
+
+
+class BackendBase(ABC):
+    """What every backend shares: settings, clock, readiness, alert listeners, export paths.
 
     Args:
         settings: the effective settings (the demo fleet filled in when used).
@@ -111,6 +265,11 @@ class Backend(ABC):
     def label(self) -> str:
         """A few words for the top bar: where the numbers come from."""
         return self.mode
+
+    @property
+    def applies_routing_now(self) -> bool:
+        """Whether saved routing is in force at once (False: gateways started from now on use it)."""
+        return False
 
     @abstractmethod
     def start(self) -> None:
@@ -135,7 +294,7 @@ class Backend(ABC):
         """Call ``listener(event)`` (from any thread) for every alert transition."""
         self._alert_listeners.append(listener)
 
-    def _emit_alert(self, event: Any) -> None:
+    def _emit_alert(self, event: AlertEvent | BudgetAlert) -> None:
         for listener in list(self._alert_listeners):
             listener(event)
 
@@ -154,9 +313,9 @@ class Backend(ABC):
     def default_export_path(self, what: str, fmt: str) -> Path:
         """Where an export goes unless the user names a file."""
         from axtui import locations
+        from axtui.tui.export_view import export_file_name
 
-        stamp = int(self.clock.now())
-        return locations.data_dir() / "exports" / f"ax-{what}-{stamp}.{fmt}"
+        return locations.data_dir() / "exports" / export_file_name(what, fmt, self.clock.now())
 
 
 def open_backend(*, demo: bool | None, url: str | None, settings: Settings | None = None,

@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 from axtui import locations
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import ABTestConfig, ABVariant, RoutingRule, Settings, load_settings, save_settings
-from axtui.tui.data import DeploymentState
+from axtui.routing.health import HealthSnapshot
+from axtui.tui.data import DeploymentState, LiveView
 from axtui.tui.data_local import StoreBackend
 
 __all__ = ["DemoBackend", "DemoEngine", "demo_config_path", "demo_database_url", "demo_settings"]
@@ -286,6 +287,11 @@ class DemoBackend(StoreBackend):
     def label(self) -> str:
         return "DEMO"
 
+    @property
+    def applies_routing_now(self) -> bool:
+        """The demo's engine takes saved routing at once."""
+        return True
+
     def start(self) -> None:
         try:
             from axtui.engine.compose import build_catalog, effective_providers
@@ -315,16 +321,18 @@ class DemoBackend(StoreBackend):
         if self.engine is not None:
             self.engine.stop()
 
-    def _on_bus(self, topic: str, event: Any) -> None:
-        if topic in ("alert", "budget"):
+    def _on_bus(self, topic: str, event: object) -> None:
+        """The one place the dashboard reads the engine's bus: alert transitions and budget thresholds."""
+        from axtui.cost.alerts import BudgetAlert
+        from axtui.metrics.alerts.model import AlertEvent
+
+        if isinstance(event, (AlertEvent, BudgetAlert)):
             self._emit_alert(event)
 
-    def live(self, series_s: int) -> Any:
+    def live(self, series_s: int) -> LiveView:
         self.wait_ready(60)
         assert self.engine is not None
         snap = self.engine.monitoring.snapshot(series_s=series_s, recent=self.settings.metrics.recent_calls)
-        from axtui.tui.data import LiveView
-
         return LiveView(snapshot=snap, health=self.deployment_health(), alerts=list(snap.alerts))
 
     def deployment_health(self) -> dict[str, DeploymentState]:
@@ -333,7 +341,7 @@ class DemoBackend(StoreBackend):
 
         return {s.deployment: _state(s) for s in self.deployment_health_list()}
 
-    def deployment_health_list(self) -> list[Any]:
+    def deployment_health_list(self) -> list[HealthSnapshot]:
         """The running router's health snapshots (taken on the engine's loop, where they change)."""
         assert self.engine is not None
         return self.engine.call(self.engine.gateway.router.health_snapshot)

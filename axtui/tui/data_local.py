@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
 from axtui.metrics.live import LiveMetrics
 from axtui.metrics.snapshot import AlertSummary
+from axtui.routing.health import HealthSnapshot
 from axtui.store import Store
 from axtui.tui.backend_ops import StoreOps
-from axtui.tui.data import Backend, DeploymentState, LiveView
+from axtui.tui.data import Backend, BackendBase, DeploymentState, LiveView
 
 __all__ = ["StoreBackend"]
 
@@ -34,7 +35,7 @@ _HEALTH_EVERY_S = 5.0
 _ALERT_POLL_S = 2.0
 
 
-class StoreBackend(StoreOps, Backend):
+class StoreBackend(StoreOps, BackendBase):
     """Reads and edits the local store.
 
     Args:
@@ -56,7 +57,7 @@ class StoreBackend(StoreOps, Backend):
         metrics: LiveMetrics | None = None,
         database_url: str | None = None,
     ) -> None:
-        Backend.__init__(self, settings, clock)
+        BackendBase.__init__(self, settings, clock)
         self._store = store
         self._owns_store = store is None
         self.metrics = metrics
@@ -161,9 +162,9 @@ class StoreBackend(StoreOps, Backend):
         self._alert_seen_id = max(self._alert_seen_id, newest)
 
 
-def _state(s: Any) -> DeploymentState:
+def _state(s: HealthSnapshot) -> DeploymentState:
     return DeploymentState(
-        deployment=s.deployment, state=s.state, reason=s.state_reason, cooldown_s=s.cooldown_s,
+        deployment=s.deployment, state=s.state.replace("_", "-"), reason=s.state_reason, cooldown_s=s.cooldown_s,
         retry_in_s=s.retry_in_s, in_flight=s.in_flight, error_rate=s.error_rate if s.calls else None,
     )
 
@@ -178,3 +179,7 @@ def _short_url(url: str) -> str:
         scheme, _, rest = url.partition("://")
         return f"{scheme}://{rest.split('@', 1)[1]}"
     return url
+
+
+if TYPE_CHECKING:  # mypy proves the local backend is a whole `Backend`
+    _IS_A_BACKEND: Backend = StoreBackend(Settings())

@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections.abc
 import csv
 import dataclasses
-import json
 import logging
 import os
 import threading
@@ -29,19 +28,35 @@ import typing
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from axtui.api_models import (
+    AlertEventOut,
+    AlertList,
+    AlertRuleOut,
+    BudgetAlertOut,
+    BudgetOut,
+    BudgetSet,
+    RateLimitList,
+    RoutingOut,
+)
 from axtui.clock import SYSTEM_CLOCK, Clock
-from axtui.config import Settings
+from axtui.config import RoutingConfig, Settings
+from axtui.cost.budgets import BudgetInfo
+from axtui.cost.reports import Breakdown, BreakdownRow, CostSummary
+from axtui.cost.rollups import Totals
 from axtui.errors import AxError, InvalidRequest, ProviderError
+from axtui.metrics.alerts.model import RuleInfo
+from axtui.metrics.history import History, HistoryPoint
 from axtui.metrics.snapshot import AlertSummary, Snapshot
 from axtui.money import NANOS_PER_USD, usd_to_nanos
-from axtui.tui.data import Backend, LiveView
+from axtui.routing.explain import Explanation
+from axtui.tui.data import Backend, BackendBase, LiveView
 from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, RoutingView, SpendPoint, range_spec
+from axtui.types import CallRecord
 
 __all__ = ["RemoteBackend", "parse_sse", "rebuild"]
 
@@ -82,7 +97,7 @@ class _Stream:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-class RemoteBackend(Backend):
+class RemoteBackend(BackendBase):
     """Reads and edits a running ``ax serve`` over HTTP.
 
     Args:
@@ -117,6 +132,11 @@ class RemoteBackend(Backend):
         host = self.url.removeprefix("http://").removeprefix("https://")
         # A gateway key sees its own calls only: the header says so.
         return host if self.view == "all" else f"{host} · own view ({self.view})"
+
+    @property
+    def applies_routing_now(self) -> bool:
+        """The server applies saved routing in every worker within a second."""
+        return True
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -190,12 +210,10 @@ class RemoteBackend(Backend):
         if kind == "snapshot":
             self._stream.snapshot = Snapshot.from_json(data)
             self._stream.received_at = time.monotonic()
-        elif kind in ("alert", "budget"):
-            payload = json.loads(data)
-            event = SimpleNamespace(**payload)
-            if kind == "budget" and not hasattr(event, "kind"):
-                event.kind = None
-            self._emit_alert(event)
+        elif kind == "alert":
+            self._emit_alert(AlertEventOut.model_validate_json(data).to_event())
+        elif kind == "budget":
+            self._emit_alert(BudgetAlertOut.model_validate_json(data).to_alert())
 
     # -- realtime -------------------------------------------------------------------------
 
@@ -211,92 +229,84 @@ class RemoteBackend(Backend):
         return LiveView(snapshot=snap, health={}, alerts=list(snap.alerts))
 
     def alert_summaries(self) -> list[AlertSummary]:
-        data = self._get("/api/alerts")
-        out = []
-        for a in data.get("active", []):
-            out.append(AlertSummary(**{k: a[k] for k in ("rule_id", "name", "severity", "state", "since")},
-                                    value=a.get("value"), rule=a.get("rule", "")))
-        return out
+        data = AlertList.model_validate(self._get("/api/alerts"))
+        return [a.to_summary() for a in data.active]
 
     # -- costs ----------------------------------------------------------------------------
+
+    def _history(self, since: float, until: float, step: str, by: str | None = None) -> History:
+        params: dict[str, Any] = {"range": f"@{since:.3f}", "until": f"@{until:.3f}", "step": step}
+        if by is not None:
+            params.update(by=by, limit=1000)
+        return History.from_json(self._get("/api/metrics/history", params=params))
 
     def costs(self, range_name: str, by: str) -> CostView:
         """Spend over a range from the server's history (rollups), with a projection from the last hour."""
         from axtui.cost.periods import period_bounds
         from axtui.cost.projection import project
-        from axtui.cost.rollups import Totals
 
         seconds, grain, grain_s = range_spec(range_name)
         now = self.clock.now()
-        since = f"@{now - seconds:.3f}"
-        points_data = self._get("/api/metrics/history", params={"range": since, "until": f"@{now:.3f}",
-                                                                "step": grain})
-        # A gateway key's history has no per-provider, model or tag rows (they cover every tenant).
-        grouped = {} if self.view != "all" and by not in ("user", "key") else self._get(
-            "/api/metrics/history", params={"range": since, "until": f"@{now:.3f}", "step": "day", "by": by,
-                                            "limit": 1000})
+        since = now - seconds
         total = Totals()
         points = []
-        for p in points_data.get("points", []):
+        for p in self._history(since, now, grain).points:
             t = _totals(p)
             total.add(t)
-            points.append(SpendPoint(float(p["start"]), t.cost_nanos, t.calls))
+            points.append(SpendPoint(float(p.start), t.cost_nanos, t.calls))
         groups: dict[str, Totals] = {}
-        for p in grouped.get("points", []):
-            groups.setdefault(p["key"], Totals()).add(_totals(p))
-        rows = tuple(SimpleNamespace(key=k, totals=t) for k, t in groups.items())
+        # A gateway key's history has no per-provider, model or tag rows (they cover every tenant).
+        if self.view == "all" or by in ("user", "key"):
+            for p in self._history(since, now, "day", by=by).points:
+                groups.setdefault(p.key, Totals()).add(_totals(p))
+        rows = tuple(BreakdownRow(key=k, totals=t) for k, t in groups.items())
         tz = self.settings.budgets.timezone
         day_start, day_end = period_bounds("day", now, tz)
         month_start, month_end = period_bounds("month", now, tz)
-        month = self._get("/api/metrics/history", params={"range": f"@{month_start}", "until": f"@{now:.3f}",
-                                                          "step": "hour"})
-        month_nanos = sum(_totals(p).cost_nanos for p in month.get("points", []))
-        day_nanos = sum(_totals(p).cost_nanos for p in month.get("points", []) if p["start"] >= day_start)
-        hour = [p for p in month.get("points", []) if p["start"] >= now - 3600]
-        rate = Decimal(sum(_totals(p).cost_nanos for p in hour)) / Decimal(3600)
+        month = [(p.start, _totals(p)) for p in self._history(month_start, now, "hour").points]
+        month_nanos = sum(t.cost_nanos for _, t in month)
+        day_nanos = sum(t.cost_nanos for start, t in month if start >= day_start)
+        rate = Decimal(sum(t.cost_nanos for start, t in month if start >= now - 3600)) / Decimal(3600)
         projection = project(rate_per_s=rate, window_s=3600, now=now, day_so_far_nanos=day_nanos,
                              day_end=float(day_end or now), month_so_far_nanos=month_nanos,
                              month_end=float(month_end or now))
-        priced = total.priced_calls
-        summary = SimpleNamespace(
-            totals=total, projection=projection, total_usd=Decimal(total.cost_nanos) / NANOS_PER_USD,
-            cost_per_call_usd=(Decimal(total.cost_nanos) / priced / NANOS_PER_USD) if priced else None,
-        )
-        breakdown = SimpleNamespace(rows=rows, total=total)
+        summary = CostSummary(since=since, until=now, totals=total, top_models=(), projection=projection)
+        breakdown = Breakdown(by=by, since=since, until=now, provider=None, rows=rows, total=total)
         unknown = [(r.key, r.totals.unknown_price_calls) for r in rows if r.totals.unknown_price_calls]
-        return CostView(range_name, by, now - seconds, now, summary, breakdown, points, grain_s, unknown)
+        return CostView(range_name, by, since, now, summary, breakdown, points, grain_s, unknown)
 
     # -- budgets and limits ---------------------------------------------------------------
 
     def budgets(self) -> BudgetsView:
         """Budgets with their standing and rate limits with their use, from the server."""
-        statuses = [_budget_status(b) for b in self._get("/api/budgets")]
-        self._budgets = statuses
+        statuses = [b.to_status() for b in self._budget_list()]
         try:
-            data = self._get("/api/ratelimits")
-            limits, error = [_limit_status(x) for x in data.get("limits", [])], None
+            data = RateLimitList.model_validate(self._get("/api/ratelimits"))
+            limits, error = [x.to_status() for x in data.limits], None
         except AxError as exc:
             limits, error = [], exc.message
         return BudgetsView(budgets=statuses, limits=limits, limits_error=error)
 
-    def _put_budget(self, scope: str, period: str, amount: str, hard: bool) -> Any:
+    def _budget_list(self) -> list[BudgetOut]:
+        return [BudgetOut.model_validate(b) for b in self._get("/api/budgets")]
+
+    def _put_budget(self, scope: str, period: str, amount: str, hard: bool) -> BudgetInfo:
         body = self._request("PUT", "/api/budgets", json={"scope": scope, "period": period, "amount": amount,
                                                           "hard": hard})
-        return _budget_status(body["budget"]).budget
+        return BudgetSet.model_validate(body).budget.to_info()
 
-    def add_budget(self, scope: str, period: str, amount: str, hard: bool) -> Any:
+    def add_budget(self, scope: str, period: str, amount: str, hard: bool) -> BudgetInfo:
         """Create or change a budget on the server."""
         return self._put_budget(scope, period, amount, hard)
 
-    def _known(self, budget_id: int) -> Any:
+    def _known(self, budget_id: int) -> BudgetInfo:
         """The budget as the server has it now (another client may have changed it)."""
-        self._budgets = [_budget_status(b) for b in self._get("/api/budgets")]
-        found = next((s for s in self._budgets if s.budget.id == budget_id), None)
+        found = next((b for b in self._budget_list() if b.id == budget_id), None)
         if found is None:
             raise InvalidRequest(f"there is no budget #{budget_id} on {self.label}")
-        return found.budget
+        return found.to_info()
 
-    def set_budget_amount(self, budget_id: int, amount: str) -> Any:
+    def set_budget_amount(self, budget_id: int, amount: str) -> BudgetInfo:
         """Change a budget's limit (the server validates the amount)."""
         from axtui.money import parse_usd
 
@@ -307,7 +317,7 @@ class RemoteBackend(Backend):
         b = self._known(budget_id)
         return self._put_budget(str(b.scope), b.period, amount.strip(), b.hard)
 
-    def toggle_hard(self, budget_id: int) -> Any:
+    def toggle_hard(self, budget_id: int) -> BudgetInfo:
         """Make a budget hard or soft."""
         b = self._known(budget_id)
         return self._put_budget(str(b.scope), b.period, format(Decimal(b.limit_nanos) / NANOS_PER_USD, "f"),
@@ -334,46 +344,40 @@ class RemoteBackend(Backend):
 
     def alerts(self) -> AlertsView:
         """Rules with their state and the latest events, from the server."""
-        from axtui.metrics.alerts.model import AlertEvent, RuleInfo
-
-        data = self._get("/api/alerts")
-        rules = [RuleInfo(**r) for r in data.get("rules", [])]
-        events = []
-        for e in self._get("/api/alerts/events", params={"limit": 100}):
-            known = {k: e.get(k) for k in AlertEvent.__dataclass_fields__ if k in e}
-            known.setdefault("rule", "")
-            known.setdefault("value", None)
-            known.setdefault("threshold", "")
-            known.setdefault("labels", {})
-            events.append(AlertEvent(**known))
+        data = AlertList.model_validate(self._get("/api/alerts"))
+        rules = [r.to_rule() for r in data.rules]
+        events = [AlertEventOut.model_validate(e).to_event()
+                  for e in self._get("/api/alerts/events", params={"limit": 100})]
         events.reverse()
         return AlertsView(rules=rules, events=events, now=self.clock.now())
 
-    def add_rule(self, text: str, name: str | None, severity: str) -> Any:
+    def add_rule(self, text: str, name: str | None, severity: str) -> RuleInfo:
         """Add a rule on the server (it answers 400 naming the column of a mistake)."""
         return self._rule("POST", "/api/alerts", json={"rule": text, "name": name or None, "severity": severity})
 
-    def remove_rule(self, rule_id: int) -> Any:
+    def remove_rule(self, rule_id: int) -> RuleInfo:
         """Remove a rule on the server."""
-        return self._request("DELETE", f"/api/alerts/{rule_id}")
+        return self._rule("DELETE", f"/api/alerts/{rule_id}")
 
-    def update_rule(self, rule_id: int, text: str, name: str | None, severity: str) -> Any:
+    def update_rule(self, rule_id: int, text: str, name: str | None, severity: str) -> RuleInfo:
         """Change a rule on the server (a changed condition starts again at ok)."""
         return self._rule("PATCH", f"/api/alerts/{rule_id}",
                           json={"rule": text, "name": name or None, "severity": severity})
 
-    def acknowledge_rule(self, rule_id: int) -> Any:
+    def acknowledge_rule(self, rule_id: int) -> RuleInfo:
         """Mark a rule's current episode as seen, on the server."""
         return self._rule("POST", f"/api/alerts/{rule_id}/acknowledge")
 
-    def silence_rule(self, rule_id: int, seconds: float | None) -> Any:
+    def silence_rule(self, rule_id: int, seconds: float | None) -> RuleInfo:
         """Stop a rule's notifications for ``seconds`` on the server (None lifts the silence)."""
         return self._rule("POST", f"/api/alerts/{rule_id}/silence", json={"seconds": seconds})
 
-    def _rule(self, method: str, path: str, **kwargs: Any) -> Any:
-        from axtui.metrics.alerts.model import RuleInfo
+    def _rule(self, method: str, path: str, **kwargs: Any) -> RuleInfo:
+        return AlertRuleOut.model_validate(self._request(method, path, **kwargs)).to_rule()
 
-        return RuleInfo(**self._request(method, path, **kwargs))
+    def call_record(self, request_id: str, ts: float) -> CallRecord | None:
+        """Not served over HTTP: the detail view shows what the live stream carried."""
+        return None
 
     # -- routing and export ---------------------------------------------------------------
 
@@ -381,33 +385,31 @@ class RemoteBackend(Backend):
         """The server's routing, each deployment's live health and weight, and A/B results."""
         return self._routing_view(self._get("/api/routing"))
 
-    def _routing_view(self, data: dict[str, Any]) -> RoutingView:
-        from axtui.config import RoutingConfig
+    def _routing_view(self, raw: Any) -> RoutingView:
         from axtui.routing.abreport import ABReport
         from axtui.routing.health import HealthSnapshot
 
-        routing = RoutingConfig.model_validate(data["routing"])
+        data = RoutingOut.model_validate(raw)
+        routing = RoutingConfig.model_validate(data.routing)
         # The routing screen stages edits on top of the backend's settings: the server's, here.
         self.settings = self.settings.model_copy(update={"routing": routing})
         return RoutingView(
             strategy=routing.strategy,
-            health=[rebuild(HealthSnapshot, h) for h in data["health"]],
-            weights={k: float(v) for k, v in data["weights"].items()},
+            health=[rebuild(HealthSnapshot, h) for h in data.health],
+            weights=dict(data.weights),
             rules=list(routing.rules),
             ab_tests=list(routing.ab_tests),
-            reports={name: rebuild(ABReport, r) for name, r in data["reports"].items()},
-            config_path=Path(data.get("config_path") or "(the server's config file)"),
-            models=list(data["models"]),
+            reports={name: rebuild(ABReport, r) for name, r in data.reports.items()},
+            config_path=Path(data.config_path or "(the server's config file)"),
+            models=list(data.models),
         )
 
-    def explain(self, model: str, user: str, tokens: int | None) -> Any:
+    def explain(self, model: str, user: str, tokens: int | None) -> Explanation:
         """Which deployment the server would pick for ``model`` and ``user`` now, and why.
 
         Raises:
             InvalidRequest: the server serves no such model (its message lists what it serves).
         """
-        from axtui.routing.explain import Explanation
-
         params: dict[str, Any] = {"model": model, "user": user or "anonymous"}
         if tokens is not None:
             params["tokens"] = tokens
@@ -430,7 +432,7 @@ class RemoteBackend(Backend):
         data: dict[str, Any] = self._get("/api/cost/whatif", params=params)
         return data
 
-    def save_routing(self, routing: Any, weights: Any) -> Path:
+    def save_routing(self, routing: RoutingConfig, weights: dict[str, float]) -> Path:
         """Save routing and weights to the server's config file (admin key); it applies them at once."""
         body = {"routing": routing.model_dump(mode="json"), "weights": dict(weights)}
         view = self._routing_view(self._request("PUT", "/api/routing", json=body))
@@ -473,7 +475,8 @@ class RemoteBackend(Backend):
 
 def rebuild(cls: type[T], data: Any) -> T:
     """A dataclass (nested ones, lists, tuples and optionals too) from its `dataclasses.asdict` JSON."""
-    return _value(cls, data)  # type: ignore[no-any-return]
+    built: T = _value(cls, data)
+    return built
 
 
 def _value(tp: Any, data: Any) -> Any:
@@ -520,36 +523,13 @@ def _problem(response: httpx.Response, url: str) -> AxError:
     return ProviderError(f"{url} answered {response.status_code}: {message}")
 
 
-def _totals(p: dict[str, Any]) -> Any:
-    from axtui.cost.rollups import Totals
-
-    cost = usd_to_nanos(Decimal(p["cost_usd"]))
-    unknown = int(p.get("unknown_price_calls", 0))
-    return Totals(calls=int(p["calls"]), errors=int(p["errors"]), refused=int(p.get("refused", 0)),
-                  input_tokens=int(p["input_tokens"]), output_tokens=int(p["output_tokens"]), cost_nanos=cost,
-                  priced_calls=max(0, int(p["calls"]) - unknown - int(p.get("refused", 0))),
-                  unknown_price_calls=unknown, cache_hits=int(p["cache_hits"]),
-                  saved_nanos=usd_to_nanos(Decimal(p.get("saved_usd", "0"))))
+def _totals(p: HistoryPoint) -> Totals:
+    unknown = p.unknown_price_calls
+    return Totals(calls=p.calls, errors=p.errors, refused=p.refused, input_tokens=p.input_tokens,
+                  output_tokens=p.output_tokens, cost_nanos=usd_to_nanos(p.cost_usd),
+                  priced_calls=max(0, p.calls - unknown - p.refused), unknown_price_calls=unknown,
+                  cache_hits=p.cache_hits, saved_nanos=usd_to_nanos(p.saved_usd))
 
 
-def _budget_status(b: dict[str, Any]) -> Any:
-    from axtui.cost.budgets import Scope
-
-    limit = _nanos(b["limit_usd"]) or 0
-    spent = _nanos(b.get("spent_usd")) or 0
-    budget = SimpleNamespace(id=b["id"], scope=Scope.parse(b["scope"]), period=b["period"], limit_nanos=limit,
-                             hard=b["hard"])
-    budget.describe = lambda: f"#{b['id']} {b['scope']} ${b['limit_usd']}/{b['period']}"
-    forecast = SimpleNamespace(exhausted=bool(b.get("over")), runs_out_at=b.get("runs_out_at"),
-                               projected_nanos=_nanos(b.get("projected_usd")))
-    used = Decimal(b["used"]) if b.get("used") is not None else (Decimal(spent) / limit if limit else Decimal(0))
-    return SimpleNamespace(budget=budget, spent_nanos=spent, used=used, over=bool(b.get("over")), forecast=forecast)
-
-
-def _limit_status(x: dict[str, Any]) -> Any:
-    scope, subject = x["scope"], x["subject"]
-    label = "global" if scope == "global" else (f"{scope}:*" if subject == "*" else f"{scope}:{subject}")
-    amount = int(str(x["limit"]).split("/", 1)[0]) if str(x["limit"]).split("/", 1)[0].isdigit() else 0
-    return SimpleNamespace(scope=scope, subject=subject, label=label, unit=x["unit"], limit=x["limit"], amount=amount,
-                           used=x.get("used"), remaining=x.get("remaining"), reset_after=x.get("reset_after"),
-                           algorithm=x.get("algorithm", "token-bucket"), source=x.get("source", "server"))
+if TYPE_CHECKING:  # mypy proves the remote backend is a whole `Backend`
+    _IS_A_BACKEND: Backend = RemoteBackend("http://127.0.0.1:8787", Settings())

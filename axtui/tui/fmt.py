@@ -6,10 +6,16 @@ money the same way, and tests can pin the formats.
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Iterable
 from decimal import Decimal
 
-__all__ = ["ago", "bar", "clock_time", "count", "ms", "pct", "rate", "usd", "usd_rate"]
+__all__ = ["ago", "bar", "clock_time", "count", "money_digits", "ms", "pct", "rate", "usd", "usd_fixed", "usd_rate",
+           "with_separators"]
+
+#: The most decimals a money column shows (a millionth of a dollar).
+MAX_MONEY_DIGITS = 6
 
 DASH = "–"
 
@@ -64,13 +70,51 @@ def usd(value: Decimal | int | float | None, *, cents: bool = False) -> str:
     elif d >= 1000:
         text = f"{d:,.0f}"
     elif d >= 1:
-        text = f"{d:.2f}"
+        text = f"{d:,.2f}"
     elif d >= Decimal("0.01"):
         text = f"{d:.4f}"
     else:
         digits = min(9, -d.adjusted() + 1)
         text = f"{d:.{digits}f}"
     return f"{sign}${text}"
+
+
+def _decimal(value: Decimal | int | float) -> Decimal:
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def money_digits(values: Iterable[Decimal | int | float | None]) -> int:
+    """The decimals one money column needs: two significant digits of its smallest amount, 2 to 6.
+
+    Every row of the column then prints with as many (`usd_fixed`), so the
+    points line up and ``$0.0012`` never sits above ``$12`` looking larger.
+    """
+    amounts = [abs(_decimal(v)) for v in values if v]
+    if not amounts:
+        return 2
+    smallest = min(amounts)
+    if smallest >= 1:
+        return 2
+    return max(2, min(MAX_MONEY_DIGITS, -smallest.adjusted() + 1))
+
+
+def usd_fixed(value: Decimal | int | float | None, digits: int) -> str:
+    """Dollars with exactly ``digits`` decimals and thousands separators: ``$1,234.5000``, ``$0.0012``.
+
+    Nothing at all is ``$0``: a free call is not a rounding of a cheap one.
+    """
+    if value is None:
+        return DASH
+    d = _decimal(value)
+    if d == 0:
+        return "$0"
+    sign = "-" if d < 0 else ""
+    return f"{sign}${abs(d):,.{digits}f}"
+
+
+def with_separators(text: str) -> str:
+    """Thousands separators in every whole number of ``text``: ``60000/minute`` -> ``60,000/minute``."""
+    return re.sub(r"(?<![\d.,])\d{4,}(?![\d,])", lambda m: f"{int(m[0]):,}", text)
 
 
 def usd_rate(value: Decimal | float | None, per: str = "min") -> str:

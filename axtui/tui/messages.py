@@ -7,18 +7,22 @@ Backends run in other threads; they reach the UI only by posting these
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from axtui.cost.alerts import BudgetAlert
+    from axtui.metrics.alerts.model import AlertEvent
 
 __all__ = ["AlertEventArrived", "BackendFailed", "BackendStarted", "DataChanged", "SwitchScreen"]
 
 
 @dataclass
 class AlertEventArrived(Message):
-    """An alert rule changed state (an `axtui.metrics.alerts.model.AlertEvent`, or a budget alert)."""
+    """An alert rule changed state (`AlertEvent`), or a budget crossed a threshold (`BudgetAlert`)."""
 
-    event: Any
+    event: AlertEvent | BudgetAlert
 
 
 @dataclass

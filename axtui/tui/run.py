@@ -47,6 +47,7 @@ def run_dashboard(*, demo: bool | None, url: str | None, theme: str | None, refr
 
     Raises:
         ConfigError: an unknown theme, a broken config file, or both ``demo`` and ``url``.
+        SystemExit: the app crashed (Textual has printed the traceback); the status is non-zero.
     """
     from axtui.tui.app import AxApp
     from axtui.tui.data import open_backend
@@ -58,5 +59,8 @@ def run_dashboard(*, demo: bool | None, url: str | None, theme: str | None, refr
         raise ConfigError(f"no theme named {theme!r}; themes: {names}. Add your own as a .toml file in "
                           f"{locations.user_themes_dir()}")
     backend = open_backend(demo=demo, url=url, clock=SYSTEM_CLOCK)
+    app = AxApp(backend, theme=theme, themes=themes, refresh_hz=refresh_hz)
     with _logs_to_file():
-        AxApp(backend, theme=theme, themes=themes, refresh_hz=refresh_hz).run()
+        app.run()
+    if app.return_code:
+        raise SystemExit(app.return_code)

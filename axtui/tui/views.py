@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from axtui.config import ABTestConfig, RoutingRule
+    from axtui.cost.alerts import BudgetAlert
+    from axtui.cost.budgets import BudgetStatus
+    from axtui.cost.reports import Breakdown, CostSummary
+    from axtui.metrics.alerts.model import AlertEvent, RuleInfo
+    from axtui.ratelimit.limiter import LimitStatus
+    from axtui.routing.abreport import ABReport
+    from axtui.routing.health import HealthSnapshot
 
 __all__ = [
     "GROUPS",
@@ -63,8 +73,8 @@ class CostView:
     by: str
     since: float
     until: float
-    summary: Any
-    breakdown: Any
+    summary: CostSummary
+    breakdown: Breakdown
     points: list[SpendPoint]
     grain_s: int
     unknown: list[tuple[str, int]] = field(default_factory=list)
@@ -74,8 +84,8 @@ class CostView:
 class BudgetsView:
     """Budgets with their standing, and rate limits with what is used of them."""
 
-    budgets: list[Any]
-    limits: list[Any]
+    budgets: list[BudgetStatus]
+    limits: list[LimitStatus]
     limits_error: str | None = None
 
 
@@ -83,10 +93,12 @@ class BudgetsView:
 class AlertsView:
     """Alert rules with their state, recent events, and budget threshold alerts."""
 
-    rules: list[Any]
-    events: list[Any]
-    budget_alerts: list[Any] = field(default_factory=list)
+    rules: list[RuleInfo]
+    events: list[AlertEvent]
+    budget_alerts: list[BudgetAlert] = field(default_factory=list)
     now: float = 0.0
+    #: What each rule measures now, by rule id (rules missing here show their stored value).
+    values: dict[int, float | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -94,11 +106,11 @@ class RoutingView:
     """Deployments with health and weight, rules in order, A/B tests with results."""
 
     strategy: str
-    health: list[Any]
+    health: list[HealthSnapshot]
     weights: dict[str, float]
-    rules: list[Any]
-    ab_tests: list[Any]
-    reports: dict[str, Any]
+    rules: list[RoutingRule]
+    ab_tests: list[ABTestConfig]
+    reports: dict[str, ABReport]
     config_path: Path
     models: list[str] = field(default_factory=list)
 

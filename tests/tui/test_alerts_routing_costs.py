@@ -73,7 +73,7 @@ async def test_acknowledge_and_silence_a_firing_rule(seeded: Seeded) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await _open(pilot, "4", AlertsScreen)
         assert screen.query_one("#rules", DataTable).get_cell("1", "state").plain.startswith("▲ firing")
-        await pilot.press("k")
+        await pilot.press("c")
         assert await until(pilot, lambda: get_rule(seeded.store, 1).acknowledged_at is not None)  # type: ignore[union-attr]
         await pilot.press("s")
         now = seeded.clock.now()

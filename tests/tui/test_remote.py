@@ -164,3 +164,48 @@ def test_a_plain_key_sees_its_own_view_and_the_header_says_so(monkeypatch: pytes
             backend.close()
     finally:
         live.stop()
+
+
+def test_stream_events_become_the_same_types_the_local_backend_emits() -> None:
+    import json
+    from dataclasses import asdict
+
+    from axtui.config import Settings
+    from axtui.cost.alerts import BudgetAlert
+    from axtui.metrics.alerts.model import AlertEvent
+
+    backend = RemoteBackend("http://127.0.0.1:9", Settings())
+    got: list[object] = []
+    backend.on_alert(got.append)
+    alert = AlertEvent(id=7, ts=1.0, rule_id=2, rule_name="slow", rule="p95_latency_ms > 2000", severity="warning",
+                       kind="firing", value=2500.0, threshold="2000", labels={"provider": "openai"},
+                       message="firing: slow")
+    budget = BudgetAlert(event_id=3, budget_id=1, scope="global", period="day", period_start=0, threshold=100,
+                         spent_nanos=10, limit_nanos=10, ts=2.0, message="budget #1 at 100%")
+    backend._on_event("alert", json.dumps(alert.to_json()))
+    backend._on_event("budget", json.dumps(asdict(budget)))
+    backend.close()
+    assert got == [alert, budget]
+
+
+def test_remote_budgets_are_the_cost_subsystems_own_types(server: LiveServer) -> None:
+    from axtui.cost.budgets import BudgetStatus
+    from axtui.ratelimit.limiter import LimitStatus
+    from axtui.tui.screens.budgets import budget_cells, limit_cells
+    from axtui.tui.widgets.palette import Palette
+
+    backend = RemoteBackend(server.url, server.gateway.settings, stream=False)
+    backend.start()
+    try:
+        backend.add_budget("global", "day", "25", True)
+        backend.set_limit("user:user-2", "10/minute", None)
+        view = backend.budgets()
+        assert all(isinstance(b, BudgetStatus) for b in view.budgets)
+        assert all(isinstance(x, LimitStatus) for x in view.limits) and view.limits
+        palette = Palette(ok="green", warn="yellow", bad="red", muted="grey50", accent="cyan", primary="blue")
+        (status,) = view.budgets
+        assert budget_cells(status, time.time(), palette)[6].plain == "hard"
+        assert status.remaining_nanos == 25_000_000_000
+        assert any(limit_cells(x, palette)[0].plain == "user:user-2" for x in view.limits)
+    finally:
+        backend.close()

@@ -1,4 +1,4 @@
-"""What every screen looks like, at 80×24 and 120×40, on seeded data at a fixed time.
+"""What every screen looks like, at 80×24, 120×40 and 200×50, on seeded data at a fixed time.
 
 The pictures are SVGs in ``snapshots/`` at the repository root; after a
 deliberate change of look, review them and accept with
@@ -17,7 +17,8 @@ from textual.widgets import Input
 from .helpers import make_app, settle
 from .seed import Seeded
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"),
+         pytest.param((200, 50), id="200x50")]
 SCREENS = [
     pytest.param("1", id="realtime"),
     pytest.param("2", id="costs"),
@@ -51,6 +52,32 @@ def test_screen(snap_compare: Compare, seeded: Seeded, key: str, size: tuple[int
 @pytest.mark.parametrize("size", SIZES)
 def test_help(snap_compare: Compare, seeded: Seeded, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=_go("3", "question_mark"))
+
+
+def test_help_on_alerts(snap_compare: Compare, seeded: Seeded) -> None:
+    assert snap_compare(make_app(seeded), terminal_size=(120, 40), run_before=_go("4", "question_mark"))
+
+
+def test_call_details(snap_compare: Compare, seeded: Seeded) -> None:
+    async def open_call(pilot: Pilot[Any]) -> None:
+        from axtui.tui.widgets.calllog import CallLog
+
+        pilot.app.screen.query_one(CallLog).focus()
+        await pilot.press("k", "enter")
+        await settle(pilot)
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_app(seeded), terminal_size=(120, 40), run_before=_go("1", then=open_call))
+
+
+def test_export_of_a_filtered_log(snap_compare: Compare, seeded: Seeded) -> None:
+    async def export(pilot: Pilot[Any]) -> None:
+        await pilot.press("slash", *"user=alice", "enter", "x")
+        await pilot.pause()
+        pilot.app.screen.query_one("#x-path", Input).value = "~/exports/ax-calls-user=alice.csv"
+        await pilot.pause()
+
+    assert snap_compare(make_app(seeded), terminal_size=(80, 24), run_before=_go("1", then=export))
 
 
 def test_light_theme(snap_compare: Compare, seeded: Seeded) -> None:

@@ -391,6 +391,12 @@ class _Parser:
     def _value(self, spec: MetricSpec) -> Decimal:
         t = self.tok
         text = t.text
+        if t.kind == "word" and (converted := _with_unit(spec, text)) is not None:
+            # What people type: 2s or 500ms for a latency, 60/min or 1/s for a rate.
+            if converted > _MAX_THRESHOLD:
+                raise self.fail(f"a number up to {format_number(_MAX_THRESHOLD)}")
+            self.next()
+            return converted
         m = _NUMBER.fullmatch(text) if t.kind == "word" else None
         if m is None:
             raise self.fail(f"a number to compare {spec.name} with" + _unit_hint(spec))
@@ -442,14 +448,32 @@ class _Parser:
             self.next()
 
 
+_LATENCY = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)")
+_PER = re.compile(r"(\d+(?:\.\d+)?)/(s|sec|second|m|min|minute|h|hr|hour)")
+_PER_S = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hr": 3600, "hour": 3600}
+
+
+def _with_unit(spec: MetricSpec, text: str) -> Decimal | None:
+    """A threshold written with its unit, in the metric's own unit: ``2s`` is 2000 ms, ``60/min`` 1 rps.
+
+    None when ``text`` carries no unit this metric understands (the plain-number path decides).
+    """
+    if spec.unit == "ms" and (m := _LATENCY.fullmatch(text)):
+        return Decimal(m[1]) * {"ms": 1, "s": 1000, "m": 60_000}[m[2]]
+    if spec.unit == "rate" and (m := _PER.fullmatch(text)):
+        own = 60 if spec.name.endswith("_per_min") else 1  # rps is per second, tokens_per_min per minute
+        return round(Decimal(m[1]) * own / _PER_S[m[2]], 6).normalize()
+    return None
+
+
 def _unit_hint(spec: MetricSpec) -> str:
     return {
-        "ms": " (milliseconds, like 2000)",
+        "ms": " (milliseconds, like 2000, or 2s)",
         "ratio": " (a fraction like 0.05, or 5%)",
         "pct": " (a percentage like 80)",
         "usd": " (dollars, like 50 or $50)",
         "count": " (a count, like 10)",
-        "rate": " (per second or per minute, like 20)",
+        "rate": " (per second or per minute, like 20, or 60/min)",
     }[spec.unit]
 
 

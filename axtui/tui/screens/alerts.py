@@ -17,15 +17,18 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
+from axtui.cost.alerts import BudgetAlert
+from axtui.metrics.alerts.model import AlertEvent, RuleInfo
 from axtui.tui import fmt
 from axtui.tui.checks import check_rule
 from axtui.tui.messages import DataChanged
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.screens.confirm import ConfirmScreen
+from axtui.tui.screens.detail import DetailScreen, event_sections
 from axtui.tui.screens.form import Field, FormScreen
 from axtui.tui.views import AlertsView
 from axtui.tui.widgets.palette import Palette
-from axtui.tui.widgets.table_sync import order_rows, sync_table
+from axtui.tui.widgets.table_sync import move_to_row, order_rows, sync_table
 from axtui.tui.widgets.tables import EditableTable, FitTable
 
 __all__ = ["SILENCES", "AlertsScreen", "event_cells", "rule_cells"]
@@ -41,7 +44,7 @@ RULE_COLUMNS: tuple[tuple[str, str, int], ...] = (
 )
 EVENT_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("time", "Time", 8),
-    ("kind", "Event", 9),
+    ("kind", "Event", 11),
     ("name", "Rule", 20),
     ("message", "What", 90),
 )
@@ -65,8 +68,10 @@ def _value(rule_text: str, value: float | None) -> str:
         return f"{value:.4g}"
 
 
-def rule_cells(rule: Any, now: float, palette: Palette) -> tuple[Any, ...]:
-    """One rule row, in `RULE_COLUMNS` order."""
+def rule_cells(rule: RuleInfo, now: float, palette: Palette, values: dict[int, float | None] | None = None) \
+        -> tuple[Any, ...]:
+    """One rule row, in `RULE_COLUMNS` order; ``values`` holds what rules measure now (else the stored value)."""
+    value = values[rule.id] if values is not None and rule.id in values else rule.last_value
     state = rule.state if rule.enabled else "off"
     style = {"firing": f"bold {palette.bad}", "pending": palette.warn, "ok": palette.ok}.get(state, palette.muted)
     label = {"firing": "▲ firing", "pending": "△ pending", "ok": "● ok"}.get(state, state)
@@ -79,7 +84,7 @@ def rule_cells(rule: Any, now: float, palette: Palette) -> tuple[Any, ...]:
         Text(str(rule.id), style=palette.muted),
         Text(rule.name, no_wrap=True, overflow="ellipsis"),
         Text(label, style=style),
-        Text(_value(rule.rule, rule.last_value), justify="right"),
+        Text(_value(rule.rule, value), justify="right"),
         Text(fmt.ago(rule.last_fired_at, now), style=palette.muted),
         Text(rule.severity[:4], style=sev_style),
         Text(rule.rule, style=palette.muted if rule.name == rule.rule else ""),
@@ -112,24 +117,26 @@ class AlertsScreen(DashboardScreen):
         Binding("a", "add", "Add"),
         Binding("enter", "edit", "Edit", show=False),
         Binding("d", "remove", "Remove"),
-        Binding("k", "acknowledge", "Ack"),
+        Binding("c", "acknowledge", "Ack"),
         Binding("s", "silence", "Silence"),
     ]
     MODE = "alerts"
     MIN_INTERVAL_S = 1.0
     WATCHES = frozenset({"alerts"})
-    HELP = """A rule is [b]METRIC OP VALUE [per PERIOD] [for DURATION] [where DIM=VALUE,…][/], as in
+    HELP = """A rule is [b]METRIC OP VALUE \\[per PERIOD] \\[for DURATION] \\[where DIM=VALUE,…][/], as in
 `ax monitor alerts add`:  p95_latency_ms > 2000 for 5m where provider=openai · error_rate > 5% for 10m ·
 spend_usd > 50 per day · cache_hit_rate < 0.3 for 30m · budget_used_pct >= 80 where user=alice.
-k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the silence."""
+c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the silence."""
 
     def __init__(self) -> None:
         super().__init__()
         self._last: AlertsView | None = None
+        #: The key of the rule row the cursor goes to once it is drawn (one just added or saved).
+        self._select: str | None = None
 
     def compose_body(self) -> Iterable[Any]:
         with Vertical(id="rules-box", classes="section"):
-            table: DataTable[Any] = EditableTable(id="rules")
+            table: DataTable[Any] = EditableTable(id="rules", drop=("fired", "severity"))
             for key, label, width in RULE_COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
@@ -152,14 +159,17 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
 
     def fetch(self) -> AlertsView:
         self.backend.wait_ready(60)
-        return self.backend.alerts()  # type: ignore[attr-defined, no-any-return]
+        return self.backend.alerts()
 
     def show(self, view: AlertsView) -> None:
         self._last = view
         palette = Palette.of(self.app)
         with self.app.batch_update():
             rules = self.query_one("#rules", DataTable)
-            sync_table(rules, {str(r.id): rule_cells(r, view.now, palette) for r in view.rules}, _RKEYS)
+            sync_table(rules, {str(r.id): rule_cells(r, view.now, palette, view.values) for r in view.rules},
+                       _RKEYS)
+            if self._select is not None and move_to_row(rules, self._select.__eq__):
+                self._select = None
             firing = sum(1 for r in view.rules if r.state == "firing" and r.enabled)
             pending = sum(1 for r in view.rules if r.state == "pending" and r.enabled)
             self.query_one("#rules-box").border_title = (
@@ -184,7 +194,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         line.set_class(error, "-error")
         line.update(message)
 
-    def _rule(self) -> Any:
+    def _rule(self) -> RuleInfo | None:
         table = self.query_one("#rules", DataTable)
         if self._last is None or not table.row_count:
             return None
@@ -212,7 +222,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
             error = event.worker.error
             self.hint(f"Not done: {getattr(error, 'message', None) or error}", error=True)
 
-    def _form(self, title: str, rule: Any, save: Callable[[dict[str, Any]], Any]) -> FormScreen:
+    def _form(self, title: str, rule: RuleInfo | None, save: Callable[[dict[str, Any]], Any]) -> FormScreen:
         fields = [
             Field("rule", "Rule", value=rule.rule if rule else "",
                   placeholder="p95_latency_ms > 2000 for 5m where provider=openai", check=check_rule,
@@ -228,7 +238,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
 
     def action_add(self) -> None:
         """Add a rule, checked as it is typed."""
-        backend: Any = self.backend
+        backend = self.backend
         self.app.push_screen(
             self._form("Add an alert rule", None, lambda v: backend.add_rule(v["rule"], v["name"], v["severity"])),
             lambda result: self._saved(result, "Added"),
@@ -239,7 +249,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         rule = self._rule()
         if rule is None or self.focused is not self.query_one("#rules", DataTable):
             return
-        backend: Any = self.backend
+        backend = self.backend
         self.app.push_screen(
             self._form(f"Edit alert rule #{rule.id}", rule,
                        lambda v: backend.update_rule(rule.id, v["rule"], v["name"], v["severity"])),
@@ -251,9 +261,26 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         event.stop()
         self.action_edit()
 
-    def _saved(self, result: Any, verb: str) -> None:
+    @on(DataTable.RowSelected, "#events")
+    def _event_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        view, key = self._last, str(event.row_key.value)
+        if view is None:
+            return
+        found: AlertEvent | BudgetAlert | None
+        if key.startswith("b"):
+            found = next((b for b in view.budget_alerts if f"b{b.event_id}" == key), None)
+        else:
+            found = next((e for e in view.events if f"a{e.id}" == key), None)
+        if found is not None:
+            title = (f"Budget #{found.budget_id} at {found.threshold}%" if isinstance(found, BudgetAlert)
+                     else f"{found.kind}: {found.rule_name}")
+            self.app.push_screen(DetailScreen(title, event_sections(found)))
+
+    def _saved(self, result: RuleInfo | None, verb: str) -> None:
         if result is None:
             return
+        self._select = str(result.id)
         self.hint(f"{verb} rule #{result.id}: {result.rule}")
         self.notify(f"{verb} rule #{result.id}", timeout=4)
         self.refresh_now()
@@ -263,7 +290,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         rule = self._rule()
         if rule is None:
             return
-        backend: Any = self.backend
+        backend = self.backend
 
         def confirmed(yes: bool | None) -> None:
             if yes:
@@ -282,7 +309,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         if rule.state != "firing":
             self.hint(f"Rule #{rule.id} is not firing; nothing to acknowledge.")
             return
-        backend: Any = self.backend
+        backend = self.backend
         self._run(lambda: backend.acknowledge_rule(rule.id), f"Acknowledged rule #{rule.id} ({rule.name})")
 
     def action_silence(self) -> None:
@@ -296,7 +323,7 @@ k acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         if current > 0:
             longer = [s for s in SILENCES if s is not None and s > current + 60]
             nxt = longer[0] if longer else None
-        backend: Any = self.backend
+        backend = self.backend
         if nxt is None:
             self._run(lambda: backend.silence_rule(rule.id, None), f"Rule #{rule.id} notifies again")
         else:

@@ -13,18 +13,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.events import Mount
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
 from axtui.tui.widgets.calm import calm_inputs
 from axtui.tui.widgets.navbar import NavBar
+from axtui.tui.widgets.tables import FitTable
 
 if TYPE_CHECKING:
     from axtui.tui.app import AxApp
     from axtui.tui.data import Backend
+    from axtui.tui.export_view import ViewRows
 
 __all__ = ["DashboardScreen"]
 
@@ -37,6 +40,10 @@ class DashboardScreen(Screen[None]):
 
     Subclasses set `MODE`, and implement `compose_body`, `fetch` and `show`.
     """
+
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("escape", "leave_input", "Leave", show=False),
+    ]
 
     #: The mode this screen is (``realtime``, ``costs``, …).
     MODE: ClassVar[str] = ""
@@ -54,7 +61,11 @@ class DashboardScreen(Screen[None]):
     @property
     def ax(self) -> AxApp:
         """The dashboard app."""
-        return self.app  # type: ignore[return-value]
+        from axtui.tui.app import AxApp
+
+        app = self.app
+        assert isinstance(app, AxApp), "dashboard screens run inside AxApp"
+        return app
 
     @property
     def backend(self) -> Backend:
@@ -70,6 +81,21 @@ class DashboardScreen(Screen[None]):
         """The screen's own widgets, between the navigation bar and the footer."""
         return iter(())
 
+    @on(FitTable.Relaid)
+    def _relaid(self, event: FitTable.Relaid) -> None:
+        """A table dropped or brought back columns for the terminal's width: write its rows again."""
+        event.stop()
+        self.refresh_now()
+
+    def action_leave_input(self) -> None:
+        """Esc in a text box: give the keys back to the screen (the first table takes the focus)."""
+        if isinstance(self.focused, Input):
+            tables = list(self.query(DataTable))
+            if tables:
+                tables[0].focus()
+            else:
+                self.set_focus(None)
+
     # -- the fetch loop -------------------------------------------------------------------
 
     def fetch(self) -> Any:
@@ -78,6 +104,14 @@ class DashboardScreen(Screen[None]):
 
     def show(self, data: Any) -> None:
         """Draw freshly fetched data (on the UI thread)."""
+
+    def unsaved_edits(self) -> str | None:
+        """What is staged here and not saved (``"staged routing edits"``), or None: quitting asks first."""
+        return None
+
+    def export_view(self) -> ViewRows | None:
+        """What this screen shows, as rows to export (None: only the store's full exports make sense)."""
+        return None
 
     def export_kind(self) -> str:
         """What the export dialog offers first on this screen (``calls``, ``costs``, ``alerts``, ``budgets``)."""
@@ -90,6 +124,8 @@ class DashboardScreen(Screen[None]):
     @on(Mount)
     def _calm(self) -> None:
         calm_inputs(self)
+        if self.MODE:
+            self.ax.dashboards[self.MODE] = self
 
     def on_screen_resume(self) -> None:
         self.ax.update_status()

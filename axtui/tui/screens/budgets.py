@@ -19,7 +19,9 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
+from axtui.cost.budgets import BudgetInfo, BudgetStatus
 from axtui.money import nanos_to_usd
+from axtui.ratelimit.limiter import LimitStatus
 from axtui.tui import fmt
 from axtui.tui.checks import check_amount, check_rate, check_scope, check_subject
 from axtui.tui.messages import DataChanged
@@ -29,7 +31,7 @@ from axtui.tui.screens.form import Field, FormScreen
 from axtui.tui.views import BudgetsView
 from axtui.tui.widgets.cell_editor import CellEditor
 from axtui.tui.widgets.palette import Palette
-from axtui.tui.widgets.table_sync import sync_table
+from axtui.tui.widgets.table_sync import move_to_row, sync_table
 from axtui.tui.widgets.tables import EditableTable
 
 __all__ = ["BudgetsScreen", "budget_cells", "limit_cells"]
@@ -63,7 +65,8 @@ def _money(nanos: int) -> str:
 
 
 def _amount(nanos: int) -> str:
-    return fmt.usd(nanos_to_usd(nanos), cents=nanos >= 10_000_000)
+    # Budget amounts are whole cents (a limit below a cent is a test, shown as typed).
+    return fmt.usd_fixed(nanos_to_usd(nanos), 2 if nanos % 10_000_000 == 0 else fmt.money_digits([nanos_to_usd(nanos)]))
 
 
 def _when(ts: float, now: float) -> str:
@@ -77,15 +80,30 @@ def _when(ts: float, now: float) -> str:
     return time.strftime("%d %b", time.localtime(ts))
 
 
-def budget_cells(status: Any, now: float, palette: Palette) -> tuple[Any, ...]:
-    """One budget row, in `BUDGET_COLUMNS` order."""
+#: A hard budget refuses the call whose estimate does not fit, so its spend stops short of the limit:
+#: with less than this fraction left it is used up (it refuses nearly every call).
+HARD_SLACK = 0.02
+
+
+def used_up(status: BudgetStatus) -> bool:
+    """Whether the budget is spent: over its limit, or hard and within `HARD_SLACK` of it."""
+    if status.over:
+        return True
+    b = status.budget
+    return bool(b.hard and b.limit_nanos and status.remaining_nanos < b.limit_nanos * HARD_SLACK)
+
+
+def budget_cells(status: BudgetStatus, now: float, palette: Palette, digits: int = 2) -> tuple[Any, ...]:
+    """One budget row, in `BUDGET_COLUMNS` order; ``digits``: the decimals of the Spent column."""
     b = status.budget
     used = float(status.used)
-    tone = palette.bad if used >= 1 else palette.warn if used >= 0.8 else palette.ok
+    spent = used_up(status)
+    tone = palette.bad if used >= 1 or spent else palette.warn if used >= 0.8 else palette.ok
     bar = Text(fmt.bar(used, 10), style=tone)
     bar.append(f" {used * 100:3.0f}%", style=tone if used >= 0.8 else "")
     f = status.forecast
-    if f.exhausted:
+    if f.exhausted or spent:
+        # A used-up budget has no "out" time: it is out now, whatever the clock says.
         projection = Text("used up", style=palette.bad)
     elif f.runs_out_at is not None:
         projection = Text(f"out {_when(f.runs_out_at, now)}", style=palette.warn)
@@ -99,19 +117,19 @@ def budget_cells(status: Any, now: float, palette: Palette) -> tuple[Any, ...]:
         Text(str(b.scope), no_wrap=True, overflow="ellipsis"),
         Text(b.period),
         Text(_amount(b.limit_nanos), justify="right"),
-        Text(_money(status.spent_nanos), justify="right"),
+        Text(fmt.usd_fixed(nanos_to_usd(status.spent_nanos), digits), justify="right"),
         bar,
         Text("hard", style=f"bold {palette.bad}") if b.hard else Text("soft", style=palette.muted),
         projection,
     )
 
 
-def limit_key(limit: Any) -> str:
+def limit_key(limit: LimitStatus) -> str:
     """The table key of a limit row: its label and unit."""
     return f"{limit.label}|{limit.unit}"
 
 
-def limit_cells(limit: Any, palette: Palette) -> tuple[Any, ...]:
+def limit_cells(limit: LimitStatus, palette: Palette) -> tuple[Any, ...]:
     """One rate-limit row, in `LIMIT_COLUMNS` order."""
     every = limit.subject == "*"
     used = "–" if limit.used is None else fmt.count(limit.used)
@@ -124,7 +142,7 @@ def limit_cells(limit: Any, palette: Palette) -> tuple[Any, ...]:
     return (
         Text(f"{limit.label} (each)" if every else limit.label, no_wrap=True, overflow="ellipsis"),
         Text(limit.unit, style=palette.muted),
-        Text(limit.limit),
+        Text(fmt.with_separators(limit.limit)),
         Text(used, justify="right"),
         Text(left, justify="right", style=palette.bad if low else ""),
         Text(reset, justify="right", style=palette.muted),
@@ -140,7 +158,7 @@ class BudgetsScreen(DashboardScreen):
         Binding("enter", "edit", "Edit", show=False),
         Binding("h", "toggle_hard", "Hard/soft"),
         Binding("d", "delete", "Delete"),
-        Binding("r", "reset", "Reset limit", show=False),
+        Binding("r", "reset", "Reset limit"),
     ]
     MODE = "budgets"
     MIN_INTERVAL_S = 1.0
@@ -154,15 +172,31 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         super().__init__()
         self._last: BudgetsView | None = None
         self._editor: CellEditor | None = None
+        #: (table id, row test) of the row the cursor goes to once it is drawn: the one just added.
+        self._select: tuple[str, Callable[[str], bool]] | None = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Keys that act on one table only show (and work) while that table has the focus.
+        focused = self.focused.id if self.focused is not None else None
+        if action == "toggle_hard":
+            return focused == "budgets"
+        if action == "reset":
+            return focused == "limits"
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
 
     def compose_body(self) -> Iterable[Any]:
         with Vertical(id="budgets-box", classes="section"):
-            table: DataTable[Any] = EditableTable(id="budgets", squeeze=("scope", 18, 24))
+            table: DataTable[Any] = EditableTable(id="budgets", squeeze=("scope", 18, 24, 40),
+                                                    drop=("id", "spent"))
             for key, label, width in BUDGET_COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
         with Vertical(id="limits-box", classes="section"):
-            limits: DataTable[Any] = EditableTable(id="limits", squeeze=("subject", 20, 26))
+            limits: DataTable[Any] = EditableTable(id="limits", squeeze=("subject", 20, 26, 40),
+                                                   drop=("source",))
             for key, label, width in LIMIT_COLUMNS:
                 limits.add_column(label, key=key, width=width or None)
             yield limits
@@ -180,7 +214,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
 
     def fetch(self) -> BudgetsView:
         self.backend.wait_ready(60)
-        return self.backend.budgets()  # type: ignore[attr-defined, no-any-return]
+        return self.backend.budgets()
 
     def show(self, view: BudgetsView) -> None:
         self._last = view
@@ -188,15 +222,18 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         now = self.backend.clock.now()
         with self.app.batch_update():
             budgets = self.query_one("#budgets", DataTable)
-            rows = {str(s.budget.id): budget_cells(s, now, palette) for s in view.budgets}
+            digits = fmt.money_digits(nanos_to_usd(s.spent_nanos) for s in view.budgets)
+            rows = {str(s.budget.id): budget_cells(s, now, palette, digits) for s in view.budgets}
             sync_table(budgets, rows, _BKEYS)
-            over = sum(1 for s in view.budgets if s.over)
+            self._move_to_added(budgets)
+            over = sum(1 for s in view.budgets if used_up(s))
             hard = sum(1 for s in view.budgets if s.budget.hard)
             self.query_one("#budgets-box").border_title = (
                 f"Budgets · {len(view.budgets)} · {hard} hard" + (f" · {over} used up" if over else "")
             )
             limits = self.query_one("#limits", DataTable)
             sync_table(limits, {limit_key(x): limit_cells(x, palette) for x in view.limits}, _LKEYS)
+            self._move_to_added(limits)
             title = f"Rate limits · {len(view.limits)}"
             if view.limits_error:
                 title += f" · unavailable: {view.limits_error}"
@@ -207,6 +244,14 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             self._editor.place()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _move_to_added(self, table: DataTable[Any]) -> None:
+        """Once the row just added is drawn, the cursor (and the focus) go to it."""
+        if self._select is None or self._select[0] != table.id:
+            return
+        if move_to_row(table, self._select[1]):
+            self._select = None
+            table.focus()
 
     def hint(self, message: str, *, error: bool = False) -> None:
         """The line above the footer: what to do, or why something was refused."""
@@ -229,12 +274,12 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             return None
         return str(row_key.value)
 
-    def _status_of(self, budget_id: int) -> Any:
+    def _status_of(self, budget_id: int) -> BudgetStatus | None:
         if self._last is None:
             return None
         return next((s for s in self._last.budgets if s.budget.id == budget_id), None)
 
-    def _limit_of(self, key: str) -> Any:
+    def _limit_of(self, key: str) -> LimitStatus | None:
         if self._last is None:
             return None
         return next((x for x in self._last.limits if limit_key(x) == key), None)
@@ -272,8 +317,16 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
     def action_add(self) -> None:
         """Add a budget (budgets focused) or a rate limit (limits focused)."""
         table = self._focused_table()
-        backend: Any = self.backend
+        backend = self.backend
         if table is not None and table.id == "limits":
+            def save_limit(v: dict[str, Any]) -> object:
+                subject = str(v["subject"]).strip()
+                saved = backend.set_limit(subject, v["requests"], v["tokens"])
+                # Rows are keyed "scope:name|unit"; a bare name is a user.
+                label = subject if ":" in subject or subject == "global" else f"user:{subject}"
+                self._select = ("limits", lambda key: key.split("|", 1)[0] == label)
+                return saved
+
             fields = [
                 Field("subject", "Subject", placeholder="user:alice, key:k_1, provider:openai, global",
                       check=check_subject, help="who the limit applies to"),
@@ -283,8 +336,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
                       help="input+output tokens per period (blank: the default)"),
             ]
             self.app.push_screen(
-                FormScreen("Add a rate limit", fields,
-                           lambda v: backend.set_limit(v["subject"], v["requests"], v["tokens"])),
+                FormScreen("Add a rate limit", fields, save_limit),
                 lambda result: self._added(result, "limit"),
             )
             return
@@ -304,6 +356,8 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
     def _added(self, result: Any, kind: str) -> None:
         if result is None:
             return
+        if isinstance(result, BudgetInfo):
+            self._select = ("budgets", str(result.id).__eq__)
         described = result.describe() if hasattr(result, "describe") else f"{kind} saved"
         self.hint(f"Saved {described}")
         self.notify(f"Saved {described}", timeout=4)
@@ -370,7 +424,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
 
     @on(CellEditor.Accepted)
     def _editor_submitted(self, event: CellEditor.Accepted) -> None:
-        backend: Any = self.backend
+        backend = self.backend
         value = event.value.strip()
         if event.editor.table.id == "budgets":
             budget_id = int(event.row_key)
@@ -395,7 +449,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         status = self._status_of(int(key)) if key else None
         if status is None:
             return
-        backend: Any = self.backend
+        backend = self.backend
         budget_id = status.budget.id
         becomes = "soft (alerts only)" if status.budget.hard else "hard (refuses calls once spent)"
         self._run("toggle", lambda: backend.toggle_hard(budget_id), f"Budget #{budget_id} is now {becomes}")
@@ -408,7 +462,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         key = self._current_key(table)
         if key is None:
             return
-        backend: Any = self.backend
+        backend = self.backend
         if table.id == "budgets":
             status = self._status_of(int(key))
             if status is None:
@@ -449,7 +503,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         limit = self._limit_of(key) if key else None
         if limit is None or limit.subject == "*":
             return
-        backend: Any = self.backend
+        backend = self.backend
 
         def confirmed(yes: bool | None) -> None:
             if yes:

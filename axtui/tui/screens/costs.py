@@ -15,8 +15,10 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual_plotext import PlotextPlot
 
+from axtui.cost.rollups import Totals
 from axtui.money import NANOS_PER_USD, nanos_to_usd
 from axtui.tui import fmt
+from axtui.tui.export_view import ViewRows
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.views import GROUPS, RANGES, CostView
 from axtui.tui.widgets.palette import Palette
@@ -30,11 +32,11 @@ __all__ = ["ORDERS", "CostsScreen", "breakdown_cells"]
 ORDERS: tuple[str, ...] = ("cost", "calls", "tokens", "name")
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("name", "Name", 0),
-    ("cost", "Cost", 9),
+    ("cost", "Cost", 11),
     ("share", "Share", 5),
     ("calls", "Calls", 7),
     ("unknown", "Unpriced", 8),
-    ("saved", "Saved", 9),
+    ("saved", "Saved", 11),
     ("hits", "Hits", 6),
     ("tokens", "Tokens in/out", 13),
 )
@@ -49,17 +51,20 @@ def _right(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
-def breakdown_cells(key: str, totals: Any, total_nanos: int, palette: Palette) -> tuple[Any, ...]:
-    """One breakdown row in `COLUMNS` order."""
+def breakdown_cells(key: str, totals: Totals, total_nanos: int, palette: Palette,
+                    digits: tuple[int, int] = (4, 4)) -> tuple[Any, ...]:
+    """One breakdown row in `COLUMNS` order; ``digits`` are the decimals of the cost and saved columns."""
     share = totals.cost_nanos / total_nanos if total_nanos else None
+    cost_digits, saved_digits = digits
     return (
         Text(key or "(none)", style="" if key else palette.muted, no_wrap=True, overflow="ellipsis"),
-        _right(_usd(totals.cost_nanos)),
+        _right(fmt.usd_fixed(nanos_to_usd(totals.cost_nanos), cost_digits)),
         _right(fmt.pct(share, 0) if share is not None else "–", palette.muted),
         _right(fmt.count(totals.calls)),
         _right(fmt.count(totals.unknown_price_calls) if totals.unknown_price_calls else "–",
                palette.warn if totals.unknown_price_calls else palette.muted),
-        _right(_usd(totals.saved_nanos) if totals.saved_nanos else "–", palette.ok if totals.saved_nanos else ""),
+        _right(fmt.usd_fixed(nanos_to_usd(totals.saved_nanos), saved_digits) if totals.saved_nanos else "–",
+               palette.ok if totals.saved_nanos else ""),
         _right(fmt.count(totals.cache_hits)),
         _right(f"{_short(totals.input_tokens)}/{_short(totals.output_tokens)}", palette.muted),
     )
@@ -106,6 +111,7 @@ class CostsScreen(DashboardScreen):
         Binding("b", "next_group", "Group by"),
         Binding("o", "next_order", "Order"),
         Binding("w", "whatif", "What if", show=False),
+        Binding("O", "reverse_order", "Reverse order", show=False),
     ]
     MODE = "costs"
     MIN_INTERVAL_S = 2.0
@@ -119,6 +125,8 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         self.range = "24h"
         self.by = GROUPS[0]
         self.order = ORDERS[0]
+        #: Whether the breakdown is ordered the other way (smallest first, Z→A).
+        self.reverse = False
         self._last: CostView | None = None
 
     def compose_body(self) -> Iterable[Any]:
@@ -136,7 +144,8 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
                 yield _Choice(group, "set_group", group)
             yield Static("", id="order-label", classes="choice-label")
         with Vertical(id="breakdown-box", classes="section"):
-            table: DataTable[Any] = FitTable(id="breakdown", squeeze=("name", 22, 28))
+            table: DataTable[Any] = FitTable(id="breakdown", squeeze=("name", 22, 28, 44),
+                                             drop=("tokens", "hits", "unknown"))
             for key, label, width in COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
@@ -150,11 +159,31 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
     def export_kind(self) -> str:
         return "costs"
 
+    def export_view(self) -> ViewRows | None:
+        """The breakdown on screen: its range, its grouping, its order."""
+        view = self._last
+        if view is None:
+            return None
+        total = view.breakdown.total.cost_nanos
+        rows = []
+        for row in sorted(view.breakdown.rows, key=_sort_key(self.order), reverse=self.reverse):
+            t = row.totals
+            share = Decimal(t.cost_nanos) / total if total else None
+            rows.append([row.key, format(nanos_to_usd(t.cost_nanos), "f"),
+                         None if share is None else format(round(share, 4), "f"), t.calls,
+                         t.unknown_price_calls, format(nanos_to_usd(t.saved_nanos), "f"), t.cache_hits,
+                         t.input_tokens, t.output_tokens])
+        columns = (view.by, "cost_usd", "share", "calls", "unpriced_calls", "saved_usd", "cache_hits",
+                   "input_tokens", "output_tokens")
+        return ViewRows(f"costs by {view.by} {view.range}",
+                        f"spend by {view.by} over the last {view.range}: {len(rows)} rows, ordered by {self.order}",
+                        columns, rows)
+
     # -- data ------------------------------------------------------------------------------
 
     def fetch(self) -> CostView:
         self.backend.wait_ready(60)
-        return self.backend.costs(self.range, self.by)  # type: ignore[attr-defined, no-any-return]
+        return self.backend.costs(self.range, self.by)
 
     def show(self, view: CostView) -> None:
         self._last = view
@@ -229,9 +258,11 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         name = table.columns[ColumnKey("name")]
         if name.label.plain != self.by.capitalize():
             name.label = Text(self.by.capitalize())
-        rows = sorted(view.breakdown.rows, key=_sort_key(self.order))
+        rows = sorted(view.breakdown.rows, key=_sort_key(self.order), reverse=self.reverse)
         total = view.breakdown.total.cost_nanos
-        cells = {row.key or "(none)": breakdown_cells(row.key, row.totals, total, palette) for row in rows}
+        digits = (fmt.money_digits(nanos_to_usd(r.totals.cost_nanos) for r in rows),
+                  fmt.money_digits(nanos_to_usd(r.totals.saved_nanos) for r in rows))
+        cells = {row.key or "(none)": breakdown_cells(row.key, row.totals, total, palette, digits) for row in rows}
         sync_table(table, cells, _KEYS)
         order_rows(table, [row.key or "(none)" for row in rows], "name")
         self.query_one("#breakdown-box").border_title = (
@@ -244,7 +275,8 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         for choice in self.query(_Choice):
             current = self.range if choice.action == "set_range" else self.by
             choice.set_class(choice.value == current, "-active")
-        self.query_one("#order-label", Static).update(f"  order [b]{self.order}[/] (o)")
+        arrow = " ↑" if self.reverse else ""
+        self.query_one("#order-label", Static).update(f"  order [b]{self.order}{arrow}[/] (o, O)")
 
     def action_set_range(self, name: str) -> None:
         """Show the last ``name`` (1h, 24h, 7d, 30d)."""
@@ -278,6 +310,15 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
     def action_next_order(self) -> None:
         """Order the breakdown by the next key: cost → calls → tokens → name."""
         self.order = ORDERS[(ORDERS.index(self.order) + 1) % len(ORDERS)]
+        self.reverse = False
+        self._redraw_order()
+
+    def action_reverse_order(self) -> None:
+        """Order the breakdown the other way round."""
+        self.reverse = not self.reverse
+        self._redraw_order()
+
+    def _redraw_order(self) -> None:
         self._controls()
         if self._last is not None:
             self._draw_breakdown(self._last, Palette.of(self.app))

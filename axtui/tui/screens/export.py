@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from axtui.tui import fmt
+from axtui.tui.data import Backend
+from axtui.tui.export_view import ViewRows, export_file_name, write_view
 from axtui.tui.views import ExportResult
 from axtui.tui.widgets.calm import calm_inputs
 
@@ -39,10 +42,12 @@ class ExportScreen(ModalScreen[ExportResult | None]):
         Binding("ctrl+s", "export", "Export"),
     ]
 
-    def __init__(self, backend: Any, what: str = "calls") -> None:
+    def __init__(self, backend: Backend, what: str = "calls", view: ViewRows | None = None) -> None:
         super().__init__()
         self.backend = backend
-        self.what = what if what in WHATS else "calls"
+        #: What the screen beneath shows, offered first (and chosen) when there is one.
+        self.view = view
+        self.what = "view" if view is not None else what if what in WHATS else "calls"
         self._path_edited = False
         self._busy = False
 
@@ -52,8 +57,10 @@ class ExportScreen(ModalScreen[ExportResult | None]):
             with Horizontal(classes="form-row"):
                 with Vertical():
                     yield Label("What", classes="form-label")
-                    yield Select([(w, w) for w in WHATS], value=self.what, allow_blank=False, id="x-what",
-                                 compact=True)
+                    choices = [(w, w) for w in WHATS]
+                    if self.view is not None:
+                        choices.insert(0, ("this view", "view"))
+                    yield Select(choices, value=self.what, allow_blank=False, id="x-what", compact=True)
                 with Vertical():
                     yield Label("Format", classes="form-label")
                     yield Select([(f, f) for f in FORMATS], value="csv", allow_blank=False, id="x-format",
@@ -61,7 +68,8 @@ class ExportScreen(ModalScreen[ExportResult | None]):
                 with Vertical():
                     yield Label("Range", classes="form-label")
                     yield Select([(label, i) for i, (label, _) in enumerate(RANGES)], value=1, allow_blank=False,
-                                 id="x-range", compact=True)
+                                 id="x-range", compact=True, disabled=self.what == "view")
+            yield Static(self._says(), id="x-says")
             yield Label("File", classes="form-label")
             yield Input(str(self._default_path()), id="x-path", compact=True)
             yield Static("[dim]Written to a temporary file and renamed when complete.[/]", id="form-error")
@@ -78,12 +86,23 @@ class ExportScreen(ModalScreen[ExportResult | None]):
             fmt_value = str(self.query_one("#x-format", Select).value)
         except Exception:  # not composed yet
             fmt_value = "csv"
-        path: Path = self.backend.default_export_path(self.what, fmt_value)
-        return path
+        if self.what == "view" and self.view is not None:
+            from axtui import locations
+
+            return locations.data_dir() / "exports" / export_file_name(self.view.name, fmt_value,
+                                                                       self.backend.clock.now())
+        return self.backend.default_export_path(self.what, fmt_value)
+
+    def _says(self) -> str:
+        if self.what == "view" and self.view is not None:
+            return f"[dim]{escape(self.view.label)}[/]"
+        return f"[dim]every {self.what} row of the range, from the store[/]"
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "x-what":
             self.what = str(event.value)
+            self.query_one("#x-range", Select).disabled = self.what == "view"
+            self.query_one("#x-says", Static).update(self._says())
         if not self._path_edited and event.select.id in ("x-what", "x-format"):
             box = self.query_one("#x-path", Input)
             box.value = str(self._default_path())
@@ -121,7 +140,10 @@ class ExportScreen(ModalScreen[ExportResult | None]):
             self.query_one("#form-error", Static).update(f"[$error]{path} is a folder; name a file in it.[/]")
             return
         fmt_value = str(self.query_one("#x-format", Select).value)
-        _, back = RANGES[int(self.query_one("#x-range", Select).value)]  # type: ignore[arg-type]
+        if path.suffix.lstrip(".") in FORMATS:
+            fmt_value = path.suffix.lstrip(".")  # a file named .json gets JSON, whatever the select says
+        chosen = self.query_one("#x-range", Select).value
+        _, back = RANGES[chosen if isinstance(chosen, int) else 1]
         now = self.backend.clock.now()
         since = None if back is None else now - back
         self._busy = True
@@ -130,7 +152,9 @@ class ExportScreen(ModalScreen[ExportResult | None]):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def _export(self, what: str, fmt_value: str, path: Path, since: float | None) -> ExportResult:
-        return self.backend.export(what, fmt_value, path, since, None)  # type: ignore[no-any-return]
+        if what == "view" and self.view is not None:
+            return write_view(self.view, fmt_value, path)
+        return self.backend.export(what, fmt_value, path, since, None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "export":

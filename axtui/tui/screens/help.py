@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.markup import MarkupError, escape
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
@@ -16,8 +18,10 @@ __all__ = ["HelpScreen", "key_rows"]
 
 _GLOBAL_NOTES = (
     ("1 … 5", "Realtime, Costs, Budgets & limits, Alerts, Routing"),
-    ("ctrl+p", "command palette: screens, themes, export, pause"),
+    ("ctrl+p / :", "command palette: this screen's actions, screens, themes, export, pause"),
+    ("j / k, g / G", "down / up a row; first / last row"),
     ("tab / shift+tab", "move between panels"),
+    ("esc", "leave a text box (or close a dialog)"),
     ("mouse", "click tabs, rows, buttons; the wheel scrolls"),
 )
 
@@ -28,6 +32,15 @@ def _display(binding: Binding) -> str:
     from textual.keys import format_key
 
     return " / ".join(format_key(k.strip()) for k in binding.key.split(","))
+
+
+def _markup_or_plain(text: str) -> str:
+    """``text`` when it is valid markup, else escaped so it shows as typed: a help note never crashes."""
+    try:
+        Content.from_markup(text)
+    except MarkupError:
+        return escape(text)
+    return text
 
 
 def key_rows(bindings: list[Any]) -> list[tuple[str, str]]:
@@ -59,7 +72,7 @@ class HelpScreen(ModalScreen[None]):
             lines.append(f"  [b $accent]{keys:<16}[/] {what}")
         notes = getattr(self.beneath, "HELP", "")
         if notes:
-            lines += ["", notes.strip()]
+            lines += ["", _markup_or_plain(notes.strip())]
         lines += ["", "[b]Everywhere[/]"]
         for keys, what in (*_GLOBAL_NOTES, *key_rows(list(self.app.BINDINGS))):
             lines.append(f"  [b $accent]{keys:<16}[/] {what}")

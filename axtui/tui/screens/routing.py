@@ -7,7 +7,9 @@ up at once), or dropped with ``u``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import fnmatch
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -18,7 +20,9 @@ from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
-from axtui.config import RoutingConfig
+from axtui.config import RoutingConfig, RoutingRule
+from axtui.routing.explain import Explanation
+from axtui.routing.health import HealthSnapshot
 from axtui.tui import fmt
 from axtui.tui.routing_edit import check_percent, check_weight, move_rule, parse_weight, rebalance
 from axtui.tui.screens.base import DashboardScreen
@@ -62,12 +66,12 @@ _RKEYS = tuple(c[0] for c in RULE_COLUMNS)
 _AKEYS = tuple(c[0] for c in AB_COLUMNS)
 
 
-def health_cells(h: Any, weight: float, changed: bool, palette: Palette) -> tuple[Any, ...]:
+def health_cells(h: HealthSnapshot, weight: float, changed: bool, palette: Palette) -> tuple[Any, ...]:
     """One deployment row, in `HEALTH_COLUMNS` order."""
     state = h.state
     if state == "open":
         circuit = Text(f"○ open {h.retry_in_s:.0f}s", style=palette.bad)
-    elif state == "half-open":
+    elif state == "half_open":
         circuit = Text("◐ half-open", style=palette.warn)
     elif h.cooldown_s > 0:
         circuit = Text(f"◔ rest {h.cooldown_s:.0f}s", style=palette.warn)
@@ -88,8 +92,29 @@ def health_cells(h: Any, weight: float, changed: bool, palette: Palette) -> tupl
     )
 
 
-def explanation_text(e: Any) -> str:
-    """The explain box's content, in Textual markup."""
+def shadowed_rules(e: Explanation, rules: Sequence[RoutingRule]) -> list[str]:
+    """Rules that name the model asked for but never see it, because an A/B test rewrote it first.
+
+    One line each: ``rule user-1-stays-in-us names smart, but A/B test smart-4o-vs-sonnet sends
+    this call to gpt-4o first``.
+    """
+    if e.ab is None or e.target == e.model:
+        return []
+    checks = {c.rule: c for c in e.rule_checks}
+    out = []
+    for rule in rules:
+        check = checks.get(rule.name)
+        if check is not None and check.matched:
+            continue
+        if (fnmatch.fnmatchcase(e.model, rule.model) and not fnmatch.fnmatchcase(e.target, rule.model)
+                and fnmatch.fnmatchcase(e.caller.user, rule.user)):
+            out.append(f"rule {rule.name} names {rule.model}, but A/B test {e.ab.test} sends this call to "
+                       f"{e.target} first: the rule is shadowed")
+    return out
+
+
+def explanation_text(e: Explanation, rules: Sequence[RoutingRule] = ()) -> str:
+    """The explain box's content, in Textual markup; ``rules`` (in order) lets it say which ones are shadowed."""
     lines = []
     chosen = e.chosen
     head = f"[b]{e.model}[/]"
@@ -106,6 +131,8 @@ def explanation_text(e: Any) -> str:
         + (f" · [dim]region[/] {e.required_region} only" if e.required_region else "")
         + (f" · [dim]prefers[/] {e.preferred_region}" if e.preferred_region else "")
     )
+    for line in shadowed_rules(e, rules):
+        lines.append(f"  [$warning]▲[/] {_esc(line)}")
     for c in e.candidates[:8]:
         mark = {"chosen": "[b $success]1st[/]", "fallback": "[$accent]then[/]", "not tried": "[dim]…[/]"}.get(
             c.status, "[$error]skip[/]")
@@ -148,11 +175,12 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
     def compose_body(self) -> Iterable[Any]:
         with VerticalScroll(id="routing-body"):
             with Vertical(id="health-box", classes="section"):
-                yield self._table("health", HEALTH_COLUMNS, squeeze=("deployment", 26, 31))
+                yield self._table("health", HEALTH_COLUMNS, squeeze=("deployment", 26, 31, 48),
+                                  drop=("p50", "busy", "region"))
             with Vertical(id="rules-box", classes="section"):
                 yield self._table("route-rules", RULE_COLUMNS, editable=False)
             with Vertical(id="ab-box", classes="section"):
-                yield self._table("ab", AB_COLUMNS, squeeze=("test", 20, 30))
+                yield self._table("ab", AB_COLUMNS, squeeze=("test", 20, 30, 44), drop=("model", "p95"))
             with Vertical(id="explain-box", classes="section"):
                 with Horizontal(id="explain-inputs"):
                     yield Input(placeholder="model or alias", id="explain-model", compact=True)
@@ -164,8 +192,8 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
 
     @staticmethod
     def _table(table_id: str, columns: tuple[tuple[str, str, int], ...], editable: bool = True,
-               squeeze: tuple[str, int, int] | None = None) -> DataTable[Any]:
-        table: DataTable[Any] = (EditableTable if editable else FitTable)(id=table_id, squeeze=squeeze)
+               squeeze: tuple[str | int, ...] | None = None, drop: tuple[str, ...] = ()) -> DataTable[Any]:
+        table: DataTable[Any] = (EditableTable if editable else FitTable)(id=table_id, squeeze=squeeze, drop=drop)
         for key, label, width in columns:
             table.add_column(label, key=key, width=width or None)
         return table
@@ -174,17 +202,20 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         self.query_one("#explain-box").border_title = "Explain"
         self.query_one("#health", DataTable).focus()
 
+    def unsaved_edits(self) -> str | None:
+        return "the staged routing edits" if self.dirty else None
+
     # -- data ------------------------------------------------------------------------------
 
     def fetch(self) -> RoutingView:
         self.backend.wait_ready(60)
-        return self.backend.routing()  # type: ignore[attr-defined, no-any-return]
+        return self.backend.routing()
 
     def show(self, view: RoutingView) -> None:
         self._last = view
         if not self.dirty:
             self.staged = RoutingConfig.model_validate(
-                {**_routing_of(self.backend).model_dump(), "rules": [r.model_dump() for r in view.rules],
+                {**self.backend.settings.routing.model_dump(), "rules": [r.model_dump() for r in view.rules],
                  "ab_tests": [t.model_dump() for t in view.ab_tests]})
             self.weights = dict(view.weights)
             suggester = SuggestFromList(view.models, case_sensitive=False)
@@ -241,6 +272,7 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         table = self.query_one("#ab", DataTable)
         rows: dict[str, tuple[Text, ...]] = {}
         saved = {t.name: {v.name: v.percent for v in t.variants} for t in view.ab_tests}
+        digits = fmt.money_digits(v.cost_per_call_usd for r in view.reports.values() for v in r.variants)
         for test in staged.ab_tests:
             report = view.reports.get(test.name)
             results = {v.variant: v for v in report.variants} if report is not None else {}
@@ -257,7 +289,7 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
                     Text(fmt.count(r.calls) if r else "0", justify="right"),
                     Text(fmt.ms(r.latency_p95_ms) if r else "–", justify="right"),
                     Text(fmt.pct(r.error_rate, 1) if r and r.calls else "–", justify="right"),
-                    Text(fmt.usd(per_call) if per_call is not None else "–", justify="right"),
+                    Text(fmt.usd_fixed(per_call, digits) if per_call is not None else "–", justify="right"),
                 )
         if not rows:
             rows["(none)"] = (Text("(no A/B tests)", style=_dim(palette)), *(Text("") for _ in range(7)))
@@ -273,12 +305,12 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         line.update(message)
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
-    def _save_worker(self, staged: RoutingConfig, weights: dict[str, float]) -> Any:
-        return self.backend.save_routing(staged, weights)  # type: ignore[attr-defined]
+    def _save_worker(self, staged: RoutingConfig, weights: dict[str, float]) -> Path:
+        return self.backend.save_routing(staged, weights)
 
     @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
-    def _explain_worker(self, model: str, user: str, tokens: int | None) -> Any:
-        return self.backend.explain(model, user, tokens)  # type: ignore[attr-defined]
+    def _explain_worker(self, model: str, user: str, tokens: int | None) -> Explanation:
+        return self.backend.explain(model, user, tokens)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         group = event.worker.group
@@ -288,15 +320,16 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         if event.state == WorkerState.SUCCESS:
             if group == "save":
                 self.dirty = False
-                if getattr(self.backend, "engine", None) is not None:
-                    self.hint(f"Saved to {event.worker.result}; the engine routes with it now.")
+                if self.backend.applies_routing_now:
+                    self.hint(f"Saved to {event.worker.result}; the gateway routes with it now.")
                 else:
                     self.hint(f"Saved to {event.worker.result}; gateways started from now on route with it "
                               "(restart a running `ax serve` to apply it there).")
                 self.notify(f"Routing saved to {event.worker.result}", timeout=5)
                 self.refresh_now()
-            else:
-                self.query_one("#explain-result", Static).update(explanation_text(event.worker.result))
+            elif isinstance(event.worker.result, Explanation):
+                rules = self.staged.rules if self.staged is not None else []
+                self.query_one("#explain-result", Static).update(explanation_text(event.worker.result, rules))
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             message = getattr(error, "message", None) or str(error)
@@ -427,10 +460,6 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
 
     def on_theme_changed(self) -> None:
         self._draw()
-
-
-def _routing_of(backend: Any) -> RoutingConfig:
-    return backend.settings.routing  # type: ignore[no-any-return]
 
 
 def _dim(palette: Palette) -> str:

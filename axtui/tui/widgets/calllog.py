@@ -9,11 +9,17 @@ draws the forty lines the reader can see.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar
 
+from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -21,16 +27,47 @@ from axtui.metrics.snapshot import RecentCall
 from axtui.tui import fmt
 from axtui.tui.filtering import CallFilter
 from axtui.tui.widgets.palette import Palette
-from axtui.tui.widgets.tables import NARROW
+from axtui.tui.widgets.tables import HUGE, NARROW
 
-__all__ = ["KEEP", "CallLog", "format_call"]
+__all__ = ["KEEP", "LOG_ORDERS", "CallLog", "format_call", "log_header"]
 
 #: Calls kept (for the log and for re-filtering); older ones fall off the top.
 KEEP = 2_000
+#: Decimals of the log's cost column: every line alike, down to a millionth of a dollar.
+LOG_MONEY_DIGITS = 6
+#: What the log can be ordered by (``time``: as the calls end, the newest at the bottom).
+LOG_ORDERS: tuple[str, ...] = ("time", "latency", "cost", "tokens")
+
+
+def _order_key(order: str) -> Callable[[RecentCall], Any]:
+    if order == "latency":
+        return lambda c: c.latency_ms
+    if order == "cost":
+        return lambda c: c.cost_usd if c.cost_usd is not None else Decimal(-1)
+    if order == "tokens":
+        return lambda c: c.input_tokens + c.output_tokens
+    return lambda c: c.ts + c.latency_ms / 1000
+
+
+_CURSOR = Style(reverse=True)
 
 
 def _key(call: RecentCall) -> tuple[str, float]:
     return (call.request_id, call.ts)
+
+
+def _route_width(width: int) -> int:
+    return 58 if width >= HUGE - 4 else 40 if width >= NARROW else 27
+
+
+def log_header(width: int) -> str:
+    """The column names over the log, aligned with `format_call`'s fields at ``width``."""
+    wide = width >= NARROW
+    head = f"{'ended':<8} {'user':<10} {'model → deployment' if wide else 'deployment':<{_route_width(width)}} "
+    head += f"{'status':<8}{'latency':>7} "
+    if wide:
+        head += f"{'tokens in':>7}→{'out':<6} "
+    return head + f"{'cost':>9} cache"
 
 
 def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
@@ -47,21 +84,21 @@ def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
     asked = call.requested_model
     served_model = target.split("/", 1)[-1]
     route = f"{asked}→{target}" if wide and asked not in (target, served_model) else target
-    route_w = 40 if wide else 27
+    route_w = _route_width(width)
     if len(route) > route_w:
         route = route[: route_w - 1] + "…"
     line.append(f"{route:<{route_w}} ")
     status = {"rate_limited": "limited", "budget_refused": "budget"}.get(call.status, call.status)
     line.append(f"{status:<8}", palette.status(call.status))
-    line.append(f"{fmt.ms(call.latency_ms) if call.status in ('ok', 'error') else '':>6} ")
+    line.append(f"{fmt.ms(call.latency_ms) if call.status in ('ok', 'error') else '':>7} ")
     if wide:
-        line.append(f"{call.input_tokens:>6}→{call.output_tokens:<5} ", palette.muted)
+        line.append(f"{call.input_tokens:>7,}→{call.output_tokens:<6,} ", palette.muted)
     if call.status != "ok":
         cost = ""
     elif call.cost_usd is None:
         cost = "$?"
     else:
-        cost = fmt.usd(call.cost_usd)
+        cost = fmt.usd_fixed(call.cost_usd, LOG_MONEY_DIGITS)
     line.append(f"{cost:>9} ")
     if call.cache in ("exact", "semantic"):
         line.append(call.cache if wide else call.cache[:5], palette.accent)
@@ -73,6 +110,20 @@ def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
 class CallLog(ScrollView, can_focus=True):
     """Recent calls as they arrive; `set_filter` shows only matching ones."""
 
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
+        Binding("j,down", "move(1)", "Down", show=False),
+        Binding("k,up", "move(-1)", "Up", show=False),
+        Binding("g,home", "first", "First", show=False),
+        Binding("G,end", "last", "Last", show=False),
+        Binding("enter", "open", "Details"),
+    ]
+
+    @dataclass
+    class Selected(Message):
+        """Enter on a call: show its details."""
+
+        call: RecentCall
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.calls: deque[RecentCall] = deque(maxlen=KEEP)
@@ -80,9 +131,68 @@ class CallLog(ScrollView, can_focus=True):
         #: The calls shown: those kept that pass the filter, oldest first.
         self.view: deque[RecentCall] = deque(maxlen=KEEP)
         self.filter = CallFilter()
+        #: The order of the lines (one of `LOG_ORDERS`), and whether the largest come first.
+        self.order = "time"
+        self.descending = False
         #: Whether new calls scroll into view: true until the reader scrolls up, and again at the bottom.
         self.following = True
         self._strips: LRUCache[tuple[str, float, int, str], Strip] = LRUCache(1024)
+        #: The call the cursor is on (its request id and time), or None: then the log follows.
+        self.cursor_key: tuple[str, float] | None = None
+
+    @property
+    def cursor(self) -> int | None:
+        """The index in `view` of the call under the cursor (None without a cursor, or once it left)."""
+        if self.cursor_key is None:
+            return None
+        for i in range(len(self.view) - 1, -1, -1):
+            if _key(self.view[i]) == self.cursor_key:
+                return i
+        return None
+
+    def _put_cursor(self, index: int) -> None:
+        if not self.view:
+            return
+        index = max(0, min(len(self.view) - 1, index))
+        self.cursor_key = _key(self.view[index])
+        self.following = False  # a row picked stays where it is
+        top = int(self.scroll_offset.y)
+        height = max(1, self.size.height)
+        if index < top:
+            self.scroll_to(y=index, animate=False, immediate=True)
+        elif index >= top + height:
+            self.scroll_to(y=index - height + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def action_move(self, delta: int) -> None:
+        """Move the cursor a row down (1) or up (-1); the first move starts at the newest call."""
+        current = self.cursor
+        if current is None:
+            self._put_cursor(len(self.view) - 1)
+        else:
+            self._put_cursor(current + delta)
+
+    def action_first(self) -> None:
+        """The cursor on the first call shown."""
+        self._put_cursor(0)
+
+    def action_last(self) -> None:
+        """The cursor on the last call shown."""
+        self._put_cursor(len(self.view) - 1)
+
+    def action_open(self) -> None:
+        """Show the details of the call under the cursor."""
+        index = self.cursor
+        if index is None and self.view:
+            index = len(self.view) - 1
+        if index is not None:
+            self.post_message(self.Selected(self.view[index]))
+
+    def release(self) -> None:
+        """Drop the cursor and follow new calls again."""
+        self.cursor_key = None
+        self.following = True
+        self._resized(True)
 
     @property
     def shown(self) -> int:
@@ -101,13 +211,28 @@ class CallLog(ScrollView, can_focus=True):
             self._seen.add(_key(c))
             if self.filter.matches(c):
                 self.view.append(c)
+        if self.order != "time" or self.descending:
+            self._sort_view()
         self._resized(self.following)
         return len(fresh)
+
+    def order_by(self, order: str, descending: bool = False) -> None:
+        """Order the lines by ``order`` (one of `LOG_ORDERS`), largest first when ``descending``."""
+        self.order = order if order in LOG_ORDERS else "time"
+        self.descending = descending
+        self._sort_view()
+        self._strips.clear()
+        self._resized(self.following)
+
+    def _sort_view(self) -> None:
+        self.view = deque(sorted(self.view, key=_order_key(self.order), reverse=self.descending), maxlen=KEEP)
 
     def set_filter(self, new: CallFilter) -> None:
         """Show only calls matching ``new`` (kept calls are re-filtered at once)."""
         self.filter = new
         self.view = deque((c for c in self.calls if new.matches(c)), maxlen=KEEP)
+        if self.order != "time" or self.descending:
+            self._sort_view()
         self.following = True
         self._resized(True)
 
@@ -124,10 +249,12 @@ class CallLog(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value < old_value:
-            self.following = False  # the reader scrolled up to read: leave the view where it is
-        elif new_value >= self.max_scroll_y:
+        if new_value >= self.max_scroll_y and self.cursor_key is None:
+            # At the bottom: follow. A filter that shrinks the log also pulls the offset down to
+            # the new bottom; that is not the reader scrolling away.
             self.following = True
+        elif new_value < old_value:
+            self.following = False  # the reader scrolled up to read: leave the view where it is
 
     def on_resize(self) -> None:
         self._strips.clear()
@@ -147,4 +274,6 @@ class CallLog(ScrollView, can_focus=True):
             segments = list(text.render(self.app.console, end=""))
             strip = Strip(segments).apply_style(style).crop_extend(0, width, style)
             self._strips[key] = strip
+        if self.cursor_key is not None and _key(call) == self.cursor_key:
+            return strip.apply_style(_CURSOR)
         return strip

@@ -7,13 +7,13 @@ one batch, so the cursor, the scroll position and the eye stay put.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
-__all__ = ["order_rows", "sync_table"]
+__all__ = ["move_to_row", "order_rows", "sync_table"]
 
 
 def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns: Sequence[str]) -> bool:
@@ -23,6 +23,12 @@ def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns
         Whether rows were added or removed (the caller may want to re-sort).
     """
     changed = False
+    shown = {k.value for k in table.columns}
+    if not set(columns) <= shown:
+        # Columns a narrow terminal leaves out (a `FitTable`'s ``drop``) are not written.
+        keep = [i for i, col in enumerate(columns) if col in shown]
+        columns = [columns[i] for i in keep]
+        rows = {key: [cells[i] for i in keep] for key, cells in rows.items()}
     with table.app.batch_update():
         present = {k.value for k in table.rows if k.value is not None}
         for key, cells in rows.items():
@@ -41,6 +47,15 @@ def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns
             table.remove_row(RowKey(gone))
             changed = True
     return changed
+
+
+def move_to_row(table: DataTable[Any], matches: Callable[[str], bool]) -> bool:
+    """Put the cursor on the first row whose key ``matches`` (the row just added); False when none does yet."""
+    for index, row_key in enumerate(table.rows):
+        if row_key.value is not None and matches(row_key.value):
+            table.move_cursor(row=index, animate=False)
+            return True
+    return False
 
 
 def order_rows(table: DataTable[Any], order: Sequence[str], column: str) -> None:
