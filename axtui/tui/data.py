@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import RoutingConfig, Settings
@@ -225,6 +225,10 @@ class Backend(Protocol):
 
     def save_routing(self, routing: RoutingConfig, weights: dict[str, float]) -> Path:
         """Validate and save routing and deployment weights; returns the config file written."""
+        ...
+
+    def whatif(self, range_name: str, strategy: str | None, prices: str | None) -> dict[str, Any]:
+        """The calls of ``range_name`` replayed under ``strategy`` or the price file ``prices`` (`WhatIf.as_dict`)."""
         ...
 
     def call_record(self, request_id: str, ts: float) -> CallRecord | None:

@@ -149,7 +149,7 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
             for key, label, width in COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
-        yield WhatIfPanel(lambda strategy, prices: self.backend.whatif(self.range, strategy, prices))  # type: ignore[attr-defined]
+        yield WhatIfPanel(lambda strategy, prices: self.backend.whatif(self.range, strategy, prices))
 
     def on_mount(self) -> None:
         self._controls()
