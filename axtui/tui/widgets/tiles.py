@@ -70,18 +70,26 @@ class WindowSpark(Sparkline):
         super().__init__([], summary_function=summary, classes=classes)
         self.floor = floor
         self.values: list[float | None] = []
+        self._rows: tuple[tuple[int, int], list[list[tuple[str, float]]]] | None = None
 
     def set_values(self, values: Sequence[float | None]) -> None:
         """Draw ``values`` (None for seconds not observed), oldest first."""
-        self.values = list(values)
-        self.refresh()
+        values = list(values)
+        if values != self.values:
+            self.values = values
+            self._rows = None
+            self.refresh()
 
     def render(self) -> RenderResult:
         return ""
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size.width, self.size.height
-        rows = spark_rows(self.values, width, height, floor=self.floor, summary=self.summary_function)
+        if self._rows is None or self._rows[0] != (width, height):
+            # Computed once per new data or size, not once per line of each frame.
+            self._rows = ((width, height), spark_rows(self.values, width, height, floor=self.floor,
+                                                      summary=self.summary_function))
+        rows = self._rows[1]
         if not 0 <= y < len(rows):
             return Strip.blank(width)
         _, base = self.background_colors
