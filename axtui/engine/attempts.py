@@ -19,7 +19,7 @@ settle and release alike.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +75,16 @@ class Attempts:
         self.routed = routed
         self.trace = trace
         self.errors: list[AxError] = []
+        self._next = 0
 
-    async def __aiter__(self) -> AsyncIterator[Held]:
-        gw = self.gw
-        for dep in self.candidates:
+    def __aiter__(self) -> Attempts:
+        return self
+
+    async def __anext__(self) -> Held:
+        """The next candidate that could be reserved (a plain iterator: nothing to finalise on return)."""
+        while self._next < len(self.candidates):
+            dep = self.candidates[self._next]
+            self._next += 1
             try:
                 held = await self._take(dep)
             except (RateLimited, BudgetExceeded) as exc:
@@ -86,9 +92,10 @@ class Attempts:
                 continue
             self.rec.attempts += 1
             if self.routed:
-                gw.router.begin(dep)
+                self.gw.router.begin(dep)
             held.span = self.trace.attempt(dep, self.rec.attempts)
-            yield held
+            return held
+        raise StopAsyncIteration
 
     async def _take(self, dep: Deployment) -> Held:
         gw = self.gw
