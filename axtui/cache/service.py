@@ -16,48 +16,43 @@ paid embedder's call, or a long text on a worker thread, goes on in the
 background), indexed, and the row is queued for the store's writer thread.
 
 Nothing slow runs on the event loop, and every queue is bounded. Adding
-to the graph (~0.1-0.5 ms a vector) is queued for one index thread, which
-adds whatever has gathered in one go: a handover to a thread costs the
-loop ~0.1 ms on a busy machine, so it is paid once per batch, not per
-answer. A search (~0.1-0.3 ms of CPU whatever the size, bench_cache.py)
-runs on the loop when the index is free and on the index thread when it
-is busy, so the loop never waits for the index's lock. A cache may lose a
-write, never hold up a call: a store whose background work is full
-(`_MAX_PENDING` stores waiting for an embedder or the index thread, or the
-store tier's ``write_queue``) is dropped and counted in
-``dropped_writes``. The entry is still served from memory; an
-entry not indexed here is indexed later from the store, as other
-processes' entries are.
+to the graph (~0.1-0.5 ms a vector) is left to the `Indexer`'s thread,
+in batches. A search (~0.2-0.7 ms of CPU on this busy 2-core machine,
+about flat with the index's size: bench_cache.py) runs on the loop when
+the index is free and on a search thread when it is busy, so the loop
+never waits for the index's lock. A cache may lose a write, never hold
+up a call: a store whose background work is full (`_MAX_PENDING` stores
+waiting for an embedder or the indexer, or the store tier's
+``write_queue``) is dropped and counted in ``dropped_writes``. The entry
+is still served from memory; an entry not indexed here is indexed later
+from the store, as other processes' entries are.
 
-A lookup leaves nothing behind for the store that may follow: `store`
-works its request out again (cache key, partition, guards), and the
-embedders remember the vectors of texts they saw, so a miss is not
-embedded twice.
+The guards' features are remembered by text (a pure function of it), and
+so are the embedders' vectors: a lookup leaves nothing behind for the
+store that may follow, which works its request out again (cache key,
+partition, guards) without embedding it twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 from cachetools import LRUCache
 
 from axtui.aio import start_eagerly
-from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response, decode_vectors
+from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response
 from axtui.cache.guards import GuardFeatures, exact_signature, features, turns_mismatch
 from axtui.cache.index import VectorIndex, snapshot_path
+from axtui.cache.indexer import Indexer
 from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
 from axtui.cache.memory import MemoryTier
-from axtui.cache.persist import IndexRow, StoredRow, StoreTier
+from axtui.cache.persist import StoredRow, StoreTier
 from axtui.cache.policy import EffectivePolicy, PolicyBook
 from axtui.cache.semantic import BuiltinEmbedder, Embedder
 from axtui.clock import SYSTEM_CLOCK, Clock
@@ -74,13 +69,8 @@ T = TypeVar("T")
 
 #: Texts longer than this are embedded and guarded on a worker thread, not the event loop.
 _INLINE_CHARS = 4_000
-#: Stores whose background part (embedding, indexing) may wait at once; more are dropped and counted.
+#: Stores whose background part may wait at once (embedding; indexing); more are dropped and counted.
 _MAX_PENDING = 1_024
-#: How long the indexer lets answers gather before adding them (this process finds a new answer
-#: by meaning this much later; by its exact key at once).
-_INDEX_LINGER_S = 0.02
-#: A snapshot of the index is written at most this often (and on close), when entries changed.
-_SNAPSHOT_INTERVAL_S = 600.0
 
 
 @dataclass(slots=True)
@@ -132,22 +122,10 @@ class AnswerCache:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Where a search goes when the loop finds the index busy.
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="ax-cache-search")
-        #: Entries waiting for the indexer thread (at most `_MAX_PENDING`), with their vectors.
-        self._adds: deque[tuple[Entry, np.ndarray]] = deque()
-        self._adds_cond = threading.Condition()
-        self._queued = self._added = 0
-        self._stopping = False
-        #: Started with the first answer to index.
-        self._indexer = threading.Thread(target=self._index_queued, name="ax-cache-indexer", daemon=True)
-        self.snapshot_path: Path | None = None
-        self._snapshot_changes = 0
-        self._snapshot_at = time.monotonic()
-        #: Keys the snapshot brought, until the store has said which of them still exist.
-        self._from_snapshot: list[str] = []
+        self.snapshot_path = snapshot_path(store, embedder.name) if store and embedder else None
+        self.indexer = Indexer(self.index, self.memory, self.snapshot_path, _MAX_PENDING)
         self.tier: StoreTier | None = None
         if store is not None:
-            if embedder is not None:
-                self.snapshot_path = snapshot_path(store, embedder.name)
             self.tier = StoreTier(
                 store,
                 clock=clock,
@@ -156,11 +134,11 @@ class AnswerCache:
                 embedder=embedder.name if embedder is not None else None,
                 on_removed=self._forget,
                 on_reset=self._reset,
-                on_index_rows=self._index_rows,
-                on_live_keys=self._keep_only,
-                on_start=self._load_snapshot,
-                on_idle=self._maybe_snapshot,
-                on_close=self._save_snapshot,
+                on_index_rows=self.indexer.index_rows,
+                on_live_keys=self.indexer.keep_only,
+                on_start=self.indexer.load_snapshot,
+                on_idle=self.indexer.maybe_snapshot,
+                on_close=self.indexer.save_snapshot,
                 indexed=self.index.__contains__,
                 autostart=start_writer,
             )
@@ -260,19 +238,15 @@ class AnswerCache:
         """Wait until every answer stored so far is indexed and written."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self._added < self._queued:
-            await asyncio.to_thread(self._wait_indexed)
+        if self.indexer.behind:
+            await asyncio.to_thread(self.indexer.wait)
         if self.tier is not None:
             await asyncio.to_thread(self.tier.flush)
 
     async def aclose(self) -> None:
         """Finish background work and stop the writer thread (the gateway calls this on close)."""
         await self.drain()
-        with self._adds_cond:
-            self._stopping = True
-            self._adds_cond.notify_all()
-        if self._indexer.ident is not None:
-            await asyncio.to_thread(self._indexer.join, 30)
+        await asyncio.to_thread(self.indexer.close)
         if self.tier is not None:
             await asyncio.to_thread(self.tier.close)
         self._index_thread.shutdown(wait=True)
@@ -439,58 +413,15 @@ class AnswerCache:
                 if vectors is not None:
                     entry.guards = guards
                     self.memory.put(entry)
-                    self._queue_add(entry, vectors)
+                    if not self.indexer.add(entry, vectors):
+                        # Not indexed now: the store's refresh indexes it within seconds.
+                        self.counters.dropped_writes += 1
             if self.tier is not None:
                 name = self.embedder.name if (vectors is not None and self.embedder is not None) else None
                 self.tier.put(entry, vectors, name)
         except Exception:
             # A cache write that fails costs a future hit, never an answer: log it, keep serving.
             log.warning("response cache: storing entry %s failed", entry.key[:12], exc_info=True)
-
-    def _queue_add(self, entry: Entry, vectors: np.ndarray) -> None:
-        with self._adds_cond:
-            if len(self._adds) >= _MAX_PENDING or self._stopping:
-                # Not indexed now: the store's refresh indexes it within seconds.
-                self.counters.dropped_writes += 1
-                return
-            self._adds.append((entry, vectors))
-            self._queued += 1
-            if not self._indexer.is_alive() and self._indexer.ident is None:
-                self._indexer.start()
-            if len(self._adds) == 1:
-                self._adds_cond.notify_all()
-
-    def _wait_indexed(self) -> None:
-        with self._adds_cond:
-            target = self._queued
-            self._adds_cond.notify_all()
-            self._adds_cond.wait_for(lambda: self._added >= target or not self._indexer.is_alive(), 30)
-
-    def _index_queued(self) -> None:
-        """The indexer thread: add what has gathered, a batch at a time, until the cache closes."""
-        while True:
-            with self._adds_cond:
-                self._adds_cond.wait_for(lambda: self._adds or self._stopping)
-                if not self._adds and self._stopping:
-                    return
-                # Let a batch gather: waking this thread costs the event loop more than an add.
-                self._adds_cond.wait(_INDEX_LINGER_S)
-                batch = list(self._adds)
-                self._adds.clear()
-            for entry, vectors in batch:
-                try:
-                    evicted = self.index.add(entry.partition, entry.key, vectors, created=entry.created_at,
-                                             expires=entry.expires_at)
-                except Exception:
-                    log.warning("response cache: indexing entry %s failed", entry.key[:12], exc_info=True)
-                    continue
-                self._snapshot_changes += 1
-                if evicted:
-                    # The least recently used leave the index and the memory tier together.
-                    self.memory.pop_many(evicted)
-            with self._adds_cond:
-                self._added += len(batch)
-                self._adds_cond.notify_all()
 
     # -- callbacks from the writer thread ------------------------------------------------------
 
@@ -501,68 +432,6 @@ class AnswerCache:
     def _reset(self) -> None:
         self.memory.clear()
         self.index.clear()
-
-    def _index_rows(self, rows: list[IndexRow]) -> None:
-        # Grouped by shape, and added in one call per group: the graph builds on every core.
-        groups: dict[tuple[int, ...], list[tuple[IndexRow, np.ndarray]]] = {}
-        for r in rows:
-            if r.key in self.index:
-                continue
-            try:
-                vectors = decode_vectors(r.vector, r.turns)
-            except CorruptEntry as exc:
-                log.warning("response cache: vectors of entry %s are corrupt; it stays exact-only (%s)",
-                            r.key[:12], exc)
-                continue
-            groups.setdefault(vectors.shape, []).append((r, vectors))
-        for group in groups.values():
-            unique = list({r.key: (r, v) for r, v in group}.values())
-            evicted = self.index.add_many(
-                [r.partition for r, _ in unique], [r.key for r, _ in unique], np.stack([v for _, v in unique]),
-                created=np.array([r.created_at for r, _ in unique]), expires=np.array([r.expires_at for r, _ in unique]),
-            )
-            self._snapshot_changes += len(unique)
-            if evicted:
-                self.memory.pop_many(evicted)
-
-    def _keep_only(self, live: set[str]) -> None:
-        """Drop entries of the snapshot the store no longer holds (evicted, expired, cleared since)."""
-        gone = [k for k in self._from_snapshot if k not in live]
-        self._from_snapshot = []
-        if gone:
-            self.index.remove_many(gone)
-            self._snapshot_changes += len(gone)
-
-    def _load_snapshot(self) -> None:
-        """Start from the last snapshot (the store then adds what is newer and drops what is gone)."""
-        path = self.snapshot_path
-        if path is None or not path.exists():
-            return
-        try:
-            self.index.load(path)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("response cache: the index snapshot %s cannot be read (%s); rebuilding from the store",
-                        path, exc)
-            self.index.clear()
-            return
-        if self.index.capacity and len(self.index) > self.index.capacity:
-            self.index.remove_many(self.index.held_keys()[: len(self.index) - self.index.capacity])
-        self._from_snapshot = self.index.held_keys()
-
-    def _maybe_snapshot(self) -> None:
-        if self._snapshot_changes and time.monotonic() - self._snapshot_at >= _SNAPSHOT_INTERVAL_S:
-            self._save_snapshot()
-
-    def _save_snapshot(self) -> None:
-        path = self.snapshot_path
-        if path is None or (not self._snapshot_changes and path.exists()):
-            return
-        self._snapshot_changes = 0
-        self._snapshot_at = time.monotonic()
-        try:
-            self.index.save(path)
-        except OSError as exc:
-            log.warning("response cache: writing the index snapshot %s failed (%s)", path, exc)
 
 
 def _entry_from_row(row: StoredRow) -> Entry:
