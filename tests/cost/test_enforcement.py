@@ -364,6 +364,7 @@ def _reserve_many(url: str, n: int, estimate: int) -> int:
         store.close()
 
 
+@pytest.mark.processes
 def test_processes_sharing_one_database_cannot_overshoot(store: Store, ax_home: Path) -> None:
     estimate = 1_000_000
     set_budget(store, Scope("global"), "day", 50 * estimate, hard=True, now=FakeClock().now())
