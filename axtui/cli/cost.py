@@ -37,16 +37,18 @@ cost.add_command(alerts)
 
 
 @cost.command()
-@click.option("--time", "hours", type=FiniteFloat(min=0, min_open=True), default=24.0, show_default=True,
-              help="Hours back from now to cover.")
+@click.option("--time", "hours", type=FiniteFloat(min=0, min_open=True), default=None,
+              help="Hours back from now to cover.  [default: 24]")
+@click.option("--since", default=None, help="Start instead of --time: 24h, 7d, today, 2026-11-01, …")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
 @handle_errors
-def summary(hours: float, as_json: bool) -> None:
+def summary(hours: float | None, since: str | None, as_json: bool) -> None:
     """Total spend, calls, tokens, cache savings, top models and a projection.
 
     \b
     Examples:
       ax cost summary
+      ax cost summary --since 7d
       ax cost summary --time 168 --json
     """
     from axtui.cost.budgets import budget_status
@@ -55,10 +57,19 @@ def summary(hours: float, as_json: bool) -> None:
     settings = load()
     tz = settings.budgets.timezone
     now = time.time()
+    if hours is not None and since is not None:
+        raise click.UsageError("give either --time HOURS or --since WHEN, not both")
+    if since is not None:
+        start = parse_when(since, now, tz, "--since")
+        heading = f"Spend since {since}"
+    else:
+        hours = 24.0 if hours is None else hours
+        # More hours than have passed since 1970 mean everything recorded.
+        start = max(0.0, now - hours * 3600)
+        heading = f"Spend over the last {hours:g} h"
     store = open_store()
     try:
-        # More hours than have passed since 1970 mean everything recorded.
-        s = make_summary(store, max(0.0, now - hours * 3600), now, tz=tz)
+        s = make_summary(store, start, now, tz=tz)
         statuses = budget_status(store, now, tz=tz)
     finally:
         store.close()
@@ -68,7 +79,7 @@ def summary(hours: float, as_json: bool) -> None:
         dump_json(data)
         return
     t = s.totals
-    console.print(f"[bold]Spend over the last {hours:g} h[/] (since {fmt_when(s.since, tz)})")
+    console.print(f"[bold]{escape(heading)}[/] (since {fmt_when(s.since, tz)})")
     per_call = s.cost_per_call_usd
     rows: list[tuple[str, str]] = [
         ("total", f"{format_usd(s.total_nanos, nanos=True)} over {t.calls:,} calls"

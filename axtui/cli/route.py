@@ -196,17 +196,21 @@ def status(since: float | None, as_json: bool) -> None:
 
     settings = effective_providers(load_settings())
     catalog = build_catalog(settings)
+    routing = settings.routing
+    if since is not None:
+        # The counts, rates and latencies cover the window asked for, not the router's own.
+        routing = routing.model_copy(update={"window_s": since})
     store = Store.open()
     try:
-        snaps = health_from_store(store, catalog, settings.routing, SYSTEM_CLOCK, since)
+        snaps = health_from_store(store, catalog, routing, SYSTEM_CLOCK, since)
     finally:
         store.close()
     if as_json:
-        dump_json({"window_s": settings.routing.window_s, "deployments": [_snapshot_json(s) for s in snaps]})
+        dump_json({"window_s": routing.window_s, "deployments": [_snapshot_json(s) for s in snaps]})
         return
     from rich.markup import escape
 
-    table = _table(f"deployment health (last {settings.routing.window_s:g}s)")
+    table = _table(f"deployment health (last {_ago(routing.window_s)})")
     # A narrow terminal gets the columns that matter most; 429s and TTFT move to the notes.
     wide = console.width >= 110
     cols = [("deployment", "left"), ("circuit", "left"), ("calls", "right"), ("errors", "right")]
