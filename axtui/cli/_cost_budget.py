@@ -180,7 +180,7 @@ def budget_check(as_json: bool) -> None:
     now = time.time()
     store = open_store()
     try:
-        notifier = AlertNotifier(store, attempts=settings.budgets.webhook_attempts)
+        notifier = AlertNotifier(store, attempts=settings.budgets.webhook_attempts, log_alerts=False)
         fired = run_async(evaluate_alerts(store, settings.budgets, now, notifier))
         statuses = budget_status(store, now, tz=tz)
     finally:

@@ -142,6 +142,8 @@ class AlertNotifier:
         clock: backoff waits use it.
         attempts: webhook tries before a delivery is recorded as failed.
         transport: an httpx transport (tests pass a `httpx.MockTransport`).
+        log_alerts: log each alert as a warning; off where the caller prints them itself
+            (``ax cost budget check``), so nobody reads one alert twice.
     """
 
     def __init__(
@@ -153,8 +155,10 @@ class AlertNotifier:
         attempts: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout_s: float = 10.0,
+        log_alerts: bool = True,
     ) -> None:
         self.store = store
+        self.log_alerts = log_alerts
         self.bus = bus
         self.clock = clock
         self.attempts = attempts
@@ -164,7 +168,8 @@ class AlertNotifier:
 
     def publish(self, alert: BudgetAlert, webhook: str | None) -> None:
         """Log the alert, put it on the bus, and start its webhook delivery (if a loop runs)."""
-        log.warning("%s", alert.message)
+        if self.log_alerts:
+            log.warning("%s", alert.message)
         if self.bus is not None:
             self.bus.publish("budget", alert)
         if webhook:

@@ -1,0 +1,86 @@
+"""The CLI as a power user met it (issue 22): each check failed before its fix."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+from click.testing import CliRunner
+
+from axtui.cli import main
+from axtui.ratelimit.parse import parse_rate
+from axtui.ratelimit.rules import Limit
+from axtui.store import Store
+from tests.metrics.conftest import call, record_calls
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    s = Store.open()
+    yield s
+    s.close()
+
+
+def ax(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), env={"COLUMNS": "80"})
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_route_status_since_reports_the_window_asked_for(store: Store) -> None:
+    record_calls(store, [call(time.time() - 300, deployment="openai/gpt-4o", provider="openai", model="gpt-4o")])
+    code, out, _ = ax("route", "status", "--since", "600", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["window_s"] == 600
+    assert next(d for d in data["deployments"] if d["deployment"] == "openai/gpt-4o")["calls"] == 1
+    code, out, _ = ax("route", "status", "--since", "600")
+    assert "last 10m" in out
+    default = json.loads(ax("route", "status", "--json")[1])
+    assert next(d for d in default["deployments"] if d["deployment"] == "openai/gpt-4o")["calls"] == 0
+
+
+def test_cost_summary_takes_since_as_the_readme_says(store: Store) -> None:
+    now = time.time()
+    record_calls(store, [call(now - 3 * 86_400, cost_nanos=7_000), call(now - 60, cost_nanos=1_000)])
+    code, out, err = ax("cost", "summary", "--since", "7d", "--json")
+    assert code == 0, err
+    assert json.loads(out)["calls"] == 2
+    assert json.loads(ax("cost", "summary", "--json")[1])["calls"] == 1  # the default stays 24 h
+    code, _, err = ax("cost", "summary", "--since", "7d", "--time", "3")
+    assert code == 2 and "not both" in err
+
+
+def test_estimate_of_an_unknown_model_prints_no_stray_backslash() -> None:
+    code, out, err = ax("cost", "estimate", "mystery-9000", "--input", "1", "--output", "1")
+    assert code == 2
+    assert "[prices]" in err and "\\" not in err
+
+
+def test_budget_check_prints_each_alert_once(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    record_calls(store, [call(time.time() - 60, user="u1", cost_nanos=10**9)])
+    assert ax("cost", "budget", "set", "1.5", "--scope", "user:u1", "--period", "day")[0] == 0
+    with caplog.at_level(logging.WARNING):
+        code, out, err = ax("cost", "budget", "check")
+    assert code == 0, err
+    said = out + err + caplog.text
+    assert said.count("reached 50%") == 1, said
+
+
+def test_a_tag_header_of_two_tags_breaks_down_as_two_tags(store: Store) -> None:
+    record_calls(store, [call(time.time() - 60, tags=("a", "b"), cost_nanos=10)])
+    code, out, _ = ax("cost", "breakdown", "--by", "tag", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert sorted(r["tag"] for r in data["rows"]) == ["a", "b"]
+    assert data["calls"] == 1
+
+
+@pytest.mark.parametrize(("rate", "text"), [("1/minute", "1 request per minute"),
+                                            ("2/minute", "2 requests per minute")])
+def test_one_request_is_singular(rate: str, text: str) -> None:
+    assert Limit.make("requests", parse_rate(rate), "sliding-window").describe() == text
