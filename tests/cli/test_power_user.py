@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -84,3 +85,32 @@ def test_a_tag_header_of_two_tags_breaks_down_as_two_tags(store: Store) -> None:
                                             ("2/minute", "2 requests per minute")])
 def test_one_request_is_singular(rate: str, text: str) -> None:
     assert Limit.make("requests", parse_rate(rate), "sliding-window").describe() == text
+
+
+def test_db_backup_into_a_folder_gets_a_backup_file_name(tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    code, out, err = ax("db", "backup", f"{folder}/")
+    assert code == 0, err
+    (made,) = folder.iterdir()
+    assert made.name.startswith("ax-backup-") and made.suffix == ".db"
+    assert str(made) in out.replace("\n", "")
+
+
+def test_db_backup_creates_no_missing_folder(tmp_path: Path) -> None:
+    code, _, err = ax("db", "backup", f"{tmp_path}/not/there/")
+    assert code == 2 and "does not exist" in err and "mkdir -p" in err
+    assert not (tmp_path / "not").exists()
+    code, _, err = ax("db", "backup", str(tmp_path / "nope" / "b.db"))
+    assert code == 2 and not (tmp_path / "nope").exists()
+
+
+def test_db_backup_replaces_a_file_only_with_force(tmp_path: Path) -> None:
+    target = tmp_path / "b.db"
+    target.write_text("precious")
+    code, _, err = ax("db", "backup", str(target))
+    assert code == 2 and "--force" in err
+    assert target.read_text() == "precious"
+    code, _, err = ax("db", "backup", str(target), "--force")
+    assert code == 0, err
+    assert target.read_bytes().startswith(b"SQLite format 3")
