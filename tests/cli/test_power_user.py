@@ -114,3 +114,23 @@ def test_db_backup_replaces_a_file_only_with_force(tmp_path: Path) -> None:
     code, _, err = ax("db", "backup", str(target), "--force")
     assert code == 0, err
     assert target.read_bytes().startswith(b"SQLite format 3")
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    # a rule without its name: the rule's own header, not the next `name =` further down
+    ('[[routing.rules]]\nmodel = "*"\n\n[[providers]]\nname = "p"\nkind = "sim"\nmodels = ["m"]\n', 1),
+    # the second provider's bad value, though the first has the same key
+    ('[[providers]]\nname = "a"\nkind = "sim"\ntimeout_s = 5\nmodels = ["m"]\n\n'
+     '[[providers]]\nname = "b"\nkind = "sim"\nmodels = ["m"]\ntimeout_s = "slow"\n', 11),
+    # a key of the same name in an earlier table is not the one
+    ('[alerts]\nwindow_s = 60\n\n[metrics]\nrecent_s = 30\nwindow_s = 5\n', 6),
+    # dotted keys
+    ('routing.window_s = 1\n', 1),
+])
+def test_a_config_error_names_the_line_of_the_bad_value(text: str, line: int) -> None:
+    from axtui.config import parse_settings
+    from axtui.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(text, "ax.toml")
+    assert f"ax.toml, line {line}:" in caught.value.message
