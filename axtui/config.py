@@ -609,6 +609,16 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     return path
 
 
+def where_in_file(loc: tuple[Any, ...], path: Path | None = None) -> str:
+    """``PATH, line N`` of the setting at ``loc`` in the config file (just ``PATH`` when not found)."""
+    path = path or locations.config_path()
+    try:
+        line = _locate(path.read_text(encoding="utf-8"), loc)
+    except (OSError, UnicodeDecodeError):
+        line = None
+    return f"{path}, line {line}" if line else str(path)
+
+
 def _explain(exc: ValidationError, text: str, path: Path | str) -> str:
     lines = []
     for err in exc.errors():

@@ -1,8 +1,8 @@
 """What every command shares: error handling, exit codes, output, async.
 
 Exit codes: 0 done, 1 upstream failure (or a check that failed, such as
-``ax cost budget check``), 2 usage or config error, 3 refused by a rate
-limit or a budget.
+``ax cost budget check``), 2 usage or config error (a provider key
+variable that is unset included), 3 refused by a rate limit or a budget.
 """
 
 from __future__ import annotations
@@ -26,7 +26,16 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from axtui.errors import AxError, BudgetExceeded, ConfigError, ProviderError, RateLimited, RequestError, StoreError
+from axtui.errors import (
+    AxError,
+    BudgetExceeded,
+    ConfigError,
+    ProviderError,
+    ProviderKeyMissing,
+    RateLimited,
+    RequestError,
+    StoreError,
+)
 from axtui.money import usd_text
 from axtui.redaction import ScrubFilter, scrub
 
@@ -61,7 +70,7 @@ def exit_code_for(exc: AxError) -> int:
     """The exit code a command ends with for ``exc``."""
     if isinstance(exc, (RateLimited, BudgetExceeded)):
         return EXIT_REFUSED
-    if isinstance(exc, (ConfigError, RequestError)):
+    if isinstance(exc, (ConfigError, RequestError, ProviderKeyMissing)):
         return EXIT_USAGE
     if isinstance(exc, StoreError):
         return EXIT_USAGE

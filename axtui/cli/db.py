@@ -106,7 +106,7 @@ def _backup_target(dest: str, force: bool) -> Path:
     if not folder.exists():
         fail(f"cannot write the backup {path}: the folder {folder} does not exist; create it first "
              f"(mkdir -p {folder}) or choose a writable folder")
-    if path.exists() and not force:
-        if not sys.stdin.isatty() or not click.confirm(f"{path} exists; replace it?", default=False, err=True):
-            fail(f"{path} already exists; choose another name, or pass --force to replace it")
+    asked = path.exists() and not force
+    if asked and (not sys.stdin.isatty() or not click.confirm(f"{path} exists; replace it?", default=False, err=True)):
+        fail(f"{path} already exists; choose another name, or pass --force to replace it")
     return path

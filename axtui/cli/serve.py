@@ -36,6 +36,7 @@ def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool
     named by server.admin_key_env) in the server's environment. Stop with
     Ctrl-C: calls in flight finish and every record is written.
     """
+    from axtui.cli._setup import check_providers
     from axtui.config import load_settings
 
     settings = load_settings()
@@ -43,7 +44,10 @@ def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool
     port = port or settings.server.port
     workers = workers or settings.server.workers
     check_bind(host, port)
+    warnings = check_providers(settings)
     _preflight(settings)
+    for warning in warnings:
+        err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
     if no_auth:
         reach = "anyone on this host" if _loopback(host) else f"ANYONE WHO CAN REACH {host}:{port}"
         err_console.print(

@@ -80,7 +80,7 @@ class ConfigWatcher:
             return False
         self._seen = stamp
         try:
-            new = await asyncio.to_thread(load_settings, self.path)
+            new = await asyncio.to_thread(_read, self.path)
         except AxError as exc:
             log.warning("config: %s changed but was not applied: %s", self.path, exc.message)
             return False
@@ -116,6 +116,18 @@ class ConfigWatcher:
         self.gateway.bus.publish("config", applied)
         log.info("config: applied the new [routing], [ratelimit] and deployment weights from %s", self.path)
         return True
+
+
+def _read(path: Path) -> Settings:
+    """The file's settings as the gateway runs them: with the demo fleet when it names no provider.
+
+    Compared with the raw file, the running settings would always differ in
+    ``[providers]`` and ``[prices]`` (the fleet's), and every edit would be
+    logged as needing a restart.
+    """
+    from axtui.engine.compose import effective_providers
+
+    return effective_providers(load_settings(path))
 
 
 def _dep_id(d: Any) -> str:

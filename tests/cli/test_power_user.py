@@ -57,7 +57,7 @@ def test_cost_summary_takes_since_as_the_readme_says(store: Store) -> None:
 
 
 def test_estimate_of_an_unknown_model_prints_no_stray_backslash() -> None:
-    code, out, err = ax("cost", "estimate", "mystery-9000", "--input", "1", "--output", "1")
+    code, _, err = ax("cost", "estimate", "mystery-9000", "--input", "1", "--output", "1")
     assert code == 2
     assert "[prices]" in err and "\\" not in err
 
@@ -134,3 +134,28 @@ def test_a_config_error_names_the_line_of_the_bad_value(text: str, line: int) ->
     with pytest.raises(ConfigError) as caught:
         parse_settings(text, "ax.toml")
     assert f"ax.toml, line {line}:" in caught.value.message
+
+
+def test_an_unknown_provider_kind_fails_config_show_naming_its_line(ax_home: Path) -> None:
+    (ax_home / "config.toml").write_text('[[providers]]\nname = "x"\nkind = "sim"\nmodels = ["m"]\n\n'
+                                         '[[providers]]\nname = "y"\nkind = "nope"\nmodels = ["m"]\n')
+    code, _, err = ax("config", "show")
+    assert code == 2
+    assert "line 8" in err and "unknown kind 'nope'" in err and "openai" in err
+
+
+def test_a_provider_whose_key_is_unset_is_warned_of_and_calling_it_is_a_config_error(
+    ax_home: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AX_TEST_UNSET_KEY", raising=False)
+    (ax_home / "config.toml").write_text('[[providers]]\nname = "oai"\nkind = "openai"\n'
+                                         'api_key_env = "AX_TEST_UNSET_KEY"\nmodels = ["gpt-4o-mini"]\n\n'
+                                         '[[providers]]\nname = "local"\nkind = "openai"\n'
+                                         'base_url = "http://127.0.0.1:9/v1"\nmodels = ["llama"]\n')
+    code, _, err = ax("config", "show")
+    assert code == 0
+    assert "AX_TEST_UNSET_KEY" in err and "'oai'" in err
+    assert "'local'" not in err  # a local server needs no key
+    code, _, err = ax("call", "hi", "--model", "gpt-4o-mini")
+    assert code == 2, err
+    assert "AX_TEST_UNSET_KEY" in err
