@@ -11,7 +11,16 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from axtui.cli._common import EXIT_UPSTREAM, EXIT_USAGE, FiniteFloat, console, dump_json, handle_errors, open_store
+from axtui.cli._common import (
+    EXIT_UPSTREAM,
+    EXIT_USAGE,
+    FiniteFloat,
+    console,
+    dump_json,
+    fit_table,
+    handle_errors,
+    open_store,
+)
 from axtui.cli._cost_budget import alerts, budget, forecast_line, status_json
 from axtui.cli._cost_common import die, escape, fmt_tokens, fmt_when, load, parse_when, per_million
 from axtui.money import format_usd
@@ -108,7 +117,7 @@ def summary(hours: float | None, since: str | None, as_json: bool) -> None:
             flag = " [yellow]*[/]" if m.unknown_price_calls else ""
             table.add_row(m.provider or "(none)", m.model or "(none)", format_usd(m.cost_nanos, nanos=True) + flag,
                           f"{m.calls:,}")
-        console.print(table)
+        console.print(fit_table(table, keep=("provider", "model", "cost", "calls")))
     for st in statuses:
         console.print(f"  budget {st.budget.describe()}: {forecast_line(st, tz)}")
 
@@ -174,7 +183,7 @@ def breakdown(provider: str | None, by: str, since: str, until: str, as_json: bo
         flag = " [yellow]*[/]" if t.unknown_price_calls else ""
         table.add_row(row.key or "(none)", format_usd(t.cost_nanos, nanos=True) + flag, share, f"{t.calls:,}",
                       fmt_tokens(t.input_tokens), fmt_tokens(t.output_tokens), f"{t.cache_hits:,}")
-    console.print(table)
+    console.print(fit_table(table, keep=(by, "cost", "share", "calls"), drop=("cache hits", "in", "out")))
     if not b.rows:
         console.print("  no calls in that range")
     if total.unknown_price_calls:
@@ -303,9 +312,12 @@ def prices_list(provider: str | None, as_json: bool) -> None:
         table.add_row(p.model, p.provider, per_million(r.input), per_million(r.cached_input), writes, out,
                       f"{p.context_window:,}" if p.context_window else "-",
                       f"{p.max_output:,}" if p.max_output else "-", can, p.origin)
-    console.print(table)
-    console.print("  can: T tools, V vision, J JSON mode, S streaming · +tiers: long-context rates apply "
-                  "(`ax cost prices list --json` shows them)")
+    console.print(fit_table(table, keep=("model", "provider", "input", "cached", "output", "context", "can"),
+                            drop=("from", "write 5m/1h", "max out", "context", "can", "cached")))
+    shown = {str(c.header) for c in table.columns}
+    legend = "can: T tools, V vision, J JSON mode, S streaming · " if "can" in shown else ""
+    hidden = "" if "from" in shown else "; widen the terminal for every column"
+    console.print(f"  {legend}+tiers: long-context rates apply (`ax cost prices list --json` shows them{hidden})")
 
 
 @prices.command("import")

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from axtui.cli._common import console, dump_json, handle_errors
+from axtui.cli._common import console, dump_json, fit_table, handle_errors
 
 __all__ = ["SUBCOMMANDS", "monitor"]
 
@@ -127,7 +127,8 @@ def alerts_list(as_json: bool) -> None:
         return
     table = Table(box=None, header_style="bold")
     for col in ("id", "name", "rule", "severity", "state", "since", "last fired", "webhook"):
-        table.add_column(col, justify="right" if col == "id" else "left", overflow="fold")
+        table.add_column(col, justify="right" if col == "id" else "left", overflow="fold",
+                         ratio=1 if col in ("name", "rule") else None)
     styles = {"firing": "bold red", "pending": "yellow", "ok": "green"}
     for r in rules:
         state = r.state if r.enabled else "disabled"
@@ -135,7 +136,7 @@ def alerts_list(as_json: bool) -> None:
             state += " (silenced)"
         table.add_row(
             str(r.id),
-            escape(r.name) if r.name != r.rule else "",
+            escape(r.name),
             escape(r.rule),
             r.severity,
             f"[{styles.get(r.state, '')}]{state}[/]" if r.enabled else state,
@@ -143,7 +144,8 @@ def alerts_list(as_json: bool) -> None:
             _when(r.last_fired_at) or "never",
             escape(r.webhook or ""),
         )
-    console.print(table)
+    console.print(fit_table(table, keep=("id", "severity", "state", "since", "last fired"),
+                            drop=("webhook", "since", "last fired", "severity")))
 
 
 @alerts.command("add")
@@ -241,7 +243,7 @@ def alerts_events(since: str | None, rule_id: int | None, limit: int, as_json: b
         return
     table = Table(box=None, header_style="bold")
     for col in ("time (UTC)", "source", "event", "value", "message", "webhook"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", ratio=1 if col == "message" else None)
     styles = {"firing": "bold red", "pending": "yellow", "resolved": "green", "cancelled": "dim", "threshold": "yellow"}
     for e in events:
         delivery = e["delivery"] if e["delivery"] != "failed" else f"failed: {e['delivery_error'] or ''}"
@@ -254,7 +256,7 @@ def alerts_events(since: str | None, rule_id: int | None, limit: int, as_json: b
             escape(e["message"]),
             "" if e["delivery"] == "none" else escape(delivery),
         )
-    console.print(table)
+    console.print(fit_table(table, keep=("time (UTC)", "source", "event", "value"), drop=("webhook",)))
 
 
 # -- export ----------------------------------------------------------------------------------

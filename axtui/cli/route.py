@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from axtui.cli._common import FiniteFloat, console, dump_json, handle_errors, run_async
+from axtui.cli._common import FiniteFloat, console, dump_json, fit_table, handle_errors, run_async
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -163,7 +163,8 @@ def _print_explanation(x: Any) -> None:
         table.add_row(pos, name, escape(c.region or "–"), _state(h), _ms(h.latency_p95_ms or h.latency_ewma_ms),
                       str(h.calls), errors,
                       format_usd(c.estimate_nanos, nanos=True) if c.estimate_nanos is not None else "unknown")
-    console.print(table)
+    console.print(fit_table(table, keep=("#", "deployment", "circuit", "p95", "est. cost"),
+                            drop=("region", "calls", "errors")))
     console.print("why:")
     for c in x.candidates:
         pos = "–" if c.position is None else str(c.position + 1)
@@ -241,7 +242,8 @@ def status(since: float | None, as_json: bool) -> None:
         row += [_ms(s.ttft_p95_ms)] if wide else []
         row += [f"{s.tokens_per_s:,.0f}" if s.tokens_per_s else "–", _ago(s.last_seen_s)]
         table.add_row(*row)
-    console.print(table)
+    console.print(fit_table(table, keep=("deployment", "circuit", "calls", "errors", "p50", "p95"),
+                            drop=("tok/s", "last", "p50")))
     if notes:
         console.print("notes:")
         for line in notes:
@@ -343,7 +345,8 @@ def _print_report(rep: Any) -> None:
             format_usd(v.cost_usd) if v.ok > v.unpriced_calls else ("unknown" if v.ok else "–"),
             format_usd(per_call) if per_call is not None else "–", fb,
         )
-    console.print(table)
+    console.print(fit_table(table, keep=("variant", "calls", "cost", "per call", "p95", "errors"),
+                            drop=("users", "p50", "feedback")))
     if not rep.calls:
         console.print("no calls recorded under this test yet")
 
