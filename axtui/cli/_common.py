@@ -251,14 +251,14 @@ class FiniteFloat(click.FloatRange):
 
 
 def _natural_width(table: Table, flex: set[str]) -> int:
-    """The table's width with nothing cut and the ``flex`` columns wrapped to about 24 characters."""
+    """The table's width with nothing cut and the ``flex`` columns wrapped to about 20 characters."""
     options = console.options.update_width(1_000_000)
     saved = {}
     for column in table.columns:
         if column.header in flex:
             saved[id(column)] = column.max_width
             longest_word = max([Measurement.get(console, options, c).minimum for c in column.cells] or [1])
-            column.max_width = max(longest_word, 24)
+            column.max_width = max(longest_word, 20)
     try:
         return Measurement.get(console, options, table).maximum
     finally:
