@@ -159,3 +159,41 @@ def test_a_provider_whose_key_is_unset_is_warned_of_and_calling_it_is_a_config_e
     code, _, err = ax("call", "hi", "--model", "gpt-4o-mini")
     assert code == 2, err
     assert "AX_TEST_UNSET_KEY" in err
+
+
+async def test_sim_load_sends_for_the_duration_then_waits_as_long_as_it_said() -> None:
+    from axtui.config import Settings
+    from axtui.engine.compose import build_gateway
+    from axtui.engine.load import run_load
+    from axtui.providers.sim.workload import Workload
+    from tests.engine.fakes import ScriptedProvider
+
+    slow = ScriptedProvider("slow", ["hang"] * 100)
+    settings = Settings.model_validate({"providers": [{"name": "slow", "kind": "openai", "models": ["m"],
+                                                       "max_retries": 0}], "cache": {"enabled": False}})
+    gateway = await build_gateway(settings, providers={"slow": slow})
+    told: list[tuple[int, float]] = []
+    try:
+        summary = await run_load(Workload(seed=1, models={"m": 1.0}), rps=40, duration=0.25, gateway=gateway,
+                                 wait_s=0.2, waiting=lambda n, s: told.append((n, s)))
+    finally:
+        await gateway.aclose()
+    assert summary.calls == 10 and summary.unanswered == 10 and summary.errors == 10
+    assert told and told[0][0] == 10
+    data = summary.as_dict()
+    assert data["unanswered"] == 10 and "no answer within the 0.2 s" in next(iter(data["reasons"]))
+    assert data["sending_s"] < data["elapsed_s"]
+
+
+def test_a_second_sim_load_with_the_default_seed_is_not_all_cache_hits(ax_home: Path) -> None:
+    (ax_home / "config.toml").write_text('[[providers]]\nname = "sim"\nkind = "sim"\nprofile = "fast"\n'
+                                         'models = ["gpt-4o-mini"]\n')
+    runs = []
+    for _ in range(2):
+        code, out, err = ax("sim", "load", "--rps", "40", "--duration", "0.5", "--json")
+        assert code == 0, err
+        runs.append(json.loads(out))
+    assert runs[1]["cache_hits"] < runs[1]["calls"] * 0.9
+    assert runs[0]["seed"] != runs[1]["seed"]
+    code, out, _ = ax("sim", "load", "--rps", "40", "--duration", "0.5", "--seed", str(runs[0]["seed"]), "--json")
+    assert json.loads(out)["seed"] == runs[0]["seed"]
