@@ -126,6 +126,8 @@ def check(fmt: str, query: ExportQuery) -> None:
 
 #: Columns holding booleans, written ``true``/``false`` in CSV (JSON has its own).
 _BOOL_COLUMNS = frozenset({"usage_estimated", "stream", "hard"})
+#: Columns holding objects, written as JSON text in CSV (empty when empty) and as objects in JSON.
+_OBJECT_COLUMNS = frozenset({"labels"})
 
 
 def _write_csv(out: TextIO, columns: tuple[str, ...], rows: Iterator[list[Any]]) -> int:
@@ -134,6 +136,7 @@ def _write_csv(out: TextIO, columns: tuple[str, ...], rows: Iterator[list[Any]])
     writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(columns)
     bools = [i for i, c in enumerate(columns) if c in _BOOL_COLUMNS]
+    objects = [i for i, c in enumerate(columns) if c in _OBJECT_COLUMNS]
     n = 0
     chunk: list[list[Any]] = []
     for row in rows:
@@ -141,6 +144,8 @@ def _write_csv(out: TextIO, columns: tuple[str, ...], rows: Iterator[list[Any]])
             v = row[i]
             if v is not None:
                 row[i] = "true" if v else "false"
+        for i in objects:
+            row[i] = json.dumps(row[i], sort_keys=True) if row[i] else ""
         chunk.append(row)
         if len(chunk) >= 2000:
             writer.writerows(chunk)
