@@ -197,3 +197,41 @@ def test_a_second_sim_load_with_the_default_seed_is_not_all_cache_hits(ax_home: 
     assert runs[0]["seed"] != runs[1]["seed"]
     code, out, _ = ax("sim", "load", "--rps", "40", "--duration", "0.5", "--seed", str(runs[0]["seed"]), "--json")
     assert json.loads(out)["seed"] == runs[0]["seed"]
+
+
+def test_a_firing_rule_nobody_evaluates_any_more_is_shown_as_stale(store: Store) -> None:
+    from axtui.metrics.alerts.grammar import parse_rule
+    from axtui.metrics.alerts.state import Transition
+    from axtui.metrics.alerts.storage import add_rule, mark_evaluated, record_transition
+
+    now = time.time()
+    info = add_rule(store, "error_rate > 5% for 1m", now=now - 900)
+    t = Transition(kind="firing", previous="ok", state="firing", at=now - 600, value=0.2)
+    store.run(lambda conn: record_transition(conn, info, parse_rule(info.rule), t, "errors", "none"))
+    mark_evaluated(store, [info.id], now - 600)  # the gateway that evaluated it stopped ten minutes ago
+    code, out, _ = ax("monitor", "alerts", "list")
+    assert code == 0 and "firing (stale)" in out and "no running ax has evaluated" in " ".join(out.split())
+    assert json.loads(ax("monitor", "alerts", "list", "--json")[1])[0]["stale"] is True
+    mark_evaluated(store, [info.id], time.time())  # a gateway is evaluating it now
+    code, out, _ = ax("monitor", "alerts", "list")
+    assert "firing" in out and "stale" not in out
+
+
+async def test_the_evaluator_notes_when_it_looked_at_the_rules(store: Store) -> None:
+    from axtui.clock import FakeClock
+    from axtui.config import Settings
+    from axtui.metrics.alerts.evaluator import AlertEvaluator
+    from axtui.metrics.alerts.storage import add_rule, get_rule
+    from axtui.metrics.live import LiveMetrics
+
+    clock = FakeClock()
+    info = add_rule(store, "error_rate > 5% for 1m", now=clock.now())
+    settings = Settings()
+    live = LiveMetrics(settings.metrics, clock=clock)
+    evaluator = AlertEvaluator(store, live, settings, clock=clock)
+    try:
+        await evaluator.evaluate_once()
+        found = get_rule(store, info.id)
+        assert found is not None and found.evaluated_at == clock.now()
+    finally:
+        await evaluator.aclose()

@@ -28,7 +28,7 @@ from axtui.config import Settings
 from axtui.metrics.alerts import storage
 from axtui.metrics.alerts.delivery import WebhookSender
 from axtui.metrics.alerts.grammar import AlertRule, RuleSyntaxError, format_duration, format_number, parse_rule
-from axtui.metrics.alerts.model import AlertEvent, RuleInfo
+from axtui.metrics.alerts.model import EVALUATED_EVERY_S, AlertEvent, RuleInfo
 from axtui.metrics.alerts.sources import MetricSources
 from axtui.metrics.alerts.state import Policy, RuleState, Transition, step
 from axtui.metrics.live import LIVE_DIMENSIONS, LiveMetrics
@@ -116,6 +116,7 @@ class AlertEvaluator:
         self._watched: set[tuple[tuple[str, str], ...]] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._noted_at: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -179,6 +180,10 @@ class AlertEvaluator:
             if t is not None:
                 changes.append((info, rule, t))
         self.evaluations += 1
+        if todo and (self._noted_at is None or now - self._noted_at >= EVALUATED_EVERY_S):
+            # So a command can tell a state that is being kept current from one left by a process that exited.
+            await asyncio.to_thread(storage.mark_evaluated, self.store, [i.id for i, _ in todo], now)
+            self._noted_at = now
         if not changes:
             return []
         events = await asyncio.to_thread(self._store, changes, now)
