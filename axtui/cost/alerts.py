@@ -25,7 +25,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from axtui.bus import EventBus
+from axtui.bus import BudgetCrossed, EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import BudgetsConfig
 from axtui.cost.budgets import BudgetInfo, budget_status
@@ -138,7 +138,7 @@ class AlertNotifier:
 
     Args:
         store: where delivery outcomes are recorded.
-        bus: the event bus (topic ``budget``); None to skip it.
+        bus: the event bus (`BudgetCrossed` events); None to skip it.
         clock: backoff waits use it.
         attempts: webhook tries before a delivery is recorded as failed.
         transport: an httpx transport (tests pass a `httpx.MockTransport`).
@@ -171,7 +171,7 @@ class AlertNotifier:
         if self.log_alerts:
             log.warning("%s", alert.message)
         if self.bus is not None:
-            self.bus.publish("budget", alert)
+            self.bus.publish(BudgetCrossed(alert))
         if webhook:
             try:
                 loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
 from axtui import locations
+from axtui.bus import SettingsChanged
 from axtui.config import RoutingConfig
 from axtui.errors import ConfigError, InvalidRequest
 from axtui.money import nanos_to_usd
@@ -461,7 +462,7 @@ def _routing_routes(router: APIRouter) -> None:
         # This worker applies it now; the others (and this one again, harmlessly) when they see the file.
         applied = gateway.settings.model_copy(update={"routing": new.routing, "deployments": new.deployments})
         gateway.settings = applied
-        gateway.bus.publish("config", applied)
+        gateway.bus.publish(SettingsChanged(applied))
         return await _routing_out(request)
 
     @router.get("/api/routing/explain", response_model=dict[str, Any], tags=["Routing"],

@@ -34,6 +34,7 @@ from pydantic_core import to_json
 from sqlalchemy import text
 
 from axtui import locations
+from axtui.bus import AlertChanged, BudgetCrossed
 from axtui.engine.gateway import Gateway
 from axtui.server.app import gateway_of, require_reader, server_state
 from axtui.server.errors import problem_for_status
@@ -154,7 +155,7 @@ _SNAPSHOT_DOC: dict[int | str, dict[str, Any]] = {
 
 
 def _stream_events(state: ServerState, monitoring: Any, gateway: Gateway, interval: float) -> AsyncIterator[bytes]:
-    queue, subscription = gateway.bus.queue({"alert", "budget"}, maxsize=1000)
+    queue, subscription = gateway.bus.queue((AlertChanged, BudgetCrossed), maxsize=1000)
 
     async def events() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
@@ -167,10 +168,16 @@ def _stream_events(state: ServerState, monitoring: Any, gateway: Gateway, interv
                 while not state.stopping and (left := deadline - loop.time()) > 0:
                     # Short waits, so a stopping server ends the stream within half a second.
                     try:
-                        topic, event = await asyncio.wait_for(queue.get(), timeout=min(left, 0.5))
+                        event = await asyncio.wait_for(queue.get(), timeout=min(left, 0.5))
                     except TimeoutError:
                         continue
-                    yield b"event: " + topic.encode() + b"\ndata: " + to_json(_event_json(event)) + b"\n\n"
+                    payload: object = event
+                    if isinstance(event, AlertChanged):
+                        payload = event.event
+                    elif isinstance(event, BudgetCrossed):
+                        payload = event.alert
+                    yield (b"event: " + event.topic.encode() + b"\ndata: " + to_json(_event_json(payload))
+                           + b"\n\n")
         finally:
             subscription.close()
 

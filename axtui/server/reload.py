@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from axtui.aio import cancel_and_wait
+from axtui.bus import SettingsChanged
 from axtui.config import Settings, load_settings
 from axtui.errors import AxError
 
@@ -113,7 +114,7 @@ class ConfigWatcher:
             if dep is not None:
                 dep.weight = 1.0
         self.gateway.settings = applied
-        self.gateway.bus.publish("config", applied)
+        self.gateway.bus.publish(SettingsChanged(applied))
         log.info("config: applied the new [routing], [ratelimit] and deployment weights from %s", self.path)
         return True
 

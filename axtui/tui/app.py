@@ -18,6 +18,7 @@ from textual.events import Resize
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from axtui.bus import BudgetCrossed
 from axtui.tui import fmt
 from axtui.tui.data import Backend
 from axtui.tui.messages import AlertEventArrived, BackendFailed, BackendStarted, DataChanged, SwitchScreen
@@ -186,15 +187,15 @@ class AxApp(App[None]):
     # -- alerts ---------------------------------------------------------------------------
 
     def on_alert_event_arrived(self, message: AlertEventArrived) -> None:
-        event = message.event
-        kind = getattr(event, "kind", None)
-        text = str(getattr(event, "message", "") or "")
-        if kind is None and hasattr(event, "budget_id"):
-            # A budget crossed one of its thresholds (the cost subsystem's alert).
-            self.notify(text, title=f"Budget #{event.budget_id} at {getattr(event, 'threshold', '?')}%",
+        if isinstance(message.event, BudgetCrossed):
+            budget = message.event.alert
+            self.notify(budget.message, title=f"Budget #{budget.budget_id} at {budget.threshold}%",
                         severity="warning", timeout=10, markup=False)
             self.post_message(DataChanged("budgets"))
             return
+        event = message.event.event
+        kind = event.kind
+        text = event.message
         rule_id = getattr(event, "rule_id", None)
         name = str(getattr(event, "rule_name", None) or getattr(event, "name", None) or "alert")
         key: int | str = rule_id if isinstance(rule_id, (int, str)) else name

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from axtui import locations
+from axtui.bus import AlertChanged, BudgetCrossed, Event, SettingsChanged
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import ABTestConfig, ABVariant, RoutingRule, Settings, load_settings, save_settings
 from axtui.tui.data import DeploymentState
@@ -315,8 +316,8 @@ class DemoBackend(StoreBackend):
         if self.engine is not None:
             self.engine.stop()
 
-    def _on_bus(self, topic: str, event: Any) -> None:
-        if topic in ("alert", "budget"):
+    def _on_bus(self, event: Event) -> None:
+        if isinstance(event, (AlertChanged, BudgetCrossed)):
             self._emit_alert(event)
 
     def live(self, series_s: int) -> Any:
@@ -359,4 +360,4 @@ class DemoBackend(StoreBackend):
         """Hand saved routing settings to the running engine (its router listens on the bus)."""
         if self.engine is not None:
             bus = self.engine.gateway.bus
-            self.engine.call(lambda: bus.publish("config", settings))
+            self.engine.call(lambda: bus.publish(SettingsChanged(settings)))

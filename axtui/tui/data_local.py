@@ -16,6 +16,7 @@ import logging
 import threading
 from typing import Any
 
+from axtui.bus import AlertChanged
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
 from axtui.metrics.live import LiveMetrics
@@ -157,7 +158,7 @@ class StoreBackend(StoreOps, Backend):
             return
         for e in sorted(events, key=lambda e: e.id):
             if e.id > self._alert_seen_id:
-                self._emit_alert(e)
+                self._emit_alert(AlertChanged(e))
         self._alert_seen_id = max(self._alert_seen_id, newest)
 
 

@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 import httpx
 
+from axtui.bus import AlertChanged, BudgetCrossed
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
 from axtui.errors import AxError, InvalidRequest, ProviderError
@@ -185,12 +186,14 @@ class RemoteBackend(Backend):
         if kind == "snapshot":
             self._stream.snapshot = Snapshot.from_json(data)
             self._stream.received_at = time.monotonic()
-        elif kind in ("alert", "budget"):
-            payload = json.loads(data)
-            event = SimpleNamespace(**payload)
-            if kind == "budget" and not hasattr(event, "kind"):
-                event.kind = None
-            self._emit_alert(event)
+        elif kind == "alert":
+            from axtui.metrics.alerts.model import AlertEvent
+
+            self._emit_alert(AlertChanged(rebuild(AlertEvent, json.loads(data))))
+        elif kind == "budget":
+            from axtui.cost.alerts import BudgetAlert
+
+            self._emit_alert(BudgetCrossed(rebuild(BudgetAlert, json.loads(data))))
 
     # -- realtime -------------------------------------------------------------------------
 

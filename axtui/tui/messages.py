@@ -7,18 +7,19 @@ Backends run in other threads; they reach the UI only by posting these
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from textual.message import Message
+
+from axtui.bus import AlertChanged, BudgetCrossed
 
 __all__ = ["AlertEventArrived", "BackendFailed", "BackendStarted", "DataChanged", "SwitchScreen"]
 
 
 @dataclass
 class AlertEventArrived(Message):
-    """An alert rule changed state (an `axtui.metrics.alerts.model.AlertEvent`, or a budget alert)."""
+    """An alert rule changed state, or a budget crossed a threshold."""
 
-    event: Any
+    event: AlertChanged | BudgetCrossed
 
 
 @dataclass

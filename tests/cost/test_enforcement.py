@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from axtui.bus import EventBus
+from axtui.bus import BudgetCrossed, EventBus
 from axtui.clock import FakeClock
 from axtui.config import BudgetsConfig, PriceOverride, ProviderConfig, Settings
 from axtui.cost import enforcement
@@ -178,7 +178,7 @@ async def test_thresholds_fire_once_per_period_on_log_bus_and_store(store: Store
     clock = FakeClock()
     bus = EventBus()
     seen: list[BudgetAlert] = []
-    bus.subscribe(lambda topic, event: seen.append(event) if topic == "budget" else None)
+    bus.subscribe(lambda event: seen.append(event.alert) if isinstance(event, BudgetCrossed) else None)
     set_budget(store, Scope("global"), "month", 10 * USD, now=clock.now())
     # Two books stand for two processes settling against the same budget.
     a, b = BudgetBook(store, clock=clock, bus=bus), BudgetBook(store, clock=clock, bus=bus)

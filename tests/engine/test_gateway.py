@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from axtui.bus import CallRecorded
 from axtui.config import ProviderConfig, Settings
 from axtui.engine import CallOptions, Gateway
 from axtui.engine.compose import build_gateway
@@ -45,7 +46,7 @@ async def make() -> AsyncIterator[Any]:
         gw = await build_gateway(settings, providers={p.name: p for p in providers})
         # Only the pipeline is under test here: no budgets or limits from the store.
         records: list[CallRecord] = []
-        gw.bus.subscribe(lambda topic, ev: records.append(ev) if topic == "call" else None)
+        gw.bus.subscribe(lambda ev: records.append(ev.record) if isinstance(ev, CallRecorded) else None)
         gateways.append(gw)
         return gw, records
 

@@ -22,7 +22,7 @@ import logging
 from decimal import Decimal
 
 from axtui.aio import cancel_and_wait
-from axtui.bus import EventBus
+from axtui.bus import AlertChanged, EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
 from axtui.metrics.alerts import storage
@@ -272,7 +272,7 @@ class AlertEvaluator:
             level = logging.INFO
         log.log(level, "alert %s", event.message)
         if self.bus is not None:
-            self.bus.publish("alert", event)
+            self.bus.publish(AlertChanged(event))
         url = self._webhook(info)
         if event.delivery == "pending" and url:
             task = asyncio.get_running_loop().create_task(self._deliver(event, url), name=f"ax-webhook-{event.id}")
