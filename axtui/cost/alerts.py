@@ -6,7 +6,7 @@ once per budget, period and threshold (a unique constraint, so two
 processes settling at once still fire it once), and it goes to
 
 - the log (a warning),
-- the event bus, topic ``budget`` (the dashboard shows it),
+- the event bus, as `BudgetCrossed` (the dashboard shows it),
 - the budget's webhook, or the configured one: a JSON POST, retried with
   backoff; the outcome is recorded on the event and a failure is never
   fatal.

@@ -1,6 +1,6 @@
 """Live metrics: per-second windows of every call, fed from the event bus.
 
-`LiveMetrics` subscribes to the bus's ``call`` topic and counts each call
+`LiveMetrics` subscribes to the bus's `CallRecorded` events and counts each call
 in one-second slots over the last 15 minutes (``metrics.window_s``),
 overall and per provider, deployment, model and user: requests, errors,
 rate-limited and budget-refused calls, cache hits, tokens, exact spend and

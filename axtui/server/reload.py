@@ -2,7 +2,7 @@
 
 Every second each worker looks at the config file's modification time and
 size; when they change it reads the file again and publishes the new
-settings on the gateway's ``config`` topic, where the router (``[routing]``,
+settings on the gateway's bus (`SettingsChanged`), where the router (``[routing]``,
 aliases, deployment weights) and the rate limiter (``[ratelimit]``
 defaults) take them for the calls that follow. So routing saved from the
 dashboard, or written by hand, reaches a running gateway within a second.

@@ -8,7 +8,7 @@ so when several processes evaluate the same rules only one announces each
 transition. A stored transition is then delivered:
 
 - to the log (firing at warning, or error for critical rules; the rest at info),
-- to the event bus, topic ``alert``, as an `AlertEvent` (the dashboard shows it),
+- to the event bus as `AlertChanged` (the dashboard shows it),
 - to the rule's webhook (or ``alerts.webhook``) for ``firing`` and
   ``resolved`` transitions, in the background, with retries; the outcome
   is written back to the event. A silenced rule's events are stored and

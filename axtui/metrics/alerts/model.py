@@ -53,7 +53,7 @@ class RuleInfo:
 
 @dataclass(slots=True)
 class AlertEvent:
-    """One transition of a rule: stored, published on the bus (topic ``alert``) and sent to webhooks.
+    """One transition of a rule: stored, published on the bus (`AlertChanged`) and sent to webhooks.
 
     ``kind`` is ``pending``, ``firing``, ``resolved`` or ``cancelled``;
     ``threshold`` the rule's exact decimal threshold as text; ``labels`` the
