@@ -70,7 +70,7 @@ def summary(hours: float | None, since: str | None, as_json: bool) -> None:
         raise click.UsageError("give either --time HOURS or --since WHEN, not both")
     if since is not None:
         start = parse_when(since, now, tz, "--since")
-        heading = f"Spend since {since}"
+        heading = None
     else:
         hours = 24.0 if hours is None else hours
         # More hours than have passed since 1970 mean everything recorded.
@@ -88,7 +88,10 @@ def summary(hours: float | None, since: str | None, as_json: bool) -> None:
         dump_json(data)
         return
     t = s.totals
-    console.print(f"[bold]{escape(heading)}[/] (since {fmt_when(s.since, tz)})")
+    if heading is None:
+        console.print(f"[bold]Spend since {fmt_when(s.since, tz)}[/]")
+    else:
+        console.print(f"[bold]{heading}[/] (since {fmt_when(s.since, tz)})")
     per_call = s.cost_per_call_usd
     rows: list[tuple[str, str]] = [
         ("total", f"{format_usd(s.total_nanos, nanos=True)} over {t.calls:,} calls"
