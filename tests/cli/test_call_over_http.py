@@ -95,8 +95,8 @@ def test_plain_streaming_prints_the_answer(env: dict[str, str]) -> None:
     assert done.returncode == 0 and len(done.stdout.strip()) > 10
 
 
-def test_missing_key_names_the_variable(env: dict[str, str]) -> None:
+def test_missing_key_names_the_variable_and_is_a_config_error(env: dict[str, str]) -> None:
     env = {k: v for k, v in env.items() if k != "SIM_GEMINI_KEY"}
     done = _ax("call", "hi", "--model", "gemini-2.5-flash", env=env)
-    assert done.returncode == 1
+    assert done.returncode == 2  # the setup is wrong, not the provider
     assert "SIM_GEMINI_KEY" in done.stderr and "Traceback" not in done.stderr
