@@ -786,6 +786,16 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
         raise
 
 
+def where_in_file(loc: tuple[Any, ...], path: Path | None = None) -> str:
+    """``PATH, line N`` of the setting at ``loc`` in the config file (just ``PATH`` when not found)."""
+    path = path or locations.config_path()
+    try:
+        line = _locate(path.read_text(encoding="utf-8"), loc)
+    except (OSError, UnicodeDecodeError):
+        line = None
+    return f"{path}, line {line}" if line else str(path)
+
+
 def _explain(exc: ValidationError, text: str, path: Path | str) -> str:
     from axtui.validation import field_problems
 
@@ -801,28 +811,57 @@ def _explain(exc: ValidationError, text: str, path: Path | str) -> str:
     return "invalid config:\n  " + "\n  ".join(lines) + "\nFix the value there and run the command again."
 
 
+_TOML_KEY_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_TOML_DOTTED = rf"{_TOML_KEY_PART}(?:\s*\.\s*{_TOML_KEY_PART})*"
+_TOML_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_TOML_DOTTED})\s*\]\]?\s*(?:#.*)?$")
+_TOML_ASSIGN = re.compile(rf"^\s*({_TOML_DOTTED})\s*=")
+
+
+def _key_parts(dotted: str) -> list[str]:
+    return [part.strip("\"'") for part in re.findall(_TOML_KEY_PART, dotted)]
+
+
 def _locate(text: str, loc: tuple[Any, ...]) -> int | None:
-    """Best-effort line number of a dotted key path in TOML text."""
-    names = [p for p in loc if isinstance(p, str)]
-    if not names:
-        return None
-    src = text.splitlines()
-    start = -1
-    # Walk down table headers ([a.b] or [[a]]), honouring array indexes.
-    idx_iter = iter(loc)
-    prefix: list[str] = []
-    for part in idx_iter:
-        if isinstance(part, int):
-            continue
-        prefix.append(part)
-        header = ".".join(prefix)
-        hits = [i for i, s in enumerate(src) if re.match(rf"^\s*\[\[?\s*{re.escape(header)}\s*\]?\]\s*$", s)]
-        if hits:
-            nxt = loc[loc.index(part) + 1] if loc.index(part) + 1 < len(loc) else None
-            pick = hits[nxt] if isinstance(nxt, int) and nxt < len(hits) else hits[0]
-            start = max(start, pick)
-    last = names[-1]
-    for i in range(max(start, 0), len(src)):
-        if re.match(rf"^\s*\"?{re.escape(last)}\"?\s*=", src[i]):
-            return i + 1
-    return start + 1 if start >= 0 else None
+    """The line of the setting at ``loc`` (a pydantic error location), or of the nearest table holding it.
+
+    Every table header and ``key =`` line is read as the full path it
+    defines (``[[providers]]`` entries counted, so the second provider's
+    ``kind`` is ``providers.1.kind``); the line whose path is the longest
+    prefix of ``loc`` wins, so a key of the same name in another table
+    never matches. It is a pointer for people, never used to read values.
+    """
+    want = list(loc)
+    arrays: dict[tuple[str, ...], int] = {}  # the current entry of each array of tables
+
+    def indexed(names: list[str]) -> list[str | int]:
+        path: list[str | int] = []
+        for k, name in enumerate(names):
+            path.append(name)
+            key = tuple(names[: k + 1])
+            if key in arrays and k < len(names) - 1:
+                path.append(arrays[key])
+        return path
+
+    table: list[str | int] = []
+    best_len, best_line = 0, None
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _TOML_HEADER.match(line)
+        if header:
+            names = _key_parts(header.group(2))
+            if header.group(1) == "[[":
+                arrays[tuple(names)] = arrays.get(tuple(names), -1) + 1
+                # A new entry starts the arrays nested in it afresh.
+                for key in [k for k in arrays if len(k) > len(names) and k[: len(names)] == tuple(names)]:
+                    del arrays[key]
+                table = [*indexed(names), arrays[tuple(names)]]
+            else:
+                table = indexed(names)
+            path = table
+        else:
+            assign = _TOML_ASSIGN.match(line)
+            if not assign:
+                continue
+            path = [*table, *_key_parts(assign.group(1))]
+        if len(path) > best_len and want[: len(path)] == path:
+            best_len, best_line = len(path), number
+    return best_line

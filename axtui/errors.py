@@ -19,6 +19,7 @@ AxError                         base of everything ax raises on purpose
     ├── ProviderConnectionError the connection failed or dropped
     ├── ProviderRateLimited     upstream 429 (retry_after seconds)
     ├── ProviderAuthError       upstream 401/403: the provider key is wrong
+    │   └── ProviderKeyMissing  the key's environment variable is unset (a config problem)
     ├── ProviderBadRequest      upstream 400/404/422: the request is wrong for it
     │   └── ContextTooLong      the prompt does not fit the model's context
     ├── ProviderServerError     upstream 5xx
@@ -50,6 +51,7 @@ __all__ = [
     "ProviderBadRequest",
     "ProviderConnectionError",
     "ProviderError",
+    "ProviderKeyMissing",
     "ProviderRateLimited",
     "ProviderServerError",
     "ProviderTimeout",
@@ -235,6 +237,10 @@ class ProviderAuthError(ProviderError):
     """The provider refused the key ax sent (401/403)."""
 
     retryable = False
+
+
+class ProviderKeyMissing(ProviderAuthError):
+    """The provider's key variable is unset: nothing was sent; the setup, not the provider, is at fault."""
 
 
 class ProviderBadRequest(ProviderError):

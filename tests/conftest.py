@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import stamina
+
+from axtui.types import ChatRequest
+
+from . import support
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +22,18 @@ def ax_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for var in ("AX_CONFIG", "AX_DATABASE_URL", "AX_REDIS_URL", "AX_ADMIN_KEY"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (a refused connection, or a port to serve on)."""
+    return support.free_port()
+
+
+@pytest.fixture
+def chat_request() -> Callable[..., ChatRequest]:
+    """The shared builder of one-turn chat requests: ``chat_request("smart", "hi", max_tokens=5)``."""
+    return support.chat_request
 
 
 @pytest.fixture(autouse=True)

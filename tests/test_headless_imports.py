@@ -16,6 +16,8 @@ import pytest
 
 from axtui import locations
 
+pytestmark = pytest.mark.processes
+
 _PROBE = textwrap.dedent(
     """
     import json, sys

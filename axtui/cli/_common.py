@@ -1,8 +1,8 @@
 """What every command shares: error handling, exit codes, output, async.
 
 Exit codes: 0 done, 1 upstream failure (or a check that failed, such as
-``ax cost budget check``), 2 usage or config error, 3 refused by a rate
-limit or a budget.
+``ax cost budget check``), 2 usage or config error (a provider key
+variable that is unset included), 3 refused by a rate limit or a budget.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import math
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -25,8 +25,19 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
 
-from axtui.errors import AxError, BudgetExceeded, ConfigError, ProviderError, RateLimited, RequestError, StoreError
+from axtui.errors import (
+    AxError,
+    BudgetExceeded,
+    ConfigError,
+    ProviderError,
+    ProviderKeyMissing,
+    RateLimited,
+    RequestError,
+    StoreError,
+)
 from axtui.money import usd_text
 from axtui.redaction import ScrubFilter, scrub
 
@@ -41,6 +52,7 @@ __all__ = [
     "err_console",
     "exit_code_for",
     "fail",
+    "fit_table",
     "handle_errors",
     "open_store",
     "run_async",
@@ -61,7 +73,7 @@ def exit_code_for(exc: AxError) -> int:
     """The exit code a command ends with for ``exc``."""
     if isinstance(exc, (RateLimited, BudgetExceeded)):
         return EXIT_REFUSED
-    if isinstance(exc, (ConfigError, RequestError)):
+    if isinstance(exc, (ConfigError, RequestError, ProviderKeyMissing)):
         return EXIT_USAGE
     if isinstance(exc, StoreError):
         return EXIT_USAGE
@@ -236,3 +248,48 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number; give one in the range {self._describe_range()}", param, ctx)
         return super().convert(number, param, ctx)
+
+
+def _natural_width(table: Table, flex: set[str]) -> int:
+    """The table's width with nothing cut and the ``flex`` columns wrapped to about 20 characters."""
+    options = console.options.update_width(1_000_000)
+    saved = {}
+    for column in table.columns:
+        if column.header in flex:
+            saved[id(column)] = column.max_width
+            longest_word = max([Measurement.get(console, options, c).minimum for c in column.cells] or [1])
+            column.max_width = max(longest_word, 20)
+    try:
+        return Measurement.get(console, options, table).maximum
+    finally:
+        for column in table.columns:
+            if id(column) in saved:
+                column.max_width = saved[id(column)]
+
+
+def fit_table(table: Table, *, keep: Iterable[str] = (), drop: Iterable[str] = (), width: int | None = None) -> Table:
+    """Make ``table`` readable in ``width`` columns (the console's): nothing that matters is cut.
+
+    Columns named in ``keep`` (names, dates, money, ids) never wrap and are
+    never shortened to ``claude-…``; columns named in ``drop`` are removed,
+    first named first, while the table is wider than ``width`` with the
+    other columns (messages, rules) wrapped to a readable width. The same
+    holds when the output is piped: rich then lays it out for ``COLUMNS``
+    (80 by default).
+    """
+    width = width or console.width
+    keep = set(keep)
+    flex = {str(c.header) for c in table.columns if c.header not in keep}
+    for column in table.columns:
+        column.min_width = max(column.min_width or 0, len(str(column.header)))  # a header is never cut either
+        if column.header in keep:
+            column.no_wrap = True
+            cells = [Measurement.get(console, console.options, c).maximum for c in column.cells]
+            column.min_width = max([column.min_width, *cells])
+    for header in drop:
+        if _natural_width(table, flex) <= width:
+            break
+        table.columns = [c for c in table.columns if c.header != header]
+        for index, column in enumerate(table.columns):
+            column._index = index  # rich pads the first and last column by this position
+    return table

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from axtui.cli._common import EXIT_UPSTREAM, console, dump_json, handle_errors, open_store, run_async
+from axtui.cli._common import EXIT_UPSTREAM, console, dump_json, fit_table, handle_errors, open_store, run_async
 from axtui.cli._cost_common import die, fmt_when, load
 from axtui.cost.calculator import money
 from axtui.money import format_usd
@@ -144,7 +144,8 @@ def budget_list(as_json: bool) -> None:
                       "hard" if b.hard else "soft", format_usd(s.spent_nanos, nanos=True),
                       ",".join(map(str, b.thresholds)) + "%" if b.thresholds else f"{defaults}% (default)",
                       b.webhook or (f"{settings.budgets.webhook} (default)" if settings.budgets.webhook else "-"))
-    console.print(table)
+    console.print(fit_table(table, keep=("id", "scope", "period", "limit", "kind", "spent"),
+                            drop=("webhook", "alerts at")))
 
 
 @budget.command("delete")
@@ -183,7 +184,7 @@ def budget_check(as_json: bool) -> None:
         from axtui.webhooks import webhook_policy
 
         notifier = AlertNotifier(store, attempts=settings.budgets.webhook_attempts,
-                                 policy=webhook_policy(settings.webhooks))  # fmt: skip
+                                 policy=webhook_policy(settings.webhooks), log_alerts=False)  # fmt: skip
         fired = run_async(evaluate_alerts(store, settings.budgets, now, notifier))
         statuses = budget_status(store, now, tz=tz)
     finally:

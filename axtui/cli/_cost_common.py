@@ -21,7 +21,7 @@ _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 def die(message: str, code: int = EXIT_USAGE) -> None:
     """Print ``message`` (taken literally, brackets and all) as an error and exit with ``code``."""
-    fail(escape(message), code)
+    fail(message, code)  # `fail` prints it literally; escaping here as well printed stray backslashes
 
 
 def load() -> Settings:

@@ -121,14 +121,18 @@ def path() -> None:
 def show(as_json: bool) -> None:
     """Print the effective settings (defaults filled in, secrets never shown)."""
     import tomli_w
+    from rich.markup import escape
 
     from axtui import locations
-    from axtui.cli._common import dump_json
+    from axtui.cli._common import dump_json, err_console
+    from axtui.cli._setup import check_providers
     from axtui.config import load_settings
     from axtui.engine.compose import effective_providers
 
     path = locations.config_path()
     settings = effective_providers(load_settings())
+    for warning in check_providers(settings):
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     data = _hide_secrets(settings.model_dump(mode="json", exclude_none=True))
     if as_json:
         dump_json(data)

@@ -11,7 +11,16 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from axtui.cli._common import EXIT_UPSTREAM, EXIT_USAGE, FiniteFloat, console, dump_json, handle_errors, open_store
+from axtui.cli._common import (
+    EXIT_UPSTREAM,
+    EXIT_USAGE,
+    FiniteFloat,
+    console,
+    dump_json,
+    fit_table,
+    handle_errors,
+    open_store,
+)
 from axtui.cli._cost_budget import alerts, budget, forecast_line, status_json
 from axtui.cli._cost_common import die, escape, fmt_tokens, fmt_when, load, parse_when, per_million
 from axtui.cli._cost_whatif import whatif
@@ -39,16 +48,18 @@ cost.add_command(whatif)
 
 
 @cost.command()
-@click.option("--time", "hours", type=FiniteFloat(min=0, min_open=True), default=24.0, show_default=True,
-              help="Hours back from now to cover.")
+@click.option("--time", "hours", type=FiniteFloat(min=0, min_open=True), default=None,
+              help="Hours back from now to cover.  [default: 24]")
+@click.option("--since", default=None, help="Start instead of --time: 24h, 7d, today, 2026-11-01, …")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
 @handle_errors
-def summary(hours: float, as_json: bool) -> None:
+def summary(hours: float | None, since: str | None, as_json: bool) -> None:
     """Total spend, calls, tokens, cache savings, top models and a projection.
 
     \b
     Examples:
       ax cost summary
+      ax cost summary --since 7d
       ax cost summary --time 168 --json
     """
     from axtui.cost.budgets import budget_status
@@ -57,10 +68,19 @@ def summary(hours: float, as_json: bool) -> None:
     settings = load()
     tz = settings.budgets.timezone
     now = time.time()
+    if hours is not None and since is not None:
+        raise click.UsageError("give either --time HOURS or --since WHEN, not both")
+    if since is not None:
+        start = parse_when(since, now, tz, "--since")
+        heading = None
+    else:
+        hours = 24.0 if hours is None else hours
+        # More hours than have passed since 1970 mean everything recorded.
+        start = max(0.0, now - hours * 3600)
+        heading = f"Spend over the last {hours:g} h"
     store = open_store()
     try:
-        # More hours than have passed since 1970 mean everything recorded.
-        s = make_summary(store, max(0.0, now - hours * 3600), now, tz=tz)
+        s = make_summary(store, start, now, tz=tz)
         statuses = budget_status(store, now, tz=tz)
     finally:
         store.close()
@@ -70,7 +90,10 @@ def summary(hours: float, as_json: bool) -> None:
         dump_json(data)
         return
     t = s.totals
-    console.print(f"[bold]Spend over the last {hours:g} h[/] (since {fmt_when(s.since, tz)})")
+    if heading is None:
+        console.print(f"[bold]Spend since {fmt_when(s.since, tz)}[/]")
+    else:
+        console.print(f"[bold]{heading}[/] (since {fmt_when(s.since, tz)})")
     per_call = s.cost_per_call_usd
     rows: list[tuple[str, str]] = [
         ("total", f"{format_usd(s.total_nanos, nanos=True)} over {t.calls:,} calls"
@@ -99,7 +122,7 @@ def summary(hours: float, as_json: bool) -> None:
             flag = " [yellow]*[/]" if m.unknown_price_calls else ""
             table.add_row(m.provider or "(none)", m.model or "(none)", format_usd(m.cost_nanos, nanos=True) + flag,
                           f"{m.calls:,}")
-        console.print(table)
+        console.print(fit_table(table, keep=("provider", "model", "cost", "calls")))
     for st in statuses:
         console.print(f"  budget {st.budget.describe()}: {forecast_line(st, tz)}")
 
@@ -165,7 +188,7 @@ def breakdown(provider: str | None, by: str, since: str, until: str, as_json: bo
         flag = " [yellow]*[/]" if t.unknown_price_calls else ""
         table.add_row(row.key or "(none)", format_usd(t.cost_nanos, nanos=True) + flag, share, f"{t.calls:,}",
                       fmt_tokens(t.input_tokens), fmt_tokens(t.output_tokens), f"{t.cache_hits:,}")
-    console.print(table)
+    console.print(fit_table(table, keep=(by, "cost", "share", "calls"), drop=("cache hits", "in", "out")))
     if not b.rows:
         console.print("  no calls in that range")
     if total.unknown_price_calls:
@@ -294,9 +317,12 @@ def prices_list(provider: str | None, as_json: bool) -> None:
         table.add_row(p.model, p.provider, per_million(r.input), per_million(r.cached_input), writes, out,
                       f"{p.context_window:,}" if p.context_window else "-",
                       f"{p.max_output:,}" if p.max_output else "-", can, p.origin)
-    console.print(table)
-    console.print("  can: T tools, V vision, J JSON mode, S streaming · +tiers: long-context rates apply "
-                  "(`ax cost prices list --json` shows them)")
+    console.print(fit_table(table, keep=("model", "provider", "input", "cached", "output", "context", "can"),
+                            drop=("from", "write 5m/1h", "max out", "context", "can", "cached")))
+    shown = {str(c.header) for c in table.columns}
+    legend = "can: T tools, V vision, J JSON mode, S streaming · " if "can" in shown else ""
+    hidden = "" if "from" in shown else "; widen the terminal for every column"
+    console.print(f"  {legend}+tiers: long-context rates apply (`ax cost prices list --json` shows them{hidden})")
 
 
 @prices.command("import")

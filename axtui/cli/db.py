@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from pathlib import Path
 
 import click
 
-from axtui.cli._common import console, handle_errors
+from axtui.cli._common import console, fail, handle_errors
 
 
 @click.group()
@@ -55,16 +58,55 @@ def path() -> None:
 
 
 @db.command()
-@click.argument("dest", type=click.Path(path_type=Path), required=False)
+@click.argument("dest", required=False)
+@click.option("--force", is_flag=True, help="Replace DEST if it is an existing file.")
 @handle_errors
-def backup(dest: Path | None) -> None:
-    """Copy the database to DEST (a file or folder), safely while ax writes to it."""
+def backup(dest: str | None, force: bool) -> None:
+    """Copy the database to DEST, safely while ax writes to it.
+
+    DEST is a file, or a folder (an existing one, or any path ending in /)
+    that gets a file named ax-backup-DATE-TIME.db. Without DEST the copy
+    goes to the backups folder in ax's data folder. Missing folders are
+    not created, and an existing file is replaced only with --force.
+
+    \b
+    Examples:
+      ax db backup
+      ax db backup ~/backups/
+      ax db backup ax-before-upgrade.db --force
+    """
     from axtui import locations
     from axtui.store import Store
 
+    if dest is None:
+        target = locations.data_dir() / "backups" / _backup_name()
+        target.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        target = _backup_target(dest, force)
     store = Store.open()
     try:
-        out = store.backup(dest or locations.data_dir() / "backups")
+        out = store.backup(target)
     finally:
         store.close()
     console.print(f"backed up to {out}")
+
+
+def _backup_name() -> str:
+    return f"ax-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
+
+
+def _backup_target(dest: str, force: bool) -> Path:
+    """The file a backup to ``dest`` writes, or a usage error saying what is in the way."""
+    path = Path(dest).expanduser()
+    if dest.endswith(("/", os.sep)) or path.is_dir():
+        path = path / _backup_name()
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        fail(f"cannot write the backup {path} ({folder} is a file, not a folder); choose a writable folder")
+    if not folder.exists():
+        fail(f"cannot write the backup {path}: the folder {folder} does not exist; create it first "
+             f"(mkdir -p {folder}) or choose a writable folder")
+    asked = path.exists() and not force
+    if asked and (not sys.stdin.isatty() or not click.confirm(f"{path} exists; replace it?", default=False, err=True)):
+        fail(f"{path} already exists; choose another name, or pass --force to replace it")
+    return path

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from axtui.cli._common import console, dump_json, err_console, handle_errors
+from axtui.cli._common import console, dump_json, err_console, fit_table, handle_errors
 
 
 def _when(ts: float | None) -> str:
@@ -132,7 +132,8 @@ def list_(as_json: bool, active: bool) -> None:
             _when(i.created),
             "active" if i.active else f"revoked {_when(i.revoked)}",
         )
-    console.print(table)
+    console.print(fit_table(table, keep=("id", "prefix", "user", "budget", "created"),
+                            drop=("trusted", "prefix", "created", "rpm", "budget")))
 
 
 @keys.command()

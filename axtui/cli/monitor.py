@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from axtui.cli._common import console, dump_json, handle_errors
+from axtui.cli._common import console, dump_json, fit_table, handle_errors
 
 __all__ = ["SUBCOMMANDS", "monitor"]
 
@@ -107,35 +107,47 @@ def alerts() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
 @handle_errors
 def alerts_list(as_json: bool) -> None:
-    """Every rule with its state and when it last fired."""
+    """Every rule with its state and when it last fired.
+
+    A state is kept current only while a process evaluates the rules
+    (``ax serve``, ``ax monitor realtime``, ``ax sim load``); once none has
+    for a while, a firing or pending state is shown as stale.
+    """
     from rich.markup import escape
     from rich.table import Table
 
     from axtui.cli._common import open_store
+    from axtui.config import load_settings
     from axtui.metrics.alerts.storage import list_rules
 
+    interval = load_settings().alerts.interval_s
     store = open_store()
     try:
         rules = list_rules(store)
     finally:
         store.close()
+    now = time.time()
     if as_json:
-        dump_json([r.to_json() for r in rules])
+        dump_json([{**r.to_json(), "stale": r.stale(now, interval)} for r in rules])
         return
     if not rules:
         click.echo('No alert rules. Add one with: ax monitor alerts add "error_rate > 5% for 5m"')
         return
     table = Table(box=None, header_style="bold")
     for col in ("id", "name", "rule", "severity", "state", "since", "last fired", "webhook"):
-        table.add_column(col, justify="right" if col == "id" else "left", overflow="fold")
+        table.add_column(col, justify="right" if col == "id" else "left", overflow="fold",
+                         ratio=1 if col in ("name", "rule") else None)
     styles = {"firing": "bold red", "pending": "yellow", "ok": "green"}
+    stale = [r for r in rules if r.stale(now, interval)]
     for r in rules:
         state = r.state if r.enabled else "disabled"
-        if r.silenced_until and r.silenced_until > time.time():
+        if r in stale:
+            state += " (stale)"
+        if r.silenced_until and r.silenced_until > now:
             state += " (silenced)"
         table.add_row(
             str(r.id),
-            escape(r.name) if r.name != r.rule else "",
+            escape(r.name),
             escape(r.rule),
             r.severity,
             f"[{styles.get(r.state, '')}]{state}[/]" if r.enabled else state,
@@ -143,7 +155,13 @@ def alerts_list(as_json: bool) -> None:
             _when(r.last_fired_at) or "never",
             escape(r.webhook or ""),
         )
-    console.print(table)
+    console.print(fit_table(table, keep=("id", "severity", "state", "since", "last fired"),
+                            drop=("webhook", "since", "last fired", "severity")))
+    if stale:
+        seen = [r.evaluated_at for r in stale if r.evaluated_at is not None]
+        when = f"since {_when(max(seen))}" if seen else "yet"
+        console.print(f"(stale): no running ax has evaluated {'this rule' if len(stale) == 1 else 'these rules'} "
+                      f"{when}; the state is the last one seen. `ax serve` keeps it current.", soft_wrap=True)
 
 
 @alerts.command("add")
@@ -241,7 +259,7 @@ def alerts_events(since: str | None, rule_id: int | None, limit: int, as_json: b
         return
     table = Table(box=None, header_style="bold")
     for col in ("time (UTC)", "source", "event", "value", "message", "webhook"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", ratio=1 if col == "message" else None)
     styles = {"firing": "bold red", "pending": "yellow", "resolved": "green", "cancelled": "dim", "threshold": "yellow"}
     for e in events:
         delivery = e["delivery"] if e["delivery"] != "failed" else f"failed: {e['delivery_error'] or ''}"
@@ -254,7 +272,7 @@ def alerts_events(since: str | None, rule_id: int | None, limit: int, as_json: b
             escape(e["message"]),
             "" if e["delivery"] == "none" else escape(delivery),
         )
-    console.print(table)
+    console.print(fit_table(table, keep=("time (UTC)", "source", "event", "value"), drop=("webhook",)))
 
 
 # -- export ----------------------------------------------------------------------------------

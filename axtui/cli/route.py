@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from axtui.cli._common import FiniteFloat, console, dump_json, handle_errors, run_async
+from axtui.cli._common import FiniteFloat, console, dump_json, fit_table, handle_errors, run_async
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -165,7 +165,8 @@ def _print_explanation(x: Any) -> None:
                       str(h.calls), errors,
                       format_usd(c.estimate_nanos, nanos=True) if c.estimate_nanos is not None else "unknown",
                       c.cost_source)
-    console.print(table)
+    console.print(fit_table(table, keep=("#", "deployment", "circuit", "p95", "cost/call"),
+                            drop=("region", "calls", "errors", "from")))
     console.print("why:")
     for c in x.candidates:
         pos = "–" if c.position is None else str(c.position + 1)
@@ -198,17 +199,21 @@ def status(since: float | None, as_json: bool) -> None:
 
     settings = effective_providers(load_settings())
     catalog = build_catalog(settings)
+    routing = settings.routing
+    if since is not None:
+        # The counts, rates and latencies cover the window asked for, not the router's own.
+        routing = routing.model_copy(update={"window_s": since})
     store = Store.open()
     try:
-        snaps = health_from_store(store, catalog, settings.routing, SYSTEM_CLOCK, since)
+        snaps = health_from_store(store, catalog, routing, SYSTEM_CLOCK, since)
     finally:
         store.close()
     if as_json:
-        dump_json({"window_s": settings.routing.window_s, "deployments": [_snapshot_json(s) for s in snaps]})
+        dump_json({"window_s": routing.window_s, "deployments": [_snapshot_json(s) for s in snaps]})
         return
     from rich.markup import escape
 
-    table = _table(f"deployment health (last {settings.routing.window_s:g}s)")
+    table = _table(f"deployment health (last {_ago(routing.window_s)})")
     # A narrow terminal gets the columns that matter most; 429s and TTFT move to the notes.
     wide = console.width >= 110
     cols = [("deployment", "left"), ("circuit", "left"), ("calls", "right"), ("errors", "right")]
@@ -239,7 +244,8 @@ def status(since: float | None, as_json: bool) -> None:
         row += [_ms(s.ttft_p95_ms)] if wide else []
         row += [f"{s.tokens_per_s:,.0f}" if s.tokens_per_s else "–", _ago(s.last_seen_s)]
         table.add_row(*row)
-    console.print(table)
+    console.print(fit_table(table, keep=("deployment", "circuit", "calls", "errors", "p50", "p95"),
+                            drop=("tok/s", "last", "p50")))
     if notes:
         console.print("notes:")
         for line in notes:
@@ -341,7 +347,8 @@ def _print_report(rep: Any) -> None:
             format_usd(v.cost_usd) if v.ok > v.unpriced_calls else ("unknown" if v.ok else "–"),
             format_usd(per_call) if per_call is not None else "–", fb,
         )
-    console.print(table)
+    console.print(fit_table(table, keep=("variant", "calls", "cost", "per call", "p95", "errors"),
+                            drop=("users", "p50", "feedback")))
     if not rep.calls:
         console.print("no calls recorded under this test yet")
 

@@ -42,6 +42,7 @@ def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool
     server's environment. Stop with Ctrl-C: calls in flight finish and every
     record is written.
     """
+    from axtui.cli._setup import check_providers
     from axtui.config import load_settings
     from axtui.server.auth import check_admin_key
 
@@ -57,7 +58,10 @@ def serve(host: str | None, port: int | None, workers: int | None, no_auth: bool
         )
     check_admin_key(settings.server.admin_key_env)
     check_bind(host, port)
+    warnings = check_providers(settings)
     _preflight(settings)
+    for warning in warnings:
+        err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
     if no_auth:
         reach = "anyone on this host" if _loopback(host) else f"ANYONE WHO CAN REACH {host}:{port}"
         err_console.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -19,6 +20,7 @@ from axtui.cli._common import (
     handle_errors,
     run_async,
 )
+from axtui.money import format_usd
 
 
 @click.group()
@@ -64,19 +66,26 @@ def serve(host: str, port: int, profile: str, seed: int) -> None:
 
 @sim.command()
 @click.option("--rps", type=FiniteFloat(min=0.1, max=5000), default=20.0, show_default=True, help="Calls per second.")
-@click.option("--duration", type=FiniteFloat(min=0.1, max=7 * 86_400), default=10.0, show_default=True, help="Seconds to run.")
+@click.option("--duration", type=FiniteFloat(min=0.1, max=7 * 86_400), default=10.0, show_default=True,
+              help="Seconds to send for.")
+@click.option("--wait", "wait_s", type=FiniteFloat(min=0, max=3600), default=30.0, show_default=True,
+              help="Seconds to wait, once sending is over, for the answers still coming; the rest count as errors.")
 @click.option("--users", type=click.IntRange(1, 10_000), default=5, show_default=True, help="Distinct users calling.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the workload.")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the workload, to repeat a run exactly.  [default: a new one each run, printed]")
 @click.option("--target", default=None, help="A running gateway's URL (e.g. http://127.0.0.1:8787); default: in-process.")
 @click.option("--strategy", default=None, help="Override the routing strategy (latency, cost, round-robin, …).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the summary.")
 @handle_errors
-def load(rps: float, duration: float, users: int, seed: int, target: str | None, strategy: str | None,
-         as_json: bool) -> None:
+def load(rps: float, duration: float, wait_s: float, users: int, seed: int | None, target: str | None,
+         strategy: str | None, as_json: bool) -> None:
     """Drive a realistic workload through ax and summarise what happened.
 
     Several users and models; popular prompts repeated (Zipf), paraphrases
-    and near-misses of them, short and long prompts, some streaming.
+    and near-misses of them, short and long prompts, some streaming. Calls
+    are sent for --duration seconds; then the answers still coming are
+    waited for (up to --wait seconds, said when it starts). Each run draws
+    a new seed, so a second run is not all cache hits; --seed repeats one.
 
     \b
     Examples:
@@ -86,7 +95,12 @@ def load(rps: float, duration: float, users: int, seed: int, target: str | None,
     """
     if target is not None:
         _check_target(target)
-    summary = run_async(_load(rps, duration, users, seed, target, strategy, as_json))
+    if seed is None:
+        import random
+
+        seed = random.SystemRandom().randrange(1, 1_000_000)
+    summary = run_async(_load(rps, duration, wait_s, users, seed, target, strategy, as_json))
+    summary["seed"] = seed
     if as_json:
         dump_json(summary)
     else:
@@ -120,8 +134,8 @@ def _fail_when_nothing_served(s: dict[str, Any]) -> None:
          code)
 
 
-async def _load(rps: float, duration: float, users: int, seed: int, target: str | None, strategy: str | None,
-                as_json: bool) -> dict[str, object]:
+async def _load(rps: float, duration: float, wait_s: float, users: int, seed: int, target: str | None,
+                strategy: str | None, as_json: bool) -> dict[str, object]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from axtui.engine import Gateway
@@ -155,10 +169,15 @@ async def _load(rps: float, duration: float, users: int, seed: int, target: str 
         stats = f"ok {s.ok}  err {s.errors}  limited {s.rate_limited}  cached {s.cache_hits}  p50 {s.quantile(0.5):.0f} ms"
         progress.update(task, completed=s.calls, stats=stats)
 
+    def on_waiting(in_flight: int, sending_s: float) -> None:
+        if not as_json:
+            progress.console.print(f"sent {total:,} calls in {sending_s:.1f} s; waiting up to {wait_s:g} s for the "
+                                   f"{in_flight:,} answer{'s' if in_flight != 1 else ''} still coming (--wait)")
+
     try:
         with progress:
             summary = await run_load(workload, rps=rps, duration=duration, gateway=gateway, target=target,
-                                     strategy=strategy, progress=on_progress)
+                                     strategy=strategy, progress=on_progress, wait_s=wait_s, waiting=on_waiting)
     finally:
         if gateway is not None:
             await gateway.aclose()
@@ -183,8 +202,9 @@ def _print_summary(s: dict[str, Any]) -> None:
         ("calls", s["calls"]), ("served", s["ok"]), ("errors", s["errors"]), ("rate limited", s["rate_limited"]),
         ("budget refused", s["budget_refused"]), ("cache hits", f"{s['cache_hits']} ({float(s['hit_rate']):.0%})"),
         ("upstream calls", s["upstream_calls"]), ("p50 latency", f"{s['p50_ms']} ms"),
-        ("p95 latency", f"{s['p95_ms']} ms"), ("cost", f"${s['cost_usd']}"),
-        ("wall time", f"{s['elapsed_s']} s"),
+        ("p95 latency", f"{s['p95_ms']} ms"), ("cost", format_usd(Decimal(s["cost_usd"]))),
+        ("wall time", f"{s['elapsed_s']} s: {s['sending_s']} s sending, {s['waiting_s']} s waiting for answers"),
+        ("seed", f"{s['seed']} (--seed repeats this run)"),
     ]
     for name, value in rows:
         table.add_row(name, str(value))

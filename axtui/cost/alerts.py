@@ -6,7 +6,7 @@ once per budget, period and threshold (a unique constraint, so two
 processes settling at once still fire it once), and it goes to
 
 - the log (a warning),
-- the event bus, topic ``budget`` (the dashboard shows it),
+- the event bus, as `BudgetCrossed` (the dashboard shows it),
 - the budget's webhook, or the configured one: a JSON POST through ax's
   one webhook sender (`axtui.webhooks`: retries, no redirects, the
   ``[webhooks]`` address policy); the outcome is recorded on the event and
@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from axtui.bus import EventBus
+from axtui.bus import BudgetCrossed, EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import BudgetsConfig
 from axtui.cost.budgets import BudgetInfo, budget_status
@@ -139,12 +139,14 @@ class AlertNotifier:
 
     Args:
         store: where delivery outcomes are recorded.
-        bus: the event bus (topic ``budget``); None to skip it.
+        bus: the event bus (`BudgetCrossed` events); None to skip it.
         clock: backoff waits use it.
         attempts: webhook tries before a delivery is recorded as failed.
         timeout_s: the timeout of one try.
         policy: which addresses webhooks may reach (default: public ones only).
         sender: the webhook sender (default: one made from the arguments above).
+        log_alerts: log each alert as a warning; off where the caller prints them itself
+            (``ax cost budget check``), so nobody reads one alert twice.
     """
 
     def __init__(
@@ -157,8 +159,10 @@ class AlertNotifier:
         timeout_s: float = 10.0,
         policy: AddressPolicy | None = None,
         sender: WebhookSender | None = None,
+        log_alerts: bool = True,
     ) -> None:
         self.store = store
+        self.log_alerts = log_alerts
         self.bus = bus
         self.clock = clock
         self.attempts = attempts
@@ -169,9 +173,10 @@ class AlertNotifier:
 
     def publish(self, alert: BudgetAlert, webhook: str | None) -> None:
         """Log the alert, put it on the bus, and start its webhook delivery (if a loop runs)."""
-        log.warning("%s", alert.message)
+        if self.log_alerts:
+            log.warning("%s", alert.message)
         if self.bus is not None:
-            self.bus.publish("budget", alert)
+            self.bus.publish(BudgetCrossed(alert))
         if webhook:
             try:
                 loop = asyncio.get_running_loop()

@@ -152,7 +152,7 @@ class BudgetBook:
         store: where budgets and their counters live.
         config: time zone, alert thresholds, webhook, refresh interval.
         clock: decides the period a call falls in, and when leases run out.
-        bus: alerts go to its ``budget`` topic.
+        bus: alerts go on it as `BudgetCrossed` events.
         notifier: delivers alerts (one is made from ``store`` and ``bus`` when None).
         lease_s: how long this process's holds stay valid without renewal (``config.lease_s`` when None).
     """

@@ -4,7 +4,8 @@
 dataclasses; the CLI prints them, the dashboard and the server show them.
 Every breakdown's rows add up exactly to the summary of the same range:
 each call counts once per dimension (``(none)`` for calls without a key,
-tags or model; a call's tags count as one tag set).
+tags or model), except by tag: a call tagged ``a,b`` counts under ``a``
+and under ``b``, and once in the total.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class BreakdownRow:
 
 @dataclass(frozen=True, slots=True)
 class Breakdown:
-    """Spend over ``[since, until)`` grouped ``by`` one dimension; rows add up to ``total``."""
+    """Spend over ``[since, until)`` grouped ``by`` one dimension; rows add up to ``total`` (by tag, more)."""
 
     by: str
     since: float
@@ -257,10 +258,17 @@ def breakdown(
             dim = _DIM.get(by, "all")
             found = totals_by(conn, since, until, dim=dim, provider=provider, measures="money", open_end=open_end)
             for (prov, value), t in found.items():
-                groups.setdefault(prov if by == "provider" else value, Totals()).add(t)
+                if by == "tag":
+                    # Stored as the call's comma-joined tag set; each tag gets its own row.
+                    for tag in dict.fromkeys(value.split(",")) if value else (value,):
+                        groups.setdefault(tag, Totals()).add(t)
+                else:
+                    groups.setdefault(prov if by == "provider" else value, Totals()).add(t)
             rows = tuple(
                 BreakdownRow(k, t) for k, t in sorted(groups.items(), key=lambda kv: (-kv[1].cost_nanos, -kv[1].calls, kv[0]))
             )
+            if by == "tag":
+                return Breakdown(by, since, until, provider, rows, _sum(found.values()))
         return Breakdown(by, since, until, provider, rows, _sum(r.totals for r in rows))
 
     return store.run(read)

@@ -19,7 +19,7 @@ from typing import Any
 import stamina
 
 from axtui.aio import start_eagerly
-from axtui.bus import EventBus
+from axtui.bus import CallRecorded, EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
 from axtui.engine.attempts import Attempts
@@ -441,4 +441,4 @@ class Gateway:
     def _finish(self, rec: CallRecord) -> None:
         if self.recorder is not None:
             self.recorder.record(rec)
-        self.bus.publish("call", rec)
+        self.bus.publish(CallRecorded(rec))

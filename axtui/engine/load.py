@@ -41,6 +41,10 @@ class LoadSummary:
     latencies_ms: list[float] = field(default_factory=list)
     by_provider: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    #: Seconds spent sending (the rest of ``elapsed_s`` went on waiting for answers).
+    sending_s: float = 0.0
+    #: Calls still unanswered when the wait after sending ran out (counted as errors).
+    unanswered: int = 0
     #: Why calls failed or were refused, and how often (what a user needs when nothing works).
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -102,11 +106,16 @@ class LoadSummary:
             "unknown_cost_calls": self.unknown_cost_calls,
             "by_provider": dict(sorted(self.by_provider.items())),
             "elapsed_s": round(self.elapsed_s, 2),
+            "sending_s": round(self.sending_s, 2),
+            "waiting_s": round(max(0.0, self.elapsed_s - self.sending_s), 2),
+            "unanswered": self.unanswered,
             "reasons": dict(sorted(self.reasons.items(), key=lambda kv: -kv[1])[:5]),
         }
 
 
 Progress = Callable[[LoadSummary, int], None]
+#: Told, when sending ends, how many answers are still awaited and how long sending took.
+Waiting = Callable[[int, float], None]
 
 #: The standard workload's mix, over the demo fleet's aliases.
 STANDARD_MIX = {"fast": 0.45, "smart": 0.25, "cheap": 0.3}
@@ -138,11 +147,16 @@ async def run_load(
     strategy: str | None = None,
     progress: Progress | None = None,
     max_in_flight: int = 2_000,
+    wait_s: float | None = None,
+    waiting: Waiting | None = None,
 ) -> LoadSummary:
-    """Send ``rps * duration`` calls (forever when ``duration`` is None).
+    """Send ``rps * duration`` calls over ``duration`` seconds (forever when it is None), then wait for answers.
 
     Exactly one of ``gateway`` (in-process) and ``target`` (a gateway URL)
-    is given. ``progress(summary, sent)`` is called after every call.
+    is given. ``progress(summary, sent)`` is called after every call;
+    ``waiting(in_flight, sending_s)`` once sending is over and answers are awaited.
+    Calls still unanswered ``wait_s`` seconds later (None: wait for all)
+    are cancelled and counted as errors.
     """
     if (gateway is None) == (target is None):
         raise ValueError("give exactly one of gateway and target")
@@ -179,8 +193,22 @@ async def run_load(
             task = asyncio.create_task(one(item))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+        summary.sending_s = time.monotonic() - start
         if tasks:
-            await asyncio.gather(*tasks)
+            if waiting is not None:
+                waiting(len(tasks), summary.sending_s)
+            done, pending = await asyncio.wait(set(tasks), timeout=wait_s)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]  # as gather would
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+                summary.unanswered = len(pending)
+                for _ in pending:
+                    summary.add("error", "miss", 0, None, 0.0, None,
+                                f"no answer within the {wait_s:g} s waited after sending stopped")
     finally:
         for task in tasks:
             task.cancel()

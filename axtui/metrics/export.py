@@ -136,6 +136,8 @@ def check(fmt: str, query: ExportQuery) -> None:
 
 #: Columns holding booleans, written ``true``/``false`` in CSV (JSON has its own).
 _BOOL_COLUMNS = frozenset({"usage_estimated", "stream", "hard"})
+#: Columns holding objects, written as JSON text in CSV (empty when empty) and as objects in JSON.
+_OBJECT_COLUMNS = frozenset({"labels"})
 
 
 #: Columns ax fills with numbers or times it formats itself: never a formula, not checked cell by cell.
@@ -163,6 +165,7 @@ def _write_csv(out: TextIO, columns: tuple[str, ...], rows: Iterator[list[Any]])
     writer.writerow(columns)
     bools = [i for i, c in enumerate(columns) if c in _BOOL_COLUMNS]
     texts = [i for i, c in enumerate(columns) if c not in _BOOL_COLUMNS and c not in _OWN_COLUMNS]
+    objects = [i for i, c in enumerate(columns) if c in _OBJECT_COLUMNS]
     n = 0
     chunk: list[list[Any]] = []
     for row in rows:
@@ -174,6 +177,8 @@ def _write_csv(out: TextIO, columns: tuple[str, ...], rows: Iterator[list[Any]])
             v = row[i]
             if v.__class__ is str and v.startswith(_FORMULA):
                 row[i] = defuse_cell(v)
+        for i in objects:
+            row[i] = json.dumps(row[i], sort_keys=True) if row[i] else ""
         chunk.append(row)
         if len(chunk) >= 2000:
             writer.writerows(chunk)

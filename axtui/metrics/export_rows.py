@@ -211,6 +211,9 @@ def alert_rows(
 ) -> Iterator[list[Any]]:
     """Alert rule events and budget threshold events merged in time order, as `ALERT_COLUMNS` tuples.
 
+    ``id`` is ``rule-N`` or ``budget-N``; ``labels`` is a dict (an object in
+    JSON, its JSON text in CSV, empty when there is none).
+
     ``provider``/``user`` keep rule events whose ``where`` names them and
     budget events of budgets scoped to them.
     """
@@ -222,7 +225,8 @@ def alert_rows(
             continue
         if user is not None and labels.get("user") != user:
             continue
-        yield [iso(row[0]), *row[1:10], json.dumps(labels, sort_keys=True) if labels else "", *row[11:]]
+        # The id names its source: a rule event and a budget event may share a row number, never an id.
+        yield [iso(row[0]), row[1], f"{row[1]}-{row[2]}", *row[3:10], dict(sorted(labels.items())), *row[11:]]
 
 
 def _rule_events(conn: Connection, since: float | None, until: float | None) -> Iterator[tuple[Any, ...]]:

@@ -1,6 +1,6 @@
 """Live metrics: per-second windows of every call, fed from the event bus.
 
-`LiveMetrics` subscribes to the bus's ``call`` topic and counts each call
+`LiveMetrics` subscribes to the bus's `CallRecorded` events and counts each call
 in one-second slots over the last 15 minutes (``metrics.window_s``),
 overall and per provider, deployment, model and user: requests, errors,
 rate-limited and budget-refused calls, cache hits, tokens, exact spend and
@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
 
-from axtui.bus import EventBus, Subscription
+from axtui.bus import CallRecorded, Event, EventBus, Subscription
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import MetricsConfig
 from axtui.metrics.snapshot import RecentCall, Series, Snapshot, Stats
@@ -147,10 +147,10 @@ class LiveMetrics:
             self._subscription.close()
             self._subscription = None
 
-    def handle(self, topic: str, event: object) -> None:
-        """A bus handler: counts ``call`` events, ignores the rest."""
-        if topic == "call" and isinstance(event, CallRecord):
-            self.observe(event)
+    def handle(self, event: Event) -> None:
+        """A bus handler: counts calls, ignores the rest."""
+        if isinstance(event, CallRecorded):
+            self.observe(event.record)
 
     def observe(self, rec: CallRecord, at: float | None = None) -> None:
         """Count one call, at ``at`` (default: now)."""

@@ -44,7 +44,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from axtui.bus import EventBus, Subscription
+from axtui.bus import AlertChanged, BudgetCrossed, CallRecorded, Event, EventBus, Subscription
 from axtui.money import NANOS_PER_USD
 from axtui.types import CallRecord
 
@@ -143,13 +143,13 @@ class PrometheusMetrics:
             self._subscription.close()
             self._subscription = None
 
-    def handle(self, topic: str, event: object) -> None:
+    def handle(self, event: Event) -> None:
         """A bus handler."""
-        if topic == "call" and isinstance(event, CallRecord):
-            self.observe(event)
-        elif topic == "alert":
-            self._alert(event)
-        elif topic == "budget":
+        if isinstance(event, CallRecorded):
+            self.observe(event.record)
+        elif isinstance(event, AlertChanged):
+            self._alert(event.event)
+        elif isinstance(event, BudgetCrossed):
             self.budget_events.inc()
 
     def _labelled(self, provider: str, model: str) -> tuple[Any, ...]:

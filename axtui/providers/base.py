@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from axtui.config import ProviderConfig
-from axtui.errors import ProviderAuthError
+from axtui.errors import ProviderKeyMissing
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse
 
 if TYPE_CHECKING:
@@ -94,14 +94,14 @@ class Provider(abc.ABC):
         """The key from the environment variable the config names.
 
         Raises:
-            ProviderAuthError: the variable is named but unset, and a key is required.
+            ProviderKeyMissing: the variable is named but unset, and a key is required.
         """
         env = self.config.api_key_env or self.default_key_env
         if not env:
             return None
         key = os.environ.get(env)
         if not key and required:
-            raise ProviderAuthError(
+            raise ProviderKeyMissing(
                 f"provider {self.name!r} needs an API key: set the environment variable {env}",
                 provider=self.name,
             )

@@ -15,7 +15,7 @@ from axtui.config import ProviderConfig
 from axtui.errors import ConfigError
 from axtui.providers.base import Provider
 
-__all__ = ["create_provider", "kinds", "register"]
+__all__ = ["create_provider", "kind_class", "kinds", "register"]
 
 _KINDS: dict[str, type[Provider]] = {}
 _BUILTIN = {
@@ -51,6 +51,11 @@ def kinds() -> list[str]:
     """Every kind known now: built-in ones and loaded plugins."""
     _load("")
     return sorted(set(_BUILTIN) | set(_KINDS))
+
+
+def kind_class(kind: str) -> type[Provider] | None:
+    """The adapter class of ``kind``, or None when no built-in kind or plugin has that name."""
+    return _load(kind)
 
 
 def create_provider(config: ProviderConfig, **kwargs: Any) -> Provider:

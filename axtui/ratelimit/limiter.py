@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from axtui.bus import Event, SettingsChanged
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import RateLimitConfig
 from axtui.errors import ConfigError, InvalidRequest, RateLimited
@@ -296,13 +297,10 @@ class RateLimiter:
         self.book = RuleBook.build(self._config, stored)
         return True
 
-    def on_event(self, topic: str, event: Any) -> None:
-        """An event-bus handler: new settings on ``config`` replace the defaults."""
-        if topic != "config":
-            return
-        config = getattr(event, "ratelimit", event)
-        if isinstance(config, RateLimitConfig):
-            self.update_config(config)
+    def on_event(self, event: Event) -> None:
+        """An event-bus handler: new settings replace the defaults."""
+        if isinstance(event, SettingsChanged):
+            self.update_config(event.settings.ratelimit)
 
     async def aclose(self) -> None:
         """Stop polling and release the backend."""

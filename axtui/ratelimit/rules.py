@@ -103,7 +103,8 @@ class Limit:
 
     def describe(self) -> str:
         """``10 requests per minute (sliding window)``, for messages."""
-        what = f"{self.rate.amount:,} {self.unit} per {format_period(self.rate.period_s)}"
+        unit = self.unit.removesuffix("s") if self.rate.amount == 1 else self.unit
+        what = f"{self.rate.amount:,} {unit} per {format_period(self.rate.period_s)}"
         if self.kind == "tb" and self.burst is not None:
             what += f", burst {self.burst:,}"
         return what

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from axtui.bus import EventBus
+from axtui.bus import Event, EventBus, SettingsChanged
 from axtui.clock import Clock
 from axtui.config import RoutingConfig, Settings
 from axtui.errors import ConfigError
@@ -72,9 +72,9 @@ def build_router(
     if recorder is not None:
         recorder.add_hook(event_writer(router, clock))
     if bus is not None:
-        def on_event(topic: str, event: Any) -> None:
-            if topic == "config" and isinstance(event, Settings):
-                apply_settings(router, event)
+        def on_event(event: Event) -> None:
+            if isinstance(event, SettingsChanged):
+                apply_settings(router, event.settings)
 
         sub = bus.subscribe(on_event)
         if closers is not None:

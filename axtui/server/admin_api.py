@@ -34,6 +34,7 @@ from axtui.api_models import (
     RateLimitOut,
     RoutingOut,
 )
+from axtui.bus import SettingsChanged
 from axtui.config import RoutingConfig
 from axtui.errors import ConfigError, InvalidRequest
 from axtui.money import nanos_to_usd
@@ -427,7 +428,7 @@ def _routing_routes(router: APIRouter) -> None:
         # This worker applies it now; the others (and this one again, harmlessly) when they see the file.
         applied = gateway.settings.model_copy(update={"routing": new.routing, "deployments": new.deployments})
         gateway.settings = applied
-        gateway.bus.publish("config", applied)
+        gateway.bus.publish(SettingsChanged(applied))
         return await _routing_out(request, await viewer_of(request))
 
     @router.get("/api/routing/explain", response_model=dict[str, Any], tags=["Routing"],

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 from sqlalchemy import text
 
+from axtui.bus import AlertChanged, BudgetCrossed
 from axtui.engine.gateway import Gateway
 from axtui.errors import InvalidRequest
 from axtui.server.auth import Viewer
@@ -159,7 +160,7 @@ def _stream_events(
     state: ServerState, monitoring: Any, gateway: Gateway, viewer: Viewer, interval: float,
     release: Callable[[], None], count: int | None = None,
 ) -> AsyncIterator[bytes]:
-    queue, subscription = gateway.bus.queue({"alert", "budget"}, maxsize=1000)
+    queue, subscription = gateway.bus.queue((AlertChanged, BudgetCrossed), maxsize=1000)
 
     async def events() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
@@ -175,12 +176,13 @@ def _stream_events(
                 while not state.stopping and (left := deadline - loop.time()) > 0:
                     # Short waits, so a stopping server ends the stream within half a second.
                     try:
-                        topic, event = await asyncio.wait_for(queue.get(), timeout=min(left, 0.5))
+                        event = await asyncio.wait_for(queue.get(), timeout=min(left, 0.5))
                     except TimeoutError:
                         continue
-                    data = event_for(viewer, topic, event)
+                    payload = event.event if isinstance(event, AlertChanged) else getattr(event, "alert", event)
+                    data = event_for(viewer, event.topic, payload)
                     if data is not None:
-                        yield b"event: " + topic.encode() + b"\ndata: " + to_json(data) + b"\n\n"
+                        yield b"event: " + event.topic.encode() + b"\ndata: " + to_json(data) + b"\n\n"
         finally:
             subscription.close()
             release()

@@ -2,7 +2,7 @@
 
 Every second each worker looks at the config file's modification time and
 size; when they change it reads the file again and publishes the new
-settings on the gateway's ``config`` topic, where the router (``[routing]``,
+settings on the gateway's bus (`SettingsChanged`), where the router (``[routing]``,
 aliases, deployment weights) and the rate limiter (``[ratelimit]``
 defaults) take them for the calls that follow. So routing saved from the
 dashboard, or written by hand, reaches a running gateway within a second.
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from axtui.aio import cancel_and_wait
+from axtui.bus import SettingsChanged
 from axtui.config import Settings, load_settings
 from axtui.errors import AxError
 
@@ -80,7 +81,7 @@ class ConfigWatcher:
             return False
         self._seen = stamp
         try:
-            new = await asyncio.to_thread(load_settings, self.path)
+            new = await asyncio.to_thread(_read, self.path)
         except AxError as exc:
             log.warning("config: %s changed but was not applied: %s", self.path, exc.message)
             return False
@@ -113,9 +114,21 @@ class ConfigWatcher:
             if dep is not None:
                 dep.weight = 1.0
         self.gateway.settings = applied
-        self.gateway.bus.publish("config", applied)
+        self.gateway.bus.publish(SettingsChanged(applied))
         log.info("config: applied the new [routing], [ratelimit] and deployment weights from %s", self.path)
         return True
+
+
+def _read(path: Path) -> Settings:
+    """The file's settings as the gateway runs them: with the demo fleet when it names no provider.
+
+    Compared with the raw file, the running settings would always differ in
+    ``[providers]`` and ``[prices]`` (the fleet's), and every edit would be
+    logged as needing a restart.
+    """
+    from axtui.engine.compose import effective_providers
+
+    return effective_providers(load_settings(path))
 
 
 def _dep_id(d: Any) -> str:

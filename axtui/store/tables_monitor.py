@@ -46,6 +46,9 @@ class AlertRuleRow(SQLModel, table=True):
     last_resolved_at: float | None = None
     silenced_until: float | None = None
     acknowledged_at: float | None = None
+    #: When an evaluator last looked at the rule (every 15 s at most); the stored state is stale once
+    #: no process has for a while.
+    evaluated_at: float | None = None
 
 
 class AlertEventRow(SQLModel, table=True):

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from axtui import locations
+from axtui.bus import AlertChanged, BudgetCrossed, Event, SettingsChanged
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import ABTestConfig, ABVariant, RoutingRule, Settings, load_settings, save_settings
 from axtui.routing.health import HealthSnapshot
@@ -321,13 +322,12 @@ class DemoBackend(StoreBackend):
         if self.engine is not None:
             self.engine.stop()
 
-    def _on_bus(self, topic: str, event: object) -> None:
+    def _on_bus(self, event: Event) -> None:
         """The one place the dashboard reads the engine's bus: alert transitions and budget thresholds."""
-        from axtui.cost.alerts import BudgetAlert
-        from axtui.metrics.alerts.model import AlertEvent
-
-        if isinstance(event, (AlertEvent, BudgetAlert)):
-            self._emit_alert(event)
+        if isinstance(event, AlertChanged):
+            self._emit_alert(event.event)
+        elif isinstance(event, BudgetCrossed):
+            self._emit_alert(event.alert)
 
     def live(self, series_s: int) -> LiveView:
         self.wait_ready(60)
@@ -367,4 +367,4 @@ class DemoBackend(StoreBackend):
         """Hand saved routing settings to the running engine (its router listens on the bus)."""
         if self.engine is not None:
             bus = self.engine.gateway.bus
-            self.engine.call(lambda: bus.publish("config", settings))
+            self.engine.call(lambda: bus.publish(SettingsChanged(settings)))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from axtui.bus import CallRecorded
 from axtui.engine.compose import build_gateway
 from axtui.engine.gateway import CallOptions, Gateway
 from axtui.ports import CacheDirective
@@ -25,7 +26,7 @@ async def gateway() -> AsyncIterator[Callable[..., Any]]:
         up = CountingProvider()
         gw = await build_gateway(settings_for(up, **cache), providers={up.name: up})
         records: list[CallRecord] = []
-        gw.bus.subscribe(lambda topic, ev: records.append(ev) if topic == "call" else None)
+        gw.bus.subscribe(lambda ev: records.append(ev.record) if isinstance(ev, CallRecorded) else None)
         made.append(gw)
         return gw, up, records
 

@@ -160,12 +160,8 @@ def test_sim_load_target_must_be_a_url() -> None:
     assert_usage_error(code, err, "--target", "http://127.0.0.1:8787")
 
 
-def test_sim_load_that_serves_nothing_fails_and_says_why() -> None:
-    import socket
-
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def test_sim_load_that_serves_nothing_fails_and_says_why(free_port: int) -> None:
+    port = free_port
     code, out, err = run("sim", "load", "--target", f"http://127.0.0.1:{port}", "--rps", "4", "--duration", "0.5",
                          "--json")
     assert code == 1
@@ -413,8 +409,7 @@ def test_a_time_that_is_not_one_lists_the_forms(command: list[str], when: str) -
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("broken", ["database", "provider kind", "routing rule"])
-def test_serve_refuses_a_broken_setup_before_starting(broken: str, workers: str) -> None:
-    import socket
+def test_serve_refuses_a_broken_setup_before_starting(broken: str, workers: str, free_port: int) -> None:
 
     if broken == "database":
         locations.db_path().write_bytes(b"garbage, not a database\n" * 100)
@@ -425,10 +420,7 @@ def test_serve_refuses_a_broken_setup_before_starting(broken: str, workers: str)
     else:
         locations.config_path().write_text('[[routing.rules]]\nname = "r"\ndeployments = ["nope/model"]\n')
         needle = "'nope/model' is not a deployment"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    code, out, err = run("serve", "--no-auth", "--port", str(port), "--workers", workers)
+    code, out, err = run("serve", "--no-auth", "--port", str(free_port), "--workers", workers)
     assert_usage_error(code, err, needle)
     assert "ax gateway on" not in err + out  # nothing announced that does not run
 

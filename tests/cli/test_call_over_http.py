@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,11 +15,9 @@ import pytest
 
 from axtui import locations
 
+from ..support import free_port
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = pytest.mark.processes
 
 
 def _ax(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -29,7 +26,7 @@ def _ax(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def sim_server() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "axtui", "sim", "serve", "--port", str(port), "--profile", "fast"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -98,8 +95,8 @@ def test_plain_streaming_prints_the_answer(env: dict[str, str]) -> None:
     assert done.returncode == 0 and len(done.stdout.strip()) > 10
 
 
-def test_missing_key_names_the_variable(env: dict[str, str]) -> None:
+def test_missing_key_names_the_variable_and_is_a_config_error(env: dict[str, str]) -> None:
     env = {k: v for k, v in env.items() if k != "SIM_GEMINI_KEY"}
     done = _ax("call", "hi", "--model", "gemini-2.5-flash", env=env)
-    assert done.returncode == 1
+    assert done.returncode == 2  # the setup is wrong, not the provider
     assert "SIM_GEMINI_KEY" in done.stderr and "Traceback" not in done.stderr

@@ -36,3 +36,17 @@ def test_keys_revoke_takes_what_keys_list_and_create_show(form: str) -> None:
     assert code == 0, err
     code, out, _ = run("keys", "list", "--active", "--json")
     assert json.loads(out) == []
+
+
+def test_the_readme_region_rule_keeps_eu_users_in_the_demo_fleets_eu(ax_home: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rule = re.search(r'\[\[routing\.rules\]\][^\[]*?region = "([^"]+)"', readme)
+    assert rule is not None
+    (ax_home / "config.toml").write_text(f'[[routing.rules]]\nname = "eu"\nuser = "eu-*"\nregion = "{rule.group(1)}"\n'
+                                         "require_region = true\n")
+    code, out, err = run("route", "explain", "gpt-4o", "--user", "eu-anna", "--json")
+    assert code == 0, err
+    chosen = [c["deployment"] for c in json.loads(out)["candidates"] if c["status"] == "chosen"]
+    assert chosen == ["azure/gpt-4o"]

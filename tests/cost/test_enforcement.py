@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from axtui.bus import EventBus
+from axtui.bus import BudgetCrossed, EventBus
 from axtui.clock import FakeClock
 from axtui.config import BudgetsConfig, PriceOverride, ProviderConfig, Settings
 from axtui.cost import enforcement
@@ -179,7 +179,7 @@ async def test_thresholds_fire_once_per_period_on_log_bus_and_store(store: Store
     clock = FakeClock()
     bus = EventBus()
     seen: list[BudgetAlert] = []
-    bus.subscribe(lambda topic, event: seen.append(event) if topic == "budget" else None)
+    bus.subscribe(lambda event: seen.append(event.alert) if isinstance(event, BudgetCrossed) else None)
     set_budget(store, Scope("global"), "month", 10 * USD, now=clock.now())
     # Two books stand for two processes settling against the same budget.
     a, b = BudgetBook(store, clock=clock, bus=bus), BudgetBook(store, clock=clock, bus=bus)
@@ -362,6 +362,7 @@ def _reserve_many(url: str, n: int, estimate: int) -> int:
         store.close()
 
 
+@pytest.mark.processes
 def test_processes_sharing_one_database_cannot_overshoot(store: Store, ax_home: Path) -> None:
     estimate = 1_000_000
     set_budget(store, Scope("global"), "day", 50 * estimate, hard=True, now=FakeClock().now())

@@ -71,6 +71,11 @@ def test_summary_equals_the_calls_and_every_breakdown_sums_to_it(store: Store, b
     assert s.totals.saved_nanos == sum(r.saved_nanos or 0 for r in batch if r.cache != "miss")
     for by in BREAKDOWNS:
         b = breakdown(store, by, lo, hi)
+        assert (b.total.cost_nanos, b.total.calls) == (s.total_nanos, s.totals.calls), by
+        if by == "tag":  # a call counts under each of its tags
+            for tag in ("team-a", "prod"):
+                assert next((r.totals.calls for r in b.rows if r.key == tag), 0) == sum(tag in r.tags for r in batch)
+            continue
         assert sum(r.totals.cost_nanos for r in b.rows) == s.total_nanos, by
         assert sum(r.totals.calls for r in b.rows) == s.totals.calls, by
         assert sum(r.totals.unknown_price_calls for r in b.rows) == s.totals.unknown_price_calls, by
@@ -81,10 +86,13 @@ def test_summary_equals_the_calls_and_every_breakdown_sums_to_it(store: Store, b
         assert sum(r.totals.cost_nanos for r in by_model.rows) == part.total_nanos
 
 
-def test_tag_sets_are_one_group_whatever_their_order(store: Store) -> None:
-    record_calls(store, [call(T0, tags=("prod", "team-a")), call(T0 + 1, tags=("team-a", "prod")), call(T0 + 2)])
-    rows = {r.key: r.totals.calls for r in breakdown(store, "tag", T0, T0 + 60).rows}
-    assert rows == {"prod,team-a": 2, "": 1}
+def test_each_tag_is_a_row_and_a_call_with_two_tags_counts_once_in_the_total(store: Store) -> None:
+    record_calls(store, [call(T0, tags=("prod", "team-a"), cost_nanos=10), call(T0 + 1, tags=("team-a",), cost_nanos=5),
+                         call(T0 + 2, cost_nanos=1)])
+    b = breakdown(store, "tag", T0, T0 + 60)
+    assert {r.key: (r.totals.calls, r.totals.cost_nanos) for r in b.rows} == {
+        "team-a": (2, 15), "prod": (1, 10), "": (1, 1)}
+    assert (b.total.calls, b.total.cost_nanos) == (3, 16)
 
 
 def test_unknown_price_is_flagged_not_counted_as_free(store: Store) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from axtui.bus import CallRecorded
 from axtui.config import ProviderConfig, Settings
 from axtui.engine import CallOptions, Gateway
 from axtui.engine.compose import build_gateway
@@ -21,8 +22,9 @@ from axtui.errors import (
 )
 from axtui.ports import Ticket
 from axtui.store import Call, Store
-from axtui.types import Caller, CallRecord, ChatRequest
+from axtui.types import Caller, CallRecord
 from tests.engine.fakes import ScriptedProvider
+from tests.support import chat_request
 
 
 def _settings(*names: str, max_attempts: int = 3) -> Settings:
@@ -35,10 +37,6 @@ def _settings(*names: str, max_attempts: int = 3) -> Settings:
     )
 
 
-def _request(model: str = "m", text: str = "hello") -> ChatRequest:
-    return ChatRequest.model_validate({"model": model, "messages": [{"role": "user", "content": text}]})
-
-
 @pytest.fixture
 async def make() -> AsyncIterator[Any]:
     gateways: list[Gateway] = []
@@ -48,7 +46,7 @@ async def make() -> AsyncIterator[Any]:
         gw = await build_gateway(settings, providers={p.name: p for p in providers})
         # Only the pipeline is under test here: no budgets or limits from the store.
         records: list[CallRecord] = []
-        gw.bus.subscribe(lambda topic, ev: records.append(ev) if topic == "call" else None)
+        gw.bus.subscribe(lambda ev: records.append(ev.record) if isinstance(ev, CallRecorded) else None)
         gateways.append(gw)
         return gw, records
 
@@ -59,7 +57,7 @@ async def make() -> AsyncIterator[Any]:
 
 async def test_answer_is_recorded_with_provider_and_tokens(make: Any) -> None:
     gw, records = await make(ScriptedProvider("a"))
-    result = await gw.call(_request(), Caller(user="alice", tags=("team-x",)))
+    result = await gw.call(chat_request(), Caller(user="alice", tags=("team-x",)))
     assert result.response.content.startswith("a ")
     [rec] = records
     assert (rec.status, rec.provider, rec.user, rec.tags) == ("ok", "a", "alice", ("team-x",))
@@ -70,7 +68,7 @@ async def test_answer_is_recorded_with_provider_and_tokens(make: Any) -> None:
 async def test_retryable_failure_falls_back_to_the_next_deployment(make: Any) -> None:
     a = ScriptedProvider("a", [ProviderServerError("boom", provider="a", http_status=500)])
     gw, records = await make(a, ScriptedProvider("b"))
-    response = await gw.chat(_request())
+    response = await gw.chat(chat_request())
     assert response.provider == "b"
     assert records[-1].attempts == 2 and records[-1].provider == "b"
 
@@ -78,14 +76,14 @@ async def test_retryable_failure_falls_back_to_the_next_deployment(make: Any) ->
 async def test_context_too_long_moves_on_but_bad_auth_of_all_fails(make: Any) -> None:
     a = ScriptedProvider("a", [ContextTooLong("too long", provider="a", http_status=400)])
     gw, _ = await make(a, ScriptedProvider("b"))
-    assert (await gw.chat(_request())).provider == "b"
+    assert (await gw.chat(chat_request())).provider == "b"
 
 
 async def test_every_failed_call_is_recorded_with_its_error(make: Any) -> None:
     err = [ProviderServerError("down", provider="a", http_status=503)] * 5
     gw, records = await make(ScriptedProvider("a", list(err)))
     with pytest.raises(ProviderServerError):
-        await gw.chat(_request())
+        await gw.chat(chat_request())
     [rec] = records
     assert rec.status == "error" and rec.error_class == "ProviderServerError" and rec.http_status == 503
 
@@ -94,14 +92,14 @@ async def test_upstream_429_is_retried_honouring_retry_after(make: Any) -> None:
     a = ScriptedProvider("a", [ProviderRateLimited("slow down", provider="a", retry_after=0.01)])
     a.config = a.config.model_copy(update={"max_retries": 2})
     gw, records = await make(a)
-    assert (await gw.chat(_request())).provider == "a"
+    assert (await gw.chat(chat_request())).provider == "a"
     assert records[-1].attempts == 2
 
 
 async def test_unknown_model_lists_what_is_served(make: Any) -> None:
     gw, records = await make(ScriptedProvider("a"))
     with pytest.raises(UnknownModel) as info:
-        await gw.chat(_request(model="nope"))
+        await gw.chat(chat_request(model="nope"))
     assert "m" in info.value.served and "nope" in str(info.value)
     assert records[-1].status == "error"
 
@@ -118,14 +116,14 @@ async def test_rate_limited_call_is_refused_and_recorded(make: Any) -> None:
 
     gw.limiter = Refuse()
     with pytest.raises(RateLimited) as info:
-        await gw.chat(_request(), Caller(user="alice"))
+        await gw.chat(chat_request(), Caller(user="alice"))
     assert info.value.retry_after == 12.0
     assert records[-1].status == "rate_limited" and records[-1].attempts == 0
 
 
 async def test_stream_yields_text_then_usage_and_records_it(make: Any) -> None:
     gw, records = await make(ScriptedProvider("a"))
-    stream = gw.stream(_request())
+    stream = gw.stream(chat_request())
     text = "".join([c.delta async for c in stream])
     assert text == "a word word word word"
     assert records[-1].status == "ok" and records[-1].output_tokens == 5 and records[-1].stream
@@ -133,7 +131,7 @@ async def test_stream_yields_text_then_usage_and_records_it(make: Any) -> None:
 
 async def test_stream_without_usage_gets_estimated_usage(make: Any) -> None:
     gw, records = await make(ScriptedProvider("a", ["no-usage"]))
-    chunks = [c async for c in gw.stream(_request())]
+    chunks = [c async for c in gw.stream(chat_request())]
     assert chunks[-1].usage is not None and chunks[-1].usage.estimated
     assert records[-1].usage_estimated and records[-1].output_tokens > 0
 
@@ -141,14 +139,14 @@ async def test_stream_without_usage_gets_estimated_usage(make: Any) -> None:
 async def test_stream_falls_back_only_before_its_first_token(make: Any) -> None:
     early = ScriptedProvider("a", [ProviderServerError("down", provider="a")])
     gw, _ = await make(early, ScriptedProvider("b"))
-    text = "".join([c.delta async for c in gw.stream(_request())])
+    text = "".join([c.delta async for c in gw.stream(chat_request())])
     assert text.startswith("b ")
 
     late = ScriptedProvider("c", [("fail-after", 2, StreamInterrupted("cut", provider="c"))])
     gw2, records2 = await make(late, ScriptedProvider("d"))
     got: list[str] = []
     with pytest.raises(StreamInterrupted):
-        async for c in gw2.stream(_request()):
+        async for c in gw2.stream(chat_request()):
             got.append(c.delta)
     assert "".join(got) == "c word"  # no second answer spliced after the first one's tokens
     assert records2[-1].status == "error" and records2[-1].provider == "c"
@@ -157,7 +155,7 @@ async def test_stream_falls_back_only_before_its_first_token(make: Any) -> None:
 async def test_consumer_closing_a_stream_cancels_upstream_and_is_recorded(make: Any) -> None:
     p = ScriptedProvider("a", words=50)
     gw, records = await make(p)
-    stream = gw.stream(_request())
+    stream = gw.stream(chat_request())
     async for _ in stream:
         break
     await stream.aclose()
@@ -167,7 +165,7 @@ async def test_consumer_closing_a_stream_cancels_upstream_and_is_recorded(make: 
 
 async def test_cancelled_task_is_recorded(make: Any) -> None:
     gw, records = await make(ScriptedProvider("a", ["hang"]))
-    task = asyncio.create_task(gw.chat(_request()))
+    task = asyncio.create_task(gw.chat(chat_request()))
     await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -180,9 +178,9 @@ async def test_calls_land_in_the_store_after_close() -> None:
     settings = _settings("a")
     gw = await build_gateway(settings, store=store, providers={"a": ScriptedProvider("a")})
     for i in range(25):
-        await gw.chat(_request(text=f"q{i}"), Caller(user="bob"))
+        await gw.chat(chat_request(text=f"q{i}"), Caller(user="bob"))
     with pytest.raises(UnknownModel):
-        await gw.chat(_request(model="zzz"))
+        await gw.chat(chat_request(model="zzz"))
     await gw.aclose()
     from sqlmodel import select
 
@@ -209,7 +207,7 @@ async def test_max_wait_waits_for_a_rate_limit_instead_of_failing(make: Any) -> 
             return None
 
     gw.limiter = OnceLimited()
-    assert (await gw.chat(_request(), options=CallOptions(max_wait_s=1.0))).provider == "a"
+    assert (await gw.chat(chat_request(), options=CallOptions(max_wait_s=1.0))).provider == "a"
     assert len(tries) == 2
 
 

@@ -152,7 +152,8 @@ def test_budget_threshold_events_are_listed_beside_rule_events() -> None:
         ("rule", "firing", 1),
         ("budget", "threshold", 4),
     ]
-    assert events[1]["labels"] == '{"user": "alice"}' and events[1]["threshold"] == "80%"
+    assert events[1]["labels"] == {"user": "alice"} and events[1]["threshold"] == "80%"
+    assert [e["id"] for e in events] == ["rule-1", "budget-1"]  # one id space across sources
     assert events[0]["ts"] == "2030-03-17T17:46:40.000000Z"
     only = json.loads(ax("monitor", "alerts", "events", "--json", "--rule", "1")[1])
     assert [e["source"] for e in only] == ["rule"]
@@ -160,3 +161,9 @@ def test_budget_threshold_events_are_listed_beside_rule_events() -> None:
     assert code == 0 and "budget 4" in out and "threshold" in out
     exported = json.loads(ax("monitor", "export", "--what", "alerts", "--format", "json", "--user", "alice")[1])
     assert [e["source"] for e in exported] == ["budget"]
+    assert exported[0]["labels"] == {"user": "alice"}  # an object, not JSON text inside JSON
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(ax("monitor", "export", "--what", "alerts", "--format", "csv")[1])))
+    assert [(r["id"], r["labels"]) for r in rows] == [("rule-1", ""), ("budget-1", '{"user": "alice"}')]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from axtui.bus import EventBus
+from axtui.bus import AlertChanged, EventBus
 from axtui.clock import FakeClock
 from axtui.config import AlertsConfig, Settings
 from axtui.cost.budgets import Scope, set_budget
@@ -75,7 +75,7 @@ async def test_a_rule_fires_is_stored_published_and_posted_then_resolves(
 ) -> None:
     bus = EventBus()
     seen: list[AlertEvent] = []
-    bus.subscribe(lambda topic, e: seen.append(e) if topic == "alert" else None)
+    bus.subscribe(lambda e: seen.append(e.event) if isinstance(e, AlertChanged) else None)
     ev, live = make(store, clock, bus)
     rule = add_rule(store, "error_rate > 20% where provider=openai", now=clock.now(), name="openai failing",
                     severity="critical", webhook=hook.url)  # fmt: skip
@@ -162,7 +162,7 @@ async def test_two_evaluators_announce_a_transition_once(store: Store, clock: Fa
     """Two processes (two gateway workers) evaluating the same rules: one event per transition."""
     bus = EventBus()
     seen: list[AlertEvent] = []
-    bus.subscribe(lambda topic, e: seen.append(e) if topic == "alert" else None)
+    bus.subscribe(lambda e: seen.append(e.event) if isinstance(e, AlertChanged) else None)
     a, live_a = make(store, clock, bus)
     b, live_b = make(store, clock, bus)
     add_rule(store, "errors > 0", now=clock.now())

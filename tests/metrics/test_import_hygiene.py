@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.processes
+
 _PROBE = textwrap.dedent(
     """
     import json, sys

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from axtui.bus import EventBus
+from axtui.bus import CallRecorded, EventBus, SettingsChanged
 from axtui.clock import FakeClock
-from axtui.config import MetricsConfig
+from axtui.config import MetricsConfig, Settings
 from axtui.metrics.live import LiveMetrics
 from axtui.metrics.shared import StoreFeed
 from axtui.metrics.snapshot import Snapshot
@@ -115,10 +115,10 @@ def test_bus_fed_and_unsubscribed(clock: FakeClock) -> None:
     bus = EventBus()
     live = LiveMetrics(clock=clock)
     live.attach(bus)
-    bus.publish("call", call(clock.now()))
-    bus.publish("alert", object())
+    bus.publish(CallRecorded(call(clock.now())))
+    bus.publish(SettingsChanged(Settings()))
     live.detach()
-    bus.publish("call", call(clock.now()))
+    bus.publish(CallRecorded(call(clock.now())))
     assert live.snapshot().totals.requests == 1
 
 

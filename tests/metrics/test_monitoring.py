@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +25,8 @@ from axtui.metrics.snapshot import Snapshot
 from axtui.store import Store
 from axtui.types import Caller, ChatRequest
 
+from ..support import until
+
 
 @pytest.fixture
 async def hook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
@@ -44,17 +45,6 @@ async def hook() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield f"http://127.0.0.1:{port}/hook", received
     await runner.cleanup()
-
-
-async def until(check: Callable[[], bool], *, step: Callable[[], None] | None = None, seconds: float = 10) -> None:
-    """Wait (real time) until ``check()``; ``step`` runs between looks (moves the fake clock)."""
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        if step is not None:
-            step()
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 async def test_calls_are_seen_a_low_threshold_alert_fires_resolves_and_the_export_adds_up(

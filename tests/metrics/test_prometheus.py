@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from axtui.bus import EventBus
+from axtui.bus import AlertChanged, BudgetCrossed, CallRecorded, EventBus
 from axtui.clock import FakeClock
+from axtui.cost.alerts import BudgetAlert
 from axtui.metrics.alerts.model import AlertEvent
 from axtui.metrics.prometheus import PrometheusMetrics
 from tests.metrics.conftest import call
@@ -30,11 +31,11 @@ def test_calls_alerts_and_budget_events_are_counted(clock: FakeClock) -> None:
     p = PrometheusMetrics()
     p.attach(bus)
     for _ in range(3):
-        bus.publish("call", call(clock.now(), latency_ms=250.0, cost_nanos=500_000_000))
-    bus.publish("call", call(clock.now(), status="rate_limited", provider=None, model=None, cost_nanos=None))
-    bus.publish("call", call(clock.now(), cost_nanos=None))
-    bus.publish("alert", _event("firing"))
-    bus.publish("budget", object())
+        bus.publish(CallRecorded(call(clock.now(), latency_ms=250.0, cost_nanos=500_000_000)))
+    bus.publish(CallRecorded(call(clock.now(), status="rate_limited", provider=None, model=None, cost_nanos=None)))
+    bus.publish(CallRecorded(call(clock.now(), cost_nanos=None)))
+    bus.publish(AlertChanged(_event("firing")))
+    bus.publish(BudgetCrossed(BudgetAlert(1, 1, "global", "day", 0, 50, 1, 2, 0.0, "half the budget")))
     s = _samples(p)
     ok = (("cache", "miss"), ("model", "gpt-4o-mini"), ("provider", "openai"), ("status", "ok"))
     assert s[("ax_requests_total", ok)] == 4
@@ -56,12 +57,12 @@ def test_calls_alerts_and_budget_events_are_counted(clock: FakeClock) -> None:
     assert s[("ax_tokens_total", (("kind", "input"), *labels))] == 400
     assert s[("ax_alerts_firing", (("name", "slow"), ("rule_id", "7"), ("severity", "critical")))] == 1
     assert s[("ax_budget_events_total", ())] == 1
-    bus.publish("alert", _event("resolved"))
+    bus.publish(AlertChanged(_event("resolved")))
     s = _samples(p)
     assert ("ax_alerts_firing", (("name", "slow"), ("rule_id", "7"), ("severity", "critical"))) not in s
     assert s[("ax_alert_transitions_total", (("kind", "resolved"), ("severity", "critical")))] == 1
     p.detach()
-    bus.publish("call", call(clock.now()))
+    bus.publish(CallRecorded(call(clock.now())))
     assert _samples(p)[("ax_requests_total", ok)] == 4
 
 

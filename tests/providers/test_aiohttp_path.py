@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import gzip
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,12 +270,8 @@ async def test_stream_closed_early_releases_its_connection(
     await asyncio.wait_for(seen.client_left.wait(), 10)
 
 
-async def test_connection_refused_names_the_base_url(make: Callable[..., Any]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    # Nothing listens on the port once the socket is closed.
-    base_url = f"http://127.0.0.1:{port}/v1"
+async def test_connection_refused_names_the_base_url(make: Callable[..., Any], free_port: int) -> None:
+    base_url = f"http://127.0.0.1:{free_port}/v1"
     provider = make(base_url)
 
     with pytest.raises(ProviderConnectionError, match="cannot reach") as caught:

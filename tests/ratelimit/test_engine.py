@@ -18,6 +18,7 @@ from axtui.ports import CacheDirective
 from axtui.providers.base import UpstreamLimits
 from axtui.types import Caller, ChatRequest
 from tests.ratelimit.fakes import InstantProvider
+from tests.support import chat_request
 
 NO_CACHE = CallOptions(cache=CacheDirective(read=False, write=False))
 
@@ -34,8 +35,7 @@ def settings_for(*providers: str, ratelimit: dict[str, Any], strategy: str | Non
 
 
 def request(text: str = "hello", model: str = "m") -> ChatRequest:
-    return ChatRequest.model_validate({"model": model, "messages": [{"role": "user", "content": text}],
-                                       "max_tokens": 50})
+    return chat_request(model, text, max_tokens=50)
 
 
 @pytest.fixture

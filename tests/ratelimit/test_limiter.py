@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from axtui.bus import EventBus
+from axtui.bus import EventBus, SettingsChanged
 from axtui.clock import FakeClock
 from axtui.config import RateLimitConfig, Settings
 from axtui.errors import InvalidRequest, RateLimited
@@ -124,7 +124,7 @@ async def test_a_stored_limit_replaces_the_default_at_once(make_limiter: Make, b
     await limiter.admit(ALICE, 10)
     with pytest.raises(RateLimited) as err:
         await limiter.admit(ALICE, 10)
-    assert "1 requests per hour" in err.value.message
+    assert "1 request per hour" in err.value.message
     await limiter.admit(BOB, 10)  # bob keeps the default
     assert await limiter.delete_limit("alice") is True
     await limiter.admit(ALICE, 10)  # the default applies again (a fresh counter for it)
@@ -192,7 +192,7 @@ async def test_new_settings_on_the_bus_replace_the_defaults(make_limiter: Make) 
     bus = EventBus()
     bus.subscribe(limiter.on_event)
     await limiter.admit(ALICE, 1)
-    bus.publish("config", Settings(ratelimit=RateLimitConfig(user_requests="1/hour")))
+    bus.publish(SettingsChanged(Settings(ratelimit=RateLimitConfig(user_requests="1/hour"))))
     await limiter.admit(ALICE, 1)
     with pytest.raises(RateLimited):
         await limiter.admit(ALICE, 1)

@@ -20,7 +20,7 @@ from axtui.ratelimit.limiter import RateLimiter
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.processes]
 
 
 def replicas(url: str, algorithm: str, unit: str, limit: str, count: int = 2, backend: str = "redis") -> list[dict[str, int]]:

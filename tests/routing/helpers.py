@@ -10,7 +10,7 @@ from axtui.errors import ProviderServerError
 from axtui.ports import Attempt
 from axtui.routing.catalog import Catalog
 from axtui.routing.router import HealthRouter
-from axtui.types import ChatRequest, Deployment, Usage
+from axtui.types import Deployment, Usage
 
 
 def dep(provider: str, model: str = "m", *, upstream: str | None = None, region: str = "us", weight: float = 1.0,
@@ -27,11 +27,6 @@ def router(deps: Sequence[Deployment], routing: RoutingConfig | None = None, *, 
     """A router over ``deps`` on a fake clock."""
     return HealthRouter(Catalog(deps, aliases), routing or RoutingConfig(), clock=clock or FakeClock(),
                         prices=prices, seed=seed)  # type: ignore[arg-type]
-
-
-def request(model: str = "m", text: str = "hello", **extra: object) -> ChatRequest:
-    """A chat request of ``model`` saying ``text``."""
-    return ChatRequest.model_validate({"model": model, "messages": [{"role": "user", "content": text}], **extra})
 
 
 def succeed(r: HealthRouter, d: Deployment, latency_ms: float, n: int = 1) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from axtui.bus import SettingsChanged
 from axtui.clock import FakeClock
 from axtui.config import ProviderConfig, RoutingConfig, Settings
 from axtui.engine.compose import build_gateway
@@ -56,11 +57,11 @@ async def test_saved_settings_reach_a_running_router() -> None:
     async with await build_gateway(settings, clock=FakeClock(start=T0), record=False) as gw:
         assert (await gw.call(_ask(1), Caller())).record.provider == "openai"
         pinned = _settings(rules=[{"name": "pin-azure", "deployments": ["azure/gpt-4o"]}])
-        gw.bus.publish("config", pinned)
+        gw.bus.publish(SettingsChanged(pinned))
         result = await gw.call(_ask(2), Caller())
         assert result.record.provider == "azure" and result.record.rule == "pin-azure"
         # A rule naming something nobody serves is refused; the running rules stay.
-        gw.bus.publish("config", _settings(rules=[{"name": "bad", "deployments": ["nowhere/x"]}]))
+        gw.bus.publish(SettingsChanged(_settings(rules=[{"name": "bad", "deployments": ["nowhere/x"]}])))
         assert (await gw.call(_ask(3), Caller())).record.rule == "pin-azure"
 
 

@@ -11,7 +11,8 @@ from axtui.ports import Attempt
 from axtui.routing.router import RouteUnavailable
 from axtui.types import Caller
 
-from .helpers import dep, fail, request, router, succeed
+from ..support import chat_request as request
+from .helpers import dep, fail, router, succeed
 
 LONG = "word " * 4000  # about 5,000 tokens
 

@@ -11,7 +11,8 @@ from axtui.clock import FakeClock
 from axtui.config import RoutingConfig
 from axtui.types import Caller
 
-from .helpers import FlatPrices, dep, request, router, succeed
+from ..support import chat_request as request
+from .helpers import FlatPrices, dep, router, succeed
 
 
 @settings(max_examples=10, deadline=None)

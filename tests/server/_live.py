@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -16,12 +15,7 @@ from axtui.engine.gateway import Gateway
 from axtui.server.app import AxServer, create_app
 from axtui.server.run import uvicorn_config
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from ..support import free_port
 
 
 def fast_fleet(**server: Any) -> Settings:

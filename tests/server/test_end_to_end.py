@@ -23,9 +23,9 @@ import pytest
 
 from axtui import locations
 
-from ._live import free_port
+from ..support import free_port
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.processes]
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from axtui.bus import AlertChanged
+from axtui.metrics.alerts.model import AlertEvent
+
 from ._live import LiveServer
 from .conftest import fleet_settings
 
@@ -138,8 +141,10 @@ def test_stream_sends_snapshots_and_alert_events(live: LiveServer, key: str) -> 
             if line.startswith("event:"):
                 events.append(line.split(":", 1)[1].strip())
                 if len(events) == 1:
-                    live.loop.call_soon_threadsafe(live.gateway.bus.publish, "alert",
-                                                   {"kind": "firing", "rule_name": "test"})
+                    event = AlertEvent(id=1, ts=0.0, rule_id=1, rule_name="test", rule="errors > 0",
+                                       severity="warning", kind="firing", value=1.0, threshold="0", labels={},
+                                       message="firing")
+                    live.loop.call_soon_threadsafe(live.gateway.bus.publish, AlertChanged(event))
             if "alert" in events and len(events) >= 3:
                 break
     assert events[0] == "snapshot" and "alert" in events

@@ -66,3 +66,18 @@ async def test_edits_to_routing_weights_and_limits_apply_and_broken_files_do_not
         await gateway.call(HELLO, Caller("bob"))
     finally:
         await gateway.aclose()
+
+
+async def test_a_routing_edit_on_the_demo_fleet_needs_no_restart(caplog: pytest.LogCaptureFixture) -> None:
+    path = locations.config_path()
+    write(path, '[cache]\nenabled = false\n')  # no providers: the gateway serves the demo fleet
+    gateway = await build_gateway(load_settings(path))
+    watcher = ConfigWatcher(gateway, path)
+    try:
+        with caplog.at_level(logging.WARNING, logger="axtui.server.reload"):
+            write(path, '[cache]\nenabled = false\n\n[routing]\nstrategy = "cost"\n')
+            assert await watcher.check()
+        assert gateway.router.default_strategy == "cost"
+        assert "restart" not in caplog.text, caplog.text
+    finally:
+        await gateway.aclose()

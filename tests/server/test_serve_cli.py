@@ -27,6 +27,7 @@ def test_bad_port_is_refused_by_the_option() -> None:
     assert result.exit_code == 2 and "70000" in result.output
 
 
+@pytest.mark.processes
 def test_the_server_never_imports_textual() -> None:
     code = (
         "import sys\n"

@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 
+from axtui.bus import CallRecorded
 from axtui.config import Settings
 from axtui.providers.sim.profiles import get_profile, register_profile
 from axtui.providers.sim.spec import Latency, Profile
@@ -41,7 +42,7 @@ def slow_live() -> Iterator[LiveServer]:
 
 def test_client_leaving_mid_stream_cancels_and_records(slow_live: LiveServer) -> None:
     records: list[CallRecord] = []
-    slow_live.gateway.bus.subscribe(lambda topic, rec: records.append(rec) if topic == "call" else None)
+    slow_live.gateway.bus.subscribe(lambda e: records.append(e.record) if isinstance(e, CallRecorded) else None)
     body = (b'{"model": "gpt-4o-mini", "stream": true, "max_tokens": 400, '
             b'"messages": [{"role": "user", "content": "Tell me a long story"}]}')
     request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

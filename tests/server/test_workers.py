@@ -14,9 +14,9 @@ import pytest
 
 from axtui import locations
 
-from ._live import free_port
+from ..support import free_port
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.processes]
 
 
 def test_two_workers_agree_on_limits_and_metrics() -> None:

@@ -113,6 +113,7 @@ def test_a_locked_database_delays_records_but_loses_none() -> None:
     store.close()
 
 
+@pytest.mark.processes
 def test_a_hard_kill_loses_at_most_the_last_flush_and_keeps_the_file_sound(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
@@ -181,6 +182,7 @@ def test_postgres_store_migrates_and_records() -> None:
     store.close()
 
 
+@pytest.mark.processes
 def test_processes_that_start_together_migrate_once_without_errors() -> None:
     code = "from axtui.store import Store; Store.open().close(); print('ok')"
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

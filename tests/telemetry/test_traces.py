@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from axtui.bus import CallRecorded
 from axtui.config import Settings
 from axtui.engine import CallOptions, Gateway
 from axtui.engine.compose import build_gateway
@@ -54,7 +55,7 @@ async def make(receiver: Receiver) -> AsyncIterator[Any]:
         gw = await build_gateway(_settings(receiver.url, *(p.name for p in providers), **kw),
                                  providers={p.name: p for p in providers})
         records: list[CallRecord] = []
-        gw.bus.subscribe(lambda topic, ev: records.append(ev) if topic == "call" else None)
+        gw.bus.subscribe(lambda ev: records.append(ev.record) if isinstance(ev, CallRecorded) else None)
         made.append(gw)
         return gw, records
 

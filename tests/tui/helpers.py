@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
@@ -11,6 +10,7 @@ from axtui.tui.app import AxApp
 from axtui.tui.screens.form import FormScreen
 from axtui.tui.themes import ThemeSet, load_themes
 
+from ..support import until
 from .seed import Seeded
 
 
@@ -26,26 +26,8 @@ def make_app(seeded: Seeded, *, theme: str | None = None, themes: ThemeSet | Non
 async def settle(pilot: Pilot[Any], fetches: int = 1, timeout: float = 10.0) -> None:
     """Wait until the backend started and the screen on top has drawn ``fetches`` times."""
     app = pilot.app
-    waited = 0.0
-    while waited < timeout:
-        screen = app.screen
-        if getattr(app, "started", False) and getattr(screen, "fetches", fetches) >= fetches:
-            break
-        await pilot.pause(0.02)
-        waited += 0.02
-    await pilot.pause()
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Wait until ``condition()`` holds (a write reached the store, a screen changed); False on timeout."""
-    waited = 0.0
-    while waited < timeout:
-        if condition():
-            await pilot.pause()
-            return True
-        await pilot.pause(0.02)
-        waited += 0.02
-    return condition()
+    await until(lambda: getattr(app, "started", False) and getattr(app.screen, "fetches", fetches) >= fetches,
+                pilot=pilot, timeout=timeout)
 
 
 async def refetch(pilot: Pilot[Any]) -> None:
@@ -53,7 +35,7 @@ async def refetch(pilot: Pilot[Any]) -> None:
     screen: Any = pilot.app.screen
     before = screen.fetches
     screen.refresh_now()
-    await until(pilot, lambda: screen.fetches > before)
+    await until(lambda: screen.fetches > before, pilot=pilot)
 
 
 async def open_form(pilot: Pilot[Any], key: str) -> FormScreen:

@@ -47,7 +47,7 @@ async def test_adding_a_rule_checks_it_as_typed_and_saves_it(seeded: Seeded) -> 
         box = form.query_one("#f-rule", Input)
         box.value = "rps > 40 for 1m where provider=groq"
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: len(list_rules(seeded.store)) == 4)
+        await until(lambda: len(list_rules(seeded.store)) == 4, pilot=pilot)
         added = list_rules(seeded.store)[-1]
         assert added.rule == "rps > 40 for 1m where provider=groq" and added.severity == "warning"
         await refetch(pilot)
@@ -65,7 +65,7 @@ async def test_removing_a_rule_asks_first(seeded: Seeded) -> None:
         await pilot.pause(0.2)
         assert len(list_rules(seeded.store)) == 3
         await pilot.press("d", "y")
-        assert await until(pilot, lambda: get_rule(seeded.store, 1) is None)
+        await until(lambda: get_rule(seeded.store, 1) is None, pilot=pilot)
 
 
 async def test_acknowledge_and_silence_a_firing_rule(seeded: Seeded) -> None:
@@ -74,10 +74,10 @@ async def test_acknowledge_and_silence_a_firing_rule(seeded: Seeded) -> None:
         screen = await _open(pilot, "4", AlertsScreen)
         assert screen.query_one("#rules", DataTable).get_cell("1", "state").plain.startswith("▲ firing")
         await pilot.press("c")
-        assert await until(pilot, lambda: get_rule(seeded.store, 1).acknowledged_at is not None)  # type: ignore[union-attr]
+        await until(lambda: get_rule(seeded.store, 1).acknowledged_at is not None, pilot=pilot)  # type: ignore[union-attr]
         await pilot.press("s")
         now = seeded.clock.now()
-        assert await until(pilot, lambda: (get_rule(seeded.store, 1).silenced_until or 0) == now + 3600)  # type: ignore[union-attr]
+        await until(lambda: (get_rule(seeded.store, 1).silenced_until or 0) == now + 3600, pilot=pilot)  # type: ignore[union-attr]
         await refetch(pilot)
         assert "(quiet)" in screen.query_one("#rules", DataTable).get_cell("1", "state").plain
 
@@ -96,7 +96,7 @@ async def test_editing_a_rule_keeps_the_old_one_when_the_new_text_is_wrong(seede
         assert get_rule(seeded.store, 1).rule == "p95_latency_ms > 1500 for 1m where provider=azure"  # type: ignore[union-attr]
         box.value = "p95_latency_ms > 3000 for 1m where provider=azure"
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: get_rule(seeded.store, 1).rule.startswith("p95_latency_ms > 3000"))  # type: ignore[union-attr]
+        await until(lambda: get_rule(seeded.store, 1).rule.startswith("p95_latency_ms > 3000"), pilot=pilot)  # type: ignore[union-attr]
 
 
 # -- routing -------------------------------------------------------------------------------
@@ -117,12 +117,12 @@ async def test_a_weight_edit_is_staged_then_saved_to_the_config_file(seeded: See
         assert health.get_cell("anthropic/claude-haiku-4-5", "weight").plain == "● 3"
         assert not (ax_home / "config.toml").exists()
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: (ax_home / "config.toml").exists())
+        await until(lambda: (ax_home / "config.toml").exists(), pilot=pilot)
         saved = load_settings(ax_home / "config.toml")
         assert [(d.provider, d.model, d.weight) for d in saved.deployments] == [
             ("anthropic", "claude-haiku-4-5", 3.0)
         ]
-        assert await until(pilot, lambda: not screen.dirty)
+        await until(lambda: not screen.dirty, pilot=pilot)
 
 
 async def test_explain_shows_the_chosen_deployment_and_why(seeded: Seeded) -> None:
@@ -131,11 +131,11 @@ async def test_explain_shows_the_chosen_deployment_and_why(seeded: Seeded) -> No
         screen = await _open(pilot, "5", RoutingScreen)
         await pilot.press("e", *"gpt-4o", "enter")
         result = screen.query_one("#explain-result", Static)
-        assert await until(pilot, lambda: "1st" in str(result.render()))
+        await until(lambda: "1st" in str(result.render()), pilot=pilot)
         text = str(result.render())
         assert "gpt-4o" in text and "strategy latency" in text
         await pilot.press("ctrl+a", "ctrl+k", *"no-such-model", "enter")
-        assert await until(pilot, lambda: "no-such-model" in str(result.render()) and "1st" not in str(result.render()))
+        await until(lambda: "no-such-model" in str(result.render()) and "1st" not in str(result.render()), pilot=pilot)
 
 
 async def test_undo_drops_staged_edits(seeded: Seeded) -> None:
@@ -196,7 +196,7 @@ async def test_export_writes_the_file_with_the_headless_exporter(seeded: Seeded,
         assert path.value.endswith(".csv") and "ax-calls-" in path.value
         path.value = str(target)
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: target.exists() and not isinstance(app.screen, ExportScreen))
+        await until(lambda: target.exists() and not isinstance(app.screen, ExportScreen), pilot=pilot)
     with target.open(newline="") as f:
         rows = list(csv.DictReader(f))
     recent = [r for r in seeded.records if r.ts >= seeded.clock.now() - 86_400]
@@ -253,7 +253,7 @@ async def test_rules_move_and_splits_rebalance_then_save(seeded: Seeded, ax_home
         assert ab.get_cell("four-vs-mini/big", "split").plain == "● 30%"
         assert ab.get_cell("four-vs-mini/mini", "split").plain == "● 70%"
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: not screen.dirty)
+        await until(lambda: not screen.dirty, pilot=pilot)
     saved = load_settings(ax_home / "config.toml")
     assert [r.name for r in saved.routing.rules] == ["alice-latency", "big-prompts"]
     assert [(v.name, v.percent) for v in saved.routing.ab_tests[0].variants] == [("big", 30.0), ("mini", 70.0)]

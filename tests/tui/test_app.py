@@ -6,6 +6,8 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Static
 
+from axtui.bus import AlertChanged, BudgetCrossed
+from axtui.cost.alerts import BudgetAlert
 from axtui.metrics.alerts.model import AlertEvent
 from axtui.tui.screens.alerts import AlertsScreen
 from axtui.tui.screens.budgets import BudgetsScreen
@@ -88,7 +90,7 @@ async def test_pause_freezes_the_screen_and_resume_moves_it_again(seeded: Seeded
         assert app.screen.fetches == frozen
         assert "paused" in str(app.screen.query_one(NavBar).status)
         await pilot.press("p")
-        assert await until(pilot, lambda: app.screen.fetches > frozen)
+        await until(lambda: app.screen.fetches > frozen, pilot=pilot)
 
 
 async def test_plus_and_minus_change_the_refresh_rate(seeded: Seeded) -> None:
@@ -196,15 +198,27 @@ async def test_a_firing_alert_is_announced_on_any_screen(seeded: Seeded) -> None
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.press("2")
         await settle(pilot)
-        assert await until(pilot, lambda: bool(app.firing))  # the seeded firing rule
+        await until(lambda: bool(app.firing), pilot=pilot)  # the seeded firing rule
         event = AlertEvent(id=99, ts=seeded.clock.now(), rule_id=2, rule_name="errors above 5%",
                            rule="error_rate > 0.05 for 5m", severity="critical", kind="firing", value=0.08,
                            threshold="0.05", labels={}, message="error_rate is 8% (> 0.05 for 5m)")
-        app.backend._emit_alert(event)
+        app.backend._emit_alert(AlertChanged(event))
         await pilot.pause()
         assert any("errors above 5%" in n.title for n in app._notifications)
         assert "2 firing" in app.screen.query_one(NavBar).status
         assert isinstance(app.screen, CostsScreen)
+
+
+async def test_a_budget_alert_is_announced_as_one(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        alert = BudgetAlert(event_id=7, budget_id=3, scope="user:alice", period="day", period_start=0, threshold=80,
+                            spent_nanos=8 * 10**9, limit_nanos=10 * 10**9, ts=seeded.clock.now(),
+                            message="budget #3 (user:alice) reached 80% of $10.00 this day")
+        app.backend._emit_alert(BudgetCrossed(alert))
+        await until(lambda: any(n.title == "Budget #3 at 80%" for n in app._notifications), pilot=pilot)
+        assert not any("Alert firing" in n.title for n in app._notifications)
 
 
 async def test_a_hidden_screen_fetches_nothing(seeded: Seeded) -> None:
@@ -219,7 +233,7 @@ async def test_a_hidden_screen_fetches_nothing(seeded: Seeded) -> None:
         await pilot.pause(0.6)
         assert realtime.fetches == hidden
         await pilot.press("1")
-        assert await until(pilot, lambda: realtime.fetches > hidden)
+        await until(lambda: realtime.fetches > hidden, pilot=pilot)
 
 
 async def test_the_local_store_feeds_the_live_numbers(seeded: Seeded) -> None:

@@ -46,7 +46,7 @@ async def test_enter_edits_the_amount_in_place_and_saves_it(seeded: Seeded) -> N
         table = screen.query_one("#budgets", DataTable)
         assert editor.region.y == table.region.y + 1  # over the first row, under the header
         await pilot.press(*"30.50", "enter")  # the old amount is selected: typing replaces it
-        assert await until(pilot, lambda: get_budget(seeded.store, 1).limit_nanos == 30_500_000_000)
+        await until(lambda: get_budget(seeded.store, 1).limit_nanos == 30_500_000_000, pilot=pilot)
         assert not screen.query(CellEditor)
         await refetch(pilot)
         assert _amount_cell(screen, 1) == "$30.50"
@@ -81,11 +81,11 @@ async def test_h_toggles_hard_and_soft(seeded: Seeded) -> None:
         screen = await _open_budgets(pilot)
         assert not get_budget(seeded.store, 1).hard
         await pilot.press("h")
-        assert await until(pilot, lambda: get_budget(seeded.store, 1).hard)
+        await until(lambda: get_budget(seeded.store, 1).hard, pilot=pilot)
         await refetch(pilot)
         assert screen.query_one("#budgets", DataTable).get_cell("1", "mode").plain == "hard"
         await pilot.press("h")
-        assert await until(pilot, lambda: not get_budget(seeded.store, 1).hard)
+        await until(lambda: not get_budget(seeded.store, 1).hard, pilot=pilot)
 
 
 async def test_delete_asks_first_and_no_keeps_the_budget(seeded: Seeded) -> None:
@@ -105,7 +105,7 @@ async def test_delete_asks_first_and_no_keeps_the_budget(seeded: Seeded) -> None
         await pilot.pause(0.2)
         assert len(list_budgets(seeded.store)) == 3
         await pilot.press("d", "y")
-        assert await until(pilot, lambda: len(list_budgets(seeded.store)) == 2)
+        await until(lambda: len(list_budgets(seeded.store)) == 2, pilot=pilot)
         assert {b.id for b in list_budgets(seeded.store)} == {1, 3}
         await refetch(pilot)
         assert screen.query_one("#budgets", DataTable).row_count == 2
@@ -127,7 +127,7 @@ async def test_a_adds_a_budget_and_a_bad_scope_keeps_the_form_open(seeded: Seede
         assert "unknown scope" in str(form.query_one("#form-error", Static).render())
         scope.value = "user:dave"
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: len(list_budgets(seeded.store)) == 4)
+        await until(lambda: len(list_budgets(seeded.store)) == 4, pilot=pilot)
         new = next(b for b in list_budgets(seeded.store) if str(b.scope) == "user:dave")
         assert new.limit_nanos == 12 * DOLLAR and new.period == "day" and not new.hard
         assert isinstance(app.screen, BudgetsScreen)
@@ -150,8 +150,8 @@ async def test_limits_edit_in_place_and_a_bad_limit_is_refused(seeded: Seeded) -
         bob = next(r for r in read_limits(seeded.store) if r.subject == "bob")
         assert bob.requests == "30/minute"
         await pilot.press("ctrl+a", "ctrl+k", *"90/minute", "enter")
-        assert await until(pilot, lambda: next(r for r in read_limits(seeded.store)
-                                               if r.subject == "bob").requests == "90/minute")
+        await until(lambda: next(r for r in read_limits(seeded.store)
+                                 if r.subject == "bob").requests == "90/minute", pilot=pilot)
 
 
 async def test_deleting_a_limit_asks_first(seeded: Seeded) -> None:
@@ -163,4 +163,4 @@ async def test_deleting_a_limit_asks_first(seeded: Seeded) -> None:
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        assert await until(pilot, lambda: all(r.subject != "bob" for r in read_limits(seeded.store)))
+        await until(lambda: all(r.subject != "bob" for r in read_limits(seeded.store)), pilot=pilot)

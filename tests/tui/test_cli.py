@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from axtui.cli import main
@@ -29,6 +30,7 @@ def test_the_help_names_the_keys() -> None:
     assert "--theme" in result.output and "? help" in result.output
 
 
+@pytest.mark.processes
 def test_the_monitor_group_does_not_import_textual() -> None:
     code = (
         "import sys\n"

@@ -247,9 +247,9 @@ async def test_a_silenced_rule_does_not_toast(seeded: Seeded) -> None:
 
 
 async def until_toasts(pilot: Any, toasts: list[str]) -> None:
-    from .helpers import until
+    from tests.support import until
 
-    await until(pilot, lambda: bool(toasts))
+    await until(pilot=pilot, condition=lambda: bool(toasts))
     await pilot.pause(0.2)
 
 
@@ -321,8 +321,7 @@ async def _export_view(pilot: Any, target: Any) -> Any:
     from textual.widgets import Input
 
     from axtui.tui.screens.export import ExportScreen
-
-    from .helpers import until
+    from tests.support import until
 
     app = pilot.app
     await pilot.press("x")
@@ -333,7 +332,7 @@ async def _export_view(pilot: Any, target: Any) -> Any:
     default = path.value
     path.value = str(target)
     await pilot.press("ctrl+s")
-    assert await until(pilot, lambda: target.exists() and not isinstance(app.screen, ExportScreen))
+    await until(pilot=pilot, condition=lambda: target.exists() and not isinstance(app.screen, ExportScreen))
     return default
 
 

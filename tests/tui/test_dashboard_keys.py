@@ -143,8 +143,9 @@ def test_thresholds_take_the_units_people_type() -> None:
 
 async def test_a_rule_typed_with_units_is_added_and_the_cursor_lands_on_it(seeded: Seeded) -> None:
     from axtui.metrics.alerts.storage import list_rules
+    from tests.support import until
 
-    from .helpers import open_form, until
+    from .helpers import open_form
 
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -152,19 +153,20 @@ async def test_a_rule_typed_with_units_is_added_and_the_cursor_lands_on_it(seede
         form = await open_form(pilot, "a")
         form.query_one("#f-rule", Input).value = "p95_latency_ms > 2s for 1m where provider=groq"
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: len(list_rules(seeded.store)) == 4)
+        await until(pilot=pilot, condition=lambda: len(list_rules(seeded.store)) == 4)
         added = list_rules(seeded.store)[-1]
         assert added.rule == "p95_latency_ms > 2000 for 1m where provider=groq"
         table = screen.query_one("#rules", DataTable)
-        assert await until(pilot, lambda: table.row_count == 4
+        await until(pilot=pilot, condition=lambda: table.row_count == 4
                            and table.coordinate_to_cell_key(table.cursor_coordinate)[0].value == str(added.id))
 
 
 async def test_the_cursor_lands_on_a_budget_and_a_limit_just_added(seeded: Seeded) -> None:
     from axtui.cost.budgets import list_budgets
     from axtui.tui.screens.budgets import BudgetsScreen
+    from tests.support import until
 
-    from .helpers import open_form, until
+    from .helpers import open_form
 
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -173,10 +175,10 @@ async def test_the_cursor_lands_on_a_budget_and_a_limit_just_added(seeded: Seede
         form.query_one("#f-scope", Input).value = "user:zed"
         form.query_one("#f-amount", Input).value = "7"
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: any(str(b.scope) == "user:zed" for b in list_budgets(seeded.store)))
+        await until(pilot=pilot, condition=lambda: any(str(b.scope) == "user:zed" for b in list_budgets(seeded.store)))
         new = next(b for b in list_budgets(seeded.store) if str(b.scope) == "user:zed")
         budgets = screen.query_one("#budgets", DataTable)
-        assert await until(pilot, lambda: budgets.coordinate_to_cell_key(budgets.cursor_coordinate)[0].value
+        await until(pilot=pilot, condition=lambda: budgets.coordinate_to_cell_key(budgets.cursor_coordinate)[0].value
                            == str(new.id))
         limits = screen.query_one("#limits", DataTable)
         limits.focus()
@@ -184,7 +186,7 @@ async def test_the_cursor_lands_on_a_budget_and_a_limit_just_added(seeded: Seede
         form.query_one("#f-subject", Input).value = "user:zed"
         form.query_one("#f-requests", Input).value = "30/minute"
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: app.focused is limits and str(
+        await until(pilot=pilot, condition=lambda: app.focused is limits and str(
             limits.coordinate_to_cell_key(limits.cursor_coordinate)[0].value).startswith("user:zed|"))
 
 
@@ -232,7 +234,7 @@ def _detail_text(app: Any) -> str:
 
 
 async def test_enter_on_a_call_shows_its_route_attempts_tokens_and_cost(seeded: Seeded) -> None:
-    from .helpers import until
+    from tests.support import until
 
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -243,7 +245,7 @@ async def test_enter_on_a_call_shows_its_route_attempts_tokens_and_cost(seeded: 
         assert log.cursor == len(log.view) - 2 and not log.following
         picked = log.view[-2]
         await pilot.press("enter")
-        assert await until(pilot, lambda: type(app.screen).__name__ == "DetailScreen")
+        await until(pilot=pilot, condition=lambda: type(app.screen).__name__ == "DetailScreen")
         text = _detail_text(app)
         assert picked.request_id in text and picked.user in text
         assert "attempts" in text and "strategy" in text and "Tokens" in text  # read from the store

@@ -57,7 +57,7 @@ async def test_a_budget_edited_from_the_keyboard_holds_in_the_next_call() -> Non
         form.query_one("#f-amount", Input).value = "0.000001"
         form.query_one("#f-hard").value = True  # type: ignore[attr-defined]
         await pilot.press("ctrl+s")
-        assert await until(pilot, lambda: not isinstance(app.screen, FormScreen))  # saved, and the engine told
+        await until(lambda: not isinstance(app.screen, FormScreen), pilot=pilot)  # saved, and the engine told
         assert any(str(b.scope) == "user:tester" for b in list_budgets(backend.store))
         refused = await asyncio.to_thread(_call, backend, "tester")
         assert isinstance(refused, BudgetExceeded)
@@ -65,7 +65,7 @@ async def test_a_budget_edited_from_the_keyboard_holds_in_the_next_call() -> Non
 
         screen = app.screen
         assert isinstance(screen, BudgetsScreen)
-        await until(pilot, lambda: screen.query_one("#budgets", DataTable).row_count == len(list_budgets(backend.store)))
+        await until(lambda: screen.query_one("#budgets", DataTable).row_count == len(list_budgets(backend.store)), pilot=pilot)
         budget = next(b for b in list_budgets(backend.store) if str(b.scope) == "user:tester")
         table = screen.query_one("#budgets", DataTable)
         table.focus()
@@ -74,7 +74,7 @@ async def test_a_budget_edited_from_the_keyboard_holds_in_the_next_call() -> Non
         await pilot.pause()
         assert screen.query(CellEditor)
         await pilot.press(*"5", "enter")
-        assert await until(pilot, lambda: not screen.query(CellEditor))  # saved, and the engine told
+        await until(lambda: not screen.query(CellEditor), pilot=pilot)  # saved, and the engine told
         assert next(b for b in list_budgets(backend.store) if b.id == budget.id).limit_nanos == 5_000_000_000
         again = await asyncio.to_thread(_call, backend, "tester")
         assert not isinstance(again, BudgetExceeded) and again.status == "ok"

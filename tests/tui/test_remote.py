@@ -135,9 +135,9 @@ async def test_the_dashboard_over_a_url_shows_costs(server: LiveServer) -> None:
         await pilot.press("2")
         await settle(pilot)
         assert isinstance(app.screen, CostsScreen)
-        assert await until(pilot, lambda: app.screen.query_one("#breakdown").row_count >= 1)
+        await until(lambda: app.screen.query_one("#breakdown").row_count >= 1, pilot=pilot)
         await pilot.press("5")  # routing: the server's deployments and their live health
-        assert await until(pilot, lambda: app.screen.query_one("#health").row_count >= 5)
+        await until(lambda: app.screen.query_one("#health").row_count >= 5, pilot=pilot)
         assert app.problem is None
 
 

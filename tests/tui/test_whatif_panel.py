@@ -8,8 +8,9 @@ from textual.widgets import Input, Select, Static
 
 from axtui.tui.screens.costs import CostsScreen
 from axtui.tui.widgets.whatif import WhatIfPanel, describe
+from tests.support import until
 
-from .helpers import make_app, settle, until
+from .helpers import make_app, settle
 from .seed import Seeded
 
 
@@ -29,13 +30,13 @@ async def test_the_panel_replays_the_range_under_a_picked_strategy(seeded: Seede
     async with app.run_test(size=(120, 50)) as pilot:
         panel = await _open_panel(pilot)
         assert panel.is_open
-        assert await until(pilot, lambda: panel.result is not None)
+        await until(pilot=pilot, condition=lambda: panel.result is not None)
         first = panel.result
         assert first is not None and first["total"]["calls"] > 0
         recorded = first["total"]["recorded_nanos"]
         assert recorded > 0
         panel.query_one("#whatif-strategy", Select).value = "cost"
-        assert await until(pilot, lambda: panel.result is not first)
+        await until(pilot=pilot, condition=lambda: panel.result is not first)
         cheap = panel.result
         assert cheap is not None and cheap["policy"] == {"strategy": "cost"}
         assert cheap["total"]["recorded_nanos"] == recorded
@@ -50,13 +51,13 @@ async def test_a_missing_price_file_is_said_in_the_panel(seeded: Seeded) -> None
     app = make_app(seeded)
     async with app.run_test(size=(120, 50)) as pilot:
         panel = await _open_panel(pilot)
-        assert await until(pilot, lambda: panel.result is not None)
+        await until(pilot=pilot, condition=lambda: panel.result is not None)
         box = panel.query_one("#whatif-prices", Input)
         box.value = "/nowhere/prices.json"
         box.focus()
         await pilot.press("enter")
         out = panel.query_one("#whatif-result", Static)
-        assert await until(pilot, lambda: "no such price file" in str(out.render()))
+        await until(pilot=pilot, condition=lambda: "no such price file" in str(out.render()))
 
 
 def test_describe_says_when_a_policy_costs_more() -> None:

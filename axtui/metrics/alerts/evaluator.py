@@ -8,7 +8,7 @@ so when several processes evaluate the same rules only one announces each
 transition. A stored transition is then delivered:
 
 - to the log (firing at warning, or error for critical rules; the rest at info),
-- to the event bus, topic ``alert``, as an `AlertEvent` (the dashboard shows it),
+- to the event bus as `AlertChanged` (the dashboard shows it),
 - to the rule's webhook (or ``alerts.webhook``) for ``firing`` and
   ``resolved`` transitions, in the background, with retries; the outcome
   is written back to the event. A silenced rule's events are stored and
@@ -22,12 +22,12 @@ import logging
 from decimal import Decimal
 
 from axtui.aio import cancel_and_wait
-from axtui.bus import EventBus
+from axtui.bus import AlertChanged, EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import Settings
 from axtui.metrics.alerts import storage
 from axtui.metrics.alerts.grammar import AlertRule, RuleSyntaxError, format_duration, format_number, parse_rule
-from axtui.metrics.alerts.model import AlertEvent, RuleInfo
+from axtui.metrics.alerts.model import EVALUATED_EVERY_S, AlertEvent, RuleInfo
 from axtui.metrics.alerts.sources import MetricSources
 from axtui.metrics.alerts.state import Policy, RuleState, Transition, step
 from axtui.metrics.live import LIVE_DIMENSIONS, LiveMetrics
@@ -117,6 +117,7 @@ class AlertEvaluator:
         self._watched: set[tuple[tuple[str, str], ...]] = set()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._noted_at: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -180,6 +181,10 @@ class AlertEvaluator:
             if t is not None:
                 changes.append((info, rule, t))
         self.evaluations += 1
+        if todo and (self._noted_at is None or now - self._noted_at >= EVALUATED_EVERY_S):
+            # So a command can tell a state that is being kept current from one left by a process that exited.
+            await asyncio.to_thread(storage.mark_evaluated, self.store, [i.id for i, _ in todo], now)
+            self._noted_at = now
         if not changes:
             return []
         events = await asyncio.to_thread(self._store, changes, now)
@@ -268,7 +273,7 @@ class AlertEvaluator:
             level = logging.INFO
         log.log(level, "alert %s", event.message)
         if self.bus is not None:
-            self.bus.publish("alert", event)
+            self.bus.publish(AlertChanged(event))
         url = self._webhook(info)
         if event.delivery == "pending" and url:
             task = asyncio.get_running_loop().create_task(self._deliver(event, url), name=f"ax-webhook-{event.id}")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["SEVERITIES", "AlertEvent", "RuleInfo", "Severity"]
+__all__ = ["EVALUATED_EVERY_S", "SEVERITIES", "AlertEvent", "RuleInfo", "Severity"]
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+
+#: An evaluator notes that it looked at the rules at most this often (a store write each time).
+EVALUATED_EVERY_S = 15.0
 
 
 @dataclass(slots=True)
@@ -30,6 +33,18 @@ class RuleInfo:
     last_resolved_at: float | None = None
     silenced_until: float | None = None
     acknowledged_at: float | None = None
+    evaluated_at: float | None = None
+
+    def stale(self, now: float, interval_s: float) -> bool:
+        """Whether the stored state is old news: no evaluator has looked at the rule for a while.
+
+        ``interval_s`` is the evaluation interval (``alerts.interval_s``).
+        An ``ok`` rule is never stale: nothing is claimed about it.
+        """
+        if self.state == "ok" or not self.enabled:
+            return False
+        allowed = 3 * max(interval_s, EVALUATED_EVERY_S)
+        return self.evaluated_at is None or now - self.evaluated_at > allowed
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -38,7 +53,7 @@ class RuleInfo:
 
 @dataclass(slots=True)
 class AlertEvent:
-    """One transition of a rule: stored, published on the bus (topic ``alert``) and sent to webhooks.
+    """One transition of a rule: stored, published on the bus (`AlertChanged`) and sent to webhooks.
 
     ``kind`` is ``pending``, ``firing``, ``resolved`` or ``cancelled``;
     ``threshold`` the rule's exact decimal threshold as text; ``labels`` the

@@ -31,6 +31,7 @@ __all__ = [
     "iter_events",
     "list_events",
     "list_rules",
+    "mark_evaluated",
     "record_transition",
     "remove_rule",
     "set_delivery",
@@ -157,6 +158,12 @@ def add_rule(
     found = get_rule(store, rule_id)
     assert found is not None
     return found
+
+
+def mark_evaluated(store: Store, rule_ids: list[int], at: float) -> None:
+    """Note that an evaluator looked at these rules at ``at`` (their stored state is current)."""
+    if rule_ids:
+        store.run(lambda conn: conn.execute(update(RULES).where(RULES.c.id.in_(rule_ids)).values(evaluated_at=at)))
 
 
 def get_rule(store: Store, rule_id: int) -> RuleInfo | None:

@@ -1,0 +1,73 @@
+"""What many test folders need: one way to wait, a free port, a chat request.
+
+`until` is the only polling helper: it fails the test, naming what it waited
+for, when the condition never holds. Fixtures over these live in
+``tests/conftest.py`` (``free_port``, ``chat_request``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from axtui.types import ChatRequest
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+__all__ = ["chat_request", "free_port", "until"]
+
+
+def _described(condition: Callable[[], object]) -> str:
+    try:
+        return inspect.getsource(condition).strip()
+    except (OSError, TypeError):
+        return repr(condition)
+
+
+async def until(
+    condition: Callable[[], object],
+    *,
+    pilot: Pilot[Any] | None = None,
+    step: Callable[[], None] | None = None,
+    timeout: float = 10.0,
+    interval: float = 0.02,
+) -> None:
+    """Wait until ``condition()`` is true; fail the test (AssertionError) on timeout.
+
+    Args:
+        condition: looked at every ``interval`` seconds.
+        pilot: a dashboard under test: it gets the pauses (so it keeps drawing)
+            and one more pause after the condition holds, to settle.
+        step: runs between looks (to move a fake clock, for instance).
+        timeout: seconds of real time before giving up.
+        interval: seconds between looks.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for: {_described(condition)}")
+        if step is not None:
+            step()
+        if pilot is not None:
+            await pilot.pause(interval)
+        else:
+            await asyncio.sleep(interval)
+    if pilot is not None:
+        await pilot.pause()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def chat_request(model: str = "m", text: str = "hello", **fields: Any) -> ChatRequest:
+    """A one-turn chat request of ``model`` saying ``text``; ``fields`` add or override parameters."""
+    return ChatRequest.model_validate({"model": model, "messages": [{"role": "user", "content": text}], **fields})
