@@ -6,9 +6,21 @@ an exact integer price, and sums over millions of calls never drift.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-__all__ = ["NANOS_PER_USD", "format_usd", "nanos_to_usd", "parse_usd", "plain", "usd_text", "usd_to_nanos"]
+__all__ = [
+    "MAX_MONEY_DIGITS",
+    "NANOS_PER_USD",
+    "format_usd",
+    "format_usd_fixed",
+    "money_digits",
+    "nanos_to_usd",
+    "parse_usd",
+    "plain",
+    "usd_text",
+    "usd_to_nanos",
+]
 
 NANOS_PER_USD = 1_000_000_000
 
@@ -60,18 +72,68 @@ def parse_usd(text: str) -> Decimal:
     return value
 
 
-def format_usd(amount: Decimal | int | None, *, nanos: bool = False) -> str:
-    """Money for people: cents above a dollar, more digits for small sums."""
+def _decimal(value: Decimal | int | float) -> Decimal:
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def format_usd(amount: Decimal | int | float | None, *, nanos: bool = False, cents: bool = False) -> str:
+    """Money for people, with the precision the amount deserves, in at most about eight characters.
+
+    ``$1,234``, ``$12.35``, ``$0.0421``, ``$0.000041`` (two significant
+    digits below a cent), ``$0``; ``cents`` forces two decimals (budget
+    limits). ``nanos``: ``amount`` is integer nano-dollars. None is
+    ``unknown``. Every amount ax shows a person goes through here or
+    `format_usd_fixed`; exact machine text is `usd_text`.
+    """
     if amount is None:
         return "unknown"
-    value = nanos_to_usd(int(amount)) if nanos else Decimal(amount)
-    mag = abs(value)
-    if mag >= 100:
-        return f"${value:,.2f}"
-    if mag >= 1:
-        return f"${value:,.3f}"
-    if mag == 0:
-        return "$0.00"
-    if mag >= Decimal("0.01"):
-        return f"${value:.4f}"
-    return f"${value:.6f}"
+    d = nanos_to_usd(int(amount)) if nanos else _decimal(amount)
+    sign = "-" if d < 0 else ""
+    d = abs(d)
+    if cents:
+        text = f"{d:,.2f}"
+    elif d == 0:
+        text = "0"
+    elif d >= 1000:
+        text = f"{d:,.0f}"
+    elif d >= 1:
+        text = f"{d:,.2f}"
+    elif d >= Decimal("0.01"):
+        text = f"{d:.4f}"
+    else:
+        digits = min(9, -d.adjusted() + 1)
+        text = f"{d:.{digits}f}"
+    return f"{sign}${text}"
+
+
+#: The most decimals a money column shows (two significant digits of a millionth of a dollar).
+MAX_MONEY_DIGITS = 6
+
+
+def money_digits(values: Iterable[Decimal | int | float | None]) -> int:
+    """The decimals one money column needs: two significant digits of its smallest amount, 2 to 6.
+
+    Every row of the column then prints with as many (`format_usd_fixed`), so
+    the points line up and ``$0.0012`` never sits above ``$12`` looking larger.
+    """
+    amounts = [abs(_decimal(v)) for v in values if v]
+    if not amounts:
+        return 2
+    smallest = min(amounts)
+    if smallest >= 1:
+        return 2
+    return max(2, min(MAX_MONEY_DIGITS, -smallest.adjusted() + 1))
+
+
+def format_usd_fixed(value: Decimal | int | float | None, digits: int, *, missing: str = "–") -> str:
+    """Dollars with exactly ``digits`` decimals and thousands separators: ``$1,234.5000``, ``$0.0012``.
+
+    Nothing at all is ``$0``: a free call is not a rounding of a cheap one.
+    """
+    if value is None:
+        return missing
+    d = _decimal(value)
+    if d == 0:
+        return "$0"
+    sign = "-" if d < 0 else ""
+    return f"{sign}${abs(d):,.{digits}f}"

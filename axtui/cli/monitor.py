@@ -161,7 +161,7 @@ def alerts_list(as_json: bool) -> None:
         seen = [r.evaluated_at for r in stale if r.evaluated_at is not None]
         when = f"since {_when(max(seen))}" if seen else "yet"
         console.print(f"(stale): no running ax has evaluated {'this rule' if len(stale) == 1 else 'these rules'} "
-                      f"{when}; the state is the last one seen. `ax serve` keeps it current.", soft_wrap=True)
+                      f"{when}; the state is the last one seen. `ax serve` keeps it current.", markup=False)
 
 
 @alerts.command("add")

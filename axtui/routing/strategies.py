@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from axtui.config import ROUTING_STRATEGIES
+from axtui.money import format_usd
 from axtui.ports import PriceBook
 from axtui.routing.fit import Requirements
 from axtui.routing.health import DeploymentHealth, HealthBook
@@ -106,11 +107,6 @@ def latency(cands: list[Deployment], r: Ranking) -> Ranked:
     return out
 
 
-def _usd(nanos: int) -> str:
-    """Nano-dollars as dollars to the micro-dollar, in integer arithmetic (fast, exact)."""
-    return f"${nanos // 1_000_000_000}.{nanos % 1_000_000_000 // 1_000:06d}"
-
-
 #: Expected costs within this share of each other are a tie: the faster goes first.
 COST_TIE = 0.03
 #: Calls a deployment may have in flight before it has answered a few (its speed and tokens are unknown).
@@ -133,7 +129,7 @@ def _priced(d: Deployment, r: Ranking, prompt: int, memo: dict[Any, Any]) -> tup
     if hit is not None and hit[3] is d and book.calls(hit[4]) < hit[2] + max(1, hit[2] // 16):
         return hit[0], hit[1]
     est = call_cost(d, r)
-    price = "price unknown" if est.nanos is None else f"~{_usd(est.nanos)}"
+    price = "price unknown" if est.nanos is None else f"~{format_usd(est.nanos, nanos=True)}"
     value = (math.inf if est.nanos is None else float(est.nanos), f"{price} expected ({est.describe()})")
     dep_id = d.id
     memo[key] = (*value, book.calls(dep_id), d, dep_id)

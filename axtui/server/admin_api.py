@@ -37,7 +37,7 @@ from axtui.api_models import (
 from axtui.bus import SettingsChanged
 from axtui.config import RoutingConfig
 from axtui.errors import ConfigError, InvalidRequest
-from axtui.money import nanos_to_usd
+from axtui.money import usd_text
 from axtui.server import constraints as c
 from axtui.server.auth import Viewer
 from axtui.server.deps import gateway_of, require_admin, require_reader, server_state, viewer_of
@@ -52,7 +52,7 @@ _Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _usd(nanos: int | None) -> str | None:
-    return None if nanos is None else format(nanos_to_usd(nanos), "f")
+    return None if nanos is None else usd_text(nanos)
 
 
 def _not_found(what: str) -> HTTPProblem:

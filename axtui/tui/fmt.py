@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
 from decimal import Decimal
 
-__all__ = ["ago", "bar", "clock_time", "count", "money_digits", "ms", "pct", "rate", "usd", "usd_fixed", "usd_rate",
-           "with_separators"]
+from axtui.money import format_usd, money_digits
+from axtui.money import format_usd_fixed as usd_fixed
 
-#: The most decimals a money column shows (a millionth of a dollar).
-MAX_MONEY_DIGITS = 6
+__all__ = ["ago", "bar", "clock_time", "count", "money_digits", "ms", "pct", "rate", "usd", "usd_fixed", "usd_nanos",
+           "usd_rate", "with_separators"]
 
 DASH = "–"
 
@@ -51,65 +50,8 @@ def pct(value: float | None, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
-def usd(value: Decimal | int | float | None, *, cents: bool = False) -> str:
-    """Dollars with the precision the amount deserves, in at most about eight characters.
-
-    ``$1,234``, ``$12.35``, ``$0.0421``, ``$0.0012``, ``$0.000041``
-    (two significant digits below a cent), ``$0``; ``cents`` forces two
-    decimals (budget amounts).
-    """
-    if value is None:
-        return "unknown"
-    d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    sign = "-" if d < 0 else ""
-    d = abs(d)
-    if cents:
-        text = f"{d:,.2f}"
-    elif d == 0:
-        text = "0"
-    elif d >= 1000:
-        text = f"{d:,.0f}"
-    elif d >= 1:
-        text = f"{d:,.2f}"
-    elif d >= Decimal("0.01"):
-        text = f"{d:.4f}"
-    else:
-        digits = min(9, -d.adjusted() + 1)
-        text = f"{d:.{digits}f}"
-    return f"{sign}${text}"
 
 
-def _decimal(value: Decimal | int | float) -> Decimal:
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-
-
-def money_digits(values: Iterable[Decimal | int | float | None]) -> int:
-    """The decimals one money column needs: two significant digits of its smallest amount, 2 to 6.
-
-    Every row of the column then prints with as many (`usd_fixed`), so the
-    points line up and ``$0.0012`` never sits above ``$12`` looking larger.
-    """
-    amounts = [abs(_decimal(v)) for v in values if v]
-    if not amounts:
-        return 2
-    smallest = min(amounts)
-    if smallest >= 1:
-        return 2
-    return max(2, min(MAX_MONEY_DIGITS, -smallest.adjusted() + 1))
-
-
-def usd_fixed(value: Decimal | int | float | None, digits: int) -> str:
-    """Dollars with exactly ``digits`` decimals and thousands separators: ``$1,234.5000``, ``$0.0012``.
-
-    Nothing at all is ``$0``: a free call is not a rounding of a cheap one.
-    """
-    if value is None:
-        return DASH
-    d = _decimal(value)
-    if d == 0:
-        return "$0"
-    sign = "-" if d < 0 else ""
-    return f"{sign}${abs(d):,.{digits}f}"
 
 
 def with_separators(text: str) -> str:
@@ -165,3 +107,13 @@ def bar(fraction: float | None, width: int) -> str:
     full, rest = divmod(eighths, 8)
     partial = " ▏▎▍▌▋▊▉"[rest] if rest and full < width else ""
     return ("█" * full + partial).ljust(width)
+
+
+def usd(value: Decimal | int | float | None, *, cents: bool = False) -> str:
+    """Dollars as every screen shows them (`axtui.money.format_usd`)."""
+    return format_usd(value, cents=cents)
+
+
+def usd_nanos(nanos: int | None) -> str:
+    """Nano-dollars as every screen shows them."""
+    return format_usd(nanos, nanos=True)

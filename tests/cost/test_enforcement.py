@@ -50,7 +50,7 @@ async def test_hard_budget_reserves_settles_and_refuses(store: Store) -> None:
     book = BudgetBook(store, clock=clock)
     r1 = await book.reserve(ALICE, DEP, 6 * USD)
     assert windows(store)[0][1:] == (0, 6 * USD)
-    with pytest.raises(BudgetExceeded, match=r"budget #1 \(global, \$10.000/day, hard\) has no room") as exc:
+    with pytest.raises(BudgetExceeded, match=r"budget #1 \(global, \$10.00/day, hard\) has no room") as exc:
         await book.reserve(ALICE, DEP, 5 * USD)
     assert exc.value.budget_id == 1 and exc.value.retry_after is not None and exc.value.retry_after > 0
     await book.settle(r1, 4 * USD)  # cheaper than estimated: the room comes back
@@ -195,7 +195,7 @@ async def test_thresholds_fire_once_per_period_on_log_bus_and_store(store: Store
     await a.flush()
     assert [e.threshold for e in seen] == [50, 80, 100]
     assert sorted(e.threshold for e in alert_events(store)) == [50, 80, 100]
-    assert "reached 100% of $10.000" in seen[-1].message
+    assert "reached 100% of $10.00" in seen[-1].message
 
 
 async def test_webhook_retries_then_records_the_outcome(store: Store) -> None:

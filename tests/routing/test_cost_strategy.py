@@ -15,8 +15,9 @@ from axtui.routing.explain import explain
 from axtui.routing.fit import Requirements
 from axtui.routing.usage import MIN_HISTORY, UsageBook, size_bucket
 from axtui.types import Caller, Usage
+from tests.support import chat_request as request
 
-from .helpers import FlatPrices, dep, request, router
+from .helpers import FlatPrices, dep, router
 
 # "thinker" is cheaper per token, but thinks: 1,500 output tokens a call against 100.
 PRICES = FlatPrices({"thinker/m": (1, 4), "plain/m": (2, 8), "free/m": (0, 0)})

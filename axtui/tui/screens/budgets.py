@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from axtui.cost.budgets import BudgetInfo, BudgetStatus
-from axtui.money import nanos_to_usd
+from axtui.money import nanos_to_usd, usd_text
 from axtui.ratelimit.limiter import LimitStatus
 from axtui.tui import fmt
 from axtui.tui.checks import check_amount, check_rate, check_scope, check_subject
@@ -58,10 +58,6 @@ LIMIT_COLUMNS: tuple[tuple[str, str, int], ...] = (
 _BKEYS = tuple(c[0] for c in BUDGET_COLUMNS)
 _LKEYS = tuple(c[0] for c in LIMIT_COLUMNS)
 PERIODS: tuple[str, ...] = ("day", "week", "month", "total")
-
-
-def _money(nanos: int) -> str:
-    return fmt.usd(nanos_to_usd(nanos))
 
 
 def _amount(nanos: int) -> str:
@@ -109,7 +105,7 @@ def budget_cells(status: BudgetStatus, now: float, palette: Palette, digits: int
         projection = Text(f"out {_when(f.runs_out_at, now)}", style=palette.warn)
     elif f.projected_nanos is not None:
         over = f.projected_nanos > b.limit_nanos
-        projection = Text(f"→ {_money(f.projected_nanos)}", style=palette.warn if over else palette.muted)
+        projection = Text(f"→ {fmt.usd_nanos(f.projected_nanos)}", style=palette.warn if over else palette.muted)
     else:
         projection = Text("–", style=palette.muted)
     return (
@@ -375,7 +371,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             status = self._status_of(int(key))
             if status is None:
                 return
-            value = format(nanos_to_usd(status.budget.limit_nanos).normalize(), "f")
+            value = usd_text(status.budget.limit_nanos)
             self._open_editor(table, key, "amount", value, check_amount, f"budget #{key} amount")
             self.hint(f"Amount of {status.budget.scope} per {status.budget.period}: enter saves, esc cancels")
         else:
@@ -468,7 +464,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             if status is None:
                 return
             b = status.budget
-            question = (f"Delete budget #{b.id}?\n\n  {b.scope} · {_money(b.limit_nanos)} per {b.period} · "
+            question = (f"Delete budget #{b.id}?\n\n  {b.scope} · {fmt.usd_nanos(b.limit_nanos)} per {b.period} · "
                         f"{'hard' if b.hard else 'soft'}\n\nIts alert history is kept.")
 
             def confirmed(yes: bool | None) -> None:

@@ -16,7 +16,7 @@ from textual.widgets.data_table import ColumnKey
 from textual_plotext import PlotextPlot
 
 from axtui.cost.rollups import Totals
-from axtui.money import NANOS_PER_USD, nanos_to_usd
+from axtui.money import NANOS_PER_USD, nanos_to_usd, usd_text
 from axtui.tui import fmt
 from axtui.tui.export_view import ViewRows
 from axtui.tui.screens.base import DashboardScreen
@@ -41,10 +41,6 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("tokens", "Tokens in/out", 13),
 )
 _KEYS = tuple(c[0] for c in COLUMNS)
-
-
-def _usd(nanos: int) -> str:
-    return fmt.usd(nanos_to_usd(nanos))
 
 
 def _right(text: str, style: str = "") -> Text:
@@ -169,9 +165,9 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         for row in sorted(view.breakdown.rows, key=_sort_key(self.order), reverse=self.reverse):
             t = row.totals
             share = Decimal(t.cost_nanos) / total if total else None
-            rows.append([row.key, format(nanos_to_usd(t.cost_nanos), "f"),
+            rows.append([row.key, usd_text(t.cost_nanos),
                          None if share is None else format(round(share, 4), "f"), t.calls,
-                         t.unknown_price_calls, format(nanos_to_usd(t.saved_nanos), "f"), t.cache_hits,
+                         t.unknown_price_calls, usd_text(t.saved_nanos), t.cache_hits,
                          t.input_tokens, t.output_tokens])
         columns = (view.by, "cost_usd", "share", "calls", "unpriced_calls", "saved_usd", "cache_hits",
                    "input_tokens", "output_tokens")
@@ -238,11 +234,11 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
             f"[b]{fmt.usd(s.total_usd)}[/] over the last {view.range}",
             f"{fmt.count(t.calls)} calls · {fmt.usd(per_call) if per_call is not None else '–'}/call",
             f"tokens {_short(t.input_tokens)} in · {_short(t.output_tokens)} out",
-            f"cache saved [$success]{_usd(t.saved_nanos)}[/] ({fmt.count(t.cache_hits)} hits)",
+            f"cache saved [$success]{fmt.usd_nanos(t.saved_nanos)}[/] ({fmt.count(t.cache_hits)} hits)",
             "",
-            f"[b]Projection[/] at {_usd(p.rate_nanos_per_hour)}/h",
-            f"today {_usd(p.day_so_far_nanos)} → [b]{_usd(p.end_of_day_nanos)}[/]",
-            f"month {_usd(p.month_so_far_nanos)} → [b]{_usd(p.end_of_month_nanos)}[/]",
+            f"[b]Projection[/] at {fmt.usd_nanos(p.rate_nanos_per_hour)}/h",
+            f"today {fmt.usd_nanos(p.day_so_far_nanos)} → [b]{fmt.usd_nanos(p.end_of_day_nanos)}[/]",
+            f"month {fmt.usd_nanos(p.month_so_far_nanos)} → [b]{fmt.usd_nanos(p.end_of_month_nanos)}[/]",
         ]
         if t.unknown_price_calls:
             names = ", ".join(f"{n} ({c})" for n, c in view.unknown[:3])

@@ -19,7 +19,7 @@ from textual.widgets import Static
 from axtui.cost.alerts import BudgetAlert
 from axtui.metrics.alerts.model import AlertEvent
 from axtui.metrics.snapshot import RecentCall, Stats
-from axtui.money import nanos_to_usd
+from axtui.money import MAX_MONEY_DIGITS, nanos_to_usd
 from axtui.tui import fmt
 from axtui.tui.data import DeploymentState
 from axtui.types import CallRecord
@@ -31,7 +31,7 @@ Section = tuple[str, list[tuple[str, str]]]
 
 
 def _money(nanos: int | None) -> str:
-    return "unknown (no price for this model)" if nanos is None else fmt.usd_fixed(nanos_to_usd(nanos), 6)
+    return "unknown (no price for this model)" if nanos is None else fmt.usd_fixed(nanos_to_usd(nanos), MAX_MONEY_DIGITS)
 
 
 def call_sections(call: RecentCall, record: CallRecord | None) -> list[Section]:

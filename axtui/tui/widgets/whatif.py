@@ -29,10 +29,6 @@ WhatIfFetch = Callable[[str | None, str | None], dict[str, Any]]
 _TOP_MODELS = 4
 
 
-def _usd(nanos: float) -> str:
-    return fmt.usd(nanos / 1e9)
-
-
 def _ms(value: float | None) -> str:
     if value is None:
         return "–"
@@ -45,15 +41,15 @@ def describe(data: dict[str, Any]) -> str:
     recorded, replayed = t["recorded_nanos"], t["replayed_nanos"]
     saved = recorded - replayed
     share = f" ({saved / recorded:.0%})" if recorded else ""
-    verdict = (f"[$success]saves {_usd(saved)}{share}[/]" if saved > 0
-               else f"[$error]costs {_usd(-saved)} more{share.replace('-', '')}[/]" if saved < 0 else "same spend")
+    verdict = (f"[$success]saves {fmt.usd_nanos(saved)}{share}[/]" if saved > 0
+               else f"[$error]costs {fmt.usd_nanos(-saved)} more{share.replace('-', '')}[/]" if saved < 0 else "same spend")
     lines = [
-        f"recorded [b]{_usd(recorded)}[/]  ·  what if [b]{_usd(replayed)}[/]  ·  {verdict}",
+        f"recorded [b]{fmt.usd_nanos(recorded)}[/]  ·  what if [b]{fmt.usd_nanos(replayed)}[/]  ·  {verdict}",
         f"p95 {_ms(t['recorded_p95_ms'])} → {_ms(t['projected_p95_ms'])}  ·  moved {t['moved']:,} of "
         f"{t['calls']:,} calls",
     ]
     models = sorted(data.get("by_model", {}).items(), key=lambda kv: -kv[1]["recorded_nanos"])[:_TOP_MODELS]
-    lines += [f"  {escape(name):<14} {_usd(g['recorded_nanos'])} → {_usd(g['replayed_nanos'])}" for name, g in models]
+    lines += [f"  {escape(name):<14} {fmt.usd_nanos(g['recorded_nanos'])} → {fmt.usd_nanos(g['replayed_nanos'])}" for name, g in models]
     notes = data.get("notes") or []
     if notes:
         lines.append(f"[dim]{escape(notes[0])}[/]")
