@@ -378,7 +378,7 @@ def fill_cache(home: Path, entries: int) -> None:
 
 
 def _start_ax(
-    upstream: str, home: Path, *, features: bool = True, filled: int = 0
+    upstream: str, home: Path, *, features: bool = True, filled: int = 0, semantic: bool = True
 ) -> tuple[subprocess.Popen[bytes], str, str]:
     """``ax serve`` with every feature on (or only auth, routing, pricing and recording), and a key for it."""
     home.mkdir(parents=True, exist_ok=True)
@@ -393,7 +393,8 @@ def _start_ax(
         config += (
             "[ratelimit]\n"
             'global_requests = "6000000/minute"\nuser_requests = "3000000/minute"\n'
-            'user_tokens = "900000000/minute"\n\n[cache]\nenabled = true\nsemantic = true\n'
+            'user_tokens = "900000000/minute"\n\n[cache]\nenabled = true\n'
+            f"semantic = {str(semantic).lower()}\n"
         )
     else:
         config += "[cache]\nenabled = false\n"
@@ -537,8 +538,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1.5 s per step instead of 4 s")
     parser.add_argument("--duration", type=float, default=None, help="seconds per step")
-    parser.add_argument("--fills", default="0,10000,100000",
-                        help="answers already in the semantic cache, one ax target each (default 0,10000,100000)")
+    parser.add_argument("--fills", default="exact,0,10000,100000",
+                        help="answers already in the semantic cache, one ax target each; 'exact': the semantic "
+                             "cache off, the baseline (default exact,0,10000,100000)")
     parser.add_argument("--role", choices=["upstream", "floor", "fill"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
@@ -576,10 +578,11 @@ def main(argv: list[str] | None = None) -> None:
                 Target("ax-core", f"{core_url}/v1/chat/completions", {"authorization": f"Bearer {core_key}"},
                        core.pid),
             ]
-            for filled in (int(f) for f in args.fills.split(",")):
-                name = "ax" if not filled else f"ax-{filled // 1000}k"
+            for spec in args.fills.split(","):
+                filled = 0 if spec == "exact" else int(spec)
+                name = "ax-exact" if spec == "exact" else "ax" if not filled else f"ax-{filled // 1000}k"
                 t0 = time.perf_counter()
-                ax, ax_url, key = _start_ax(upstream, Path(tmp) / name, filled=filled)
+                ax, ax_url, key = _start_ax(upstream, Path(tmp) / name, filled=filled, semantic=spec != "exact")
                 procs.append(ax)
                 wait_ready(f"{ax_url}/readyz", ax)
                 if filled:
@@ -612,11 +615,15 @@ def _report_fills(runs: list[Run], targets: list[Target]) -> None:
     by = {(r.target, r.rate): r for r in runs}
     d500 = by.get(("direct", 500))
     empty500, empty_max = by.get(("ax", 500)), by.get(("ax", 0))
+    exact = by.get(("ax-exact", 0))
     print("\nthe semantic cache filled (every feature on; workload: distinct everyday prompts, one partition):")
+    if exact:
+        print(f"  baseline, same run: ax-exact (every feature on, semantic cache off) {exact.achieved:.0f} req/s max, "
+              f"{exact.cpu_ms_per_req:.2f} ms CPU per request")
     print(f"  {'target':8} {'cached':>8} {'1000/s got':>10} {'errors':>6} {'+p50@500':>9} {'+p99@500':>9} "
           f"{'max req/s':>9} {'vs empty (p50, p99, max)':>26}  answers (x-ax-cache)")
     for t in targets:
-        if not t.name.startswith("ax") or t.name == "ax-core":
+        if not t.name.startswith("ax") or t.name in ("ax-core", "ax-exact"):
             continue
         r1000, r500, rmax = by.get((t.name, 1000)), by.get((t.name, 500)), by.get((t.name, 0))
         got = f"{r1000.achieved:10.0f} {r1000.errors:6d}" if r1000 and r1000.sent else f"{'saturated':>10} {'':6}"
@@ -630,7 +637,9 @@ def _report_fills(runs: list[Run], targets: list[Target]) -> None:
             ratio = (f"{r500.p(0.5) / empty500.p(0.5):.2f}x {r500.p(0.99) / empty500.p(0.99):.2f}x "
                      f"{empty_max.achieved / max(rmax.achieved, 1):.2f}x")
         answers = ", ".join(f"{k} {v}" for k, v in sorted(t.cache.items()))
-        print(f"  {t.name:8} {t.filled:8,} {got} {added} {rmax.achieved if rmax else 0:9.0f} {ratio:>26}  {answers}")
+        cpu = f", {rmax.cpu_ms_per_req:.2f} ms CPU/req" if rmax else ""
+        print(f"  {t.name:8} {t.filled:8,} {got} {added} {rmax.achieved if rmax else 0:9.0f} {ratio:>26}  "
+              f"{answers}{cpu}")
     print("  targets: 1,000 req/s with 0 errors; added p50 <= 1.5 ms, p99 <= 8 ms at 500 req/s over direct; "
           "each ratio to the empty cache <= 1.5x")
 
