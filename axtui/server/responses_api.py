@@ -9,6 +9,7 @@ shapes. A Responses request is translated to chat at this edge
 
 Stored responses belong to the user of the key that made them: another
 user's id answers 404, as an unknown one does, so ids reveal nothing.
+They are kept 30 days (`RETENTION_S`), as OpenAI keeps them.
 
 ``count_tokens`` asks the first deployment of the model whose provider
 counts tokens itself (Anthropic); otherwise ax estimates, and the answer
@@ -57,9 +58,19 @@ def _not_found(response_id: str, param: str | None = None) -> HTTPProblem:
 _TABLE = StoredResponse.__table__  # type: ignore[attr-defined]
 
 
+#: How long a stored response is kept: 30 days, as OpenAI keeps them.
+RETENTION_S = 30 * 86_400
+
+
 def _save(store: Store, row: StoredResponse) -> None:
+    """Keep ``row``, and forget the user's responses older than `RETENTION_S` (an indexed delete)."""
+
+    def work(conn: Any) -> None:
+        conn.execute(insert(_TABLE).values(**row.model_dump()))
+        conn.execute(delete(_TABLE).where(_TABLE.c.user == row.user, _TABLE.c.created < row.created - RETENTION_S))
+
     # store.run retries while SQLite is locked by the recorder's batch writes.
-    store.run(lambda conn: conn.execute(insert(_TABLE).values(**row.model_dump())))
+    store.run(work)
 
 
 def _load(store: Store, response_id: str, user: str) -> StoredResponse | None:

@@ -51,3 +51,18 @@ def test_a_cached_answer_serves_responses_too(open_live: LiveServer) -> None:
     assert first.parse().output_text == second.parse().output_text
     assert first.parse().id != second.parse().id
     assert len(rows(open_live, "SELECT id FROM responses")) == 2
+
+
+def test_stored_responses_older_than_the_retention_are_forgotten(open_live: LiveServer) -> None:
+    from axtui.server.responses_api import RETENTION_S
+
+    api = client(open_live)
+    old = api.responses.create(model="gpt-4o-mini", input="An old question")
+    assert open_live.gateway.store is not None
+    with open_live.gateway.store.connect() as conn:
+        conn.execute(text("UPDATE responses SET created = created - :age WHERE id = :id"),
+                     {"age": RETENTION_S + 60, "id": old.id})
+    kept = api.responses.create(model="gpt-4o-mini", input="A new question")
+    assert [r["id"] for r in rows(open_live, "SELECT id FROM responses")] == [kept.id]
+    with pytest.raises(openai.NotFoundError):
+        api.responses.retrieve(old.id)
