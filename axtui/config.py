@@ -82,7 +82,7 @@ class ProviderConfig(_Section):
     """One upstream provider account.
 
     ``kind`` names a registered provider kind (``openai``, ``anthropic``,
-    ``gemini``, ``sim``, or a plugin's). The key is read from the
+    ``gemini``, ``azure``, ``bedrock``, ``vertex``, ``sim``, or a plugin's). The key is read from the
     environment variable named by ``api_key_env`` at call time; it is never
     stored.
     """
@@ -93,6 +93,15 @@ class ProviderConfig(_Section):
     api_key_env: str | None = None
     models: list[str] = Field(default_factory=list)
     region: str = ""
+    #: Azure OpenAI: the ``api-version`` query parameter.
+    api_version: str | None = None
+    #: Azure OpenAI: model name -> the Azure deployment that serves it.
+    deployments: dict[str, str] = Field(default_factory=dict)
+    #: Bedrock and Vertex AI: an endpoint that replaces the regional one.
+    endpoint_url: str | None = None
+    #: Vertex AI: the Google Cloud project and location (region).
+    project: str | None = None
+    location: str | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
@@ -100,7 +109,7 @@ class ProviderConfig(_Section):
     profile: str | None = None
     enabled: bool = True
 
-    @field_validator("base_url")
+    @field_validator("base_url", "endpoint_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:

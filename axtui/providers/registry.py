@@ -22,6 +22,7 @@ _BUILTIN = {
     "openai": "axtui.providers.openai:OpenAIProvider",
     "anthropic": "axtui.providers.anthropic:AnthropicProvider",
     "gemini": "axtui.providers.gemini:GeminiProvider",
+    "azure": "axtui.providers.azure:AzureProvider",
     "sim": "axtui.providers.sim:SimProvider",
 }
 _plugins_loaded = False

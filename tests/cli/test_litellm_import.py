@@ -86,6 +86,18 @@ def test_what_cannot_be_mapped_is_listed_with_the_reason_and_budgets_become_comm
     assert "AX_REDIS_URL" in err and "AX_DATABASE_URL" in err
 
 
+def test_azure_entries_become_an_azure_provider_with_its_deployments() -> None:
+    result = _run("config", "import", "litellm", str(SAMPLE))
+    by_name = {p.name: p for p in parse_settings(result.stdout).providers}
+    azure = by_name["azure"]
+    assert azure.kind == "azure"
+    assert azure.base_url == "https://my-resource.openai.azure.com"
+    assert (azure.api_key_env, azure.api_version) == ("AZURE_API_KEY", "2024-10-21")
+    assert azure.deployments == {"azure-gpt-4o": "my-gpt4o-deployment"}
+    assert azure.models == ["azure-gpt-4o"]
+    assert "no 'azure' provider kind" not in result.stderr
+
+
 @pytest.mark.parametrize("kind", ["azure", "bedrock", "vertex"])
 def test_cloud_entries_are_reported_when_this_ax_lacks_their_kind(kind: str) -> None:
     data = yaml.safe_load(SAMPLE.read_text())
