@@ -23,6 +23,7 @@ _BUILTIN = {
     "anthropic": "axtui.providers.anthropic:AnthropicProvider",
     "gemini": "axtui.providers.gemini:GeminiProvider",
     "azure": "axtui.providers.azure:AzureProvider",
+    "vertex": "axtui.providers.vertex:VertexProvider",
     "sim": "axtui.providers.sim:SimProvider",
 }
 _plugins_loaded = False

@@ -98,6 +98,16 @@ def test_azure_entries_become_an_azure_provider_with_its_deployments() -> None:
     assert "no 'azure' provider kind" not in result.stderr
 
 
+def test_vertex_entries_become_a_vertex_provider_with_project_and_location() -> None:
+    result = _run("config", "import", "litellm", str(SAMPLE))
+    settings = parse_settings(result.stdout)
+    vertex = next(p for p in settings.providers if p.kind == "vertex")
+    assert (vertex.project, vertex.location, vertex.api_key_env) == ("my-project", "us-central1", None)
+    served = next(d for d in settings.deployments if d.model == "gemini-vertex")
+    assert (served.provider, served.upstream_model) == (vertex.name, "gemini-1.5-pro")
+    assert "no 'vertex' provider kind" not in result.stderr
+
+
 @pytest.mark.parametrize("kind", ["azure", "bedrock", "vertex"])
 def test_cloud_entries_are_reported_when_this_ax_lacks_their_kind(kind: str) -> None:
     data = yaml.safe_load(SAMPLE.read_text())
