@@ -24,6 +24,7 @@ _BUILTIN = {
     "gemini": "axtui.providers.gemini:GeminiProvider",
     "azure": "axtui.providers.azure:AzureProvider",
     "vertex": "axtui.providers.vertex:VertexProvider",
+    "bedrock": "axtui.providers.bedrock:BedrockProvider",
     "sim": "axtui.providers.sim:SimProvider",
 }
 _plugins_loaded = False

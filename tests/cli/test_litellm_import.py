@@ -108,6 +108,17 @@ def test_vertex_entries_become_a_vertex_provider_with_project_and_location() -> 
     assert "no 'vertex' provider kind" not in result.stderr
 
 
+def test_bedrock_entries_become_a_bedrock_provider_without_copying_aws_keys() -> None:
+    result = _run("config", "import", "litellm", str(SAMPLE))
+    settings = parse_settings(result.stdout)
+    bedrock = next(p for p in settings.providers if p.kind == "bedrock")
+    assert (bedrock.region, bedrock.api_key_env, bedrock.endpoint_url) == ("us-east-1", None, None)
+    served = next(d for d in settings.deployments if d.model == "claude-bedrock")
+    assert (served.provider, served.upstream_model) == (bedrock.name, "anthropic.claude-3-5-sonnet-20240620-v1:0")
+    assert "AWS_SECRET_ACCESS_KEY" not in result.stdout
+    assert "no 'bedrock' provider kind" not in result.stderr
+
+
 @pytest.mark.parametrize("kind", ["azure", "bedrock", "vertex"])
 def test_cloud_entries_are_reported_when_this_ax_lacks_their_kind(kind: str) -> None:
     data = yaml.safe_load(SAMPLE.read_text())
