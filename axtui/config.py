@@ -109,7 +109,7 @@ class ProviderConfig(_Section):
     profile: str | None = None
     enabled: bool = True
 
-    @field_validator("base_url", "endpoint_url")
+    @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -119,6 +119,17 @@ class ProviderConfig(_Section):
             raise ValueError(
                 f"base_url {value!r} is not an http:// or https:// URL; write it like "
                 "https://api.openai.com/v1 or http://127.0.0.1:11434/v1"
+            )
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        scheme, _, rest = (value or "https://x").partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise ValueError(
+                f"endpoint_url {value!r} is not an http:// or https:// URL; write it like "
+                "https://bedrock-runtime.us-east-1.amazonaws.com, or leave it out for the region's own endpoint"
             )
         return value
 
