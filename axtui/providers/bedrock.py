@@ -146,7 +146,7 @@ class BedrockProvider(HTTPProvider):
         self._botocore: Any = None
         self._credentials: Any = None
         self._region = config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
-        self._url_type: Any = None
+        self._finding = asyncio.Lock()
 
     @property
     def region(self) -> str:
@@ -198,7 +198,9 @@ class BedrockProvider(HTTPProvider):
     async def _frozen_credentials(self) -> Any:
         """Credentials for one signature: found once in a thread, refreshed in a thread when they expire."""
         if self._credentials is None:
-            self._credentials = await asyncio.to_thread(self._resolve_credentials)
+            async with self._finding:
+                if self._credentials is None:
+                    self._credentials = await asyncio.to_thread(self._resolve_credentials)
         credentials = self._credentials
         refresh_needed = getattr(credentials, "refresh_needed", None)
         if callable(refresh_needed) and refresh_needed():

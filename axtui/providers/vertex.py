@@ -13,8 +13,9 @@ Vertex's address::
 ``model`` and with ``anthropic_version = "vertex-2023-10-16"``, sent to
 ``publishers/anthropic/models/{model}:rawPredict`` (``:streamRawPredict``).
 
-Authentication: a bearer token from google-auth's application default
-credentials (``GOOGLE_APPLICATION_CREDENTIALS`` naming a service-account
+Authentication: the access token in the variable ``api_key_env`` names,
+when set (``gcloud auth print-access-token``; it expires within the hour);
+else a bearer token from google-auth's application default credentials (``GOOGLE_APPLICATION_CREDENTIALS`` naming a service-account
 file, ``gcloud auth application-default login``, or the metadata server
 of the machine); the optional ``vertex`` extra. Tokens are fetched and
 refreshed in a worker thread, never on the event loop.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -114,8 +116,20 @@ class _Addressing:
             self._credentials = _Credentials(self.config.name, self.clock)
         return self._credentials
 
+    def model_path(self, publisher: str, model: str, method: str) -> str:
+        return (f"/v1/projects/{quote(self.project(), safe='')}/locations/{quote(self.location, safe='')}"
+                f"/publishers/{publisher}/models/{quote(model, safe='@.-_')}:{method}")
+
+    def given_token(self) -> str | None:
+        """The access token in the variable ``api_key_env`` names, if it is set."""
+        env = self.config.api_key_env
+        return (os.environ.get(env) or None) if env else None
+
+    async def token(self) -> str:
+        return self.given_token() or await self.credentials().tokens.refresh()
+
     def project(self) -> str:
-        project = self.config.project or self.credentials().project
+        project = self.config.project or (None if self.given_token() else self.credentials().project)
         if not project:
             raise ConfigError(
                 f"provider {self.config.name!r} (vertex) names no Google Cloud project and the credentials carry "
@@ -123,15 +137,8 @@ class _Addressing:
             )
         return project
 
-    def model_path(self, publisher: str, model: str, method: str) -> str:
-        return (f"/v1/projects/{quote(self.project(), safe='')}/locations/{quote(self.location, safe='')}"
-                f"/publishers/{publisher}/models/{quote(model, safe='@.-_')}:{method}")
-
-    async def token(self) -> str:
-        return await self.credentials().tokens.refresh()
-
     def auth_headers(self) -> dict[str, str]:
-        token = self._credentials.tokens.token if self._credentials is not None else ""
+        token = self.given_token() or (self._credentials.tokens.token if self._credentials is not None else "")
         return {"Authorization": f"Bearer {token}"} if token else {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -177,6 +178,10 @@ async def test_entra_id_token_when_no_key_is_set(
     assert [c async for c in provider.stream(ask("hi", "gpt-4o", stream=True), dep)]
     assert asked == [ENTRA_SCOPE], "one token, fetched once and reused while valid"
     assert provider.auth_headers() == {"Authorization": "Bearer entra-1"}
+    fresh = azure()
+    answers = await asyncio.gather(*(fresh.chat(ask(f"q{i}", "gpt-4o"), dep) for i in range(12)))
+    assert all(a.content for a in answers)
+    assert len(asked) == 2, "twelve calls at once on a new provider fetch one token between them"
 
 
 async def test_without_key_or_azure_identity_the_error_says_what_to_install(
