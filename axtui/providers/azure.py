@@ -160,6 +160,12 @@ class AzureProvider(OpenAIProvider):
     def _status_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
         error = super()._status_error(status, headers, body)
         info = parse_error_body(body)
+        if isinstance(error, ProviderAuthError) and not self._key():
+            head = str(error).rpartition("; ")[0] or str(error)
+            return ProviderAuthError(
+                f"{head}; the Entra ID token was refused: give the signed-in identity the Cognitive Services "
+                f"OpenAI User role on the resource, or set {self.key_env} to a key of the resource",
+                provider=self.name, http_status=status)
         if isinstance(error, ProviderRateLimited) and error.retry_after is None:
             found = _RETRY_IN_MESSAGE.search(info.message)
             if found:

@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 from axtui.clock import Clock
 from axtui.config import ProviderConfig
-from axtui.errors import ConfigError, ProviderAuthError
+from axtui.errors import ConfigError, ProviderAuthError, ProviderError
 from axtui.providers._cloud import TokenCache, import_extra
 from axtui.providers._wire import SSEEvent
 from axtui.providers.anthropic import AnthropicProvider
@@ -142,6 +142,20 @@ class _Addressing:
         return {"Authorization": f"Bearer {token}"} if token else {}
 
 
+def _with_google_advice(error: ProviderError, addressing: _Addressing) -> ProviderError:
+    """An auth error's advice pointed at Google credentials rather than an API key."""
+    if not isinstance(error, ProviderAuthError):
+        return error
+    head = str(error).rpartition("; ")[0] or str(error)
+    source = (f"the access token in {addressing.config.api_key_env}" if addressing.given_token()
+              else "the application default credentials (GOOGLE_APPLICATION_CREDENTIALS, or gcloud auth "
+                   "application-default login)")
+    return ProviderAuthError(
+        f"{head}; check {source}, and that the principal may call Vertex AI (roles/aiplatform.user) in project "
+        f"{addressing.config.project or 'of the credentials'}",
+        provider=error.provider, http_status=error.http_status)
+
+
 class _ClaudeOnVertex(AnthropicProvider):
     """Anthropic's adapter, addressed and authenticated as Vertex wants."""
 
@@ -165,6 +179,9 @@ class _ClaudeOnVertex(AnthropicProvider):
     def auth_headers(self) -> dict[str, str]:
         """The bearer token; no x-api-key, no anthropic-version header (it goes in the body)."""
         return self._at.auth_headers()
+
+    def _status_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+        return _with_google_advice(super()._status_error(status, headers, body), self._at)
 
     def _vertex(self, path: str, payload: Any, *, stream: bool) -> tuple[str, Any]:
         if path != "/messages" or not isinstance(payload, Mapping):
@@ -227,6 +244,9 @@ class VertexProvider(GeminiProvider):
     def auth_headers(self) -> dict[str, str]:
         """``Authorization: Bearer`` with the token fetched last."""
         return self._at.auth_headers()
+
+    def _status_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
+        return _with_google_advice(super()._status_error(status, headers, body), self._at)
 
     def _route(self, path: str) -> str:
         model, _, method = path.removeprefix("/models/").rpartition(":")

@@ -182,6 +182,8 @@ async def test_entra_id_token_when_no_key_is_set(
     answers = await asyncio.gather(*(fresh.chat(ask(f"q{i}", "gpt-4o"), dep) for i in range(12)))
     assert all(a.content for a in answers)
     assert len(asked) == 2, "twelve calls at once on a new provider fetch one token between them"
+    with pytest.raises(ProviderAuthError, match="Entra ID token was refused"):
+        await azure(headers={"X-Sim-Fault": "403"}).chat(ask("hi", "gpt-4o"), dep)
 
 
 async def test_without_key_or_azure_identity_the_error_says_what_to_install(

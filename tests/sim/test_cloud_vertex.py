@@ -164,6 +164,8 @@ async def test_faults_map_to_error_classes(
         assert caught.value.http_status == (529 if status == 503 and model.startswith("claude") else status)
     if fault == "429":
         assert isinstance(caught.value, ProviderRateLimited) and caught.value.retry_after
+    if fault in ("401", "403"):
+        assert "application default credentials" in str(caught.value) and "api_key_env" not in str(caught.value)
 
 
 @pytest.mark.parametrize("model", ["gemini-2.5-flash", "claude-haiku-4-5"])
