@@ -106,6 +106,7 @@ async def test_the_wire_is_azures(serve: Callable[..., Awaitable[str]]) -> None:
         assert no_version.status_code == 404
         ok = await client.post(url, params={"api-version": "2024-10-21"}, headers={"api-key": "k"}, json=body)
         assert ok.status_code == 200 and ok.json()["model"] == "gpt-4o"
+        assert ok.json()["prompt_filter_results"][0]["content_filter_results"]["hate"]["filtered"] is False
         missing = await client.post(url.replace("gpt-4o-prod", "o3-pro"), params={"api-version": "x"},
                                     headers={"api-key": "k"}, json=body)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "DeploymentNotFound"

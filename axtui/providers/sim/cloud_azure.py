@@ -14,7 +14,9 @@ token (any value: the fault header plays a wrong one) and an
 ``api-version`` (else Azure's 404 "Resource not found"). Errors have
 Azure's shape; a 429 names its wait in ``Retry-After``, ``retry-after-ms``
 and the message. ``X-Sim-Fault: 403`` plays an identity without access to
-the resource; the other faults are the fleet's.
+the resource; the other faults are the fleet's. Answers carry Azure's
+content-filter verdicts (``prompt_filter_results``, and a stream's first
+chunk has no choices), as the real service's do.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from aiohttp import web
 
 from axtui.errors import ProviderAuthError, ProviderError, ProviderRateLimited
 from axtui.providers.sim.server import FAULT_HEADER, _chat, _embed, _error, _models, server_state
-from axtui.providers.sim.wire import ChatCall, EmbedCall, bad_request
+from axtui.providers.sim.simulate import ChatPlan
+from axtui.providers.sim.wire import ChatCall, EmbedCall, bad_request, sse
 from axtui.providers.sim.wire_openai import OpenAIWire
 
 __all__ = ["AzureWire", "mount_azure", "served_model"]
 
 PREFIX = "/azure"
+_FILTERED_SAFE = {category: {"filtered": False, "severity": "safe"}
+                  for category in ("hate", "self_harm", "sexual", "violence")}
 
 
 def served_model(deployment: str, models: list[str]) -> str | None:
@@ -58,6 +63,19 @@ class AzureWire(OpenAIWire):
         if isinstance(body, dict) and path_model:
             body = {**body, "model": path_model}
         return super().parse_embed(body, path_model, batch=batch)
+
+    def chat_body(self, plan: ChatPlan, call: ChatCall, created: int) -> Any:
+        """OpenAI's answer plus the content-filter verdicts Azure adds to the prompt and each choice."""
+        body = super().chat_body(plan, call, created)
+        body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": _FILTERED_SAFE}]
+        for choice in body["choices"]:
+            choice["content_filter_results"] = _FILTERED_SAFE
+        return body
+
+    def stream_open(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
+        """Azure's first chunk: no choices, no model, only the prompt's filter verdicts."""
+        return [sse({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                     "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": _FILTERED_SAFE}]})]
 
     def error_body(self, exc: ProviderError, status: int) -> Any:
         """Azure's ``{"error": {"code", "message"}}``; 429 and 401 worded as Azure words them."""
