@@ -79,6 +79,11 @@ class AzureProvider(OpenAIProvider):
         self._entra: TokenCache | None = None
 
     @property
+    def base_url(self) -> str:
+        """The resource endpoint (a trailing ``/openai``, as some tools write it, is dropped)."""
+        return super().base_url.removesuffix("/openai")
+
+    @property
     def api_version(self) -> str:
         """The ``api-version`` sent with every call."""
         return self.config.api_version or DEFAULT_API_VERSION

@@ -153,6 +153,9 @@ async def test_a_cut_stream_and_a_missing_deployment(azure: Callable[..., AzureP
 def test_a_resource_endpoint_is_required() -> None:
     with pytest.raises(ConfigError, match="resource endpoint"):
         create_provider(ProviderConfig(name="az", kind="azure"))
+    written_with_openai = create_provider(ProviderConfig(name="az", kind="azure",
+                                                         base_url="https://r.openai.azure.com/openai/"))
+    assert written_with_openai.base_url == "https://r.openai.azure.com"
 
 
 class _Token:
