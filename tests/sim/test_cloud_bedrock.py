@@ -130,6 +130,17 @@ async def test_tools_plain_and_streamed_and_a_tool_result_round_trip(bedrock: Ca
     assert (await provider.chat(followup, dep(HAIKU))).content
 
 
+async def test_images_travel_inline(bedrock: Callable[..., BedrockProvider]) -> None:
+    picture = ChatRequest.model_validate({"model": HAIKU, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}}]}]})
+    provider = bedrock()
+    answer = await provider.chat(picture, dep(HAIKU))
+    words_only = await provider.chat(ask("What is in this picture?", HAIKU), dep(HAIKU))
+    assert answer.content
+    assert answer.usage.input_tokens > words_only.usage.input_tokens, "the image reached the model and was counted"
+
+
 def test_the_converse_body() -> None:
     request = ChatRequest.model_validate({
         "model": "m", "max_tokens": 300, "temperature": 0.2, "top_p": 0.9, "stop": ["END"], "top_k": 40,
