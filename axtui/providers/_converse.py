@@ -7,6 +7,13 @@ blocks, ``inferenceConfig`` (``maxTokens``, ``temperature``, ``topP``,
 must alternate between ``user`` and ``assistant``, so consecutive turns of
 one role (tool results after a call, say) are merged.
 
+Thinking (Claude on Bedrock): ``reasoning_effort`` becomes
+``additionalModelRequestFields.thinking`` with Anthropic's budget (see
+`axtui.providers.reasoning`) for ``anthropic.`` model ids; the answer's
+``reasoningContent`` blocks come back as Anthropic-shaped thinking blocks,
+and go back first in the assistant's turn, signature intact, as Bedrock
+requires when tools are in use.
+
 Usage: ``inputTokens`` excludes the prompt-cache reads and writes
 (``cacheReadInputTokens``, ``cacheWriteInputTokens``); ax's ``input_tokens``
 counts every prompt token, so they are added in.
@@ -20,9 +27,13 @@ from typing import Any
 
 from axtui.errors import ProviderBadRequest
 from axtui.providers._wire import OPENAI_ONLY_PARAMS, refuse_choices_and_logprobs
+from axtui.providers.reasoning import anthropic_budget
 from axtui.types import ChatRequest, Message, Usage, token_count
 
-__all__ = ["FINISH", "converse_body", "converse_usage", "converse_usage_body", "tool_call"]
+__all__ = ["FINISH", "converse_body", "converse_usage", "converse_usage_body", "thinking_block", "tool_call"]
+
+#: maxTokens asked for when thinking needs one and the caller named none (Anthropic's adapter's default).
+_DEFAULT_MAX_TOKENS = 4096
 
 #: Converse's stop reasons in ax's (OpenAI's) terms.
 FINISH = {
@@ -70,6 +81,30 @@ def tool_call(block: Mapping[str, Any]) -> dict[str, Any]:
         "type": "function",
         "function": {"name": str(block.get("name", "")), "arguments": json.dumps(block.get("input") or {})},
     }
+
+
+def thinking_block(block: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An Anthropic-shaped thinking block from a ``reasoningContent`` block (None if it has neither form)."""
+    text = block.get("reasoningText")
+    if isinstance(text, Mapping):
+        out: dict[str, Any] = {"type": "thinking", "thinking": str(text.get("text", ""))}
+        if text.get("signature"):
+            out["signature"] = str(text["signature"])
+        return out
+    if block.get("redactedContent") is not None:
+        return {"type": "redacted_thinking", "data": str(block["redactedContent"])}
+    return None
+
+
+def _reasoning_content(block: Mapping[str, Any]) -> dict[str, Any] | None:
+    if block.get("type") == "thinking":
+        text: dict[str, Any] = {"text": str(block.get("thinking", ""))}
+        if block.get("signature"):
+            text["signature"] = str(block["signature"])
+        return {"reasoningContent": {"reasoningText": text}}
+    if block.get("type") == "redacted_thinking":
+        return {"reasoningContent": {"redactedContent": str(block.get("data", ""))}}
+    return None
 
 
 def _image(part: Mapping[str, Any], provider: str) -> dict[str, Any]:
@@ -141,8 +176,11 @@ def _messages(messages: list[Message], provider: str) -> tuple[list[dict[str, An
             system.extend(b for b in _blocks(m.content, provider) if "text" in b or "cachePoint" in b)
             continue
         if m.role == "assistant":
-            role, blocks = "assistant", _blocks(m.content, provider)
-            blocks += [_tool_use(call) for call in m.tool_calls or ()]
+            # Thinking goes back first and exactly as it came: its signature is checked.
+            thinking = (m.model_extra or {}).get("thinking_blocks") or []
+            blocks = [r for b in thinking if isinstance(b, Mapping) and (r := _reasoning_content(b)) is not None]
+            role = "assistant"
+            blocks += _blocks(m.content, provider) + [_tool_use(call) for call in m.tool_calls or ()]
         elif m.role in ("tool", "function"):
             role, blocks = "user", [_tool_result(m)]
         else:
@@ -180,7 +218,7 @@ def _tool_config(request: ChatRequest) -> dict[str, Any] | None:
     return config
 
 
-def converse_body(request: ChatRequest, provider: str = "bedrock") -> dict[str, Any]:
+def converse_body(request: ChatRequest, provider: str = "bedrock", model: str = "") -> dict[str, Any]:
     """The JSON body of a Converse (or ConverseStream) call; the model is named in the URL.
 
     Fields ax does not name and Bedrock does not know go to
@@ -219,6 +257,16 @@ def converse_body(request: ChatRequest, provider: str = "bedrock") -> dict[str, 
             extra.update(value)
         else:
             extra[key] = value
+    budget = anthropic_budget(request.reasoning_effort) if "anthropic." in model else None
+    if budget is not None and "thinking" not in extra:
+        extra["thinking"] = {"type": "enabled", "budget_tokens": budget}
+    if isinstance(extra.get("thinking"), Mapping) and extra["thinking"].get("type") == "enabled":
+        # Thinking counts inside maxTokens, and Claude refuses a temperature beside it.
+        limit = inference.get("maxTokens") or _DEFAULT_MAX_TOKENS
+        wanted = int(extra["thinking"].get("budget_tokens") or 0)
+        inference["maxTokens"] = limit if limit > wanted else wanted + limit
+        inference.pop("temperature", None)
+        body["inferenceConfig"] = inference
     if extra:
         body["additionalModelRequestFields"] = extra
     return body

@@ -46,7 +46,7 @@ from axtui.errors import (
     ProviderTimeout,
 )
 from axtui.providers._cloud import import_extra
-from axtui.providers._converse import FINISH, converse_body, converse_usage, tool_call
+from axtui.providers._converse import FINISH, converse_body, converse_usage, thinking_block, tool_call
 from axtui.providers._exchange import TransportFailure
 from axtui.providers._http import HTTPProvider, _dumps
 from axtui.providers._wire import parse_retry_after, redact
@@ -255,13 +255,14 @@ class BedrockProvider(HTTPProvider):
 
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
         """One complete answer from ``POST /model/{modelId}/converse``."""
-        data = await self._converse(deployment.upstream_model, converse_body(request, self.name))
+        body = converse_body(request, self.name, deployment.upstream_model)
+        data = await self._converse(deployment.upstream_model, body)
         try:
             blocks = data["output"]["message"]["content"]
             text = "".join(str(b["text"]) for b in blocks if "text" in b)
             calls = [tool_call(b["toolUse"]) for b in blocks if "toolUse" in b]
-            thoughts = "".join(str((b["reasoningContent"].get("reasoningText") or {}).get("text", ""))
-                               for b in blocks if "reasoningContent" in b)
+            thinking = [t for b in blocks if "reasoningContent" in b
+                        and (t := thinking_block(b["reasoningContent"])) is not None]
             usage = converse_usage(data.get("usage") or {})
         except (KeyError, TypeError, AttributeError) as exc:
             raise self._malformed("a Converse answer", exc) from None
@@ -274,7 +275,8 @@ class BedrockProvider(HTTPProvider):
             tool_calls=calls or None,
             id=f"bedrock-{uuid.uuid4().hex[:24]}",
             provider=self.name,
-            reasoning=thoughts,
+            reasoning="".join(str(t.get("thinking", "")) for t in thinking),
+            thinking_blocks=thinking or None,
         )
 
     @contextlib.asynccontextmanager
@@ -329,7 +331,7 @@ class BedrockProvider(HTTPProvider):
         ident = f"bedrock-{uuid.uuid4().hex[:24]}"
         calls: dict[int, int] = {}  # content block index -> tool call index
         finish: str | None = None
-        async with self._open_events(model, converse_body(request, self.name)) as messages:
+        async with self._open_events(model, converse_body(request, self.name, model)) as messages:
             async for message in messages:
                 headers = message.headers
                 try:
@@ -359,8 +361,15 @@ class BedrockProvider(HTTPProvider):
                             index = calls.get(int(data.get("contentBlockIndex", 0)), 0)
                             yield Chunk(tool_calls=[{"index": index, "function": {
                                 "arguments": str(delta["toolUse"].get("input", ""))}}], model=model, id=ident)
-                        elif "reasoningContent" in delta and delta["reasoningContent"].get("text"):
-                            yield Chunk(reasoning=str(delta["reasoningContent"]["text"]), model=model, id=ident)
+                        elif "reasoningContent" in delta:
+                            thought = delta["reasoningContent"]
+                            if thought.get("text"):
+                                yield Chunk(reasoning=str(thought["text"]), model=model, id=ident)
+                            if thought.get("signature"):
+                                yield Chunk(reasoning_signature=str(thought["signature"]), model=model, id=ident)
+                            if thought.get("redactedContent") is not None:
+                                yield Chunk(reasoning_redacted=str(thought["redactedContent"]), model=model,
+                                            id=ident)
                     elif event == "messageStop":
                         finish = FINISH.get(str(data.get("stopReason") or "end_turn"), "stop")
                         yield Chunk(finish_reason=finish, model=model, id=ident)

@@ -141,6 +141,41 @@ async def test_images_travel_inline(bedrock: Callable[..., BedrockProvider]) -> 
     assert answer.usage.input_tokens > words_only.usage.input_tokens, "the image reached the model and was counted"
 
 
+async def test_thinking_comes_back_signed_and_goes_back_first(bedrock: Callable[..., BedrockProvider]) -> None:
+    provider = bedrock()
+    thoughtful = tool_request(HAIKU, reasoning_effort="low", temperature=0.5)
+    answer = await provider.chat(thoughtful, dep(HAIKU))
+    assert answer.reasoning and answer.thinking_blocks and answer.thinking_blocks[0]["signature"]
+    assert answer.tool_calls
+    streamed = [c async for c in provider.stream(tool_request(HAIKU, reasoning_effort="low", stream=True),
+                                                 dep(HAIKU))]
+    assert "".join(c.reasoning for c in streamed) and any(c.reasoning_signature for c in streamed)
+
+    first = thoughtful.model_dump(exclude_none=True)
+    turn = {"role": "assistant", "content": None, "tool_calls": answer.tool_calls,
+            "thinking_blocks": answer.thinking_blocks}
+    result = {"role": "tool", "tool_call_id": answer.tool_calls[0]["id"], "content": '{"temp_c": 21}'}
+    followup = ChatRequest.model_validate({**first, "tool_choice": "auto", "messages": [
+        *first["messages"], turn, result]})
+    assert (await provider.chat(followup, dep(HAIKU))).content, "the thinking went back as it came and was accepted"
+
+    forged = [{**answer.thinking_blocks[0], "thinking": "something else"}]
+    with pytest.raises(ProviderBadRequest, match="signature"):
+        await provider.chat(ChatRequest.model_validate({**first, "tool_choice": "auto", "messages": [
+            *first["messages"], {**turn, "thinking_blocks": forged}, result]}), dep(HAIKU))
+    with pytest.raises(ProviderBadRequest, match="must start with a thinking block"):
+        await provider.chat(ChatRequest.model_validate({**first, "tool_choice": "auto", "messages": [
+            *first["messages"], {**turn, "thinking_blocks": []}, result]}), dep(HAIKU))
+
+
+def test_reasoning_effort_becomes_claudes_thinking_budget() -> None:
+    request = ask("hi", "m", reasoning_effort="medium", temperature=0.3, max_tokens=1000)
+    body = converse_body(request, model="us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert body["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 8192}}
+    assert body["inferenceConfig"] == {"maxTokens": 9192}, "thinking counts inside maxTokens; no temperature"
+    assert "additionalModelRequestFields" not in converse_body(request, model="amazon.nova-pro-v1:0")
+
+
 def test_the_converse_body() -> None:
     request = ChatRequest.model_validate({
         "model": "m", "max_tokens": 300, "temperature": 0.2, "top_p": 0.9, "stop": ["END"], "top_k": 40,

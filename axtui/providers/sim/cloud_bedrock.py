@@ -44,7 +44,7 @@ from axtui.errors import (
 )
 from axtui.providers._converse import converse_usage_body
 from axtui.providers.sim.server import FAULT_HEADER, _body, _chat, _fault, _wait, server_state
-from axtui.providers.sim.simulate import ChatPlan, EmbedPlan
+from axtui.providers.sim.simulate import ChatPlan, EmbedPlan, thinking_signature
 from axtui.providers.sim.spec import ProviderProfile
 from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, status_of
 
@@ -142,6 +142,11 @@ def _message(m: dict[str, Any]) -> list[dict[str, Any]]:
             use = block["toolUse"]
             calls.append({"id": use["toolUseId"], "type": "function",
                           "function": {"name": use["name"], "arguments": json.dumps(use.get("input") or {})}})
+        elif "reasoningContent" in block:
+            text = (block["reasoningContent"] or {}).get("reasoningText")
+            if isinstance(text, dict) and text.get("signature") != thinking_signature(str(text.get("text", ""))):
+                raise bad_request("ValidationException: The model returned the following errors: Invalid "
+                                  "`signature` in `thinking` block")
         elif "toolResult" in block:
             result = block["toolResult"]
             text = "".join(str(c.get("text", "")) if "text" in c else json.dumps(c.get("json"))
@@ -153,6 +158,26 @@ def _message(m: dict[str, Any]) -> list[dict[str, Any]]:
             out["tool_calls"] = calls
         return [out]
     return [*results, *([{"role": "user", "content": parts}] if parts else [])]
+
+
+def _check_thinking(messages: list[Any], thinking: dict[str, Any], inference: dict[str, Any]) -> None:
+    """Refuse what Claude on Bedrock refuses beside thinking: a small budget or maxTokens, a lost thinking block."""
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or budget < 1024:
+        raise bad_request("ValidationException: thinking.budget_tokens: Input should be greater than or equal to 1024")
+    if not isinstance(inference.get("maxTokens"), int) or inference["maxTokens"] <= budget:
+        raise bad_request("ValidationException: `max_tokens` must be greater than `thinking.budget_tokens`")
+    last = next((m for m in reversed(messages) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+    blocks = (last or {}).get("content") or []
+    if any(isinstance(b, dict) and "toolUse" in b for b in blocks) and not (
+            isinstance(blocks[0], dict) and "reasoningContent" in blocks[0]):
+        raise bad_request("ValidationException: Expected `thinking` or `redacted_thinking`, but found `text` or "
+                          "`tool_use`. When `thinking` is enabled, a final `assistant` message must start with a "
+                          "thinking block.")
+
+
+def _shows_thinking(plan: ChatPlan, call: ChatCall) -> bool:
+    return bool(plan.thinking) and isinstance(call.request.passthrough().get("thinking"), dict)
 
 
 class BedrockWire(Wire):
@@ -180,6 +205,10 @@ class BedrockWire(Wire):
             raise bad_request(f"ValidationException: malformed content block ({exc})") from None
         data: dict[str, Any] = {"model": path_model or "", "messages": messages}
         inference = body.get("inferenceConfig") or {}
+        thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
+        if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+            _check_thinking(body["messages"], thinking, inference)
+            data["thinking"] = thinking
         for src, dst in (("maxTokens", "max_tokens"), ("temperature", "temperature"), ("topP", "top_p"),
                          ("stopSequences", "stop")):
             if src in inference:
@@ -197,33 +226,47 @@ class BedrockWire(Wire):
                 data["tool_choice"] = {"type": "function", "function": {"name": choice["tool"]["name"]}}
         return ChatCall(request=chat_request(data), model=path_model or "", stream=bool(stream))
 
-    def _content(self, plan: ChatPlan) -> list[dict[str, Any]]:
-        content: list[dict[str, Any]] = [{"text": plan.text}] if plan.text else []
+    def _content(self, plan: ChatPlan, call: ChatCall) -> list[dict[str, Any]]:
+        content: list[dict[str, Any]] = []
+        if _shows_thinking(plan, call):
+            content.append({"reasoningContent": {"reasoningText": {
+                "text": plan.thinking, "signature": thinking_signature(plan.thinking)}}})
+        content += [{"text": plan.text}] if plan.text else []
         content += [{"toolUse": {"toolUseId": c.id.replace("call_", "tooluse_", 1), "name": c.name,
                                  "input": json.loads(c.arguments)}} for c in plan.tool_calls]
         return content
 
     def chat_body(self, plan: ChatPlan, call: ChatCall, created: int) -> Any:
         """A Converse answer: the message, stopReason, usage, metrics."""
-        return {"output": {"message": {"role": "assistant", "content": self._content(plan)}},
+        return {"output": {"message": {"role": "assistant", "content": self._content(plan, call)}},
                 "stopReason": _STOP.get(plan.finish_reason, "end_turn"),
                 "usage": converse_usage_body(plan.usage),
                 "metrics": {"latencyMs": int(plan.total_s * 1000)}}
 
     def stream_open(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
-        """``messageStart``, then the text block's start."""
-        return [_event("messageStart", {"role": "assistant"})]
+        """``messageStart``, then the thinking block (text, signature, stop) when thinking is shown."""
+        events = [_event("messageStart", {"role": "assistant"})]
+        if _shows_thinking(plan, call):
+            events += [
+                _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {
+                    "text": plan.thinking}}}),
+                _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {
+                    "signature": thinking_signature(plan.thinking)}}}),
+                _event("contentBlockStop", {"contentBlockIndex": 0}),
+            ]
+        return events
 
     def stream_piece(self, plan: ChatPlan, call: ChatCall, piece: str, *, first: bool, last: bool,
                      created: int) -> bytes:
-        """A ``contentBlockDelta`` with one piece of text (block 0); the last piece closes the block."""
-        frame = _event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
-        return frame + (_event("contentBlockStop", {"contentBlockIndex": 0}) if last else b"")
+        """A ``contentBlockDelta`` with one piece of text; the last piece closes the block."""
+        index = 1 if _shows_thinking(plan, call) else 0
+        frame = _event("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": piece}})
+        return frame + (_event("contentBlockStop", {"contentBlockIndex": index}) if last else b"")
 
     def stream_tools(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
         """Each call as its own block: start (id and name), input fragments, stop."""
         events = []
-        offset = 1 if plan.chunks else 0
+        offset = (1 if plan.chunks else 0) + (1 if _shows_thinking(plan, call) else 0)
         for i, (c, pieces) in enumerate(zip(plan.tool_calls, plan.fragments, strict=True)):
             index = i + offset
             events.append(_event("contentBlockStart", {"contentBlockIndex": index, "start": {"toolUse": {
