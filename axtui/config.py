@@ -82,7 +82,7 @@ class ProviderConfig(_Section):
     """One upstream provider account.
 
     ``kind`` names a registered provider kind (``openai``, ``anthropic``,
-    ``gemini``, ``sim``, or a plugin's). The key is read from the
+    ``gemini``, ``azure``, ``bedrock``, ``vertex``, ``sim``, or a plugin's). The key is read from the
     environment variable named by ``api_key_env`` at call time; it is never
     stored.
     """
@@ -93,6 +93,15 @@ class ProviderConfig(_Section):
     api_key_env: str | None = None
     models: list[str] = Field(default_factory=list)
     region: str = ""
+    #: Azure OpenAI: the ``api-version`` query parameter.
+    api_version: str | None = None
+    #: Azure OpenAI: model name -> the Azure deployment that serves it.
+    deployments: dict[str, str] = Field(default_factory=dict)
+    #: Bedrock and Vertex AI: an endpoint that replaces the regional one.
+    endpoint_url: str | None = None
+    #: Vertex AI: the Google Cloud project and location (region).
+    project: str | None = None
+    location: str | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
@@ -110,6 +119,17 @@ class ProviderConfig(_Section):
             raise ValueError(
                 f"base_url {value!r} is not an http:// or https:// URL; write it like "
                 "https://api.openai.com/v1 or http://127.0.0.1:11434/v1"
+            )
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        scheme, _, rest = (value or "https://x").partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+            raise ValueError(
+                f"endpoint_url {value!r} is not an http:// or https:// URL; write it like "
+                "https://bedrock-runtime.us-east-1.amazonaws.com, or leave it out for the region's own endpoint"
             )
         return value
 

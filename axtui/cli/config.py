@@ -48,6 +48,35 @@ base_url = "http://127.0.0.1:11434/v1"
 models = ["llama3.1:8b"]
 enabled = false                       # switch on when Ollama runs here
 
+# Azure OpenAI: models map to the resource's deployments. The key comes from
+# api_key_env; without it, an Entra ID token (`pip install 'axtui[azure]'`).
+# [[providers]]
+# name = "azure"
+# kind = "azure"
+# base_url = "https://my-resource.openai.azure.com"
+# api_key_env = "AZURE_API_KEY"
+# api_version = "2024-10-21"
+# models = ["gpt-4o"]
+# deployments = { "gpt-4o" = "my-gpt4o-deployment" }
+
+# AWS Bedrock (Converse API), signed with the standard AWS credentials:
+# AWS_ACCESS_KEY_ID…, AWS_PROFILE or a role (`pip install 'axtui[bedrock]'`).
+# [[providers]]
+# name = "bedrock"
+# kind = "bedrock"
+# region = "us-east-1"
+# models = ["us.anthropic.claude-haiku-4-5-20251001-v1:0", "amazon.nova-pro-v1:0"]
+# endpoint_url = "https://bedrock-runtime.us-east-1.amazonaws.com"   # optional
+
+# Google Vertex AI: Gemini (and claude-* models on Vertex), with application
+# default credentials or GOOGLE_APPLICATION_CREDENTIALS (`pip install 'axtui[vertex]'`).
+# [[providers]]
+# name = "vertex"
+# kind = "vertex"
+# project = "my-project"
+# location = "us-central1"
+# models = ["gemini-2.0-flash-001", "claude-haiku-4-5@20251001"]
+
 # A self-hosted model costs nothing per token (or its amortised GPU cost).
 [prices."ollama/llama3.1:8b"]
 input = 0

@@ -20,13 +20,22 @@ keyed by the model name as its provider spells it (``gpt-4o``,
 
 Entries for images, audio, rerank and the like (priced per image, second
 or query) are skipped, not failed: ax prices tokens only.
+
+Cloud entries are named as ax's cloud kinds look them up:
+
+| LiteLLM key (``litellm_provider``)                               | ax name (provider)                          |
+| ---------------------------------------------------------------- | ------------------------------------------- |
+| ``azure/gpt-4o`` (``azure``)                                      | ``azure/gpt-4o`` (azure): a provider named ``azure`` finds it by deployment id; others fall back to OpenAI's ``gpt-4o`` |
+| ``anthropic.claude-…-v1:0``, ``bedrock/us.amazon.nova-pro-v1:0``, ``bedrock/converse/…`` (``bedrock``, ``bedrock_converse``) | the model id or inference profile (bedrock) |
+| ``bedrock/us-east-1/…`` (one region's price)                      | skipped: ax keeps one price per model id    |
+| ``vertex_ai/claude-…@…``, ``gemini-2.0-flash-001`` (``vertex_ai-*``) | the bare model name (vertex)             |
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -37,6 +46,24 @@ __all__ = ["ImportResult", "parse_litellm"]
 _TOKEN_MODES = {"chat", "completion", "responses", "embedding", None}
 _TIER_FIELD = re.compile(r"^(?P<what>.+)_above_(?P<k>\d+)k_tokens$")
 _MILLION = Decimal(1_000_000)
+_AWS_REGION = re.compile(r"^[a-z]{2}(?:-gov)?-[a-z]+-\d+$")
+
+
+def _cloud_name(name: str, provider: str) -> tuple[str, str] | str:
+    """(ax name, ax provider) of a cloud entry, its name and provider unchanged otherwise, or why it is skipped."""
+    if provider.startswith("bedrock") or name.startswith("bedrock/"):
+        rest = name.removeprefix("bedrock/")
+        for route in ("converse/", "invoke/"):
+            rest = rest.removeprefix(route)
+        first, _, tail = rest.partition("/")
+        if tail and _AWS_REGION.match(first):
+            return f"a price for the region {first} only; ax keeps the model id's general price"
+        return rest, "bedrock"
+    if provider.startswith("vertex_ai") or name.startswith("vertex_ai/"):
+        return name.removeprefix("vertex_ai/"), "vertex"
+    if provider == "azure" or name.startswith("azure/"):
+        return name, "azure"
+    return name, provider
 
 
 @dataclass(slots=True)
@@ -170,8 +197,17 @@ def parse_litellm(data: Any) -> ImportResult:
         if not (mode is None or isinstance(mode, str)) or mode not in _TOKEN_MODES:
             result.skipped.append((name, f"mode {mode!r} is not priced per token"))
             continue
+        provider = str(entry.get("litellm_provider") or "")
+        cloud = _cloud_name(name, provider)
+        if isinstance(cloud, str):
+            result.skipped.append((name, cloud))
+            continue
         try:
-            result.prices.append(_entry(name, entry))
+            price = _entry(cloud[0], entry)
         except ValueError as exc:
             result.invalid.append((name, str(exc)))
+            continue
+        if cloud[1]:
+            price = replace(price, provider=cloud[1])
+        result.prices.append(price)
     return result

@@ -22,6 +22,9 @@ _BUILTIN = {
     "openai": "axtui.providers.openai:OpenAIProvider",
     "anthropic": "axtui.providers.anthropic:AnthropicProvider",
     "gemini": "axtui.providers.gemini:GeminiProvider",
+    "azure": "axtui.providers.azure:AzureProvider",
+    "vertex": "axtui.providers.vertex:VertexProvider",
+    "bedrock": "axtui.providers.bedrock:BedrockProvider",
     "sim": "axtui.providers.sim:SimProvider",
 }
 _plugins_loaded = False

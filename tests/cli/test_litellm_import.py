@@ -86,6 +86,39 @@ def test_what_cannot_be_mapped_is_listed_with_the_reason_and_budgets_become_comm
     assert "AX_REDIS_URL" in err and "AX_DATABASE_URL" in err
 
 
+def test_azure_entries_become_an_azure_provider_with_its_deployments() -> None:
+    result = _run("config", "import", "litellm", str(SAMPLE))
+    by_name = {p.name: p for p in parse_settings(result.stdout).providers}
+    azure = by_name["azure"]
+    assert azure.kind == "azure"
+    assert azure.base_url == "https://my-resource.openai.azure.com"
+    assert (azure.api_key_env, azure.api_version) == ("AZURE_API_KEY", "2024-10-21")
+    assert azure.deployments == {"azure-gpt-4o": "my-gpt4o-deployment"}
+    assert azure.models == ["azure-gpt-4o"]
+    assert "no 'azure' provider kind" not in result.stderr
+
+
+def test_vertex_entries_become_a_vertex_provider_with_project_and_location() -> None:
+    result = _run("config", "import", "litellm", str(SAMPLE))
+    settings = parse_settings(result.stdout)
+    vertex = next(p for p in settings.providers if p.kind == "vertex")
+    assert (vertex.project, vertex.location, vertex.api_key_env) == ("my-project", "us-central1", None)
+    served = next(d for d in settings.deployments if d.model == "gemini-vertex")
+    assert (served.provider, served.upstream_model) == (vertex.name, "gemini-1.5-pro")
+    assert "no 'vertex' provider kind" not in result.stderr
+
+
+def test_bedrock_entries_become_a_bedrock_provider_without_copying_aws_keys() -> None:
+    result = _run("config", "import", "litellm", str(SAMPLE))
+    settings = parse_settings(result.stdout)
+    bedrock = next(p for p in settings.providers if p.kind == "bedrock")
+    assert (bedrock.region, bedrock.api_key_env, bedrock.endpoint_url) == ("us-east-1", None, None)
+    served = next(d for d in settings.deployments if d.model == "claude-bedrock")
+    assert (served.provider, served.upstream_model) == (bedrock.name, "anthropic.claude-3-5-sonnet-20240620-v1:0")
+    assert "AWS_SECRET_ACCESS_KEY" not in result.stdout
+    assert "no 'bedrock' provider kind" not in result.stderr
+
+
 @pytest.mark.parametrize("kind", ["azure", "bedrock", "vertex"])
 def test_cloud_entries_are_reported_when_this_ax_lacks_their_kind(kind: str) -> None:
     data = yaml.safe_load(SAMPLE.read_text())

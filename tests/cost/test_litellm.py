@@ -134,3 +134,36 @@ def test_imported_price_is_what_calls_are_billed_at(tmp_path: Path) -> None:
                                        "--output", "1000000", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["cost_usd"] == "0.3"
+
+
+# LiteLLM's cloud entries, in the shapes its cost map uses for them.
+CLOUD = {
+    "azure/gpt-4o": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05, "litellm_provider": "azure",
+                     "mode": "chat"},
+    "anthropic.claude-3-5-sonnet-20240620-v1:0": {"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,
+                                                  "litellm_provider": "bedrock", "mode": "chat"},
+    "bedrock/us.amazon.nova-pro-v1:0": {"input_cost_per_token": 8e-07, "output_cost_per_token": 3.2e-06,
+                                        "litellm_provider": "bedrock_converse", "mode": "chat"},
+    "bedrock/us-west-2/meta.llama3-1-70b-instruct-v1:0": {"input_cost_per_token": 9.9e-07,
+                                                           "output_cost_per_token": 9.9e-07,
+                                                           "litellm_provider": "bedrock", "mode": "chat"},
+    "vertex_ai/claude-3-7-sonnet@20250219": {"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,
+                                             "litellm_provider": "vertex_ai-anthropic_models", "mode": "chat"},
+    "gemini-2.0-flash-001": {"input_cost_per_token": 1.5e-07, "output_cost_per_token": 6e-07,
+                             "litellm_provider": "vertex_ai-language-models", "mode": "chat"},
+}
+
+
+def test_cloud_entries_are_named_as_the_cloud_kinds_look_them_up() -> None:
+    result = parse_litellm(CLOUD)
+    by = {p.model: p for p in result.prices}
+    assert {name: p.provider for name, p in by.items()} == {
+        "azure/gpt-4o": "azure",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0": "bedrock",
+        "us.amazon.nova-pro-v1:0": "bedrock",
+        "claude-3-7-sonnet@20250219": "vertex",
+        "gemini-2.0-flash-001": "vertex",
+    }
+    assert by["us.amazon.nova-pro-v1:0"].rates.input == D("0.8")
+    assert [name for name, _ in result.skipped] == ["bedrock/us-west-2/meta.llama3-1-70b-instruct-v1:0"]
+    assert "region us-west-2 only" in result.skipped[0][1]

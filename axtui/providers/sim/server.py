@@ -405,6 +405,10 @@ def build_app(profile: str | Profile = "demo", *, seed: int = 0, clock: Clock | 
         app.router.add_post(prefix + "/v1/messages/count_tokens", anthropic_count_tokens)
         app.router.add_get(prefix + "/v1beta/models", gemini_models)
         app.router.add_post(prefix + "/v1beta/models/{target}", gemini_action)
+    # Azure, Bedrock and Vertex AI, each in its own module (imported here: they build on this one).
+    from axtui.providers.sim.clouds import mount_clouds
+
+    mount_clouds(app)
     return app
 
 
