@@ -10,10 +10,10 @@ import re
 import time
 from decimal import Decimal
 
-from axtui.money import format_usd, money_digits
+from axtui.money import MAX_MONEY_DIGITS, format_usd, money_digits
 from axtui.money import format_usd_fixed as usd_fixed
 
-__all__ = ["ago", "bar", "clock_time", "count", "money_digits", "ms", "pct", "rate", "usd", "usd_fixed", "usd_nanos",
+__all__ = ["MAX_MONEY_DIGITS", "ago", "bar", "clock_time", "count", "money_digits", "ms", "pct", "rate", "usd", "usd_fixed", "usd_nanos",
            "usd_rate", "with_separators"]
 
 DASH = "–"

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Static
 
-from axtui.bus import AlertChanged, BudgetCrossed
 from axtui.cost.alerts import BudgetAlert
 from axtui.metrics.alerts.model import AlertEvent
 from axtui.tui.screens.alerts import AlertsScreen
@@ -202,7 +201,7 @@ async def test_a_firing_alert_is_announced_on_any_screen(seeded: Seeded) -> None
         event = AlertEvent(id=99, ts=seeded.clock.now(), rule_id=2, rule_name="errors above 5%",
                            rule="error_rate > 0.05 for 5m", severity="critical", kind="firing", value=0.08,
                            threshold="0.05", labels={}, message="error_rate is 8% (> 0.05 for 5m)")
-        app.backend._emit_alert(AlertChanged(event))
+        app.backend._emit_alert(event)
         await pilot.pause()
         assert any("errors above 5%" in n.title for n in app._notifications)
         assert "2 firing" in app.screen.query_one(NavBar).status
@@ -216,7 +215,7 @@ async def test_a_budget_alert_is_announced_as_one(seeded: Seeded) -> None:
         alert = BudgetAlert(event_id=7, budget_id=3, scope="user:alice", period="day", period_start=0, threshold=80,
                             spent_nanos=8 * 10**9, limit_nanos=10 * 10**9, ts=seeded.clock.now(),
                             message="budget #3 (user:alice) reached 80% of $10.00 this day")
-        app.backend._emit_alert(BudgetCrossed(alert))
+        app.backend._emit_alert(alert)
         await until(lambda: any(n.title == "Budget #3 at 80%" for n in app._notifications), pilot=pilot)
         assert not any("Alert firing" in n.title for n in app._notifications)
 
