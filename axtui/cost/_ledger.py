@@ -101,6 +101,8 @@ class Pass:
     ahead: dict[Window, int] = field(default_factory=dict)
     #: Take other holders' expired holds off ``reserved`` first.
     reclaim: bool = False
+    #: Hard windows that refused a call on what was already spent: record their "used up" event.
+    used_up: set[Window] = field(default_factory=set)
     # What the pass did (reset at its start, so a retried transaction starts clean).
     refusals: list[BudgetExceeded | None] = field(default_factory=list)
     #: Room added to this process's claims per window (from ``base`` and new claims).
@@ -129,7 +131,7 @@ class Pass:
 #: A claim takes at most this share of the room left beyond what the waiting call needs.
 ROOM_SHARE = 4
 
-Crossings = Callable[[Connection, Pass, BudgetInfo, int, int, float], None]
+Crossings = Callable[[Connection, Pass, BudgetInfo, int, int, float, bool], None]
 Refusal = Callable[[BudgetInfo, int, int, int, int], BudgetExceeded]
 
 
@@ -166,6 +168,9 @@ class Ledger:
             taken = self._unhold(conn, key, p.give_back[key], exp)
             if taken:
                 _SETTLE.run(conn, {"actual": 0, "held": taken, "now": now, "bid": key[0], "start": key[1]})
+        for b, start in sorted(p.used_up, key=_order):
+            counted = _READ.run(conn, {"bid": b.id, "start": start})
+            self._crossings(conn, p, b, start, int(counted[0]) if counted else 0, now, True)
         room = dict(p.base)
         for waiter in p.waiters:
             p.refusals.append(self._serve(conn, p, room, waiter, now, exp))
@@ -227,7 +232,7 @@ class Ledger:
             return  # the budget was deleted meanwhile
         spent = int(row[0])
         p.spent[key] = spent
-        self._crossings(conn, p, b, start, spent, now)
+        self._crossings(conn, p, b, start, spent, now, False)
 
     def _serve(self, conn: Connection, p: Pass, room: dict[Window, int], waiter: Waiter, now: float, exp: float
                ) -> BudgetExceeded | None:
@@ -244,6 +249,7 @@ class Ledger:
                     b, start = w
                     counted = _READ.run(conn, {"bid": b.id, "start": start})
                     spent, reserved = (int(counted[0]), int(counted[1])) if counted else (0, 0)
+                    self._crossings(conn, p, b, start, spent, now, True)  # a hard budget that refuses is used up
                     return self._refusal(b, start, spent, max(0, reserved - have - p.kept.get(w, 0)), waiter.estimate)
                 have += got
             room[w] = have - waiter.estimate

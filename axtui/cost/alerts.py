@@ -86,8 +86,12 @@ def crossed(thresholds: Sequence[int], limit_nanos: int, spent_nanos: int) -> li
     return [t for t in thresholds if spent_nanos * 100 >= limit_nanos * t]
 
 
-def _message(budget: BudgetInfo, threshold: int, spent: int) -> str:
+def _message(budget: BudgetInfo, threshold: int, spent: int, used_up: bool = False) -> str:
     per = "in total" if budget.period == "total" else f"this {budget.period}"
+    if used_up:
+        return (f"budget #{budget.id} ({budget.scope}) is used up: {format_usd(spent, nanos=True)} of "
+                f"{format_usd(budget.limit_nanos, nanos=True)} spent {per} and the rest held by calls under way; "
+                "calls are now refused")
     verdict = ""
     if threshold >= 100:
         verdict = "; calls are now refused" if budget.hard else "; it is a soft budget, calls go on"
@@ -106,11 +110,16 @@ def record_crossings(
     now: float,
     *,
     webhook: bool,
+    used_up: bool = False,
 ) -> list[BudgetAlert]:
-    """Store an event for each threshold reached and not yet recorded; returns the new ones."""
+    """Store an event for each threshold reached and not yet recorded; returns the new ones.
+
+    ``used_up``: a hard budget refused a call for want of room, so its 100 % (and higher)
+    thresholds count as reached although what is spent is still a little under the limit.
+    """
     fired = []
-    for t in crossed(thresholds, budget.limit_nanos, spent_nanos):
-        message = _message(budget, t, spent_nanos)
+    for t in thresholds if used_up else crossed(thresholds, budget.limit_nanos, spent_nanos):
+        message = _message(budget, t, spent_nanos, used_up)
         inserted = insert_or_ignore(
             conn,
             _EVENTS,

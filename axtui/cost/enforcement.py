@@ -193,6 +193,9 @@ class BudgetBook:
         self._urgent = False
         self._flush_all = False
         self._renew = False
+        #: Hard windows that refused a call without a pass (spend alone was past room): their
+        #: "used up" event is recorded by the next pass.
+        self._used_up: set[Window] = set()
         self._worker: asyncio.Task[None] | None = None
         self._nap: asyncio.Future[None] | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -303,6 +306,9 @@ class BudgetBook:
         for b, start in hard:
             known = self._known_spent.get((b.id, start))
             if known is not None and known + estimate > b.limit_nanos:
+                if (b.id, start, 100) not in self._fired:
+                    self._used_up.add((b, start))
+                    self._wake()
                 raise self._refusal(b, start, known, 0, estimate)
         if not self._take(hard, estimate):
             answer: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -459,12 +465,13 @@ class BudgetBook:
         self._returning = {}
         spend, self._spend = self._spend, {}
         renew, self._renew = self._renew, False
-        if not (spend or give_back or base or waiters or ahead or renew):
+        used_up, self._used_up = self._used_up, set()
+        if not (spend or give_back or base or waiters or ahead or renew or used_up):
             return None
         # Settled costs leave the store's hold only from the part backing calls (never from the
         # room in transit to the waiters or back to the store).
         holding = {key: c.held for key, c in self._claims.items()}
-        return Pass(spend, give_back, base, waiters, chunks, holding, ahead, reclaim=renew)
+        return Pass(spend, give_back, base, waiters, chunks, holding, ahead, reclaim=renew, used_up=used_up)
 
     def _absorb(self, p: Pass) -> None:
         """Apply a committed pass to the claims and answer its waiters (on the loop)."""
@@ -514,6 +521,7 @@ class BudgetBook:
         for w in p.ahead:
             self._claims.setdefault((w[0].id, w[1]), _Claim()).asking = False
         self._renew = self._renew or p.reclaim
+        self._used_up |= p.used_up
 
     async def _work(self) -> None:
         failures = 0
@@ -586,14 +594,16 @@ class BudgetBook:
                 log.debug("budget connection close failed", exc_info=True)
             self._conn = None
 
-    def _crossings(self, conn: Connection, out: Pass, b: BudgetInfo, start: int, spent: int, now: float) -> None:
+    def _crossings(self, conn: Connection, out: Pass, b: BudgetInfo, start: int, spent: int, now: float,
+                   used_up: bool = False) -> None:
+        """Record the thresholds ``spent`` reached; ``used_up``: a hard budget just refused a call, so it is at 100 %."""
         thresholds = b.thresholds or tuple(self.config.thresholds)
-        due = [t for t in crossed(thresholds, b.limit_nanos, spent)
-               if (b.id, start, t) not in self._fired and (b.id, start, t) not in out.attempted]
+        reached = [t for t in thresholds if t >= 100] if used_up else crossed(thresholds, b.limit_nanos, spent)
+        due = [t for t in reached if (b.id, start, t) not in self._fired and (b.id, start, t) not in out.attempted]
         if due:
             webhook = b.webhook or self.config.webhook
             out.fired.extend((a, webhook) for a in record_crossings(conn, b, start, spent, due, now,
-                                                                    webhook=bool(webhook)))
+                                                                    webhook=bool(webhook), used_up=used_up))
             out.attempted.update((b.id, start, t) for t in due)
 
     def _refusal(self, b: BudgetInfo, start: int, spent: int, reserved: int, estimate: int) -> BudgetExceeded:

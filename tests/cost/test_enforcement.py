@@ -198,6 +198,26 @@ async def test_thresholds_fire_once_per_period_on_log_bus_and_store(store: Store
     assert "reached 100% of $10.00" in seen[-1].message
 
 
+async def test_a_hard_budget_that_refuses_is_used_up_once_though_spend_is_under_its_limit(store: Store) -> None:
+    clock = FakeClock()
+    bus = EventBus()
+    seen: list[BudgetAlert] = []
+    bus.subscribe(lambda event: seen.append(event.alert) if isinstance(event, BudgetCrossed) else None)
+    set_budget(store, Scope("global"), "day", 10 * USD, hard=True, now=clock.now())
+    book = BudgetBook(store, clock=clock, bus=bus)
+    await book.settle(await book.reserve(ALICE, DEP, 9 * USD), 9 * USD)  # 90 %: 50 and 80 fire
+    await book.flush()
+    for _ in range(3):  # 9 + 2 does not fit: refused, three times
+        with pytest.raises(BudgetExceeded):
+            await book.reserve(ALICE, DEP, 2 * USD)
+    await book.flush()
+    assert sorted(e.threshold for e in alert_events(store)) == [50, 80, 100], "one 100 % event, not three"
+    used_up = next(e for e in seen if e.threshold == 100)
+    assert "is used up" in used_up.message and "calls are now refused" in used_up.message
+    assert used_up.spent_nanos == 9 * USD
+
+
+
 async def test_webhook_retries_then_records_the_outcome(store: Store) -> None:
     clock = FakeClock()
     async with receiver(replies=[500, 503, 200, 500, 500, 500]) as hook:
