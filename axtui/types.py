@@ -373,6 +373,8 @@ class CallRecord:
     request_id: str = ""
     prompt: str | None = None
     endpoint: str = "chat"
+    #: The team the call counted for (the key's, else its user's), when it had one.
+    team: str | None = None
 
     @property
     def total_tokens(self) -> int:

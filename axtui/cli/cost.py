@@ -109,7 +109,7 @@ def summary(hours: float, as_json: bool) -> None:
 
 @cost.command()
 @click.option("--provider", default=None, help="Only this provider's calls.")
-@click.option("--by", "by", type=click.Choice(["provider", "model", "user", "key", "tag", "day", "week", "month"]),
+@click.option("--by", "by", type=click.Choice(["provider", "model", "user", "key", "team", "tag", "day", "week", "month"]),
               default="provider", show_default=True, help="What to group by.")
 @click.option("--since", default="30d", show_default=True, help="Start: 24h, 7d, today, 2026-11-01, …")
 @click.option("--until", default="now", show_default=True, help="End: now, yesterday, 2026-11-27T12:00, …")

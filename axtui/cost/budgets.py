@@ -48,7 +48,7 @@ __all__ = [
     "update_budget",
 ]
 
-SCOPE_KINDS = ("global", "provider", "model", "user", "key")
+SCOPE_KINDS = ("global", "provider", "model", "user", "key", "team")
 _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
 _WINDOWS = BudgetWindow.__table__  # type: ignore[attr-defined]
 _HOLDS = BudgetHold.__table__  # type: ignore[attr-defined]
@@ -60,7 +60,7 @@ class BudgetNotFound(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a budget covers: ``global``, or ``provider|model|user|key`` and a name."""
+    """What a budget covers: ``global``, or ``provider|model|user|key|team`` and a name."""
 
     kind: str
     value: str = "*"
@@ -79,7 +79,7 @@ class Scope:
         kind, value = kind.strip().lower(), value.strip()
         if not sep or kind not in SCOPE_KINDS[1:] or not value:
             raise ValueError(
-                f"unknown scope {text!r}; use global, provider:NAME, model:NAME, user:NAME or key:NAME"
+                f"unknown scope {text!r}; use global, provider:NAME, model:NAME, user:NAME, key:NAME or team:NAME"
             )
         if len(value) > 256:
             raise ValueError(f"scope {text[:40]!r}…: the name is longer than 256 characters")
@@ -98,6 +98,8 @@ class Scope:
             return self.value in (deployment.model, deployment.upstream_model, deployment.id)
         if self.kind == "user":
             return caller.user == self.value
+        if self.kind == "team":
+            return caller.team is not None and caller.team == self.value
         return caller.key is not None and caller.key == self.value
 
 
@@ -207,6 +209,8 @@ def scope_spend(conn: Connection, scope: Scope, since: float, now: float) -> int
 
 
 def _rollup_filter(scope: Scope) -> tuple[str, str | None, str | None]:
+    if scope.kind == "team":
+        return "team", None, scope.value
     if scope.kind == "global":
         return "all", None, None
     if scope.kind == "provider":

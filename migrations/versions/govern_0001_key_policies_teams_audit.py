@@ -1,7 +1,7 @@
 """govern: key policies (team, models, expiry, tpm, tags, rotation grace), teams and the audit trail
 
 Revision ID: govern_0001
-Revises:
+Revises: keys_0001
 Create Date: 2026-12-06 19:30:00.000000
 """
 
@@ -14,9 +14,9 @@ import sqlmodel
 from alembic import op
 
 revision: str = "govern_0001"
-down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = ("govern",)
-depends_on: str | Sequence[str] | None = ("keys_0001",)
+down_revision: str | Sequence[str] | None = "keys_0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 _KEY_COLUMNS = ("team", "models", "expires", "tpm", "tags", "prev_salt", "prev_digest", "prev_until")
 
