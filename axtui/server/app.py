@@ -39,6 +39,7 @@ from axtui.server.auth import Authenticator, Identity, check_admin_key
 from axtui.server.deps import gateway_of, require_reader, server_state
 from axtui.server.errors import error_payload, invalid_from_validation, problem_for_status
 from axtui.server.export_api import export_router
+from axtui.server.governance_api import governance_router
 from axtui.server.guard import RequestGuard, send_refusal
 from axtui.server.keys import KeyInfo
 from axtui.server.metrics_api import health_router, metrics_router
@@ -267,6 +268,7 @@ def create_app(
     api.include_router(admin_router())
     api.include_router(routing_router())
     api.include_router(export_router())
+    api.include_router(governance_router())
     install_openapi(api)
     return AxServer(state, api, RequestGuard(state, host, settings.server.allowed_hosts))
 
