@@ -75,9 +75,9 @@ def create(user: str, name: str, trusted: bool, as_json: bool, **policy: Any) ->
       ax keys create --user bob --team red --models "gpt-4o*,fast" --expires 30d
       ax keys create --user app --trusted        # the app names its end users
     """
-    from axtui.governance.audit import cli_actor
     from axtui.server.key_admin import create as create_key
     from axtui.server.key_admin import key_json
+    from axtui.store.audit import cli_actor
 
     store = _store()
     try:
@@ -166,8 +166,8 @@ def update(key_id: str, name: str | None, **policy: Any) -> None:
       ax keys update 3f2a9c0d1e4b --models "gpt-4o-mini" --expires 7d
       ax keys update 3f2a9c0d1e4b --rpm 120 --budget 50
     """
-    from axtui.governance.audit import cli_actor
     from axtui.server.key_admin import update as update_key
+    from axtui.store.audit import cli_actor
 
     changes = {f: v for f, v in {**policy, "name": name}.items() if v is not None}
     store = _store()
@@ -191,9 +191,9 @@ def rotate(key_id: str, grace: str | None, as_json: bool) -> None:
     Its id, user, team, limits and spend stay; the old secret stops at once,
     or when --grace ends.
     """
-    from axtui.governance.audit import cli_actor
     from axtui.server.key_admin import key_json
     from axtui.server.key_admin import rotate as rotate_key
+    from axtui.store.audit import cli_actor
 
     store = _store()
     try:
@@ -218,8 +218,8 @@ def revoke(key_id: str) -> None:
     A running server stops accepting it within server.key_cache_s seconds
     (2 by default).
     """
-    from axtui.governance.audit import cli_actor
     from axtui.server.key_admin import revoke as revoke_key
+    from axtui.store.audit import cli_actor
 
     store = _store()
     try:

@@ -49,8 +49,8 @@ def create(name: str, budget: str | None, period: str | None, hard: bool, rpm: i
     """
     from axtui.cost.budgets import parse_amount
     from axtui.errors import InvalidRequest
-    from axtui.governance.audit import cli_actor
     from axtui.governance.teams import create_team
+    from axtui.store.audit import cli_actor
 
     budget_nanos = None
     if budget is not None:
@@ -76,8 +76,8 @@ def create(name: str, budget: str | None, period: str | None, hard: bool, rpm: i
 @handle_errors
 def add_user(team: str, user: str) -> None:
     """Put USER in TEAM: their keys' calls count for the team."""
-    from axtui.governance.audit import cli_actor
     from axtui.governance.teams import add_user as add
+    from axtui.store.audit import cli_actor
 
     store = _store()
     try:
@@ -93,8 +93,8 @@ def add_user(team: str, user: str) -> None:
 @handle_errors
 def remove_user(team: str, user: str) -> None:
     """Take USER out of TEAM."""
-    from axtui.governance.audit import cli_actor
     from axtui.governance.teams import remove_user as remove
+    from axtui.store.audit import cli_actor
 
     store = _store()
     try:
@@ -142,8 +142,8 @@ def list_(as_json: bool) -> None:
 @handle_errors
 def delete(name: str) -> None:
     """Delete the team NAME, its budget and its limits (its members stay users)."""
-    from axtui.governance.audit import cli_actor
     from axtui.governance.teams import delete_team
+    from axtui.store.audit import cli_actor
 
     store = _store()
     try:

@@ -26,6 +26,7 @@ from axtui.cost.projection import BudgetForecast, forecast_budget, run_rate
 from axtui.cost.rollups import first_spend, totals_by
 from axtui.money import format_usd, parse_usd, usd_to_nanos
 from axtui.store import Store
+from axtui.store.audit import record_change
 from axtui.store.tables_cost import Budget, BudgetHold, BudgetWindow, insert_or_ignore
 from axtui.types import Caller, Deployment
 
@@ -265,8 +266,18 @@ def set_budget(
         seed_window(conn, new_id, scope, start, now)
         return new_id, True
 
+    prior = next((b for b in list_budgets(store) if b.scope == scope and b.period == period), None)
     budget_id, created = store.run(work)
-    return get_budget(store, budget_id), created
+    info = get_budget(store, budget_id)
+    record_change(store, "budget.set", f"budget:{info.id}", _audit_view(prior) if prior else None, _audit_view(info))
+    return info, created
+
+
+def _audit_view(info: BudgetInfo) -> dict[str, object]:
+    """A budget as the audit trail keeps it."""
+    return {"id": info.id, "scope": str(info.scope), "period": info.period, "limit_nanos": info.limit_nanos,
+            "hard": info.hard, "thresholds": list(info.thresholds) if info.thresholds else None,
+            "webhook": info.webhook}
 
 
 def seed_window(conn: Connection, budget_id: int, scope: Scope, period_start: int, now: float) -> None:
@@ -303,6 +314,7 @@ def update_budget(
         BudgetNotFound: no such budget.
     """
     values: dict[str, object] = {"updated_at": now}
+    before = get_budget(store, budget_id)
     if limit_nanos is not None:
         if limit_nanos <= 0:
             raise ValueError("a budget's limit must be more than zero dollars")
@@ -316,7 +328,9 @@ def update_budget(
     changed = store.run(lambda conn: conn.execute(_BUDGETS.update().where(_BUDGETS.c.id == budget_id).values(**values)))
     if not changed.rowcount:
         raise BudgetNotFound(f"there is no budget #{budget_id}; `ax cost budget list` shows the ids")
-    return get_budget(store, budget_id)
+    after = get_budget(store, budget_id)
+    record_change(store, "budget.update", f"budget:{budget_id}", _audit_view(before), _audit_view(after))
+    return after
 
 
 def delete_budget(store: Store, budget_id: int) -> BudgetInfo:
@@ -333,6 +347,7 @@ def delete_budget(store: Store, budget_id: int) -> BudgetInfo:
         conn.execute(_BUDGETS.delete().where(_BUDGETS.c.id == budget_id))
 
     store.run(work)
+    record_change(store, "budget.delete", f"budget:{budget_id}", _audit_view(info), None)
     return info
 
 

@@ -18,10 +18,9 @@ from sqlalchemy import delete, select
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.errors import InvalidRequest
-from axtui.governance import audit
 from axtui.governance.policy import format_globs, parse_globs
 from axtui.money import nanos_to_usd
-from axtui.store import Store
+from axtui.store import Store, audit
 from axtui.store.tables_governance import Team, TeamMember
 from axtui.store.tables_keys import GatewayKey
 

@@ -19,14 +19,17 @@ from sqlalchemy.engine import Connection
 from axtui.store import Store
 from axtui.store.tables import Call
 from axtui.store.tables_cost import BudgetAlertEvent, CostRollupHour
+from axtui.store.tables_governance import AuditRow
 from axtui.store.tables_monitor import AlertEventRow
 
 __all__ = [
     "ALERT_COLUMNS",
+    "AUDIT_COLUMNS",
     "BUDGET_COLUMNS",
     "CALL_COLUMNS",
     "COST_COLUMNS",
     "alert_rows",
+    "audit_rows",
     "budget_rows",
     "call_rows",
     "cost_rows",
@@ -51,6 +54,8 @@ COST_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 #: One row per alert rule transition or budget threshold crossed.
+#: The audit trail: when, who, through what, what was changed, and it before and after (JSON; secrets never).
+AUDIT_COLUMNS: tuple[str, ...] = ("ts", "id", "actor", "via", "action", "target", "before", "after")
 ALERT_COLUMNS: tuple[str, ...] = (
     "ts", "source", "id", "rule_id", "name", "rule", "severity", "kind", "value", "threshold", "labels", "message",
     "delivery", "attempts", "delivery_error",
@@ -204,6 +209,21 @@ def cost_rows(
             m["cache_hits"],
             nanos_text(m["saved_nanos"]),
         ]
+
+
+def audit_rows(conn: Connection, since: float | None, until: float | None) -> Iterator[list[Any]]:
+    """Audit entries, oldest first, as `AUDIT_COLUMNS` lists."""
+    t = AuditRow.__table__  # type: ignore[attr-defined]
+    q = select(t)
+    if since is not None:
+        q = q.where(t.c.ts >= since)
+    if until is not None:
+        q = q.where(t.c.ts < until)
+    iso = _IsoClock()
+    for row in _stream(conn, q.order_by(t.c.ts, t.c.id)):
+        m = row._mapping
+        yield [iso(m["ts"]), m["id"], m["actor"], m["via"], m["action"], m["target"], m["before"] or "",
+               m["after"] or ""]
 
 
 def alert_rows(

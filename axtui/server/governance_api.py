@@ -244,8 +244,8 @@ def governance_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[dict[str, Any]]:
         """Admin changes, newest first: when, who, via what, what, before and after (secrets never)."""
-        from axtui.governance.audit import list_audit
         from axtui.metrics.timespec import parse_time
+        from axtui.store.audit import list_audit
 
         gateway = gateway_of(request)
         since_ts = parse_time(since, gateway.clock.now(), option="since") if since else None

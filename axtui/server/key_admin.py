@@ -13,12 +13,11 @@ from typing import Any
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.errors import InvalidRequest
-from axtui.governance import audit
 from axtui.governance.policy import parse_duration, parse_expiry
 from axtui.money import nanos_to_usd
 from axtui.server import keys as k
 from axtui.server.key_limits import apply_key_limits
-from axtui.store import Store
+from axtui.store import Store, audit
 
 __all__ = ["KeyChanges", "create", "key_json", "parse_changes", "revoke", "rotate", "update"]
 

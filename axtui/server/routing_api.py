@@ -94,7 +94,7 @@ def _routing_routes(router: APIRouter) -> None:
         gateway = gateway_of(request)
         try:
             new = await asyncio.to_thread(save_routing, _config_path(request), body.routing, body.weights,
-                                          gateway.catalog)
+                                          gateway.catalog, gateway.store)
         except ConfigError as exc:
             raise InvalidRequest(exc.message, param="routing") from None
         # This worker applies it now; the others (and this one again, harmlessly) when they see the file.

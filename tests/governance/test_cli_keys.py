@@ -8,9 +8,9 @@ import time
 from click.testing import CliRunner
 
 from axtui.cli import main
-from axtui.governance.audit import cli_actor, list_audit
 from axtui.server.keys import verify_key
 from axtui.store import Store
+from axtui.store.audit import cli_actor, list_audit
 
 
 def run(*args: str) -> tuple[int, str, str]:

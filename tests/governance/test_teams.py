@@ -10,11 +10,11 @@ from click.testing import CliRunner
 from axtui.cli import main
 from axtui.cost.budgets import list_budgets
 from axtui.errors import ModelNotAllowed
-from axtui.governance.audit import list_audit
 from axtui.routing.catalog import Catalog
 from axtui.server.auth import Authenticator
 from axtui.server.keys import create_key
 from axtui.store import Store
+from axtui.store.audit import list_audit
 from axtui.store.tables_ratelimit import read_limits
 from axtui.types import Deployment
 

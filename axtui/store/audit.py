@@ -1,9 +1,11 @@
 """The audit trail: every change an admin makes, with who, when, before and after (secrets never).
 
-Every write path (the CLI, the admin API, the dashboard) calls `record`
-once per change. ``actor`` is the admin key's id (``admin`` for the
-server's admin key, ``key:<id>`` never: only the admin writes), or the
-local OS user for the CLI (`cli_actor`). ``before`` and ``after`` are
+Every write of keys, teams, budgets, limits, alert rules, routing and
+prices calls `record` (or `record_change`, which names who acts from the
+context) once per change, whichever front-end asked for it. ``actor`` is
+``admin`` for the server's admin API (the admin key has no other name),
+or the local OS user for the CLI and the dashboard (`cli_actor`); a
+process says which with `set_process_actor`, a request with `acting`. ``before`` and ``after`` are
 plain JSON objects; fields that carry secrets (salts, digests, keys,
 webhook URLs' paths) are dropped or reduced before they are stored.
 """
@@ -13,7 +15,9 @@ from __future__ import annotations
 import getpass
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,7 +27,19 @@ from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.store import Store
 from axtui.store.tables_governance import AuditRow
 
-__all__ = ["AuditEntry", "Via", "cli_actor", "list_audit", "record", "scrub"]
+__all__ = [
+    "AuditEntry",
+    "Via",
+    "act_as",
+    "acting",
+    "cli_actor",
+    "current_actor",
+    "list_audit",
+    "record",
+    "record_change",
+    "scrub",
+    "set_process_actor",
+]
 
 Via = Literal["cli", "api", "dashboard"]
 
@@ -59,6 +75,36 @@ def cli_actor() -> str:
         return getpass.getuser() or "unknown"
     except (KeyError, OSError):
         return "unknown"
+
+
+_acting: ContextVar[tuple[str, Via] | None] = ContextVar("ax_audit_actor", default=None)
+_process_actor: tuple[str, Via] | None = None
+
+
+def set_process_actor(actor: str, via: Via) -> None:
+    """Who this process's changes are by, unless a request says otherwise (`acting`)."""
+    global _process_actor
+    _process_actor = (actor, via)
+
+
+@contextmanager
+def acting(actor: str, via: Via) -> Iterator[None]:
+    """Changes made inside are by ``actor`` through ``via``."""
+    token = _acting.set((actor, via))
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def act_as(actor: str, via: Via) -> None:
+    """Changes made from here on in this task (an API request) are by ``actor`` through ``via``."""
+    _acting.set((actor, via))
+
+
+def current_actor() -> tuple[str, Via]:
+    """Who is changing things now: the request's actor, this process's, or the local OS user at the CLI."""
+    return _acting.get() or _process_actor or (cli_actor(), "cli")
 
 
 def scrub(value: Any) -> Any:
@@ -111,6 +157,20 @@ def record(
                    before=_dump(before), after=_dump(after))
     with store.session() as session:
         session.add(row)
+
+
+def record_change(
+    store: Store,
+    action: str,
+    target: str,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+) -> None:
+    """`record` a change by whoever is acting now (`current_actor`)."""
+    actor, via = current_actor()
+    record(store, actor=actor, via=via, action=action, target=target, before=before, after=after, clock=clock)
 
 
 def list_audit(store: Store, *, since: float | None = None, limit: int = 1000) -> list[AuditEntry]:
