@@ -43,7 +43,7 @@ CALL_COLUMNS: tuple[str, ...] = (
     "ts", "request_id", "user", "key", "tags", "endpoint", "requested_model", "provider", "model", "deployment",
     "region", "status", "error_class", "error_message", "http_status", "latency_ms", "ttft_ms", "input_tokens",
     "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "usage_estimated", "cost_usd",
-    "saved_usd", "cache", "similarity", "attempts", "route", "rule", "variant", "stream", "prompt_hash",
+    "saved_usd", "cache", "similarity", "attempts", "route", "rule", "variant", "stream", "prompt_hash", "team",
 )  # fmt: skip
 
 #: One row per hour and provider and model (or per hour and provider for one user).
@@ -133,7 +133,7 @@ _CALL_SOURCE = (
     "ts", "request_id", "user", "key", "tags", "endpoint", "requested_model", "provider", "model", "deployment",
     "region", "status", "error_class", "error_message", "http_status", "latency_ms", "ttft_ms", "input_tokens",
     "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "usage_estimated", "cost_nanos",
-    "saved_nanos", "cache", "similarity", "attempts", "route", "rule", "variant", "stream", "prompt_hash",
+    "saved_nanos", "cache", "similarity", "attempts", "route", "rule", "variant", "stream", "prompt_hash", "team",
 )  # fmt: skip
 
 
