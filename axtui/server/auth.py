@@ -91,6 +91,8 @@ class Viewer:
     admin: bool
     user: str | None = None
     key: str | None = None
+    #: The team the viewer's calls count for: its budget and limits apply to the viewer too.
+    team: str | None = None
 
     def owns_user(self, user: str | None) -> bool:
         """Whether ``user``'s data is this viewer's to read."""
@@ -283,7 +285,7 @@ class Authenticator:
         if identity.admin:
             return Viewer(admin=True)
         assert identity.key is not None
-        return Viewer(admin=False, user=identity.key.user, key=identity.key.id)
+        return Viewer(admin=False, user=identity.key.user, key=identity.key.id, team=identity.key.team)
 
     async def caller(
         self,

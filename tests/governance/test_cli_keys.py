@@ -39,10 +39,12 @@ def test_create_update_rotate_revoke_and_their_audit() -> None:
         assert verify_key(store, rotated["key"]) is not None
         code, out, err = run("keys", "revoke", made["id"])
         assert code == 0, err
-        entries = list_audit(store)
+        entries = [e for e in list_audit(store) if e.action.startswith("key.")]
+        limits = [e for e in list_audit(store) if e.action == "ratelimit.set"]
     finally:
         store.close()
     assert [e.action for e in entries] == ["key.revoke", "key.rotate", "key.update", "key.create"]
+    assert limits and limits[-1].target == f"key:{made['id']}"  # the key's rpm/tpm, as a rate limit
     assert all(e.via == "cli" and e.actor == cli_actor() and e.target == f"key:{made['id']}" for e in entries)
     update = entries[2]
     assert update.before is not None and update.after is not None

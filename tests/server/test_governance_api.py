@@ -73,7 +73,9 @@ def test_keys_and_teams_over_the_api(admin_live: LiveServer) -> None:
     trail = httpx.get(f"{url}/api/audit", params={"since": "1h"}, headers=admin)
     assert trail.status_code == 200
     entries = trail.json()
-    assert [e["action"] for e in reversed(entries)] == [
+    # The team's budget and the key's rate limit are audited too, as what they are.
+    assert {"budget.set", "ratelimit.set", "budget.delete"} <= {e["action"] for e in entries}
+    assert [e["action"] for e in reversed(entries) if e["action"].startswith(("key.", "team."))] == [
         "team.create", "key.create", "key.update", "key.rotate", "team.add_user", "team.remove_user",
         "key.revoke", "team.delete"]
     assert all(e["actor"] == "admin" and e["via"] == "api" for e in entries)
@@ -105,3 +107,14 @@ def test_the_openapi_document_describes_the_governance_routes(admin_live: LiveSe
     for path in ("/api/keys", "/api/keys/{key_id}", "/api/keys/{key_id}/rotate", "/api/teams",
                  "/api/teams/{name}", "/api/teams/{name}/members", "/api/audit"):
         assert path in spec["paths"], path
+
+
+def test_a_teams_member_sees_the_teams_budget_and_others_do_not(admin_live: LiveServer, store: Store) -> None:
+    url, admin = admin_live.url, _auth(ADMIN)
+    assert httpx.post(f"{url}/api/teams", json={"name": "red", "budget": "50"}, headers=admin).status_code == 201
+    assert httpx.post(f"{url}/api/teams/red/members", json={"user": "alice"}, headers=admin).status_code == 200
+    alice, _ = create_key(store, "alice")
+    carol, _ = create_key(store, "carol")
+    seen = {b["scope"] for b in httpx.get(f"{url}/api/budgets", headers=_auth(alice)).json()}
+    assert "team:red" in seen
+    assert "team:red" not in {b["scope"] for b in httpx.get(f"{url}/api/budgets", headers=_auth(carol)).json()}
