@@ -3,9 +3,9 @@
 A key's secret is in the answer to its creation or rotation, and never
 again. Every change goes through the same functions as the CLI
 (`axtui.server.key_admin`, `axtui.governance.teams`), so it is stored,
-limited and audited alike; its actor is ``admin``. A change to a key
-takes effect in this worker at once and in the others within
-``server.key_cache_s`` seconds.
+limited and audited alike; its actor is ``admin``. An unknown key or
+team is a 404. A change to a key takes effect in this worker at once and
+in the others within ``server.key_cache_s`` seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from axtui.server.deps import gateway_of, require_admin, server_state
+from axtui.server.errors import HTTPProblem
 
 __all__ = ["governance_router"]
 
@@ -136,6 +137,24 @@ def _budget(text: str | None) -> int | None:
         raise InvalidRequest(f"budget: {exc}", param="budget") from None
 
 
+async def _existing_key(request: Request, key_id: str) -> None:
+    """404 when no key has ``key_id``."""
+    from axtui.server.keys import find_key
+
+    if await asyncio.to_thread(find_key, _store(request), key_id) is None:
+        raise HTTPProblem(404, f"no key has id {key_id!r}; GET /api/keys lists them",
+                          error_type="invalid_request_error", code="not_found")
+
+
+async def _existing_team(request: Request, name: str) -> None:
+    """404 when no team is named ``name``."""
+    from axtui.governance.teams import get_team
+
+    if await asyncio.to_thread(get_team, _store(request), name) is None:
+        raise HTTPProblem(404, f"no team is named {name!r}; GET /api/teams lists them",
+                          error_type="invalid_request_error", code="not_found")
+
+
 def governance_router() -> APIRouter:
     """The keys, teams and audit routes."""
     router = APIRouter(dependencies=[Depends(require_admin)])
@@ -164,6 +183,7 @@ def governance_router() -> APIRouter:
         """Change what a key may do; fields left out stay as they are."""
         from axtui.server.key_admin import key_json, update
 
+        await _existing_key(request, key_id)
         changes = body.model_dump(exclude_unset=True)
         if changes.get("expires") is None and "expires" in changes:
             changes["expires"] = "never"
@@ -176,6 +196,7 @@ def governance_router() -> APIRouter:
         """A new secret for the key (shown this once); the old one works until ``grace`` ends."""
         from axtui.server.key_admin import key_json, rotate
 
+        await _existing_key(request, key_id)
         secret, info = await asyncio.to_thread(
             lambda: rotate(_store(request), key_id, body.grace, actor=ACTOR, via="api"))
         _forget(request, key_id)
@@ -186,6 +207,7 @@ def governance_router() -> APIRouter:
         """Revoke the key (kept for the record); this worker refuses it at once."""
         from axtui.server.key_admin import key_json, revoke
 
+        await _existing_key(request, key_id)
         info = await asyncio.to_thread(lambda: revoke(_store(request), key_id, actor=ACTOR, via="api"))
         _forget(request, key_id)
         return key_json(info)
@@ -213,6 +235,7 @@ def governance_router() -> APIRouter:
         """Put a user in the team (a user is in one team at most)."""
         from axtui.governance.teams import add_user
 
+        await _existing_team(request, name)
         info = await asyncio.to_thread(lambda: add_user(_store(request), name, body.user, actor=ACTOR, via="api"))
         _forget_all(request)
         return info.to_json()
@@ -224,6 +247,7 @@ def governance_router() -> APIRouter:
         """Take a user out of the team."""
         from axtui.governance.teams import remove_user
 
+        await _existing_team(request, name)
         info = await asyncio.to_thread(lambda: remove_user(_store(request), name, user, actor=ACTOR, via="api"))
         _forget_all(request)
         return info.to_json()
@@ -233,6 +257,7 @@ def governance_router() -> APIRouter:
         """Delete a team, its budget and its limits (refused while active keys name it)."""
         from axtui.governance.teams import delete_team as delete
 
+        await _existing_team(request, name)
         info = await asyncio.to_thread(lambda: delete(_store(request), name, actor=ACTOR, via="api"))
         _forget_all(request)
         return info.to_json()

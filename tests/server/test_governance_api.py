@@ -99,7 +99,13 @@ def test_only_the_admin_key_manages_keys_teams_and_audit(admin_live: LiveServer,
                  {"user": "a", "expires": "yesterday"}, {"user": "a", "team": "ghosts"}):
         r = httpx.post(url + "/api/keys", json=body, headers=admin)
         assert r.status_code == 400, (body, r.text)
-    assert httpx.delete(url + "/api/keys/not-an-id", headers=admin).status_code in (400, 404, 422)
+    assert httpx.delete(url + "/api/keys/not-an-id", headers=admin).status_code == 400
+    for method, path in [("DELETE", "/api/keys/0123456789ab"), ("POST", "/api/keys/0123456789ab/rotate"),
+                         ("PATCH", "/api/keys/0123456789ab"), ("DELETE", "/api/teams/ghosts"),
+                         ("POST", "/api/teams/ghosts/members")]:
+        body = {"user": "x"} if path.endswith("members") else {}
+        r = httpx.request(method, url + path, json=body, headers=admin)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (method, path, r.text)
 
 
 def test_the_openapi_document_describes_the_governance_routes(admin_live: LiveServer) -> None:
