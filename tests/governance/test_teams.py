@@ -105,3 +105,22 @@ async def test_a_keys_calls_count_for_its_team_or_its_users_team() -> None:
         await auth.caller(headers(by_key), None, model="gpt-4o", catalog=catalog)
     finally:
         store.close()
+
+
+def test_the_budgets_screen_lists_a_teams_budget() -> None:
+    import time
+
+    from axtui.cost.budgets import budget_status
+    from axtui.tui.screens.budgets import budget_cells
+    from axtui.tui.widgets.palette import Palette
+
+    code, _, err = run("teams", "create", "red", "--budget", "50", "--period", "month", "--hard")
+    assert code == 0, err
+    store = Store.open()
+    try:
+        (status,) = budget_status(store, time.time())
+    finally:
+        store.close()
+    palette = Palette(ok="green", warn="yellow", bad="red", muted="dim", accent="blue", primary="blue")
+    cells = budget_cells(status, time.time(), palette)
+    assert str(cells[1]) == "team:red"
