@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -47,7 +48,6 @@ Via = Literal["cli", "api", "dashboard"]
 _SECRET_FIELDS = frozenset({"salt", "digest", "prev_salt", "prev_digest", "key", "secret", "api_key", "token",
                             "password", "authorization"})
 _KEY_RE = re.compile(r"axk_[0-9a-f]{12}_[A-Za-z0-9_-]{20,128}")
-_URL_RE = re.compile(r"^(https?://[^/?#]+)[/?#].*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +107,30 @@ def current_actor() -> tuple[str, Via]:
     return _acting.get() or _process_actor or (cli_actor(), "cli")
 
 
+def _url_host(url: str) -> str:
+    """Only the scheme and host of a URL: its user, password, path and query can carry secrets."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "(hidden)"
+    if not parts.scheme or not host:
+        return "(hidden)"
+    port = f":{parts.port}" if parts.port else ""
+    rest = "/…" if (parts.path not in ("", "/") or parts.query or parts.fragment) else ""
+    return f"{parts.scheme}://{host}{port}{rest}"
+
+
 def scrub(value: Any) -> Any:
-    """``value`` without secrets: secret fields dropped, keys masked, webhook URLs cut to their host."""
+    """``value`` without secrets: secret fields dropped, keys masked, URLs cut to their scheme and host."""
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
             if str(k).lower() in _SECRET_FIELDS:
                 continue
-            if str(k).lower() in ("webhook", "url", "webhook_url") and isinstance(v, str):
-                out[str(k)] = _URL_RE.sub(r"\1/…", v)
+            name = str(k).lower()
+            if (name == "webhook" or name.endswith("url")) and isinstance(v, str):
+                out[str(k)] = _url_host(v)
                 continue
             out[str(k)] = scrub(v)
         return out

@@ -96,6 +96,22 @@ def test_secrets_never_reach_the_trail() -> None:
     text = json.dumps(cleaned)
     assert raw not in text and "secret-token" not in text and '"salt"' not in text and '"z"' not in text
     assert cleaned["webhook"] == "https://hooks.example.com/…"
+    assert scrub({"redis_url": "redis://:hunter2@cache.internal:6379/0"}) == {"redis_url": "redis://cache.internal:6379/…"}
+
+
+def test_config_defaults_changed_from_the_cli_are_audited() -> None:
+    code, _, err = run("ratelimit", "config", "--user-requests", "60/minute")
+    assert code == 0, err
+    code, _, err = run("cost", "alerts", "configure", "--at", "50,90")
+    assert code == 0, err
+    store = Store.open()
+    try:
+        entries = list(reversed(list_audit(store)))
+    finally:
+        store.close()
+    assert [e.action for e in entries] == ["ratelimit.config", "budget_alerts.configure"]
+    assert entries[0].after is not None and entries[0].after["user_requests"] == "60/minute"
+    assert entries[1].after == {"thresholds": [50, 90], "webhook": None}
 
 
 def test_ax_audit_and_the_export() -> None:
