@@ -103,9 +103,10 @@ def create(user: str, name: str, trusted: bool, as_json: bool, **policy: Any) ->
 @click.option("--active", is_flag=True, help="Leave revoked keys out.")
 @handle_errors
 def list_(as_json: bool, active: bool) -> None:
-    """Every key: id, prefix, user, team, models, limits, expiry, and whether it is revoked."""
+    """Every key: id, user, team, models, limits, spend this month (and budget use), expiry, status."""
     from rich.table import Table
 
+    from axtui.governance.standing import Standing, spent_text, standing_json, standings
     from axtui.money import format_usd
     from axtui.server.key_admin import key_json
     from axtui.server.keys import list_keys
@@ -113,10 +114,11 @@ def list_(as_json: bool, active: bool) -> None:
     store = _store()
     try:
         infos = list_keys(store, include_revoked=not active)
+        standing = standings(store, "key", time.time())
     finally:
         store.close()
     if as_json:
-        dump_json([key_json(i) for i in infos])
+        dump_json([{**key_json(i), **standing_json(standing.get(i.id, Standing()))} for i in infos])
         return
     if not infos:
         console.print("no keys yet; make one with `ax keys create --user NAME`")
@@ -124,7 +126,7 @@ def list_(as_json: bool, active: bool) -> None:
     table = Table(box=None, header_style="bold")
     # The id is what `ax keys revoke` takes: it is never cut, whatever the width.
     table.add_column("id", no_wrap=True, min_width=12)
-    for column in ("user", "name", "team", "models", "rpm", "tpm", "budget", "expires", "status"):
+    for column in ("user", "name", "team", "models", "rpm", "tpm", "budget", "spent", "expires", "status"):
         table.add_column(column)
     now = time.time()
     for i in infos:
@@ -144,6 +146,7 @@ def list_(as_json: bool, active: bool) -> None:
             str(i.rpm) if i.rpm else "",
             str(i.tpm) if i.tpm else "",
             format_usd(i.budget_nanos, nanos=True) if i.budget_nanos is not None else "",
+            spent_text(standing.get(i.id, Standing())),
             _when(i.expires),
             status,
         )

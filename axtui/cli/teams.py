@@ -108,31 +108,36 @@ def remove_user(team: str, user: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per team).")
 @handle_errors
 def list_(as_json: bool) -> None:
-    """Every team: members, budget, limits and allowed models."""
+    """Every team: members, budget, spend this month (and budget use), limits and allowed models."""
+    import time
+
     from rich.table import Table
 
+    from axtui.governance.standing import Standing, spent_text, standing_json, standings
     from axtui.governance.teams import list_teams
     from axtui.money import format_usd
 
     store = _store()
     try:
         infos = list_teams(store)
+        standing = standings(store, "team", time.time())
     finally:
         store.close()
     if as_json:
-        dump_json([i.to_json() for i in infos])
+        dump_json([{**i.to_json(), **standing_json(standing.get(i.name, Standing()))} for i in infos])
         return
     if not infos:
         console.print("no teams yet; make one with `ax teams create NAME`")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("team", "members", "budget", "rpm", "tpm", "models"):
+    for column in ("team", "members", "budget", "spent", "rpm", "tpm", "models"):
         table.add_column(column)
     for i in infos:
         budget = ""
         if i.budget_nanos is not None:
             budget = f"{format_usd(i.budget_nanos, nanos=True)}/{i.period}{' hard' if i.hard else ''}"
-        table.add_row(i.name, ", ".join(i.members), budget, str(i.rpm or ""), str(i.tpm or ""),
+        table.add_row(i.name, ", ".join(i.members), budget, spent_text(standing.get(i.name, Standing())),
+                      str(i.rpm or ""), str(i.tpm or ""),
                       ",".join(i.models) if i.models else "any")
     console.print(table)
 

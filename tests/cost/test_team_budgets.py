@@ -16,6 +16,7 @@ from axtui.cost.reports import breakdown
 from axtui.cost.sheet import PriceSheet
 from axtui.engine.compose import build_gateway
 from axtui.errors import BudgetExceeded, RateLimited
+from axtui.governance.standing import standings
 from axtui.store import Store
 from axtui.store.tables_ratelimit import write_limit
 from axtui.tokens import estimate_prompt_tokens
@@ -53,6 +54,11 @@ async def test_200_concurrent_calls_of_a_team_never_overshoot_its_hard_budget(st
     # The recorder's rollups group spend by team.
     rows = {row.key: row for row in breakdown(store, "team", clock.now() - 3600, clock.now() + 3600).rows}
     assert rows["red"].cost_nanos == spent
+    # What `ax teams list` and `ax keys list` show beside each.
+    red = standings(store, "team", clock.now())["red"]
+    assert red.spent_nanos == spent and red.budget_used is not None and 0.97 < red.budget_used <= 1.0
+    by_key = standings(store, "key", clock.now())
+    assert sum(by_key[c.key].spent_nanos for c in RED if c.key in by_key) == spent
 
 
 async def test_a_teams_rate_limit_holds_across_its_members(store: Store) -> None:

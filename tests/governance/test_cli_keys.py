@@ -27,6 +27,10 @@ def test_create_update_rotate_revoke_and_their_audit() -> None:
     assert abs(made["expires"] - (time.time() + 30 * 86400)) < 60
     assert any("5000 tokens/minute" in line for line in made["applied"])
 
+    code, out, _ = run("keys", "list", "--json")
+    (listed,) = json.loads(out)
+    assert listed["spent_usd_this_month"] == "0" and listed["budget_used_pct"] is None
+    assert run("keys", "list")[0] == 0
     code, out, err = run("keys", "update", made["id"], "--models", "gpt-4o-mini", "--expires", "never")
     assert code == 0, err
     code, out, err = run("keys", "rotate", made["id"], "--grace", "1h", "--json")
