@@ -10,7 +10,9 @@ AxError                         base of everything ax raises on purpose
 ├── RequestError                the caller's request is wrong (HTTP 4xx)
 │   ├── InvalidRequest          malformed or missing fields
 │   ├── UnknownModel            no deployment serves the requested model
-│   └── AuthenticationError     missing or wrong gateway key
+│   ├── AuthenticationError     missing or wrong gateway key
+│   │   └── KeyExpired          the gateway key's expiry (or its rotation grace) has passed
+│   └── ModelNotAllowed         the key (or its team) may not call that model (HTTP 403)
 ├── Refused                     ax refused the call on purpose
 │   ├── RateLimited             a rate limit is exhausted (retry_after seconds)
 │   └── BudgetExceeded          a hard budget would be exceeded
@@ -46,7 +48,9 @@ __all__ = [
     "ConfigError",
     "ContextTooLong",
     "InvalidRequest",
+    "KeyExpired",
     "MalformedResponse",
+    "ModelNotAllowed",
     "ProviderAuthError",
     "ProviderBadRequest",
     "ProviderConnectionError",
@@ -150,6 +154,22 @@ class AuthenticationError(RequestError):
 
     status_code = 401
     error_type = "authentication_error"
+
+
+class KeyExpired(AuthenticationError):
+    """The gateway key's expiry, or the grace of its rotated secret, has passed."""
+
+
+class ModelNotAllowed(RequestError):
+    """The key, or its team, may not call the requested model; ``allowed`` lists what it may."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+    def __init__(self, message: str, *, model: str, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.model = model
+        self.allowed = allowed
 
 
 class Refused(AxError):

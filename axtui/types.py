@@ -296,11 +296,13 @@ class EmbeddingResponse:
 
 @dataclass(slots=True, frozen=True)
 class Caller:
-    """Who makes a call: the end user, the gateway key, free-form tags."""
+    """Who makes a call: the end user, the gateway key, free-form tags, the team."""
 
     user: str = "anonymous"
     key: str | None = None
     tags: tuple[str, ...] = ()
+    #: The team the call counts for (its budget and limits, scope ``team:NAME``).
+    team: str | None = None
 
 
 @dataclass(slots=True)
@@ -371,6 +373,8 @@ class CallRecord:
     request_id: str = ""
     prompt: str | None = None
     endpoint: str = "chat"
+    #: The team the call counted for (the key's, else its user's), when it had one.
+    team: str | None = None
 
     @property
     def total_tokens(self) -> int:

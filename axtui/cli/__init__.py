@@ -26,7 +26,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "route": ("axtui.cli.route", "route", "Routing: explain a choice, health, A/B reports."),
     "serve": ("axtui.cli.serve", "serve", "Run the OpenAI-compatible gateway server."),
     "sim": ("axtui.cli.sim", "sim", "The simulated provider fleet: serve it, drive load through ax."),
-    "keys": ("axtui.cli.keys", "keys", "Gateway API keys: create, list, revoke."),
+    "keys": ("axtui.cli.keys", "keys", "Gateway API keys: create, list, update, rotate, revoke."),
+    "teams": ("axtui.cli.teams", "teams", "Teams: members, budgets, limits and allowed models."),
+    "audit": ("axtui.cli.audit", "audit", "Every admin change: who, when, what, before and after."),
     "db": ("axtui.cli.db", "db", "The database: upgrade, path, backup."),
     "config": ("axtui.cli.config", "config", "The config file: path, show, init."),
 }

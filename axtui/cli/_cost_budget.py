@@ -255,12 +255,15 @@ def alerts_configure(at: str | None, webhook: str | None, no_webhook: bool, budg
         console.print(f"budget {info.describe()}: alerts at {at_text}, webhook {info.webhook or 'the default'}")
         return
     settings = load_settings()
+    before = {"thresholds": list(settings.budgets.thresholds), "webhook": settings.budgets.webhook}
     if thresholds is not None:
         settings.budgets.thresholds = list(thresholds)
     if webhook is not None or no_webhook:
         settings.budgets.webhook = webhook
     if thresholds is not None or webhook is not None or no_webhook:
         path = save_settings(settings)
+        _audit_config("budget_alerts.configure", "config:budgets", before,
+                      {"thresholds": list(settings.budgets.thresholds), "webhook": settings.budgets.webhook})
         console.print(f"saved to {path}")
     b = settings.budgets
     console.print(f"alerts at {','.join(map(str, b.thresholds))}% of every budget; webhook {b.webhook or 'none'}")
@@ -287,3 +290,14 @@ def alerts_list(as_json: bool, limit: int) -> None:
         console.print("no budget alerts yet")
     for a in events:
         console.print(f"{fmt_when(a.ts, settings.budgets.timezone)}  {a.message}  [dim](webhook: {a.delivery})[/]")
+
+
+def _audit_config(action: str, target: str, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Record a change of the config file's defaults in the audit trail."""
+    from axtui.store.audit import record_change
+
+    store = open_store()
+    try:
+        record_change(store, action, target, before, after)
+    finally:
+        store.close()

@@ -7,6 +7,7 @@ import time
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -132,7 +133,7 @@ def summary(hours: float | None, since: str | None, as_json: bool) -> None:
 
 @cost.command()
 @click.option("--provider", default=None, help="Only this provider's calls.")
-@click.option("--by", "by", type=click.Choice(["provider", "model", "user", "key", "tag", "day", "week", "month"]),
+@click.option("--by", "by", type=click.Choice(["provider", "model", "user", "key", "team", "tag", "day", "week", "month"]),
               default="provider", show_default=True, help="What to group by.")
 @click.option("--since", default="30d", show_default=True, help="Start: 24h, 7d, today, 2026-11-01, …")
 @click.option("--until", default="now", show_default=True, help="End: now, yesterday, 2026-11-27T12:00, …")
@@ -325,6 +326,19 @@ def prices_list(provider: str | None, as_json: bool) -> None:
     console.print(f"  {legend}+tiers: long-context rates apply (`ax cost prices list --json` shows them{hidden})")
 
 
+def _audit_prices(file: Path, before: Any, after: dict[str, Any]) -> None:
+    from axtui.store.audit import record_change
+
+    old = {p.model: p for p in before}
+    changed = sorted(m for m, p in after.items() if old.get(m) != p)
+    store = open_store()
+    try:
+        record_change(store, "prices.import", f"prices:{file.name}", {"models": len(old)},
+                      {"models": len(after), "changed": changed[:200], "changed_count": len(changed)})
+    finally:
+        store.close()
+
+
 @prices.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @handle_errors
@@ -362,6 +376,7 @@ def prices_import(file: Path) -> None:
         merged.update({p.model: p for p in result.prices})
         write_price_file(path, merged.values(), source=f"imported from {file.name} (LiteLLM cost map)",
                          retrieved=date.today().isoformat())
+        _audit_prices(file, existing, merged)
         replaced = sum(1 for p in result.prices if shipped.get(p.model) is not None)
         console.print(f"imported {len(result.prices):,} prices into {path} ({replaced:,} replace shipped ones)")
     else:

@@ -291,7 +291,7 @@ def alerts_events(since: str | None, rule_id: int | None, limit: int, as_json: b
 @click.option(
     "--what",
     "-w",
-    type=click.Choice(["calls", "costs", "alerts", "budgets"]),
+    type=click.Choice(["calls", "costs", "alerts", "budgets", "audit"]),
     default="calls",
     show_default=True,
     help="Which records to export.",
@@ -313,7 +313,7 @@ def export_cmd(
     fmt: str, what: str, since: str | None, until: str | None, provider: str | None, user: str | None,
     output: str | None,
 ) -> None:  # fmt: skip
-    """Export calls, costs, alert events or budgets, streaming (flat memory).
+    """Export calls, costs, alert events, budgets or the audit trail, streaming (flat memory).
 
     \b
     Examples:
@@ -352,8 +352,10 @@ def export_cmd(
 
 
 def _noun(what: str, n: int) -> str:
-    single = {"calls": "call", "costs": "cost row", "alerts": "alert event", "budgets": "budget"}[what]
-    plural = {"calls": "calls", "costs": "cost rows", "alerts": "alert events", "budgets": "budgets"}[what]
+    single = {"calls": "call", "costs": "cost row", "alerts": "alert event", "budgets": "budget",
+              "audit": "audit entry"}[what]
+    plural = {"calls": "calls", "costs": "cost rows", "alerts": "alert events", "budgets": "budgets",
+              "audit": "audit entries"}[what]
     return single if n == 1 else plural
 
 

@@ -240,11 +240,25 @@ def config(as_json: bool, **changes: Any) -> None:
     settings = load_settings()
     edits = {k: v for k, v in changes.items() if v not in (None, ())}
     if edits:
+        before = settings.ratelimit.model_dump(mode="json")
         settings.ratelimit = _edited(settings.ratelimit, edits)
         path = save_settings(settings)
+        _audit_config(before, settings.ratelimit.model_dump(mode="json"))
         if not as_json:
             console.print(f"Saved to {path}")
     run_async(_show_config(settings, as_json))
+
+
+def _audit_config(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Record a change of the default limits in the audit trail (a Redis URL's password never)."""
+    from axtui.cli._common import open_store
+    from axtui.store.audit import record_change
+
+    store = open_store()
+    try:
+        record_change(store, "ratelimit.config", "config:ratelimit", before, after)
+    finally:
+        store.close()
 
 
 def _edited(current: Any, edits: dict[str, Any]) -> Any:

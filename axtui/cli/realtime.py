@@ -33,6 +33,8 @@ def realtime(demo: bool | None, url: str | None, theme: str | None, refresh_hz: 
       ax monitor realtime --demo
       ax monitor realtime --url http://127.0.0.1:8787 --theme light
     """
+    from axtui.store.audit import cli_actor, set_process_actor
     from axtui.tui import run_dashboard
 
+    set_process_actor(cli_actor(), "dashboard")  # the dashboard's changes are audited as made there
     run_dashboard(demo=demo, url=url, theme=theme, refresh_hz=refresh_hz)

@@ -26,6 +26,7 @@ from axtui.cost.projection import BudgetForecast, forecast_budget, run_rate
 from axtui.cost.rollups import first_spend, totals_by
 from axtui.money import format_usd, parse_usd, usd_to_nanos
 from axtui.store import Store
+from axtui.store.audit import record_change
 from axtui.store.tables_cost import Budget, BudgetHold, BudgetWindow, insert_or_ignore
 from axtui.types import Caller, Deployment
 
@@ -48,7 +49,7 @@ __all__ = [
     "update_budget",
 ]
 
-SCOPE_KINDS = ("global", "provider", "model", "user", "key")
+SCOPE_KINDS = ("global", "provider", "model", "user", "key", "team")
 _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
 _WINDOWS = BudgetWindow.__table__  # type: ignore[attr-defined]
 _HOLDS = BudgetHold.__table__  # type: ignore[attr-defined]
@@ -60,7 +61,7 @@ class BudgetNotFound(LookupError):
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a budget covers: ``global``, or ``provider|model|user|key`` and a name."""
+    """What a budget covers: ``global``, or ``provider|model|user|key|team`` and a name."""
 
     kind: str
     value: str = "*"
@@ -79,7 +80,7 @@ class Scope:
         kind, value = kind.strip().lower(), value.strip()
         if not sep or kind not in SCOPE_KINDS[1:] or not value:
             raise ValueError(
-                f"unknown scope {text!r}; use global, provider:NAME, model:NAME, user:NAME or key:NAME"
+                f"unknown scope {text!r}; use global, provider:NAME, model:NAME, user:NAME, key:NAME or team:NAME"
             )
         if len(value) > 256:
             raise ValueError(f"scope {text[:40]!r}…: the name is longer than 256 characters")
@@ -98,6 +99,8 @@ class Scope:
             return self.value in (deployment.model, deployment.upstream_model, deployment.id)
         if self.kind == "user":
             return caller.user == self.value
+        if self.kind == "team":
+            return caller.team is not None and caller.team == self.value
         return caller.key is not None and caller.key == self.value
 
 
@@ -207,6 +210,8 @@ def scope_spend(conn: Connection, scope: Scope, since: float, now: float) -> int
 
 
 def _rollup_filter(scope: Scope) -> tuple[str, str | None, str | None]:
+    if scope.kind == "team":
+        return "team", None, scope.value
     if scope.kind == "global":
         return "all", None, None
     if scope.kind == "provider":
@@ -261,8 +266,18 @@ def set_budget(
         seed_window(conn, new_id, scope, start, now)
         return new_id, True
 
+    prior = next((b for b in list_budgets(store) if b.scope == scope and b.period == period), None)
     budget_id, created = store.run(work)
-    return get_budget(store, budget_id), created
+    info = get_budget(store, budget_id)
+    record_change(store, "budget.set", f"budget:{info.id}", _audit_view(prior) if prior else None, _audit_view(info))
+    return info, created
+
+
+def _audit_view(info: BudgetInfo) -> dict[str, object]:
+    """A budget as the audit trail keeps it."""
+    return {"id": info.id, "scope": str(info.scope), "period": info.period, "limit_nanos": info.limit_nanos,
+            "hard": info.hard, "thresholds": list(info.thresholds) if info.thresholds else None,
+            "webhook": info.webhook}
 
 
 def seed_window(conn: Connection, budget_id: int, scope: Scope, period_start: int, now: float) -> None:
@@ -299,6 +314,7 @@ def update_budget(
         BudgetNotFound: no such budget.
     """
     values: dict[str, object] = {"updated_at": now}
+    before = get_budget(store, budget_id)
     if limit_nanos is not None:
         if limit_nanos <= 0:
             raise ValueError("a budget's limit must be more than zero dollars")
@@ -312,7 +328,9 @@ def update_budget(
     changed = store.run(lambda conn: conn.execute(_BUDGETS.update().where(_BUDGETS.c.id == budget_id).values(**values)))
     if not changed.rowcount:
         raise BudgetNotFound(f"there is no budget #{budget_id}; `ax cost budget list` shows the ids")
-    return get_budget(store, budget_id)
+    after = get_budget(store, budget_id)
+    record_change(store, "budget.update", f"budget:{budget_id}", _audit_view(before), _audit_view(after))
+    return after
 
 
 def delete_budget(store: Store, budget_id: int) -> BudgetInfo:
@@ -329,6 +347,7 @@ def delete_budget(store: Store, budget_id: int) -> BudgetInfo:
         conn.execute(_BUDGETS.delete().where(_BUDGETS.c.id == budget_id))
 
     store.run(work)
+    record_change(store, "budget.delete", f"budget:{budget_id}", _audit_view(info), None)
     return info
 
 

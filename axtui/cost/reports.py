@@ -35,8 +35,8 @@ __all__ = [
 ]
 
 #: What a breakdown can group by.
-BREAKDOWNS = ("provider", "model", "user", "key", "tag", "day", "week", "month")
-_DIM = {"model": "model", "user": "user", "key": "key", "tag": "tags"}
+BREAKDOWNS = ("provider", "model", "user", "key", "team", "tag", "day", "week", "month")
+_DIM = {"model": "model", "user": "user", "key": "key", "team": "team", "tag": "tags"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Dimensions every call is rolled up by.
-DIMENSIONS = ("all", "model", "user", "key", "tags")
+DIMENSIONS = ("all", "model", "user", "key", "tags", "team")
 _GRAINS = tuple(ROLLUP_TABLES)
 _N = len(MEASURE_COLUMNS)
 _IX = {name: i for i, name in enumerate(MEASURE_COLUMNS)}
@@ -163,10 +163,11 @@ def _tagset(tags: Iterable[str]) -> str:
 
 def aggregate(records: Iterable[CallRecord]) -> dict[str, dict[tuple[str, int, str, str], list[Any]]]:
     """Rollup rows for some records: grain -> (dim, bucket, value, provider) -> measures."""
-    combos: dict[tuple[int, str, str, str, str, str], list[Any]] = {}
+    combos: dict[tuple[int, str, str, str, str, str, str], list[Any]] = {}
     for rec in records:
         minute = int(rec.ts // 60) * 60
-        key = (minute, rec.provider or "", rec.model or "", rec.user[:1024], rec.key or "", _tagset(rec.tags))
+        key = (minute, rec.provider or "", rec.model or "", rec.user[:1024], rec.key or "", _tagset(rec.tags),
+               rec.team or "")
         m = _measures(rec)
         acc = combos.get(key)
         if acc is None:
@@ -176,14 +177,15 @@ def aggregate(records: Iterable[CallRecord]) -> dict[str, dict[tuple[str, int, s
                 if x:
                     acc[i] += x
     out: dict[str, dict[tuple[str, int, str, str], list[Any]]] = {g: {} for g in _GRAINS}
-    for (minute, provider, model, user, api_key, tags), m in combos.items():
+    for (minute, provider, model, user, api_key, tags, team), m in combos.items():
         # Most measures of a group are zero (one latency bucket of 22, no cache hit…):
         # adding only the others is what keeps this loop cheap.
         nonzero = [(i, x) for i, x in enumerate(m) if x]
         for grain, (width, _table) in ROLLUP_TABLES.items():
             bucket = minute - minute % width
             rows = out[grain]
-            for dim, value in (("all", ""), ("model", model), ("user", user), ("key", api_key), ("tags", tags)):
+            for dim, value in (("all", ""), ("model", model), ("user", user), ("key", api_key), ("tags", tags),
+                               ("team", team)):
                 k = (dim, bucket, value, provider)
                 acc = rows.get(k)
                 if acc is None:

@@ -306,12 +306,15 @@ class Gateway:
             prompt_hash=prompt_hash(request),
             prompt=request.prompt_text() if self.settings.recorder.log_prompts else None,
             endpoint=options.endpoint,
+            team=caller.team,
         )
 
     def _subjects(self, caller: Caller) -> list[Subject]:
         subjects: list[Subject] = [("global", "*"), ("user", caller.user)]
         if caller.key:
             subjects.append(("key", caller.key))
+        if caller.team:
+            subjects.append(("team", caller.team))
         return subjects
 
     async def _admit(self, request: ChatRequest, caller: Caller, options: CallOptions) -> tuple[Ticket, int, int]:

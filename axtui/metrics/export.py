@@ -1,4 +1,4 @@
-"""Exports: calls, costs, alert events and budgets as CSV, JSON or JSON Lines.
+"""Exports: calls, costs, alert events, budgets and the audit trail as CSV, JSON or JSON Lines.
 
 Rows are streamed from the database to the output in chunks, so memory
 stays flat whatever the size (1M calls export in well under 150 MB). CSV
@@ -43,10 +43,12 @@ from sqlalchemy.engine import Connection
 from axtui.errors import InvalidRequest
 from axtui.metrics.export_rows import (
     ALERT_COLUMNS,
+    AUDIT_COLUMNS,
     BUDGET_COLUMNS,
     CALL_COLUMNS,
     COST_COLUMNS,
     alert_rows,
+    audit_rows,
     budget_rows,
     call_rows,
     cost_rows,
@@ -56,9 +58,9 @@ from axtui.store import Store
 __all__ = ["COLUMNS", "FORMATS", "WHATS", "ExportQuery", "check", "defuse_cell", "export", "export_to_path"]
 
 Format = Literal["csv", "json", "jsonl"]
-What = Literal["calls", "costs", "alerts", "budgets"]
+What = Literal["calls", "costs", "alerts", "budgets", "audit"]
 FORMATS: tuple[Format, ...] = ("csv", "json", "jsonl")
-WHATS: tuple[What, ...] = ("calls", "costs", "alerts", "budgets")
+WHATS: tuple[What, ...] = ("calls", "costs", "alerts", "budgets", "audit")
 
 #: Column names of each export, in order.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -66,6 +68,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "costs": COST_COLUMNS,
     "alerts": ALERT_COLUMNS,
     "budgets": BUDGET_COLUMNS,
+    "audit": AUDIT_COLUMNS,
 }
 
 
@@ -102,6 +105,8 @@ def _rows(conn: Connection, store: Store, q: ExportQuery) -> Iterator[list[Any]]
         return cost_rows(conn, q.since, q.until, q.provider, q.user)
     if q.what == "alerts":
         return alert_rows(conn, q.since, q.until, q.provider, q.user)
+    if q.what == "audit":
+        return audit_rows(conn, q.since, q.until)
     return budget_rows(store, q.provider, q.user, time.time() if q.now is None else q.now, q.tz)
 
 

@@ -19,14 +19,17 @@ from sqlalchemy.engine import Connection
 from axtui.store import Store
 from axtui.store.tables import Call
 from axtui.store.tables_cost import BudgetAlertEvent, CostRollupHour
+from axtui.store.tables_governance import AuditRow
 from axtui.store.tables_monitor import AlertEventRow
 
 __all__ = [
     "ALERT_COLUMNS",
+    "AUDIT_COLUMNS",
     "BUDGET_COLUMNS",
     "CALL_COLUMNS",
     "COST_COLUMNS",
     "alert_rows",
+    "audit_rows",
     "budget_rows",
     "call_rows",
     "cost_rows",
@@ -40,7 +43,7 @@ CALL_COLUMNS: tuple[str, ...] = (
     "ts", "request_id", "user", "key", "tags", "endpoint", "requested_model", "provider", "model", "deployment",
     "region", "status", "error_class", "error_message", "http_status", "latency_ms", "ttft_ms", "input_tokens",
     "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "usage_estimated", "cost_usd",
-    "saved_usd", "cache", "similarity", "attempts", "route", "rule", "variant", "stream", "prompt_hash",
+    "saved_usd", "cache", "similarity", "attempts", "route", "rule", "variant", "stream", "prompt_hash", "team",
 )  # fmt: skip
 
 #: One row per hour and provider and model (or per hour and provider for one user).
@@ -51,6 +54,8 @@ COST_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 #: One row per alert rule transition or budget threshold crossed.
+#: The audit trail: when, who, through what, what was changed, and it before and after (JSON; secrets never).
+AUDIT_COLUMNS: tuple[str, ...] = ("ts", "id", "actor", "via", "action", "target", "before", "after")
 ALERT_COLUMNS: tuple[str, ...] = (
     "ts", "source", "id", "rule_id", "name", "rule", "severity", "kind", "value", "threshold", "labels", "message",
     "delivery", "attempts", "delivery_error",
@@ -128,7 +133,7 @@ _CALL_SOURCE = (
     "ts", "request_id", "user", "key", "tags", "endpoint", "requested_model", "provider", "model", "deployment",
     "region", "status", "error_class", "error_message", "http_status", "latency_ms", "ttft_ms", "input_tokens",
     "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "usage_estimated", "cost_nanos",
-    "saved_nanos", "cache", "similarity", "attempts", "route", "rule", "variant", "stream", "prompt_hash",
+    "saved_nanos", "cache", "similarity", "attempts", "route", "rule", "variant", "stream", "prompt_hash", "team",
 )  # fmt: skip
 
 
@@ -204,6 +209,21 @@ def cost_rows(
             m["cache_hits"],
             nanos_text(m["saved_nanos"]),
         ]
+
+
+def audit_rows(conn: Connection, since: float | None, until: float | None) -> Iterator[list[Any]]:
+    """Audit entries, oldest first, as `AUDIT_COLUMNS` lists."""
+    t = AuditRow.__table__  # type: ignore[attr-defined]
+    q = select(t)
+    if since is not None:
+        q = q.where(t.c.ts >= since)
+    if until is not None:
+        q = q.where(t.c.ts < until)
+    iso = _IsoClock()
+    for row in _stream(conn, q.order_by(t.c.ts, t.c.id)):
+        m = row._mapping
+        yield [iso(m["ts"]), m["id"], m["actor"], m["via"], m["action"], m["target"], m["before"] or "",
+               m["after"] or ""]
 
 
 def alert_rows(

@@ -38,12 +38,12 @@ Subject = tuple[str, str]
 Unit = Literal["requests", "tokens"]
 
 #: The scopes a limit can apply to.
-SCOPES: tuple[str, ...] = ("global", "user", "key", "provider")
+SCOPES: tuple[str, ...] = ("global", "user", "key", "provider", "team")
 #: The algorithms a limit can use.
 ALGORITHMS: tuple[str, ...] = ("token-bucket", "sliding-window")
 
 _SUBJECT_FORMS = (
-    "write a subject as NAME (a user), user:NAME, key:KEY_ID, provider:NAME or global"
+    "write a subject as NAME (a user), user:NAME, key:KEY_ID, team:NAME, provider:NAME or global"
 )
 
 

@@ -102,11 +102,14 @@ def apply_settings(router: HealthRouter, settings: Settings) -> bool:
     return True
 
 
-def save_routing(path: Path, routing: RoutingConfig, weights: dict[str, float], catalog: Catalog) -> Settings:
+def save_routing(
+    path: Path, routing: RoutingConfig, weights: dict[str, float], catalog: Catalog, store: Store | None = None
+) -> Settings:
     """Write a routing section and deployment weights into the config file at ``path``.
 
     The rest of the file is kept as it is (aliases too). A running
     ``ax serve`` applies the result within a second (`axtui.server.reload`).
+    The change is audited in ``store`` (the default store when None).
 
     Raises:
         ConfigError: the new settings are invalid or name something ``catalog``
@@ -139,4 +142,21 @@ def save_routing(path: Path, routing: RoutingConfig, weights: dict[str, float], 
     except Exception as exc:
         raise ConfigError(f"not saved: {exc}") from None
     save_settings(new, path)
+    _audit_routing(store, path, base, new)
     return new
+
+
+def _audit_routing(store: Store | None, path: Path, before: Settings, after: Settings) -> None:
+    from axtui.store.audit import record_change
+
+    def view(s: Settings) -> dict[str, Any]:
+        return {"routing": s.routing.model_dump(mode="json", exclude={"aliases"}),
+                "weights": {f"{d.provider}/{d.upstream_model or d.model}": d.weight for d in s.deployments}}
+
+    own = store is None
+    target = store or Store.open()
+    try:
+        record_change(target, "routing.save", f"config:{path.name}", view(before), view(after))
+    finally:
+        if own:
+            target.close()

@@ -215,7 +215,7 @@ class BudgetIn(BaseModel):
         {"type": "number", "minimum": 0.001, "maximum": 1_000_000_000},
     ]})] = Field(description="Dollars, e.g. \"25\" or \"12.50\"; more than zero, at most nine decimals")
     scope: str = Field(default="global", json_schema_extra={"pattern": c.BUDGET_SCOPE},
-                       description="global, provider:NAME, model:NAME, user:NAME or key:ID")
+                       description="global, provider:NAME, model:NAME, user:NAME, key:ID or team:NAME")
     period: Literal["day", "week", "month", "total"] = "month"
     hard: bool = Field(default=False, description="Refuse calls that would exceed it (else only alert)")
 
@@ -305,7 +305,7 @@ class RateLimitIn(BaseModel):
 
     subject: str = Field(min_length=1, max_length=300, json_schema_extra={"pattern": c.LIMIT_SUBJECT},
                          description="alice, user:alice, key:ID, provider:NAME, global")
-    scope: Literal["global", "provider", "user", "key"] | None = None
+    scope: Literal["global", "provider", "user", "key", "team"] | None = None
     requests: str | None = Field(default=None, json_schema_extra={"pattern": c.LIMIT_VALUE},
                                  description="60/minute, unlimited, or default")
     tokens: str | None = Field(default=None, json_schema_extra={"pattern": c.LIMIT_VALUE},
@@ -422,7 +422,7 @@ def _routing_routes(router: APIRouter) -> None:
         gateway = gateway_of(request)
         try:
             new = await asyncio.to_thread(save_routing, _config_path(request), body.routing, body.weights,
-                                          gateway.catalog)
+                                          gateway.catalog, gateway.store)
         except ConfigError as exc:
             raise InvalidRequest(exc.message, param="routing") from None
         # This worker applies it now; the others (and this one again, harmlessly) when they see the file.

@@ -35,11 +35,13 @@ from axtui.errors import AxError
 from axtui.server import wire
 from axtui.server._asgi import Receive, Scope, Send, header_dict, too_large
 from axtui.server.admin_api import admin_router
-from axtui.server.auth import Authenticator, check_admin_key
+from axtui.server.auth import Authenticator, Identity, check_admin_key
 from axtui.server.deps import gateway_of, require_reader, server_state
 from axtui.server.errors import error_payload, invalid_from_validation, problem_for_status
 from axtui.server.export_api import export_router
+from axtui.server.governance_api import governance_router
 from axtui.server.guard import RequestGuard, send_refusal
+from axtui.server.keys import KeyInfo
 from axtui.server.metrics_api import health_router, metrics_router
 from axtui.server.monitoring import start_monitoring
 from axtui.server.openapi import install_openapi
@@ -106,10 +108,12 @@ def _models_routes(api: FastAPI) -> None:
     @api.get("/v1/models", response_model=wire.ModelList, tags=["OpenAI-compatible"],
              dependencies=[Depends(require_reader)], summary="List models")
     async def list_models(request: Request) -> wire.ModelList:
-        """Every model and alias this gateway serves (`owned_by` names the providers)."""
+        """Every model and alias this gateway serves that the key may call (`owned_by` names the providers)."""
         gateway = gateway_of(request)
         created = int(server_state(request).started_at)
-        return wire.ModelList(data=[card(gateway, name, created) for name in gateway.models()])
+        key = _request_key(request)
+        names = key.policy.allowed_names(gateway.catalog) if key is not None else gateway.models()
+        return wire.ModelList(data=[card(gateway, name, created) for name in names])
 
     @api.get("/v1/models/{model:path}", response_model=wire.ModelCard, tags=["OpenAI-compatible"],
              dependencies=[Depends(require_reader)], summary="Retrieve model",
@@ -117,8 +121,17 @@ def _models_routes(api: FastAPI) -> None:
     async def get_model(request: Request, model: str) -> wire.ModelCard:
         """One model or alias; 404 listing the served ones when unknown."""
         gateway = gateway_of(request)
+        key = _request_key(request)
+        if key is not None:
+            key.policy.check(model, gateway.catalog)  # 403 listing what the key may call
         gateway.catalog.resolve_embedding(model)  # raises UnknownModel with the listing
         return card(gateway, model, int(server_state(request).started_at))
+
+
+def _request_key(request: Request) -> KeyInfo | None:
+    """The gateway key the guard found on ``request`` (None for the admin key or no key)."""
+    identity: Identity | None = request.scope.get("ax.identity")
+    return identity.key if identity is not None else None
 
 
 class AxServer:
@@ -253,6 +266,7 @@ def create_app(
     api.include_router(metrics_router())
     api.include_router(admin_router())
     api.include_router(export_router())
+    api.include_router(governance_router())
     install_openapi(api)
     return AxServer(state, api, RequestGuard(state, host, settings.server.allowed_hosts))
 

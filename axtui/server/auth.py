@@ -6,7 +6,9 @@ A request's key comes from ``Authorization: Bearer …`` or ``x-api-key``
 is asked about each key at most that often; a key revoked from another
 process therefore stops working within that time (at once in this one).
 
-Limits, budgets and cache scope apply to the key's user. Only a key marked
+Limits, budgets and cache scope apply to the key's user (and its team).
+A key's model allow-list, and its team's, are checked by `Authenticator.caller`
+for every route that names a model; an expired key is a 401 ``key_expired``. Only a key marked
 trusted may name its end users (the OpenAI ``user`` field), and they live
 in the key's namespace: a trusted key of user ``acme`` naming ``alice``
 makes calls as ``acme/alice``, never as the real ``alice``, unless the
@@ -30,7 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from axtui.clock import SYSTEM_CLOCK, Clock
-from axtui.errors import AuthenticationError, ConfigError, InvalidRequest
+from axtui.errors import AuthenticationError, ConfigError, InvalidRequest, KeyExpired
+from axtui.governance.policy import ModelCatalog
 from axtui.server.constraints import END_USER
 from axtui.server.errors import HTTPProblem
 from axtui.server.keys import KeyInfo, parse_key, verify_key
@@ -88,6 +91,8 @@ class Viewer:
     admin: bool
     user: str | None = None
     key: str | None = None
+    #: The team the viewer's calls count for: its budget and limits apply to the viewer too.
+    team: str | None = None
 
     def owns_user(self, user: str | None) -> bool:
         """Whether ``user``'s data is this viewer's to read."""
@@ -180,7 +185,7 @@ class Authenticator:
         # One store lookup per key at a time: concurrent requests with the
         # same key wait for it rather than each asking the store.
         self._pending: dict[bytes, asyncio.Future[KeyInfo | None]] = {}
-        self._callers: dict[tuple[str, str, tuple[str, ...]], Caller] = {}
+        self._callers: dict[tuple[str, str, tuple[str, ...], str | None], Caller] = {}
 
     @property
     def admin_configured(self) -> bool:
@@ -218,6 +223,13 @@ class Authenticator:
             raise AuthenticationError("the gateway key is not valid; check it, or make a new one with `ax keys create`")
         if not info.active:
             raise AuthenticationError(f"the gateway key {info.prefix} was revoked; ask for a new one")
+        now = self.clock.now()
+        if info.expired(now):
+            if info.grace_until is not None and now >= info.grace_until:
+                raise KeyExpired(f"the gateway key {info.prefix} was rotated and its old secret stopped working; "
+                                 "use the new key")
+            raise KeyExpired(f"the gateway key {info.prefix} has expired; ask for a new one "
+                             f"(or `ax keys update {info.id} --expires 30d`)")
         return info
 
     async def _lookup_once(self, digest: bytes, token: str) -> KeyInfo | None:
@@ -273,10 +285,16 @@ class Authenticator:
         if identity.admin:
             return Viewer(admin=True)
         assert identity.key is not None
-        return Viewer(admin=False, user=identity.key.user, key=identity.key.id)
+        return Viewer(admin=False, user=identity.key.user, key=identity.key.id, team=identity.key.team)
 
     async def caller(
-        self, headers: Mapping[bytes, bytes], end_user: str | None, identity: Identity | None = None
+        self,
+        headers: Mapping[bytes, bytes],
+        end_user: str | None,
+        identity: Identity | None = None,
+        *,
+        model: str | None = None,
+        catalog: ModelCatalog | None = None,
     ) -> Caller:
         """The caller of a request: its key's user, or the end user a trusted key names (namespaced).
 
@@ -284,9 +302,13 @@ class Authenticator:
             headers: the request's headers (its key and ``X-Ax-Tags``).
             end_user: the end user the request names (checked with `end_user_name`).
             identity: the request's identity when already known (`identify`).
+            model: the model the request names, checked against the key's (and its team's) allow-list.
+            catalog: what ``model`` resolves to (aliases), for that check.
 
         Raises:
             AuthenticationError: the key is missing or not valid (unless auth is off).
+            KeyExpired: the key has expired, or its old secret's grace has ended.
+            ModelNotAllowed: the key may not call ``model``.
             InvalidRequest: the end user's name is not valid.
         """
         end_user = end_user_name(end_user)
@@ -294,25 +316,36 @@ class Authenticator:
         if self.no_auth:
             identity = identity or await self.identify(headers)
             if identity.key is not None:
-                return self._caller_for(identity.key, end_user, tags)
+                return self._caller_for(identity.key, end_user, tags, model, catalog)
             return Caller(user=end_user or LOCAL_USER, tags=tags)
         info = identity.key if identity is not None and identity.key is not None else None
         if info is None:
             info = await self.key(bearer_token(headers))
-        return self._caller_for(info, end_user, tags)
+        return self._caller_for(info, end_user, tags, model, catalog)
 
-    def _caller_for(self, info: KeyInfo, end_user: str | None, tags: tuple[str, ...]) -> Caller:
+    def _caller_for(
+        self,
+        info: KeyInfo,
+        end_user: str | None,
+        tags: tuple[str, ...],
+        model: str | None,
+        catalog: ModelCatalog | None,
+    ) -> Caller:
+        if model is not None and catalog is not None:
+            info.policy.check(model, catalog)
         user = info.user
         if info.trusted and end_user:
             named = f"{info.user}/{end_user}"
             user = self.user_map.get(named, named)
-        # Callers are frozen and few (one per key, user and tags): reuse them.
-        ident = (info.id, user, tags)
+        if info.tags:
+            tags = tuple(dict.fromkeys(info.tags + tags))[:16]
+        # Callers are frozen and few (one per key, user, tags and team): reuse them.
+        ident = (info.id, user, tags, info.team)
         caller = self._callers.get(ident)
         if caller is None:
             if len(self._callers) >= _MAX_CACHED:
                 self._callers.clear()
-            caller = self._callers[ident] = Caller(user=user, key=info.id, tags=tags)
+            caller = self._callers[ident] = Caller(user=user, key=info.id, tags=tags, team=info.team)
         return caller
 
     def is_admin(self, headers: Mapping[bytes, bytes]) -> bool:

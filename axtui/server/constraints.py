@@ -42,9 +42,9 @@ WEBHOOK_URL = r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]{0,200}[A-Za-z0-9])?(?::[1-
 #: Dollars: more than zero, at most nine decimals (nano-dollars), an optional ``$``.
 BUDGET_AMOUNT = r"^\$?(?:[1-9][0-9]{0,8}(?:\.[0-9]{1,9})?|0?\.[0-9]{0,8}[1-9])$"
 #: ``global``, or ``provider|model|user|key`` and a name.
-BUDGET_SCOPE = r"^(?:global|(?:provider|model|user|key):\S{1,256})$"
-#: ``alice``, ``user:alice``, ``key:ID``, ``provider:NAME`` or ``global``.
-LIMIT_SUBJECT = r"^(?:global|(?:user|key|provider):[A-Za-z0-9_.@-]{1,64}|[A-Za-z0-9_.@-]{1,64})$"
+BUDGET_SCOPE = r"^(?:global|(?:provider|model|user|key|team):\S{1,256})$"
+#: ``alice``, ``user:alice``, ``key:ID``, ``team:NAME``, ``provider:NAME`` or ``global``.
+LIMIT_SUBJECT = r"^(?:global|(?:user|key|provider|team):[A-Za-z0-9_.@-]{1,64}|[A-Za-z0-9_.@-]{1,64})$"
 #: ``60/minute``, ``unlimited`` or ``default``.
 LIMIT_VALUE = r"^(?:[1-9][0-9]{0,13}/(?:second|minute|hour|day)|unlimited|default)$"
 #: What a rate-limit change must say: some limit or algorithm; a burst only for a token bucket.

@@ -63,6 +63,9 @@ async def require_reader(request: Request, _: _Credentials) -> None:
 
 
 async def require_admin(request: Request, _: _Credentials) -> None:
-    """Dependency: the admin key (nothing with ``--no-auth``)."""
+    """Dependency: the admin key (nothing with ``--no-auth``); the request's changes are audited as ``admin``."""
+    from axtui.store.audit import act_as
+
     auth = _ready(server_state(request))
     auth.require_admin(dict(request.scope["headers"]))
+    act_as("admin", "api")

@@ -9,8 +9,10 @@ so both SDKs read it). Status codes:
 | 400 | malformed JSON, a field that fails validation (``param`` names it), a bad ``X-Ax-Cache`` | ``invalid_request``, ``invalid_json`` |
 | 400 | the provider refused the request; the prompt does not fit | ``upstream_bad_request``, ``context_length_exceeded`` |
 | 401 | no gateway key, a wrong one, a revoked one | ``invalid_api_key`` |
+| 401 | an expired gateway key, or a rotated secret past its grace | ``key_expired`` |
 | 402 | a hard budget would be exceeded (``Retry-After`` when the period ends) | ``budget_exceeded`` |
 | 403 | an ``/api/*`` write without the admin key | ``admin_key_required`` |
+| 403 | a model outside the key's (or its team's) allow-list | ``model_not_allowed`` |
 | 404 | an unknown model (the message lists the served ones), an unknown path | ``model_not_found``, ``not_found`` |
 | 405 | a method the path does not take | ``method_not_allowed`` |
 | 413 | a body over ``server.max_body_bytes`` | ``request_too_large`` |
@@ -44,6 +46,8 @@ from axtui.errors import (
     ConfigError,
     ContextTooLong,
     InvalidRequest,
+    KeyExpired,
+    ModelNotAllowed,
     ProviderBadRequest,
     ProviderError,
     ProviderRateLimited,
@@ -163,8 +167,12 @@ def _code(exc: AxError) -> str:
         return exc.code
     if isinstance(exc, UnknownModel):
         return "model_not_found"
+    if isinstance(exc, KeyExpired):
+        return "key_expired"
     if isinstance(exc, AuthenticationError):
         return "invalid_api_key"
+    if isinstance(exc, ModelNotAllowed):
+        return "model_not_allowed"
     if isinstance(exc, InvalidRequest):
         return "invalid_json" if exc.message.startswith("the request body is not valid JSON") else "invalid_request"
     if isinstance(exc, RateLimited):
@@ -189,7 +197,7 @@ def _code(exc: AxError) -> str:
 
 
 def _param(exc: AxError) -> str | None:
-    if isinstance(exc, UnknownModel):
+    if isinstance(exc, (UnknownModel, ModelNotAllowed)):
         return "model"
     if isinstance(exc, ContextTooLong):
         return "messages"

@@ -1,4 +1,4 @@
-"""A key's own limits: ``--rpm`` becomes a rate limit, ``--budget`` a hard monthly budget.
+"""A key's own limits: ``--rpm``/``--tpm`` become a rate limit, ``--budget`` a hard monthly budget.
 
 Both are kept where every process reads them: the rate limit among the
 rate limiter's per-subject limits (subject ``key:<id>``), the budget among
@@ -40,7 +40,7 @@ def apply_key_limits(
 ) -> list[str]:
     """Store the key's rate limit and budget; one line per limit applied, for people."""
     lines: list[str] = []
-    if info.rpm is not None:
+    if info.rpm is not None or info.tpm is not None:
         lines.append(_apply_rpm(store, info, clock))
     if info.budget_nanos is not None:
         settings = settings or load_settings()
@@ -57,6 +57,10 @@ def _apply_rpm(store: Store, info: KeyInfo, clock: Clock) -> str:
     from axtui.store.tables_ratelimit import write_limit
 
     # A stored per-subject limit: every process's limiter picks it up within [ratelimit] poll_s.
-    write_limit(store, "key", info.id, requests=f"{info.rpm}/minute", tokens=None, algorithm=None, burst=None,
+    requests = f"{info.rpm}/minute" if info.rpm is not None else None
+    tokens = f"{info.tpm}/minute" if info.tpm is not None else None
+    write_limit(store, "key", info.id, requests=requests, tokens=tokens, algorithm=None, burst=None,
                 now=clock.now())
-    return f"rate limit: {info.rpm} requests/minute for key {info.id}"
+    said = " and ".join(x for x in (requests and f"{info.rpm} requests/minute",
+                                    tokens and f"{info.tpm} tokens/minute") if x)
+    return f"rate limit: {said} for key {info.id}"

@@ -30,10 +30,12 @@ _REF = "#/components/schemas/{model}"
 _ERRORS: dict[str, str] = {
     "400": "Invalid request: malformed JSON or a field that fails validation (`param` names it), "
     "or a request the provider refused",
-    "401": "No gateway key, or a wrong or revoked one (checked before the body is read)",
+    "401": "No gateway key, or a wrong or revoked one (checked before the body is read); `key_expired` for "
+    "an expired key or a rotated secret past its grace",
     "402": "A hard budget would be exceeded; `Retry-After` says when its period ends, if it does",
-    "403": "A write that needs the admin key, a gateway key reading another tenant's data, or a write "
-    "sent from a web page of another site (`Origin`)",
+    "403": "A write that needs the admin key, a gateway key reading another tenant's data, a write "
+    "sent from a web page of another site (`Origin`), or a model outside the key's or its team's allow-list "
+    "(`model_not_allowed`; the message lists the models it may use)",
     "404": "Unknown model; the message lists the models served here",
     "409": "It exists already",
     "413": "The body is larger than `server.max_body_bytes`",

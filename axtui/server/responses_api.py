@@ -161,7 +161,7 @@ class ResponsesRoutes:
                 raise _not_found(request.previous_response_id, "previous_response_id")
             history = [Message.model_validate(m) for m in json.loads(row.conversation)]
         chat = rw.to_chat_request(request, history)
-        caller = await self.v1._caller(headers, chat.user)
+        caller = await self.v1._caller(headers, chat.user, chat.model)
         options = CallOptions(cache=chat_cache_directive(headers, chat), request_id=response_id,
                               endpoint="responses")
         created = int(time.time())
@@ -222,7 +222,7 @@ class ResponsesRoutes:
             request = aw.to_chat_request(native)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
-        await self.v1._caller(headers, request.user)
+        await self.v1._caller(headers, request.user, request.model)
         count: int | None = None
         for dep in gateway.catalog.resolve(request.model):
             provider = gateway.providers.get(dep.provider)

@@ -22,7 +22,7 @@ _SHARED = frozenset({"global", "provider", "model"})
 
 
 def scope_visible(viewer: Viewer, scope: str) -> bool:
-    """Whether a budget or limit of ``scope`` (``global``, ``user:alice``, ``key:ID``…) applies to the viewer."""
+    """Whether a budget or limit of ``scope`` (``global``, ``user:alice``, ``key:ID``, ``team:red``…) applies to the viewer."""
     if viewer.admin:
         return True
     kind, _, value = scope.partition(":")
@@ -32,6 +32,8 @@ def scope_visible(viewer: Viewer, scope: str) -> bool:
         return viewer.owns_user(value)
     if kind == "key":
         return viewer.owns_key(value)
+    if kind == "team":
+        return viewer.team is not None and viewer.team == value
     return False
 
 

@@ -184,7 +184,7 @@ class V1Routes:
             request = ChatRequest.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
-        caller = await self._caller(headers, request.user)
+        caller = await self._caller(headers, request.user, request.model)
         options = CallOptions(cache=chat_cache_directive(headers, request), request_id=request_id,
                               traceparent=_traceparent(headers))
         if request.stream:
@@ -199,11 +199,16 @@ class V1Routes:
         out = to_json(wire.completion_body(result.response, request_id))
         await send_bytes(send, 200, out, record_headers(result.record, result.limits))
 
-    async def _caller(self, headers: dict[bytes, bytes], user: str | None) -> Caller:
-        """The caller, from the identity the guard found before the body was read."""
+    async def _caller(self, headers: dict[bytes, bytes], user: str | None, model: str) -> Caller:
+        """The caller, from the identity the guard found before the body was read.
+
+        Raises:
+            ModelNotAllowed: the key (or its team) may not call ``model``.
+        """
         auth = self.state.auth
         assert auth is not None  # checked by _gateway
-        return await auth.caller(headers, user, current_identity.get())
+        return await auth.caller(headers, user, current_identity.get(), model=model,
+                                 catalog=self._gateway().catalog)
 
     # -- streams ------------------------------------------------------------------------------
 
@@ -266,7 +271,7 @@ class V1Routes:
             request = wire.EmbeddingRequest.model_validate_json(body)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
-        caller = await self._caller(headers, request.user)
+        caller = await self._caller(headers, request.user, request.model)
         options = CallOptions(request_id=request_id, traceparent=_traceparent(headers))
         done = await gateway.embed_call(request.texts(), request.model, caller, options,
                                         dimensions=request.dimensions)
@@ -285,7 +290,7 @@ class V1Routes:
             request = aw.to_chat_request(native)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
-        caller = await self._caller(headers, request.user)
+        caller = await self._caller(headers, request.user, request.model)
         options = CallOptions(cache=cache_directive(headers, request), request_id=request_id,
                               traceparent=_traceparent(headers))
         if request.stream:

@@ -34,7 +34,7 @@ _STORAGE: dict[str, int | str] = {
     "request_id": 64, "user": 256, "key": 64, "tags": 1024, "endpoint": 16, "requested_model": 256,
     "provider": 128, "model": 256, "deployment": 384, "status": 16, "error_class": 64, "error_message": _TEXT,
     "cost_nanos": _BIGINT, "saved_nanos": _BIGINT, "cache": 16, "route": 64, "rule": 128, "variant": 128,
-    "region": 64, "prompt_hash": 64, "prompt": _TEXT,
+    "region": 64, "prompt_hash": 64, "prompt": _TEXT, "team": 64,
 }  # fmt: skip
 
 _unknown = set(_STORAGE) - {f.name for f in fields(CallRecord)}

@@ -17,7 +17,7 @@ __all__ = ["GatewayKey"]
 class GatewayKey(SQLModel, table=True):
     """One gateway key (the hash of it, and what it may do).
 
-    ``rpm`` and ``budget_nanos`` are the limits it was created with (the
+    ``rpm``, ``tpm`` and ``budget_nanos`` are the limits it was given (the
     rate limiter and the budgets hold the live state); ``trusted`` lets the
     key name its end users in the OpenAI ``user`` field. ``created`` and
     ``revoked`` are epoch seconds; a revoked key is kept for the record.
@@ -36,3 +36,16 @@ class GatewayKey(SQLModel, table=True):
     trusted: bool = False
     created: float
     revoked: float | None = None
+    #: The team the key's calls count for (its budget, limits and model allow-list).
+    team: str | None = Field(default=None, max_length=64)
+    #: Comma-separated globs of the models the key may call; None: any.
+    models: str | None = Field(default=None, max_length=1024)
+    #: Epoch seconds after which the key no longer opens the gateway.
+    expires: float | None = None
+    tpm: int | None = None
+    #: Comma-separated tags added to every call made with the key.
+    tags: str | None = Field(default=None, max_length=1024)
+    #: The secret before the last rotation, which works until ``prev_until``.
+    prev_salt: str | None = Field(default=None, max_length=64)
+    prev_digest: str | None = Field(default=None, max_length=128)
+    prev_until: float | None = None

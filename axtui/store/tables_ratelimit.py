@@ -134,12 +134,19 @@ def write_limit(
     table = RateLimitRule.__table__  # type: ignore[attr-defined]
     values = {"requests": requests, "tokens": tokens, "algorithm": algorithm, "burst": burst, "updated_at": now}
 
-    def work(conn: Connection) -> None:
+    def work(conn: Connection) -> dict[str, Any] | None:
+        old = conn.execute(select(table.c.requests, table.c.tokens, table.c.algorithm, table.c.burst).where(
+            table.c.scope == scope, table.c.subject == subject)).first()
         stmt = _insert(conn, table).values(scope=scope, subject=subject, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=["scope", "subject"], set_=values))
         _bump(conn)
+        return dict(old._mapping) if old is not None else None
 
-    store.run(work)
+    before = store.run(work)
+    from axtui.store.audit import record_change
+
+    record_change(store, "ratelimit.set", f"{scope}:{subject}", before,
+                  {"requests": requests, "tokens": tokens, "algorithm": algorithm, "burst": burst})
     return RateLimitRule(scope=scope, subject=subject, requests=requests, tokens=tokens, algorithm=algorithm,
                          burst=burst, updated_at=now)
 
@@ -148,13 +155,21 @@ def remove_limit(store: Store, scope: str, subject: str) -> bool:
     """Delete the limit of one subject; False when it had none."""
     table = RateLimitRule.__table__  # type: ignore[attr-defined]
 
-    def work(conn: Connection) -> bool:
+    def work(conn: Connection) -> dict[str, Any] | None:
+        old = conn.execute(select(table.c.requests, table.c.tokens, table.c.algorithm, table.c.burst).where(
+            table.c.scope == scope, table.c.subject == subject)).first()
         gone = conn.execute(delete(table).where(table.c.scope == scope, table.c.subject == subject)).rowcount
         if gone:
             _bump(conn)
-        return bool(gone)
+        return dict(old._mapping) if gone and old is not None else None
 
-    return store.run(work)
+    before = store.run(work)
+    if before is None:
+        return False
+    from axtui.store.audit import record_change
+
+    record_change(store, "ratelimit.remove", f"{scope}:{subject}", before, None)
+    return True
 
 
 def _bump(conn: Connection) -> None:

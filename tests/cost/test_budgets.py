@@ -46,9 +46,13 @@ def test_scopes_parse_and_match() -> None:
     assert Scope.parse("key:k_1").matches(alice, dep)
     assert not Scope.parse("key:k_1").matches(Caller("alice"), dep)
     assert str(Scope.parse("user:alice")) == "user:alice"
+    # A team's budget binds the callers of that team only.
+    assert Scope.parse("team:red").matches(Caller("alice", team="red"), dep)
+    assert not Scope.parse("team:red").matches(Caller("alice", team="blue"), dep)
+    assert not Scope.parse("team:red").matches(alice, dep)
 
 
-@pytest.mark.parametrize("bad", ["team:x", "user:", "user", "provider :", "nonsense"])
+@pytest.mark.parametrize("bad", ["org:x", "team:", "user:", "user", "provider :", "nonsense"])
 def test_unknown_scopes_are_refused_with_the_forms(bad: str) -> None:
     with pytest.raises(ValueError, match="global, provider:NAME"):
         Scope.parse(bad)

@@ -135,7 +135,7 @@ def test_budget_lifecycle_and_check_exit_codes(store: Store) -> None:
 
 
 @pytest.mark.parametrize("args", [
-    ["0"], ["-5"], ["lots"], ["10", "--scope", "team:x"], ["10", "--period", "fortnight"], ["10", "--scope", "user:"],
+    ["0"], ["-5"], ["lots"], ["10", "--scope", "org:x"], ["10", "--period", "fortnight"], ["10", "--scope", "user:"],
 ])
 def test_bad_budget_input_writes_nothing(store: Store, args: list[str]) -> None:
     result = ax("budget", "set", *args)

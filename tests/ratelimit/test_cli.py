@@ -46,7 +46,7 @@ def test_status_without_any_limit_says_how_to_set_one() -> None:
         (["alice", "60/minut"], "unknown period 'minut'"),
         (["alice", "0/minute"], "at least 1"),
         (["alice", "-3/minute"], "at least 1"),
-        (["team:eng", "5/minute"], "unknown scope 'team'"),
+        (["org:eng", "5/minute"], "unknown scope 'org'"),
         (["alice", "5/minute", "--algorithm", "sliding-window", "--burst", "3"], "--burst applies to token-bucket"),
         (["alice", "5/minute", "--tokens", "lots"], "--tokens: invalid limit 'lots'"),
     ],

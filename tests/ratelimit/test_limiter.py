@@ -136,7 +136,7 @@ async def test_a_stored_limit_replaces_the_default_at_once(make_limiter: Make, b
     [
         (("alice", "60/minut"), "unknown period 'minut'"),
         (("alice", "0/minute"), "at least 1"),
-        (("team:eng", "5/minute"), "unknown scope 'team'"),
+        (("org:eng", "5/minute"), "unknown scope 'org'"),
         (("alice", None, None), "give a request limit"),
     ],
 )

@@ -154,7 +154,7 @@ def test_moving_a_rule_clamps_at_the_ends() -> None:
     (check_percent, "30", "130", "0 to 100"),
     (check_amount, "$12.50", "0", "more than zero"),
     (check_rate, "60/minute", "60/minut", "minut"),
-    (check_scope, "user:alice", "team:red", "unknown scope"),
+    (check_scope, "user:alice", "org:red", "unknown scope"),
     (check_subject, "provider:openai", "user:", "names no user"),
 ])
 def test_live_checks_accept_good_input_and_say_what_is_wrong(check, good, bad, why) -> None:  # type: ignore[no-untyped-def]

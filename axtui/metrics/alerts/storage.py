@@ -21,6 +21,7 @@ from axtui.metrics.alerts.grammar import AlertRule, parse_rule
 from axtui.metrics.alerts.model import SEVERITIES, AlertEvent, RuleInfo
 from axtui.metrics.alerts.state import Transition
 from axtui.store import Store
+from axtui.store.audit import record_change
 from axtui.store.tables_monitor import AlertEventRow, AlertRuleRow
 
 __all__ = [
@@ -157,6 +158,7 @@ def add_rule(
         raise RuleExists(f"the rule {canonical!r} already exists") from None
     found = get_rule(store, rule_id)
     assert found is not None
+    record_change(store, "alert_rule.add", f"alert_rule:{rule_id}", None, _audit_view(found))
     return found
 
 
@@ -164,6 +166,12 @@ def mark_evaluated(store: Store, rule_ids: list[int], at: float) -> None:
     """Note that an evaluator looked at these rules at ``at`` (their stored state is current)."""
     if rule_ids:
         store.run(lambda conn: conn.execute(update(RULES).where(RULES.c.id.in_(rule_ids)).values(evaluated_at=at)))
+
+
+def _audit_view(info: RuleInfo) -> dict[str, Any]:
+    """A rule's settings as the audit trail keeps them (its live state is not a change)."""
+    return {"id": info.id, "name": info.name, "rule": info.rule, "severity": info.severity, "webhook": info.webhook,
+            "enabled": info.enabled, "silenced_until": info.silenced_until}
 
 
 def get_rule(store: Store, rule_id: int) -> RuleInfo | None:
@@ -196,6 +204,7 @@ def remove_rule(store: Store, rule_id: int) -> RuleInfo:
     """
     info = _require(store, rule_id)
     store.run(lambda conn: conn.execute(delete(RULES).where(RULES.c.id == rule_id)))
+    record_change(store, "alert_rule.remove", f"alert_rule:{rule_id}", _audit_view(info), None)
     return info
 
 
@@ -240,14 +249,18 @@ def update_rule(
         store.run(lambda conn: conn.execute(update(RULES).where(RULES.c.id == rule_id).values(**values)))
     except IntegrityError:
         raise InvalidRequest(f"the rule {values.get('rule')!r} already exists") from None
-    return _require(store, rule_id)
+    after = _require(store, rule_id)
+    record_change(store, "alert_rule.update", f"alert_rule:{rule_id}", _audit_view(current), _audit_view(after))
+    return after
 
 
 def silence_rule(store: Store, rule_id: int, until: float | None) -> RuleInfo:
     """Stop notifications of a rule until ``until`` (None lifts the silence)."""
-    _require(store, rule_id)
+    before = _require(store, rule_id)
     store.run(lambda conn: conn.execute(update(RULES).where(RULES.c.id == rule_id).values(silenced_until=until)))
-    return _require(store, rule_id)
+    after = _require(store, rule_id)
+    record_change(store, "alert_rule.silence", f"alert_rule:{rule_id}", _audit_view(before), _audit_view(after))
+    return after
 
 
 def acknowledge_rule(store: Store, rule_id: int, at: float) -> RuleInfo:
