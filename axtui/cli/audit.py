@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import click
 
 from axtui.cli._common import console, dump_json, handle_errors
 
 
-def _short(value: dict[str, object] | None) -> str:
-    if value is None:
-        return "-"
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return text if len(text) <= 120 else text[:119] + "…"
+def _show(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def changes_text(before: dict[str, Any] | None, after: dict[str, Any] | None, width: int = 160) -> str:
+    """What a change did, for people: the fields it changed (``models: ["a"] → null``), or what it made or removed."""
+    if before is None and after is None:
+        return ""
+    if before is None or after is None:
+        shown = after if before is None else before
+        assert shown is not None
+        text = ("made " if before is None else "removed ") + _show(
+            {k: v for k, v in shown.items() if v not in (None, [], "")})
+    else:
+        keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+        text = "; ".join(f"{k}: {_show(before.get(k))} → {_show(after.get(k))}" for k in keys) or "no change"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @click.command()
@@ -25,7 +38,9 @@ def _short(value: dict[str, object] | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per change, with before and after.")
 @handle_errors
 def audit(since: str, limit: int, as_json: bool) -> None:
-    """Who changed what, when, through what, before and after (secrets never).
+    """Who changed what, when, through what, and the fields it changed (secrets never).
+
+    --json gives each change's whole before and after.
 
     \b
     Examples:
@@ -52,9 +67,10 @@ def audit(since: str, limit: int, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for column in ("when", "who", "via", "action", "target", "before", "after"):
-        table.add_column(column, overflow="fold")
+    for column in ("when", "who", "via", "action", "target"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("change", overflow="fold")
     for e in entries:
         table.add_row(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.ts)), e.actor, e.via, e.action, e.target,
-                      _short(e.before), _short(e.after))
+                      changes_text(e.before, e.after))
     console.print(table, markup=False)

@@ -20,6 +20,10 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
 
 
+def _day(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(ts)) if ts else ""
+
+
 def _policy_options(fn: F) -> F:
     """The options `create` and `update` share."""
     options = [
@@ -124,21 +128,23 @@ def list_(as_json: bool, active: bool) -> None:
         console.print("no keys yet; make one with `ax keys create --user NAME`")
         return
     table = Table(box=None, header_style="bold")
-    # The id is what `ax keys revoke` takes: it is never cut, whatever the width.
+    # The id is what `ax keys revoke` takes, and the status what one looks for: never cut, whatever the width.
     table.add_column("id", no_wrap=True, min_width=12)
-    for column in ("user", "name", "team", "models", "rpm", "tpm", "budget", "spent", "expires", "status"):
-        table.add_column(column)
+    table.add_column("status", no_wrap=True)
+    for column in ("user", "name", "team", "models", "rpm", "tpm", "budget", "spent", "expires"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("rpm", "tpm", "expires"))
     now = time.time()
     for i in infos:
         if not i.active:
-            status = f"revoked {_when(i.revoked)}"
+            status = f"revoked {_day(i.revoked)}"
         elif i.expired(now):
             status = "expired"
         else:
-            status = "active" + (f" (old secret until {_when(i.prev_until)})" if i.prev_until and i.prev_until > now
-                                 else "")
+            grace = i.prev_until is not None and i.prev_until > now
+            status = f"active, old till {time.strftime('%H:%M', time.localtime(i.prev_until))}" if grace else "active"
         table.add_row(
             i.id,
+            status,
             i.user + (" (trusted)" if i.trusted else ""),
             i.name,
             i.team or "",
@@ -147,8 +153,7 @@ def list_(as_json: bool, active: bool) -> None:
             str(i.tpm) if i.tpm else "",
             format_usd(i.budget_nanos, nanos=True) if i.budget_nanos is not None else "",
             spent_text(standing.get(i.id, Standing())),
-            _when(i.expires),
-            status,
+            _day(i.expires),
         )
     console.print(fit_table(table, keep=("id", "prefix", "user", "budget", "created"),
                             drop=("trusted", "prefix", "created", "rpm", "budget")))

@@ -168,3 +168,12 @@ def test_each_api_write_path_is_audited_as_admin(admin_live: str) -> None:
     routing_change = trail[0]
     assert routing_change["before"]["routing"]["strategy"] != "cost"
     assert routing_change["after"]["routing"]["strategy"] == "cost"
+
+
+def test_ax_audit_shows_what_each_change_changed() -> None:
+    from axtui.cli.audit import changes_text
+
+    assert changes_text({"models": ["a"], "rpm": 5}, {"models": None, "rpm": 5}) == 'models: ["a"] → null'
+    assert changes_text(None, {"name": "red", "models": None}) == 'made {"name":"red"}'
+    assert changes_text({"name": "red"}, None) == 'removed {"name":"red"}'
+    assert len(changes_text(None, {"x": "y" * 500})) == 160

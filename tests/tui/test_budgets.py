@@ -117,7 +117,7 @@ async def test_a_adds_a_budget_and_a_bad_scope_keeps_the_form_open(seeded: Seede
         await _open_budgets(pilot)
         form = await open_form(pilot, "a")
         scope = form.query_one("#f-scope", Input)
-        scope.value = "team:red"
+        scope.value = "org:red"
         await pilot.pause()
         assert "unknown scope" in str(form.query_one("#e-scope", Static).render())
         form.query_one("#f-amount", Input).value = "12"
