@@ -10,6 +10,13 @@ recovery after the lease. After every step, in the store:
 - ``reserved`` is exactly the sum of the processes' holds;
 - once the lease of a dead process has run out, its holds are gone and
   every live process holds exactly what its calls under way reserved.
+
+The machine is deterministic, so hypothesis can replay and shrink what it
+finds: the event loop runs on the fake clock (the books' idle and lease
+timers fire when the machine lets time pass, never by the wall clock), and
+every step ends with no transaction under way in a worker thread (a pass
+still running when a step returned would commit while the next one reads).
+The counters are read in one statement, so one snapshot of the store.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 
 from axtui.clock import FakeClock
 from axtui.config import BudgetsConfig
@@ -43,6 +50,17 @@ _WINDOWS = BudgetWindow.__table__  # type: ignore[attr-defined]
 _HOLDS = BudgetHold.__table__  # type: ignore[attr-defined]
 
 
+class _FakeTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose timers run on ``clock``: they fire when the machine advances it."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def time(self) -> float:
+        return self._clock.monotonic()
+
+
 @functools.cache
 def _migrated() -> Path:
     """An empty migrated store, made once and copied for each example (migrating takes a while)."""
@@ -56,9 +74,9 @@ class BudgetMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
-        self._linger, enforcement._LINGER_S = enforcement._LINGER_S, 0.0  # no real-time naps between passes
         self.clock = FakeClock()
+        self.loop = _FakeTimeLoop(self.clock)
+        self._linger, enforcement._LINGER_S = enforcement._LINGER_S, 0.0  # no naps between passes
         self.folder = Path(tempfile.mkdtemp(prefix="ax-budget-machine-"))
         shutil.copy(_migrated(), self.folder / "ax.db")
         self.store = Store.open(f"sqlite:///{self.folder / 'ax.db'}")
@@ -73,6 +91,10 @@ class BudgetMachine(RuleBasedStateMachine):
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
 
+    def quiet(self) -> None:
+        """Let every book finish its passes (and refreshes): no transaction is left under way."""
+        self.run(_quiet(self.books + self.dead))
+
     def tick(self, seconds: float) -> None:
         """Let fake time pass; the living renew their leases first (as their timers would)."""
         for book in self.books:
@@ -85,16 +107,15 @@ class BudgetMachine(RuleBasedStateMachine):
         return book
 
     def counters(self) -> tuple[int, int, dict[str, int]]:
-        def read(conn):  # type: ignore[no-untyped-def]
-            row = conn.execute(select(_WINDOWS.c.spent_nanos, _WINDOWS.c.reserved_nanos)).first()
-            holds = conn.execute(select(_HOLDS.c.holder, _HOLDS.c.held_nanos)).all()
-            return row, holds
-
-        row, holds = self.store.run(read)
+        """``spent``, ``reserved`` and the holds, read in one statement once no pass is under way."""
+        self.quiet()
+        rows = self.store.run(lambda conn: conn.execute(_COUNTERS).all())
+        window = next(((int(r[1]), int(r[2])) for r in rows if r[0] is None), (0, 0))
         by_holder: dict[str, int] = {}
-        for holder, nanos in holds:
-            by_holder[holder] = by_holder.get(holder, 0) + int(nanos)
-        return (int(row[0]), int(row[1]), by_holder) if row else (0, 0, by_holder)
+        for holder, nanos, _ in rows:
+            if holder is not None:
+                by_holder[holder] = by_holder.get(holder, 0) + int(nanos)
+        return window[0], window[1], by_holder
 
     @initialize(limit=st.integers(1, 400), processes=st.integers(1, 3))
     def start(self, limit: int, processes: int) -> None:
@@ -144,14 +165,16 @@ class BudgetMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.books))
     @rule(which=st.integers(0, 10))
     def process_dies(self, which: int) -> None:
+        # A hard kill between two of its transactions (the database commits one whole or not at
+        # all): nothing more is written, no lease renewed; its calls under way are lost with it.
+        # Its worker is idle first: a pass whose task were cancelled would still run in its
+        # thread, so the dead process would go on writing while the machine reads.
+        self.quiet()
         book = self.books.pop(which % len(self.books))
-        # A hard kill: nothing more is written, no lease renewed; its calls under way are lost with it.
         for timer in (book._idle_timer, book._beat_timer):
             if timer is not None:
                 timer.cancel()
-        if book._worker is not None:
-            book._worker.cancel()
-            self.run(asyncio.gather(book._worker, return_exceptions=True))
+        book._idle_timer = book._beat_timer = None
         with book._lock:  # its connection goes with it
             book._close_connection()
         self.inflight = [x for x in self.inflight if x[0] is not book]
@@ -167,7 +190,10 @@ class BudgetMachine(RuleBasedStateMachine):
             self.new_book()
         for book in self.books:  # the living renew their leases
             self.run(book.flush())
-        self.clock.advance(self.died_at + LEASE + 0.5 - self.clock.now())
+        end = self.died_at + LEASE + 0.5
+        while self.clock.now() < end:  # time passes, and the living's lease timers fire as it does
+            self.clock.advance(min(REFRESH, end - self.clock.now()))
+            self.quiet()
         survivor = self.books[0]
         survivor._renew = True
         self.run(survivor.flush())
@@ -201,6 +227,22 @@ class BudgetMachine(RuleBasedStateMachine):
         self.store.close()
         shutil.rmtree(self.folder, ignore_errors=True)
         enforcement._LINGER_S = self._linger
+
+
+_COUNTERS = union_all(
+    select(literal(None), _WINDOWS.c.spent_nanos, _WINDOWS.c.reserved_nanos),
+    select(_HOLDS.c.holder, _HOLDS.c.held_nanos, literal(None)),
+)
+
+
+async def _quiet(books: list[BudgetBook]) -> None:
+    while True:
+        for _ in range(2):  # timers that are due run (and may wake a worker)
+            await asyncio.sleep(0)
+        busy = [t for b in books for t in (b._worker, b._refreshing) if t is not None and not t.done()]
+        if not busy:
+            return
+        await asyncio.wait(busy)
 
 
 async def _renew(book: BudgetBook) -> None:
