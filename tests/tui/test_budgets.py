@@ -118,8 +118,7 @@ async def test_a_adds_a_budget_and_a_bad_scope_keeps_the_form_open(seeded: Seede
         form = await open_form(pilot, "a")
         scope = form.query_one("#f-scope", Input)
         scope.value = "org:red"
-        await pilot.pause()
-        assert "unknown scope" in str(form.query_one("#e-scope", Static).render())
+        await until(lambda: "unknown scope" in str(form.query_one("#e-scope", Static).render()), pilot=pilot)
         form.query_one("#f-amount", Input).value = "12"
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)
