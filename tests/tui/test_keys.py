@@ -50,13 +50,12 @@ async def test_the_screen_shows_keys_and_teams(seeded: Seeded, monkeypatch: pyte
         assert _cell(screen, "keys", laptop, "status") == "active"
         assert _cell(screen, "keys", laptop, "expires") == "2025-07-15"
         assert _cell(screen, "keys", ci, "models") == "any"
-        assert _cell(screen, "keys", ci, "rpm") == "60"
-        assert _cell(screen, "keys", ci, "tpm") == "20,000"
-        assert _cell(screen, "keys", ci, "budget").startswith("$10")
+        assert _cell(screen, "keys", ci, "limits") == "60 / 20,000"
+        assert _cell(screen, "keys", ci, "budget") == "$10.00 0%"
         assert _cell(screen, "keys", old, "status") == "revoked"
         assert _cell(screen, "teams", "red", "members") == "alice, bob"
         assert _cell(screen, "teams", "red", "budget") == "$40.00/month soft"
-        assert _cell(screen, "teams", "red", "rpm") == "600"
+        assert _cell(screen, "teams", "red", "limits") == "600 / –"
         assert "%" in _cell(screen, "teams", "red", "used")
 
 
@@ -142,7 +141,7 @@ async def test_rotate_asks_shows_the_secret_once_and_the_old_one_works_within_th
         assert app.screen is screen
         assert not app.screen.query(SecretScreen)
         await refetch(pilot)
-        assert _cell(screen, "keys", laptop, "status") == "active+old"
+        assert _cell(screen, "keys", laptop, "status") == "active"
         entry = _last_change(seeded, laptop)
         assert entry.action == "key.rotate" and new_secret not in str(entry.after)
 

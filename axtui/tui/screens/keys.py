@@ -40,24 +40,22 @@ ROTATE_GRACE = "1h"
 KEY_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "Id", 12),
     ("name", "Name", 0),
-    ("user", "User", 12),
-    ("team", "Team", 8),
-    ("status", "Status", 8),
-    ("models", "Models", 14),
+    ("user", "User", 10),
+    ("team", "Team", 6),
+    ("status", "Status", 7),
+    ("models", "Models", 12),
     ("expires", "Expires", 10),
-    ("spent", "Spent", 9),
-    ("budget", "Budget", 15),
-    ("rpm", "RPM", 6),
-    ("tpm", "TPM", 8),
+    ("spent", "Spent", 8),
+    ("budget", "Budget", 11),
+    ("limits", "RPM/TPM", 11),
 )
 TEAM_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("name", "Team", 0),
     ("members", "Members", 20),
-    ("budget", "Budget", 16),
-    ("spent", "Spent", 9),
-    ("used", "Used", 15),
-    ("rpm", "RPM", 6),
-    ("tpm", "TPM", 8),
+    ("budget", "Budget", 17),
+    ("spent", "Spent", 8),
+    ("used", "Used", 14),
+    ("limits", "RPM/TPM", 11),
     ("models", "Models", 14),
 )
 _KKEYS = tuple(c[0] for c in KEY_COLUMNS)
@@ -86,34 +84,40 @@ def _used(used: float | None, palette: Palette) -> Text:
     return text
 
 
-def _num(value: int | None) -> Text:
-    return Text(fmt.count(value) if value else "–", justify="right")
+def _limits(rpm: int | None, tpm: int | None, palette: Palette) -> Text:
+    """``60 / 20,000``: requests and tokens per minute (– for none)."""
+    if not rpm and not tpm:
+        return Text("–", style=palette.muted)
+    return Text(f"{fmt.count(rpm) if rpm else '–'} / {fmt.count(tpm) if tpm else '–'}")
+
+
+def _spent(standing: Standing, palette: Palette) -> Text:
+    if not standing.spent_nanos:
+        return Text("–", justify="right", style=palette.muted)
+    return Text(fmt.usd_nanos(standing.spent_nanos), justify="right")
 
 
 def key_cells(info: KeyInfo, standing: Standing, now: float, palette: Palette) -> tuple[Any, ...]:
     """One key row, in `KEY_COLUMNS` order."""
     status = key_status(info, now)
     tone = {"active": palette.ok, "expired": palette.warn, "revoked": palette.bad}[status]
-    status_text = Text(status, style=tone)
-    if status == "active" and info.prev_until is not None and info.prev_until > now:
-        status_text.append("+old", style=palette.muted)  # the secret before a rotation still works
     budget = Text("–", style=palette.muted)
     if info.budget_nanos is not None:
+        used = standing.budget_used or 0.0
         budget = Text(f"{fmt.usd_nanos(info.budget_nanos)} ")
-        budget.append_text(_used(standing.budget_used or 0.0, palette))
+        budget.append(f"{used * 100:.0f}%", style=palette.bad if used >= 1 else palette.warn if used >= 0.8 else "")
     expires = time.strftime("%Y-%m-%d", time.localtime(info.expires)) if info.expires else "never"
     return (
         Text(info.id, style=palette.muted if status != "active" else ""),
         Text(info.name or "–", no_wrap=True, overflow="ellipsis"),
         Text(info.user + (" ✓" if info.trusted else ""), no_wrap=True, overflow="ellipsis"),
         Text(info.team or "–", no_wrap=True, overflow="ellipsis"),
-        status_text,
+        Text(status, style=tone),
         Text(_models(info.models), no_wrap=True, overflow="ellipsis"),
-        Text(expires, style=palette.warn if status == "expired" else ""),
-        Text(fmt.usd_nanos(standing.spent_nanos) if standing.spent_nanos else "–", justify="right"),
+        Text(expires, style=palette.warn if status == "expired" else "" if info.expires else palette.muted),
+        _spent(standing, palette),
         budget,
-        _num(info.rpm),
-        _num(info.tpm),
+        _limits(info.rpm, info.tpm, palette),
     )
 
 
@@ -127,10 +131,9 @@ def team_cells(info: TeamInfo, standing: Standing, palette: Palette) -> tuple[An
         Text(info.name, no_wrap=True, overflow="ellipsis"),
         Text(", ".join(info.members) or "–", no_wrap=True, overflow="ellipsis"),
         budget,
-        Text(fmt.usd_nanos(standing.spent_nanos) if standing.spent_nanos else "–", justify="right"),
-        _used(standing.budget_used, palette) if info.budget_nanos is not None else Text("–", style=palette.muted),
-        _num(info.rpm),
-        _num(info.tpm),
+        _spent(standing, palette),
+        _used(standing.budget_used or 0.0, palette) if info.budget_nanos is not None else Text("–", style=palette.muted),
+        _limits(info.rpm, info.tpm, palette),
         Text(_models(info.models), no_wrap=True, overflow="ellipsis"),
     )
 
@@ -184,8 +187,8 @@ class KeysScreen(DashboardScreen):
     MIN_INTERVAL_S = 2.0
     WATCHES = frozenset({"keys"})
     HELP = f"""[b]Keys[/]: d revokes the key under the cursor and r gives it a new secret, each after asking.
-The new secret is shown once; the old one keeps working for {ROTATE_GRACE}. Status: active, expired or revoked
-(+old: a rotated key's old secret still works). [b]Teams[/]: budget, its use this month, limits and models.
+The new secret is shown once; the old one keeps working for {ROTATE_GRACE}. Status: active, expired or revoked.
+[b]Teams[/]: budget, its use this month, limits and models.
 Create and change keys and teams with `ax keys` and `ax teams`."""
 
     def __init__(self) -> None:
@@ -202,14 +205,14 @@ Create and change keys and teams with `ax keys` and `ax teams`."""
 
     def compose_body(self) -> Iterable[Any]:
         with Vertical(id="keys-box", classes="section"):
-            table: DataTable[Any] = FitTable(id="keys", squeeze=("name", 10, 16, 30),
-                                             drop=("tpm", "rpm", "team", "expires", "spent", "models"))
+            table: DataTable[Any] = FitTable(id="keys", squeeze=("name", 10, 10, 24),
+                                             drop=("limits", "spent", "expires", "team"))
             for key, label, width in KEY_COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
         with Vertical(id="teams-box", classes="section"):
-            teams: DataTable[Any] = FitTable(id="teams", squeeze=("name", 10, 16, 30),
-                                             drop=("tpm", "rpm", "models", "spent"))
+            teams: DataTable[Any] = FitTable(id="teams", squeeze=("name", 10, 12, 24),
+                                             drop=("limits", "models", "spent"))
             for key, label, width in TEAM_COLUMNS:
                 teams.add_column(label, key=key, width=width or None)
             yield teams
