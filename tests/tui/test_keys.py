@@ -169,3 +169,18 @@ async def test_no_keys_says_how_to_make_one(seeded: Seeded) -> None:
         await pilot.press("d", "r")  # nothing under the cursor: nothing happens
         await pilot.pause()
         assert app.screen is screen
+
+
+def test_the_demo_seeds_a_team_and_keys_once(seeded: Seeded) -> None:
+    from axtui.governance.teams import list_teams
+    from axtui.server.keys import list_keys
+    from axtui.tui.demo_seed import DEMO_KEYS, seed_keys
+    from axtui.tui.screens.keys import key_status
+
+    seed_keys(seeded.store, seeded.clock.now())
+    seed_keys(seeded.store, seeded.clock.now())  # a store with keys gets no more
+    keys = list_keys(seeded.store)
+    assert len(keys) == len(DEMO_KEYS)
+    assert sorted(key_status(k, seeded.clock.now()) for k in keys) == ["active", "active", "active", "revoked"]
+    (team,) = list_teams(seeded.store)
+    assert team.name == "red" and team.members == ("user-1", "user-2")
