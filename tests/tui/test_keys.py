@@ -184,3 +184,23 @@ def test_the_demo_seeds_a_team_and_keys_once(seeded: Seeded) -> None:
     assert sorted(key_status(k, seeded.clock.now()) for k in keys) == ["active", "active", "active", "revoked"]
     (team,) = list_teams(seeded.store)
     assert team.name == "red" and team.members == ("user-1", "user-2")
+
+
+async def test_a_key_revoked_elsewhere_meanwhile_is_not_rotated_and_the_hint_says_why(
+        seeded: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    from axtui.server import key_admin
+
+    made = seed_keys(seeded, monkeypatch)
+    laptop = made["laptop"][0]
+    app = make_app(seeded)
+    async with app.run_test(size=(200, 50)) as pilot:
+        screen = await _open_keys(pilot)
+        await _cursor_to(pilot, screen, laptop)
+        key_admin.revoke(seeded.store, laptop, actor="someone", via="cli")  # the screen still shows it active
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("y")
+        hint = screen.query_one("#hint", Static)
+        await until(lambda: hint.has_class("-error"), pilot=pilot)
+        assert "revoked" in str(hint.render())
+        assert not app.screen.query(SecretScreen) and app.screen is screen
