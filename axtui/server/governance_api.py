@@ -11,6 +11,7 @@ in the others within ``server.key_cache_s`` seconds.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -165,8 +166,14 @@ def governance_router() -> APIRouter:
         from axtui.server.key_admin import key_json
         from axtui.server.keys import list_keys as stored
 
-        infos = await asyncio.to_thread(stored, _store(request), include_revoked=not active)
-        return [key_json(i) for i in infos]
+        def read() -> list[dict[str, Any]]:
+            from axtui.governance.standing import Standing, standing_json, standings
+
+            infos = stored(_store(request), include_revoked=not active)
+            standing = standings(_store(request), "key", time.time())
+            return [{**key_json(i), **standing_json(standing.get(i.id, Standing()))} for i in infos]
+
+        return await asyncio.to_thread(read)
 
     @router.post("/api/keys", response_model=KeyWithSecret, status_code=201, tags=["Keys"], summary="Create a key")
     async def create_key(request: Request, body: KeyIn) -> dict[str, Any]:
@@ -217,7 +224,14 @@ def governance_router() -> APIRouter:
         """Every team with its members, budget, limits and allowed models."""
         from axtui.governance.teams import list_teams as stored
 
-        return [t.to_json() for t in await asyncio.to_thread(stored, _store(request))]
+        def read() -> list[dict[str, Any]]:
+            from axtui.governance.standing import Standing, standing_json, standings
+
+            infos = stored(_store(request))
+            standing = standings(_store(request), "team", time.time())
+            return [{**t.to_json(), **standing_json(standing.get(t.name, Standing()))} for t in infos]
+
+        return await asyncio.to_thread(read)
 
     @router.post("/api/teams", response_model=TeamOut, status_code=201, tags=["Teams"], summary="Create a team")
     async def create_team(request: Request, body: TeamIn) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The dashboard app: five screens as modes, themes, pause, refresh rate, alerts.
+"""The dashboard app: six screens as modes, themes, pause, refresh rate, alerts.
 
 `AxApp` owns the backend: it starts it in a worker thread as the app
 mounts (the first paint does not wait for the engine) and closes it when
@@ -29,6 +29,7 @@ from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.screens.budgets import BudgetsScreen
 from axtui.tui.screens.costs import CostsScreen
 from axtui.tui.screens.help import HelpScreen
+from axtui.tui.screens.keys import KeysScreen
 from axtui.tui.screens.realtime import RealtimeScreen
 from axtui.tui.screens.routing import RoutingScreen
 from axtui.tui.screens.too_small import TooSmallScreen
@@ -63,6 +64,7 @@ class AxApp(App[None]):
         "budgets": BudgetsScreen,
         "alerts": AlertsScreen,
         "routing": RoutingScreen,
+        "keys": KeysScreen,
     }
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         *(Binding(key, f"go('{mode}')", title, show=False) for mode, key, title in SCREENS),

@@ -37,11 +37,15 @@ from axtui.tui.views import (
     BudgetsView,
     CostView,
     ExportResult,
+    KeysView,
     RoutingView,
     SpendPoint,
     range_spec,
 )
 from axtui.types import CallRecord
+
+if typing.TYPE_CHECKING:
+    from axtui.server.keys import KeyInfo
 
 __all__ = ["LoopThread", "StoreOps"]
 
@@ -236,6 +240,34 @@ class StoreOps:
     def reset_limit(self, subject: str) -> Any:
         """Forget what a subject used: its quota is full again."""
         return self.with_limiter(lambda limiter: limiter.reset(subject))
+
+    # -- keys and teams -------------------------------------------------------------------
+
+    def keys(self) -> KeysView:
+        """Every key and team with this month's spend and budget use, as `ax keys list` and `ax teams list`."""
+        from axtui.governance.standing import standings
+        from axtui.governance.teams import list_teams
+        from axtui.server.keys import list_keys
+
+        now = self.clock.now()
+        tz = self.settings.budgets.timezone
+        return KeysView(keys=list_keys(self.store), teams=list_teams(self.store),
+                        key_standing=standings(self.store, "key", now, tz),
+                        team_standing=standings(self.store, "team", now, tz), now=now)
+
+    def revoke_key(self, key_id: str) -> KeyInfo:
+        """Revoke a key through `axtui.server.key_admin` (audited as the local user, via the dashboard)."""
+        from axtui.server.key_admin import revoke
+        from axtui.store.audit import cli_actor
+
+        return revoke(self.store, key_id, actor=cli_actor(), via="dashboard", clock=self.clock)
+
+    def rotate_key(self, key_id: str, grace: str | None) -> tuple[str, KeyInfo]:
+        """Rotate a key through `axtui.server.key_admin`; returns the new secret (shown once) and the key."""
+        from axtui.server.key_admin import rotate
+        from axtui.store.audit import cli_actor
+
+        return rotate(self.store, key_id, grace, actor=cli_actor(), via="dashboard", clock=self.clock)
 
     # -- alerts ---------------------------------------------------------------------------
 

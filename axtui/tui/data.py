@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from axtui.cost.budgets import BudgetInfo
     from axtui.metrics.alerts.model import AlertEvent, RuleInfo
     from axtui.routing.explain import Explanation
-    from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, RoutingView
+    from axtui.server.keys import KeyInfo
+    from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, KeysView, RoutingView
     from axtui.types import CallRecord
 
 __all__ = [
@@ -187,6 +188,19 @@ class Backend(Protocol):
 
     def reset_limit(self, subject: str) -> object:
         """Forget what a subject used: its quota is full again."""
+        ...
+
+    # -- keys and teams
+    def keys(self) -> KeysView:
+        """Every gateway key and team, with this month's spend and budget use."""
+        ...
+
+    def revoke_key(self, key_id: str) -> KeyInfo:
+        """Revoke a key (audited); the gateway refuses it within ``server.key_cache_s`` seconds."""
+        ...
+
+    def rotate_key(self, key_id: str, grace: str | None) -> tuple[str, KeyInfo]:
+        """Give a key a new secret (returned once); the old one works for ``grace`` (``1h``; None: not at all)."""
         ...
 
     # -- alerts

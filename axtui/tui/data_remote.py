@@ -49,13 +49,25 @@ from axtui.cost.budgets import BudgetInfo
 from axtui.cost.reports import Breakdown, BreakdownRow, CostSummary
 from axtui.cost.rollups import Totals
 from axtui.errors import AxError, InvalidRequest, ProviderError
+from axtui.governance.standing import Standing
+from axtui.governance.teams import TeamInfo
 from axtui.metrics.alerts.model import RuleInfo
 from axtui.metrics.history import History, HistoryPoint
 from axtui.metrics.snapshot import AlertSummary, Snapshot
 from axtui.money import NANOS_PER_USD, usd_to_nanos
 from axtui.routing.explain import Explanation
+from axtui.server.keys import KeyInfo
 from axtui.tui.data import Backend, BackendBase, LiveView
-from axtui.tui.views import AlertsView, BudgetsView, CostView, ExportResult, RoutingView, SpendPoint, range_spec
+from axtui.tui.views import (
+    AlertsView,
+    BudgetsView,
+    CostView,
+    ExportResult,
+    KeysView,
+    RoutingView,
+    SpendPoint,
+    range_spec,
+)
 from axtui.types import CallRecord
 
 __all__ = ["RemoteBackend", "parse_sse", "rebuild"]
@@ -84,6 +96,35 @@ def parse_sse(lines: list[str]) -> tuple[str, str] | None:
 
 def _nanos(text: str | None) -> int | None:
     return None if text is None else usd_to_nanos(Decimal(text))
+
+
+def _globs(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else tuple(str(v) for v in value)
+
+
+def _key_info(d: dict[str, Any]) -> KeyInfo:
+    """A key from its JSON (`axtui.server.key_admin.key_json`)."""
+    return KeyInfo(
+        id=d["id"], user=d["user"], name=d.get("name") or "", rpm=d.get("rpm"), tpm=d.get("tpm"),
+        budget_nanos=_nanos(d.get("budget_usd")), trusted=bool(d.get("trusted")), created=d.get("created") or 0.0,
+        revoked=d.get("revoked"), own_team=d.get("team"), team=d.get("effective_team"),
+        models=_globs(d.get("models")), expires=d.get("expires"), tags=tuple(d.get("tags") or ()),
+        prev_until=d.get("grace_until"),
+    )
+
+
+def _team_info(d: dict[str, Any]) -> TeamInfo:
+    """A team from its JSON (`axtui.governance.teams.TeamInfo.to_json`)."""
+    return TeamInfo(name=d["name"], members=tuple(d.get("members") or ()), models=_globs(d.get("models")),
+                    budget_nanos=_nanos(d.get("budget_usd")), period=d.get("period"), hard=bool(d.get("hard")),
+                    rpm=d.get("rpm"), tpm=d.get("tpm"), created=d.get("created") or 0.0)
+
+
+def _standing(d: dict[str, Any]) -> Standing:
+    """Spend and budget use from `axtui.governance.standing.standing_json` fields (none when the server has none)."""
+    spent = _nanos(d.get("spent_usd_this_month")) or 0
+    pct = d.get("budget_used_pct")
+    return Standing(spent, None if pct is None else float(pct) / 100)
 
 
 @dataclass(slots=True)
@@ -339,6 +380,25 @@ class RemoteBackend(BackendBase):
     def reset_limit(self, subject: str) -> Any:
         """Forget what a subject used, on the server: its quota is full again."""
         return self._request("POST", f"/api/ratelimits/{quote(subject, safe=':')}/reset")
+
+    # -- keys and teams -------------------------------------------------------------------
+
+    def keys(self) -> KeysView:
+        """Keys and teams from ``GET /api/keys`` and ``GET /api/teams`` (the admin key)."""
+        keys = self._get("/api/keys")
+        teams = self._get("/api/teams")
+        return KeysView(keys=[_key_info(k) for k in keys], teams=[_team_info(t) for t in teams],
+                        key_standing={k["id"]: _standing(k) for k in keys},
+                        team_standing={t["name"]: _standing(t) for t in teams}, now=self.clock.now())
+
+    def revoke_key(self, key_id: str) -> KeyInfo:
+        """Revoke a key on the server (``DELETE /api/keys/{id}``)."""
+        return _key_info(self._request("DELETE", f"/api/keys/{quote(key_id, safe='')}"))
+
+    def rotate_key(self, key_id: str, grace: str | None) -> tuple[str, KeyInfo]:
+        """Rotate a key on the server (``POST /api/keys/{id}/rotate``); returns the new secret and the key."""
+        data = self._request("POST", f"/api/keys/{quote(key_id, safe='')}/rotate", json={"grace": grace})
+        return str(data["key"]), _key_info(data)
 
     # -- alerts ---------------------------------------------------------------------------
 

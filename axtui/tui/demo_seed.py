@@ -1,4 +1,4 @@
-"""What a fresh demo database starts with: budgets, limits and alert rules.
+"""What a fresh demo database starts with: budgets, limits, alert rules, keys and a team.
 
 Seeded once, through the same functions the CLI uses, only into a demo
 database that has none of its own yet; the user's changes in the demo are
@@ -8,11 +8,12 @@ kept from one run to the next.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from axtui.config import Settings
 from axtui.store import Store
 
-__all__ = ["DEMO_ALERT_RULES", "DEMO_BUDGETS", "DEMO_LIMITS", "seed_demo"]
+__all__ = ["DEMO_ALERT_RULES", "DEMO_BUDGETS", "DEMO_KEYS", "DEMO_LIMITS", "DEMO_TEAM", "seed_demo", "seed_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -65,3 +66,40 @@ def seed_demo(store: Store, settings: Settings, now: float) -> None:
     if not list_rules(store):
         for rule, name, severity in DEMO_ALERT_RULES:
             add_rule(store, rule, now=now, name=name, severity=severity)
+    seed_keys(store, now)
+
+
+#: The demo's team: (name, members, monthly budget in dollars).
+DEMO_TEAM = ("red", ("user-1", "user-2"), "40")
+#: The demo's keys: (user, name, policy as `ax keys create` takes it).
+DEMO_KEYS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("user-1", "laptop", {"team": "red", "models": "gpt-4o*,claude-*", "expires": "90d"}),
+    ("user-2", "ci", {"team": "red", "rpm": 60, "budget": "10"}),
+    ("user-3", "notebook", {"models": "gpt-4o-mini", "expires": "30d", "tpm": 20000}),
+    ("user-4", "old script", {}),
+)
+
+
+def seed_keys(store: Store, now: float) -> None:
+    """Add the demo's team and keys (one of them revoked) to a demo store that has no keys."""
+    from axtui.clock import FakeClock
+    from axtui.governance.teams import add_user, create_team, list_teams
+    from axtui.server import key_admin
+    from axtui.server.keys import list_keys
+
+    if list_keys(store):
+        return
+    clock = FakeClock(now)
+    name, members, budget = DEMO_TEAM
+    if not any(t.name == name for t in list_teams(store)):
+        from axtui.cost.budgets import parse_amount
+
+        create_team(store, name, budget_nanos=parse_amount(budget), period="month", hard=False, rpm=600, tpm=None,
+                    models=None, actor="demo", via="dashboard", clock=clock)
+        for user in members:
+            add_user(store, name, user, actor="demo", via="dashboard", clock=clock)
+    for user, label, policy in DEMO_KEYS:
+        _secret, info, _ = key_admin.create(store, user, {**policy, "name": label}, actor="demo", via="dashboard",
+                                            clock=clock)
+        if label == "old script":
+            key_admin.revoke(store, info.id, actor="demo", via="dashboard", clock=clock)

@@ -16,10 +16,13 @@ if TYPE_CHECKING:
     from axtui.cost.alerts import BudgetAlert
     from axtui.cost.budgets import BudgetStatus
     from axtui.cost.reports import Breakdown, CostSummary
+    from axtui.governance.standing import Standing
+    from axtui.governance.teams import TeamInfo
     from axtui.metrics.alerts.model import AlertEvent, RuleInfo
     from axtui.ratelimit.limiter import LimitStatus
     from axtui.routing.abreport import ABReport
     from axtui.routing.health import HealthSnapshot
+    from axtui.server.keys import KeyInfo
 
 __all__ = [
     "GROUPS",
@@ -87,6 +90,17 @@ class BudgetsView:
     budgets: list[BudgetStatus]
     limits: list[LimitStatus]
     limits_error: str | None = None
+
+
+@dataclass(slots=True)
+class KeysView:
+    """Gateway keys and teams, with this month's spend and budget use of each (by key id, by team name)."""
+
+    keys: list[KeyInfo]
+    teams: list[TeamInfo]
+    key_standing: dict[str, Standing] = field(default_factory=dict)
+    team_standing: dict[str, Standing] = field(default_factory=dict)
+    now: float = 0.0
 
 
 @dataclass(slots=True)

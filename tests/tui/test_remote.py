@@ -209,3 +209,42 @@ def test_remote_budgets_are_the_cost_subsystems_own_types(server: LiveServer) ->
         assert any(limit_cells(x, palette)[0].plain == "user:user-2" for x in view.limits)
     finally:
         backend.close()
+
+
+def test_remote_keys_and_teams_are_listed_revoked_and_rotated_through_the_admin_api(server: LiveServer) -> None:
+    from axtui.governance.teams import add_user, create_team
+    from axtui.server import key_admin
+    from axtui.server.keys import find_key, verify_key
+    from axtui.tui.screens.keys import key_status
+
+    store = server.gateway.store
+    create_team(store, "red", budget_nanos=40_000_000_000, rpm=600, actor="test", via="cli")
+    add_user(store, "red", "user-1", actor="test", via="cli")
+    _, laptop, _ = key_admin.create(store, "user-1", {"name": "laptop", "models": "gpt-4o*", "budget": "10"},
+                                    actor="test", via="cli")
+    old_secret, ci, _ = key_admin.create(store, "user-2", {"name": "ci", "rpm": 60}, actor="test", via="cli")
+    backend = RemoteBackend(server.url, server.gateway.settings, stream=False)
+    backend.start()
+    try:
+        view = backend.keys()
+        got = {k.id: k for k in view.keys}
+        assert got[laptop.id].models == ("gpt-4o*",) and got[laptop.id].team == "red"
+        assert got[laptop.id].budget_nanos == 10_000_000_000 and got[ci.id].rpm == 60
+        assert view.key_standing[laptop.id].budget_used == 0.0
+        (team,) = view.teams
+        assert team.name == "red" and team.members == ("user-1",) and team.budget_nanos == 40_000_000_000
+        assert view.team_standing["red"].budget_used == 0.0
+
+        secret, rotated = backend.rotate_key(ci.id, "1h")
+        assert rotated.id == ci.id and rotated.prev_until is not None
+        assert verify_key(store, secret) is not None
+        within = verify_key(store, old_secret)
+        assert within is not None and within.grace_until == rotated.prev_until
+
+        revoked = backend.revoke_key(laptop.id)
+        assert key_status(revoked, time.time()) == "revoked"
+        assert not find_key(store, laptop.id).active  # type: ignore[union-attr]
+        with pytest.raises(InvalidRequest):
+            backend.rotate_key(laptop.id, None)  # a revoked key cannot be rotated
+    finally:
+        backend.close()

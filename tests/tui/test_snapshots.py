@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from .helpers import make_app, settle
+from .keys_seed import seed_keys
 from .seed import Seeded
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"),
@@ -47,6 +48,12 @@ def _go(*keys: str, then: Callable[[Pilot[Any]], Awaitable[None]] | None = None)
 @pytest.mark.parametrize("key", SCREENS)
 def test_screen(snap_compare: Compare, seeded: Seeded, key: str, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=_go(key))
+
+
+@pytest.mark.parametrize("size", [pytest.param((80, 24), id="80x24"), pytest.param((200, 50), id="200x50")])
+def test_keys(snap_compare: Compare, seeded: Seeded, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]) -> None:
+    seed_keys(seeded, monkeypatch)
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=_go("6"))
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -19,6 +19,7 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
     ("budgets", "3", "Budgets"),
     ("alerts", "4", "Alerts"),
     ("routing", "5", "Routing"),
+    ("keys", "6", "Keys"),
 )
 
 
