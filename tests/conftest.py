@@ -24,6 +24,14 @@ def ax_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def _fresh_audit_actor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a fresh process: who its changes are by is not left over from an earlier test."""
+    from axtui.store import audit
+
+    monkeypatch.setattr(audit, "_process_actor", None)
+
+
 @pytest.fixture
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on (a refused connection, or a port to serve on)."""
