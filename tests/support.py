@@ -8,10 +8,13 @@ for, when the condition never holds. Fixtures over these live in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from axtui.types import ChatRequest
@@ -71,3 +74,31 @@ def free_port() -> int:
 def chat_request(model: str = "m", text: str = "hello", **fields: Any) -> ChatRequest:
     """A one-turn chat request of ``model`` saying ``text``; ``fields`` add or override parameters."""
     return ChatRequest.model_validate({"model": model, "messages": [{"role": "user", "content": text}], **fields})
+
+
+@contextlib.contextmanager
+def sim_serve(*args: str) -> Iterator[str]:
+    """``ax sim serve`` (the fast profile) in a process on a free port; yields its base URL, stops it after."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "axtui", "sim", "serve", "--port", str(port), "--profile", "fast", *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/v1/models", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError(f"ax sim serve did not start: {proc.stderr.read() if proc.stderr else ''}") from None
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

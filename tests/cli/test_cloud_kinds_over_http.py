@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
 from axtui import locations
 from axtui.cost.calculator import cost_usd
 from axtui.cost.sheet import PriceSheet
 from axtui.types import Usage
+from tests.support import sim_serve
 
 pytest.importorskip("botocore")
 
@@ -27,37 +25,14 @@ HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 SERVED = {"gpt-4o": "az", HAIKU: "br", "gemini-2.5-flash": "vx"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _ax(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "axtui", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 @pytest.fixture(scope="module")
 def sim_server() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "axtui", "sim", "serve", "--port", str(port), "--profile", "fast"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{url}/healthz", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError(f"ax sim serve did not start: {proc.stderr.read() if proc.stderr else ''}")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with sim_serve() as url:
+        yield url
 
 
 @pytest.fixture
