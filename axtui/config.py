@@ -108,6 +108,29 @@ class ProviderConfig(_Section):
     headers: dict[str, str] = Field(default_factory=dict)
     profile: str | None = None
     enabled: bool = True
+    #: OpenAI: how ``/v1/responses`` reaches this provider: ``native`` (its own
+    #: ``POST /responses``) or ``translate`` (as chat completions). Unset:
+    #: native for api.openai.com, translate for other servers (many lack it).
+    responses: str | None = None
+
+    @field_validator("responses")
+    @classmethod
+    def _responses_mode(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("native", "translate"):
+            raise ValueError(
+                f"responses must be \"native\" (the server has POST /responses) or \"translate\" (serve the "
+                f"Responses API as chat completions), not {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _responses_kind(self) -> ProviderConfig:
+        if self.responses == "native" and self.kind != "openai":
+            raise ValueError(
+                f"provider {self.name!r}: responses = \"native\" is for kind \"openai\" (a server with POST "
+                f"/responses); a {self.kind} provider serves the Responses API translated, so leave responses out"
+            )
+        return self
 
     @field_validator("base_url")
     @classmethod

@@ -29,6 +29,7 @@ __all__ = [
     "Deployment",
     "EmbeddingResponse",
     "Message",
+    "NativeRequest",
     "Usage",
     "assemble_tool_calls",
     "token_count",
@@ -72,6 +73,26 @@ class Message(BaseModel):
         )
 
 
+@dataclass(slots=True)
+class NativeRequest:
+    """A request as the client sent it in a provider's own API, beside its chat translation.
+
+    A provider that speaks ``api`` natively sends ``body`` upstream instead
+    of translating the chat request (see `axtui.providers.base.Provider.speaks`);
+    every other provider serves the translation. ``problem`` says why the
+    translation falls short (a field only the native API serves, ``param``
+    names it): such a request is refused by providers that do not speak
+    ``api``. ``keyed`` is what the cache keys on beyond the translation, so a
+    native request never shares an entry with a chat one that reads the same.
+    """
+
+    api: str
+    body: dict[str, Any]
+    keyed: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+    param: str | None = None
+
+
 class ChatRequest(BaseModel):
     """A chat completion request in OpenAI's shape.
 
@@ -101,6 +122,18 @@ class ChatRequest(BaseModel):
     metadata: dict[str, Any] | None = None
     #: The prompt's estimated token count, filled in once by `axtui.tokens`.
     _prompt_tokens: int | None = PrivateAttr(default=None)
+    #: The request in a provider's own API, when it came through one (see `NativeRequest`).
+    _native: NativeRequest | None = PrivateAttr(default=None)
+
+    @property
+    def native(self) -> NativeRequest | None:
+        """The request as sent in a provider's own API (the Responses API), if it came so."""
+        return self._native
+
+    def with_native(self, native: NativeRequest) -> ChatRequest:
+        """This request, carrying ``native`` for a provider that speaks its API; returns itself."""
+        self._native = native
+        return self
 
     @property
     def output_limit(self) -> int | None:
@@ -220,6 +253,8 @@ class ChatResponse:
     extra_choices: list[dict[str, Any]] | None = None
     #: The first choice's ``logprobs``, as the provider sent them.
     logprobs: dict[str, Any] | None = None
+    #: The whole answer in the provider's own API, when the request went upstream natively (`NativeRequest`).
+    native: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -246,6 +281,10 @@ class Chunk:
     choice: int = 0
     #: This piece's ``logprobs``, as the provider sent them.
     logprobs: dict[str, Any] | None = None
+    #: The provider's own stream events this chunk stands for (a native stream, see `NativeRequest`).
+    native_events: list[dict[str, Any]] | None = None
+    #: The whole native answer: on the last chunk of a native stream, the first of a replayed one.
+    native: dict[str, Any] | None = None
 
 
 def assemble_tool_calls(fragments: list[dict[str, Any]]) -> list[dict[str, Any]]:

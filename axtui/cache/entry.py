@@ -61,6 +61,7 @@ class Entry:
         """Approximate bytes held in memory (for the memory tier's bound)."""
         r = self.response
         extra = len(json.dumps(r.tool_calls, default=repr)) if r.tool_calls else 0
+        extra += len(json.dumps(r.native, default=repr)) if r.native is not None else 0
         guards = sum(g.nbytes for g in self.guards) if self.guards else 0
         # Measured with tracemalloc: the Entry, response, usage and key strings take about 900 bytes.
         return 900 + len(r.content) + extra + guards
@@ -81,6 +82,7 @@ def copy_response(response: ChatResponse) -> ChatResponse:
         created=response.created,
         reasoning=response.reasoning,
         thinking_blocks=copy.deepcopy(response.thinking_blocks) if response.thinking_blocks else None,
+        native=copy.deepcopy(response.native) if response.native is not None else None,
     )
 
 
@@ -96,6 +98,7 @@ def encode_response(response: ChatResponse) -> bytes:
         "created": response.created,
         "reasoning": response.reasoning,
         "thinking_blocks": response.thinking_blocks,
+        "native": response.native,
         "usage": {f: getattr(u, f) for f in _USAGE_FIELDS},
     }
     return zlib.compress(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(), 6)
@@ -120,6 +123,7 @@ def decode_response(blob: bytes) -> ChatResponse:
             created=int(data["created"]),
             reasoning=str(data.get("reasoning") or ""),
             thinking_blocks=data.get("thinking_blocks"),
+            native=data.get("native"),
         )
     except (zlib.error, ValueError, KeyError, TypeError) as exc:
         raise CorruptEntry(f"cached answer does not decode: {exc}") from None

@@ -115,6 +115,9 @@ def _params(request: ChatRequest) -> dict[str, Any]:
     extras = {k: v for k, v in request.passthrough().items() if k not in IGNORED_EXTRAS}
     if extras:
         params["extra"] = extras
+    if request.native is not None:
+        # A request sent natively is answered in its API's shape: never shared with chat's entries.
+        params["native"] = {"api": request.native.api, **request.native.keyed}
     return params
 
 

@@ -30,6 +30,7 @@ from axtui.engine.records import (
     apply_hit,
     apply_plan,
     apply_usage,
+    refuse_untranslatable,
     retry_hook,
 )
 from axtui.engine.stream import CallStream
@@ -233,6 +234,16 @@ class Gateway:
             await self._conclude(rec, ticket, start)
             trace.finish(rec, response)
 
+    async def admit_request(self, caller: Caller) -> list[LimitState]:
+        """Count one request that calls no model (a token count) against the caller's rate limits.
+
+        No tokens are counted and no budget is touched: it costs nothing.
+
+        Raises:
+            RateLimited: a requests-per-minute limit of the caller (its key, user, team) is reached.
+        """
+        return (await self.limiter.admit(self._subjects(caller), 0)).states
+
     def stream(
         self, request: ChatRequest, caller: Caller | None = None, options: CallOptions | None = None
     ) -> CallStream:
@@ -409,7 +420,9 @@ class Gateway:
                             trace=trace)
         async for held in attempts:
             try:
-                response = await self.providers[held.dep.provider].chat(request, held.dep)
+                provider = self.providers[held.dep.provider]
+                refuse_untranslatable(request, provider, held.dep)
+                response = await provider.chat(request, held.dep)
             except BaseException as exc:
                 if await attempts.failed(held, exc):
                     continue

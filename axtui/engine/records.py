@@ -9,6 +9,7 @@ from typing import Any
 
 from axtui.errors import AxError, BudgetExceeded, ProviderError, ProviderRateLimited, RateLimited
 from axtui.ports import RoutePlan
+from axtui.providers.base import Provider
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import CallRecord, ChatRequest, ChatResponse, Chunk, Deployment, Usage
 
@@ -23,6 +24,7 @@ __all__ = [
     "estimated_usage",
     "moves_on",
     "pick_error",
+    "refuse_untranslatable",
     "replay",
     "retry_hook",
 ]
@@ -42,8 +44,25 @@ def retry_hook(exc: Exception) -> bool | float:
 def moves_on(exc: AxError) -> bool:
     """Non-retryable errors that another deployment may still not have."""
     from axtui.errors import ContextTooLong, ProviderAuthError
+    from axtui.providers._wire import UnsupportedParameter
 
-    return isinstance(exc, (ContextTooLong, ProviderAuthError))
+    return isinstance(exc, (ContextTooLong, ProviderAuthError, UnsupportedParameter))
+
+
+def refuse_untranslatable(request: ChatRequest, provider: Provider, dep: Deployment) -> None:
+    """Refuse a request only its native API can carry (`NativeRequest.problem`) at a provider that lacks that API.
+
+    Raises:
+        UnsupportedParameter: the next deployment is tried; when none serves, the caller gets a 400 naming the field.
+    """
+    native = request.native
+    if native is None or native.problem is None or provider.speaks(native.api):
+        return
+    from axtui.providers._wire import UnsupportedParameter
+
+    raise UnsupportedParameter(
+        f"{native.problem} (deployment {dep.id!r} is served translated to chat; only a provider that speaks the "
+        f"{native.api} API natively serves it)", param=native.param or "", provider=dep.provider)
 
 
 def pick_error(errors: Sequence[AxError], model: str) -> AxError:
@@ -133,6 +152,7 @@ def replay(response: ChatResponse, request_id: str) -> list[Chunk]:
         chunks.append(Chunk(tool_calls=response.tool_calls, id=request_id, model=response.model))
     chunks.append(Chunk(finish_reason=response.finish_reason, id=request_id, model=response.model))
     chunks.append(Chunk(usage=response.usage, id=request_id, model=response.model))
+    chunks[0].native = response.native
     return chunks
 
 

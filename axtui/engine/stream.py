@@ -15,6 +15,7 @@ from axtui.engine.records import (
     apply_plan,
     apply_usage,
     estimated_usage,
+    refuse_untranslatable,
     replay,
 )
 from axtui.ports import LimitState, RoutePlan, Ticket
@@ -142,8 +143,10 @@ class CallStream:
                             trace=trace)
         async for held in attempts:
             served = _Served(self.request, held, start)
-            upstream = gw.providers[held.dep.provider].stream(self.request, held.dep)
+            provider = gw.providers[held.dep.provider]
+            upstream = provider.stream(self.request, held.dep)
             try:
+                refuse_untranslatable(self.request, provider, held.dep)
                 async for chunk in upstream:
                     if served.take(chunk, gw.clock.monotonic()):
                         apply_deployment(rec, held.dep)
@@ -191,6 +194,7 @@ class _Served:
         self.finish = "stop"
         self.tool_calls: list[dict[str, Any]] = []
         self.first_at: float | None = None
+        self.native: dict[str, Any] | None = None
 
     @property
     def ttft_ms(self) -> float:
@@ -206,6 +210,8 @@ class _Served:
             self.usage = chunk.usage
         if chunk.finish_reason:
             self.finish = chunk.finish_reason
+        if chunk.native is not None:
+            self.native = chunk.native
         self.parts.append(chunk.delta)
         if chunk.tool_calls:
             self.tool_calls.extend(chunk.tool_calls)
@@ -230,4 +236,5 @@ class _Served:
             tool_calls=self.tool_calls or None,
             id=request_id,
             provider=self.held.dep.provider,
+            native=self.native,
         )

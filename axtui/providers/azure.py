@@ -92,6 +92,10 @@ class AzureProvider(OpenAIProvider):
         """The Azure deployment serving ``model``: the configured one, else a deployment named like the model."""
         return self.config.deployments.get(model, model)
 
+    def speaks(self, api: str) -> bool:
+        """No API natively: ``/v1/responses`` is served translated, as chat completions."""
+        return False
+
     @property
     def auth_headers_sent(self) -> bool:
         """Always: Azure refuses calls without a key or token."""

@@ -8,6 +8,11 @@ with the deployment's model name; streams ask for usage with
 
 Usage: OpenAI counts cached prompt tokens inside ``prompt_tokens`` and
 reasoning tokens inside ``completion_tokens``, which is ax's meaning too.
+
+A request that came through ``/v1/responses`` goes to the server's own
+``POST /responses`` as the client sent it when the provider speaks it
+(``responses = "native"``, the default for api.openai.com; see
+`axtui.providers.openai_responses`); otherwise it is served as chat.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any, ClassVar
 
 from axtui.errors import MalformedResponse
 from axtui.providers._http import HTTPProvider
+from axtui.providers.openai_responses import EventReader, answer_of, upstream_body
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage, token_count
 
@@ -116,8 +122,25 @@ class OpenAIProvider(HTTPProvider):
         key = self.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def speaks(self, api: str) -> bool:
+        """The Responses API natively: as ``responses`` says, else only at api.openai.com."""
+        if api != "responses":
+            return False
+        if self.config.responses is not None:
+            return self.config.responses == "native"
+        return self.base_url == self.default_base_url
+
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
-        """One complete answer from ``POST /chat/completions``."""
+        """One complete answer from ``POST /chat/completions`` (``POST /responses`` for a native request)."""
+        native = request.native
+        if native is not None and self.speaks(native.api):
+            data = await self._request("POST", "/responses", payload=upstream_body(native, deployment, stream=False))
+            if data.get("status") == "failed" or data.get("error"):
+                raise self._event_error({"error": data.get("error") or {"message": "the response failed"}})
+            try:
+                return answer_of(data, request, deployment, self.name)
+            except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+                raise self._malformed("a response object", exc) from None
         data = await self._request("POST", "/chat/completions", payload=chat_body(request, deployment, stream=False))
         try:
             return self._response(data, request, deployment)
@@ -165,6 +188,11 @@ class OpenAIProvider(HTTPProvider):
         Raises:
             StreamInterrupted: the stream ended before ``data: [DONE]``.
         """
+        native = request.native
+        if native is not None and self.speaks(native.api):
+            async for chunk in self._native_stream(upstream_body(native, deployment, stream=True)):
+                yield chunk
+            return
         body = chat_body(request, deployment, stream=True)
         model, ident = deployment.upstream_model, ""
         usage: Usage | None = None
@@ -202,6 +230,32 @@ class OpenAIProvider(HTTPProvider):
                 except (AttributeError, TypeError) as exc:
                     raise self._malformed("a stream chunk", exc) from None
             raise self._interrupted()
+
+    async def _native_stream(self, body: dict[str, Any]) -> AsyncIterator[Chunk]:
+        """A streamed ``POST /responses``: its events as chunks (`EventReader`), to ``response.completed``.
+
+        Raises:
+            StreamInterrupted: the stream ended before ``response.completed`` (or ``.incomplete``).
+        """
+        reader = EventReader()
+        async with self._open_stream("/responses", body) as events:
+            async for event in events:
+                data = self._event_json(event)
+                kind = data.get("type")
+                if kind == "error":
+                    raise self._event_error({"error": data.get("error") or data})
+                if kind == "response.failed":
+                    failed = data.get("response") or {}
+                    raise self._event_error({"error": failed.get("error") or {"message": "the response failed"}})
+                try:
+                    chunk = reader.take(data)
+                except (AttributeError, TypeError, ValueError) as exc:
+                    raise self._malformed("a stream event", exc) from None
+                if chunk is not None:
+                    yield chunk
+                if reader.done:
+                    return
+            raise self._interrupted("no response.completed event came")
 
     async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
         """Vectors from ``POST /embeddings``, in input order (``dimensions`` long when given)."""

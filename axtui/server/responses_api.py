@@ -5,13 +5,18 @@ same gate: the key is checked by the same `Authenticator`, the body read
 with the same size limit and JSON checks, errors answered in the same
 shapes. A Responses request is translated to chat at this edge
 (`axtui.server.responses_wire`) and served by the engine's ordinary
-``call``/``stream``, recorded with ``endpoint = responses``.
+``call``/``stream``, recorded with ``endpoint = responses``. When a
+deployment of the model speaks the API natively, the request also carries
+the client's own body (`axtui.types.NativeRequest`): that deployment sends
+it upstream as it came and its answer (or its events) comes back as the
+upstream sent it, with ax's response id.
 
 Stored responses belong to the user of the key that made them: another
 user's id answers 404, as an unknown one does, so ids reveal nothing.
 They are kept 30 days (`RETENTION_S`), as OpenAI keeps them.
 
-``count_tokens`` asks the first deployment of the model whose provider
+``count_tokens`` counts against the caller's rate limits (not its
+budgets: it costs nothing) and asks the first deployment of the model whose provider
 counts tokens itself (Anthropic); otherwise ax estimates, and the answer
 says so (``"estimated": true`` and ``x-ax-tokens-estimated: true``).
 """
@@ -28,13 +33,13 @@ from pydantic_core import to_json
 from sqlalchemy import delete, insert, select
 
 from axtui.engine.gateway import CallOptions, Gateway
-from axtui.errors import InvalidRequest, ProviderError
+from axtui.errors import AxError, InvalidRequest, ProviderError
 from axtui.server import anthropic_wire as aw
 from axtui.server import responses_wire as rw
 from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, send_bytes
-from axtui.server.errors import HTTPProblem, invalid_from_validation
-from axtui.server.responses_stream import ResponseStreamEncoder, error_event
-from axtui.server.v1 import V1Routes, _request_id, chat_cache_directive, record_headers
+from axtui.server.errors import HTTPProblem, invalid_from_validation, limit_headers
+from axtui.server.responses_stream import ResponseEvents, error_event
+from axtui.server.v1 import V1Routes, _request_id, _traceparent, chat_cache_directive, record_headers
 from axtui.store import Store
 from axtui.store.tables_responses import StoredResponse
 from axtui.tokens import estimate_prompt_tokens
@@ -44,6 +49,15 @@ __all__ = ["ResponsesRoutes"]
 
 _RESPONSES = "/v1/responses"
 _COUNT = "/v1/messages/count_tokens"
+
+
+def _served_natively(gateway: Gateway, model: str) -> bool:
+    """Whether a deployment of ``model`` has a provider that speaks the Responses API natively."""
+    try:
+        deployments = gateway.catalog.resolve(model)
+    except AxError:
+        return False  # the engine refuses an unknown model, naming what is served
+    return any((p := gateway.providers.get(d.provider)) is not None and p.speaks("responses") for d in deployments)
 
 
 def _not_found(response_id: str, param: str | None = None) -> HTTPProblem:
@@ -160,24 +174,32 @@ class ResponsesRoutes:
             if row is None:
                 raise _not_found(request.previous_response_id, "previous_response_id")
             history = [Message.model_validate(m) for m in json.loads(row.conversation)]
-        chat = rw.to_chat_request(request, history)
+        if _served_natively(gateway, request.model):
+            problems: list[InvalidRequest] = []
+            chat = rw.to_chat_request(request, history, problems)
+            chat.with_native(rw.native_request(json.loads(body), history, problems))
+        else:
+            chat = rw.to_chat_request(request, history)
         caller = await self.v1._caller(headers, chat.user, chat.model)
         options = CallOptions(cache=chat_cache_directive(headers, chat), request_id=response_id,
-                              endpoint="responses")
+                              endpoint="responses", traceparent=_traceparent(headers))
         created = int(time.time())
         if request.stream:
             stream = gateway.stream(chat, caller, options)
             await stream.start()
-            encoder = ResponseStreamEncoder(request, response_id, stream.record.model or chat.model, created)
-            await self.v1._pump(stream, encoder, encoder.start(), error_event, receive, send, anthropic=True)
+            encoder = ResponseEvents(request, response_id, stream.record.model or chat.model, created)
+            await self.v1._pump(stream, encoder, b"", error_event, receive, send, anthropic=True)
             if request.store and encoder.body is not None:
                 await self._keep(store, owner, request, history, encoder.body)
             return
         result = await gateway.call(chat, caller, options)
         answer = result.response
-        out = rw.response_body(request, response_id, created, model=answer.model, output=rw.output_items(answer),
-                               usage=answer.usage, status=rw.status_of(answer.finish_reason),
-                               finish_reason=answer.finish_reason)
+        if answer.native is not None:
+            out = rw.native_body(answer.native, request, response_id)
+        else:
+            out = rw.response_body(request, response_id, created, model=answer.model,
+                                   output=rw.output_items(answer), usage=answer.usage,
+                                   status=rw.status_of(answer.finish_reason), finish_reason=answer.finish_reason)
         if request.store:
             await self._keep(store, owner, request, history, out)
         await send_bytes(send, 200, to_json(out), record_headers(result.record, result.limits))
@@ -222,7 +244,9 @@ class ResponsesRoutes:
             request = aw.to_chat_request(native)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
-        await self.v1._caller(headers, request.user, request.model)
+        caller = await self.v1._caller(headers, request.user, request.model)
+        # A count calls no model and costs nothing, but it is a request: the caller's rate limits count it.
+        limits = await gateway.admit_request(caller)
         count: int | None = None
         for dep in gateway.catalog.resolve(request.model):
             provider = gateway.providers.get(dep.provider)
@@ -239,7 +263,8 @@ class ResponsesRoutes:
         answer: dict[str, Any] = {"input_tokens": tokens}
         if estimated:
             answer["estimated"] = True
-        await send_bytes(send, 200, to_json(answer), [(b"x-ax-tokens-estimated", b"true" if estimated else b"false")])
+        await send_bytes(send, 200, to_json(answer), [(b"x-ax-tokens-estimated", b"true" if estimated else b"false"),
+                                                      *limit_headers(limits)])
 
 
 # -- the OpenAPI description --------------------------------------------------------------------

@@ -12,6 +12,11 @@ function call with ``response.function_call_arguments.delta``…/``.done``
 was cut at ``max_output_tokens``). Every event carries a rising
 ``sequence_number``. Tool-call fragments are joined by their ``index``, so
 parallel calls become separate ``function_call`` items.
+
+`ResponseEvents` is what the route uses: a stream served natively (its
+chunks carry the upstream's events) goes to the client event for event,
+with ax's response id; a cached native answer is played back as the same
+sequence (`replay_events`); any other stream is encoded as above.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pydantic_core import to_json
 from axtui.server import responses_wire as rw
 from axtui.types import Chunk, Usage
 
-__all__ = ["ResponseStreamEncoder", "error_event"]
+__all__ = ["ResponseEvents", "ResponseStreamEncoder", "error_event", "replay_events"]
 
 
 def _event(kind: str, data: dict[str, Any]) -> bytes:
@@ -212,3 +217,91 @@ def error_event(body: dict[str, Any]) -> bytes:
     detail = body.get("error") or {}
     return _event("error", {"type": "error", "code": detail.get("code"), "message": detail.get("message"),
                             "param": detail.get("param"), "error": detail, "sequence_number": 0})
+
+
+class ResponseEvents:
+    """The events of one streamed response, however it was served (see the module docstring).
+
+    Args: as `ResponseStreamEncoder`'s.
+    """
+
+    def __init__(self, request: rw.ResponsesRequest, response_id: str, model: str, created: int) -> None:
+        self.request = request
+        self.response_id = response_id
+        self.translated = ResponseStreamEncoder(request, response_id, model, created)
+        self.mode = ""  # "native", "replay" or "chat", from the first chunk
+        #: The whole ``response`` object, once the stream ended.
+        self.body: dict[str, Any] | None = None
+
+    def _native(self, event: dict[str, Any]) -> bytes:
+        if isinstance(event.get("response"), dict):
+            event = {**event, "response": rw.native_body(event["response"], self.request, self.response_id)}
+            if event.get("type") in ("response.completed", "response.incomplete"):
+                self.body = event["response"]
+        return _event(str(event.get("type") or "message"), event)
+
+    def encode(self, chunk: Chunk) -> bytes:
+        """The events for one chunk."""
+        if not self.mode:
+            if chunk.native_events is not None:
+                self.mode = "native"
+            elif chunk.native is not None:
+                self.mode = "replay"
+                self.body = rw.native_body(chunk.native, self.request, self.response_id)
+                return replay_events(self.body)
+            else:
+                self.mode = "chat"
+                return self.translated.start() + self.translated.encode(chunk)
+        if self.mode == "native":
+            return b"".join(self._native(e) for e in chunk.native_events or ())
+        if self.mode == "chat":
+            return self.translated.encode(chunk)
+        return b""
+
+    def finish(self) -> bytes:
+        """What ends the stream: nothing more for a native one (its own last event was sent)."""
+        if self.mode in ("native", "replay"):
+            return b""
+        out = b"" if self.mode else self.translated.start()
+        out += self.translated.finish()
+        self.body = self.translated.body
+        return out
+
+
+def replay_events(body: dict[str, Any]) -> bytes:
+    """A whole ``response`` object as the event sequence that would have streamed it."""
+    sequence = 0
+
+    def emit(kind: str, data: dict[str, Any]) -> bytes:
+        nonlocal sequence
+        sequence += 1
+        return _event(kind, {"type": kind, **data, "sequence_number": sequence - 1})
+
+    opening = {**body, "status": "in_progress", "output": [], "usage": None}
+    out = emit("response.created", {"response": opening}) + emit("response.in_progress", {"response": opening})
+    for index, item in enumerate(body.get("output") or ()):
+        ident = item.get("id")
+        where = {"item_id": ident, "output_index": index}
+        if item.get("type") == "message":
+            out += emit("response.output_item.added", {"output_index": index,
+                                                       "item": {**item, "status": "in_progress", "content": []}})
+            for part_index, part in enumerate(item.get("content") or ()):
+                at = {**where, "content_index": part_index}
+                text = part.get("text")
+                out += emit("response.content_part.added", {**at, "part": {**part, "text": ""} if text is not None
+                                                            else part})
+                if part.get("type") == "output_text":
+                    out += emit("response.output_text.delta", {**at, "delta": text or "", "logprobs": []})
+                    out += emit("response.output_text.done", {**at, "text": text or "", "logprobs": []})
+                out += emit("response.content_part.done", {**at, "part": part})
+        elif item.get("type") == "function_call":
+            out += emit("response.output_item.added", {"output_index": index,
+                                                       "item": {**item, "status": "in_progress", "arguments": ""}})
+            out += emit("response.function_call_arguments.delta", {**where, "delta": item.get("arguments") or ""})
+            out += emit("response.function_call_arguments.done", {**where, "name": item.get("name"),
+                                                                  "arguments": item.get("arguments") or ""})
+        else:
+            out += emit("response.output_item.added", {"output_index": index, "item": item})
+        out += emit("response.output_item.done", {"output_index": index, "item": item})
+    done = "response.incomplete" if body.get("status") == "incomplete" else "response.completed"
+    return out + emit(done, {"response": body})

@@ -18,7 +18,14 @@ The answer becomes a ``response`` object whose ``output`` holds a
 signed thinking blocks travel in ``encrypted_content`` and go back to
 Anthropic when the item is sent again), a ``message`` item with the text,
 and one ``function_call`` item per tool call. Tools other than functions
-(web search, file search, computer use…) are hosted by OpenAI and refused.
+(web search, file search, computer use…) are hosted by OpenAI: refused,
+unless the model is served by a provider that speaks the Responses API
+natively.
+
+Natively (`native_request`): the client's body goes upstream as sent, with
+ax's stored conversation in place of ``previous_response_id``; the chat
+translation is still made, leniently, to size, route and key the call,
+and serves a fallback to a provider that does not speak the API.
 """
 
 from __future__ import annotations
@@ -31,13 +38,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from axtui.errors import InvalidRequest
-from axtui.types import REASONING_EFFORTS, ChatRequest, ChatResponse, Message, Usage
+from axtui.types import REASONING_EFFORTS, ChatRequest, ChatResponse, Message, NativeRequest, Usage
 
 __all__ = [
     "ResponsesRequest",
     "conversation_after",
     "function_call_item",
+    "history_items",
     "message_item",
+    "native_body",
+    "native_request",
     "reasoning_item",
     "response_body",
     "to_chat_request",
@@ -91,6 +101,17 @@ class ResponsesRequest(BaseModel):
 # -- request ----------------------------------------------------------------------------------
 
 
+#: Where a lenient translation keeps what it could not translate (None: raise at once).
+Problems = list[InvalidRequest] | None
+
+
+def _refuse(problems: Problems, problem: InvalidRequest) -> None:
+    """Raise ``problem``, or keep it when translating leniently (the part is then left out)."""
+    if problems is None:
+        raise problem
+    problems.append(problem)
+
+
 def _part(part: dict[str, Any], where: str) -> dict[str, Any]:
     kind = part.get("type")
     if kind in ("input_text", "output_text", "text"):
@@ -110,12 +131,18 @@ def _part(part: dict[str, Any], where: str) -> dict[str, Any]:
                          f"input_image", param=where)
 
 
-def _content(content: Any, where: str) -> str | list[dict[str, Any]]:
+def _content(content: Any, where: str, problems: Problems = None) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
         raise InvalidRequest(f"{where}: content must be a string or a list of parts", param=where)
-    return [_part(p, f"{where}.{i}") if isinstance(p, dict) else _bad(f"{where}.{i}") for i, p in enumerate(content)]
+    parts = []
+    for i, p in enumerate(content):
+        try:
+            parts.append(_part(p, f"{where}.{i}") if isinstance(p, dict) else _bad(f"{where}.{i}"))
+        except InvalidRequest as exc:
+            _refuse(problems, exc)
+    return parts
 
 
 def _bad(where: str) -> dict[str, Any]:
@@ -142,8 +169,11 @@ def _thinking_of(item: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in blocks if isinstance(b, dict)] if isinstance(blocks, list) else []
 
 
-def input_messages(items: str | list[dict[str, Any]]) -> list[Message]:
+def input_messages(items: str | list[dict[str, Any]], problems: Problems = None) -> list[Message]:
     """The conversation an ``input`` stands for.
+
+    With ``problems`` (a list), items and parts ax cannot translate are left
+    out and their refusals kept there, for a request that goes upstream natively.
 
     Raises:
         InvalidRequest: an item ax cannot serve; the message names which.
@@ -162,7 +192,7 @@ def input_messages(items: str | list[dict[str, Any]]) -> list[Message]:
             if role not in ("user", "system", "developer", "assistant"):
                 raise InvalidRequest(f"{where}.role: must be user, system, developer or assistant, not {role!r}",
                                      param=f"{where}.role")
-            content = _content(item.get("content", ""), f"{where}.content")
+            content = _content(item.get("content", ""), f"{where}.content", problems)
             extra: dict[str, Any] = {"thinking_blocks": thinking} if role == "assistant" and thinking else {}
             if role == "assistant":
                 thinking = []
@@ -188,18 +218,20 @@ def input_messages(items: str | list[dict[str, Any]]) -> list[Message]:
         elif kind == "reasoning":
             thinking.extend(_thinking_of(item))
         else:
-            raise InvalidRequest(f"{where}: input item type {kind!r} is not served through ax; send messages, "
-                                 f"function_call, function_call_output or reasoning items", param=f"{where}.type")
+            _refuse(problems, InvalidRequest(
+                f"{where}: input item type {kind!r} is not served through ax; send messages, function_call, "
+                f"function_call_output or reasoning items", param=f"{where}.type"))
     return messages
 
 
-def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _tools(tools: list[dict[str, Any]], problems: Problems) -> list[dict[str, Any]]:
     out = []
     for i, tool in enumerate(tools):
         if tool.get("type") != "function":
-            raise InvalidRequest(
+            _refuse(problems, InvalidRequest(
                 f"tools.{i}: {tool.get('type')!r} tools are hosted by OpenAI and not served through ax; "
-                f"send function tools", param=f"tools.{i}.type")
+                f"send function tools", param=f"tools.{i}.type"))
+            continue
         if not tool.get("name"):
             raise InvalidRequest(f"tools.{i}: a function tool needs a name", param=f"tools.{i}.name")
         fn: dict[str, Any] = {"name": tool["name"], "parameters": tool.get("parameters") or
@@ -243,8 +275,13 @@ def _response_format(text: dict[str, Any]) -> dict[str, Any] | None:
                          param="text.format.type")
 
 
-def to_chat_request(request: ResponsesRequest, history: list[Message]) -> ChatRequest:
+def to_chat_request(request: ResponsesRequest, history: list[Message], problems: Problems = None) -> ChatRequest:
     """ax's chat request for a Responses request that continues ``history``.
+
+    With ``problems`` (a list), what cannot be translated (hosted tools, file
+    inputs, items of hosted tools…) is left out and its refusal kept there:
+    the request then goes upstream natively, and the translation only sizes,
+    routes and keys it.
 
     Raises:
         InvalidRequest: something ax cannot serve (hosted tools, file inputs,
@@ -254,13 +291,13 @@ def to_chat_request(request: ResponsesRequest, history: list[Message]) -> ChatRe
         raise InvalidRequest("background responses are not served through ax; leave background out",
                              param="background")
     if (request.model_extra or {}).get("top_logprobs") is not None:
-        raise InvalidRequest("top_logprobs is not served on /v1/responses through ax; ask "
-                             "/v1/chat/completions with logprobs instead", param="top_logprobs")
+        _refuse(problems, InvalidRequest("top_logprobs is not served on /v1/responses through ax; ask "
+                                         "/v1/chat/completions with logprobs instead", param="top_logprobs"))
     messages: list[Message] = []
     if request.instructions:
         messages.append(Message(role="system", content=request.instructions))
     messages += history
-    messages += input_messages(request.input)
+    messages += input_messages(request.input, problems)
     data: dict[str, Any] = {"model": request.model, "messages": messages, "stream": request.stream}
     for name in ("temperature", "top_p", "user", "metadata"):
         value = getattr(request, name)
@@ -269,15 +306,22 @@ def to_chat_request(request: ResponsesRequest, history: list[Message]) -> ChatRe
     if request.max_output_tokens is not None:
         data["max_tokens"] = request.max_output_tokens
     if request.tools:
-        data["tools"] = _tools(request.tools)
+        data["tools"] = _tools(request.tools, problems) or None
     if request.tool_choice is not None:
-        data["tool_choice"] = _tool_choice(request.tool_choice)
+        try:
+            data["tool_choice"] = _tool_choice(request.tool_choice)
+        except InvalidRequest as exc:
+            _refuse(problems, exc)
     if request.parallel_tool_calls is not None:
         data["parallel_tool_calls"] = request.parallel_tool_calls
     if request.reasoning is not None and request.reasoning.effort:
         data["reasoning_effort"] = request.reasoning.effort
     if request.text:
-        fmt = _response_format(request.text)
+        try:
+            fmt = _response_format(request.text)
+        except InvalidRequest as exc:
+            _refuse(problems, exc)
+            fmt = None
         if fmt is not None:
             data["response_format"] = fmt
     extra = request.model_extra or {}
@@ -392,11 +436,90 @@ def conversation_after(history: list[Message], request: ResponsesRequest,
                        output: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What a later ``previous_response_id`` continues from: history, this input, this output.
 
-    Instructions are left out (each request brings its own).
+    Instructions are left out (each request brings its own), and so are
+    items only a native upstream understands (hosted tools' calls, files):
+    the conversation is kept as chat, so any provider can continue it.
     """
-    messages = [*history, *input_messages(request.input), *input_messages(
-        [_as_input(item) for item in output if item.get("type") in ("message", "function_call", "reasoning")])]
+    messages = [*history, *input_messages(request.input, []), *input_messages(
+        [_as_input(item) for item in output if item.get("type") in ("message", "function_call", "reasoning")], [])]
     return [m.model_dump(exclude_none=True) for m in messages]
+
+
+# -- native pass-through ------------------------------------------------------------------------
+
+#: Request fields that do not change the answer, left out of a native request's cache key
+#: (the model, input and instructions are keyed through the chat translation).
+_UNKEYED = frozenset({"model", "input", "instructions", "stream", "stream_options", "store", "previous_response_id",
+                      "user", "metadata", "service_tier", "prompt_cache_key", "safety_identifier"})
+
+
+def _input_part(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("type") == "image_url":
+        image = part.get("image_url") or {}
+        out = {"type": "input_image", "image_url": image.get("url")}
+        return {**out, "detail": image["detail"]} if image.get("detail") else out
+    return {"type": "input_text", "text": str(part.get("text", ""))}
+
+
+def history_items(history: list[Message]) -> list[dict[str, Any]]:
+    """A stored conversation as Responses input items, for an upstream that is sent the whole of it.
+
+    Anthropic's thinking blocks stay behind: only Anthropic reads them.
+    """
+    items: list[dict[str, Any]] = []
+    for m in history:
+        if m.role == "tool":
+            items.append({"type": "function_call_output", "call_id": m.tool_call_id or "", "output": m.text()})
+            continue
+        if m.role == "assistant":
+            if m.text():
+                items.append({"type": "message", "role": "assistant", "content": m.text()})
+            for call in m.tool_calls or ():
+                fn = call.get("function") or {}
+                items.append({"type": "function_call", "call_id": str(call.get("id") or ""),
+                              "name": str(fn.get("name") or ""), "arguments": str(fn.get("arguments") or "{}")})
+            continue
+        content: Any = m.content if isinstance(m.content, str) else [_input_part(p) for p in m.content or ()]
+        items.append({"type": "message", "role": m.role if m.role != "function" else "user", "content": content})
+    return items
+
+
+def native_request(body: dict[str, Any], history: list[Message], problems: list[InvalidRequest]) -> NativeRequest:
+    """The client's Responses body as it goes to an upstream that speaks the API.
+
+    ax keeps the conversation, so ``previous_response_id`` becomes the
+    stored turns put before ``input``, and the upstream is asked not to
+    store the response (``store: false``). ``problems`` are what the chat
+    translation left out: such a request is served by native upstreams only,
+    and its whole input keys the cache.
+    """
+    sent = {k: v for k, v in body.items() if k != "previous_response_id"}
+    sent["store"] = False
+    if isinstance(sent.get("metadata"), dict) and "ax_cache" in sent["metadata"]:
+        # ax's cache directive is for ax, as on chat.
+        sent["metadata"] = {k: v for k, v in sent["metadata"].items() if k != "ax_cache"}
+    if history:
+        given = sent["input"]
+        sent["input"] = [*history_items(history),
+                         *([{"type": "message", "role": "user", "content": given}] if isinstance(given, str)
+                           else given)]
+    keyed = {k: v for k, v in sorted(sent.items()) if k not in _UNKEYED}
+    lossy = bool(problems) or (isinstance(body["input"], list) and any(
+        isinstance(item, dict) and item.get("type") == "reasoning" for item in body["input"]))
+    if lossy:
+        keyed["input"] = sent["input"]
+    first = problems[0] if problems else None
+    return NativeRequest(api="responses", body=sent, keyed=keyed, problem=first.message if first else None,
+                         param=first.param if first else None)
+
+
+def native_body(native: dict[str, Any], request: ResponsesRequest, response_id: str) -> dict[str, Any]:
+    """An upstream's ``response`` object as ax returns it: ax's id, and ax's own storage and continuation.
+
+    ``metadata`` is the request's (a cached answer may have been made for another).
+    """
+    return {**native, "id": response_id, "store": request.store, "previous_response_id": request.previous_response_id,
+            "metadata": {k: v for k, v in (request.metadata or {}).items() if k != "ax_cache"}, "user": request.user}
 
 
 def _as_input(item: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Routes (any model of the profile is served by any format):
 
 | route | format |
 | ----- | ------ |
-| ``POST /v1/chat/completions``, ``POST /v1/embeddings``, ``GET /v1/models`` | OpenAI |
+| ``POST /v1/chat/completions``, ``POST /v1/responses``, ``POST /v1/embeddings``, ``GET /v1/models`` | OpenAI |
 | ``POST /v1/messages`` (+ ``/count_tokens``), ``GET /v1/models`` with an ``anthropic-version`` header | Anthropic |
 | ``POST /v1beta/models/{model}:generateContent`` / ``:streamGenerateContent`` / ``:embedContent`` / ``:batchEmbedContents``, ``GET /v1beta/models`` | Gemini |
 | ``GET /``, ``GET /healthz`` | what is served; liveness |
@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,7 @@ from axtui.providers.sim.wire import ChatCall, Wire, bad_request
 from axtui.providers.sim.wire_anthropic import AnthropicWire
 from axtui.providers.sim.wire_gemini import GeminiWire
 from axtui.providers.sim.wire_openai import OpenAIWire
+from axtui.providers.sim.wire_responses import ResponsesWire
 from axtui.tokens import estimate_prompt_tokens
 
 __all__ = ["DEFAULT_PORT", "FAULT_HEADER", "SimServer", "build_app", "run", "server_state"]
@@ -48,7 +50,9 @@ DEFAULT_PORT = 8790
 #: The request header that forces a fault.
 FAULT_HEADER = "X-Sim-Fault"
 
-_OPENAI, _ANTHROPIC, _GEMINI = OpenAIWire(), AnthropicWire(), GeminiWire()
+_OPENAI, _ANTHROPIC, _GEMINI, _RESPONSES = OpenAIWire(), AnthropicWire(), GeminiWire(), ResponsesWire()
+#: How many Responses requests `SimServer.received` keeps.
+_RECEIVED = 32
 _RESERVED = {"v1", "v1beta", "healthz"}
 # How often a hanging handler checks whether its client is still there.
 _HANG_POLL_S = 0.05
@@ -61,6 +65,8 @@ class SimServer:
 
     Attributes:
         served: calls handled per ``provider/model`` (failed ones included).
+        received: the last Responses API requests, newest last: each its body and ``traceparent``
+            header (tests check what a gateway sent upstream).
     """
 
     def __init__(self, profile: Profile, *, seed: int = 0, clock: Clock | None = None) -> None:
@@ -68,6 +74,7 @@ class SimServer:
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.simulator = Simulator(seed=seed, clock=self.clock)
         self.served: dict[str, int] = {}
+        self.received: deque[dict[str, Any]] = deque(maxlen=_RECEIVED)
         self._window: dict[str, tuple[int, int, int]] = {}
 
     def provider(self, request: web.Request, model: str) -> ProviderProfile:
@@ -138,7 +145,7 @@ def _error(wire: Wire, exc: ProviderError) -> web.Response:
 
 def _limit_headers(wire: Wire, sim: SimServer, provider: str, tokens: int) -> dict[str, str]:
     requests, left, reset = sim.limits(provider, tokens)
-    if wire is _OPENAI:
+    if wire is _OPENAI or wire is _RESPONSES:
         return {
             "x-ratelimit-limit-requests": str(_LIMIT_REQUESTS),
             "x-ratelimit-limit-tokens": str(_LIMIT_TOKENS),
@@ -246,7 +253,10 @@ async def _chat(request: web.Request, wire: Wire, path_model: str | None = None,
         if wire is _ANTHROPIC and "anthropic-version" not in request.headers:
             raise bad_request("anthropic-version: header is required")
         fault = _fault(request)
-        call = wire.parse_chat(await _body(request), path_model, stream=stream)
+        body = await _body(request)
+        if wire is _RESPONSES:
+            sim.received.append({"body": body, "traceparent": request.headers.get("traceparent")})
+        call = wire.parse_chat(body, path_model, stream=stream)
         provider = sim.provider(request, call.model)
         key = f"{provider.name}/{call.model}"
         index = sim.served.get(key, 0)
@@ -307,6 +317,11 @@ async def _models(request: web.Request, wire: Wire) -> web.StreamResponse:
 async def openai_chat(request: web.Request) -> web.StreamResponse:
     """OpenAI ``POST /v1/chat/completions``."""
     return await _chat(request, _OPENAI)
+
+
+async def openai_responses(request: web.Request) -> web.StreamResponse:
+    """OpenAI ``POST /v1/responses``, natively (see `axtui.providers.sim.wire_responses`)."""
+    return await _chat(request, _RESPONSES)
 
 
 async def openai_embeddings(request: web.Request) -> web.StreamResponse:
@@ -399,6 +414,7 @@ def build_app(profile: str | Profile = "demo", *, seed: int = 0, clock: Clock | 
     app.router.add_get("/healthz", healthz)
     for prefix in ("", "/{provider}"):
         app.router.add_post(prefix + "/v1/chat/completions", openai_chat)
+        app.router.add_post(prefix + "/v1/responses", openai_responses)
         app.router.add_post(prefix + "/v1/embeddings", openai_embeddings)
         app.router.add_get(prefix + "/v1/models", v1_models)
         app.router.add_post(prefix + "/v1/messages", anthropic_messages)

@@ -4,7 +4,8 @@ A `Wire` turns a provider's request body into a `ChatRequest` (or the
 inputs of an embeddings call) and a `ChatPlan` back into that provider's
 answer: the plain body, the events of its stream, its error shape. The
 server (`server.py`) plays the plan out over HTTP; each of
-`wire_openai.py`, `wire_anthropic.py` and `wire_gemini.py` is one `Wire`.
+`wire_openai.py` (with `wire_responses.py`), `wire_anthropic.py` and
+`wire_gemini.py` is one `Wire`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
@@ -41,6 +42,8 @@ class ChatCall:
     stream: bool
     #: OpenAI's ``stream_options.include_usage``: a usage chunk before [DONE].
     include_usage: bool = False
+    #: What a wire keeps while it streams this call (the Responses API's event numbers).
+    scratch: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

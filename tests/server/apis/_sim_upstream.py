@@ -31,7 +31,8 @@ class SimUpstream:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._loop = asyncio.new_event_loop()
-        self._runner = web.AppRunner(build_app("fast", seed=seed), handler_cancellation=True, access_log=None)
+        self.app = build_app("fast", seed=seed)
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
         self._thread = threading.Thread(target=self._loop.run_forever, name="ax-test-sim", daemon=True)
 
     def start(self) -> SimUpstream:
