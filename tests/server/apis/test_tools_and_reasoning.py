@@ -14,8 +14,12 @@ import httpx
 import openai
 import pytest
 
+from axtui.server.key_limits import apply_key_limits
+from axtui.server.keys import create_key
+from axtui.store import Store
+
 from .._live import LiveServer
-from ._sim_upstream import UPSTREAMS
+from ._sim_upstream import KEY_ENV, UPSTREAMS, upstream_settings
 
 MODELS = list(UPSTREAMS)
 WEATHER = {
@@ -221,6 +225,30 @@ def test_count_tokens_refusals(over_sim: LiveServer, key: str) -> None:
     assert httpx.get(f"{over_sim.url}/v1/messages/count_tokens").status_code == 401, "the key comes first"
     wrong_method = httpx.get(f"{over_sim.url}/v1/messages/count_tokens", headers={"x-api-key": key})
     assert wrong_method.status_code == 405
+
+
+def test_count_tokens_passes_the_keys_rate_limit_but_not_its_budget(
+        sim_upstream: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw, info = create_key(store, "counter", rpm=3, budget_nanos=1)
+    apply_key_limits(store, info)
+    monkeypatch.setenv(KEY_ENV, "sk-sim-upstream")
+    live = LiveServer(upstream_settings(sim_upstream)).start()
+    try:
+        api = claude(live, raw)
+        ask: dict[str, Any] = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "Count me"}]}
+        # A count costs nothing, so a key with no budget left may still count ...
+        first = api.messages.with_raw_response.count_tokens(**ask)
+        assert first.parse().input_tokens > 0 and first.headers["x-ratelimit-remaining-requests"] == "2"
+        with pytest.raises(anthropic.APIStatusError) as spent:
+            api.messages.create(max_tokens=50, **ask)
+        assert spent.value.status_code == 402
+        api.messages.count_tokens(**ask)
+        # ... but each count is a request: the key's requests per minute hold it like any other call.
+        with pytest.raises(anthropic.RateLimitError) as limited:
+            api.messages.count_tokens(**ask)
+        assert int(limited.value.response.headers["retry-after"]) >= 1 and info.id in limited.value.message
+    finally:
+        live.stop()
 
 
 # -- n, logprobs, embeddings --------------------------------------------------------------------
