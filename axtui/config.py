@@ -128,7 +128,8 @@ class ProviderConfig(_Section):
         if self.responses == "native" and self.kind != "openai":
             raise ValueError(
                 f"provider {self.name!r}: responses = \"native\" is for kind \"openai\" (a server with POST "
-                f"/responses); a {self.kind} provider serves the Responses API translated, so leave responses out"
+                f"/responses); a provider of kind {self.kind!r} serves the Responses API translated, so leave "
+                f"responses out"
             )
         return self
 

@@ -262,10 +262,15 @@ def test_every_command_turns_failures_into_messages() -> None:
         ('[server]\nport = "abc"\n', ["line 2", "server.port"]),
         ('[server]\nportt = 5\n', ["line 2", "unknown setting 'portt'"]),
         ("providers = [\n", ["not valid TOML"]),
+        ('[[providers]]\nname = "a"\nkind = "openai"\nresponses = "sometimes"\nmodels = ["m"]\n',
+         ["line 4", "responses", '"native"', '"translate"', "'sometimes'"]),
+        ('[[providers]]\nname = "c"\nkind = "anthropic"\nresponses = "native"\nmodels = ["m"]\n',
+         ["provider 'c'", 'kind "openai"', "leave responses out"]),
     ],
     ids=["base_url not a URL", "a key pasted as api_key_env", "deployment beside the demo fleet",
          "alias serving nothing", "unclosed glob", "bad hours", "A/B split not 100", "unknown provider kind",
-         "wrong type", "unknown key", "bad TOML"],
+         "wrong type", "unknown key", "bad TOML", "responses neither native nor translate",
+         "native responses on another kind"],
 )
 def test_config_that_cannot_work_is_named_with_the_fix(ax_home: Path, config: str, needles: list[str]) -> None:
     locations.config_path().write_text(config)

@@ -215,6 +215,12 @@ def test_a_failing_native_deployment_falls_back_to_one_served_translated(live: L
     assert len(received(sim)) == before + 1  # the native deployment was tried first
     (row,) = calls(live, f"request_id = '{response.id}'")
     assert row["attempts"] == 2 and row["provider"] == "chatonly" and row["endpoint"] == "responses"
+    with api.responses.stream(model="gpt-4o", input="Name three lakes") as stream:
+        kinds = [e.type for e in stream]
+        streamed = stream.get_final_response()
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed" and streamed.output_text
+    (row,) = calls(live, f"request_id = '{streamed.id}'")
+    assert row["attempts"] == 2 and row["provider"] == "chatonly" and row["stream"] == 1
     # A hosted tool is refused by the translated deployment: the caller learns which field, and why.
     with pytest.raises(openai.BadRequestError) as info:
         api.responses.create(model="gpt-4o", input="Search the news", tools=[WEB_SEARCH])
