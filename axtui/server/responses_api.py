@@ -290,8 +290,9 @@ def openapi_paths(ref: Any, errors: Any, call_headers: dict[str, Any]) -> tuple[
     paths = {
         _RESPONSES: {"post": {
             "tags": ["OpenAI-compatible"], "summary": "Create response", "operationId": "create_response",
-            "description": "OpenAI's Responses API, served by every provider (translated to chat); streamed as "
-                           "Responses events with `stream: true`. Stored per key user unless `store` is false.",
+            "description": "OpenAI's Responses API: passed through as sent to a provider that speaks it natively "
+                           "(`responses = \"native\"`), translated to chat for every other; streamed as Responses "
+                           "events with `stream: true`. Stored per key user unless `store` is false.",
             "security": security,
             "requestBody": {"required": True, "content": {"application/json": {"schema": ref(rw.ResponsesRequest)}}},
             "responses": {"200": {"description": "The response object, or its event stream", "headers": call_headers,

@@ -154,3 +154,32 @@ def test_keys_are_sha256_hex_and_differ_when_texts_differ(a: str, b: str) -> Non
     kb = cache_key(req(messages=[{"role": "user", "content": b}]), "s")
     assert len(ka) == 64 and int(ka, 16) >= 0
     assert (ka == kb) == (a.strip() == b.strip())
+
+
+def _responses(body: dict[str, Any]) -> ChatRequest:
+    """A Responses request as the edge hands it to the engine when a native deployment may serve it."""
+    from axtui.server import responses_wire as rw
+
+    problems: list[Any] = []
+    chat = rw.to_chat_request(rw.ResponsesRequest.model_validate(body), [], problems)
+    return chat.with_native(rw.native_request(body, [], problems))
+
+
+def test_a_native_responses_request_keys_on_what_only_its_api_carries() -> None:
+    def key(request: ChatRequest) -> str:
+        return cache_key(request, "user:a")
+
+    base = {"model": "m", "input": "What is new in Lisbon?"}
+    chat = ChatRequest.model_validate({"model": "m", "messages": [{"role": "user", "content": base["input"]}]})
+    assert key(_responses(base)) != key(chat), "a Responses answer is never served to chat, nor the reverse"
+    assert key(_responses({**base, "metadata": {"run": "2"}, "store": False, "user": "bob"})) == key(_responses(base))
+    for extra in ({"tools": [{"type": "web_search"}]}, {"include": ["web_search_call.action.sources"]},
+                  {"truncation": "auto"}, {"text": {"verbosity": "low"}}):
+        assert key(_responses({**base, **extra})) != key(_responses(base)), extra
+
+    def with_file(file_id: str) -> dict[str, Any]:
+        return {"model": "m", "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "Summarise this"}, {"type": "input_file", "file_id": file_id}]}]}
+
+    # The translation leaves the file out; the key does not.
+    assert key(_responses(with_file("file-a"))) != key(_responses(with_file("file-b")))

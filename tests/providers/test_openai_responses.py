@@ -128,7 +128,7 @@ async def test_a_stream_holds_back_what_comes_before_the_answer(make_provider: C
 
 async def test_a_stream_that_fails_or_stops_short_raises(make_provider: Callable[..., Any]) -> None:
     cut = Upstream(sse_answer(_sse(CREATED, DELTA)))
-    with pytest.raises(StreamInterrupted, match="response.completed"):
+    with pytest.raises(StreamInterrupted, match=r"response\.completed"):
         await collect(make_provider(OpenAIProvider, cut).stream(_native(), DEPLOYMENT))
     failed_event = {"type": "response.failed", "sequence_number": 3, "response": {
         **ANSWER, "status": "failed", "error": {"code": "server_error", "message": "The model crashed"}}}
