@@ -38,7 +38,7 @@ def serve(host: str, port: int, profile: str, seed: int) -> None:
     """Serve the simulated fleet over real HTTP in the OpenAI, Anthropic and Gemini wire formats.
 
     \b
-    OpenAI:    POST /v1/chat/completions, /v1/embeddings, GET /v1/models
+    OpenAI:    POST /v1/chat/completions, /v1/responses, /v1/embeddings, GET /v1/models
     Anthropic: POST /v1/messages
     Gemini:    POST /v1beta/models/MODEL:generateContent (and :streamGenerateContent?alt=sse)
     Azure:     POST /azure/openai/deployments/DEPLOYMENT/chat/completions?api-version=… (api-key header)
