@@ -24,6 +24,7 @@ from axtui.server.key_limits import apply_key_limits
 from axtui.server.keys import create_key
 from axtui.store import Store
 
+from ...support import free_port
 from .._live import LiveServer
 from ._sim_upstream import KEY_ENV, SimUpstream
 
@@ -238,3 +239,19 @@ def test_a_hard_budget_refuses_before_the_upstream_is_asked(live: LiveServer, si
     assert len(received(sim)) == before
     (row,) = calls(live, "user = 'frugal'")
     assert row["status"] == "budget_refused" and row["endpoint"] == "responses"
+
+
+def test_the_callers_trace_goes_upstream_with_the_body(sim: SimUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "sk-sim-upstream")
+    data = native_settings(sim.url).model_dump()
+    data["telemetry"] = {"otlp_endpoint": f"http://127.0.0.1:{free_port()}"}  # nobody listens: spans are dropped
+    live = LiveServer(Settings.model_validate(data), no_auth=True).start()
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    try:
+        client(live, "unused").responses.create(model="gpt-4o-mini", input="Trace me", extra_headers={
+            "traceparent": f"00-{trace}-b7ad6b7169203331-01"})
+    finally:
+        live.stop()
+    sent = server_state(sim.app).received[-1]
+    assert sent["body"]["input"] == "Trace me"
+    assert sent["traceparent"] is not None and sent["traceparent"].split("-")[1] == trace
