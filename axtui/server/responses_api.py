@@ -16,9 +16,10 @@ user's id answers 404, as an unknown one does, so ids reveal nothing.
 They are kept 30 days (`RETENTION_S`), as OpenAI keeps them.
 
 ``count_tokens`` counts against the caller's rate limits (not its
-budgets: it costs nothing) and asks the first deployment of the model whose provider
-counts tokens itself (Anthropic); otherwise ax estimates, and the answer
-says so (``"estimated": true`` and ``x-ax-tokens-estimated: true``).
+budgets: it costs nothing) and asks the first deployment of the model
+whose provider counts tokens itself (Anthropic); otherwise ax estimates,
+and the answer says so (``"estimated": true`` and
+``x-ax-tokens-estimated: true``).
 """
 
 from __future__ import annotations
