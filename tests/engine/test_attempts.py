@@ -169,3 +169,51 @@ async def test_embeddings_go_through_the_same_loop(make: Any) -> None:
     assert budgets.reserved == ["a", "b"] and budgets.ended[0] == ("released", None)
     assert budgets.ended[1][0] == "settled"
     assert limiter.provider_settles() == [0, 2]
+
+
+async def test_a_deployment_that_cannot_serve_a_parameter_passes_the_call_on(make: Any) -> None:
+    from axtui.providers._wire import UnsupportedParameter
+
+    refusal = UnsupportedParameter("n is not supported by provider 'a'", param="n", provider="a")
+    gw, _, budgets = await make(ScriptedProvider("a", [refusal]), ScriptedProvider("b"))
+    result = await gw.call(_request())
+    assert result.record.provider == "b" and result.record.attempts == 2
+    assert budgets.ended[0] == ("released", None)
+    alone, _, _ = await make(ScriptedProvider("c", [refusal]))
+    with pytest.raises(UnsupportedParameter) as info:
+        await alone.call(_request())
+    assert info.value.param == "n" and info.value.record is not None and info.value.record.status == "error"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_request_only_its_native_api_carries_skips_providers_that_translate(make: Any,
+                                                                                   stream: bool) -> None:
+    from axtui.providers._wire import UnsupportedParameter
+    from axtui.types import NativeRequest
+
+    class Native(ScriptedProvider):
+        def speaks(self, api: str) -> bool:
+            return api == "responses"
+
+    def hosted() -> ChatRequest:
+        return _request().with_native(NativeRequest(api="responses", body={"input": "hello"},
+                                                    problem="tools.0: 'web_search' tools are hosted",
+                                                    param="tools.0.type"))
+
+    translating, native = ScriptedProvider("a"), Native("b")
+    gw, _, budgets = await make(translating, native)
+    if stream:
+        served = gw.stream(hosted())
+        await served.collect()
+        record = served.record
+    else:
+        record = (await gw.call(hosted())).record
+    assert record.provider == "b" and translating.calls == 0 and budgets.ended[0] == ("released", None)
+    # A request the translation carries whole is served by either (here the first).
+    fresh, _, _ = await make(ScriptedProvider("a"), Native("b"))
+    whole = _request().with_native(NativeRequest(api="responses", body={}))
+    assert (await fresh.call(whole)).record.provider == "a"
+    only, _, _ = await make(ScriptedProvider("c"))
+    with pytest.raises(UnsupportedParameter, match="hosted") as info:
+        await only.call(hosted())
+    assert info.value.param == "tools.0.type" and info.value.http_status == 400
