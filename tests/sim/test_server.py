@@ -84,6 +84,46 @@ async def test_openai_shapes(http: httpx.AsyncClient) -> None:
     assert all("usage" not in c for c in chunks) and all(c["choices"] for c in chunks)
 
 
+async def test_openai_responses_shapes(http: httpx.AsyncClient) -> None:
+    weather = {"type": "function", "name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    ask = {"model": "gemini-2.5-flash", "input": "Why is the sky blue?", "instructions": "Be brief.",
+           "tools": [{"type": "web_search"}], "truncation": "auto", "store": False}
+    body = (await http.post("/v1/responses", json=ask)).json()
+    assert body["object"] == "response" and body["status"] == "completed" and body["id"].startswith("resp_")
+    assert body["tools"] == [{"type": "web_search"}] and body["truncation"] == "auto", "settings are echoed"
+    kinds = [item["type"] for item in body["output"]]
+    assert kinds == ["reasoning", "message"] and body["output"][1]["content"][0]["text"]
+    usage = body["usage"]
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    assert 0 < usage["output_tokens_details"]["reasoning_tokens"] < usage["output_tokens"]
+    assert "cached_tokens" in usage["input_tokens_details"]
+
+    raw = (await http.post("/v1/responses", json={**ask, "stream": True})).text
+    streamed = [json.loads(d) for _, d in events(raw)]
+    assert [e["sequence_number"] for e in streamed] == list(range(len(streamed)))
+    assert streamed[0]["type"] == "response.created" and streamed[-1]["type"] == "response.completed"
+    deltas = "".join(e["delta"] for e in streamed if e["type"] == "response.output_text.delta")
+    assert deltas == streamed[-1]["response"]["output"][-1]["content"][0]["text"]
+
+    called = {"model": "gpt-4o-mini", "input": "Where is it raining?", "tools": [weather], "tool_choice": "required"}
+    raw = (await http.post("/v1/responses", json={**called, "stream": True})).text
+    streamed = [json.loads(d) for _, d in events(raw)]
+    arguments = "".join(e["delta"] for e in streamed if e["type"] == "response.function_call_arguments.delta")
+    (call,) = streamed[-1]["response"]["output"]
+    assert call["type"] == "function_call" and call["name"] == "get_weather" and call["arguments"] == arguments
+    assert set(json.loads(arguments)) == {"city"}
+    answered = {"model": "gpt-4o-mini", "tools": [weather], "input": [
+        {"role": "user", "content": "Where is it raining?"},
+        {"type": "function_call", "call_id": call["call_id"], "name": "get_weather", "arguments": arguments},
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "rain in Lisbon"}]}
+    body = (await http.post("/v1/responses", json=answered)).json()
+    assert [item["type"] for item in body["output"]] == ["message"], "after a tool's output the model answers"
+
+    refused = await http.post("/v1/responses", json={**ask, "previous_response_id": "resp_elsewhere"})
+    assert refused.status_code == 404 and "resp_elsewhere" in refused.json()["error"]["message"]
+
+
 async def test_openai_rate_limit_headers(http: httpx.AsyncClient) -> None:
     first = await http.post(**_req(chat_call("openai", "one")))
     second = await http.post(**_req(chat_call("openai", "two")))
