@@ -108,9 +108,9 @@ class ProviderConfig(_Section):
     headers: dict[str, str] = Field(default_factory=dict)
     profile: str | None = None
     enabled: bool = True
-    #: OpenAI: how ``/v1/responses`` reaches this provider: ``native`` (its own
-    #: ``POST /responses``) or ``translate`` (as chat completions). Unset:
-    #: native for api.openai.com, translate for other servers (many lack it).
+    #: OpenAI and Azure: how ``/v1/responses`` reaches this provider: ``native``
+    #: (its own ``POST /responses``) or ``translate`` (as chat completions).
+    #: Unset: native for api.openai.com, translate elsewhere (many servers lack it).
     responses: str | None = None
 
     @field_validator("responses")
@@ -125,11 +125,11 @@ class ProviderConfig(_Section):
 
     @model_validator(mode="after")
     def _responses_kind(self) -> ProviderConfig:
-        if self.responses == "native" and self.kind != "openai":
+        if self.responses == "native" and self.kind not in ("openai", "azure"):
             raise ValueError(
-                f"provider {self.name!r}: responses = \"native\" is for kind \"openai\" (a server with POST "
-                f"/responses); a provider of kind {self.kind!r} serves the Responses API translated, so leave "
-                f"responses out"
+                f"provider {self.name!r}: responses = \"native\" is for kinds \"openai\" and \"azure\" (a "
+                f"server with POST /responses); a provider of kind {self.kind!r} serves the Responses API "
+                f"translated, so leave responses out"
             )
         return self
 

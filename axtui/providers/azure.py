@@ -3,7 +3,10 @@
 ``base_url`` is the resource endpoint (``https://NAME.openai.azure.com``);
 a call to model ``M`` goes to
 ``/openai/deployments/{deployments[M] or M}/chat/completions?api-version=…``
-(and ``/embeddings``). The body, stream and usage are OpenAI's.
+(and ``/embeddings``). The body, stream and usage are OpenAI's. With
+``responses = "native"``, ``/v1/responses`` goes to the resource's v1 API,
+``/openai/v1/responses`` with the deployment as the body's model (no
+``api-version``); otherwise it is served as chat completions.
 
 Authentication: the ``api-key`` header from ``api_key_env`` (default
 ``AZURE_API_KEY``); when that variable is unset, an Entra ID bearer token
@@ -44,6 +47,8 @@ DEFAULT_API_VERSION = "2024-10-21"
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 _DEPLOYMENT_OPERATIONS = ("/chat/completions", "/embeddings")
+#: Served by the resource's v1 API (``/openai/v1/responses``), when ``responses = "native"``.
+_V1_RESPONSES = "/responses"
 _RETRY_IN_MESSAGE = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 
 
@@ -93,8 +98,9 @@ class AzureProvider(OpenAIProvider):
         return self.config.deployments.get(model, model)
 
     def speaks(self, api: str) -> bool:
-        """No API natively: ``/v1/responses`` is served translated, as chat completions."""
-        return False
+        """The Responses API natively only when ``responses = "native"`` (the resource's v1 API serves it
+        in some regions, for some models); otherwise it is served translated, as chat completions."""
+        return api == "responses" and self.config.responses == "native"
 
     @property
     def auth_headers_sent(self) -> bool:
@@ -141,19 +147,24 @@ class AzureProvider(OpenAIProvider):
         if not self._key():
             await self._entra_cache().refresh()
 
-    def _route(self, path: str, payload: Any, params: Mapping[str, str] | None) -> tuple[str, dict[str, str]]:
+    def _route(self, path: str, payload: Any, params: Mapping[str, str] | None) -> tuple[str, Any, dict[str, str]]:
+        """Path, body and query of a call: by deployment with ``api-version``, or on the v1 API (Responses)."""
+        if path == _V1_RESPONSES:
+            # The v1 API: the deployment is the body's model, and no dated api-version is sent.
+            return "/openai/v1" + path, {**payload, "model": self.deployment_for(_deployment_of(payload))}, \
+                dict(params or {})
         if path in _DEPLOYMENT_OPERATIONS:
             path = f"/openai/deployments/{quote(self.deployment_for(_deployment_of(payload)), safe='')}{path}"
         else:
             path = "/openai" + path
-        return path, {**(params or {}), "api-version": self.api_version}
+        return path, payload, {**(params or {}), "api-version": self.api_version}
 
     async def _request(
         self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """One exchange at the deployment's (or the resource's) path, with ``api-version``."""
         await self._authenticate()
-        path, query = self._route(path, payload, params)
+        path, payload, query = self._route(path, payload, params)
         return await super()._request(method, path, payload=payload, params=query)
 
     @contextlib.asynccontextmanager
@@ -162,7 +173,7 @@ class AzureProvider(OpenAIProvider):
     ) -> AsyncIterator[AsyncIterator[SSEEvent]]:
         """A streamed call at the deployment's path, a token fetched first when one is needed."""
         await self._authenticate()
-        path, query = self._route(path, payload, params)
+        path, payload, query = self._route(path, payload, params)
         async with super()._open_stream(path, payload, params=query) as events:
             yield events
 

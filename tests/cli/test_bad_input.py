@@ -265,7 +265,7 @@ def test_every_command_turns_failures_into_messages() -> None:
         ('[[providers]]\nname = "a"\nkind = "openai"\nresponses = "sometimes"\nmodels = ["m"]\n',
          ["line 4", "responses", '"native"', '"translate"', "'sometimes'"]),
         ('[[providers]]\nname = "c"\nkind = "anthropic"\nresponses = "native"\nmodels = ["m"]\n',
-         ["provider 'c'", 'kind "openai"', "leave responses out"]),
+         ["provider 'c'", 'kinds "openai" and "azure"', "leave responses out"]),
     ],
     ids=["base_url not a URL", "a key pasted as api_key_env", "deployment beside the demo fleet",
          "alias serving nothing", "unclosed glob", "bad hours", "A/B split not 100", "unknown provider kind",

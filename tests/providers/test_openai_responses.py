@@ -57,7 +57,21 @@ def test_who_speaks_the_responses_api_natively(base_url: str | None, setting: st
     assert provider.speaks("responses") is native
     assert not provider.speaks("messages")
     azure = AzureProvider(ProviderConfig(name="a", kind="azure", base_url="https://r.openai.azure.com"))
-    assert not azure.speaks("responses")
+    assert not azure.speaks("responses"), "Azure serves it in some regions only: native when configured so"
+
+
+async def test_azure_speaks_it_on_the_v1_api_by_deployment(make_provider: Callable[..., Any],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_API_KEY", "azure-key-0123456789")
+    upstream = Upstream(json_answer(200, ANSWER))
+    provider = make_provider(AzureProvider, upstream, base_url="https://r.openai.azure.com", responses="native",
+                             deployments={"gpt-5-2025-08-07": "gpt5-eu"})
+    assert provider.speaks("responses")
+    response = await provider.chat(_native(), DEPLOYMENT)
+    request = upstream.last
+    assert request.url.path == "/openai/v1/responses" and "api-version" not in request.url.params
+    assert request.headers["api-key"] == "azure-key-0123456789"
+    assert upstream.body == {**BODY, "model": "gpt5-eu"} and response.native == ANSWER
 
 
 async def test_the_body_goes_to_responses_as_sent_and_the_answer_is_read(make_provider: Callable[..., Any]) -> None:

@@ -5,13 +5,14 @@
 | ``POST /azure/openai/deployments/{deployment}/chat/completions?api-version=…`` | chat, played by the profile's ``azure`` provider |
 | ``POST /azure/openai/deployments/{deployment}/embeddings?api-version=…`` | embeddings, by whichever provider has the model |
 | ``GET /azure/openai/models?api-version=…`` | the azure provider's models |
+| ``POST /azure/openai/v1/responses`` | the Responses API on the v1 API (no ``api-version``; the body's model names the deployment) |
 
 A deployment serves the model it is named after: ``gpt-4o``, or the
 longest model name it starts with (``gpt-4o-mini-eu`` serves
 ``gpt-4o-mini``); any other name is Azure's 404 ``DeploymentNotFound``.
 Every call must carry an ``api-key`` header or an ``Authorization: Bearer``
-token (any value: the fault header plays a wrong one) and an
-``api-version`` (else Azure's 404 "Resource not found"). Errors have
+token (any value: the fault header plays a wrong one) and, but on the v1
+API, an ``api-version`` (else Azure's 404 "Resource not found"). Errors have
 Azure's shape; a 429 names its wait in ``Retry-After``, ``retry-after-ms``
 and the message. ``X-Sim-Fault: 403`` plays an identity without access to
 the resource; the other faults are the fleet's. Answers carry Azure's
@@ -27,7 +28,16 @@ from typing import Any
 from aiohttp import web
 
 from axtui.errors import ProviderAuthError, ProviderError, ProviderRateLimited
-from axtui.providers.sim.server import FAULT_HEADER, _chat, _embed, _error, _models, server_state
+from axtui.providers.sim.server import (
+    FAULT_HEADER,
+    RESPONSES_WIRE,
+    _body,
+    _chat,
+    _embed,
+    _error,
+    _models,
+    server_state,
+)
 from axtui.providers.sim.simulate import ChatPlan
 from axtui.providers.sim.wire import ChatCall, EmbedCall, bad_request, sse
 from axtui.providers.sim.wire_openai import OpenAIWire
@@ -101,12 +111,12 @@ class AzureWire(OpenAIWire):
 _WIRE = AzureWire()
 
 
-def _refusal(request: web.Request) -> web.Response | None:
+def _refusal(request: web.Request, *, versioned: bool = True) -> web.Response | None:
     """Azure's answer to a call without a key or api-version (or with the 403 fault), else None."""
     auth = request.headers.get("api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not auth:
         return _error(_WIRE, ProviderAuthError("no api-key header", provider="azure", http_status=401))
-    if not request.query.get("api-version"):
+    if versioned and not request.query.get("api-version"):
         return web.json_response({"error": {"code": "404", "message": "Resource not found"}}, status=404)
     if request.headers.get(FAULT_HEADER, "").strip() == "403":
         return _error(_WIRE, ProviderAuthError("no access", provider="azure", http_status=403))
@@ -135,6 +145,22 @@ async def azure_chat(request: web.Request) -> web.StreamResponse:
     return _with_retry_ms(await _chat(request, _WIRE, model))
 
 
+async def azure_responses(request: web.Request) -> web.StreamResponse:
+    """``POST /azure/openai/v1/responses``: the body's model is the deployment."""
+    if (refused := _refusal(request, versioned=False)) is not None:
+        return refused
+    sim = server_state(request.app)
+    provider = sim.profile.provider("azure")
+    models = provider.model_names if provider is not None else sim.profile.model_names
+    body = await _body(request)
+    model = served_model(str(body.get("model") or ""), models) if isinstance(body, dict) else None
+    if model is None:
+        return _error(_WIRE, bad_request(
+            "The API deployment for this resource does not exist. If you created the deployment within the last "
+            "5 minutes, please wait a moment and try again.", status=404))
+    return _with_retry_ms(await _chat(request, RESPONSES_WIRE, model))
+
+
 async def azure_embeddings(request: web.Request) -> web.StreamResponse:
     """``POST /azure/openai/deployments/{deployment}/embeddings``."""
     if (refused := _refusal(request)) is not None:
@@ -159,3 +185,4 @@ def mount_azure(app: web.Application) -> None:
     app.router.add_post("/{provider:azure}/openai/deployments/{deployment}/chat/completions", azure_chat)
     app.router.add_post(PREFIX + "/openai/deployments/{deployment}/embeddings", azure_embeddings)
     app.router.add_get("/{provider:azure}/openai/models", azure_models)
+    app.router.add_post("/{provider:azure}/openai/v1/responses", azure_responses)

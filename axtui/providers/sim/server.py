@@ -43,7 +43,7 @@ from axtui.providers.sim.wire_openai import OpenAIWire
 from axtui.providers.sim.wire_responses import ResponsesWire
 from axtui.tokens import estimate_prompt_tokens
 
-__all__ = ["DEFAULT_PORT", "FAULT_HEADER", "SimServer", "build_app", "run", "server_state"]
+__all__ = ["DEFAULT_PORT", "FAULT_HEADER", "RESPONSES_WIRE", "SimServer", "build_app", "run", "server_state"]
 
 #: The port `run` listens on unless told otherwise (`ax serve` uses 8787).
 DEFAULT_PORT = 8790
@@ -51,6 +51,8 @@ DEFAULT_PORT = 8790
 FAULT_HEADER = "X-Sim-Fault"
 
 _OPENAI, _ANTHROPIC, _GEMINI, _RESPONSES = OpenAIWire(), AnthropicWire(), GeminiWire(), ResponsesWire()
+#: The Responses API's wire, for the clouds that serve it too (Azure).
+RESPONSES_WIRE = _RESPONSES
 #: How many Responses requests `SimServer.received` keeps.
 _RECEIVED = 32
 _RESERVED = {"v1", "v1beta", "healthz"}

@@ -90,7 +90,8 @@ class ResponsesWire(OpenAIWire):
             raise bad_request("the body must be a JSON object with 'model' and 'input'")
         if body.get("previous_response_id"):
             raise bad_request(f"Previous response with id {body['previous_response_id']!r} not found.", status=404)
-        data: dict[str, Any] = {"model": str(body["model"]), "messages": _messages(body),
+        model = path_model or str(body["model"])  # Azure: the deployment's model
+        data: dict[str, Any] = {"model": model, "messages": _messages(body),
                                 "stream": bool(body.get("stream"))}
         tools = [{"type": "function", "function": {"name": t["name"], "parameters": t.get("parameters") or {}}}
                  for t in body.get("tools") or () if isinstance(t, dict) and t.get("type") == "function"
@@ -107,7 +108,7 @@ class ResponsesWire(OpenAIWire):
         if effort:
             data["reasoning_effort"] = effort
         request = chat_request(data).with_native(NativeRequest(api="responses", body=body))
-        return ChatCall(request=request, model=str(body["model"]), stream=bool(body.get("stream")))
+        return ChatCall(request=request, model=model, stream=bool(body.get("stream")))
 
     # -- the response object -------------------------------------------------------------------
 

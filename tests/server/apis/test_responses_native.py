@@ -255,3 +255,24 @@ def test_the_callers_trace_goes_upstream_with_the_body(sim: SimUpstream, monkeyp
     sent = server_state(sim.app).received[-1]
     assert sent["body"]["input"] == "Trace me"
     assert sent["traceparent"] is not None and sent["traceparent"].split("-")[1] == trace
+
+
+def test_an_azure_resource_speaks_it_on_its_v1_api(sim: SimUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, "sk-sim-upstream")
+    provider = {"name": "az", "kind": "azure", "base_url": sim.url + "/azure", "api_key_env": KEY_ENV,
+                "models": ["gpt-4o-mini"], "deployments": {"gpt-4o-mini": "gpt-4o-mini-eu"}, "responses": "native",
+                "max_retries": 0}
+    live = LiveServer(Settings.model_validate({"providers": [provider]}), no_auth=True).start()
+    try:
+        api = client(live, "unused")
+        response = api.responses.create(model="gpt-4o-mini", input="Plan a picnic", tools=[WEB_SEARCH],
+                                        truncation="auto")
+        with api.responses.stream(model="gpt-4o-mini", input="Plan a hike", tools=[WEB_SEARCH]) as stream:
+            streamed = stream.get_final_response()
+    finally:
+        live.stop()
+    plain, streaming = received(sim)[-2:]
+    assert plain["model"] == "gpt-4o-mini-eu" and plain["tools"] == [WEB_SEARCH] and plain["truncation"] == "auto"
+    assert streaming["stream"] is True and streaming["model"] == "gpt-4o-mini-eu"
+    assert response.truncation == "auto" and response.output_text and response.id.startswith("resp_ax")
+    assert streamed.output_text and streamed.tools[0].type == "web_search"
