@@ -47,6 +47,8 @@ kind = "openai"                       # any OpenAI-compatible server: Ollama, vL
 base_url = "http://127.0.0.1:11434/v1"
 models = ["llama3.1:8b"]
 enabled = false                       # switch on when Ollama runs here
+# responses = "native"                # /v1/responses sent to the server's own POST /responses (default:
+                                      # native for api.openai.com, "translate" to chat elsewhere)
 
 # Azure OpenAI: models map to the resource's deployments. The key comes from
 # api_key_env; without it, an Entra ID token (`pip install 'axtui[azure]'`).
@@ -58,6 +60,7 @@ enabled = false                       # switch on when Ollama runs here
 # api_version = "2024-10-21"
 # models = ["gpt-4o"]
 # deployments = { "gpt-4o" = "my-gpt4o-deployment" }
+# responses = "native"                # /v1/responses on the resource's v1 API, where Azure offers it
 
 # AWS Bedrock (Converse API), signed with the standard AWS credentials:
 # AWS_ACCESS_KEY_ID…, AWS_PROFILE or a role (`pip install 'axtui[bedrock]'`).

@@ -41,7 +41,8 @@ def serve(host: str, port: int, profile: str, seed: int) -> None:
     OpenAI:    POST /v1/chat/completions, /v1/responses, /v1/embeddings, GET /v1/models
     Anthropic: POST /v1/messages
     Gemini:    POST /v1beta/models/MODEL:generateContent (and :streamGenerateContent?alt=sse)
-    Azure:     POST /azure/openai/deployments/DEPLOYMENT/chat/completions?api-version=… (api-key header)
+    Azure:     POST /azure/openai/deployments/DEPLOYMENT/chat/completions?api-version=…, /azure/openai/v1/responses
+               (api-key header)
     Vertex:    POST /vertex/v1/projects/P/locations/L/publishers/google/models/MODEL:generateContent (bearer)
     Bedrock:   POST /bedrock/model/MODEL_ID/converse (and /converse-stream), SigV4 with the test
                credentials AKIAAXSIMULATED00001 / ax-sim-bedrock-secret-access-key
