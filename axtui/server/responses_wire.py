@@ -298,6 +298,10 @@ def to_chat_request(request: ResponsesRequest, history: list[Message], problems:
         messages.append(Message(role="system", content=request.instructions))
     messages += history
     messages += input_messages(request.input, problems)
+    if not messages and problems:
+        # Nothing translates (only items a native upstream reads): an empty turn keeps the request whole for
+        # sizing, routing and keying; a translating provider refuses it for its problems.
+        messages.append(Message(role="user", content=""))
     data: dict[str, Any] = {"model": request.model, "messages": messages, "stream": request.stream}
     for name in ("temperature", "top_p", "user", "metadata"):
         value = getattr(request, name)

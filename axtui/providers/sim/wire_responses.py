@@ -61,7 +61,8 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         elif kind == "function_call_output":
             messages.append({"role": "tool", "tool_call_id": str(item.get("call_id") or ""),
                              "content": _text(item.get("output"))})
-    return messages
+    # Items of hosted tools (web search calls…) are accepted and read as nothing.
+    return messages or [{"role": "user", "content": ""}]
 
 
 def _tool_choice(choice: Any) -> Any:

@@ -276,3 +276,10 @@ def test_an_azure_resource_speaks_it_on_its_v1_api(sim: SimUpstream, monkeypatch
     assert streaming["stream"] is True and streaming["model"] == "gpt-4o-mini-eu"
     assert response.truncation == "auto" and response.output_text and response.id.startswith("resp_ax")
     assert streamed.output_text and streamed.tools[0].type == "web_search"
+
+
+def test_input_only_a_native_upstream_reads_goes_up_whole(live: LiveServer, sim: SimUpstream, key: str) -> None:
+    item = {"type": "web_search_call", "id": "ws_1", "status": "completed",
+            "action": {"type": "search", "query": "tides today"}}
+    response = client(live, key).responses.create(model="gpt-4o-mini", input=[item])  # type: ignore[list-item]
+    assert received(sim)[-1]["input"] == [item] and response.output_text
