@@ -379,7 +379,7 @@ class AnswerCache:
             return None
         # A turn without words (only filler, or only a tool call) cannot be
         # compared by meaning: such conversations are matched exactly only.
-        if not np.all((vectors * vectors).sum(axis=1) > 0.25):
+        if not all(float(row @ row) > 0.25 for row in vectors):
             return None
         return vectors
 
