@@ -70,7 +70,7 @@ from usearch.index import Index
 from axtui.locations import data_dir
 from axtui.store import Store
 
-__all__ = ["TAG_DIMS", "Candidate", "SnapshotInfo", "VectorIndex", "snapshot_info", "snapshot_path"]
+__all__ = ["GRAPH_PARAMS", "TAG_DIMS", "Candidate", "SnapshotInfo", "VectorIndex", "snapshot_info", "snapshot_path"]
 
 #: Extra dimensions carrying a partition's tag (+-1/sqrt(TAG_DIMS) each).
 TAG_DIMS = 32
@@ -86,6 +86,8 @@ _EXPANSION_ADD = 64
 _EXPANSION_SEARCH = 48
 #: Bumped when the snapshot's layout changes (an older snapshot is rebuilt from the store).
 _SNAPSHOT_FORMAT = 2
+#: The graph's make, for files that depend on it (a benchmark's kept graph).
+GRAPH_PARAMS = f"{_GRAPH_DTYPE}-m{_CONNECTIVITY}-a{_EXPANSION_ADD}-s{_EXPANSION_SEARCH}-v{_SNAPSHOT_FORMAT}"
 #: Python bookkeeping per entry (key string, row record, dict and LRU slots), for `nbytes`.
 _PY_BYTES_PER_ENTRY = 420
 
@@ -458,6 +460,9 @@ class VectorIndex:
                     restored = Index.restore(data[name].tobytes())
                     if restored is None:
                         raise ValueError(f"{path}: graph {name} cannot be restored")
+                    # A saved graph does not keep its candidate-list sizes: usearch's defaults would come back.
+                    restored.expansion_add = _EXPANSION_ADD
+                    restored.expansion_search = _EXPANSION_SEARCH
                     vectors = np.array(data[f"vectors_{width}"], dtype=np.float32)
                     if vectors.ndim != 2 or vectors.shape[1] != width:
                         raise ValueError(f"{path}: the vectors of width {width} have shape {vectors.shape}")

@@ -226,3 +226,20 @@ def test_a_snapshot_of_another_format_is_refused_so_the_store_rebuilds_it(tmp_pa
     np.savez(path, **older)
     with pytest.raises(ValueError, match="another version of ax"):
         VectorIndex().load(path)
+
+
+def test_a_loaded_snapshot_searches_as_widely_as_a_built_index(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from axtui.cache import index as index_module
+
+    # Sizes usearch would never pick by default, so a graph left with its defaults is caught.
+    monkeypatch.setattr(index_module, "_EXPANSION_SEARCH", 37)
+    monkeypatch.setattr(index_module, "_EXPANSION_ADD", 53)
+    idx = VectorIndex()
+    idx.add("p", "k", unit(1, 0, 0, 0), created=1, expires=0)
+    path = tmp_path / "index.npz"
+    idx.save(path)
+    loaded = VectorIndex()
+    loaded.load(path)
+    graphs = [shelf.graph for shelf in loaded._shelves.values()]
+    assert graphs and all(g.expansion_search == 37 and g.expansion_add == 53 for g in graphs)
