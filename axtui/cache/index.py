@@ -35,14 +35,24 @@ query's partition; the exact re-check drops any other partition's row.
 (A tag of 64 signed one-hot classes was measured first: with 1,000
 partitions, 16 shared each class and recall of hits fell to 93 %.)
 
+Two copies of each row, for two jobs. The graph holds its vectors in
+bfloat16: it only proposes candidates, and comparing half the bytes makes
+a search and an add cost about half of float32's (at 100k rows, one
+thread: a search 0.26 -> 0.13 ms, recall unchanged at ~99.3 %). The
+float32 rows the embedder made sit beside it in one matrix per width
+(`_Shelf`), and the exact check reads only those: bfloat16 is off by
+~1e-3 in a cosine, which would move answers across the threshold.
+
 Memory is bounded: at ``capacity`` entries the least recently used (stored
 or hit) leave, and `add` returns their keys so the memory tier drops them
 too. Thread-safe: the graph is only touched under a lock, and the service
-searches and adds off the event loop.
+searches and adds off the event loop. usearch lets go of the interpreter
+while it searches or adds, so the indexer's thread runs beside the loop.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -60,8 +70,7 @@ from usearch.index import Index
 from axtui.locations import data_dir
 from axtui.store import Store
 
-__all__ = ["TAG_DIMS", "Candidate", "SnapshotInfo", "VectorIndex", "conversation_vector", "snapshot_info",
-           "snapshot_path"]
+__all__ = ["GRAPH_PARAMS", "TAG_DIMS", "Candidate", "SnapshotInfo", "VectorIndex", "snapshot_info", "snapshot_path"]
 
 #: Extra dimensions carrying a partition's tag (+-1/sqrt(TAG_DIMS) each).
 TAG_DIMS = 32
@@ -72,30 +81,25 @@ _BITS = np.arange(TAG_DIMS, dtype=np.uint64)
 #: 99.9 %, 64: 0.48 ms / 99.9 %. 40 measured 98.9-99.3 % at 100k rows (bench_cache.py), too
 #: close to the 99 % target: 48.
 _CONNECTIVITY = 16
+_GRAPH_DTYPE = "bf16"
 _EXPANSION_ADD = 64
 _EXPANSION_SEARCH = 48
+#: Bumped when the snapshot's layout changes (an older snapshot is rebuilt from the store).
+_SNAPSHOT_FORMAT = 2
+#: The graph's make, for files that depend on it (a benchmark's kept graph).
+GRAPH_PARAMS = f"{_GRAPH_DTYPE}-m{_CONNECTIVITY}-a{_EXPANSION_ADD}-s{_EXPANSION_SEARCH}-v{_SNAPSHOT_FORMAT}"
 #: Python bookkeeping per entry (key string, row record, dict and LRU slots), for `nbytes`.
 _PY_BYTES_PER_ENTRY = 420
 
 
-def conversation_vector(turns: np.ndarray) -> np.ndarray:
-    """One row for a conversation from its turns' unit vectors ``(turns, dim)``."""
-    t = np.asarray(turns, dtype=np.float32)
-    return np.ascontiguousarray((t / np.sqrt(t.shape[0])).reshape(-1), dtype=np.float32)
-
-
+@functools.lru_cache(maxsize=4096)
 def _tag(partition: str) -> np.ndarray:
-    """The partition's tag: unit length, signs from a stable hash of its name."""
+    """The partition's tag: unit length, signs from a stable hash of its name (read-only: it is shared)."""
     bits = np.uint64(zlib.crc32(partition.encode()))
     signs = ((bits >> _BITS) & np.uint64(1)).astype(np.float32) * 2 - 1
-    return signs / np.float32(np.sqrt(TAG_DIMS))
-
-
-def _tagged(vec: np.ndarray, partition: str) -> np.ndarray:
-    out = np.empty(vec.shape[0] + TAG_DIMS, dtype=np.float32)
-    out[: vec.shape[0]] = vec
-    out[vec.shape[0] :] = _tag(partition)
-    return out
+    tag = signs / np.float32(np.sqrt(TAG_DIMS))
+    tag.flags.writeable = False
+    return tag
 
 
 @dataclass(slots=True)
@@ -113,26 +117,52 @@ class _Row(NamedTuple):
 
     key: str
     partition: str
+    #: The entry's id in its width's graph (never reused).
     label: int
     width: int
     turns: int
     created: float
     expires: float
-
-
-def _stored(graph: Index, labels: list[int]) -> np.ndarray:
-    """The vectors the graph holds for ``labels`` (all present), one row each."""
-    got = graph.get(np.array(labels, dtype=np.uint64))
-    if isinstance(got, np.ndarray):
-        return got.reshape(len(labels), -1)
-    if got is None or any(v is None for v in got):
-        raise KeyError("a label asked for is not in the graph")
-    return np.stack([v for v in got if v is not None])
+    #: Its exact vector's row in its shelf's matrix (reused once the entry leaves).
+    slot: int = -1
 
 
 def _graph(width: int) -> Index:
-    return Index(ndim=width + TAG_DIMS, metric="ip", dtype="f32", connectivity=_CONNECTIVITY,
+    return Index(ndim=width + TAG_DIMS, metric="ip", dtype=_GRAPH_DTYPE, connectivity=_CONNECTIVITY,
                  expansion_add=_EXPANSION_ADD, expansion_search=_EXPANSION_SEARCH)  # fmt: skip
+
+
+class _Shelf:
+    """The rows of one width: a graph that proposes, and the exact vectors that decide.
+
+    The graph holds its vectors in bfloat16 (half the bytes to compare, so
+    a search and an add cost about half of float32's); the float32 vectors
+    the embedder made are kept beside it, one matrix row per entry, and the
+    exact check reads only those.
+    """
+
+    def __init__(self, width: int, graph: Index | None = None, vectors: np.ndarray | None = None) -> None:
+        self.width = width
+        self.graph = graph if graph is not None else _graph(width)
+        self.vectors = vectors if vectors is not None else np.empty((64, width), dtype=np.float32)
+        #: Slots below this were used at some time; freed ones wait in `free`.
+        self.top = 0 if vectors is None else vectors.shape[0]
+        self.free: list[int] = []
+
+    def take(self, n: int) -> np.ndarray:
+        """``n`` free slots (the matrix grows by doubling when it must)."""
+        reused = [self.free.pop() for _ in range(min(n, len(self.free)))]
+        fresh = n - len(reused)
+        if self.top + fresh > self.vectors.shape[0]:
+            grown = np.empty((max(2 * self.vectors.shape[0], self.top + fresh), self.width), dtype=np.float32)
+            grown[: self.top] = self.vectors[: self.top]
+            self.vectors = grown
+        slots = np.array(reused + list(range(self.top, self.top + fresh)), dtype=np.int64)
+        self.top += fresh
+        return slots
+
+    def nbytes(self) -> int:
+        return int(self.graph.memory_usage) + self.vectors.nbytes
 
 
 class VectorIndex:
@@ -148,7 +178,7 @@ class VectorIndex:
         self.capacity = capacity
         #: Entries that left because the index was full.
         self.evictions = 0
-        self._graphs: dict[int, Index] = {}
+        self._shelves: dict[int, _Shelf] = {}
         #: By key, least recently used first.
         self._rows: OrderedDict[str, _Row] = OrderedDict()
         self._by_label: dict[int, _Row] = {}
@@ -175,26 +205,15 @@ class VectorIndex:
             created: when it was stored (epoch seconds).
             expires: when it expires (epoch seconds; 0 for never).
         """
-        vec = conversation_vector(turns)
-        nturns = int(np.asarray(turns).shape[0])
-        row_vec = _tagged(vec, partition)
-        width = vec.shape[0]
-        with self._lock:
-            self._apply_pending()
-            self._put(_Row(key, partition, 0, width, nturns, created, expires), row_vec)
-            evicted: list[str] = []
-            while self.capacity and len(self._rows) > self.capacity:
-                victim = next(iter(self._rows))
-                self._drop(victim)
-                evicted.append(victim)
-            self.evictions += len(evicted)
-            return evicted
+        t = np.asarray(turns, dtype=np.float32)
+        return self.add_many([partition], [key], t.reshape(1, *t.shape), created=np.array([created]),
+                             expires=np.array([expires]), threads=1)  # fmt: skip
 
     def add_many(
         self, partitions: list[str], keys: list[str], turns: np.ndarray, *, created: np.ndarray, expires: np.ndarray,
         threads: int = 0,
     ) -> list[str]:
-        """Index many conversations of one shape at once (start-up, benchmarks); returns the keys evicted.
+        """Index many conversations of one shape at once; returns the keys evicted (least recently used).
 
         Args:
             partitions: each entry's partition.
@@ -211,22 +230,25 @@ class VectorIndex:
         if n == 0:
             return []
         width = nturns * t.shape[2]
-        rows_vec = np.zeros((n, width + TAG_DIMS), dtype=np.float32)
+        rows_vec = np.empty((n, width + TAG_DIMS), dtype=np.float32)
         rows_vec[:, :width] = (t / np.sqrt(nturns)).reshape(n, width)
-        tags = {p: _tag(p) for p in set(partitions)}
-        rows_vec[:, width:] = np.stack([tags[p] for p in partitions])
+        for i, p in enumerate(partitions):
+            rows_vec[i, width:] = _tag(p)
         with self._lock:
             self._apply_pending()
             for key in keys:
                 self._drop(key)
-            graph = self._graphs.get(width)
-            if graph is None:
-                graph = self._graphs[width] = _graph(width)
+            shelf = self._shelves.get(width)
+            if shelf is None:
+                shelf = self._shelves[width] = _Shelf(width)
             labels = np.arange(self._next_label, self._next_label + n, dtype=np.uint64)
             self._next_label += n
-            graph.add(labels, rows_vec, threads=threads)
+            slots = shelf.take(n)
+            shelf.vectors[slots] = rows_vec[:, :width]
+            shelf.graph.add(labels, rows_vec, threads=threads)
             for i, (key, part) in enumerate(zip(keys, partitions, strict=True)):
-                row = _Row(key, part, int(labels[i]), width, nturns, float(created[i]), float(expires[i]))
+                row = _Row(key, part, int(labels[i]), width, nturns, float(created[i]), float(expires[i]),
+                           int(slots[i]))  # fmt: skip
                 self._rows[key] = row
                 self._by_label[row.label] = row
                 self._sizes[part] = self._sizes.get(part, 0) + 1
@@ -237,18 +259,6 @@ class VectorIndex:
                 evicted.append(victim)
             self.evictions += len(evicted)
             return evicted
-
-    def _put(self, row: _Row, row_vec: np.ndarray) -> None:
-        self._drop(row.key)
-        graph = self._graphs.get(row.width)
-        if graph is None:
-            graph = self._graphs[row.width] = _graph(row.width)
-        row = row._replace(label=self._next_label)
-        self._next_label += 1
-        graph.add(row.label, row_vec, threads=1)
-        self._rows[row.key] = row
-        self._by_label[row.label] = row
-        self._sizes[row.partition] = self._sizes.get(row.partition, 0) + 1
 
     def touch(self, key: str) -> None:
         """Mark an entry as just used (a hit), so it leaves last; never waits for the lock."""
@@ -272,7 +282,9 @@ class VectorIndex:
         if row is None:
             return False
         del self._by_label[row.label]
-        self._graphs[row.width].remove(row.label)
+        shelf = self._shelves[row.width]
+        shelf.graph.remove(row.label)
+        shelf.free.append(row.slot)
         left = self._sizes[row.partition] - 1
         if left:
             self._sizes[row.partition] = left
@@ -296,7 +308,7 @@ class VectorIndex:
         """Forget everything."""
         with self._lock:
             self._pending.clear()
-            self._graphs.clear()
+            self._shelves.clear()
             self._rows.clear()
             self._by_label.clear()
             self._sizes.clear()
@@ -311,9 +323,9 @@ class VectorIndex:
         """Live entries of ``partition`` whose mean turn cosine is at least ``threshold``, best first.
 
         The graph proposes candidates; each is checked exactly (partition,
-        expiry, age and every turn's cosine), so a candidate returned is as
-        similar as it says. An entry the graph fails to propose is missed
-        (the recall the benchmark measures).
+        expiry, age and every turn's cosine, from the float32 vectors), so a
+        candidate returned is as similar as it says. An entry the graph fails
+        to propose is missed (the recall the benchmark measures).
 
         Args:
             partition: the query's partition.
@@ -339,20 +351,26 @@ class VectorIndex:
     def _search(
         self, partition: str, turns: np.ndarray, threshold: float, now: float, min_created: float
     ) -> list[Candidate]:
-        q = conversation_vector(turns)
-        width = q.shape[0]
-        nturns = int(np.asarray(turns).shape[0])
-        query = _tagged(q, partition)
         # Called with the lock held.
         self._apply_pending()
-        graph = self._graphs.get(width)
-        if graph is None or partition not in self._sizes:
+        t = turns if turns.dtype == np.float32 else turns.astype(np.float32)
+        nturns = t.shape[0]
+        width = t.size
+        shelf = self._shelves.get(width)
+        if shelf is None or partition not in self._sizes:
             return []
+        query = np.empty(width + TAG_DIMS, dtype=np.float32)
+        if nturns == 1:
+            query[:width] = t[0]
+        else:
+            np.multiply(t.reshape(-1), np.float32(1 / np.sqrt(nturns)), out=query[:width])
+        query[width:] = _tag(partition)
         # Ask for more than k: the exact check may drop some.
-        found = graph.search(query, self.k + 8, threads=1)
+        found = shelf.graph.search(query, self.k + 8, threads=1)
+        by_label = self._by_label
         rows: list[_Row] = []
         for label in found.keys.tolist():
-            row = self._by_label.get(int(label))
+            row = by_label.get(label)
             if row is None or row.partition != partition:
                 continue
             if (row.expires and row.expires <= now) or row.created < min_created:
@@ -360,22 +378,23 @@ class VectorIndex:
             rows.append(row)
         if not rows:
             return []
-        vectors = _stored(graph, [r.label for r in rows])[:, :width]
-        per_turn = np.einsum("ktd,td->kt", vectors.reshape(len(rows), nturns, -1), q.reshape(nturns, -1)) * nturns
-        mean = per_turn.mean(axis=1)
-        mins = per_turn.min(axis=1)
-        order = np.argsort(-mean)
-        return [
-            Candidate(rows[i].key, float(mean[i]), float(mins[i]))
-            for i in order[: self.k].tolist()
-            if mean[i] >= threshold - 1e-6
-        ]
+        stored = shelf.vectors[[r.slot for r in rows]]
+        if nturns == 1:
+            mean = mins = stored @ t[0]
+        else:
+            # Rows hold each turn scaled by 1/sqrt(turns): times sqrt(turns) is each turn's cosine.
+            per_turn = np.einsum("ktd,td->kt", stored.reshape(len(rows), nturns, -1), t) * np.float32(np.sqrt(nturns))
+            mean = per_turn.mean(axis=1)
+            mins = per_turn.min(axis=1)
+        order = np.argsort(-mean)[: self.k].tolist()
+        floor = threshold - 1e-6
+        return [Candidate(rows[i].key, float(mean[i]), float(mins[i])) for i in order if mean[i] >= floor]
 
     def nbytes(self) -> int:
-        """Memory held by the graphs, their vectors and the bookkeeping (approximate)."""
+        """Memory held by the graphs, the exact vectors and the bookkeeping (approximate)."""
         with self._lock:
-            graphs = sum(int(g.memory_usage) for g in self._graphs.values())
-            return graphs + _PY_BYTES_PER_ENTRY * len(self._rows)
+            held = sum(shelf.nbytes() for shelf in self._shelves.values())
+            return held + _PY_BYTES_PER_ENTRY * len(self._rows)
 
     def bytes_per_entry(self) -> int:
         """`nbytes` per entry held (0 when empty)."""
@@ -385,11 +404,12 @@ class VectorIndex:
     # -- snapshots: start-up loads one instead of rebuilding the graphs --------------------------
 
     def save(self, path: Path) -> int:
-        """Write the index to ``path`` atomically (graphs and rows); returns how many entries."""
+        """Write the index to ``path`` atomically (graphs, exact vectors and rows); returns how many entries."""
         with self._lock:
             self._apply_pending()
             rows = list(self._rows.values())
             arrays: dict[str, Any] = {
+                "format": np.array([_SNAPSHOT_FORMAT], dtype=np.int64),
                 "keys": np.array([r.key for r in rows], dtype="S64"),
                 "partitions": np.array([r.partition for r in rows], dtype="S64"),
                 "labels": np.array([r.label for r in rows], dtype=np.uint64),
@@ -399,10 +419,12 @@ class VectorIndex:
                 "expires": np.array([r.expires for r in rows], dtype=np.float64),
                 "next_label": np.array([self._next_label], dtype=np.uint64),
             }
-            for width, graph in self._graphs.items():
-                buffer = graph.save()
+            for width, shelf in self._shelves.items():
+                buffer = shelf.graph.save()
                 assert buffer is not None  # saved to memory, not to a path
                 arrays[f"graph_{width}"] = np.frombuffer(bytes(buffer), dtype=np.uint8)
+                # The exact vectors in the order of this width's rows: a load gives them slots 0..n-1.
+                arrays[f"vectors_{width}"] = shelf.vectors[[r.slot for r in rows if r.width == width]]
         tmp = path.with_name(path.name + ".tmp")
         # Readable by its owner only, like the store it indexes.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -422,35 +444,53 @@ class VectorIndex:
             ValueError: the file is not a snapshot of this format.
         """
         with np.load(path, allow_pickle=False) as data:
-            graphs: dict[int, Index] = {}
-            for name in data.files:
-                if name.startswith("graph_"):
-                    restored = Index.restore(data[name].tobytes())
-                    if restored is None:
-                        raise ValueError(f"{path}: graph {name} cannot be restored")
-                    graphs[int(name[6:])] = restored
-            rows = [
+            if "format" not in data.files or int(data["format"][0]) != _SNAPSHOT_FORMAT:
+                raise ValueError(f"{path} was written by another version of ax")
+            stored = [
                 _Row(k.decode(), p.decode(), int(label), int(w), int(t), float(c), float(e))
                 for k, p, label, w, t, c, e in zip(
                     data["keys"], data["partitions"], data["labels"], data["widths"], data["turns"],
                     data["created"], data["expires"], strict=True,
                 )
             ]
+            shelves: dict[int, _Shelf] = {}
+            for name in data.files:
+                if name.startswith("graph_"):
+                    width = int(name[6:])
+                    restored = Index.restore(data[name].tobytes())
+                    if restored is None:
+                        raise ValueError(f"{path}: graph {name} cannot be restored")
+                    # A saved graph does not keep its candidate-list sizes: usearch's defaults would come back.
+                    restored.expansion_add = _EXPANSION_ADD
+                    restored.expansion_search = _EXPANSION_SEARCH
+                    vectors = np.array(data[f"vectors_{width}"], dtype=np.float32)
+                    if vectors.ndim != 2 or vectors.shape[1] != width:
+                        raise ValueError(f"{path}: the vectors of width {width} have shape {vectors.shape}")
+                    shelves[width] = _Shelf(width, restored, vectors)
             next_label = int(data["next_label"][0])
-        if any(r.width not in graphs for r in rows):
-            raise ValueError(f"{path}: a row's graph is missing")
+        rows: list[_Row] = []
+        seen: dict[int, int] = {}
+        for r in stored:
+            if r.width not in shelves:
+                raise ValueError(f"{path}: a row's graph is missing")
+            slot = seen.get(r.width, 0)
+            seen[r.width] = slot + 1
+            rows.append(r._replace(slot=slot))
+        if any(shelf.top != seen.get(width, 0) for width, shelf in shelves.items()):
+            raise ValueError(f"{path}: the vectors do not match the rows")
         with self._lock:
             self._apply_pending()
-            kept = [(r, _stored(self._graphs[r.width], [r.label])[0]) for r in self._rows.values()]
-            self._graphs = graphs
+            kept = [(r, self._shelves[r.width].vectors[r.slot].copy()) for r in self._rows.values()]
+            self._shelves = shelves
             self._rows = OrderedDict((r.key, r) for r in rows)
             self._by_label = {r.label: r for r in rows}
             self._sizes = {}
             for r in rows:
                 self._sizes[r.partition] = self._sizes.get(r.partition, 0) + 1
             self._next_label = next_label
-            for row, row_vec in kept:
-                self._put(row, row_vec)
+        for row, vec in kept:
+            turns = vec.reshape(row.turns, -1) * np.float32(np.sqrt(row.turns))
+            self.add(row.partition, row.key, turns, created=row.created, expires=row.expires)
         return len(rows)
 
     def held_keys(self) -> list[str]:

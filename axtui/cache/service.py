@@ -18,9 +18,10 @@ background), indexed, and the row is queued for the store's writer thread.
 Nothing slow runs on the event loop, and every queue is bounded. Adding
 to the graph (~0.1-0.5 ms a vector) is left to the `Indexer`'s thread,
 in batches. A search (~0.2-0.7 ms of CPU on this busy 2-core machine,
-about flat with the index's size: bench_cache.py) runs on the loop when
-the index is free and on a search thread when it is busy, so the loop
-never waits for the index's lock. A cache may lose a write, never hold
+about flat with the index's size: bench_cache.py) runs on the loop while
+the index is small and free, and on a search thread when it is large
+(usearch searches without the interpreter's lock, beside the loop) or
+busy, so the loop never waits for the index's lock. A cache may lose a write, never hold
 up a call: a store whose background work is full (`_MAX_PENDING` stores
 waiting for an embedder or the indexer, or the store tier's
 ``write_queue``) is dropped and counted in ``dropped_writes``. The entry
@@ -69,6 +70,10 @@ T = TypeVar("T")
 
 #: Texts longer than this are embedded and guarded on a worker thread, not the event loop.
 _INLINE_CHARS = 4_000
+#: Graphs smaller than this are searched on the event loop (~0.05-0.1 ms); a larger one's search
+#: (0.15-0.3 ms) goes to the search thread, where usearch runs beside the loop without the GIL,
+#: for ~0.03 ms of the loop's time to hand it over and take the answer back.
+_INLINE_SEARCH_ROWS = 5_000
 #: Stores whose background part may wait at once (embedding; indexing); more are dropped and counted.
 _MAX_PENDING = 1_024
 
@@ -337,8 +342,10 @@ class AnswerCache:
         vectors = await self._embed(texts, caller)
         if vectors is None:
             return None
-        candidates = self.index.try_search(partition, vectors, policy.threshold, now=now, min_created=min_created)
-        if candidates is None:  # the index thread is adding: search there, after it
+        candidates = None
+        if len(self.index) < _INLINE_SEARCH_ROWS:
+            candidates = self.index.try_search(partition, vectors, policy.threshold, now=now, min_created=min_created)
+        if candidates is None:  # a large graph, or the indexer is adding: search on the search thread
             candidates = await asyncio.get_running_loop().run_in_executor(
                 self._index_thread,
                 lambda: self.index.search(partition, vectors, policy.threshold, now=now, min_created=min_created),
@@ -379,7 +386,7 @@ class AnswerCache:
             return None
         # A turn without words (only filler, or only a tool call) cannot be
         # compared by meaning: such conversations are matched exactly only.
-        if not np.all((vectors * vectors).sum(axis=1) > 0.25):
+        if not all(float(row @ row) > 0.25 for row in vectors):
             return None
         return vectors
 

@@ -282,3 +282,27 @@ async def test_a_write_that_fails_is_logged_and_the_writer_goes_on(make_cache: M
     await put(cache, request("plain"))
     fresh = make_cache()
     assert await fresh.lookup(request("plain"), ALICE, PLAIN) is not None
+
+
+async def test_a_large_index_is_searched_beside_the_event_loop_with_the_same_answers(
+    make_cache: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from axtui.cache import service
+
+    cache = make_cache()
+    await put(cache, request("In Python, how do I read a file line by line?"), cost=77)
+    searched_on: list[str] = []
+    search = cache.index.search
+
+    def recording(*args: object, **kwargs: object) -> object:
+        searched_on.append(threading.current_thread().name)
+        return search(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cache.index, "search", recording)
+    monkeypatch.setattr(service, "_INLINE_SEARCH_ROWS", 1)  # the one entry makes the index "large"
+    hit = await cache.lookup(request("How do I read a file line by line in Python?"), ALICE, PLAIN)
+    assert hit is not None and hit.kind == "semantic" and hit.saved_nanos == 77
+    assert await cache.lookup(request("How do I delete a file in Python?"), ALICE, PLAIN) is None
+    assert len(searched_on) == 2 and all(name.startswith("ax-cache-search") for name in searched_on)

@@ -197,3 +197,49 @@ def test_a_broken_snapshot_is_an_error_not_a_crash(tmp_path: Path) -> None:
     path.write_bytes(b"not a snapshot")
     with pytest.raises((ValueError, OSError)):
         VectorIndex().load(path)
+
+
+def test_similarity_is_the_exact_float32_cosine_not_the_graphs_rounded_one() -> None:
+    # The graph keeps bfloat16 (8 bits of mantissa): a cosine read from it is off by ~1e-3,
+    # enough to turn a near-threshold miss into a hit. The check must read the float32 vectors.
+    rng = np.random.default_rng(7)
+    stored = rand(rng, 200, 256)
+    idx = VectorIndex()
+    idx.add_many(["p"] * 200, [f"k{i}" for i in range(200)], stored[:, None, :], created=np.zeros(200),
+                 expires=np.zeros(200))
+    for i in range(0, 200, 17):
+        query = unit_rows(stored[i] + 0.05 * rng.standard_normal(256).astype(np.float32))
+        exact = float(stored[i] @ query[0])
+        found = {c.key: c for c in idx.search("p", query, -1.0, now=1)}
+        assert found[f"k{i}"].mean == pytest.approx(exact, abs=1e-6)
+        # A threshold a hair above the exact cosine never admits it, whatever the graph's rounding says.
+        assert f"k{i}" not in {c.key for c in idx.search("p", query, exact + 2e-5, now=1)}
+
+
+def test_a_snapshot_of_another_format_is_refused_so_the_store_rebuilds_it(tmp_path: Path) -> None:
+    idx = VectorIndex()
+    idx.add("p", "k", unit(1, 0, 0, 0), created=1, expires=0)
+    path = tmp_path / "index.npz"
+    idx.save(path)
+    with np.load(path) as data:
+        older = {name: data[name] for name in data.files if name != "format"}
+    np.savez(path, **older)
+    with pytest.raises(ValueError, match="another version of ax"):
+        VectorIndex().load(path)
+
+
+def test_a_loaded_snapshot_searches_as_widely_as_a_built_index(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from axtui.cache import index as index_module
+
+    # Sizes usearch would never pick by default, so a graph left with its defaults is caught.
+    monkeypatch.setattr(index_module, "_EXPANSION_SEARCH", 37)
+    monkeypatch.setattr(index_module, "_EXPANSION_ADD", 53)
+    idx = VectorIndex()
+    idx.add("p", "k", unit(1, 0, 0, 0), created=1, expires=0)
+    path = tmp_path / "index.npz"
+    idx.save(path)
+    loaded = VectorIndex()
+    loaded.load(path)
+    graphs = [shelf.graph for shelf in loaded._shelves.values()]
+    assert graphs and all(g.expansion_search == 37 and g.expansion_add == 53 for g in graphs)
