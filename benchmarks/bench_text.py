@@ -35,16 +35,19 @@ from benchmarks.prompts import prompt  # noqa: E402
 from tests.cache import test_text_reference as ref  # noqa: E402
 
 
-def per_text_us(texts: list[str], work: Callable[[str], object], forget: Callable[[], None]) -> float:
-    """The best of several runs over ``texts``, in microseconds per text (remembered texts forgotten first)."""
-    best = float("inf")
-    for _ in range(max(7, 3000 // len(texts))):
-        forget()
-        start = time.perf_counter()
-        for t in texts:
-            work(t)
-        best = min(best, time.perf_counter() - start)
-    return best / len(texts) * 1e6
+def per_text_us(
+    texts: list[str], works: tuple[Callable[[str], object], ...], forget: Callable[[], None]
+) -> list[float]:
+    """Each work's best run over ``texts``, in microseconds per text (runs alternate; remembered texts forgotten)."""
+    best = [float("inf")] * len(works)
+    for _ in range(max(9, 3000 // len(texts))):
+        for i, work in enumerate(works):
+            forget()
+            start = time.perf_counter()
+            for t in texts:
+                work(t)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return [b / len(texts) * 1e6 for b in best]
 
 
 def measure(name: str, texts: list[str]) -> None:
@@ -75,8 +78,7 @@ def measure(name: str, texts: list[str]) -> None:
     ]
     print(f"{name} ({len(texts)} distinct texts, {sum(map(len, texts)) / len(texts):.0f} characters on average)")
     for label, new, old in rows:
-        before = per_text_us(texts, old, forget)
-        after = per_text_us(texts, new, forget)
+        before, after = per_text_us(texts, (old, new), forget)
         print(f"  {label:18s} baseline {before:8.1f} us/text   now {after:8.1f} us/text   {before / after:4.1f}x")
 
 
