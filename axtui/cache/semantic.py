@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -87,8 +88,8 @@ class BuiltinEmbedder:
         self.dim = dim
         self.name = f"builtin-ngram-{dim}"
         self._mask = dim - 1
-        #: The vectors of the texts seen last, least recently used first (a dict keeps its order).
-        self._memo: dict[str, np.ndarray] = {}
+        #: The vectors of the texts seen last, least recently used first.
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
         #: Words and word pairs recur across texts: their features' hashes are remembered.
         self._tokens: dict[str, _Word] = {}
         self._pairs: dict[tuple[str, str], int] = {}
@@ -102,12 +103,14 @@ class BuiltinEmbedder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         memo = self._memo
         for i, text in enumerate(texts):
+            # Taken out and put back last: the least recently used text leaves first. Each step
+            # is one call into C, so a lookup in a worker thread cannot break one on the loop.
             vec = memo.pop(text, None)
             if vec is None:
                 vec = self._one(text)
-                if len(memo) >= _MAX_TEXTS:
-                    memo.pop(next(iter(memo), ""), None)
             memo[text] = vec
+            if len(memo) > _MAX_TEXTS:
+                memo.popitem(last=False)
             out[i] = vec
         return out
 
