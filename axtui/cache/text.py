@@ -154,21 +154,16 @@ def word_tuple(text: str) -> tuple[str, ...]:
     i = 0
     while i < n:
         tok = tokens[i]
-        phrases = get(tok)
-        if phrases is not None:
-            for phrase in phrases:
-                k = len(phrase)
-                if tokens[i : i + k] == phrase:
-                    i += k
-                    break
-            else:
-                phrases = None
-            if phrases is not None:
-                continue
-        # "so" and "well" are fillers only when they open the question.
-        if out or tok not in _LEADING_FILLERS:
-            out.append(tok)
-        i += 1
+        for phrase in get(tok, ()):
+            k = len(phrase)
+            if tokens[i : i + k] == phrase:
+                i += k
+                break
+        else:
+            # "so" and "well" are fillers only when they open the question.
+            if out or tok not in _LEADING_FILLERS:
+                out.append(tok)
+            i += 1
     return tuple(out)
 
 
