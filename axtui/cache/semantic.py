@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import struct
 import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -88,6 +89,7 @@ class BuiltinEmbedder:
         self.dim = dim
         self.name = f"builtin-ngram-{dim}"
         self._mask = dim - 1
+        self._doubles = struct.Struct(f"={dim}d")  # native order, as numpy reads it
         #: The vectors of the texts seen last, least recently used first.
         self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
         #: Words and word pairs recur across texts: their features' hashes are remembered.
@@ -151,7 +153,8 @@ class BuiltinEmbedder:
         # The norm in plain Python: numpy's (a BLAS dot) lets go of the GIL, and
         # on a busy server a background thread then holds the event loop up.
         norm = math.hypot(*acc)
-        vec = np.fromiter(acc, dtype=np.float32, count=self.dim)
+        # Packed as doubles in one call, then rounded to float32 (as np.array(acc, float32) rounds).
+        vec = np.frombuffer(self._doubles.pack(*acc), dtype=np.float64).astype(np.float32)
         if norm > 0:
             vec /= norm
         return vec
