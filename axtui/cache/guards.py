@@ -142,7 +142,8 @@ def _number(token: str) -> str:
     body, pct = (token[:-1], "%") if token.endswith("%") else (token, "")
     if "." in body and body.replace(".", "", 1).isdigit():
         body = body.rstrip("0").rstrip(".") or "0"
-    if body.isdigit():
+    # Decimal digits only: int() refuses other digits (Ethiopic ፩), which stay as written.
+    if body.isdecimal():
         body = str(int(body))
     return body + pct
 

@@ -124,7 +124,8 @@ def _number(token: str) -> str:
     body, pct = (token[:-1], "%") if token.endswith("%") else (token, "")
     if "." in body and body.replace(".", "", 1).isdigit():
         body = body.rstrip("0").rstrip(".") or "0"
-    if body.isdigit():
+    # (isdigit() here raised on non-decimal digits such as Ethiopic ፩: no stored entry has them)
+    if body.isdecimal():
         body = str(int(body))
     return body + pct
 
