@@ -21,8 +21,9 @@ import itertools
 import re
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from axtui.cache._names import NAMES
 from axtui.cache.text import STOPWORDS, word_tuple
@@ -46,7 +47,9 @@ _NEGATIONS = frozenset(
 
 _THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?%?$")
 _QUOTED = re.compile(r"(?<!\w)(?:'([^'\n]{1,60})'|\"([^\"\n]{1,60})\"|`([^`\n]{1,80})`)(?!\w)")
-_WORD = re.compile(r"[^\W_][\w'.-]*")
+# A word (``[^\W_][\w'.-]*``) with the gap before it: what ends the previous word up to this one.
+_GAP_WORD = re.compile(r"([\W_]*)([^\W_][\w'.-]*)")
+_ASCII_GAP_WORD = re.compile(_GAP_WORD.pattern, re.ASCII)  # the same on ASCII text, faster
 _SENTENCE_START = re.compile(r"[.!?:;\n\"'(\[]")
 #: First words of the two-word names ("new york"): only pairs starting with one are looked up.
 _PAIR_FIRSTS = frozenset(n.split(" ", 1)[0] for n in NAMES if " " in n)
@@ -54,17 +57,34 @@ _ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
 _ASCII_LETTERS = _ASCII_UPPER + _ASCII_UPPER.lower()
 
 
+K = TypeVar("K")
+
+#: Words, word pairs and names recur across prompts: their hashes are remembered (bounded memos).
 _HASHES: dict[str, int] = {}
+_PAIR_HASHES: dict[tuple[str, str], int] = {}
+_MAX_MEMO = 200_000
 
 
-def _h(text: str) -> int:
-    # Words and word pairs recur across prompts: their hashes are remembered (a bounded memo).
-    h = _HASHES.get(text)
-    if h is None:
-        if len(_HASHES) > 200_000:
-            _HASHES.clear()
-        h = _HASHES[text] = zlib.crc32(text.encode())
-    return h
+def _hashes(memo: dict[K, int], keys: Iterable[K], spell: Callable[[K], str]) -> list[int]:
+    """The CRC-32 of each key's spelling, remembered ones looked up in one pass."""
+    keys = list(keys)
+    found = list(map(memo.get, keys))
+    if None in found:
+        if len(memo) > _MAX_MEMO:
+            memo.clear()
+        for i, h in enumerate(found):
+            if h is None:
+                key = keys[i]
+                found[i] = memo[key] = zlib.crc32(spell(key).encode())
+    return cast(list[int], found)
+
+
+def _word(text: str) -> str:
+    return text
+
+
+def _pair(pair: tuple[str, str]) -> str:
+    return f"{pair[0]} {pair[1]}"
 
 
 def _pack(hashes: Iterable[int]) -> bytes:
@@ -122,7 +142,8 @@ def _number(token: str) -> str:
     body, pct = (token[:-1], "%") if token.endswith("%") else (token, "")
     if "." in body and body.replace(".", "", 1).isdigit():
         body = body.rstrip("0").rstrip(".") or "0"
-    if body.isdigit():
+    # Decimal digits only: int() refuses other digits (Ethiopic ፩), which stay as written.
+    if body.isdecimal():
         body = str(int(body))
     return body + pct
 
@@ -140,19 +161,18 @@ def _shouting(text: str) -> bool:
     return letters > 0 and upper > 0.6 * letters
 
 
-def _names_in(text: str, toks: Sequence[str]) -> set[str]:
+def _names_in(text: str, toks: Sequence[str], alpha: bool) -> set[str]:
     names: set[str] = set()
     if text != text.lower() and not _shouting(text):
-        prev_end = 0
-        for m in _WORD.finditer(text):
-            raw = m.group(0)
+        first = True
+        for gap, raw in (_ASCII_GAP_WORD if text.isascii() else _GAP_WORD).findall(text):
             if raw != raw.lower():
                 # Only the gap since the previous word decides whether a sentence starts here.
-                at_sentence_start = prev_end == 0 or _SENTENCE_START.search(text, prev_end, m.start()) is not None
+                at_sentence_start = first or _SENTENCE_START.search(gap) is not None
                 capital = raw[0].isupper() and not at_sentence_start
                 if capital or sum(c.isupper() for c in raw) >= 2:
                     names.update(w for w in word_tuple(raw) if w not in STOPWORDS)
-            prev_end = m.end()
+            first = False
     if "'" in text or '"' in text or "`" in text:
         for m in _QUOTED.finditer(text):
             names.update(word_tuple(next(g for g in m.groups() if g is not None)))
@@ -161,29 +181,35 @@ def _names_in(text: str, toks: Sequence[str]) -> set[str]:
         for i in range(len(toks) - 1):
             if toks[i] in _PAIR_FIRSTS and (pair := f"{toks[i]} {toks[i + 1]}") in NAMES:
                 names.add(pair)
-    names.update(t for t in toks if not t.isalpha() and not t[0].isdigit() and any(c.isdigit() for c in t))
+    if not alpha:
+        names.update(t for t in toks if not t.isalpha() and not t[0].isdigit() and any(c.isdigit() for c in t))
     return names
 
 
 def features(text: str) -> GuardFeatures:
     """The guard features of one turn's text."""
     toks = word_tuple(text)
+    # Most texts are words only: then no token is a number or has a digit, and few are number words.
+    alpha = "".join(toks).isalpha()
     numbers: list[str] = []
     negations = 0
-    for tok in toks:
-        if tok[0].isdigit():
-            numbers.append(_number(tok))
-        elif tok in _NUMBER_WORDS:
-            numbers.append(_NUMBER_WORDS[tok])
-        elif tok in _NEGATIONS:
-            negations += 1
-    vocab = set(toks)
-    vocab.update(f"{a} {b}" for a, b in itertools.pairwise(toks))
+    if not alpha or not _NUMBER_WORDS.keys().isdisjoint(toks):
+        for tok in toks:
+            if tok[0].isdigit():
+                numbers.append(_number(tok))
+            elif tok in _NUMBER_WORDS:
+                numbers.append(_NUMBER_WORDS[tok])
+            elif tok in _NEGATIONS:
+                negations += 1
+    elif not _NEGATIONS.isdisjoint(toks):
+        negations = len([t for t in toks if t in _NEGATIONS])
+    vocab = _hashes(_HASHES, set(toks), _word)
+    vocab += _hashes(_PAIR_HASHES, set(itertools.pairwise(toks)), _pair)
     return GuardFeatures(
-        numbers=_pack(_h(n) for n in numbers),
+        numbers=_pack(_hashes(_HASHES, numbers, _word)) if numbers else b"",
         negations=negations,
-        names=_pack(_h(n) for n in _names_in(text, toks)),
-        vocab=_pack(_h(v) for v in vocab),
+        names=_pack(_hashes(_HASHES, _names_in(text, toks, alpha), _word)),
+        vocab=_pack(vocab),
     )
 
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import struct
 import zlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
@@ -33,6 +35,8 @@ __all__ = ["BuiltinEmbedder", "EmbedFn", "Embedder", "ProviderEmbedder", "unit_r
 
 #: Words (and word pairs) whose features `BuiltinEmbedder` remembers before starting afresh.
 _MAX_MEMO = 100_000
+#: Texts whose vectors `BuiltinEmbedder` remembers (the least recently used leave first).
+_MAX_TEXTS = 4096
 
 #: What compose hands a `ProviderEmbedder`: texts and the caller to bill -> one vector per text.
 EmbedFn = Callable[[list[str], Caller], Awaitable[list[list[float]]]]
@@ -85,10 +89,12 @@ class BuiltinEmbedder:
         self.dim = dim
         self.name = f"builtin-ngram-{dim}"
         self._mask = dim - 1
-        self._memo: LRUCache[str, np.ndarray] = LRUCache(maxsize=4096)
+        self._doubles = struct.Struct(f"={dim}d")  # native order, as numpy reads it
+        #: The vectors of the texts seen last, least recently used first.
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
         #: Words and word pairs recur across texts: their features' hashes are remembered.
-        self._tokens: dict[str, tuple[tuple[int, float], ...]] = {}
-        self._pairs: dict[str, int] = {}
+        self._tokens: dict[str, _Word] = {}
+        self._pairs: dict[tuple[str, str], int] = {}
 
     async def embed(self, texts: Sequence[str], caller: Caller | None = None) -> np.ndarray:
         """Unit vectors for ``texts`` (see the class docstring)."""
@@ -97,11 +103,16 @@ class BuiltinEmbedder:
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
         """The same as `embed`, without an event loop (eval, benchmarks)."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        memo = self._memo
         for i, text in enumerate(texts):
-            vec = self._memo.get(text)
+            # Taken out and put back last: the least recently used text leaves first. Each step
+            # is one call into C, so a lookup in a worker thread cannot break one on the loop.
+            vec = memo.pop(text, None)
             if vec is None:
                 vec = self._one(text)
-                self._memo[text] = vec
+            memo[text] = vec
+            if len(memo) > _MAX_TEXTS:
+                memo.popitem(last=False)
             out[i] = vec
         return out
 
@@ -114,21 +125,21 @@ class BuiltinEmbedder:
         if len(tokens) > _MAX_MEMO:
             tokens.clear()
         for tok in word_tuple(text):
-            features = tokens.get(tok)
-            if features is None:
-                features = tokens[tok] = _token_features(tok)
+            word = tokens.get(tok)
+            if word is None:
+                word = tokens[tok] = _word(tok)
+            features, is_content = word
             for h, w in features:
                 weights[h] = get(h, 0.0) + w
-            if tok not in STOPWORDS:
+            if is_content:
                 content.append(tok)
         pairs = self._pairs
         if len(pairs) > _MAX_MEMO:
             pairs.clear()
-        for a, b in itertools.pairwise(content):
-            key = f"{a} {b}"
-            ph = pairs.get(key)
+        for pair in itertools.pairwise(content):
+            ph = pairs.get(pair)
             if ph is None:
-                ph = pairs[key] = zlib.crc32(f"b:{key}".encode())
+                ph = pairs[pair] = zlib.crc32(f"b:{pair[0]} {pair[1]}".encode())
             weights[ph] = get(ph, 0.0) + 0.7
         # Summed in a list of Python floats: indexing a numpy array per feature costs more than the hashing.
         acc = [0.0] * self.dim
@@ -136,15 +147,25 @@ class BuiltinEmbedder:
         log = math.log
         for h, w in weights.items():
             # Sublinear weight: a word said twice is not twice the question.
-            value = (1.0 + log(w)) if w > 1.0 else w
-            acc[h & mask] += value if (h >> 16) & 1 else -value
+            if w > 1.0:
+                w = 1.0 + log(w)
+            acc[h & mask] += w if h & 0x10000 else -w
         # The norm in plain Python: numpy's (a BLAS dot) lets go of the GIL, and
         # on a busy server a background thread then holds the event loop up.
         norm = math.hypot(*acc)
-        vec = np.array(acc, dtype=np.float32)
+        # Packed as doubles in one call, then rounded to float32 (as np.array(acc, float32) rounds).
+        vec = np.frombuffer(self._doubles.pack(*acc), dtype=np.float64).astype(np.float32)
         if norm > 0:
             vec /= norm
         return vec
+
+
+#: A word's features as (CRC-32, weight) pairs, and whether it is a content word (not a stop word).
+_Word = tuple[tuple[tuple[int, float], ...], bool]
+
+
+def _word(tok: str) -> _Word:
+    return _token_features(tok), tok not in STOPWORDS
 
 
 def _token_features(tok: str) -> tuple[tuple[int, float], ...]:

@@ -56,6 +56,13 @@ def test_guards_let_near_duplicates_through(a: str, b: str) -> None:
     assert mismatch(features(a), features(b)) is None
 
 
+def test_digits_of_any_script_are_numbers() -> None:
+    assert mismatch(features("Buy \u0663 apples"), features("Buy 3 apples")) is None  # Arabic-Indic 3
+    # Ethiopic digits are digits without a decimal value: compared as written, never an error.
+    assert mismatch(features("Buy \u1369 apples"), features("Buy \u136a apples")) == "numbers differ"
+    assert mismatch(features("Buy \u1369 apples"), features("Buy \u1369 apples")) is None
+
+
 def test_conversations_are_guarded_turn_by_turn() -> None:
     a = [features("You answer in French."), features("What is 2 + 2?")]
     b = [features("You answer in German."), features("What is 2 + 2?")]
