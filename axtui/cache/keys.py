@@ -121,8 +121,12 @@ def _params(request: ChatRequest) -> dict[str, Any]:
     return params
 
 
+#: One encoder for every key (``json.dumps`` with options builds a new one per call).
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+
+
 def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return _ENCODE(obj).encode()
 
 
 def normalised_request(request: ChatRequest) -> dict[str, Any]:

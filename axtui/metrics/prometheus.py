@@ -126,6 +126,7 @@ class PrometheusMetrics:
         self.budget_events = Counter("ax_budget_events", "Budget thresholds crossed.", registry=r)
         self._lock = threading.Lock()
         self._children: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._request_children: dict[tuple[str, str, str, str], Any] = {}
         self._subscription: Subscription | None = None
 
     def attach(self, bus: EventBus) -> Subscription:
@@ -174,7 +175,12 @@ class PrometheusMetrics:
         """Count one call."""
         provider = rec.provider or "none"
         model = rec.model or "none"
-        self.requests.labels(provider, model, rec.status, rec.cache).inc()
+        key = (provider, model, rec.status, rec.cache)
+        counter = self._request_children.get(key)
+        if counter is None:
+            with self._lock:
+                counter = self._request_children[key] = self.requests.labels(*key)
+        counter.inc()
         duration, ttft, t_in, t_out, t_cached, t_reason, cost, unpriced = self._labelled(provider, model)
         if rec.status in ("ok", "error"):
             duration.observe(rec.latency_ms / 1000)

@@ -43,9 +43,13 @@ __all__ = ["HTTPProvider"]
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
+# What httpx's json= sends: compact, UTF-8, and no NaN (not JSON). One encoder for every body
+# (``json.dumps`` with options builds a new one per call).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
 def _dumps(payload: Any) -> bytes:
-    # What httpx's json= sends: compact, UTF-8, and no NaN (not JSON).
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODE(payload).encode()
 
 
 class HTTPProvider(Provider):

@@ -398,19 +398,27 @@ def _reset_seconds(value: str | None, now: float) -> float | None:
         return None
 
 
+def _families(unit: str) -> tuple[tuple[str, str, str], ...]:
+    openai = (f"x-ratelimit-limit-{unit}", f"x-ratelimit-remaining-{unit}", f"x-ratelimit-reset-{unit}")
+    anthropic = (f"anthropic-ratelimit-{unit}-limit", f"anthropic-ratelimit-{unit}-remaining",
+                 f"anthropic-ratelimit-{unit}-reset")
+    if unit == "requests":
+        return openai, anthropic
+    # Without a combined token limit, Anthropic's input-token limit is the one that binds first.
+    return openai, anthropic, ("anthropic-ratelimit-input-tokens-limit", "anthropic-ratelimit-input-tokens-remaining",
+                               "anthropic-ratelimit-input-tokens-reset")
+
+
+#: The header names each unit's limits come under, per family, in the order they are looked for.
+_FAMILIES = {unit: _families(unit) for unit in ("requests", "tokens")}
+
+
 def _limit_headers(headers: Mapping[str, str], unit: str) -> tuple[str | None, str | None, str | None]:
     """(limit, remaining, reset) for ``requests`` or ``tokens``, whichever family is present."""
-    openai = (f"x-ratelimit-limit-{unit}", f"x-ratelimit-remaining-{unit}", f"x-ratelimit-reset-{unit}")
-    families: list[tuple[str, ...]] = [
-        openai,
-        tuple(f"anthropic-ratelimit-{unit}-{part}" for part in ("limit", "remaining", "reset")),
-    ]
-    if unit == "tokens":
-        # Without a combined token limit, Anthropic's input-token limit is the one that binds first.
-        families.append(tuple(f"anthropic-ratelimit-input-tokens-{p}" for p in ("limit", "remaining", "reset")))
-    for names in families:
-        if any(n in headers for n in names):
-            return headers.get(names[0]), headers.get(names[1]), headers.get(names[2])
+    for names in _FAMILIES[unit]:
+        for name in names:
+            if name in headers:
+                return headers.get(names[0]), headers.get(names[1]), headers.get(names[2])
     return None, None, None
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from axtui.errors import RateLimited
 from axtui.ports import LimitState
 
-__all__ = ["rate_limit_headers", "tightest"]
+__all__ = ["rate_limit_headers", "rate_limit_pairs", "tightest"]
 
 
 def tightest(states: Sequence[LimitState]) -> dict[str, LimitState]:
@@ -28,29 +28,35 @@ def tightest(states: Sequence[LimitState]) -> dict[str, LimitState]:
     return out
 
 
+#: The per-unit header names, built once.
+_UNIT_NAMES = {unit: (f"X-RateLimit-Limit-{unit.capitalize()}", f"X-RateLimit-Remaining-{unit.capitalize()}",
+                      f"X-RateLimit-Reset-{unit.capitalize()}") for unit in ("requests", "tokens")}
+
+
 def rate_limit_headers(states: Sequence[LimitState], refused: RateLimited | None = None) -> dict[str, str]:
     """The headers for a response: after an admission (``states``) or a refusal (``refused``)."""
+    return dict(rate_limit_pairs(states, refused))
+
+
+def rate_limit_pairs(states: Sequence[LimitState], refused: RateLimited | None = None) -> list[tuple[str, str]]:
+    """`rate_limit_headers` as (name, value) pairs, in the same order."""
     by_unit = tightest(states)
     if refused is not None:
         by_unit[refused.unit] = LimitState(
             refused.scope, refused.unit, refused.limit or 0, refused.remaining or 0, refused.reset_after  # type: ignore[arg-type]
         )
-    headers: dict[str, str] = {}
-    for unit in ("requests", "tokens"):
+    headers: list[tuple[str, str]] = []
+    for unit, (limit, remaining, reset) in _UNIT_NAMES.items():
         s = by_unit.get(unit)
         if s is None:
             continue
-        suffix = unit.capitalize()
-        headers[f"X-RateLimit-Limit-{suffix}"] = str(s.limit)
-        headers[f"X-RateLimit-Remaining-{suffix}"] = str(max(0, s.remaining))
-        headers[f"X-RateLimit-Reset-{suffix}"] = _seconds(s.reset_after)
+        headers += ((limit, str(s.limit)), (remaining, str(max(0, s.remaining))), (reset, _seconds(s.reset_after)))
     primary = by_unit.get(refused.unit) if refused is not None else by_unit.get("requests") or by_unit.get("tokens")
     if primary is not None:
-        headers["X-RateLimit-Limit"] = str(primary.limit)
-        headers["X-RateLimit-Remaining"] = str(max(0, primary.remaining))
-        headers["X-RateLimit-Reset"] = _seconds(primary.reset_after)
+        headers += (("X-RateLimit-Limit", str(primary.limit)), ("X-RateLimit-Remaining", str(max(0, primary.remaining))),
+                    ("X-RateLimit-Reset", _seconds(primary.reset_after)))
     if refused is not None:
-        headers["Retry-After"] = _seconds(refused.retry_after)
+        headers.append(("Retry-After", _seconds(refused.retry_after)))
     return headers
 
 

@@ -29,6 +29,7 @@ so both SDKs read it). Status codes:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -156,10 +157,15 @@ def limit_headers(states: Sequence[LimitState], refused: RateLimited | None = No
     limit (or the refused one); the ``-Requests`` and ``-Tokens`` variants
     each unit's tightest. Reset is in whole seconds, rounded up.
     """
-    from axtui.ratelimit.headers import rate_limit_headers
+    from axtui.ratelimit.headers import rate_limit_pairs
 
-    return [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers(states, refused).items()
-            if k != "Retry-After"]
+    return [(_lower_name(k), v.encode()) for k, v in rate_limit_pairs(states, refused) if k != "Retry-After"]
+
+
+@functools.cache
+def _lower_name(name: str) -> bytes:
+    # One of the dozen X-RateLimit-* names, as HTTP/1.1 and ASGI want them.
+    return name.lower().encode()
 
 
 def _code(exc: AxError) -> str:
