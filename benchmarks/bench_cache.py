@@ -55,7 +55,7 @@ for _var in ("AX_CONFIG", "AX_DATABASE_URL"):
 from axtui.cache import AnswerCache, BuiltinEmbedder  # noqa: E402
 from axtui.cache.entry import Entry  # noqa: E402
 from axtui.cache.guards import exact_signature, features  # noqa: E402
-from axtui.cache.index import GRAPH_PARAMS, VectorIndex  # noqa: E402
+from axtui.cache.index import VectorIndex  # noqa: E402
 from axtui.cache.keys import partition_key, scope_for  # noqa: E402
 from axtui.cache.text import words  # noqa: E402
 from axtui.config import CacheConfig, ProviderConfig, Settings  # noqa: E402
@@ -228,10 +228,10 @@ def index_at(n: int, queries: int, embedder: BuiltinEmbedder, partitions: int = 
     keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
     parts = np.arange(n) % partitions
     names = [f"partition-{p}" for p in range(partitions)]
-    index = VectorIndex(k=8)
+    index = VectorIndex(k=8, capacity=n)  # the graph a gateway allowed n entries builds
     # A million entries take minutes to build on two cores: the graph is kept in the temp dir, by its
     # parameters, and later runs load it (what `ax serve` does at start-up with its snapshot).
-    kept = Path(tempfile.gettempdir()) / f"ax-bench-index-{GRAPH_PARAMS}-{n}x{partitions}.npz"
+    kept = Path(tempfile.gettempdir()) / f"ax-bench-index-{index.describe()}-{n}x{partitions}.npz"
     built = kept.with_suffix(".json")
     if n >= 1_000_000 and kept.exists() and built.exists():
         t0 = time.perf_counter()

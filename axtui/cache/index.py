@@ -70,24 +70,42 @@ from usearch.index import Index
 from axtui.locations import data_dir
 from axtui.store import Store
 
-__all__ = ["GRAPH_PARAMS", "TAG_DIMS", "Candidate", "SnapshotInfo", "VectorIndex", "snapshot_info", "snapshot_path"]
+__all__ = ["TAG_DIMS", "Candidate", "GraphShape", "SnapshotInfo", "VectorIndex", "graph_shape", "snapshot_info",
+           "snapshot_path"]
 
 #: Extra dimensions carrying a partition's tag (+-1/sqrt(TAG_DIMS) each).
 TAG_DIMS = 32
 _BITS = np.arange(TAG_DIMS, dtype=np.uint64)
-#: Graph parameters: neighbours per node, and the candidate lists when adding and searching.
-#: Measured at 50k rows on this (loaded) machine, 16 candidates: a search of width 24 costs
-#: 0.25 ms of CPU for 98.9 % recall of the nearest row, 32: 0.30 ms / 99.6 %, 48: 0.40 ms /
-#: 99.9 %, 64: 0.48 ms / 99.9 %. 40 measured 98.9-99.3 % at 100k rows (bench_cache.py), too
-#: close to the 99 % target: 48.
-_CONNECTIVITY = 16
+#: The graph's element type (see "Two copies of each row" above).
 _GRAPH_DTYPE = "bf16"
-_EXPANSION_ADD = 64
-_EXPANSION_SEARCH = 48
+
+
+class GraphShape(NamedTuple):
+    """How densely the graph is linked: neighbours per node, and the candidate lists when adding and searching."""
+
+    connectivity: int
+    expansion_add: int
+    expansion_search: int
+
+
+#: Measured on the benchmark's prompts (bench_cache.py: one partition, bfloat16, one thread; CPU
+#: time per search, recall of the nearest entry against brute force). At 100k rows the sparse
+#: graph searches in 0.17 ms p50 / 0.33 ms p99 for 99.5 %; at 1M rows its recall falls to
+#: 95.7 % (and (24, 96, 64) reaches 98.2 %). The dense graph holds 99.2 % at 1M rows for
+#: 0.34 / 0.57 ms, but each add costs about three times as much, so it is kept for indexes
+#: allowed to grow past `_DENSE_ABOVE` entries.
+_SPARSE = GraphShape(16, 64, 48)
+_DENSE = GraphShape(32, 160, 64)
+_DENSE_ABOVE = 250_000
+
+
+def graph_shape(capacity: int) -> GraphShape:
+    """The graph for an index of at most ``capacity`` entries (0: unbounded)."""
+    return _DENSE if capacity == 0 or capacity > _DENSE_ABOVE else _SPARSE
+
+
 #: Bumped when the snapshot's layout changes (an older snapshot is rebuilt from the store).
 _SNAPSHOT_FORMAT = 2
-#: The graph's make, for files that depend on it (a benchmark's kept graph).
-GRAPH_PARAMS = f"{_GRAPH_DTYPE}-m{_CONNECTIVITY}-a{_EXPANSION_ADD}-s{_EXPANSION_SEARCH}-v{_SNAPSHOT_FORMAT}"
 #: Python bookkeeping per entry (key string, row record, dict and LRU slots), for `nbytes`.
 _PY_BYTES_PER_ENTRY = 420
 
@@ -127,9 +145,9 @@ class _Row(NamedTuple):
     slot: int = -1
 
 
-def _graph(width: int) -> Index:
-    return Index(ndim=width + TAG_DIMS, metric="ip", dtype=_GRAPH_DTYPE, connectivity=_CONNECTIVITY,
-                 expansion_add=_EXPANSION_ADD, expansion_search=_EXPANSION_SEARCH)  # fmt: skip
+def _graph(width: int, shape: GraphShape) -> Index:
+    return Index(ndim=width + TAG_DIMS, metric="ip", dtype=_GRAPH_DTYPE, connectivity=shape.connectivity,
+                 expansion_add=shape.expansion_add, expansion_search=shape.expansion_search)  # fmt: skip
 
 
 class _Shelf:
@@ -141,9 +159,9 @@ class _Shelf:
     exact check reads only those.
     """
 
-    def __init__(self, width: int, graph: Index | None = None, vectors: np.ndarray | None = None) -> None:
+    def __init__(self, width: int, graph: Index, vectors: np.ndarray | None = None) -> None:
         self.width = width
-        self.graph = graph if graph is not None else _graph(width)
+        self.graph = graph
         self.vectors = vectors if vectors is not None else np.empty((64, width), dtype=np.float32)
         #: Slots below this were used at some time; freed ones wait in `free`.
         self.top = 0 if vectors is None else vectors.shape[0]
@@ -176,6 +194,7 @@ class VectorIndex:
     def __init__(self, k: int = 8, capacity: int = 0) -> None:
         self.k = k
         self.capacity = capacity
+        self.shape = graph_shape(capacity)
         #: Entries that left because the index was full.
         self.evictions = 0
         self._shelves: dict[int, _Shelf] = {}
@@ -240,7 +259,7 @@ class VectorIndex:
                 self._drop(key)
             shelf = self._shelves.get(width)
             if shelf is None:
-                shelf = self._shelves[width] = _Shelf(width)
+                shelf = self._shelves[width] = _Shelf(width, _graph(width, self.shape))
             labels = np.arange(self._next_label, self._next_label + n, dtype=np.uint64)
             self._next_label += n
             slots = shelf.take(n)
@@ -461,8 +480,9 @@ class VectorIndex:
                     if restored is None:
                         raise ValueError(f"{path}: graph {name} cannot be restored")
                     # A saved graph does not keep its candidate-list sizes: usearch's defaults would come back.
-                    restored.expansion_add = _EXPANSION_ADD
-                    restored.expansion_search = _EXPANSION_SEARCH
+                    # (usearch defines both setters; its layout of the properties confuses mypy.)
+                    restored.expansion_add = self.shape.expansion_add  # type: ignore[misc]
+                    restored.expansion_search = self.shape.expansion_search  # type: ignore[misc]
                     vectors = np.array(data[f"vectors_{width}"], dtype=np.float32)
                     if vectors.ndim != 2 or vectors.shape[1] != width:
                         raise ValueError(f"{path}: the vectors of width {width} have shape {vectors.shape}")
@@ -492,6 +512,11 @@ class VectorIndex:
             turns = vec.reshape(row.turns, -1) * np.float32(np.sqrt(row.turns))
             self.add(row.partition, row.key, turns, created=row.created, expires=row.expires)
         return len(rows)
+
+    def describe(self) -> str:
+        """The graph's make, for files that depend on it (a benchmark's kept graph)."""
+        m, a, e = self.shape
+        return f"{_GRAPH_DTYPE}-m{m}-a{a}-s{e}-v{_SNAPSHOT_FORMAT}"
 
     def held_keys(self) -> list[str]:
         """Every key held, least recently used first."""

@@ -228,18 +228,26 @@ def test_a_snapshot_of_another_format_is_refused_so_the_store_rebuilds_it(tmp_pa
         VectorIndex().load(path)
 
 
-def test_a_loaded_snapshot_searches_as_widely_as_a_built_index(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from axtui.cache import index as index_module
+def test_a_loaded_snapshot_searches_as_widely_as_a_built_index(tmp_path: Path) -> None:
+    from axtui.cache.index import GraphShape
 
-    # Sizes usearch would never pick by default, so a graph left with its defaults is caught.
-    monkeypatch.setattr(index_module, "_EXPANSION_SEARCH", 37)
-    monkeypatch.setattr(index_module, "_EXPANSION_ADD", 53)
     idx = VectorIndex()
     idx.add("p", "k", unit(1, 0, 0, 0), created=1, expires=0)
     path = tmp_path / "index.npz"
     idx.save(path)
     loaded = VectorIndex()
+    loaded.shape = GraphShape(16, 53, 37)  # sizes usearch would never pick by default
     loaded.load(path)
     graphs = [shelf.graph for shelf in loaded._shelves.values()]
     assert graphs and all(g.expansion_search == 37 and g.expansion_add == 53 for g in graphs)
+
+
+def test_an_index_allowed_to_grow_large_links_its_graph_more_densely() -> None:
+    from axtui.cache.index import graph_shape
+
+    small, large, unbounded = graph_shape(100_000), graph_shape(1_000_000), graph_shape(0)
+    assert large == unbounded
+    assert large.connectivity > small.connectivity and large.expansion_search > small.expansion_search
+    idx = VectorIndex(capacity=1_000_000)
+    idx.add("p", "k", unit(1, 0, 0, 0), created=1, expires=0)
+    assert all(shelf.graph.connectivity == large.connectivity for shelf in idx._shelves.values())
