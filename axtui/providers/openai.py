@@ -22,8 +22,7 @@ from typing import Any, ClassVar
 
 from axtui.errors import MalformedResponse
 from axtui.providers._http import HTTPProvider
-from axtui.providers.openai_responses import EventReader, answer_of, upstream_body
-from axtui.tokens import estimate_prompt_tokens, estimate_tokens
+from axtui.providers.openai_responses import EventReader, answer_of, reported_usage, upstream_body
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage, token_count
 
 __all__ = ["OpenAIProvider", "chat_body", "openai_usage", "openai_usage_body"]
@@ -155,16 +154,10 @@ class OpenAIProvider(HTTPProvider):
         message = choice.get("message") or {}
         content = _text(message.get("content"))
         tool_calls = message.get("tool_calls") or None
-        raw_usage = data.get("usage")
-        if isinstance(raw_usage, Mapping):
-            usage = openai_usage(raw_usage)
-        else:
-            # Some compatible servers report no usage; count it ourselves, and say so.
-            usage = Usage(estimate_prompt_tokens(request), estimate_tokens(content), estimated=True)
         response = ChatResponse(
             content=content,
             model=str(data.get("model") or deployment.upstream_model),
-            usage=usage,
+            usage=reported_usage(data.get("usage"), openai_usage, request, content),
             finish_reason=str(choice.get("finish_reason") or ("tool_calls" if tool_calls else "stop")),
             tool_calls=tool_calls,
             id=str(data.get("id") or ""),

@@ -21,7 +21,7 @@ chat, so the two map alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
@@ -69,6 +69,15 @@ def _call(item: Mapping[str, Any]) -> dict[str, Any]:
             "function": {"name": str(item.get("name") or ""), "arguments": str(item.get("arguments") or "")}}
 
 
+def reported_usage(raw: Any, decode: Callable[[Mapping[str, Any]], Usage], request: ChatRequest,
+                   content: str) -> Usage:
+    """The usage an OpenAI answer reports, decoded; ax's own count, marked estimated, when it reports none."""
+    if isinstance(raw, Mapping):
+        return decode(raw)
+    # Some compatible servers report no usage: count it ourselves, and say so.
+    return Usage(estimate_prompt_tokens(request), estimate_tokens(content), estimated=True)
+
+
 def finish_of(body: Mapping[str, Any], tool_calls: bool) -> str:
     """Chat's finish reason for a ``response`` object: ``length`` for a cut answer, ``tool_calls``…"""
     if body.get("status") == "incomplete":
@@ -89,15 +98,10 @@ def answer_of(data: dict[str, Any], request: ChatRequest, deployment: Deployment
     items = [i for i in output if isinstance(i, Mapping)]
     content = "".join(_message_text(i) for i in items if i.get("type") == "message")
     calls = [_call(i) for i in items if i.get("type") == "function_call"]
-    raw_usage = data.get("usage")
-    if isinstance(raw_usage, Mapping):
-        usage = responses_usage(raw_usage)
-    else:
-        usage = Usage(estimate_prompt_tokens(request), estimate_tokens(content), estimated=True)
     response = ChatResponse(
         content=content,
         model=str(data.get("model") or deployment.upstream_model),
-        usage=usage,
+        usage=reported_usage(data.get("usage"), responses_usage, request, content),
         finish_reason=finish_of(data, bool(calls)),
         tool_calls=calls or None,
         id=str(data.get("id") or ""),
