@@ -61,7 +61,7 @@ class Telemetry:
         """Spans exported, dropped (queue full) and failed (the collector refused or was unreachable)."""
         return {"exported": 0, "dropped": 0, "failed": 0}
 
-    def shutdown(self, timeout_s: float = 2.0) -> None:
+    def shutdown(self, timeout_s: float = 5.0) -> None:
         """Send what is queued (waiting at most ``timeout_s``) and stop."""
 
 
