@@ -42,11 +42,14 @@ import axtui
 from axtui import redaction
 from axtui.telemetry._wire import read_frame, write_frame
 
-__all__ = ["SpanExportProcess"]
+__all__ = ["COMMAND", "SpanExportProcess"]
 
 log = logging.getLogger("axtui.telemetry")
 
 Trace = tuple[Any, ...]
+
+#: The export process's command line (its interpreter is this one).
+COMMAND = [sys.executable, "-m", "axtui.telemetry._child"]
 
 
 def _span_count(trace: Trace) -> int:
@@ -62,7 +65,7 @@ class _Child:
         home = str(Path(axtui.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH", "")) if p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "axtui.telemetry._child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             env=env, close_fds=True,
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -76,7 +79,14 @@ class _Child:
         self.error = ""
         self.secrets: frozenset[str] | None = None
         self.reader: threading.Thread | None = None
-        write_frame(self.stdin.fileno(), ("config", config))
+        try:
+            write_frame(self.stdin.fileno(), ("config", config))
+        except OSError:  # it exited at once; reap it rather than leave a zombie
+            self.proc.kill()
+            self.proc.wait()
+            self.stdin.close()
+            self.stdout.close()
+            raise
 
 
 def _close(child: _Child | None) -> None:
