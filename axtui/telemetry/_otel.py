@@ -16,11 +16,12 @@ this process's interpreter. This module does not import the SDK.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from operator import attrgetter
+from types import TracebackType
 from typing import Any
 
 from axtui.telemetry._api import NO_TRACE, AttemptSpan, CallTrace, Telemetry
@@ -64,6 +65,23 @@ class _Attempt(AttemptSpan):
             self.error = _error(error)
 
 
+class _Stage(AbstractContextManager[None]):
+    """Times one step; a class rather than a generator, which costs twice as much on the call's path."""
+
+    __slots__ = ("name", "stages", "start")
+
+    def __init__(self, stages: list[tuple[str, int, int, int, tuple[str, str] | None]], name: str) -> None:
+        self.stages = stages
+        self.name = name
+        self.start = 0
+
+    def __enter__(self) -> None:
+        self.start = _now()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stages.append((self.name, _span_id(), self.start, _now(), None if exc is None else _error(exc)))
+
+
 class _Trace(CallTrace):
     """A call's ids and timings, taken on the call's path; its spans are made by the export process."""
 
@@ -81,16 +99,8 @@ class _Trace(CallTrace):
         self.stages: list[tuple[str, int, int, int, tuple[str, str] | None]] = []
         self.attempts: list[_Attempt] = []
 
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start, error = _now(), None
-        try:
-            yield
-        except BaseException as exc:
-            error = _error(exc)
-            raise
-        finally:
-            self.stages.append((name, _span_id(), start, _now(), error))
+    def stage(self, name: str) -> AbstractContextManager[None]:
+        return _Stage(self.stages, name)
 
     def attempt(self, deployment: Deployment, number: int) -> AttemptSpan:
         attempt = _Attempt(self.trace_id, deployment, number)
