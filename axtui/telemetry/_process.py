@@ -61,9 +61,10 @@ class _Child:
 
     def __init__(self, config: dict[str, Any]) -> None:
         env = dict(os.environ)
-        # The child imports the same axtui as this process, wherever that came from.
-        home = str(Path(axtui.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH", "")) if p)
+        home = Path(axtui.__file__).resolve().parent.parent
+        if home.name not in ("site-packages", "dist-packages"):
+            # A source checkout: the child imports the same axtui as this process, not an installed one.
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(home), env.get("PYTHONPATH", "")) if p)
         self.proc = subprocess.Popen(
             COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             env=env, close_fds=True,
