@@ -287,9 +287,13 @@ def main() -> int:
         builder = SpanBuilder(config["service_name"], config["kinds"], config["capture_content"])
         # OTEL_EXPORTER_OTLP_HEADERS (a vendor's API key) is read by the exporter itself, from the environment.
         sdk = OTLPSpanExporter(endpoint=config["endpoint"], timeout=config["timeout_s"])
-    except Exception as exc:
+    except ImportError as exc:
         report(("error", f"it could not load the OpenTelemetry SDK ({exc}); install it with "
                          "`pip install 'axtui[otel]'`"))
+        return 1
+    except Exception as exc:
+        report(("error", f"the OTLP exporter could not be set up ({exc}); check [telemetry] and the "
+                         "OTEL_EXPORTER_OTLP_* variables"))
         return 1
     exporter = _Exporter(sdk, report)
     report(("ready",))
@@ -308,12 +312,13 @@ def main() -> int:
                     exporter.failed += _span_count(trace)
             exporter.export(spans)
             report(("counts", exporter.exported, exporter.failed))
-    except BrokenPipeError:
-        return 0  # the gateway is gone; nobody is left to report to
     finally:
         sdk.shutdown()  # type: ignore[no-untyped-call]
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the gateway process went away while this one was reporting
+        sys.exit(0)
