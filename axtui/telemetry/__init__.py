@@ -7,8 +7,8 @@ semantic conventions, with child spans for the cache lookup, the routing
 decision and each upstream attempt. A call's path only takes ids and
 timestamps; the spans are built, encoded and exported over OTLP/HTTP with
 the SDK's exporter by a child process of each gateway process
-(`axtui.telemetry._process`), so that work never competes with the event
-loop. Off, the engine talks to `NO_TELEMETRY`, which does nothing; the
+(`axtui.telemetry._process`), so that work never holds the interpreter the event
+loop needs. Off, the engine talks to `NO_TELEMETRY`, which does nothing; the
 OpenTelemetry SDK is not even imported (with tracing on, only the child
 imports it).
 """
