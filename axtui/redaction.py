@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 
-__all__ = ["REDACTED", "ScrubFilter", "forget_all", "is_secret_header", "remember", "scrub"]
+__all__ = ["REDACTED", "ScrubFilter", "forget_all", "is_secret_header", "remember", "remembered", "scrub"]
 
 REDACTED = "[redacted]"
 
@@ -50,6 +50,11 @@ def remember(secret: str | None) -> None:
         # Longest first, so a key that contains another is removed whole.
         ordered = sorted(_known, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def remembered() -> frozenset[str]:
+    """The secrets remembered so far (a new set each time one is added; for a child process that scrubs)."""
+    return _known
 
 
 def is_secret_header(name: str) -> bool:

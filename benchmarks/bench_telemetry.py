@@ -14,7 +14,13 @@ upstream called directly, measured in the same rounds.
 
 Target: tracing on adds <= 0.2 ms to the p50 (against tracing off).
 
-Run: ``python benchmarks/bench_telemetry.py [--quick]``.
+The CPU of the gateway process and of its span export process (its child)
+are shown apart. ``--per-call`` measures instead, in this process, what one
+call's trace costs the gateway process: the call path (begin, two stages,
+one attempt, finish) and all of this process's CPU with the hand-over
+thread's share, against the same loop with tracing off.
+
+Run: ``python benchmarks/bench_telemetry.py [--quick | --per-call]``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gateway import Run, Target, _spawn, _start_ax, free_port, open_loop, wait_ready
+from bench_gateway import Run, Target, _spawn, _start_ax, cpu_seconds, free_port, open_loop, wait_ready
 
 RATE = 500
 
@@ -57,25 +63,47 @@ def run_receiver(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-async def _rounds(targets: list[Target], rounds: int, duration: float) -> dict[str, list[Run]]:
+def children_cpu(pid: int) -> float:
+    """User plus system CPU time so far of ``pid``'s child processes (the span export process)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += cpu_seconds(int(entry.name))
+    return total
+
+
+async def _rounds(targets: list[Target], rounds: int, duration: float) -> tuple[dict[str, list[Run]], dict[str, list[float]]]:
+    """Each target's runs, and the CPU ms per request its child processes spent in each."""
     import aiohttp
 
     out: dict[str, list[Run]] = {t.name: [] for t in targets}
+    child_cpu: dict[str, list[float]] = {t.name: [] for t in targets}
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
         for t in targets:
             await open_loop(session, t, 200, 1.0, "warmup")
         for k in range(rounds):
             for t in targets:
-                out[t.name].append(await open_loop(session, t, RATE, duration, f"round{k}"))
-                await asyncio.sleep(0.2)
-    return out
+                before = children_cpu(t.pid)
+                run = await open_loop(session, t, RATE, duration, f"round{k}")
+                # The export process works through a round's last batch after the round; wait for it.
+                await asyncio.sleep(0.7)
+                out[t.name].append(run)
+                child_cpu[t.name].append((children_cpu(t.pid) - before) * 1000 / run.sent)
+    return out, child_cpu
 
 
 def main(argv: list[str] | None = None) -> None:
     """Measure and print each figure beside its baseline and the target."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds of 1.5 s instead of 5 of 3 s")
+    parser.add_argument("--per-call", action="store_true", help="what one call's trace costs the gateway process")
     parser.add_argument("--role", choices=["upstream", "receiver"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -86,6 +114,9 @@ def main(argv: list[str] | None = None) -> None:
         from bench_gateway import run_upstream
 
         run_upstream(args.port)
+        return
+    if args.per_call:
+        per_call()
         return
     rounds, duration = (3, 1.5) if args.quick else (5, 3.0)
     procs: list[subprocess.Popen[bytes]] = []
@@ -117,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             ]
             import uvloop
 
-            runs = uvloop.run(_rounds(targets, rounds, duration))
+            runs, child_cpu = uvloop.run(_rounds(targets, rounds, duration))
             batches = _batches(receiver)
         finally:
             for p in reversed(procs):
@@ -128,7 +159,65 @@ def main(argv: list[str] | None = None) -> None:
                     p.wait(30)
                 except subprocess.TimeoutExpired:
                     p.kill()
-    _report(runs, rounds, duration, batches)
+    _report(runs, child_cpu, rounds, duration, batches)
+
+
+def per_call(calls: int = 40_000, chunk: int = 200) -> None:
+    """Print the call path's time and the process's CPU per call, tracing on (exporting to a receiver) and off."""
+    import time
+
+    from axtui.telemetry import NO_TELEMETRY, Telemetry
+    from axtui.telemetry._otel import OtelTelemetry
+    from axtui.types import CallRecord, ChatRequest, ChatResponse, Deployment, Usage
+
+    request = ChatRequest.model_validate({"model": "gpt-4o", "temperature": 0.2,
+                                          "messages": [{"role": "user", "content": "a question of some length " * 8}]})
+    record = CallRecord(ts=time.time(), user="alice", requested_model="gpt-4o", key="k1", provider="a",
+                        model="gpt-4o", deployment="a/gpt-4o", http_status=200, input_tokens=120, output_tokens=40,
+                        cost_nanos=123_456, attempts=1, route="default", request_id="req_0123456789abcdef")
+    response = ChatResponse(content="an answer", model="gpt-4o", usage=Usage(input_tokens=120, output_tokens=40))
+    deployment = Deployment(provider="a", model="gpt-4o", upstream_model="gpt-4o")
+
+    def measure(telemetry: Telemetry) -> tuple[float, float, float]:
+        """Per call: the call path's wall time, this thread's CPU, the whole process's CPU (µs)."""
+        path = 0.0
+        cpu0, own0 = time.process_time(), time.thread_time()
+        for _ in range(calls // chunk):
+            t0 = time.perf_counter()
+            for _ in range(chunk):
+                trace = telemetry.begin(request, record)
+                with trace.stage("cache lookup"):
+                    pass
+                with trace.stage("route"):
+                    pass
+                trace.attempt(deployment, 1).end()
+                trace.finish(record, response)
+            path += time.perf_counter() - t0
+            time.sleep(chunk / RATE)  # 500 calls a second, so the hand-over thread keeps up as in a gateway
+        own = time.thread_time() - own0
+        return path / calls * 1e6, own / calls * 1e6, (time.process_time() - cpu0) / calls * 1e6
+
+    rx_port = free_port()
+    rx = _spawn([sys.executable, str(Path(__file__).resolve()), "--role", "receiver", "--port", str(rx_port)])
+    try:
+        wait_ready(f"http://127.0.0.1:{rx_port}/batches", rx)
+        traced = OtelTelemetry(f"http://127.0.0.1:{rx_port}/v1/traces")
+        measure(traced)  # warm up
+        off_path, off_own, off_cpu = measure(NO_TELEMETRY)
+        on_path, on_own, on_cpu = measure(traced)
+        traced.shutdown()
+        stats = traced.stats()
+    finally:
+        rx.send_signal(signal.SIGINT)
+        rx.wait(30)
+    print(f"one call's trace in the gateway process ({calls} calls at {RATE}/s, begin + 2 stages + 1 attempt + "
+          f"finish):")
+    print(f"  call path, wall time        {on_path:6.2f} us (tracing off: {off_path:.2f} us)")
+    print(f"  call path, its thread's CPU {on_own:6.2f} us (tracing off: {off_own:.2f} us)")
+    print(f"  whole process CPU           {on_cpu:6.2f} us (tracing off: {off_cpu:.2f} us): "
+          f"+{on_cpu - off_cpu:.2f} us per call, of which the hand-over and counts threads "
+          f"{(on_cpu - on_own) - (off_cpu - off_own):.2f} us")
+    print(f"  spans: {stats}")
 
 
 def _batches(receiver: str) -> int:
@@ -143,14 +232,16 @@ def _median(runs: list[Run], q: float) -> float:
     return statistics.median(r.p(q) for r in runs)
 
 
-def _report(runs: dict[str, list[Run]], rounds: int, duration: float, batches: int) -> None:
+def _report(runs: dict[str, list[Run]], child_cpu: dict[str, list[float]], rounds: int, duration: float,
+            batches: int) -> None:
     print(f"tracing overhead: open loop {RATE} req/s, {rounds} rounds of {duration:g} s per target, "
           f"medians over rounds; {os.cpu_count()} cores shared by upstream, receiver, two gateways and the load\n")
-    print(f"{'target':8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu/req ms':>10}")
+    print(f"{'target':8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu/req ms':>10} {'child cpu/req ms':>16}")
     for name, rs in runs.items():
         errors = sum(r.errors for r in rs)
         cpu = statistics.median(r.cpu_ms_per_req for r in rs)
-        print(f"{name:8} {_median(rs, 0.5):8.2f} {_median(rs, 0.99):8.2f} {errors:7d} {cpu:10.3f}")
+        kids = statistics.median(child_cpu[name])
+        print(f"{name:8} {_median(rs, 0.5):8.2f} {_median(rs, 0.99):8.2f} {errors:7d} {cpu:10.3f} {kids:16.3f}")
     base, traced, direct = runs["ax"], runs["ax+otel"], runs["direct"]
     d50 = _median(traced, 0.5) - _median(base, 0.5)
     d99 = _median(traced, 0.99) - _median(base, 0.99)

@@ -4,13 +4,18 @@ With ``[telemetry] otlp_endpoint`` set (or the standard
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
 variables), each call becomes a span following the OpenTelemetry GenAI
 semantic conventions, with child spans for the cache lookup, the routing
-decision and each upstream attempt, exported in batches over OTLP/HTTP from
-a background thread. Off, the engine talks to `NO_TELEMETRY`, which does
-nothing; the OpenTelemetry SDK is not even imported.
+decision and each upstream attempt. A call's path only takes ids and
+timestamps; the spans are built, encoded and exported over OTLP/HTTP with
+the SDK's exporter by a child process of each gateway process
+(`axtui.telemetry._process`), so that work never holds the interpreter the event
+loop needs. Off, the engine talks to `NO_TELEMETRY`, which does nothing; the
+OpenTelemetry SDK is not even imported (with tracing on, only the child
+imports it).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import TYPE_CHECKING
@@ -19,7 +24,6 @@ from axtui.errors import ConfigError
 from axtui.telemetry._api import NO_TELEMETRY, NO_TRACE, AttemptSpan, CallTrace, Telemetry
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace.export import SpanExporter
     from prometheus_client import CollectorRegistry
 
     from axtui.config import Settings
@@ -75,30 +79,33 @@ def _missing_sdk(exc: ImportError) -> ConfigError:
     )
 
 
-def build_telemetry(settings: Settings, exporter: SpanExporter | None = None) -> Telemetry:
-    """The telemetry the settings ask for: `NO_TELEMETRY` unless an endpoint (or ``exporter``) is given."""
+def build_telemetry(settings: Settings) -> Telemetry:
+    """The telemetry the settings ask for: `NO_TELEMETRY` unless an endpoint is set.
+
+    With one, this starts the span export process (checking first, without
+    importing it, that the OpenTelemetry SDK and its OTLP exporter are there).
+    """
     endpoint = traces_endpoint(settings)
-    if endpoint is None and exporter is None:
+    if endpoint is None:
         return NO_TELEMETRY
-    cfg = settings.telemetry
     try:
-        from axtui.telemetry._otel import OtelTelemetry
+        found = importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http.trace_exporter") is not None
     except ImportError as exc:
         raise _missing_sdk(exc) from None
-    if exporter is None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    if not found or importlib.util.find_spec("opentelemetry.sdk") is None:
+        raise _missing_sdk(ImportError("no module named opentelemetry.exporter.otlp.proto.http"))
+    from axtui.telemetry._otel import OtelTelemetry
 
-        # OTEL_EXPORTER_OTLP_HEADERS (a vendor's API key) is read by the exporter itself, from the environment.
-        exporter = OTLPSpanExporter(endpoint=endpoint, timeout=cfg.export_timeout_s)
+    cfg = settings.telemetry
     service = _service_name(settings)
-    kinds = {p.name: p.kind for p in settings.providers}
-    log.info("telemetry: exporting traces to %s as service %r", endpoint or "a custom exporter", service)
+    log.info("telemetry: exporting traces to %s as service %r", endpoint, service)
     return OtelTelemetry(
-        exporter,
+        endpoint,
         service_name=service,
-        kinds=kinds,
+        kinds={p.name: p.kind for p in settings.providers},
         capture_content=cfg.capture_content,
         max_queue=cfg.max_queue,
+        timeout_s=cfg.export_timeout_s,
     )
 
 

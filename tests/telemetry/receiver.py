@@ -44,6 +44,10 @@ class Receiver:
         #: metric name → the latest (value, attributes) points.
         self.metrics: dict[str, list[tuple[float, dict[str, Any]]]] = {}
         self.posts = 0
+        #: Trace batches held by `stall` (received, not answered) so far.
+        self.stalled = 0
+        self._open = threading.Event()
+        self._open.set()
         spans, lock = self.spans, threading.Lock()
         outer = self
 
@@ -53,6 +57,11 @@ class Receiver:
                 if self.path == "/v1/metrics":
                     self._metrics(body)
                     return
+                if not outer._open.is_set():
+                    with lock:
+                        outer.stalled += 1
+                    outer._open.wait()
+                    return  # a collector that hung loses what it held (no answer; the connection closes)
                 request = ExportTraceServiceRequest()
                 request.ParseFromString(body)
                 with lock:
@@ -104,7 +113,16 @@ class Receiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
+    def stall(self) -> None:
+        """Hang on every trace batch from now on, until `resume`; those batches are then lost."""
+        self._open.clear()
+
+    def resume(self) -> None:
+        """Answer again (the batches held meanwhile are not kept)."""
+        self._open.set()
+
     def close(self) -> None:
+        self._open.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,13 +25,6 @@ from tests.telemetry.receiver import ReceivedSpan, Receiver
 
 PARENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN = "00f067aa0ba902b7"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def _settings(endpoint: str, *names: str, cache: bool = False, **extra: Any) -> Settings:
@@ -199,9 +193,10 @@ async def test_the_upstream_request_carries_the_attempts_trace_context(
     assert int(sent[-2:], 16) & 1, "the sampled flag is set, so the upstream keeps its spans"
 
 
-async def test_a_dead_collector_fails_no_call_and_the_loss_is_counted() -> None:
+async def test_a_dead_collector_fails_no_call_and_the_loss_is_counted(caplog: pytest.LogCaptureFixture) -> None:
     from tests.server._live import free_port
 
+    caplog.set_level(logging.WARNING, "axtui.telemetry")
     gw = await build_gateway(_settings(f"http://127.0.0.1:{free_port()}", "a"),
                              providers={"a": ScriptedProvider("a")})
     try:
@@ -212,6 +207,8 @@ async def test_a_dead_collector_fails_no_call_and_the_loss_is_counted() -> None:
     stats = gw.telemetry.stats()
     assert stats["exported"] == 0
     assert stats["failed"] + stats["dropped"] == 20 * 4
+    said = [r.getMessage() for r in caplog.records if "collector" in r.getMessage()]
+    assert len(said) == 1 and "did not accept" in said[0], "the log says so once, not for every lost batch"
 
 
 def test_tracing_is_off_by_default_and_the_sdk_is_not_even_imported() -> None:
