@@ -251,3 +251,23 @@ def test_an_index_allowed_to_grow_large_links_its_graph_more_densely() -> None:
     idx = VectorIndex(capacity=1_000_000)
     idx.add("p", "k", unit(1, 0, 0, 0), created=1, expires=0)
     assert all(shelf.graph.connectivity == large.connectivity for shelf in idx._shelves.values())
+
+
+def test_rows_that_left_are_never_found_before_or_after_the_graph_lets_them_go(tmp_path: Path) -> None:
+    # Evicted rows leave the graph in batches; until then a search must not see them, and a
+    # snapshot must not carry them.
+    rng = np.random.default_rng(11)
+    vecs = rand(rng, 30, 16)
+    idx = VectorIndex(capacity=10)
+    for i in range(30):
+        idx.add("p", f"k{i}", vecs[i][None, :], created=1, expires=0)
+    left = {f"k{i}" for i in range(20)}
+    for i in range(30):
+        found = {c.key for c in idx.search("p", vecs[i][None, :], -1.0, now=2)}
+        assert not found & left
+    path = tmp_path / "index.npz"
+    idx.save(path)
+    loaded = VectorIndex(capacity=10)
+    loaded.load(path)
+    assert sum(shelf.graph.size for shelf in loaded._shelves.values()) == 10
+    assert {c.key for c in loaded.search("p", vecs[5][None, :], -1.0, now=2)} <= {f"k{i}" for i in range(20, 30)}
