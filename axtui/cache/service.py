@@ -16,13 +16,13 @@ paid embedder's call, or a long text on a worker thread, goes on in the
 background), indexed, and the row is queued for the store's writer thread.
 
 Nothing slow runs on the event loop, and every queue is bounded. Adding
-to the graph (~0.1-0.5 ms a vector) is left to the `Indexer`'s thread,
-in batches. A search (~0.2-0.7 ms of CPU on this busy 2-core machine,
-about flat with the index's size: bench_cache.py) runs on the loop while
-the index is small and free, and on a search thread when it is large
-(usearch searches without the interpreter's lock, beside the loop) or
-busy, so the loop never waits for the index's lock. A cache may lose a write, never hold
-up a call: a store whose background work is full (`_MAX_PENDING` stores
+to the graph (~0.2-0.4 ms of CPU a vector at 100k rows) is left to the
+`Indexer`'s thread, in batches. A search (~0.05 ms at a few thousand
+rows, ~0.2 ms at 100k, ~0.35 ms at 1M: bench_cache.py) runs on the loop
+while the index is small and free, and on a search thread when it is
+large (usearch searches without the interpreter's lock, beside the loop)
+or busy, so the loop never waits for the index's lock. A cache may lose
+a write, never hold up a call: a store whose background work is full (`_MAX_PENDING` stores
 waiting for an embedder or the indexer, or the store tier's
 ``write_queue``) is dropped and counted in ``dropped_writes``. The entry
 is still served from memory; an entry not indexed here is indexed later
