@@ -11,7 +11,7 @@
   processes stored, or all of them at start), `load_snapshot` first,
   `keep_only` after its first look at the store, `maybe_snapshot` about
   once a second and `save_snapshot` on close. Start-up loads the snapshot
-  (~1 s for 100k entries) instead of rebuilding the graph (~3k entries/s).
+  (1.6 s for 100k entries, bench_cache.py) instead of rebuilding the graph (9.7 s).
 """
 
 from __future__ import annotations
