@@ -27,6 +27,7 @@ from axtui.errors import BudgetExceeded
 from axtui.store import Store
 from axtui.store.tables_cost import BudgetHold, BudgetWindow
 from axtui.tokens import estimate_prompt_tokens
+from axtui.types import Caller
 
 from .test_enforcement import ALICE, DEP, ExactProvider, exact_settings, request
 
@@ -53,19 +54,24 @@ def counters(store: Store) -> tuple[int, int, int]:
     return store.run(read)  # type: ignore[no-any-return]
 
 
-async def _race(url: str, signals: Path, calls: int, offset: int) -> tuple[int, int]:
+#: Who makes the calls against each budget scope the races set.
+CALLERS = {"global": [ALICE], "team:red": [Caller(user=f"u{i}", key=f"k{i}", team="red") for i in range(5)]}
+
+
+async def _race(url: str, signals: Path, calls: int, offset: int, scope: str) -> tuple[int, int]:
     settings = exact_settings()
     settings.budgets = BudgetsConfig(refresh_s=REFRESH_S)
     store = Store.open(url)
     try:
         gw = await build_gateway(settings, store=store, providers={"openai": ExactProvider("openai", ["gpt-4o-mini"])})
         async with gw:
-            await gw.budgets.applicable(ALICE, DEP)  # type: ignore[attr-defined]  # budgets read: none yet
+            callers = CALLERS[scope]
+            await gw.budgets.applicable(callers[0], DEP)  # type: ignore[attr-defined]  # budgets read: none yet
             (signals / f"ready-{offset}").touch()
             while not (signals / "go").exists():  # the budget is set meanwhile, then a quiet spell
                 await asyncio.sleep(0.01)
-            results = await asyncio.gather(*(gw.call(request(offset + i), ALICE) for i in range(calls)),
-                                           return_exceptions=True)
+            results = await asyncio.gather(*(gw.call(request(offset + i), callers[i % len(callers)])
+                                             for i in range(calls)), return_exceptions=True)
         bad = [r for r in results if isinstance(r, BaseException) and not isinstance(r, BudgetExceeded)]
         assert not bad, bad[:3]
         ok = [r for r in results if not isinstance(r, BaseException)]
@@ -74,29 +80,29 @@ async def _race(url: str, signals: Path, calls: int, offset: int) -> tuple[int, 
         store.close()
 
 
-def _race_in_process(url: str, signals: Path, calls: int, offset: int) -> tuple[int, int]:
-    return asyncio.run(_race(url, signals, calls, offset))
+def _race_in_process(url: str, signals: Path, calls: int, offset: int, scope: str) -> tuple[int, int]:
+    return asyncio.run(_race(url, signals, calls, offset, scope))
 
 
-def _set_when_ready(store: Store, signals: Path, processes: int, limit: int) -> None:
+def _set_when_ready(store: Store, signals: Path, processes: int, limit: int, scope: str) -> None:
     deadline = time.monotonic() + 60
     while len(list(signals.glob("ready-*"))) < processes:
         assert time.monotonic() < deadline, "the racing gateways did not start"
         time.sleep(0.01)
-    set_budget(store, Scope("global"), "day", limit, hard=True, now=SYSTEM_CLOCK.now())
+    set_budget(store, Scope.parse(scope), "day", limit, hard=True, now=SYSTEM_CLOCK.now())
     time.sleep(REFRESH_S + 0.1)
     (signals / "go").touch()
 
 
-def run_race(url: str, processes: int, room: int, signals: Path) -> tuple[int, int]:
-    """200 calls split over ``processes``, against a budget set after they last read the budgets."""
+def run_race(url: str, processes: int, room: int, signals: Path, scope: str = "global") -> tuple[int, int]:
+    """200 calls split over ``processes``, against a budget of ``scope`` set after they last read the budgets."""
     cost = call_cost()
     store = Store.open(url)
     try:
         if processes == 1:
             async def main() -> tuple[int, int]:
-                task = asyncio.ensure_future(_race(url, signals, CALLS, 0))
-                await asyncio.to_thread(_set_when_ready, store, signals, 1, room * cost)
+                task = asyncio.ensure_future(_race(url, signals, CALLS, 0, scope))
+                await asyncio.to_thread(_set_when_ready, store, signals, 1, room * cost, scope)
                 return await task
 
             served, spent = asyncio.run(main())
@@ -105,8 +111,8 @@ def run_race(url: str, processes: int, room: int, signals: Path) -> tuple[int, i
             with ctx.Pool(processes) as pool:
                 share = CALLS // processes
                 pending = pool.starmap_async(_race_in_process,
-                                             [(url, signals, share, i * share) for i in range(processes)])
-                _set_when_ready(store, signals, processes, room * cost)
+                                             [(url, signals, share, i * share, scope) for i in range(processes)])
+                _set_when_ready(store, signals, processes, room * cost, scope)
                 results = pending.get(120)
             served, spent = sum(r[0] for r in results), sum(r[1] for r in results)
         assert counters(store) == (spent, 0, 0)  # everything settled, nothing left held
