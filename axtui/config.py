@@ -243,6 +243,9 @@ class CacheConfig(_Section):
     #: The most entries this process's semantic index holds (0: no bound); the least recently
     #: used leave the index and the memory tier together (~1.5 kB each at 256 dimensions).
     index_entries: int = Field(default=100_000, ge=0)
+    #: With the built-in embedder: the index, the guards and the embedding live in a process of
+    #: their own beside each gateway process (`axtui.cache.worker`), so they never hold the event loop.
+    semantic_process: bool = True
     #: Writes waiting for the store; when full, a new write is dropped and counted
     #: (``dropped_writes``): a cache may lose a write, it never holds up a call.
     write_queue: int = Field(default=10_000, ge=1)

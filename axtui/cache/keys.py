@@ -38,6 +38,8 @@ __all__ = [
     "cache_key",
     "normalised_request",
     "partition_key",
+    "partition_of",
+    "partition_prefix",
     "scope_for",
     "turn_texts",
 ]
@@ -148,6 +150,11 @@ def partition_key(request: ChatRequest, scope: str, signature: bytes = b"") -> s
     kept, so two conversations of different shapes never match.
     ``signature`` is the guards' `axtui.cache.guards.exact_signature` of the turns.
     """
+    return partition_of(partition_prefix(request, scope), signature)
+
+
+def partition_prefix(request: ChatRequest, scope: str) -> bytes:
+    """The request's part of its partition key (the guards' signature is the rest: `partition_of`)."""
     shape = []
     for item in _messages(request.messages):
         content = item.pop("content")
@@ -155,7 +162,12 @@ def partition_key(request: ChatRequest, scope: str, signature: bytes = b"") -> s
             item["parts"] = [p for p in content if p.get("type") not in ("text", "input_text")]
         shape.append(item)
     body = {"v": KEY_VERSION, "scope": scope, "model": request.model, "params": _params(request), "shape": shape}
-    return hashlib.sha256(_canonical(body) + signature).hexdigest()[:32]
+    return _canonical(body)
+
+
+def partition_of(prefix: bytes, signature: bytes) -> str:
+    """The partition key from the request's part (`partition_prefix`) and the guards' signature."""
+    return hashlib.sha256(prefix + signature).hexdigest()[:32]
 
 
 def turn_texts(request: ChatRequest) -> list[str]:

@@ -11,22 +11,33 @@ Lookup, in order, within the caller's scope:
    those that differ in numbers, negation or names.
 
 Storing never waits: the memory tier takes the entry at once (so the next
-identical request hits), the guard features and vectors are computed (a
-paid embedder's call, or a long text on a worker thread, goes on in the
-background), indexed, and the row is queued for the store's writer thread.
+identical request hits), the guard features and vectors are computed,
+indexed, and the row is queued for the store's writer thread.
 
-Nothing slow runs on the event loop, and every queue is bounded. Adding
-to the graph (~0.2-0.4 ms of CPU a vector at 100k rows) is left to the
-`Indexer`'s thread, in batches. A search (~0.05 ms at a few thousand
-rows, ~0.2 ms at 100k, ~0.35 ms at 1M: bench_cache.py) runs on the loop
-while the index is small and free, and on a search thread when it is
-large (usearch searches without the interpreter's lock, beside the loop)
-or busy, so the loop never waits for the index's lock. A cache may lose
-a write, never hold up a call: a store whose background work is full (`_MAX_PENDING` stores
-waiting for an embedder or the indexer, or the store tier's
-``write_queue``) is dropped and counted in ``dropped_writes``. The entry
-is still served from memory; an entry not indexed here is indexed later
-from the store, as other processes' entries are.
+With the built-in embedder (the default) all of the semantic work (guard
+features, embedding, the graph's search and adds) runs in a process of its
+own beside the gateway's (`axtui.cache.worker`): the event loop sends a
+lookup and takes the answer back, about 0.03 ms of its time, and the
+worker uses another core. In the gateway's process, on the loop, the same
+work cost about 0.6 ms a miss (more than the rest of a call), which capped
+one worker near 550 requests/s (bench_gateway.py). A worker that does not
+answer in time costs a lookup, never a call; one that dies is replaced and
+reloaded from the snapshot and the store.
+
+With another embedder (a paid one, called through the gateway), the index
+lives in this process: adding to the graph (~0.2-0.4 ms of CPU a vector at
+100k rows) is left to the `Indexer`'s thread, in batches. A search (~0.05
+ms at a few thousand rows, ~0.2 ms at 100k, ~0.35 ms at 1M: bench_cache.py)
+runs on the loop while the index is small and free, and on a search thread
+when it is large (usearch searches without the interpreter's lock, beside
+the loop) or busy, so the loop never waits for the index's lock.
+
+A cache may lose a write, never hold up a call: a store whose background
+work is full (`_MAX_PENDING` stores waiting for an embedder or the indexer,
+or the store tier's ``write_queue``) is dropped and counted in
+``dropped_writes``. The entry is still served from memory; an entry not
+indexed here is indexed later from the store, as other processes' entries
+are.
 
 The guards' features are remembered by text (a pure function of it), and
 so are the embedders' vectors: a lookup leaves nothing behind for the
@@ -51,11 +62,12 @@ from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards,
 from axtui.cache.guards import GuardFeatures, exact_signature, features, turns_mismatch
 from axtui.cache.index import VectorIndex, snapshot_path
 from axtui.cache.indexer import Indexer
-from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
+from axtui.cache.keys import cache_key, partition_key, partition_prefix, scope_for, turn_texts
 from axtui.cache.memory import MemoryTier
 from axtui.cache.persist import StoredRow, StoreTier
 from axtui.cache.policy import EffectivePolicy, PolicyBook
 from axtui.cache.semantic import BuiltinEmbedder, Embedder
+from axtui.cache.worker import SemanticWorker
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import CacheConfig
 from axtui.errors import AxError, StoreError
@@ -120,15 +132,25 @@ class AnswerCache:
         self.embedder = embedder
         self.policies = PolicyBook(config)
         self.memory = MemoryTier(config.memory_entries, config.memory_bytes)
-        self.index = VectorIndex(capacity=config.index_entries)
+        self.snapshot_path = snapshot_path(store, embedder.name) if store and embedder else None
+        #: With the built-in embedder, the index and a lookup's CPU work live in a process of their own.
+        self.worker: SemanticWorker | None = None
+        self.local: VectorIndex | None = None
+        if isinstance(embedder, BuiltinEmbedder) and config.semantic_process:
+            self.worker = SemanticWorker(config.index_entries, embedder.dim, self.snapshot_path, self.memory.pop_many)
+        else:
+            self.local = VectorIndex(capacity=config.index_entries)
+        self.index: VectorIndex | SemanticWorker = self.worker if self.worker is not None else self.local  # type: ignore[assignment]
         self.counters = LiveCounters()
         #: Guard features by text (a pure function of it), used on the event loop only.
         self._guard_memo: LRUCache[str, GuardFeatures] = LRUCache(maxsize=4096)
         self._tasks: set[asyncio.Task[None]] = set()
         #: Where a search goes when the loop finds the index busy.
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="ax-cache-search")
-        self.snapshot_path = snapshot_path(store, embedder.name) if store and embedder else None
-        self.indexer = Indexer(self.index, self.memory, self.snapshot_path, _MAX_PENDING)
+        self.indexer: Indexer | SemanticWorker = (
+            self.worker if self.worker is not None
+            else Indexer(self.index, self.memory, self.snapshot_path, _MAX_PENDING)  # type: ignore[arg-type]
+        )
         self.tier: StoreTier | None = None
         if store is not None:
             self.tier = StoreTier(
@@ -142,7 +164,7 @@ class AnswerCache:
                 on_index_rows=self.indexer.index_rows,
                 on_live_keys=self.indexer.keep_only,
                 on_start=self.indexer.load_snapshot,
-                on_idle=self.indexer.maybe_snapshot,
+                on_idle=self._idle,
                 on_close=self.indexer.save_snapshot,
                 indexed=self.index.__contains__,
                 autostart=start_writer,
@@ -245,15 +267,20 @@ class AnswerCache:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self.indexer.behind:
             await asyncio.to_thread(self.indexer.wait)
+        if self.worker is not None:
+            self.worker.read_replies()  # what the index let go while adding, said before the wait's answer
         if self.tier is not None:
             await asyncio.to_thread(self.tier.flush)
 
     async def aclose(self) -> None:
         """Finish background work and stop the writer thread (the gateway calls this on close)."""
         await self.drain()
-        await asyncio.to_thread(self.indexer.close)
+        if self.worker is None:
+            await asyncio.to_thread(self.indexer.close)
         if self.tier is not None:
-            await asyncio.to_thread(self.tier.close)
+            await asyncio.to_thread(self.tier.close)  # saves the index's snapshot
+        if self.worker is not None:
+            await asyncio.to_thread(self.worker.close)
         self._index_thread.shutdown(wait=True)
 
     def forget_local(self) -> None:
@@ -333,29 +360,22 @@ class AnswerCache:
         min_created: float,
     ) -> CacheHit | None:
         texts = turn_texts(request)
-        guards = await self._guards(texts)
-        partition = partition_key(request, scope, exact_signature(guards))
-        if not self.index.size(partition):
-            # Nothing in the partition could pass the guards: no embedding,
-            # no search (the answer, once stored, is embedded off the path).
-            return None
-        vectors = await self._embed(texts, caller)
-        if vectors is None:
-            return None
-        candidates = None
-        if len(self.index) < _INLINE_SEARCH_ROWS:
-            candidates = self.index.try_search(partition, vectors, policy.threshold, now=now, min_created=min_created)
-        if candidates is None:  # a large graph, or the indexer is adding: search on the search thread
-            candidates = await asyncio.get_running_loop().run_in_executor(
-                self._index_thread,
-                lambda: self.index.search(partition, vectors, policy.threshold, now=now, min_created=min_created),
-            )
-        for cand in candidates:
-            if cand.min_turn < policy.threshold or cand.key == key:
+        if self.worker is not None:
+            looked = await self.worker.lookup(partition_prefix(request, scope), texts, policy.threshold, now=now,
+                                              min_created=min_created)
+            if looked is None:
+                return None
+            partition, guards, candidates = looked.partition, looked.guards, looked.candidates
+        else:
+            guards = await self._guards(texts)
+            partition = partition_key(request, scope, exact_signature(guards))
+            candidates = await self._search_here(partition, texts, caller, policy, now, min_created)
+        for cand_key, min_turn in candidates:
+            if min_turn < policy.threshold or cand_key == key:
                 continue
-            entry = await self._fetch(cand.key, now)
+            entry = await self._fetch(cand_key, now)
             if entry is None:
-                self.index.discard(cand.key)
+                self.index.discard(cand_key)
                 continue
             # The index only holds this partition's rows; checking again costs
             # nothing and makes a leak across scopes impossible by construction.
@@ -366,8 +386,32 @@ class AnswerCache:
             if turns_mismatch(guards, entry.guards) is not None:
                 self.counters.guard_blocks += 1
                 continue
-            return self._hit(entry, "semantic", round(min(cand.min_turn, 1.0), 4), now)
+            return self._hit(entry, "semantic", round(min(min_turn, 1.0), 4), now)
         return None
+
+    async def _search_here(
+        self, partition: str, texts: list[str], caller: Caller, policy: EffectivePolicy, now: float,
+        min_created: float,
+    ) -> list[tuple[str, float]]:
+        """Candidates from this process's own index (an embedder other than the built-in one)."""
+        index = self.local
+        assert index is not None
+        if not index.size(partition):
+            # Nothing in the partition could pass the guards: no embedding,
+            # no search (the answer, once stored, is embedded off the path).
+            return []
+        vectors = await self._embed(texts, caller)
+        if vectors is None:
+            return []
+        found = None
+        if len(index) < _INLINE_SEARCH_ROWS:
+            found = index.try_search(partition, vectors, policy.threshold, now=now, min_created=min_created)
+        if found is None:  # a large graph, or the indexer is adding: search on the search thread
+            found = await asyncio.get_running_loop().run_in_executor(
+                self._index_thread,
+                lambda: index.search(partition, vectors, policy.threshold, now=now, min_created=min_created),
+            )
+        return [(c.key, c.min_turn) for c in found]
 
     async def _embed(self, texts: list[str], caller: Caller) -> np.ndarray | None:
         """Unit vectors of the turns, or None when a turn has no words or the embedder failed."""
@@ -413,13 +457,26 @@ class AnswerCache:
     ) -> None:
         try:
             vectors: np.ndarray | None = None
-            if semantic:
+            if semantic and self.worker is not None:
+                stored = await self.worker.store(partition_prefix(request, entry.scope), texts, entry.key,
+                                                 entry.created_at, entry.expires_at)
+                if stored is None:
+                    # The worker did not answer: kept for exact matches only.
+                    self.counters.dropped_writes += 1
+                    entry.partition = partition_key(request, entry.scope, exact_signature(await self._guards(texts)))
+                else:
+                    entry.partition, vectors = stored.partition, stored.vectors
+                    if vectors is not None:
+                        entry.guards = stored.guards
+                        self.memory.put(entry)
+            elif semantic:
                 guards = await self._guards(texts)
                 entry.partition = partition_key(request, entry.scope, exact_signature(guards))
                 vectors = await self._embed(texts, caller)
                 if vectors is not None:
                     entry.guards = guards
                     self.memory.put(entry)
+                    assert isinstance(self.indexer, Indexer)
                     if not self.indexer.add(entry, vectors):
                         # Not indexed now: the store's refresh indexes it within seconds.
                         self.counters.dropped_writes += 1
@@ -431,6 +488,16 @@ class AnswerCache:
             log.warning("response cache: storing entry %s failed", entry.key[:12], exc_info=True)
 
     # -- callbacks from the writer thread ------------------------------------------------------
+
+    def _idle(self) -> None:
+        worker = self.worker
+        if worker is not None and worker.reload.is_set():
+            # A new worker replaced one that stopped: it starts from the snapshot and the store.
+            worker.reload.clear()
+            worker.load_snapshot()
+            if self.tier is not None:
+                self.tier.load_index()
+        self.indexer.maybe_snapshot()
 
     def _forget(self, keys: list[str]) -> None:
         self.memory.pop_many(keys)

@@ -118,7 +118,8 @@ async def test_a_corrupt_snapshot_is_rebuilt_from_the_store(make_cache: Make) ->
 
 
 async def test_adding_runs_off_the_event_loop_and_a_busy_index_never_holds_up_a_lookup(make_cache: Make) -> None:
-    cache = make_cache(persistent=False)
+    # The index in the gateway's own process (an embedder other than the built-in one keeps it there).
+    cache = make_cache(persistent=False, semantic_process=False)
     loop_thread = threading.current_thread()
     adders: list[threading.Thread] = []
     real_add = cache.index.add

@@ -1,0 +1,250 @@
+"""The semantic worker's process: the index, the guards and the built-in embedder, beside the gateway.
+
+Started by `axtui.cache.worker.SemanticWorker` (forked from a server that
+has this module imported), it serves two sockets of datagrams, one marshal
+tuple each:
+
+- the lookup socket, used by the gateway's event loop: ``look`` (guards,
+  partition, embedding, search: one answer), ``store`` (the same work for
+  an answer to keep, which is added to the index) and ``drop``;
+- the control socket, used by the store tier's writer thread: ``rows``
+  (stored vectors to index), ``drop``, ``clear``, ``load`` and ``save``
+  (the snapshot), ``stats`` and ``sync``.
+
+Lookups go first: between every `_ROWS_STEP` rows of a bulk load, waiting
+lookups are answered. The process ends when either socket closes (its
+gateway closed or died).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import select
+import signal
+import socket
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cachetools import LRUCache
+
+from axtui.cache.entry import CorruptEntry, decode_vectors
+from axtui.cache.guards import GuardFeatures, exact_signature, features
+from axtui.cache.index import VectorIndex
+from axtui.cache.keys import partition_of
+from axtui.cache.semantic import BuiltinEmbedder
+
+__all__ = ["MAX_DATAGRAM", "serve"]
+
+#: The largest message either side sends (the sockets' buffers are sized for it).
+MAX_DATAGRAM = 1 << 21
+#: Rows of a bulk load added at a time before waiting lookups are answered.
+_ROWS_STEP = 64
+
+
+def guards_wire(guards: tuple[GuardFeatures, ...]) -> list[tuple[bytes, int, bytes, bytes]]:
+    """Guard features as marshal-able tuples (`guards_from_wire` is the inverse)."""
+    return [(g.numbers, g.negations, g.names, g.vocab) for g in guards]
+
+
+def guards_from_wire(wire: list[tuple[bytes, int, bytes, bytes]]) -> tuple[GuardFeatures, ...]:
+    return tuple(GuardFeatures(*g) for g in wire)
+
+
+class _Worker:
+    def __init__(self, capacity: int, dim: int) -> None:
+        self.index = VectorIndex(capacity=capacity)
+        self.embedder = BuiltinEmbedder(dim)
+        self._guards: LRUCache[str, GuardFeatures] = LRUCache(maxsize=4096)
+        #: Answers to add to the graph (partition, key, vectors, created, expires), oldest first.
+        self.adds: deque[tuple[str, str, np.ndarray, float, float]] = deque()
+
+    def _work_out(self, prefix: bytes, texts: list[str]) -> tuple[tuple[GuardFeatures, ...], str]:
+        memo = self._guards
+        out = []
+        for text in texts:
+            found = memo.get(text)
+            if found is None:
+                found = memo[text] = features(text)
+            out.append(found)
+        guards = tuple(out)
+        return guards, partition_of(prefix, exact_signature(guards))
+
+    def _vectors(self, texts: list[str]) -> np.ndarray | None:
+        vectors = self.embedder.embed_sync(texts)
+        # A turn without words cannot be compared by meaning: exact matching only.
+        if not bool(np.all(np.einsum("ij,ij->i", vectors, vectors) > 0.25)):
+            return None
+        return vectors
+
+    def look(self, prefix: bytes, texts: list[str], threshold: float, now: float, min_created: float) -> tuple[Any, ...]:
+        guards, partition = self._work_out(prefix, texts)
+        found: list[tuple[str, float]] = []
+        if self.index.size(partition):
+            vectors = self._vectors(texts)
+            if vectors is not None:
+                found = [(c.key, c.min_turn)
+                         for c in self.index.search(partition, vectors, threshold, now=now, min_created=min_created)]
+        return partition, guards_wire(guards), found
+
+    def store(self, prefix: bytes, texts: list[str], key: str, created: float, expires: float) -> tuple[Any, ...]:
+        """An answer's partition, guards and vectors; it is added to the graph once no lookup waits."""
+        guards, partition = self._work_out(prefix, texts)
+        vectors = self._vectors(texts)
+        if vectors is None:
+            return partition, guards_wire(guards), None
+        self.adds.append((partition, key, vectors, created, expires))
+        return partition, guards_wire(guards), vectors.tobytes()
+
+    def add_one(self) -> list[str]:
+        """Add the oldest answer waiting; the keys evicted to make room."""
+        partition, key, vectors, created, expires = self.adds.popleft()
+        return self.index.add(partition, key, vectors, created=created, expires=expires)
+
+    def figures(self) -> tuple[int, int, int]:
+        """The index's entries, memory, and memory per entry."""
+        index = self.index
+        return len(index), index.nbytes(), index.bytes_per_entry()
+
+    def rows(self, rows: list[tuple[str, str, float, float, int, bytes]], answer_lookups: Any) -> tuple[Any, ...]:
+        groups: dict[tuple[int, ...], dict[str, tuple[str, float, float, np.ndarray]]] = {}
+        for key, partition, created, expires, turns, blob in rows:
+            if key in self.index:
+                continue
+            with contextlib.suppress(CorruptEntry):
+                vectors = decode_vectors(blob, turns)
+                groups.setdefault(vectors.shape, {})[key] = (partition, created, expires, vectors)
+        added: list[str] = []
+        evicted: list[str] = []
+        for group in groups.values():
+            items = list(group.items())
+            for i in range(0, len(items), _ROWS_STEP):
+                step = items[i : i + _ROWS_STEP]
+                evicted += self.index.add_many(
+                    [p for _, (p, _, _, _) in step], [k for k, _ in step], np.stack([v for _, (_, _, _, v) in step]),
+                    created=np.array([c for _, (_, c, _, _) in step]), expires=np.array([e for _, (_, _, e, _) in step]),
+                    threads=1,
+                )
+                added += [k for k, _ in step]
+                answer_lookups()
+        gone = set(evicted)
+        return [k for k in added if k not in gone], evicted, self.figures()
+
+    def load(self, path: str) -> list[str]:
+        index = self.index
+        try:
+            index.load(Path(path))
+        except (OSError, ValueError, KeyError):
+            index.clear()
+            return []
+        if index.capacity and len(index) > index.capacity:
+            index.remove_many(index.held_keys()[: len(index) - index.capacity])
+        return index.held_keys()
+
+    def save(self, path: str) -> int:
+        try:
+            return self.index.save(Path(path))
+        except OSError:
+            return -1
+
+
+def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: int) -> None:
+    """Serve the two sockets until either closes (the entry point in the worker's process)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(AttributeError, OSError):
+        # Linux: end with the gateway even if it is killed.
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    worker = _Worker(capacity, dim)
+    for sock in (lookups, control):
+        sock.setblocking(True)
+    poll = select.poll()
+    poll.register(lookups, select.POLLIN)
+    poll.register(control, select.POLLIN)
+    lfd = lookups.fileno()
+
+    def reply(sock: socket.socket, message: tuple[Any, ...]) -> None:
+        sock.send(marshal.dumps(message))
+
+    evicted: list[str] = []
+
+    def add_waiting(limit: int | None = None) -> None:
+        """Add answers waiting (at most ``limit``); tell the gateway what left, once none wait."""
+        done = 0
+        while worker.adds and (limit is None or done < limit):
+            evicted.extend(worker.add_one())
+            done += 1
+        if not worker.adds:
+            reply(lookups, ("e", 0, evicted[:], worker.figures()))
+            evicted.clear()
+
+    def on_lookup(message: tuple[Any, ...]) -> None:
+        op = message[0]
+        if op == "look":
+            _, rid, prefix, texts, threshold, now, min_created = message
+            reply(lookups, ("r", rid, *worker.look(prefix, texts, threshold, now, min_created)))
+        elif op == "store":
+            _, rid, prefix, texts, key, created, expires = message
+            reply(lookups, ("s", rid, *worker.store(prefix, texts, key, created, expires)))
+        elif op == "drop":
+            worker.index.remove_many(message[1])
+        elif op == "touch":
+            worker.index.touch(message[1])
+
+    def answer_lookups() -> None:
+        while True:
+            ready = select.select([lookups], [], [], 0)[0]
+            if not ready:
+                return
+            data = lookups.recv(MAX_DATAGRAM)
+            if not data:
+                raise EOFError
+            on_lookup(marshal.loads(data))
+
+    def on_control(message: tuple[Any, ...]) -> None:
+        op = message[0]
+        if op == "rows":
+            reply(control, ("ok", *worker.rows(message[1], answer_lookups)))
+        elif op == "drop":
+            worker.index.remove_many(message[1])
+        elif op == "clear":
+            worker.adds.clear()
+            worker.index.clear()
+        elif op == "load":
+            held = worker.load(message[1])
+            for i in range(0, len(held), 10_000):
+                reply(control, ("part", held[i : i + 10_000]))
+            reply(control, ("ok", len(held)))
+        elif op == "save":
+            answer_lookups()
+            add_waiting()
+            reply(control, ("ok", worker.save(message[1])))
+        elif op == "stats":
+            reply(control, ("ok", *worker.figures()))
+        elif op == "sync":
+            # Everything sent before this is handled: answers stored are in the graph.
+            answer_lookups()
+            add_waiting()
+            reply(control, ("ok",))
+
+    try:
+        while True:
+            # Adding waits while lookups are asked: a lookup is on a call's path, an add is not.
+            events = poll.poll(0 if worker.adds else None)
+            for fd, _ in events:
+                sock = lookups if fd == lfd else control
+                data = sock.recv(MAX_DATAGRAM)
+                if not data:
+                    return
+                (on_lookup if fd == lfd else on_control)(marshal.loads(data))
+            if not events and worker.adds:
+                add_waiting(1)
+    except (EOFError, OSError):
+        return
+    finally:
+        os._exit(0)

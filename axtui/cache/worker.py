@@ -1,0 +1,451 @@
+"""`SemanticWorker`: the semantic cache's CPU work in a process of its own, beside the event loop.
+
+With the built-in embedder, a semantic lookup is pure CPU: the guards'
+features, the embedding, a search of the graph and its exact check (about
+0.3 ms in the gateway's process, where it competed with the event loop for
+the interpreter); keeping an answer adds an embedding and a graph insert.
+Here they run in a child process (`axtui.cache._worker_child`) that holds
+the index, so they use another core and never hold the loop: the loop
+sends one datagram and takes one answer back (about 0.03 ms of its time).
+
+Two socket pairs of datagrams (``SOCK_SEQPACKET``, one marshal tuple each):
+
+- lookups, used by the event loop only: a lookup (``look``) or an answer to
+  keep (``store``) is sent without waiting, and its reply resolves a future
+  when the loop reads the socket; ``touch`` and ``drop`` are not answered;
+- control, used by the store tier's writer thread (never the loop): stored
+  vectors to index, snapshots, figures; one request at a time, answered.
+
+The gateway's process keeps only which keys the worker holds (so the
+store's refresh does not read this process's own rows back). Whatever the
+worker's index evicts leaves the memory tier too.
+
+A cache may lose a write, never hold up a call: a datagram the socket has
+no room for is dropped (a lookup is then a miss, a store is not indexed
+here and is picked up from the store later); a lookup the worker has not
+answered in `LOOKUP_TIMEOUT_S` is a miss. A worker that dies is replaced:
+until the new one has loaded the snapshot and the store's vectors, lookups
+find less, and calls never fail.
+
+Processes are forked from a fork server that imported the worker once
+(multiprocessing's ``forkserver``), so a new worker starts in milliseconds
+and nothing of the gateway's threads is copied into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import marshal
+import multiprocessing
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from axtui.cache._worker_child import MAX_DATAGRAM, guards_from_wire, serve
+from axtui.cache.guards import GuardFeatures
+from axtui.cache.persist import IndexRow
+
+__all__ = ["LOOKUP_TIMEOUT_S", "Looked", "SemanticWorker", "Stored"]
+
+log = logging.getLogger(__name__)
+
+#: A lookup the worker has not answered by then is a miss (it is busy loading, or stuck).
+LOOKUP_TIMEOUT_S = 0.25
+#: How long an answer to keep may wait for the worker (then it is kept for exact matches only).
+_STORE_TIMEOUT_S = 5.0
+#: How long a control request may take (a bulk load of stored vectors, a snapshot).
+_CONTROL_TIMEOUT_S = 120.0
+#: Stored rows sent to the worker per datagram.
+_ROWS_PER_MESSAGE = 512
+
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["axtui.cache._worker_child"])
+
+
+class Looked:
+    """A lookup's answer: the partition and guards of the query, and the entries that may answer it."""
+
+    __slots__ = ("candidates", "guards", "partition")
+
+    def __init__(self, partition: str, guards: tuple[GuardFeatures, ...], candidates: list[tuple[str, float]]) -> None:
+        self.partition = partition
+        self.guards = guards
+        #: (key, least similar turn's cosine), best first.
+        self.candidates = candidates
+
+
+class Stored:
+    """An answer kept: its partition, guards and turn vectors (None: no words to compare by meaning)."""
+
+    __slots__ = ("guards", "partition", "vectors")
+
+    def __init__(self, partition: str, guards: tuple[GuardFeatures, ...], vectors: np.ndarray | None) -> None:
+        self.partition = partition
+        self.guards = guards
+        self.vectors = vectors
+
+
+class _Channel:
+    """One worker process and its two sockets."""
+
+    def __init__(self, capacity: int, dim: int) -> None:
+        self.lookups, theirs_l = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.control, theirs_c = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for s in (self.lookups, self.control, theirs_l, theirs_c):
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MAX_DATAGRAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MAX_DATAGRAM)
+        self.process = _CONTEXT.Process(target=serve, args=(theirs_l, theirs_c, capacity, dim),
+                                        name="ax-cache-worker", daemon=True)
+        self.process.start()
+        theirs_l.close()
+        theirs_c.close()
+        self.lookups.setblocking(False)
+        self.control.setblocking(False)
+        #: Set when the event loop saw the worker's end.
+        self.dead = False
+
+    def close(self, timeout: float) -> None:
+        for s in (self.lookups, self.control):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+class SemanticWorker:
+    """The semantic index and a lookup's CPU work, in a child process (see the module docstring).
+
+    Args:
+        capacity: the most entries the index holds (0: unbounded); the least recently used leave.
+        dim: the built-in embedder's dimension.
+        snapshot_path: where the index's snapshot lives (None: no snapshots).
+        on_evicted: called with the keys the index let go (from the loop or the writer thread).
+    """
+
+    def __init__(
+        self, capacity: int, dim: int, snapshot_path: Path | None, on_evicted: Callable[[list[str]], None]
+    ) -> None:
+        self.capacity = capacity
+        self.dim = dim
+        self.snapshot_path = snapshot_path
+        self.on_evicted = on_evicted
+        #: The keys the worker holds, as far as this process knows.
+        self.held: set[str] = set()
+        #: Lookups and stores not indexed because the socket was full or the worker did not answer.
+        self.dropped = 0
+        #: Workers started after the first died.
+        self.restarts = 0
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._reading: asyncio.AbstractEventLoop | None = None
+        self._control_lock = threading.Lock()
+        self._changes = 0
+        self._saved_at = time.monotonic()
+        #: Keys the snapshot brought, until the store has said which of them still exist.
+        self._from_snapshot: list[str] = []
+        #: Set when a new worker replaced a dead one: the writer thread loads it up.
+        self.reload = threading.Event()
+        self._closed = False
+        #: The worker's index as it last said: entries, bytes, bytes per entry.
+        self._figures: tuple[int, int, int] = (0, 0, 0)
+        self._evictions = 0
+        self._channel = _Channel(capacity, dim)
+
+    # -- the index's surface, as the service uses it ----------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.held
+
+    @property
+    def evictions(self) -> int:
+        """Entries that left because the index was full."""
+        return self._evictions
+
+    def nbytes(self) -> int:
+        """The worker's index memory, as it last reported (refreshed by `refresh_figures`)."""
+        return self._figures[1]
+
+    def bytes_per_entry(self) -> int:
+        return self._figures[2]
+
+    def touch(self, key: str) -> None:
+        """Mark an entry as just hit (it leaves the index last)."""
+        self._send_lookup(("touch", key))
+
+    def discard(self, key: str) -> None:
+        """Forget one entry (it failed to load, or expired)."""
+        self.held.discard(key)
+        self._send_lookup(("drop", [key]))
+
+    def remove_many(self, keys: list[str]) -> None:
+        """Forget entries the store removed (from the writer thread)."""
+        self.held.difference_update(keys)
+        self._send_control(("drop", list(keys)))
+
+    def clear(self) -> None:
+        """Forget everything (the store was cleared or invalidated elsewhere)."""
+        self.held.clear()
+        self._send_control(("clear",))
+
+    # -- the event loop's side -------------------------------------------------------------------
+
+    async def lookup(
+        self, prefix: bytes, texts: list[str], threshold: float, *, now: float, min_created: float
+    ) -> Looked | None:
+        """The query's partition and guards and the entries that may answer it; None when the worker cannot say now."""
+        found = await self._ask(("look", 0, prefix, texts, threshold, now, min_created))
+        if found is None:
+            return None
+        partition, guards, candidates = found
+        return Looked(partition, guards_from_wire(guards), candidates)
+
+    async def store(self, prefix: bytes, texts: list[str], key: str, created: float, expires: float) -> Stored | None:
+        """Index an answer; its partition, guards and vectors (for the store), or None when it was not indexed."""
+        found = await self._ask(("store", 0, prefix, texts, key, created, expires), timeout=_STORE_TIMEOUT_S)
+        if found is None:
+            return None
+        partition, guards, blob = found
+        vectors = None
+        if blob is not None:
+            vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(texts), -1)
+            self.held.add(key)
+            self._changes += 1
+        return Stored(partition, guards_from_wire(guards), vectors)
+
+    async def _ask(self, message: tuple[Any, ...], timeout: float = LOOKUP_TIMEOUT_S) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._reading is not loop:
+            if self._channel.dead:
+                return None  # being replaced
+            self._listen(loop)
+        rid = next(self._ids)
+        if not self._send_lookup((message[0], rid, *message[2:])):
+            return None
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting[rid] = future
+        late = loop.call_later(timeout, _expire, future)
+        try:
+            found = await future
+        finally:
+            late.cancel()
+            del self._waiting[rid]
+        if found is None:
+            self.dropped += 1
+        return found
+
+    def _send_lookup(self, message: tuple[Any, ...]) -> bool:
+        try:
+            self._channel.lookups.send(marshal.dumps(message))
+            return True
+        except (BlockingIOError, OSError):
+            self.dropped += 1
+            return False
+
+    def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._reading is not None:
+            with contextlib.suppress(Exception):
+                self._reading.remove_reader(self._channel.lookups.fileno())
+        loop.add_reader(self._channel.lookups.fileno(), self._readable)
+        self._reading = loop
+
+    def read_replies(self) -> None:
+        """Take what the worker has said so far (on the event loop's thread)."""
+        if self._reading is not None:
+            self._readable()
+
+    def _readable(self) -> None:
+        sock = self._channel.lookups
+        while True:
+            try:
+                data = sock.recv(MAX_DATAGRAM)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._died()
+                return
+            message = marshal.loads(data)
+            if message[0] == "e":  # answers were added: what the index let go, and its figures
+                self._evicted(message[2])
+                self._figures = tuple(message[3])
+                continue
+            future = self._waiting.get(message[1])
+            if future is not None and not future.done():
+                future.set_result(message[2:])
+
+    def _died(self) -> None:
+        """The worker is gone: pending lookups are misses, and a new worker is started (off the loop)."""
+        if self._reading is not None:
+            with contextlib.suppress(Exception):
+                self._reading.remove_reader(self._channel.lookups.fileno())
+            self._reading = None
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_result(None)
+        channel = self._channel
+        channel.dead = True
+        threading.Thread(target=self._replace, args=(channel,), name="ax-cache-worker-restart", daemon=True).start()
+
+    def _replace(self, channel: _Channel, *, locked: bool = False) -> None:
+        """Start a new worker in place of ``channel``'s, which stopped (once, whoever notices first)."""
+        with contextlib.nullcontext() if locked else self._control_lock:
+            if self._closed or channel is not self._channel:
+                return
+            channel.close(1)
+            log.warning("response cache: the semantic worker (pid %s) stopped (exit code %s); starting another",
+                        channel.process.pid, channel.process.exitcode)
+            self.held.clear()
+            self.restarts += 1
+            self._channel = _Channel(self.capacity, self.dim)
+            self.reload.set()
+
+    def _evicted(self, keys: list[str]) -> None:
+        if keys:
+            self._evictions += len(keys)
+            self.held.difference_update(keys)
+            self.on_evicted(keys)
+
+    # -- the writer thread's side (blocking; never call these on the event loop) ------------------
+
+    def _send_control(self, message: tuple[Any, ...]) -> None:
+        data = marshal.dumps(message)
+        with contextlib.suppress(OSError):
+            try:
+                self._channel.control.send(data)
+            except BlockingIOError:
+                self.dropped += 1
+
+    def _request(self, message: tuple[Any, ...], timeout: float = _CONTROL_TIMEOUT_S) -> list[tuple[Any, ...]]:
+        """Send a control request and wait for its answer (its parts, the last ``ok``); [] if the worker died."""
+        with self._control_lock:
+            sock = self._channel.control
+            data = marshal.dumps(message)
+            deadline = time.monotonic() + timeout
+            try:
+                while True:
+                    try:
+                        sock.send(data)
+                        break
+                    except BlockingIOError:
+                        select.select([], [sock], [], max(0.0, deadline - time.monotonic()))
+                        if time.monotonic() > deadline:
+                            return []
+                parts: list[tuple[Any, ...]] = []
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not select.select([sock], [], [], left)[0]:
+                        log.warning("response cache: the semantic worker did not answer %r in %.0f s", message[0],
+                                    timeout)
+                        return []
+                    got = sock.recv(MAX_DATAGRAM)
+                    if not got:
+                        self._replace(self._channel, locked=True)
+                        return []
+                    part = marshal.loads(got)
+                    parts.append(part)
+                    if part[0] == "ok":
+                        return parts
+            except OSError:
+                return []
+
+    def index_rows(self, rows: list[IndexRow]) -> None:
+        """Index stored entries not indexed yet (this process's own, or all of them at start)."""
+        wire = [(r.key, r.partition, r.created_at, r.expires_at, r.turns, r.vector) for r in rows
+                if r.key not in self.held]
+        for i in range(0, len(wire), _ROWS_PER_MESSAGE):
+            answer = self._request(("rows", wire[i : i + _ROWS_PER_MESSAGE]))
+            if answer:
+                _, added, evicted, self._figures = answer[-1]
+                self.held.update(added)
+                self._changes += len(added)
+                self._evicted(evicted)
+
+    def keep_only(self, live: set[str]) -> None:
+        """Drop entries of the snapshot the store no longer holds (evicted, expired, cleared since)."""
+        gone = [k for k in self._from_snapshot if k not in live]
+        self._from_snapshot = []
+        for i in range(0, len(gone), 10_000):
+            self.remove_many(gone[i : i + 10_000])
+        self._changes += len(gone)
+
+    def load_snapshot(self) -> None:
+        """Start from the last snapshot (the store then adds what is newer and drops what is gone)."""
+        path = self.snapshot_path
+        if path is None or not path.exists():
+            return
+        parts = self._request(("load", str(path)))
+        held = [k for part in parts if part[0] == "part" for k in part[1]]
+        if parts and not held and parts[-1][1] == 0:
+            log.warning("response cache: the index snapshot %s cannot be read; rebuilding from the store", path)
+        self.held.update(held)
+        self._from_snapshot = held
+
+    def maybe_snapshot(self) -> None:
+        """The writer thread's idle call: keep the figures fresh, save a snapshot now and then."""
+        self.refresh_figures()
+        if self._changes and time.monotonic() - self._saved_at >= _snapshot_interval():
+            self.save_snapshot()
+
+    def save_snapshot(self) -> None:
+        """Save a snapshot now (if anything changed, or there is none)."""
+        path = self.snapshot_path
+        if path is None or (not self._changes and path.exists()):
+            return
+        self._changes = 0
+        self._saved_at = time.monotonic()
+        answer = self._request(("save", str(path)))
+        if answer and answer[-1][1] < 0:
+            log.warning("response cache: writing the index snapshot %s failed", path)
+
+    def refresh_figures(self) -> None:
+        """Ask the worker for its index's size, memory and evictions (shown by `snapshot`)."""
+        answer = self._request(("stats",), timeout=5.0)
+        if answer:
+            self._figures = tuple(answer[-1][1:])
+
+    @property
+    def behind(self) -> bool:
+        """Always true: answers stored may still wait to be added (`wait` makes sure they are)."""
+        return True
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Block until the worker has handled everything sent so far (answers stored are in the graph)."""
+        self._request(("sync",), timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the worker (after the store tier saved the snapshot)."""
+        self._closed = True
+        if self._reading is not None:
+            with contextlib.suppress(Exception):
+                self._reading.remove_reader(self._channel.lookups.fileno())
+            self._reading = None
+        with self._control_lock:
+            self._channel.close(timeout)
+
+
+def _expire(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _snapshot_interval() -> float:
+    from axtui.cache.indexer import SNAPSHOT_INTERVAL_S
+
+    return SNAPSHOT_INTERVAL_S

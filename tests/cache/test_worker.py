@@ -1,0 +1,189 @@
+"""The semantic worker: a lookup's CPU work and the index in a process of their own, and what happens when it fails."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from axtui.cache import AnswerCache
+from axtui.cache import service as service_module
+from axtui.cache import worker as worker_module
+from axtui.cache.semantic import BuiltinEmbedder
+from axtui.ports import CacheDirective
+from axtui.types import Caller
+
+from ..support import until
+from .helpers import answer, request
+
+Make = Callable[..., AnswerCache]
+ALICE = Caller(user="alice")
+BOB = Caller(user="bob")
+PLAIN = CacheDirective()
+QUESTION = "How do I read a file line by line in Python?"
+PARAPHRASE = "in python, how do i read a file line by line"
+
+
+async def put(cache: AnswerCache, text: str, reply: str, caller: Caller = ALICE) -> None:
+    await cache.store(request(text), caller, answer(reply), 1_000, PLAIN)
+    await cache.drain()
+
+
+def worker_pid(cache: AnswerCache) -> int:
+    assert cache.worker is not None
+    pid = cache.worker._channel.process.pid
+    assert pid is not None
+    return pid
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for every purpose here.
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_the_guards_embedding_and_search_run_in_the_worker_not_the_gateway(
+    make_cache: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = make_cache()
+    assert cache.worker is not None and worker_pid(cache) != os.getpid()
+
+    def nowhere(*args: object, **kwargs: object) -> object:
+        raise AssertionError("semantic work ran in the gateway's process")
+
+    # Were any of them called here, the lookup would fail (and be logged as a miss).
+    monkeypatch.setattr(service_module, "features", nowhere)
+    monkeypatch.setattr(BuiltinEmbedder, "embed_sync", nowhere)
+    monkeypatch.setattr(BuiltinEmbedder, "_one", nowhere)
+    await put(cache, QUESTION, "Iterate over the file object.")
+    hit = await cache.lookup(request(PARAPHRASE), ALICE, PLAIN)
+    assert hit is not None and hit.kind == "semantic" and hit.response.content == "Iterate over the file object."
+    # Scopes hold in the worker's answers as in the gateway's: bob never sees alice's answer.
+    assert await cache.lookup(request(PARAPHRASE), BOB, PLAIN) is None
+    assert await cache.lookup(request("How do I delete a file in Python?"), ALICE, PLAIN) is None
+    assert cache.snapshot()["index_entries"] == 1
+
+
+async def test_a_killed_worker_is_replaced_and_reloaded_and_no_call_fails_meanwhile(make_cache: Make) -> None:
+    cache = make_cache()
+    await put(cache, QUESTION, "Iterate over the file object.")
+    assert (await cache.lookup(request(PARAPHRASE), ALICE, PLAIN)) is not None
+    first = worker_pid(cache)
+    os.kill(first, signal.SIGKILL)
+    # Calls go on at once: while no worker answers, a semantic lookup is a miss, never an error.
+    looked = await asyncio.gather(*(cache.lookup(request(PARAPHRASE), ALICE, PLAIN) for _ in range(20)))
+    assert all(hit is None or hit.kind == "semantic" for hit in looked)
+    # An exact hit never needs the worker.
+    exact = await cache.lookup(request(QUESTION), ALICE, PLAIN)
+    assert exact is not None and exact.kind == "exact"
+    assert cache.worker is not None
+    await until(lambda: cache.worker is not None and cache.worker.restarts == 1, timeout=15)
+    assert worker_pid(cache) != first and not alive(first)
+
+    async def found_again() -> bool:
+        hit = await cache.lookup(request(PARAPHRASE), ALICE, PLAIN)
+        return hit is not None and hit.kind == "semantic"
+
+    # The new worker is loaded from the store by the writer thread's next idle turn.
+    deadline = time.monotonic() + 15
+    while not await found_again():
+        assert time.monotonic() < deadline, "the replaced worker never found the stored answer again"
+        await asyncio.sleep(0.1)
+    # And it keeps answers stored after it started.
+    await put(cache, "Why is the sky blue?", "Rayleigh scattering.")
+    hit = await cache.lookup(request("why is the sky blue"), ALICE, PLAIN)
+    assert hit is not None and hit.response.content == "Rayleigh scattering."
+
+
+async def test_a_stuck_worker_costs_a_lookup_at_most_its_timeout(
+    make_cache: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "LOOKUP_TIMEOUT_S", 0.1)
+    cache = make_cache(persistent=False)
+    await put(cache, QUESTION, "Iterate over the file object.")
+    pid = worker_pid(cache)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        t0 = time.monotonic()
+        hits = await asyncio.gather(*(cache.lookup(request(PARAPHRASE), ALICE, PLAIN) for _ in range(50)))
+        waited = time.monotonic() - t0
+        ticker.cancel()
+        assert hits == [None] * 50
+        # The loop ran all along (the lookups waited on a timer, not on the worker).
+        assert ticks >= 5 and waited < 5
+        # Keeping an answer meanwhile does not wait for the worker either: it is served exactly.
+        await cache.store(request("Why is the sky blue?"), ALICE, answer("Rayleigh."), 1, PLAIN)
+        exact = await cache.lookup(request("Why is the sky blue?"), ALICE, PLAIN)
+        assert exact is not None and exact.kind == "exact"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await cache.drain()
+    hit = await cache.lookup(request(PARAPHRASE), ALICE, PLAIN)
+    assert hit is not None and hit.kind == "semantic"
+
+
+async def test_closing_the_cache_ends_its_worker_and_the_snapshot_brings_the_index_back(make_cache: Make) -> None:
+    first = make_cache()
+    await put(first, QUESTION, "Iterate over the file object.")
+    pid = worker_pid(first)
+    await first.aclose()
+    await until(lambda: not alive(pid), timeout=10)
+    assert first.snapshot_path is not None and first.snapshot_path.exists()
+    second = make_cache()
+    assert second.tier is not None
+    await asyncio.to_thread(second.tier.wait_loaded, 30)
+    hit = await second.lookup(request(PARAPHRASE), ALICE, PLAIN)
+    assert hit is not None and hit.kind == "semantic"
+
+
+@pytest.mark.processes
+def test_a_worker_never_outlives_its_gateway_process(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, sys, time
+        from axtui.cache import AnswerCache, BuiltinEmbedder
+        from axtui.config import CacheConfig
+        from axtui.store import Store
+
+        async def main():
+            store = Store.open("sqlite:///{tmp_path / 'ax.db'}")
+            cache = AnswerCache(CacheConfig(), store, embedder=BuiltinEmbedder())
+            print(cache.worker._channel.process.pid, flush=True)
+            time.sleep(60)
+
+        asyncio.run(main())
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        pid = int(proc.stdout.readline())
+        assert alive(pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while alive(pid):
+        assert time.monotonic() < deadline, "the worker outlived its gateway"
+        time.sleep(0.05)
