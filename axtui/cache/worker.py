@@ -312,8 +312,8 @@ class SemanticWorker:
             log.warning("response cache: the semantic worker (pid %s) stopped (exit code %s); starting another",
                         channel.process.pid, channel.process.exitcode)
             self.held.clear()
-            self.restarts += 1
             self._channel = _Channel(self.capacity, self.dim)
+            self.restarts += 1
             self.reload.set()
 
     def _evicted(self, keys: list[str]) -> None:
