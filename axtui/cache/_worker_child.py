@@ -1,8 +1,12 @@
 """The semantic worker's process: the index, the guards and the built-in embedder, beside the gateway.
 
-Started by `axtui.cache.worker.SemanticWorker` (forked from a server that
-has this module imported), it serves two sockets of datagrams, one marshal
-tuple each:
+``python -m axtui.cache._worker_child FD`` is a fork server: it imports
+what a worker needs once, then forks a worker for each request on its
+socket (FD) from the gateway process (`axtui.cache.worker`), so a worker
+starts in milliseconds with nothing of the gateway's threads or state. It
+ends when the gateway's end of FD closes, and its workers end with it.
+
+A worker serves two sockets of datagrams, one marshal tuple each:
 
 - the lookup socket, used by the gateway's event loop: ``look`` (guards,
   partition, embedding, search: one answer), ``store`` (the same work for
@@ -24,6 +28,7 @@ import os
 import select
 import signal
 import socket
+import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -153,13 +158,9 @@ class _Worker:
 
 def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: int) -> None:
     """Serve the two sockets until either closes (the entry point in the worker's process)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    with contextlib.suppress(AttributeError, OSError):
-        # Linux: end with the gateway even if it is killed.
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _end_with_parent()
     worker = _Worker(capacity, dim)
     for sock in (lookups, control):
         sock.setblocking(True)
@@ -248,3 +249,47 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
         return
     finally:
         os._exit(0)
+
+
+def _end_with_parent() -> None:
+    """Linux: be killed when the process that forked this one ends, even by SIGKILL."""
+    with contextlib.suppress(AttributeError, OSError):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def fork_server(conn: socket.socket) -> None:
+    """Fork a worker for each request on ``conn``; answer its pid. Ends when ``conn`` closes.
+
+    A request is ``marshal((capacity, dim))`` with the worker's two sockets attached.
+    """
+    # A Ctrl-C reaches the gateway, which stops its workers; the kernel reaps them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(conn, 4096, 2)
+        except OSError:
+            return
+        if not data:
+            return
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            continue
+        capacity, dim = marshal.loads(data)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                conn.close()
+                serve(socket.socket(fileno=fds[0]), socket.socket(fileno=fds[1]), capacity, dim)
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        conn.send(marshal.dumps(pid))
+
+
+if __name__ == "__main__":
+    fork_server(socket.socket(fileno=int(sys.argv[1])))

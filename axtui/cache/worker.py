@@ -27,9 +27,12 @@ answered in `LOOKUP_TIMEOUT_S` is a miss. A worker that dies is replaced:
 until the new one has loaded the snapshot and the store's vectors, lookups
 find less, and calls never fail.
 
-Processes are forked from a fork server that imported the worker once
-(multiprocessing's ``forkserver``), so a new worker starts in milliseconds
-and nothing of the gateway's threads is copied into it.
+Workers are forked by a fork server (``python -m axtui.cache._worker_child``,
+one per gateway process, started with the first worker) that imported
+what a worker needs once: a new worker starts in milliseconds, and nothing
+of the gateway's threads or state is copied into it. A worker that dies
+young again and again is restarted less and less often (up to every
+`_MAX_BACKOFF_S`); meanwhile semantic lookups are misses.
 """
 
 from __future__ import annotations
@@ -39,9 +42,12 @@ import contextlib
 import itertools
 import logging
 import marshal
-import multiprocessing
+import os
 import select
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from axtui.cache._worker_child import MAX_DATAGRAM, guards_from_wire, serve
+from axtui.cache._worker_child import MAX_DATAGRAM, guards_from_wire
 from axtui.cache.guards import GuardFeatures
 from axtui.cache.persist import IndexRow
 
@@ -67,8 +73,57 @@ _CONTROL_TIMEOUT_S = 120.0
 #: Stored rows sent to the worker per datagram.
 _ROWS_PER_MESSAGE = 512
 
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["axtui.cache._worker_child"])
+#: A worker that ends sooner than this after it started counts as failing to start.
+_YOUNG_S = 10.0
+#: The longest wait before starting a worker again.
+_MAX_BACKOFF_S = 30.0
+
+
+class _ForkServer:
+    """The process that forks this process's workers (started once, again if it ended)."""
+
+    _lock = threading.Lock()
+    _conn: socket.socket | None = None
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def fork(cls, lookups: socket.socket, control: socket.socket, capacity: int, dim: int) -> int:
+        """A new worker serving the two sockets; its pid.
+
+        Raises:
+            OSError: the fork server cannot be started or did not answer.
+        """
+        request = marshal.dumps((capacity, dim))
+        with cls._lock:
+            for _ in range(2):
+                if cls._conn is None or cls._proc is None or cls._proc.poll() is not None:
+                    cls._start()
+                assert cls._conn is not None
+                try:
+                    socket.send_fds(cls._conn, [request], [lookups.fileno(), control.fileno()])
+                    answer = cls._conn.recv(64)
+                    if answer:
+                        return int(marshal.loads(answer))
+                except (OSError, ValueError, EOFError):
+                    pass
+                cls._conn = None
+            raise OSError("the semantic worker's fork server does not answer")
+
+    @classmethod
+    def _start(cls) -> None:
+        if cls._conn is not None:
+            cls._conn.close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # Small matrix products only: one BLAS thread each is plenty (and cheaper to fork).
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        cls._proc = subprocess.Popen(
+            [sys.executable, "-m", "axtui.cache._worker_child", str(theirs.fileno())], pass_fds=[theirs.fileno()],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        theirs.close()
+        # The first worker waits for the server's imports (about half a second).
+        ours.settimeout(60)
+        cls._conn = ours
 
 
 class Looked:
@@ -104,25 +159,45 @@ class _Channel:
             with contextlib.suppress(OSError):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MAX_DATAGRAM)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MAX_DATAGRAM)
-        self.process = _CONTEXT.Process(target=serve, args=(theirs_l, theirs_c, capacity, dim),
-                                        name="ax-cache-worker", daemon=True)
-        self.process.start()
-        theirs_l.close()
-        theirs_c.close()
+        self.started = time.monotonic()
+        #: Set once the worker is known to be gone, or never started.
+        self.dead = False
+        #: Set once its replacement is on its way.
+        self.replacing = False
+        try:
+            self.pid = _ForkServer.fork(theirs_l, theirs_c, capacity, dim)
+        except OSError:
+            self.pid = 0
+            self.dead = True
+        finally:
+            theirs_l.close()
+            theirs_c.close()
         self.lookups.setblocking(False)
         self.control.setblocking(False)
-        #: Set when the event loop saw the worker's end.
-        self.dead = False
 
     def close(self, timeout: float) -> None:
+        """Close the sockets (the worker ends when it sees that) and wait for it to be gone."""
         for s in (self.lookups, self.control):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
+        deadline = time.monotonic() + timeout
+        while self.pid and _running(self.pid):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class SemanticWorker:
@@ -162,7 +237,13 @@ class SemanticWorker:
         #: The worker's index as it last said: entries, bytes, bytes per entry.
         self._figures: tuple[int, int, int] = (0, 0, 0)
         self._evictions = 0
+        self._lost_lock = threading.Lock()
+        #: Workers in a row that ended young (the restart waits longer after each).
+        self._failures = 0
         self._channel = _Channel(capacity, dim)
+        if self._channel.dead:
+            log.warning("response cache: the semantic worker could not start; semantic lookups miss until it does")
+            self._lost(self._channel)
 
     # -- the index's surface, as the service uses it ----------------------------------------------
 
@@ -250,6 +331,8 @@ class SemanticWorker:
         return found
 
     def _send_lookup(self, message: tuple[Any, ...]) -> bool:
+        if self._channel.dead:
+            return False
         try:
             self._channel.lookups.send(marshal.dumps(message))
             return True
@@ -291,7 +374,7 @@ class SemanticWorker:
                 future.set_result(message[2:])
 
     def _died(self) -> None:
-        """The worker is gone: pending lookups are misses, and a new worker is started (off the loop)."""
+        """The worker is gone (seen on the loop): pending lookups are misses, and a new worker is started."""
         if self._reading is not None:
             with contextlib.suppress(Exception):
                 self._reading.remove_reader(self._channel.lookups.fileno())
@@ -299,22 +382,36 @@ class SemanticWorker:
         for future in self._waiting.values():
             if not future.done():
                 future.set_result(None)
-        channel = self._channel
-        channel.dead = True
+        self._lost(self._channel)
+
+    def _lost(self, channel: _Channel) -> None:
+        """Start replacing ``channel``'s worker, once, on a thread of its own (it may wait: see `_backoff`)."""
+        with self._lost_lock:
+            if channel.replacing:
+                return
+            channel.replacing = channel.dead = True
         threading.Thread(target=self._replace, args=(channel,), name="ax-cache-worker-restart", daemon=True).start()
 
-    def _replace(self, channel: _Channel, *, locked: bool = False) -> None:
-        """Start a new worker in place of ``channel``'s, which stopped (once, whoever notices first)."""
-        with contextlib.nullcontext() if locked else self._control_lock:
+    def _replace(self, channel: _Channel) -> None:
+        young = time.monotonic() - channel.started < _YOUNG_S
+        self._failures = self._failures + 1 if young else 0
+        if self._failures:
+            delay = min(_MAX_BACKOFF_S, 0.25 * 2 ** (self._failures - 1))
+            log.warning("response cache: the semantic worker stopped %d time(s) soon after starting; "
+                        "starting another in %.1f s (semantic lookups miss meanwhile)", self._failures, delay)
+            time.sleep(delay)
+        with self._control_lock:
             if self._closed or channel is not self._channel:
                 return
+            log.warning("response cache: the semantic worker (pid %s) stopped; starting another", channel.pid)
             channel.close(1)
-            log.warning("response cache: the semantic worker (pid %s) stopped (exit code %s); starting another",
-                        channel.process.pid, channel.process.exitcode)
             self.held.clear()
-            self._channel = _Channel(self.capacity, self.dim)
+            fresh = _Channel(self.capacity, self.dim)
+            self._channel = fresh
             self.restarts += 1
             self.reload.set()
+        if fresh.dead:
+            self._lost(fresh)
 
     def _evicted(self, keys: list[str]) -> None:
         if keys:
@@ -356,7 +453,7 @@ class SemanticWorker:
                         return []
                     got = sock.recv(MAX_DATAGRAM)
                     if not got:
-                        self._replace(self._channel, locked=True)
+                        self._lost(self._channel)
                         return []
                     part = marshal.loads(got)
                     parts.append(part)

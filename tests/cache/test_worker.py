@@ -39,8 +39,8 @@ async def put(cache: AnswerCache, text: str, reply: str, caller: Caller = ALICE)
 
 def worker_pid(cache: AnswerCache) -> int:
     assert cache.worker is not None
-    pid = cache.worker._channel.process.pid
-    assert pid is not None
+    pid = cache.worker._channel.pid
+    assert pid > 0
     return pid
 
 
@@ -169,7 +169,7 @@ def test_a_worker_never_outlives_its_gateway_process(tmp_path: Path) -> None:
         async def main():
             store = Store.open("sqlite:///{tmp_path / 'ax.db'}")
             cache = AnswerCache(CacheConfig(), store, embedder=BuiltinEmbedder())
-            print(cache.worker._channel.process.pid, flush=True)
+            print(cache.worker._channel.pid, flush=True)
             time.sleep(60)
 
         asyncio.run(main())
