@@ -47,7 +47,7 @@ __all__ = ["MAX_DATAGRAM", "serve"]
 #: The largest message either side sends (the sockets' buffers are sized for it).
 MAX_DATAGRAM = 1 << 21
 #: Rows of a bulk load added at a time before waiting lookups are answered.
-_ROWS_STEP = 64
+_ROWS_STEP = 256
 
 
 def guards_wire(guards: tuple[GuardFeatures, ...]) -> list[tuple[bytes, int, bytes, bytes]]:
@@ -131,7 +131,7 @@ class _Worker:
                 evicted += self.index.add_many(
                     [p for _, (p, _, _, _) in step], [k for k, _ in step], np.stack([v for _, (_, _, _, v) in step]),
                     created=np.array([c for _, (_, c, _, _) in step]), expires=np.array([e for _, (_, _, e, _) in step]),
-                    threads=1,
+                    threads=0,  # a bulk load (start-up, a replaced worker) may use every core
                 )
                 added += [k for k, _ in step]
                 answer_lookups()
