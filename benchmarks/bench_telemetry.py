@@ -2,12 +2,11 @@
 
 Processes: the bench upstream (``bench_gateway``'s minimal OpenAI-compatible
 responder), a minimal OTLP/HTTP receiver that accepts every batch, and two
-``ax serve`` instances (one worker; key, limits, a hard budget, the exact
+``ax serve`` instances (one worker, every feature on as in
+``bench_gateway``: key, limits, a hard budget, the exact and semantic
 cache, routing, pricing, recording), one of them exporting a span tree of
-every call to the receiver. The semantic cache is off in both: with it on,
-one worker does not yet sustain 500 req/s on the bench's workload
-(``bench_gateway``), and what tracing adds does not depend on it. The load is open-loop at 500
-req/s, every request a new one; the two gateways are measured in turns
+every call to the receiver. The load is open-loop at 500 req/s, every
+request a new one (``bench_gateway``'s workload); the two gateways are measured in turns
 (A, B, A, B …) so drift in a shared machine's load hits both alike, and
 each figure is the median over the rounds. The baseline is the same
 upstream called directly, measured in the same rounds.
@@ -129,11 +128,11 @@ def main(argv: list[str] | None = None) -> None:
             procs.append(rx := _spawn([*me, "--role", "receiver", "--port", str(rx_port)]))
             wait_ready(f"{upstream}/v1/models", up)
             wait_ready(f"{receiver}/batches", rx)
-            plain, plain_url, plain_key = _start_ax(upstream, Path(tmp) / "plain", semantic=False)
+            plain, plain_url, plain_key = _start_ax(upstream, Path(tmp) / "plain")
             procs.append(plain)
             os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver
             try:
-                traced, traced_url, traced_key = _start_ax(upstream, Path(tmp) / "traced", semantic=False)
+                traced, traced_url, traced_key = _start_ax(upstream, Path(tmp) / "traced")
             finally:
                 del os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
             procs.append(traced)

@@ -1,4 +1,8 @@
-"""`Indexer`: keeps a process's semantic index: adds in batches off the event loop, snapshots, loads.
+"""`Indexer`: keeps a semantic index held in the gateway's own process: adds in batches off the loop, snapshots.
+
+(With the built-in embedder the index lives in a worker process instead,
+and `axtui.cache.worker.SemanticWorker` plays this part; this one serves
+an embedder called through the gateway.)
 
 - Answers to index are queued (at most ``max_pending``; more are refused,
   and the caller counts them) and added by one thread in batches: waking a
@@ -11,7 +15,7 @@
   processes stored, or all of them at start), `load_snapshot` first,
   `keep_only` after its first look at the store, `maybe_snapshot` about
   once a second and `save_snapshot` on close. Start-up loads the snapshot
-  (1.6 s for 100k entries, bench_cache.py) instead of rebuilding the graph (9.7 s).
+  instead of rebuilding the graph (bench_cache.py --startup).
 """
 
 from __future__ import annotations
