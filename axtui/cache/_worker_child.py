@@ -138,22 +138,19 @@ class _Worker:
         gone = set(evicted)
         return [k for k in added if k not in gone], evicted, self.figures()
 
-    def load(self, path: str) -> list[str]:
-        index = self.index
+    def load(self, path: str) -> tuple[list[str], str | None]:
+        """The keys a snapshot brought, or none and why it cannot be read."""
         try:
-            index.load(Path(path))
-        except (OSError, ValueError, KeyError):
-            index.clear()
-            return []
-        if index.capacity and len(index) > index.capacity:
-            index.remove_many(index.held_keys()[: len(index) - index.capacity])
-        return index.held_keys()
+            return self.index.restore(Path(path)), None
+        except (OSError, ValueError, KeyError) as exc:
+            return [], str(exc)
 
-    def save(self, path: str) -> int:
+    def save(self, path: str) -> tuple[int, str | None]:
+        """Entries written to the snapshot, or -1 and why it failed."""
         try:
-            return self.index.save(Path(path))
-        except OSError:
-            return -1
+            return self.index.save(Path(path)), None
+        except OSError as exc:
+            return -1, str(exc)
 
 
 def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: int) -> None:
@@ -217,14 +214,14 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
             worker.adds.clear()
             worker.index.clear()
         elif op == "load":
-            held = worker.load(message[1])
+            held, error = worker.load(message[1])
             for i in range(0, len(held), 10_000):
                 reply(control, ("part", held[i : i + 10_000]))
-            reply(control, ("ok", len(held)))
+            reply(control, ("ok", len(held), error))
         elif op == "save":
             answer_lookups()
             add_waiting()
-            reply(control, ("ok", worker.save(message[1])))
+            reply(control, ("ok", *worker.save(message[1])))
         elif op == "stats":
             reply(control, ("ok", *worker.figures()))
         elif op == "sync":

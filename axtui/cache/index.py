@@ -532,6 +532,21 @@ class VectorIndex:
             self.add(row.partition, row.key, turns, created=row.created, expires=row.expires)
         return len(rows)
 
+    def restore(self, path: Path) -> list[str]:
+        """`load` a snapshot, trimmed to ``capacity``; every key held, least recently used first.
+
+        Raises:
+            OSError, ValueError, KeyError: as `load` (the index is left empty).
+        """
+        try:
+            self.load(path)
+        except (OSError, ValueError, KeyError):
+            self.clear()
+            raise
+        if self.capacity and len(self) > self.capacity:
+            self.remove_many(self.held_keys()[: len(self) - self.capacity])
+        return self.held_keys()
+
     def describe(self) -> str:
         """The graph's make, for files that depend on it (a benchmark's kept graph)."""
         m, a, e = self.shape

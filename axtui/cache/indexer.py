@@ -20,6 +20,7 @@ an embedder called through the gateway.)
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 import time
@@ -33,7 +34,7 @@ from axtui.cache.index import VectorIndex
 from axtui.cache.memory import MemoryTier
 from axtui.cache.persist import IndexRow
 
-__all__ = ["LINGER_S", "SNAPSHOT_INTERVAL_S", "Indexer"]
+__all__ = ["LINGER_S", "SNAPSHOT_INTERVAL_S", "Indexer", "SnapshotKeeper"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,67 @@ LINGER_S = 0.02
 SNAPSHOT_INTERVAL_S = 600.0
 
 
-class Indexer:
+class SnapshotKeeper(abc.ABC):
+    """The index snapshot's life, wherever the index lives: loaded first at start, pruned once the
+    store says what it still holds, saved now and then (`SNAPSHOT_INTERVAL_S`) and on close."""
+
+    def __init__(self, snapshot_path: Path | None) -> None:
+        self.snapshot_path = snapshot_path
+        self._changes = 0
+        self._saved_at = time.monotonic()
+        #: Keys the snapshot brought, until the store has said which of them still exist.
+        self._from_snapshot: list[str] = []
+
+    @abc.abstractmethod
+    def _restore(self, path: Path) -> list[str]:
+        """Load the snapshot at ``path``; the keys it brought. Raises OSError, ValueError or KeyError."""
+
+    @abc.abstractmethod
+    def _save(self, path: Path) -> None:
+        """Write the snapshot to ``path``. Raises OSError."""
+
+    @abc.abstractmethod
+    def _remove(self, keys: list[str]) -> None:
+        """Take ``keys`` out of the index."""
+
+    def keep_only(self, live: set[str]) -> None:
+        """Drop entries of the snapshot the store no longer holds (evicted, expired, cleared since)."""
+        gone = [k for k in self._from_snapshot if k not in live]
+        self._from_snapshot = []
+        if gone:
+            self._remove(gone)
+            self._changes += len(gone)
+
+    def load_snapshot(self) -> None:
+        """Start from the last snapshot (the store then adds what is newer and drops what is gone)."""
+        path = self.snapshot_path
+        if path is None or not path.exists():
+            return
+        try:
+            self._from_snapshot = self._restore(path)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("response cache: the index snapshot %s cannot be read (%s); rebuilding from the store",
+                        path, exc)
+
+    def maybe_snapshot(self) -> None:
+        """Save a snapshot if entries changed and the last is `SNAPSHOT_INTERVAL_S` old."""
+        if self._changes and time.monotonic() - self._saved_at >= SNAPSHOT_INTERVAL_S:
+            self.save_snapshot()
+
+    def save_snapshot(self) -> None:
+        """Save a snapshot now (if anything changed, or there is none)."""
+        path = self.snapshot_path
+        if path is None or (not self._changes and path.exists()):
+            return
+        self._changes = 0
+        self._saved_at = time.monotonic()
+        try:
+            self._save(path)
+        except OSError as exc:
+            log.warning("response cache: writing the index snapshot %s failed (%s)", path, exc)
+
+
+class Indexer(SnapshotKeeper):
     """Adds answers to ``index`` off the event loop, and saves and loads its snapshot.
 
     Args:
@@ -54,9 +115,9 @@ class Indexer:
     """
 
     def __init__(self, index: VectorIndex, memory: MemoryTier, snapshot_path: Path | None, max_pending: int) -> None:
+        super().__init__(snapshot_path)
         self.index = index
         self.memory = memory
-        self.snapshot_path = snapshot_path
         self.max_pending = max_pending
         self._adds: deque[tuple[Entry, np.ndarray]] = deque()
         self._cond = threading.Condition()
@@ -64,10 +125,6 @@ class Indexer:
         self._stopping = False
         #: Started with the first answer to index.
         self._thread = threading.Thread(target=self._run, name="ax-cache-indexer", daemon=True)
-        self._changes = 0
-        self._saved_at = time.monotonic()
-        #: Keys the snapshot brought, until the store has said which of them still exist.
-        self._from_snapshot: list[str] = []
 
     # -- the event loop's side -----------------------------------------------------------------
 
@@ -153,43 +210,11 @@ class Indexer:
             if evicted:
                 self.memory.pop_many(evicted)
 
-    def keep_only(self, live: set[str]) -> None:
-        """Drop entries of the snapshot the store no longer holds (evicted, expired, cleared since)."""
-        gone = [k for k in self._from_snapshot if k not in live]
-        self._from_snapshot = []
-        if gone:
-            self.index.remove_many(gone)
-            self._changes += len(gone)
+    def _restore(self, path: Path) -> list[str]:
+        return self.index.restore(path)
 
-    def load_snapshot(self) -> None:
-        """Start from the last snapshot (the store then adds what is newer and drops what is gone)."""
-        path = self.snapshot_path
-        if path is None or not path.exists():
-            return
-        try:
-            self.index.load(path)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("response cache: the index snapshot %s cannot be read (%s); rebuilding from the store",
-                        path, exc)
-            self.index.clear()
-            return
-        if self.index.capacity and len(self.index) > self.index.capacity:
-            self.index.remove_many(self.index.held_keys()[: len(self.index) - self.index.capacity])
-        self._from_snapshot = self.index.held_keys()
+    def _save(self, path: Path) -> None:
+        self.index.save(path)
 
-    def maybe_snapshot(self) -> None:
-        """Save a snapshot if entries changed and the last is `SNAPSHOT_INTERVAL_S` old."""
-        if self._changes and time.monotonic() - self._saved_at >= SNAPSHOT_INTERVAL_S:
-            self.save_snapshot()
-
-    def save_snapshot(self) -> None:
-        """Save a snapshot now (if anything changed, or there is none)."""
-        path = self.snapshot_path
-        if path is None or (not self._changes and path.exists()):
-            return
-        self._changes = 0
-        self._saved_at = time.monotonic()
-        try:
-            self.index.save(path)
-        except OSError as exc:
-            log.warning("response cache: writing the index snapshot %s failed (%s)", path, exc)
+    def _remove(self, keys: list[str]) -> None:
+        self.index.remove_many(keys)

@@ -58,6 +58,7 @@ import numpy as np
 
 from axtui.cache._worker_child import MAX_DATAGRAM, guards_from_wire
 from axtui.cache.guards import GuardFeatures
+from axtui.cache.indexer import SnapshotKeeper
 from axtui.cache.persist import IndexRow
 
 __all__ = ["LOOKUP_TIMEOUT_S", "Looked", "SemanticWorker", "Stored"]
@@ -200,7 +201,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-class SemanticWorker:
+class SemanticWorker(SnapshotKeeper):
     """The semantic index and a lookup's CPU work, in a child process (see the module docstring).
 
     Args:
@@ -213,9 +214,9 @@ class SemanticWorker:
     def __init__(
         self, capacity: int, dim: int, snapshot_path: Path | None, on_evicted: Callable[[list[str]], None]
     ) -> None:
+        super().__init__(snapshot_path)
         self.capacity = capacity
         self.dim = dim
-        self.snapshot_path = snapshot_path
         self.on_evicted = on_evicted
         #: The keys the worker holds, as far as this process knows.
         self.held: set[str] = set()
@@ -227,10 +228,6 @@ class SemanticWorker:
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._reading: asyncio.AbstractEventLoop | None = None
         self._control_lock = threading.Lock()
-        self._changes = 0
-        self._saved_at = time.monotonic()
-        #: Keys the snapshot brought, until the store has said which of them still exist.
-        self._from_snapshot: list[str] = []
         #: Set when a new worker replaced a dead one: the writer thread loads it up.
         self.reload = threading.Event()
         self._closed = False
@@ -474,42 +471,31 @@ class SemanticWorker:
                 self._changes += len(added)
                 self._evicted(evicted)
 
-    def keep_only(self, live: set[str]) -> None:
-        """Drop entries of the snapshot the store no longer holds (evicted, expired, cleared since)."""
-        gone = [k for k in self._from_snapshot if k not in live]
-        self._from_snapshot = []
-        for i in range(0, len(gone), 10_000):
-            self.remove_many(gone[i : i + 10_000])
-        self._changes += len(gone)
-
-    def load_snapshot(self) -> None:
-        """Start from the last snapshot (the store then adds what is newer and drops what is gone)."""
-        path = self.snapshot_path
-        if path is None or not path.exists():
-            return
+    def _restore(self, path: Path) -> list[str]:
         parts = self._request(("load", str(path)))
+        if not parts:
+            raise OSError("the semantic worker did not answer")
+        if parts[-1][2] is not None:
+            raise ValueError(parts[-1][2])
         held = [k for part in parts if part[0] == "part" for k in part[1]]
-        if parts and not held and parts[-1][1] == 0:
-            log.warning("response cache: the index snapshot %s cannot be read; rebuilding from the store", path)
         self.held.update(held)
-        self._from_snapshot = held
+        return held
+
+    def _save(self, path: Path) -> None:
+        answer = self._request(("save", str(path)))
+        if not answer:
+            raise OSError("the semantic worker did not answer")
+        if answer[-1][2] is not None:
+            raise OSError(answer[-1][2])
+
+    def _remove(self, keys: list[str]) -> None:
+        for i in range(0, len(keys), 10_000):
+            self.remove_many(keys[i : i + 10_000])
 
     def maybe_snapshot(self) -> None:
         """The writer thread's idle call: keep the figures fresh, save a snapshot now and then."""
         self.refresh_figures()
-        if self._changes and time.monotonic() - self._saved_at >= _snapshot_interval():
-            self.save_snapshot()
-
-    def save_snapshot(self) -> None:
-        """Save a snapshot now (if anything changed, or there is none)."""
-        path = self.snapshot_path
-        if path is None or (not self._changes and path.exists()):
-            return
-        self._changes = 0
-        self._saved_at = time.monotonic()
-        answer = self._request(("save", str(path)))
-        if answer and answer[-1][1] < 0:
-            log.warning("response cache: writing the index snapshot %s failed", path)
+        super().maybe_snapshot()
 
     def refresh_figures(self) -> None:
         """Ask the worker for its index's size, memory and evictions (shown by `snapshot`)."""
@@ -540,9 +526,3 @@ class SemanticWorker:
 def _expire(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _snapshot_interval() -> float:
-    from axtui.cache.indexer import SNAPSHOT_INTERVAL_S
-
-    return SNAPSHOT_INTERVAL_S
