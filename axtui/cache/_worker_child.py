@@ -264,28 +264,39 @@ def fork_server(conn: socket.socket) -> None:
     # A Ctrl-C reaches the gateway, which stops its workers; the kernel reaps them.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    while True:
-        try:
-            data, fds, _, _ = socket.recv_fds(conn, 4096, 2)
-        except OSError:
-            return
-        if not data:
-            return
-        if len(fds) != 2:
+    workers: list[int] = []
+    try:
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(conn, 4096, 2)
+            except OSError:
+                return
+            if not data:
+                return
+            if len(fds) != 2:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            capacity, dim = marshal.loads(data)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    conn.close()
+                    serve(socket.socket(fileno=fds[0]), socket.socket(fileno=fds[1]), capacity, dim)
+                finally:
+                    os._exit(0)
             for fd in fds:
                 os.close(fd)
-            continue
-        capacity, dim = marshal.loads(data)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                conn.close()
-                serve(socket.socket(fileno=fds[0]), socket.socket(fileno=fds[1]), capacity, dim)
-            finally:
-                os._exit(0)
-        for fd in fds:
-            os.close(fd)
-        conn.send(marshal.dumps(pid))
+            workers.append(pid)
+            conn.send(marshal.dumps(pid))
+    finally:
+        # The gateway is gone: so are its workers, reaped here (not left to whatever adopts them).
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            while True:
+                os.waitpid(-1, 0)
 
 
 if __name__ == "__main__":
