@@ -280,6 +280,7 @@ class AnswerCache:
         if self.tier is not None:
             await asyncio.to_thread(self.tier.close)  # saves the index's snapshot
         if self.worker is not None:
+            self.worker.unlisten()
             await asyncio.to_thread(self.worker.close)
         self._index_thread.shutdown(wait=True)
 

@@ -226,7 +226,8 @@ class SemanticWorker(SnapshotKeeper):
         self.restarts = 0
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
-        self._reading: asyncio.AbstractEventLoop | None = None
+        #: The event loop reading a worker's lookup socket: the loop, that worker's channel, the socket's fd.
+        self._reading: tuple[asyncio.AbstractEventLoop, _Channel, int] | None = None
         self._control_lock = threading.Lock()
         #: Set when a new worker replaced a dead one: the writer thread loads it up.
         self.reload = threading.Event()
@@ -308,7 +309,8 @@ class SemanticWorker(SnapshotKeeper):
 
     async def _ask(self, message: tuple[Any, ...], timeout: float = LOOKUP_TIMEOUT_S) -> Any:
         loop = asyncio.get_running_loop()
-        if self._reading is not loop:
+        reading = self._reading
+        if reading is None or reading[0] is not loop or reading[1] is not self._channel:
             if self._channel.dead:
                 return None  # being replaced
             self._listen(loop)
@@ -338,19 +340,27 @@ class SemanticWorker(SnapshotKeeper):
             return False
 
     def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.unlisten()
+        channel = self._channel
+        fd = channel.lookups.fileno()
+        loop.add_reader(fd, self._readable, channel)
+        self._reading = (loop, channel, fd)
+
+    def unlisten(self) -> None:
+        """Stop reading the worker's answers (on the event loop's thread; before `close`)."""
         if self._reading is not None:
+            loop, _, fd = self._reading
+            self._reading = None
             with contextlib.suppress(Exception):
-                self._reading.remove_reader(self._channel.lookups.fileno())
-        loop.add_reader(self._channel.lookups.fileno(), self._readable)
-        self._reading = loop
+                loop.remove_reader(fd)
 
     def read_replies(self) -> None:
         """Take what the worker has said so far (on the event loop's thread)."""
         if self._reading is not None:
-            self._readable()
+            self._readable(self._reading[1])
 
-    def _readable(self) -> None:
-        sock = self._channel.lookups
+    def _readable(self, channel: _Channel) -> None:
+        sock = channel.lookups
         while True:
             try:
                 data = sock.recv(MAX_DATAGRAM)
@@ -359,7 +369,7 @@ class SemanticWorker(SnapshotKeeper):
             except OSError:
                 data = b""
             if not data:
-                self._died()
+                self._died(channel)
                 return
             message = marshal.loads(data)
             if message[0] == "e":  # answers were added: what the index let go, and its figures
@@ -370,19 +380,18 @@ class SemanticWorker(SnapshotKeeper):
             if future is not None and not future.done():
                 future.set_result(message[2:])
 
-    def _died(self) -> None:
-        """The worker is gone (seen on the loop): pending lookups are misses, and a new worker is started."""
-        if self._reading is not None:
-            with contextlib.suppress(Exception):
-                self._reading.remove_reader(self._channel.lookups.fileno())
-            self._reading = None
-        for future in self._waiting.values():
-            if not future.done():
-                future.set_result(None)
-        self._lost(self._channel)
+    def _died(self, channel: _Channel) -> None:
+        """``channel``'s worker is gone (seen on the loop): its pending lookups are misses; a new one is started."""
+        if self._reading is not None and self._reading[1] is channel:
+            self.unlisten()
+        if channel is self._channel:
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_result(None)
+        self._lost(channel)
 
     def _lost(self, channel: _Channel) -> None:
-        """Start replacing ``channel``'s worker, once, on a thread of its own (it may wait: see `_backoff`)."""
+        """Start replacing ``channel``'s worker, once, on a thread of its own (it may wait: see `_replace`)."""
         with self._lost_lock:
             if channel.replacing:
                 return
@@ -515,10 +524,6 @@ class SemanticWorker(SnapshotKeeper):
     def close(self, timeout: float = 30.0) -> None:
         """Stop the worker (after the store tier saved the snapshot)."""
         self._closed = True
-        if self._reading is not None:
-            with contextlib.suppress(Exception):
-                self._reading.remove_reader(self._channel.lookups.fileno())
-            self._reading = None
         with self._control_lock:
             self._channel.close(timeout)
 
