@@ -29,6 +29,7 @@ import select
 import signal
 import socket
 import sys
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ __all__ = ["MAX_DATAGRAM", "serve"]
 
 #: The largest message either side sends (the sockets' buffers are sized for it).
 MAX_DATAGRAM = 1 << 21
+#: The index's figures go to the gateway at most this often while nothing leaves it.
+_REPORT_S = 1.0
 #: Rows of a bulk load added at a time before waiting lookups are answered.
 _ROWS_STEP = 256
 
@@ -170,16 +173,20 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
         sock.send(marshal.dumps(message))
 
     evicted: list[str] = []
+    reported = [0.0]
 
-    def add_waiting(limit: int | None = None) -> None:
-        """Add answers waiting (at most ``limit``); tell the gateway what left, once none wait."""
+    def add_waiting(limit: int | None = None, *, report: bool = False) -> None:
+        """Add answers waiting (at most ``limit``). Once none wait, tell the gateway what left the index
+        (and its figures, at most every `_REPORT_S` otherwise: each message wakes the gateway's loop)."""
         done = 0
         while worker.adds and (limit is None or done < limit):
             evicted.extend(worker.add_one())
             done += 1
-        if not worker.adds:
+        now = time.monotonic()
+        if not worker.adds and (report or evicted or now - reported[0] >= _REPORT_S):
             reply(lookups, ("e", 0, evicted[:], worker.figures()))
             evicted.clear()
+            reported[0] = now
 
     def on_lookup(message: tuple[Any, ...]) -> None:
         op = message[0]
@@ -220,14 +227,14 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
             reply(control, ("ok", len(held), error))
         elif op == "save":
             answer_lookups()
-            add_waiting()
+            add_waiting(report=True)
             reply(control, ("ok", *worker.save(message[1])))
         elif op == "stats":
             reply(control, ("ok", *worker.figures()))
         elif op == "sync":
             # Everything sent before this is handled: answers stored are in the graph.
             answer_lookups()
-            add_waiting()
+            add_waiting(report=True)
             reply(control, ("ok",))
 
     try:
