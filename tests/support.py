@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from axtui.types import ChatRequest
@@ -22,7 +23,7 @@ from axtui.types import ChatRequest
 if TYPE_CHECKING:
     from textual.pilot import Pilot
 
-__all__ = ["chat_request", "free_port", "until"]
+__all__ = ["assert_ends_with_its_killed_parent", "chat_request", "free_port", "running", "until"]
 
 
 def _described(condition: Callable[[], object]) -> str:
@@ -102,3 +103,29 @@ def sim_serve(*args: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (an unreaped zombie is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def assert_ends_with_its_killed_parent(code: str, what: str, timeout: float = 30) -> None:
+    """Run ``code`` in a new Python; it prints the pid of a process it started (``what``) and waits.
+    Kill it with SIGKILL, and fail unless that process is gone within ``timeout`` seconds."""
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert running(pid), f"{what} was not running"
+    finally:
+        parent.kill()
+        parent.wait(30)
+    deadline = time.monotonic() + timeout
+    while running(pid):
+        assert time.monotonic() < deadline, f"{what} outlived its killed parent"
+        time.sleep(0.05)

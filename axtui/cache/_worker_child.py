@@ -38,7 +38,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from axtui.cache.entry import CorruptEntry, decode_vectors
-from axtui.cache.guards import GuardFeatures, exact_signature, features
+from axtui.cache.guards import GuardFeatures, exact_signature, features_of
 from axtui.cache.index import VectorIndex
 from axtui.cache.keys import partition_of
 from axtui.cache.semantic import BuiltinEmbedder
@@ -71,14 +71,7 @@ class _Worker:
         self.adds: deque[tuple[str, str, np.ndarray, float, float]] = deque()
 
     def _work_out(self, prefix: bytes, texts: list[str]) -> tuple[tuple[GuardFeatures, ...], str]:
-        memo = self._guards
-        out = []
-        for text in texts:
-            found = memo.get(text)
-            if found is None:
-                found = memo[text] = features(text)
-            out.append(found)
-        guards = tuple(out)
+        guards = features_of(texts, self._guards)
         return guards, partition_of(prefix, exact_signature(guards))
 
     def _vectors(self, texts: list[str]) -> np.ndarray | None:

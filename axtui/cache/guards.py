@@ -21,14 +21,14 @@ import itertools
 import re
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from axtui.cache._names import NAMES
 from axtui.cache.text import STOPWORDS, word_tuple
 
-__all__ = ["GuardFeatures", "exact_signature", "features", "mismatch", "turns_mismatch"]
+__all__ = ["GuardFeatures", "exact_signature", "features", "features_of", "mismatch", "turns_mismatch"]
 
 _NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
@@ -211,6 +211,18 @@ def features(text: str) -> GuardFeatures:
         names=_pack(_hashes(_HASHES, _names_in(text, toks, alpha), _word)),
         vocab=_pack(vocab),
     )
+
+
+def features_of(texts: list[str], memo: MutableMapping[str, GuardFeatures]) -> tuple[GuardFeatures, ...]:
+    """Each text's `features`, remembered in ``memo`` (a pure function of the text: a lookup's
+    are there again for the store that follows it)."""
+    out = []
+    for text in texts:
+        found = memo.get(text)
+        if found is None:
+            found = memo[text] = features(text)
+        out.append(found)
+    return tuple(out)
 
 
 def mismatch(a: GuardFeatures, b: GuardFeatures) -> str | None:

@@ -59,7 +59,7 @@ from cachetools import LRUCache
 
 from axtui.aio import start_eagerly
 from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards, decode_response
-from axtui.cache.guards import GuardFeatures, exact_signature, features, turns_mismatch
+from axtui.cache.guards import GuardFeatures, exact_signature, features, features_of, turns_mismatch
 from axtui.cache.index import VectorIndex, snapshot_path
 from axtui.cache.indexer import Indexer
 from axtui.cache.keys import cache_key, partition_key, partition_prefix, scope_for, turn_texts
@@ -439,14 +439,7 @@ class AnswerCache:
         """The turns' guard features; short texts' are remembered (a miss's store needs its lookup's again)."""
         if sum(len(t) for t in texts) > _INLINE_CHARS:
             return await asyncio.to_thread(lambda: tuple(features(t) for t in texts))
-        memo = self._guard_memo
-        out = []
-        for text in texts:
-            found = memo.get(text)
-            if found is None:
-                found = memo[text] = features(text)
-            out.append(found)
-        return tuple(out)
+        return features_of(texts, self._guard_memo)
 
     async def _offload(self, work: Callable[[], T], texts: list[str]) -> T:
         if sum(len(t) for t in texts) <= _INLINE_CHARS:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -21,7 +19,7 @@ from axtui.cache.semantic import BuiltinEmbedder
 from axtui.ports import CacheDirective
 from axtui.types import Caller
 
-from ..support import until
+from ..support import assert_ends_with_its_killed_parent, running, until
 from .helpers import answer, request
 
 Make = Callable[..., AnswerCache]
@@ -44,14 +42,7 @@ def worker_pid(cache: AnswerCache) -> int:
     return pid
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is gone for every purpose here.
-    stat = Path(f"/proc/{pid}/stat")
-    return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+alive = running
 
 
 async def test_the_guards_embedding_and_search_run_in_the_worker_not_the_gateway(
@@ -175,15 +166,4 @@ def test_a_worker_never_outlives_its_gateway_process(tmp_path: Path) -> None:
         asyncio.run(main())
         """
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        pid = int(proc.stdout.readline())
-        assert alive(pid)
-    finally:
-        proc.kill()
-        proc.wait()
-    deadline = time.monotonic() + 10
-    while alive(pid):
-        assert time.monotonic() < deadline, "the worker outlived its gateway"
-        time.sleep(0.05)
+    assert_ends_with_its_killed_parent(script, "the semantic worker")

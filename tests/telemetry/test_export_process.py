@@ -21,7 +21,7 @@ from axtui.engine.compose import build_gateway
 from axtui.redaction import forget_all, remember
 from axtui.telemetry import _process
 from tests.engine.fakes import ScriptedProvider
-from tests.support import free_port, until
+from tests.support import assert_ends_with_its_killed_parent, free_port, running, until
 from tests.telemetry.receiver import Receiver
 from tests.telemetry.test_traces import _request, _settings
 
@@ -34,13 +34,7 @@ async def _gateway(endpoint: str, **telemetry: Any) -> Gateway:
     return await build_gateway(_settings(endpoint, "a", telemetry=telemetry), providers={"a": ScriptedProvider("a")})
 
 
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (an unreaped zombie is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+_running = running
 
 
 def _export_processes() -> dict[int, int]:
@@ -144,18 +138,7 @@ def test_the_export_process_ends_with_its_gateway_process_even_a_killed_one(rece
         "    time.sleep(60)\n"
         "asyncio.run(main())\n"
     )
-    gateway = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert gateway.stdout is not None
-        pid = int(gateway.stdout.readline())
-        assert _running(pid)
-    finally:
-        gateway.kill()
-        gateway.wait(30)
-    deadline = time.monotonic() + 30
-    while _running(pid):
-        assert time.monotonic() < deadline, "the export process outlived its killed gateway process"
-        time.sleep(0.05)
+    assert_ends_with_its_killed_parent(code, "the export process")
 
 
 def test_each_worker_of_ax_serve_has_its_own_export_process(receiver: Receiver) -> None:
