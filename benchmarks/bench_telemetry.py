@@ -2,11 +2,14 @@
 
 Processes: the bench upstream (``bench_gateway``'s minimal OpenAI-compatible
 responder), a minimal OTLP/HTTP receiver that accepts every batch, and two
-``ax serve`` instances (one worker, every feature on as in
-``bench_gateway``: key, limits, a hard budget, the exact and semantic
+``ax serve`` instances (one worker; key, limits, a hard budget, the exact
 cache, routing, pricing, recording), one of them exporting a span tree of
-every call to the receiver. The load is open-loop at 500 req/s, every
-request a new one (``bench_gateway``'s workload); the two gateways are measured in turns
+every call to the receiver. The semantic cache is off in both unless
+``--semantic``: what tracing adds does not depend on it, and at 500 req/s
+it puts one gateway worker on this 2-core machine near the knee of its
+latency curve (``bench_gateway``), where a run's p50 moves by milliseconds
+from one round to the next whatever tracing does. The load is open-loop at
+500 req/s, every request a new one (``bench_gateway``'s workload); the two gateways are measured in turns
 (A, B, A, B …) so drift in a shared machine's load hits both alike, and
 each figure is the median over the rounds. The baseline is the same
 upstream called directly, measured in the same rounds.
@@ -19,7 +22,7 @@ call's trace costs the gateway process: the call path (begin, two stages,
 one attempt, finish) and all of this process's CPU with the hand-over
 thread's share, against the same loop with tracing off.
 
-Run: ``python benchmarks/bench_telemetry.py [--quick | --per-call]``.
+Run: ``python benchmarks/bench_telemetry.py [--quick | --per-call] [--semantic]``.
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds of 1.5 s instead of 5 of 3 s")
     parser.add_argument("--per-call", action="store_true", help="what one call's trace costs the gateway process")
+    parser.add_argument("--semantic", action="store_true", help="both gateways with the semantic cache on")
     parser.add_argument("--role", choices=["upstream", "receiver"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -128,11 +132,11 @@ def main(argv: list[str] | None = None) -> None:
             procs.append(rx := _spawn([*me, "--role", "receiver", "--port", str(rx_port)]))
             wait_ready(f"{upstream}/v1/models", up)
             wait_ready(f"{receiver}/batches", rx)
-            plain, plain_url, plain_key = _start_ax(upstream, Path(tmp) / "plain")
+            plain, plain_url, plain_key = _start_ax(upstream, Path(tmp) / "plain", semantic=args.semantic)
             procs.append(plain)
             os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver
             try:
-                traced, traced_url, traced_key = _start_ax(upstream, Path(tmp) / "traced")
+                traced, traced_url, traced_key = _start_ax(upstream, Path(tmp) / "traced", semantic=args.semantic)
             finally:
                 del os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"]
             procs.append(traced)
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
                     p.wait(30)
                 except subprocess.TimeoutExpired:
                     p.kill()
-    _report(runs, child_cpu, rounds, duration, batches)
+    _report(runs, child_cpu, rounds, duration, batches, args.semantic)
 
 
 def per_call(calls: int = 40_000, chunk: int = 200) -> None:
@@ -232,9 +236,10 @@ def _median(runs: list[Run], q: float) -> float:
 
 
 def _report(runs: dict[str, list[Run]], child_cpu: dict[str, list[float]], rounds: int, duration: float,
-            batches: int) -> None:
+            batches: int, semantic: bool) -> None:
     print(f"tracing overhead: open loop {RATE} req/s, {rounds} rounds of {duration:g} s per target, "
-          f"medians over rounds; {os.cpu_count()} cores shared by upstream, receiver, two gateways and the load\n")
+          f"medians over rounds; semantic cache {'on' if semantic else 'off'}; "
+          f"{os.cpu_count()} cores shared by upstream, receiver, two gateways and the load\n")
     print(f"{'target':8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'cpu/req ms':>10} {'child cpu/req ms':>16}")
     for name, rs in runs.items():
         errors = sum(r.errors for r in rs)
