@@ -133,24 +133,25 @@ class AnswerCache:
         self.policies = PolicyBook(config)
         self.memory = MemoryTier(config.memory_entries, config.memory_bytes)
         self.snapshot_path = snapshot_path(store, embedder.name) if store and embedder else None
-        #: With the built-in embedder, the index and a lookup's CPU work live in a process of their own.
+        #: With the built-in embedder, the index and a lookup's CPU work live in a process of their own;
+        #: with another, the index lives here (`local`) and the `Indexer` keeps it.
         self.worker: SemanticWorker | None = None
         self.local: VectorIndex | None = None
+        self.index: VectorIndex | SemanticWorker
+        self.indexer: Indexer | SemanticWorker
         if isinstance(embedder, BuiltinEmbedder) and config.semantic_process:
-            self.worker = SemanticWorker(config.index_entries, embedder.dim, self.snapshot_path, self.memory.pop_many)
+            self.worker = self.index = self.indexer = SemanticWorker(
+                config.index_entries, embedder.dim, self.snapshot_path, self.memory.pop_many
+            )
         else:
-            self.local = VectorIndex(capacity=config.index_entries)
-        self.index: VectorIndex | SemanticWorker = self.worker if self.worker is not None else self.local  # type: ignore[assignment]
+            self.local = self.index = VectorIndex(capacity=config.index_entries)
+            self.indexer = Indexer(self.local, self.memory, self.snapshot_path, _MAX_PENDING)
         self.counters = LiveCounters()
         #: Guard features by text (a pure function of it), used on the event loop only.
         self._guard_memo: LRUCache[str, GuardFeatures] = LRUCache(maxsize=4096)
         self._tasks: set[asyncio.Task[None]] = set()
         #: Where a search goes when the loop finds the index busy.
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="ax-cache-search")
-        self.indexer: Indexer | SemanticWorker = (
-            self.worker if self.worker is not None
-            else Indexer(self.index, self.memory, self.snapshot_path, _MAX_PENDING)  # type: ignore[arg-type]
-        )
         self.tier: StoreTier | None = None
         if store is not None:
             self.tier = StoreTier(
