@@ -303,6 +303,9 @@ class AnswerCache:
             index_bytes_per_entry=self.index.bytes_per_entry(),
             index_evictions=self.index.evictions,
         )
+        if self.worker is not None:
+            # Lookups it did not answer in time (misses) and workers started in place of one that ended.
+            out.update(worker_unanswered=self.worker.dropped, worker_restarts=self.worker.restarts)
         return out
 
     # -- steps -------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ async def test_a_killed_worker_is_replaced_and_reloaded_and_no_call_fails_meanwh
     assert cache.worker is not None
     await until(lambda: cache.worker is not None and cache.worker.restarts == 1, timeout=15)
     assert worker_pid(cache) != first and not alive(first)
+    assert cache.snapshot()["worker_restarts"] == 1
 
     async def found_again() -> bool:
         hit = await cache.lookup(request(PARAPHRASE), ALICE, PLAIN)
@@ -121,6 +122,7 @@ async def test_a_stuck_worker_costs_a_lookup_at_most_its_timeout(
         waited = time.monotonic() - t0
         ticker.cancel()
         assert hits == [None] * 50
+        assert cache.snapshot()["worker_unanswered"] >= 50
         # The loop ran all along (the lookups waited on a timer, not on the worker).
         assert ticks >= 5 and waited < 5
         # Keeping an answer meanwhile does not wait for the worker either: it is served exactly.
