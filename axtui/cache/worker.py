@@ -220,7 +220,7 @@ class SemanticWorker(SnapshotKeeper):
         self.on_evicted = on_evicted
         #: The keys the worker holds, as far as this process knows.
         self.held: set[str] = set()
-        #: Lookups and stores not indexed because the socket was full or the worker did not answer.
+        #: Lookups and stores the worker did not take or answer in time (the socket was full, or it was busy or gone).
         self.dropped = 0
         #: Workers started after the first died.
         self.restarts = 0
@@ -316,6 +316,7 @@ class SemanticWorker(SnapshotKeeper):
             self._listen(loop)
         rid = next(self._ids)
         if not self._send_lookup((message[0], rid, *message[2:])):
+            self.dropped += 1
             return None
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting[rid] = future
@@ -335,8 +336,7 @@ class SemanticWorker(SnapshotKeeper):
         try:
             self._channel.lookups.send(marshal.dumps(message))
             return True
-        except (BlockingIOError, OSError):
-            self.dropped += 1
+        except OSError:  # the socket is full (BlockingIOError) or closed
             return False
 
     def _listen(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -428,12 +428,10 @@ class SemanticWorker(SnapshotKeeper):
     # -- the writer thread's side (blocking; never call these on the event loop) ------------------
 
     def _send_control(self, message: tuple[Any, ...]) -> None:
-        data = marshal.dumps(message)
+        # A removal lost to a full socket leaves a row the gateway no longer stores: the
+        # gateway's check of every candidate against the store skips it.
         with contextlib.suppress(OSError):
-            try:
-                self._channel.control.send(data)
-            except BlockingIOError:
-                self.dropped += 1
+            self._channel.control.send(marshal.dumps(message))
 
     def _request(self, message: tuple[Any, ...], timeout: float = _CONTROL_TIMEOUT_S) -> list[tuple[Any, ...]]:
         """Send a control request and wait for its answer (its parts, the last ``ok``); [] if the worker died."""
