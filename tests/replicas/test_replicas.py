@@ -216,9 +216,13 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_call_and_its_room_ret
             time.sleep(0.3)
         assert not missing, f"{len(missing)} acknowledged calls were not recorded"
         # The survivors keep serving; the victim's budget room comes back within the lease.
+        # Every round asks new questions: cached answers take no budget room, and a survivor
+        # only takes back a dead holder's room on a pass of its own (a call or a lease renewal).
+        fresh = iter(_words(200))
         deadline = time.monotonic() + LEASE_S + 10
         while True:
-            asyncio.run(fire(fleet, [body("gpt-4o-mini", f"after the kill {w}", f"a{w}") for w in _words(4)], [0, 1]))
+            asyncio.run(fire(fleet, [body("gpt-4o-mini", f"after the kill {w}", f"a{w}")
+                                     for w in (next(fresh) for _ in range(4))], [0, 1]))
             holds = store.run(lambda c: c.execute(text(
                 "SELECT holder, held_nanos FROM cost_budget_holds")).all())
             dead = [h for h, n in holds if f":{victim}:" in h and n]
