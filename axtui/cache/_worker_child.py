@@ -10,7 +10,8 @@ A worker serves two sockets of datagrams, one marshal tuple each:
 
 - the lookup socket, used by the gateway's event loop: ``look`` (guards,
   partition, embedding, search: one answer), ``store`` (the same work for
-  an answer to keep, which is added to the index) and ``drop``;
+  an answer to keep, which is added to the index), ``add`` (an answer whose
+  lookup did that work), ``touch`` and ``drop``;
 - the control socket, used by the store tier's writer thread: ``rows``
   (stored vectors to index), ``drop``, ``clear``, ``load`` and ``save``
   (the snapshot), ``stats`` and ``sync``.
@@ -84,12 +85,15 @@ class _Worker:
     def look(self, prefix: bytes, texts: list[str], threshold: float, now: float, min_created: float) -> tuple[Any, ...]:
         guards, partition = self._work_out(prefix, texts)
         found: list[tuple[str, float]] = []
+        blob = None  # not embedded (an empty partition needs no search)
         if self.index.size(partition):
             vectors = self._vectors(texts)
+            blob = b""  # a turn without words
             if vectors is not None:
+                blob = vectors.tobytes()  # keeping the answer to a miss sends them back with ``add``
                 found = [(c.key, c.min_turn)
                          for c in self.index.search(partition, vectors, threshold, now=now, min_created=min_created)]
-        return partition, guards_wire(guards), found
+        return partition, guards_wire(guards), found, blob
 
     def store(self, prefix: bytes, texts: list[str], key: str, created: float, expires: float) -> tuple[Any, ...]:
         """An answer's partition, guards and vectors; it is added to the graph once no lookup waits."""
@@ -99,6 +103,11 @@ class _Worker:
             return partition, guards_wire(guards), None
         self.adds.append((partition, key, vectors, created, expires))
         return partition, guards_wire(guards), vectors.tobytes()
+
+    def add(self, partition: str, key: str, blob: bytes, created: float, expires: float) -> None:
+        """Queue an answer whose lookup worked out its partition and vectors for the graph."""
+        vectors = np.frombuffer(blob, dtype=np.float32).reshape(-1, self.embedder.dim)
+        self.adds.append((partition, key, vectors, created, expires))
 
     def add_one(self) -> list[str]:
         """Add the oldest answer waiting; the keys evicted to make room."""
@@ -189,6 +198,8 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
         elif op == "store":
             _, rid, prefix, texts, key, created, expires = message
             reply(lookups, ("s", rid, *worker.store(prefix, texts, key, created, expires)))
+        elif op == "add":
+            worker.add(*message[1:])
         elif op == "drop":
             worker.index.remove_many(message[1])
         elif op == "touch":

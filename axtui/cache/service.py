@@ -67,7 +67,7 @@ from axtui.cache.memory import MemoryTier
 from axtui.cache.persist import StoredRow, StoreTier
 from axtui.cache.policy import EffectivePolicy, PolicyBook
 from axtui.cache.semantic import BuiltinEmbedder, Embedder
-from axtui.cache.worker import SemanticWorker
+from axtui.cache.worker import SemanticWorker, Stored
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import CacheConfig
 from axtui.errors import AxError, StoreError
@@ -149,6 +149,8 @@ class AnswerCache:
         self.counters = LiveCounters()
         #: Guard features by text (a pure function of it), used on the event loop only.
         self._guard_memo: LRUCache[str, GuardFeatures] = LRUCache(maxsize=4096)
+        #: A miss's lookup work, by cache key, until its answer is kept (event loop only).
+        self._kept: LRUCache[str, Stored] = LRUCache(maxsize=_MAX_PENDING * 4)
         self._tasks: set[asyncio.Task[None]] = set()
         #: Where a search goes when the loop finds the index busy.
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="ax-cache-search")
@@ -370,11 +372,12 @@ class AnswerCache:
                                               min_created=min_created)
             if looked is None:
                 return None
-            partition, guards, candidates = looked.partition, looked.guards, looked.candidates
+            partition, guards, candidates, kept = looked.partition, looked.guards, looked.candidates, looked.kept
         else:
             guards = await self._guards(texts)
             partition = partition_key(request, scope, exact_signature(guards))
             candidates = await self._search_here(partition, texts, caller, policy, now, min_created)
+            kept = None
         for cand_key, min_turn in candidates:
             if min_turn < policy.threshold or cand_key == key:
                 continue
@@ -392,6 +395,8 @@ class AnswerCache:
                 self.counters.guard_blocks += 1
                 continue
             return self._hit(entry, "semantic", round(min(min_turn, 1.0), 4), now)
+        if kept is not None:
+            self._kept[key] = kept  # for this miss's store: the worker need not work it out again
         return None
 
     async def _search_here(
@@ -456,8 +461,14 @@ class AnswerCache:
         try:
             vectors: np.ndarray | None = None
             if semantic and self.worker is not None:
-                stored = await self.worker.store(partition_prefix(request, entry.scope), texts, entry.key,
-                                                 entry.created_at, entry.expires_at)
+                stored = self._kept.pop(entry.key, None)
+                if stored is None:
+                    stored = await self.worker.store(partition_prefix(request, entry.scope), texts, entry.key,
+                                                     entry.created_at, entry.expires_at)
+                elif stored.vectors is not None and not self.worker.add(stored, entry.key, entry.created_at,
+                                                                        entry.expires_at):
+                    # Not indexed here now: the store's refresh brings it into the index within seconds.
+                    self.counters.dropped_writes += 1
                 if stored is None:
                     # The worker did not answer: kept for exact matches only.
                     self.counters.dropped_writes += 1

@@ -12,7 +12,9 @@ Two socket pairs of datagrams (``SOCK_SEQPACKET``, one marshal tuple each):
 
 - lookups, used by the event loop only: a lookup (``look``) or an answer to
   keep (``store``) is sent without waiting, and its reply resolves a future
-  when the loop reads the socket; ``touch`` and ``drop`` are not answered;
+  when the loop reads the socket; ``add``, ``touch`` and ``drop`` are not
+  answered. A lookup that embedded its query answers with the vectors, so
+  keeping the answer to a miss is one ``add`` (no second round trip);
 - control, used by the store tier's writer thread (never the loop): stored
   vectors to index, snapshots, figures; one request at a time, answered.
 
@@ -127,18 +129,6 @@ class _ForkServer:
         cls._conn = ours
 
 
-class Looked:
-    """A lookup's answer: the partition and guards of the query, and the entries that may answer it."""
-
-    __slots__ = ("candidates", "guards", "partition")
-
-    def __init__(self, partition: str, guards: tuple[GuardFeatures, ...], candidates: list[tuple[str, float]]) -> None:
-        self.partition = partition
-        self.guards = guards
-        #: (key, least similar turn's cosine), best first.
-        self.candidates = candidates
-
-
 class Stored:
     """An answer kept: its partition, guards and turn vectors (None: no words to compare by meaning)."""
 
@@ -148,6 +138,21 @@ class Stored:
         self.partition = partition
         self.guards = guards
         self.vectors = vectors
+
+
+class Looked:
+    """A lookup's answer: the partition and guards of the query, and the entries that may answer it."""
+
+    __slots__ = ("candidates", "guards", "kept", "partition")
+
+    def __init__(self, partition: str, guards: tuple[GuardFeatures, ...], candidates: list[tuple[str, float]],
+                 kept: Stored | None) -> None:
+        self.partition = partition
+        self.guards = guards
+        #: (key, least similar turn's cosine), best first.
+        self.candidates = candidates
+        #: What keeping this query's answer takes, when the worker embedded it (then `add` needs no answer).
+        self.kept = kept
 
 
 class _Channel:
@@ -189,6 +194,10 @@ class _Channel:
                     os.kill(self.pid, signal.SIGKILL)
                 return
             time.sleep(0.01)
+
+
+def _vectors(blob: bytes, turns: int) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32).reshape(turns, -1)
 
 
 def _running(pid: int) -> bool:
@@ -291,8 +300,12 @@ class SemanticWorker(SnapshotKeeper):
         found = await self._ask(("look", 0, prefix, texts, threshold, now, min_created))
         if found is None:
             return None
-        partition, guards, candidates = found
-        return Looked(partition, guards_from_wire(guards), candidates)
+        partition, guards, candidates, blob = found
+        features = guards_from_wire(guards)
+        kept = None
+        if blob is not None:  # embedded (b"": a turn without words)
+            kept = Stored(partition, features, _vectors(blob, len(texts)) if blob else None)
+        return Looked(partition, features, candidates, kept)
 
     async def store(self, prefix: bytes, texts: list[str], key: str, created: float, expires: float) -> Stored | None:
         """Index an answer; its partition, guards and vectors (for the store), or None when it was not indexed."""
@@ -302,10 +315,24 @@ class SemanticWorker(SnapshotKeeper):
         partition, guards, blob = found
         vectors = None
         if blob is not None:
-            vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(texts), -1)
+            vectors = _vectors(blob, len(texts))
             self.held.add(key)
             self._changes += 1
         return Stored(partition, guards_from_wire(guards), vectors)
+
+    def add(self, kept: Stored, key: str, created: float, expires: float) -> bool:
+        """Index an answer whose lookup did the work (`Looked.kept`); nothing is awaited.
+
+        Returns:
+            False when the worker could not take it (it is then not indexed here).
+        """
+        assert kept.vectors is not None
+        if not self._send_lookup(("add", kept.partition, key, kept.vectors.tobytes(), created, expires)):
+            self.dropped += 1
+            return False
+        self.held.add(key)
+        self._changes += 1
+        return True
 
     async def _ask(self, message: tuple[Any, ...], timeout: float = LOOKUP_TIMEOUT_S) -> Any:
         loop = asyncio.get_running_loop()

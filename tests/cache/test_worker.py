@@ -67,6 +67,28 @@ async def test_the_guards_embedding_and_search_run_in_the_worker_not_the_gateway
     assert cache.snapshot()["index_entries"] == 1
 
 
+async def test_a_miss_is_kept_with_its_lookups_work_and_found_by_meaning_after(
+    make_cache: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = make_cache()
+    assert cache.worker is not None
+    await put(cache, QUESTION, "Iterate over the file object.")  # the partition is no longer empty
+    other = "What is the best way to sort a list of tuples in Python?"
+    assert await cache.lookup(request(other), ALICE, PLAIN) is None
+
+    async def no_second_trip(*args: object, **kwargs: object) -> object:
+        raise AssertionError("keeping a miss's answer asked the worker to work it out again")
+
+    # The lookup embedded the question: keeping its answer only hands the vectors back.
+    monkeypatch.setattr(cache.worker, "store", no_second_trip)
+    await put(cache, other, "Use sorted with a key.")
+    assert cache.counters.dropped_writes == 0
+    hit = await cache.lookup(request("in python, what is the best way to sort a list of tuples"), ALICE, PLAIN)
+    assert hit is not None and hit.kind == "semantic" and hit.response.content == "Use sorted with a key."
+    assert await cache.lookup(request("in python, what is the best way to sort a list of tuples"), BOB, PLAIN) is None
+    assert cache.snapshot()["index_entries"] == 2
+
+
 async def test_a_killed_worker_is_replaced_and_reloaded_and_no_call_fails_meanwhile(make_cache: Make) -> None:
     cache = make_cache()
     await put(cache, QUESTION, "Iterate over the file object.")
