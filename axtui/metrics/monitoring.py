@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from axtui.aio import cancel_and_wait
+from axtui.cache import AnswerCache
 from axtui.metrics.alerts.evaluator import AlertEvaluator
 from axtui.metrics.live import LiveMetrics
 from axtui.metrics.prometheus import PrometheusMetrics
@@ -176,6 +177,8 @@ def attach_monitoring(
             prom.watch_recorder(recorder)
         if gateway.telemetry.enabled:
             prom.watch_spans(gateway.telemetry.stats)
+        if isinstance(gateway.cache, AnswerCache):
+            prom.watch_cache(gateway.cache.snapshot)
         bridge = export_metrics(prom.registry, settings)
         if bridge is not None:
             gateway.extras.setdefault("closers", []).append(lambda: asyncio.to_thread(bridge.shutdown))

@@ -22,6 +22,13 @@ name                                   type        labels
 ``ax_recorder_refused_total``          counter     (calls refused with 503: the recorder's queue stayed full)
 ``ax_recorder_dropped_total``          counter     (records lost: not even the quarantine took them)
 ``ax_telemetry_spans_total``           counter     outcome (exported, dropped, failed; with tracing on)
+``ax_cache_entries``                   gauge       tier (memory, index: the semantic index)
+``ax_cache_index_bytes``               gauge       (the semantic index's memory)
+``ax_cache_evictions_total``           counter     tier (memory, index: entries that left a full tier)
+``ax_cache_dropped_writes_total``      counter     (answers not indexed or not written: a queue was full)
+``ax_cache_guard_blocks_total``        counter     (similar answers the guards refused to serve)
+``ax_cache_worker_unanswered_total``   counter     (semantic lookups and stores the worker did not answer in time)
+``ax_cache_worker_restarts_total``     counter     (semantic workers started in place of one that ended)
 =====================================  ==========  ==================================================
 
 ``provider`` and ``model`` are ``none`` for calls refused before a
@@ -219,6 +226,10 @@ class PrometheusMetrics:
         """Expose the span exporter's counts (``exported``, ``dropped``, ``failed``) as ``ax_telemetry_spans_total``."""
         self.registry.register(_SpanCounts(stats))
 
+    def watch_cache(self, figures: Callable[[], Mapping[str, Any]]) -> None:
+        """Expose the response cache's live figures (`axtui.cache.AnswerCache.snapshot`) as ``ax_cache_*``."""
+        self.registry.register(_CacheFigures(figures))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type, for ``GET /metrics``."""
         return generate_latest(self.registry), CONTENT_TYPE
@@ -238,3 +249,40 @@ class _SpanCounts(Collector):
         for outcome, count in sorted(self._stats().items()):
             family.add_metric([outcome], count)
         yield family
+
+
+class _CacheFigures(Collector):
+    """Reads the response cache's live figures at each scrape (this process's, like every counter here)."""
+
+    def __init__(self, figures: Callable[[], Mapping[str, Any]]) -> None:
+        self._figures = figures
+
+    def collect(self) -> Iterator[Metric]:
+        f = self._figures()
+        entries = GaugeMetricFamily("ax_cache_entries", "Response cache entries held, by tier.", labels=["tier"])
+        entries.add_metric(["memory"], f["memory_entries"])
+        entries.add_metric(["index"], f["index_entries"])
+        yield entries
+        yield GaugeMetricFamily("ax_cache_index_bytes", "Memory of the semantic index.", value=f["index_bytes"])
+        evictions = CounterMetricFamily(
+            "ax_cache_evictions", "Response cache entries that left a full tier.", labels=["tier"]
+        )
+        evictions.add_metric(["memory"], f["memory_evictions"])
+        evictions.add_metric(["index"], f["index_evictions"])
+        yield evictions
+        yield CounterMetricFamily(
+            "ax_cache_dropped_writes", "Answers not indexed or not written because a queue was full.",
+            value=f["dropped_writes"],
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "ax_cache_guard_blocks", "Similar answers the guards refused to serve.", value=f["guard_blocks"]
+        )
+        if "worker_restarts" in f:
+            yield CounterMetricFamily(
+                "ax_cache_worker_unanswered", "Semantic lookups and stores the worker did not answer in time.",
+                value=f["worker_unanswered"],
+            )  # fmt: skip
+            yield CounterMetricFamily(
+                "ax_cache_worker_restarts", "Semantic workers started in place of one that ended.",
+                value=f["worker_restarts"],
+            )  # fmt: skip

@@ -130,6 +130,11 @@ def test_realtime_history_and_prometheus_count_served_calls(live: LiveServer, ke
     served = [line for line in prom.text.splitlines()
               if line.startswith("ax_requests_total{") and 'model="gpt-4o-mini"' in line and 'status="ok"' in line]
     assert sum(float(line.rsplit(" ", 1)[1]) for line in served) == 3
+    # The response cache's own figures: the three answers are held, and its semantic worker never failed.
+    figures = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in prom.text.splitlines()
+               if line.startswith("ax_cache_")}
+    assert figures['ax_cache_entries{tier="memory"}'] == 3
+    assert figures["ax_cache_worker_restarts_total"] == 0 and figures["ax_cache_dropped_writes_total"] == 0
 
 
 def test_stream_sends_snapshots_and_alert_events(live: LiveServer, key: str) -> None:
