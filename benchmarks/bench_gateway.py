@@ -667,10 +667,7 @@ def _report_fills(runs: list[Run], targets: list[Target]) -> None:
         r1000, r500, rmax = by.get((t.name, 1000)), by.get((t.name, 500)), by.get((t.name, 0))
         got = f"{r1000.achieved:10.0f} {r1000.errors:6d}" if r1000 and r1000.sent else f"{'saturated':>10} {'':6}"
         a50, a99 = (r500.added(0.5, direct), r500.added(0.99, direct)) if r500 and r500.sent else (None, None)
-        if a50 is not None and a99 is not None:
-            added = f"{a50:9.2f} {a99:9.2f}"
-        else:
-            added = f"{'-':>9} {'-':>9}"
+        added = f"{a50:9.2f} {a99:9.2f}" if a50 is not None and a99 is not None else f"{'-':>9} {'-':>9}"
         ratio = ""
         if t.name != "ax" and r500 and r500.sent and empty500 and empty500.sent and rmax and empty_max:
             ratio = (f"{r500.p(0.5) / empty500.p(0.5):.2f}x {r500.p(0.99) / empty500.p(0.99):.2f}x "
