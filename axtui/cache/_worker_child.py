@@ -17,7 +17,9 @@ A worker serves two sockets of datagrams, one marshal tuple each:
   (the snapshot), ``stats`` and ``sync``.
 
 Lookups go first: between every `_ROWS_STEP` rows of a bulk load, waiting
-lookups are answered. The process ends when either socket closes (its
+lookups are answered, and a snapshot (about a second at 100k entries) is
+written by a forked copy of the worker while it goes on answering. The
+process ends when either socket closes (its
 gateway closed or died).
 """
 
@@ -232,7 +234,8 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
         elif op == "save":
             answer_lookups()
             add_waiting(report=True)
-            reply(control, ("ok", *worker.save(message[1])))
+            if not start_save(message[1]):
+                reply(control, ("ok", *worker.save(message[1])))
         elif op == "stats":
             reply(control, ("ok", *worker.figures()))
         elif op == "sync":
@@ -241,11 +244,46 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
             add_waiting(report=True)
             reply(control, ("ok",))
 
+    #: The snapshot writer at work: its pid and the pipe its result comes back on.
+    saving: list[tuple[int, int]] = []
+
+    def start_save(path: str) -> bool:
+        """Write the snapshot in a forked copy of this process (lookups go on here meanwhile); False if none."""
+        try:
+            r, w = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return False
+        if pid == 0:
+            try:
+                os.close(r)
+                lookups.close()  # the gateway sees this worker end when it ends, not when its writer does
+                control.close()
+                os.write(w, marshal.dumps(worker.save(path)))
+            finally:
+                os._exit(0)
+        os.close(w)
+        saving.append((pid, r))
+        poll.register(r, select.POLLIN)
+        return True
+
+    def saved() -> None:
+        pid, r = saving.pop()
+        poll.unregister(r)
+        data = os.read(r, 65536)
+        os.close(r)
+        os.waitpid(pid, 0)
+        result = marshal.loads(data) if data else (-1, "the snapshot writer ended before it finished")
+        reply(control, ("ok", *result))
+
     try:
         while True:
             # Adding waits while lookups are asked: a lookup is on a call's path, an add is not.
             events = poll.poll(0 if worker.adds else None)
             for fd, _ in events:
+                if saving and fd == saving[0][1]:
+                    saved()
+                    continue
                 sock = lookups if fd == lfd else control
                 data = sock.recv(MAX_DATAGRAM)
                 if not data:

@@ -463,12 +463,16 @@ class VectorIndex:
                 arrays[f"graph_{width}"] = np.frombuffer(bytes(buffer), dtype=np.uint8)
                 # The exact vectors in the order of this width's rows: a load gives them slots 0..n-1.
                 arrays[f"vectors_{width}"] = shelf.vectors[[r.slot for r in rows if r.width == width]]
-        tmp = path.with_name(path.name + ".tmp")
-        # Readable by its owner only, like the store it indexes.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        tmp.replace(path)
+        # One file per writer: the processes of `ax serve --workers N` share the path and may save at once.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            # Readable by its owner only, like the store it indexes.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return len(rows)
 
     def load(self, path: Path) -> int:

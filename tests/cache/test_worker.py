@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -170,6 +172,45 @@ async def test_closing_the_cache_ends_its_worker_and_the_snapshot_brings_the_ind
     await asyncio.to_thread(second.tier.wait_loaded, 30)
     hit = await second.lookup(request(PARAPHRASE), ALICE, PLAIN)
     assert hit is not None and hit.kind == "semantic"
+
+
+@pytest.mark.processes
+def test_the_worker_answers_lookups_while_a_snapshot_is_written(tmp_path: Path) -> None:
+    # The worker's loop, driven over its two sockets by a script; its snapshot takes two seconds.
+    script = textwrap.dedent(
+        """
+        import marshal, os, socket, time
+        from axtui.cache import _worker_child as child
+
+        def slow_save(self, path):
+            time.sleep(2)
+            return self.index.save(__import__("pathlib").Path(path)), None
+
+        child._Worker.save = slow_save
+        lookups, their_lookups = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        control, their_control = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        if os.fork() == 0:
+            lookups.close(); control.close()
+            child.serve(their_lookups, their_control, 1000, 256)
+        their_lookups.close(); their_control.close()
+        start = time.monotonic()
+        control.send(marshal.dumps(("save", %r)))
+        time.sleep(0.2)  # the snapshot is being written
+        for i in range(5):
+            lookups.send(marshal.dumps(("look", i, b"prefix", ["how do I read a file"], 0.9, time.time(), 0.0)))
+            while marshal.loads(lookups.recv(1 << 21))[0] == "e":
+                pass  # the index's figures
+        looked = time.monotonic() - start
+        saved = marshal.loads(control.recv(1 << 21))
+        print(looked, time.monotonic() - start, saved)
+        """
+    ) % str(tmp_path / "index.npz")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    looked, saved_after, saved = done.stdout.split(" ", 2)
+    assert float(looked) < 1.5 <= float(saved_after), done.stdout  # the lookups did not wait for the snapshot
+    assert saved.strip() == "('ok', 0, None)" and (tmp_path / "index.npz").exists()
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 @pytest.mark.processes
