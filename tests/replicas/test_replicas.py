@@ -218,11 +218,12 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_call_and_its_room_ret
         # The survivors keep serving; the victim's budget room comes back within the lease.
         # Every round asks new questions: cached answers take no budget room, and a survivor
         # only takes back a dead holder's room on a pass of its own (a call or a lease renewal).
-        fresh = iter(_words(200))
+        fresh = iter(enumerate(_words(200)))
         deadline = time.monotonic() + LEASE_S + 10
         while True:
-            asyncio.run(fire(fleet, [body("gpt-4o-mini", f"after the kill {w}", f"a{w}")
-                                     for w in (next(fresh) for _ in range(4))], [0, 1]))
+            after = asyncio.run(fire(fleet, [body("gpt-4o-mini", f"after the kill {w}", f"after{i}")
+                                             for i, w in (next(fresh) for _ in range(4))], [0, 1]))
+            assert all(getattr(a, "status_code", None) == 200 for _, a in after), after
             holds = store.run(lambda c: c.execute(text(
                 "SELECT holder, held_nanos FROM cost_budget_holds")).all())
             dead = [h for h, n in holds if f":{victim}:" in h and n]
