@@ -263,8 +263,13 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
         """Write the snapshot in a forked copy of this process (lookups go on here meanwhile); False if none."""
         try:
             r, w = os.pipe()
+        except OSError:
+            return False
+        try:
             pid = os.fork()
         except OSError:
+            os.close(r)
+            os.close(w)
             return False
         if pid == 0:
             try:
