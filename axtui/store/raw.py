@@ -4,7 +4,11 @@ On the per-call and per-batch paths SQLAlchemy's own work per execution
 (building the statement, processing each row's parameters: about 150 µs a
 statement, tens of µs a row) costs more than the database's. The SQL is
 still written once, portably, and compiled by each dialect; the rows go to
-the driver as they are (positional for SQLite, named for psycopg).
+the driver as they are (positional for SQLite, named for psycopg). A driver
+error comes out as SQLAlchemy's own (``IntegrityError``,
+``OperationalError`` …, without the values, which may hold a prompt), so
+`axtui.store.Store` retries a lock and explains an unusable database here
+as it does for any statement.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ClauseElement
 
 from axtui.errors import StoreError
@@ -64,10 +69,13 @@ class RawSql:
     def run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Execute once with ``params``; the first row it returns, or None."""
         sql, order = self._for(conn.dialect)
+        error = conn.dialect.loaded_dbapi.Error
         cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, self._args(order, params))
             row = cursor.fetchone() if cursor.description else None
+        except error as exc:
+            raise _wrapped(conn, sql, exc) from exc
         finally:
             cursor.close()
         return None if row is None else tuple(row)
@@ -77,9 +85,18 @@ class RawSql:
         if not rows:
             return
         sql, order = self._for(conn.dialect)
+        error = conn.dialect.loaded_dbapi.Error
         cursor = conn.connection.cursor()
         try:
             args: Any = [self._args(order, r) for r in rows]
             cursor.executemany(sql, args)
+        except error as exc:
+            raise _wrapped(conn, sql, exc) from exc
         finally:
             cursor.close()
+
+
+def _wrapped(conn: Connection, sql: str, exc: Exception) -> BaseException:
+    """The SQLAlchemy exception ``conn``'s own execution would have raised for the driver's ``exc``."""
+    dialect = conn.dialect
+    return DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect)

@@ -45,3 +45,31 @@ def test_integrity_errors_still_reach_the_caller_that_handles_them() -> None:
     with pytest.raises(IntegrityError):
         store.run(clash)  # type: ignore[arg-type]
     store.close()
+
+
+def test_statements_run_on_the_driver_fail_as_sqlalchemy_statements_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `RawSql` statement's driver error reaches callers as SQLAlchemy's: a lock is retried, then explained."""
+    from axtui.store import _store
+    from axtui.store.raw import RawSql
+
+    monkeypatch.setattr(_store, "BUSY_TIMEOUT_MS", 20)
+    store = Store.open()
+    store.run(lambda conn: RawSql("CREATE TABLE t (k TEXT PRIMARY KEY, secret TEXT)").run(conn, {}))
+    insert = RawSql("INSERT INTO t (k, secret) VALUES (:k, :secret)")
+    store.run(lambda conn: insert.run_many(conn, [{"k": "a", "secret": "sk-hidden-value-1"}]))
+
+    with pytest.raises(IntegrityError) as clash:
+        store.run(lambda conn: insert.run(conn, {"k": "a", "secret": "sk-hidden-value-2"}))
+    assert "sk-hidden-value" not in str(clash.value)  # the values may be prompts: never in the message
+
+    holder = sqlite3.connect(locations.db_path(), timeout=0)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreLocked, match="stayed locked"):
+            store.run(lambda conn: insert.run_many(conn, [{"k": "b", "secret": "x"}]))
+    finally:
+        holder.rollback()
+        holder.close()
+    store.run(lambda conn: insert.run_many(conn, [{"k": "b", "secret": "x"}]))  # the lock gone, it goes through
+    assert store.run(lambda conn: RawSql("SELECT count(*) FROM t").run(conn, {})) == (2,)
+    store.close()
