@@ -89,6 +89,9 @@ def budget() -> None:
 def budget_set(amount: str, scope: str, period: str, hard: bool) -> None:
     """Set a budget of AMOUNT dollars (creates it, or changes the one for that scope and period).
 
+    Running gateways apply it to the calls that start budgets.refresh_s
+    (2 s by default) after it is set.
+
     \b
     Examples:
       ax cost budget set 50 --period month
@@ -111,7 +114,8 @@ def budget_set(amount: str, scope: str, period: str, hard: bool) -> None:
                                    tz=settings.budgets.timezone)
     finally:
         store.close()
-    console.print(f"{'created' if created else 'updated'} budget {info.describe()}")
+    console.print(f"{'created' if created else 'updated'} budget {info.describe()}; running gateways apply it "
+                  f"to calls that start {settings.budgets.refresh_s:g} s from now")
 
 
 @budget.command("list")

@@ -32,6 +32,7 @@ from axtui.store import Store
 pytestmark = [pytest.mark.processes, pytest.mark.postgres, pytest.mark.redis, pytest.mark.timeout(150)]
 
 LEASE_S = 3.0
+REFRESH_S = 2.0
 CONFIG = f"""\
 [[providers]]
 name = "openai"
@@ -44,6 +45,7 @@ user_requests = "100/hour"
 
 [budgets]
 lease_s = {LEASE_S}
+refresh_s = {REFRESH_S}
 """
 
 
@@ -118,6 +120,9 @@ def test_a_hard_budget_holds_across_three_replicas(fleet: Any) -> None:
     cost = Decimal(warm.headers["x-ax-cost-usd"])
     limit = cost * 20
     fleet.ax("cost", "budget", "set", str(limit), "--scope", "model:gpt-4o", "--period", "day", "--hard")
+    # A budget applies to the calls that start `budgets.refresh_s` (2 s) after it is set (README,
+    # "Budgets"); a call sent sooner may run on the budgets its replica read before the change.
+    time.sleep(REFRESH_S + 0.5)
     answers = asyncio.run(fire(fleet, [body("gpt-4o", f"tell me about the {w} number", f"b{i}")
                                        for i, w in enumerate(_words(200))]))
     ok = [a for _, a in answers if isinstance(a, httpx.Response) and a.status_code == 200
