@@ -63,6 +63,18 @@ async def test_a_graceful_stop_delivers_every_queued_span_and_leaves_no_process(
         os.kill(pid, 0)  # reaped, not a zombie
 
 
+async def test_the_export_process_only_takes_cores_nothing_else_wants(receiver: Receiver) -> None:
+    """SCHED_IDLE: a gateway (or any other task) that wakes takes the export process's core at once."""
+    gw = await _gateway(receiver.url)
+    pid = gw.telemetry.exporter.pid  # type: ignore[attr-defined]
+    assert pid is not None
+    await until(lambda: os.sched_getscheduler(pid) == os.SCHED_IDLE, timeout=10)
+    assert os.sched_getscheduler(os.getpid()) == os.SCHED_OTHER, "the gateway's own process is left as it was"
+    assert (await gw.chat(_request("a question"))).content
+    await gw.aclose()
+    assert len(receiver.spans) == 4
+
+
 async def test_a_killed_export_process_fails_no_call_and_what_it_held_is_counted_dropped(
     receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
