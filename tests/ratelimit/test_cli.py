@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -124,8 +123,6 @@ def ax_call(user: str, prompt: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.skipif(importlib.util.find_spec("axtui.cli.call") is None,
-                    reason="`ax call` (axtui/cli/call.py) is not written yet")
 @pytest.mark.processes
 def test_ten_of_fifteen_ax_call_processes_are_served_and_five_are_told_to_wait() -> None:
     from axtui import locations
