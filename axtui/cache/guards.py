@@ -203,12 +203,16 @@ def features(text: str) -> GuardFeatures:
                 negations += 1
     elif not _NEGATIONS.isdisjoint(toks):
         negations = len([t for t in toks if t in _NEGATIONS])
-    vocab = _hashes(_HASHES, set(toks), _word)
-    vocab += _hashes(_PAIR_HASHES, set(itertools.pairwise(toks)), _pair)
+    own, pairs = set(toks), set(itertools.pairwise(toks))
+    vocab = _hashes(_HASHES, own, _word)
+    vocab += _hashes(_PAIR_HASHES, pairs, _pair)
+    # A name is one of the text's own words or word pairs. One read from the raw text that folding
+    # joined to its neighbour ("㊊Aa" folds to the word "月aa") is a word of no text, not even this one.
+    names = {n for n in _names_in(text, toks, alpha) if n in own or tuple(n.split(" ", 1)) in pairs}
     return GuardFeatures(
         numbers=_pack(_hashes(_HASHES, numbers, _word)) if numbers else b"",
         negations=negations,
-        names=_pack(_hashes(_HASHES, _names_in(text, toks, alpha), _word)),
+        names=_pack(_hashes(_HASHES, names, _word)),
         vocab=_pack(vocab),
     )
 

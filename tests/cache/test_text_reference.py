@@ -181,7 +181,11 @@ def ref_features(text: str) -> GuardFeatures:
     return GuardFeatures(
         numbers=_pack(_h(n) for n in numbers),
         negations=negations,
-        names=_pack(_h(n) for n in _names_in(text, toks)),
+        # Changed on purpose on 7 December 2026: a name that is none of the text's words or word pairs
+        # (a capitalised filler, "Tell me"; letters folding joined to the next word) is dropped. Such a
+        # name kept a text from matching even itself; a stored entry's features with it still match
+        # every query they matched (only the query's names shrink).
+        names=_pack(_h(n) for n in _names_in(text, toks) if n in vocab),
         vocab=_pack(_h(v) for v in vocab),
     )
 
