@@ -185,13 +185,13 @@ def test_cost_summary_and_every_replicas_metrics_show_the_whole_fleet(fleet: Any
     # Each replica's live snapshot counts the whole fleet's calls (from the shared store), not its own.
     mine = max(sum(1 for r, _, _ in served if r == i) for i in range(3))
     counts: list[int] = []
+    # They may differ by a call or two: each reads a moving window at its own moment.
     while time.monotonic() < deadline + 10:
         counts = [httpx.get(f"{url}/api/metrics/realtime", timeout=10).json()["totals"]["requests"]
                   for url in fleet.urls]
-        if len(set(counts)) == 1:
+        if max(counts) - min(counts) <= 2 and min(counts) > mine:
             break
         time.sleep(0.3)
-    # They may differ by a call or two: each reads a moving window at its own moment.
     assert max(counts) - min(counts) <= 2 and min(counts) > mine, (counts, mine)
 
 
