@@ -89,8 +89,9 @@ def budget() -> None:
 def budget_set(amount: str, scope: str, period: str, hard: bool) -> None:
     """Set a budget of AMOUNT dollars (creates it, or changes the one for that scope and period).
 
-    Running gateways apply it to the calls that start budgets.refresh_s
-    (2 s by default) after it is set.
+    Every gateway on this machine applies it from its next call; gateways
+    on other machines (sharing a server database) within budgets.refresh_s
+    (2 s by default).
 
     \b
     Examples:
@@ -112,10 +113,12 @@ def budget_set(amount: str, scope: str, period: str, hard: bool) -> None:
     try:
         info, created = set_budget(store, parsed, period, nanos, hard=hard, now=time.time(),
                                    tz=settings.budgets.timezone)
+        # A SQLite file is only ever used on this machine, where the change's marker reaches every gateway.
+        elsewhere = "" if store.is_sqlite else f", on other machines within {settings.budgets.refresh_s:g} s"
     finally:
         store.close()
     console.print(f"{'created' if created else 'updated'} budget {info.describe()}; running gateways apply it "
-                  f"to calls that start {settings.budgets.refresh_s:g} s from now")
+                  f"from their next call{elsewhere}")
 
 
 @budget.command("list")

@@ -38,8 +38,12 @@ The budgets in force are re-read every ``budgets.refresh_s`` (2 s by
 default) in the background while calls flow; a call that finds them older
 than that waits for a fresh read, so a budget created, raised, lowered or
 deleted anywhere applies to every call that starts ``refresh_s`` after the
-change. A changed budget's unused claimed room is given back at once, so a
-lowered limit refuses new calls as soon as it is read.
+change. On the machine where the change is made it applies at once: every
+change replaces a marker file (`axtui.cost.budgets.change_marker`), and a
+call that finds the marker moved since the budgets in hand were read
+waits for a read that starts after it. A changed budget's unused claimed
+room is given back at once, so a lowered limit refuses new calls as soon
+as it is read.
 
 If any budget has no room, what the call reserved elsewhere goes back and
 the call gets `BudgetExceeded` (the engine then tries the next deployment,
@@ -70,7 +74,7 @@ from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import BudgetsConfig
 from axtui.cost._ledger import Key, Ledger, Pass, Waiter, Window
 from axtui.cost.alerts import AlertNotifier, crossed, record_crossings
-from axtui.cost.budgets import BudgetInfo, list_budgets, scope_spend
+from axtui.cost.budgets import BudgetInfo, change_mark, change_marker, list_budgets, scope_spend
 from axtui.cost.periods import period_bounds
 from axtui.errors import AxError, BudgetExceeded, StoreError
 from axtui.money import format_usd
@@ -178,6 +182,10 @@ class BudgetBook:
         self._loaded = False
         self._loaded_at: float | None = None
         self._refreshing: asyncio.Future[None] | None = None
+        #: The change marker, and its version when the budgets in hand (and the read under way) were read.
+        self._marker = change_marker(store)
+        self._mark_read = change_mark(self._marker)
+        self._mark_reading = self._mark_read
         # Spend only grows within a period, so a counter seen full stays full:
         # refuse from memory instead of asking the database again.
         self._known_spent: dict[Key, int] = {}
@@ -214,9 +222,10 @@ class BudgetBook:
         scope this period, so spend that reached no counter (a call another
         process made before it saw the budget) still counts.
         """
-        read_at = self.clock.monotonic()
+        read_at, mark = self.clock.monotonic(), change_mark(self._marker)
         budgets = self._load()
         self._apply(budgets, read_at)
+        self._mark_read = mark
         return budgets
 
     def _load(self) -> list[BudgetInfo]:
@@ -258,26 +267,50 @@ class BudgetBook:
             self._known_spent[(b.id, start)] = spent
 
     async def _current(self) -> list[BudgetInfo]:
+        mark = change_mark(self._marker)
+        if mark != self._mark_read:
+            # A budget changed on this machine since these were read: the call waits for a read
+            # that started after the change (one under way from before it does not count).
+            task = self._refreshing
+            if self._running(task) and self._mark_reading != mark:
+                await asyncio.shield(task)  # type: ignore[arg-type]
+                task = None
+            if not self._running(task):
+                task = self._start_refresh()
+            await asyncio.shield(task)  # type: ignore[arg-type]
+            return self._budgets
         age = None if self._loaded_at is None else self.clock.monotonic() - self._loaded_at
         task = self._refreshing
         # Refreshed beside the calls while they flow, so they rarely wait for it.
-        if (age is None or age >= self.config.refresh_s / 2) and (
-                task is None or task.done() or task.get_loop() is not asyncio.get_running_loop()):
-            task = self._refreshing = asyncio.ensure_future(self._refresh_async())
+        if (age is None or age >= self.config.refresh_s / 2) and not self._running(task):
+            task = self._start_refresh()
         if (not self._loaded or age is None or age >= self.config.refresh_s) and task is not None and not task.done():
             # Budgets older than the documented delay are not trusted: the call waits for them.
             await asyncio.shield(task)
         return self._budgets
 
-    async def _refresh_async(self) -> None:
+    @staticmethod
+    def _running(task: asyncio.Future[None] | None) -> bool:
+        """Whether ``task`` is a read still under way on this event loop."""
+        return task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop()
+
+    def _start_refresh(self) -> asyncio.Future[None]:
+        # The marker is taken before the budgets are read: a change made during the read moves it again.
+        self._mark_reading = change_mark(self._marker)
+        self._refreshing = asyncio.ensure_future(self._refresh_async(self._mark_reading))
+        return self._refreshing
+
+    async def _refresh_async(self, mark: tuple[int, int] | None) -> None:
         read_at = self.clock.monotonic()
         try:
             budgets = await asyncio.to_thread(self._load)
         except AxError as exc:  # a store hiccup must not stop calls; keep the last known budgets
             log.warning("budgets not refreshed: %s", exc.message)
             self._loaded_at = self.clock.monotonic()
+            self._mark_read = mark
             return
         self._apply(budgets, read_at)
+        self._mark_read = mark
         if self._returning:
             self._wake(urgent=True)
 

@@ -32,6 +32,8 @@ from axtui.types import Caller
 from .test_enforcement import ALICE, DEP, ExactProvider, exact_settings, request
 
 REFRESH_S = 0.3
+#: Gateways that would read the budgets again only this long after: a change must reach them at once.
+NEVER_S = 3600.0
 CALLS = 200
 
 
@@ -58,9 +60,9 @@ def counters(store: Store) -> tuple[int, int, int]:
 CALLERS = {"global": [ALICE], "team:red": [Caller(user=f"u{i}", key=f"k{i}", team="red") for i in range(5)]}
 
 
-async def _race(url: str, signals: Path, calls: int, offset: int, scope: str) -> tuple[int, int]:
+async def _race(url: str, signals: Path, calls: int, offset: int, scope: str, refresh_s: float) -> tuple[int, int]:
     settings = exact_settings()
-    settings.budgets = BudgetsConfig(refresh_s=REFRESH_S)
+    settings.budgets = BudgetsConfig(refresh_s=refresh_s)
     store = Store.open(url)
     try:
         gw = await build_gateway(settings, store=store, providers={"openai": ExactProvider("openai", ["gpt-4o-mini"])})
@@ -80,29 +82,36 @@ async def _race(url: str, signals: Path, calls: int, offset: int, scope: str) ->
         store.close()
 
 
-def _race_in_process(url: str, signals: Path, calls: int, offset: int, scope: str) -> tuple[int, int]:
-    return asyncio.run(_race(url, signals, calls, offset, scope))
+def _race_in_process(url: str, signals: Path, calls: int, offset: int, scope: str, refresh_s: float) -> tuple[int, int]:
+    return asyncio.run(_race(url, signals, calls, offset, scope, refresh_s))
 
 
-def _set_when_ready(store: Store, signals: Path, processes: int, limit: int, scope: str) -> None:
+def _set_when_ready(store: Store, signals: Path, processes: int, limit: int, scope: str, wait_s: float) -> None:
     deadline = time.monotonic() + 60
     while len(list(signals.glob("ready-*"))) < processes:
         assert time.monotonic() < deadline, "the racing gateways did not start"
         time.sleep(0.01)
     set_budget(store, Scope.parse(scope), "day", limit, hard=True, now=SYSTEM_CLOCK.now())
-    time.sleep(REFRESH_S + 0.1)
+    time.sleep(wait_s)
     (signals / "go").touch()
 
 
-def run_race(url: str, processes: int, room: int, signals: Path, scope: str = "global") -> tuple[int, int]:
-    """200 calls split over ``processes``, against a budget of ``scope`` set after they last read the budgets."""
+def run_race(
+    url: str, processes: int, room: int, signals: Path, scope: str = "global", *, at_once: bool = False
+) -> tuple[int, int]:
+    """200 calls split over ``processes``, against a budget of ``scope`` set after they last read the budgets.
+
+    The calls start ``refresh_s`` after the budget is set, or, ``at_once``, right after it, in
+    gateways that would not read the budgets again for an hour (the change's marker must tell them).
+    """
     cost = call_cost()
+    refresh_s, wait_s = (NEVER_S, 0.0) if at_once else (REFRESH_S, REFRESH_S + 0.1)
     store = Store.open(url)
     try:
         if processes == 1:
             async def main() -> tuple[int, int]:
-                task = asyncio.ensure_future(_race(url, signals, CALLS, 0, scope))
-                await asyncio.to_thread(_set_when_ready, store, signals, 1, room * cost, scope)
+                task = asyncio.ensure_future(_race(url, signals, CALLS, 0, scope, refresh_s))
+                await asyncio.to_thread(_set_when_ready, store, signals, 1, room * cost, scope, wait_s)
                 return await task
 
             served, spent = asyncio.run(main())
@@ -110,9 +119,9 @@ def run_race(url: str, processes: int, room: int, signals: Path, scope: str = "g
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(processes) as pool:
                 share = CALLS // processes
-                pending = pool.starmap_async(_race_in_process,
-                                             [(url, signals, share, i * share, scope) for i in range(processes)])
-                _set_when_ready(store, signals, processes, room * cost, scope)
+                pending = pool.starmap_async(_race_in_process, [(url, signals, share, i * share, scope, refresh_s)
+                                                                for i in range(processes)])
+                _set_when_ready(store, signals, processes, room * cost, scope, wait_s)
                 results = pending.get(120)
             served, spent = sum(r[0] for r in results), sum(r[1] for r in results)
         assert counters(store) == (spent, 0, 0)  # everything settled, nothing left held
@@ -219,3 +228,67 @@ async def test_a_budget_deleted_mid_race_stops_refusing_after_the_delay(store: S
                                      return_exceptions=True)
     assert sum(not isinstance(r, BaseException) for r in first) == 3
     assert not [r for r in later if isinstance(r, BaseException)]
+
+
+# -- on the machine where it is made, a change applies to the next call ---------------------------------------
+
+
+@pytest.mark.parametrize("room", [1, 5])
+def test_a_budget_set_applies_to_the_very_next_calls_of_a_running_gateway(store: Store, room: int,
+                                                                           tmp_path: Path) -> None:
+    served, _ = run_race(store.url, 1, room, tmp_path, at_once=True)
+    assert served == room
+
+
+@pytest.mark.processes
+def test_a_budget_set_applies_at_once_in_every_process_on_the_sqlite_file(store: Store, tmp_path: Path) -> None:
+    served, _ = run_race(store.url, 2, 5, tmp_path, at_once=True)
+    assert served == 5
+
+
+@pytest.mark.postgres
+@pytest.mark.processes
+def test_a_budget_set_applies_at_once_in_every_process_of_this_machine_on_postgresql(pg: Store,
+                                                                                     tmp_path: Path) -> None:
+    served, _ = run_race(pg.url, 2, 5, tmp_path, at_once=True)
+    assert served == 5
+
+
+async def test_raising_lowering_and_deleting_a_budget_apply_to_the_next_call(store: Store) -> None:
+    cost = call_cost()
+    settings = exact_settings()
+    settings.budgets = BudgetsConfig(refresh_s=NEVER_S)
+    gw = await build_gateway(settings, store=store, providers={"openai": ExactProvider("openai", ["gpt-4o-mini"])})
+    served: list[int] = []
+
+    async def burst(n: int) -> None:
+        start = len(served) * 100  # prompts as long as call_cost's: each costs exactly that
+        results = await asyncio.gather(*(gw.call(request(start + i), ALICE) for i in range(n)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, BudgetExceeded) for r in results if isinstance(r, BaseException))
+        served.append(sum(not isinstance(r, BaseException) for r in results))
+
+    async with gw:
+        await gw.budgets.applicable(ALICE, DEP)  # type: ignore[attr-defined]  # read: no budget yet
+        budget, _ = set_budget(store, Scope("global"), "day", 4 * cost, hard=True, now=SYSTEM_CLOCK.now())
+        await burst(10)
+        update_budget(store, budget.id, limit_nanos=6 * cost, now=SYSTEM_CLOCK.now())
+        await burst(10)
+        update_budget(store, budget.id, limit_nanos=2 * cost, now=SYSTEM_CLOCK.now())
+        await burst(5)
+        delete_budget(store, budget.id)
+        await burst(5)
+    assert served == [4, 2, 0, 5]
+
+
+def test_a_change_that_cannot_mark_this_machine_still_lands_and_says_when_it_applies(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import axtui.cost.budgets as budgets
+
+    blocked = tmp_path / "a file, not a directory"
+    blocked.write_text("")
+    monkeypatch.setattr(budgets, "change_marker", lambda _store: blocked / "budgets.changed")
+    info, created = set_budget(store, Scope("global"), "day", 5 * call_cost(), hard=True, now=SYSTEM_CLOCK.now())
+    assert created and get_budget(store, info.id).limit_nanos == 5 * call_cost()
+    assert "could not mark the change" in caplog.text and "budgets.refresh_s" in caplog.text
