@@ -608,8 +608,9 @@ class ServerConfig(_Section):
     ``admin_key_env`` names the environment variable holding the admin key
     that guards writes under ``/api/*``; the key itself is never stored.
     ``key_cache_s`` is how long a verified gateway key is trusted without
-    asking the store again, so a key revoked from another process stops
-    working within that many seconds. ``drain_timeout_s`` bounds how long
+    asking the store again, so a key revoked on another machine stops
+    working within that many seconds (on this one, at once: see
+    `axtui.store.markers`). ``drain_timeout_s`` bounds how long
     a graceful stop waits for calls in flight. ``allowed_hosts`` are more
     names requests may give as their Host (besides the address listened on
     and loopback names): exact names, ``*.example.com``, or ``*`` for any.

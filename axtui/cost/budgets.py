@@ -10,25 +10,18 @@ per-period counters (see `axtui.cost.enforcement`).
 The functions here take a `Store` and return plain dataclasses; the CLI,
 the dashboard and the server call them.
 
-Every change (`set_budget`, `update_budget`, `delete_budget`) also replaces
-a marker file (`change_marker`) after it is committed. Gateways on this
-machine look at the marker before every call (a ``stat``, about two
-microseconds) and, when it moved, read the budgets again before the call
-goes on: a change applies to every call that starts after it returns.
-Processes on other machines, which cannot see the file, read the budgets
-every ``budgets.refresh_s``.
+Every change (`set_budget`, `update_budget`, `delete_budget`) also moves
+the budgets' change marker (`axtui.store.markers`) once it is committed:
+gateways on this machine read the budgets again before their next call,
+so a change applies to every call that starts after it returns.
+Processes on other machines read them every ``budgets.refresh_s``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import cast
 
 from sqlalchemy import select
@@ -37,10 +30,10 @@ from sqlalchemy.engine import Connection
 from axtui.cost.periods import PERIODS, period_bounds
 from axtui.cost.projection import BudgetForecast, forecast_budget, run_rate
 from axtui.cost.rollups import first_spend, totals_by
-from axtui.locations import data_dir
 from axtui.money import format_usd, parse_usd, usd_to_nanos
 from axtui.store import Store
 from axtui.store.audit import record_change
+from axtui.store.markers import ChangeMarker
 from axtui.store.tables_cost import Budget, BudgetHold, BudgetWindow, insert_or_ignore
 from axtui.types import Caller, Deployment
 
@@ -50,9 +43,8 @@ __all__ = [
     "BudgetNotFound",
     "BudgetStatus",
     "Scope",
+    "budget_marker",
     "budget_status",
-    "change_mark",
-    "change_marker",
     "delete_budget",
     "get_budget",
     "list_budgets",
@@ -64,8 +56,6 @@ __all__ = [
     "trailing_rate",
     "update_budget",
 ]
-
-log = logging.getLogger(__name__)
 
 SCOPE_KINDS = ("global", "provider", "model", "user", "key", "team")
 _BUDGETS = Budget.__table__  # type: ignore[attr-defined]
@@ -286,45 +276,15 @@ def set_budget(
 
     prior = next((b for b in list_budgets(store) if b.scope == scope and b.period == period), None)
     budget_id, created = store.run(work)
-    _mark_changed(store)
+    budget_marker(store).moved()
     info = get_budget(store, budget_id)
     record_change(store, "budget.set", f"budget:{info.id}", _audit_view(prior) if prior else None, _audit_view(info))
     return info, created
 
 
-def change_marker(store: Store) -> Path:
-    """The file that is replaced whenever a budget of ``store`` changes (see the module docstring).
-
-    Beside a SQLite file, so every process using the file sees it; in the
-    data directory for a server database, named after the database.
-    """
-    if store.path is not None:
-        return store.path.with_name(store.path.name + ".budgets")
-    name = store.engine.url.render_as_string(hide_password=True)
-    return data_dir() / f"budgets-{hashlib.sha256(name.encode()).hexdigest()[:16]}.changed"
-
-
-def change_mark(marker: Path) -> tuple[int, int] | None:
-    """Which version of the marker is there now (None: no budget was changed since it was made)."""
-    try:
-        st = os.stat(marker)
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns
-
-
-def _mark_changed(store: Store) -> None:
-    """Replace the marker: gateways on this machine read the budgets again before their next call."""
-    marker = change_marker(store)
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        # A new file put in place of the old one: its inode differs from the one it replaces.
-        fd, tmp = tempfile.mkstemp(dir=marker.parent, prefix=f".{marker.name}.")
-        os.close(fd)
-        os.replace(tmp, marker)
-    except OSError as exc:
-        log.warning("budgets: could not mark the change at %s (%s); running gateways apply it within "
-                    "budgets.refresh_s", marker, exc.strerror or exc)
+def budget_marker(store: Store) -> ChangeMarker:
+    """The marker every change of ``store``'s budgets replaces (see the module docstring)."""
+    return ChangeMarker(store, "budgets", "budgets.refresh_s")
 
 
 def _audit_view(info: BudgetInfo) -> dict[str, object]:
@@ -382,7 +342,7 @@ def update_budget(
     changed = store.run(lambda conn: conn.execute(_BUDGETS.update().where(_BUDGETS.c.id == budget_id).values(**values)))
     if not changed.rowcount:
         raise BudgetNotFound(f"there is no budget #{budget_id}; `ax cost budget list` shows the ids")
-    _mark_changed(store)
+    budget_marker(store).moved()
     after = get_budget(store, budget_id)
     record_change(store, "budget.update", f"budget:{budget_id}", _audit_view(before), _audit_view(after))
     return after
@@ -402,7 +362,7 @@ def delete_budget(store: Store, budget_id: int) -> BudgetInfo:
         conn.execute(_BUDGETS.delete().where(_BUDGETS.c.id == budget_id))
 
     store.run(work)
-    _mark_changed(store)
+    budget_marker(store).moved()
     record_change(store, "budget.delete", f"budget:{budget_id}", _audit_view(info), None)
     return info
 

@@ -39,9 +39,9 @@ default) in the background while calls flow; a call that finds them older
 than that waits for a fresh read, so a budget created, raised, lowered or
 deleted anywhere applies to every call that starts ``refresh_s`` after the
 change. On the machine where the change is made it applies at once: every
-change replaces a marker file (`axtui.cost.budgets.change_marker`), and a
-call that finds the marker moved since the budgets in hand were read
-waits for a read that starts after it. A changed budget's unused claimed
+change moves the budgets' change marker (`axtui.store.markers`), and a
+call that finds it moved since the budgets in hand were read waits for a
+read that starts after it. A changed budget's unused claimed
 room is given back at once, so a lowered limit refuses new calls as soon
 as it is read.
 
@@ -74,7 +74,7 @@ from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import BudgetsConfig
 from axtui.cost._ledger import Key, Ledger, Pass, Waiter, Window
 from axtui.cost.alerts import AlertNotifier, crossed, record_crossings
-from axtui.cost.budgets import BudgetInfo, change_mark, change_marker, list_budgets, scope_spend
+from axtui.cost.budgets import BudgetInfo, budget_marker, list_budgets, scope_spend
 from axtui.cost.periods import period_bounds
 from axtui.errors import AxError, BudgetExceeded, StoreError
 from axtui.money import format_usd
@@ -183,8 +183,8 @@ class BudgetBook:
         self._loaded_at: float | None = None
         self._refreshing: asyncio.Future[None] | None = None
         #: The change marker, and its version when the budgets in hand (and the read under way) were read.
-        self._marker = change_marker(store)
-        self._mark_read = change_mark(self._marker)
+        self._marker = budget_marker(store)
+        self._mark_read = self._marker.version()
         self._mark_reading = self._mark_read
         # Spend only grows within a period, so a counter seen full stays full:
         # refuse from memory instead of asking the database again.
@@ -222,7 +222,7 @@ class BudgetBook:
         scope this period, so spend that reached no counter (a call another
         process made before it saw the budget) still counts.
         """
-        read_at, mark = self.clock.monotonic(), change_mark(self._marker)
+        read_at, mark = self.clock.monotonic(), self._marker.version()
         budgets = self._load()
         self._apply(budgets, read_at)
         self._mark_read = mark
@@ -267,7 +267,7 @@ class BudgetBook:
             self._known_spent[(b.id, start)] = spent
 
     async def _current(self) -> list[BudgetInfo]:
-        mark = change_mark(self._marker)
+        mark = self._marker.version()
         if mark != self._mark_read:
             # A budget changed on this machine since these were read: the call waits for a read
             # that started after the change (one under way from before it does not count).
@@ -296,7 +296,7 @@ class BudgetBook:
 
     def _start_refresh(self) -> asyncio.Future[None]:
         # The marker is taken before the budgets are read: a change made during the read moves it again.
-        self._mark_reading = change_mark(self._marker)
+        self._mark_reading = self._marker.version()
         self._refreshing = asyncio.ensure_future(self._refresh_async(self._mark_reading))
         return self._refreshing
 

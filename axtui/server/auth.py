@@ -3,8 +3,11 @@
 A request's key comes from ``Authorization: Bearer …`` or ``x-api-key``
 (Anthropic's SDK uses the latter). A verified key is remembered for
 ``server.key_cache_s`` seconds, keyed by a hash of the key, so the store
-is asked about each key at most that often; a key revoked from another
-process therefore stops working within that time (at once in this one).
+is asked about each key at most that often. A key revoked, changed or
+rotated on this machine moves the keys' change marker
+(`axtui.store.markers`): every gateway here checks its keys again before
+the next request, so the change applies at once; gateways on other
+machines within ``key_cache_s``.
 
 Limits, budgets and cache scope apply to the key's user (and its team).
 A key's model allow-list, and its team's, are checked by `Authenticator.caller`
@@ -36,7 +39,7 @@ from axtui.errors import AuthenticationError, ConfigError, InvalidRequest, KeyEx
 from axtui.governance.policy import ModelCatalog
 from axtui.server.constraints import END_USER
 from axtui.server.errors import HTTPProblem
-from axtui.server.keys import KeyInfo, parse_key, verify_key
+from axtui.server.keys import KeyInfo, key_marker, parse_key, verify_key
 from axtui.store import Store
 from axtui.types import Caller
 
@@ -185,6 +188,9 @@ class Authenticator:
         # One store lookup per key at a time: concurrent requests with the
         # same key wait for it rather than each asking the store.
         self._pending: dict[bytes, asyncio.Future[KeyInfo | None]] = {}
+        #: The keys' change marker and its version when what is cached was read (None: no store).
+        self._marker = key_marker(store) if store is not None else None
+        self._seen = self._marker.version() if self._marker is not None else None
         self._callers: dict[tuple[str, str, tuple[str, ...], str | None], Caller] = {}
 
     @property
@@ -213,6 +219,11 @@ class Authenticator:
                 "`ax keys create --user NAME` makes one"
             )
         digest = hashlib.sha256(token.encode()).digest()
+        if self._marker is not None and (seen := self._marker.version()) != self._seen:
+            # A key was revoked, changed or rotated on this machine: every key is asked for again.
+            self._seen = seen
+            self._cache.clear()
+            self._pending.clear()
         now = self.clock.monotonic()
         hit = self._cache.get(digest)
         if hit is not None and hit[1] > now:
@@ -237,14 +248,16 @@ class Authenticator:
         if task is None:
             task = asyncio.ensure_future(self._lookup(token))
             self._pending[digest] = task
-            task.add_done_callback(lambda t: self._remember(digest, t))
+            seen = self._seen
+            task.add_done_callback(lambda t: self._remember(digest, t, seen))
         # Shielded: a caller that goes away does not cancel the others' lookup.
         return await asyncio.shield(task)
 
-    def _remember(self, digest: bytes, task: asyncio.Future[KeyInfo | None]) -> None:
-        del self._pending[digest]
-        if task.cancelled() or task.exception() is not None:
-            return
+    def _remember(self, digest: bytes, task: asyncio.Future[KeyInfo | None], seen: object) -> None:
+        if self._pending.get(digest) is task:
+            del self._pending[digest]
+        if task.cancelled() or task.exception() is not None or seen != self._seen:
+            return  # failed, or read before a change that landed meanwhile: not kept
         if len(self._cache) >= _MAX_CACHED:
             self._cache.clear()
         self._cache[digest] = (task.result(), self.clock.monotonic() + self.cache_s)

@@ -30,6 +30,7 @@ from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.errors import InvalidRequest
 from axtui.governance.policy import ModelPolicy, format_globs, parse_globs
 from axtui.store import Store
+from axtui.store.markers import ChangeMarker
 from axtui.store.tables_governance import Team, TeamMember
 from axtui.store.tables_keys import GatewayKey
 
@@ -40,6 +41,7 @@ __all__ = [
     "display_prefix",
     "find_key",
     "hash_secret",
+    "key_marker",
     "list_keys",
     "parse_key",
     "revoke_key",
@@ -258,6 +260,12 @@ def find_key(store: Store, ident: str) -> KeyInfo | None:
         return _info(row, session) if row is not None else None
 
 
+def key_marker(store: Store) -> ChangeMarker:
+    """The marker every revocation, update and rotation of a key moves (`axtui.store.markers`):
+    gateways on this machine check a cached key again before its next request."""
+    return ChangeMarker(store, "keys", "server.key_cache_s")
+
+
 def revoke_key(store: Store, ident: str, *, clock: Clock = SYSTEM_CLOCK) -> KeyInfo:
     """Revoke a key by id; revoking twice keeps the first time.
 
@@ -274,7 +282,9 @@ def revoke_key(store: Store, ident: str, *, clock: Clock = SYSTEM_CLOCK) -> KeyI
         row = session.get(GatewayKey, key_id)
         if row is None:
             raise _no_such_key(ident)
-        return _info(row, session)
+        info = _info(row, session)
+    key_marker(store).moved()
+    return info
 
 
 def _no_such_key(ident: str) -> InvalidRequest:
@@ -318,7 +328,9 @@ def update_key(store: Store, ident: str, changes: Mapping[str, Any]) -> tuple[Ke
             setattr(row, field, value)
         session.add(row)
         session.flush()
-        return before, _info(row, session)
+        after = _info(row, session)
+    key_marker(store).moved()
+    return before, after
 
 
 def rotate_key(
@@ -348,7 +360,9 @@ def rotate_key(
         row.salt, row.digest = salt, hash_secret(salt, secret)
         session.add(row)
         session.flush()
-        return f"{KEY_PREFIX}{row.id}_{secret}", _info(row, session)
+        info = _info(row, session)
+    key_marker(store).moved()
+    return f"{KEY_PREFIX}{info.id}_{secret}", info
 
 
 def verify_key(store: Store, raw: str) -> KeyInfo | None:

@@ -288,7 +288,9 @@ def test_a_change_that_cannot_mark_this_machine_still_lands_and_says_when_it_app
 
     blocked = tmp_path / "a file, not a directory"
     blocked.write_text("")
-    monkeypatch.setattr(budgets, "change_marker", lambda _store: blocked / "budgets.changed")
+    marker = budgets.budget_marker(store)
+    marker.path = blocked / "budgets.changed"
+    monkeypatch.setattr(budgets, "budget_marker", lambda _store: marker)
     info, created = set_budget(store, Scope("global"), "day", 5 * call_cost(), hard=True, now=SYSTEM_CLOCK.now())
     assert created and get_budget(store, info.id).limit_nanos == 5 * call_cost()
     assert "could not mark the change" in caplog.text and "budgets.refresh_s" in caplog.text
