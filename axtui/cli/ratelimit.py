@@ -141,8 +141,8 @@ async def _set(
     for r in rows:
         extra = f", burst {r.burst:,}" if r.burst is not None and r.burst != r.amount else ""
         console.print(f"{label}: {r.limit} {r.unit} ({r.algorithm}{extra}) — {r.remaining:,} left now")
-    console.print(f"[dim]Stored in the database; running ax processes apply it within "
-                  f"{settings.ratelimit.poll_s:g}s.[/]")
+    console.print(f"[dim]Stored in the database; running ax processes on this machine apply it from their next "
+                  f"request, on other machines within {settings.ratelimit.poll_s:g}s.[/]")
 
 
 @ratelimit.command()
@@ -219,7 +219,7 @@ _DEFAULT_FIELDS = ("global_requests", "global_tokens", "user_requests", "user_to
 @click.option("--provider-requests", multiple=True, metavar="NAME=LIMIT", help="For one provider (repeatable).")
 @click.option("--provider-tokens", multiple=True, metavar="NAME=LIMIT")
 @click.option("--poll", "poll_s", type=FiniteFloat(min=0.01, max=300), default=None,
-              help="Seconds between running engines' checks for changed per-subject limits.")
+              help="Seconds between running engines' checks for per-subject limits changed on other machines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the effective configuration as JSON.")
 @handle_errors
 def config(as_json: bool, **changes: Any) -> None:

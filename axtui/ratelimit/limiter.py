@@ -10,8 +10,11 @@ then replaces the token estimate with the real count.
 
 The same object is what the dashboard and the server use to show and
 change limits: `status`, `set_limit`, `delete_limit`, `reset`. Changes
-made here apply at once; changes made by another process are picked up
-within ``[ratelimit] poll_s`` (one cheap read of a version counter).
+made here apply at once, and so do those made by another process on this
+machine: each moves the limits' change marker (`axtui.store.markers`),
+and a request that finds it moved waits for the limits to be read again.
+Changes made on another machine are picked up within ``[ratelimit]
+poll_s`` (one cheap read of a version counter).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from axtui.ratelimit.gcra import Verdict
 from axtui.ratelimit.parse import DEFAULT, UNLIMITED, Rate, parse_limit_value
 from axtui.ratelimit.rules import RuleBook, Slot, StoredLimit, check_stored, describe_subject, parse_subject
 from axtui.ratelimit.upstream import UpstreamGuard
+from axtui.store.tables_ratelimit import limits_marker
 
 __all__ = ["LimitStatus", "RateLimiter"]
 
@@ -107,6 +111,10 @@ class RateLimiter:
         self.upstream = UpstreamGuard(providers) if providers else None
         self._config = config or RateLimitConfig()
         self._version = -1
+        #: The limits' change marker, and its version when the limits in hand were read.
+        self._marker = limits_marker(store) if store is not None else None
+        self._marker_seen = self._marker.version() if self._marker is not None else None
+        self._marker_read: asyncio.Future[bool] | None = None
         if stored is None and store is not None:
             self._version = self._read_version()
             stored = self._read_stored()
@@ -135,6 +143,8 @@ class RateLimiter:
             StoreError: the backend could not be reached.
         """
         now = self.clock.now()
+        if self._marker is not None and self._marker.version() != self._marker_seen:
+            await self._follow_marker()
         if now >= self._next_poll and self.store is not None:
             self._schedule_poll()
         book = self.book
@@ -289,13 +299,28 @@ class RateLimiter:
         if self.store is None:
             return False
         self._next_poll = self.clock.now() + self._config.poll_s
+        # Taken before the limits are read: a change made during the read moves it again.
+        seen = self._marker.version() if self._marker is not None else None
         version = await asyncio.to_thread(self._read_version)
         if version == self._version and not force:
+            self._marker_seen = seen
             return False
         stored = await asyncio.to_thread(self._read_stored)
         self._version = version
         self.book = RuleBook.build(self._config, stored)
+        self._marker_seen = seen
         return True
+
+    async def _follow_marker(self) -> None:
+        """A limit changed on this machine since these were read: one read for every request that saw it."""
+        task = self._marker_read
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = self._marker_read = asyncio.ensure_future(self.refresh())
+        try:
+            await asyncio.shield(task)
+        except Exception as exc:  # limits keep working on what was last read
+            log.warning("could not re-read stored rate limits: %s", exc)
+            self._marker_seen = self._marker.version() if self._marker is not None else None
 
     def on_event(self, event: Event) -> None:
         """An event-bus handler: new settings replace the defaults."""

@@ -34,6 +34,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel import select as model_select
 
 from axtui.errors import StoreError, StoreLocked
+from axtui.store.markers import ChangeMarker
 
 if TYPE_CHECKING:
     from axtui.store._store import Store
@@ -44,6 +45,7 @@ __all__ = [
     "RateLimitVersion",
     "StateRow",
     "StateTable",
+    "limits_marker",
     "read_limits",
     "read_limits_version",
     "remove_limit",
@@ -119,6 +121,12 @@ def read_limits_version(store: Store) -> int:
     return store.run(work)
 
 
+def limits_marker(store: Store) -> ChangeMarker:
+    """The marker every stored limit's change moves (`axtui.store.markers`): gateways on this machine
+    read the limits again before their next request."""
+    return ChangeMarker(store, "limits", "[ratelimit] poll_s")
+
+
 def write_limit(
     store: Store,
     scope: str,
@@ -143,6 +151,7 @@ def write_limit(
         return dict(old._mapping) if old is not None else None
 
     before = store.run(work)
+    limits_marker(store).moved()
     from axtui.store.audit import record_change
 
     record_change(store, "ratelimit.set", f"{scope}:{subject}", before,
@@ -166,6 +175,7 @@ def remove_limit(store: Store, scope: str, subject: str) -> bool:
     before = store.run(work)
     if before is None:
         return False
+    limits_marker(store).moved()
     from axtui.store.audit import record_change
 
     record_change(store, "ratelimit.remove", f"{scope}:{subject}", before, None)

@@ -16,6 +16,7 @@ from axtui.errors import InvalidRequest, RateLimited
 from axtui.providers.base import UpstreamLimits
 from axtui.ratelimit.headers import rate_limit_headers
 from axtui.ratelimit.limiter import RateLimiter
+from axtui.store.markers import ChangeMarker
 
 ALICE = [("global", "*"), ("user", "alice")]
 BOB = [("global", "*"), ("user", "bob")]
@@ -171,11 +172,26 @@ async def test_a_burst_lets_that_many_through_at_once(make_limiter: Make, clock:
     assert err.value.scope == "global" and err.value.retry_after == pytest.approx(1.0)
 
 
-async def test_a_limit_set_by_another_process_applies_within_the_poll_interval(
+async def test_a_limit_set_by_another_process_on_this_machine_applies_to_the_next_request(
     make_limiter: Make, clock: FakeClock
 ) -> None:
-    serving = make_limiter("store", poll_s=1.0)
+    serving = make_limiter("store", poll_s=300.0)
     other = make_limiter("store")  # ax ratelimit set, from another process
+    await serving.admit(ALICE, 1)
+    await other.set_limit("alice", "1/hour")
+    await serving.admit(ALICE, 1)  # the change's marker moved: the limits are read before admitting
+    with pytest.raises(RateLimited):
+        await serving.admit(ALICE, 1)
+    await other.delete_limit("alice")
+    await serving.admit(ALICE, 1)
+
+
+async def test_a_limit_set_on_another_machine_applies_within_the_poll_interval(
+    make_limiter: Make, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ChangeMarker, "moved", lambda self: None)  # this machine's marker is out of its reach
+    serving = make_limiter("store", poll_s=1.0)
+    other = make_limiter("store")
     await serving.admit(ALICE, 1)
     await other.set_limit("alice", "1/hour")
     clock.advance(1.5)
