@@ -20,6 +20,7 @@ from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.errors import InvalidRequest
 from axtui.governance.policy import format_globs, parse_globs
 from axtui.money import nanos_to_usd
+from axtui.server.keys import key_marker
 from axtui.store import Store, audit
 from axtui.store.tables_governance import Team, TeamMember
 from axtui.store.tables_keys import GatewayKey
@@ -169,6 +170,7 @@ def add_user(store: Store, team: str, user: str, *, actor: str, via: audit.Via,
                                  f"`ax teams remove-user {member.team} {user}` first", param="user")
         if member is None:
             session.add(TeamMember(user=user, team=team, added=clock.now()))
+    key_marker(store).moved()  # the user's keys now count for the team and follow its allow-list
     after = get_team(store, team)
     assert after is not None
     if after != before:
@@ -192,6 +194,7 @@ def remove_user(store: Store, team: str, user: str, *, actor: str, via: audit.Vi
                              f"{', '.join(before.members) or '(none)'}", param="user")
     with store.session() as session:
         session.execute(delete(TeamMember).where(TeamMember.user == user))  # type: ignore[arg-type]
+    key_marker(store).moved()
     after = get_team(store, team)
     assert after is not None
     audit.record(store, actor=actor, via=via, action="team.remove_user", target=f"team:{team}",
@@ -220,6 +223,7 @@ def delete_team(store: Store, name: str, *, actor: str, via: audit.Via, clock: C
                                  f"(`ax keys update ID --team OTHER`) or revoke them first", param="team")
         session.execute(delete(TeamMember).where(TeamMember.team == name))  # type: ignore[arg-type]
         session.execute(delete(Team).where(Team.name == name))  # type: ignore[arg-type]
+    key_marker(store).moved()
     for budget in list_budgets(store):
         if str(budget.scope) == f"team:{name}":
             delete_budget(store, budget.id)

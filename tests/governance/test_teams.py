@@ -124,3 +124,21 @@ def test_the_budgets_screen_lists_a_teams_budget() -> None:
     palette = Palette(ok="green", warn="yellow", bad="red", muted="dim", accent="blue", primary="blue")
     cells = budget_cells(status, time.time(), palette)
     assert str(cells[1]) == "team:red"
+
+
+async def test_joining_or_leaving_a_team_applies_to_the_next_request_of_a_kept_key() -> None:
+    run("teams", "create", "red", "--models", "gpt-4o-mini")
+    store = Store.open()
+    try:
+        raw, _ = create_key(store, "alice")
+        auth = Authenticator(store, cache_s=600)  # only the keys' change marker can refresh what it keeps
+        catalog = Catalog([Deployment("openai", "gpt-4o", "gpt-4o"), Deployment("openai", "gpt-4o-mini", "gpt-4o-mini")])
+        headers = {b"authorization": f"Bearer {raw}".encode()}
+        assert (await auth.caller(headers, None, model="gpt-4o", catalog=catalog)).team is None
+        run("teams", "add-user", "red", "alice")
+        with pytest.raises(ModelNotAllowed, match="team red"):
+            await auth.caller(headers, None, model="gpt-4o", catalog=catalog)
+        run("teams", "remove-user", "red", "alice")
+        assert (await auth.caller(headers, None, model="gpt-4o", catalog=catalog)).team is None
+    finally:
+        store.close()
