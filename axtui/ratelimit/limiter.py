@@ -143,7 +143,8 @@ class RateLimiter:
             StoreError: the backend could not be reached.
         """
         now = self.clock.now()
-        if self._marker is not None and self._marker.version() != self._marker_seen:
+        # A read begun before the change (the background poll's) may finish after this one: then again.
+        while self._marker is not None and self._marker.version() != self._marker_seen:
             await self._follow_marker()
         if now >= self._next_poll and self.store is not None:
             self._schedule_poll()
