@@ -182,10 +182,9 @@ class BudgetBook:
         self._loaded = False
         self._loaded_at: float | None = None
         self._refreshing: asyncio.Future[None] | None = None
-        #: The change marker, and its version when the budgets in hand (and the read under way) were read.
+        #: The change marker, and its version when the budgets in hand were read.
         self._marker = budget_marker(store)
         self._mark_read = self._marker.version()
-        self._mark_reading = self._mark_read
         # Spend only grows within a period, so a counter seen full stays full:
         # refuse from memory instead of asking the database again.
         self._known_spent: dict[Key, int] = {}
@@ -267,17 +266,12 @@ class BudgetBook:
             self._known_spent[(b.id, start)] = spent
 
     async def _current(self) -> list[BudgetInfo]:
-        mark = self._marker.version()
-        if mark != self._mark_read:
-            # A budget changed on this machine since these were read: the call waits for a read
-            # that started after the change (one under way from before it does not count).
-            task = self._refreshing
-            if self._running(task) and self._mark_reading != mark:
+        if self._marker.version() != self._mark_read:
+            # A budget changed on this machine since these were read: the call waits for a read.
+            # One begun before the change leaves the marker's old version behind: then another.
+            while self._marker.version() != self._mark_read:
+                task = self._refreshing if self._running(self._refreshing) else self._start_refresh()
                 await asyncio.shield(task)  # type: ignore[arg-type]
-                task = None
-            if not self._running(task):
-                task = self._start_refresh()
-            await asyncio.shield(task)  # type: ignore[arg-type]
             return self._budgets
         age = None if self._loaded_at is None else self.clock.monotonic() - self._loaded_at
         task = self._refreshing
@@ -296,8 +290,7 @@ class BudgetBook:
 
     def _start_refresh(self) -> asyncio.Future[None]:
         # The marker is taken before the budgets are read: a change made during the read moves it again.
-        self._mark_reading = self._marker.version()
-        self._refreshing = asyncio.ensure_future(self._refresh_async(self._mark_reading))
+        self._refreshing = asyncio.ensure_future(self._refresh_async(self._marker.version()))
         return self._refreshing
 
     async def _refresh_async(self, mark: tuple[int, int] | None) -> None:

@@ -2,7 +2,8 @@
 
 A process keeps what it reads from the store for a few seconds instead of
 asking for it on every call: the budgets in force (`budgets.refresh_s`),
-the keys it verified (`server.key_cache_s`). So that a change still applies
+the keys it verified (`server.key_cache_s`), the stored rate limits
+(`[ratelimit] poll_s`). So that a change still applies
 at once, the code that makes it replaces its topic's marker file after the
 change is committed, and a process looks at the marker (a ``stat``, about
 two microseconds) before it trusts what it kept: when the marker moved, it
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class ChangeMarker:
-    """The marker of one topic (``budgets``, ``keys``) of one store.
+    """The marker of one topic (``budgets``, ``keys``, ``limits``) of one store.
 
     Args:
         store: the store whose changes it marks.
