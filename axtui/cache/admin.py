@@ -2,8 +2,10 @@
 
 These work on the store alone, so the CLI, the server's admin API and the
 dashboard can use them while a gateway runs elsewhere: `invalidate` and
-`clear` bump the ``generation`` counter, and every running cache drops
-what it holds in memory within a second (see `axtui.cache.persist`).
+`clear` bump the ``generation`` counter and move the cache's change marker:
+every running cache on this machine drops what it holds in memory before
+its next lookup, and caches elsewhere within a second (see
+`axtui.cache.persist`).
 
 Hits, misses and saved cost come from the call log (``calls.cache`` and
 ``calls.saved_nanos``), so they cover every process that served calls;
@@ -20,6 +22,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.engine import Connection
 
+from axtui.cache.persist import cache_marker
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.errors import InvalidRequest
 from axtui.money import nanos_to_usd
@@ -215,4 +218,6 @@ def _remove(store: Store, conds: list[Any]) -> int:
         add_counters(conn, {"invalidated": removed, "generation": 1})
         return int(removed)
 
-    return store.run(work)
+    removed = store.run(work)
+    cache_marker(store).moved()
+    return removed

@@ -14,7 +14,8 @@ this one has it in memory at once), and then
 - every ``purge_interval_s`` removes expired entries (``expirations``),
 - every ``poll_interval_s`` reads the ``generation`` counter: when another
   process (``ax cache clear``, ``ax cache invalidate``) changed it, the
-  cache drops what it holds in memory and reloads its semantic index,
+  cache drops what it holds in memory and reloads its semantic index (at
+  once when `recheck` asks: a change on this machine moves `cache_marker`),
 - every ``refresh_interval_s`` picks up entries other processes stored,
   for the semantic index.
 
@@ -41,9 +42,10 @@ from axtui.cache.entry import Entry, encode_guards, encode_response
 from axtui.clock import Clock
 from axtui.errors import StoreError
 from axtui.store import Store
+from axtui.store.markers import ChangeMarker
 from axtui.store.tables_cache import CacheEntry, EntryReader, add_counters, read_counters, upsert_entries
 
-__all__ = ["IndexRow", "StoreTier", "StoredRow"]
+__all__ = ["IndexRow", "StoreTier", "StoredRow", "cache_marker"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,12 @@ class _Put:
     vectors: np.ndarray | None
     embedder: str | None
 
+
+
+def cache_marker(store: Store) -> ChangeMarker:
+    """The marker ``ax cache clear`` and ``invalidate`` move (`axtui.store.markers`): caches on this
+    machine drop what they hold in memory before their next lookup."""
+    return ChangeMarker(store, "cache", "about a second")
 
 class StoreTier:
     """Cache entries in the store, bounded by bytes (see the module docstring).
@@ -156,6 +164,8 @@ class StoreTier:
         self.refresh_interval_s = refresh_interval_s
         self.write_errors = 0
         self.generation = 0
+        #: Set by `recheck`: the writer reads the generation on its next turn.
+        self._recheck = False
         self._ops: list[tuple[str, Any]] = []
         self._cond = threading.Condition()
         self._enqueued = 0
@@ -275,15 +285,16 @@ class StoreTier:
         next_refresh += self.refresh_interval_s
         while True:
             with self._cond:
-                if not self._ops and not self._stopping:
+                if not self._ops and not self._stopping and not self._recheck:
                     self._cond.wait(timeout=min(0.25, self.poll_interval_s))
                 if self._ops and len(self._ops) < _BATCH and not self._stopping and not self._flushing:
                     # Gather what else arrives for a moment: one transaction for many answers.
                     self._cond.wait(timeout=_LINGER_S)
                 stopping = self._stopping
+                recheck, self._recheck = self._recheck, False
             self._drain()
             now = time.monotonic()
-            if now >= next_poll:
+            if now >= next_poll or recheck:
                 next_poll = now + self.poll_interval_s
                 self._safely(self.check_generation)
                 self._safely(self.on_idle)
@@ -481,9 +492,11 @@ class StoreTier:
         self.load_index()
         return True
 
-    def note_own_invalidation(self) -> None:
-        """Read the generation after this process invalidated, so it does not reset itself."""
-        self._safely(self._read_generation)
+    def recheck(self) -> None:
+        """Read the generation now, not at the next poll (the cache's marker moved)."""
+        with self._cond:
+            self._recheck = True
+            self._cond.notify_all()
 
     def counters(self) -> dict[str, int]:
         """The stored running totals (evictions, expirations, corrupt, invalidated, generation)."""

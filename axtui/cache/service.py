@@ -64,7 +64,7 @@ from axtui.cache.index import VectorIndex, snapshot_path
 from axtui.cache.indexer import Indexer
 from axtui.cache.keys import cache_key, partition_key, partition_prefix, scope_for, turn_texts
 from axtui.cache.memory import MemoryTier
-from axtui.cache.persist import StoredRow, StoreTier
+from axtui.cache.persist import StoredRow, StoreTier, cache_marker
 from axtui.cache.policy import EffectivePolicy, PolicyBook
 from axtui.cache.semantic import BuiltinEmbedder, Embedder
 from axtui.cache.worker import SemanticWorker, Stored
@@ -155,6 +155,9 @@ class AnswerCache:
         #: Where a search goes when the loop finds the index busy.
         self._index_thread = ThreadPoolExecutor(1, thread_name_prefix="ax-cache-search")
         self.tier: StoreTier | None = None
+        #: Moved by ``ax cache clear`` and ``invalidate``; its version when this cache last followed it.
+        self._marker = cache_marker(store) if store is not None else None
+        self._marker_seen = self._marker.version() if self._marker is not None else None
         if store is not None:
             self.tier = StoreTier(
                 store,
@@ -207,6 +210,8 @@ class AnswerCache:
         policy = self.policies.for_model(request.model)
         if not policy.reads(request, directive):
             return None
+        if self._marker is not None and (mark := self._marker.version()) != self._marker_seen:
+            self._follow_invalidation(mark)
         scope = scope_for(policy.scope, caller)
         key = cache_key(request, scope)
         now = self.clock.now()
@@ -511,6 +516,17 @@ class AnswerCache:
     def _forget(self, keys: list[str]) -> None:
         self.memory.pop_many(keys)
         self.index.remove_many(keys)
+
+    def _follow_invalidation(self, mark: tuple[int, int] | None) -> None:
+        """Entries were invalidated on this machine: what memory holds goes before this lookup.
+
+        A semantic candidate is then read from the store, where an invalidated
+        entry no longer is; the writer thread reloads the index meanwhile.
+        """
+        self._marker_seen = mark
+        self.memory.clear()
+        assert self.tier is not None
+        self.tier.recheck()
 
     def _reset(self) -> None:
         self.memory.clear()

@@ -12,12 +12,15 @@ import math
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
 from axtui.cli._common import FiniteFloat, console, dump_json, handle_errors, open_store, run_async
+
+if TYPE_CHECKING:
+    from axtui.store import Store
 
 __all__ = ["cache"]
 
@@ -126,15 +129,16 @@ def stats(since: float | None, as_json: bool) -> None:
 @cache.command()
 @handle_errors
 def clear() -> None:
-    """Remove every cached answer (running gateways drop theirs within a second)."""
+    """Remove every cached answer (running gateways stop serving them from their next call)."""
     from axtui.cache import clear as cache_clear
 
     store = open_store()
     try:
         removed = cache_clear(store)
+        applies = _applies(store)
     finally:
         store.close()
-    console.print(f"removed {removed:,} cached {'answer' if removed == 1 else 'answers'}")
+    console.print(f"removed {removed:,} cached {'answer' if removed == 1 else 'answers'}{applies}")
 
 
 @cache.command()
@@ -162,9 +166,17 @@ def invalidate(
         removed = cache_invalidate(
             store, model=model, provider=provider, user=user, scope=scope, older_than_s=older_than, key=key
         )
+        applies = _applies(store)
     finally:
         store.close()
-    console.print(f"removed {removed:,} cached {'answer' if removed == 1 else 'answers'}")
+    console.print(f"removed {removed:,} cached {'answer' if removed == 1 else 'answers'}{applies}")
+
+
+def _applies(store: Store) -> str:
+    """When running gateways stop serving what was removed."""
+    # A SQLite file is only ever used on this machine, where the change's marker reaches every gateway.
+    elsewhere = "" if store.is_sqlite else ", on other machines within a second"
+    return f"; running gateways stop serving them from their next call{elsewhere}"
 
 
 @cache.command(name="eval")

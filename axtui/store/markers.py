@@ -3,12 +3,14 @@
 A process keeps what it reads from the store for a few seconds instead of
 asking for it on every call: the budgets in force (`budgets.refresh_s`),
 the keys it verified (`server.key_cache_s`), the stored rate limits
-(`[ratelimit] poll_s`). So that a change still applies
+(`[ratelimit] poll_s`), the cache entries it holds in memory (its poll of
+the store's invalidations, once a second). So that a change still applies
 at once, the code that makes it replaces its topic's marker file after the
-change is committed, and a process looks at the marker (a ``stat``, about
-two microseconds) before it trusts what it kept: when the marker moved, it
-reads again first. Processes on other machines cannot see the file; they
-read again within their interval, as before.
+change is committed, and a process looks at the marker (a ``stat``: two
+microseconds, ten when the core's caches are cold) before it trusts what
+it kept: when the marker moved, it reads again first. Processes on other
+machines cannot see the file; they read again within their interval, as
+before.
 
 The marker lives beside a SQLite file (every process using the file sees
 it), and in the data directory for a server database, named after the
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 class ChangeMarker:
-    """The marker of one topic (``budgets``, ``keys``, ``limits``) of one store.
+    """The marker of one topic (``budgets``, ``keys``, ``limits``, ``cache``) of one store.
 
     Args:
         store: the store whose changes it marks.

@@ -14,6 +14,7 @@ from axtui.cache import AnswerCache, clear, invalidate, stats
 from axtui.clock import FakeClock
 from axtui.ports import CacheDirective
 from axtui.store import Store
+from axtui.store.markers import ChangeMarker
 from axtui.store.tables_cache import CacheEntry
 from axtui.types import Caller
 
@@ -244,7 +245,25 @@ async def test_a_corrupt_entry_is_a_miss_removed_and_logged(make_cache: Make, st
     assert (figures.entries, figures.corrupt) == (0, 1)
 
 
-async def test_invalidation_elsewhere_reaches_a_running_cache(make_cache: Make, store: Store) -> None:
+async def test_an_invalidation_on_this_machine_applies_to_the_next_lookup(make_cache: Make, store: Store) -> None:
+    cache = make_cache()
+    await put(cache, request("question for alice"))
+    await put(cache, request("question for bob"), caller=BOB)
+    assert await cache.lookup(request("question for alice"), ALICE, PLAIN) is not None  # held in memory
+    assert invalidate(store, user="alice") == 1
+    # No poll of the store came between (it runs once a second): the marker says it at once.
+    assert await cache.lookup(request("question for alice"), ALICE, PLAIN) is None
+    assert await cache.lookup(request("Question for Alice!"), ALICE, PLAIN) is None
+    assert await cache.lookup(request("question for bob"), BOB, PLAIN) is not None
+    assert clear(store) == 1
+    assert await cache.lookup(request("question for bob"), BOB, PLAIN) is None
+    assert await cache.lookup(request("Question for Bob!"), BOB, PLAIN) is None
+
+
+async def test_invalidation_elsewhere_reaches_a_running_cache(make_cache: Make, store: Store,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another machine: the marker beside the store is not seen there, the store's poll finds the change.
+    monkeypatch.setattr(ChangeMarker, "moved", lambda self: None)
     cache = make_cache()
     await put(cache, request("question for alice"))
     await put(cache, request("question for bob"), caller=BOB)

@@ -68,7 +68,29 @@ async def test_invalidate_and_clear() -> None:
     assert code == 0 and "removed 0 cached answers" in out
     code, out = ax("cache", "clear")
     assert code == 0 and "removed 2 cached answers" in out
+    assert "running gateways stop serving them from their next call" in " ".join(out.split())
     assert json.loads(ax("cache", "stats", "--json")[1])["entries"] == 0
+
+
+async def test_a_running_gateway_stops_serving_what_was_cleared_from_its_next_call() -> None:
+    providers = [ProviderConfig(name=p.name, kind="sim", profile="fast", region=p.region, models=p.model_names)
+                 for p in fleet.demo_fleet()]
+    alice = Caller(user="alice")
+    async with await build_gateway(Settings(providers=providers)) as gw:
+        await gw.call(request("What is the capital of France?", model="gpt-4o-mini"), alice)
+        await gw.cache.drain()  # type: ignore[attr-defined]
+        again = await gw.call(request("What is the capital of France?", model="gpt-4o-mini"), alice)
+        assert again.record.cache == "exact"
+        assert ax("cache", "invalidate", "--user", "alice")[0] == 0
+        # At once: the gateway's store poll (once a second) has not run since.
+        after = await gw.call(request("What is the capital of France?", model="gpt-4o-mini"), alice)
+        assert after.record.cache == "miss"
+        await gw.cache.drain()  # type: ignore[attr-defined]
+        near = await gw.call(request("what is the capital of france", model="gpt-4o-mini"), alice)
+        assert near.record.cache == "semantic"
+        assert ax("cache", "clear")[0] == 0
+        paraphrase = await gw.call(request("what is the capital of france", model="gpt-4o-mini"), alice)
+        assert paraphrase.record.cache == "miss"
 
 
 @pytest.mark.parametrize(
