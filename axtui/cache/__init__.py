@@ -8,7 +8,7 @@ pairs (``ax cache eval``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from axtui.cache.admin import CacheStats, clear, invalidate, stats
@@ -90,6 +90,7 @@ def build_cache(
     clock: Clock = SYSTEM_CLOCK,
     embed: EmbedCall | None = None,
     closers: list[Any] | None = None,
+    behind: Callable[[str], Sequence[str]] | None = None,
 ) -> ResponseCache:
     """The engine's response cache for these settings.
 
@@ -99,6 +100,8 @@ def build_cache(
         clock: for TTLs.
         embed: the gateway's embedding call, for ``embedder = "provider"``.
         closers: where to register the cache's close (the gateway runs them on close).
+        behind: the models an alias or a deployment stands for (`Catalog.models_behind`), whose
+            cache policies apply to it.
 
     Returns:
         `NullCache` when no model has the cache on, else an `AnswerCache`.
@@ -112,7 +115,7 @@ def build_cache(
     embedder: Embedder | None = None
     if config.semantic or any(p.semantic for p in rules):
         embedder = make_embedder(embedder_model(config) or "builtin", embed)
-    cache = AnswerCache(config, store, clock=clock, embedder=embedder)
+    cache = AnswerCache(config, store, clock=clock, embedder=embedder, behind=behind)
     if closers is not None:
         closers.append(cache.aclose)
     return cache

@@ -78,7 +78,7 @@ class MemoryTier:
         """Forget everything (not counted as evictions)."""
         with self._lock:
             # A new LRU in its place: deleting 10,000 entries one by one held the event loop ~15 ms.
-            old, self._lru = self._lru, _BoundedLRU(self._lru.maxsize, self._lru.max_entries)
+            old, self._lru = self._lru, _BoundedLRU(int(self._lru.maxsize), self._lru.max_entries)
             self._lru.evictions = old.evictions
 
     def entries(self) -> list[Entry]:

@@ -5,6 +5,13 @@ the first entry of ``[cache.models]`` that names the requested model or
 alias exactly, else by the most specific glob pattern that matches it
 (``"gpt-4o*"``, ``"*"``). Unset fields of an entry inherit from ``[cache]``.
 
+A name that stands for other models (an alias, or a ``provider/model``
+deployment) and has no entry of its own takes its models' policies, the
+strictest of each field: off if any is off, the shortest TTL, the highest
+threshold, the lowest temperature ceiling; models cached in different
+scopes leave it uncached. So naming a deployment or an alias never
+widens who shares an answer.
+
 The default policy (no ``[cache]`` section at all): on; entries live an
 hour (``ttl_s = 3600``; 0 keeps them until evicted); scoped to the user;
 semantic lookup on with the built-in embedder at similarity 0.9; no
@@ -13,14 +20,15 @@ temperature ceiling.
 A request may narrow the policy with ``X-Ax-Cache`` (or the request's
 metadata ``{"ax_cache": "..."}``): ``no-cache`` (do not read, still
 write), ``no-store`` (neither), ``ttl=SECONDS`` (accept only answers at
-most that old, and keep this one that long; ``ttl=0`` never reads or
-keeps).
+most that old, and keep this one that long, never longer than the
+policy's ``ttl_s``; ``ttl=0`` never reads or keeps).
 """
 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from axtui.config import CacheConfig, CachePolicy
@@ -53,8 +61,11 @@ class EffectivePolicy:
         return self.enabled and directive.write and directive.ttl_s != 0 and self._temperature_ok(request)
 
     def ttl_for(self, directive: CacheDirective) -> int:
-        """Seconds an answer stored now lives (0: until evicted)."""
-        return directive.ttl_s if directive.ttl_s is not None else self.ttl_s
+        """Seconds an answer stored now lives (0: until evicted): a request's ``ttl=`` only shortens the policy's."""
+        asked = directive.ttl_s
+        if asked is None or (self.ttl_s and asked > self.ttl_s):
+            return self.ttl_s
+        return asked
 
     def _temperature_ok(self, request: ChatRequest) -> bool:
         ceiling = self.max_temperature
@@ -66,11 +77,20 @@ def _is_pattern(name: str) -> bool:
 
 
 class PolicyBook:
-    """Resolves and remembers the policy of each requested model."""
+    """Resolves and remembers the policy of each requested model.
 
-    def __init__(self, config: CacheConfig) -> None:
+    Args:
+        config: the ``[cache]`` settings.
+        behind: the models an alias or a deployment id stands for (empty for
+            any other name; None: names stand for themselves); asked on every
+            call, as aliases change live.
+    """
+
+    def __init__(self, config: CacheConfig, behind: Callable[[str], Sequence[str]] | None = None) -> None:
         self.config = config
+        self.behind = behind
         self._memo: dict[str, EffectivePolicy] = {}
+        self._merged: dict[tuple[str, tuple[str, ...]], EffectivePolicy] = {}
         # Most specific patterns first: longer, then fewer wildcards.
         self._patterns = sorted(
             (n for n in config.models if _is_pattern(n)),
@@ -78,11 +98,42 @@ class PolicyBook:
         )
 
     def for_model(self, model: str) -> EffectivePolicy:
-        """The policy for requests that name ``model`` (a model or an alias)."""
+        """The policy for requests that name ``model`` (a model, an alias or a deployment)."""
+        if self.behind is not None and model not in self.config.models:
+            models = tuple(self.behind(model))
+            if models:
+                got = self._merged.get((model, models))
+                if got is None:
+                    got = self._merged[(model, models)] = self._strictest(model, models)
+                return got
+        return self._own(model)
+
+    def _own(self, model: str) -> EffectivePolicy:
         got = self._memo.get(model)
         if got is None:
             got = self._memo[model] = self._resolve(model)
         return got
+
+    def _strictest(self, name: str, models: tuple[str, ...]) -> EffectivePolicy:
+        policies = [self._own(m) for m in dict.fromkeys(models)]
+        sources = ", ".join(dict.fromkeys(p.source for p in policies))
+        ceilings = [p.max_temperature for p in policies if p.max_temperature is not None]
+        scopes = {p.scope for p in policies}
+        merged = replace(
+            policies[0],
+            enabled=all(p.enabled for p in policies) and len(scopes) == 1,
+            # 0 keeps an answer until it is evicted: the longest of all.
+            ttl_s=min((p.ttl_s for p in policies), key=lambda t: (t == 0, t)),
+            semantic=all(p.semantic for p in policies),
+            threshold=max(p.threshold for p in policies),
+            max_temperature=min(ceilings) if ceilings else None,
+            source=f"{sources} (the strictest of the models {name!r} stands for)",
+        )
+        if len(scopes) > 1:
+            merged = replace(merged, source=(
+                f"off: the models {name!r} stands for are cached in different scopes ({sources}); give "
+                f"[cache.models.{name!r}] a scope of its own to cache it"))
+        return merged
 
     def _resolve(self, model: str) -> EffectivePolicy:
         c = self.config

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -116,6 +116,7 @@ class AnswerCache:
         clock: for TTLs and hit times.
         embedder: turns texts into vectors for semantic lookup; None: exact only.
         start_writer: start the store tier's writer thread now (tests may defer it).
+        behind: the models an alias or a deployment stands for (their policies apply to it).
     """
 
     def __init__(
@@ -126,11 +127,12 @@ class AnswerCache:
         clock: Clock = SYSTEM_CLOCK,
         embedder: Embedder | None = None,
         start_writer: bool = True,
+        behind: Callable[[str], Sequence[str]] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.embedder = embedder
-        self.policies = PolicyBook(config)
+        self.policies = PolicyBook(config, behind)
         self.memory = MemoryTier(config.memory_entries, config.memory_bytes)
         self.snapshot_path = snapshot_path(store, embedder.name) if store and embedder else None
         #: With the built-in embedder, the index and a lookup's CPU work live in a process of their own;

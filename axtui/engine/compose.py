@@ -270,6 +270,7 @@ def _build_cache(ctx: _Context, prices: PriceBook) -> Callable[[CacheEmbed], Res
     def make(embed: CacheEmbed) -> ResponseCache:
         # The gateway calls this with its own embedding call, so the cache's provider
         # embedder is limited, recorded and priced like any call.
-        return build_cache(ctx.settings.cache, ctx.store, clock=ctx.clock, embed=embed, closers=ctx.closers)
+        return build_cache(ctx.settings.cache, ctx.store, clock=ctx.clock, embed=embed, closers=ctx.closers,
+                           behind=ctx.catalog.models_behind)
 
     return make

@@ -48,6 +48,15 @@ class Catalog:
         """Every name a caller may ask for: models (chat and embedding) and aliases."""
         return sorted(set(self._by_model) | set(self.aliases) | set(self._embedding))
 
+    def models_behind(self, name: str) -> list[str]:
+        """The models an alias or a ``provider/model`` deployment stands for; none for any other name."""
+        if name in self._by_model:
+            return []
+        if name in self.aliases:
+            return list(self.aliases[name])
+        dep = self._by_id.get(name)
+        return [dep.model] if dep is not None else []
+
     def resolve_embedding(self, name: str) -> list[Deployment]:
         """Deployments of an embedding model; any deployment of ``name`` when none is marked as one.
 

@@ -129,9 +129,9 @@ async def test_ttl_with_a_fake_clock(make_cache: Make, clock: FakeClock) -> None
 
 
 async def test_expired_rows_are_purged_and_counted(make_cache: Make, clock: FakeClock, store: Store) -> None:
-    cache = make_cache(ttl_s=10)
-    await put(cache, request("a question"))
-    await put(cache, request("another question"), directive=CacheDirective.parse("ttl=1000"))
+    cache = make_cache(ttl_s=1000)
+    await put(cache, request("a question"), directive=CacheDirective.parse("ttl=10"))
+    await put(cache, request("another question"))
     clock.advance(11)
     assert cache.tier is not None
     assert await asyncio.to_thread(cache.tier.purge_expired) == 1

@@ -113,3 +113,16 @@ async def test_a_cache_switched_off_is_not_consulted(gateway: Any) -> None:
     await gw.call(request("q"), ALICE)
     await gw.call(request("q"), ALICE)
     assert up.calls == 2
+
+
+async def test_naming_the_deployment_or_an_alias_keeps_the_models_cache_scope(gateway: Any) -> None:
+    gw, _, _ = await gateway(scope="global", models={"m": {"scope": "user"}})
+    gw.catalog.aliases["smart"] = ["m"]
+    bob = Caller(user="bob")
+    for name in ("up/m", "smart"):
+        question = f"What is in alice's private notes, asked as {name}?"
+        await gw.call(request(question, model=name), ALICE)
+        await gw.cache.drain()
+        again = await gw.call(request(question, model=name), ALICE)
+        theirs = await gw.call(request(question, model=name), bob)
+        assert (again.record.cache, theirs.record.cache) == ("exact", "miss"), name

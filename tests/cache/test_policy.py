@@ -63,6 +63,9 @@ def test_directives() -> None:
     assert not p.reads(r, CacheDirective.parse("no-store")) and not p.writes(r, CacheDirective.parse("no-store"))
     assert p.ttl_for(CacheDirective.parse("ttl=10")) == 10
     assert p.ttl_for(CacheDirective()) == 50
+    # A caller may shorten the operator's TTL, never lengthen it (in a global scope it would pin an answer).
+    assert p.ttl_for(CacheDirective.parse("ttl=99999999999")) == 50
+    assert book(ttl_s=0).for_model("m").ttl_for(CacheDirective.parse("ttl=7")) == 7
     zero = CacheDirective.parse("ttl=0")
     assert not p.reads(r, zero) and not p.writes(r, zero)
 
@@ -83,3 +86,38 @@ def test_a_provider_embedder_needs_a_model() -> None:
         parse_settings('[cache]\nembedder = "provider"\n')
     settings = parse_settings('[cache]\nembedder = "provider"\nembedder_model = "text-embedding-3-small"\n')
     assert settings.cache.embedder_model == "text-embedding-3-small"
+
+
+BEHIND = {"simoai/gpt-4o": ["gpt-4o"], "simoai/gpt-4o-mini": ["gpt-4o-mini"], "smart": ["gpt-4o", "claude"],
+          "twins": ["gpt-4o", "gpt-4o-2"]}
+
+
+def behind_book(**config: object) -> PolicyBook:
+    return PolicyBook(CacheConfig.model_validate(config), lambda name: BEHIND.get(name, []))
+
+
+def test_naming_a_deployment_never_escapes_its_models_policy() -> None:
+    b = behind_book(scope="global", models={"gpt-4o": {"scope": "user"}, "gpt-4o-mini": {"enabled": False}})
+    assert b.for_model("simoai/gpt-4o").scope == "user"
+    assert not b.for_model("simoai/gpt-4o-mini").enabled
+    assert "gpt-4o" in b.for_model("simoai/gpt-4o").source
+    # Its own entry still decides.
+    own = behind_book(models={"gpt-4o": {"scope": "user"}, "simoai/gpt-4o": {"scope": "global"}})
+    assert own.for_model("simoai/gpt-4o").scope == "global"
+
+
+def test_an_alias_takes_the_strictest_of_its_models() -> None:
+    b = behind_book(ttl_s=600, models={"gpt-4o": {"ttl_s": 60, "threshold": 0.95}, "claude": {"semantic": False},
+                                       "gpt-4o-2": {"ttl_s": 0, "max_temperature": 0.3}})
+    smart = b.for_model("smart")
+    assert (smart.enabled, smart.ttl_s, smart.semantic, smart.threshold) == (True, 60, False, 0.95)
+    twins = b.for_model("twins")
+    assert (twins.ttl_s, twins.max_temperature, twins.semantic) == (60, 0.3, True)  # 0 (until evicted) is longest
+
+
+def test_an_alias_over_models_cached_in_different_scopes_is_not_cached() -> None:
+    b = behind_book(models={"gpt-4o": {"scope": "global"}})
+    smart = b.for_model("smart")
+    assert not smart.enabled
+    assert "different scopes" in smart.source and "[cache.models.'smart']" in smart.source
+    assert behind_book(models={"gpt-4o": {"scope": "global"}, "smart": {"scope": "user"}}).for_model("smart").enabled
