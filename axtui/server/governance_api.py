@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from axtui.server.constraints import END_USER
 from axtui.server.deps import gateway_of, require_admin, server_state
 from axtui.server.errors import HTTPProblem
 
@@ -48,7 +49,7 @@ class KeyPolicy(BaseModel):
 class KeyIn(KeyPolicy):
     """A new key for ``user``."""
 
-    user: str = Field(pattern=_USER)
+    user: str = Field(pattern=END_USER)
     trusted: bool = False
 
 

@@ -29,6 +29,7 @@ from sqlmodel import Session
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.errors import InvalidRequest
 from axtui.governance.policy import ModelPolicy, format_globs, parse_globs
+from axtui.server.constraints import END_USER
 from axtui.store import Store
 from axtui.store.markers import ChangeMarker
 from axtui.store.tables_governance import Team, TeamMember
@@ -53,7 +54,8 @@ __all__ = [
 KEY_PREFIX = "axk_"
 _ID_HEX = 12
 _KEY_RE = re.compile(r"^axk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,128})$")
-_USER_RE = re.compile(r"^[^\s,]{1,256}$")
+#: A key's user: as an end user's name, without the slash that writes a trusted key's end users (acme/alice).
+_USER_RE = re.compile(END_USER)
 
 
 @dataclass(slots=True, frozen=True)
@@ -202,12 +204,13 @@ def create_key(
         clock: for the creation time.
 
     Raises:
-        InvalidRequest: the user is empty or has spaces or commas, a limit is not positive, a glob or
+        InvalidRequest: the user is empty or has spaces, commas or slashes, a limit is not positive, a glob or
             tag is malformed, or the team does not exist.
     """
     if not _USER_RE.match(user):
         raise InvalidRequest(
-            f"user {user!r} is not a valid name; use 1 to 256 characters without spaces or commas", param="user"
+            f"user {user!r} is not a valid name; use 1 to 256 characters without spaces, commas or slashes "
+            "(a slash names a trusted key's end user, as in acme/alice)", param="user"
         )
     _check_policy({"rpm": rpm, "tpm": tpm, "budget_nanos": budget_nanos, "models": models, "tags": tags})
     key_id = secrets.token_hex(_ID_HEX // 2)

@@ -95,7 +95,7 @@ def test_only_the_admin_key_manages_keys_teams_and_audit(admin_live: LiveServer,
     assert httpx.get(url + "/api/keys").status_code == 401
     # Hostile input is refused by its field.
     admin = _auth(ADMIN)
-    for body in ({"user": "a b"}, {"user": "a", "models": "x;rm"}, {"user": "a", "rpm": 0},
+    for body in ({"user": "a b"}, {"user": "acme/alice"}, {"user": "a", "models": "x;rm"}, {"user": "a", "rpm": 0},
                  {"user": "a", "expires": "yesterday"}, {"user": "a", "team": "ghosts"}):
         r = httpx.post(url + "/api/keys", json=body, headers=admin)
         assert r.status_code == 400, (body, r.text)

@@ -69,6 +69,9 @@ def test_revoke_unknown_key_is_a_usage_error() -> None:
     ("args", "needle"),
     [
         (["--user", "has space"], "user"),
+        # The slash writes a trusted key's end user: a key's own user with one would share their cache,
+        # limits and budgets (acme's end user alice is acme/alice).
+        (["--user", "acme/alice"], "slashes"),
         (["--user", "a", "--rpm", "0"], "--rpm"),
         (["--user", "a", "--budget", "-3"], "--budget"),
         (["--user", "a", "--budget", "lots"], "--budget"),
