@@ -108,7 +108,9 @@ def stats(store: Store, since: float | None = None) -> CacheStats:
             the running totals are always current.
     """
     out = CacheStats(since=since)
-    conds = [_C.c.endpoint == "chat", _C.c.status != "rate_limited", _C.c.cache.in_(("miss", "exact", "semantic"))]
+    # Chat completions, Messages and Responses calls go through the cache; embeddings never do.
+    conds = [_C.c.endpoint != "embeddings", _C.c.status != "rate_limited",
+             _C.c.cache.in_(("miss", "exact", "semantic"))]
     if since is not None:
         conds.append(_C.c.ts >= since)
     stmt = (

@@ -47,6 +47,8 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
         # float() reads "nan" and "inf" too; neither is a span of time.
         if not math.isfinite(seconds):
             self.fail(f"{value!r} is not a duration; write it like 90s, 30m, 1h, 2d or 1h30m", param, ctx)
+        if seconds < 0:
+            self.fail(f"{value!r} is negative; a duration counts back from now, e.g. 24h", param, ctx)
         return seconds
 
 

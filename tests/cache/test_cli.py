@@ -98,6 +98,8 @@ async def test_a_running_gateway_stops_serving_what_was_cleared_from_its_next_ca
     [
         (["cache", "invalidate"], "say which entries to invalidate"),
         (["cache", "invalidate", "--older-than", "soon"], "is not a duration"),
+        (["cache", "invalidate", "--older-than=-5"], "is negative"),
+        (["cache", "stats", "--since=-500"], "is negative"),
         (["cache", "invalidate", "--key", "xyz"], "not 8 to 64 hexadecimal digits"),
         (["cache", "eval", "missing.jsonl"], "does not exist"),
         (["cache", "eval", str(PAIRS), "--threshold", "1.5"], "1.5"),

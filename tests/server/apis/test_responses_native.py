@@ -18,6 +18,7 @@ import openai
 import pytest
 from sqlalchemy import text
 
+from axtui.cache import stats
 from axtui.config import Settings
 from axtui.providers.sim import server_state
 from axtui.server.key_limits import apply_key_limits
@@ -203,6 +204,10 @@ def test_a_cache_hit_replays_the_native_answer_plain_and_streamed(live: LiveServ
                       json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "What is a B-tree?"}]})
     assert chat.status_code == 200 and chat.headers["x-ax-cache"] == "miss"
     assert [r["cache"] for r in calls(live, "endpoint = 'responses'")] == ["miss", "exact", "exact"]
+    # `ax cache stats` counts them with the chat calls.
+    assert live.gateway.store is not None
+    figures = stats(live.gateway.store)
+    assert (figures.exact_hits, figures.misses) == (2, 2)
 
 
 def test_a_failing_native_deployment_falls_back_to_one_served_translated(live: LiveServer, sim: SimUpstream,
