@@ -214,10 +214,12 @@ def clear(store: Store) -> int:
 
 def _remove(store: Store, conds: list[Any]) -> int:
     def work(conn: Connection) -> int:
+        # Bumped first, even when nothing will match: running caches re-read the store either way,
+        # and a cache's writer that read the old generation in its own transaction (a lock on the
+        # row, on PostgreSQL) commits before this delete runs, which then removes what it wrote.
+        add_counters(conn, {"generation": 1})
         removed = conn.execute(delete(_T).where(*conds)).rowcount or 0
-        # Bumped even when nothing matched: running caches re-read the store
-        # either way, which is what someone who just invalidated expects.
-        add_counters(conn, {"invalidated": removed, "generation": 1})
+        add_counters(conn, {"invalidated": removed})
         return int(removed)
 
     removed = store.run(work)

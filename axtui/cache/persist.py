@@ -15,7 +15,9 @@ this one has it in memory at once), and then
 - every ``poll_interval_s`` reads the ``generation`` counter: when another
   process (``ax cache clear``, ``ax cache invalidate``) changed it, the
   cache drops what it holds in memory and reloads its semantic index (at
-  once when `recheck` asks: a change on this machine moves `cache_marker`),
+  once when `recheck` asks: a change on this machine moves `cache_marker`);
+  answers queued before an invalidation are not written after it (each
+  write reads the generation inside its transaction, `held_generation`),
 - every ``refresh_interval_s`` picks up entries other processes stored,
   for the semantic index.
 
@@ -43,7 +45,15 @@ from axtui.clock import Clock
 from axtui.errors import StoreError
 from axtui.store import Store
 from axtui.store.markers import ChangeMarker
-from axtui.store.tables_cache import CacheEntry, EntryReader, add_counters, read_counters, upsert_entries
+from axtui.store.tables_cache import (
+    CacheEntry,
+    EntryReader,
+    add_counters,
+    ensure_counter,
+    held_generation,
+    read_counters,
+    upsert_entries,
+)
 
 __all__ = ["IndexRow", "StoreTier", "StoredRow", "cache_marker"]
 
@@ -366,6 +376,13 @@ class StoreTier:
             for reason, keys in deletes.items():
                 counts[reason] = _delete_keys(conn, keys)
             upsert_entries(conn, list(puts.values()))
+            if puts and held_generation(conn) != self.generation:
+                # `ax cache clear` or `invalidate` committed after these answers were queued (and
+                # may have removed them already): they are not written back. No invalidation can
+                # commit between this read and this commit, so one that comes later removes them.
+                _delete_keys(conn, list(puts))
+                puts.clear()
+                self._recheck = True
             if touches:
                 conn.execute(
                     update(_T)
@@ -476,8 +493,11 @@ class StoreTier:
         return count
 
     def _read_generation(self) -> None:
-        with self.store.engine.connect() as conn:
-            self.generation = read_counters(conn).get("generation", 0)
+        def work(conn: Connection) -> None:
+            ensure_counter(conn, "generation")  # a row the writer locks (PostgreSQL) when it checks it
+            self.generation = read_counters(conn)["generation"]
+
+        self.store.run(work)
 
     def check_generation(self) -> bool:
         """Reset the cache's memory if another process invalidated entries; True if it did."""

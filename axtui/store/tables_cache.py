@@ -28,7 +28,8 @@ from sqlmodel import Field, SQLModel
 
 from axtui.store.raw import RawSql, dialect_insert
 
-__all__ = ["CacheCounter", "CacheEntry", "EntryReader", "add_counters", "read_counters", "upsert_entries"]
+__all__ = ["CacheCounter", "CacheEntry", "EntryReader", "add_counters", "ensure_counter", "held_generation", "read_counters",
+           "upsert_entries"]
 
 
 class CacheEntry(SQLModel, table=True):
@@ -99,6 +100,25 @@ def add_counters(conn: Connection, deltas: dict[str, int]) -> None:
             continue
         stmt = dialect_insert(conn.dialect, table).values(name=name, value=delta)
         conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": table.c.value + delta}))
+
+
+def held_generation(conn: Connection) -> int:
+    """The invalidation ``generation``, read inside a writing transaction so that no invalidation
+    commits between this read and the transaction's end (PostgreSQL: a share lock on its row;
+    SQLite: the writer already holds the file's write lock)."""
+    table = CacheCounter.__table__  # type: ignore[attr-defined]
+    stmt = select(table.c.value).where(table.c.name == "generation")
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=True)
+    value = conn.execute(stmt).scalar_one_or_none()
+    return int(value or 0)
+
+
+def ensure_counter(conn: Connection, name: str) -> None:
+    """Create the running total ``name`` at 0 unless it exists (a row to lock before any invalidation)."""
+    table = CacheCounter.__table__  # type: ignore[attr-defined]
+    conn.execute(dialect_insert(conn.dialect, table).values(name=name, value=0).on_conflict_do_nothing(
+        index_elements=["name"]))
 
 
 def read_counters(conn: Connection) -> dict[str, int]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -326,3 +328,42 @@ async def test_a_large_index_is_searched_beside_the_event_loop_with_the_same_ans
     assert hit is not None and hit.kind == "semantic" and hit.saved_nanos == 77
     assert await cache.lookup(request("How do I delete a file in Python?"), ALICE, PLAIN) is None
     assert len(searched_on) == 2 and all(name.startswith("ax-cache-search") for name in searched_on)
+
+
+async def race_a_clear_with_the_writer(cache: AnswerCache, store: Store, monkeypatch: pytest.MonkeyPatch,
+                                       *, during: bool) -> None:
+    """An answer queued, then ``ax cache clear`` committing before its write (or while it is written):
+    it is gone afterwards, from the store and from the cache."""
+    from axtui.cache import persist
+
+    original = persist.upsert_entries
+    cleared: list[int] = []
+
+    def upsert(conn: Any, rows: list[dict[str, Any]]) -> None:
+        if not rows or cleared:
+            original(conn, rows)
+            return
+        if not during:
+            cleared.append(clear(store))  # committed before this transaction writes
+            original(conn, rows)
+            return
+        original(conn, rows)
+        # The clear starts while this transaction holds its rows; it must wait for it, then remove them.
+        racer = threading.Thread(target=lambda: cleared.append(clear(store)))
+        racer.start()
+        racer.join(0.3)
+
+    monkeypatch.setattr(persist, "upsert_entries", upsert)
+    await put(cache, request("a question asked just before the clear"))
+    for _ in range(100):
+        if cleared:
+            break
+        await asyncio.sleep(0.02)
+    assert stats(store).entries == 0
+    assert await cache.lookup(request("a question asked just before the clear"), ALICE, PLAIN) is None
+
+
+@pytest.mark.parametrize("during", [False, True], ids=["before-the-write", "during-the-write"])
+async def test_an_answer_queued_before_a_clear_never_comes_back(make_cache: Make, store: Store,
+                                                               monkeypatch: pytest.MonkeyPatch, during: bool) -> None:
+    await race_a_clear_with_the_writer(make_cache(), store, monkeypatch, during=during)

@@ -76,3 +76,15 @@ async def test_entries_counters_and_invalidation_on_postgresql(pg: Store) -> Non
     assert invalidate(pg, user="alice") == 0
     assert clear(pg) == 0
     assert stats(pg).invalidated == 0
+
+
+@pytest.mark.parametrize("during", [False, True], ids=["before-the-write", "during-the-write"])
+async def test_an_answer_queued_before_a_clear_never_comes_back_on_postgresql(
+        pg: Store, monkeypatch: pytest.MonkeyPatch, during: bool) -> None:
+    from .test_cache import race_a_clear_with_the_writer
+
+    cache = AnswerCache(CacheConfig(), pg, clock=FakeClock(), embedder=BuiltinEmbedder())
+    try:
+        await race_a_clear_with_the_writer(cache, pg, monkeypatch, during=during)
+    finally:
+        await cache.aclose()
