@@ -6,7 +6,10 @@ for the other is the false hit users of other semantic caches report. Two
 turns may share an answer only if
 
 - they contain the same numbers (``3`` and ``three`` are the same number;
-  ``100`` and ``200`` are not),
+  ``100`` and ``200`` are not), and the same arrangement of the numbers
+  written in digits when there is more than one or one has a minus sign
+  (``-5`` is not ``5``, ``3 - 5`` not ``3 + 5`` nor ``5 - 3``,
+  ``2024-01-02`` not ``2024-02-01``),
 - they are negated the same number of times (not, never, no, without, …),
 - every name in one (a capitalised word in mid-sentence, an acronym, a
   quoted term, a word with digits, or a well-known name typed in lower
@@ -46,6 +49,13 @@ _NEGATIONS = frozenset(
 )
 
 _THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?%?$")
+_MINUS = "-\u2212"
+_OPERATORS = "-+*/^<>=\u00d7\u00f7\u2212\u2264\u2265"
+#: A number in digits (with its sign when no word joins it to what comes before), or the operators
+#: between two such numbers.
+_ARRANGED = re.compile(
+    rf"(?:(?<![\w.])[{_MINUS}+])?\d+(?:[.,]\d+)*%?|(?:(?<=\d)|(?<=\d%))\s*[{_OPERATORS}]+\s*(?=[{_MINUS}+]?\d)"
+)  # each class starts with "-": a hyphen there is itself, not a range
 _QUOTED = re.compile(r"(?<!\w)(?:'([^'\n]{1,60})'|\"([^\"\n]{1,60})\"|`([^`\n]{1,80})`)(?!\w)")
 # A word (``[^\W_][\w'.-]*``) with the gap before it: what ends the previous word up to this one.
 _GAP_WORD = re.compile(r"([\W_]*)([^\W_][\w'.-]*)")
@@ -148,6 +158,24 @@ def _number(token: str) -> str:
     return body + pct
 
 
+def _arrangement(text: str) -> str | None:
+    """The numbers in digits in order, with their signs and the operators between them, when that
+    says more than the numbers alone (two or more, or a minus sign); else None."""
+    items: list[str] = []
+    signed = False
+    for raw in _ARRANGED.findall(text):
+        item = raw.strip()
+        if item[-1].isdigit() or item[-1] == "%":
+            sign = item[0] in _MINUS
+            signed = signed or sign
+            items.append(("-" if sign else "") + _number(item.lstrip("+" + _MINUS)))
+        else:
+            items.append(item.replace(" ", ""))
+    if len(items) < 2 and not signed:
+        return None
+    return "=" + " ".join(items)
+
+
 def _shouting(text: str) -> bool:
     """Whether most letters are capitals (then capitals mark no names)."""
     if text.isascii():
@@ -203,6 +231,8 @@ def features(text: str) -> GuardFeatures:
                 negations += 1
     elif not _NEGATIONS.isdisjoint(toks):
         negations = len([t for t in toks if t in _NEGATIONS])
+    if not alpha and (arranged := _arrangement(text)) is not None:
+        numbers.append(arranged)
     own, pairs = set(toks), set(itertools.pairwise(toks))
     vocab = _hashes(_HASHES, own, _word)
     vocab += _hashes(_PAIR_HASHES, pairs, _pair)

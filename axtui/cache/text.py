@@ -19,6 +19,13 @@ _CONTRACTIONS = (
     (re.compile(r"\bwon'?t\b"), "will not", ("wont", "won't")),
     (re.compile(r"\bshan'?t\b"), "shall not", ("shant", "shan't")),
     (re.compile(r"\b(\w+)n't\b"), r"\1 not", ("n't",)),
+    # The same typed without the apostrophe ("dont", "isnt"): a negation all the same.
+    (
+        re.compile(r"\b(do|does|did|is|are|was|were|has|have|had|would|should|could|must|need)n'?t\b"),
+        r"\1 not",
+        ("dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "hasnt", "havent", "hadnt", "wouldnt",
+         "shouldnt", "couldnt", "mustnt", "neednt"),
+    ),
     (re.compile(r"\b(\w+)'re\b"), r"\1 are", ("'re",)),
     (re.compile(r"\b(\w+)'ve\b"), r"\1 have", ("'ve",)),
     (re.compile(r"\b(\w+)'ll\b"), r"\1 will", ("'ll",)),

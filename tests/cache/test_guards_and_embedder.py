@@ -34,6 +34,20 @@ def cos(a: str, b: str) -> float:
         ("What does the 'ls' command do?", "What does the 'rm' command do?", "named entities differ"),
         ("Explain the causes of World War I", "Explain the causes of World War II", "named entities differ"),
         ("Who wrote Pride and Prejudice?", "Who wrote War and Peace?", "named entities differ"),
+        # Typed without the apostrophe, a negation all the same.
+        ("Dont use recursion: write factorial in python", "Use recursion: write factorial in python",
+         "negation differs"),
+        ("doesnt python support tail call optimisation", "does python support tail call optimisation",
+         "negation differs"),
+        ("isnt it safe to fly", "is it safe to fly", "negation differs"),
+        # The same numbers, signed or arranged differently.
+        ("What is -5 squared?", "What is 5 squared?", "numbers differ"),
+        ("Set the thermostat to -10 degrees", "Set the thermostat to 10 degrees", "numbers differ"),
+        ("What is 3 - 5?", "What is 3 + 5?", "numbers differ"),
+        ("Is 3 > 5?", "Is 3 < 5?", "numbers differ"),
+        ("What is 3 - 5?", "What is 5 - 3?", "numbers differ"),
+        ("What day of the week was 2024-01-02?", "What day of the week was 2024-02-01?", "numbers differ"),
+        ("What is 2^10?", "What is 10^2?", "numbers differ"),
     ],
 )
 def test_guards_tell_near_misses_apart(a: str, b: str, why: str) -> None:
@@ -50,6 +64,9 @@ def test_guards_tell_near_misses_apart(a: str, b: str, why: str) -> None:
         ("Can't dogs eat grapes?", "Cannot dogs eat grapes"),
         ("In Python, how do I read a file?", "How do I read a file in Python?"),
         ("Price is 1,000 dollars", "price is 1000 dollars"),
+        ("Dont panic, what is a monad?", "Don't panic: what is a monad?"),
+        ("What is 2.50 + 1?", "what is 2.5+1"),
+        ("Explain the state-of-the-art in 5 points", "Explain the state of the art in 5 points"),
     ],
 )
 def test_guards_let_near_duplicates_through(a: str, b: str) -> None:

@@ -35,6 +35,9 @@ _CONTRACTIONS = (
     (re.compile(r"\bwon'?t\b"), "will not", "won"),
     (re.compile(r"\bshan'?t\b"), "shall not", "shan"),
     (re.compile(r"\b(\w+)n't\b"), r"\1 not", "n't"),
+    # Added on purpose on 7 December 2026: "dont", "isnt" (no apostrophe) are negations too.
+    (re.compile(r"\b(do|does|did|is|are|was|were|has|have|had|would|should|could|must|need)n'?t\b"), r"\1 not",
+     "nt"),
     (re.compile(r"\b(\w+)'re\b"), r"\1 are", "'re"),
     (re.compile(r"\b(\w+)'ve\b"), r"\1 have", "'ve"),
     (re.compile(r"\b(\w+)'ll\b"), r"\1 will", "'ll"),
@@ -165,6 +168,33 @@ def _names_in(text: str, toks: Sequence[str]) -> set[str]:
     return names
 
 
+# Added on purpose on 7 December 2026: the numbers in digits in order, signed, with the operators between
+# them, when there are two or more or one has a minus sign ("-5" is not "5", "3 - 5" not "3 + 5").
+_OPERATOR_RUN = re.compile(r"\s*([-+*/^<>=\u00d7\u00f7\u2212\u2264\u2265]+)\s*(?=[-\u2212+]?\d)")
+
+
+def _ref_arrangement(text: str) -> str | None:
+    items: list[str] = []
+    i = 0
+    while (m := re.compile(r"\d").search(text, i)) is not None:
+        start = m.start()
+        sign = ""
+        if start > i and text[start - 1] in "+-\u2212" and (start < 2 or not (text[start - 2].isalnum()
+                                                                             or text[start - 2] in "._")):
+            sign = "-" if text[start - 1] != "+" else ""
+        number = re.compile(r"\d+(?:[.,]\d+)*%?").match(text, start)
+        assert number is not None
+        items.append(sign + _number(number.group()))
+        i = number.end()
+        op = _OPERATOR_RUN.match(text, i)
+        if op is not None:
+            items.append(op.group(1))
+            i = op.end()
+    if len(items) < 2 and not any(x.startswith("-") for x in items):
+        return None
+    return "=" + " ".join(items)
+
+
 def ref_features(text: str) -> GuardFeatures:
     toks = ref_word_tuple(text)
     numbers: list[str] = []
@@ -176,6 +206,8 @@ def ref_features(text: str) -> GuardFeatures:
             numbers.append(_NUMBER_WORDS[tok])
         elif tok in _NEGATIONS:
             negations += 1
+    if any(not t.isalpha() for t in toks) and (arranged := _ref_arrangement(text)) is not None:
+        numbers.append(arranged)
     vocab = set(toks)
     vocab.update(f"{a} {b}" for a, b in itertools.pairwise(toks))
     return GuardFeatures(
@@ -283,13 +315,15 @@ _WORDS = [
     "café", "CAFÉ", "naïve", "Straße", "İstanbul", "ﬁle", "①", "²", "٣", "日本", "Ωmega", "ǅemal", "world", "war",
     "ii", "banana", "anana", "the the", "e.g.", "U.S.", "don’t", "it‘s", "-", "--", "_x", "'quoted'", '"said"',
     "`ls -la`", "(note)", "[x]", "?", "!", ".", ",", ":", ";", "\n", "\t", "  ",
+    "dont", "isnt", "doesnt", "Wouldnt", "-5", "\u22123", "+7", "3-5", "2024-01-02", "2^10", "10 ^ 2", "<", ">=",
+    "=", "+", "*", "/", "\u00d7", "x-5", "1.5e3",
 ]  # fmt: skip
 
 texts = st.one_of(
     st.lists(st.sampled_from(_WORDS), max_size=40).map(" ".join),
     st.lists(st.sampled_from(_WORDS), max_size=20).map("".join),
     st.text(max_size=80),
-    st.text(alphabet=st.sampled_from("aA sS'tT’nN.0123456789,%-_\"`?!\n"), max_size=80),
+    st.text(alphabet=st.sampled_from("aA sS'tT’nN.0123456789,%-_\"`?!\n+^<=\u2212"), max_size=80),
     st.lists(st.sampled_from(_WORDS), min_size=300, max_size=500).map(" ".join),
 )
 
