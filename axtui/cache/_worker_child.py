@@ -26,6 +26,7 @@ gateway closed or died).
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import marshal
 import os
@@ -181,7 +182,13 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
     lfd = lookups.fileno()
 
     def reply(sock: socket.socket, message: tuple[Any, ...]) -> None:
-        sock.send(marshal.dumps(message))
+        try:
+            sock.send(marshal.dumps(message))
+        except OSError as exc:
+            # An answer too large for a datagram is dropped (its lookup misses at its timeout);
+            # only a gateway that went away ends the worker.
+            if exc.errno not in (errno.EMSGSIZE, errno.ENOBUFS):
+                raise
 
     evicted: list[str] = []
     reported = [0.0]
@@ -225,7 +232,11 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
             data = lookups.recv(MAX_DATAGRAM)
             if not data:
                 raise EOFError
-            on_lookup(marshal.loads(data))
+            try:
+                message = marshal.loads(data)
+            except (EOFError, ValueError, TypeError):
+                continue  # cut short: see the main loop
+            on_lookup(message)
 
     def on_control(message: tuple[Any, ...]) -> None:
         op = message[0]
@@ -305,7 +316,11 @@ def serve(lookups: socket.socket, control: socket.socket, capacity: int, dim: in
                 data = sock.recv(MAX_DATAGRAM)
                 if not data:
                     return
-                (on_lookup if fd == lfd else on_control)(marshal.loads(data))
+                try:
+                    message = marshal.loads(data)
+                except (EOFError, ValueError, TypeError):
+                    continue  # cut short (larger than a datagram): the asker's timeout says it
+                (on_lookup if fd == lfd else on_control)(message)
             if not events and worker.adds:
                 add_waiting(1)
             elif not events and handled[0] >= _COLLECT_EVERY:

@@ -88,6 +88,9 @@ _INLINE_CHARS = 4_000
 _INLINE_SEARCH_ROWS = 5_000
 #: Stores whose background part may wait at once (embedding; indexing); more are dropped and counted.
 _MAX_PENDING = 1_024
+#: Conversations longer than this (characters, every turn) are matched exactly only: a paraphrase of
+#: a document is not a cache hit worth its guards and vectors, and their work must fit a worker's message.
+SEMANTIC_MAX_CHARS = 100_000
 
 
 @dataclass(slots=True)
@@ -243,7 +246,8 @@ class AnswerCache:
         key = cache_key(request, scope)
         now = self.clock.now()
         ttl = policy.ttl_for(directive)
-        semantic = self._semantic(policy, request)
+        texts = turn_texts(request) if self._semantic(policy, request) else []
+        semantic = bool(texts) and sum(map(len, texts)) <= SEMANTIC_MAX_CHARS
         entry = Entry(
             key=key,
             # A semantic entry's partition needs its guards: it is set with them, below.
@@ -263,7 +267,6 @@ class AnswerCache:
             # Embedders are behind: the entry is served from this process's memory only.
             self.counters.dropped_writes += 1
             return
-        texts = turn_texts(request) if semantic else []
         task = start_eagerly(self._finish_store(entry, request, caller, semantic, texts))
         if task is not None:
             self._tasks.add(task)
@@ -374,6 +377,8 @@ class AnswerCache:
         min_created: float,
     ) -> CacheHit | None:
         texts = turn_texts(request)
+        if sum(map(len, texts)) > SEMANTIC_MAX_CHARS:
+            return None
         if self.worker is not None:
             looked = await self.worker.lookup(partition_prefix(request, scope), texts, policy.threshold, now=now,
                                               min_created=min_created)

@@ -91,6 +91,28 @@ async def test_a_miss_is_kept_with_its_lookups_work_and_found_by_meaning_after(
     assert cache.snapshot()["index_entries"] == 2
 
 
+async def test_a_huge_prompt_is_cached_exactly_and_never_takes_the_worker_down(make_cache: Make) -> None:
+    cache = make_cache()
+    await put(cache, QUESTION, "with open(path) as f: for line in f: ...")
+    pid = worker_pid(cache)
+    # Two and a half megabytes of distinct words: its guards alone would not fit the worker's answer.
+    huge = " ".join(f"w{i:x}" for i in range(420_000))
+    await put(cache, huge, "a summary")
+    hit = await cache.lookup(request(huge), ALICE, PLAIN)
+    assert hit is not None and hit.kind == "exact"
+    assert await cache.lookup(request(huge + " please"), ALICE, PLAIN) is None
+    # Asked straight, past the cache's limit: the worker drops what it cannot answer, and lives.
+    assert cache.worker is not None
+    assert await cache.worker.lookup(b"p", [huge[: 1_900_000]], 0.9, now=time.time(), min_created=0.0) is None
+    for _ in range(100):  # once it is through that text (seconds of guards), it answers again
+        near = await cache.lookup(request(PARAPHRASE), ALICE, PLAIN)
+        if near is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert near is not None and near.kind == "semantic"
+    assert worker_pid(cache) == pid and cache.worker.restarts == 0
+
+
 async def test_a_killed_worker_is_replaced_and_reloaded_and_no_call_fails_meanwhile(make_cache: Make) -> None:
     cache = make_cache()
     await put(cache, QUESTION, "Iterate over the file object.")
