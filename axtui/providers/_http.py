@@ -26,6 +26,7 @@ from axtui.providers._exchange import StreamReply, TransportFailure
 from axtui.providers._wire import (
     SSEEvent,
     error_for_status,
+    excerpt,
     iter_sse,
     learn_limits,
     parse_error_body,
@@ -151,7 +152,7 @@ class HTTPProvider(Provider):
         if not isinstance(data, dict):
             raise MalformedResponse(
                 f"provider {self.name!r} answered HTTP {status} with a body that is not a JSON object "
-                f"({content[:80].decode('utf-8', 'replace')!r})",
+                f"({excerpt(content, self._secret())!r})",
                 provider=self.name,
                 http_status=status,
             )
@@ -219,5 +220,5 @@ class HTTPProvider(Provider):
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise self._malformed(f"a stream event that is not a JSON object ({event.data[:80]!r})")
+            raise self._malformed(f"a stream event that is not a JSON object ({excerpt(event.data, self._secret())!r})")
         return data

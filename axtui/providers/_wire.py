@@ -36,6 +36,7 @@ from axtui.errors import (
     ProviderTimeout,
 )
 from axtui.providers.base import UpstreamLimits
+from axtui.redaction import REDACTED, scrub
 from axtui.types import ChatRequest
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "SSEEvent",
     "UnsupportedParameter",
     "error_for_status",
+    "excerpt",
     "iter_sse",
     "learn_limits",
     "parse_duration",
@@ -254,15 +256,20 @@ def _classify(status: int, info: ErrorBody) -> type[ProviderError]:
     return MalformedResponse
 
 
-_KEY_PATTERNS = re.compile(r"\b(?:sk-[A-Za-z0-9_\-*]{8,}|AIza[0-9A-Za-z_\-]{20,})")
-
-
 def redact(text: str, secret: str | None = None) -> str:
-    """Remove a key (and anything that looks like one) from a message."""
+    """Remove a key (this provider's, any remembered one, and anything that looks like one) from a message."""
     # A secret too short to be a real key would blank out ordinary words.
     if secret and len(secret) >= 8:
-        text = text.replace(secret, "[redacted]")
-    return _KEY_PATTERNS.sub("[redacted]", text)
+        text = text.replace(secret, REDACTED)
+    return scrub(text)
+
+
+def excerpt(raw: bytes | str, secret: str | None = None, limit: int = 80) -> str:
+    """The start of an upstream's body for a message: keys removed first, then cut to ``limit`` characters
+    (cut first, a key straddling the cut would be left in part, where nothing recognises it)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    # A key is far shorter than the margin: one that starts before the cut ends within it.
+    return redact(text[: limit + 1024], secret)[:limit]
 
 
 _ADVICE: dict[type[ProviderError], str] = {

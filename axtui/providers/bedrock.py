@@ -49,7 +49,7 @@ from axtui.providers._cloud import import_extra
 from axtui.providers._converse import FINISH, converse_body, converse_usage, thinking_block, tool_call
 from axtui.providers._exchange import TransportFailure
 from axtui.providers._http import HTTPProvider, _dumps
-from axtui.providers._wire import parse_retry_after, redact
+from axtui.providers._wire import excerpt, parse_retry_after, redact
 from axtui.tracecontext import outbound_headers
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse
 
@@ -237,7 +237,7 @@ class BedrockProvider(HTTPProvider):
             data = None
         data = data if isinstance(data, dict) else {}
         error_type = str(headers.get("x-amzn-ErrorType") or data.get("__type") or "")
-        message = str(data.get("message") or data.get("Message") or body[:300].decode("utf-8", "replace"))
+        message = str(data.get("message") or data.get("Message") or excerpt(body, limit=300))
         return bedrock_error(self.name, status, error_type, message,
                              retry_after=parse_retry_after(headers, self.clock.now()))
 
@@ -337,7 +337,7 @@ class BedrockProvider(HTTPProvider):
                 try:
                     data = json.loads(message.payload or b"{}")
                 except ValueError:
-                    raise self._malformed(f"a stream event that is not JSON ({message.payload[:80]!r})") from None
+                    raise self._malformed(f"a stream event that is not JSON ({excerpt(message.payload)!r})") from None
                 if headers.get(":message-type") == "exception":
                     raise bedrock_error(self.name, 0, str(headers.get(":exception-type", "")),
                                         str(data.get("message") or data.get("Message") or ""), in_stream=True)

@@ -345,6 +345,25 @@ async def test_body_that_is_not_json_is_malformed(make_provider: Callable[..., A
     assert "'acme'" in caught.value.message
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_key_the_upstream_echoes_never_reaches_the_message_even_in_part(
+        make_provider: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, stream: bool) -> None:
+    key = "plainleakysecretvalue42"  # not shaped like any known key: only knowing it finds it
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    # The key sits across the point where the excerpt of the body is cut.
+    text = "<html>" + "x" * 58 + " key=" + key
+    upstream = Upstream(sse_answer(f"data: {text}\n\n") if stream else raw_answer(200, text))
+    provider = make_provider(OpenAIProvider, upstream)
+    with pytest.raises(MalformedResponse, match="not a JSON object") as caught:
+        if stream:
+            await collect(provider.stream(_request(), DEPLOYMENT))
+        else:
+            await provider.chat(_request(), DEPLOYMENT)
+    message = caught.value.message
+    assert "xxxx" in message  # the excerpt is there, without the key
+    assert not any(key[:n] in message for n in range(6, len(key) + 1)), message
+
+
 async def test_json_without_choices_is_malformed(make_provider: Callable[..., Any]) -> None:
     upstream = Upstream(json_answer(200, {"id": "x", "object": "chat.completion"}))
     provider = make_provider(OpenAIProvider, upstream)
