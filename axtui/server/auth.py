@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.errors import AuthenticationError, ConfigError, InvalidRequest, KeyExpired
 from axtui.governance.policy import ModelCatalog
+from axtui.redaction import remember
 from axtui.server.constraints import END_USER
 from axtui.server.errors import HTTPProblem
 from axtui.server.keys import KeyInfo, key_marker, parse_key, verify_key
@@ -184,6 +185,7 @@ class Authenticator:
         self.clock = clock
         self.user_map = dict(user_map or {})
         self._admin = os.environ.get(admin_key_env) or None
+        remember(self._admin)  # never written anywhere, whichever field a client puts it in
         self._cache: dict[bytes, tuple[KeyInfo | None, float]] = {}
         # One store lookup per key at a time: concurrent requests with the
         # same key wait for it rather than each asking the store.

@@ -72,10 +72,11 @@ _live: weakref.WeakSet[Recorder] = weakref.WeakSet()
 def record_to_row(rec: CallRecord) -> dict[str, Any]:
     """A `CallRecord` as a ``calls`` row."""
     row = {k: getattr(rec, k) for k in _FIELDS}
-    row["tags"] = ",".join(rec.tags)
+    # The last guard before the disk: the texts a client or an upstream wrote (a model name, tags,
+    # an error from anywhere) lose anything key-shaped and every secret this process knows.
+    row["requested_model"] = scrub(rec.requested_model)
+    row["tags"] = scrub(",".join(rec.tags)) if rec.tags else ""
     if rec.error_message:
-        # The last guard before the disk: an error text from anywhere (a
-        # library's exception, an upstream's body) loses anything key-shaped.
         row["error_message"] = scrub(rec.error_message)
     return row
 

@@ -182,3 +182,25 @@ def test_the_calls_table_has_exactly_the_records_fields_and_the_recorder_writes_
     names = [f.name for f in fields(CallRecord)]
     assert [c.name for c in Call.__table__.columns if c.name != "id"] == names  # type: ignore[attr-defined]
     assert sorted(record_to_row(_rec(1))) == sorted(names)
+
+
+def test_a_secret_a_client_puts_in_a_model_name_or_tags_is_never_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from axtui.redaction import forget_all
+    from axtui.server.auth import Authenticator
+
+    admin = "plain-admin-secret-0123456789"
+    monkeypatch.setenv("AX_ADMIN_KEY", admin)
+    store = Store.open()
+    try:
+        Authenticator(store)  # the server reads its admin key: from then on it is never written anywhere
+        rec = Recorder(store, flush_interval_ms=10, batch_size=100)
+        gateway_key = "axk_0123456789ab_" + "s" * 43
+        rec.record(CallRecord(ts=1.0, user="u", requested_model=gateway_key, request_id="r1"))
+        rec.record(CallRecord(ts=2.0, user="u", requested_model=admin, request_id="r2", tags=["team", admin]))
+        rec.close()
+        with store.connect() as conn:
+            rows = conn.execute(select(Call.requested_model, Call.tags).order_by(Call.ts)).all()  # type: ignore[call-overload]
+        assert [tuple(r) for r in rows] == [("[redacted]", ""), ("[redacted]", "team,[redacted]")]
+    finally:
+        store.close()
+        forget_all()
