@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Any
 
 from axtui.engine.attempts import Attempts, Held
@@ -79,6 +79,16 @@ class CallStream:
     async def aclose(self) -> None:
         """Stop the stream; the upstream call is cancelled and recorded."""
         await self._gen.aclose()
+
+    async def fail(self, exc: Exception) -> None:
+        """End the stream because its reader could not use a chunk (the server's encoding of it
+        failed): the call is recorded at once as failing with ``exc``, as if the provider had raised it."""
+        if self._done or not self._started:
+            return
+        self._done = True
+        # Raised where the stream waits, it goes through the engine's own error handling and out again.
+        with suppress(Exception):
+            await self._gen.athrow(exc)
 
     async def collect(self) -> ChatResponse:
         """Read the whole stream into one response."""

@@ -256,6 +256,8 @@ class V1Routes:
             _, payload, _ = error_payload(exc, anthropic=anthropic)
             tail = error_event(payload) + (b"" if anthropic else wire.DONE)
             await send({"type": "http.response.body", "body": tail, "more_body": False})
+            # A chunk this side could not encode: the call ends now, recorded with the error the client got.
+            await stream.fail(exc)
         finally:
             watcher.cancel()
         if gone:

@@ -66,6 +66,35 @@ def test_client_leaving_mid_stream_cancels_and_records(slow_live: LiveServer) ->
     assert slow_live.app.state.inflight == 0
 
 
+def test_a_stream_this_side_cannot_encode_is_recorded_at_once_with_its_error(
+        slow_live: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from axtui.server import wire
+
+    records: list[CallRecord] = []
+    slow_live.gateway.bus.subscribe(lambda e: records.append(e.record) if isinstance(e, CallRecorded) else None)
+    original = wire.StreamEncoder.encode
+    seen = [0]
+
+    def encode(self: object, chunk: object) -> bytes:
+        seen[0] += 1
+        if seen[0] == 3:
+            raise TypeError("a chunk this side cannot encode")
+        return original(self, chunk)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wire.StreamEncoder, "encode", encode)
+    with httpx.stream("POST", f"{slow_live.url}/v1/chat/completions", timeout=10, json={
+            "model": "gpt-4o-mini", "stream": True, "max_tokens": 400, "messages": HELLO}) as r:
+        body = b"".join(r.iter_bytes())
+    assert r.status_code == 200 and b"internal_error" in body and body.endswith(b"data: [DONE]\n\n")
+    # At once, not when the stream is collected some time later; the upstream call is not left running.
+    deadline = time.monotonic() + 5
+    while not records and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(records) == 1
+    assert (records[0].status, records[0].error_class) == ("error", "TypeError")
+    assert records[0].output_tokens < 400
+
+
 @pytest.mark.parametrize(
     ("fault", "status", "sdk_error", "code"),
     [
