@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -234,7 +235,7 @@ _TYPE_STATUS = {name: status for status, names in (
 
 def status_for_type(info: ErrorBody, default: int = 500) -> int:
     """The HTTP status an error reported without one stands for."""
-    if info.code.isdigit():
+    if info.code.isascii() and info.code.isdigit() and 100 <= int(info.code) <= 599:
         return int(info.code)
     return _TYPE_STATUS.get(info.type.lower(), _TYPE_STATUS.get(info.code.lower(), default))
 
@@ -340,46 +341,59 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)")
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
 
+#: The longest wait an upstream's headers can impose: a longer one (a daily quota, or a header that is
+#: wrong) is probed again after this, rather than shutting the provider out until a restart.
+MAX_WAIT_S = 3600.0
+
+
+def _wait(seconds: float) -> float | None:
+    """``seconds`` as a wait: at least 0, at most `MAX_WAIT_S`; None when it is not a number (nan, inf)."""
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_WAIT_S)
+
+
 def parse_duration(text: str | None) -> float | None:
-    """Seconds in a Go-style duration (``6m0s``, ``1.5s``, ``120ms``) or a bare number."""
+    """Seconds in a Go-style duration (``6m0s``, ``1.5s``, ``120ms``) or a bare number; None for nan or inf."""
     if not text:
         return None
     text = text.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
-        pass
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            return None
+        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date), as a wait (`_wait`)."""
     millis = headers.get("retry-after-ms")
     if millis:
         with contextlib.suppress(ValueError):
-            return max(0.0, float(millis) / 1000.0)
+            return _wait(float(millis) / 1000.0)
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return _wait(float(value))
     except ValueError:
         pass
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - now)
+    return _wait(when.timestamp() - now)
 
 
 def _retry_delay(info: ErrorBody) -> float | None:
     # Gemini says how long to wait in a google.rpc.RetryInfo detail.
     for detail in info.details:
         if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            return parse_duration(str(detail.get("retryDelay", "")))
+            delay = parse_duration(str(detail.get("retryDelay", "")))
+            return None if delay is None else _wait(delay)
     return None
 
 
@@ -387,8 +401,8 @@ def _int(value: str | None) -> int | None:
     if value is None:
         return None
     try:
-        return int(float(value))
-    except ValueError:
+        return max(0, int(float(value)))
+    except (ValueError, OverflowError):  # not a number, nan, inf
         return None
 
 
@@ -398,10 +412,10 @@ def _reset_seconds(value: str | None, now: float) -> float | None:
         return None
     seconds = parse_duration(value)
     if seconds is not None:
-        return seconds
+        return _wait(seconds)
     try:
-        return max(0.0, datetime.fromisoformat(value.strip()).timestamp() - now)
-    except ValueError:
+        return _wait(datetime.fromisoformat(value.strip()).timestamp() - now)
+    except (ValueError, OverflowError):
         return None
 
 

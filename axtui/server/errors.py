@@ -142,7 +142,7 @@ def invalid_from_validation(
 
 
 def _retry_after(headers: Headers, seconds: float | None) -> None:
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return
     seconds = max(0.0, seconds)
     # Retry-After takes whole seconds; the OpenAI SDKs also read retry-after-ms.

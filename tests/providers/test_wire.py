@@ -18,6 +18,7 @@ from axtui.errors import (
     ProviderTimeout,
 )
 from axtui.providers._wire import (
+    MAX_WAIT_S,
     SSEEvent,
     error_for_status,
     iter_sse,
@@ -115,6 +116,19 @@ def test_retry_after_in_seconds_and_as_http_date() -> None:
 def test_retry_after_missing_or_garbage_is_unknown() -> None:
     assert parse_retry_after(httpx.Headers({}), NOW) is None
     assert parse_retry_after(httpx.Headers({"retry-after": "later"}), NOW) is None
+    for value in ("inf", "nan", "1e400"):
+        assert parse_retry_after(httpx.Headers({"retry-after": value}), NOW) is None
+
+
+def test_an_absurd_wait_is_cut_to_an_hour_so_the_provider_is_tried_again() -> None:
+    assert parse_retry_after(httpx.Headers({"retry-after": "99999999999"}), NOW) == MAX_WAIT_S
+    limits = UpstreamLimits()
+    assert learn_limits(limits, httpx.Headers({"x-ratelimit-remaining-requests": "0",
+                                                "x-ratelimit-reset-requests": "9999999999999999999999h",
+                                                "x-ratelimit-limit-tokens": "inf",
+                                                "x-ratelimit-remaining-tokens": "1e400"}), NOW)
+    assert limits.reset_requests_s == MAX_WAIT_S
+    assert (limits.limit_tokens, limits.remaining_tokens) == (None, None)
 
 
 # --- rate-limit headers ----------------------------------------------------------------------
