@@ -28,7 +28,7 @@ from axtui.store.tables_keys import GatewayKey
 __all__ = ["TeamInfo", "add_user", "create_team", "delete_team", "get_team", "list_teams", "remove_user"]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_USER_RE = re.compile(r"^[^\s,]{1,256}$")
+_USER_RE = re.compile(r"^[^\s,\x00-\x1f\x7f-\x9f]{1,256}$")
 _PERIODS = ("day", "week", "month", "total")
 
 

@@ -61,7 +61,7 @@ LOCAL_USER = "local"
 MIN_ADMIN_KEY = 16
 _MAX_CACHED = 10_000
 _MAX_USER = 256
-#: An end user's name: no spaces, commas or slashes (the slash separates a trusted key's namespace).
+#: An end user's name: no spaces, commas, slashes (the slash separates a trusted key's namespace) or control characters.
 _END_USER_RE = re.compile(END_USER)
 
 
@@ -127,14 +127,14 @@ def end_user_name(raw: str | None) -> str | None:
     """The end user a request names (the OpenAI ``user`` field), checked like any user name.
 
     Raises:
-        InvalidRequest: too long, or with spaces, commas or slashes.
+        InvalidRequest: too long, or with spaces, commas, slashes or control characters.
     """
     if not raw:
         return None
     if len(raw) > _MAX_USER:
         raise InvalidRequest(f"user is {len(raw)} characters long; send at most {_MAX_USER}", param="user")
     if not _END_USER_RE.match(raw):
-        raise InvalidRequest("user must be a name without spaces, commas or slashes", param="user")
+        raise InvalidRequest("user must be a name without spaces, commas, slashes or control characters", param="user")
     return raw
 
 

@@ -54,7 +54,7 @@ RATE_LIMIT_RULES: dict[str, Any] = {"allOf": [
     {"anyOf": [{"properties": {"burst": {"type": "null"}}},
                {"required": ["algorithm"], "properties": {"algorithm": {"const": "token-bucket"}}}]},
 ]}
-#: An end user's name: no spaces, commas or slashes.
-END_USER = r"^[^\s,/]{1,256}$"
+#: An end user's name: no spaces, commas, slashes or control characters (a name reaches terminals).
+END_USER = r"^[^\s,/\x00-\x1f\x7f-\x9f]{1,256}$"
 #: ``no-cache``, ``no-store``, ``ttl=SECONDS``, comma-separated.
 CACHE_DIRECTIVE = r"^(?:no-cache|no-store|ttl=[0-9]{1,7})(?:, ?(?:no-cache|no-store|ttl=[0-9]{1,7}))*$"

@@ -25,7 +25,7 @@ __all__ = ["governance_router"]
 
 _KEY_ID = r"^[0-9a-f]{12}$"
 _TEAM = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-_USER = r"^[^\s,]{1,256}$"
+_USER = r"^[^\s,\x00-\x1f\x7f-\x9f]{1,256}$"
 _GLOBS = r"^[A-Za-z0-9._:/@*?\[\],-]*$"
 _KeyId = Annotated[str, Path(pattern=_KEY_ID, description="The key's id (12 hex digits)")]
 _TeamName = Annotated[str, Path(pattern=_TEAM)]

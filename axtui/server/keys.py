@@ -209,7 +209,7 @@ def create_key(
     """
     if not _USER_RE.match(user):
         raise InvalidRequest(
-            f"user {user!r} is not a valid name; use 1 to 256 characters without spaces, commas or slashes "
+            f"user {user!r} is not a valid name; use 1 to 256 characters without spaces, commas, slashes or control characters "
             "(a slash names a trusted key's end user, as in acme/alice)", param="user"
         )
     _check_policy({"rpm": rpm, "tpm": tpm, "budget_nanos": budget_nanos, "models": models, "tags": tags})

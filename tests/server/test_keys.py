@@ -72,6 +72,7 @@ def test_revoke_unknown_key_is_a_usage_error() -> None:
         # The slash writes a trusted key's end user: a key's own user with one would share their cache,
         # limits and budgets (acme's end user alice is acme/alice).
         (["--user", "acme/alice"], "slashes"),
+        (["--user", "\x1b[31mred"], "control characters"),  # a name reaches terminals (ax cost breakdown)
         (["--user", "a", "--rpm", "0"], "--rpm"),
         (["--user", "a", "--budget", "-3"], "--budget"),
         (["--user", "a", "--budget", "lots"], "--budget"),

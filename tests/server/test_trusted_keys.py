@@ -30,7 +30,7 @@ async def test_a_trusted_keys_end_users_are_namespaced_and_checked(store: Store)
     assert (await auth.caller(_headers(trusted), "bob")).user == "bob"
     # A plain key's "user" field changes nothing.
     assert (await auth.caller(_headers(plain), "alice")).user == "carol"
-    for bad in ("../alice", "alice/x", "a b", "a,b", "x" * 257, "al\nice"):
+    for bad in ("../alice", "alice/x", "a b", "a,b", "x" * 257, "al\nice", "\x1b]0;pwned\x07", "nul\x00"):
         with pytest.raises(InvalidRequest):
             await auth.caller(_headers(trusted), bad)
 
