@@ -55,6 +55,7 @@ from axtui.errors import (
     ProviderTimeout,
     RateLimited,
     RequestError,
+    RouteUnavailable,
     StoreError,
     StoreLocked,
     UnknownModel,
@@ -211,7 +212,8 @@ def _param(exc: AxError) -> str | None:
 
 
 def _status(exc: AxError) -> int:
-    if isinstance(exc, ProviderError) and not isinstance(exc, (ProviderBadRequest, ProviderRateLimited)):
+    if isinstance(exc, ProviderError) and not isinstance(exc, (ProviderBadRequest, ProviderRateLimited,
+                                                               RouteUnavailable)):
         # The provider's own status (a 503, say) is ax's 502: the gateway is fine, upstream is not.
         return 504 if isinstance(exc, ProviderTimeout) else 502
     return exc.status_code
@@ -260,7 +262,8 @@ def error_payload(exc: BaseException, *, anthropic: bool = False) -> tuple[int, 
             _retry_after(headers, exc.retry_after)
             if exc.limit is not None:
                 headers.extend(limit_headers([], exc))
-        elif isinstance(exc, (BudgetExceeded, ProviderRateLimited)):
+        elif isinstance(exc, (BudgetExceeded, ProviderRateLimited, RouteUnavailable)):
+            # A route none may take now (circuits open) says when one may again: a 503 to retry then.
             _retry_after(headers, exc.retry_after)
         elif isinstance(exc, AuthenticationError):
             headers.append((b"www-authenticate", b'Bearer realm="ax"'))

@@ -12,7 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from axtui.errors import BudgetExceeded, InvalidRequest, ProviderServerError, ProviderTimeout, RateLimited
+from axtui.errors import (
+    BudgetExceeded,
+    InvalidRequest,
+    ProviderServerError,
+    ProviderTimeout,
+    RateLimited,
+    RouteUnavailable,
+)
 from axtui.server import anthropic_wire as aw
 from axtui.server import wire
 from axtui.server.auth import Authenticator, bearer_token
@@ -148,6 +155,8 @@ def test_anthropic_stream_events_in_order() -> None:
         (ProviderServerError("boom", provider="p", http_status=503), 502, "upstream_error"),
         (ProviderTimeout("slow", provider="p"), 504, "upstream_timeout"),
         (RuntimeError("bug"), 500, "internal_error"),
+        # Every deployment's circuit open: the gateway says when one may take calls again.
+        (RouteUnavailable("no deployment can take the call now", retry_after=29), 503, "upstream_error"),
     ],
 )
 def test_error_payloads(exc: BaseException, status: int, code: str) -> None:
@@ -158,6 +167,8 @@ def test_error_payloads(exc: BaseException, status: int, code: str) -> None:
         assert dict(headers)[b"retry-after"] == b"1" and dict(headers)[b"retry-after-ms"] == b"200"
     if status == 500:
         assert "bug" not in body["error"]["message"]  # internals stay in the log
+    if status == 503:
+        assert dict(headers)[b"retry-after"] == b"29"
 
 
 def test_validation_error_names_the_field() -> None:
