@@ -86,14 +86,20 @@ def list_teams(store: Store) -> list[TeamInfo]:
         return [_info(r, members.get(r.name, [])) for r in rows]
 
 
-def _apply_limits(store: Store, info: TeamInfo, clock: Clock) -> None:
-    from axtui.config import load_settings
+def _budget_timezone() -> str:
+    from axtui.server.key_limits import budget_timezone
+
+    return budget_timezone()
+
+
+def _apply_limits(store: Store, info: TeamInfo, clock: Clock, tz: str | None) -> None:
     from axtui.cost.budgets import Scope, set_budget
     from axtui.store.tables_ratelimit import write_limit
 
     if info.budget_nanos is not None and info.period is not None:
+        assert tz is not None, "read with budget_timezone() before anything is written"
         set_budget(store, Scope("team", info.name), info.period, info.budget_nanos, hard=info.hard,
-                   now=clock.now(), tz=load_settings().budgets.timezone)
+                   now=clock.now(), tz=tz)
     if info.rpm is not None or info.tpm is not None:
         write_limit(store, "team", info.name, requests=f"{info.rpm}/minute" if info.rpm else None,
                     tokens=f"{info.tpm}/minute" if info.tpm else None, algorithm=None, burst=None, now=clock.now())
@@ -137,6 +143,7 @@ def create_team(
         globs = parse_globs(models)
     except ValueError as exc:
         raise InvalidRequest(str(exc), param="models") from None
+    tz = _budget_timezone() if budget_nanos is not None else None
     row = Team(name=name, budget_nanos=budget_nanos, period=period, hard=hard, rpm=rpm, tpm=tpm,
                models=format_globs(globs), created=clock.now())
     with store.session() as session:
@@ -145,7 +152,7 @@ def create_team(
         session.add(row)
         session.flush()
         info = _info(row, [])
-    _apply_limits(store, info, clock)
+    _apply_limits(store, info, clock, tz)
     audit.record(store, actor=actor, via=via, action="team.create", target=f"team:{name}", after=info.to_json(),
                  clock=clock)
     return info

@@ -16,7 +16,7 @@ from axtui.errors import InvalidRequest
 from axtui.governance.policy import parse_duration, parse_expiry
 from axtui.money import nanos_to_usd
 from axtui.server import keys as k
-from axtui.server.key_limits import apply_key_limits
+from axtui.server.key_limits import apply_key_limits, budget_timezone
 from axtui.store import Store, audit
 
 __all__ = ["KeyChanges", "create", "key_json", "parse_changes", "revoke", "rotate", "update"]
@@ -94,8 +94,9 @@ def create(
     unknown = set(values) - k.UPDATABLE
     if unknown:
         raise InvalidRequest(f"a key has no field {sorted(unknown)[0]!r}", param=sorted(unknown)[0])
+    tz = budget_timezone() if values.get("budget_nanos") is not None else None
     secret, info = k.create_key(store, user, clock=clock, **values)
-    applied = apply_key_limits(store, info, clock=clock)
+    applied = apply_key_limits(store, info, tz=tz, clock=clock)
     audit.record(store, actor=actor, via=via, action="key.create", target=f"key:{info.id}", after=key_json(info),
                  clock=clock)
     return secret, info, applied
@@ -112,8 +113,9 @@ def update(
     values = parse_changes(raw, clock.now())
     if not values and not any(f in raw for f in ("expires", "team", "models", "tags")):
         raise InvalidRequest("nothing to change; give --models, --expires, --team, --rpm, --tpm, --budget or --tags")
+    tz = budget_timezone() if values.get("budget_nanos") is not None else None
     before, after = k.update_key(store, ident, values)
-    applied = apply_key_limits(store, after, clock=clock) if {"rpm", "tpm", "budget_nanos"} & set(values) else []
+    applied = apply_key_limits(store, after, tz=tz, clock=clock) if {"rpm", "tpm", "budget_nanos"} & set(values) else []
     audit.record(store, actor=actor, via=via, action="key.update", target=f"key:{after.id}",
                  before=key_json(before), after=key_json(after), clock=clock)
     return after, applied

@@ -9,12 +9,12 @@ show and change them like any other.
 from __future__ import annotations
 
 from axtui.clock import SYSTEM_CLOCK, Clock
-from axtui.config import Settings, load_settings
+from axtui.config import load_settings
 from axtui.money import format_usd
 from axtui.server.keys import KeyInfo
 from axtui.store import Store
 
-__all__ = ["apply_key_limits", "check_key_limits"]
+__all__ = ["apply_key_limits", "budget_timezone", "check_key_limits"]
 
 #: The period of a key's budget.
 BUDGET_PERIOD = "month"
@@ -35,19 +35,29 @@ def check_key_limits(rpm: int | None, budget_nanos: int | None) -> None:
         raise InvalidRequest("--budget must be more than zero dollars, e.g. --budget 25", param="budget")
 
 
-def apply_key_limits(
-    store: Store, info: KeyInfo, *, settings: Settings | None = None, clock: Clock = SYSTEM_CLOCK
-) -> list[str]:
-    """Store the key's rate limit and budget; one line per limit applied, for people."""
+def budget_timezone() -> str:
+    """The timezone budget periods start in (``[budgets] timezone``), read before anything is written:
+    a config that cannot be read then changes nothing, rather than leaving a key or team half made.
+
+    Raises:
+        ConfigError: the config file cannot be read.
+    """
+    return load_settings().budgets.timezone
+
+
+def apply_key_limits(store: Store, info: KeyInfo, *, tz: str | None = None, clock: Clock = SYSTEM_CLOCK) -> list[str]:
+    """Store the key's rate limit and budget (periods in ``tz``, read by `budget_timezone` if not given);
+    one line per limit applied, for people."""
+    zone = tz if tz is not None or info.budget_nanos is None else budget_timezone()
     lines: list[str] = []
     if info.rpm is not None or info.tpm is not None:
         lines.append(_apply_rpm(store, info, clock))
     if info.budget_nanos is not None:
-        settings = settings or load_settings()
         from axtui.cost.budgets import Scope, set_budget
 
+        assert zone is not None
         budget, _ = set_budget(store, Scope("key", info.id), BUDGET_PERIOD, info.budget_nanos, hard=True,
-                               now=clock.now(), tz=settings.budgets.timezone)
+                               now=clock.now(), tz=zone)
         lines.append(f"budget #{budget.id}: {format_usd(info.budget_nanos, nanos=True)} per {BUDGET_PERIOD} "
                      f"for key {info.id} (hard)")
     return lines

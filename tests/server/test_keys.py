@@ -14,6 +14,7 @@ from axtui import locations
 from axtui.cli import main
 from axtui.server.keys import create_key, hash_secret, parse_key, verify_key
 from axtui.store import Store
+from axtui.store.tables_ratelimit import read_limits
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -143,3 +144,23 @@ def test_rpm_becomes_a_limit_the_gateway_enforces_on_the_key() -> None:
     refused = responses[2]
     assert refused.headers["x-ratelimit-limit"] == "2" and int(refused.headers["retry-after"]) >= 1
     assert made["id"] in refused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("command", [
+    ["keys", "create", "--user", "q", "--budget", "5", "--rpm", "5"],
+    ["teams", "create", "blue", "--budget", "7", "--rpm", "10"],
+])
+def test_a_config_that_cannot_be_read_changes_nothing(command: list[str]) -> None:
+    locations.config_path().parent.mkdir(parents=True, exist_ok=True)
+    locations.config_path().write_text('[budgets]\ntimezone = "Mars/Base"\n', encoding="utf-8")
+    code, out, err = run(*command)
+    assert code == 2 and "Mars/Base" in err and "axk_" not in out
+    # Nothing half made: no key whose secret was never shown, no team, no limit left behind.
+    locations.config_path().unlink()
+    assert json.loads(run("keys", "list", "--json")[1]) == []
+    assert json.loads(run("teams", "list", "--json")[1]) == []
+    store = Store.open()
+    try:
+        assert read_limits(store) == []
+    finally:
+        store.close()
