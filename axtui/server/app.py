@@ -147,6 +147,10 @@ class AxServer:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if scope["method"] == "HEAD":
+                # Whatever a GET answers, without its body (RFC 9110): checked and served as a read.
+                scope = {**scope, "method": "GET"}
+                send = _headers_only(send)
             refusal = await self.guard.check(scope, header_dict(scope))
             if refusal is not None:
                 await send_refusal(send, refusal, anthropic=scope["path"].startswith("/v1/messages"))
@@ -181,6 +185,22 @@ class AxServer:
             return message
 
         return counted
+
+
+def _headers_only(send: Send) -> Send:
+    """``send`` for a HEAD request: the response's status and headers, then an empty body; the rest is dropped."""
+    done = False
+
+    async def head(message: Any) -> None:
+        nonlocal done
+        if done:
+            return
+        await send(message)
+        if message["type"] == "http.response.start":
+            done = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return head
 
 
 def create_app(

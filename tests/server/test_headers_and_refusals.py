@@ -222,3 +222,15 @@ def test_wrong_method_is_405(live: LiveServer, key: str) -> None:
     r = httpx.get(f"{live.url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 405 and r.headers["allow"] == "POST"
     assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_head_answers_what_get_would_without_a_body(live: LiveServer, key: str) -> None:
+    auth = {"Authorization": f"Bearer {key}"}
+    for path, headers in [("/healthz", {}), ("/v1/models", auth), ("/metrics", {}), ("/openapi.json", {})]:
+        got, head = httpx.get(live.url + path, headers=headers), httpx.head(live.url + path, headers=headers)
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+    # Checked as the read it is: without a key, refused like the GET.
+    assert httpx.head(live.url + "/v1/models").status_code == httpx.get(live.url + "/v1/models").status_code == 401
+    # A path that takes only POST still says so.
+    assert httpx.head(live.url + "/v1/chat/completions", headers=auth).status_code == 405
