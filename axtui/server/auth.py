@@ -373,7 +373,8 @@ class Authenticator:
         return hmac.compare_digest(token.encode(), self._admin.encode())
 
     def require_admin(self, headers: Mapping[bytes, bytes]) -> None:
-        """Refuse a write that lacks the admin key (anything goes with ``--no-auth``).
+        """Refuse a write, or a read of what every tenant shares (keys, audit, exports of all), that lacks
+        the admin key (anything goes with ``--no-auth``).
 
         Raises:
             HTTPProblem: 403, saying how to send or set the admin key.
@@ -383,15 +384,15 @@ class Authenticator:
         if self._admin is None:
             raise HTTPProblem(
                 403,
-                f"writes under /api need the admin key, and none is set: start the server with "
+                f"this needs the admin key (as every write under /api does), and none is set: start the server with "
                 f"{self.admin_key_env}=<a long random secret> in its environment",
                 error_type="permission_error",
                 code="admin_key_required",
             )
         raise HTTPProblem(
             403,
-            f"writes under /api need the admin key (the value of {self.admin_key_env} on the server) "
-            "as 'Authorization: Bearer …'",
+            f"this needs the admin key, as every write under /api does (the value of {self.admin_key_env} on "
+            "the server) as 'Authorization: Bearer …'",
             error_type="permission_error",
             code="admin_key_required",
         )
