@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import ConfigDict, Field, StrictBool, WithJsonSchema
 
 from axtui import locations
 from axtui.api_models import (
@@ -62,7 +62,7 @@ def _not_found(what: str) -> HTTPProblem:
 # -- alerts -----------------------------------------------------------------------------------
 
 
-class AlertRuleIn(BaseModel):
+class AlertRuleIn(c.ApiBody):
     """A new alert rule, in the rule grammar (``p95_latency_ms > 2000 for 5m where provider=openai``)."""
 
     rule: str = Field(min_length=1, max_length=1000, json_schema_extra={"pattern": c.ALERT_RULE},
@@ -75,7 +75,7 @@ class AlertRuleIn(BaseModel):
                                 description="An http(s) URL to POST the rule's alerts to")
 
 
-class AlertRuleChange(BaseModel):
+class AlertRuleChange(c.ApiBody):
     """What to change in a rule; fields left out stay as they are."""
 
     rule: str | None = Field(default=None, min_length=1, max_length=1000, json_schema_extra={"pattern": c.ALERT_RULE})
@@ -83,7 +83,7 @@ class AlertRuleChange(BaseModel):
     severity: Literal["info", "warning", "critical"] | None = None
 
 
-class SilenceIn(BaseModel):
+class SilenceIn(c.ApiBody):
     """How long a rule's notifications stop; null lifts a silence."""
 
     seconds: float | None = Field(default=3600.0, gt=0, le=366 * 86400)
@@ -207,7 +207,7 @@ def _alert_routes(router: APIRouter) -> None:
 # -- budgets ----------------------------------------------------------------------------------
 
 
-class BudgetIn(BaseModel):
+class BudgetIn(c.ApiBody):
     """A budget to create, or whose limit to change (same scope and period)."""
 
     amount: Annotated[Decimal | str, WithJsonSchema({"anyOf": [
@@ -217,7 +217,7 @@ class BudgetIn(BaseModel):
     scope: str = Field(default="global", json_schema_extra={"pattern": c.BUDGET_SCOPE},
                        description="global, provider:NAME, model:NAME, user:NAME, key:ID or team:NAME")
     period: Literal["day", "week", "month", "total"] = "month"
-    hard: bool = Field(default=False, description="Refuse calls that would exceed it (else only alert)")
+    hard: StrictBool = Field(default=False, description="Refuse calls that would exceed it (else only alert)")
 
 
 def _budget_out(info: Any, status: Any = None) -> BudgetOut:
@@ -297,11 +297,11 @@ def _budget_routes(router: APIRouter) -> None:
 # -- rate limits ------------------------------------------------------------------------------
 
 
-class RateLimitIn(BaseModel):
+class RateLimitIn(c.ApiBody):
     """A per-subject limit; a field left out keeps what is stored. Say a limit or an algorithm; a burst
     only with ``algorithm: token-bucket``."""
 
-    model_config = {"json_schema_extra": c.RATE_LIMIT_RULES}
+    model_config = ConfigDict(extra="forbid", json_schema_extra=c.RATE_LIMIT_RULES)
 
     subject: str = Field(min_length=1, max_length=300, json_schema_extra={"pattern": c.LIMIT_SUBJECT},
                          description="alice, user:alice, key:ID, provider:NAME, global")
@@ -369,7 +369,7 @@ def _ratelimit_routes(router: APIRouter) -> None:
 # -- routing ----------------------------------------------------------------------------------
 
 
-class RoutingIn(BaseModel):
+class RoutingIn(c.ApiBody):
     """A new [routing] section and deployment weights, saved to the server's config file."""
 
     routing: RoutingConfig

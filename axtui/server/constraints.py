@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 __all__ = [
     "ALERT_RULE",
     "BUDGET_AMOUNT",
@@ -20,6 +22,7 @@ __all__ = [
     "LIMIT_VALUE",
     "RATE_LIMIT_RULES",
     "WEBHOOK_URL",
+    "ApiBody",
 ]
 
 _OP = r"(?:>|>=|<|<=|==|!=)"
@@ -58,3 +61,10 @@ RATE_LIMIT_RULES: dict[str, Any] = {"allOf": [
 END_USER = r"^[^\s,/\x00-\x1f\x7f-\x9f]{1,256}$"
 #: ``no-cache``, ``no-store``, ``ttl=SECONDS``, comma-separated.
 CACHE_DIRECTIVE = r"^(?:no-cache|no-store|ttl=[0-9]{1,7})(?:, ?(?:no-cache|no-store|ttl=[0-9]{1,7}))*$"
+
+
+class ApiBody(BaseModel):
+    """A body the API takes: a field it does not know is refused (400 naming it), never dropped in silence
+    (``{"enabled": false}`` answered 200 and changed nothing)."""
+
+    model_config = ConfigDict(extra="forbid")

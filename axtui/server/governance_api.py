@@ -15,9 +15,9 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from axtui.server.constraints import END_USER
+from axtui.server.constraints import END_USER, ApiBody
 from axtui.server.deps import gateway_of, require_admin, server_state
 from axtui.server.errors import HTTPProblem
 
@@ -32,7 +32,7 @@ _TeamName = Annotated[str, Path(pattern=_TEAM)]
 ACTOR = "admin"
 
 
-class KeyPolicy(BaseModel):
+class KeyPolicy(ApiBody):
     """What a key may do; fields left out stay as they are (on creation: none)."""
 
     name: str | None = Field(default=None, max_length=256)
@@ -50,7 +50,7 @@ class KeyIn(KeyPolicy):
     """A new key for ``user``."""
 
     user: str = Field(pattern=END_USER)
-    trusted: bool = False
+    trusted: StrictBool = False
 
 
 class KeyOut(BaseModel):
@@ -71,19 +71,19 @@ class KeyWithSecret(KeyOut):
     applied: list[str] = Field(default_factory=list, description="The limits applied")
 
 
-class RotateIn(BaseModel):
+class RotateIn(ApiBody):
     """How long the old secret keeps working (``1h``, seconds; null: not at all)."""
 
     grace: str | float | None = None
 
 
-class TeamIn(BaseModel):
+class TeamIn(ApiBody):
     """A new team."""
 
     name: str = Field(pattern=_TEAM)
     budget: str | None = Field(default=None, max_length=32, description="Dollars per period")
     period: Literal["day", "week", "month", "total"] | None = None
-    hard: bool = False
+    hard: StrictBool = False
     rpm: int | None = Field(default=None, ge=1, le=1_000_000_000)
     tpm: int | None = Field(default=None, ge=1, le=10_000_000_000)
     models: str | None = Field(default=None, max_length=1024, pattern=_GLOBS)
@@ -98,7 +98,7 @@ class TeamOut(BaseModel):
     members: list[str]
 
 
-class MemberIn(BaseModel):
+class MemberIn(ApiBody):
     """A user to add to a team."""
 
     user: str = Field(pattern=_USER)

@@ -96,7 +96,8 @@ def test_only_the_admin_key_manages_keys_teams_and_audit(admin_live: LiveServer,
     # Hostile input is refused by its field.
     admin = _auth(ADMIN)
     for body in ({"user": "a b"}, {"user": "acme/alice"}, {"user": "a", "models": "x;rm"}, {"user": "a", "rpm": 0},
-                 {"user": "a", "expires": "yesterday"}, {"user": "a", "team": "ghosts"}):
+                 {"user": "a", "expires": "yesterday"}, {"user": "a", "team": "ghosts"},
+                 {"user": "a", "period": "decade"}, {"user": "a", "trusted": "yes"}):
         r = httpx.post(url + "/api/keys", json=body, headers=admin)
         assert r.status_code == 400, (body, r.text)
     assert httpx.delete(url + "/api/keys/not-an-id", headers=admin).status_code == 400

@@ -94,6 +94,11 @@ def test_alert_rules_over_http(admin_live: LiveServer, key: str) -> None:
     assert changed.status_code == 200
     assert (changed.json()["rule"], changed.json()["severity"]) == ("error_rate > 0.6 for 1m", "warning")
     assert httpx.patch(rule, json={"rule": "error_rate >"}, headers=_auth(ADMIN)).status_code == 400
+    # A field the API does not take is refused by name, not dropped while the answer says 200.
+    ignored = httpx.patch(rule, json={"enabled": False}, headers=_auth(ADMIN))
+    assert ignored.status_code == 400 and "enabled" in ignored.json()["error"]["message"]
+    for body in ({"amount": "5", "bogus": 1}, {"amount": "5", "hard": "yes"}):
+        assert httpx.put(f"{url}/api/budgets", json=body, headers=_auth(ADMIN)).status_code == 400, body
     assert httpx.post(f"{rule}/acknowledge", headers=_auth(key)).status_code == 403
     seen = httpx.post(f"{rule}/acknowledge", headers=_auth(ADMIN))
     assert seen.status_code == 200 and seen.json()["acknowledged_at"] is not None
