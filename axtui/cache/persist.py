@@ -302,11 +302,15 @@ class StoreTier:
                     self._cond.wait(timeout=_LINGER_S)
                 stopping = self._stopping
                 recheck, self._recheck = self._recheck, False
+            if recheck:
+                # Before the writes queued since: they come after the invalidation and are kept.
+                self._safely(self.check_generation)
             self._drain()
             now = time.monotonic()
             if now >= next_poll or recheck:
                 next_poll = now + self.poll_interval_s
-                self._safely(self.check_generation)
+                if not recheck:
+                    self._safely(self.check_generation)
                 self._safely(self.on_idle)
             if now >= next_purge:
                 next_purge = now + self.purge_interval_s
@@ -513,8 +517,13 @@ class StoreTier:
         return True
 
     def recheck(self) -> None:
-        """Read the generation now, not at the next poll (the cache's marker moved)."""
+        """Entries were invalidated on this machine (the cache's marker moved): answers queued until now
+        are not written (any may be one the invalidation removed), and the writer reads the generation
+        before it writes what comes after."""
         with self._cond:
+            kept = [op for op in self._ops if op[0] != "put"]
+            self._done += len(self._ops) - len(kept)
+            self._ops = kept
             self._recheck = True
             self._cond.notify_all()
 
