@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from axtui.request_shapes import check_response_format, check_tool_calls, check_tool_choice, check_tools
 
 __all__ = [
     "MAX_TOKENS",
@@ -48,6 +50,8 @@ class Message(BaseModel):
 
     ``content`` is a string or a list of content parts (text, image_url, …);
     unknown fields are kept so provider-specific ones pass through.
+    Function calls in ``tool_calls`` must have OpenAI's shape (see
+    `axtui.request_shapes`).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -71,6 +75,13 @@ class Message(BaseModel):
         return isinstance(self.content, list) and any(
             p.get("type") in ("image_url", "input_image", "image") for p in self.content
         )
+
+    @field_validator("tool_calls")
+    @classmethod
+    def _shaped_tool_calls(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        if value:
+            check_tool_calls(value)
+        return value
 
 
 @dataclass(slots=True)
@@ -98,6 +109,9 @@ class ChatRequest(BaseModel):
 
     Fields that change the answer are named; any other field (provider
     specific parameters) is kept in ``model_extra`` and passed through.
+    ``tools``, ``tool_choice`` and ``response_format`` stay as sent, but
+    their function and JSON schema parts must have OpenAI's shape (see
+    `axtui.request_shapes`): a malformed one is refused here, naming it.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -157,6 +171,27 @@ class ChatRequest(BaseModel):
         """
         value = (self.model_extra or {}).get("reasoning_effort")
         return str(value) if value is not None else None
+
+    @field_validator("tools")
+    @classmethod
+    def _shaped_tools(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        if value:
+            check_tools(value)
+        return value
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _shaped_tool_choice(cls, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+        if value is not None:
+            check_tool_choice(value)
+        return value
+
+    @field_validator("response_format")
+    @classmethod
+    def _shaped_response_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            check_response_format(value)
+        return value
 
     @model_validator(mode="after")
     def _check_openai_extras(self) -> ChatRequest:
@@ -285,6 +320,40 @@ class Chunk:
     native_events: list[dict[str, Any]] | None = None
     #: The whole native answer: on the last chunk of a native stream, the first of a replayed one.
     native: dict[str, Any] | None = None
+
+
+def tool_calls_problem(calls: Any, *, fragments: bool = False) -> str | None:
+    """What is wrong with the OpenAI-shaped tool calls an upstream answered, or None.
+
+    Args:
+        calls: a response's ``tool_calls`` (whole calls), or a stream chunk's.
+        fragments: a stream's pieces: each may carry an ``index`` (an integer) and
+            leave out its function, name or arguments until a later piece.
+    """
+    if calls is None:
+        return None
+    if not isinstance(calls, list):
+        return f"tool_calls is a {type(calls).__name__}, not a list"
+    for i, call in enumerate(calls):
+        if not isinstance(call, dict):
+            return f"tool_calls[{i}] is a {type(call).__name__}, not an object"
+        index = call.get("index")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+            return f"tool_calls[{i}].index is {index!r:.20}, not an integer"
+        if call.get("id") is not None and not isinstance(call["id"], str):
+            return f"tool_calls[{i}].id is not a string"
+        fn = call.get("function")
+        if fn is None and fragments:
+            continue
+        if not isinstance(fn, dict):
+            return f"tool_calls[{i}].function is not an object"
+        name, arguments = fn.get("name"), fn.get("arguments")
+        if (name is not None or not fragments) and not isinstance(name, str):
+            return f"tool_calls[{i}].function.name is not a string"
+        # Some compatible servers send the arguments as an object; they are written out as JSON.
+        if arguments is not None and not isinstance(arguments, str | dict):
+            return f"tool_calls[{i}].function.arguments is neither a string nor an object"
+    return None
 
 
 def assemble_tool_calls(fragments: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -30,11 +30,12 @@ from axtui.engine.records import (
     apply_hit,
     apply_plan,
     apply_usage,
+    check_tool_calls,
     refuse_untranslatable,
     retry_hook,
 )
 from axtui.engine.stream import CallStream
-from axtui.errors import ProviderError, RateLimited
+from axtui.errors import InvalidRequest, ProviderError, RateLimited, UnknownModel
 from axtui.ports import (
     Budgets,
     CacheDirective,
@@ -329,6 +330,7 @@ class Gateway:
         return subjects
 
     async def _admit(self, request: ChatRequest, caller: Caller, options: CallOptions) -> tuple[Ticket, int, int]:
+        self._check_output_limit(request)
         if self.recorder is not None:
             await self.recorder.admit()  # a call that could not be recorded is not served
         est_in = estimate_prompt_tokens(request)
@@ -342,6 +344,26 @@ class Gateway:
                 if self.clock.monotonic() + exc.retry_after > deadline:
                     raise
                 await self.clock.sleep(exc.retry_after)
+
+    def _check_output_limit(self, request: ChatRequest) -> None:
+        """Refuse an output limit no deployment of the model can write: no retry or budget could ever serve it.
+
+        Raises:
+            InvalidRequest: a 400 naming the field and the most the model writes.
+        """
+        asked = request.output_limit
+        if not asked:
+            return
+        try:
+            deployments = self.catalog.resolve(request.model)
+        except UnknownModel:
+            return  # said where the call is routed
+        limits = [d.max_output or 0 for d in deployments]
+        if limits and all(limits) and asked > max(limits):
+            field = "max_completion_tokens" if request.max_completion_tokens else "max_tokens"
+            raise InvalidRequest(
+                f"{field} is {asked:,}, more than {request.model!r} writes in one answer (at most "
+                f"{max(limits):,} tokens); ask for at most that", param=field)
 
     async def _settle(self, reservation: Any, cost_nanos: int | None, ticket: Ticket | None, tokens: int) -> None:
         """Replace a budget reservation and a provider token estimate with what the call used."""
@@ -423,6 +445,7 @@ class Gateway:
                 provider = self.providers[held.dep.provider]
                 refuse_untranslatable(request, provider, held.dep)
                 response = await provider.chat(request, held.dep)
+                check_tool_calls(response.tool_calls, held.dep)
             except BaseException as exc:
                 if await attempts.failed(held, exc):
                     continue

@@ -7,11 +7,11 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from axtui.errors import AxError, BudgetExceeded, ProviderError, ProviderRateLimited, RateLimited
+from axtui.errors import AxError, BudgetExceeded, MalformedResponse, ProviderError, ProviderRateLimited, RateLimited
 from axtui.ports import RoutePlan
 from axtui.providers.base import Provider
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
-from axtui.types import CallRecord, ChatRequest, ChatResponse, Chunk, Deployment, Usage
+from axtui.types import CallRecord, ChatRequest, ChatResponse, Chunk, Deployment, Usage, tool_calls_problem
 
 __all__ = [
     "MAX_RETRY_AFTER_S",
@@ -63,6 +63,18 @@ def refuse_untranslatable(request: ChatRequest, provider: Provider, dep: Deploym
     raise UnsupportedParameter(
         f"{native.problem} (deployment {dep.id!r} is served translated to chat; only a provider that speaks the "
         f"{native.api} API natively serves it)", param=native.param or "", provider=dep.provider)
+
+
+def check_tool_calls(calls: Any, dep: Deployment, *, fragments: bool = False) -> None:
+    """Refuse tool calls an upstream sent in a shape no client could read (`tool_calls_problem`).
+
+    Raises:
+        MalformedResponse: the next deployment is tried; nothing of the answer is kept or cached.
+    """
+    problem = tool_calls_problem(calls, fragments=fragments)
+    if problem is not None:
+        raise MalformedResponse(f"provider {dep.provider!r} answered tool calls ax cannot read ({problem})",
+                                provider=dep.provider)
 
 
 def pick_error(errors: Sequence[AxError], model: str) -> AxError:

@@ -14,6 +14,7 @@ from axtui.engine.records import (
     apply_hit,
     apply_plan,
     apply_usage,
+    check_tool_calls,
     estimated_usage,
     refuse_untranslatable,
     replay,
@@ -158,6 +159,8 @@ class CallStream:
             try:
                 refuse_untranslatable(self.request, provider, held.dep)
                 async for chunk in upstream:
+                    if chunk.tool_calls is not None:
+                        check_tool_calls(chunk.tool_calls, held.dep, fragments=True)
                     if served.take(chunk, gw.clock.monotonic()):
                         apply_deployment(rec, held.dep)
                         rec.ttft_ms = served.ttft_ms

@@ -220,7 +220,7 @@ class OpenAIProvider(HTTPProvider):
                     # Servers that repeat running usage on every chunk: keep the last.
                     if isinstance(data.get("usage"), Mapping):
                         usage = openai_usage(data["usage"])
-                except (AttributeError, TypeError) as exc:
+                except (AttributeError, TypeError, ValueError) as exc:
                     raise self._malformed("a stream chunk", exc) from None
             raise self._interrupted()
 
