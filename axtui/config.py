@@ -15,6 +15,8 @@ data and validation, never behaviour.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 import stat
@@ -59,6 +61,74 @@ __all__ = [
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class _At(ValueError):
+    """A validation failure about one setting inside the value being validated.
+
+    ``loc`` is the setting's path from that value (``("models", "gpt[")``
+    under ``[cache]``); `parse_settings` adds it to pydantic's location, so
+    the error names the setting's own line and key rather than its table's.
+    """
+
+    def __init__(self, message: str, *loc: str | int) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+#: Characters no host name holds (the WHATWG URL standard's forbidden domain code points, less the controls).
+_NOT_IN_HOST = frozenset(" #%/:<>?@[\\]^|")
+
+
+def _control(text: str, *, tab: bool = False) -> str | None:
+    """The first control character in ``text`` (a tab allowed when ``tab``), or None."""
+    return next((c for c in text if (ord(c) < 32 and not (tab and c == "\t")) or 127 <= ord(c) < 160), None)
+
+
+def _url_problem(value: str) -> str | None:
+    """Why ``value`` is not an http(s) URL a request can be sent to (``is not …``, ``has …``), or None."""
+    bad = _control(value)
+    if bad is not None:
+        return f"holds the control character {bad!r}"
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return "is not an http:// or https:// URL"
+    hostport = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end == -1:
+            return "opens the [ of an IPv6 address and never closes it"
+        host, after = hostport[1:end], hostport[end + 1 :]
+        try:
+            ipaddress.IPv6Address(host.replace("%25", "%", 1))
+        except ValueError:
+            return f"has [{host}] where an IPv6 address goes, and that is not one"
+        if after and not after.startswith(":"):
+            return f"has {after!r} after its IPv6 address, where only :PORT may follow"
+        port = after[1:]
+    else:
+        host, _, port = hostport.partition(":")
+        if ":" in port:
+            return "has an IPv6 address outside brackets (they go in brackets: http://[::1]:8080/v1)"
+        if not host:
+            return "names no host"
+        bad = next((c for c in host if c in _NOT_IN_HOST or c.isspace()), None)
+        if bad is not None:
+            return f"has the host {host!r}, and no host name holds {bad!r}"
+    if port and not (re.fullmatch(r"[0-9]+", port) and 1 <= int(port) <= 65535):
+        return f"has the port {port!r}, which is not a number from 1 to 65535"
+    return None
+
+
+def _shown_url(value: str) -> str:
+    """``value`` as an error may print it: a user and password in it are never printed back."""
+    scheme, sep, rest = value.partition("://")
+    userinfo, at, _ = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")
+    return f"{scheme}://***@{rest[len(userinfo) + 1 :]}" if sep and at else value
+
+
+#: A header name: an HTTP token (RFC 9110, 5.1).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class PriceOverride(_Section):
@@ -136,25 +206,46 @@ class ProviderConfig(_Section):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        scheme, _, rest = value.partition("://")
-        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+        problem = None if value is None else _url_problem(value)
+        if problem is not None:
             raise ValueError(
-                f"base_url {value!r} is not an http:// or https:// URL; write it like "
-                "https://api.openai.com/v1 or http://127.0.0.1:11434/v1"
+                f"base_url {_shown_url(str(value))!r} {problem}; write it like "
+                "https://api.openai.com/v1 or http://127.0.0.1:11434/v1 (http:// or https://, a host name or "
+                "address, an IPv6 address in brackets as in http://[::1]:8080/v1, an optional :PORT from 1 to "
+                "65535, then the path)"
             )
         return value
 
     @field_validator("endpoint_url")
     @classmethod
     def _endpoint_url(cls, value: str | None) -> str | None:
-        scheme, _, rest = (value or "https://x").partition("://")
-        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0]:
+        problem = None if value is None else _url_problem(value)
+        if problem is not None:
             raise ValueError(
-                f"endpoint_url {value!r} is not an http:// or https:// URL; write it like "
-                "https://bedrock-runtime.us-east-1.amazonaws.com, or leave it out for the region's own endpoint"
+                f"endpoint_url {_shown_url(str(value))!r} {problem}; write it like "
+                "https://bedrock-runtime.us-east-1.amazonaws.com (http:// or https://, a host, an optional :PORT "
+                "from 1 to 65535), or leave it out for the region's own endpoint"
             )
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_lines(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise _At(
+                    f"{name!r} is not a header name; a name is letters, digits and - (like "
+                    "X-Request-Source), without spaces, colons or control characters",
+                    name,
+                )
+            # The value is never echoed: it may be a credential.
+            bad = _control(text, tab=True)
+            if bad is not None:
+                raise _At(
+                    f"the value of header {name!r} holds the control character {bad!r}; a header value is one "
+                    "line of text (a newline would end the header and start another), so remove it",
+                    name,
+                )
         return value
 
     @field_validator("api_key_env")
@@ -180,13 +271,23 @@ class DeploymentConfig(_Section):
     provider: str = Field(min_length=1)
     upstream_model: str | None = None
     region: str | None = None
-    weight: float = Field(default=1.0, ge=0)
+    weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     context_window: int | None = Field(default=None, gt=0)
     max_output: int | None = Field(default=None, gt=0)
     tools: bool | None = None
     vision: bool | None = None
     json_mode: bool | None = None
     price: PriceOverride | None = None
+
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _finite_weight(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(
+                f"weight {value} is not a weight; give a finite number, 0 or more: the deployment's share of "
+                "the weighted strategy's draws (1 when left out; 0 makes it the last choice)"
+            )
+        return value
 
 
 class RecorderConfig(_Section):
@@ -251,6 +352,13 @@ class CacheConfig(_Section):
     write_queue: int = Field(default=10_000, ge=1)
     models: dict[str, CachePolicy] = Field(default_factory=dict)
 
+    @field_validator("models")
+    @classmethod
+    def _closed_globs(cls, value: dict[str, CachePolicy]) -> dict[str, CachePolicy]:
+        for pattern in value:
+            _check_glob(pattern, "", pattern)
+        return value
+
     @model_validator(mode="after")
     def _provider_embedder_named(self) -> CacheConfig:
         if self.embedder == "provider" and not self.embedder_model:
@@ -295,6 +403,7 @@ class ABTestConfig(_Section):
 
     @model_validator(mode="after")
     def _splits_add_up(self) -> ABTestConfig:
+        _check_glob(self.model, f"A/B test {self.name!r}, field model", "model")
         total = sum(v.percent for v in self.variants)
         if abs(total - 100) > 1e-6:
             raise ValueError(
@@ -307,14 +416,34 @@ class ABTestConfig(_Section):
         return self
 
 
-def _check_glob(pattern: str, where: str) -> None:
-    """Refuse a glob whose ``[`` is never closed: it would match only itself, letter for letter."""
-    depth_open = pattern.rfind("[")
-    if depth_open != -1 and "]" not in pattern[depth_open + 1 :]:
-        raise ValueError(
-            f"{where}: the glob {pattern!r} opens a [ set that never closes; close it (eu-[abc]*) or, to match "
-            "a literal bracket, write [[]"
-        )
+def _check_glob(pattern: str, where: str, *loc: str | int) -> None:
+    """Refuse a glob whose ``[`` is never closed: it would match only itself, letter for letter.
+
+    The sets are read as `fnmatch` reads them (a ``]`` just after ``[`` or
+    ``[!`` is a member, not the end), so what passes here is what fnmatch
+    sees as a set. ``where`` starts the message (when the error's key does
+    not say it all); ``loc`` is the setting's path, for the error's line.
+    """
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] != "[":
+            i += 1
+            continue
+        j = i + 1
+        if j < n and pattern[j] == "!":
+            j += 1
+        if j < n and pattern[j] == "]":
+            j += 1
+        while j < n and pattern[j] != "]":
+            j += 1
+        if j >= n:
+            lead = f"{where}: " if where else ""
+            raise _At(
+                f"{lead}the glob {pattern!r} opens a [ set that never closes; close it (eu-[abc]*) or, to match a "
+                "literal bracket, write [[]",
+                *loc,
+            )
+        i = j + 1
 
 
 class RoutingRule(_Section):
@@ -353,7 +482,7 @@ class RoutingRule(_Section):
         where = f"rule {self.name!r}"
         _known_strategy(self.strategy, f"{where}, field strategy")
         for field_name in ("model", "user", "key"):
-            _check_glob(getattr(self, field_name), f"{where}, field {field_name}")
+            _check_glob(getattr(self, field_name), f"{where}, field {field_name}", field_name)
         if (
             self.min_prompt_tokens is not None
             and self.max_prompt_tokens is not None
@@ -710,7 +839,57 @@ class Settings(_Section):
                     f"deployment of {d.model!r} names provider {d.provider!r}, which is not configured; "
                     f"configured: {', '.join(sorted(seen))}"
                 )
+        self._one_model_per_deployment()
         return self
+
+    def _one_model_per_deployment(self) -> None:
+        """Refuse two model names for one provider/upstream_model: the catalog would serve only the first.
+
+        A deployment is identified by ``provider/upstream_model`` (health,
+        weights, prices and records are kept by it), so one upstream model
+        of one provider is one deployment, of one model. An entry with the
+        same model as a provider's ``models`` list or an earlier entry
+        refines that deployment, as before.
+        """
+        first: dict[str, tuple[str, str]] = {}  # deployment id -> (what declared it first, its model)
+        for p in self.providers:
+            for m in p.models:
+                first.setdefault(f"{p.name}/{m}", (f"the models list of provider {p.name!r}", m))
+        for i, d in enumerate(self.deployments):
+            upstream = d.upstream_model or d.model
+            dep_id = f"{d.provider}/{upstream}"
+            before, model = first.setdefault(dep_id, (f"[[deployments]] number {i + 1}", d.model))
+            if model == d.model:
+                continue
+            served_elsewhere = any(m == d.model for p in self.providers for m in p.models) or any(
+                e.model == d.model and f"{e.provider}/{e.upstream_model or e.model}" != dep_id
+                for e in self.deployments
+            )
+            fix = (
+                f"remove this entry ({d.model!r} keeps its other deployments), or point it at another provider "
+                "or upstream model"
+                if served_elsewhere
+                else f"to call it by both names, remove this entry and add an alias: [routing.aliases] "
+                f"{_toml_key(d.model)} = [{_toml_string(model)}]"
+            )
+            raise _At(
+                f"[[deployments]] number {i + 1} serves model {d.model!r} from upstream model {upstream!r} of "
+                f"provider {d.provider!r}, which {before} already serves as model {model!r}; a deployment is "
+                f"identified by provider/upstream_model ({dep_id!r}), so only {model!r} would be served by it and "
+                f"this entry would be dropped: {fix}",
+                "deployments",
+                i,
+            )
+
+
+def _toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it can be, quoted otherwise."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml_string(name)
+
+
+def _toml_string(text: str) -> str:
+    """``text`` as a TOML basic string."""
+    return tomli_w.dumps({"x": text}).partition("=")[2].strip()
 
 
 def parse_settings(text: str, path: Path | str = "<config>") -> Settings:
@@ -849,12 +1028,16 @@ def _explain(exc: ValidationError, text: str, path: Path | str) -> str:
 
     lines = []
     for problem in field_problems(exc):
-        line = _locate(text, problem.loc)
+        loc = problem.loc
+        error = problem.ctx.get("error")
+        if isinstance(error, _At):
+            loc = (*loc, *error.loc)
+        line = _locate(text, loc)
         where = f"{path}, line {line}" if line else str(path)
         msg = problem.message
         if problem.type == "extra_forbidden":
             msg = f"unknown setting {str(problem.loc[-1])!r}; check its spelling (see `ax config init` for every setting)"
-        key = problem.where if problem.loc else "(top level)"
+        key = ".".join(str(part) for part in loc) if loc else "(top level)"
         lines.append(f"{where}: {key}: {msg}")
     return "invalid config:\n  " + "\n  ".join(lines) + "\nFix the value there and run the command again."
 

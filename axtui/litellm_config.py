@@ -10,6 +10,7 @@ What maps, LiteLLM → ax:
 |   ``bedrock/``, ``ollama/``, ``groq/`` …             |   Groq … as ``openai`` with their ``base_url``         |
 | ``model_name`` ≠ the upstream model                  | ``[[deployments]]`` with ``upstream_model``            |
 | several entries with one ``model_name``              | several deployments of one model (ax balances them)    |
+| several ``model_name`` s for one provider and model  | the first, and ``[routing.aliases]`` for the others    |
 | ``api_key: os.environ/NAME``                         | ``api_key_env = "NAME"`` (a literal key is never kept) |
 | ``api_base``, ``api_version``, ``timeout``,          | ``base_url``, ``api_version``, ``timeout_s``,          |
 | ``max_retries``, ``weight``, ``rpm`` / ``tpm``       | ``max_retries``, ``weight``, provider rate limits      |
@@ -128,6 +129,9 @@ class _Translator:
         self.out = Translation(config={})
         self.providers: dict[tuple[Any, ...], _Provider] = {}
         self.deployments: list[dict[str, Any]] = []
+        #: The name each provider/upstream model is served as first; a later name for it is an alias.
+        self.served: dict[tuple[str, str], str] = {}
+        self.aliases: dict[str, list[str]] = {}
         self.retries: int | None = None
         self.timeout: float | None = None
 
@@ -179,6 +183,13 @@ class _Translator:
             provider.data.setdefault("deployments", {})[public] = upstream
             _add(provider.data.setdefault("models", []), public)
             upstream = public
+        first = self.served.setdefault((provider.name, upstream), public)
+        if first != public and kind != "azure":
+            # One deployment (provider/upstream model) serves one name in ax: the other name calls it.
+            _add(self.aliases.setdefault(public, []), first)
+            self.note(f"{where}: {public!r} is the same deployment as {first!r} ({provider.name}/{upstream}); "
+                      f"written as [routing.aliases] {public} = [{first!r}]")
+            return
         weight = params.get("weight")
         if upstream == public and weight is None:
             _add(provider.data.setdefault("models", []), public)
@@ -452,6 +463,8 @@ def translate_litellm(data: Any, *, known_kinds: set[str] | None = None) -> Tran
     for i, entry in enumerate(models):
         t.model(i, entry)
     routing: dict[str, Any] = {}
+    if t.aliases:
+        routing["aliases"] = dict(t.aliases)
     t.router(data.get("router_settings") or {}, routing)
     cache = t.litellm_settings(data.get("litellm_settings") or {}, routing)
     server = t.general_settings(data.get("general_settings") or {})

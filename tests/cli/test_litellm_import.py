@@ -157,3 +157,13 @@ def test_a_minimal_config_and_strategies_map_one_to_one() -> None:
         result = translate_litellm(data)
         assert result.config["routing"]["strategy"] == ax
         assert result.config["cache"] == {"enabled": False}, "LiteLLM without a cache stays without one"
+
+
+def test_two_names_for_one_deployment_become_a_model_and_its_alias() -> None:
+    params = {"model": "openai/good", "api_key": "os.environ/OPENAI_API_KEY"}
+    out = translate_litellm({"model_list": [{"model_name": "fast", "litellm_params": params},
+                                            {"model_name": "cheap", "litellm_params": dict(params)}]})
+    settings = parse_settings(out.toml())  # a deployment serves one name: the other calls it
+    assert settings.routing.aliases == {"cheap": ["fast"]}
+    assert [(d.model, d.upstream_model) for d in settings.deployments] == [("fast", "good")]
+    assert any("'cheap' is the same deployment as 'fast'" in n for n in out.unmapped)
