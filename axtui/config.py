@@ -295,7 +295,9 @@ class RecorderConfig(_Section):
 
     At most ``max_pending`` records wait in memory; past that, a new call
     waits up to ``full_wait_s`` for room and is then refused with a 503
-    rather than served unrecorded.
+    rather than served unrecorded. Once no record could be written for
+    ``full_wait_s`` (a read-only, full or locked database), new calls are
+    refused with a 503 until one is.
     """
 
     flush_interval_ms: int = Field(default=250, ge=10, le=60_000)

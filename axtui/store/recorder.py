@@ -109,6 +109,8 @@ class Recorder:
         #: Calls refused with `RecorderFull` because the queue stayed full.
         self.refused = 0
         self.last_error: str | None = None
+        #: When writes began to fail (monotonic), None while they succeed.
+        self._failing_since: float | None = None
         self._buf: deque[CallRecord] = deque()
         self._cond = threading.Condition()
         self._enqueued = 0
@@ -133,6 +135,16 @@ class Recorder:
             RecorderFull: the queue stayed full (the database is down or too
                 slow); the call must not be served, since it could not be recorded.
         """
+        failing = self._failing_since
+        if failing is not None and time.monotonic() - failing > self.full_wait_s:
+            # The database takes no records (read-only, full, locked for good): serving on would
+            # answer calls whose records may never be written.
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                log.error("recorder: %d call(s) refused so far: no record could be written for %.0f s: %s",
+                          self.refused, time.monotonic() - failing, self.last_error)
+            raise RecorderFull(f"ax cannot write its call records right now, so the call was not served; retry "
+                               f"shortly ({len(self._buf)} records wait to be written)")
         if len(self._buf) < self.max_pending:
             return
         deadline = time.monotonic() + self.full_wait_s
@@ -218,7 +230,7 @@ class Recorder:
             try:
                 self.store.run(lambda conn, b=batch: self._write(conn, b))  # type: ignore[misc]
             except StoreError as exc:
-                self.last_error = exc.message
+                self._failed(exc)
                 log.warning("recorder: batch of %d not written yet: %s", n, exc.message)
                 return False
             except Exception:
@@ -236,14 +248,14 @@ class Recorder:
             try:
                 self.store.run(lambda conn, r=rec: self._write(conn, [r]))  # type: ignore[misc]
             except StoreError as exc:
-                self.last_error = exc.message
+                self._failed(exc)
                 return False
             except Exception as exc:
                 reason = _reason(exc)
                 try:
                     self.store.run(lambda conn, r=rec, why=reason: _quarantine(conn, r, why))  # type: ignore[misc]
                 except StoreError as store_exc:
-                    self.last_error = store_exc.message
+                    self._failed(store_exc)
                     return False
                 except Exception:
                     log.exception("recorder: a refused record could not be quarantined either; it is lost")
@@ -266,7 +278,13 @@ class Recorder:
             self.quarantined += quarantined
             self.dropped += dropped
             self.last_error = None
+            self._failing_since = None
             self._cond.notify_all()
+
+    def _failed(self, exc: StoreError) -> None:
+        self.last_error = exc.message
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
 
     def _write(self, conn: Connection, batch: list[CallRecord]) -> None:
         for i in range(0, len(batch), _SLICE):

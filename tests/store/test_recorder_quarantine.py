@@ -204,3 +204,40 @@ def test_a_secret_a_client_puts_in_a_model_name_or_tags_is_never_stored(monkeypa
     finally:
         store.close()
         forget_all()
+
+
+async def test_a_database_that_takes_no_records_stops_new_calls_until_it_does_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from axtui.errors import StoreError
+
+    store = Store.open()
+    rec = Recorder(store, flush_interval_ms=10, batch_size=100, full_wait_s=0.2)
+    real_run = store.run
+    broken = [True]
+
+    def run(work: object) -> object:
+        if broken[0]:
+            raise StoreError("attempt to write a readonly database")
+        return real_run(work)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "run", run)
+    try:
+        await rec.admit()
+        rec.record(_rec(1))
+        # The first failures are waited out (a lock passes); then no call is served unrecorded.
+        for _ in range(200):
+            try:
+                await rec.admit()
+            except RecorderFull as exc:
+                assert "cannot write its call records" in exc.message
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("calls were still admitted with a database that takes no records")
+        broken[0] = False
+        assert await asyncio.to_thread(rec.flush, 10)
+        await rec.admit()  # written again: calls are served again
+        assert _count(store) == 1 and rec.refused >= 1
+    finally:
+        rec.close()
+        store.close()
