@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 from pydantic_core import to_json
 
 from axtui.errors import InvalidRequest
@@ -54,14 +54,14 @@ class AnthropicRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
-    max_tokens: int = Field(ge=1)
+    max_tokens: StrictInt = Field(ge=1)
     messages: list[AnthropicTurn] = Field(min_length=1)
     system: str | list[dict[str, Any]] | None = None
-    temperature: float | None = Field(default=None, ge=0, le=1)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=1)
+    top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
+    top_k: StrictInt | None = Field(default=None, ge=0)
     stop_sequences: list[str] | None = None
-    stream: bool = False
+    stream: StrictBool = False
     tools: list[dict[str, Any]] | None = None
     tool_choice: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None

@@ -35,7 +35,7 @@ import json
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, field_validator
 
 from axtui.errors import InvalidRequest
 from axtui.types import REASONING_EFFORTS, ChatRequest, ChatResponse, Message, NativeRequest, Usage
@@ -84,18 +84,18 @@ class ResponsesRequest(BaseModel):
     instructions: str | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
-    parallel_tool_calls: bool | None = None
-    max_output_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
+    parallel_tool_calls: StrictBool | None = None
+    max_output_tokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
     reasoning: ReasoningConfig | None = None
     text: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
     user: str | None = None
-    stream: bool = False
-    store: bool = True
+    stream: StrictBool = False
+    store: StrictBool = True
     previous_response_id: str | None = None
-    background: bool | None = None
+    background: StrictBool | None = None
 
 
 # -- request ----------------------------------------------------------------------------------

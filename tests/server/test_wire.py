@@ -200,3 +200,27 @@ async def test_concurrent_requests_share_one_key_lookup() -> None:
     assert calls == 1 and {i.user for i in infos} == {"u"}
     await auth.key("axk_token")
     assert calls == 1  # cached
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("stream", "yes"), ("stream", 1), ("max_tokens", True), ("max_tokens", "10"), ("n", "2"),
+    ("temperature", "0.5"), ("temperature", True), ("seed", 1.5),
+])
+def test_a_value_of_the_wrong_json_type_is_refused_not_read_as_another(field: str, value: object) -> None:
+    from axtui.server.anthropic_wire import AnthropicRequest
+    from axtui.server.responses_wire import ResponsesRequest
+
+    chat = {"model": "m", "messages": [{"role": "user", "content": "x"}], field: value}
+    with pytest.raises(ValidationError) as info:
+        ChatRequest.model_validate_json(json.dumps(chat))
+    assert invalid_from_validation(info.value).param == field
+    # The Messages and Responses APIs' own fields alike.
+    messages = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+    for model, body, name in [(AnthropicRequest, messages, {"max_tokens": "max_tokens"}.get(field, field)),
+                              (ResponsesRequest, {"model": "m", "input": "x"},
+                               {"max_tokens": "max_output_tokens"}.get(field, field))]:
+        if name in model.model_fields:
+            with pytest.raises(ValidationError):
+                model.model_validate_json(json.dumps({**body, name: value}))
+    assert ChatRequest.model_validate_json(json.dumps({**chat, field: {"stream": True, "max_tokens": 10, "n": 2,
+                                                                        "temperature": 1, "seed": 3}[field]}))
