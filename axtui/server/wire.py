@@ -19,7 +19,7 @@ import base64
 import struct
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema, field_validator
 from pydantic_core import to_json
 
 from axtui.providers.openai import openai_usage_body
@@ -143,8 +143,8 @@ class EmbeddingRequest(BaseModel):
         {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": 2048},
     ]})] = Field(description="One text or a list of up to 2048 texts; each non-empty.")
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: Annotated[int | None, WithJsonSchema({"type": "null"})] = Field(
-        default=None, description="Not supported through ax (vectors come at the model's own size): leave it out")
+    dimensions: Annotated[StrictInt | None, WithJsonSchema({"type": "null"})] = Field(
+        default=None, ge=1, description="Not supported through ax (vectors come at the model's own size): leave it out")
     user: str | None = Field(default=None, json_schema_extra={"pattern": END_USER},
                              description="The end user (a trusted key's; no spaces, commas or slashes)")
 

@@ -224,3 +224,10 @@ def test_a_value_of_the_wrong_json_type_is_refused_not_read_as_another(field: st
                 model.model_validate_json(json.dumps({**body, name: value}))
     assert ChatRequest.model_validate_json(json.dumps({**chat, field: {"stream": True, "max_tokens": 10, "n": 2,
                                                                         "temperature": 1, "seed": 3}[field]}))
+
+
+@pytest.mark.parametrize("dimensions", [True, 0, -3, "8"])
+def test_embedding_dimensions_are_a_positive_json_integer(dimensions: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        wire.EmbeddingRequest.model_validate_json(json.dumps({"model": "m", "input": "x", "dimensions": dimensions}))
+    assert invalid_from_validation(info.value).param == "dimensions"
