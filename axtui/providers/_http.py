@@ -53,6 +53,10 @@ def _dumps(payload: Any) -> bytes:
     return _ENCODE(payload).encode()
 
 
+#: Bodies that are not an event stream, whatever the status says: a server that ignored ``stream``, a proxy's page.
+_NOT_A_STREAM = frozenset({"application/json", "text/html"})
+
+
 class HTTPProvider(Provider):
     """A provider spoken to over HTTP with JSON bodies and SSE streams.
 
@@ -201,6 +205,14 @@ class HTTPProvider(Provider):
                 except TransportFailure as failure:
                     raise self._transport_error(failure) from failure
                 raise self._status_error(reply.status, reply.headers, body)
+            kind = str(reply.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+            if kind in _NOT_A_STREAM:
+                try:
+                    body = await reply.read()
+                except TransportFailure as failure:
+                    raise self._transport_error(failure) from failure
+                raise MalformedResponse(f"provider {self.name!r} answered a stream request with {kind} instead of an "
+                                        f"event stream ({excerpt(body, self._secret())!r})", provider=self.name)
             async with contextlib.aclosing(self._events(reply)) as events:
                 yield events
         finally:

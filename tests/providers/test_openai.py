@@ -364,6 +364,16 @@ async def test_a_key_the_upstream_echoes_never_reaches_the_message_even_in_part(
     assert not any(key[:n] in message for n in range(6, len(key) + 1)), message
 
 
+@pytest.mark.parametrize(("kind", "body"), [("application/json", '{"id": "x", "choices": []}'),
+                                           ("text/html", "<html>maintenance</html>")])
+async def test_a_stream_answered_with_a_body_that_is_not_an_event_stream_says_so(
+        make_provider: Callable[..., Any], kind: str, body: str) -> None:
+    upstream = Upstream(lambda request: httpx.Response(200, headers={"content-type": kind}, text=body))
+    provider = make_provider(OpenAIProvider, upstream)
+    with pytest.raises(MalformedResponse, match=f"answered a stream request with {kind} instead of an event stream"):
+        await collect(provider.stream(_request(), DEPLOYMENT))
+
+
 async def test_json_without_choices_is_malformed(make_provider: Callable[..., Any]) -> None:
     upstream = Upstream(json_answer(200, {"id": "x", "object": "chat.completion"}))
     provider = make_provider(OpenAIProvider, upstream)
