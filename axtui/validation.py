@@ -9,13 +9,14 @@ as such.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-__all__ = ["FieldProblem", "field_problems", "problems_text"]
+__all__ = ["FieldProblem", "field_problems", "name_problem", "problems_text"]
 
 #: Where FastAPI says a value came from; the value's own path follows.
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
@@ -78,3 +79,15 @@ def problems_text(problems: Sequence[FieldProblem], *, most: int | None = 5, sep
     if most is not None and len(problems) > most:
         text += f" (and {len(problems) - most} more)"
     return text
+
+
+_BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+def name_problem(name: str) -> str | None:
+    """What makes ``name`` unfit to name a user, key, team, model or provider (a space or a control
+    character: names reach terminals and exports), or None."""
+    found = _BLANK_OR_CONTROL.search(name)
+    if found is None:
+        return None
+    return f"holds {'a space' if found.group() == ' ' else repr(found.group())}, which no name has"

@@ -36,6 +36,7 @@ from axtui.store.audit import record_change
 from axtui.store.markers import ChangeMarker
 from axtui.store.tables_cost import Budget, BudgetHold, BudgetWindow, insert_or_ignore
 from axtui.types import Caller, Deployment
+from axtui.validation import name_problem
 
 __all__ = [
     "SCOPE_KINDS",
@@ -92,6 +93,8 @@ class Scope:
             )
         if len(value) > 256:
             raise ValueError(f"scope {text[:40]!r}…: the name is longer than 256 characters")
+        if (problem := name_problem(value)) is not None:
+            raise ValueError(f"scope {text[:60]!r}: the name {problem}")
         return cls(kind, value)
 
     def __str__(self) -> str:

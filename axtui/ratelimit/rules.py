@@ -19,6 +19,7 @@ from axtui.config import RateLimitConfig
 from axtui.ratelimit.gcra import Bucket, Verdict
 from axtui.ratelimit.parse import DEFAULT, UNLIMITED, Rate, format_period, parse_limit_value
 from axtui.ratelimit.window import MOVING_WINDOW_MAX, MovingWindow, WindowCounter
+from axtui.validation import name_problem
 
 __all__ = [
     "ALGORITHMS",
@@ -175,6 +176,8 @@ def parse_subject(text: str, scope: str | None = None) -> Subject:
         ValueError: an unknown scope or an empty name; the message lists the valid forms.
     """
     raw = (text or "").strip()
+    if (problem := name_problem(raw)) is not None:
+        raise ValueError(f"subject {raw[:60]!r} {problem}; {_SUBJECT_FORMS}")
     if scope is not None and scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}; use one of: {', '.join(SCOPES)}")
     if not raw:

@@ -97,8 +97,10 @@ def test_alert_rules_over_http(admin_live: LiveServer, key: str) -> None:
     # A field the API does not take is refused by name, not dropped while the answer says 200.
     ignored = httpx.patch(rule, json={"enabled": False}, headers=_auth(ADMIN))
     assert ignored.status_code == 400 and "enabled" in ignored.json()["error"]["message"]
-    for body in ({"amount": "5", "bogus": 1}, {"amount": "5", "hard": "yes"}):
+    for body in ({"amount": "5", "bogus": 1}, {"amount": "5", "hard": "yes"}, {"amount": "5", "scope": "user:a b"},
+                 {"amount": "5", "scope": "user:\u001b[31m"}):
         assert httpx.put(f"{url}/api/budgets", json=body, headers=_auth(ADMIN)).status_code == 400, body
+    assert httpx.post(f"{url}/api/ratelimits/%00/reset", headers=_auth(ADMIN)).status_code == 400
     assert httpx.post(f"{rule}/acknowledge", headers=_auth(key)).status_code == 403
     seen = httpx.post(f"{rule}/acknowledge", headers=_auth(ADMIN))
     assert seen.status_code == 200 and seen.json()["acknowledged_at"] is not None
