@@ -8,14 +8,13 @@ which is served.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from ._live import LiveServer
-from .apis._sim_upstream import KEY_ENV, UPSTREAMS, SimUpstream, upstream_settings
+from .._live import LiveServer
+from ._sim_upstream import UPSTREAMS
 
 MODELS = list(UPSTREAMS)  # one OpenAI, one Anthropic and one Gemini deployment
 PARAMETERS = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
@@ -33,23 +32,6 @@ CALLED = [
 def _with_call(call: dict[str, Any]) -> list[dict[str, Any]]:
     """The conversation of `CALLED`, its tool call replaced by ``call``."""
     return [CALLED[0], {**CALLED[1], "tool_calls": [call]}, CALLED[2]]
-
-
-@pytest.fixture(scope="module")
-def sim_url() -> Iterator[str]:
-    """`ax sim serve` (profile fast) for the whole module; its base URL."""
-    sim = SimUpstream().start()
-    yield sim.url
-    sim.stop()
-
-
-@pytest.fixture
-def gateway(sim_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
-    """A gateway needing keys, whose real adapters call the sim server."""
-    monkeypatch.setenv(KEY_ENV, "sk-sim-upstream")
-    server = LiveServer(upstream_settings(sim_url)).start()
-    yield server
-    server.stop()
 
 
 def _post(gateway: LiveServer, key: str, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -97,39 +79,39 @@ def _refused(answer: httpx.Response, param: str, hint: str) -> dict[str, Any]:
                  "response_format.json_schema", 'such as {"name": "answer", "schema"', id="json-schema-a-string"),
 ])
 def test_malformed_tool_fields_on_chat_completions_are_a_400_naming_the_field(
-    gateway: LiveServer, key: str, malformed: dict[str, Any], fixed: dict[str, Any], param: str, hint: str
+    over_sim: LiveServer, key: str, malformed: dict[str, Any], fixed: dict[str, Any], param: str, hint: str
 ) -> None:
     for model in MODELS:
         for stream in (False, True):
             body = {"model": model, "messages": ASK, "stream": stream, **malformed}
-            answer = _post(gateway, key, "/v1/chat/completions", body)
+            answer = _post(over_sim, key, "/v1/chat/completions", body)
             _refused(answer, param, hint)
-        served = _post(gateway, key, "/v1/chat/completions", {"model": model, "messages": ASK, **fixed})
+        served = _post(over_sim, key, "/v1/chat/completions", {"model": model, "messages": ASK, **fixed})
         assert served.status_code == 200, (model, served.text)
 
 
-def test_a_malformed_tool_on_the_messages_api_is_a_400_in_anthropics_shape(gateway: LiveServer, key: str) -> None:
+def test_a_malformed_tool_on_the_messages_api_is_a_400_in_anthropics_shape(over_sim: LiveServer, key: str) -> None:
     # A tool without input_schema goes on as sent: here, a chat function tool whose function is a string.
     for model in MODELS:
         ask: dict[str, Any] = {"model": model, "max_tokens": 200, "messages": ASK}
-        answer = _post(gateway, key, "/v1/messages", {**ask, "tools": [{"type": "function", "function": "f"}]})
+        answer = _post(over_sim, key, "/v1/messages", {**ask, "tools": [{"type": "function", "function": "f"}]})
         assert answer.status_code == 400, answer.text
         body = answer.json()
         assert body["type"] == "error" and body["error"]["param"] == "tools.0.function", body
         assert "must be an object such as" in body["error"]["message"], body
         claude_tool = {"name": "get_weather", "input_schema": PARAMETERS}
-        assert _post(gateway, key, "/v1/messages", {**ask, "tools": [claude_tool]}).status_code == 200
+        assert _post(over_sim, key, "/v1/messages", {**ask, "tools": [claude_tool]}).status_code == 200
 
 
-def test_a_malformed_function_tool_on_the_responses_api_is_a_400(gateway: LiveServer, key: str) -> None:
+def test_a_malformed_function_tool_on_the_responses_api_is_a_400(over_sim: LiveServer, key: str) -> None:
     tool = {"type": "function", "name": "get_weather", "parameters": PARAMETERS}
     for model in MODELS:
-        answer = _post(gateway, key, "/v1/responses",
+        answer = _post(over_sim, key, "/v1/responses",
                        {"model": model, "input": "Weather in Oslo?", "tools": [{**tool, "strict": "yes"}]})
         assert answer.status_code == 400, answer.text
         error = answer.json()["error"]
         assert error["type"] == "invalid_request_error" and "strict" in error["param"], error
         assert 'must be true or false, not "yes"' in error["message"], error
-        served = _post(gateway, key, "/v1/responses",
+        served = _post(over_sim, key, "/v1/responses",
                        {"model": model, "input": "Weather in Oslo?", "tools": [{**tool, "strict": True}]})
         assert served.status_code == 200, served.text
