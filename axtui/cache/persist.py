@@ -107,11 +107,11 @@ class _Put:
     embedder: str | None
 
 
-
 def cache_marker(store: Store) -> ChangeMarker:
     """The marker ``ax cache clear`` and ``invalidate`` move (`axtui.store.markers`): caches on this
     machine drop what they hold in memory before their next lookup."""
     return ChangeMarker(store, "cache", "about a second")
+
 
 class StoreTier:
     """Cache entries in the store, bounded by bytes (see the module docstring).
