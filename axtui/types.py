@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,11 +23,16 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from axtui.request_shapes import check_response_format, check_tool_calls, check_tool_choice, check_tools
+
+#: The request fields whose tool and schema parts are checked, and their checks (`axtui.request_shapes`).
+_SHAPE_CHECKS: dict[str, Callable[[Any], None]] = {"tools": check_tools, "tool_choice": check_tool_choice,
+                                 "response_format": check_response_format}
 
 __all__ = [
     "MAX_TOKENS",
@@ -183,25 +189,11 @@ class ChatRequest(BaseModel):
         value = (self.model_extra or {}).get("reasoning_effort")
         return str(value) if value is not None else None
 
-    @field_validator("tools")
+    @field_validator("tools", "tool_choice", "response_format")
     @classmethod
-    def _shaped_tools(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        if value:
-            check_tools(value)
-        return value
-
-    @field_validator("tool_choice")
-    @classmethod
-    def _shaped_tool_choice(cls, value: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
+    def _shaped(cls, value: Any, info: ValidationInfo) -> Any:
         if value is not None:
-            check_tool_choice(value)
-        return value
-
-    @field_validator("response_format")
-    @classmethod
-    def _shaped_response_format(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            check_response_format(value)
+            _SHAPE_CHECKS[str(info.field_name)](value)
         return value
 
     @model_validator(mode="after")
@@ -354,8 +346,8 @@ def tool_calls_problem(calls: Any, *, fragments: bool = False) -> str | None:
         if call.get("id") is not None and not isinstance(call["id"], str):
             return f"tool_calls[{i}].id is not a string"
         fn = call.get("function")
-        if fn is None and fragments:
-            continue
+        if fn is None and (fragments or call.get("type") not in (None, "function")):
+            continue  # a later piece brings it, or a call of another kind (OpenAI's custom tools)
         if not isinstance(fn, dict):
             return f"tool_calls[{i}].function is not an object"
         name, arguments = fn.get("name"), fn.get("arguments")

@@ -30,7 +30,7 @@ from axtui.engine.records import (
     apply_hit,
     apply_plan,
     apply_usage,
-    check_tool_calls,
+    refuse_unreadable_tool_calls,
     refuse_untranslatable,
     retry_hook,
 )
@@ -445,7 +445,7 @@ class Gateway:
                 provider = self.providers[held.dep.provider]
                 refuse_untranslatable(request, provider, held.dep)
                 response = await provider.chat(request, held.dep)
-                check_tool_calls(response.tool_calls, held.dep)
+                refuse_unreadable_tool_calls(response.tool_calls, held.dep)
             except BaseException as exc:
                 if await attempts.failed(held, exc):
                     continue

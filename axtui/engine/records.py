@@ -65,7 +65,7 @@ def refuse_untranslatable(request: ChatRequest, provider: Provider, dep: Deploym
         f"{native.api} API natively serves it)", param=native.param or "", provider=dep.provider)
 
 
-def check_tool_calls(calls: Any, dep: Deployment, *, fragments: bool = False) -> None:
+def refuse_unreadable_tool_calls(calls: Any, dep: Deployment, *, fragments: bool = False) -> None:
     """Refuse tool calls an upstream sent in a shape no client could read (`tool_calls_problem`).
 
     Raises:

@@ -14,8 +14,8 @@ from axtui.engine.records import (
     apply_hit,
     apply_plan,
     apply_usage,
-    check_tool_calls,
     estimated_usage,
+    refuse_unreadable_tool_calls,
     refuse_untranslatable,
     replay,
 )
@@ -160,7 +160,7 @@ class CallStream:
                 refuse_untranslatable(self.request, provider, held.dep)
                 async for chunk in upstream:
                     if chunk.tool_calls is not None:
-                        check_tool_calls(chunk.tool_calls, held.dep, fragments=True)
+                        refuse_unreadable_tool_calls(chunk.tool_calls, held.dep, fragments=True)
                     if served.take(chunk, gw.clock.monotonic()):
                         apply_deployment(rec, held.dep)
                         rec.ttft_ms = served.ttft_ms

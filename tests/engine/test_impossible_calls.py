@@ -90,3 +90,11 @@ async def test_an_output_limit_no_deployment_can_write_is_a_400_not_a_wait_or_a_
         ok = ChatRequest.model_validate({"model": "m", "max_tokens": 16_384,
                                          "messages": [{"role": "user", "content": "hi"}]})
         assert (await gw.call(ok, ALICE)).response.content
+
+
+async def test_a_tool_call_of_another_kind_passes_as_the_upstream_sent_it() -> None:
+    custom = [{"id": "c1", "type": "custom", "custom": {"name": "shell", "input": "ls"}}]
+    up = GarbledTools(custom)
+    async with await build_gateway(settings_for(up), providers={up.name: up}) as gw:
+        answer = (await gw.call(request("list the files"), ALICE)).response
+    assert answer.tool_calls == custom
