@@ -65,6 +65,7 @@ CACHE_DIRECTIVE = r"^(?:no-cache|no-store|ttl=[0-9]{1,7})(?:, ?(?:no-cache|no-st
 
 class ApiBody(BaseModel):
     """A body the API takes: a field it does not know is refused (400 naming it), never dropped in silence
-    (``{"enabled": false}`` answered 200 and changed nothing)."""
+    (``{"enabled": false}`` answered 200 and changed nothing), and so is a number JSON parsers let through but no
+    setting can hold (``Infinity``, ``NaN``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)

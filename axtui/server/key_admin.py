@@ -8,6 +8,7 @@ never audited.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -133,6 +134,9 @@ def rotate(
         grace_s = 0.0
     elif isinstance(grace, (int, float)):
         grace_s = float(grace)
+        if not 0 <= grace_s < math.inf:
+            raise InvalidRequest(f"grace {grace!r} is not a time; give seconds, 0 or more, or a duration (1h, 7d)",
+                                 param="grace")
     else:
         try:
             grace_s = parse_duration(grace)

@@ -9,6 +9,8 @@ deployment, an infinite weight, an unclosed glob in a cache policy.
 from __future__ import annotations
 
 import math
+import typing
+from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner
@@ -262,3 +264,49 @@ def test_ax_config_show_refuses_such_a_file_with_one_clear_message() -> None:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.stderr
     assert "line 11: deployments.1:" in result.stderr and "provider/upstream_model" in result.stderr
+
+
+# -- no setting is infinite ---------------------------------------------------------------------
+
+
+def test_a_timeout_of_inf_is_refused_naming_its_line() -> None:
+    message = refused(provider(timeout_s="inf"))
+    assert "line 5: providers.0.timeout_s: Input should be a finite number" in message
+
+
+def _float_settings(model: type, seen: set[type]) -> list[tuple[type, str, Callable[[float], object]]]:
+    """Every setting of ``model`` and the sections under it that holds a float: (section, field, wrap).
+
+    ``wrap`` puts a float where the field holds it (a dict's value, a list's item).
+    """
+    from pydantic import BaseModel
+
+    if model in seen:
+        return []
+    seen.add(model)
+    found: list[tuple[type, str, Callable[[float], object]]] = []
+    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        kinds: list[tuple[object, Callable[[float], object]]] = [(field.annotation, lambda v: v)]
+        while kinds:
+            kind, wrap = kinds.pop()
+            origin, args = typing.get_origin(kind), typing.get_args(kind)
+            if origin is dict:
+                kinds.append((args[1], lambda v, w=wrap: w({"k": v})))  # type: ignore[misc]
+            elif origin is list:
+                kinds.append((args[0], lambda v, w=wrap: w([v])))  # type: ignore[misc]
+            elif args:
+                kinds.extend((arg, wrap) for arg in args)
+            elif kind is float:
+                found.append((model, name, wrap))
+            elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                found.extend(_float_settings(kind, seen))
+    return found
+
+
+def test_no_float_setting_anywhere_accepts_inf_or_nan() -> None:
+    fields = _float_settings(Settings, set())
+    assert len(fields) > 20  # the walk reached the sections
+    for section, name, wrap in fields:
+        for value in (math.inf, -math.inf, math.nan):
+            with pytest.raises(ValueError, match="finite"):
+                section.__pydantic_validator__.validate_assignment(section.model_construct(), name, wrap(value))

@@ -55,6 +55,12 @@ def test_keys_and_teams_over_the_api(admin_live: LiveServer) -> None:
     claude = httpx.post(f"{url}/v1/chat/completions", json={"model": "claude-haiku-4-5", **_CHAT},
                         headers=_auth(secret))
     assert claude.status_code == 403 and "team red" in claude.json()["error"]["message"]
+    # A grace that is not a time is refused, and the secret is not changed.
+    json_headers = {**admin, "Content-Type": "application/json"}
+    for raw in ('{"grace": -60}', '{"grace": Infinity}', '{"grace": NaN}', '{"grace": "forever"}'):
+        r = httpx.post(f"{url}/api/keys/{key_id}/rotate", content=raw, headers=json_headers)
+        assert r.status_code == 400 and "grace" in r.text, (raw, r.text)
+    assert httpx.get(f"{url}/v1/models", headers=_auth(secret)).status_code == 200
     # Rotate without grace: the old secret stops at once in this worker.
     r = httpx.post(f"{url}/api/keys/{key_id}/rotate", json={}, headers=admin)
     assert r.status_code == 200, r.text
