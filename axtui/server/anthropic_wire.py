@@ -21,14 +21,16 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError
 from pydantic_core import to_json
 
 from axtui.errors import InvalidRequest
 from axtui.providers.anthropic import anthropic_usage_body
+from axtui.server.errors import invalid_from_validation
 from axtui.types import ChatRequest, ChatResponse, Chunk, Message, Usage
 
 __all__ = [
+    "USER_FIELD",
     "AnthropicMessage",
     "AnthropicRequest",
     "MessageStreamEncoder",
@@ -233,7 +235,30 @@ def to_chat_request(request: AnthropicRequest) -> ChatRequest:
         data["user"] = str(metadata.pop("user_id"))
     if metadata:
         data["metadata"] = metadata
-    return ChatRequest.model_validate(data)
+    tools = request.tools or []
+    try:
+        return ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_from_validation(exc, rename=lambda loc: _wire_path(loc, tools)) from None
+
+
+#: Where a Messages request carries the end user (``user`` in ax's chat request).
+USER_FIELD = "metadata.user_id"
+
+
+def _wire_path(loc: tuple[int | str, ...], tools: list[dict[str, Any]]) -> tuple[int | str, ...]:
+    """Where a field of the translated chat request is in the Messages request (a tool without
+    ``input_schema`` went on as sent: its fields are where they were)."""
+    match loc:
+        case ("tools", int() as i, "function", *rest) if i < len(tools) and "input_schema" in tools[i]:
+            return ("tools", i, *(["input_schema", *rest[1:]] if rest[:1] == ["parameters"] else rest))
+        case ("tool_choice", "function", *rest):
+            return ("tool_choice", *rest)
+        case ("stop", *rest):
+            return ("stop_sequences", *rest)
+        case ("user", *rest):
+            return (*USER_FIELD.split("."), *rest)
+    return loc
 
 
 # -- answer ---------------------------------------------------------------------------------

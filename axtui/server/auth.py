@@ -123,8 +123,9 @@ def check_admin_key(env: str, value: str | None = None) -> None:
         )
 
 
-def end_user_name(raw: str | None) -> str | None:
-    """The end user a request names (the OpenAI ``user`` field), checked like any user name.
+def end_user_name(raw: str | None, field: str = "user") -> str | None:
+    """The end user a request names (the OpenAI ``user`` field: ``field`` on the client's wire), checked like any
+    user name.
 
     Raises:
         InvalidRequest: too long, or with spaces, commas, slashes or control characters.
@@ -132,9 +133,10 @@ def end_user_name(raw: str | None) -> str | None:
     if not raw:
         return None
     if len(raw) > _MAX_USER:
-        raise InvalidRequest(f"user is {len(raw)} characters long; send at most {_MAX_USER}", param="user")
+        raise InvalidRequest(f"{field} is {len(raw)} characters long; send at most {_MAX_USER}", param=field)
     if not _END_USER_RE.match(raw):
-        raise InvalidRequest("user must be a name without spaces, commas, slashes or control characters", param="user")
+        raise InvalidRequest(f"{field} must be a name without spaces, commas, slashes or control characters",
+                             param=field)
     return raw
 
 
@@ -310,6 +312,7 @@ class Authenticator:
         *,
         model: str | None = None,
         catalog: ModelCatalog | None = None,
+        user_field: str = "user",
     ) -> Caller:
         """The caller of a request: its key's user, or the end user a trusted key names (namespaced).
 
@@ -319,14 +322,16 @@ class Authenticator:
             identity: the request's identity when already known (`identify`).
             model: the model the request names, checked against the key's (and its team's) allow-list.
             catalog: what ``model`` resolves to (aliases), for that check.
+            user_field: where the request's wire carries the end user (``metadata.user_id`` for Messages).
 
         Raises:
             AuthenticationError: the key is missing or not valid (unless auth is off).
             KeyExpired: the key has expired, or its old secret's grace has ended.
             ModelNotAllowed: the key may not call ``model``.
             InvalidRequest: the end user's name is not valid.
+            HTTPProblem: the admin key, which calls no model (403).
         """
-        end_user = end_user_name(end_user)
+        end_user = end_user_name(end_user, user_field)
         tags = _tags(headers)
         if self.no_auth:
             identity = identity or await self.identify(headers)
@@ -335,7 +340,16 @@ class Authenticator:
             return Caller(user=end_user or LOCAL_USER, tags=tags)
         info = identity.key if identity is not None and identity.key is not None else None
         if info is None:
-            info = await self.key(bearer_token(headers))
+            token = bearer_token(headers)
+            if self._is_admin_token(token):
+                raise HTTPProblem(
+                    403,
+                    "the admin key manages ax under /api and calls no model; call with a gateway key "
+                    "('Authorization: Bearer axk_…'): `ax keys create --user NAME` makes one",
+                    error_type="permission_error",
+                    code="gateway_key_required",
+                )
+            info = await self.key(token)
         return self._caller_for(info, end_user, tags, model, catalog)
 
     def _caller_for(

@@ -12,6 +12,7 @@ so both SDKs read it). Status codes:
 | 401 | an expired gateway key, or a rotated secret past its grace | ``key_expired`` |
 | 402 | a hard budget would be exceeded (``Retry-After`` when the period ends) | ``budget_exceeded`` |
 | 403 | an ``/api/*`` write without the admin key | ``admin_key_required`` |
+| 403 | a call of a model with the admin key (it manages ax; gateway keys call) | ``gateway_key_required`` |
 | 403 | a model outside the key's (or its team's) allow-list | ``model_not_allowed`` |
 | 404 | an unknown model (the message lists the served ones), an unknown path | ``model_not_found``, ``not_found`` |
 | 405 | a method the path does not take | ``method_not_allowed`` |
@@ -33,7 +34,7 @@ import functools
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,11 @@ def problem_for_status(status: int, detail: str | None = None) -> HTTPProblem:
 
 
 def invalid_from_validation(
-    exc: ValidationError | Sequence[Mapping[str, Any]], *, prefix: Sequence[str] = (), sourced: bool = False
+    exc: ValidationError | Sequence[Mapping[str, Any]],
+    *,
+    prefix: Sequence[str] = (),
+    sourced: bool = False,
+    rename: Callable[[tuple[int | str, ...]], tuple[int | str, ...]] | None = None,
 ) -> InvalidRequest:
     """An `InvalidRequest` naming the first field that failed and every message.
 
@@ -131,7 +136,12 @@ def invalid_from_validation(
         exc: pydantic's error, or FastAPI's list of errors (then ``sourced``).
         prefix: path in front of every field's own.
         sourced: the paths start with FastAPI's ``body``/``query``/…, left out.
+        rename: each path as the client's wire names it, for a request translated into ax's chat shape
+            (``tools.0.function.name`` is ``tools.0.name`` on /v1/responses).
     """
+    if rename is not None:
+        errors = exc.errors(include_url=False) if isinstance(exc, ValidationError) else exc
+        exc = [{**err, "loc": rename(tuple(err.get("loc", ())))} for err in errors]
     problems = field_problems(exc, prefix=prefix, sourced=sourced)
     first = problems[0] if problems else None
     if first is not None and first.type == "json_invalid":

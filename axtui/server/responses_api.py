@@ -245,7 +245,7 @@ class ResponsesRoutes:
             request = aw.to_chat_request(native)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
-        caller = await self.v1._caller(headers, request.user, request.model)
+        caller = await self.v1._caller(headers, request.user, request.model, aw.USER_FIELD)
         # A count calls no model and costs nothing, but it is a request: the caller's rate limits count it.
         limits = await gateway.admit_request(caller)
         count: int | None = None

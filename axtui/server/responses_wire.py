@@ -35,9 +35,10 @@ import json
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
 
 from axtui.errors import InvalidRequest
+from axtui.server.errors import invalid_from_validation
 from axtui.types import REASONING_EFFORTS, ChatRequest, ChatResponse, Message, NativeRequest, Usage
 
 __all__ = [
@@ -330,7 +331,29 @@ def to_chat_request(request: ResponsesRequest, history: list[Message], problems:
             data["response_format"] = fmt
     extra = request.model_extra or {}
     data.update({k: extra[k] for k in _PASSED if k in extra})
-    return ChatRequest.model_validate(data)
+    # The chat request's tools are the function tools, in order (hosted ones are left out).
+    functions = [i for i, tool in enumerate(request.tools or []) if tool.get("type") == "function"]
+    try:
+        return ChatRequest.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_from_validation(exc, rename=lambda loc: _wire_path(loc, functions)) from None
+
+
+def _wire_path(loc: tuple[int | str, ...], functions: list[int]) -> tuple[int | str, ...]:
+    """Where a field of the translated chat request is in the Responses request (``functions``: where its tools
+    are in the request's)."""
+    match loc:
+        case ("tools", int() as i, "function", *rest) if i < len(functions):
+            return ("tools", functions[i], *rest)
+        case ("tool_choice", "function", *rest):
+            return ("tool_choice", *rest)
+        case ("response_format", "json_schema", *rest) | ("response_format", *rest):
+            return ("text", "format", *rest)
+        case ("max_tokens", *rest):
+            return ("max_output_tokens", *rest)
+        case ("reasoning_effort", *rest):
+            return ("reasoning", "effort", *rest)
+    return loc
 
 
 # -- answer -----------------------------------------------------------------------------------

@@ -199,8 +199,10 @@ class V1Routes:
         out = to_json(wire.completion_body(result.response, request_id))
         await send_bytes(send, 200, out, record_headers(result.record, result.limits))
 
-    async def _caller(self, headers: dict[bytes, bytes], user: str | None, model: str) -> Caller:
-        """The caller, from the identity the guard found before the body was read.
+    async def _caller(
+        self, headers: dict[bytes, bytes], user: str | None, model: str, user_field: str = "user"
+    ) -> Caller:
+        """The caller, from the identity the guard found before the body was read (``user_field``: see `Authenticator.caller`).
 
         Raises:
             ModelNotAllowed: the key (or its team) may not call ``model``.
@@ -208,7 +210,7 @@ class V1Routes:
         auth = self.state.auth
         assert auth is not None  # checked by _gateway
         return await auth.caller(headers, user, current_identity.get(), model=model,
-                                 catalog=self._gateway().catalog)
+                                 catalog=self._gateway().catalog, user_field=user_field)
 
     # -- streams ------------------------------------------------------------------------------
 
@@ -292,7 +294,7 @@ class V1Routes:
             request = aw.to_chat_request(native)
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
-        caller = await self._caller(headers, request.user, request.model)
+        caller = await self._caller(headers, request.user, request.model, aw.USER_FIELD)
         options = CallOptions(cache=cache_directive(headers, request), request_id=request_id,
                               traceparent=_traceparent(headers))
         if request.stream:

@@ -38,6 +38,12 @@ def test_reads_need_a_key_and_writes_the_admin_key(admin_live: LiveServer, key: 
     body = {"amount": "5", "scope": "user:alice", "period": "day", "hard": True}
     refused = httpx.put(f"{url}/api/budgets", json=body, headers=_auth(key))
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "admin_key_required"
+    # The admin key manages ax; it is told to call models with a gateway key, not that it is not valid.
+    for path, call in (("/v1/chat/completions", HELLO), ("/v1/messages", {**HELLO, "max_tokens": 5})):
+        admin_call = httpx.post(f"{url}{path}", json=call, headers=_auth(ADMIN))
+        assert admin_call.status_code == 403, admin_call.text
+        assert admin_call.json()["error"]["code"] == "gateway_key_required"
+        assert "ax keys create" in admin_call.json()["error"]["message"]
     made = httpx.put(f"{url}/api/budgets", json=body, headers=_auth(ADMIN))
     assert made.status_code == 200 and made.json()["created"] is True
     assert made.json()["budget"]["limit_usd"] == "5" and made.json()["budget"]["scope"] == "user:alice"
@@ -106,6 +112,10 @@ def test_alert_rules_over_http(admin_live: LiveServer, key: str) -> None:
     assert seen.status_code == 200 and seen.json()["acknowledged_at"] is not None
     quiet = httpx.post(f"{rule}/silence", json={"seconds": 600}, headers=_auth(ADMIN)).json()
     assert quiet["silenced_until"] is not None and quiet["silenced_until"] > time.time() + 500
+    # Python's JSON reads Infinity and NaN; no setting can hold them.
+    for raw in ('{"seconds": Infinity}', '{"seconds": NaN}'):
+        forever = httpx.post(f"{rule}/silence", content=raw, headers={**_auth(ADMIN), "Content-Type": "application/json"})
+        assert forever.status_code == 400 and "finite" in forever.json()["error"]["message"], forever.text
     loud = httpx.post(f"{rule}/silence", json={"seconds": None}, headers=_auth(ADMIN)).json()
     assert loud["silenced_until"] is None
     assert httpx.post(f"{url}/api/alerts/999/acknowledge", headers=_auth(ADMIN)).status_code == 404

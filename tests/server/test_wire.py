@@ -125,6 +125,27 @@ def test_anthropic_tool_result_without_id_names_where() -> None:
     assert info.value.param == "messages.0.content.0"
 
 
+def test_a_responses_tool_is_named_where_the_client_sent_it_after_hosted_tools_left_out() -> None:
+    from axtui.server import responses_wire as rw
+
+    native = rw.ResponsesRequest.model_validate({"model": "m", "input": "hi", "tools": [
+        {"type": "web_search"}, {"type": "function", "name": "f", "parameters": {}},
+        {"type": "function", "name": "g", "strict": "yes"}]})
+    with pytest.raises(InvalidRequest) as info:
+        rw.to_chat_request(native, [], problems=[])  # served natively: the hosted tool is left out of the translation
+    assert info.value.param == "tools.2.strict"
+    assert "tools.2.strict: must be true or false" in info.value.message
+
+
+def test_a_messages_tool_sent_in_chat_shape_keeps_its_own_path() -> None:
+    native = aw.AnthropicRequest.model_validate({"model": "m", "max_tokens": 5, "messages": [
+        {"role": "user", "content": "hi"}], "tools": [
+        {"name": "a", "input_schema": {}}, {"type": "function", "function": {"name": "b c"}}]})
+    with pytest.raises(InvalidRequest) as info:
+        aw.to_chat_request(native)
+    assert info.value.param == "tools.1.function.name"
+
+
 @given(st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 10_000), st.integers(0, 10_000))
 def test_anthropic_usage_takes_cache_tokens_out_of_input(fresh: int, read: int, written: int, out: int) -> None:
     usage = Usage(fresh + read + written, out, cached_input_tokens=read, cache_write_tokens=written)

@@ -101,6 +101,15 @@ def test_a_malformed_tool_on_the_messages_api_is_a_400_in_anthropics_shape(over_
         assert "must be an object such as" in body["error"]["message"], body
         claude_tool = {"name": "get_weather", "input_schema": PARAMETERS}
         assert _post(over_sim, key, "/v1/messages", {**ask, "tools": [claude_tool]}).status_code == 200
+        # Fields are named as the Messages API names them, not as ax's translation into chat does.
+        for malformed, param in [
+            ({"tools": [{**claude_tool, "name": "get weather"}]}, "tools.0.name"),
+            ({"tools": [claude_tool], "tool_choice": {"type": "tool", "name": "get weather"}}, "tool_choice.name"),
+            ({"metadata": {"user_id": "alice smith"}}, "metadata.user_id"),
+        ]:
+            answer = _post(over_sim, key, "/v1/messages", {**ask, **malformed})
+            assert answer.status_code == 400 and answer.json()["error"]["param"] == param, answer.text
+            assert answer.json()["error"]["message"].startswith((f"invalid request: {param}: ", param)), answer.text
 
 
 def test_a_malformed_function_tool_on_the_responses_api_is_a_400(over_sim: LiveServer, key: str) -> None:
@@ -110,8 +119,12 @@ def test_a_malformed_function_tool_on_the_responses_api_is_a_400(over_sim: LiveS
                        {"model": model, "input": "Weather in Oslo?", "tools": [{**tool, "strict": "yes"}]})
         assert answer.status_code == 400, answer.text
         error = answer.json()["error"]
-        assert error["type"] == "invalid_request_error" and "strict" in error["param"], error
+        # Named as the Responses API names it: its function tools are flat, and a hosted tool may come first.
+        assert error["type"] == "invalid_request_error" and error["param"] == "tools.0.strict", error
         assert 'must be true or false, not "yes"' in error["message"], error
+        answer = _post(over_sim, key, "/v1/responses", {"model": model, "input": "Weather in Oslo?", "tools": [tool],
+                                                         "tool_choice": {"type": "function", "name": "get weather"}})
+        assert answer.status_code == 400 and answer.json()["error"]["param"] == "tool_choice.name", answer.text
         served = _post(over_sim, key, "/v1/responses",
                        {"model": model, "input": "Weather in Oslo?", "tools": [{**tool, "strict": True}]})
         assert served.status_code == 200, served.text
