@@ -754,7 +754,7 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8787, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)  # as Anthropic takes: screenshots in base64
     admin_key_env: str = Field(default="AX_ADMIN_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     key_cache_s: float = Field(default=2.0, ge=0, le=300)
     drain_timeout_s: float = Field(default=30.0, ge=0, le=3600)

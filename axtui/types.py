@@ -48,6 +48,7 @@ __all__ = [
     "EmbeddingResponse",
     "Message",
     "NativeRequest",
+    "Thinking",
     "Usage",
     "assemble_tool_calls",
     "token_count",
@@ -323,6 +324,59 @@ class Chunk:
     native_events: list[dict[str, Any]] | None = None
     #: The whole native answer: on the last chunk of a native stream, the first of a replayed one.
     native: dict[str, Any] | None = None
+
+
+class Thinking:
+    """The thinking of a streamed answer, put together from its chunks as `ChatResponse` holds it.
+
+    ``text`` is all of it (chat's ``reasoning_content``); ``blocks`` Anthropic's
+    signed ``thinking`` and ``redacted_thinking`` blocks, each ``thinking``
+    block's text the part since the block before it.
+    """
+
+    __slots__ = ("_block", "blocks", "parts")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.blocks: list[dict[str, Any]] = []
+        self._block: list[str] = []
+
+    def take(self, chunk: Chunk) -> bool:
+        """Add what ``chunk`` carries of the thinking; True when it carried some."""
+        carried = False
+        if chunk.reasoning:
+            self.parts.append(chunk.reasoning)
+            self._block.append(chunk.reasoning)
+            carried = True
+        if chunk.reasoning_signature is not None:
+            self.blocks.append({"type": "thinking", "thinking": "".join(self._block),
+                                "signature": chunk.reasoning_signature})
+            self._block = []
+            carried = True
+        if chunk.reasoning_redacted is not None:
+            self.blocks.append({"type": "redacted_thinking", "data": chunk.reasoning_redacted})
+            carried = True
+        return carried
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    @staticmethod
+    def chunks(response: ChatResponse, request_id: str) -> list[Chunk]:
+        """``response``'s thinking as chunks that `take` puts together again (its blocks, or its text)."""
+        model = response.model
+        if not response.thinking_blocks:
+            return [Chunk(reasoning=response.reasoning, id=request_id, model=model)] if response.reasoning else []
+        out = []
+        for block in response.thinking_blocks:
+            if block.get("type") == "redacted_thinking":
+                out.append(Chunk(reasoning_redacted=str(block.get("data", "")), id=request_id, model=model))
+                continue
+            if block.get("thinking"):
+                out.append(Chunk(reasoning=str(block["thinking"]), id=request_id, model=model))
+            out.append(Chunk(reasoning_signature=str(block.get("signature", "")), id=request_id, model=model))
+        return out
 
 
 def tool_calls_problem(calls: Any, *, fragments: bool = False) -> str | None:

@@ -11,7 +11,7 @@ from axtui.errors import AxError, BudgetExceeded, MalformedResponse, ProviderErr
 from axtui.ports import RoutePlan
 from axtui.providers.base import Provider
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
-from axtui.types import CallRecord, ChatRequest, ChatResponse, Chunk, Deployment, Usage, tool_calls_problem
+from axtui.types import CallRecord, ChatRequest, ChatResponse, Chunk, Deployment, Thinking, Usage, tool_calls_problem
 
 __all__ = [
     "MAX_RETRY_AFTER_S",
@@ -156,10 +156,11 @@ def estimated_usage(request: ChatRequest, text: str) -> Usage:
 
 
 def replay(response: ChatResponse, request_id: str) -> list[Chunk]:
-    """A cached answer as a valid stream: text in pieces, finish, usage."""
+    """A cached answer as a valid stream: its thinking, text in pieces, tool calls, finish, usage."""
     text = response.content
     step = 64
-    chunks = [Chunk(delta=text[i : i + step], id=request_id, model=response.model) for i in range(0, len(text), step)]
+    chunks = Thinking.chunks(response, request_id)
+    chunks += [Chunk(delta=text[i : i + step], id=request_id, model=response.model) for i in range(0, len(text), step)]
     if response.tool_calls:
         chunks.append(Chunk(tool_calls=response.tool_calls, id=request_id, model=response.model))
     chunks.append(Chunk(finish_reason=response.finish_reason, id=request_id, model=response.model))

@@ -21,7 +21,7 @@ from axtui.engine.records import (
 )
 from axtui.ports import LimitState, RoutePlan, Ticket
 from axtui.telemetry import CallTrace
-from axtui.types import Caller, ChatRequest, ChatResponse, Chunk, Usage, assemble_tool_calls
+from axtui.types import Caller, ChatRequest, ChatResponse, Chunk, Thinking, Usage, assemble_tool_calls
 
 if TYPE_CHECKING:
     from axtui.engine.gateway import CallOptions, Gateway
@@ -208,6 +208,7 @@ class _Served:
         self.tool_calls: list[dict[str, Any]] = []
         self.first_at: float | None = None
         self.native: dict[str, Any] | None = None
+        self.thinking = Thinking()
 
     @property
     def ttft_ms(self) -> float:
@@ -226,9 +227,11 @@ class _Served:
         if chunk.native is not None:
             self.native = chunk.native
         self.parts.append(chunk.delta)
+        thought = chunk.choice == 0 and self.thinking.take(chunk)
         if chunk.tool_calls:
             self.tool_calls.extend(chunk.tool_calls)
-        if self.first_at is None and (chunk.delta or chunk.tool_calls or chunk.finish_reason):
+        # Thinking reached the caller too: from here on the answer cannot be taken back (no fallback).
+        if self.first_at is None and (chunk.delta or chunk.tool_calls or chunk.finish_reason or thought):
             self.first_at = now
             return True
         return False
@@ -250,4 +253,6 @@ class _Served:
             id=request_id,
             provider=self.held.dep.provider,
             native=self.native,
+            reasoning=self.thinking.text,
+            thinking_blocks=self.thinking.blocks or None,
         )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -39,7 +40,7 @@ from axtui.server import anthropic_wire as aw
 from axtui.server import responses_wire as rw
 from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, send_bytes
 from axtui.server.errors import HTTPProblem, invalid_from_validation, limit_headers
-from axtui.server.responses_stream import ResponseEvents, error_event
+from axtui.server.responses_stream import ResponseEvents
 from axtui.server.v1 import V1Routes, _request_id, _traceparent, chat_cache_directive, record_headers
 from axtui.store import Store
 from axtui.store.tables_responses import StoredResponse
@@ -189,9 +190,17 @@ class ResponsesRoutes:
             stream = gateway.stream(chat, caller, options)
             await stream.start()
             encoder = ResponseEvents(request, response_id, stream.record.model or chat.model, created)
-            await self.v1._pump(stream, encoder, b"", error_event, receive, send, anthropic=True)
-            if request.store and encoder.body is not None:
-                await self._keep(store, owner, request, history, encoder.body)
+            kept = not request.store
+
+            async def send_kept(message: MutableMapping[str, Any]) -> None:
+                # Kept before the event that completes it leaves: a client that goes on from it at once finds it.
+                nonlocal kept
+                if not kept and encoder.body is not None:
+                    kept = True
+                    await self._keep(store, owner, request, history, encoder.body)
+                await send(message)
+
+            await self.v1._pump(stream, encoder, b"", encoder.error_event, receive, send_kept, anthropic=True)
             return
         result = await gateway.call(chat, caller, options)
         answer = result.response

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from axtui.server import responses_wire as rw
-from axtui.types import Chunk, Usage
+from axtui.types import Chunk, Thinking, Usage
 
 __all__ = ["ResponseEvents", "ResponseStreamEncoder", "error_event", "replay_events"]
 
@@ -65,8 +65,7 @@ class ResponseStreamEncoder:
         self.usage: Usage | None = None
         self.finish_reason = "stop"
         self.output: list[dict[str, Any]] = []
-        self.reasoning = ""
-        self.thinking_blocks: list[dict[str, Any]] = []
+        self.thinking = Thinking()
         self._sequence = 0
         self._open: _Item | None = None  # the reasoning or message item being written
         self._calls: dict[int, _Item] = {}  # tool call index -> its item
@@ -100,11 +99,12 @@ class ResponseStreamEncoder:
             return b""
         ident = item.data["id"]
         if item.kind == "reasoning":
-            done = rw.reasoning_item(ident, item.text, self.thinking_blocks or None)
+            done = rw.reasoning_item(ident, item.text, self.thinking.blocks or None)
             out = self._emit("response.reasoning_text.done", {"item_id": ident, "output_index": item.index,
                                                               "content_index": 0, "text": item.text})
         else:
-            done = rw.message_item(ident, item.text)
+            # Closed at the end of an answer that was cut (max_output_tokens), the message is incomplete too.
+            done = rw.message_item(ident, item.text, rw.status_of(self.finish_reason))
             part = done["content"][0]
             out = self._emit("response.output_text.done", {"item_id": ident, "output_index": item.index,
                                                            "content_index": 0, "text": item.text, "logprobs": []})
@@ -115,6 +115,7 @@ class ResponseStreamEncoder:
 
     def _reasoning(self, chunk: Chunk) -> bytes:
         out = b""
+        self.thinking.take(chunk)
         if chunk.reasoning:
             if self._open is None or self._open.kind != "reasoning":
                 out += self._close_open()
@@ -123,16 +124,9 @@ class ResponseStreamEncoder:
                 out += added
             item = self._open
             item.text += chunk.reasoning
-            self.reasoning += chunk.reasoning
             out += self._emit("response.reasoning_text.delta", {"item_id": item.data["id"],
                                                                 "output_index": item.index, "content_index": 0,
                                                                 "delta": chunk.reasoning})
-        if chunk.reasoning_signature is not None:
-            text = self._open.text if self._open is not None and self._open.kind == "reasoning" else ""
-            self.thinking_blocks.append({"type": "thinking", "thinking": text,
-                                         "signature": chunk.reasoning_signature})
-        if chunk.reasoning_redacted is not None:
-            self.thinking_blocks.append({"type": "redacted_thinking", "data": chunk.reasoning_redacted})
         return out
 
     def _text(self, delta: str) -> bytes:
@@ -199,10 +193,10 @@ class ResponseStreamEncoder:
                 "arguments": done["arguments"]})
             out += self._emit("response.output_item.done", {"output_index": item.index, "item": done})
             item.data = done
-        if self.thinking_blocks:
+        if self.thinking.blocks:
             for item in self._items:
                 if item.kind == "reasoning":
-                    item.data = rw.reasoning_item(item.data["id"], item.text, self.thinking_blocks)
+                    item.data = rw.reasoning_item(item.data["id"], item.text, self.thinking.blocks)
                     break
         self.output = [item.data for item in self._items]
         status = rw.status_of(self.finish_reason)
@@ -212,11 +206,11 @@ class ResponseStreamEncoder:
                                 {"response": body})
 
 
-def error_event(body: dict[str, Any]) -> bytes:
-    """An ``error`` event for a failure after the stream started (the SDK raises on it)."""
+def error_event(body: dict[str, Any], sequence: int = 0) -> bytes:
+    """An ``error`` event for a failure after the stream started (the SDK raises on it), ``sequence``-th."""
     detail = body.get("error") or {}
     return _event("error", {"type": "error", "code": detail.get("code"), "message": detail.get("message"),
-                            "param": detail.get("param"), "error": detail, "sequence_number": 0})
+                            "param": detail.get("param"), "error": detail, "sequence_number": sequence})
 
 
 class ResponseEvents:
@@ -232,8 +226,16 @@ class ResponseEvents:
         self.mode = ""  # "native", "replay" or "chat", from the first chunk
         #: The whole ``response`` object, once the stream ended.
         self.body: dict[str, Any] | None = None
+        self._native_sequence = 0  # after the last native event
+
+    def error_event(self, body: dict[str, Any]) -> bytes:
+        """The ``error`` event ending this stream, numbered after the events sent before it."""
+        sequence = self._native_sequence if self.mode == "native" else self.translated._sequence
+        return error_event(body, sequence)
 
     def _native(self, event: dict[str, Any]) -> bytes:
+        if isinstance(number := event.get("sequence_number"), int):
+            self._native_sequence = number + 1
         if isinstance(event.get("response"), dict):
             event = {**event, "response": rw.native_body(event["response"], self.request, self.response_id)}
             if event.get("type") in ("response.completed", "response.incomplete"):

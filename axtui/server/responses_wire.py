@@ -368,7 +368,8 @@ def usage_body(usage: Usage) -> dict[str, Any]:
     """The Responses API's ``usage`` for ax's `Usage`."""
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_input_tokens},
+        "input_tokens_details": {"cached_tokens": usage.cached_input_tokens,
+                                 "cache_write_tokens": usage.cache_write_tokens},
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.input_tokens + usage.output_tokens,
@@ -407,7 +408,7 @@ def output_items(response: ChatResponse) -> list[dict[str, Any]]:
     if response.reasoning or response.thinking_blocks:
         items.append(reasoning_item(item_id("rs"), response.reasoning, response.thinking_blocks))
     if response.content or not response.tool_calls:
-        items.append(message_item(item_id("msg"), response.content))
+        items.append(message_item(item_id("msg"), response.content, status_of(response.finish_reason)))
     items += [function_call_item(item_id("fc"), call) for call in response.tool_calls or ()]
     return items
 

@@ -24,7 +24,7 @@ from pydantic_core import to_json
 
 from axtui.providers.openai import openai_usage_body
 from axtui.server.constraints import END_USER
-from axtui.types import ChatResponse, Chunk, Usage
+from axtui.types import ChatResponse, Chunk, Thinking, Usage
 
 __all__ = [
     "DONE",
@@ -47,9 +47,10 @@ DONE = b"data: [DONE]\n\n"
 
 
 class PromptTokensDetails(BaseModel):
-    """The part of the prompt read from the provider's prompt cache."""
+    """The part of the prompt read from the provider's prompt cache, and the part written to it."""
 
     cached_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 class CompletionTokensDetails(BaseModel):
@@ -267,7 +268,7 @@ class StreamEncoder:
         include_usage: the caller set ``stream_options.include_usage``.
     """
 
-    __slots__ = ("_roles_sent", "created", "include_usage", "model", "request_id", "usage")
+    __slots__ = ("_roles_sent", "_thinking", "created", "include_usage", "model", "request_id", "usage")
 
     def __init__(self, request_id: str, model: str, created: int, *, include_usage: bool) -> None:
         self.request_id = request_id
@@ -276,6 +277,7 @@ class StreamEncoder:
         self.include_usage = include_usage
         self.usage: Usage | None = None
         self._roles_sent: set[int] = set()  # the choices whose first delta named the role
+        self._thinking = Thinking()
 
     def _event(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         body: dict[str, Any] = {
@@ -294,12 +296,18 @@ class StreamEncoder:
         """The SSE bytes for one chunk (possibly empty: a usage chunk waits for the end).
 
         Thinking goes out as ``delta.reasoning_content``, as DeepSeek and
-        vLLM send it; choices after the first (``n > 1``) keep their index.
+        vLLM send it, and Anthropic's signed thinking blocks all at once with
+        the finish (``delta.thinking_blocks``, as in a whole answer's message:
+        the SDKs' stream helpers put a list together only once), so a client
+        that sends the message back sends Anthropic its thinking too.
+        Choices after the first (``n > 1``) keep their index.
         """
         if chunk.model:
             self.model = chunk.model
         if chunk.usage is not None:
             self.usage = chunk.usage
+        if chunk.choice == 0:
+            self._thinking.take(chunk)
         if not (chunk.delta or chunk.tool_calls or chunk.finish_reason or chunk.reasoning or chunk.logprobs):
             return b""
         delta: dict[str, Any] = {}
@@ -314,6 +322,8 @@ class StreamEncoder:
             delta["content"] = ""
         if chunk.tool_calls:
             delta["tool_calls"] = _indexed(chunk.tool_calls)
+        if chunk.finish_reason and chunk.choice == 0 and self._thinking.blocks:
+            delta["thinking_blocks"] = self._thinking.blocks
         return self._event([{"index": chunk.choice, "delta": delta, "finish_reason": chunk.finish_reason,
                              "logprobs": chunk.logprobs}])
 

@@ -131,3 +131,30 @@ def test_stream_cut_upstream_after_tokens_ends_with_an_error_event(open_live: Li
             received.append(chunk)
     assert received, "some text arrived before the cut"
     assert "stream" in str(info.value).lower()
+
+
+def _sse_events(answer: httpx.Response) -> list[dict[str, object]]:
+    import json
+
+    return [json.loads(line[6:]) for line in answer.iter_lines() if line.startswith("data: ") and line != "data: [DONE]"]
+
+
+def test_a_stream_cut_after_its_thinking_is_not_served_again_by_another_deployment(open_live: LiveServer) -> None:
+    # Thinking reached the client: a fallback would send it a second answer's thinking after the first.
+    body = {"model": "gpt-4o-mini", "stream": True, "reasoning_effort": "low", "max_tokens": 3,
+            "metadata": {"sim_fault": "cut"}, "messages": [{"role": "user", "content": "hi cut"}]}
+    with httpx.stream("POST", f"{open_live.url}/v1/chat/completions", json=body, timeout=30) as answer:
+        events = _sse_events(answer)
+    thoughts = [e["choices"][0]["delta"].get("reasoning_content") for e in events if e.get("choices")]  # type: ignore[index, union-attr]
+    assert [t for t in thoughts if t], events
+    assert len([t for t in thoughts if t]) == len({t for t in thoughts if t}), "the thinking came twice"
+    assert "error" in events[-1], events[-1]
+
+
+def test_a_responses_stream_numbers_its_error_event_after_the_others(open_live: LiveServer) -> None:
+    body = {"model": "claude-haiku-4-5", "stream": True, "input": "Tell me a long story about caching",
+            "metadata": {"sim_fault": "cut"}}
+    with httpx.stream("POST", f"{open_live.url}/v1/responses", json=body, timeout=30) as answer:
+        events = _sse_events(answer)
+    assert events[-1]["type"] == "error" and len(events) > 3, events
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))

@@ -285,3 +285,35 @@ def test_odd_ids_are_404_not_errors(over_sim: LiveServer, key: str, path: str) -
 
     answer = httpx.get(over_sim.url + path, headers={"authorization": f"Bearer {key}"})
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found"
+
+
+def test_a_streamed_response_is_stored_before_its_last_event(over_sim: LiveServer, key: str) -> None:
+    # Agents chain turns the moment response.completed arrives; the stored response must be there by then.
+    api = client(over_sim, key)
+    for i in range(25):
+        with api.responses.stream(model="claude-haiku-4-5", input=f"Name a colour ({i})") as events:
+            first = events.get_final_response()
+        after = api.responses.create(model="claude-haiku-4-5", previous_response_id=first.id, input="And another?")
+        assert after.status == "completed" and after.previous_response_id == first.id
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_cut_at_max_output_tokens_is_incomplete_down_to_its_message(over_sim: LiveServer, key: str,
+                                                                             stream: bool) -> None:
+    api = client(over_sim, key)
+    ask: dict[str, Any] = {"model": "gpt-4o-mini", "input": f"Tell me a long story about queues ({stream})",
+                           "max_output_tokens": 16}
+    if stream:
+        # The SDK's final response is a completed one's: an incomplete one is read from its own event.
+        with api.responses.stream(**ask) as events:
+            (response,) = [e.response for e in events if e.type == "response.incomplete"]
+    else:
+        response = api.responses.create(**ask)
+    assert response.status == "incomplete" and response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    (message,) = [item for item in response.output if item.type == "message"]
+    assert message.status == "incomplete"
+    # Every usage field the SDK's types require is there.
+    assert response.usage is not None
+    details = response.usage.input_tokens_details.model_dump()
+    assert details["cache_write_tokens"] == 0 and details["cached_tokens"] == 0

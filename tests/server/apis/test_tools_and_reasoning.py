@@ -351,3 +351,54 @@ def test_chat_clients_send_anthropic_thinking_back_with_the_message(over_sim: Li
     without = {k: v for k, v in sent_back.items() if k != "thinking_blocks"}
     with pytest.raises(openai.BadRequestError, match="thinking"):
         api.chat.completions.create(messages=[*messages, without, result], **ask)
+
+
+def test_a_streamed_chat_answer_carries_its_signed_thinking_for_the_next_turn(over_sim: LiveServer, key: str) -> None:
+    api = oai(over_sim, key)
+    messages: list[Any] = [{"role": "user", "content": "Use get_weather for Tromso, streaming"}]
+    ask: dict[str, Any] = {"model": "claude-haiku-4-5", "reasoning_effort": "low", "tools": [WEATHER]}
+    # The SDK's stream helper puts the message together as the client sends it back.
+    with api.chat.completions.stream(messages=messages, **ask) as events:
+        first = events.get_final_completion().choices[0].message
+    sent_back = first.model_dump(exclude_none=True)
+    (block,) = sent_back["thinking_blocks"]
+    assert block["type"] == "thinking" and block["signature"] and block["thinking"] == sent_back["reasoning_content"]
+    assert first.tool_calls
+    result = {"role": "tool", "tool_call_id": first.tool_calls[0].id, "content": "-3C"}
+    second = api.chat.completions.create(messages=[*messages, sent_back, result], **ask)
+    assert second.choices[0].message.content
+
+
+def test_thinking_survives_the_cache_whichever_way_the_answer_was_served(over_sim: LiveServer, key: str) -> None:
+    api = claude(over_sim, key)
+    for first_streamed, then_streamed in [(True, False), (False, True), (True, True)]:
+        messages: list[Any] = [{"role": "user", "content": f"Check get_weather for Lima ({first_streamed}, "
+                                                           f"{then_streamed})"}]
+        ask: dict[str, Any] = {"model": "claude-haiku-4-5", "max_tokens": 4000, "thinking": THINKING,
+                               "tools": [CLAUDE_WEATHER], "messages": messages}
+        answers = []
+        for streamed in (first_streamed, then_streamed):
+            if streamed:
+                with api.messages.stream(**ask) as events:
+                    answers.append(events.get_final_message())
+            else:
+                answers.append(api.messages.create(**ask))
+        miss, hit = answers
+        assert [b.type for b in hit.content] == ["thinking", "tool_use"], (first_streamed, then_streamed, hit)
+        assert hit.content[0].model_dump() == miss.content[0].model_dump()
+        # The cached thinking is still signed: the tool turn after it is taken upstream.
+        result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": hit.content[1].id,
+                                               "content": "19C"}]}
+        after = api.messages.create(**{**ask, "messages": [
+            *messages, {"role": "assistant", "content": [b.model_dump() for b in hit.content]}, result]})
+        assert after.stop_reason == "end_turn"
+
+
+def test_a_stream_that_begins_with_thinking_names_its_deployment(over_sim: LiveServer, key: str) -> None:
+    body = {"model": "claude-haiku-4-5", "stream": True, "reasoning_effort": "low",
+            "messages": [{"role": "user", "content": "Why is the sea salty? (headers)"}]}
+    with httpx.stream("POST", f"{over_sim.url}/v1/chat/completions", json=body,
+                      headers={"authorization": f"Bearer {key}", "x-ax-cache": "no-store"}, timeout=30) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["x-ax-provider"] and answer.headers["x-ax-model"], dict(answer.headers)
+        answer.read()
