@@ -86,6 +86,7 @@ async def _call(
     as_json: bool,
 ) -> None:
     from axtui.engine import CallOptions, Gateway
+    from axtui.governance.teams import team_of
     from axtui.ports import CacheDirective
     from axtui.types import Caller, ChatRequest
 
@@ -101,7 +102,8 @@ async def _call(
             {"model": chosen, "messages": messages, "max_tokens": max_tokens, "temperature": temperature, "stream": stream}
         )
         options = CallOptions(cache=CacheDirective(read=not no_cache), max_wait_s=wait)
-        caller = Caller(user=user)
+        # As a key of the user's would: its team's budget and limits hold for this call too.
+        caller = Caller(user=user, team=team_of(gateway.store, user) if gateway.store is not None else None)
         try:
             if stream and not as_json:
                 s = gateway.stream(request, caller, options)

@@ -76,6 +76,13 @@ def get_team(store: Store, name: str) -> TeamInfo | None:
         return _info(row, members)
 
 
+def team_of(store: Store, user: str) -> str | None:
+    """The team ``user`` is in, if any: a call made for the user without a key counts for it."""
+    with store.session() as session:
+        member = session.get(TeamMember, user)
+        return member.team if member is not None else None
+
+
 def list_teams(store: Store) -> list[TeamInfo]:
     """Every team, by name."""
     with store.session() as session:

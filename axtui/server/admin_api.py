@@ -42,7 +42,7 @@ from axtui.server import constraints as c
 from axtui.server.auth import Viewer
 from axtui.server.deps import gateway_of, require_admin, require_reader, server_state, viewer_of
 from axtui.server.errors import HTTPProblem, problem_for_status
-from axtui.server.tenancy import owned_user, scope_visible, webhook_host
+from axtui.server.tenancy import alert_visible, owned_user, rule_visible, scope_visible, webhook_host
 
 __all__ = ["admin_router"]
 
@@ -126,8 +126,10 @@ def _alert_routes(router: APIRouter) -> None:
         rules = await asyncio.to_thread(list_rules, gateway.store)  # type: ignore[arg-type]
         monitoring = server_state(request).monitoring
         evaluator = getattr(monitoring, "evaluator", None)
-        active = [ActiveAlertOut(**asdict(a)) for a in evaluator.active()] if evaluator is not None else []
-        return AlertList(rules=[_rule_out(r.to_json(), viewer) for r in rules], active=active)
+        active = [ActiveAlertOut(**asdict(a)) for a in evaluator.active()
+                  if rule_visible(viewer, a.rule)] if evaluator is not None else []
+        return AlertList(rules=[_rule_out(r.to_json(), viewer) for r in rules if rule_visible(viewer, r.rule)],
+                         active=active)
 
     @router.get("/api/alerts/events", response_model=list[AlertEventOut], tags=["Alerts"],
                 summary="Alert events", dependencies=[Depends(require_reader)])
@@ -144,7 +146,7 @@ def _alert_routes(router: APIRouter) -> None:
         since_ts = parse_time(since, gateway.clock.now(), option="since") if since else None
         events = await asyncio.to_thread(list_events, gateway.store, since=since_ts, limit=limit)  # type: ignore[arg-type]
         viewer = await viewer_of(request)
-        return [AlertEventOut(**_event_out(e.to_json(), viewer)) for e in events]
+        return [AlertEventOut(**_event_out(e.to_json(), viewer)) for e in events if alert_visible(viewer, e.labels)]
 
     @router.post("/api/alerts", response_model=AlertRuleOut, status_code=201, tags=["Alerts"],
                  summary="Add an alert rule", dependencies=[Depends(require_admin)],
@@ -420,11 +422,13 @@ def _routing_routes(router: APIRouter) -> None:
         from axtui.routing.build import save_routing
 
         gateway = gateway_of(request)
+        path = _config_path(request)
         try:
-            new = await asyncio.to_thread(save_routing, _config_path(request), body.routing, body.weights,
-                                          gateway.catalog, gateway.store)
+            new = await asyncio.to_thread(save_routing, path, body.routing, body.weights, gateway.catalog,
+                                          gateway.store)
         except ConfigError as exc:
-            raise InvalidRequest(exc.message, param="routing") from None
+            # The config file may be anywhere (--config): the client reads its name, never its folder.
+            raise InvalidRequest(exc.message.replace(str(path), path.name), param="routing") from None
         # This worker applies it now; the others (and this one again, harmlessly) when they see the file.
         applied = gateway.settings.model_copy(update={"routing": new.routing, "deployments": new.deployments})
         gateway.settings = applied

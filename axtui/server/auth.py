@@ -398,15 +398,16 @@ class Authenticator:
         if self._admin is None:
             raise HTTPProblem(
                 403,
-                f"this needs the admin key (as every write under /api does), and none is set: start the server with "
+                f"this needs the admin key (as every write under /api does, and reading keys, teams, the audit "
+                f"trail, exports and what-ifs), and none is set: start the server with "
                 f"{self.admin_key_env}=<a long random secret> in its environment",
                 error_type="permission_error",
                 code="admin_key_required",
             )
         raise HTTPProblem(
             403,
-            f"this needs the admin key, as every write under /api does (the value of {self.admin_key_env} on "
-            "the server) as 'Authorization: Bearer …'",
+            f"this needs the admin key (the value of {self.admin_key_env} on the server) as 'Authorization: Bearer "
+            "…', as every write under /api does, and reading keys, teams, the audit trail, exports and what-ifs",
             error_type="permission_error",
             code="admin_key_required",
         )

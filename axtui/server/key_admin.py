@@ -116,7 +116,9 @@ def update(
         raise InvalidRequest("nothing to change; give --models, --expires, --team, --rpm, --tpm, --budget or --tags")
     tz = budget_timezone() if values.get("budget_nanos") is not None else None
     before, after = k.update_key(store, ident, values)
-    applied = apply_key_limits(store, after, tz=tz, clock=clock) if {"rpm", "tpm", "budget_nanos"} & set(values) else []
+    changed = frozenset({"rate"} if {"rpm", "tpm"} & set(values) else set()) | (
+        {"budget"} if "budget_nanos" in values else set())
+    applied = apply_key_limits(store, after, tz=tz, clock=clock, changed=changed) if changed else []
     audit.record(store, actor=actor, via=via, action="key.update", target=f"key:{after.id}",
                  before=key_json(before), after=key_json(after), clock=clock)
     return after, applied

@@ -14,7 +14,7 @@ from axtui.money import format_usd
 from axtui.server.keys import KeyInfo
 from axtui.store import Store
 
-__all__ = ["apply_key_limits", "budget_timezone", "check_key_limits"]
+__all__ = ["apply_key_limits", "budget_timezone", "budgets_in_force", "check_key_limits"]
 
 #: The period of a key's budget.
 BUDGET_PERIOD = "month"
@@ -35,6 +35,14 @@ def check_key_limits(rpm: int | None, budget_nanos: int | None) -> None:
         raise InvalidRequest("--budget must be more than zero dollars, e.g. --budget 25", param="budget")
 
 
+def budgets_in_force(store: Store) -> dict[str, int]:
+    """Each key's monthly hard budget as it stands (``ax cost budget`` may have changed it since), by key id."""
+    from axtui.cost.budgets import list_budgets
+
+    return {b.scope.value: b.limit_nanos for b in list_budgets(store)
+            if b.scope.kind == "key" and b.period == BUDGET_PERIOD and b.hard}
+
+
 def budget_timezone() -> str:
     """The timezone budget periods start in (``[budgets] timezone``), read before anything is written:
     a config that cannot be read then changes nothing, rather than leaving a key or team half made.
@@ -45,14 +53,28 @@ def budget_timezone() -> str:
     return load_settings().budgets.timezone
 
 
-def apply_key_limits(store: Store, info: KeyInfo, *, tz: str | None = None, clock: Clock = SYSTEM_CLOCK) -> list[str]:
+def apply_key_limits(
+    store: Store,
+    info: KeyInfo,
+    *,
+    tz: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    changed: frozenset[str] = frozenset({"rate", "budget"}),
+) -> list[str]:
     """Store the key's rate limit and budget (periods in ``tz``, read by `budget_timezone` if not given);
-    one line per limit applied, for people."""
-    zone = tz if tz is not None or info.budget_nanos is None else budget_timezone()
+    one line per limit applied, for people.
+
+    Only the ``changed`` ones (``rate``, ``budget``) are stored: a key's budget raised since with
+    ``ax cost budget set`` is not undone by a change of its rate limit.
+    """
+    rate = "rate" in changed and (info.rpm is not None or info.tpm is not None)
+    budget = "budget" in changed and info.budget_nanos is not None
+    zone = tz if tz is not None or not budget else budget_timezone()
     lines: list[str] = []
-    if info.rpm is not None or info.tpm is not None:
+    if rate:
         lines.append(_apply_rpm(store, info, clock))
-    if info.budget_nanos is not None:
+    if budget:
+        assert info.budget_nanos is not None
         from axtui.cost.budgets import Scope, set_budget
 
         assert zone is not None

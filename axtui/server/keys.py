@@ -240,12 +240,16 @@ def create_key(
 
 
 def list_keys(store: Store, *, include_revoked: bool = True) -> list[KeyInfo]:
-    """Every key, oldest first."""
+    """Every key, oldest first, each with the monthly budget in force (``ax cost budget`` may have changed it)."""
+    from axtui.server.key_limits import budgets_in_force
+
     stmt = select(GatewayKey).order_by(GatewayKey.created)  # type: ignore[arg-type]
     if not include_revoked:
         stmt = stmt.where(GatewayKey.revoked.is_(None))  # type: ignore[union-attr]
     with store.session() as session:
-        return [_info(row, session) for row in session.scalars(stmt)]
+        infos = [_info(row, session) for row in session.scalars(stmt)]
+    budgets = budgets_in_force(store)
+    return [replace(i, budget_nanos=budgets.get(i.id)) for i in infos]
 
 
 def _normalise_id(ident: str) -> str:

@@ -42,7 +42,7 @@ from axtui.server.auth import Viewer
 from axtui.server.deps import gateway_of, monitoring_of, require_reader, server_state, viewer_of
 from axtui.server.errors import HTTPProblem, problem_for_status
 from axtui.server.state import ServerState
-from axtui.server.tenancy import forbidden, owned_user, scope_visible
+from axtui.server.tenancy import alert_visible, forbidden, owned_user, rule_visible, scope_visible
 
 __all__ = ["health_router", "metrics_router"]
 
@@ -124,6 +124,8 @@ def snapshot_json(monitoring: Any, viewer: Viewer, **kwargs: Any) -> dict[str, A
         kwargs.pop("top_users", None)
         snapshot = monitoring.user_snapshot(viewer.user, **kwargs)
     data: dict[str, Any] = snapshot.to_json()
+    if not viewer.admin:
+        data["alerts"] = [a for a in data.get("alerts") or () if rule_visible(viewer, str(a.get("rule", "")))]
     data["view"] = "all" if viewer.admin else f"user:{viewer.user}"
     return data
 
@@ -152,6 +154,8 @@ def event_for(viewer: Viewer, topic: str, event: Any) -> dict[str, Any] | None:
     if viewer.admin:
         return data
     if topic == "budget" and not scope_visible(viewer, str(data.get("scope", ""))):
+        return None
+    if topic == "alert" and not alert_visible(viewer, data.get("labels") or {}):
         return None
     return {k: v for k, v in data.items() if k not in _PRIVATE_EVENT_FIELDS}
 

@@ -3,19 +3,22 @@
 A `Viewer` is the admin (the admin key, or ``--no-auth``), who reads all,
 or one gateway key's tenant: the key, its user, and its user's namespace
 (``acme/…``, the end users its trusted keys name). Things that apply to
-everyone (the global budget, provider limits, alert rules) are shown to
-every reader; webhook URLs, which carry their tokens, only to the admin
-(others see the host).
+everyone (the global budget, provider limits, alert rules that watch no
+one user or key) are shown to every reader; an alert rule ``where
+user=alice`` (its state, value and events) only to alice's keys; webhook
+URLs, which carry their tokens, only to the admin (others see the host).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from axtui.errors import InvalidRequest
 from axtui.server.auth import Viewer
 from axtui.server.errors import HTTPProblem
 
-__all__ = ["forbidden", "owned_user", "scope_visible", "webhook_host"]
+__all__ = ["alert_visible", "forbidden", "owned_user", "rule_visible", "scope_visible", "webhook_host"]
 
 #: Scopes that apply to every caller (a budget or a limit on them binds everyone).
 _SHARED = frozenset({"global", "provider", "model"})
@@ -35,6 +38,30 @@ def scope_visible(viewer: Viewer, scope: str) -> bool:
     if kind == "team":
         return viewer.team is not None and viewer.team == value
     return False
+
+
+def alert_visible(viewer: Viewer, where: Mapping[str, str]) -> bool:
+    """Whether an alert rule (or its event) with these ``where`` filters is the viewer's to read.
+
+    It is when it names no user or key (it watches everyone's traffic, as a
+    global budget binds everyone) or only the viewer's own.
+    """
+    if viewer.admin:
+        return True
+    user, key = where.get("user"), where.get("key")
+    return (user is None or viewer.owns_user(user)) and (key is None or viewer.owns_key(key))
+
+
+def rule_visible(viewer: Viewer, rule: str) -> bool:
+    """`alert_visible` for a rule's text (one that no longer parses: the admin's alone)."""
+    from axtui.metrics.alerts.grammar import parse_rule
+
+    if viewer.admin:
+        return True
+    try:
+        return alert_visible(viewer, parse_rule(rule).filters)
+    except InvalidRequest:
+        return False
 
 
 def webhook_host(url: str | None) -> str | None:

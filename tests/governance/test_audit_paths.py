@@ -170,6 +170,33 @@ def test_each_api_write_path_is_audited_as_admin(admin_live: str) -> None:
     assert routing_change["after"]["routing"]["strategy"] == "cost"
 
 
+def test_a_routing_save_into_a_broken_config_names_the_file_but_not_its_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tomllib
+
+    from tests.server._live import LiveServer
+    from tests.server.conftest import fleet_settings
+
+    config = tmp_path / "somewhere" / "gateway.toml"  # AX_CONFIG: outside ax's own folders
+    config.parent.mkdir()
+    config.write_text("")
+    monkeypatch.setenv("AX_CONFIG", str(config))
+    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
+    server = LiveServer(fleet_settings()).start()
+    try:
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        routing = httpx.get(server.url + "/api/routing", headers=headers).json()
+        config.write_text("[routing\n")
+        r = httpx.put(server.url + "/api/routing", json={"routing": routing["routing"]}, headers=headers)
+        assert r.status_code == 400 and "gateway.toml" in r.text, r.text
+        assert str(config.parent) not in r.text, r.text
+        with pytest.raises(tomllib.TOMLDecodeError):
+            tomllib.loads(config.read_text())  # nothing was written
+    finally:
+        server.stop()
+
+
 def test_ax_audit_shows_what_each_change_changed() -> None:
     from axtui.cli.audit import changes_text
 

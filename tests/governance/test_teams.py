@@ -142,3 +142,13 @@ async def test_joining_or_leaving_a_team_applies_to_the_next_request_of_a_kept_k
         assert (await auth.caller(headers, None, model="gpt-4o", catalog=catalog)).team is None
     finally:
         store.close()
+
+
+def test_ax_call_for_a_teams_member_is_held_to_the_teams_budget() -> None:
+    assert run("teams", "create", "blue")[0] == 0
+    assert run("teams", "add-user", "blue", "nora")[0] == 0
+    assert run("cost", "budget", "set", "0.000001", "--scope", "team:blue", "--hard")[0] == 0
+    code, out, err = run("call", "Hello there", "--user", "nora", "--model", "gpt-4o-mini")
+    assert code != 0 and "team:blue" in err + out, (code, out, err)
+    # Someone outside the team is not.
+    assert run("call", "Hello there", "--user", "olga", "--model", "gpt-4o-mini")[0] == 0, "olga is in no team"

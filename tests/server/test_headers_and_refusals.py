@@ -172,20 +172,21 @@ def test_budget_refusal_is_402(scripted: tuple[LiveServer, ScriptedCache]) -> No
 
 
 def test_body_too_large_is_413(live: LiveServer, key: str) -> None:
-    big = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 5_000_000}]}
+    over = 32 * 1024 * 1024 + 1  # the default server.max_body_bytes (32 MiB, as Anthropic takes), and one byte
+    big = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * over}]}
     r = httpx.post(f"{live.url}/v1/chat/completions", json=big, headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
         yield b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "'
-        for _ in range(50):
-            yield b"y" * 100_000
+        for _ in range(over // 1_000_000 + 1):
+            yield b"y" * 1_000_000
         yield b'"}]}'
 
     json_key = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     r = httpx.post(f"{live.url}/v1/chat/completions", content=chunks(), headers=json_key)
     assert r.status_code == 413
-    r = httpx.put(f"{live.url}/api/budgets", content=b"x" * 5_000_000, headers=json_key)
+    r = httpx.put(f"{live.url}/api/budgets", content=b"x" * over, headers=json_key)
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
 
 

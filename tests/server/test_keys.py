@@ -100,6 +100,26 @@ def test_budget_becomes_a_hard_monthly_budget_of_the_key() -> None:
     assert budget.limit_nanos == 12_500_000_000
 
 
+def test_a_budget_raised_since_survives_a_change_of_the_keys_rate_limit_and_is_listed() -> None:
+    made = json.loads(run("keys", "create", "--user", "frank", "--budget", "0.000001", "--json")[1])
+    code, out, err = run("cost", "budget", "set", "1", "--scope", f"key:{made['id']}", "--period", "month", "--hard")
+    assert code == 0, err
+    code, out, err = run("keys", "update", made["id"], "--rpm", "30")
+    assert code == 0, err
+    assert "budget" not in out  # only the rate limit was applied
+    from axtui.cost.budgets import list_budgets
+
+    store = Store.open()
+    (budget,) = list_budgets(store)
+    store.close()
+    assert budget.limit_nanos == 1_000_000_000
+    (listed,) = json.loads(run("keys", "list", "--json")[1])
+    assert listed["budget_usd"] == "1" and listed["rpm"] == 30
+    # A budget given with the key itself is applied again.
+    assert run("keys", "update", made["id"], "--budget", "2")[0] == 0
+    assert json.loads(run("keys", "list", "--json")[1])[0]["budget_usd"] == "2"
+
+
 def test_trusted_flag_is_kept() -> None:
     _, out, _ = run("keys", "create", "--user", "app", "--trusted", "--json")
     assert json.loads(out)["trusted"] is True

@@ -181,3 +181,42 @@ def test_stream_events_about_other_tenants_are_not_sent() -> None:
     assert mine is not None and "delivery" not in mine and mine["scope"] == "user:carol"
     assert event_for(carol, "budget", budget("global")) is not None
     assert event_for(Viewer(admin=True), "budget", budget("user:alice"))["delivery"] == "failed"  # type: ignore[index]
+
+    from axtui.metrics.alerts.model import AlertEvent
+
+    def alert(labels: dict[str, str]) -> AlertEvent:
+        return AlertEvent(1, 0.0, 1, "r", "error_rate > 0", "warning", "firing", 1.0, "0", labels, "fired")
+
+    assert event_for(carol, "alert", alert({"user": "alice"})) is None
+    assert event_for(carol, "alert", alert({"key": "k_alice"})) is None
+    assert event_for(carol, "alert", alert({"user": "carol/bob", "model": "m"})) is not None  # her end user's
+    assert event_for(carol, "alert", alert({})) is not None
+
+
+def test_an_alert_about_another_user_is_not_shown_to_a_key(monkeypatch: pytest.MonkeyPatch, store: Store) -> None:
+    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
+    data = fleet_settings().model_dump()
+    data["alerts"] = {"interval_s": 0.2}
+    from axtui.config import Settings
+
+    server = LiveServer(Settings.model_validate(data)).start()
+    try:
+        url, admin = server.url, _auth(ADMIN)
+        alice, _ = create_key(store, "alice")
+        carol, _ = create_key(store, "carol")
+        for rule in ("error_rate >= 0 where user=alice", "error_rate > 0.5"):
+            assert httpx.post(f"{url}/api/alerts", json={"rule": rule}, headers=admin).status_code == 201
+        assert _chat(url, alice, "alice asks").status_code == 200
+        _until(lambda: "alice" in httpx.get(f"{url}/api/alerts/events", headers=admin).text, "alice's alert")
+        _until(lambda: any(a["rule"].endswith("user=alice") for a in httpx.get(
+            f"{url}/api/alerts", headers=admin).json()["active"]), "alice's alert active")
+        # alice reads her rule, its state and its events; carol reads only the rule that watches everyone.
+        assert "user=alice" in httpx.get(f"{url}/api/alerts", headers=_auth(alice)).text
+        assert "user=alice" in httpx.get(f"{url}/api/alerts/events", headers=_auth(alice)).text
+        for path in ("/api/alerts", "/api/alerts/events", "/api/metrics/realtime"):
+            answer = httpx.get(url + path, headers=_auth(carol))
+            assert answer.status_code == 200 and "alice" not in answer.text, (path, answer.text)
+        assert [r["rule"] for r in httpx.get(f"{url}/api/alerts", headers=_auth(carol)).json()["rules"]] == [
+            "error_rate > 0.5"]
+    finally:
+        server.stop()
