@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from typing import TYPE_CHECKING, Any, Literal
 
 from axtui.aio import cancel_and_wait
 from axtui.cache import AnswerCache
 from axtui.metrics.alerts.evaluator import AlertEvaluator
+from axtui.metrics.alerts.sources import MetricSources
 from axtui.metrics.live import LiveMetrics
 from axtui.metrics.prometheus import PrometheusMetrics
 from axtui.metrics.shared import SecondsHook, StoreFeed
@@ -167,7 +169,16 @@ def attach_monitoring(
         recorder.add_hook(hook)
     evaluator = None
     if alerts and store is not None:
-        evaluator = AlertEvaluator(store, live, settings, bus=gateway.bus, clock=clock)
+        shared = None
+        if source == "local" and hook is not None:
+            # Rules are measured on every process's calls (replicas, several `ax serve` on one file, `ax sim
+            # load` beside a server), read from the rollups they all write, just before each evaluation.
+            windows = LiveMetrics(settings.metrics.model_copy(update={"recent_calls": 0}), clock=clock,
+                                  source="store")
+            rescan_s = max(10, math.ceil(2 * settings.alerts.interval_s))  # polled once per evaluation
+            shared = StoreFeed(store, windows, clock=clock, rescan_s=rescan_s)
+        sources = MetricSources(live, store, settings, shared=shared)
+        evaluator = AlertEvaluator(store, live, settings, bus=gateway.bus, clock=clock, sources=sources)
         evaluator.start()
     prom = None
     if prometheus:

@@ -141,12 +141,16 @@ class StoreFeed:
         self._seen: dict[int, int] = {}
         self._last_call_id: int | None = None
         self._primed = False
+        self._polled_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     def poll(self) -> int:
         """Read new rollup rows and calls into the windows (blocking); returns rows read."""
         now = self.clock.now()
-        since = int(now) - (self.live.config.window_s if not self._primed else self.rescan_s)
+        oldest = int(now) - self.live.config.window_s
+        # Since a little before the last poll, however long ago it was (a busy loop, a slow evaluation).
+        since = oldest if not self._primed else max(oldest, int(self._polled_at) - self.rescan_s)
+        self._polled_at = now
         with self.store.connect() as conn:
             rows = conn.execute(select(SECONDS).where(SECONDS.c.sec >= since).order_by(SECONDS.c.id)).all()
             calls = self._new_calls(conn)

@@ -78,9 +78,9 @@ def apply_key_limits(
         from axtui.cost.budgets import Scope, set_budget
 
         assert zone is not None
-        budget, _ = set_budget(store, Scope("key", info.id), BUDGET_PERIOD, info.budget_nanos, hard=True,
+        stored, _ = set_budget(store, Scope("key", info.id), BUDGET_PERIOD, info.budget_nanos, hard=True,
                                now=clock.now(), tz=zone)
-        lines.append(f"budget #{budget.id}: {format_usd(info.budget_nanos, nanos=True)} per {BUDGET_PERIOD} "
+        lines.append(f"budget #{stored.id}: {format_usd(info.budget_nanos, nanos=True)} per {BUDGET_PERIOD} "
                      f"for key {info.id} (hard)")
     return lines
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -124,5 +125,30 @@ async def test_a_store_sourced_view_sees_another_process_calls() -> None:
     # Without an evaluator of its own, it shows the rules another worker fired.
     await until(lambda: [a.rule_id for a in shared.snapshot().alerts] == [rule.id])
     for gw in (viewer, a, b):
+        await gw.aclose()
+    store.close()
+
+
+async def test_processes_sharing_a_store_measure_a_rule_alike_so_it_does_not_flap() -> None:
+    """Replicas (or `ax sim load` beside `ax serve`) each evaluate the rules: on every process's calls, not their own.
+
+    Measured on its own calls, the idle one took back every transition of the busy one (pending, cancelled,
+    pending…), so a rule with ``for`` never fired and the event log filled with noise.
+    """
+    clock = FakeClock()
+    settings = Settings(alerts=AlertsConfig(interval_s=0.05))
+    store = Store.open()
+    busy = await build_gateway(settings, store=store, clock=clock)
+    idle = await build_gateway(settings, store=store, clock=clock)
+    add_rule(store, "requests >= 3 for 30m", now=clock.now())
+    attach_monitoring(busy)
+    attach_monitoring(idle)
+    for i in range(4):
+        await busy.call(ChatRequest(model="fast", messages=[{"role": "user", "content": f"busy {i}"}]),  # type: ignore[list-item]
+                        Caller(user="u"))
+    await until(lambda: any(e.kind == "pending" for e in list_events(store)))
+    await asyncio.sleep(1.0)  # each evaluator runs about twenty times meanwhile
+    assert [e.kind for e in list_events(store)] == ["pending"]
+    for gw in (busy, idle):
         await gw.aclose()
     store.close()

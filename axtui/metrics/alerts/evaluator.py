@@ -172,6 +172,11 @@ class AlertEvaluator:
             if rule is not None and info.enabled:
                 todo.append((info, rule))
         self._sync_watches([r for _, r in todo])
+        if self.sources.shared is not None and any(self.sources.is_live(r) for _, r in todo):
+            try:
+                await asyncio.to_thread(self.sources.refresh)
+            except Exception as exc:  # the store may be busy: measure on what was read before
+                log.warning("alerts: reading the shared live metrics failed (will retry): %s", exc)
         slow = [(i, r) for i, r in todo if not self.sources.is_live(r)]
         slow_values = await asyncio.to_thread(self._slow_values, slow, now) if slow else {}
         changes: list[tuple[RuleInfo, AlertRule, Transition]] = []

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from axtui.config import Settings
 from axtui.metrics.alerts.grammar import AlertRule
 from axtui.metrics.live import LiveMetrics
+from axtui.metrics.shared import StoreFeed
 from axtui.metrics.snapshot import Stats
 from axtui.money import nanos_to_usd
 from axtui.store import Store
@@ -80,6 +81,10 @@ class MetricSources:
         settings: evaluation window, refresh interval, budget time zone.
         budget_reader: ``fn(store, filters, now, tz) -> percent | None``;
             the default reads the cost subsystem's budget status.
+        shared: windows of every process's calls, filled from the store's per-second rollups (`refresh`),
+            when ``live`` holds this process's alone: live rules are read from them, so every process that
+            shares the store measures a rule alike (one process's calls, or none, would move it back and
+            forth). Rules filtering on two dimensions or more, which rollups do not hold, read ``live``.
     """
 
     def __init__(
@@ -89,8 +94,10 @@ class MetricSources:
         settings: Settings,
         *,
         budget_reader: Callable[[Store, dict[str, str], float, str], float | None] | None = None,
+        shared: StoreFeed | None = None,
     ) -> None:
         self.live_metrics = live
+        self.shared = shared
         self.store = store
         self.settings = settings
         self.budget_reader = budget_reader or read_budget_used_pct
@@ -101,9 +108,15 @@ class MetricSources:
         """Whether the rule reads the live windows (cheap, fine on the event loop)."""
         return rule.spec.source == "live"
 
+    def refresh(self) -> None:
+        """Read the store's new rollups into the shared windows (blocking: run it off the loop)."""
+        if self.shared is not None:
+            self.shared.poll()
+
     def current(self, rule: AlertRule) -> float | Decimal | None:
         """The value of a live rule over the evaluation window."""
-        stats = self.live_metrics.stats(rule.filters or None, self.settings.alerts.window_s)
+        live = self.shared.live if self.shared is not None and len(rule.where) < 2 else self.live_metrics
+        stats = live.stats(rule.filters or None, self.settings.alerts.window_s)
         return live_value(rule, stats)
 
     def slow(self, rule: AlertRule, now: float) -> Decimal | float | None:
