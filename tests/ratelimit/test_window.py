@@ -42,8 +42,11 @@ def most_in_any_window(admitted: list[tuple[float, int]], width: float) -> int:
 def test_the_moving_window_never_admits_more_than_its_limit_in_any_window(
     limit: int, period: float, traffic: list[tuple[float, int]]
 ) -> None:
-    admitted = run(MovingWindow(limit, period), traffic)
-    assert most_in_any_window(admitted, period) <= limit
+    engine = MovingWindow(limit, period)
+    admitted = run(engine, traffic)
+    # Clock readings a period apart may differ by a rounding error (the second test needs that slack): a
+    # window is measured as the limiter measures it, shorter by its tolerance (at most a microsecond).
+    assert most_in_any_window(admitted, period - engine.tolerance) <= limit
 
 
 @settings(max_examples=300, deadline=None)
