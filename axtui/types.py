@@ -112,6 +112,8 @@ class NativeRequest:
     names it): such a request is refused by providers that do not speak
     ``api``. ``keyed`` is what the cache keys on beyond the translation, so a
     native request never shares an entry with a chat one that reads the same.
+    ``headers`` are the client's headers of that API that go upstream with
+    ``body`` (Anthropic's ``anthropic-beta``).
     """
 
     api: str
@@ -119,6 +121,7 @@ class NativeRequest:
     keyed: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
     param: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class ChatRequest(BaseModel):
@@ -159,7 +162,7 @@ class ChatRequest(BaseModel):
 
     @property
     def native(self) -> NativeRequest | None:
-        """The request as sent in a provider's own API (the Responses API), if it came so."""
+        """The request as sent in a provider's own API (the Responses or Messages API), if it came so."""
         return self._native
 
     def with_native(self, native: NativeRequest) -> ChatRequest:
@@ -294,6 +297,8 @@ class ChatResponse:
     logprobs: dict[str, Any] | None = None
     #: The whole answer in the provider's own API, when the request went upstream natively (`NativeRequest`).
     native: dict[str, Any] | None = None
+    #: The stop sequence that ended the answer, when the provider says which (Anthropic does; OpenAI does not).
+    stop_sequence: str | None = None
 
 
 @dataclass(slots=True)
@@ -324,6 +329,8 @@ class Chunk:
     native_events: list[dict[str, Any]] | None = None
     #: The whole native answer: on the last chunk of a native stream, the first of a replayed one.
     native: dict[str, Any] | None = None
+    #: On the chunk with the finish reason: the stop sequence that ended the answer, when the provider says which.
+    stop_sequence: str | None = None
 
 
 class Thinking:

@@ -83,6 +83,7 @@ def copy_response(response: ChatResponse) -> ChatResponse:
         reasoning=response.reasoning,
         thinking_blocks=copy.deepcopy(response.thinking_blocks) if response.thinking_blocks else None,
         native=copy.deepcopy(response.native) if response.native is not None else None,
+        stop_sequence=response.stop_sequence,
     )
 
 
@@ -99,6 +100,7 @@ def encode_response(response: ChatResponse) -> bytes:
         "reasoning": response.reasoning,
         "thinking_blocks": response.thinking_blocks,
         "native": response.native,
+        "stop_sequence": response.stop_sequence,
         "usage": {f: getattr(u, f) for f in _USAGE_FIELDS},
     }
     return zlib.compress(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(), 6)
@@ -124,6 +126,7 @@ def decode_response(blob: bytes) -> ChatResponse:
             reasoning=str(data.get("reasoning") or ""),
             thinking_blocks=data.get("thinking_blocks"),
             native=data.get("native"),
+            stop_sequence=str(data["stop_sequence"]) if data.get("stop_sequence") is not None else None,
         )
     except (zlib.error, ValueError, KeyError, TypeError) as exc:
         raise CorruptEntry(f"cached answer does not decode: {exc}") from None

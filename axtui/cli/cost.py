@@ -27,12 +27,12 @@ from axtui.cli._cost_common import die, escape, fmt_tokens, fmt_when, load, pars
 from axtui.cli._cost_whatif import whatif
 from axtui.money import format_usd
 
-__all__ = ["cost"]
+__all__ = ["BREAKDOWN_BY", "cost"]
 
 
 @click.group()
 def cost() -> None:
-    """Spending: summaries, breakdowns, estimates, budgets, prices.
+    """Spending: summary, breakdown, estimate, whatif, budget, alerts, prices.
 
     Every call is priced from the usage its provider reported; reports read
     rollups kept as calls are recorded, so they answer at once over
@@ -131,16 +131,10 @@ def summary(hours: float | None, since: str | None, as_json: bool) -> None:
 # -- breakdown -----------------------------------------------------------------------------
 
 
-@cost.command()
-@click.option("--provider", default=None, help="Only this provider's calls.")
-@click.option("--by", "by", type=click.Choice(["provider", "model", "user", "key", "team", "tag", "day", "week", "month"]),
-              default="provider", show_default=True, help="What to group by.")
-@click.option("--since", default="30d", show_default=True, help="Start: 24h, 7d, today, 2026-11-01, …")
-@click.option("--until", default="now", show_default=True, help="End: now, yesterday, 2026-11-27T12:00, …")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
-@handle_errors
-def breakdown(provider: str | None, by: str, since: str, until: str, as_json: bool) -> None:
-    """Spend grouped by provider, model, user, key, tag, day, week or month.
+#: What ``--by`` takes: `axtui.cost.reports.BREAKDOWNS`, named here so that ``--help`` need not load the store.
+BREAKDOWN_BY: tuple[str, ...] = ("provider", "model", "user", "key", "team", "tag", "day", "week", "month")
+
+_BREAKDOWN_HELP = f"""Spend grouped by {", ".join(BREAKDOWN_BY[:-1])} or {BREAKDOWN_BY[-1]}.
 
     The rows add up exactly to the total. Times are whole minutes in the
     configured time zone (budgets.timezone).
@@ -151,6 +145,18 @@ def breakdown(provider: str | None, by: str, since: str, until: str, as_json: bo
       ax cost breakdown --by user --provider openai --since 7d
       ax cost breakdown --by day --since 2026-11-01 --json
     """
+
+
+@cost.command(help=_BREAKDOWN_HELP)
+@click.option("--provider", default=None, help="Only this provider's calls.")
+@click.option("--by", "by", type=click.Choice(BREAKDOWN_BY), default="provider", show_default=True,
+              help="What to group by.")
+@click.option("--since", default="30d", show_default=True, help="Start: 24h, 7d, today, 2026-11-01, …")
+@click.option("--until", default="now", show_default=True, help="End: now, yesterday, 2026-11-27T12:00, …")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (money as exact decimal strings).")
+@handle_errors
+def breakdown(provider: str | None, by: str, since: str, until: str, as_json: bool) -> None:
+    """Print spend grouped by ``by`` (the help the user sees is `_BREAKDOWN_HELP`)."""
     from axtui.cost.reports import breakdown as make_breakdown
 
     settings = load()
@@ -226,7 +232,7 @@ def estimate(model: str, input_tokens: int, output_tokens: int, cached_input: in
     from axtui.cost.calculator import itemize, money
     from axtui.cost.sheet import PriceSheet
     from axtui.engine.compose import build_catalog
-    from axtui.errors import UnknownModel
+    from axtui.errors import InvalidRequest, UnknownModel
     from axtui.types import Usage
 
     if cached_input + cache_write > input_tokens:
@@ -242,7 +248,7 @@ def estimate(model: str, input_tokens: int, output_tokens: int, cached_input: in
     usage = Usage(input_tokens, output_tokens, cached_input, cache_write, cache_write_1h, reasoning)
     try:
         targets = [(d.id, sheet.lookup(d)) for d in build_catalog(settings).resolve(model)]
-    except UnknownModel:
+    except (UnknownModel, InvalidRequest):  # InvalidRequest: an embedding model, priced by its name
         targets = [(model, sheet.price_for(model))]
     priced = [(name, p) for name, p in targets if p is not None]
     if not priced:

@@ -163,7 +163,8 @@ def replay(response: ChatResponse, request_id: str) -> list[Chunk]:
     chunks += [Chunk(delta=text[i : i + step], id=request_id, model=response.model) for i in range(0, len(text), step)]
     if response.tool_calls:
         chunks.append(Chunk(tool_calls=response.tool_calls, id=request_id, model=response.model))
-    chunks.append(Chunk(finish_reason=response.finish_reason, id=request_id, model=response.model))
+    chunks.append(Chunk(finish_reason=response.finish_reason, stop_sequence=response.stop_sequence, id=request_id,
+                        model=response.model))
     chunks.append(Chunk(usage=response.usage, id=request_id, model=response.model))
     chunks[0].native = response.native
     return chunks

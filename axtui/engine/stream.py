@@ -209,6 +209,7 @@ class _Served:
         self.first_at: float | None = None
         self.native: dict[str, Any] | None = None
         self.thinking = Thinking()
+        self.stop_sequence: str | None = None
 
     @property
     def ttft_ms(self) -> float:
@@ -224,6 +225,7 @@ class _Served:
             self.usage = chunk.usage
         if chunk.finish_reason:
             self.finish = chunk.finish_reason
+            self.stop_sequence = chunk.stop_sequence
         if chunk.native is not None:
             self.native = chunk.native
         self.parts.append(chunk.delta)
@@ -255,4 +257,5 @@ class _Served:
             native=self.native,
             reasoning=self.thinking.text,
             thinking_blocks=self.thinking.blocks or None,
+            stop_sequence=self.stop_sequence,
         )

@@ -163,18 +163,20 @@ class HTTPProvider(Provider):
         return data
 
     async def _request(
-        self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None
+        self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """One JSON exchange; errors are converted into the `ProviderError` tree."""
-        headers = self.auth_headers()
+        """One JSON exchange, ``headers`` sent beside the provider's own; errors are converted into the
+        `ProviderError` tree."""
+        sent = {**self.auth_headers(), **(headers or {})}
         body = None
         if payload is not None:
             body = _dumps(payload)
-            headers = {**headers, **_JSON_HEADERS}
+            sent = {**sent, **_JSON_HEADERS}
         if (trace := outbound_headers()) is not None:
-            headers = {**headers, **trace}
+            sent = {**sent, **trace}
         try:
-            reply = await self.exchange.request(method, path, body=body, params=params, headers=headers)
+            reply = await self.exchange.request(method, path, body=body, params=params, headers=sent)
         except TransportFailure as failure:
             raise self._transport_error(failure) from failure
         learn_limits(self.upstream_limits, reply.headers, self.clock.now())
@@ -184,17 +186,19 @@ class HTTPProvider(Provider):
 
     @contextlib.asynccontextmanager
     async def _open_stream(
-        self, path: str, payload: Any, *, params: Mapping[str, str] | None = None
+        self, path: str, payload: Any, *, params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[AsyncIterator[SSEEvent]]:
-        """A streamed POST whose events are yielded; the response always closes.
+        """A streamed POST (``headers`` sent beside the provider's own) whose events are yielded; the
+        response always closes.
 
         Failures before the answer and failures while reading it map to
         different errors. Leaving the block early (a consumer that stops
         iterating) closes the response, and so the upstream call.
         """
-        headers = {**self.auth_headers(), **_JSON_HEADERS, **(outbound_headers() or {})}
+        sent = {**self.auth_headers(), **(headers or {}), **_JSON_HEADERS, **(outbound_headers() or {})}
         try:
-            reply = await self.exchange.open_stream(path, body=_dumps(payload), params=params, headers=headers)
+            reply = await self.exchange.open_stream(path, body=_dumps(payload), params=params, headers=sent)
         except TransportFailure as failure:
             raise self._transport_error(failure) from failure
         try:

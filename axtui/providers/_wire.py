@@ -54,6 +54,7 @@ __all__ = [
     "parse_retry_after",
     "redact",
     "refuse_choices_and_logprobs",
+    "refuse_json_object",
 ]
 
 #: OpenAI parameters other providers reject; dropped when a request that
@@ -93,6 +94,25 @@ def refuse_choices_and_logprobs(request: ChatRequest, provider: str, kind: str) 
                 param=param,
                 provider=provider,
             )
+
+
+def refuse_json_object(request: ChatRequest, provider: str, kind: str) -> None:
+    """Refuse ``response_format: {"type": "json_object"}`` at a provider whose API has only JSON schemas.
+
+    Dropping it would answer prose to a client that parses JSON; refused,
+    the call moves on to a deployment with JSON mode, as for ``n > 1``.
+
+    Raises:
+        UnsupportedParameter: the request asks for ``json_object``; the message says what to send instead.
+    """
+    if (request.response_format or {}).get("type") == "json_object":
+        raise UnsupportedParameter(
+            f"response_format json_object is not supported by provider {provider!r} ({kind}): its API has no JSON "
+            f"mode, only JSON schemas; send response_format {{\"type\": \"json_schema\", \"json_schema\": "
+            f"{{\"name\": ..., \"schema\": ...}}}} or ask a model served by a provider with JSON mode",
+            param="response_format",
+            provider=provider,
+        )
 
 
 # --- server-sent events -------------------------------------------------------

@@ -3,7 +3,11 @@
 Requests are converted: system and developer messages become the top-level
 ``system``; assistant tool calls become ``tool_use`` blocks and tool
 messages ``tool_result`` blocks; ``image_url`` parts become ``image``
-blocks; ``max_tokens`` (required here) defaults to 4096.
+blocks; ``max_tokens`` (required here) defaults to 4096. A request that
+came through ax's own Messages API (``/v1/messages``) is not converted:
+the client's body goes upstream as it was sent, with the deployment's
+model and the client's ``anthropic-beta`` header (see
+`axtui.types.NativeRequest`).
 
 Usage: Anthropic's ``input_tokens`` leaves out the tokens read from and
 written to the prompt cache, which it reports beside it. ax's
@@ -20,15 +24,44 @@ from typing import Any, ClassVar
 
 from axtui.errors import InvalidRequest, ProviderBadRequest
 from axtui.providers._http import HTTPProvider
-from axtui.providers._wire import OPENAI_ONLY_PARAMS, refuse_choices_and_logprobs
+from axtui.providers._wire import (
+    OPENAI_ONLY_PARAMS,
+    UnsupportedParameter,
+    refuse_choices_and_logprobs,
+    refuse_json_object,
+)
 from axtui.providers.reasoning import anthropic_budget
-from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage, token_count
+from axtui.types import (
+    ChatRequest,
+    ChatResponse,
+    Chunk,
+    Deployment,
+    EmbeddingResponse,
+    Message,
+    NativeRequest,
+    Usage,
+    token_count,
+)
 
-__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicProvider", "anthropic_usage", "anthropic_usage_body", "messages_body"]
+__all__ = [
+    "BETA_HEADER",
+    "DEFAULT_MAX_TOKENS",
+    "MESSAGES_API",
+    "AnthropicProvider",
+    "anthropic_usage",
+    "anthropic_usage_body",
+    "messages_body",
+    "native_messages_body",
+]
 
 #: Anthropic requires max_tokens; this is sent when the caller set none.
 DEFAULT_MAX_TOKENS = 4096
 ANTHROPIC_VERSION = "2023-06-01"
+
+#: The `NativeRequest` API name of a request that came through ax's Messages API.
+MESSAGES_API = "messages"
+#: The header that switches on Anthropic's beta features, which a Messages client's request keeps upstream.
+BETA_HEADER = "anthropic-beta"
 
 #: The fields of a Messages body that count_tokens takes.
 _COUNTED = frozenset(("model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"))
@@ -201,14 +234,19 @@ def messages_body(request: ChatRequest, deployment: Deployment, *, stream: bool)
     """The JSON body of a Messages API call for an OpenAI-shaped request.
 
     Raises:
-        UnsupportedParameter: ``n > 1``, ``logprobs`` or ``top_logprobs``, which Anthropic lacks.
+        UnsupportedParameter: ``n > 1``, ``logprobs``, ``top_logprobs`` or a ``json_object``
+            response format, which Anthropic lacks (a ``json_schema`` one becomes ``output_config``).
     """
     refuse_choices_and_logprobs(request, deployment.provider, "Anthropic")
     system, messages = _convert_messages(request.messages)
     limit = request.output_limit or min(DEFAULT_MAX_TOKENS, deployment.max_output or DEFAULT_MAX_TOKENS)
     body: dict[str, Any] = {"model": deployment.upstream_model, "max_tokens": limit, "messages": messages}
     extras = request.passthrough()
-    budget = None if "thinking" in extras else anthropic_budget(request.reasoning_effort)
+    # A chat client that sent its tool turn back without the thinking it began with (role, content and
+    # tool_calls only, as most frameworks keep a message) cannot have thinking now: Anthropic would refuse
+    # the turn. Its reasoning_effort is left out for this call, which is answered without thinking.
+    effort = None if _tool_turn_without_thinking(messages) else request.reasoning_effort
+    budget = None if "thinking" in extras else anthropic_budget(effort)
     if budget is not None:
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if limit <= budget:
@@ -229,8 +267,11 @@ def messages_body(request: ChatRequest, deployment: Deployment, *, stream: bool)
         body["tools"] = _tools(request.tools)
         choice = _tool_choice(request.tool_choice, extras.get("parallel_tool_calls"))
         if choice:
+            if thinking and choice.get("type") in ("any", "tool"):
+                raise _forced_tool_with_thinking(choice, deployment, by_effort=budget is not None)
             body["tool_choice"] = choice
     fmt = request.response_format or {}
+    refuse_json_object(request, deployment.provider, "Anthropic")
     if fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), Mapping):
         schema = fmt["json_schema"].get("schema") or {}
         body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
@@ -241,6 +282,38 @@ def messages_body(request: ChatRequest, deployment: Deployment, *, stream: bool)
     body.update({k: v for k, v in extras.items() if k not in OPENAI_ONLY_PARAMS})
     if thinking:
         body.pop("top_k", None)
+    return body
+
+
+def _tool_turn_without_thinking(turns: list[dict[str, Any]]) -> bool:
+    """Whether the last assistant turn calls a tool but does not begin with its thinking."""
+    for turn in reversed(turns):
+        if turn["role"] == "assistant":
+            blocks = turn["content"]
+            return bool(blocks) and blocks[0].get("type") not in ("thinking", "redacted_thinking") and any(
+                b.get("type") == "tool_use" for b in blocks)
+    return False
+
+
+def _forced_tool_with_thinking(choice: Mapping[str, Any], deployment: Deployment, *,
+                               by_effort: bool) -> UnsupportedParameter:
+    """The refusal of a forced tool choice beside thinking, which Anthropic's API refuses too."""
+    forced = f"naming function {choice.get('name')!r}" if choice.get("type") == "tool" else '"required"'
+    by = "reasoning_effort, or reasoning.effort on /v1/responses" if by_effort else "the request's thinking field"
+    return UnsupportedParameter(
+        f"tool_choice {forced} cannot be combined with thinking (set by {by}) at deployment {deployment.id!r}: "
+        f"with extended thinking Anthropic takes only tool_choice \"auto\" or \"none\". Send tool_choice "
+        f"\"auto\" (the model may still call a tool), or leave the thinking out to force the call",
+        param="tool_choice", provider=deployment.provider)
+
+
+def native_messages_body(native: NativeRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
+    """A Messages client's own body for ``deployment``: its model, streamed or not as the call is."""
+    body = {**native.body, "model": deployment.upstream_model}
+    if stream:
+        body["stream"] = True
+    else:
+        body.pop("stream", None)
     return body
 
 
@@ -274,9 +347,28 @@ class AnthropicProvider(HTTPProvider):
             headers["anthropic-version"] = ANTHROPIC_VERSION
         return headers
 
+    def speaks(self, api: str) -> bool:
+        """Anthropic's Messages API: a ``/v1/messages`` request goes upstream as its client sent it."""
+        return api == MESSAGES_API
+
+    def _call(self, request: ChatRequest, deployment: Deployment, *,
+              stream: bool) -> tuple[dict[str, Any], dict[str, str]]:
+        """The body and extra headers of a Messages call: the client's own for a Messages client, else converted.
+
+        A Messages client's ``anthropic-beta`` goes with its body, after any the provider's config sets.
+        """
+        native = request.native
+        if native is None or native.api != MESSAGES_API:
+            return messages_body(request, deployment, stream=stream), {}
+        betas = [v for k, v in self.config.headers.items() if k.lower() == BETA_HEADER]
+        betas += [v for k, v in native.headers.items() if k.lower() == BETA_HEADER]
+        headers = {BETA_HEADER: ",".join(dict.fromkeys(betas))} if betas else {}
+        return native_messages_body(native, deployment, stream=stream), headers
+
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
         """One complete answer from ``POST /messages``."""
-        data = await self._request("POST", "/messages", payload=messages_body(request, deployment, stream=False))
+        body, headers = self._call(request, deployment, stream=False)
+        data = await self._request("POST", "/messages", payload=body, headers=headers)
         try:
             blocks = data["content"]
             text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
@@ -286,6 +378,7 @@ class AnthropicProvider(HTTPProvider):
         except (KeyError, TypeError, AttributeError) as exc:
             raise self._malformed("a message", exc) from None
         stop = str(data.get("stop_reason") or "end_turn")
+        sequence = data.get("stop_sequence")
         return ChatResponse(
             content=text,
             model=str(data.get("model") or deployment.upstream_model),
@@ -296,6 +389,7 @@ class AnthropicProvider(HTTPProvider):
             provider=self.name,
             reasoning="".join(str(b.get("thinking", "")) for b in thinking),
             thinking_blocks=thinking or None,
+            stop_sequence=str(sequence) if stop == "stop_sequence" and sequence is not None else None,
         )
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
@@ -311,11 +405,11 @@ class AnthropicProvider(HTTPProvider):
             StreamInterrupted: the stream ended before ``message_stop``.
             ProviderServerError: an ``overloaded_error`` (or other error event) arrived.
         """
-        body = messages_body(request, deployment, stream=True)
+        body, headers = self._call(request, deployment, stream=True)
         model, ident = deployment.upstream_model, ""
         usage: dict[str, Any] = {}
         tool_index: dict[int, int] = {}  # content block index -> tool call index
-        async with self._open_stream("/messages", body) as events:
+        async with self._open_stream("/messages", body, headers=headers) as events:
             async for event in events:
                 data = self._event_json(event)
                 kind = data.get("type") or event.event
@@ -350,11 +444,14 @@ class AnthropicProvider(HTTPProvider):
                                 fragment = {"index": position, "function": {"arguments": str(delta["partial_json"])}}
                                 yield Chunk(tool_calls=[fragment], model=model, id=ident)
                     elif kind == "message_delta":
-                        stop = (data.get("delta") or {}).get("stop_reason")
+                        delta = data.get("delta") or {}
+                        stop, sequence = delta.get("stop_reason"), delta.get("stop_sequence")
                         # message_delta's usage is cumulative; it overrides message_start's.
                         usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
                         if stop:
-                            yield Chunk(finish_reason=_FINISH.get(str(stop), "stop"), model=model, id=ident)
+                            matched = str(sequence) if stop == "stop_sequence" and sequence is not None else None
+                            yield Chunk(finish_reason=_FINISH.get(str(stop), "stop"), stop_sequence=matched,
+                                        model=model, id=ident)
                         yield Chunk(usage=anthropic_usage(usage), model=model, id=ident)
                     elif kind == "message_stop":
                         return
@@ -366,9 +463,9 @@ class AnthropicProvider(HTTPProvider):
 
     async def count_tokens(self, request: ChatRequest, deployment: Deployment) -> int | None:
         """Anthropic's own count from ``POST /messages/count_tokens`` (free, not billed)."""
-        body = messages_body(request, deployment, stream=False)
+        body, headers = self._call(request, deployment, stream=False)
         payload = {k: v for k, v in body.items() if k in _COUNTED}
-        data = await self._request("POST", "/messages/count_tokens", payload=payload)
+        data = await self._request("POST", "/messages/count_tokens", payload=payload, headers=headers)
         try:
             return int(data["input_tokens"])
         except (KeyError, TypeError, ValueError) as exc:

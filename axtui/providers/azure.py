@@ -160,21 +160,23 @@ class AzureProvider(OpenAIProvider):
         return path, payload, {**(params or {}), "api-version": self.api_version}
 
     async def _request(
-        self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None
+        self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """One exchange at the deployment's (or the resource's) path, with ``api-version``."""
         await self._authenticate()
         path, payload, query = self._route(path, payload, params)
-        return await super()._request(method, path, payload=payload, params=query)
+        return await super()._request(method, path, payload=payload, params=query, headers=headers)
 
     @contextlib.asynccontextmanager
     async def _open_stream(
-        self, path: str, payload: Any, *, params: Mapping[str, str] | None = None
+        self, path: str, payload: Any, *, params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[AsyncIterator[SSEEvent]]:
         """A streamed call at the deployment's path, a token fetched first when one is needed."""
         await self._authenticate()
         path, payload, query = self._route(path, payload, params)
-        async with super()._open_stream(path, payload, params=query) as events:
+        async with super()._open_stream(path, payload, params=query, headers=headers) as events:
             yield events
 
     def _status_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:

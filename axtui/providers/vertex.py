@@ -194,21 +194,23 @@ class _ClaudeOnVertex(AnthropicProvider):
         return self._at.model_path("anthropic", str(payload.get("model", "")), method), body
 
     async def _request(
-        self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None
+        self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """``POST …/publishers/anthropic/models/{model}:rawPredict``."""
         await self._at.token()
         path, body = self._vertex(path, payload, stream=False)
-        return await super()._request(method, path, payload=body, params=params)
+        return await super()._request(method, path, payload=body, params=params, headers=headers)
 
     @contextlib.asynccontextmanager
     async def _open_stream(
-        self, path: str, payload: Any, *, params: Mapping[str, str] | None = None
+        self, path: str, payload: Any, *, params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[AsyncIterator[SSEEvent]]:
         """``POST …/publishers/anthropic/models/{model}:streamRawPredict``."""
         await self._at.token()
         path, body = self._vertex(path, payload, stream=True)
-        async with super()._open_stream(path, body, params=params) as events:
+        async with super()._open_stream(path, body, params=params, headers=headers) as events:
             yield events
 
 
@@ -253,19 +255,21 @@ class VertexProvider(GeminiProvider):
         return self._at.model_path("google", model, method)
 
     async def _request(
-        self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None
+        self, method: str, path: str, *, payload: Any = None, params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """One exchange at the project's model path, with a fresh token."""
         await self._at.token()
-        return await super()._request(method, self._route(path), payload=payload, params=params)
+        return await super()._request(method, self._route(path), payload=payload, params=params, headers=headers)
 
     @contextlib.asynccontextmanager
     async def _open_stream(
-        self, path: str, payload: Any, *, params: Mapping[str, str] | None = None
+        self, path: str, payload: Any, *, params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> AsyncIterator[AsyncIterator[SSEEvent]]:
         """A streamed call at the project's model path, with a fresh token."""
         await self._at.token()
-        async with super()._open_stream(self._route(path), payload, params=params) as events:
+        async with super()._open_stream(self._route(path), payload, params=params, headers=headers) as events:
             yield events
 
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from axtui.errors import UnknownModel
+from axtui.errors import InvalidRequest, UnknownModel
 from axtui.ports import Attempt, RoutePlan
 from axtui.types import Caller, ChatRequest, Deployment
 
@@ -76,6 +76,7 @@ class Catalog:
 
         Raises:
             UnknownModel: nothing serves ``name``; the error lists what does.
+            InvalidRequest: ``name`` is an embedding model (a 400 that says to use ``/v1/embeddings``).
         """
         if name in self._by_model:
             return list(self._by_model[name])
@@ -88,6 +89,11 @@ class Catalog:
         dep = self._by_id.get(name)
         if dep is not None:
             return [dep]
+        if name in self._embedding:
+            chat = ", ".join(sorted(set(self._by_model) | set(self.aliases))) or "(none)"
+            raise InvalidRequest(
+                f"model {name!r} is an embedding model: it makes embeddings, not chat answers; call POST "
+                f"/v1/embeddings with it, or ask a chat model (chat models served here: {chat})", param="model")
         error = UnknownModel(name, self.names())
         if name in self.aliases:
             # The name is served in form only: say which of its models are missing.

@@ -432,7 +432,7 @@ def check_references(routing: RoutingConfig, catalog: Catalog) -> list[str]:
     def known(name: str) -> bool:
         try:
             catalog.resolve(name)
-        except UnknownModel:
+        except (UnknownModel, InvalidRequest):  # InvalidRequest: an embedding model, which chat cannot route to
             return False
         return True
 

@@ -1,15 +1,24 @@
 """Anthropic's Messages API on ``/v1/messages``, for Claude SDK users.
 
-A Messages request becomes ax's OpenAI-shaped `ChatRequest` (``system``
-becomes a system message, ``tool_use`` blocks tool calls, ``tool_result``
-blocks tool messages, images ``image_url`` parts, ``metadata.user_id`` the
-``user``; ``thinking`` and ``redacted_thinking`` blocks stay on their turn,
-signatures intact, and go back to Anthropic as they came); parameters ax
-does not name (``top_k``, ``thinking``…) pass through to the provider.
+A Messages request goes to an Anthropic deployment as the client sent it
+(its blocks in their order, ``cache_control``, ``is_error``, images in tool
+results, server tools, the ``anthropic-beta`` header), with the
+deployment's model: it carries its own body beside its chat translation
+(`axtui.types.NativeRequest`, API ``messages``), as a Responses request
+does for OpenAI. Every other provider is served the translation, ax's
+OpenAI-shaped `ChatRequest` (``system`` becomes a system message,
+``tool_use`` blocks tool calls, ``tool_result`` blocks tool messages, an
+``is_error`` result text that says so, images ``image_url`` parts,
+``metadata.user_id`` the ``user``; ``thinking`` and ``redacted_thinking``
+blocks stay on their turn, signatures intact); parameters ax does not name
+(``top_k``, ``thinking``…) pass through. What the translation cannot carry
+(a block of another type, a server tool, an image in a tool result) is
+refused there with a 400 naming the field, never left out.
 The answer's thinking comes back as ``thinking`` blocks, streamed with
-``thinking_delta`` and ``signature_delta``. The answer goes back as a Messages ``message``,
-or as its event stream (``message_start``, ``content_block_*``,
-``message_delta``, ``message_stop``).
+``thinking_delta`` and ``signature_delta``; the stop sequence that ended
+it, when the provider says which (Anthropic does), as ``stop_reason:
+"stop_sequence"`` and ``stop_sequence``. The answer goes back as a
+Messages ``message``, or as its event stream (`axtui.server.anthropic_stream`).
 
 Usage: Anthropic's ``input_tokens`` leaves out the prompt tokens read from
 or written to its cache, which it reports beside it; ax's counts them in,
@@ -19,23 +28,29 @@ so they are taken out again here.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError
-from pydantic_core import to_json
 
 from axtui.errors import InvalidRequest
-from axtui.providers.anthropic import anthropic_usage_body
+from axtui.providers.anthropic import BETA_HEADER, MESSAGES_API, anthropic_usage_body
 from axtui.server.errors import invalid_from_validation
-from axtui.types import ChatRequest, ChatResponse, Chunk, Message, Usage
+from axtui.types import ChatRequest, ChatResponse, Message, NativeRequest
 
 __all__ = [
     "USER_FIELD",
     "AnthropicMessage",
     "AnthropicRequest",
-    "MessageStreamEncoder",
+    "client_beta",
     "message_body",
+    "model_info",
+    "model_page",
+    "native_request",
+    "stop_reason",
     "to_chat_request",
+    "usage_body",
 ]
 
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
@@ -94,45 +109,106 @@ class AnthropicMessage(BaseModel):
 # -- request ----------------------------------------------------------------------------------
 
 
-def _part(block: dict[str, Any]) -> dict[str, Any]:
-    """An OpenAI content part for a Messages content block."""
+#: The content blocks the chat translation carries, by the role of their turn.
+_TRANSLATED = {"user": frozenset({"text", "image", "tool_result"}),
+               "assistant": frozenset({"text", "tool_use", "thinking", "redacted_thinking"})}
+#: The fields of a block the chat translation keeps (thinking blocks are kept whole).
+_KEPT = {"text": frozenset({"type", "text", "cache_control"}), "image": frozenset({"type", "source", "cache_control"}),
+         "tool_use": frozenset({"type", "id", "name", "input", "cache_control"}),
+         "tool_result": frozenset({"type", "tool_use_id", "content", "cache_control"})}
+#: Request fields the cache keys through the chat translation (the rest of the body is keyed as sent).
+_UNKEYED = frozenset({"model", "messages", "system", "stream", "metadata"})
+
+
+class _Losses:
+    """What the chat translation of one Messages request cannot carry, or carries only approximately.
+
+    ``problems`` are refusals naming the field, for deployments served the
+    translation (OpenAI, Gemini…); an Anthropic deployment is sent the
+    client's body instead. ``lossy``: the translation leaves out something
+    that changes the answer (block order, ``is_error``), so the cache keys
+    the conversation as sent.
+    """
+
+    def __init__(self) -> None:
+        self.problems: list[InvalidRequest] = []
+        self.lossy = False
+
+    def refuse(self, param: str, why: str) -> None:
+        """Keep the refusal of the field ``param`` (``why`` says what it is) for translated deployments."""
+        self.problems.append(InvalidRequest(f"{param}: {why}", param=param))
+        self.lossy = True
+
+    def unkept(self, block: dict[str, Any]) -> None:
+        """Note a block with fields the translation leaves out (``citations``, ``is_error``…)."""
+        kept = _KEPT.get(str(block.get("type")))
+        if kept is not None and not kept.issuperset(block):
+            self.lossy = True
+
+
+def _untranslatable(kind: Any) -> str:
+    return f"a {kind!r} block has no equivalent in the chat translation other providers are sent"
+
+
+def _part(block: dict[str, Any], where: str, losses: _Losses) -> dict[str, Any]:
+    """An OpenAI content part for a Messages content block (text or image; others are Anthropic's only)."""
     kind = block.get("type")
+    source = block.get("source")
     part: dict[str, Any]
     if kind == "text":
         part = {"type": "text", "text": str(block.get("text", ""))}
-    elif kind == "image" and isinstance(block.get("source"), dict):
-        source = block["source"]
+    elif kind == "image" and isinstance(source, dict) and source.get("type") in ("base64", "url"):
         if source.get("type") == "base64":
             url = f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
         else:
             url = str(source.get("url", ""))
         part = {"type": "image_url", "image_url": {"url": url}}
     else:
-        # Documents, search results…: Anthropic-native blocks that the Anthropic adapter sends as they are.
+        # Documents, search results, files…: only Anthropic's own API takes them.
+        if kind == "image":
+            losses.refuse(f"{where}.source.type", "an image given other than as base64 data or a URL has no "
+                                                  "equivalent in the chat translation other providers are sent")
+        else:
+            losses.refuse(f"{where}.type", _untranslatable(kind))
         return dict(block)
+    losses.unkept(block)
     if "cache_control" in block:
         part["cache_control"] = block["cache_control"]
     return part
 
 
-def _parts(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+def _parts(content: str | list[dict[str, Any]], where: str, losses: _Losses) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
-    return [_part(b) for b in content]
+    return [_part(b, f"{where}.{i}", losses) for i, b in enumerate(content)]
 
 
-def _tool_result(block: dict[str, Any], where: str) -> Message:
+def _tool_result(block: dict[str, Any], where: str, losses: _Losses) -> Message:
+    """A tool message: its text (``is_error`` said in words; other providers have no such flag)."""
     if not block.get("tool_use_id"):
         raise InvalidRequest(f"{where}: a tool_result block needs tool_use_id", param=where)
+    losses.unkept(block)
     content = block.get("content", "")
     if isinstance(content, list):
-        content = "".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text")
+        texts = []
+        for k, inner in enumerate(content):
+            kind = inner.get("type") if isinstance(inner, dict) else None
+            if kind == "text":
+                texts.append(str(inner.get("text", "")))
+                losses.unkept(inner)
+            else:
+                losses.refuse(f"{where}.content.{k}.type", f"a {kind!r} block in a tool_result has no equivalent "
+                                                           f"in the chat translation (its tool results are text)")
+        losses.lossy |= len(content) > 1
+        content = "".join(texts)
     if block.get("is_error"):
+        losses.lossy = True
         content = f"Error: {content}"
     return Message(role="tool", tool_call_id=str(block["tool_use_id"]), content=str(content))
 
 
-def _assistant(content: str | list[dict[str, Any]], where: str) -> Message:
+def _assistant(content: str | list[dict[str, Any]], where: str, losses: _Losses) -> Message:
+    """One assistant message: its texts joined, its tool calls after them (the blocks' order is Anthropic's only)."""
     if isinstance(content, str):
         return Message(role="assistant", content=content)
     texts: list[str] = []
@@ -140,12 +216,17 @@ def _assistant(content: str | list[dict[str, Any]], where: str) -> Message:
     thinking: list[dict[str, Any]] = []
     for i, block in enumerate(content):
         kind = block.get("type")
+        if kind not in _TRANSLATED["assistant"]:
+            losses.refuse(f"{where}.content.{i}.type", _untranslatable(kind))
+            continue
+        losses.unkept(block)
         if kind in ("thinking", "redacted_thinking"):
             # Kept exactly (signature included): Anthropic refuses a tool turn whose thinking was altered.
             thinking.append(dict(block))
         elif kind == "text":
+            losses.lossy |= bool(calls)  # text after a tool call: the translation moves it before
             texts.append(str(block.get("text", "")))
-        elif kind == "tool_use":
+        else:
             if not block.get("id") or not block.get("name"):
                 raise InvalidRequest(f"{where}.content.{i}: a tool_use block needs id and name",
                                      param=f"{where}.content.{i}")
@@ -160,10 +241,29 @@ def _assistant(content: str | list[dict[str, Any]], where: str) -> Message:
     return Message(role="assistant", content="".join(texts) or None, tool_calls=calls or None)
 
 
-def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _user(content: list[dict[str, Any]], where: str, losses: _Losses) -> list[Message]:
+    """Tool messages for the turn's ``tool_result`` blocks, then a user message for the rest."""
+    messages: list[Message] = []
+    rest: list[dict[str, Any]] = []
+    for j, block in enumerate(content):
+        kind = block.get("type")
+        if kind == "tool_result":
+            losses.lossy |= bool(rest)  # a result after other content: the translation moves it before
+            messages.append(_tool_result(block, f"{where}.content.{j}", losses))
+        elif kind not in _TRANSLATED["user"]:
+            losses.refuse(f"{where}.content.{j}.type", _untranslatable(kind))
+            rest.append(dict(block))
+        else:
+            rest.append(_part(block, f"{where}.content.{j}", losses))
+    if rest:
+        messages.append(Message(role="user", content=rest))
+    return messages
+
+
+def _tools(tools: list[dict[str, Any]], losses: _Losses) -> list[dict[str, Any]]:
     out = []
-    for tool in tools:
-        if "input_schema" in tool:
+    for i, tool in enumerate(tools):
+        if "input_schema" in tool and tool.get("type") in (None, "custom"):
             fn: dict[str, Any] = {"name": tool.get("name", ""), "parameters": tool["input_schema"]}
             if tool.get("description"):
                 fn["description"] = tool["description"]
@@ -171,8 +271,12 @@ def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if "cache_control" in tool:
                 entry["cache_control"] = tool["cache_control"]
             out.append(entry)
-        else:
-            out.append(dict(tool))  # server tools (web search…) pass as they are
+            continue
+        if tool.get("type") != "function":
+            # Server tools (web search…) and Anthropic-defined ones (bash…): Anthropic runs or defines them.
+            losses.refuse(f"tools.{i}.type", f"tool type {tool.get('type')!r} is Anthropic's own; other providers "
+                                             f"take tools with an input_schema only")
+        out.append(dict(tool))
     return out
 
 
@@ -188,31 +292,37 @@ def _tool_choice(choice: dict[str, Any]) -> tuple[str | dict[str, Any] | None, b
     return "auto", parallel
 
 
-def to_chat_request(request: AnthropicRequest) -> ChatRequest:
-    """ax's request for a Messages API request.
+def client_beta(headers: Mapping[bytes, bytes]) -> str | None:
+    """The ``anthropic-beta`` header a Messages client sent, if any (it goes upstream with its body)."""
+    beta = headers.get(BETA_HEADER.encode())
+    return beta.decode("latin-1") if beta else None
+
+
+def to_chat_request(request: AnthropicRequest, *, beta: str | None = None) -> ChatRequest:
+    """ax's request for a Messages API request, carrying the client's own body for Anthropic.
+
+    The chat translation serves every other provider; an Anthropic
+    deployment is sent the client's body and ``anthropic-beta`` header
+    (``beta``) as they came (`native_request`). What the translation
+    cannot carry (an unknown block, a server tool, an image in a tool
+    result) is refused, naming the field, by deployments served the
+    translation: the call moves on, and is a 400 when none is left.
 
     Raises:
         InvalidRequest: a tool block lacks what it needs; the message names where.
     """
+    losses = _Losses()
     messages: list[Message] = []
     if request.system:
-        messages.append(Message(role="system", content=_parts(request.system)))
+        messages.append(Message(role="system", content=_parts(request.system, "system", losses)))
     for i, turn in enumerate(request.messages):
         where = f"messages.{i}"
         if turn.role == "assistant":
-            messages.append(_assistant(turn.content, where))
-            continue
-        if isinstance(turn.content, str):
+            messages.append(_assistant(turn.content, where, losses))
+        elif isinstance(turn.content, str):
             messages.append(Message(role="user", content=turn.content))
-            continue
-        rest = []
-        for j, block in enumerate(turn.content):
-            if block.get("type") == "tool_result":
-                messages.append(_tool_result(block, f"{where}.content.{j}"))
-            else:
-                rest.append(_part(block))
-        if rest:
-            messages.append(Message(role="user", content=rest))
+        else:
+            messages += _user(turn.content, where, losses)
     data: dict[str, Any] = dict(request.model_extra or {})
     data.update(model=request.model, messages=messages, max_tokens=request.max_tokens, stream=request.stream)
     if request.temperature is not None:
@@ -224,7 +334,7 @@ def to_chat_request(request: AnthropicRequest) -> ChatRequest:
     if request.stop_sequences:
         data["stop"] = request.stop_sequences
     if request.tools:
-        data["tools"] = _tools(request.tools)
+        data["tools"] = _tools(request.tools, losses)
     if request.tool_choice:
         choice, parallel = _tool_choice(request.tool_choice)
         data["tool_choice"] = choice
@@ -237,9 +347,34 @@ def to_chat_request(request: AnthropicRequest) -> ChatRequest:
         data["metadata"] = metadata
     tools = request.tools or []
     try:
-        return ChatRequest.model_validate(data)
+        chat = ChatRequest.model_validate(data)
     except ValidationError as exc:
         raise invalid_from_validation(exc, rename=lambda loc: _wire_path(loc, tools)) from None
+    return chat.with_native(native_request(request, losses, beta))
+
+
+def native_request(request: AnthropicRequest, losses: _Losses, beta: str | None) -> NativeRequest:
+    """The client's Messages body as it goes to a deployment that speaks the API (Anthropic's).
+
+    Only ax's cache directive (``metadata.ax_cache``) is taken out. The cache
+    keys what the translation leaves out: the fields it does not name, the
+    ``anthropic-beta`` header, and, when the translation was lossy, the
+    conversation as sent.
+    """
+    body = request.model_dump(exclude_unset=True)
+    if isinstance(body.get("metadata"), dict) and "ax_cache" in body["metadata"]:
+        body["metadata"] = {k: v for k, v in body["metadata"].items() if k != "ax_cache"}
+        if not body["metadata"]:
+            del body["metadata"]
+    keyed = {k: v for k, v in sorted(body.items()) if k not in _UNKEYED}
+    headers = {BETA_HEADER: beta} if beta else {}
+    if beta:
+        keyed[BETA_HEADER] = beta
+    if losses.lossy:
+        keyed.update(messages=body["messages"], system=body.get("system"))
+    first = losses.problems[0] if losses.problems else None
+    return NativeRequest(api=MESSAGES_API, body=body, keyed=keyed, problem=first.message if first else None,
+                         param=first.param if first else None, headers=headers)
 
 
 #: Where a Messages request carries the end user (``user`` in ax's chat request).
@@ -277,6 +412,17 @@ def _arguments(raw: Any) -> Any:
     return raw or {}
 
 
+def stop_reason(finish_reason: str, stop_sequence: str | None) -> str:
+    """Anthropic's ``stop_reason``: ``stop_sequence`` when the provider said which one matched.
+
+    OpenAI-compatible providers answer ``stop`` alike for the end of a turn
+    and a stop sequence, without saying which: that stays ``end_turn``.
+    """
+    if stop_sequence is not None:
+        return "stop_sequence"
+    return _STOP.get(finish_reason, "end_turn")
+
+
 def message_body(response: ChatResponse, message_id: str) -> dict[str, Any]:
     """A Messages ``message`` for a complete answer."""
     content: list[dict[str, Any]] = []
@@ -297,108 +443,47 @@ def message_body(response: ChatResponse, message_id: str) -> dict[str, Any]:
         "role": "assistant",
         "model": response.model,
         "content": content,
-        "stop_reason": _STOP.get(response.finish_reason, "end_turn"),
-        "stop_sequence": None,
+        "stop_reason": stop_reason(response.finish_reason, response.stop_sequence),
+        "stop_sequence": response.stop_sequence,
         "usage": usage_body(response.usage),
     }
 
 
-def _event(kind: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + kind.encode() + b"\ndata: " + to_json(data) + b"\n\n"
+# -- models ---------------------------------------------------------------------------------
 
 
-class MessageStreamEncoder:
-    """Turns ax `Chunk` objects into the Messages API's event stream.
+#: Anthropic's page size for ``GET /v1/models`` when ``limit`` is not given, and the most it takes.
+MODELS_PAGE, MODELS_PAGE_MAX = 20, 1000
 
-    Text opens a ``text`` block; a tool call (its first delta has an id)
-    opens a ``tool_use`` block whose arguments follow as
-    ``input_json_delta``; `finish` closes the open block and sends
-    ``message_delta`` (stop reason and usage) and ``message_stop``.
+
+def model_info(name: str, created: float) -> dict[str, Any]:
+    """Anthropic's ``model`` object for a model or alias ax serves (``created_at``: RFC 3339)."""
+    stamp = datetime.fromtimestamp(created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"type": "model", "id": name, "display_name": name, "created_at": stamp}
+
+
+def model_page(names: list[str], created: float, query: Mapping[str, str]) -> dict[str, Any]:
+    """One page of Anthropic's model list: ``limit``, ``after_id`` and ``before_id`` as Anthropic reads them.
+
+    Raises:
+        InvalidRequest: a ``limit`` outside 1 to 1000, or an ``after_id``/``before_id`` that names no model
+            listed; the message says which.
     """
-
-    def __init__(self, message_id: str, model: str) -> None:
-        self.message_id = message_id
-        self.model = model
-        self.usage: Usage | None = None
-        self.finish_reason = "stop"
-        self._index = -1
-        self._open: str | None = None
-
-    def start(self) -> bytes:
-        """``message_start``: sent with the headers."""
-        message: dict[str, Any] = {
-            "id": self.message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
-        }
-        return _event("message_start", {"type": "message_start", "message": message})
-
-    def _close(self) -> bytes:
-        if self._open is None:
-            return b""
-        self._open = None
-        return _event("content_block_stop", {"type": "content_block_stop", "index": self._index})
-
-    def _begin(self, block: dict[str, Any]) -> bytes:
-        out = self._close()
-        self._index += 1
-        self._open = block["type"]
-        return out + _event("content_block_start", {"type": "content_block_start", "index": self._index,
-                                                    "content_block": block})
-
-    def encode(self, chunk: Chunk) -> bytes:
-        """The events for one chunk (empty for usage and finish chunks, kept for the end)."""
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        if chunk.finish_reason:
-            self.finish_reason = chunk.finish_reason
-        out = b""
-        if chunk.reasoning:
-            if self._open != "thinking":
-                out += self._begin({"type": "thinking", "thinking": "", "signature": ""})
-            out += _event("content_block_delta", {"type": "content_block_delta", "index": self._index,
-                                                  "delta": {"type": "thinking_delta", "thinking": chunk.reasoning}})
-        if chunk.reasoning_signature is not None:
-            if self._open != "thinking":
-                out += self._begin({"type": "thinking", "thinking": "", "signature": ""})
-            out += _event("content_block_delta", {"type": "content_block_delta", "index": self._index,
-                                                  "delta": {"type": "signature_delta",
-                                                            "signature": chunk.reasoning_signature}})
-            out += self._close()
-        if chunk.reasoning_redacted is not None:
-            out += self._begin({"type": "redacted_thinking", "data": chunk.reasoning_redacted})
-            out += self._close()
-        if chunk.delta:
-            if self._open != "text":
-                out += self._begin({"type": "text", "text": ""})
-            out += _event("content_block_delta", {"type": "content_block_delta", "index": self._index,
-                                                  "delta": {"type": "text_delta", "text": chunk.delta}})
-        for call in chunk.tool_calls or ():
-            fn = call.get("function") or {}
-            if call.get("id") or self._open != "tool_use":
-                out += self._begin({"type": "tool_use", "id": str(call.get("id", "")),
-                                    "name": str(fn.get("name", "")), "input": {}})
-            arguments = fn.get("arguments")
-            if arguments:
-                text = arguments if isinstance(arguments, str) else json.dumps(arguments)
-                out += _event("content_block_delta", {"type": "content_block_delta", "index": self._index,
-                                                      "delta": {"type": "input_json_delta", "partial_json": text}})
-        return out
-
-    def finish(self) -> bytes:
-        """Close the open block; ``message_delta`` with stop reason and usage; ``message_stop``."""
-        out = self._close()
-        delta = {"stop_reason": _STOP.get(self.finish_reason, "end_turn"), "stop_sequence": None}
-        out += _event("message_delta", {"type": "message_delta", "delta": delta,
-                                        "usage": usage_body(self.usage or Usage())})
-        return out + _event("message_stop", {"type": "message_stop"})
-
-
-def error_event(body: dict[str, Any]) -> bytes:
-    """An ``error`` event for a failure after the stream started."""
-    return _event("error", body)
+    raw = query.get("limit", str(MODELS_PAGE))
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MODELS_PAGE_MAX:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {MODELS_PAGE_MAX}, not {raw!r}", param="limit")
+    limit = int(raw)
+    after, before = query.get("after_id"), query.get("before_id")
+    for param, given in (("after_id", after), ("before_id", before)):
+        if given is not None and given not in names:
+            raise InvalidRequest(f"{param} {given!r} names no model listed here; use the id of a listed model "
+                                 f"(a page's first_id or last_id)", param=param)
+    start = names.index(after) + 1 if after is not None else 0
+    end = names.index(before) if before is not None else len(names)
+    if before is not None and after is None:
+        # The page just before ``before_id``; more are left before it.
+        page, more = names[max(start, end - limit):end], end - limit > start
+    else:
+        page, more = names[start:end][:limit], start + limit < end
+    return {"data": [model_info(n, created) for n in page], "has_more": more,
+            "first_id": page[0] if page else None, "last_id": page[-1] if page else None}

@@ -1,7 +1,8 @@
 """The gateway's ASGI application.
 
 Two layers: the hot routes (`axtui.server.v1`) are raw ASGI handlers
-reached first, by exact path; everything else (``/v1/models``, the
+reached first, by exact path; everything else (``/v1/models``, in
+Anthropic's shape for a client that sends ``anthropic-version``, the
 metrics and admin API under ``/api``, ``/metrics``, ``/healthz``,
 ``/readyz``, ``/docs``, ``/openapi.json``) is a FastAPI application. Both
 share one `ServerState`, whose gateway is built when the server starts
@@ -32,6 +33,7 @@ from axtui import __version__, locations
 from axtui.config import Settings, load_settings
 from axtui.engine.gateway import Gateway
 from axtui.errors import AxError
+from axtui.server import anthropic_wire as aw
 from axtui.server import wire
 from axtui.server._asgi import Receive, Scope, Send, header_dict, too_large
 from axtui.server.admin_api import admin_router
@@ -65,29 +67,40 @@ async def _default_factory(settings: Settings) -> Gateway:
     return await build_gateway(settings, announce_demo=True)
 
 
-def _error_response(exc: BaseException) -> JSONResponse:
-    status, body, headers = error_payload(exc)
+#: The header every Anthropic SDK request carries: such a client is answered in Anthropic's shapes.
+_ANTHROPIC_VERSION = "anthropic-version"
+
+
+def _anthropic_client(path: str, versioned: bool) -> bool:
+    """Whether a request is answered in Anthropic's shapes: ``/v1/messages``, or ``/v1/models`` asked by an
+    Anthropic SDK (``versioned``: it sent ``anthropic-version``)."""
+    return path.startswith("/v1/messages") or (versioned and path.startswith("/v1/models"))
+
+
+def _error_response(exc: BaseException, request: Request | None = None) -> JSONResponse:
+    anthropic = request is not None and _anthropic_client(request.url.path, _ANTHROPIC_VERSION in request.headers)
+    status, body, headers = error_payload(exc, anthropic=anthropic)
     return JSONResponse(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
 
 
 def _install_error_handlers(api: FastAPI) -> None:
     async def ax_error(request: Request, exc: Exception) -> Response:
-        return _error_response(exc)
+        return _error_response(exc, request)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in (404, 405) else None
-        response = _error_response(problem_for_status(exc.status_code, detail))
+        response = _error_response(problem_for_status(exc.status_code, detail), request)
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return _error_response(invalid_from_validation(exc.errors(), sourced=True))
+        return _error_response(invalid_from_validation(exc.errors(), sourced=True), request)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        return _error_response(exc)
+        return _error_response(exc, request)
 
     api.add_exception_handler(AxError, ax_error)
     api.add_exception_handler(StarletteHTTPException, http_error)
@@ -107,25 +120,35 @@ def _models_routes(api: FastAPI) -> None:
 
     @api.get("/v1/models", response_model=wire.ModelList, tags=["OpenAI-compatible"],
              dependencies=[Depends(require_reader)], summary="List models")
-    async def list_models(request: Request) -> wire.ModelList:
-        """Every model and alias this gateway serves that the key may call (`owned_by` names the providers)."""
+    async def list_models(request: Request) -> wire.ModelList | Response:
+        """Every model and alias this gateway serves that the key may call (`owned_by` names the providers).
+
+        An Anthropic SDK (it sends `anthropic-version`) gets Anthropic's page of `model` objects instead,
+        paged by `limit`, `after_id` and `before_id`.
+        """
         gateway = gateway_of(request)
         created = int(server_state(request).started_at)
         key = _request_key(request)
         names = key.policy.allowed_names(gateway.catalog) if key is not None else gateway.models()
+        if _ANTHROPIC_VERSION in request.headers:
+            return JSONResponse(aw.model_page(list(names), created, request.query_params))
         return wire.ModelList(data=[card(gateway, name, created) for name in names])
 
     @api.get("/v1/models/{model:path}", response_model=wire.ModelCard, tags=["OpenAI-compatible"],
              dependencies=[Depends(require_reader)], summary="Retrieve model",
              responses={404: {"description": "Unknown model; the message lists the served ones"}})
-    async def get_model(request: Request, model: str) -> wire.ModelCard:
-        """One model or alias; 404 listing the served ones when unknown."""
+    async def get_model(request: Request, model: str) -> wire.ModelCard | Response:
+        """One model or alias (Anthropic's `model` object for an Anthropic SDK); 404 listing the served ones
+        when unknown."""
         gateway = gateway_of(request)
         key = _request_key(request)
         if key is not None:
             key.policy.check(model, gateway.catalog)  # 403 listing what the key may call
         gateway.catalog.resolve_embedding(model)  # raises UnknownModel with the listing
-        return card(gateway, model, int(server_state(request).started_at))
+        created = int(server_state(request).started_at)
+        if _ANTHROPIC_VERSION in request.headers:
+            return JSONResponse(aw.model_info(model, created))
+        return card(gateway, model, created)
 
 
 def _request_key(request: Request) -> KeyInfo | None:
@@ -153,7 +176,8 @@ class AxServer:
                 send = _headers_only(send)
             refusal = await self.guard.check(scope, header_dict(scope))
             if refusal is not None:
-                await send_refusal(send, refusal, anthropic=scope["path"].startswith("/v1/messages"))
+                versioned = _ANTHROPIC_VERSION.encode() in header_dict(scope)
+                await send_refusal(send, refusal, anthropic=_anthropic_client(scope["path"], versioned))
                 return
             if scope["path"] in self._hot:
                 await self.v1.handle(scope, receive, send)

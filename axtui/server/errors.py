@@ -1,8 +1,9 @@
 """Every error the gateway answers with, in OpenAI's error shape.
 
 The body is always ``{"error": {"message", "type", "param", "code"}}``
-(the ``/v1/messages`` route adds Anthropic's top-level ``"type": "error"``,
-so both SDKs read it). Status codes:
+(the ``/v1/messages`` routes add Anthropic's top-level ``"type": "error"``,
+and their ``error.type`` is one of Anthropic's: `ANTHROPIC_ERROR_TYPES`).
+Status codes:
 
 | status | when | ``code`` |
 | --- | --- | --- |
@@ -65,6 +66,7 @@ from axtui.ports import LimitState
 from axtui.validation import field_problems, problems_text
 
 __all__ = [
+    "ANTHROPIC_ERROR_TYPES",
     "ErrorDetail",
     "ErrorResponse",
     "HTTPProblem",
@@ -78,6 +80,28 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[bytes, bytes]]
+
+#: Anthropic's ``error.type`` for each status ax answers (its documented errors); any other 4xx is
+#: ``invalid_request_error`` and any other 5xx ``api_error``, as Anthropic words them.
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def _anthropic_type(status: int) -> str:
+    return ANTHROPIC_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
 class ErrorDetail(BaseModel):
@@ -257,7 +281,7 @@ def _without_paths(message: str) -> str:
 
 
 def error_payload(exc: BaseException, *, anthropic: bool = False) -> tuple[int, dict[str, Any], Headers]:
-    """Status, body and extra headers for any exception the gateway meets.
+    """Status, body and extra headers for any exception the gateway meets (in Anthropic's terms with ``anthropic``).
 
     Anything that is not an `AxError` is a bug in ax: it is logged with its
     traceback and answered with a 500 that says so, without internals.
@@ -289,7 +313,7 @@ def error_payload(exc: BaseException, *, anthropic: bool = False) -> tuple[int, 
         }
     body: dict[str, Any] = {"error": detail}
     if anthropic:
-        body = {"type": "error", "error": detail}
+        body = {"type": "error", "error": {**detail, "type": _anthropic_type(status)}}
     return status, body, headers
 
 

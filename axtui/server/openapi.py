@@ -51,6 +51,8 @@ _ERRORS: dict[str, str] = {
 _HEADER = {"schema": {"type": "string"}}
 _CALL_HEADERS = {
     "x-ax-request-id": {"description": "The call's id, as recorded", **_HEADER},
+    "request-id": {"description": "The call's id again, where the Anthropic SDK reads it", **_HEADER},
+    "x-request-id": {"description": "The call's id again, where the OpenAI SDK reads it", **_HEADER},
     "x-ax-provider": {"description": "The provider that answered (or whose answer the cache kept)", **_HEADER},
     "x-ax-model": {"description": "The upstream model that answered", **_HEADER},
     "x-ax-cache": {"description": "miss, exact or semantic", "schema": {"type": "string",

@@ -251,7 +251,7 @@ class ResponsesRoutes:
         try:
             # count_tokens takes no max_tokens; the Messages model requires one.
             native = aw.AnthropicRequest.model_validate({**data, "max_tokens": 1, "stream": False})
-            request = aw.to_chat_request(native)
+            request = aw.to_chat_request(native, beta=aw.client_beta(headers))
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
         caller = await self.v1._caller(headers, request.user, request.model, aw.USER_FIELD)

@@ -291,6 +291,10 @@ def to_chat_request(request: ResponsesRequest, history: list[Message], problems:
     if request.background:
         raise InvalidRequest("background responses are not served through ax; leave background out",
                              param="background")
+    if (request.model_extra or {}).get("conversation") is not None:
+        # OpenAI keeps conversations itself; translated, the turns would be answered without their history.
+        _refuse(problems, InvalidRequest("conversation is kept by OpenAI and not served through ax here; chain "
+                                         "turns with previous_response_id instead", param="conversation"))
     if (request.model_extra or {}).get("top_logprobs") is not None:
         _refuse(problems, InvalidRequest("top_logprobs is not served on /v1/responses through ax; ask "
                                          "/v1/chat/completions with logprobs instead", param="top_logprobs"))

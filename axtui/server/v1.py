@@ -6,7 +6,8 @@ serialisation. FastAPI's request machinery would halve the throughput;
 ``/openapi.json`` still documents them (see `axtui.server.openapi`).
 
 Every chat and messages answer carries ``x-ax-request-id`` (the id the
-call is recorded under); a served call adds
+call is recorded under), also as ``request-id`` and ``x-request-id``,
+where the Anthropic and OpenAI SDKs read a request's id; a served call adds
 ``x-ax-provider``, ``x-ax-model``, ``x-ax-cache`` (``miss``, ``exact`` or
 ``semantic``, with ``x-ax-cache-similarity``), ``x-ax-cost-usd`` (exact
 dollars; left out when the price is unknown, and on streams, whose cost
@@ -35,13 +36,15 @@ from axtui.ports import CacheDirective, LimitState
 from axtui.server import anthropic_wire as aw
 from axtui.server import wire
 from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, send_bytes
+from axtui.server.anthropic_stream import MessageStreamEncoder
+from axtui.server.anthropic_stream import error_event as message_error_event
 from axtui.server.errors import Headers, HTTPProblem, error_payload, invalid_from_validation, limit_headers
 from axtui.server.guard import current_identity
 from axtui.server.state import ServerState
 from axtui.tracecontext import valid_traceparent
 from axtui.types import Caller, CallRecord, ChatRequest, Chunk
 
-__all__ = ["HOT_PATHS", "V1Routes"]
+__all__ = ["HOT_PATHS", "V1Routes", "request_id_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +72,16 @@ def _request_id(prefix: str) -> str:
     return f"{prefix}{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
+def request_id_headers(request_id: str) -> Headers:
+    """The call's id as ``x-ax-request-id``, and where the SDKs read it: ``request-id`` (Anthropic's),
+    ``x-request-id`` (OpenAI's), so an SDK's ``request_id`` and its errors name the call ax recorded."""
+    value = request_id.encode("latin-1", "replace")
+    return [(b"x-ax-request-id", value), (b"request-id", value), (b"x-request-id", value)]
+
+
 def record_headers(rec: CallRecord, limits: list[LimitState], *, cost: bool = True) -> Headers:
-    """The x-ax-* and X-RateLimit-* headers of a served call."""
-    headers: Headers = [(b"x-ax-request-id", rec.request_id.encode("latin-1", "replace"))]
+    """The x-ax-* (with `request_id_headers`) and X-RateLimit-* headers of a served call."""
+    headers = request_id_headers(rec.request_id)
     if rec.provider:
         headers.append((b"x-ax-provider", rec.provider.encode("latin-1", "replace")))
     if rec.model:
@@ -140,7 +150,7 @@ class V1Routes:
     ) -> None:
         status, body, headers = error_payload(exc, anthropic=anthropic)
         if request_id is not None:
-            headers.append((b"x-ax-request-id", request_id.encode()))
+            headers += request_id_headers(request_id)
         if status == 405:
             headers.append((b"allow", b"POST"))
         await send_bytes(send, status, to_json(body), headers)
@@ -225,7 +235,11 @@ class V1Routes:
         *,
         anthropic: bool,
     ) -> None:
-        """Send a started stream as server-sent events, watching for the client leaving."""
+        """Send a started stream as server-sent events, watching for the client leaving.
+
+        ``anthropic``: the stream ends without OpenAI's ``[DONE]`` (Messages and Responses streams). A
+        failure's event is in Anthropic's error terms on a Messages stream only.
+        """
         headers = record_headers(stream.record, stream.limits, cost=stream.record.cache != "miss")
         headers += [(b"content-type", _SSE), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -255,7 +269,7 @@ class V1Routes:
             task.uncancel()
         except Exception as exc:
             # Headers are gone: the error travels as an event the SDKs raise on.
-            _, payload, _ = error_payload(exc, anthropic=anthropic)
+            _, payload, _ = error_payload(exc, anthropic=isinstance(encoder, MessageStreamEncoder))
             tail = error_event(payload) + (b"" if anthropic else wire.DONE)
             await send({"type": "http.response.body", "body": tail, "more_body": False})
             # A chunk this side could not encode: the call ends now, recorded with the error the client got.
@@ -291,7 +305,7 @@ class V1Routes:
     ) -> None:
         try:
             native = aw.AnthropicRequest.model_validate_json(body)
-            request = aw.to_chat_request(native)
+            request = aw.to_chat_request(native, beta=aw.client_beta(headers))
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
         caller = await self._caller(headers, request.user, request.model, aw.USER_FIELD)
@@ -300,8 +314,8 @@ class V1Routes:
         if request.stream:
             stream = gateway.stream(request, caller, options)
             await stream.start()
-            encoder = aw.MessageStreamEncoder(request_id, stream.record.model or request.model)
-            await self._pump(stream, encoder, encoder.start(), aw.error_event, receive, send, anthropic=True)
+            encoder = MessageStreamEncoder(request_id, stream.record.model or request.model)
+            await self._pump(stream, encoder, encoder.start(), message_error_event, receive, send, anthropic=True)
             return
         result = await gateway.call(request, caller, options)
         out = to_json(aw.message_body(result.response, request_id))

@@ -153,7 +153,9 @@ class EmbeddingRequest(BaseModel):
     @classmethod
     def _no_token_arrays(cls, value: Any) -> Any:
         if isinstance(value, list) and value and all(isinstance(v, (int, list)) for v in value):
-            raise ValueError("input is token ids; ax embeds text only: send the text itself")
+            raise ValueError(
+                "input is token ids; ax embeds text only: send the text itself (LangChain's OpenAIEmbeddings "
+                "sends token ids unless check_embedding_ctx_length=False)")
         return value
 
     @field_validator("input")

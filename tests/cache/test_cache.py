@@ -233,6 +233,18 @@ async def test_answers_outlive_the_process(make_cache: Make) -> None:
     assert near is not None and near.kind == "semantic" and near.response.content == "git reset HEAD~1"
 
 
+async def test_the_stop_sequence_that_ended_an_answer_is_kept_in_memory_and_in_the_store(make_cache: Make) -> None:
+    stopped = answer("Tides follow the moon, ")
+    stopped.stop_sequence = "to"
+    first = make_cache()
+    await first.store(request(), ALICE, stopped, 1_000, PLAIN)
+    await first.drain()
+    hit = await first.lookup(request(), ALICE, PLAIN)
+    again = await make_cache().lookup(request(), ALICE, PLAIN)  # another process reads the store's copy
+    assert hit is not None and again is not None
+    assert hit.response.stop_sequence == again.response.stop_sequence == "to"
+
+
 async def test_a_corrupt_entry_is_a_miss_removed_and_logged(make_cache: Make, store: Store,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     await put(make_cache(), request())

@@ -22,6 +22,7 @@ from axtui.errors import (
     ProviderTimeout,
     StreamInterrupted,
 )
+from axtui.providers._wire import UnsupportedParameter
 from axtui.providers.anthropic import AnthropicProvider
 from axtui.types import ChatRequest, Chunk, Deployment
 
@@ -222,6 +223,19 @@ async def test_json_schema_response_format_becomes_output_config(make_provider: 
     assert upstream.body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
 
 
+async def test_json_object_is_refused_before_sending_not_answered_in_prose(make_provider: Callable[..., Any]) -> None:
+    upstream = Upstream(json_answer(200, payload("anthropic_message.json")))
+    provider = make_provider(AnthropicProvider, upstream, name="claude")
+
+    with pytest.raises(UnsupportedParameter, match="json_schema") as refused:
+        await provider.chat(_request(response_format={"type": "json_object"}), DEPLOYMENT)
+    with pytest.raises(UnsupportedParameter):
+        await collect(provider.stream(_request(response_format={"type": "json_object"}), DEPLOYMENT))
+
+    assert refused.value.param == "response_format" and refused.value.http_status == 400
+    assert "'claude'" in refused.value.message and upstream.requests == []
+
+
 async def test_tool_call_arguments_that_are_not_json_are_refused_before_sending(
     make_provider: Callable[..., Any],
 ) -> None:
@@ -259,6 +273,109 @@ async def test_stop_reasons(make_provider: Callable[..., Any], stop_reason: str,
     provider = make_provider(AnthropicProvider, Upstream(json_answer(200, answer)))
 
     assert (await provider.chat(_request(), DEPLOYMENT)).finish_reason == finish
+
+
+async def test_the_matched_stop_sequence_is_kept_plain_and_streamed(make_provider: Callable[..., Any]) -> None:
+    answer = payload("anthropic_message.json") | {"stop_reason": "stop_sequence", "stop_sequence": "to"}
+    stopped = sse_text("anthropic_stream.sse").replace(
+        '"stop_reason": "end_turn", "stop_sequence":null', '"stop_reason": "stop_sequence", "stop_sequence": "to"')
+    provider = make_provider(AnthropicProvider, Upstream(json_answer(200, answer), sse_answer(stopped),
+                                                         json_answer(200, payload("anthropic_message.json"))))
+
+    plain = await provider.chat(_request(stop=["to"]), DEPLOYMENT)
+    chunks = await collect(provider.stream(_request(stop=["to"]), DEPLOYMENT))
+
+    assert (plain.finish_reason, plain.stop_sequence) == ("stop", "to")
+    (finish,) = [c for c in chunks if c.finish_reason]
+    assert (finish.finish_reason, finish.stop_sequence) == ("stop", "to")
+    ended = await provider.chat(_request(), DEPLOYMENT)  # end_turn: no sequence
+    assert ended.stop_sequence is None
+
+
+# --- a /v1/messages client's own request ----------------------------------------------------
+
+
+def _messages_client_request(body: dict[str, Any], beta: str | None = None) -> ChatRequest:
+    from axtui.server import anthropic_wire as aw
+
+    return aw.to_chat_request(aw.AnthropicRequest.model_validate(body), beta=beta)
+
+
+CLAUDE_CODE_BODY: dict[str, Any] = {
+    "model": "smart", "max_tokens": 2000, "stream": False,
+    "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+    "tools": [{"name": "run", "description": "Run a command", "input_schema": {"type": "object"}},
+              {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}],
+    "messages": [
+        {"role": "user", "content": "Take a screenshot, then run false"},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "A"},
+            {"type": "tool_use", "id": "toolu_1", "name": "run", "input": {"cmd": "screenshot"}},
+            {"type": "text", "text": "B"},
+            {"type": "tool_use", "id": "toolu_2", "name": "run", "input": {"cmd": "false"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "cache_control": {"type": "ephemeral"}, "content": [
+                {"type": "text", "text": "the screen"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
+            {"type": "tool_result", "tool_use_id": "toolu_2", "is_error": True, "content": "exit status 1"},
+            {"type": "bogus_block", "note": "whatever Anthropic adds next"}]},
+    ],
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_messages_clients_request_goes_upstream_as_it_was_sent(make_provider: Callable[..., Any],
+                                                                       stream: bool) -> None:
+    upstream = Upstream(sse_answer(sse_text("anthropic_stream.sse")) if stream
+                        else json_answer(200, payload("anthropic_message.json")))
+    provider = make_provider(AnthropicProvider, upstream, headers={"anthropic-beta": "token-efficient-tools-2025-02-19"})
+    request = _messages_client_request(CLAUDE_CODE_BODY, beta="context-1m-2025-08-07,interleaved-thinking-2025-05-14")
+
+    if stream:
+        await collect(provider.stream(request, DEPLOYMENT))
+    else:
+        await provider.chat(request, DEPLOYMENT)
+
+    # Blocks in their order, the image in a tool result, is_error, cache_control, server tools, unknown blocks.
+    expected = {k: v for k, v in CLAUDE_CODE_BODY.items() if k != "stream"} | {"model": DEPLOYMENT.upstream_model}
+    assert upstream.body == (expected | {"stream": True} if stream else expected)
+    # The client's betas, after the provider's own.
+    assert upstream.last.headers["anthropic-beta"] == (
+        "token-efficient-tools-2025-02-19,context-1m-2025-08-07,interleaved-thinking-2025-05-14")
+
+
+async def test_count_tokens_counts_a_messages_clients_own_body(make_provider: Callable[..., Any]) -> None:
+    upstream = Upstream(json_answer(200, {"input_tokens": 321}))
+    provider = make_provider(AnthropicProvider, upstream)
+
+    count = await provider.count_tokens(_messages_client_request(CLAUDE_CODE_BODY, beta="b-1"), DEPLOYMENT)
+
+    assert count == 321 and upstream.last.headers["anthropic-beta"] == "b-1"
+    assert upstream.body["messages"] == CLAUDE_CODE_BODY["messages"] and upstream.body["tools"] == CLAUDE_CODE_BODY[
+        "tools"] and "max_tokens" not in upstream.body
+
+
+@pytest.mark.parametrize(("ask", "named"), [
+    ({"reasoning_effort": "low", "tool_choice": "required"}, '"required"'),
+    ({"reasoning_effort": "high", "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+     "'get_weather'"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 2048}, "tool_choice": "required"}, '"required"'),
+])
+async def test_a_forced_tool_choice_beside_thinking_is_refused_before_sending(
+        make_provider: Callable[..., Any], ask: dict[str, Any], named: str) -> None:
+    upstream = Upstream(json_answer(200, payload("anthropic_message.json")))
+    provider = make_provider(AnthropicProvider, upstream)
+
+    with pytest.raises(UnsupportedParameter) as info:
+        await provider.chat(_request(tools=[WEATHER_TOOL], **ask), DEPLOYMENT)
+
+    assert info.value.param == "tool_choice" and info.value.status_code == 400
+    thinking = "reasoning_effort" if "reasoning_effort" in ask else "thinking"
+    assert named in info.value.message and thinking in info.value.message and '"auto"' in info.value.message
+    assert upstream.requests == []
+    # Thinking with tool_choice "auto" is what Anthropic takes.
+    await provider.chat(_request(tools=[WEATHER_TOOL], **{**ask, "tool_choice": "auto"}), DEPLOYMENT)
+    assert upstream.body["tool_choice"] == {"type": "auto"} and "thinking" in upstream.body
 
 
 # --- streams ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from axtui.errors import (
 )
 from axtui.server import anthropic_wire as aw
 from axtui.server import wire
+from axtui.server.anthropic_stream import MessageStreamEncoder
 from axtui.server.auth import Authenticator, bearer_token
 from axtui.server.errors import error_payload, invalid_from_validation
 from axtui.server.keys import KeyInfo
@@ -155,7 +156,7 @@ def test_anthropic_usage_takes_cache_tokens_out_of_input(fresh: int, read: int, 
 
 
 def test_anthropic_stream_events_in_order() -> None:
-    enc = aw.MessageStreamEncoder("msg_1", "m")
+    enc = MessageStreamEncoder("msg_1", "m")
     blob = enc.start() + enc.encode(Chunk(delta="Hel")) + enc.encode(Chunk(delta="lo"))
     blob += enc.encode(Chunk(tool_calls=[{"index": 0, "id": "tu", "function": {"name": "f", "arguments": ""}}]))
     blob += enc.encode(Chunk(tool_calls=[{"index": 0, "function": {"arguments": "{\"a\":1}"}}]))
@@ -252,3 +253,118 @@ def test_embedding_dimensions_are_a_positive_json_integer(dimensions: object) ->
     with pytest.raises(ValidationError) as info:
         wire.EmbeddingRequest.model_validate_json(json.dumps({"model": "m", "input": "x", "dimensions": dimensions}))
     assert invalid_from_validation(info.value).param == "dimensions"
+
+
+# -- /v1/messages: stop sequences, the client's own body, Anthropic's error types ----------------------------
+
+
+def test_a_matched_stop_sequence_is_the_answers_stop_reason_plain_and_streamed() -> None:
+    stopped = ChatResponse("Hello, nice ", "m", Usage(3, 4), "stop", stop_sequence="to")
+    body = aw.message_body(stopped, "msg_1")
+    assert (body["stop_reason"], body["stop_sequence"]) == ("stop_sequence", "to")
+    enc = MessageStreamEncoder("msg_1", "m")
+    blob = enc.start() + enc.encode(Chunk(delta="Hello, nice ")) + enc.encode(
+        Chunk(finish_reason="stop", stop_sequence="to")) + enc.finish()
+    (delta,) = [e for e in _events(blob) if e["type"] == "message_delta"]
+    assert delta["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "to"}
+    # An OpenAI-compatible upstream's "stop" says no sequence: the end of the turn, as before.
+    plain = aw.message_body(ChatResponse("Hi", "m", Usage(1, 1), "stop"), "msg_2")
+    assert (plain["stop_reason"], plain["stop_sequence"]) == ("end_turn", None)
+
+
+CLAUDE_CODE_TURNS = [
+    {"role": "user", "content": "Look at the screenshot tool"},
+    {"role": "assistant", "content": [
+        {"type": "text", "text": "A"},
+        {"type": "tool_use", "id": "toolu_1", "name": "screenshot", "input": {}},
+        {"type": "text", "text": "B"},
+        {"type": "tool_use", "id": "toolu_2", "name": "run", "input": {"cmd": "false"}},
+    ]},
+    {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "cache_control": {"type": "ephemeral"}, "content": [
+            {"type": "text", "text": "the screen"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
+        {"type": "tool_result", "tool_use_id": "toolu_2", "is_error": True, "content": "exit status 1"},
+    ]},
+]
+
+
+def test_a_messages_request_carries_the_clients_body_and_beta_header_for_anthropic() -> None:
+    sent = {"model": "claude-haiku-4-5", "max_tokens": 100, "messages": CLAUDE_CODE_TURNS,
+            "metadata": {"user_id": "erin", "ax_cache": "no-store"}, "context_management": {"edits": []}}
+    request = aw.to_chat_request(aw.AnthropicRequest.model_validate(sent), beta="context-management-2025-06-27")
+    native = request.native
+    assert native is not None and native.api == "messages"
+    assert native.body["messages"] == CLAUDE_CODE_TURNS  # blocks, order, image, is_error, cache_control
+    assert native.body["metadata"] == {"user_id": "erin"} and native.body["context_management"] == {"edits": []}
+    assert native.headers == {"anthropic-beta": "context-management-2025-06-27"}
+    # The translation others are sent cannot carry the image in the tool result: they refuse it, naming it.
+    assert native.param == "messages.2.content.0.content.1.type" and native.param in (native.problem or "")
+    # What the translation loses (the order, is_error, the image, the beta) keys the cache.
+    assert native.keyed["messages"] == CLAUDE_CODE_TURNS and native.keyed["anthropic-beta"]
+    # The chat translation stays what OpenAI and Gemini can take.
+    assistant, error = request.messages[1], request.messages[3]
+    assert assistant.content == "AB" and [c["id"] for c in assistant.tool_calls or ()] == ["toolu_1", "toolu_2"]
+    assert error.role == "tool" and error.content == "Error: exit status 1"
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "bogus_block"}]}]},
+     "messages.0.content.1.type"),
+    ({"messages": [{"role": "user", "content": "hi"}], "tools": [
+        {"name": "f", "input_schema": {"type": "object"}},
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]}, "tools.1.type"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": [
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "x"}}]}]},
+     "messages.1.content.0.type"),
+    ({"messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "file", "file_id": "file_1"}}]}]}, "messages.0.content.0.source.type"),
+])
+def test_what_only_anthropic_takes_is_a_problem_naming_the_field(body: dict[str, object], param: str) -> None:
+    request = aw.to_chat_request(aw.AnthropicRequest.model_validate({"model": "m", "max_tokens": 5, **body}))
+    assert request.native is not None and request.native.param == param
+    plain = aw.to_chat_request(aw.AnthropicRequest.model_validate(
+        {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}))
+    assert plain.native is not None and plain.native.problem is None and "messages" not in plain.native.keyed
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (400, "invalid_request_error"), (401, "authentication_error"), (402, "billing_error"),
+    (403, "permission_error"), (404, "not_found_error"), (405, "invalid_request_error"),
+    (413, "request_too_large"), (429, "rate_limit_error"), (500, "api_error"), (502, "api_error"),
+    (503, "overloaded_error"), (504, "timeout_error"),
+])
+def test_anthropic_errors_use_anthropics_error_types(status: int, kind: str) -> None:
+    from axtui.errors import AuthenticationError, ModelNotAllowed, UnknownModel
+    from axtui.server.errors import HTTPProblem
+
+    exc: BaseException = {
+        400: InvalidRequest("bad", param="x"), 401: AuthenticationError("no key"), 402: BudgetExceeded("spent"),
+        403: ModelNotAllowed("not yours", model="m", allowed=[]), 404: UnknownModel("m", ["n"]),
+        405: HTTPProblem(405, "POST", error_type="invalid_request_error", code="method_not_allowed"),
+        413: HTTPProblem(413, "big", error_type="invalid_request_error", code="request_too_large"),
+        429: RateLimited("slow", retry_after=1), 500: RuntimeError("bug"),
+        502: ProviderServerError("boom", provider="p"), 503: RouteUnavailable("none"),
+        504: ProviderTimeout("slow", provider="p"),
+    }[status]
+    got, body, _ = error_payload(exc, anthropic=True)
+    assert got == status and body["type"] == "error" and body["error"]["type"] == kind
+    # OpenAI's shape keeps ax's own types.
+    _, openai_body, _ = error_payload(exc)
+    assert "type" not in openai_body and openai_body["error"]["type"] == getattr(exc, "error_type", "api_error")
+    assert openai_body["error"]["code"] == body["error"]["code"]
+
+
+def test_anthropic_model_pages() -> None:
+    names = ["a", "b", "c", "d", "e"]
+    first = aw.model_page(names, 0, {"limit": "2"})
+    assert [m["id"] for m in first["data"]] == ["a", "b"] and first["has_more"] is True
+    assert first["data"][0] == {"type": "model", "id": "a", "display_name": "a", "created_at": "1970-01-01T00:00:00Z"}
+    last = aw.model_page(names, 0, {"limit": "2", "after_id": "d"})
+    assert [m["id"] for m in last["data"]] == ["e"] and last["has_more"] is False and last["first_id"] == "e"
+    before = aw.model_page(names, 0, {"limit": "2", "before_id": "d"})
+    assert (before["first_id"], before["last_id"], before["has_more"]) == ("b", "c", True)
+    for query, param in [({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"), ({"after_id": "zz"}, "after_id")]:
+        with pytest.raises(InvalidRequest) as info:
+            aw.model_page(names, 0, query)
+        assert info.value.param == param

@@ -112,6 +112,42 @@ async def test_streams_match_the_simulation(adapter: Callable[..., Provider], ki
     assert usages and usages[-1] == want.usage
 
 
+@pytest.mark.parametrize("kind", list(ADAPTERS))
+@pytest.mark.parametrize("fields", [{"n": 2}, {"logprobs": True}, {"logprobs": True, "top_logprobs": 2},
+                                    {"top_logprobs": 2}, {"response_format": {"type": "json_object"}}])
+async def test_the_simulation_refuses_what_the_adapter_refuses(
+    adapter: Callable[..., Provider], kind: str, fields: dict[str, Any]
+) -> None:
+    provider, local = adapter(kind), _local(kind)
+    model = ADAPTERS[kind][2]
+    dep = deployment(provider.name, model)
+    outcomes: list[tuple[str, str | None, dict[str, Any] | None]] = []
+    for who in (provider, local):
+        try:
+            answer = await who.chat(ask("Say hello", model, **fields), dep)
+        except ProviderBadRequest as exc:
+            outcomes.append(("refused", getattr(exc, "param", None), None))
+        else:
+            outcomes.append(("served", answer.content, answer.logprobs))
+    assert outcomes[0] == outcomes[1], f"{kind}: over HTTP {outcomes[0][:2]}, in process {outcomes[1][:2]}"
+    refused = outcomes[0][0] == "refused"
+    assert refused == (kind != "openai" and ("response_format" not in fields or kind == "anthropic"))
+
+
+@pytest.mark.parametrize("effort", [None, "low"])
+async def test_gemini_thinking_stays_within_max_output_tokens(adapter: Callable[..., Provider],
+                                                              effort: str | None) -> None:
+    provider, local = adapter("gemini"), _local("gemini")
+    dep = deployment(provider.name, "gemini-2.5-flash")
+    extra = {"reasoning_effort": effort} if effort else {}
+    for prompt in ("Tell me about owls and their habits", "Plan a week in Kyoto", LONG):
+        for limit in (20, 60):
+            got = await provider.chat(ask(prompt, dep.model, max_tokens=limit, **extra), dep)
+            want = await local.chat(ask(prompt, dep.model, max_tokens=limit, **extra), dep)
+            assert got.usage.output_tokens <= limit, f"{got.usage.output_tokens} > maxOutputTokens {limit}"
+            assert (got.content, got.usage) == (want.content, want.usage)
+
+
 @pytest.mark.parametrize("kind", ["openai", "gemini"])
 async def test_embeddings_match_the_simulation(adapter: Callable[..., Provider], kind: str) -> None:
     provider, local = adapter(kind), _local(kind)

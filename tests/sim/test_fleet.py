@@ -77,7 +77,8 @@ def test_deployments_carry_capabilities() -> None:
     assert by_id["local/llama3.1:8b"].context_window == 8_192
     assert by_id["openai/gpt-4o"].supports_vision
     assert not by_id["groq/llama-3.3-70b-versatile"].supports_vision
-    assert not by_id["anthropic/claude-sonnet-4-5"].supports_json
+    # Claude answers JSON schemas, so routing may pick it for JSON; its provider refuses only json_object.
+    assert by_id["anthropic/claude-sonnet-4-5"].supports_json
     assert by_id["azure/gpt-4o"].region == "eu-west"
     assert "openai/text-embedding-3-small" not in by_id, "embedding models are not chat deployments"
 
@@ -147,3 +148,22 @@ def test_impossible_degradations_are_refused() -> None:
         Degradation(offset_s=500, duration_s=200, period_s=600)
     with pytest.raises(ValueError, match="duration_s"):
         Degradation(offset_s=0, duration_s=0)
+
+
+async def test_chat_with_an_embedding_model_is_a_400_that_says_to_embed() -> None:
+    from axtui.engine.compose import build_gateway, effective_providers
+    from axtui.errors import InvalidRequest
+    from axtui.types import Caller, ChatRequest
+
+    gateway = await build_gateway(effective_providers(Settings()), record=False)
+    try:
+        with pytest.raises(InvalidRequest) as refused:
+            await gateway.call(ChatRequest(model="text-embedding-3-small", messages=[{"role": "user", "content": "hi"}]),
+                               Caller(user="alice"))
+    finally:
+        await gateway.aclose()
+    error = refused.value
+    assert error.status_code == 400 and error.param == "model"
+    assert "is an embedding model" in error.message and "POST /v1/embeddings" in error.message
+    chat_models = error.message.partition("chat models served here")[2]
+    assert "gpt-4o-mini" in chat_models and "text-embedding-3-small" not in chat_models

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 import openai
 import pytest
@@ -64,3 +66,27 @@ async def test_the_anthropic_sdk(sim_url: str) -> None:
                 extra_headers={"X-Sim-Fault": "503"},
             )
         assert overloaded.value.status_code == 529
+
+
+async def test_the_openai_sdk_reads_every_choice_and_top_logprobs(sim_url: str) -> None:
+    hello: list[Any] = [{"role": "user", "content": "Say hello"}]
+    async with openai.AsyncOpenAI(base_url=sim_url + "/v1", api_key="sk-test", max_retries=0) as client:
+        plain = await client.chat.completions.create(model="gpt-4o-mini", messages=hello, n=2, logprobs=True,
+                                                     top_logprobs=2)
+        assert [c.index for c in plain.choices] == [0, 1]
+        for choice in plain.choices:
+            assert choice.logprobs is not None and choice.logprobs.content
+            tokens = choice.logprobs.content
+            assert "".join(t.token for t in tokens) == choice.message.content
+            assert all(len(t.top_logprobs) == 2 and t.top_logprobs[0].token == t.token for t in tokens)
+
+        weather: Any = {"type": "function", "function": {"name": "get_weather", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+        stream = await client.chat.completions.create(model="gpt-4o-mini", messages=hello, n=2, stream=True,
+                                                      tools=[weather], tool_choice="required")
+        named: dict[int, str] = {}
+        async for chunk in stream:
+            for c in chunk.choices:
+                for call in c.delta.tool_calls or ():
+                    named[c.index] = named.get(c.index, "") + (call.function.name or "" if call.function else "")
+        assert named == {0: "get_weather", 1: "get_weather"}, "each choice streams its tool call"

@@ -24,7 +24,9 @@ from axtui.errors import (
     ProviderTimeout,
     StreamInterrupted,
 )
+from axtui.providers._wire import UnsupportedParameter
 from axtui.providers.sim import Degradation, Faults, Latency, ModelProfile, Profile, ProviderProfile, SimProvider
+from axtui.tokens import estimate_tokens
 from axtui.types import Chunk, Deployment
 
 from .helpers import ask, deployment
@@ -238,6 +240,69 @@ async def test_stop_sequences_and_json_mode(make_sim: MakeSim) -> None:
     assert stopped.content == full[: full.index(".")]
     as_json = await sim.chat(ask("Explain photosynthesis", response_format={"type": "json_object"}), GPT4O)
     assert isinstance(json.loads(as_json.content)["answer"], str)
+
+
+async def test_streamed_choices_and_logprobs_are_the_plain_answers(make_sim: MakeSim) -> None:
+    request = ask("Say hello twice", n=2, logprobs=True, top_logprobs=3)
+    plain = await make_sim(seed=4, profile="fast").chat(request, GPT4O)
+    chunks = [c async for c in make_sim(seed=4, profile="fast").stream(request, GPT4O)]
+    assert plain.extra_choices is not None and plain.logprobs is not None
+    second = plain.extra_choices[0]
+    assert {i: "".join(c.delta for c in chunks if c.choice == i) for i in (0, 1)} == {
+        0: plain.content, 1: second["message"]["content"]}
+    assert [(c.choice, c.finish_reason) for c in chunks if c.finish_reason] == [(0, "stop"), (1, "stop")]
+    for choice, logprobs in ((0, plain.logprobs), (1, second["logprobs"])):
+        streamed = [t for c in chunks if c.choice == choice and c.logprobs for t in c.logprobs["content"]]
+        assert streamed == logprobs["content"], "a stream's pieces carry the plain answer's logprobs"
+    tokens = plain.logprobs["content"]
+    assert "".join(t["token"] for t in tokens) == plain.content
+    for t in tokens:
+        ranked = [alt["logprob"] for alt in t["top_logprobs"]]
+        assert len(ranked) == 3 and t["top_logprobs"][0]["token"] == t["token"] and ranked == sorted(ranked, reverse=True)
+    unranked = await make_sim(profile="fast").chat(ask("Say hello", logprobs=True), GPT4O)
+    assert unranked.logprobs and all(t["top_logprobs"] == [] for t in unranked.logprobs["content"])
+
+
+@pytest.mark.parametrize("name", ["anthropic", "gemini"])
+@pytest.mark.parametrize(("fields", "param"), [({"n": 2}, "n"), ({"logprobs": True}, "logprobs"),
+                                               ({"top_logprobs": 2}, "top_logprobs")])
+async def test_anthropic_and_gemini_refuse_n_and_logprobs_as_their_adapters_do(
+    make_sim: MakeSim, name: str, fields: dict[str, Any], param: str
+) -> None:
+    sim = make_sim(name, profile="fast")
+    dep = deployment(name, sim.spec.model_names[0])
+    with pytest.raises(UnsupportedParameter) as plain:
+        await sim.chat(ask("hi", dep.model, **fields), dep)
+    with pytest.raises(UnsupportedParameter) as streamed:
+        _ = [c async for c in sim.stream(ask("hi", dep.model, **fields), dep)]
+    assert plain.value.param == streamed.value.param == param and plain.value.http_status == 400
+    assert sim.served == {}, "refused before the model was called"
+
+
+async def test_only_anthropic_refuses_json_object(make_sim: MakeSim) -> None:
+    as_json = {"response_format": {"type": "json_object"}}
+    anthropic = make_sim("anthropic", profile="fast")
+    with pytest.raises(UnsupportedParameter, match="no JSON mode, only JSON schemas") as refused:
+        await anthropic.chat(ask("hi", "claude-haiku-4-5", **as_json), deployment("anthropic", "claude-haiku-4-5"))
+    assert refused.value.param == "response_format"
+    gemini = await make_sim("gemini", profile="fast").chat(ask("hi", "gemini-2.5-flash", **as_json),
+                                                           deployment("gemini", "gemini-2.5-flash"))
+    assert isinstance(json.loads(gemini.content), dict)
+
+
+@pytest.mark.parametrize("limit", [8, 60, 300])
+@pytest.mark.parametrize("thinking", [None, {"includeThoughts": True, "thinkingBudget": 1024}])
+async def test_thinking_counts_within_the_output_limit(make_sim: MakeSim, limit: int,
+                                                       thinking: dict[str, Any] | None) -> None:
+    dep = deployment("gemini", "gemini-2.5-flash")
+    extra = {"thinkingConfig": thinking} if thinking else {}
+    for prompt in ("Tell me about owls and their habits", "Plan a week in Kyoto", "Why is the sky blue?"):
+        answer = await make_sim("gemini", profile="fast").chat(ask(prompt, dep.model, max_tokens=limit, **extra), dep)
+        usage = answer.usage
+        assert usage.output_tokens <= limit, f"{usage.output_tokens} output tokens > max_tokens {limit}"
+        assert answer.content and usage.output_tokens == estimate_tokens(answer.content) + usage.reasoning_tokens
+        if thinking:
+            assert usage.reasoning_tokens == estimate_tokens(answer.reasoning)
 
 
 async def test_a_stream_is_text_then_finish_then_usage(make_sim: MakeSim) -> None:

@@ -157,6 +157,19 @@ async def test_anthropic_requires_its_version_header_and_max_tokens(http: httpx.
     assert missing.status_code == 400 and "max_tokens" in missing.json()["error"]["message"]
 
 
+async def test_anthropic_refuses_thinking_with_a_forced_tool_choice(http: httpx.AsyncClient) -> None:
+    call = chat_call("anthropic", "Run ls")
+    tool = {"name": "run", "input_schema": {"type": "object"}}
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    for choice in ({"type": "any"}, {"type": "tool", "name": "run"}):
+        call.body |= {"tools": [tool], "tool_choice": choice, "thinking": thinking}
+        refused = await http.post(**_req(call))
+        assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"
+        assert "tool_choice forces tool use" in refused.json()["error"]["message"]
+    call.body["tool_choice"] = {"type": "auto"}
+    assert (await http.post(**_req(call))).status_code == 200
+
+
 async def test_gemini_shapes(http: httpx.AsyncClient) -> None:
     body = (await http.post(**_req(chat_call("gemini", "Plan a garden", model="gemini-2.5-pro")))).json()
     candidate = body["candidates"][0]

@@ -9,7 +9,7 @@ price sheet prices every call; the local provider's models are free
 | --------- | ------------ | ---------------------------------------------------------- | --------- |
 | openai    | us-east      | gpt-4o, gpt-4o-mini, text-embedding-3-small                | the reference: quick, rare errors, automatic prompt caching |
 | azure     | eu-west      | gpt-4o, gpt-4o-mini                                        | the same models ~1.6× slower; every 10 min a 2 min bad spell (3× slower, 30 % 503s) |
-| anthropic | us-west      | claude-sonnet-4-5, claude-haiku-4-5                        | 200k context, no JSON mode, explicit caching (reads and writes) |
+| anthropic | us-west      | claude-sonnet-4-5, claude-haiku-4-5                        | 200k context, JSON schemas but no `json_object`, explicit caching (reads and writes) |
 | gemini    | us-central   | gemini-2.5-flash, gemini-2.5-pro, text-embedding-004       | 1M context, thinking tokens, the most 429s of the paid ones |
 | groq      | us-east      | llama-3.3-70b-versatile                                    | very fast (TTFT ~150 ms, 350 tokens/s), no vision, 429-prone |
 | local     | local        | llama-3.3-70b-versatile, llama3.1:8b, nomic-embed-text     | Ollama-like: free, slow, 8k context, no vision |
@@ -46,13 +46,14 @@ _GPT_4O_MINI = ModelProfile(
 _OPENAI_EMBED = ModelProfile(
     "text-embedding-3-small", context_window=8_191, max_output=1, tools=False, json_mode=False, embedding_dim=256
 )
-_SONNET = ModelProfile("claude-sonnet-4-5", context_window=200_000, max_output=64_000, vision=True, json_mode=False)
+# Claude answers JSON schemas (structured outputs); its API has no `json_object`,
+# which the provider (api="anthropic") refuses, as ax's Anthropic adapter does.
+_SONNET = ModelProfile("claude-sonnet-4-5", context_window=200_000, max_output=64_000, vision=True)
 _HAIKU = ModelProfile(
     "claude-haiku-4-5",
     context_window=200_000,
     max_output=64_000,
     vision=True,
-    json_mode=False,
     latency=Latency(450, 1_100, 150),
 )
 _FLASH = ModelProfile("gemini-2.5-flash", context_window=1_048_576, max_output=65_536, vision=True, reasoning=True)
@@ -111,6 +112,7 @@ def demo_fleet() -> tuple[ProviderProfile, ...]:
             latency=Latency(900, 2_200, 70),
             faults=_HEALTHY,
             prompt_caching="explicit",
+            api="anthropic",
         ),
         ProviderProfile(
             "gemini",
@@ -122,6 +124,7 @@ def demo_fleet() -> tuple[ProviderProfile, ...]:
                 hang_s=10.0,
             ),
             prompt_caching="automatic",
+            api="gemini",
         ),
         ProviderProfile(
             "groq",

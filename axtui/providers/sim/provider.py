@@ -17,17 +17,19 @@ from typing import Any
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import ProviderConfig
 from axtui.errors import ProviderBadRequest
+from axtui.providers._wire import refuse_choices_and_logprobs, refuse_json_object
 from axtui.providers.base import Provider
 from axtui.providers.sim.profiles import resolve_profile
 from axtui.providers.sim.simulate import ChatPlan, Outcome, Simulator, parse_fault, thinking_signature
 from axtui.providers.sim.spec import Profile
-from axtui.providers.sim.wire_openai import logprobs_of
+from axtui.providers.sim.wire_openai import logprobs_for
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse
 
 __all__ = ["SimProvider"]
 
 # Refusals (429, 401) come back quickly: the real provider never starts work.
 _REFUSAL_SHARE = 0.1
+_API_NAMES = {"anthropic": "Anthropic", "gemini": "Gemini"}
 
 
 class SimProvider(Provider):
@@ -89,7 +91,27 @@ class SimProvider(Provider):
         except ValueError as exc:
             raise ProviderBadRequest(str(exc), provider=self.name, http_status=400) from None
 
+    def speaks(self, api: str) -> bool:
+        """A simulated Anthropic takes a Messages client's request as sent, as Anthropic does (it answers from
+        its translation: server tools and blocks the translation leaves out are taken, not refused)."""
+        return api == "messages" and self.spec.api == "anthropic"
+
+    def _refuse_unsupported(self, request: ChatRequest) -> None:
+        """Refuse what ax's adapter for this provider's API refuses before calling it.
+
+        Raises:
+            UnsupportedParameter: ``n > 1``, ``logprobs`` or ``top_logprobs`` at an
+                Anthropic or Gemini provider, ``json_object`` at an Anthropic one.
+        """
+        kind = _API_NAMES.get(self.spec.api)
+        if kind is None:
+            return
+        refuse_choices_and_logprobs(request, self.name, kind)
+        if self.spec.api == "anthropic":
+            refuse_json_object(request, self.name, kind)
+
     def _plan(self, request: ChatRequest, model: str, *, stream: bool) -> ChatPlan:
+        self._refuse_unsupported(request)
         index = self.served.get(model, 0)
         plan = self.simulator.plan_chat(
             self.spec, request, model=model, index=index, stream=stream, fault=self._forced(request)
@@ -149,7 +171,7 @@ class SimProvider(Provider):
             reasoning=plan.thinking,
             thinking_blocks=blocks,
             extra_choices=self._extra_choices(request, plan, calls),
-            logprobs=logprobs_of(plan.text) if request.passthrough().get("logprobs") else None,
+            logprobs=logprobs_for(request, plan.text),
         )
 
     @staticmethod
@@ -160,14 +182,16 @@ class SimProvider(Provider):
         message: dict[str, Any] = {"role": "assistant", "content": plan.text or None}
         if calls:
             message["tool_calls"] = calls
-        return [{"index": i, "message": message, "finish_reason": plan.finish_reason, "logprobs": None}
-                for i in range(1, request.n or 1)]
+        return [{"index": i, "message": message, "finish_reason": plan.finish_reason,
+                 "logprobs": logprobs_for(request, plan.text)} for i in range(1, request.n or 1)]
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
         """The answer in pieces: text chunks, a finish chunk, a usage chunk.
 
-        A ``cut`` fault yields the first half of the text, then raises
-        `StreamInterrupted`; other faults raise before any chunk.
+        With ``n > 1`` each piece, tool call and finish comes once per choice
+        (`Chunk.choice`), as OpenAI streams them; with ``logprobs`` each piece
+        carries its own. A ``cut`` fault yields the first half of the text,
+        then raises `StreamInterrupted`; other faults raise before any chunk.
         """
         model = deployment.upstream_model
         plan = self._plan(request, model, stream=True)
@@ -178,21 +202,27 @@ class SimProvider(Provider):
             yield Chunk(reasoning=plan.thinking, model=model, id=response_id)
             if isinstance(request.passthrough().get("thinking"), dict):
                 yield Chunk(reasoning_signature=thinking_signature(plan.thinking), model=model, id=response_id)
+        choices = range(request.n or 1)
         count = plan.cut_at if plan.outcome == "cut" else len(plan.chunks)
         for piece, delay in zip(plan.chunks[:count], plan.delays, strict=False):
             await self._wait(delay)
-            yield Chunk(delta=piece, model=model, id=response_id)
+            logprobs = logprobs_for(request, piece)
+            for c in choices:
+                yield Chunk(delta=piece, model=model, id=response_id, choice=c, logprobs=logprobs)
         error = plan.error()
         if error is not None:
             raise error
         if not plan.chunks:
             await self._wait(plan.ttft_s)
-        for i, (call, pieces) in enumerate(zip(plan.tool_calls, plan.fragments, strict=True)):
-            head = {"index": i, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
-            yield Chunk(tool_calls=[head], model=model, id=response_id)
-            for piece in pieces:
-                yield Chunk(tool_calls=[{"index": i, "function": {"arguments": piece}}], model=model, id=response_id)
-        yield Chunk(finish_reason=plan.finish_reason, model=model, id=response_id)
+        for c in choices:
+            for i, (call, pieces) in enumerate(zip(plan.tool_calls, plan.fragments, strict=True)):
+                head = {"index": i, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+                yield Chunk(tool_calls=[head], model=model, id=response_id, choice=c)
+                for piece in pieces:
+                    yield Chunk(tool_calls=[{"index": i, "function": {"arguments": piece}}], model=model,
+                                id=response_id, choice=c)
+        for c in choices:
+            yield Chunk(finish_reason=plan.finish_reason, model=model, id=response_id, choice=c)
         yield Chunk(usage=plan.usage, model=model, id=response_id)
 
     async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:

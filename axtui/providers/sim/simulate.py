@@ -33,8 +33,9 @@ from axtui.errors import (
     ProviderTimeout,
     StreamInterrupted,
 )
+from axtui.providers.sim.schema import schema_instance
 from axtui.providers.sim.spec import Faults, Latency, ModelProfile, ProviderProfile
-from axtui.providers.sim.text import answer_text, embed_text, split_chunks, truncate_to_tokens
+from axtui.providers.sim.text import answer_text, embed_text, keywords, split_chunks, truncate_to_tokens
 from axtui.providers.sim.tools import SimToolCall, argument_fragments, plan_tool_calls
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import ChatRequest, Usage
@@ -388,20 +389,32 @@ class Simulator:
         outcome, slowdown = self._outcome(rng, provider, spec, stream=stream)
         if fault is not None:
             outcome = fault
+        budget = self._budget(spec, request, prompt_tokens)
         calls = plan_tool_calls(request, text_rng, digest)
         if calls:
             text, finish, stop_seq = "", "tool_calls", None
             text_tokens = sum(estimate_tokens(c.name + c.arguments) + 3 for c in calls)
         else:
-            text, finish, stop_seq = self._answer(spec, request, prompt_tokens, text_rng)
+            text, finish, stop_seq = self._answer(request, prompt_tokens, budget, text_rng)
             text_tokens = estimate_tokens(text)
-        chunks = split_chunks(text, text_rng)
-        fragments = [argument_fragments(c.arguments, text_rng) for c in calls]
         thinking = thinking_text(request, text_rng)
         if thinking:
             reasoning = estimate_tokens(thinking)
         else:
             reasoning = int(text_tokens * text_rng.uniform(0.5, 3.0)) if spec.reasoning else 0
+        if text_tokens + reasoning > budget:
+            # Thinking counts within the output limit (max_tokens, maxOutputTokens), as upstream.
+            # Hidden thinking is cut short; shown thinking came first, so the answer gets what is left.
+            if not thinking:
+                reasoning = max(0, budget - text_tokens)
+            else:
+                thinking = truncate_to_tokens(thinking, budget - 1)[0] if budget > 1 else ""
+                reasoning = estimate_tokens(thinking)
+                if not calls and text_tokens > budget - reasoning:
+                    text = truncate_to_tokens(text, budget - reasoning)[0]
+                    text_tokens, finish, stop_seq = estimate_tokens(text), "length", None
+        chunks = split_chunks(text, text_rng)
+        fragments = [argument_fragments(c.arguments, text_rng) for c in calls]
         delays = self._delays(rng, provider.latency_for(spec), slowdown, chunks, reasoning)
         cached, written = self._cache(rng, provider, prompt_tokens)
         faults = provider.faults_for(spec)
@@ -429,26 +442,42 @@ class Simulator:
             thinking=thinking,
         )
 
+    @staticmethod
+    def _budget(model: ModelProfile, request: ChatRequest, prompt_tokens: int) -> int:
+        """The most tokens the answer may take, thinking included (at least one)."""
+        limits = [model.max_output, model.context_window - prompt_tokens]
+        if request.output_limit is not None:
+            limits.append(request.output_limit)
+        return max(1, min(limits))
+
     def _answer(
-        self, model: ModelProfile, request: ChatRequest, prompt_tokens: int, rng: random.Random
+        self, request: ChatRequest, prompt_tokens: int, budget: int, rng: random.Random
     ) -> tuple[str, str, str | None]:
-        """Text, finish reason and the stop sequence that ended it, if any."""
+        """Text, finish reason and the stop sequence that ended it, if any.
+
+        A ``json_schema`` response format is answered with a value of its
+        schema, ``json_object`` with ``{"answer": ...}``; either may still be
+        cut by a stop sequence or the token budget, as upstream.
+        """
         last_user = next((m.text() for m in reversed(request.messages) if m.role == "user"), request.prompt_text())
         # Longer prompts get somewhat longer answers, as with real models.
         target = int(rng.lognormvariate(math.log(90), 0.55)) + min(prompt_tokens // 6, 400)
-        text = answer_text(last_user, rng, target)
-        if (request.response_format or {}).get("type") in _JSON_FORMATS:
-            text = json.dumps({"answer": text})
+        fmt = request.response_format or {}
+        schema = (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
+        if isinstance(schema, dict):
+            value = schema_instance(schema, rng, keywords(last_user), sentence=lambda: answer_text(last_user, rng, 1))
+            text = json.dumps(value)
+        else:
+            text = answer_text(last_user, rng, target)
+            if fmt.get("type") in _JSON_FORMATS:
+                text = json.dumps({"answer": text})
         stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
         hits = [(text.find(s), s) for s in stops if s and s in text]
         stop_seq = None
         if hits:
             at, stop_seq = min(hits)
             text = text[:at]
-        limits = [model.max_output, model.context_window - prompt_tokens]
-        if request.output_limit is not None:
-            limits.append(request.output_limit)
-        text, cut = truncate_to_tokens(text, max(1, min(limits)))
+        text, cut = truncate_to_tokens(text, budget)
         if cut:
             return text, "length", None
         return text, "stop", stop_seq

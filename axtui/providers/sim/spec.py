@@ -26,6 +26,8 @@ __all__ = [
 ]
 
 PromptCaching = Literal["none", "automatic", "explicit"]
+#: The API a simulated provider speaks, which bounds what a request to it in process may carry.
+ProviderAPI = Literal["openai", "anthropic", "gemini"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,8 @@ class Degradation:
 class ModelProfile:
     """One model a provider serves: what it can do, and any overrides.
 
+    ``json_mode`` says it answers ``response_format`` with JSON (a JSON
+    schema, and ``json_object`` where its provider's API has that).
     ``embedding_dim`` set makes it an embedding model (no chat).
     ``reasoning`` models spend hidden thinking tokens before answering.
     ``latency`` and ``faults`` replace the provider's when set.
@@ -148,7 +152,10 @@ class ProviderProfile:
 
     ``prompt_caching`` says how the provider reports cached prompt tokens:
     ``automatic`` reports cache reads (OpenAI, Gemini), ``explicit`` reads
-    and writes (Anthropic), ``none`` neither.
+    and writes (Anthropic), ``none`` neither. ``api`` is the API it plays
+    in process: ``anthropic`` and ``gemini`` refuse what ax's adapters for
+    them refuse (``n > 1``, ``logprobs``, ``top_logprobs``; Anthropic also
+    ``json_object``), so the in-process fleet and the real one agree.
     """
 
     name: str
@@ -158,6 +165,7 @@ class ProviderProfile:
     faults: Faults = field(default_factory=Faults.none)
     degradations: tuple[Degradation, ...] = ()
     prompt_caching: PromptCaching = "none"
+    api: ProviderAPI = "openai"
 
     def model(self, name: str) -> ModelProfile | None:
         """The model called ``name``, or None when this provider lacks it."""
@@ -246,8 +254,8 @@ class Profile:
         """The provider a configured sim account plays.
 
         A name the profile knows plays that provider; any other name plays a
-        provider serving every model of the profile, with the first
-        provider's latency and faults. ``models`` (a config's list) restricts
+        provider serving every model of the profile through OpenAI's API,
+        with the first provider's latency and faults. ``models`` (a config's list) restricts
         the models served; a name the profile lacks is served with default
         capabilities, so a config may simulate any model. ``region``
         replaces the profile's region when given.
@@ -256,7 +264,8 @@ class Profile:
         if base is None:
             first = self.providers[0] if self.providers else ProviderProfile(name=name, models=())
             catalogue = {m.name: m for p in reversed(self.providers) for m in p.models}
-            base = replace(first, name=name, models=tuple(catalogue[n] for n in self.model_names), degradations=())
+            base = replace(first, name=name, models=tuple(catalogue[n] for n in self.model_names), degradations=(),
+                           api="openai")
         if models:
             known = {m.name: m for m in base.models}
             base = replace(base, models=tuple(known.get(n) or ModelProfile(name=n) for n in models))

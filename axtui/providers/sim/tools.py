@@ -11,8 +11,9 @@ one prompt are called in parallel unless the request forbids it
 
 Arguments are valid JSON holding every ``required`` field of the
 function's schema, with values of the schema's types (enums take their
-first value; strings take a word from the prompt), drawn from the caller's
-seeded `random.Random`, so the same prompt gets the same call.
+first value; strings take a word from the prompt; see
+`axtui.providers.sim.schema`), drawn from the caller's seeded
+`random.Random`, so the same prompt gets the same call.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from axtui.providers.sim.schema import schema_instance
 from axtui.providers.sim.text import keywords
 from axtui.types import ChatRequest
 
 __all__ = ["SimToolCall", "argument_fragments", "plan_tool_calls"]
 
 _ASKS = re.compile(r"\btools?\b|\bfunctions?\b", re.IGNORECASE)
-_MAX_DEPTH = 4
 
 
 @dataclass(slots=True, frozen=True)
@@ -85,43 +86,6 @@ def _mentioned(text: str, name: str) -> bool:
     return name.lower() in lowered or name.lower().replace("_", " ") in lowered
 
 
-def _value(schema: Any, rng: random.Random, words: list[str], depth: int) -> Any:
-    if not isinstance(schema, dict):
-        return "value"
-    if "const" in schema:
-        return schema["const"]
-    if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return schema["enum"][0]
-    for union in ("anyOf", "oneOf", "allOf"):
-        if isinstance(schema.get(union), list) and schema[union]:
-            return _value(schema[union][0], rng, words, depth)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
-    if kind == "object" or (kind is None and "properties" in schema):
-        return _object(schema, rng, words, depth + 1)
-    if kind == "array":
-        return [_value(schema.get("items"), rng, words, depth + 1)] if schema.get("minItems") else []
-    if kind == "integer":
-        return int(schema.get("minimum", 1 + int(rng.random() * 9)))
-    if kind == "number":
-        return float(schema.get("minimum", round(1 + rng.random() * 9, 1)))
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    return words[int(rng.random() * len(words))] if words else "value"
-
-
-def _object(schema: dict[str, Any], rng: random.Random, words: list[str], depth: int) -> dict[str, Any]:
-    if depth > _MAX_DEPTH:
-        return {}
-    raw = schema.get("properties")
-    props: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    required = [r for r in schema.get("required") or () if isinstance(r, str)]
-    return {name: _value(props.get(name, {}), rng, words, depth) for name in required}
-
-
 def plan_tool_calls(request: ChatRequest, rng: random.Random, id_seed: str) -> list[SimToolCall]:
     """The tool calls a simulated model answers ``request`` with (empty: it answers in text)."""
     functions = _functions(request)
@@ -146,9 +110,15 @@ def plan_tool_calls(request: ChatRequest, rng: random.Random, id_seed: str) -> l
     words = keywords(prompt or request.prompt_text()) or ["value"]
     return [
         SimToolCall(id=f"call_{id_seed[:20]}{i}", name=name,
-                    arguments=json.dumps(_object(params, rng, words, 0), separators=(",", ":")))
+                    arguments=json.dumps(_arguments(params, rng, words), separators=(",", ":")))
         for i, (name, params) in enumerate(chosen)
     ]
+
+
+def _arguments(params: dict[str, Any], rng: random.Random, words: list[str]) -> dict[str, Any]:
+    # Arguments are an object whatever the schema says (one with no properties gets {}).
+    value = schema_instance(params, rng, words)
+    return value if isinstance(value, dict) else {}
 
 
 def argument_fragments(arguments: str, rng: random.Random) -> list[str]:

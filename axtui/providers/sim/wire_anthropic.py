@@ -6,7 +6,9 @@ were neither read from nor written to the prompt cache; those are
 ``cache_read_input_tokens`` and ``cache_creation_input_tokens``. A stream
 is ``message_start``, ``content_block_start``, ``ping``,
 ``content_block_delta``…, ``content_block_stop``, ``message_delta`` (stop
-reason and usage), ``message_stop``. Errors are
+reason and usage), ``message_stop``. Structured outputs
+(``output_config.format``, a JSON schema) are answered with a value of the
+schema. Errors are
 ``{"type": "error", "error": {"type", "message"}}``; an overloaded
 provider answers 529.
 """
@@ -84,6 +86,17 @@ def _block_text(block: Any) -> dict[str, Any]:
     return {"type": "text", "text": json.dumps(block)}
 
 
+def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Structured outputs' ``output_config.format`` (or the beta's ``output_format``) as a chat ``response_format``."""
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else body.get("output_format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+        raise bad_request("output_config.format: must be {\"type\": \"json_schema\", \"schema\": {...}}")
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": fmt["schema"]}}
+
+
 class AnthropicWire(Wire):
     """Anthropic's Messages API."""
 
@@ -124,6 +137,9 @@ class AnthropicWire(Wire):
             if budget >= body["max_tokens"]:
                 raise bad_request("`max_tokens` must be greater than `thinking.budget_tokens`")
         _check_thinking(raw, thinking_on)
+        choice = body.get("tool_choice")
+        if thinking_on and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+            raise bad_request("Thinking may not be enabled when tool_choice forces tool use.")
         data: dict[str, Any] = {
             "model": body["model"],
             "messages": messages,
@@ -136,6 +152,7 @@ class AnthropicWire(Wire):
         }
         if thinking_on:
             data["thinking"] = thinking
+        data["response_format"] = _response_format(body)
         request = chat_request(data)
         return ChatCall(request=request, model=request.model, stream=bool(body.get("stream")))
 

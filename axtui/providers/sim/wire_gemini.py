@@ -7,8 +7,10 @@ JSON array), ``:embedContent``, ``:batchEmbedContents`` and
 ``GenerateContentResponse``; the last one carries ``finishReason`` and the
 final ``usageMetadata`` (there is no other end marker). As upstream, zero
 counts are left out of ``usageMetadata``; ``candidatesTokenCount`` excludes
-the ``thoughtsTokenCount``. Errors are
-``{"error": {"code", "message", "status"}}``.
+the ``thoughtsTokenCount``, and both together stay within
+``maxOutputTokens``. ``responseMimeType: application/json`` gets JSON, of
+``responseJsonSchema`` (or the OpenAPI-style ``responseSchema``) when given.
+Errors are ``{"error": {"code", "message", "status"}}``.
 """
 
 from __future__ import annotations
@@ -79,6 +81,18 @@ def _tool_choice(config: Any) -> Any:
     return {"ANY": "required", "NONE": "none"}.get(mode)
 
 
+def _response_format(config: dict[str, Any]) -> dict[str, Any] | None:
+    """``responseMimeType`` and ``responseJsonSchema`` (or the OpenAPI-style ``responseSchema``) as a ``response_format``."""
+    mime = config.get("responseMimeType") or config.get("response_mime_type")
+    schema = next((config[k] for k in ("responseJsonSchema", "response_json_schema", "responseSchema",
+                                       "response_schema") if config.get(k) is not None), None)
+    if mime != "application/json":
+        return None
+    if isinstance(schema, dict):
+        return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
+    return {"type": "json_object"}
+
+
 def _model_of(path_model: str | None) -> str:
     if not path_model:
         raise bad_request("the URL must name a model: /v1beta/models/{model}:generateContent")
@@ -112,7 +126,6 @@ class GeminiWire(Wire):
             raise bad_request("generationConfig must be an object")
         tools = [_declaration(d) for t in body.get("tools") or [] if isinstance(t, dict)
                  for d in t.get("functionDeclarations") or t.get("function_declarations") or []]
-        mime = config.get("responseMimeType") or config.get("response_mime_type")
         data: dict[str, Any] = {
             "model": model,
             "messages": messages,
@@ -121,7 +134,7 @@ class GeminiWire(Wire):
             "temperature": config.get("temperature"),
             "top_p": config.get("topP") or config.get("top_p"),
             "tools": tools or None,
-            "response_format": {"type": "json_object"} if mime == "application/json" else None,
+            "response_format": _response_format(config),
             "tool_choice": _tool_choice(body.get("toolConfig") or body.get("tool_config")),
         }
         thinking = config.get("thinkingConfig") or config.get("thinking_config")

@@ -10,6 +10,7 @@ a last chunk with empty ``choices`` carries the usage. Errors are
 from __future__ import annotations
 
 import base64
+import re
 import struct
 from typing import Any
 
@@ -24,11 +25,16 @@ from axtui.providers.openai import openai_usage_body
 from axtui.providers.sim.simulate import ChatPlan, EmbedPlan
 from axtui.providers.sim.spec import ProviderProfile
 from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, sse
-from axtui.types import Usage
+from axtui.types import ChatRequest, Usage
 
-__all__ = ["OpenAIWire", "logprobs_of"]
+__all__ = ["OpenAIWire", "logprobs_for", "logprobs_of"]
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls"}
+_TOKEN = re.compile(r"\S+\s*|\s+")
+# The runners-up a token's top_logprobs list after it (top_logprobs is at most 20).
+_ALTERNATIVES = tuple(w + " " for w in (
+    "the", "a", "and", "of", "to", "in", "is", "it", "that", "for", "on", "with", "as", "at", "by", "this", "be",
+    "or", "from", "an", "so"))
 
 
 def _tool_calls(plan: ChatPlan) -> list[dict[str, Any]]:
@@ -36,13 +42,27 @@ def _tool_calls(plan: ChatPlan) -> list[dict[str, Any]]:
             for c in plan.tool_calls]
 
 
-def logprobs_of(text: str) -> dict[str, Any]:
-    """Token log-probabilities of a text (words as tokens), in OpenAI's shape."""
-    tokens = [w + " " for w in text.split(" ")] if text else []
-    if tokens:
-        tokens[-1] = tokens[-1][:-1]
-    content = [{"token": t, "logprob": -0.25, "bytes": list(t.encode()), "top_logprobs": []} for t in tokens]
+def logprobs_of(text: str, top: int = 0) -> dict[str, Any]:
+    """Token log-probabilities of a text (words and the space after them as tokens), in OpenAI's shape.
+
+    Each token lists ``top`` most likely tokens, most likely first: itself,
+    then common words it beat.
+    """
+    content = []
+    for token in _TOKEN.findall(text):
+        likely = [token, *(w for w in _ALTERNATIVES if w != token)][:top]
+        content.append({"token": token, "logprob": -0.25, "bytes": list(token.encode()), "top_logprobs": [
+            {"token": t, "logprob": -0.25 if t == token else -2.0 - 0.5 * i, "bytes": list(t.encode())}
+            for i, t in enumerate(likely)]})
     return {"content": content, "refusal": None}
+
+
+def logprobs_for(request: ChatRequest, text: str) -> dict[str, Any] | None:
+    """The ``logprobs`` of ``text`` when ``request`` asks for them (with its ``top_logprobs``), else None."""
+    extra = request.passthrough()
+    if not extra.get("logprobs"):
+        return None
+    return logprobs_of(text, int(extra.get("top_logprobs") or 0))
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
@@ -94,12 +114,12 @@ class OpenAIWire(Wire):
             message["tool_calls"] = _tool_calls(plan)
         elif not plan.text:
             message["content"] = ""
-        want_logprobs = bool(call.request.passthrough().get("logprobs"))
+        logprobs = logprobs_for(call.request, plan.text)
         choices = [
             {
                 "index": i,
                 "message": message,
-                "logprobs": logprobs_of(plan.text) if want_logprobs else None,
+                "logprobs": logprobs,
                 "finish_reason": _FINISH.get(plan.finish_reason, plan.finish_reason),
             }
             for i in range(call.request.n or 1)
@@ -123,27 +143,28 @@ class OpenAIWire(Wire):
                      created: int) -> bytes:
         """A chunk with one piece of content (the first also names the role); one per choice when ``n > 1``."""
         delta: dict[str, Any] = {"role": "assistant", "content": piece, "refusal": None} if first else {"content": piece}
-        logprobs = logprobs_of(piece) if call.request.passthrough().get("logprobs") else None
+        logprobs = logprobs_for(call.request, piece)
         return b"".join(
             sse(self._chunk(plan, call, created, choices=[
                 {"index": i, "delta": delta, "logprobs": logprobs, "finish_reason": None}]))
             for i in range(call.request.n or 1))
 
     def stream_tools(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
-        """Each call as OpenAI streams it: id and name with empty arguments, then argument fragments."""
+        """Each call as OpenAI streams it: id and name with empty arguments, then argument fragments (in every choice)."""
         events = []
-        for i, (c, pieces) in enumerate(zip(plan.tool_calls, plan.fragments, strict=True)):
-            head: dict[str, Any] = {"index": i, "id": c.id, "type": "function",
-                                    "function": {"name": c.name, "arguments": ""}}
-            delta: dict[str, Any] = {"tool_calls": [head]}
-            if i == 0 and not plan.chunks:
-                delta = {"role": "assistant", "content": None, "tool_calls": [head]}
-            events.append(sse(self._chunk(plan, call, created, choices=[
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}])))
-            for piece in pieces:
-                frag = {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}
+        for choice in range(call.request.n or 1):
+            for i, (c, pieces) in enumerate(zip(plan.tool_calls, plan.fragments, strict=True)):
+                head: dict[str, Any] = {"index": i, "id": c.id, "type": "function",
+                                        "function": {"name": c.name, "arguments": ""}}
+                delta: dict[str, Any] = {"tool_calls": [head]}
+                if i == 0 and not plan.chunks:
+                    delta = {"role": "assistant", "content": None, "tool_calls": [head]}
                 events.append(sse(self._chunk(plan, call, created, choices=[
-                    {"index": 0, "delta": frag, "logprobs": None, "finish_reason": None}])))
+                    {"index": choice, "delta": delta, "logprobs": None, "finish_reason": None}])))
+                for piece in pieces:
+                    frag = {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}
+                    events.append(sse(self._chunk(plan, call, created, choices=[
+                        {"index": choice, "delta": frag, "logprobs": None, "finish_reason": None}])))
         return events
 
     def stream_close(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:

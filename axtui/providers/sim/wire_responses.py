@@ -3,7 +3,7 @@
 The body is read into a `ChatRequest` for the simulation (``input``
 messages, ``function_call`` and ``function_call_output`` items;
 ``instructions``; function tools and ``tool_choice``;
-``max_output_tokens``; ``reasoning.effort``); the whole body rides along
+``max_output_tokens``; ``reasoning.effort``; ``text.format``); the whole body rides along
 (`ChatRequest.native`), and the answer echoes its settings as OpenAI's
 does, hosted tool declarations and ``truncation`` included. Hosted tools
 are accepted and never run. ``previous_response_id`` is refused: this
@@ -108,6 +108,12 @@ class ResponsesWire(OpenAIWire):
         effort = (body.get("reasoning") or {}).get("effort")
         if effort:
             data["reasoning_effort"] = effort
+        fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            data["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": str(fmt.get("name") or "response"), "schema": fmt.get("schema") or {}}}
+        elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
+            data["response_format"] = {"type": "json_object"}
         request = chat_request(data).with_native(NativeRequest(api="responses", body=body))
         return ChatCall(request=request, model=model, stream=bool(body.get("stream")))
 
