@@ -54,8 +54,8 @@ _OPERATORS = "-+*/^<>=\u00d7\u00f7\u2212\u2264\u2265"
 #: A number in digits (with its sign when no word joins it to what comes before), or the operators
 #: between two such numbers.
 _ARRANGED = re.compile(
-    rf"(?:(?<![\w.])[{_MINUS}+])?\d+(?:[.,]\d+)*%?|(?:(?<=\d)|(?<=\d%))\s*[{_OPERATORS}]+\s*(?=[{_MINUS}+]?\d)"
-)  # each class starts with "-": a hyphen there is itself, not a range
+    rf"(?:(?<![\w.])(?<!\d%)[{_MINUS}+])?\d+(?:[.,]\d+)*%?|(?:(?<=\d)|(?<=\d%))\s*[{_OPERATORS}]+\s*(?=[{_MINUS}+]?\d)"
+)  # each class starts with "-": a hyphen there is itself, not a range; after "5%" a sign is an operator
 _QUOTED = re.compile(r"(?<!\w)(?:'([^'\n]{1,60})'|\"([^\"\n]{1,60})\"|`([^`\n]{1,80})`)(?!\w)")
 # A word (``[^\W_][\w'.-]*``) with the gap before it: what ends the previous word up to this one.
 _GAP_WORD = re.compile(r"([\W_]*)([^\W_][\w'.-]*)")
