@@ -30,6 +30,7 @@ from axtui.providers._wire import (
     refuse_choices_and_logprobs,
     refuse_json_object,
 )
+from axtui.providers.openai_responses import upstream_body
 from axtui.providers.reasoning import anthropic_budget
 from axtui.types import (
     ChatRequest,
@@ -38,7 +39,6 @@ from axtui.types import (
     Deployment,
     EmbeddingResponse,
     Message,
-    NativeRequest,
     Usage,
     token_count,
 )
@@ -51,7 +51,6 @@ __all__ = [
     "anthropic_usage",
     "anthropic_usage_body",
     "messages_body",
-    "native_messages_body",
 ]
 
 #: Anthropic requires max_tokens; this is sent when the caller set none.
@@ -307,15 +306,6 @@ def _forced_tool_with_thinking(choice: Mapping[str, Any], deployment: Deployment
         param="tool_choice", provider=deployment.provider)
 
 
-def native_messages_body(native: NativeRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
-    """A Messages client's own body for ``deployment``: its model, streamed or not as the call is."""
-    body = {**native.body, "model": deployment.upstream_model}
-    if stream:
-        body["stream"] = True
-    else:
-        body.pop("stream", None)
-    return body
-
 
 # --- the adapter -----------------------------------------------------------------------
 
@@ -363,7 +353,7 @@ class AnthropicProvider(HTTPProvider):
         betas = [v for k, v in self.config.headers.items() if k.lower() == BETA_HEADER]
         betas += [v for k, v in native.headers.items() if k.lower() == BETA_HEADER]
         headers = {BETA_HEADER: ",".join(dict.fromkeys(betas))} if betas else {}
-        return native_messages_body(native, deployment, stream=stream), headers
+        return upstream_body(native, deployment, stream=stream), headers
 
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
         """One complete answer from ``POST /messages``."""

@@ -31,7 +31,8 @@ __all__ = ["EventReader", "answer_of", "finish_of", "responses_usage", "upstream
 
 
 def upstream_body(native: NativeRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
-    """The client's Responses body for ``deployment``: its model, and streamed or not as the call is."""
+    """A client's own body in its provider's API (Responses, Messages) for ``deployment``: its model, and
+    streamed or not as the call is."""
     body = {**native.body, "model": deployment.upstream_model}
     if stream:
         body["stream"] = True
