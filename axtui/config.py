@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import os
 import re
-import stat
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -928,15 +926,11 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     (its target is rewritten). A new file is created readable by its owner only.
     """
     path = path or locations.config_path()
-    if path.is_symlink():
-        path = path.resolve()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     minimal = settings.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
     try:
-        before = path.read_text(encoding="utf-8")
-        mode = stat.S_IMODE(path.stat().st_mode)
+        before: str | None = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        before, mode = None, 0o600
+        before = None
     text = tomli_w.dumps(minimal)
     if before is not None:
         import tomlkit
@@ -949,20 +943,15 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
         if doc is not None:
             _sync(doc, old, settings.model_dump(mode="json", exclude_none=True), minimal)
             text = tomlkit.dumps(doc)
-    _write_atomic(path, text, mode)
+    write_config_text(path, text)
     return path
 
 
 def write_config_text(path: Path, text: str) -> None:
-    """Write a whole config file atomically: a new one readable by its owner only, an existing one keeping its mode."""
-    if path.is_symlink():
-        path = path.resolve()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o600
-    _write_atomic(path, text, mode)
+    """Write a whole config file atomically: a new one readable by its owner only, an existing one keeping its
+    mode, a symlink staying one (`axtui.locations.replace_private`)."""
+    with locations.replace_private(path) as out:
+        out.write(text)
 
 
 def _sync(doc: Any, old: dict[str, Any], new: dict[str, Any], minimal: dict[str, Any]) -> None:
@@ -995,25 +984,6 @@ def _sync(doc: Any, old: dict[str, Any], new: dict[str, Any], minimal: dict[str,
                 here.append(extra)
         else:
             doc[key] = n
-
-
-def _write_atomic(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to a temp file beside ``path`` with ``mode``, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask does not get a say over the file's own mode
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            fd = -1
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def where_in_file(loc: tuple[Any, ...], path: Path | None = None) -> str:

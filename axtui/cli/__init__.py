@@ -16,21 +16,22 @@ from axtui import __version__
 
 __all__ = ["main"]
 
-#: command name -> (module, attribute, one-line help)
+#: command name -> (module, attribute, one-line help); the help is written out so that ``ax --help`` imports no
+#: command, and a test checks that a list of subcommands in it names them all.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "call": ("axtui.cli.call", "call", "Send one prompt through the gateway and print the answer."),
-    "cost": ("axtui.cli.cost", "cost", "Spending: summaries, breakdowns, estimates, budgets, prices."),
-    "ratelimit": ("axtui.cli.ratelimit", "ratelimit", "Rate limits: status, set, reset, config."),
+    "cost": ("axtui.cli.cost", "cost", "Spending: summary, breakdown, estimate, whatif, budget, alerts, prices."),
+    "ratelimit": ("axtui.cli.ratelimit", "ratelimit", "Rate limits: status, set, reset, delete, config."),
     "monitor": ("axtui.cli.monitor", "monitor", "The dashboard, alert rules and exports."),
     "cache": ("axtui.cli.cache", "cache", "The response cache: stats, clear, invalidate, eval."),
-    "route": ("axtui.cli.route", "route", "Routing: explain a choice, health, A/B reports."),
+    "route": ("axtui.cli.route", "route", "Routing: explain a choice, health, rules, A/B tests."),
     "serve": ("axtui.cli.serve", "serve", "Run the OpenAI-compatible gateway server."),
     "sim": ("axtui.cli.sim", "sim", "The simulated provider fleet: serve it, drive load through ax."),
     "keys": ("axtui.cli.keys", "keys", "Gateway API keys: create, list, update, rotate, revoke."),
     "teams": ("axtui.cli.teams", "teams", "Teams: members, budgets, limits and allowed models."),
     "audit": ("axtui.cli.audit", "audit", "Every admin change: who, when, what, before and after."),
     "db": ("axtui.cli.db", "db", "The database: upgrade, path, backup."),
-    "config": ("axtui.cli.config", "config", "The config file: path, show, init."),
+    "config": ("axtui.cli.config", "config", "The config file: path, show, init, import."),
 }
 
 

@@ -267,7 +267,14 @@ def _natural_width(table: Table, flex: set[str]) -> int:
                 column.max_width = saved[id(column)]
 
 
-def fit_table(table: Table, *, keep: Iterable[str] = (), drop: Iterable[str] = (), width: int | None = None) -> Table:
+def _remove_column(table: Table, header: str) -> None:
+    table.columns = [c for c in table.columns if c.header != header]
+    for index, column in enumerate(table.columns):
+        column._index = index  # rich pads the first and last column by this position
+
+
+def fit_table(table: Table, *, keep: Iterable[str] = (), drop: Iterable[str] = (), width: int | None = None,
+              drop_empty: bool = False) -> Table:
     """Make ``table`` readable in ``width`` columns (the console's): nothing that matters is cut.
 
     Columns named in ``keep`` (names, dates, money, ids) never wrap and are
@@ -275,9 +282,14 @@ def fit_table(table: Table, *, keep: Iterable[str] = (), drop: Iterable[str] = (
     first named first, while the table is wider than ``width`` with the
     other columns (messages, rules) wrapped to a readable width. The same
     holds when the output is piped: rich then lays it out for ``COLUMNS``
-    (80 by default).
+    (80 by default). With ``drop_empty``, a column with nothing in any row
+    goes first (a header over blanks tells nothing and takes room).
     """
     width = width or console.width
+    if drop_empty:
+        for column in list(table.columns):
+            if all(not str(cell).strip() for cell in column.cells):
+                _remove_column(table, str(column.header))
     keep = set(keep)
     flex = {str(c.header) for c in table.columns if c.header not in keep}
     for column in table.columns:
@@ -289,7 +301,5 @@ def fit_table(table: Table, *, keep: Iterable[str] = (), drop: Iterable[str] = (
     for header in drop:
         if _natural_width(table, flex) <= width:
             break
-        table.columns = [c for c in table.columns if c.header != header]
-        for index, column in enumerate(table.columns):
-            column._index = index  # rich pads the first and last column by this position
+        _remove_column(table, header)
     return table

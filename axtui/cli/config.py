@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from axtui.cli._common import console, fail, handle_errors
+from axtui.config import ROUTING_STRATEGIES
 
 EXAMPLE = '''\
 # ax configuration. Every section is optional; with no [[providers]] ax
@@ -87,7 +88,7 @@ output = 0
 
 # --- Routing -------------------------------------------------------------
 [routing]
-strategy = "latency"                  # latency | cost | capability | weighted | least-busy | round-robin
+strategy = "latency"                  # @STRATEGIES@
 aliases = { fast = ["gpt-4o-mini", "gemini-2.5-flash", "claude-haiku-4-5"], smart = ["gpt-4o", "claude-sonnet-4-5", "gemini-2.5-pro"] }
 
 # [[routing.rules]]
@@ -130,7 +131,7 @@ port = 8787
 # service_name = "ax"                       # or OTEL_SERVICE_NAME
 # capture_content = false                   # prompts and answers in spans (scrubbed)
 # export_metrics = false                    # also push the /metrics figures over OTLP
-'''
+'''.replace("@STRATEGIES@", " | ".join(ROUTING_STRATEGIES))  # every strategy there is, never a list that drifts
 
 
 @click.group()
@@ -229,6 +230,7 @@ def litellm(file: Path, output: Path | None, force: bool) -> None:
     """
     import yaml
 
+    from axtui import locations
     from axtui.cli._common import err_console
     from axtui.litellm_config import translate_litellm
 
@@ -249,7 +251,7 @@ def litellm(file: Path, output: Path | None, force: bool) -> None:
     else:
         if output.exists() and not force:
             fail(f"{output} already exists; pass --force to replace it")
-        output.parent.mkdir(parents=True, exist_ok=True)
+        locations.private_dir(output.parent)
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(toml)

@@ -80,7 +80,7 @@ def backup(dest: str | None, force: bool) -> None:
 
     if dest is None:
         target = locations.data_dir() / "backups" / _backup_name()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        locations.private_dir(target.parent)
     else:
         target = _backup_target(dest, force)
     store = Store.open()

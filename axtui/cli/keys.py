@@ -128,11 +128,8 @@ def list_(as_json: bool, active: bool) -> None:
         console.print("no keys yet; make one with `ax keys create --user NAME`")
         return
     table = Table(box=None, header_style="bold")
-    # The id is what `ax keys revoke` takes, and the status what one looks for: never cut, whatever the width.
-    table.add_column("id", no_wrap=True, min_width=12)
-    table.add_column("status", no_wrap=True)
-    for column in ("user", "name", "team", "models", "rpm", "tpm", "budget", "spent", "expires"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("rpm", "tpm", "expires"))
+    for column in ("id", "status", "user", "name", "team", "models", "rpm", "tpm", "budget", "spent", "expires"):
+        table.add_column(column, overflow="fold")
     now = time.time()
     for i in infos:
         if not i.active:
@@ -155,8 +152,11 @@ def list_(as_json: bool, active: bool) -> None:
             spent_text(standing.get(i.id, Standing())),
             _day(i.expires),
         )
-    console.print(fit_table(table, keep=("id", "prefix", "user", "budget", "created"),
-                            drop=("trusted", "prefix", "created", "rpm", "budget")))
+    # The id is what `ax keys revoke` takes; money and dates are never wrapped or cut. A status wraps between
+    # its words ("revoked" over its date), a very long user name folds. Where 80 columns are too few, the
+    # policy columns step aside (--json has them all).
+    console.print(fit_table(table, keep=("id", "rpm", "tpm", "budget", "spent", "expires"),
+                            drop=("name", "tpm", "rpm", "budget", "team", "models"), drop_empty=True))
 
 
 @keys.command()

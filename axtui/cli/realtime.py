@@ -9,11 +9,24 @@ from __future__ import annotations
 import click
 
 from axtui.cli._common import handle_errors
+from axtui.tui.screens import screen_keys, screen_titles
 
 __all__ = ["realtime"]
 
 
-@click.command()
+_HELP = f"""The live dashboard: traffic, costs, budgets, limits, alerts, routing, keys.
+
+    Keys: {screen_keys()} screens ({screen_titles()}), ? help, ctrl+p or : palette,
+    x export, p pause/resume, +/- refresh rate, q quit.
+
+    \b
+    Examples:
+      ax monitor realtime --demo
+      ax monitor realtime --url http://127.0.0.1:8787 --theme light
+    """
+
+
+@click.command(help=_HELP)
 @click.option("--demo/--no-demo", default=None,
               help="Run the engine here on the simulated fleet with demo traffic "
                    "(the default when no provider is configured).")
@@ -23,16 +36,7 @@ __all__ = ["realtime"]
               help="Screen refreshes per second (default: ui.refresh_hz, 2).")
 @handle_errors
 def realtime(demo: bool | None, url: str | None, theme: str | None, refresh_hz: float | None) -> None:
-    """The live dashboard: traffic, costs, budgets and limits, alerts, routing.
-
-    \b
-    Keys: 1-5 screens, ? help, ctrl+p palette, x export, p pause, +/- refresh rate, q quit.
-
-    \b
-    Examples:
-      ax monitor realtime --demo
-      ax monitor realtime --url http://127.0.0.1:8787 --theme light
-    """
+    """Run the dashboard (its help, `_HELP`, names the screens from the dashboard's own list)."""
     from axtui.store.audit import cli_actor, set_process_actor
     from axtui.tui import run_dashboard
 

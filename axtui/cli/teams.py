@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from axtui.cli._common import console, dump_json, handle_errors
+from axtui.cli._common import console, dump_json, fit_table, handle_errors
 
 
 def _store() -> Any:
@@ -131,7 +131,7 @@ def list_(as_json: bool) -> None:
         return
     table = Table(box=None, header_style="bold")
     for column in ("team", "members", "budget", "spent", "rpm", "tpm", "models"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for i in infos:
         budget = ""
         if i.budget_nanos is not None:
@@ -139,7 +139,9 @@ def list_(as_json: bool) -> None:
         table.add_row(i.name, ", ".join(i.members), budget, spent_text(standing.get(i.name, Standing())),
                       str(i.rpm or ""), str(i.tpm or ""),
                       ",".join(i.models) if i.models else "any")
-    console.print(table)
+    # As `ax keys list`: money never wraps, a column nobody has a value in goes, members and models wrap.
+    console.print(fit_table(table, keep=("team", "budget", "spent", "rpm", "tpm"), drop=("tpm", "rpm"),
+                            drop_empty=True))
 
 
 @teams.command()

@@ -18,7 +18,6 @@ without the date too). `PriceSheet` is also the engine's `PriceBook`.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -295,8 +294,7 @@ def read_price_file(path: Path, origin: str) -> tuple[SheetInfo, list[ModelPrice
 
 
 def write_price_file(path: Path, prices: Iterable[ModelPrice], *, source: str, retrieved: str) -> None:
-    """Write prices in ax's format, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write prices in ax's format, atomically (a new file readable by its owner only, as every file ax makes)."""
     doc = {
         "schema": 1,
         "currency": "USD",
@@ -305,9 +303,8 @@ def write_price_file(path: Path, prices: Iterable[ModelPrice], *, source: str, r
         "source": source,
         "models": [price_to_json(p) for p in sorted(prices, key=lambda p: p.model)],
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with locations.replace_private(path) as out:
+        out.write(json.dumps(doc, indent=1) + "\n")
 
 
 def user_prices_path() -> Path:

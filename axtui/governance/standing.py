@@ -47,7 +47,7 @@ def standing_json(standing: Standing) -> dict[str, Any]:
 
 def spent_text(standing: Standing) -> str:
     """This month's spend, and the fullest budget's use, for a table cell."""
-    text = format_usd(standing.spent_nanos, nanos=True) if standing.spent_nanos else ""
-    if standing.budget_used is not None:
-        text += f" ({standing.budget_used * 100:.0f}%)"
-    return text.strip()
+    if standing.budget_used is None:
+        return format_usd(standing.spent_nanos, nanos=True) if standing.spent_nanos else ""
+    # Under a budget a spend of nothing is said: "$0 (0%)", not "(0%)" alone.
+    return f"{format_usd(standing.spent_nanos or 0, nanos=True)} ({standing.budget_used * 100:.0f}%)"

@@ -141,8 +141,8 @@ def check(fmt: str, query: ExportQuery) -> None:
 
 #: Columns holding booleans, written ``true``/``false`` in CSV (JSON has its own).
 _BOOL_COLUMNS = frozenset({"usage_estimated", "stream", "hard"})
-#: Columns holding objects, written as JSON text in CSV (empty when empty) and as objects in JSON.
-_OBJECT_COLUMNS = frozenset({"labels"})
+#: Columns holding objects, written as JSON text in CSV (empty when empty or none) and as objects in JSON.
+_OBJECT_COLUMNS = frozenset({"labels", "before", "after"})
 
 
 #: Columns ax fills with numbers or times it formats itself: never a formula, not checked cell by cell.

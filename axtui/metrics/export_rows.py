@@ -222,8 +222,9 @@ def audit_rows(conn: Connection, since: float | None, until: float | None) -> It
     iso = _IsoClock()
     for row in _stream(conn, q.order_by(t.c.ts, t.c.id)):
         m = row._mapping
-        yield [iso(m["ts"]), m["id"], m["actor"], m["via"], m["action"], m["target"], m["before"] or "",
-               m["after"] or ""]
+        # Objects (null when none), as /api/audit and `ax audit --json` give them; CSV writes them as JSON text.
+        yield [iso(m["ts"]), m["id"], m["actor"], m["via"], m["action"], m["target"],
+               json.loads(m["before"]) if m["before"] else None, json.loads(m["after"]) if m["after"] else None]
 
 
 def alert_rows(

@@ -253,9 +253,8 @@ class Store:
             dest = dest / f"ax-backup-{time.strftime('%Y%m%d-%H%M%S')}.db"
         tmp = dest.with_name(dest.name + ".partial")
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp.unlink(missing_ok=True)
-            _create_private(tmp)  # a copy of every call: as private as the store
+            locations.create_private(tmp)  # a copy of every call: as private as the store
             with sqlite3.connect(src, timeout=BUSY_TIMEOUT_MS / 1000) as source, sqlite3.connect(tmp) as target:
                 source.backup(target)
             target.close()
@@ -276,16 +275,6 @@ class Store:
             self.engine.dispose()
 
 
-def _create_private(path: Path) -> None:
-    """Create ``path`` empty and readable by its owner only, unless it exists.
-
-    SQLite gives its -wal and -shm files the database file's mode, so the
-    whole store stays private.
-    """
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-
-
 def _make_engine(url: str) -> Engine:
     load_tables()
     if url.startswith("sqlite"):
@@ -295,8 +284,8 @@ def _make_engine(url: str) -> Engine:
             if db:
                 folder = Path(db).expanduser().parent
                 try:
-                    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-                    _create_private(Path(db).expanduser())
+                    # SQLite gives its -wal and -shm files the database file's mode: the whole store stays private.
+                    locations.create_private(Path(db).expanduser())
                 except OSError as exc:
                     raise StoreError(
                         f"cannot create the database in {folder} ({exc.strerror}); "

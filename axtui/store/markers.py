@@ -25,7 +25,7 @@ import os
 import tempfile
 from typing import TYPE_CHECKING
 
-from axtui.locations import data_dir
+from axtui.locations import data_dir, private_dir
 
 if TYPE_CHECKING:
     from axtui.store import Store
@@ -64,7 +64,7 @@ class ChangeMarker:
     def moved(self) -> None:
         """Say that the topic changed (after the change is committed); never raises."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             # A new file put in place of the old one: its inode differs from the one it replaces.
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
             os.close(fd)

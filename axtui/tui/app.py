@@ -24,6 +24,7 @@ from axtui.metrics.alerts.model import AlertEvent
 from axtui.tui import fmt
 from axtui.tui.data import Backend
 from axtui.tui.messages import AlertEventArrived, BackendFailed, BackendStarted, DataChanged, SwitchScreen
+from axtui.tui.screens import SCREENS
 from axtui.tui.screens.alerts import AlertsScreen
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.screens.budgets import BudgetsScreen
@@ -34,7 +35,7 @@ from axtui.tui.screens.realtime import RealtimeScreen
 from axtui.tui.screens.routing import RoutingScreen
 from axtui.tui.screens.too_small import TooSmallScreen
 from axtui.tui.themes import DEFAULT_THEME, ThemeSet, load_themes
-from axtui.tui.widgets.navbar import SCREENS, NavBar
+from axtui.tui.widgets.navbar import NavBar
 from axtui.tui.widgets.tables import NARROW
 
 __all__ = ["MIN_SIZE", "REFRESH_STEPS", "AxApp"]
@@ -43,6 +44,8 @@ __all__ = ["MIN_SIZE", "REFRESH_STEPS", "AxApp"]
 MIN_SIZE = (80, 24)
 #: Refresh rates ``+`` and ``-`` step through, in Hz.
 REFRESH_STEPS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0, 10.0)
+#: What the command palette offers, as the help lists it.
+_PALETTE = "command palette: actions, screens, themes, export"
 
 
 class AxApp(App[None]):
@@ -74,7 +77,10 @@ class AxApp(App[None]):
         Binding("p", "resume", "Resume"),
         Binding("plus,equals_sign", "faster", "Faster", key_display="+", show=False),
         Binding("minus", "slower", "Slower", key_display="-", show=False),
-        Binding("colon", "command_palette", "Commands", key_display=":", show=False),
+        # Textual binds its palette key only when no binding names the action, so both are named here. ctrl+p
+        # goes first even in a text box, as Textual's own does; ':' types a colon there.
+        Binding(App.COMMAND_PALETTE_BINDING, "command_palette", _PALETTE, show=False, priority=True),
+        Binding("colon", "command_palette", _PALETTE, key_display=":", show=False),
         Binding("q,f10", "quit", "Quit", key_display="q"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]  # noqa: RUF012 - Textual's own annotation

@@ -454,7 +454,7 @@ class StoreOps:
 
         path = Path(path).expanduser()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            locations.private_dir(path.parent)
         except OSError as exc:
             raise InvalidRequest(f"cannot create the folder {path.parent}: {exc.strerror}; choose another path") \
                 from None

@@ -251,7 +251,7 @@ class Backend(Protocol):
 
     # -- export
     def default_export_path(self, what: str, fmt: str) -> Path:
-        """Where an export goes unless the user names a file."""
+        """Where an export goes unless the user names a file: a name no file has yet."""
         ...
 
     def export(self, what: str, fmt: str, path: Path, since: float | None, until: float | None) -> ExportResult:
@@ -329,11 +329,11 @@ class BackendBase(ABC):
     # -- export -------------------------------------------------------------------------
 
     def default_export_path(self, what: str, fmt: str) -> Path:
-        """Where an export goes unless the user names a file."""
+        """Where an export goes unless the user names a file: a name no file has yet."""
         from axtui import locations
-        from axtui.tui.export_view import export_file_name
+        from axtui.tui.export_view import export_file_name, unused_path
 
-        return locations.data_dir() / "exports" / export_file_name(what, fmt, self.clock.now())
+        return unused_path(locations.data_dir() / "exports" / export_file_name(what, fmt, self.clock.now()))
 
 
 def open_backend(*, demo: bool | None, url: str | None, settings: Settings | None = None,

@@ -298,7 +298,7 @@ class DemoBackend(StoreBackend):
             from axtui.engine.compose import build_catalog, effective_providers
 
             self.database_url = self.database_url or demo_database_url()
-            locations.data_dir().mkdir(parents=True, exist_ok=True)
+            locations.private_dir(locations.data_dir())
             demo = demo_settings(self.settings)
             engine = DemoEngine(demo, self.database_url, seed=self.seed, traffic=self.traffic)
             engine.start()

@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 import httpx
 
+from axtui import locations
 from axtui.api_models import (
     AlertEventOut,
     AlertList,
@@ -502,7 +503,8 @@ class RemoteBackend(BackendBase):
         """Download an export from the server (it needs the admin key) to ``path`` on this machine.
 
         The file is written beside ``path`` and renamed when complete, so a
-        broken download never leaves half a file under the name asked for.
+        broken download never leaves half a file under the name asked for; a
+        new one is readable by its owner only.
 
         Raises:
             InvalidRequest: bad arguments (from the server), or ``path`` cannot be written.
@@ -515,17 +517,17 @@ class RemoteBackend(BackendBase):
         if until is not None:
             params["until"] = f"@{until}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_name(f".{path.name}.part")
-            with part.open("wb") as out, self._client.stream("GET", "/api/export", params=params,
-                                                             timeout=httpx.Timeout(30.0, read=300.0)) as response:
+            with (
+                locations.replace_private(path, binary=True) as out,
+                self._client.stream("GET", "/api/export", params=params,
+                                    timeout=httpx.Timeout(30.0, read=300.0)) as response,
+            ):
                 if response.status_code >= 400:
                     response.read()
                     raise _problem(response, self.url)
                 for chunk in response.iter_bytes():
                     out.write(chunk)
-            rows = _count_rows(part, fmt)
-            part.replace(path)
+            rows = _count_rows(path, fmt)
         except httpx.HTTPError as exc:
             raise ProviderError(f"the export from {self.url} broke off: {exc}; try again") from None
         except OSError as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -19,10 +18,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from axtui import locations
 from axtui.errors import InvalidRequest
 from axtui.tui.views import ExportResult
 
-__all__ = ["ViewRows", "export_file_name", "write_view"]
+__all__ = ["ViewRows", "export_file_name", "unused_path", "write_view"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,22 @@ def export_file_name(name: str, fmt: str, now: float) -> str:
     return f"ax-{slug[:60]}-{stamp}.{fmt}"
 
 
+def unused_path(path: Path) -> Path:
+    """``path`` if nothing is there yet, else the first free ``NAME-2.EXT``, ``NAME-3.EXT``, … beside it.
+
+    Export names go to the minute, so a second export in the same minute gets ``-2`` instead of
+    replacing the first.
+    """
+    if not path.exists():
+        return path
+    n = 2
+    while True:
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+        n += 1
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
@@ -67,10 +83,8 @@ def write_view(view: ViewRows, fmt: str, path: Path) -> ExportResult:
     if fmt not in ("csv", "json", "jsonl"):
         raise InvalidRequest(f"unknown format {fmt!r}; use csv, json or jsonl")
     path = Path(path).expanduser()
-    part = path.with_name(f".{path.name}.part")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with part.open("w", encoding="utf-8", newline="") as out:
+        with locations.replace_private(path, newline="") as out:
             if fmt == "csv":
                 writer = csv.writer(out)
                 writer.writerow(view.columns)
@@ -84,8 +98,6 @@ def write_view(view: ViewRows, fmt: str, path: Path) -> ExportResult:
                 else:
                     for record in records:
                         out.write(json.dumps(record) + "\n")
-        os.replace(part, path)
     except OSError as exc:
-        part.unlink(missing_ok=True)
         raise InvalidRequest(f"cannot write {path}: {exc.strerror}; choose another path") from None
     return ExportResult(path=path, rows=len(view.rows), what=view.name, fmt=fmt)

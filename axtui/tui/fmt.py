@@ -10,11 +10,11 @@ import re
 import time
 from decimal import Decimal
 
-from axtui.money import MAX_MONEY_DIGITS, format_usd, money_digits
+from axtui.money import MAX_MONEY_DIGITS, format_usd, money_digits, nanos_to_usd
 from axtui.money import format_usd_fixed as usd_fixed
 
-__all__ = ["MAX_MONEY_DIGITS", "ago", "bar", "clock_time", "count", "money_digits", "ms", "pct", "rate", "usd", "usd_fixed", "usd_nanos",
-           "usd_rate", "with_separators"]
+__all__ = ["MAX_MONEY_DIGITS", "ago", "bar", "clock_time", "count", "money_digits", "ms", "pct", "rate", "usd", "usd_fixed", "usd_limit",
+           "usd_nanos", "usd_rate", "with_separators"]
 
 DASH = "–"
 
@@ -117,3 +117,16 @@ def usd(value: Decimal | int | float | None, *, cents: bool = False) -> str:
 def usd_nanos(nanos: int | None) -> str:
     """Nano-dollars as every screen shows them."""
     return format_usd(nanos, nanos=True)
+
+
+def usd_limit(nanos: int) -> str:
+    """A budget's amount, in its table and in every message about it: ``$25.00``, ``$0.40``, ``$0.0010``.
+
+    Budgets are whole cents, shown with two decimals; one below a cent (a
+    test) shows every digit it was typed with, never rounded away.
+    """
+    dollars = nanos_to_usd(nanos)
+    if nanos % 10_000_000 == 0:
+        return usd_fixed(dollars, 2)
+    exact = -int(dollars.as_tuple().exponent)
+    return usd_fixed(dollars, max(money_digits([dollars]), exact))

@@ -27,8 +27,7 @@ def _logs_to_file() -> Iterator[None]:
                    and not isinstance(h, logging.FileHandler)]
     for handler in on_terminal:
         root.removeHandler(handler)
-    path = log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = locations.create_private(log_path())  # engine warnings name users and models: the owner's only
     to_file = logging.FileHandler(path, encoding="utf-8")
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     to_file.setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -93,3 +94,39 @@ def test_an_alert_row_takes_a_few_lines_not_ten() -> None:
     assert len(table.strip().splitlines()) <= 1 + 3, out
     events = ax("monitor", "alerts", "events")
     assert len(events.strip().splitlines()) <= 1 + 3, events
+
+
+def _key(*args: str) -> str:
+    return str(json.loads(ax("keys", "create", "--json", *args))["id"])
+
+
+def test_keys_list_is_whole_at_80_columns() -> None:
+    spender = _key("--user", "alice", "--name", "laptop", "--rpm", "60", "--expires", "2027-01-31", "--budget", "5")
+    _key("--user", "bob-the-builder", "--name", "ci pipeline", "--models", "gpt-4o-mini,claude-haiku-4-5",
+         "--expires", "2027-03-01")
+    _key("--user", "carol", "--budget", "10")
+    store = Store.open()
+    record_calls(store, [call(time.time() - 60, key=spender, cost_nanos=6_100_000)])
+    store.close()
+    out = ax("keys", "list")
+    assert_readable(out, "$0.0061 (0%)", "2027-01-31", "2027-03-01", "$0 (0%)", spender)
+    header = out.splitlines()[0].split()
+    assert "tpm" not in header and "team" not in header  # nobody has one: no column of blanks
+    for line in out.splitlines()[1:]:
+        assert "$" not in line or "(" in line.split("$", 1)[1]  # a spend and its budget share stay on one line
+
+
+def test_audit_is_whole_at_80_columns() -> None:
+    from axtui.clock import FakeClock
+    from axtui.store.audit import record
+
+    at = time.mktime((2026, 12, 7, 19, 45, 30, 0, 0, -1))
+    store = Store.open()
+    record(store, actor="alice@build-server", via="dashboard", action="budget_alerts.configure",
+           target=f"user:{LONG_USER}", before={"thresholds": [50]}, after={"thresholds": [50, 90]},
+           clock=FakeClock(at))
+    store.close()
+    out = ax("audit", "--since", "all")
+    assert_readable(out, "2026-12-07 19:45:30", "alice@build-server", "dashboard", "budget_alerts.configure",
+                    "thresholds: [50] → [50, 90]")
+    assert f"user:{LONG_USER}" in "".join(out.split())  # a long target folds, whole

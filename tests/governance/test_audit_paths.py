@@ -131,6 +131,33 @@ def test_ax_audit_and_the_export() -> None:
     assert "team.create" in lines[1]
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_the_audit_export_gives_before_and_after_as_ax_audit_does(fmt: str) -> None:
+    run("teams", "create", "red")
+    run("teams", "delete", "red")
+    _, out, _ = run("audit", "--json")
+    shown = {e["action"]: e for e in json.loads(out)}
+    code, out, err = run("monitor", "export", "--what", "audit", "--format", fmt)
+    assert code == 0, err
+    if fmt == "json":
+        rows = json.loads(out)
+    elif fmt == "jsonl":
+        rows = [json.loads(line) for line in out.splitlines()]
+    else:
+        import csv
+        import io
+
+        rows = [{**r, **{k: json.loads(r[k]) if r[k] else r[k] for k in ("before", "after")}}
+                for r in csv.DictReader(io.StringIO(out))]
+    exported = {r["action"]: r for r in rows}
+    assert set(exported) == set(shown) == {"team.create", "team.delete"}
+    none = "" if fmt == "csv" else None  # a CSV cell is empty for none; JSON says null
+    made, removed = exported["team.create"], exported["team.delete"]
+    assert made["before"] == none and removed["after"] == none
+    assert made["after"] == shown["team.create"]["after"] and isinstance(made["after"], dict)
+    assert removed["before"] == shown["team.delete"]["before"] and removed["before"]["name"] == "red"
+
+
 @pytest.fixture
 def admin_live(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from tests.server._live import LiveServer
@@ -201,6 +228,6 @@ def test_ax_audit_shows_what_each_change_changed() -> None:
     from axtui.cli.audit import changes_text
 
     assert changes_text({"models": ["a"], "rpm": 5}, {"models": None, "rpm": 5}) == 'models: ["a"] → null'
-    assert changes_text(None, {"name": "red", "models": None}) == 'made {"name":"red"}'
-    assert changes_text({"name": "red"}, None) == 'removed {"name":"red"}'
+    assert changes_text(None, {"name": "red", "models": None, "rpm": 5}) == 'made {"name": "red", "rpm": 5}'
+    assert changes_text({"name": "red"}, None) == 'removed {"name": "red"}'
     assert len(changes_text(None, {"x": "y" * 500})) == 160

@@ -79,7 +79,44 @@ async def test_acknowledge_and_silence_a_firing_rule(seeded: Seeded) -> None:
         now = seeded.clock.now()
         await until(lambda: (get_rule(seeded.store, 1).silenced_until or 0) == now + 3600, pilot=pilot)  # type: ignore[union-attr]
         await refetch(pilot)
-        assert "(quiet)" in screen.query_one("#rules", DataTable).get_cell("1", "state").plain
+        rules = screen.query_one("#rules", DataTable)
+        assert rules.get_cell("1", "state").plain == "▲ firing ✓"  # silenced, and still marked acknowledged
+        assert rules.get_cell("1", "quiet").plain == "1h"
+        assert rules.get_cell("2", "quiet").plain == ""
+
+
+async def test_a_silence_set_while_paused_shows_at_once(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, "4", AlertsScreen)
+        await pilot.press("p", "s")
+        rules = screen.query_one("#rules", DataTable)
+        await until(lambda: rules.get_cell("1", "quiet").plain == "1h", pilot=pilot)
+        assert app.paused
+
+
+async def test_from_the_events_table_keys_act_on_the_selected_events_rule_and_name_it(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open(pilot, "4", AlertsScreen)
+        rules = screen.query_one("#rules", DataTable)
+        await pilot.press("j")  # the rules' cursor on #2; its cursor is not drawn once the events have the focus
+        assert rules.cursor_row == 1
+        await pilot.press("tab")
+        assert app.focused is screen.query_one("#events", DataTable)  # on an event of rule #1, azure slow
+        await pilot.press("s")
+        await until(lambda: get_rule(seeded.store, 1).silenced_until is not None, pilot=pilot)  # type: ignore[union-attr]
+        assert get_rule(seeded.store, 2).silenced_until is None  # type: ignore[union-attr]
+        hint = str(screen.query_one("#hint", Static).render())
+        assert "Rule #1 (azure slow), the selected event's rule, silenced for 1h" in hint
+        assert rules.cursor_row == 0  # back on the rules table, the cursor is on the rule acted on
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "rule #1 (azure slow), the selected event's rule?" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert get_rule(seeded.store, 1) is not None
 
 
 async def test_editing_a_rule_keeps_the_old_one_when_the_new_text_is_wrong(seeded: Seeded) -> None:
@@ -216,6 +253,78 @@ async def test_export_to_a_folder_is_refused_with_a_reason(seeded: Seeded, tmp_p
         await pilot.pause()
         assert isinstance(app.screen, ExportScreen)
         assert "is a folder" in str(dialog.query_one("#form-error", Static).render())
+
+
+async def _export_as_offered(pilot: Any) -> Path:
+    """``x``, then ctrl+s on the file the dialog offers; returns the file written."""
+    app = pilot.app
+    await pilot.press("x")
+    await pilot.pause()
+    dialog = app.screen
+    assert isinstance(dialog, ExportScreen)
+    offered = Path(dialog.query_one("#x-path", Input).value)
+    await pilot.press("ctrl+s")
+    await until(lambda: offered.exists() and not isinstance(app.screen, ExportScreen), pilot=pilot)
+    return offered
+
+
+async def test_a_second_export_in_the_same_minute_gets_a_new_name(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        first = await _export_as_offered(pilot)
+        written = first.read_bytes()
+        second = await _export_as_offered(pilot)  # the clock has not moved: the same minute
+    assert second != first and second.name == first.name.replace(".csv", "-2.csv")
+    assert first.read_bytes() == written and second.exists()
+
+
+async def test_an_export_to_a_file_that_exists_keeps_it_and_offers_a_free_name(seeded: Seeded, tmp_path: Path) -> None:
+    mine = tmp_path / "calls.csv"
+    mine.write_text("mine\n")
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        dialog = app.screen
+        box = dialog.query_one("#x-path", Input)
+        box.value = str(mine)
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.2)
+        assert app.screen is dialog
+        assert "calls.csv exists and is kept" in str(dialog.query_one("#form-error", Static).render())
+        assert box.value == str(tmp_path / "calls-2.csv")
+        await pilot.press("ctrl+s")
+        await until(lambda: (tmp_path / "calls-2.csv").exists(), pilot=pilot)
+    assert mine.read_text() == "mine\n"
+
+
+async def test_x_on_routing_and_keys_offers_what_the_screen_shows(seeded: Seeded, tmp_path: Path) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        routing = await _open(pilot, "5", RoutingScreen)
+        await pilot.press("x")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen) and dialog.what == "view"
+        assert "deployments of the Deployments table" in str(dialog.query_one("#x-says", Static).render())
+        target = tmp_path / "deployments.csv"
+        dialog.query_one("#x-path", Input).value = str(target)
+        await pilot.press("ctrl+s")
+        await until(lambda: target.exists() and not isinstance(app.screen, ExportScreen), pilot=pilot)
+        health = routing.query_one("#health", DataTable)
+        shown = [health.get_row_at(i)[0].plain for i in range(health.row_count)]
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen) and dialog.what == "view"
+        assert "keys the Keys table shows" in str(dialog.query_one("#x-says", Static).render())
+        await pilot.press("escape")
+    with target.open(newline="") as f:
+        assert [r["deployment"] for r in csv.DictReader(f)] == shown
 
 
 def _with_routing(seeded: Seeded, ax_home: Path) -> Any:

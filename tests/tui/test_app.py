@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from textual.command import CommandPalette
 from textual.widgets import DataTable, Static
 
 from axtui.cost.alerts import BudgetAlert
 from axtui.metrics.alerts.model import AlertEvent
+from axtui.tui.app import AxApp
+from axtui.tui.screens import SCREENS as NAV_SCREENS
 from axtui.tui.screens.alerts import AlertsScreen
 from axtui.tui.screens.budgets import BudgetsScreen
 from axtui.tui.screens.costs import CostsScreen
@@ -49,17 +53,31 @@ async def test_clicking_a_tab_switches_screen(seeded: Seeded) -> None:
         assert isinstance(app.screen, AlertsScreen)
 
 
-async def test_command_palette_goes_to_a_screen(seeded: Seeded) -> None:
+@pytest.mark.parametrize("key", ["ctrl+p", "colon"])
+async def test_command_palette_goes_to_a_screen(seeded: Seeded, key: str) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p")
+        await pilot.press(key)
         await pilot.pause()
-        await pilot.press(*"screen: costs")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"screen costs")  # no ':' in it: that key would open the palette by itself
         await pilot.pause(0.3)
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, CostsScreen)
+
+
+async def test_ctrl_p_opens_the_palette_from_a_text_box(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"a:b")  # the call log's filter box takes ':' as text
+        await pilot.pause()
+        assert not isinstance(app.screen, CommandPalette)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(app.screen, CommandPalette)
 
 
 async def test_help_lists_the_screen_keys_and_closes(seeded: Seeded) -> None:
@@ -75,6 +93,24 @@ async def test_help_lists_the_screen_keys_and_closes(seeded: Seeded) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, BudgetsScreen)
+
+
+async def test_help_names_every_screen_and_each_key_once(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        lines = str(app.screen.query_one(Static).render()).splitlines()
+    everywhere = lines[lines.index("Everywhere"):]
+    keys = [line.split()[0] for line in everywhere[1:] if line.startswith("  ")]
+    assert len(keys) == len(set(keys)), everywhere
+    titles = [title for mode, _, title in NAV_SCREENS if mode in AxApp.MODES]
+    assert len(titles) == len(AxApp.MODES) == 6
+    screens = next(line for line in everywhere if line.split()[:3] == ["1", "…", "6"])
+    assert screens.endswith(" " + ", ".join(titles)), screens
+    assert any(line.split()[:4] == ["p", "Pause", "/", "Resume"] for line in everywhere), everywhere
+    assert any(line.split()[:3] == ["ctrl+p", "/", ":"] for line in everywhere), everywhere
 
 
 async def test_pause_freezes_the_screen_and_resume_moves_it_again(seeded: Seeded) -> None:

@@ -163,3 +163,116 @@ async def test_deleting_a_limit_asks_first(seeded: Seeded) -> None:
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await until(lambda: all(r.subject != "bob" for r in read_limits(seeded.store)), pilot=pilot)
+
+
+# -- adding a budget that exists ------------------------------------------------------------
+
+
+async def _add(pilot: Any, scope: str, amount: str) -> None:
+    """``a``, then the scope and the amount typed, Hard left as the form offers it (unticked), ctrl+s."""
+    form = await open_form(pilot, "a")
+    form.query_one("#f-scope", Input).value = scope
+    form.query_one("#f-amount", Input).value = amount
+    await pilot.press("ctrl+s")
+    await until(lambda: pilot.app.screen is not form, pilot=pilot)
+
+
+async def test_adding_a_budget_that_exists_asks_showing_old_and_new_and_no_keeps_it(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        await _add(pilot, "user:alice", "1")  # #2 is user:alice, $0.15 a day, hard
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmScreen)
+        assert "$0.15 → [b]$1.00" in dialog.question
+        assert "hard (refuses calls once spent) → [b]soft (alerts only)" in dialog.question
+        assert "It becomes soft" in dialog.question
+        assert dialog.yes == "Change, make it soft"
+        alice = get_budget(seeded.store, 2)
+        assert (alice.limit_nanos, alice.hard) == (150_000_000, True)  # nothing written before the answer
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        alice = get_budget(seeded.store, 2)
+        assert (alice.limit_nanos, alice.hard) == (150_000_000, True)
+        assert "Kept budget #2 user:alice $0.15/day hard" in _hint(screen)
+        assert len(list_budgets(seeded.store)) == 3
+
+
+async def test_changing_a_budget_through_add_happens_only_after_yes(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        await _add(pilot, "global", "30")  # the form's own scope: #1, $25 a day, soft
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmScreen)
+        assert "$25.00 → [b]$30.00" in dialog.question and "becomes soft" not in dialog.question
+        assert get_budget(seeded.store, 1).limit_nanos == 25 * DOLLAR
+        await pilot.press("y")
+        await until(lambda: get_budget(seeded.store, 1).limit_nanos == 30 * DOLLAR, pilot=pilot)
+        await until(lambda: _amount_cell(screen, 1) == "$30.00", pilot=pilot)
+        assert "Changed budget #1 global $30.00/day soft" in _hint(screen)
+        assert len(list_budgets(seeded.store)) == 3
+
+
+async def test_adding_exactly_a_budget_that_exists_changes_nothing_and_says_so(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        await _add(pilot, "global", "25")
+        assert isinstance(app.screen, BudgetsScreen)
+        assert "already is that; nothing changed" in _hint(screen)
+
+
+# -- edits while paused -----------------------------------------------------------------------
+
+
+def _mode_cell(screen: BudgetsScreen, budget_id: int) -> str:
+    return screen.query_one("#budgets", DataTable).get_cell(str(budget_id), "mode").plain
+
+
+async def test_an_edit_while_paused_shows_and_h_says_what_the_store_holds(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        await pilot.press("p")
+        assert app.paused and _mode_cell(screen, 1) == "soft"
+        await pilot.press("h")
+        await until(lambda: _mode_cell(screen, 1) == "hard", pilot=pilot)
+        assert "Budget #1 is now hard" in _hint(screen)
+        await pilot.press("h")
+        await until(lambda: _mode_cell(screen, 1) == "soft", pilot=pilot)
+        assert "Budget #1 is now soft" in _hint(screen)
+        assert not get_budget(seeded.store, 1).hard
+        await pilot.press("enter", *"30", "enter")
+        await until(lambda: _amount_cell(screen, 1) == "$30.00", pilot=pilot)
+        assert app.paused
+
+
+async def test_a_screen_first_opened_while_paused_is_filled_once(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("p", "3")
+        screen = app.screen
+        assert isinstance(screen, BudgetsScreen)
+        await until(lambda: screen.query_one("#budgets", DataTable).row_count == 3, pilot=pilot)
+        fills = screen.fetches
+        await pilot.pause(1.2)  # more than a refresh interval: still paused, so drawn once only
+        assert screen.fetches == fills
+
+
+# -- money reads the same in messages and in the table ---------------------------------------
+
+
+async def test_messages_show_amounts_as_the_table_does(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_budgets(pilot)
+        await pilot.press("enter", *"0.001", "enter")
+        await until(lambda: _amount_cell(screen, 1) == "$0.0010", pilot=pilot)
+        assert "Budget #1 is now $0.0010" in _hint(screen)
+        await pilot.press("down", "d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert _amount_cell(screen, 2) == "$0.15"
+        assert "user:alice · $0.15 per day · hard" in app.screen.question

@@ -30,6 +30,16 @@ def test_the_help_names_the_keys() -> None:
     assert "--theme" in result.output and "? help" in result.output
 
 
+def test_the_help_names_every_screen_the_dashboard_has() -> None:
+    from axtui.tui.app import AxApp
+    from axtui.tui.screens import SCREENS
+
+    text = " ".join(CliRunner().invoke(main, ["monitor", "realtime", "--help"]).output.split())
+    assert f"Keys: 1-{len(AxApp.MODES)} screens" in text
+    assert "(" + ", ".join(title for mode, _, title in SCREENS if mode in AxApp.MODES) + ")" in text
+    assert "ctrl+p or : palette" in text and "p pause/resume" in text
+
+
 @pytest.mark.processes
 def test_the_monitor_group_does_not_import_textual() -> None:
     code = (
@@ -38,6 +48,20 @@ def test_the_monitor_group_does_not_import_textual() -> None:
         "from axtui.cli import main\n"
         "r = CliRunner().invoke(main, ['monitor', '--help'])\n"
         "assert r.exit_code == 0 and 'realtime' in r.output, r.output\n"
+        "print('textual' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.processes
+def test_the_dashboards_help_does_not_import_textual() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from axtui.cli import main\n"
+        "r = CliRunner().invoke(main, ['monitor', 'realtime', '--help'])\n"
+        "assert r.exit_code == 0 and 'Keys: 1-6' in r.output, r.output\n"
         "print('textual' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -116,6 +116,22 @@ async def test_quitting_without_edits_does_not_ask(seeded: Seeded) -> None:
 # -- the footer tells the truth ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("key", ["2", "3", "4", "5", "6"])
+async def test_a_screen_first_opened_while_paused_is_not_left_empty(seeded: Seeded, key: str) -> None:
+    from axtui.tui.screens.base import DashboardScreen
+
+    from .helpers import until
+
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("p", key)
+        screen = app.screen
+        assert isinstance(screen, DashboardScreen) and screen.MODE != "realtime"
+        await until(lambda: screen.fetches >= 1, pilot=pilot)
+        assert app.paused
+
+
 async def test_the_footer_offers_resume_while_paused(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:

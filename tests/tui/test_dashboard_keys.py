@@ -129,6 +129,39 @@ async def test_the_call_log_orders_by_latency_both_ways(seeded: Seeded) -> None:
         assert [c.latency_ms for c in log.view] == sorted((c.latency_ms for c in log.view), reverse=True)
 
 
+async def test_a_new_log_order_shows_its_first_rows(seeded: Seeded) -> None:
+    from axtui.tui.widgets.calllog import format_call
+    from axtui.tui.widgets.palette import Palette
+
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "1", RealtimeScreen)
+        log = screen.query_one(CallLog)
+        assert log.max_scroll_y > 0 and log.scroll_offset.y == log.max_scroll_y  # time order: the newest, at the bottom
+
+        def shows_first_row() -> bool:
+            top = "".join(segment.text for segment in log.render_line(0)).rstrip()
+            return top == format_call(log.view[0], Palette.of(app), log.size.width).plain.rstrip()
+
+        await pilot.press("o", "O")
+        await pilot.pause()
+        assert "by latency ↓" in str(screen.query_one("#log-box").border_title)
+        assert log.scroll_offset.y == 0 and shows_first_row()
+        assert log.view[0].latency_ms == max(c.latency_ms for c in log.view)
+        await refetch(pilot)
+        assert log.scroll_offset.y == 0  # new calls do not pull it back to the bottom
+        await pilot.press("O")
+        await pilot.pause()
+        assert log.scroll_offset.y == 0 and shows_first_row()
+        await pilot.press("o", "o", "o")  # round to time order: the live log, following the newest at the bottom
+        await pilot.pause()
+        assert log.order == "time" and not log.descending
+        assert log.scroll_offset.y == log.max_scroll_y
+        await pilot.press("O")  # newest first: at the top
+        await pilot.pause()
+        assert log.scroll_offset.y == 0 and shows_first_row()
+
+
 # -- what people type, and where the cursor lands --------------------------------------------
 
 

@@ -43,6 +43,13 @@ def test_budget_amounts_show_cents() -> None:
     assert fmt.usd(Decimal("1234.5"), cents=True) == "$1,234.50"
 
 
+@pytest.mark.parametrize(("nanos", "text"), [(25_000_000_000, "$25.00"), (400_000_000, "$0.40"),
+                                             (1_000_000, "$0.0010"), (1, "$0.000000001"),
+                                             (12_345_678, "$0.012345678")])
+def test_a_budget_amount_shows_cents_and_a_test_amount_every_digit(nanos: int, text: str) -> None:
+    assert fmt.usd_limit(nanos) == text
+
+
 @pytest.mark.parametrize(("ms", "text"), [(None, "–"), (12.4, "12ms"), (999, "999ms"), (1250, "1.25s"),
                                           (12_345, "12.3s")])
 def test_latency(ms: float | None, text: str) -> None:

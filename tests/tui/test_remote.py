@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,6 +118,8 @@ def test_live_numbers_costs_budgets_limits_alerts_and_exports_over_http(server: 
             target = tmp_path / "exports" / f"calls.{fmt}"
             result = backend.export("calls", fmt, target, time.time() - 3600, None)
             assert result.rows == 20 and result.path == target and target.exists()
+            assert stat.S_IMODE(target.stat().st_mode) == 0o600  # calls and users: the owner's only
+        assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
         assert backend.export("budgets", "csv", tmp_path / "b.csv", None, None).rows == 1
         with pytest.raises(InvalidRequest, match="before"):
             backend.export("calls", "csv", tmp_path / "x.csv", time.time(), time.time() - 60)

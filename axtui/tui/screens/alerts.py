@@ -7,6 +7,7 @@ a mistake pointed at.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
@@ -14,6 +15,7 @@ from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
@@ -21,22 +23,23 @@ from axtui.cost.alerts import BudgetAlert
 from axtui.metrics.alerts.model import AlertEvent, RuleInfo
 from axtui.tui import fmt
 from axtui.tui.checks import check_rule
-from axtui.tui.messages import DataChanged
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.screens.confirm import ConfirmScreen
 from axtui.tui.screens.detail import DetailScreen, event_sections
+from axtui.tui.screens.draw_once import draw_after_edit
 from axtui.tui.screens.form import Field, FormScreen
 from axtui.tui.views import AlertsView
 from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import move_to_row, order_rows, sync_table
 from axtui.tui.widgets.tables import EditableTable, FitTable
 
-__all__ = ["SILENCES", "AlertsScreen", "event_cells", "rule_cells"]
+__all__ = ["SILENCES", "AlertsScreen", "event_cells", "rule_cells", "silenced_for"]
 
 RULE_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "#", 3),
-    ("name", "Name", 20),
+    ("name", "Name", 0),
     ("state", "State", 11),
+    ("quiet", "Silenced", 8),
     ("value", "Value", 9),
     ("fired", "Last fired", 10),
     ("severity", "Sev", 4),
@@ -68,22 +71,36 @@ def _value(rule_text: str, value: float | None) -> str:
         return f"{value:.4g}"
 
 
+def silenced_for(rule: RuleInfo, now: float) -> str:
+    """How long the rule stays silenced: ``59m``, ``4h``, ``3h59m``; empty when it notifies."""
+    left = (rule.silenced_until or 0) - now
+    if left <= 0:
+        return ""
+    hours, minutes = divmod(math.ceil(left / 60), 60)  # a silence of 4h set a moment ago reads 4h
+    if not hours:
+        return f"{minutes}m"
+    return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+
+
 def rule_cells(rule: RuleInfo, now: float, palette: Palette, values: dict[int, float | None] | None = None) \
         -> tuple[Any, ...]:
-    """One rule row, in `RULE_COLUMNS` order; ``values`` holds what rules measure now (else the stored value)."""
+    """One rule row, in `RULE_COLUMNS` order; ``values`` holds what rules measure now (else the stored value).
+
+    A firing rule someone acknowledged reads ``▲ firing ✓``, silenced or not; a silence has its own
+    column, with how long it lasts.
+    """
     value = values[rule.id] if values is not None and rule.id in values else rule.last_value
     state = rule.state if rule.enabled else "off"
     style = {"firing": f"bold {palette.bad}", "pending": palette.warn, "ok": palette.ok}.get(state, palette.muted)
     label = {"firing": "▲ firing", "pending": "△ pending", "ok": "● ok"}.get(state, state)
-    if rule.silenced_until is not None and rule.silenced_until > now:
-        label += " (quiet)"
-    elif state == "firing" and rule.acknowledged_at is not None:
+    if state == "firing" and rule.acknowledged_at is not None:
         label += " ✓"
     sev_style = {"critical": palette.bad, "warning": palette.warn}.get(rule.severity, palette.muted)
     return (
         Text(str(rule.id), style=palette.muted),
         Text(rule.name, no_wrap=True, overflow="ellipsis"),
         Text(label, style=style),
+        Text(silenced_for(rule, now), style=palette.warn),
         Text(_value(rule.rule, value), justify="right"),
         Text(fmt.ago(rule.last_fired_at, now), style=palette.muted),
         Text(rule.severity[:4], style=sev_style),
@@ -126,7 +143,8 @@ class AlertsScreen(DashboardScreen):
     HELP = """A rule is [b]METRIC OP VALUE \\[per PERIOD] \\[for DURATION] \\[where DIM=VALUE,…][/], as in
 `ax monitor alerts add`:  p95_latency_ms > 2000 for 5m where provider=openai · error_rate > 5% for 10m ·
 spend_usd > 50 per day · cache_hit_rate < 0.3 for 30m · budget_used_pct >= 80 where user=alice.
-c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the silence."""
+c acknowledges a firing rule (✓); s silences it for 1h, 4h, 24h, then off.
+From the Events table, c, s and d act on the rule of the selected event."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,7 +154,7 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
 
     def compose_body(self) -> Iterable[Any]:
         with Vertical(id="rules-box", classes="section"):
-            table: DataTable[Any] = EditableTable(id="rules", drop=("fired", "severity"))
+            table: DataTable[Any] = EditableTable(id="rules", squeeze=("name", 16, 20, 28), drop=("fired", "severity"))
             for key, label, width in RULE_COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
@@ -201,6 +219,34 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
         return next((r for r in self._last.rules if str(r.id) == row_key.value), None)
 
+    def _target(self) -> tuple[RuleInfo, str] | None:
+        """The rule ``c``, ``s`` and ``d`` act on, and how to name it: the one the user sees selected.
+
+        That is the rules table's cursor, or, when the events table has the focus (the rules' cursor is
+        not drawn then), the rule of the event under its cursor; the rules' cursor moves to it.
+        """
+        events = self.query_one("#events", DataTable)
+        if self.focused is not events:
+            rule = self._rule()
+            return None if rule is None else (rule, f"rule #{rule.id} ({rule.name})")
+        view = self._last
+        if view is None or not events.row_count:
+            return None
+        row_key, _ = events.coordinate_to_cell_key(events.cursor_coordinate)
+        key = str(row_key.value)
+        if key.startswith("b"):
+            self.hint("That event is a budget's, not an alert rule's: budgets are on screen 3.", error=True)
+            return None
+        event = next((e for e in view.events if f"a{e.id}" == key), None)
+        if event is None:
+            return None
+        rule = next((r for r in view.rules if r.id == event.rule_id), None)
+        if rule is None:
+            self.hint(f"The rule of that event ({event.rule_name}) no longer exists.", error=True)
+            return None
+        move_to_row(self.query_one("#rules", DataTable), str(rule.id).__eq__)
+        return rule, f"rule #{rule.id} ({rule.name}), the selected event's rule,"
+
     def _run(self, fn: Callable[[], Any], done: str) -> None:
         self._write(fn, done)
 
@@ -210,14 +256,14 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         return done
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Textual calls `DashboardScreen`'s handler too (for the fetches): this one only does the writes.
         if event.worker.group != "write":
-            super().on_worker_state_changed(event)
             return
         if event.state == WorkerState.SUCCESS:
             done = str(event.worker.result)
             self.hint(done)
             self.notify(done, timeout=4, markup=False)
-            self.post_message(DataChanged("alerts"))
+            draw_after_edit(self, "alerts")
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             self.hint(f"Not done: {getattr(error, 'message', None) or error}", error=True)
@@ -283,13 +329,14 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
         self._select = str(result.id)
         self.hint(f"{verb} rule #{result.id}: {result.rule}")
         self.notify(f"{verb} rule #{result.id}", timeout=4)
-        self.refresh_now()
+        draw_after_edit(self, "alerts")
 
     def action_remove(self) -> None:
-        """Remove the rule under the cursor, after a confirm."""
-        rule = self._rule()
-        if rule is None:
+        """Remove the selected rule (or the selected event's rule), after a confirm."""
+        target = self._target()
+        if target is None:
             return
+        rule, named = target
         backend = self.backend
 
         def confirmed(yes: bool | None) -> None:
@@ -298,25 +345,27 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
             else:
                 self.hint("Kept.")
 
-        self.app.push_screen(ConfirmScreen(f"Remove alert rule #{rule.id}?\n\n  {rule.rule}\n\nIts events are kept.",
-                                           yes="Remove"), confirmed)
+        question = f"Remove alert {escape(named.rstrip(','))}?\n\n  {escape(rule.rule)}\n\nIts events are kept."
+        self.app.push_screen(ConfirmScreen(question, yes="Remove"), confirmed)
 
     def action_acknowledge(self) -> None:
-        """Mark the rule's current episode as seen."""
-        rule = self._rule()
-        if rule is None:
+        """Mark the selected rule's (or the selected event's rule's) current episode as seen."""
+        target = self._target()
+        if target is None:
             return
+        rule, named = target
         if rule.state != "firing":
-            self.hint(f"Rule #{rule.id} is not firing; nothing to acknowledge.")
+            self.hint(f"{_cap(named)} is not firing; nothing to acknowledge.")
             return
         backend = self.backend
-        self._run(lambda: backend.acknowledge_rule(rule.id), f"Acknowledged rule #{rule.id} ({rule.name})")
+        self._run(lambda: backend.acknowledge_rule(rule.id), f"Acknowledged {named.rstrip(',')}")
 
     def action_silence(self) -> None:
-        """Silence the rule for 1h, then 4h, then 24h; once more lifts the silence."""
-        rule = self._rule()
-        if rule is None or self._last is None:
+        """Silence the selected rule for 1h, then 4h, then 24h; once more lifts the silence."""
+        target = self._target()
+        if target is None or self._last is None:
             return
+        rule, named = target
         now = self._last.now
         current = (rule.silenced_until or 0) - now
         nxt: float | None = SILENCES[0]
@@ -325,11 +374,15 @@ c acknowledges a firing rule; s silences it for 1h, 4h, 24h, then lifts the sile
             nxt = longer[0] if longer else None
         backend = self.backend
         if nxt is None:
-            self._run(lambda: backend.silence_rule(rule.id, None), f"Rule #{rule.id} notifies again")
+            self._run(lambda: backend.silence_rule(rule.id, None), f"{_cap(named)} notifies again")
         else:
             self._run(lambda: backend.silence_rule(rule.id, nxt),
-                      f"Rule #{rule.id} silenced for {nxt / 3600:g}h (events are still recorded)")
+                      f"{_cap(named)} silenced for {nxt / 3600:g}h (events are still recorded)")
 
     def on_theme_changed(self) -> None:
         if self._last is not None:
             self.show(self._last)
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]

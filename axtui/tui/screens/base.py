@@ -20,6 +20,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input
 from textual.worker import Worker, WorkerState
 
+from axtui.tui.screens.draw_once import fill_while_paused
 from axtui.tui.widgets.calm import calm_inputs
 from axtui.tui.widgets.navbar import NavBar
 from axtui.tui.widgets.tables import FitTable
@@ -75,7 +76,7 @@ class DashboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield NavBar(self.MODE)
         yield from self.compose_body()
-        yield Footer()
+        yield Footer(show_command_palette=False)  # its keys are in the help (?); the footer's room is this screen's
 
     def compose_body(self) -> ComposeResult:
         """The screen's own widgets, between the navigation bar and the footer."""
@@ -130,6 +131,7 @@ class DashboardScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.ax.update_status()
         self.refresh_now()
+        fill_while_paused(self)  # shown for the first time while paused: drawn once, not left empty
 
     def on_screen_suspend(self) -> None:
         self._cancel_timer()

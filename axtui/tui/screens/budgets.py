@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -24,9 +23,11 @@ from axtui.money import nanos_to_usd, usd_text
 from axtui.ratelimit.limiter import LimitStatus
 from axtui.tui import fmt
 from axtui.tui.checks import check_amount, check_rate, check_scope, check_subject
-from axtui.tui.messages import DataChanged
 from axtui.tui.screens.base import DashboardScreen
+from axtui.tui.screens.budget_change import BudgetChange, change_question, describe_budget, find_existing
+from axtui.tui.screens.budget_rows import BUDGET_COLUMNS, LIMIT_COLUMNS, budget_cells, limit_cells, limit_key, used_up
 from axtui.tui.screens.confirm import ConfirmScreen
+from axtui.tui.screens.draw_once import draw_after_edit
 from axtui.tui.screens.form import Field, FormScreen
 from axtui.tui.views import BudgetsView
 from axtui.tui.widgets.cell_editor import CellEditor
@@ -34,116 +35,11 @@ from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import move_to_row, sync_table
 from axtui.tui.widgets.tables import EditableTable
 
-__all__ = ["BudgetsScreen", "budget_cells", "limit_cells"]
+__all__ = ["BudgetsScreen", "budget_cells", "limit_cells", "used_up"]
 
-BUDGET_COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("id", "#", 3),
-    ("scope", "Scope", 0),
-    ("period", "Period", 6),
-    ("amount", "Amount", 9),
-    ("spent", "Spent", 9),
-    ("used", "Used", 15),
-    ("mode", "Mode", 4),
-    ("projection", "Projection", 14),
-)
-LIMIT_COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("subject", "Subject", 0),
-    ("unit", "Unit", 8),
-    ("limit", "Limit", 14),
-    ("used", "Used", 8),
-    ("remaining", "Left", 8),
-    ("reset", "Full in", 7),
-    ("source", "From", 17),
-)
 _BKEYS = tuple(c[0] for c in BUDGET_COLUMNS)
 _LKEYS = tuple(c[0] for c in LIMIT_COLUMNS)
 PERIODS: tuple[str, ...] = ("day", "week", "month", "total")
-
-
-def _amount(nanos: int) -> str:
-    # Budget amounts are whole cents (a limit below a cent is a test, shown as typed).
-    return fmt.usd_fixed(nanos_to_usd(nanos), 2 if nanos % 10_000_000 == 0 else fmt.money_digits([nanos_to_usd(nanos)]))
-
-
-def _when(ts: float, now: float) -> str:
-    """``14:32`` today, ``Tue 14:32`` this week, ``3 Dec`` later."""
-    import time
-
-    if ts - now < 86_400 and time.localtime(ts).tm_yday == time.localtime(now).tm_yday:
-        return time.strftime("%H:%M", time.localtime(ts))
-    if ts - now < 7 * 86_400:
-        return time.strftime("%a %H:%M", time.localtime(ts))
-    return time.strftime("%d %b", time.localtime(ts))
-
-
-#: A hard budget refuses the call whose estimate does not fit, so its spend stops short of the limit:
-#: with less than this fraction left it is used up (it refuses nearly every call).
-HARD_SLACK = 0.02
-
-
-def used_up(status: BudgetStatus) -> bool:
-    """Whether the budget is spent: over its limit, or hard and within `HARD_SLACK` of it."""
-    if status.over:
-        return True
-    b = status.budget
-    return bool(b.hard and b.limit_nanos and status.remaining_nanos < b.limit_nanos * HARD_SLACK)
-
-
-def budget_cells(status: BudgetStatus, now: float, palette: Palette, digits: int = 2) -> tuple[Any, ...]:
-    """One budget row, in `BUDGET_COLUMNS` order; ``digits``: the decimals of the Spent column."""
-    b = status.budget
-    used = float(status.used)
-    spent = used_up(status)
-    tone = palette.bad if used >= 1 or spent else palette.warn if used >= 0.8 else palette.ok
-    bar = Text(fmt.bar(used, 10), style=tone)
-    bar.append(f" {used * 100:3.0f}%", style=tone if used >= 0.8 else "")
-    f = status.forecast
-    if f.exhausted or spent:
-        # A used-up budget has no "out" time: it is out now, whatever the clock says.
-        projection = Text("used up", style=palette.bad)
-    elif f.runs_out_at is not None:
-        projection = Text(f"out {_when(f.runs_out_at, now)}", style=palette.warn)
-    elif f.projected_nanos is not None:
-        over = f.projected_nanos > b.limit_nanos
-        projection = Text(f"→ {fmt.usd_nanos(f.projected_nanos)}", style=palette.warn if over else palette.muted)
-    else:
-        projection = Text("–", style=palette.muted)
-    return (
-        Text(str(b.id), style=palette.muted),
-        Text(str(b.scope), no_wrap=True, overflow="ellipsis"),
-        Text(b.period),
-        Text(_amount(b.limit_nanos), justify="right"),
-        Text(fmt.usd_fixed(nanos_to_usd(status.spent_nanos), digits), justify="right"),
-        bar,
-        Text("hard", style=f"bold {palette.bad}") if b.hard else Text("soft", style=palette.muted),
-        projection,
-    )
-
-
-def limit_key(limit: LimitStatus) -> str:
-    """The table key of a limit row: its label and unit."""
-    return f"{limit.label}|{limit.unit}"
-
-
-def limit_cells(limit: LimitStatus, palette: Palette) -> tuple[Any, ...]:
-    """One rate-limit row, in `LIMIT_COLUMNS` order."""
-    every = limit.subject == "*"
-    used = "–" if limit.used is None else fmt.count(limit.used)
-    left = "–" if limit.remaining is None else fmt.count(limit.remaining)
-    low = limit.remaining is not None and limit.amount and limit.remaining <= limit.amount * 0.1
-    reset = "–" if limit.reset_after is None or not limit.used else f"{limit.reset_after:.0f}s"
-    algo = "bucket" if limit.algorithm == "token-bucket" else "window"
-    source = {"store": "set", "stored": "set", "config": "config", "upstream": "upstream"}.get(limit.source,
-                                                                                               limit.source)
-    return (
-        Text(f"{limit.label} (each)" if every else limit.label, no_wrap=True, overflow="ellipsis"),
-        Text(limit.unit, style=palette.muted),
-        Text(fmt.with_separators(limit.limit)),
-        Text(used, justify="right"),
-        Text(left, justify="right", style=palette.bad if low else ""),
-        Text(reset, justify="right", style=palette.muted),
-        Text(f"{source} · {algo}", style=palette.muted),
-    )
 
 
 class BudgetsScreen(DashboardScreen):
@@ -280,18 +176,22 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             return None
         return next((x for x in self._last.limits if limit_key(x) == key), None)
 
-    def _run(self, what: str, fn: Callable[[], Any], done: str) -> None:
-        """Write in a worker; on success say ``done`` and refresh, on failure say why."""
+    def _run(self, what: str, fn: Callable[[], Any], done: str | Callable[[Any], str]) -> None:
+        """Write in a worker; on success say ``done`` and draw the table again, on failure say why.
+
+        ``done`` may be a function of what the write returned (the budget as stored), so the message
+        says what the store holds, not what the screen showed before.
+        """
         self._write(what, fn, done)
 
     @work(thread=True, group="write", exit_on_error=False)
-    def _write(self, what: str, fn: Callable[[], Any], done: str) -> tuple[str, str]:
-        fn()
-        return what, done
+    def _write(self, what: str, fn: Callable[[], Any], done: str | Callable[[Any], str]) -> tuple[str, str]:
+        result = fn()
+        return what, done(result) if callable(done) else done
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Textual calls `DashboardScreen`'s handler too (for the fetches): this one only does the writes.
         if event.worker.group != "write":
-            super().on_worker_state_changed(event)
             return
         if event.state == WorkerState.SUCCESS and event.worker.result is not None:
             what, done = event.worker.result
@@ -299,7 +199,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             self.notify(done, timeout=4)
             if what == "edit" and self._editor is not None:
                 self._close_editor()
-            self.post_message(DataChanged("budgets"))
+            draw_after_edit(self, "budgets")
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             message = getattr(error, "message", None) or str(error)
@@ -336,6 +236,16 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
                 lambda result: self._added(result, "limit"),
             )
             return
+
+        def save_budget(v: dict[str, Any]) -> BudgetInfo | BudgetChange:
+            scope, period, amount, hard = str(v["scope"]), str(v["period"]), str(v["amount"]), bool(v["hard"])
+            # The store keeps one budget per scope and period: asked from the store (not from the rows on
+            # screen, which may be paused), so a budget that exists is changed only after a confirm.
+            change = find_existing((s.budget for s in backend.budgets().budgets), scope, period, amount, hard)
+            if change is not None:
+                return change
+            return backend.add_budget(scope, period, amount, hard)
+
         fields = [
             Field("scope", "Scope", value="global", placeholder="global, provider:openai, model:gpt-4o, user:alice",
                   check=check_scope, help="what the budget covers"),
@@ -343,21 +253,43 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             Field("amount", "Amount ($)", placeholder="25", check=check_amount, help="dollars per period"),
             Field("hard", "Hard", kind="flag", help="hard: refuse calls once spent (soft only alerts)"),
         ]
-        self.app.push_screen(
-            FormScreen("Add a budget", fields,
-                       lambda v: backend.add_budget(v["scope"], v["period"], v["amount"], bool(v["hard"]))),
-            lambda result: self._added(result, "budget"),
-        )
+        self.app.push_screen(FormScreen("Add a budget", fields, save_budget),
+                             lambda result: self._added(result, "budget"))
 
     def _added(self, result: Any, kind: str) -> None:
         if result is None:
             return
+        if isinstance(result, BudgetChange):
+            self._confirm_change(result)
+            return
         if isinstance(result, BudgetInfo):
             self._select = ("budgets", str(result.id).__eq__)
-        described = result.describe() if hasattr(result, "describe") else f"{kind} saved"
+            described = describe_budget(result)
+        else:
+            described = result.describe() if hasattr(result, "describe") else f"{kind} saved"
         self.hint(f"Saved {described}")
         self.notify(f"Saved {described}", timeout=4)
-        self.refresh_now()
+        draw_after_edit(self, "budgets")
+
+    def _confirm_change(self, change: BudgetChange) -> None:
+        """An add that matches a budget that exists: nothing written until the user says so, old → new shown."""
+        old = change.old
+        if change.same:
+            self._select = ("budgets", str(old.id).__eq__)
+            self.hint(f"Budget {describe_budget(old)} already is that; nothing changed.")
+            return
+        backend = self.backend
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                self.hint(f"Kept budget {describe_budget(old)} as it was; enter on its row changes only the amount.")
+                return
+            self._select = ("budgets", str(old.id).__eq__)
+            self._run("change", lambda: backend.add_budget(change.scope, change.period, change.amount, change.hard),
+                      lambda info: f"Changed budget {describe_budget(info)}")
+
+        yes = "Change, make it soft" if change.weakens else "Change"
+        self.app.push_screen(ConfirmScreen(change_question(change), yes=yes, no="Keep"), answered)
 
     def action_edit(self) -> None:
         """Edit the amount of the budget (or the limit) under the cursor, in place."""
@@ -425,7 +357,8 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
         if event.editor.table.id == "budgets":
             budget_id = int(event.row_key)
             self._run("edit", lambda: backend.set_budget_amount(budget_id, value),
-                      f"Budget #{budget_id} is now {fmt.usd(_parse(value), cents=True)} — in force from the next call")
+                      lambda info: f"Budget #{budget_id} is now {fmt.usd_limit(info.limit_nanos)} — in force from "
+                                   "the next call")
         else:
             limit = self._limit_of(event.row_key)
             if limit is None:
@@ -447,8 +380,10 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             return
         backend = self.backend
         budget_id = status.budget.id
-        becomes = "soft (alerts only)" if status.budget.hard else "hard (refuses calls once spent)"
-        self._run("toggle", lambda: backend.toggle_hard(budget_id), f"Budget #{budget_id} is now {becomes}")
+        # The store flips what it holds (the row may be stale while paused); the message says what it became.
+        self._run("toggle", lambda: backend.toggle_hard(budget_id),
+                  lambda info: f"Budget #{budget_id} is now "
+                               f"{'hard (refuses calls once spent)' if info.hard else 'soft (alerts only)'}")
 
     def action_delete(self) -> None:
         """Delete the budget, or the subject's stored limit, under the cursor, after a confirm."""
@@ -464,7 +399,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             if status is None:
                 return
             b = status.budget
-            question = (f"Delete budget #{b.id}?\n\n  {b.scope} · {fmt.usd_nanos(b.limit_nanos)} per {b.period} · "
+            question = (f"Delete budget #{b.id}?\n\n  {b.scope} · {fmt.usd_limit(b.limit_nanos)} per {b.period} · "
                         f"{'hard' if b.hard else 'soft'}\n\nIts alert history is kept.")
 
             def confirmed(yes: bool | None) -> None:
@@ -510,9 +445,3 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
     def on_theme_changed(self) -> None:
         if self._last is not None:
             self.show(self._last)
-
-
-def _parse(value: str) -> Any:
-    from axtui.money import parse_usd
-
-    return parse_usd(value)

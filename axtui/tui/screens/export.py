@@ -16,7 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from axtui.tui import fmt
 from axtui.tui.data import Backend
-from axtui.tui.export_view import ViewRows, export_file_name, write_view
+from axtui.tui.export_view import ViewRows, export_file_name, unused_path, write_view
 from axtui.tui.views import ExportResult
 from axtui.tui.widgets.calm import calm_inputs
 
@@ -89,8 +89,8 @@ class ExportScreen(ModalScreen[ExportResult | None]):
         if self.what == "view" and self.view is not None:
             from axtui import locations
 
-            return locations.data_dir() / "exports" / export_file_name(self.view.name, fmt_value,
-                                                                       self.backend.clock.now())
+            return unused_path(locations.data_dir() / "exports" / export_file_name(self.view.name, fmt_value,
+                                                                                   self.backend.clock.now()))
         return self.backend.default_export_path(self.what, fmt_value)
 
     def _says(self) -> str:
@@ -139,6 +139,19 @@ class ExportScreen(ModalScreen[ExportResult | None]):
         if path.is_dir():
             self.query_one("#form-error", Static).update(f"[$error]{path} is a folder; name a file in it.[/]")
             return
+        if path.exists():
+            # An export never replaces a file: the name offered gets a free one, a name typed is asked again.
+            free = unused_path(path)
+            box = self.query_one("#x-path", Input)
+            edited = self._path_edited
+            box.value = str(free)
+            if edited:
+                self.query_one("#form-error", Static).update(
+                    f"[$warning]{escape(path.name)} exists and is kept.[/] ctrl+s writes {escape(free.name)}, "
+                    "or name another file.")
+                box.focus()
+                return
+            path = free
         fmt_value = str(self.query_one("#x-format", Select).value)
         if path.suffix.lstrip(".") in FORMATS:
             fmt_value = path.suffix.lstrip(".")  # a file named .json gets JSON, whatever the select says

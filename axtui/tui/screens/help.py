@@ -12,13 +12,12 @@ from textual.markup import MarkupError, escape
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from axtui.tui.widgets.navbar import SCREENS
+from axtui.tui.screens import SCREENS, screen_keys, screen_titles
 
 __all__ = ["HelpScreen", "key_rows"]
 
 _GLOBAL_NOTES = (
-    ("1 … 5", "Realtime, Costs, Budgets & limits, Alerts, Routing"),
-    ("ctrl+p / :", "command palette: this screen's actions, screens, themes, export, pause"),
+    (screen_keys(" … "), screen_titles()),
     ("j / k, g / G", "down / up a row; first / last row"),
     ("tab / shift+tab", "move between panels"),
     ("esc", "leave a text box (or close a dialog)"),
@@ -44,14 +43,23 @@ def _markup_or_plain(text: str) -> str:
 
 
 def key_rows(bindings: list[Any]) -> list[tuple[str, str]]:
-    """(keys, what) of each binding that has a description, in order."""
-    rows = []
+    """(keys, what) of each binding that has a description, in order.
+
+    The keys of one action share a row (``ctrl+p / :``), and so do the
+    actions of one key (``p``: Pause / Resume, whichever applies now).
+    """
+    by_action: dict[str, tuple[list[str], str]] = {}
     for b in bindings:
         if isinstance(b, tuple):
             b = Binding(*b)
         if b.description and not b.action.startswith("go("):
-            rows.append((_display(b), b.description))
-    return rows
+            by_action.setdefault(b.action, ([], b.description))[0].append(_display(b))
+    by_keys: dict[str, list[str]] = {}
+    for keys, what in by_action.values():
+        whats = by_keys.setdefault(" / ".join(dict.fromkeys(keys)), [])
+        if what not in whats:
+            whats.append(what)
+    return [(keys, " / ".join(whats)) for keys, whats in by_keys.items()]
 
 
 class HelpScreen(ModalScreen[None]):

@@ -23,10 +23,13 @@ from textual.worker import Worker, WorkerState
 
 from axtui.governance.standing import Standing
 from axtui.governance.teams import TeamInfo
+from axtui.money import usd_text
 from axtui.server.keys import KeyInfo
 from axtui.tui import fmt
+from axtui.tui.export_view import ViewRows
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.screens.confirm import ConfirmScreen
+from axtui.tui.screens.draw_once import draw_after_edit
 from axtui.tui.views import KeysView
 from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import sync_table
@@ -58,6 +61,10 @@ TEAM_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("limits", "RPM/TPM", 11),
     ("models", "Models", 14),
 )
+#: The columns of an export of each table (``x``): the same facts, as plain values.
+KEY_EXPORT = ("id", "name", "user", "team", "status", "models", "expires", "spent_usd", "budget_usd", "budget_used",
+              "rpm", "tpm")
+TEAM_EXPORT = ("team", "members", "budget_usd", "period", "hard", "spent_usd", "budget_used", "rpm", "tpm", "models")
 _KKEYS = tuple(c[0] for c in KEY_COLUMNS)
 _TKEYS = tuple(c[0] for c in TEAM_COLUMNS)
 
@@ -69,6 +76,14 @@ def key_status(info: KeyInfo, now: float) -> str:
     if info.expired(now):
         return "expired"
     return "active"
+
+
+def _usd(nanos: int | None) -> str | None:
+    return None if nanos is None else usd_text(nanos)
+
+
+def _globs(models: tuple[str, ...] | None) -> str | None:
+    return " ".join(models) if models else None
 
 
 def _models(models: tuple[str, ...] | None) -> str:
@@ -223,6 +238,27 @@ Create and change keys and teams with `ax keys` and `ax teams`."""
         self.query_one("#teams-box").border_title = "Teams"
         self.query_one("#keys", DataTable).focus()
 
+    def export_view(self) -> ViewRows | None:
+        """The table with the focus as it stands: the keys (never a secret), or the teams."""
+        view = self._last
+        if view is None:
+            return None
+        if self.focused is not None and self.focused.id == "teams":
+            rows = []
+            for t in view.teams:
+                standing = view.team_standing.get(t.name, Standing())
+                rows.append([t.name, " ".join(t.members), _usd(t.budget_nanos), t.period, t.hard,
+                             _usd(standing.spent_nanos), standing.budget_used, t.rpm, t.tpm, _globs(t.models)])
+            return ViewRows("teams", f"the {len(rows)} teams the Teams table shows", TEAM_EXPORT, rows)
+        now = view.now or self.backend.clock.now()
+        rows = []
+        for k in view.keys:
+            standing = view.key_standing.get(k.id, Standing())
+            rows.append([k.id, k.name, k.user, k.team, key_status(k, now), _globs(k.models), k.expires,
+                         _usd(standing.spent_nanos), _usd(k.budget_nanos), standing.budget_used, k.rpm, k.tpm])
+        return ViewRows("keys", f"the {len(rows)} keys the Keys table shows, without secrets (tab to Teams "
+                        "to export those)", KEY_EXPORT, rows)
+
     # -- data ------------------------------------------------------------------------------
 
     def fetch(self) -> KeysView:
@@ -271,8 +307,8 @@ Create and change keys and teams with `ax keys` and `ax teams`."""
         return what, self.backend.revoke_key(key_id)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Textual calls `DashboardScreen`'s handler too (for the fetches): this one only does the writes.
         if event.worker.group != "write":
-            super().on_worker_state_changed(event)
             return
         if event.state == WorkerState.SUCCESS and event.worker.result is not None:
             what, result = event.worker.result
@@ -283,7 +319,7 @@ Create and change keys and teams with `ax keys` and `ax teams`."""
             else:
                 self.hint(f"Revoked key {result.id} of {result.user}")
                 self.notify(f"Revoked key {result.id}", timeout=4)
-            self.refresh_now()
+            draw_after_edit(self, "keys")
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             self.hint(f"Not done: {getattr(error, 'message', None) or error}", error=True)

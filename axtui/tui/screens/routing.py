@@ -24,8 +24,10 @@ from axtui.config import RoutingConfig, RoutingRule
 from axtui.routing.explain import Explanation
 from axtui.routing.health import HealthSnapshot
 from axtui.tui import fmt
+from axtui.tui.export_view import ViewRows
 from axtui.tui.routing_edit import check_percent, check_weight, move_rule, parse_weight, rebalance
 from axtui.tui.screens.base import DashboardScreen
+from axtui.tui.screens.draw_once import draw_after_edit
 from axtui.tui.views import RoutingView
 from axtui.tui.widgets.cell_editor import CellEditor
 from axtui.tui.widgets.palette import Palette
@@ -205,6 +207,20 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
     def unsaved_edits(self) -> str | None:
         return "the staged routing edits" if self.dirty else None
 
+    def export_view(self) -> ViewRows | None:
+        """The Deployments table: each deployment's weight (as staged), circuit, calls, errors and latency."""
+        view = self._last
+        if view is None:
+            return None
+        columns = ("deployment", "provider", "model", "region", "weight", "circuit", "calls", "errors", "error_rate",
+                   "latency_p95_ms", "latency_p50_ms", "in_flight")
+        rows = [[h.deployment, h.provider, h.model, h.region, self.weights.get(h.deployment, 1.0), h.state, h.calls,
+                 h.errors, h.error_rate, h.latency_p95_ms, h.latency_p50_ms, h.in_flight]
+                for h in sorted(view.health, key=lambda h: h.deployment)]
+        staged = ", weights as staged (not saved)" if self.dirty else ""
+        return ViewRows("routing deployments", f"the {len(rows)} deployments of the Deployments table{staged}",
+                        columns, rows)
+
     # -- data ------------------------------------------------------------------------------
 
     def fetch(self) -> RoutingView:
@@ -313,9 +329,9 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
         return self.backend.explain(model, user, tokens)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Textual calls `DashboardScreen`'s handler too (for the fetches): this one only does saves and explains.
         group = event.worker.group
         if group not in ("save", "explain"):
-            super().on_worker_state_changed(event)
             return
         if event.state == WorkerState.SUCCESS:
             if group == "save":
@@ -326,7 +342,7 @@ rule that matches a call decides it. Edits are marked ● until ctrl+s writes th
                     self.hint(f"Saved to {event.worker.result}; gateways started from now on route with it "
                               "(restart a running `ax serve` to apply it there).")
                 self.notify(f"Routing saved to {event.worker.result}", timeout=5)
-                self.refresh_now()
+                draw_after_edit(self, "routing")
             elif isinstance(event.worker.result, Explanation):
                 rules = self.staged.rules if self.staged is not None else []
                 self.query_one("#explain-result", Static).update(explanation_text(event.worker.result, rules))

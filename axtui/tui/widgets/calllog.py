@@ -134,11 +134,17 @@ class CallLog(ScrollView, can_focus=True):
         #: The order of the lines (one of `LOG_ORDERS`), and whether the largest come first.
         self.order = "time"
         self.descending = False
-        #: Whether new calls scroll into view: true until the reader scrolls up, and again at the bottom.
+        #: Whether the view stays on the head of the order (the newest calls at the bottom, or the first rows of
+        #: another order at the top): true until the reader scrolls away, and again once back there.
         self.following = True
         self._strips: LRUCache[tuple[str, float, int, str], Strip] = LRUCache(1024)
         #: The call the cursor is on (its request id and time), or None: then the log follows.
         self.cursor_key: tuple[str, float] | None = None
+
+    @property
+    def head_at_top(self) -> bool:
+        """Whether the rows that matter most are at the top: any order but time, oldest first (newest at the bottom)."""
+        return self.order != "time" or self.descending
 
     @property
     def cursor(self) -> int | None:
@@ -164,11 +170,14 @@ class CallLog(ScrollView, can_focus=True):
             self.scroll_to(y=index - height + 1, animate=False, immediate=True)
         self.refresh()
 
+    def _head(self) -> int:
+        return 0 if self.head_at_top else len(self.view) - 1
+
     def action_move(self, delta: int) -> None:
-        """Move the cursor a row down (1) or up (-1); the first move starts at the newest call."""
+        """Move the cursor a row down (1) or up (-1); the first move starts at the head (the newest, or the top)."""
         current = self.cursor
         if current is None:
-            self._put_cursor(len(self.view) - 1)
+            self._put_cursor(self._head())
         else:
             self._put_cursor(current + delta)
 
@@ -184,7 +193,7 @@ class CallLog(ScrollView, can_focus=True):
         """Show the details of the call under the cursor."""
         index = self.cursor
         if index is None and self.view:
-            index = len(self.view) - 1
+            index = self._head()
         if index is not None:
             self.post_message(self.Selected(self.view[index]))
 
@@ -217,12 +226,18 @@ class CallLog(ScrollView, can_focus=True):
         return len(fresh)
 
     def order_by(self, order: str, descending: bool = False) -> None:
-        """Order the lines by ``order`` (one of `LOG_ORDERS`), largest first when ``descending``."""
+        """Order the lines by ``order`` (one of `LOG_ORDERS`), largest first when ``descending``.
+
+        The view goes to the head of the new order (the top, or the newest at the bottom in time order)
+        and the cursor is dropped: what the title names is what the reader sees.
+        """
         self.order = order if order in LOG_ORDERS else "time"
         self.descending = descending
         self._sort_view()
         self._strips.clear()
-        self._resized(self.following)
+        self.cursor_key = None
+        self.following = True
+        self._resized(True)
 
     def _sort_view(self) -> None:
         self.view = deque(sorted(self.view, key=_order_key(self.order), reverse=self.descending), maxlen=KEEP)
@@ -243,18 +258,21 @@ class CallLog(ScrollView, can_focus=True):
 
     def _resized(self, follow: bool) -> None:
         self.virtual_size = Size(self.size.width, len(self.view))
-        if follow:
+        if follow and self.head_at_top:
+            self.scroll_home(animate=False, immediate=True, x_axis=False)
+        elif follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value >= self.max_scroll_y and self.cursor_key is None:
-            # At the bottom: follow. A filter that shrinks the log also pulls the offset down to
+        top = self.head_at_top
+        if (new_value <= 0 if top else new_value >= self.max_scroll_y) and self.cursor_key is None:
+            # At the head: follow. A filter that shrinks the log also pulls the offset down to
             # the new bottom; that is not the reader scrolling away.
             self.following = True
-        elif new_value < old_value:
-            self.following = False  # the reader scrolled up to read: leave the view where it is
+        elif new_value > old_value if top else new_value < old_value:
+            self.following = False  # the reader scrolled away to read: leave the view where it is
 
     def on_resize(self) -> None:
         self._strips.clear()

@@ -9,18 +9,9 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from axtui.tui.messages import SwitchScreen
+from axtui.tui.screens import SCREENS
 
-__all__ = ["SCREENS", "NavBar"]
-
-#: (mode, key, title) of every screen, in key order.
-SCREENS: tuple[tuple[str, str, str], ...] = (
-    ("realtime", "1", "Realtime"),
-    ("costs", "2", "Costs"),
-    ("budgets", "3", "Budgets"),
-    ("alerts", "4", "Alerts"),
-    ("routing", "5", "Routing"),
-    ("keys", "6", "Keys"),
-)
+__all__ = ["NavBar"]
 
 
 class _Tab(Static):
