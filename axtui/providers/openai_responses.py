@@ -27,7 +27,7 @@ from typing import Any
 from axtui.tokens import estimate_prompt_tokens, estimate_tokens
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, NativeRequest, Usage, token_count
 
-__all__ = ["EventReader", "answer_of", "finish_of", "responses_usage", "upstream_body"]
+__all__ = ["EventReader", "answer_of", "finish_of", "responses_usage", "responses_usage_body", "upstream_body"]
 
 
 def upstream_body(native: NativeRequest, deployment: Deployment, *, stream: bool) -> dict[str, Any]:
@@ -49,9 +49,25 @@ def responses_usage(usage: Mapping[str, Any]) -> Usage:
         input_tokens=token_count(usage.get("input_tokens")),
         output_tokens=token_count(usage.get("output_tokens")),
         cached_input_tokens=token_count(details.get("cached_tokens") if isinstance(details, Mapping) else None),
+        cache_write_tokens=token_count(details.get("cache_write_tokens") if isinstance(details, Mapping) else None),
         reasoning_tokens=token_count(out_details.get("reasoning_tokens") if isinstance(out_details, Mapping)
                                      else None),
     )
+
+
+def responses_usage_body(usage: Usage) -> dict[str, Any]:
+    """A Responses ``usage`` object for ax's `Usage`: the inverse of `responses_usage`.
+
+    The one encoder of this shape: the gateway's answers and the simulated upstream both use it.
+    """
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cached_input_tokens,
+                                 "cache_write_tokens": usage.cache_write_tokens},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+    }
 
 
 def _message_text(item: Mapping[str, Any]) -> str:

@@ -38,6 +38,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
 
 from axtui.errors import InvalidRequest
+from axtui.providers.openai_responses import responses_usage_body
 from axtui.server.errors import invalid_from_validation
 from axtui.types import REASONING_EFFORTS, ChatRequest, ChatResponse, Message, NativeRequest, Usage
 
@@ -368,17 +369,8 @@ def item_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
-def usage_body(usage: Usage) -> dict[str, Any]:
-    """The Responses API's ``usage`` for ax's `Usage`."""
-    return {
-        "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_input_tokens,
-                                 "cache_write_tokens": usage.cache_write_tokens},
-        "output_tokens": usage.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-    }
-
+#: The Responses API's ``usage`` for ax's `Usage` (one encoder, shared with the simulated upstream).
+usage_body = responses_usage_body
 
 def message_item(ident: str, text: str, status: str = "completed") -> dict[str, Any]:
     """An assistant ``message`` output item with one ``output_text`` part."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axtui.providers.openai_responses import responses_usage_body
 from axtui.providers.sim.simulate import ChatPlan
 from axtui.providers.sim.wire import ChatCall, bad_request, chat_request, sse
 from axtui.providers.sim.wire_openai import OpenAIWire
@@ -70,14 +71,6 @@ def _tool_choice(choice: Any) -> Any:
         return {"type": "function", "function": {"name": choice.get("name")}}
     return choice if choice in ("auto", "none", "required") else None
 
-
-def usage_body(usage: Usage) -> dict[str, Any]:
-    """A Responses ``usage`` object."""
-    return {"input_tokens": usage.input_tokens,
-            "input_tokens_details": {"cached_tokens": usage.cached_input_tokens},
-            "output_tokens": usage.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-            "total_tokens": usage.input_tokens + usage.output_tokens}
 
 
 class ResponsesWire(OpenAIWire):
@@ -138,7 +131,7 @@ class ResponsesWire(OpenAIWire):
             "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
             "text": body.get("text") or {"format": {"type": "text"}}, "tool_choice": body.get("tool_choice", "auto"),
             "tools": body.get("tools") or [], "top_p": body.get("top_p", 1.0),
-            "truncation": body.get("truncation", "disabled"), "usage": usage_body(usage) if usage else None,
+            "truncation": body.get("truncation", "disabled"), "usage": responses_usage_body(usage) if usage else None,
             "user": body.get("user"), "metadata": body.get("metadata") or {},
         }
 
