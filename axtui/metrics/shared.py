@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from axtui.aio import cancel_and_wait
@@ -139,6 +139,7 @@ class StoreFeed:
         self.clock = clock
         self.rescan_s = rescan_s
         self._seen: dict[int, int] = {}
+        self._max_id: int | None = None
         self._last_call_id: int | None = None
         self._primed = False
         self._polled_at = 0.0
@@ -151,12 +152,22 @@ class StoreFeed:
         # Since a little before the last poll, however long ago it was (a busy loop, a slow evaluation).
         since = oldest if not self._primed else max(oldest, int(self._polled_at) - self.rescan_s)
         self._polled_at = now
+        # Rows written since the last poll, whatever second they count (a flush held up by a busy or locked
+        # store commits old seconds late), and the recent seconds again for rows whose ids were taken before
+        # the last poll but committed after it (several writers): two searches an index answers, where one
+        # with OR would read the whole table.
         with self.store.connect() as conn:
-            rows = conn.execute(select(SECONDS).where(SECONDS.c.sec >= since).order_by(SECONDS.c.id)).all()
+            if self._max_id is None:
+                self._max_id = int(conn.execute(select(func.coalesce(func.max(SECONDS.c.id), 0))).scalar_one())
+                rows = []
+            else:
+                rows = conn.execute(select(SECONDS).where(SECONDS.c.id > self._max_id, SECONDS.c.sec >= oldest)).all()
+            rows += conn.execute(select(SECONDS).where(SECONDS.c.sec >= since)).all()
             calls = self._new_calls(conn)
         n = 0
         for row in rows:
             m = row._mapping
+            self._max_id = max(self._max_id, int(m["id"]))
             if m["id"] in self._seen:
                 continue
             self._seen[m["id"]] = int(m["sec"])

@@ -163,6 +163,25 @@ def test_store_feed_sees_the_same_as_the_bus(store: Store, clock: FakeClock) -> 
     assert b.recent[-1].request_id == records[-1].request_id
 
 
+def test_store_feed_counts_seconds_committed_late(store: Store, clock: FakeClock) -> None:
+    """A flush held up past the feed's rescan (a locked store, a busy writer) still counts in the window.
+
+    Read by second alone, these calls were never seen: every poll had moved past their seconds before
+    they were committed, and an alert on them never fired.
+    """
+    shared = LiveMetrics(clock=clock, source="store")
+    fed = StoreFeed(store, shared, clock=clock, rescan_s=10)
+    fed.poll()
+    early = [call(clock.now() + i) for i in range(6)]
+    clock.advance(40)
+    fed.poll()  # a poll between the calls and their flush
+    record_calls(store, early, seconds=True)
+    record_calls(store, [call(clock.now())], seconds=True)
+    assert fed.poll() > 0
+    assert shared.stats(None, 60).requests == 7
+    assert fed.poll() == 0 and shared.stats(None, 60).requests == 7, "nothing counted twice"
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 3), st.sampled_from(["ok", "error", "rate_limited"])), max_size=200))
 def test_the_running_window_equals_a_recount(gaps: list[tuple[float, str]]) -> None:

@@ -72,7 +72,19 @@ async def test_calls_are_seen_a_low_threshold_alert_fires_resolves_and_the_expor
     assert sum(r.requests for r in snap.users) == snap.totals.requests
 
     # The rule fires, is stored with its event, reaches the webhook.
-    await until(lambda: any(e.kind == "firing" for e in list_events(store)))
+    try:
+        await until(lambda: any(e.kind == "firing" for e in list_events(store)))
+    except AssertionError as exc:
+        ev = monitoring.evaluator
+        assert ev is not None
+        parsed = parse_rule(rule.rule)
+        shared = ev.sources.shared
+        raise AssertionError(
+            f"{exc}; evaluations={ev.evaluations} last_error={ev.last_error} value={ev.sources.current(parsed)} "
+            f"local={monitoring.live.stats(None, 60).requests} now={clock.now()} "
+            f"shared_seen={shared and sorted(shared._seen.items())} polled_at={shared and shared._polled_at} "
+            f"events={list_events(store)} rule={get_rule(store, rule.id)}"
+        ) from None
     await until(lambda: len(received) == 1)
     assert received[0]["state"] == "firing" and received[0]["name"] == "deliberately low"
     assert get_rule(store, rule.id).state == "firing"  # type: ignore[union-attr]

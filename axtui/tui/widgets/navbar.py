@@ -35,16 +35,14 @@ class NavBar(Horizontal):
     def __init__(self, active: str) -> None:
         super().__init__()
         self.active = active
+        self._status = Static(id="nav-status", markup=True)
 
     def compose(self) -> ComposeResult:
         yield Static("ax", classes="brand")
         for mode, key, title in SCREENS:
             yield _Tab(mode, key, title, mode == self.active)
-        yield Static(id="nav-status", markup=True)
+        yield self._status
 
     def watch_status(self, value: str) -> None:
-        if self.is_mounted:
-            self.query_one("#nav-status", Static).update(value)
-
-    def on_mount(self) -> None:
-        self.query_one("#nav-status", Static).update(self.status)
+        # Held, not queried: the status may change while the bar's children are being mounted or removed.
+        self._status.update(value)
