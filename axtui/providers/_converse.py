@@ -14,6 +14,11 @@ Thinking (Claude on Bedrock): ``reasoning_effort`` becomes
 and go back first in the assistant's turn, signature intact, as Bedrock
 requires when tools are in use.
 
+Structured outputs: a ``json_schema`` response format becomes
+``outputConfig.textFormat`` (the schema travels as a JSON string). Converse
+has no JSON mode, so ``json_object`` is refused, and the call moves on to a
+deployment that has one.
+
 Usage: ``inputTokens`` excludes the prompt-cache reads and writes
 (``cacheReadInputTokens``, ``cacheWriteInputTokens``); ax's ``input_tokens``
 counts every prompt token, so they are added in.
@@ -26,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from axtui.errors import ProviderBadRequest
-from axtui.providers._wire import OPENAI_ONLY_PARAMS, refuse_choices_and_logprobs
+from axtui.providers._wire import OPENAI_ONLY_PARAMS, refuse_choices_and_logprobs, refuse_json_object
 from axtui.providers.reasoning import anthropic_budget
 from axtui.types import ChatRequest, Message, Usage, token_count
 
@@ -218,6 +223,18 @@ def _tool_config(request: ChatRequest) -> dict[str, Any] | None:
     return config
 
 
+def _output_config(request: ChatRequest) -> dict[str, Any] | None:
+    fmt = request.response_format or {}
+    spec = fmt.get("json_schema")
+    if fmt.get("type") != "json_schema" or not isinstance(spec, Mapping):
+        return None
+    definition: dict[str, Any] = {"schema": json.dumps(spec.get("schema") or {"type": "object"})}
+    for key in ("name", "description"):
+        if spec.get(key):
+            definition[key] = spec[key]
+    return {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": definition}}}
+
+
 def converse_body(request: ChatRequest, provider: str = "bedrock", model: str = "") -> dict[str, Any]:
     """The JSON body of a Converse (or ConverseStream) call; the model is named in the URL.
 
@@ -226,10 +243,11 @@ def converse_body(request: ChatRequest, provider: str = "bedrock", model: str = 
     own API reads.
 
     Raises:
-        UnsupportedParameter: ``n > 1``, ``logprobs`` or ``top_logprobs``.
+        UnsupportedParameter: ``n > 1``, ``logprobs``, ``top_logprobs`` or a ``json_object`` response format.
         ProviderBadRequest: an image Bedrock cannot take (by http URL, or of another format).
     """
     refuse_choices_and_logprobs(request, provider, "Bedrock")
+    refuse_json_object(request, provider, "Bedrock")
     system, messages = _messages(request.messages, provider)
     body: dict[str, Any] = {"messages": messages}
     if system:
@@ -246,6 +264,9 @@ def converse_body(request: ChatRequest, provider: str = "bedrock", model: str = 
     tools = _tool_config(request)
     if tools:
         body["toolConfig"] = tools
+    output = _output_config(request)
+    if output:
+        body["outputConfig"] = output
     extra: dict[str, Any] = {}
     for key, value in request.passthrough().items():
         if key in OPENAI_ONLY_PARAMS:

@@ -28,6 +28,7 @@ from axtui.errors import (
 )
 from axtui.providers import create_provider
 from axtui.providers._converse import converse_body
+from axtui.providers._wire import UnsupportedParameter
 from axtui.providers.bedrock import BedrockProvider
 from axtui.providers.sim import SimProvider
 from axtui.providers.sim.cloud_bedrock import SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY, event_frame, served_model
@@ -309,3 +310,34 @@ async def test_without_botocore_the_error_says_what_to_install(monkeypatch: pyte
     with pytest.raises(ConfigError, match=r"pip install 'axtui\[bedrock\]'"):
         await provider.chat(ask("hi", HAIKU), dep(HAIKU))
     await provider.aclose()
+
+
+_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+           "required": ["city", "days"], "additionalProperties": False}
+
+
+def test_a_json_schema_becomes_converse_structured_output_and_json_mode_is_refused() -> None:
+    request = ask("Plan a trip.", HAIKU, response_format={
+        "type": "json_schema", "json_schema": {"name": "trip", "description": "A trip", "schema": _SCHEMA}})
+    config = converse_body(request)["outputConfig"]["textFormat"]
+    assert config["type"] == "json_schema"
+    definition = config["structure"]["jsonSchema"]
+    assert json.loads(definition["schema"]) == _SCHEMA, "the schema travels as a JSON string"
+    assert (definition["name"], definition["description"]) == ("trip", "A trip")
+    with pytest.raises(UnsupportedParameter, match="json_object") as refused:
+        converse_body(ask("Plan a trip.", HAIKU, response_format={"type": "json_object"}))
+    assert refused.value.param == "response_format"
+    assert "outputConfig" not in converse_body(ask("Plan a trip.", HAIKU))
+
+
+async def test_structured_output_answers_match_the_schema_plain_and_streamed(
+    bedrock: Callable[..., BedrockProvider],
+) -> None:
+    provider = bedrock()
+    request = ask("Plan a trip to Lisbon.", HAIKU, response_format={
+        "type": "json_schema", "json_schema": {"name": "trip", "schema": _SCHEMA}})
+    answer = json.loads((await provider.chat(request, dep(HAIKU))).content or "")
+    assert set(answer) == {"city", "days"} and isinstance(answer["city"], str) and isinstance(answer["days"], int)
+    streamed = "".join([c.delta async for c in provider.stream(request.model_copy(update={"stream": True}),
+                                                                dep(HAIKU))])
+    assert set(json.loads(streamed)) == {"city", "days"}

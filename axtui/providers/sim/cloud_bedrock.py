@@ -160,6 +160,23 @@ def _message(m: dict[str, Any]) -> list[dict[str, Any]]:
     return [*results, *([{"role": "user", "content": parts}] if parts else [])]
 
 
+def _response_format(config: Any) -> dict[str, Any] | None:
+    """Structured outputs' ``outputConfig.textFormat`` as a chat ``response_format`` (None: free text)."""
+    if config is None or (isinstance(config, dict) and "textFormat" not in config):
+        return None
+    fmt = config.get("textFormat") if isinstance(config, dict) else None
+    definition = ((fmt or {}).get("structure") or {}).get("jsonSchema") if isinstance(fmt, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(definition, dict):
+        raise bad_request('ValidationException: outputConfig.textFormat must be {"type": "json_schema", '
+                          '"structure": {"jsonSchema": {"schema": "..."}}}')
+    try:
+        schema = json.loads(definition["schema"])
+    except (KeyError, TypeError, ValueError):
+        raise bad_request("ValidationException: outputConfig.textFormat.structure.jsonSchema.schema must be a "
+                          "JSON schema as a string") from None
+    return {"type": "json_schema", "json_schema": {"name": definition.get("name") or "output", "schema": schema}}
+
+
 def _check_thinking(messages: list[Any], thinking: dict[str, Any], inference: dict[str, Any]) -> None:
     """Refuse what Claude on Bedrock refuses beside thinking: a small budget or maxTokens, a lost thinking block."""
     budget = thinking.get("budget_tokens")
@@ -224,6 +241,9 @@ class BedrockWire(Wire):
                 data["tool_choice"] = "required"
             elif "tool" in choice:
                 data["tool_choice"] = {"type": "function", "function": {"name": choice["tool"]["name"]}}
+        fmt = _response_format(body.get("outputConfig"))
+        if fmt is not None:
+            data["response_format"] = fmt
         return ChatCall(request=chat_request(data), model=path_model or "", stream=bool(stream))
 
     def _content(self, plan: ChatPlan, call: ChatCall) -> list[dict[str, Any]]:
