@@ -7,7 +7,9 @@ blocks; ``max_tokens`` (required here) defaults to 4096. A request that
 came through ax's own Messages API (``/v1/messages``) is not converted:
 the client's body goes upstream as it was sent, with the deployment's
 model and the client's ``anthropic-beta`` header (see
-`axtui.types.NativeRequest`).
+`axtui.types.NativeRequest`), and its answer comes back whole beside ax's
+reading of it (``native``: the message, every block as it came; a stream's
+events, and the message they make, `axtui.providers.anthropic_events`).
 
 Usage: Anthropic's ``input_tokens`` leaves out the tokens read from and
 written to the prompt cache, which it reports beside it. ax's
@@ -19,7 +21,7 @@ written to the prompt cache, which it reports beside it. ax's
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
 from axtui.errors import InvalidRequest, ProviderBadRequest
@@ -30,6 +32,7 @@ from axtui.providers._wire import (
     refuse_choices_and_logprobs,
     refuse_json_object,
 )
+from axtui.providers.anthropic_events import MessageSnapshot
 from axtui.providers.openai_responses import upstream_body
 from axtui.providers.reasoning import anthropic_budget
 from axtui.types import (
@@ -318,6 +321,98 @@ def _tool_call(block: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _carries(chunk: Chunk) -> bool:
+    """Whether a chunk carries something of the answer for the caller (then the call cannot fall back)."""
+    return bool(chunk.delta or chunk.tool_calls or chunk.finish_reason or chunk.reasoning
+                or chunk.reasoning_signature is not None or chunk.reasoning_redacted is not None)
+
+
+class _EventReader:
+    """A Messages stream's events as ax's chunks (see `AnthropicProvider.stream`).
+
+    ``native``: the request went upstream as its Messages client sent it, so
+    the client is owed the upstream's own events. Each chunk then carries
+    the events it stands for (``native_events``), and the last one the
+    whole message (``native``, put together by `MessageSnapshot`): every
+    block reaches the client as it came, ``message_start`` with its usage
+    too. Events before the first chunk that carries something of the
+    answer are held back and sent with it, so an upstream that fails before
+    answering leaves nothing at the client and the call may still fall back.
+    """
+
+    def __init__(self, model: str, *, native: bool) -> None:
+        self.model = model
+        self.ident = ""
+        self.done = False
+        self._usage: dict[str, Any] = {}
+        self._tools: dict[int, int] = {}  # content block index -> tool call index
+        self._snapshot = MessageSnapshot() if native else None
+        self._held: list[dict[str, Any]] | None = [] if native else None
+
+    def take(self, event: dict[str, Any]) -> list[Chunk]:
+        """The chunks for one event (a JSON object with its ``type``); ``done`` turns true at ``message_stop``."""
+        chunks = list(self._chunks(event))
+        if self._snapshot is None:
+            return chunks
+        self._snapshot.take(event)
+        if self._held is not None:
+            if not self.done and not any(_carries(c) for c in chunks):
+                self._held.append(event)
+                return []
+            events, self._held = [*self._held, event], None
+        else:
+            events = [event]
+        chunks = chunks or [Chunk(model=self.model, id=self.ident)]
+        chunks[0].native_events = events
+        if self.done:
+            chunks[-1].native = self._snapshot.message
+        return chunks
+
+    def _chunks(self, data: dict[str, Any]) -> Iterator[Chunk]:
+        kind = data["type"]
+        model, ident = self.model, self.ident
+        if kind == "message_start":
+            message = data.get("message") or {}
+            self.model = str(message.get("model") or model)
+            self.ident = str(message.get("id") or ident)
+            self._usage.update(message.get("usage") or {})
+        elif kind == "content_block_start":
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                n = self._tools.setdefault(int(data.get("index", 0)), len(self._tools))
+                call = {"index": n, **_tool_call({**block, "input": {}})}
+                call["function"]["arguments"] = ""
+                yield Chunk(tool_calls=[call], model=model, id=ident)
+            elif block.get("type") == "text" and block.get("text"):
+                yield Chunk(delta=str(block["text"]), model=model, id=ident)
+            elif block.get("type") == "redacted_thinking":
+                yield Chunk(reasoning_redacted=str(block.get("data", "")), model=model, id=ident)
+        elif kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                yield Chunk(delta=str(delta["text"]), model=model, id=ident)
+            elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                yield Chunk(reasoning=str(delta["thinking"]), model=model, id=ident)
+            elif delta.get("type") == "signature_delta":
+                yield Chunk(reasoning_signature=str(delta.get("signature", "")), model=model, id=ident)
+            elif delta.get("type") == "input_json_delta":
+                position = self._tools.get(int(data.get("index", 0)))
+                if position is not None and delta.get("partial_json"):
+                    fragment = {"index": position, "function": {"arguments": str(delta["partial_json"])}}
+                    yield Chunk(tool_calls=[fragment], model=model, id=ident)
+        elif kind == "message_delta":
+            delta = data.get("delta") or {}
+            stop, sequence = delta.get("stop_reason"), delta.get("stop_sequence")
+            # message_delta's usage is cumulative; it overrides message_start's.
+            self._usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+            if stop:
+                matched = str(sequence) if stop == "stop_sequence" and sequence is not None else None
+                yield Chunk(finish_reason=_FINISH.get(str(stop), "stop"), stop_sequence=matched, model=model, id=ident)
+            yield Chunk(usage=anthropic_usage(self._usage), model=model, id=ident)
+        elif kind == "message_stop":
+            self.done = True
+
+
 class AnthropicProvider(HTTPProvider):
     """Anthropic's Messages API (key from ``ANTHROPIC_API_KEY`` by default)."""
 
@@ -380,6 +475,8 @@ class AnthropicProvider(HTTPProvider):
             reasoning="".join(str(b.get("thinking", "")) for b in thinking),
             thinking_blocks=thinking or None,
             stop_sequence=str(sequence) if stop == "stop_sequence" and sequence is not None else None,
+            # A Messages client is owed the message as it came, every block of it.
+            native=data if request.native is not None and request.native.api == MESSAGES_API else None,
         )
 
     async def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
@@ -389,66 +486,31 @@ class AnthropicProvider(HTTPProvider):
         id and name, then argument fragments); a chunk with the finish
         reason and one with the usage when ``message_delta`` arrives.
         Thinking arrives as ``reasoning`` pieces, closed by a chunk with its
-        ``reasoning_signature``; it is not part of the answer text.
+        ``reasoning_signature``; it is not part of the answer text. For a
+        Messages client's request the chunks carry the upstream's own events
+        and, last, the whole message (see `_EventReader`).
 
         Raises:
             StreamInterrupted: the stream ended before ``message_stop``.
             ProviderServerError: an ``overloaded_error`` (or other error event) arrived.
         """
         body, headers = self._call(request, deployment, stream=True)
-        model, ident = deployment.upstream_model, ""
-        usage: dict[str, Any] = {}
-        tool_index: dict[int, int] = {}  # content block index -> tool call index
+        native = request.native is not None and request.native.api == MESSAGES_API
+        reader = _EventReader(deployment.upstream_model, native=native)
         async with self._open_stream("/messages", body, headers=headers) as events:
             async for event in events:
                 data = self._event_json(event)
-                kind = data.get("type") or event.event
+                kind = str(data.setdefault("type", event.event))
+                if kind == "error":
+                    raise self._event_error(data)
                 try:
-                    if kind == "message_start":
-                        message = data.get("message") or {}
-                        model = str(message.get("model") or model)
-                        ident = str(message.get("id") or ident)
-                        usage.update(message.get("usage") or {})
-                    elif kind == "content_block_start":
-                        block = data.get("content_block") or {}
-                        if block.get("type") == "tool_use":
-                            n = tool_index.setdefault(int(data.get("index", 0)), len(tool_index))
-                            call = {"index": n, **_tool_call({**block, "input": {}})}
-                            call["function"]["arguments"] = ""
-                            yield Chunk(tool_calls=[call], model=model, id=ident)
-                        elif block.get("type") == "text" and block.get("text"):
-                            yield Chunk(delta=str(block["text"]), model=model, id=ident)
-                        elif block.get("type") == "redacted_thinking":
-                            yield Chunk(reasoning_redacted=str(block.get("data", "")), model=model, id=ident)
-                    elif kind == "content_block_delta":
-                        delta = data.get("delta") or {}
-                        if delta.get("type") == "text_delta" and delta.get("text"):
-                            yield Chunk(delta=str(delta["text"]), model=model, id=ident)
-                        elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
-                            yield Chunk(reasoning=str(delta["thinking"]), model=model, id=ident)
-                        elif delta.get("type") == "signature_delta":
-                            yield Chunk(reasoning_signature=str(delta.get("signature", "")), model=model, id=ident)
-                        elif delta.get("type") == "input_json_delta":
-                            position = tool_index.get(int(data.get("index", 0)))
-                            if position is not None and delta.get("partial_json"):
-                                fragment = {"index": position, "function": {"arguments": str(delta["partial_json"])}}
-                                yield Chunk(tool_calls=[fragment], model=model, id=ident)
-                    elif kind == "message_delta":
-                        delta = data.get("delta") or {}
-                        stop, sequence = delta.get("stop_reason"), delta.get("stop_sequence")
-                        # message_delta's usage is cumulative; it overrides message_start's.
-                        usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
-                        if stop:
-                            matched = str(sequence) if stop == "stop_sequence" and sequence is not None else None
-                            yield Chunk(finish_reason=_FINISH.get(str(stop), "stop"), stop_sequence=matched,
-                                        model=model, id=ident)
-                        yield Chunk(usage=anthropic_usage(usage), model=model, id=ident)
-                    elif kind == "message_stop":
-                        return
-                    elif kind == "error":
-                        raise self._event_error(data)
-                except (AttributeError, TypeError, ValueError) as exc:
+                    chunks = reader.take(data)
+                except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
                     raise self._malformed(f"a {kind} event", exc) from None
+                for chunk in chunks:
+                    yield chunk
+                if reader.done:
+                    return
             raise self._interrupted()
 
     async def count_tokens(self, request: ChatRequest, deployment: Deployment) -> int | None:

@@ -14,11 +14,15 @@ blocks stay on their turn, signatures intact); parameters ax does not name
 (``top_k``, ``thinking``…) pass through. What the translation cannot carry
 (a block of another type, a server tool, an image in a tool result) is
 refused there with a 400 naming the field, never left out.
-The answer's thinking comes back as ``thinking`` blocks, streamed with
-``thinking_delta`` and ``signature_delta``; the stop sequence that ended
-it, when the provider says which (Anthropic does), as ``stop_reason:
-"stop_sequence"`` and ``stop_sequence``. The answer goes back as a
-Messages ``message``, or as its event stream (`axtui.server.anthropic_stream`).
+An Anthropic deployment's answer goes back as it came, every block of it
+(``redacted_thinking``, ``server_tool_use``, ``web_search_tool_result``,
+citations on text…), with ax's message id; so does its replay from the
+response cache. Another provider's answer is made up from ax's reading of
+it: its thinking as ``thinking`` blocks, streamed with ``thinking_delta``
+and ``signature_delta``; the stop sequence that ended it, when the
+provider says which, as ``stop_reason: "stop_sequence"`` and
+``stop_sequence``. The answer goes back as a Messages ``message``, or as
+its event stream (`axtui.server.anthropic_stream`).
 
 Usage: Anthropic's ``input_tokens`` leaves out the prompt tokens read from
 or written to its cache, which it reports beside it; ax's counts them in,
@@ -47,6 +51,7 @@ __all__ = [
     "message_body",
     "model_info",
     "model_page",
+    "native_message",
     "native_request",
     "stop_reason",
     "to_chat_request",
@@ -423,8 +428,17 @@ def stop_reason(finish_reason: str, stop_sequence: str | None) -> str:
     return _STOP.get(finish_reason, "end_turn")
 
 
+def native_message(response: ChatResponse) -> dict[str, Any] | None:
+    """The upstream's own ``message``, when the answer came from a deployment sent the client's body (Anthropic)."""
+    native = response.native
+    return native if isinstance(native, dict) and native.get("type") == "message" else None
+
+
 def message_body(response: ChatResponse, message_id: str) -> dict[str, Any]:
-    """A Messages ``message`` for a complete answer."""
+    """A Messages ``message`` for a complete answer: the upstream's own, when it speaks the API, with ax's id."""
+    native = native_message(response)
+    if native is not None:
+        return {**native, "id": message_id}
     content: list[dict[str, Any]] = []
     if response.thinking_blocks:
         content.extend(response.thinking_blocks)

@@ -315,7 +315,8 @@ class V1Routes:
             stream = gateway.stream(request, caller, options)
             await stream.start()
             encoder = MessageStreamEncoder(request_id, stream.record.model or request.model)
-            await self._pump(stream, encoder, encoder.start(), message_error_event, receive, send, anthropic=True)
+            # No opening: message_start goes with the first chunk, which says whether it is the upstream's own.
+            await self._pump(stream, encoder, b"", message_error_event, receive, send, anthropic=True)
             return
         result = await gateway.call(request, caller, options)
         out = to_json(aw.message_body(result.response, request_id))
