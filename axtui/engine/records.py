@@ -56,7 +56,7 @@ def refuse_untranslatable(request: ChatRequest, provider: Provider, dep: Deploym
         UnsupportedParameter: the next deployment is tried; when none serves, the caller gets a 400 naming the field.
     """
     native = request.native
-    if native is None or native.problem is None or provider.speaks(native.api):
+    if native is None or native.problem is None or provider.speaks(native.api, dep.upstream_model):
         return
     from axtui.providers._wire import UnsupportedParameter
 

@@ -432,7 +432,7 @@ class AnthropicProvider(HTTPProvider):
             headers["anthropic-version"] = ANTHROPIC_VERSION
         return headers
 
-    def speaks(self, api: str) -> bool:
+    def speaks(self, api: str, model: str = "") -> bool:
         """Anthropic's Messages API: a ``/v1/messages`` request goes upstream as its client sent it."""
         return api == MESSAGES_API
 

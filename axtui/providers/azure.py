@@ -97,7 +97,7 @@ class AzureProvider(OpenAIProvider):
         """The Azure deployment serving ``model``: the configured one, else a deployment named like the model."""
         return self.config.deployments.get(model, model)
 
-    def speaks(self, api: str) -> bool:
+    def speaks(self, api: str, model: str = "") -> bool:
         """The Responses API natively only when ``responses = "native"`` (the resource's v1 API serves it
         in some regions, for some models); otherwise it is served translated, as chat completions."""
         return api == "responses" and self.config.responses == "native"

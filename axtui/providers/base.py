@@ -140,9 +140,10 @@ class Provider(abc.ABC):
     async def list_models(self) -> list[str]:
         """The models the provider says it serves."""
 
-    def speaks(self, api: str) -> bool:
-        """Whether this provider serves ``api`` (``responses``) natively, so a request that came
-        through it goes upstream as sent (`axtui.types.NativeRequest`); otherwise it is translated."""
+    def speaks(self, api: str, model: str = "") -> bool:
+        """Whether this provider serves ``api`` (``responses``) natively for ``model`` (the deployment's
+        upstream model; any, when left out), so a request that came through it goes upstream as sent
+        (`axtui.types.NativeRequest`); otherwise it is translated."""
         return False
 
     async def count_tokens(self, request: ChatRequest, deployment: Deployment) -> int | None:

@@ -122,7 +122,7 @@ class OpenAIProvider(HTTPProvider):
         key = self.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    def speaks(self, api: str) -> bool:
+    def speaks(self, api: str, model: str = "") -> bool:
         """The Responses API natively: as ``responses`` says, else only at api.openai.com."""
         if api != "responses":
             return False

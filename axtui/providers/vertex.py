@@ -272,6 +272,10 @@ class VertexProvider(GeminiProvider):
         async with super()._open_stream(self._route(path), payload, params=params, headers=headers) as events:
             yield events
 
+    def speaks(self, api: str, model: str = "") -> bool:
+        """Anthropic's Messages API for Claude models: a ``/v1/messages`` request goes to ``:rawPredict`` as sent."""
+        return bool(model) and _is_claude(model) and self._claude.speaks(api, model)
+
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
         """One answer: ``:generateContent``, or ``:rawPredict`` for a Claude model."""
         if _is_claude(deployment.upstream_model):

@@ -212,3 +212,22 @@ async def test_without_google_auth_the_error_says_what_to_install(monkeypatch: p
     with pytest.raises(ConfigError, match=r"pip install 'axtui\[vertex\]'"):
         await provider.chat(ask("hi", "gemini-2.5-flash"), dep("gemini-2.5-flash"))
     await provider.aclose()
+
+
+async def test_claude_on_vertex_takes_a_messages_clients_server_tools_gemini_refuses_them(
+    vertex: Callable[..., VertexProvider],
+) -> None:
+    """Claude on Vertex is sent a Messages client's body as sent, so what only Anthropic's API carries is served."""
+    from axtui.engine.records import refuse_untranslatable
+    from axtui.providers._wire import UnsupportedParameter
+    from axtui.server.anthropic_wire import AnthropicRequest, to_chat_request
+
+    body = {"model": "claude-haiku-4-5", "max_tokens": 200,
+            "messages": [{"role": "user", "content": "Search the web for tides"}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}]}
+    request = to_chat_request(AnthropicRequest.model_validate(body))
+    provider = vertex()
+    refuse_untranslatable(request, provider, dep("claude-haiku-4-5"))
+    assert (await provider.chat(request, dep("claude-haiku-4-5"))).content
+    with pytest.raises(UnsupportedParameter, match="tools.0.type"):
+        refuse_untranslatable(request, provider, dep("gemini-2.5-flash"))

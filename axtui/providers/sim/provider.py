@@ -91,7 +91,7 @@ class SimProvider(Provider):
         except ValueError as exc:
             raise ProviderBadRequest(str(exc), provider=self.name, http_status=400) from None
 
-    def speaks(self, api: str) -> bool:
+    def speaks(self, api: str, model: str = "") -> bool:
         """A simulated Anthropic takes a Messages client's request as sent, as Anthropic does (it answers from
         its translation: server tools and blocks the translation leaves out are taken, not refused)."""
         return api == "messages" and self.spec.api == "anthropic"
