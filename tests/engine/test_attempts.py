@@ -192,7 +192,7 @@ async def test_a_request_only_its_native_api_carries_skips_providers_that_transl
     from axtui.types import NativeRequest
 
     class Native(ScriptedProvider):
-        def speaks(self, api: str) -> bool:
+        def speaks(self, api: str, model: str = "") -> bool:
             return api == "responses"
 
     def hosted() -> ChatRequest:

@@ -229,5 +229,5 @@ async def test_claude_on_vertex_takes_a_messages_clients_server_tools_gemini_ref
     provider = vertex()
     refuse_untranslatable(request, provider, dep("claude-haiku-4-5"))
     assert (await provider.chat(request, dep("claude-haiku-4-5"))).content
-    with pytest.raises(UnsupportedParameter, match="tools.0.type"):
+    with pytest.raises(UnsupportedParameter, match=r"tools\.0\.type"):
         refuse_untranslatable(request, provider, dep("gemini-2.5-flash"))
