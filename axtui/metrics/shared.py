@@ -157,11 +157,11 @@ class StoreFeed:
         # the last poll but committed after it (several writers): two searches an index answers, where one
         # with OR would read the whole table.
         with self.store.connect() as conn:
+            rows: list[Any] = []
             if self._max_id is None:
                 self._max_id = int(conn.execute(select(func.coalesce(func.max(SECONDS.c.id), 0))).scalar_one())
-                rows = []
             else:
-                rows = conn.execute(select(SECONDS).where(SECONDS.c.id > self._max_id, SECONDS.c.sec >= oldest)).all()
+                rows += conn.execute(select(SECONDS).where(SECONDS.c.id > self._max_id, SECONDS.c.sec >= oldest)).all()
             rows += conn.execute(select(SECONDS).where(SECONDS.c.sec >= since)).all()
             calls = self._new_calls(conn)
         n = 0
