@@ -21,11 +21,28 @@ the budget, ``max_tokens`` becomes budget plus that limit; and it refuses
 Gemini is asked to include its thoughts (``includeThoughts``), so chat
 answers can return them as ``reasoning_content``. Reasoning tokens are
 priced as output, as the providers bill them.
+
+What the thinking a provider shares *is* differs by model, and decides
+whether it may answer the Responses API's ``reasoning.summary``
+(`summarises_thinking`):
+
+| model                                 | the thinking text it shares                   |
+| ------------------------------------- | --------------------------------------------- |
+| Claude 4 and later (any host)         | a summary of its thinking (Anthropic's docs)  |
+| Gemini 2.5 and later (any host)       | thought summaries (Google's docs)             |
+| Claude 3.7, Gemini 2.0 and older      | its full thinking                             |
+| others (DeepSeek, Qwen, gpt-oss… on   | its full reasoning (``reasoning_content``)    |
+| OpenAI-compatible servers)            |                                               |
+
+OpenAI's own models share no reasoning text through chat completions;
+their summaries come only through the Responses API spoken natively.
 """
 
 from __future__ import annotations
 
-__all__ = ["ANTHROPIC_BUDGETS", "GEMINI_BUDGETS", "anthropic_budget", "gemini_budget"]
+import re
+
+__all__ = ["ANTHROPIC_BUDGETS", "GEMINI_BUDGETS", "anthropic_budget", "gemini_budget", "summarises_thinking"]
 
 ANTHROPIC_BUDGETS: dict[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16_384, "xhigh": 32_768}
 GEMINI_BUDGETS: dict[str, int] = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24_576,
@@ -40,3 +57,18 @@ def anthropic_budget(effort: str | None) -> int | None:
 def gemini_budget(effort: str | None) -> int | None:
     """Gemini's thinking budget for an effort (None: leave the model's default)."""
     return GEMINI_BUDGETS.get(effort) if effort else None
+
+
+#: Model ids whose shared thinking is a summary of it: Claude 4+ and Gemini 2.5+, under any host's naming
+#: (``claude-sonnet-4-5``, ``anthropic.claude-opus-4-1-…``, ``anthropic/claude-haiku-4-5``, ``gemini-2.5-pro``,
+#: ``google/gemini-3-pro-preview``). Claude 3.x and Gemini 1.x/2.0 are left out: 3.7 shares its full thinking.
+_SUMMARISING = re.compile(r"claude-(?!instant|[1-3]\b)|gemini-(?:2\.5|[3-9]|\d{2})", re.IGNORECASE)
+
+
+def summarises_thinking(model: str) -> bool:
+    """Whether the thinking text ``model`` shares is a summary of its thinking (see the module docstring).
+
+    Such text may answer a Responses ``reasoning.summary``; any other is the
+    model's full reasoning, and is never passed off as a summary.
+    """
+    return _SUMMARISING.search(model) is not None

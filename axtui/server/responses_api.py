@@ -1,4 +1,5 @@
-"""``/v1/responses`` (+ ``GET|DELETE /v1/responses/{id}``) and ``POST /v1/messages/count_tokens``.
+"""``/v1/responses`` (+ ``GET|DELETE /v1/responses/{id}``, ``GET /v1/responses/{id}/input_items``) and
+``POST /v1/messages/count_tokens``.
 
 Raw ASGI handlers beside the hot routes (`axtui.server.v1`), through the
 same gate: the key is checked by the same `Authenticator`, the body read
@@ -13,7 +14,9 @@ upstream sent it, with ax's response id.
 
 Stored responses belong to the user of the key that made them: another
 user's id answers 404, as an unknown one does, so ids reveal nothing.
-They are kept 30 days (`RETENTION_S`), as OpenAI keeps them.
+They are kept 30 days (`RETENTION_S`), as OpenAI keeps them. Their input
+items are listed from what is stored (`axtui.server.responses_items`),
+read through the same check as the response itself.
 
 ``count_tokens`` counts against the caller's rate limits (not its
 budgets: it costs nothing) and asks the first deployment of the model
@@ -37,6 +40,7 @@ from sqlalchemy import delete, insert, select
 from axtui.engine.gateway import CallOptions, Gateway
 from axtui.errors import AxError, InvalidRequest, ProviderError
 from axtui.server import anthropic_wire as aw
+from axtui.server import responses_items as ri
 from axtui.server import responses_wire as rw
 from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, send_bytes
 from axtui.server.errors import HTTPProblem, invalid_from_validation, limit_headers
@@ -51,6 +55,7 @@ __all__ = ["ResponsesRoutes"]
 
 _RESPONSES = "/v1/responses"
 _COUNT = "/v1/messages/count_tokens"
+_INPUT_ITEMS = "input_items"
 
 
 def _served_natively(gateway: Gateway, model: str) -> bool:
@@ -60,6 +65,14 @@ def _served_natively(gateway: Gateway, model: str) -> bool:
     except AxError:
         return False  # the engine refuses an unknown model, naming what is served
     return any((p := gateway.providers.get(d.provider)) is not None and p.speaks("responses") for d in deployments)
+
+
+def _translated_deployments(gateway: Gateway, model: str) -> list[tuple[str, str]]:
+    """(provider, upstream model) of each deployment of ``model`` (none when the model is unknown)."""
+    try:
+        return [(d.provider, d.upstream_model) for d in gateway.catalog.resolve(model)]
+    except AxError:
+        return []
 
 
 def _not_found(response_id: str, param: str | None = None) -> HTTPProblem:
@@ -89,10 +102,35 @@ def _save(store: Store, row: StoredResponse) -> None:
     store.run(work)
 
 
-def _load(store: Store, response_id: str, user: str) -> StoredResponse | None:
-    found = store.run(lambda conn: conn.execute(
-        select(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.user == user)).mappings().first())
+def _owned(conn: Any, response_id: str, user: str) -> StoredResponse | None:
+    """The stored response ``response_id`` if ``user`` owns it: the one check every read of a stored response
+    (retrieve, continue, list its input items) goes through."""
+    found = conn.execute(select(_TABLE).where(_TABLE.c.id == response_id, _TABLE.c.user == user)).mappings().first()
     return StoredResponse.model_validate(dict(found)) if found is not None else None
+
+
+def _load(store: Store, response_id: str, user: str) -> StoredResponse | None:
+    return store.run(lambda conn: _owned(conn, response_id, user))
+
+
+def _chain(store: Store, response_id: str, user: str) -> list[StoredResponse] | None:
+    """The user's stored response and those it continues while they are kept, oldest first (None: no such
+    response of this user's)."""
+
+    def work(conn: Any) -> list[StoredResponse] | None:
+        chain: list[StoredResponse] = []
+        seen: set[str] = set()
+        wanted: str | None = response_id
+        while wanted is not None and wanted not in seen:
+            row = _owned(conn, wanted, user)
+            if row is None:
+                break  # deleted, or past RETENTION_S: its turns are read as the next one's input
+            chain.append(row)
+            seen.add(wanted)
+            wanted = row.previous_id
+        return chain[::-1] or None
+
+    return store.run(work)
 
 
 def _delete(store: Store, response_id: str, user: str) -> bool:
@@ -118,7 +156,10 @@ class ResponsesRoutes:
         path = path.rstrip("/")
         if path in (_COUNT, _RESPONSES):
             return True
-        return path.startswith(_RESPONSES + "/") and "/" not in path[len(_RESPONSES) + 1:]
+        if not path.startswith(_RESPONSES + "/"):
+            return False
+        response_id, _, rest = path[len(_RESPONSES) + 1:].partition("/")
+        return bool(response_id) and rest in ("", _INPUT_ITEMS)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one request to these routes."""
@@ -126,7 +167,8 @@ class ResponsesRoutes:
         method = scope["method"]
         counting = path == _COUNT
         request_id = _request_id("resp_ax") if path == _RESPONSES else None
-        allowed = b"POST" if path in (_RESPONSES, _COUNT) else b"GET, DELETE"
+        listing = path.endswith("/" + _INPUT_ITEMS) and path.count("/") == 4
+        allowed = b"POST" if path in (_RESPONSES, _COUNT) else b"GET" if listing else b"GET, DELETE"
         state = self.state
         state.enter()
         try:
@@ -142,6 +184,9 @@ class ResponsesRoutes:
                 body = await read_body(receive, headers, state.max_body)
                 assert request_id is not None
                 await self._create(gateway, headers, body, request_id, receive, send)
+            elif listing:
+                response_id = path[len(_RESPONSES) + 1:-len(_INPUT_ITEMS) - 1]
+                await self._input_items(gateway, headers, response_id, scope.get("query_string", b""), send)
             else:
                 await self._stored(gateway, headers, method, path[len(_RESPONSES) + 1:], send)
         except ClientGone:
@@ -182,6 +227,9 @@ class ResponsesRoutes:
             chat.with_native(rw.native_request(json.loads(body), history, problems))
         else:
             chat = rw.to_chat_request(request, history)
+            refusal = rw.summary_refusal(request, _translated_deployments(gateway, request.model))
+            if refusal is not None:
+                raise refusal
         caller = await self.v1._caller(headers, chat.user, chat.model)
         options = CallOptions(cache=chat_cache_directive(headers, chat), request_id=response_id,
                               endpoint="responses", traceparent=_traceparent(headers))
@@ -208,7 +256,8 @@ class ResponsesRoutes:
             out = rw.native_body(answer.native, request, response_id)
         else:
             out = rw.response_body(request, response_id, created, model=answer.model,
-                                   output=rw.output_items(answer), usage=answer.usage,
+                                   output=rw.output_items(answer, summary=rw.wants_summary(request)),
+                                   usage=answer.usage,
                                    status=rw.status_of(answer.finish_reason), finish_reason=answer.finish_reason)
         if request.store:
             await self._keep(store, owner, request, history, out)
@@ -238,6 +287,21 @@ class ResponsesRoutes:
         if not await asyncio.to_thread(_delete, store, response_id, owner.user):
             raise _not_found(response_id)
         await send_bytes(send, 200, to_json({"id": response_id, "object": "response.deleted", "deleted": True}), [])
+
+    # -- GET /v1/responses/{id}/input_items ---------------------------------------------------
+
+    async def _input_items(self, gateway: Gateway, headers: dict[bytes, bytes], response_id: str,
+                           query_string: bytes, send: Send) -> None:
+        store = gateway.store
+        assert store is not None
+        # Read as the response itself is: only the key's own user's, another's answering 404 as an unknown one.
+        owner = await self._owner(headers)
+        query = ri.ItemsQuery.parse(query_string)
+        chain = await asyncio.to_thread(_chain, store, response_id, owner.user)
+        if chain is None:
+            raise _not_found(response_id)
+        items = await asyncio.to_thread(ri.context_items, chain)
+        await send_bytes(send, 200, to_json(ri.page(items, query, response_id)), [])
 
     # -- POST /v1/messages/count_tokens -------------------------------------------------------
 
@@ -286,6 +350,19 @@ class CountTokensRequest(aw.AnthropicRequest):
     max_tokens: int = 1
 
 
+_LIST_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "after", "in": "query", "required": False, "schema": {"type": "string"},
+     "description": "List the items after this one (an id an earlier page gave)."},
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+    {"name": "order", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"}},
+    {"name": "include", "in": "query", "required": False,
+     "schema": {"type": "array", "items": {"type": "string", "enum": sorted(ri.INCLUDABLE)}},
+     "description": "`message.input_image.image_url` and `reasoning.encrypted_content` add what they name."},
+]
+
+
 def openapi_paths(ref: Any, errors: Any, call_headers: dict[str, Any]) -> tuple[dict[str, Any], list[type]]:
     """The OpenAPI operations of these routes, and the models their schemas come from.
 
@@ -317,6 +394,16 @@ def openapi_paths(ref: Any, errors: Any, call_headers: dict[str, Any]) -> tuple[
             "delete": {"tags": ["OpenAI-compatible"], "summary": "Delete response", "operationId": "delete_response",
                        "description": "Forget a stored response of this key's user.", "security": security,
                        "parameters": path_id, "responses": {"200": stored, **errors("401", "404", "503")}},
+        },
+        _RESPONSES + "/{response_id}/" + _INPUT_ITEMS: {
+            "get": {"tags": ["OpenAI-compatible"], "summary": "List input items", "operationId": "list_input_items",
+                    "description": "What a stored response of this key's user was given, instructions aside: the "
+                                   "earlier turns it continues and its own input, as items with stable ids.",
+                    "security": security, "parameters": [*path_id, *_LIST_PARAMETERS],
+                    "responses": {"200": {"description": "`{\"object\": \"list\", \"data\": [...], \"first_id\", "
+                                                         "\"last_id\", \"has_more\"}`",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}},
+                                  **errors("400", "401", "404", "503")}},
         },
         _COUNT: {"post": {
             "tags": ["Anthropic-compatible"], "summary": "Count message tokens", "operationId": "count_tokens",

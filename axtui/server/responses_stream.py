@@ -4,7 +4,10 @@ The sequence is OpenAI's, so the SDK's stream helpers (``responses.stream``,
 ``get_final_response``) work: ``response.created`` and
 ``response.in_progress``; per output item ``response.output_item.added``,
 its deltas and ``response.output_item.done`` — a reasoning item with
-``response.reasoning_text.delta``/``.done``, a message with
+``response.reasoning_text.delta``/``.done`` (or, when its thinking is the
+summary the request asked for, ``response.reasoning_summary_part.added``,
+``response.reasoning_summary_text.delta``…/``.done`` and
+``response.reasoning_summary_part.done``), a message with
 ``response.content_part.added``, ``response.output_text.delta``…,
 ``response.output_text.done`` and ``response.content_part.done``, a
 function call with ``response.function_call_arguments.delta``…/``.done``
@@ -25,6 +28,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from axtui.providers.reasoning import summarises_thinking
 from axtui.server import responses_wire as rw
 from axtui.types import Chunk, Thinking, Usage
 
@@ -38,13 +42,14 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
 class _Item:
     """One output item while it streams."""
 
-    __slots__ = ("data", "index", "kind", "text")
+    __slots__ = ("data", "index", "kind", "summarised", "text")
 
     def __init__(self, kind: str, index: int, data: dict[str, Any]) -> None:
         self.kind = kind
         self.index = index
         self.data = data
         self.text = ""
+        self.summarised = False  # a reasoning item whose text is its summary
 
 
 class ResponseStreamEncoder:
@@ -99,9 +104,15 @@ class ResponseStreamEncoder:
             return b""
         ident = item.data["id"]
         if item.kind == "reasoning":
-            done = rw.reasoning_item(ident, item.text, self.thinking.blocks or None)
-            out = self._emit("response.reasoning_text.done", {"item_id": ident, "output_index": item.index,
-                                                              "content_index": 0, "text": item.text})
+            done = rw.reasoning_item(ident, item.text, self.thinking.blocks or None, summarised=item.summarised)
+            if item.summarised:
+                at = {"item_id": ident, "output_index": item.index, "summary_index": 0}
+                out = self._emit("response.reasoning_summary_text.done", {**at, "text": item.text})
+                out += self._emit("response.reasoning_summary_part.done", {
+                    **at, "part": {"type": "summary_text", "text": item.text}})
+            else:
+                out = self._emit("response.reasoning_text.done", {"item_id": ident, "output_index": item.index,
+                                                                  "content_index": 0, "text": item.text})
         else:
             # Closed at the end of an answer that was cut (max_output_tokens), the message is incomplete too.
             done = rw.message_item(ident, item.text, rw.status_of(self.finish_reason))
@@ -119,14 +130,25 @@ class ResponseStreamEncoder:
         if chunk.reasoning:
             if self._open is None or self._open.kind != "reasoning":
                 out += self._close_open()
-                self._open, added = self._add("reasoning", {"type": "reasoning", "id": rw.item_id("rs"),
-                                                            "summary": [], "content": []})
+                summarised = rw.wants_summary(self.request) and summarises_thinking(self.model)
+                ident = rw.item_id("rs")
+                self._open, added = self._add("reasoning", rw.reasoning_item(ident, "", None, summarised=summarised))
+                self._open.summarised = summarised
                 out += added
+                if summarised:
+                    out += self._emit("response.reasoning_summary_part.added", {
+                        "item_id": ident, "output_index": self._open.index, "summary_index": 0,
+                        "part": {"type": "summary_text", "text": ""}})
             item = self._open
             item.text += chunk.reasoning
-            out += self._emit("response.reasoning_text.delta", {"item_id": item.data["id"],
-                                                                "output_index": item.index, "content_index": 0,
-                                                                "delta": chunk.reasoning})
+            if item.summarised:
+                out += self._emit("response.reasoning_summary_text.delta", {
+                    "item_id": item.data["id"], "output_index": item.index, "summary_index": 0,
+                    "delta": chunk.reasoning})
+            else:
+                out += self._emit("response.reasoning_text.delta", {"item_id": item.data["id"],
+                                                                    "output_index": item.index, "content_index": 0,
+                                                                    "delta": chunk.reasoning})
         return out
 
     def _text(self, delta: str) -> bytes:
@@ -196,7 +218,8 @@ class ResponseStreamEncoder:
         if self.thinking.blocks:
             for item in self._items:
                 if item.kind == "reasoning":
-                    item.data = rw.reasoning_item(item.data["id"], item.text, self.thinking.blocks)
+                    item.data = rw.reasoning_item(item.data["id"], item.text, self.thinking.blocks,
+                                                  summarised=item.summarised)
                     break
         self.output = [item.data for item in self._items]
         status = rw.status_of(self.finish_reason)
@@ -302,6 +325,15 @@ def replay_events(body: dict[str, Any]) -> bytes:
             out += emit("response.function_call_arguments.delta", {**where, "delta": item.get("arguments") or ""})
             out += emit("response.function_call_arguments.done", {**where, "name": item.get("name"),
                                                                   "arguments": item.get("arguments") or ""})
+        elif item.get("type") == "reasoning" and item.get("summary"):
+            out += emit("response.output_item.added", {"output_index": index, "item": {**item, "summary": []}})
+            for summary_index, part in enumerate(item["summary"]):
+                at = {**where, "summary_index": summary_index}
+                text = str(part.get("text") or "")
+                out += emit("response.reasoning_summary_part.added", {**at, "part": {**part, "text": ""}})
+                out += emit("response.reasoning_summary_text.delta", {**at, "delta": text})
+                out += emit("response.reasoning_summary_text.done", {**at, "text": text})
+                out += emit("response.reasoning_summary_part.done", {**at, "part": part})
         else:
             out += emit("response.output_item.added", {"output_index": index, "item": item})
         out += emit("response.output_item.done", {"output_index": index, "item": item})

@@ -17,7 +17,16 @@ The answer becomes a ``response`` object whose ``output`` holds a
 ``reasoning`` item (when the provider shared its thinking; Anthropic's
 signed thinking blocks travel in ``encrypted_content`` and go back to
 Anthropic when the item is sent again), a ``message`` item with the text,
-and one ``function_call`` item per tool call. Tools other than functions
+and one ``function_call`` item per tool call.
+
+The thinking is the item's ``content`` (``reasoning_text``), unless the
+request asked for ``reasoning.summary`` and the model's shared thinking is
+itself a summary (Claude 4+, Gemini 2.5+:
+`axtui.providers.reasoning.summarises_thinking`): then it is the item's
+``summary`` (``summary_text``). Full reasoning is never passed off as a
+summary: a request whose model cannot give one is refused
+(`summary_refusal`), as is a summary asked without ``reasoning.effort``,
+which is what makes a translated model think. Tools other than functions
 (web search, file search, computer use…) are hosted by OpenAI: refused,
 unless the model is served by a provider that speaks the Responses API
 natively.
@@ -39,10 +48,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from axtui.errors import InvalidRequest
 from axtui.providers.openai_responses import responses_usage_body
+from axtui.providers.reasoning import summarises_thinking
 from axtui.server.errors import invalid_from_validation
 from axtui.types import REASONING_EFFORTS, ChatRequest, ChatResponse, Message, NativeRequest, Usage
 
 __all__ = [
+    "CONTINUED",
+    "SUMMARIES",
     "ResponsesRequest",
     "conversation_after",
     "function_call_item",
@@ -50,14 +62,20 @@ __all__ = [
     "message_item",
     "native_body",
     "native_request",
+    "output_messages",
     "reasoning_item",
     "response_body",
+    "summary_refusal",
     "to_chat_request",
     "usage_body",
+    "wants_summary",
 ]
 
 #: Request fields passed on to chat as they are (OpenAI-only ones are dropped for other providers).
 _PASSED = ("service_tier", "prompt_cache_key", "safety_identifier")
+
+#: The values of ``reasoning.summary``.
+SUMMARIES = ("auto", "concise", "detailed")
 
 
 class ReasoningConfig(BaseModel):
@@ -73,6 +91,13 @@ class ReasoningConfig(BaseModel):
     def _known(cls, value: str | None) -> str | None:
         if value is not None and value not in REASONING_EFFORTS:
             raise ValueError(f"must be one of {', '.join(REASONING_EFFORTS)}, not {value!r}")
+        return value
+
+    @field_validator("summary")
+    @classmethod
+    def _known_summary(cls, value: str | None) -> str | None:
+        if value is not None and value not in SUMMARIES:
+            raise ValueError(f"must be one of {', '.join(SUMMARIES)}, not {value!r}")
         return value
 
 
@@ -344,6 +369,36 @@ def to_chat_request(request: ResponsesRequest, history: list[Message], problems:
         raise invalid_from_validation(exc, rename=lambda loc: _wire_path(loc, functions)) from None
 
 
+def wants_summary(request: ResponsesRequest) -> bool:
+    """Whether the request asked for a summary of the model's reasoning (``reasoning.summary``)."""
+    return request.reasoning is not None and request.reasoning.summary is not None
+
+
+def summary_refusal(request: ResponsesRequest, served: list[tuple[str, str]]) -> InvalidRequest | None:
+    """Why a translated request's ``reasoning.summary`` cannot be answered truthfully, or None when it can.
+
+    Args:
+        request: the Responses request.
+        served: (provider, upstream model) of each deployment that may serve it, translated to chat.
+    """
+    if not wants_summary(request) or not served:
+        return None
+    if not any(summarises_thinking(model) for _, model in served):
+        where = ", ".join(f"{model!r} on {provider!r}" for provider, model in served)
+        return InvalidRequest(
+            f"reasoning.summary: {request.model!r} is served translated to chat ({where}), which shares no "
+            f"summary of its reasoning (Claude 4+ and Gemini 2.5+ do; OpenAI models give theirs through a "
+            f"provider set to responses = \"native\"); leave reasoning.summary out — any reasoning the model shares "
+            f"comes as the reasoning item's content", param="reasoning.summary")
+    effort = request.reasoning.effort if request.reasoning else None
+    if effort in (None, "none"):
+        return InvalidRequest(
+            f"reasoning.summary: {request.model!r} thinks through ax only when reasoning.effort asks it to, so "
+            f"there would be nothing to summarise; add reasoning.effort ({', '.join(REASONING_EFFORTS[1:])})",
+            param="reasoning.summary")
+    return None
+
+
 def _wire_path(loc: tuple[int | str, ...], functions: list[int]) -> tuple[int | str, ...]:
     """Where a field of the translated chat request is in the Responses request (``functions``: where its tools
     are in the request's)."""
@@ -389,20 +444,34 @@ def function_call_item(ident: str, call: dict[str, Any], status: str = "complete
             "status": status}
 
 
-def reasoning_item(ident: str, text: str, thinking_blocks: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """A ``reasoning`` output item; Anthropic's signed blocks ride in ``encrypted_content``."""
-    item: dict[str, Any] = {"type": "reasoning", "id": ident, "summary": [],
-                            "content": [{"type": "reasoning_text", "text": text}] if text else []}
+def reasoning_item(ident: str, text: str, thinking_blocks: list[dict[str, Any]] | None, *,
+                   summarised: bool = False) -> dict[str, Any]:
+    """A ``reasoning`` output item; Anthropic's signed blocks ride in ``encrypted_content``.
+
+    ``text`` is the item's ``summary`` when ``summarised`` (the model's thinking is a summary and one was
+    asked for), its ``content`` otherwise.
+    """
+    item: dict[str, Any] = {"type": "reasoning", "id": ident}
+    if summarised:
+        item["summary"] = [{"type": "summary_text", "text": text}] if text else []
+    else:
+        item["summary"] = []
+        item["content"] = [{"type": "reasoning_text", "text": text}] if text else []
     if thinking_blocks:
         item["encrypted_content"] = base64.b64encode(json.dumps(thinking_blocks).encode()).decode()
     return item
 
 
-def output_items(response: ChatResponse) -> list[dict[str, Any]]:
-    """The ``output`` of a complete answer: reasoning, message, function calls."""
+def output_items(response: ChatResponse, *, summary: bool = False) -> list[dict[str, Any]]:
+    """The ``output`` of a complete answer: reasoning, message, function calls.
+
+    ``summary``: the request asked for ``reasoning.summary`` (honoured when the answering model's thinking is a
+    summary).
+    """
     items: list[dict[str, Any]] = []
     if response.reasoning or response.thinking_blocks:
-        items.append(reasoning_item(item_id("rs"), response.reasoning, response.thinking_blocks))
+        items.append(reasoning_item(item_id("rs"), response.reasoning, response.thinking_blocks,
+                                    summarised=summary and summarises_thinking(response.model)))
     if response.content or not response.tool_calls:
         items.append(message_item(item_id("msg"), response.content, status_of(response.finish_reason)))
     items += [function_call_item(item_id("fc"), call) for call in response.tool_calls or ()]
@@ -437,7 +506,8 @@ def response_body(
         "output": output,
         "parallel_tool_calls": request.parallel_tool_calls is not False,
         "previous_response_id": request.previous_response_id,
-        "reasoning": {"effort": request.reasoning.effort if request.reasoning else None, "summary": None},
+        "reasoning": {"effort": request.reasoning.effort if request.reasoning else None,
+                      "summary": request.reasoning.summary if request.reasoning else None},
         "store": request.store,
         "temperature": request.temperature,
         "top_p": request.top_p,
@@ -464,9 +534,17 @@ def conversation_after(history: list[Message], request: ResponsesRequest,
     items only a native upstream understands (hosted tools' calls, files):
     the conversation is kept as chat, so any provider can continue it.
     """
-    messages = [*history, *input_messages(request.input, []), *input_messages(
-        [_as_input(item) for item in output if item.get("type") in ("message", "function_call", "reasoning")], [])]
+    messages = [*history, *input_messages(request.input, []), *output_messages(output)]
     return [m.model_dump(exclude_none=True) for m in messages]
+
+
+#: The output items a stored conversation keeps (as chat), and a later turn's input goes on from.
+CONTINUED = ("message", "function_call", "reasoning")
+
+
+def output_messages(output: list[dict[str, Any]]) -> list[Message]:
+    """The messages a response's ``output`` adds to its stored conversation."""
+    return input_messages([_as_input(item) for item in output if item.get("type") in CONTINUED], [])
 
 
 # -- native pass-through ------------------------------------------------------------------------

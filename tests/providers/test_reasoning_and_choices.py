@@ -10,7 +10,7 @@ from axtui.providers._wire import UnsupportedParameter
 from axtui.providers.anthropic import messages_body
 from axtui.providers.gemini import generate_body
 from axtui.providers.openai import chat_body
-from axtui.providers.reasoning import ANTHROPIC_BUDGETS, GEMINI_BUDGETS
+from axtui.providers.reasoning import ANTHROPIC_BUDGETS, GEMINI_BUDGETS, summarises_thinking
 from axtui.types import ChatRequest, Deployment
 
 DEP = Deployment(provider="p", model="m", upstream_model="m")
@@ -93,3 +93,16 @@ def test_openai_bodies_leave_out_anthropics_thinking_setting() -> None:
     body = chat_body(chat(thinking={"type": "enabled", "budget_tokens": 2048}, reasoning_effort="low"), DEP,
                      stream=False)
     assert "thinking" not in body and body["reasoning_effort"] == "low"
+
+
+@pytest.mark.parametrize(("model", "summary"), [
+    ("claude-haiku-4-5", True), ("claude-sonnet-4-5-20250929", True), ("claude-opus-4-1@20250805", True),
+    ("anthropic.claude-sonnet-4-20250514-v1:0", True), ("anthropic/claude-sonnet-4", True),
+    ("gemini-2.5-flash", True), ("google/gemini-3-pro-preview", True),
+    # Claude 3.7 and Gemini 2.0 share their full thinking; open models on compatible servers their full reasoning.
+    ("claude-3-7-sonnet-latest", False), ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", False),
+    ("gemini-2.0-flash-thinking-exp", False), ("deepseek-reasoner", False), ("qwen3-32b", False),
+    ("gpt-oss-120b", False), ("o4-mini", False),
+])
+def test_only_thinking_that_is_a_summary_may_answer_reasoning_summary(model: str, summary: bool) -> None:
+    assert summarises_thinking(model) is summary

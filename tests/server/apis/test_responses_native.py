@@ -288,3 +288,29 @@ def test_input_only_a_native_upstream_reads_goes_up_whole(live: LiveServer, sim:
             "action": {"type": "search", "query": "tides today"}}
     response = client(live, key).responses.create(model="gpt-4o-mini", input=[item])  # type: ignore[list-item]
     assert received(sim)[-1]["input"] == [item] and response.output_text
+
+
+def test_reasoning_summary_goes_upstream_as_sent_and_a_replay_streams_the_summary(
+        live: LiveServer, sim: SimUpstream, key: str) -> None:
+    api = client(live, key)
+    ask: dict[str, Any] = {"model": "gemini-2.5-flash", "input": "Why do cats purr?",
+                           "reasoning": {"effort": "low", "summary": "detailed"}}
+    # Served natively, the request is not refused for a summary ax could not give translated.
+    made = api.responses.create(**ask)
+    assert received(sim)[-1]["reasoning"] == {"effort": "low", "summary": "detailed"}
+    reasoning = made.output[0]
+    assert reasoning.type == "reasoning" and reasoning.summary and reasoning.summary[0].text
+    assert made.reasoning is not None and made.reasoning.summary == "detailed"
+    # A cache hit played back as a stream sends the summary with its own events, as the upstream would.
+    upstream_calls = len(received(sim))
+    with api.responses.stream(**ask) as stream:
+        events = list(stream)
+        streamed = stream.get_final_response()
+    assert len(received(sim)) == upstream_calls
+    kinds = [e.type for e in events]
+    assert kinds.index("response.reasoning_summary_part.added") < kinds.index(
+        "response.reasoning_summary_text.delta") < kinds.index("response.reasoning_summary_text.done") < kinds.index(
+        "response.reasoning_summary_part.done") < kinds.index("response.output_item.done")
+    deltas = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
+    assert deltas == reasoning.summary[0].text
+    assert streamed.output[0].type == "reasoning" and streamed.output[0].summary[0].text == deltas
