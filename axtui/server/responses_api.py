@@ -64,7 +64,8 @@ def _served_natively(gateway: Gateway, model: str) -> bool:
         deployments = gateway.catalog.resolve(model)
     except AxError:
         return False  # the engine refuses an unknown model, naming what is served
-    return any((p := gateway.providers.get(d.provider)) is not None and p.speaks("responses") for d in deployments)
+    return any((p := gateway.providers.get(d.provider)) is not None and p.speaks("responses", d.upstream_model)
+               for d in deployments)
 
 
 def _translated_deployments(gateway: Gateway, model: str) -> list[tuple[str, str]]:
@@ -194,7 +195,7 @@ class ResponsesRoutes:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            await self.v1._send_error(send, exc, request_id, anthropic=counting)
+            await self.v1._send_error(send, exc, request_id, anthropic=counting, allow=allowed)
         finally:
             state.leave()
 
@@ -248,7 +249,7 @@ class ResponsesRoutes:
                     await self._keep(store, owner, request, history, encoder.body)
                 await send(message)
 
-            await self.v1._pump(stream, encoder, b"", encoder.error_event, receive, send_kept, anthropic=True)
+            await self.v1._pump(stream, encoder, encoder.error_event, receive, send_kept, done_line=False)
             return
         result = await gateway.call(chat, caller, options)
         answer = result.response

@@ -146,13 +146,15 @@ class V1Routes:
         return gateway
 
     async def _send_error(
-        self, send: Send, exc: BaseException, request_id: str | None, *, anthropic: bool = False
+        self, send: Send, exc: BaseException, request_id: str | None, *, anthropic: bool = False,
+        allow: bytes = b"POST",
     ) -> None:
+        """The error's answer; ``allow``: the methods a 405's path takes."""
         status, body, headers = error_payload(exc, anthropic=anthropic)
         if request_id is not None:
             headers += request_id_headers(request_id)
         if status == 405:
-            headers.append((b"allow", b"POST"))
+            headers.append((b"allow", allow))
         await send_bytes(send, status, to_json(body), headers)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -203,7 +205,7 @@ class V1Routes:
             await stream.start()
             encoder = wire.StreamEncoder(request_id, stream.record.model or request.model, int(time.time()),
                                          include_usage=include_usage)
-            await self._pump(stream, encoder, b"", wire.error_event, receive, send, anthropic=False)
+            await self._pump(stream, encoder, wire.error_event, receive, send, done_line=True)
             return
         result = await gateway.call(request, caller, options)
         out = to_json(wire.completion_body(result.response, request_id))
@@ -228,17 +230,16 @@ class V1Routes:
         self,
         stream: CallStream,
         encoder: StreamEncoding,
-        opening: bytes,
         error_event: Any,
         receive: Receive,
         send: Send,
         *,
-        anthropic: bool,
+        done_line: bool,
     ) -> None:
         """Send a started stream as server-sent events, watching for the client leaving.
 
-        ``anthropic``: the stream ends without OpenAI's ``[DONE]`` (Messages and Responses streams). A
-        failure's event is in Anthropic's error terms on a Messages stream only.
+        ``done_line``: the stream ends with OpenAI's ``data: [DONE]`` (chat; not Messages or Responses
+        streams). A failure's event is in Anthropic's error terms on a Messages stream only.
         """
         headers = record_headers(stream.record, stream.limits, cost=stream.record.cache != "miss")
         headers += [(b"content-type", _SSE), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
@@ -256,8 +257,6 @@ class V1Routes:
 
         watcher = asyncio.ensure_future(watch())
         try:
-            if opening:
-                await send({"type": "http.response.body", "body": opening, "more_body": True})
             async for chunk in stream:
                 data = encoder.encode(chunk)
                 if data:
@@ -270,7 +269,7 @@ class V1Routes:
         except Exception as exc:
             # Headers are gone: the error travels as an event the SDKs raise on.
             _, payload, _ = error_payload(exc, anthropic=isinstance(encoder, MessageStreamEncoder))
-            tail = error_event(payload) + (b"" if anthropic else wire.DONE)
+            tail = error_event(payload) + (wire.DONE if done_line else b"")
             await send({"type": "http.response.body", "body": tail, "more_body": False})
             # A chunk this side could not encode: the call ends now, recorded with the error the client got.
             await stream.fail(exc)
@@ -315,8 +314,8 @@ class V1Routes:
             stream = gateway.stream(request, caller, options)
             await stream.start()
             encoder = MessageStreamEncoder(request_id, stream.record.model or request.model)
-            # No opening: message_start goes with the first chunk, which says whether it is the upstream's own.
-            await self._pump(stream, encoder, b"", message_error_event, receive, send, anthropic=True)
+            # message_start goes with the first chunk, which says whether it is the upstream's own.
+            await self._pump(stream, encoder, message_error_event, receive, send, done_line=False)
             return
         result = await gateway.call(request, caller, options)
         out = to_json(aw.message_body(result.response, request_id))

@@ -128,6 +128,9 @@ def test_only_the_keys_user_lists_and_unknown_ones_are_404_as_on_retrieve(over_s
     wrong = httpx.delete(f"{over_sim.url}/v1/responses/{made.id}/input_items",
                          headers={"authorization": f"Bearer {key}"})
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+    assert wrong.headers["allow"] == "GET", "the methods this path takes"
+    stored = httpx.put(f"{over_sim.url}/v1/responses/{made.id}", headers={"authorization": f"Bearer {key}"})
+    assert stored.status_code == 405 and stored.headers["allow"] == "GET, DELETE"
 
 
 @pytest.mark.parametrize(("query", "param"), [
