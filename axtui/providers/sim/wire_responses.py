@@ -135,11 +135,12 @@ class ResponsesWire(OpenAIWire):
             "user": body.get("user"), "metadata": body.get("metadata") or {},
         }
 
-    @staticmethod
-    def _reasoning(plan: ChatPlan) -> list[dict[str, Any]]:
+    def _reasoning(self, plan: ChatPlan, call: ChatCall) -> list[dict[str, Any]]:
+        """The reasoning item, when the model reasoned: its summary only when the request asked for one."""
         if not plan.usage.reasoning_tokens:
             return []
-        summary = [{"type": "summary_text", "text": plan.thinking}] if plan.thinking else []
+        asked = (self._body(call).get("reasoning") or {}).get("summary")
+        summary = [{"type": "summary_text", "text": plan.thinking}] if asked and plan.thinking else []
         return [{"type": "reasoning", "id": f"rs_{plan.response_id}", "summary": summary}]
 
     @staticmethod
@@ -154,13 +155,13 @@ class ResponsesWire(OpenAIWire):
                  "arguments": c.arguments if status == "completed" else "", "status": status}
                 for i, c in enumerate(plan.tool_calls)]
 
-    def _output(self, plan: ChatPlan) -> list[dict[str, Any]]:
-        return [*self._reasoning(plan), *(self._calls(plan) if plan.tool_calls else [self._message(plan)])]
+    def _output(self, plan: ChatPlan, call: ChatCall) -> list[dict[str, Any]]:
+        return [*self._reasoning(plan, call), *(self._calls(plan) if plan.tool_calls else [self._message(plan)])]
 
     def chat_body(self, plan: ChatPlan, call: ChatCall, created: int) -> Any:
         """The ``response`` object."""
         status = "incomplete" if plan.finish_reason == "length" else "completed"
-        return self._response(plan, call, created, status, self._output(plan), plan.usage)
+        return self._response(plan, call, created, status, self._output(plan, call), plan.usage)
 
     # -- the stream ----------------------------------------------------------------------------
 
@@ -170,22 +171,34 @@ class ResponsesWire(OpenAIWire):
         return sse({"type": kind, **data, "sequence_number": sequence}, event=kind)
 
     def stream_open(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
-        """``response.created``, ``response.in_progress``, and the reasoning item if the model reasoned."""
+        """``response.created``, ``response.in_progress``, and the reasoning item if the model reasoned (its
+        summary, when asked for, as one part: added, its text in one delta, done)."""
         opening = self._response(plan, call, created, "in_progress", [], None)
         events = [self._event(call, "response.created", {"response": opening}),
                   self._event(call, "response.in_progress", {"response": opening})]
-        for item in self._reasoning(plan):
-            events.append(self._event(call, "response.output_item.added", {"output_index": 0, "item": item}))
+        for item in self._reasoning(plan, call):
+            at = {"item_id": item["id"], "output_index": 0}
+            events.append(self._event(call, "response.output_item.added", {
+                "output_index": 0, "item": {**item, "summary": []}}))
+            for n, part in enumerate(item["summary"]):
+                here = {**at, "summary_index": n}
+                events += [
+                    self._event(call, "response.reasoning_summary_part.added",
+                                {**here, "part": {"type": "summary_text", "text": ""}}),
+                    self._event(call, "response.reasoning_summary_text.delta", {**here, "delta": part["text"]}),
+                    self._event(call, "response.reasoning_summary_text.done", {**here, "text": part["text"]}),
+                    self._event(call, "response.reasoning_summary_part.done", {**here, "part": part}),
+                ]
             events.append(self._event(call, "response.output_item.done", {"output_index": 0, "item": item}))
         return events
 
-    def _index(self, plan: ChatPlan) -> int:
-        return len(self._reasoning(plan))
+    def _index(self, plan: ChatPlan, call: ChatCall) -> int:
+        return len(self._reasoning(plan, call))
 
     def stream_piece(self, plan: ChatPlan, call: ChatCall, piece: str, *, first: bool, last: bool,
                      created: int) -> bytes:
         """One ``response.output_text.delta`` (the first opens the message item and its part)."""
-        at = {"item_id": f"msg_{plan.response_id}", "output_index": self._index(plan)}
+        at = {"item_id": f"msg_{plan.response_id}", "output_index": self._index(plan, call)}
         out = b""
         if first:
             out += self._event(call, "response.output_item.added", {"output_index": at["output_index"],
@@ -198,7 +211,7 @@ class ResponsesWire(OpenAIWire):
     def stream_tools(self, plan: ChatPlan, call: ChatCall, created: int) -> list[bytes]:
         """Each call: its item added, its arguments in fragments, done."""
         events = []
-        start = self._index(plan)
+        start = self._index(plan, call)
         pending, whole = self._calls(plan, "in_progress"), self._calls(plan)
         for i, (item, done, pieces) in enumerate(zip(pending, whole, plan.fragments, strict=True)):
             at = {"item_id": item["id"], "output_index": start + i}
@@ -215,7 +228,7 @@ class ResponsesWire(OpenAIWire):
         events = []
         if not plan.tool_calls:
             message = self._message(plan)
-            at = {"item_id": message["id"], "output_index": self._index(plan)}
+            at = {"item_id": message["id"], "output_index": self._index(plan, call)}
             if not plan.chunks:
                 events.append(self._event(call, "response.output_item.added", {
                     "output_index": at["output_index"], "item": self._message(plan, "in_progress")}))

@@ -314,3 +314,20 @@ def test_reasoning_summary_goes_upstream_as_sent_and_a_replay_streams_the_summar
     deltas = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
     assert deltas == reasoning.summary[0].text
     assert streamed.output[0].type == "reasoning" and streamed.output[0].summary[0].text == deltas
+
+
+def test_a_native_upstream_summarises_only_when_asked_and_streams_the_summary(
+        live: LiveServer, sim: SimUpstream, key: str) -> None:
+    api = client(live, key)
+    ask: dict[str, Any] = {"model": "gemini-2.5-flash", "input": "Why is the sea salty?",
+                           "reasoning": {"effort": "low"}}
+    plain = api.responses.create(**ask)
+    assert plain.output[0].type == "reasoning" and plain.output[0].summary == [], "no summary unless asked"
+    fresh = {**ask, "reasoning": {"effort": "low", "summary": "auto"}, "extra_headers": {"X-Ax-Cache": "no-cache"}}
+    with api.responses.stream(**fresh) as stream:
+        events = list(stream)
+        streamed = stream.get_final_response()
+    deltas = "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta")
+    assert deltas and streamed.output[0].summary[0].text == deltas  # type: ignore[union-attr]
+    (done,) = [e for e in events if e.type == "response.reasoning_summary_part.done"]
+    assert done.part.text == deltas
