@@ -6,12 +6,15 @@ import asyncio
 import threading
 from typing import Any
 
+import httpx
 from aiohttp import web
 
 from axtui.config import Settings
+from axtui.engine.compose import build_gateway
+from axtui.engine.gateway import Gateway
 from axtui.providers.sim import build_app
 
-from .._live import free_port
+from .._live import LiveServer, free_port
 
 #: The environment variable the gateway's providers read their key from.
 KEY_ENV = "AX_TEST_SIM_UPSTREAM_KEY"
@@ -63,3 +66,18 @@ def upstream_settings(sim_url: str) -> Settings:
                   {"model": "text-embedding-004", "provider": "gem"}]
     return Settings.model_validate({"providers": providers, "deployments": embeddings,
                                     "server": {"key_cache_s": 0}})
+
+
+def mock_upstreams(handler: Any) -> LiveServer:
+    """A started gateway (no keys) whose Anthropic (``claude-sonnet-4-5``) and OpenAI (``gpt-4o-mini``)
+    providers answer through one `httpx.MockTransport` calling ``handler``; their key is read from `KEY_ENV`."""
+    settings = Settings.model_validate({"providers": [
+        {"name": "claude", "kind": "anthropic", "api_key_env": KEY_ENV, "models": ["claude-sonnet-4-5"],
+         "max_retries": 0},
+        {"name": "oai", "kind": "openai", "api_key_env": KEY_ENV, "models": ["gpt-4o-mini"], "max_retries": 0},
+    ]})
+
+    async def factory(settings: Settings) -> Gateway:
+        return await build_gateway(settings, transport=httpx.MockTransport(handler))
+
+    return LiveServer(settings, no_auth=True, gateway_factory=factory).start()

@@ -20,12 +20,8 @@ import httpx
 import openai
 import pytest
 
-from axtui.config import Settings
-from axtui.engine.compose import build_gateway
-from axtui.engine.gateway import Gateway
-
 from .._live import LiveServer
-from ._sim_upstream import KEY_ENV
+from ._sim_upstream import KEY_ENV, mock_upstreams
 
 RESULT_URL = "https://oceanservice.noaa.gov/facts/tides.html"
 THINKING = {"type": "thinking", "thinking": "The user asks about tides; search first.", "signature": "c2lnbmVkLTE="}
@@ -129,16 +125,7 @@ def upstreams(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LiveServer, Ups
     """A gateway (no keys) whose Anthropic and OpenAI providers answer through one MockTransport."""
     monkeypatch.setenv(KEY_ENV, "sk-upstream")
     fake = Upstreams()
-    settings = Settings.model_validate({"providers": [
-        {"name": "claude", "kind": "anthropic", "api_key_env": KEY_ENV, "models": ["claude-sonnet-4-5"],
-         "max_retries": 0},
-        {"name": "oai", "kind": "openai", "api_key_env": KEY_ENV, "models": ["gpt-4o-mini"], "max_retries": 0},
-    ]})
-
-    async def factory(settings: Settings) -> Gateway:
-        return await build_gateway(settings, transport=httpx.MockTransport(fake))
-
-    server = LiveServer(settings, no_auth=True, gateway_factory=factory).start()
+    server = mock_upstreams(fake)
     yield server, fake
     server.stop()
 
