@@ -63,7 +63,7 @@ async def _status(user: str | None, as_json: bool) -> None:
                   pad_edge=False, collapse_padding=True, padding=(0, 1))
     widest = max(len(r.label) for r in rows)
     table.add_column("Subject", min_width=min(widest, 16), overflow="fold")  # fit_table keeps it whole
-    for name in ("Unit", "Limit", "Used", "Left", "Full in", "Algorithm"):
+    for name in ("Unit", "Limit", "Used", "Left", "Refill", "Algorithm"):
         # Everything but the subject (long user names) stays on one line.
         table.add_column(name, justify="left" if name in ("Unit", "Algorithm") else "right", no_wrap=True)
     for r in rows:
@@ -77,8 +77,8 @@ async def _status(user: str | None, as_json: bool) -> None:
             "—" if r.reset_after is None else _duration(r.reset_after),
             algorithm,
         )
-    console.print(fit_table(table, keep=("Subject", "Unit", "Limit", "Used", "Left", "Full in"),
-                            drop=("Algorithm", "Full in", "Used")))
+    console.print(fit_table(table, keep=("Subject", "Unit", "Limit", "Used", "Left", "Refill"),
+                            drop=("Algorithm", "Refill", "Used")))
     if any(r.subject == "*" for r in rows):
         console.print("[dim]user:* and key:* are the defaults each user and each key gets (ax ratelimit config).[/]")
     if backend == "memory":

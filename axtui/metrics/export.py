@@ -33,7 +33,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -55,7 +55,7 @@ from axtui.metrics.export_rows import (
 )
 from axtui.store import Store
 
-__all__ = ["COLUMNS", "FORMATS", "WHATS", "ExportQuery", "check", "defuse_cell", "export", "export_to_path"]
+__all__ = ["COLUMNS", "FORMATS", "WHATS", "ExportQuery", "check", "defuse_cell", "export", "export_to_path", "write_rows"]
 
 Format = Literal["csv", "json", "jsonl"]
 What = Literal["calls", "costs", "alerts", "budgets", "audit"]
@@ -117,12 +117,25 @@ def export(store: Store, out: TextIO, fmt: str, query: ExportQuery) -> int:
         InvalidRequest: an unknown format or kind, or ``since`` after ``until``.
     """
     check(fmt, query)
-    columns = COLUMNS[query.what]
     with store.connect() as conn:
-        rows = _rows(conn, store, query)
-        if fmt == "csv":
-            return _write_csv(out, columns, rows)
-        return _write_json(out, columns, rows, lines=fmt == "jsonl")
+        return write_rows(out, fmt, COLUMNS[query.what], _rows(conn, store, query))
+
+
+def write_rows(out: TextIO, fmt: str, columns: tuple[str, ...], rows: Iterable[list[Any]]) -> int:
+    """Write ``rows`` (fresh lists in ``columns`` order; they may be changed) to ``out`` as ``fmt``.
+
+    The one writer of every export, the store's and the dashboard's views alike: CSV
+    with CRLF line ends and defused formulas, JSON as one array, JSON Lines.
+    Returns the number of rows.
+
+    Raises:
+        InvalidRequest: an unknown format.
+    """
+    if fmt not in FORMATS:
+        raise InvalidRequest(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}", param="format")
+    if fmt == "csv":
+        return _write_csv(out, columns, iter(rows))
+    return _write_json(out, columns, iter(rows), lines=fmt == "jsonl")
 
 
 def check(fmt: str, query: ExportQuery) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,10 +27,12 @@ __all__ = [
     "AUDIT_COLUMNS",
     "BUDGET_COLUMNS",
     "CALL_COLUMNS",
+    "CALL_FIELDS",
     "COST_COLUMNS",
     "alert_rows",
     "audit_rows",
     "budget_rows",
+    "call_row",
     "call_rows",
     "cost_rows",
     "nanos_text",
@@ -129,12 +131,39 @@ def _stream_tuples(conn: Connection, query: Any) -> Iterator[tuple[Any, ...]]:
         cursor.close()
 
 
-_CALL_SOURCE = (
+#: The fields of a call (the ``calls`` table's names) a `CALL_COLUMNS` row is made of, in that order:
+#: the same but for money, kept in nano-dollars.
+CALL_FIELDS: tuple[str, ...] = (
     "ts", "request_id", "user", "key", "tags", "endpoint", "requested_model", "provider", "model", "deployment",
     "region", "status", "error_class", "error_message", "http_status", "latency_ms", "ttft_ms", "input_tokens",
     "cached_input_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens", "usage_estimated", "cost_nanos",
     "saved_nanos", "cache", "similarity", "attempts", "route", "rule", "variant", "stream", "prompt_hash", "team",
 )  # fmt: skip
+_I_COST = CALL_FIELDS.index("cost_nanos")
+_I_SAVED = CALL_FIELDS.index("saved_nanos")
+_I_ESTIMATED = CALL_FIELDS.index("usage_estimated")
+_I_STREAM = CALL_FIELDS.index("stream")
+
+
+def _call_cells(r: list[Any], iso: _IsoClock) -> list[Any]:
+    """``r`` (values in `CALL_FIELDS` order) made a `CALL_COLUMNS` row, in place: times, money, flags."""
+    r[0] = iso(r[0])
+    r[_I_COST] = nanos_text(r[_I_COST])
+    r[_I_SAVED] = nanos_text(r[_I_SAVED])
+    if r[_I_ESTIMATED] is not None:
+        r[_I_ESTIMATED] = bool(r[_I_ESTIMATED])
+    if r[_I_STREAM] is not None:
+        r[_I_STREAM] = bool(r[_I_STREAM])
+    return r
+
+
+def call_row(fields: Mapping[str, Any]) -> list[Any]:
+    """One `CALL_COLUMNS` row from a call's ``fields`` (named as in `CALL_FIELDS`; a missing one is empty).
+
+    The dashboard writes the calls its log shows with this, so a filtered
+    export reads exactly like ``ax monitor export``'s rows.
+    """
+    return _call_cells([fields.get(name) for name in CALL_FIELDS], _IsoClock())
 
 
 def call_rows(
@@ -142,7 +171,7 @@ def call_rows(
 ) -> Iterator[list[Any]]:
     """Calls in time order, as `CALL_COLUMNS` tuples."""
     t = Call.__table__  # type: ignore[attr-defined]
-    q = select(*(t.c[c] for c in _CALL_SOURCE))
+    q = select(*(t.c[c] for c in CALL_FIELDS))
     if since is not None:
         q = q.where(t.c.ts >= since)
     if until is not None:
@@ -153,18 +182,8 @@ def call_rows(
         q = q.where(t.c.user == user)
     q = q.order_by(t.c.ts, t.c.id)
     iso = _IsoClock()
-    i_cost = _CALL_SOURCE.index("cost_nanos")
-    i_saved = _CALL_SOURCE.index("saved_nanos")
-    i_est = _CALL_SOURCE.index("usage_estimated")
-    i_stream = _CALL_SOURCE.index("stream")
     for row in _stream_tuples(conn, q):
-        r = list(row)
-        r[0] = iso(r[0])
-        r[i_cost] = nanos_text(r[i_cost])
-        r[i_saved] = nanos_text(r[i_saved])
-        r[i_est] = bool(r[i_est])
-        r[i_stream] = bool(r[i_stream])
-        yield r
+        yield _call_cells(list(row), iso)
 
 
 def cost_rows(

@@ -366,10 +366,10 @@ class AxApp(App[None]):
         self.theme = name
 
     def _theme_changed(self, _: Any) -> None:
+        # The screen on top now; the others when they are shown again (`DashboardScreen.recolour`).
         screen = self.screen
-        handler = getattr(screen, "on_theme_changed", None)
-        if handler is not None:
-            handler()
+        if isinstance(screen, DashboardScreen):
+            screen.recolour()
 
     # -- the command palette --------------------------------------------------------------
 

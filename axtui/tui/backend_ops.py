@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import threading
 import typing
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from axtui.cost.budgets import BudgetInfo
 from axtui.errors import InvalidRequest
 from axtui.metrics.alerts.model import RuleInfo
 from axtui.metrics.alerts.sources import MetricSources
+from axtui.metrics.snapshot import RecentCall
 from axtui.routing.catalog import Catalog
 from axtui.routing.explain import Explanation
 from axtui.routing.health import HealthSnapshot
@@ -135,10 +136,16 @@ class StoreOps:
     def budgets(self) -> BudgetsView:
         """Every budget with its spend and forecast, and every rate limit with what is used."""
         from axtui.cost.budgets import budget_status
+        from axtui.tui.screens.budget_rows import unlimited_rows
 
         statuses = budget_status(self.store, self.clock.now(), tz=self.settings.budgets.timezone)
+
+        async def read(limiter: Any) -> list[Any]:
+            rows = await limiter.status()
+            return [*rows, *unlimited_rows(limiter.stored_limits(), rows)]
+
         try:
-            limits = self.with_limiter(lambda limiter: limiter.status())
+            limits = self.with_limiter(read)
             error = None
         except Exception as exc:  # limits shown as unavailable; budgets still work
             limits, error = [], getattr(exc, "message", None) or str(exc)
@@ -468,6 +475,26 @@ class StoreOps:
         except OSError as exc:
             raise InvalidRequest(f"cannot write {path}: {exc.strerror}; choose another path") from None
         return ExportResult(path=path, rows=rows, what=what, fmt=fmt)
+
+    def call_rows(self, calls: Sequence[RecentCall]) -> list[list[Any]]:
+        """``calls`` as ``ax monitor export`` rows: the stored calls, read as that command reads them.
+
+        A call not written yet (the recorder writes in batches) keeps what the live log carried.
+        """
+        from axtui.metrics.export_rows import CALL_COLUMNS, call_rows
+        from axtui.tui.export_view import live_call_row
+
+        rid = CALL_COLUMNS.index("request_id")
+        wanted = {c.request_id for c in calls if c.request_id}
+        stored: dict[str, list[Any]] = {}
+        if wanted:
+            since = min(c.ts for c in calls)
+            until = max(c.ts for c in calls) + 1  # exclusive, as in the export's query
+            with self.store.connect() as conn:
+                for row in call_rows(conn, since, until, None, None):
+                    if row[rid] in wanted:
+                        stored[row[rid]] = row
+        return [stored.get(c.request_id) or live_call_row(c) for c in calls]
 
     def close_ops(self) -> None:
         """Release the limiter and its loop."""

@@ -13,6 +13,8 @@ def check_amount(text: str) -> str | None:
     """Why ``text`` is not a budget amount, or None when it is one."""
     from axtui.money import parse_usd
 
+    if text.strip().lower() in ("unlimited", "none", "off"):
+        return "a budget is an amount of dollars, like 25; for no budget at all, delete it (d on its row)"
     try:
         parse_usd(text)
     except ValueError as exc:

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import RoutingConfig, Settings
-from axtui.metrics.snapshot import AlertSummary, Snapshot
+from axtui.metrics.snapshot import AlertSummary, RecentCall, Snapshot
 
 if TYPE_CHECKING:
     from axtui.cost.alerts import BudgetAlert
@@ -258,6 +258,13 @@ class Backend(Protocol):
         """Write ``what`` (calls, costs, alerts, budgets) as ``fmt`` to ``path``."""
         ...
 
+    def call_rows(self, calls: Sequence[RecentCall]) -> list[list[Any]]:
+        """``calls`` (lines of the live log) as ``ax monitor export`` rows, in their order.
+
+        Each row is the stored call when the backend can read it, else what the live log carried.
+        """
+        ...
+
 
 class BackendBase(ABC):
     """What every backend shares: settings, clock, readiness, alert listeners, export paths.
@@ -334,6 +341,12 @@ class BackendBase(ABC):
         from axtui.tui.export_view import export_file_name, unused_path
 
         return unused_path(locations.data_dir() / "exports" / export_file_name(what, fmt, self.clock.now()))
+
+    def call_rows(self, calls: Sequence[RecentCall]) -> list[list[Any]]:
+        """``calls`` as ``ax monitor export`` rows from what the live log carried (no store to read here)."""
+        from axtui.tui.export_view import live_call_row
+
+        return [live_call_row(c) for c in calls]
 
 
 def open_backend(*, demo: bool | None, url: str | None, settings: Settings | None = None,

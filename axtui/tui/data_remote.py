@@ -56,9 +56,11 @@ from axtui.metrics.alerts.model import RuleInfo
 from axtui.metrics.history import History, HistoryPoint
 from axtui.metrics.snapshot import AlertSummary, Snapshot
 from axtui.money import NANOS_PER_USD, usd_to_nanos
+from axtui.ratelimit.rules import StoredLimit
 from axtui.routing.explain import Explanation
 from axtui.server.keys import KeyInfo
 from axtui.tui.data import Backend, BackendBase, LiveView
+from axtui.tui.screens.budget_rows import unlimited_rows
 from axtui.tui.views import (
     AlertsView,
     BudgetsView,
@@ -93,6 +95,9 @@ def parse_sse(lines: list[str]) -> tuple[str, str] | None:
     if not data:
         return None
     return event, "\n".join(data)
+
+
+_STORED_FIELDS = frozenset(f.name for f in dataclasses.fields(StoredLimit))
 
 
 def _nanos(text: str | None) -> int | None:
@@ -325,6 +330,8 @@ class RemoteBackend(BackendBase):
         try:
             data = RateLimitList.model_validate(self._get("/api/ratelimits"))
             limits, error = [x.to_status() for x in data.limits], None
+            stored = [StoredLimit(**{k: v for k, v in d.items() if k in _STORED_FIELDS}) for d in data.stored]
+            limits += unlimited_rows(stored, limits)
         except AxError as exc:
             limits, error = [], exc.message
         return BudgetsView(budgets=statuses, limits=limits, limits_error=error)

@@ -58,6 +58,8 @@ class DashboardScreen(Screen[None]):
         self._timer: Timer | None = None
         self._error: str | None = None
         self.fetches = 0
+        #: The theme the screen's Rich text was last coloured in (None: not drawn yet).
+        self.drawn_theme: str | None = None
 
     @property
     def ax(self) -> AxApp:
@@ -128,7 +130,19 @@ class DashboardScreen(Screen[None]):
         if self.MODE:
             self.ax.dashboards[self.MODE] = self
 
+    def on_theme_changed(self) -> None:
+        """Colours live in Rich text (table cells, log lines): screens that hold some draw it again."""
+
+    def recolour(self) -> None:
+        """Draw the screen's Rich text again if the theme changed since it was drawn (even while paused)."""
+        theme = self.app.theme
+        if self.drawn_theme is not None and self.drawn_theme != theme:
+            self.on_theme_changed()
+        self.drawn_theme = theme
+
     def on_screen_resume(self) -> None:
+        # A theme chosen on another screen: this one's rows were drawn in the old colours.
+        self.recolour()
         self.ax.update_status()
         self.refresh_now()
         fill_while_paused(self)  # shown for the first time while paused: drawn once, not left empty
@@ -164,6 +178,7 @@ class DashboardScreen(Screen[None]):
             self.fetches += 1
             if self.is_current and not self.ax.paused:
                 self.show(worker.result)
+                self.drawn_theme = self.app.theme
             self._error = None
             if self.ax.problem is not None and self.ax.started:
                 self.ax.clear_problem()

@@ -6,6 +6,8 @@ remote view and the tests print a budget the same way.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
@@ -13,10 +15,13 @@ from rich.text import Text
 from axtui.cost.budgets import BudgetStatus
 from axtui.money import nanos_to_usd
 from axtui.ratelimit.limiter import LimitStatus
+from axtui.ratelimit.parse import UNLIMITED
+from axtui.ratelimit.rules import StoredLimit, describe_subject
 from axtui.tui import fmt
 from axtui.tui.widgets.palette import Palette
 
-__all__ = ["BUDGET_COLUMNS", "HARD_SLACK", "LIMIT_COLUMNS", "budget_cells", "limit_cells", "limit_key", "used_up"]
+__all__ = ["BUDGET_COLUMNS", "HARD_SLACK", "LIMIT_COLUMNS", "budget_cells", "describe_stored", "limit_cells",
+           "limit_key", "unlimited_rows", "used_up"]
 
 BUDGET_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("id", "#", 3),
@@ -34,7 +39,7 @@ LIMIT_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("limit", "Limit", 14),
     ("used", "Used", 8),
     ("remaining", "Left", 8),
-    ("reset", "Full in", 7),
+    ("reset", "Refill", 7),
     ("source", "From", 17),
 )
 
@@ -94,18 +99,70 @@ def budget_cells(status: BudgetStatus, now: float, palette: Palette, digits: int
     )
 
 
+def _span(seconds: float) -> str:
+    """A short wait: ``3s``, ``12m``, ``2h`` (rounded up: the quota is not back before)."""
+    s = math.ceil(seconds)
+    if s < 100:
+        return f"{s}s"
+    if s < 6000:
+        return f"{math.ceil(s / 60)}m"
+    return f"{math.ceil(s / 3600)}h"
+
+
 def limit_key(limit: LimitStatus) -> str:
     """The table key of a limit row: its label and unit."""
     return f"{limit.label}|{limit.unit}"
 
 
+def unlimited_rows(stored: Iterable[StoredLimit], shown: Iterable[LimitStatus]) -> list[LimitStatus]:
+    """A row for each unit a subject's stored limit makes ``unlimited``, which the limiter does not list.
+
+    Such a limit lifts the default for that subject; without its row, saving ``unlimited`` would look
+    as if the limit had vanished, and nothing on screen would say the subject is exempt.
+    """
+    have = {limit_key(x) for x in shown}
+    out = []
+    for s in stored:
+        label = describe_subject((s.scope, s.subject))
+        for unit, value in (("requests", s.requests), ("tokens", s.tokens)):
+            if value == UNLIMITED and f"{label}|{unit}" not in have:
+                out.append(LimitStatus(scope=s.scope, subject=s.subject, label=label, unit=unit, limit=UNLIMITED,
+                                       amount=0, period_s=0.0, algorithm=s.algorithm or "", burst=None,
+                                       source="stored"))
+    return out
+
+
+def describe_stored(stored: Any) -> str:
+    """A stored limit (`StoredLimit`, or its JSON from a server) for a message: ``user:alice: requests 60/minute``."""
+    fields: dict[str, Any] = stored if isinstance(stored, dict) else _fields_of(stored)
+    label = describe_subject((str(fields.get("scope")), str(fields.get("subject"))))
+    units = [f"{unit} {fields[unit]}" for unit in ("requests", "tokens") if fields.get(unit)]
+    return f"{label}: {', '.join(units) or 'the defaults'}"
+
+
+def _fields_of(stored: Any) -> dict[str, Any]:
+    """The scope, subject and limits of a stored limit object."""
+    return {name: getattr(stored, name, None) for name in ("scope", "subject", "requests", "tokens")}
+
+
 def limit_cells(limit: LimitStatus, palette: Palette) -> tuple[Any, ...]:
     """One rate-limit row, in `LIMIT_COLUMNS` order."""
     every = limit.subject == "*"
+    if limit.limit == UNLIMITED:
+        # Stored to lift the default: nothing is counted, so only who set it means anything.
+        return (
+            Text(limit.label, no_wrap=True, overflow="ellipsis"),
+            Text(limit.unit, style=palette.muted),
+            Text(UNLIMITED, style=palette.ok),
+            Text("–", justify="right", style=palette.muted),
+            Text("–", justify="right", style=palette.muted),
+            Text("–", justify="right", style=palette.muted),
+            Text("set · no limit", style=palette.muted),
+        )
     used = "–" if limit.used is None else fmt.count(limit.used)
     left = "–" if limit.remaining is None else fmt.count(limit.remaining)
     low = limit.remaining is not None and limit.amount and limit.remaining <= limit.amount * 0.1
-    reset = "–" if limit.reset_after is None or not limit.used else f"{limit.reset_after:.0f}s"
+    reset = "–" if limit.reset_after is None or not limit.used else f"in {_span(limit.reset_after)}"
     algo = "bucket" if limit.algorithm == "token-bucket" else "window"
     source = {"store": "set", "stored": "set", "config": "config", "upstream": "upstream"}.get(limit.source,
                                                                                                limit.source)

@@ -25,7 +25,15 @@ from axtui.tui import fmt
 from axtui.tui.checks import check_amount, check_rate, check_scope, check_subject
 from axtui.tui.screens.base import DashboardScreen
 from axtui.tui.screens.budget_change import BudgetChange, change_question, describe_budget, find_existing
-from axtui.tui.screens.budget_rows import BUDGET_COLUMNS, LIMIT_COLUMNS, budget_cells, limit_cells, limit_key, used_up
+from axtui.tui.screens.budget_rows import (
+    BUDGET_COLUMNS,
+    LIMIT_COLUMNS,
+    budget_cells,
+    describe_stored,
+    limit_cells,
+    limit_key,
+    used_up,
+)
 from axtui.tui.screens.confirm import ConfirmScreen
 from axtui.tui.screens.draw_once import draw_after_edit
 from axtui.tui.screens.form import Field, FormScreen
@@ -35,11 +43,22 @@ from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import move_to_row, sync_table
 from axtui.tui.widgets.tables import EditableTable
 
-__all__ = ["BudgetsScreen", "budget_cells", "limit_cells", "used_up"]
+__all__ = ["BudgetsScreen", "budget_cells", "limit_cells", "limit_saved_message", "used_up"]
 
 _BKEYS = tuple(c[0] for c in BUDGET_COLUMNS)
 _LKEYS = tuple(c[0] for c in LIMIT_COLUMNS)
 PERIODS: tuple[str, ...] = ("day", "week", "month", "total")
+
+
+def limit_saved_message(subject: str, unit: str, value: str) -> str:
+    """What saving ``value`` as ``subject``'s ``unit`` limit did, in the words `ax ratelimit set` uses."""
+    word = value.strip().lower()
+    if word in ("unlimited", "none", "off"):
+        return (f"{subject}: stored — no {unit} limit applies to it now (unlimited); d removes it and the "
+                "default applies again")
+    if word == "default":
+        return f"{subject}: {unit} limit is the default again (the config's [ratelimit], if it sets one)"
+    return f"{subject}: {unit} limit is now {fmt.with_separators(value.strip())}"
 
 
 class BudgetsScreen(DashboardScreen):
@@ -58,7 +77,8 @@ class BudgetsScreen(DashboardScreen):
     HELP = """Keys act on the table with the focus (tab moves between them).
 [b]Budgets[/]: enter edits the amount where it stands (esc cancels); h makes it hard (refuses calls)
 or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the limit (60/minute,
-100000/hour, unlimited); d removes a subject's stored limit; r resets what it used."""
+100000/hour; [i]unlimited[/] exempts the subject, [i]default[/] goes back to the config's); d removes a
+subject's stored limit; r resets what it used. [i]Refill[/]: when the whole quota is back."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -266,7 +286,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             self._select = ("budgets", str(result.id).__eq__)
             described = describe_budget(result)
         else:
-            described = result.describe() if hasattr(result, "describe") else f"{kind} saved"
+            described = f"rate limit of {describe_stored(result)}"
         self.hint(f"Saved {described}")
         self.notify(f"Saved {described}", timeout=4)
         draw_after_edit(self, "budgets")
@@ -367,7 +387,7 @@ or soft (alerts only); d deletes it after asking. [b]Limits[/]: enter edits the 
             subject = limit.label
             requests, tokens = (value, None) if limit.unit == "requests" else (None, value)
             self._run("edit", lambda: backend.set_limit(subject, requests, tokens),
-                      f"{subject}: {limit.unit} limit is now {value}")
+                      limit_saved_message(subject, limit.unit, value))
 
     def action_toggle_hard(self) -> None:
         """Make the budget under the cursor hard (refusing calls) or soft (alerting only)."""

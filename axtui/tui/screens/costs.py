@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from decimal import Decimal
@@ -26,7 +27,7 @@ from axtui.tui.widgets.table_sync import order_rows, sync_table
 from axtui.tui.widgets.tables import FitTable
 from axtui.tui.widgets.whatif import WhatIfPanel
 
-__all__ = ["ORDERS", "CostsScreen", "breakdown_cells"]
+__all__ = ["ORDERS", "UNNAMED", "CostsScreen", "breakdown_cells", "row_name", "spend_axis"]
 
 #: Breakdown orders the ``o`` key cycles through: (name, sort key of a row's totals).
 ORDERS: tuple[str, ...] = ("cost", "calls", "tokens", "name")
@@ -47,13 +48,23 @@ def _right(text: str, style: str = "") -> Text:
     return Text(text, style=style, justify="right")
 
 
+#: What a breakdown row with no name holds, by grouping: calls refused before any provider was chosen
+#: (a rate limit, a budget, no deployment) have neither provider nor model; calls without a user, no user.
+UNNAMED: dict[str, str] = {"provider": "(not routed)", "model": "(not routed)", "user": "(no user)"}
+
+
+def row_name(key: str, by: str) -> str:
+    """A breakdown row's name as shown: ``key``, or what its empty key means for the grouping ``by``."""
+    return key or UNNAMED.get(by, "(none)")
+
+
 def breakdown_cells(key: str, totals: Totals, total_nanos: int, palette: Palette,
-                    digits: tuple[int, int] = (4, 4)) -> tuple[Any, ...]:
+                    digits: tuple[int, int] = (4, 4), by: str = "provider") -> tuple[Any, ...]:
     """One breakdown row in `COLUMNS` order; ``digits`` are the decimals of the cost and saved columns."""
     share = totals.cost_nanos / total_nanos if total_nanos else None
     cost_digits, saved_digits = digits
     return (
-        Text(key or "(none)", style="" if key else palette.muted, no_wrap=True, overflow="ellipsis"),
+        Text(row_name(key, by), style="" if key else palette.muted, no_wrap=True, overflow="ellipsis"),
         _right(fmt.usd_fixed(nanos_to_usd(totals.cost_nanos), cost_digits)),
         _right(fmt.pct(share, 0) if share is not None else "–", palette.muted),
         _right(fmt.count(totals.calls)),
@@ -64,6 +75,32 @@ def breakdown_cells(key: str, totals: Totals, total_nanos: int, palette: Palette
         _right(fmt.count(totals.cache_hits)),
         _right(f"{_short(totals.input_tokens)}/{_short(totals.output_tokens)}", palette.muted),
     )
+
+
+#: Steps a nice axis top is made of, times a power of ten: labels stay short ($0.60, not $0.5716).
+_NICE = (1, Decimal("1.2"), Decimal("1.5"), 2, Decimal("2.5"), 3, 4, 5, 6, 8, 10)
+
+
+def _axis_labels(ticks: list[Decimal]) -> list[str]:
+    """Axis labels in dollars, with as few decimals as the round ticks need (cents when there are any)."""
+    decimals = max(max(0, -t.normalize().as_tuple().exponent) for t in ticks)  # type: ignore[operator]
+    decimals = max(decimals, 2) if decimals else 0
+    return ["$0" if not t else f"${t:,.{decimals}f}" for t in ticks]
+
+
+def spend_axis(highest: float) -> tuple[list[float], list[str], float]:
+    """The spend chart's y axis: (ticks, their labels in dollars, its top), always from $0.
+
+    The top is the first round amount at or above ``highest``; with no spend there is one tick,
+    ``$0``, so an empty chart reads as nothing spent (never as -1..1).
+    """
+    if highest <= 0 or not math.isfinite(highest):
+        return [0.0], ["$0"], 1.0
+    peak = Decimal(repr(highest))
+    power = Decimal(10) ** math.floor(math.log10(highest))
+    top = next(step * power for step in _NICE if step * power >= peak)
+    ticks = [Decimal(0), top / 2, top]
+    return [float(t) for t in ticks], _axis_labels(ticks), float(top)
 
 
 def _short(n: int) -> str:
@@ -114,6 +151,7 @@ class CostsScreen(DashboardScreen):
     WATCHES = frozenset({"budgets"})
     HELP = """[b]Costs[/] are read from the spend rollups, exactly as `ax cost summary` and `ax cost breakdown`
 compute them. [i]Unpriced[/] calls were served at an unknown price: they are not in the totals.
+[i](not routed)[/]: calls refused before a provider was chosen (a rate limit, a budget, no deployment).
 Click a range or a grouping to choose it. [b]w[/] replays the range's calls under another strategy or price file."""
 
     def __init__(self) -> None:
@@ -222,7 +260,10 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         plt.xticks(ticks, [time.strftime(fmt_x, time.localtime(x)) for x in ticks])
         per = {60: "minute", 3600: "hour", 86_400: "day"}[grain_s]
         plt.ylabel(f"$ per {per}")
-        plt.yfrequency(3)
+        ticks_y, labels_y, top = spend_axis(max(ys, default=0.0))
+        # Money starts at $0: plotext would centre an all-zero series on -1..1, and start a line at its lowest point.
+        plt.ylim(0.0, top)
+        plt.yticks(ticks_y, labels_y)
         plot.refresh()
 
     def _draw_summary(self, view: CostView, palette: Palette) -> None:
@@ -258,9 +299,10 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         total = view.breakdown.total.cost_nanos
         digits = (fmt.money_digits(nanos_to_usd(r.totals.cost_nanos) for r in rows),
                   fmt.money_digits(nanos_to_usd(r.totals.saved_nanos) for r in rows))
-        cells = {row.key or "(none)": breakdown_cells(row.key, row.totals, total, palette, digits) for row in rows}
+        cells = {row_name(row.key, self.by): breakdown_cells(row.key, row.totals, total, palette, digits, self.by)
+                 for row in rows}
         sync_table(table, cells, _KEYS)
-        order_rows(table, [row.key or "(none)" for row in rows], "name")
+        order_rows(table, [row_name(row.key, self.by) for row in rows], "name")
         self.query_one("#breakdown-box").border_title = (
             f"By {self.by} · last {view.range} · {len(rows)} rows · total {fmt.usd(Decimal(total) / NANOS_PER_USD)}"
         )

@@ -106,7 +106,7 @@ def deployment_sections(stats: Stats, state: DeploymentState | None, calls: Sequ
     if state is not None:
         circuit += [("circuit", state.state), ("why", state.reason or "–"), ("in flight", str(state.in_flight))]
         if state.cooldown_s:
-            circuit.append(("resting", f"{state.cooldown_s:.0f}s after an upstream 429"))
+            circuit.append(("after a 429", f"no calls sent for {state.cooldown_s:.0f}s: the provider said too many requests"))
     recent = [(fmt.clock_time(c.ts + c.latency_ms / 1000),
                f"{c.user:<10} {c.status:<8} {fmt.ms(c.latency_ms):>7} "
                f"{fmt.usd_fixed(c.cost_usd, 6) if c.cost_usd is not None else '–':>10}") for c in calls[-15:]]

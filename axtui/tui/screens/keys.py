@@ -182,9 +182,10 @@ class SecretScreen(ModalScreen[None]):
         self.action_close()
 
     def action_copy(self) -> None:
-        """Copy the secret to the clipboard (where the terminal allows)."""
-        self.app.copy_to_clipboard(self.secret)
-        self.notify("Copied the new secret", timeout=3)
+        """Send the secret to the clipboard through the terminal, and say what may stop it arriving."""
+        from axtui.tui.clipboard import copy_text
+
+        copy_text(self.app, self.secret, "the new secret")
 
     def action_close(self) -> None:
         """Close the dialog; the secret is gone from the screen."""

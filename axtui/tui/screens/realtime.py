@@ -102,7 +102,7 @@ def _health_cell(state: DeploymentState | None, palette: Palette, error_rate: fl
             return Text(f"◑ {fmt.pct(error_rate, 0)} fail", style=palette.warn)
         return Text("● ok", style=palette.ok)
     if word == "cooling":
-        return Text(f"◔ rest {state.cooldown_s:.0f}s", style=palette.warn)
+        return Text(f"◔ 429 · {state.cooldown_s:.0f}s", style=palette.warn)
     if word == "probing":
         return Text("◐ probing", style=palette.warn)
     return Text(f"○ open {state.retry_in_s:.0f}s" if state.retry_in_s >= 1 else "○ open", style=palette.bad)
@@ -144,7 +144,9 @@ class RealtimeScreen(DashboardScreen):
     HELP = """enter on a call of the log (j/k or ↑/↓ pick one) or on a deployment opens its details: route, rule,
 attempts, tokens, cost, cache similarity; a deployment's numbers, circuit and calls. / filters the log
 (x then exports the calls it shows); o orders it by latency, cost or tokens, O the other way round;
-s sorts the deployments by the next column, S the other way round; w switches the sparklines 5/15 min."""
+s sorts the deployments by the next column, S the other way round; w switches the sparklines 5/15 min.
+Health: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no calls go to it for 3 s more;
+[i]○ open[/] its circuit is open after failures; [i]◑/▲ N% fail[/] calls are failing now."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -285,15 +287,20 @@ s sorts the deployments by the next column, S the other way round; w switches th
         self.query_one("#log-box").border_title = title
 
     def export_view(self) -> ViewRows | None:
-        """The calls the filtered log shows (an unfiltered log is every call: the store exports those)."""
+        """The calls the filtered log shows (an unfiltered log is every call: the store exports those).
+
+        Written as ``ax monitor export`` writes calls (`CALL_COLUMNS`, UTC ISO-8601 times), in the
+        log's order; each call as stored, read in the export's worker.
+        """
+        from axtui.metrics.export_rows import CALL_COLUMNS
+
         log = self.query_one(CallLog)
         if not log.filter:
             return None
-        columns = ("ts", "user", "requested_model", "provider", "deployment", "status", "latency_ms",
-                   "input_tokens", "output_tokens", "cost_usd", "cache", "error_class", "request_id")
-        rows = [[getattr(c, name) for name in columns] for c in log.view]
-        return ViewRows(f"calls {log.filter.text}", f"the {fmt.count(len(rows))} calls the log shows for "
-                        f"“{log.filter.text}” (of the last {fmt.count(len(log.calls))} kept)", columns, rows)
+        shown = list(log.view)
+        backend = self.backend
+        return ViewRows(f"calls {log.filter.text}", f"the {fmt.count(len(shown))} calls the log shows for "
+                        f"“{log.filter.text}” (of the last {fmt.count(len(log.calls))} kept)", CALL_COLUMNS, lambda: backend.call_rows(shown))
 
     # -- details ---------------------------------------------------------------------------
 

@@ -76,7 +76,7 @@ def health_cells(h: HealthSnapshot, weight: float, changed: bool, palette: Palet
     elif state == "half_open":
         circuit = Text("◐ half-open", style=palette.warn)
     elif h.cooldown_s > 0:
-        circuit = Text(f"◔ rest {h.cooldown_s:.0f}s", style=palette.warn)
+        circuit = Text(f"◔ 429 · {h.cooldown_s:.0f}s", style=palette.warn)
     else:
         circuit = Text("● closed", style=palette.ok)
     err = h.error_rate if h.calls else None
@@ -164,7 +164,9 @@ class RoutingScreen(DashboardScreen):
     HELP = """enter on a deployment edits its weight (used by the weighted strategy); on an A/B variant, its split
 (the others are rescaled so they add up to 100). shift+↑/↓ (or K/J) move the selected rule: the first
 rule that matches a call decides it. Edits are marked ● until ctrl+s writes them to the config file
-(validated; the running engine uses them at once); u drops them. e opens the explain box."""
+(validated; the running engine uses them at once); u drops them. e opens the explain box.
+Circuit: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no calls go to it for 3 s more;
+[i]○ open[/] failing, skipped until the retry; [i]◐ half-open[/] one trial call decides."""
 
     def __init__(self) -> None:
         super().__init__()

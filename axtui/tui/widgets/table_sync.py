@@ -2,7 +2,9 @@
 
 A table is never cleared and refilled: rows are matched by key, only
 changed cells are written, new rows are added and gone rows removed, all in
-one batch, so the cursor, the scroll position and the eye stay put.
+one batch, so the cursor, the scroll position and the eye stay put. A cell
+whose colours changed (a theme switch, a status turning red) is changed,
+even when its text is the same.
 """
 
 from __future__ import annotations
@@ -10,10 +12,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
-__all__ = ["move_to_row", "order_rows", "sync_table"]
+__all__ = ["move_to_row", "order_rows", "same_cell", "sync_table"]
+
+
+def same_cell(old: Any, new: Any) -> bool:
+    """Whether ``new`` would draw exactly as ``old``: for Rich text, the same characters *and* styles.
+
+    `rich.text.Text` equality looks at the characters and the spans only, not the text's own style,
+    so a row drawn in the old theme's colours would otherwise never be written again.
+    """
+    if isinstance(old, Text) and isinstance(new, Text):
+        return (old.plain == new.plain and str(old.style) == str(new.style) and old.spans == new.spans
+                and old.justify == new.justify and old.overflow == new.overflow)
+    return bool(old == new)
 
 
 def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns: Sequence[str]) -> bool:
@@ -35,7 +50,7 @@ def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns
             if key in present:
                 for col, value in zip(columns, cells, strict=True):
                     try:
-                        if table.get_cell(key, col) == value:
+                        if same_cell(table.get_cell(key, col), value):
                             continue
                     except CellDoesNotExist:
                         pass
