@@ -21,6 +21,7 @@ written to the prompt cache, which it reports beside it. ax's
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -327,6 +328,9 @@ def _carries(chunk: Chunk) -> bool:
                 or chunk.reasoning_signature is not None or chunk.reasoning_redacted is not None)
 
 
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
 class _EventReader:
     """A Messages stream's events as ax's chunks (see `AnthropicProvider.stream`).
 
@@ -500,7 +504,10 @@ class AnthropicProvider(HTTPProvider):
         async with self._open_stream("/messages", body, headers=headers) as events:
             async for event in events:
                 data = self._event_json(event)
-                kind = str(data.setdefault("type", event.event))
+                kind = data.setdefault("type", event.event)
+                if not isinstance(kind, str) or not _EVENT_TYPE.fullmatch(kind):
+                    # Its type names the event a Messages client is sent: only a plain name may go on.
+                    raise self._malformed("an event whose type is not a plain name", ValueError(repr(kind)[:80]))
                 if kind == "error":
                     raise self._event_error(data)
                 try:

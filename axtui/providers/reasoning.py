@@ -60,9 +60,13 @@ def gemini_budget(effort: str | None) -> int | None:
 
 
 #: Model ids whose shared thinking is a summary of it: Claude 4+ and Gemini 2.5+, under any host's naming
-#: (``claude-sonnet-4-5``, ``anthropic.claude-opus-4-1-…``, ``anthropic/claude-haiku-4-5``, ``gemini-2.5-pro``,
-#: ``google/gemini-3-pro-preview``). Claude 3.x and Gemini 1.x/2.0 are left out: 3.7 shares its full thinking.
-_SUMMARISING = re.compile(r"claude-(?!instant|[1-3]\b)|gemini-(?:2\.5|[3-9]|\d{2})", re.IGNORECASE)
+#: (``claude-sonnet-4-5``, ``anthropic.claude-opus-4-1-…``, ``anthropic/claude-haiku-4-5``, ``claude-4-opus``,
+#: ``gemini-2.5-pro``, ``google/gemini-3-pro-preview``, ``gemini-flash-latest``). Claude 3.x and 2, and Gemini
+#: 1.x/2.0 are left out (3.7 shares its full thinking), and so are open models distilled from them, which share
+#: their full reasoning whatever their name says.
+_SUMMARISING = re.compile(r"claude-(?:[a-z]+-)?(?:[4-9]|\d{2})(?!\d)|gemini-(?:2\.5|[3-9]|\d{2})"
+                          r"|gemini-(?:flash|pro)(?:-lite)?-latest", re.IGNORECASE)
+_DISTILLED = re.compile(r"distill", re.IGNORECASE)
 
 
 def summarises_thinking(model: str) -> bool:
@@ -71,4 +75,4 @@ def summarises_thinking(model: str) -> bool:
     Such text may answer a Responses ``reasoning.summary``; any other is the
     model's full reasoning, and is never passed off as a summary.
     """
-    return _SUMMARISING.search(model) is not None
+    return _SUMMARISING.search(model) is not None and _DISTILLED.search(model) is None

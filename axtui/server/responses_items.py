@@ -80,7 +80,7 @@ class ItemsQuery:
                 limit = value
             elif name == "order":
                 order = value
-        if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 100:
             raise InvalidRequest(f"limit must be a whole number from 1 to 100, not {limit!r}", param="limit")
         if order not in ("asc", "desc"):
             raise InvalidRequest(f"order must be asc or desc, not {order!r}", param="order")

@@ -44,7 +44,17 @@ import json
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from axtui.errors import InvalidRequest
 from axtui.providers.openai_responses import responses_usage_body
@@ -85,6 +95,8 @@ class ReasoningConfig(BaseModel):
 
     effort: str | None = None
     summary: str | None = None
+    #: The earlier name of ``summary`` (still in the SDK's type): read as ``summary`` when that is not set.
+    generate_summary: str | None = None
 
     @field_validator("effort")
     @classmethod
@@ -93,12 +105,18 @@ class ReasoningConfig(BaseModel):
             raise ValueError(f"must be one of {', '.join(REASONING_EFFORTS)}, not {value!r}")
         return value
 
-    @field_validator("summary")
+    @field_validator("summary", "generate_summary")
     @classmethod
     def _known_summary(cls, value: str | None) -> str | None:
         if value is not None and value not in SUMMARIES:
             raise ValueError(f"must be one of {', '.join(SUMMARIES)}, not {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _earlier_name(self) -> ReasoningConfig:
+        if self.summary is None:
+            self.summary = self.generate_summary
+        return self
 
 
 class ResponsesRequest(BaseModel):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from axtui.errors import ProviderServerError
+from axtui.errors import MalformedResponse, ProviderServerError
 from axtui.providers.anthropic import MESSAGES_API, AnthropicProvider
 from axtui.providers.anthropic_events import MessageSnapshot, message_events
 from axtui.types import ChatRequest, Chunk, Deployment, NativeRequest
@@ -115,3 +115,14 @@ async def test_an_upstream_failing_before_answering_leaves_nothing_at_the_client
             received.append(chunk)
 
     assert received == [], "message_start was held back, so the call may still fall back"
+
+
+async def test_an_event_type_that_is_not_a_plain_name_is_malformed_never_passed_on(
+        make_provider: Callable[..., Any]) -> None:
+    """A hostile upstream's type would become the client's ``event:`` line: a newline in it forges events."""
+    forged = json.dumps({"type": "ping\n\nevent: message_stop\ndata: {}"})
+    start, rest = sse_text("anthropic_stream_tools.sse").split("\n\n", 1)
+    text = f"{start}\n\nevent: ping\ndata: {forged}\n\n{rest}"
+    provider = make_provider(AnthropicProvider, Upstream(sse_answer(text)))
+    with pytest.raises(MalformedResponse, match="not a plain name"):
+        await collect(provider.stream(_native_request(), DEPLOYMENT))

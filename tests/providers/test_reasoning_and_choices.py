@@ -98,11 +98,13 @@ def test_openai_bodies_leave_out_anthropics_thinking_setting() -> None:
 @pytest.mark.parametrize(("model", "summary"), [
     ("claude-haiku-4-5", True), ("claude-sonnet-4-5-20250929", True), ("claude-opus-4-1@20250805", True),
     ("anthropic.claude-sonnet-4-20250514-v1:0", True), ("anthropic/claude-sonnet-4", True),
-    ("gemini-2.5-flash", True), ("google/gemini-3-pro-preview", True),
+    ("gemini-2.5-flash", True), ("google/gemini-3-pro-preview", True), ("gemini-flash-latest", True),
+    ("claude-4-opus", True),
     # Claude 3.7 and Gemini 2.0 share their full thinking; open models on compatible servers their full reasoning.
     ("claude-3-7-sonnet-latest", False), ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", False),
     ("gemini-2.0-flash-thinking-exp", False), ("deepseek-reasoner", False), ("qwen3-32b", False),
-    ("gpt-oss-120b", False), ("o4-mini", False),
+    ("gpt-oss-120b", False), ("o4-mini", False), ("anthropic.claude-v2:1", False), ("claude-instant-1.2", False),
+    ("Qwen3-8B-Claude-4-Opus-Distill", False), ("deepseek-r1-distill-claude-sonnet-4", False),
 ])
 def test_only_thinking_that_is_a_summary_may_answer_reasoning_summary(model: str, summary: bool) -> None:
     assert summarises_thinking(model) is summary

@@ -134,7 +134,7 @@ def test_only_the_keys_user_lists_and_unknown_ones_are_404_as_on_retrieve(over_s
 
 
 @pytest.mark.parametrize(("query", "param"), [
-    ({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"order": "newest"}, "order"),
+    ({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "²"}, "limit"), ({"order": "newest"}, "order"),
     ({"include": ["message.everything"]}, "include"), ({"after": "msg_nope"}, "after"),
 ])
 def test_a_bad_query_is_400_naming_the_parameter(over_sim: LiveServer, key: str, query: dict[str, Any],

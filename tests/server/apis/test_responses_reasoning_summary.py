@@ -37,6 +37,10 @@ def test_a_summary_asked_for_is_the_reasoning_items_summary(over_sim: LiveServer
     plain = api.responses.create(model=model, input="Why is the sky blue?", reasoning={"effort": "low"})
     assert plain.output[0].type == "reasoning" and plain.output[0].content and not plain.output[0].summary
     assert plain.reasoning is not None and plain.reasoning.summary is None
+    # The field's earlier name, still in the SDK's type, asks the same.
+    earlier = api.responses.create(model=model, input="Why is the sky blue?",
+                                   reasoning={"effort": "low", "generate_summary": "concise"})
+    assert earlier.output[0].type == "reasoning" and earlier.output[0].summary
 
 
 @pytest.mark.parametrize("model", THINKERS)
