@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator
 from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from axtui.engine.records import (
 )
 from axtui.ports import LimitState, RoutePlan, Ticket
 from axtui.telemetry import CallTrace
+from axtui.tokens import estimate_tokens
 from axtui.types import Caller, ChatRequest, ChatResponse, Chunk, Thinking, Usage, assemble_tool_calls
 
 if TYPE_CHECKING:
@@ -167,8 +169,8 @@ class CallStream:
                     chunk.id = rec.request_id
                     chunk.model = held.dep.upstream_model
                     yield chunk
-                if served.usage is None:
-                    served.usage = estimated_usage(self.request, "".join(served.parts))
+                if served.usage is None or served.usage.estimated:
+                    served.usage = served.paid()
                     yield Chunk(usage=served.usage, id=rec.request_id, model=held.dep.upstream_model)
             except BaseException as exc:
                 # Tokens already reached the caller (or it went away): no fallback, what was produced is paid.
@@ -242,7 +244,17 @@ class _Served:
         """What reached the caller, to pay for; None when nothing did."""
         if self.first_at is None and self.usage is None:
             return None
-        return self.usage or estimated_usage(self.request, "".join(self.parts))
+        return self.paid()
+
+    def paid(self) -> Usage:
+        """The usage to pay for: the provider's; where it reported none, or only the prompt's so far
+        (``estimated``), ax's count of what is missing."""
+        text = "".join(self.parts)
+        if self.usage is None:
+            return estimated_usage(self.request, text)
+        if self.usage.estimated:
+            return dataclasses.replace(self.usage, output_tokens=max(self.usage.output_tokens, estimate_tokens(text)))
+        return self.usage
 
     def response(self, request_id: str) -> ChatResponse:
         assert self.usage is not None

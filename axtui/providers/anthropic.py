@@ -20,6 +20,7 @@ written to the prompt cache, which it reports beside it. ax's
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -342,6 +343,12 @@ class _EventReader:
     too. Events before the first chunk that carries something of the
     answer are held back and sent with it, so an upstream that fails before
     answering leaves nothing at the client and the call may still fall back.
+
+    ``message_start`` reports the prompt's tokens (cache reads and writes
+    included) before the answer: the first chunk of the answer carries them
+    as an ``estimated`` usage (the output is not known yet), so a call cut
+    after it is paid for that prompt exactly; ``message_delta`` gives the
+    whole usage.
     """
 
     def __init__(self, model: str, *, native: bool) -> None:
@@ -349,6 +356,7 @@ class _EventReader:
         self.ident = ""
         self.done = False
         self._usage: dict[str, Any] = {}
+        self._prompt: Usage | None = None  # message_start's figures, until the first chunk of the answer
         self._tools: dict[int, int] = {}  # content block index -> tool call index
         self._snapshot = MessageSnapshot() if native else None
         self._held: list[dict[str, Any]] | None = [] if native else None
@@ -356,6 +364,11 @@ class _EventReader:
     def take(self, event: dict[str, Any]) -> list[Chunk]:
         """The chunks for one event (a JSON object with its ``type``); ``done`` turns true at ``message_stop``."""
         chunks = list(self._chunks(event))
+        if self._prompt is not None:
+            first = next((c for c in chunks if _carries(c)), None)
+            if first is not None:
+                first.usage = first.usage or self._prompt
+                self._prompt = None
         if self._snapshot is None:
             return chunks
         self._snapshot.take(event)
@@ -380,6 +393,7 @@ class _EventReader:
             self.model = str(message.get("model") or model)
             self.ident = str(message.get("id") or ident)
             self._usage.update(message.get("usage") or {})
+            self._prompt = dataclasses.replace(anthropic_usage(self._usage), estimated=True)
         elif kind == "content_block_start":
             block = data.get("content_block") or {}
             if block.get("type") == "tool_use":

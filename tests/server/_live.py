@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
+from sqlalchemy import text
 
 from axtui.config import ProviderConfig, Settings
 from axtui.engine.gateway import Gateway
@@ -60,6 +61,15 @@ class LiveServer:
     def loop(self) -> asyncio.AbstractEventLoop:
         """The server's event loop."""
         return self.app.state._loop  # type: ignore[return-value]
+
+    def calls(self, where: str = "1 = 1", **params: Any) -> list[dict[str, Any]]:
+        """The recorded calls matching ``where`` (SQL, with ``:name`` parameters), oldest first, after a flush."""
+        gateway = self.gateway
+        assert gateway.recorder is not None and gateway.store is not None
+        gateway.recorder.flush()
+        with gateway.store.connect() as conn:
+            rows = conn.execute(text(f"SELECT * FROM calls WHERE {where} ORDER BY ts, id"), params).mappings()
+            return [dict(r) for r in rows]
 
     def start(self) -> LiveServer:
         self.thread.start()

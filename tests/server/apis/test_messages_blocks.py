@@ -103,6 +103,8 @@ class Upstreams:
 
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
+        #: When set, Anthropic's stream breaks off after this many events with an ``overloaded_error``.
+        self.cut_after: int | None = None
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
@@ -117,7 +119,13 @@ class Upstreams:
                       {**head, "choices": [], "usage": usage}]
             return sse([("", c) for c in chunks], done=True)
         answer = copy.deepcopy(SEARCH_ANSWER) | {"model": body["model"]}
-        return sse(anthropic_events(answer)) if body.get("stream") else httpx.Response(200, json=answer)
+        if not body.get("stream"):
+            return httpx.Response(200, json=answer)
+        events = anthropic_events(answer)
+        if self.cut_after is not None:
+            events = [*events[:self.cut_after], ("error", {"type": "error", "error": {
+                "type": "overloaded_error", "message": "Overloaded"}})]
+        return sse(events)
 
 
 @pytest.fixture
@@ -182,6 +190,29 @@ def test_every_block_of_an_anthropic_answer_reaches_the_client_plain_streamed_an
     assert blocks(replayed) == expected and input_usage(replayed.usage) == (12, 3000, 1500)
     assert [e.type for e in replayed_events if e.type == "citation"] == ["citation"]
     assert len(fake.seen) == 2, "Anthropic was called for the first stream and the no-cache call only"
+
+
+def test_a_stream_broken_off_after_the_answer_began_is_paid_for_its_prompt_exactly(
+        upstreams: tuple[LiveServer, Upstreams]) -> None:
+    """message_start said what the prompt cost (cache reads and writes too): a call cut after it pays that."""
+    live, fake = upstreams
+    events = anthropic_events(SEARCH_ANSWER)
+    fake.cut_after = next(i for i, (_, e) in enumerate(events) if e.get("delta", {}).get("type") == "text_delta") + 1
+    seen: list[Any] = []
+    with pytest.raises(anthropic.APIError), claude(live).messages.stream(
+            model="claude-sonnet-4-5", max_tokens=2000, tools=[WEB_SEARCH], messages=TIDES) as stream:
+        seen.extend(stream)
+    assert [e.type for e in seen][:1] == ["message_start"] and any(e.type == "text" for e in seen)
+    (row,) = live.calls("request_id = :r", r=seen[0].message.id)
+    assert (row["input_tokens"], row["cached_input_tokens"], row["cache_write_tokens"]) == (4512, 3000, 1500)
+    assert row["output_tokens"] > 0 and row["usage_estimated"], "the output is counted by ax: Anthropic never said"
+    # The prompt at Sonnet's prices: 12 × $3 + 3,000 read × $0.30 + 1,500 written × $3.75 per million.
+    assert row["status"] == "error" and row["cost_nanos"] > 6_561_000, "the cache write premium is paid"
+    # Broken off before the answer began, nothing reached the client: an HTTP error it can retry, nothing paid.
+    fake.cut_after = 2  # message_start, ping
+    with pytest.raises(anthropic.APIStatusError):
+        claude(live).messages.create(model="claude-sonnet-4-5", max_tokens=2000, messages=TIDES, stream=True)
+    assert not live.calls("cost_nanos > 0 AND id > :id", id=row["id"])
 
 
 def test_a_stream_from_another_provider_ends_with_its_exact_input_usage(

@@ -13,7 +13,6 @@ from typing import Any
 
 import openai
 import pytest
-from sqlalchemy import text
 
 from .._live import LiveServer
 from ._sim_upstream import UPSTREAMS
@@ -39,12 +38,8 @@ def client(live: LiveServer, key: str) -> openai.OpenAI:
 
 
 def recorded(live: LiveServer, request_id: str) -> dict[str, Any]:
-    assert live.gateway.recorder is not None
-    live.gateway.recorder.flush()
-    assert live.gateway.store is not None
-    with live.gateway.store.connect() as conn:
-        row = conn.execute(text("SELECT * FROM calls WHERE request_id = :r"), {"r": request_id}).mappings().one()
-    return dict(row)
+    (row,) = live.calls("request_id = :r", r=request_id)
+    return row
 
 
 @pytest.mark.parametrize("model", MODELS)

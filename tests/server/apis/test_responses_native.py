@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from sqlalchemy import text
 
 from axtui.cache import stats
 from axtui.config import Settings
@@ -80,10 +79,7 @@ def received(sim: SimUpstream) -> list[dict[str, Any]]:
 
 
 def calls(live: LiveServer, where: str = "1 = 1") -> list[dict[str, Any]]:
-    assert live.gateway.recorder is not None and live.gateway.store is not None
-    live.gateway.recorder.flush()
-    with live.gateway.store.connect() as conn:
-        return [dict(r) for r in conn.execute(text(f"SELECT * FROM calls WHERE {where} ORDER BY ts")).mappings()]
+    return live.calls(where)
 
 
 def test_the_body_goes_upstream_as_sent_and_the_answer_comes_back_as_it_came(
