@@ -18,7 +18,10 @@ Errors: Bedrock names its error in the ``x-amzn-ErrorType`` header (and
 limited), ``AccessDeniedException`` and bad credentials a 403,
 ``ValidationException`` a 400 (context too long when it says so),
 ``ModelTimeoutException`` a timeout and ``ServiceUnavailableException`` a
-503. Inside a stream they arrive as exception frames.
+503. Inside a stream they arrive as exception frames. Structured output is
+served by some models only: another's refusal of ``outputConfig`` moves
+the call on to the next deployment, and says to mark the deployment
+``json_mode = false`` so JSON requests skip it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -49,7 +53,7 @@ from axtui.providers._cloud import import_extra
 from axtui.providers._converse import FINISH, converse_body, converse_usage, thinking_block, tool_call
 from axtui.providers._exchange import TransportFailure
 from axtui.providers._http import HTTPProvider, _dumps
-from axtui.providers._wire import excerpt, parse_retry_after, redact
+from axtui.providers._wire import UnsupportedParameter, excerpt, parse_retry_after, redact
 from axtui.tracecontext import outbound_headers
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse
 
@@ -60,6 +64,9 @@ __all__ = ["SERVICE", "BedrockProvider", "bedrock_error"]
 
 #: The SigV4 service name of the Bedrock runtime.
 SERVICE = "bedrock"
+
+#: Words of Bedrock's refusal of a structured output by a model that has none.
+_STRUCTURED = re.compile(r"outputconfig|textformat|structured output|json ?schema|json mode", re.IGNORECASE)
 
 # Exception name -> (error class, status it stands for when the answer has none).
 _EXCEPTIONS: dict[str, tuple[type[ProviderError], int]] = {
@@ -241,6 +248,14 @@ class BedrockProvider(HTTPProvider):
         return bedrock_error(self.name, status, error_type, message,
                              retry_after=parse_retry_after(headers, self.clock.now()))
 
+    def _refused(self, payload: Mapping[str, Any], error: ProviderError) -> ProviderError:
+        """``error``, or, when it refuses the structured output a model lacks, a refusal that moves the call on."""
+        if "outputConfig" in payload and type(error) is ProviderBadRequest and _STRUCTURED.search(str(error)):
+            return UnsupportedParameter(
+                f"{error}. This model has no structured output on Bedrock: set json_mode = false on its deployment "
+                f"so requests with a response_format go to another", param="response_format", provider=self.name)
+        return error
+
     async def _converse(self, model: str, payload: dict[str, Any]) -> dict[str, Any]:
         path = self._model_path(model, "converse")
         body = _dumps(payload)
@@ -250,7 +265,7 @@ class BedrockProvider(HTTPProvider):
         except TransportFailure as failure:
             raise self._transport_error(failure) from failure
         if not 200 <= reply.status < 300:
-            raise self._answer_error(reply.status, reply.headers, reply.body)
+            raise self._refused(payload, self._answer_error(reply.status, reply.headers, reply.body))
         return self._json(reply.body, reply.status)
 
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
@@ -295,7 +310,7 @@ class BedrockProvider(HTTPProvider):
                     error_body = await reply.read()
                 except TransportFailure as failure:
                     raise self._transport_error(failure) from failure
-                raise self._answer_error(reply.status, reply.headers, error_body)
+                raise self._refused(payload, self._answer_error(reply.status, reply.headers, error_body))
             async with contextlib.aclosing(self._messages(reply.chunks())) as messages:
                 yield messages
         finally:

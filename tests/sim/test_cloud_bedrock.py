@@ -341,3 +341,28 @@ async def test_structured_output_answers_match_the_schema_plain_and_streamed(
     streamed = "".join([c.delta async for c in provider.stream(request.model_copy(update={"stream": True}),
                                                                 dep(HAIKU))])
     assert set(json.loads(streamed)) == {"city", "days"}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_model_without_structured_output_moves_the_call_on_and_says_to_mark_it(aws: None, stream: bool) -> None:
+    """Bedrock serves structured output on some models only; another's 400 must not end a call others could serve."""
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, headers={"x-amzn-ErrorType": "ValidationException"}, json={
+            "message": "This model doesn't support the outputConfig.textFormat field."})
+
+    provider = create_provider(ProviderConfig(name="br", kind="bedrock", region="us-east-1", max_retries=0),
+                               transport=httpx.MockTransport(refuse))
+    model = "meta.llama3-70b-instruct-v1:0"
+    request = ask("Plan a trip.", model, response_format={
+        "type": "json_schema", "json_schema": {"name": "trip", "schema": _SCHEMA}}, stream=stream)
+    with pytest.raises(UnsupportedParameter, match="json_mode = false") as refused:
+        if stream:
+            [c async for c in provider.stream(request, dep(model))]
+        else:
+            await provider.chat(request, dep(model))
+    assert refused.value.param == "response_format" and "outputConfig" in str(refused.value)
+    # Any other 400 stays what it is: the call does not move on for a request no model could take.
+    with pytest.raises(ProviderBadRequest) as other:
+        await provider.chat(ask("Plan a trip.", model), dep(model))
+    assert not isinstance(other.value, UnsupportedParameter)
+    await provider.aclose()
