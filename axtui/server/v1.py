@@ -308,7 +308,7 @@ class V1Routes:
         except ValidationError as exc:
             raise invalid_from_validation(exc) from None
         caller = await self._caller(headers, request.user, request.model, aw.USER_FIELD)
-        options = CallOptions(cache=cache_directive(headers, request), request_id=request_id,
+        options = CallOptions(cache=cache_directive(headers, request), request_id=request_id, endpoint="messages",
                               traceparent=_traceparent(headers))
         if request.stream:
             stream = gateway.stream(request, caller, options)

@@ -208,6 +208,7 @@ def test_a_stream_broken_off_after_the_answer_began_is_paid_for_its_prompt_exact
     assert row["output_tokens"] > 0 and row["usage_estimated"], "the output is counted by ax: Anthropic never said"
     # The prompt at Sonnet's prices: 12 × $3 + 3,000 read × $0.30 + 1,500 written × $3.75 per million.
     assert row["status"] == "error" and row["cost_nanos"] > 6_561_000, "the cache write premium is paid"
+    assert row["endpoint"] == "messages"
     # Broken off before the answer began, nothing reached the client: an HTTP error it can retry, nothing paid.
     fake.cut_after = 2  # message_start, ping
     with pytest.raises(anthropic.APIStatusError):
