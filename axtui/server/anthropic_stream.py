@@ -24,7 +24,7 @@ A failure after the headers is an ``error`` event.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic_core import to_json
 
@@ -54,8 +54,8 @@ class MessageStreamEncoder:
         self.usage: Usage | None = None
         self.finish_reason = "stop"
         self.stop_sequence: str | None = None
-        #: "native", "replay" or "encoded", from the first chunk (or `start`).
-        self.mode = ""
+        #: How the stream is made, decided by the first chunk (or `start`); "" before it.
+        self.mode: Literal["", "native", "replay", "encoded"] = ""
         self._index = -1
         self._open: str | None = None
 
