@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,7 @@ from axtui.ports import (
     Subject,
     Ticket,
 )
+from axtui.providers._wire import UnsupportedParameter
 from axtui.providers.base import Provider
 from axtui.routing.catalog import Catalog
 from axtui.store import Store
@@ -260,15 +261,18 @@ class Gateway:
 
     async def embed_call(
         self,
-        inputs: list[str],
+        inputs: Sequence[str | list[int]],
         model: str,
         caller: Caller | None = None,
         options: CallOptions | None = None,
         dimensions: int | None = None,
     ) -> EmbedResult:
-        """Vectors for ``inputs``, with the record of the call that made them (``dimensions`` long when set)."""
+        """Vectors for ``inputs`` (texts, or token ids), with the record of the call that made them
+        (``dimensions`` long when set). Token ids go only to deployments whose adapter takes them."""
         caller = caller or Caller()
-        req = ChatRequest(model=model, messages=[{"role": "user", "content": "\n".join(inputs)}])  # type: ignore[list-item]
+        token_ids = any(not isinstance(t, str) for t in inputs)
+        texts = [t if isinstance(t, str) else " ".join(map(str, t)) for t in inputs]
+        req = ChatRequest(model=model, messages=[{"role": "user", "content": "\n".join(texts)}])  # type: ignore[list-item]
         rec = self._new_record(req, caller, options or CallOptions(), stream=False)
         rec.endpoint = "embeddings"
         rec.prompt = None
@@ -278,14 +282,17 @@ class Gateway:
         try:
             if self.recorder is not None:
                 await self.recorder.admit()
-            tokens = sum(estimate_tokens(t) for t in inputs)
+            tokens = sum(estimate_tokens(t) if isinstance(t, str) else len(t) for t in inputs)
             ticket = await self.limiter.admit(self._subjects(caller), tokens)
             attempts = Attempts(self, caller, rec, self.catalog.resolve_embedding(model), tokens, 0, routed=False,
                                 trace=trace)
             async for held in attempts:
                 try:
+                    provider = self.providers[held.dep.provider]
+                    if token_ids and not provider.embeds_token_ids:
+                        raise _no_token_ids(held.dep)
                     shape: dict[str, Any] = {"dimensions": dimensions} if dimensions is not None else {}
-                    out = await self.providers[held.dep.provider].embed(inputs, held.dep.upstream_model, **shape)
+                    out = await provider.embed(list(inputs), held.dep.upstream_model, **shape)  # type: ignore[arg-type]
                 except BaseException as exc:
                     if await attempts.failed(held, exc):
                         continue
@@ -481,3 +488,11 @@ class Gateway:
         if self.recorder is not None:
             self.recorder.record(rec)
         self.bus.publish(CallRecorded(rec))
+
+
+def _no_token_ids(dep: Deployment) -> UnsupportedParameter:
+    """The refusal of token ids by a deployment whose API embeds text only (the call moves on)."""
+    return UnsupportedParameter(
+        f"input is token ids, which deployment {dep.id!r} cannot embed (its API takes text only): send the texts "
+        f"themselves (LangChain's OpenAIEmbeddings sends token ids unless check_embedding_ctx_length=False), or "
+        f"ask a model an OpenAI or Azure OpenAI deployment serves", param="input", provider=dep.provider)

@@ -64,6 +64,8 @@ class AzureProvider(OpenAIProvider):
     """
 
     kind: ClassVar[str] = "azure"
+    #: Azure OpenAI's embeddings take token ids, as OpenAI's do.
+    embeds_token_ids = True
     default_key_env: ClassVar[str | None] = "AZURE_API_KEY"
     default_base_url: ClassVar[str] = ""
     stream_end_marker: ClassVar[str] = "its end marker (data: [DONE])"

@@ -128,9 +128,13 @@ class Provider(abc.ABC):
     def stream(self, request: ChatRequest, deployment: Deployment) -> AsyncIterator[Chunk]:
         """The answer as chunks; the last ones carry finish reason and usage."""
 
+    #: Whether `embed` takes token ids (lists of ints, as OpenAI's API does) beside texts; the engine sends
+    #: token ids only to adapters that say so, and the call moves on from the others.
+    embeds_token_ids: bool = False
+
     @abc.abstractmethod
     async def embed(self, inputs: list[str], model: str) -> EmbeddingResponse:
-        """Vectors for ``inputs``.
+        """Vectors for ``inputs`` (texts; token ids too where `embeds_token_ids`).
 
         Adapters whose models can shorten their vectors also take a keyword
         ``dimensions``; the engine passes it only when the caller set it.

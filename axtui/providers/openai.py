@@ -122,6 +122,11 @@ class OpenAIProvider(HTTPProvider):
         key = self.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    @property
+    def embeds_token_ids(self) -> bool:  # type: ignore[override]
+        """OpenAI's embeddings take token ids (as LangChain sends them); other servers of the format may not."""
+        return self.base_url == self.default_base_url
+
     def speaks(self, api: str, model: str = "") -> bool:
         """The Responses API natively: as ``responses`` says, else only at api.openai.com."""
         if api != "responses":

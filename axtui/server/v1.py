@@ -290,7 +290,7 @@ class V1Routes:
             raise invalid_from_validation(exc) from None
         caller = await self._caller(headers, request.user, request.model)
         options = CallOptions(request_id=request_id, traceparent=_traceparent(headers))
-        done = await gateway.embed_call(request.texts(), request.model, caller, options,
+        done = await gateway.embed_call(request.inputs(), request.model, caller, options,
                                         dimensions=request.dimensions)
         result = done.response
         out = to_json(wire.embedding_body(result.vectors, result.model, result.usage.input_tokens,

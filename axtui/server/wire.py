@@ -133,16 +133,24 @@ class ChatCompletionChunk(BaseModel):
     system_fingerprint: str | None = None
 
 
+_MAX_TOKEN_ID = 2**31 - 1
+_TOKEN_ID = {"type": "integer", "minimum": 0, "maximum": _MAX_TOKEN_ID}
+
+
 class EmbeddingRequest(BaseModel):
-    """An embeddings request in OpenAI's shape (text inputs)."""
+    """An embeddings request in OpenAI's shape: texts, or token ids (as LangChain's OpenAIEmbeddings sends them)."""
 
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
-    input: Annotated[str | list[str], WithJsonSchema({"anyOf": [
+    input: Annotated[str | list[str] | list[int] | list[list[int]], WithJsonSchema({"anyOf": [
         {"type": "string", "minLength": 1},
         {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": 2048},
-    ]})] = Field(description="One text or a list of up to 2048 texts; each non-empty.")
+        {"type": "array", "items": _TOKEN_ID, "minItems": 1},
+        {"type": "array", "items": {"type": "array", "items": _TOKEN_ID, "minItems": 1}, "minItems": 1,
+         "maxItems": 2048},
+    ]})] = Field(description="One text or a list of up to 2048 texts, each non-empty; or token ids: one array, or "
+                             "up to 2048 arrays (served by OpenAI and Azure OpenAI deployments)")
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: Annotated[StrictInt | None, WithJsonSchema({"type": "null"})] = Field(
         default=None, ge=1, description="Not supported through ax (vectors come at the model's own size): leave it out")
@@ -151,28 +159,43 @@ class EmbeddingRequest(BaseModel):
 
     @field_validator("input", mode="before")
     @classmethod
-    def _no_token_arrays(cls, value: Any) -> Any:
-        if isinstance(value, list) and value and all(isinstance(v, (int, list)) for v in value):
-            raise ValueError(
-                "input is token ids; ax embeds text only: send the text itself (LangChain's OpenAIEmbeddings "
-                "sends token ids unless check_embedding_ctx_length=False)")
-        return value
-
-    @field_validator("input")
-    @classmethod
-    def _texts(cls, value: str | list[str]) -> str | list[str]:
-        texts = [value] if isinstance(value, str) else value
-        if not texts:
-            raise ValueError("input is empty; send a text or a list of texts")
-        if len(texts) > 2048:
-            raise ValueError(f"input has {len(texts)} texts; send at most 2048 per request")
-        if any(not t for t in texts):
+    def _inputs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value:
+                raise ValueError("input is empty; send a text or a list of texts")
+            return value
+        if not isinstance(value, list) or not value:
+            raise ValueError("input must be a text, a list of texts, or token ids (a list of integers, or lists of "
+                             "them); it is empty or of another kind")
+        if all(_token_id(v) for v in value):
+            return [int(v) for v in value]
+        if all(isinstance(v, list) for v in value):
+            if not all(v and all(_token_id(t) for t in v) for v in value):
+                raise ValueError(f"input's token id arrays must each hold at least one token id (a whole number "
+                                 f"from 0 to {_MAX_TOKEN_ID})")
+            value = [[int(t) for t in v] for v in value]
+        elif not all(isinstance(v, str) for v in value):
+            raise ValueError("input must be texts only, or token ids only (whole numbers from 0 up, or arrays of "
+                             "them); it mixes kinds or holds something else")
+        elif any(not v for v in value):
             raise ValueError("input has an empty text; every text must have at least one character")
+        if len(value) > 2048:
+            raise ValueError(f"input has {len(value)} inputs; send at most 2048 per request")
         return value
 
-    def texts(self) -> list[str]:
-        """The inputs as a list."""
-        return [self.input] if isinstance(self.input, str) else list(self.input)
+    def inputs(self) -> list[str | list[int]]:
+        """The inputs as a list: texts, or token id arrays."""
+        value = self.input
+        if isinstance(value, str) or (value and isinstance(value[0], int)):
+            return [value]
+        return list(value)  # type: ignore[arg-type]
+
+
+def _token_id(value: Any) -> bool:
+    """A whole number from 0 up to `_MAX_TOKEN_ID` (JSON's ``7.0`` is one too)."""
+    whole = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float)
+                                                                         and value.is_integer())
+    return whole and 0 <= value <= _MAX_TOKEN_ID
 
 
 class Embedding(BaseModel):

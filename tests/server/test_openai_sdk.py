@@ -135,6 +135,20 @@ def test_embeddings(live: LiveServer, key: str, encoding: str) -> None:
     assert abs(sum(x * x for x in out.data[0].embedding) - 1.0) < 1e-3
 
 
+def test_token_ids_embed_where_the_api_takes_them_and_elsewhere_say_what_to_send(live: LiveServer, key: str) -> None:
+    """LangChain's OpenAIEmbeddings sends token ids by default: OpenAI's API takes them, so ax does."""
+    api = client(live, key)
+    many = api.embeddings.create(model="text-embedding-3-small", input=[[9906, 1917], [15339]], encoding_format="float")
+    one = api.embeddings.create(model="text-embedding-3-small", input=[9906, 1917], encoding_format="float")
+    assert [d.index for d in many.data] == [0, 1] and len(one.data) == 1
+    assert one.data[0].embedding == many.data[0].embedding != many.data[1].embedding
+    with pytest.raises(openai.BadRequestError) as info:  # Gemini's embeddings take text only
+        api.embeddings.create(model="text-embedding-004", input=[[9906, 1917]])
+    assert isinstance(info.value.body, dict) and info.value.body["param"] == "input"
+    assert "check_embedding_ctx_length=False" in info.value.body["message"]
+    assert api.embeddings.create(model="text-embedding-004", input=["Hello world"]).data
+
+
 def test_trusted_key_names_its_end_users(live: LiveServer, store: Store) -> None:
     trusted, _ = create_key(store, "app", trusted=True)
     plain, _ = create_key(store, "bob")

@@ -74,8 +74,15 @@ def test_embedding_request_validation() -> None:
         wire.EmbeddingRequest.model_validate({"model": "e", "input": []})
     with pytest.raises(ValidationError):
         wire.EmbeddingRequest.model_validate({"model": "e", "input": ["ok", ""]})
-    with pytest.raises(ValidationError, match="token ids"):
-        wire.EmbeddingRequest.model_validate({"model": "e", "input": [[1, 2, 3]]})
+    # Token ids (LangChain's OpenAIEmbeddings sends them): one array, or several.
+    assert wire.EmbeddingRequest.model_validate({"model": "e", "input": [1, 2, 3]}).inputs() == [[1, 2, 3]]
+    assert wire.EmbeddingRequest.model_validate({"model": "e", "input": [[1, 2], [3]]}).inputs() == [[1, 2], [3]]
+    assert wire.EmbeddingRequest.model_validate({"model": "e", "input": ["a", "b"]}).inputs() == ["a", "b"]
+    assert wire.EmbeddingRequest.model_validate({"model": "e", "input": [[7.0, 8]]}).inputs() == [[7, 8]]
+    for bad, says in ((["a", 1], "mixes kinds"), ([[1], []], "at least one token id"), ([[1, -2]], "from 0"),
+                      ([True], "texts only, or token ids only"), ([[1.5]], "whole number"), ([[2**31]], "to 2147483647")):
+        with pytest.raises(ValidationError, match=says):
+            wire.EmbeddingRequest.model_validate({"model": "e", "input": bad})
     assert wire.EmbeddingRequest.model_validate({"model": "e", "input": "x", "dimensions": 8}).dimensions == 8
 
 

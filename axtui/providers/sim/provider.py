@@ -22,6 +22,7 @@ from axtui.providers.base import Provider
 from axtui.providers.sim.profiles import resolve_profile
 from axtui.providers.sim.simulate import ChatPlan, Outcome, Simulator, parse_fault, thinking_signature
 from axtui.providers.sim.spec import Profile
+from axtui.providers.sim.wire import token_text
 from axtui.providers.sim.wire_openai import logprobs_for
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse
 
@@ -225,8 +226,13 @@ class SimProvider(Provider):
             yield Chunk(finish_reason=plan.finish_reason, model=model, id=response_id, choice=c)
         yield Chunk(usage=plan.usage, model=model, id=response_id)
 
+    @property
+    def embeds_token_ids(self) -> bool:  # type: ignore[override]
+        """As the API it plays: token ids where it plays OpenAI's."""
+        return self.spec.api == "openai"
+
     async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
-        """Deterministic unit vectors for ``inputs``, one per input, in order.
+        """Deterministic unit vectors for ``inputs`` (token ids embed as their digits), one per input, in order.
 
         Raises:
             ProviderBadRequest: unknown model or a chat model.
@@ -234,6 +240,7 @@ class SimProvider(Provider):
             ProviderError: the fault the profile (or an injection) decided.
         """
         index = self.served.get(model, 0)
+        inputs = [t if isinstance(t, str) else token_text(t) for t in inputs]
         plan = self.simulator.plan_embed(self.spec, inputs, model=model, index=index, dimensions=dimensions,
                                          fault=self._forced())
         self.served[model] = index + 1

@@ -46,6 +46,11 @@ class ChatCall:
     scratch: dict[str, Any] = field(default_factory=dict)
 
 
+def token_text(ids: list[int]) -> str:
+    """What the simulated fleet embeds for token ids: their digits (stable, if meaningless)."""
+    return " ".join(map(str, ids))
+
+
 @dataclass(slots=True)
 class EmbedCall:
     """A parsed embeddings request."""

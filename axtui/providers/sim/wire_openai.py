@@ -24,7 +24,7 @@ from axtui.errors import (
 from axtui.providers.openai import openai_usage_body
 from axtui.providers.sim.simulate import ChatPlan, EmbedPlan
 from axtui.providers.sim.spec import ProviderProfile
-from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, sse
+from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, sse, token_text
 from axtui.types import ChatRequest, Usage
 
 __all__ = ["OpenAIWire", "logprobs_for", "logprobs_of"]
@@ -187,10 +187,9 @@ class OpenAIWire(Wire):
         if isinstance(raw, str):
             inputs = [raw]
         elif isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
-            inputs = [" ".join(map(str, raw))]
+            inputs = [token_text(raw)]
         elif isinstance(raw, list) and raw:
-            # Token-id arrays embed as their digits: stable, if meaningless.
-            inputs = [x if isinstance(x, str) else " ".join(map(str, x)) for x in raw]
+            inputs = [x if isinstance(x, str) else token_text(x) for x in raw]
         else:
             raise bad_request("'input' must be a non-empty string or list")
         encoding = body.get("encoding_format") or "float"
