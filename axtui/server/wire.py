@@ -152,8 +152,10 @@ class EmbeddingRequest(BaseModel):
     ]})] = Field(description="One text or a list of up to 2048 texts, each non-empty; or token ids: one array, or "
                              "up to 2048 arrays (served by OpenAI and Azure OpenAI deployments)")
     encoding_format: Literal["float", "base64"] = "float"
-    dimensions: Annotated[StrictInt | None, WithJsonSchema({"type": "null"})] = Field(
-        default=None, ge=1, description="Not supported through ax (vectors come at the model's own size): leave it out")
+    dimensions: Annotated[StrictInt | None, WithJsonSchema({"anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": 8192}, {"type": "null"}]})] = Field(
+        default=None, ge=1, le=8192, description="The vectors' length, for models that can shorten theirs (OpenAI's "
+                                                 "text-embedding-3, Gemini's outputDimensionality); passed on")
     user: str | None = Field(default=None, json_schema_extra={"pattern": END_USER},
                              description="The end user (a trusted key's; no spaces, commas or slashes)")
 
