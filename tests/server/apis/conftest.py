@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from axtui.server.keys import create_key
 from axtui.store import Store
 
 from .._live import LiveServer
-from ._sim_upstream import KEY_ENV, SimUpstream, upstream_settings
+from ._sim_upstream import KEY_ENV, SimUpstream, mock_upstreams, upstream_settings
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,22 @@ def over_sim(sim_upstream: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Liv
     server = LiveServer(upstream_settings(sim_upstream)).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def over_mock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any], LiveServer]]:
+    """``over_mock(handler)``: a started gateway (no keys) whose Anthropic and OpenAI providers answer through
+    an `httpx.MockTransport` calling ``handler`` (see `mock_upstreams`); stopped after the test."""
+    monkeypatch.setenv(KEY_ENV, "sk-upstream")
+    started: list[LiveServer] = []
+
+    def serve(handler: Any) -> LiveServer:
+        started.append(mock_upstreams(handler))
+        return started[-1]
+
+    yield serve
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

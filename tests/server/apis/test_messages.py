@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -18,7 +18,6 @@ import openai
 import pytest
 
 from .._live import LiveServer
-from ._sim_upstream import KEY_ENV, mock_upstreams
 
 TIDES = [{"role": "user", "content": "Explain how tides work"}]
 RUN = {"name": "run", "description": "Run a shell command", "input_schema": {
@@ -118,13 +117,10 @@ class Upstreams:
 
 
 @pytest.fixture
-def upstreams(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LiveServer, Upstreams]]:
+def upstreams(over_mock: Callable[[Any], LiveServer]) -> tuple[LiveServer, Upstreams]:
     """A gateway (no keys) whose Anthropic and OpenAI providers answer through one MockTransport."""
-    monkeypatch.setenv(KEY_ENV, "sk-upstream")
     fake = Upstreams()
-    server = mock_upstreams(fake)
-    yield server, fake
-    server.stop()
+    return over_mock(fake), fake
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -21,7 +21,6 @@ import openai
 import pytest
 
 from .._live import LiveServer
-from ._sim_upstream import KEY_ENV, mock_upstreams
 
 RESULT_URL = "https://oceanservice.noaa.gov/facts/tides.html"
 THINKING = {"type": "thinking", "thinking": "The user asks about tides; search first.", "signature": "c2lnbmVkLTE="}
@@ -129,13 +128,10 @@ class Upstreams:
 
 
 @pytest.fixture
-def upstreams(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LiveServer, Upstreams]]:
+def upstreams(over_mock: Callable[[Any], LiveServer]) -> tuple[LiveServer, Upstreams]:
     """A gateway (no keys) whose Anthropic and OpenAI providers answer through one MockTransport."""
-    monkeypatch.setenv(KEY_ENV, "sk-upstream")
     fake = Upstreams()
-    server = mock_upstreams(fake)
-    yield server, fake
-    server.stop()
+    return over_mock(fake), fake
 
 
 def claude(live: LiveServer, key: str = "unused") -> anthropic.Anthropic:
