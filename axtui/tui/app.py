@@ -159,11 +159,26 @@ class AxApp(App[None]):
 
     # -- status and problems --------------------------------------------------------------
 
+    @property
+    def live_screen(self) -> DashboardScreen | None:
+        """The dashboard screen in sight: on top, or behind a dialog (which leaves it live); None when hidden."""
+        try:
+            stack = self.screen_stack
+        except Exception:  # no screen yet
+            return None
+        for screen in reversed(stack):
+            if isinstance(screen, DashboardScreen):
+                return screen if screen.in_sight else None
+        return None
+
     def update_status(self) -> None:
         """Redraw the navigation bar's right side: source, live state, alerts, clock."""
+        screen = self.live_screen
+        if screen is None:
+            return
         try:
-            bars = list(self.screen.query(NavBar))
-        except Exception:  # no screen yet
+            bars = list(screen.query(NavBar))
+        except Exception:  # not mounted yet
             return
         if not bars:
             return
@@ -251,8 +266,8 @@ class AxApp(App[None]):
         self.update_status()
 
     def on_data_changed(self, message: DataChanged) -> None:
-        screen = self.screen
-        if isinstance(screen, DashboardScreen) and message.what in screen.WATCHES:
+        screen = self.live_screen
+        if screen is not None and message.what in screen.WATCHES:
             screen.refresh_now()
 
     # -- size -----------------------------------------------------------------------------
@@ -339,8 +354,8 @@ class AxApp(App[None]):
     def watch_paused(self, paused: bool) -> None:
         self.refresh_bindings()
         self.update_status()
-        screen = self.screen
-        if not paused and isinstance(screen, DashboardScreen):
+        screen = self.live_screen
+        if not paused and screen is not None:
             screen.refresh_now()
 
     def action_faster(self) -> None:
@@ -357,8 +372,8 @@ class AxApp(App[None]):
 
     def watch_refresh_hz(self) -> None:
         self.update_status()
-        screen = self.screen
-        if isinstance(screen, DashboardScreen):
+        screen = self.live_screen
+        if screen is not None:
             screen.refresh_now()
 
     def set_theme(self, name: str) -> None:
@@ -367,8 +382,8 @@ class AxApp(App[None]):
 
     def _theme_changed(self, _: Any) -> None:
         # The screen on top now; the others when they are shown again (`DashboardScreen.recolour`).
-        screen = self.screen
-        if isinstance(screen, DashboardScreen):
+        screen = self.live_screen
+        if screen is not None:
             screen.recolour()
 
     # -- the command palette --------------------------------------------------------------

@@ -154,12 +154,13 @@ From the Events table, c, s and d act on the rule of the selected event."""
 
     def compose_body(self) -> Iterable[Any]:
         with Vertical(id="rules-box", classes="section"):
-            table: DataTable[Any] = EditableTable(id="rules", squeeze=("name", 16, 20, 28), drop=("fired", "severity"))
+            table: DataTable[Any] = EditableTable(id="rules", squeeze=("name", 16, 20, 28), drop=("fired", "severity"),
+                                                   flex=[("rule", 24)])
             for key, label, width in RULE_COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
         with Vertical(id="events-box", classes="section"):
-            events: DataTable[Any] = FitTable(id="events")
+            events: DataTable[Any] = FitTable(id="events", squeeze=("name", 14, 20), flex=[("message", 24)])
             for key, label, width in EVENT_COLUMNS:
                 events.add_column(label, key=key, width=width or None)
             yield events

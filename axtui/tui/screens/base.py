@@ -3,8 +3,10 @@
 A screen fetches its data in a worker thread (`fetch`), draws it on the UI
 thread (`show`), and only then schedules the next fetch, one refresh
 interval later: a slow store slows the screen down instead of piling up
-requests. A screen that is not on top (another screen, a modal, the
-too-small notice) or a paused dashboard fetches and draws nothing.
+requests. A screen out of sight (another screen, the too-small notice) or
+a paused dashboard fetches and draws nothing. A dialog (a `ModalScreen`,
+drawn over a see-through backdrop) does not hide the screen behind it: that
+screen stays live (`in_sight`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,21 @@ class DashboardScreen(Screen[None]):
         app = self.app
         assert isinstance(app, AxApp), "dashboard screens run inside AxApp"
         return app
+
+    @property
+    def in_sight(self) -> bool:
+        """Whether the screen can be seen: on top, or with only dialogs (modal screens) over it.
+
+        Not Textual's `Screen.is_current`, which also counts a screen under an opaque one (the
+        too-small notice) as visible.
+        """
+        try:
+            stack = self.app.screen_stack
+        except Exception:  # the app is not running
+            return False
+        if self not in stack:
+            return False
+        return all(screen.is_modal for screen in stack[stack.index(self) + 1:])
 
     @property
     def backend(self) -> Backend:
@@ -148,12 +165,14 @@ class DashboardScreen(Screen[None]):
         fill_while_paused(self)  # shown for the first time while paused: drawn once, not left empty
 
     def on_screen_suspend(self) -> None:
-        self._cancel_timer()
+        # A dialog on top leaves this screen in sight, and live; anything else hides it.
+        if not self.in_sight:
+            self._cancel_timer()
 
     def refresh_now(self) -> None:
         """Fetch now (unless hidden or paused), dropping the scheduled fetch."""
         self._cancel_timer()
-        if self.is_current and not self.ax.paused:
+        if self.in_sight and not self.ax.paused:
             self._fetch()
 
     def _cancel_timer(self) -> None:
@@ -163,7 +182,7 @@ class DashboardScreen(Screen[None]):
 
     def _schedule(self, delay: float) -> None:
         self._cancel_timer()
-        if self.is_current and not self.ax.paused:
+        if self.in_sight and not self.ax.paused:
             self._timer = self.set_timer(delay, self.refresh_now)
 
     @work(thread=True, exclusive=True, group="fetch", exit_on_error=False)
@@ -176,7 +195,7 @@ class DashboardScreen(Screen[None]):
             return
         if event.state == WorkerState.SUCCESS:
             self.fetches += 1
-            if self.is_current and not self.ax.paused:
+            if self.in_sight and not self.ax.paused:
                 self.show(worker.result)
                 self.drawn_theme = self.app.theme
             self._error = None

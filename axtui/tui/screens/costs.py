@@ -183,7 +183,7 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
             for key, label, width in COLUMNS:
                 table.add_column(label, key=key, width=width or None)
             yield table
-        yield WhatIfPanel(lambda strategy, prices: self.backend.whatif(self.range, strategy, prices))
+        yield WhatIfPanel(self.backend.whatif, self.range)
 
     def on_mount(self) -> None:
         self._controls()
@@ -321,6 +321,7 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         if name in RANGES and name != self.range:
             self.range = name
             self._controls()
+            self.query_one(WhatIfPanel).follow(name)
             self.refresh_now()
 
     def action_set_group(self, group: str) -> None:
@@ -333,8 +334,21 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
             self.refresh_now()
 
     def action_whatif(self) -> None:
-        """Show or hide the what-if panel: the range's calls replayed under another strategy or price file."""
-        self.query_one(WhatIfPanel).toggle()
+        """Open the what-if panel (the range's calls replayed under another strategy or price file), or close it.
+
+        Opening puts the focus in the panel, on its strategy; ``w`` on an open panel the focus is not in
+        brings the focus there, and ``w`` in the panel closes it (the focus goes back to the breakdown).
+        """
+        panel = self.query_one(WhatIfPanel)
+        inside = self.focused is not None and panel in self.focused.ancestors_with_self
+        if panel.is_open and not inside:
+            panel.query_one("#whatif-strategy").focus()
+            return
+        panel.toggle()
+        if panel.is_open:
+            panel.query_one("#whatif-strategy").focus()
+        else:
+            self.query_one("#breakdown", DataTable).focus()
 
     def action_next_range(self) -> None:
         """The next range: 1h → 24h → 7d → 30d."""

@@ -182,7 +182,7 @@ Circuit: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no c
                 yield self._table("health", HEALTH_COLUMNS, squeeze=("deployment", 26, 31, 48),
                                   drop=("p50", "busy", "region"))
             with Vertical(id="rules-box", classes="section"):
-                yield self._table("route-rules", RULE_COLUMNS, editable=False)
+                yield self._table("route-rules", RULE_COLUMNS, editable=False, flex=(("when", 20), ("then", 16)))
             with Vertical(id="ab-box", classes="section"):
                 yield self._table("ab", AB_COLUMNS, squeeze=("test", 20, 30, 44), drop=("model", "p95"))
             with Vertical(id="explain-box", classes="section"):
@@ -196,8 +196,9 @@ Circuit: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no c
 
     @staticmethod
     def _table(table_id: str, columns: tuple[tuple[str, str, int], ...], editable: bool = True,
-               squeeze: tuple[str | int, ...] | None = None, drop: tuple[str, ...] = ()) -> DataTable[Any]:
-        table: DataTable[Any] = (EditableTable if editable else FitTable)(id=table_id, squeeze=squeeze, drop=drop)
+               squeeze: tuple[str | int, ...] | None = None, drop: tuple[str, ...] = (),
+               flex: tuple[tuple[str, int], ...] = ()) -> DataTable[Any]:
+        table: DataTable[Any] = (EditableTable if editable else FitTable)(id=table_id, squeeze=squeeze, drop=drop, flex=flex)
         for key, label, width in columns:
             table.add_column(label, key=key, width=width or None)
         return table

@@ -27,9 +27,8 @@ from axtui.metrics.snapshot import RecentCall
 from axtui.tui import fmt
 from axtui.tui.filtering import CallFilter
 from axtui.tui.widgets.palette import Palette
-from axtui.tui.widgets.tables import HUGE, NARROW
 
-__all__ = ["KEEP", "LOG_ORDERS", "CallLog", "format_call", "log_header"]
+__all__ = ["KEEP", "LOG_ORDERS", "CallLog", "format_call", "log_header", "log_layout"]
 
 #: Calls kept (for the log and for re-filtering); older ones fall off the top.
 KEEP = 2_000
@@ -56,42 +55,61 @@ def _key(call: RecentCall) -> tuple[str, float]:
     return (call.request_id, call.ts)
 
 
-def _route_width(width: int) -> int:
-    return 58 if width >= HUGE - 4 else 40 if width >= NARROW else 27
+#: A log line's characters besides the route and the token counts: time, user, status, latency, cost,
+#: the cache's first five letters, and the spaces between.
+_BASE = 8 + 1 + 10 + 1 + 1 + 8 + 7 + 1 + 9 + 1 + 5
+#: The token counts' characters (``1,234→567``).
+_TOKENS = 15
+#: The route's width: the least it gets beside the token counts, the width from which it reads
+#: ``model → deployment``, and the most it takes.
+ROUTE_LEAST, ROUTE_BOTH, ROUTE_MOST = 27, 40, 58
+
+
+def log_layout(width: int) -> tuple[int, bool]:
+    """(route width, whether the token counts show) on a log ``width`` characters wide.
+
+    The token counts show as soon as the route keeps `ROUTE_LEAST` characters beside them;
+    the route takes the rest, up to `ROUTE_MOST`.
+    """
+    tokens = width >= _BASE + _TOKENS + ROUTE_LEAST
+    route = width - _BASE - (_TOKENS if tokens else 0)
+    return max(ROUTE_LEAST if tokens else 10, min(ROUTE_MOST, route)), tokens
 
 
 def log_header(width: int) -> str:
     """The column names over the log, aligned with `format_call`'s fields at ``width``."""
-    wide = width >= NARROW
-    head = f"{'ended':<8} {'user':<10} {'model → deployment' if wide else 'deployment':<{_route_width(width)}} "
+    route_w, tokens = log_layout(width)
+    head = f"{'ended':<8} {'user':<10} {'model → deployment' if route_w >= ROUTE_BOTH else 'deployment':<{route_w}} "
     head += f"{'status':<8}{'latency':>7} "
-    if wide:
+    if tokens:
         head += f"{'tokens in':>7}→{'out':<6} "
     return head + f"{'cost':>9} cache"
 
 
 def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
-    """One log line: end time, user, model → deployment, status, latency, tokens, cost, cache.
+    """One log line, ``width`` characters at most: end time, user, model → deployment, status, latency, tokens,
+    cost, cache.
 
-    On a narrow terminal the line keeps the deployment (or the model asked
-    for, when none served it) and drops the token counts.
+    The route and the token counts take the room there is (`log_layout`): a narrow log keeps the
+    deployment (or the model asked for, when none served it) and drops the token counts. Text cut
+    ends in ….
     """
-    wide = width >= NARROW
+    route_w, tokens = log_layout(width)
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append(fmt.clock_time(call.ts + call.latency_ms / 1000), palette.muted)
-    line.append(f" {call.user[:10]:<10} ")
+    user = call.user if len(call.user) <= 10 else call.user[:9] + "…"
+    line.append(f" {user:<10} ")
     target = call.deployment or call.requested_model
     asked = call.requested_model
     served_model = target.split("/", 1)[-1]
-    route = f"{asked}→{target}" if wide and asked not in (target, served_model) else target
-    route_w = _route_width(width)
+    route = f"{asked}→{target}" if route_w >= ROUTE_BOTH and asked not in (target, served_model) else target
     if len(route) > route_w:
         route = route[: route_w - 1] + "…"
     line.append(f"{route:<{route_w}} ")
     status = {"rate_limited": "limited", "budget_refused": "budget"}.get(call.status, call.status)
     line.append(f"{status:<8}", palette.status(call.status))
     line.append(f"{fmt.ms(call.latency_ms) if call.status in ('ok', 'error') else '':>7} ")
-    if wide:
+    if tokens:
         line.append(f"{call.input_tokens:>7,}→{call.output_tokens:<6,} ", palette.muted)
     if call.status != "ok":
         cost = ""
@@ -101,9 +119,11 @@ def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
         cost = fmt.usd_fixed(call.cost_usd, LOG_MONEY_DIGITS)
     line.append(f"{cost:>9} ")
     if call.cache in ("exact", "semantic"):
-        line.append(call.cache if wide else call.cache[:5], palette.accent)
+        line.append(call.cache, palette.accent)
     elif call.error_class:
         line.append(call.error_class, palette.bad)
+    if width > 0 and line.cell_len > width:
+        line.truncate(width, overflow="ellipsis")
     return line
 
 

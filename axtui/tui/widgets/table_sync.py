@@ -16,6 +16,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowKey
 
+from axtui.tui.widgets.tables import FitTable, ellipsized
+
 __all__ = ["move_to_row", "order_rows", "same_cell", "sync_table"]
 
 
@@ -44,11 +46,14 @@ def sync_table(table: DataTable[Any], rows: Mapping[str, Sequence[Any]], columns
         keep = [i for i, col in enumerate(columns) if col in shown]
         columns = [columns[i] for i in keep]
         rows = {key: [cells[i] for i in keep] for key, cells in rows.items()}
+    # A FitTable keeps its cells as `ellipsized` makes them: compare like with like.
+    drawn: Callable[[Any], Any] = ellipsized if isinstance(table, FitTable) else (lambda cell: cell)
     with table.app.batch_update():
         present = {k.value for k in table.rows if k.value is not None}
         for key, cells in rows.items():
             if key in present:
-                for col, value in zip(columns, cells, strict=True):
+                for col, cell in zip(columns, cells, strict=True):
+                    value = drawn(cell)
                     try:
                         if same_cell(table.get_cell(key, col), value):
                             continue

@@ -1,22 +1,30 @@
-"""Tables of the dashboard: a name column sized to the terminal, low-priority columns dropped when narrow."""
+"""Tables of the dashboard: every column that fits the table's width, cut text ending in ….
+
+`fit_columns` is the pure rule (which columns, how wide); `FitTable` applies
+it whenever its width changes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.binding import Binding
+from textual.events import Resize
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import CellType, ColumnKey, RowKey
 
-__all__ = ["HUGE", "NARROW", "VIM_KEYS", "EditableTable", "FitTable"]
+__all__ = ["HUGE", "NARROW", "VIM_KEYS", "EditableTable", "FitTable", "ellipsized", "fit_columns"]
 
 #: Terminals narrower than this get the narrow layout.
 NARROW = 110
 #: Terminals at least this wide give name columns their widest.
 HUGE = 160
+#: Columns are never squeezed below this many characters, whatever the room.
+FLOOR = 3
 
 #: Vim keys every table and log of the dashboard takes: j/k a row, g/G the first and last.
 VIM_KEYS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
@@ -27,20 +35,80 @@ VIM_KEYS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
 ]
 
 
-class FitTable(DataTable[Any]):
-    """A row-cursor table sized to the terminal.
+def fit_columns(columns: Sequence[tuple[str, int, int]], room: int, drop: Sequence[str] = (),
+                padding: int = 1) -> dict[str, int]:
+    """Which columns to show in ``room`` characters, and how wide.
 
-    The name column (``squeeze``) has a set width: ``narrow`` on a narrow
-    terminal, ``wide`` otherwise, ``huge`` (when given) on a very wide
-    one; longer names end in … (the cells say ``overflow="ellipsis"``).
-    The width never follows the content, so the header and the rows cannot
-    disagree while rows come and go. The columns in ``drop`` are left out
-    on a narrow terminal, so the rest fit; `axtui.tui.widgets.table_sync.sync_table`
+    Columns in ``drop`` are left out, least wanted first, only while the
+    others cannot fit at their least widths: a column that fits is kept.
+    The room left over widens the stretchy columns (least < most) left to
+    right, each up to its most. When even that does not fit, the stretchy
+    columns shrink below their least, right to left (down to `FLOOR`), so
+    text is cut inside a cell, with …, rather than at the screen's edge.
+
+    Args:
+        columns: (key, least width, most width) in order; fixed columns have least == most.
+        room: the characters available for the whole row.
+        drop: keys of the columns that may be left out, least wanted first.
+        padding: the cell padding on each side of every column.
+
+    Returns:
+        The width of every column shown, by key, in order.
+    """
+    kept = list(columns)
+
+    def need(cols: Sequence[tuple[str, int, int]]) -> int:
+        return sum(least + 2 * padding for _, least, _ in cols)
+
+    for key in drop:
+        if need(kept) <= room:
+            break
+        kept = [c for c in kept if c[0] != key]
+    widths = {key: least for key, least, _ in kept}
+    spare = room - need(kept)
+    for key, least, most in kept:
+        grow = max(0, min(most - least, spare))
+        widths[key] += grow
+        spare -= grow
+    for key, least, most in reversed(kept):
+        if spare >= 0:
+            break
+        if least < most:
+            cut = min(-spare, max(0, widths[key] - FLOOR))
+            widths[key] -= cut
+            spare += cut
+    return widths
+
+
+def ellipsized(cell: Any) -> Any:
+    """``cell`` as a table draws it, but ending in … when its column is too narrow (not silently cut)."""
+    if isinstance(cell, str):
+        cell = Text.from_markup(cell, end="")  # what DataTable makes of a string
+    elif isinstance(cell, Text) and cell.overflow is None:
+        cell = cell.copy()
+    else:
+        return cell
+    cell.overflow = "ellipsis"
+    return cell
+
+
+class FitTable(DataTable[Any]):
+    """A row-cursor table that fits its width: no column runs off the edge.
+
+    Every column has a set width (the content never changes it, so the
+    header and the rows cannot disagree while rows come and go). At each
+    resize `fit_columns` chooses the columns and their widths: the name
+    column (``squeeze``) is ``narrow`` wide at least and grows to ``wide``
+    (``huge`` on a very wide terminal) when there is room; the ``flex``
+    columns take what room is left up to their full width; columns in
+    ``drop`` are left out only when the rest cannot fit otherwise. Cut
+    text ends in … (`ellipsized`). `axtui.tui.widgets.table_sync.sync_table`
     writes only the columns shown.
 
     Args:
         squeeze: (column key, narrow width, wide width[, huge width]), or None.
-        drop: keys of the columns a narrow terminal goes without, least wanted first.
+        drop: keys of the columns a narrow table goes without, least wanted first.
+        flex: (column key, least width) of long text columns that give up room before a column is dropped.
     """
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = VIM_KEYS
@@ -52,13 +120,13 @@ class FitTable(DataTable[Any]):
         table: FitTable
 
     def __init__(self, *, id: str, squeeze: tuple[int | str, ...] | None = None,
-                 drop: Iterable[str] = ()) -> None:
+                 drop: Iterable[str] = (), flex: Iterable[tuple[str, int]] = ()) -> None:
         super().__init__(id=id, cursor_type="row")
         self.squeeze = squeeze
         self.drop = tuple(drop)
+        self.flex = dict(flex)
         #: Every column the table can show: (label, key, width), in order.
         self.spec: list[tuple[Any, str | None, int | None]] = []
-        self._narrow: bool | None = None
 
     def add_column(self, label: Any, *, width: int | None = None, key: str | None = None,
                    default: Any = None) -> ColumnKey:
@@ -68,37 +136,63 @@ class FitTable(DataTable[Any]):
             width = int(self.squeeze[2])
         return super().add_column(label, width=width, key=key, default=default)
 
+    def add_row(self, *cells: CellType, height: int | None = 1, key: str | None = None,
+                label: Any = None) -> RowKey:
+        return super().add_row(*(ellipsized(c) for c in cells), height=height, key=key, label=label)
+
+    def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: CellType, *,
+                    update_width: bool = False) -> None:
+        super().update_cell(row_key, column_key, ellipsized(value), update_width=update_width)
+
     def shown(self) -> list[str]:
         """The keys of the columns on screen now."""
         return [str(k.value) for k in self.columns]
 
-    def on_resize(self) -> None:
-        terminal = self.app.size.width
-        narrow = terminal < NARROW
-        if self.drop and narrow != self._narrow:
-            self._relay(narrow)
-        self._narrow = narrow
-        if self.squeeze is None:
-            return
-        key, *widths = self.squeeze
-        column = self.columns.get(ColumnKey(str(key)))
-        if column is None:
-            return
-        width = int(widths[0] if narrow else widths[2] if len(widths) > 2 and terminal >= HUGE else widths[1])
-        if column.width != width or column.auto_width:
-            column.auto_width = False
-            column.width = width
-            self._require_update_dimensions = True
-            self.refresh()
+    def bounds(self, terminal: int) -> list[tuple[str, int, int]]:
+        """(key, least width, most width) of every column, on a terminal ``terminal`` columns wide."""
+        out = []
+        for label, key, width in self.spec:
+            name = str(key)
+            least = most = width or len(str(label))
+            if self.squeeze is not None and name == str(self.squeeze[0]):
+                narrow, *wider = (int(w) for w in self.squeeze[1:])
+                least = narrow
+                most = wider[1] if len(wider) > 1 and terminal >= HUGE else wider[0] if wider else narrow
+            elif name in self.flex:
+                least = min(self.flex[name], most)
+            out.append((name, least, most))
+        return out
 
-    def _relay(self, narrow: bool) -> None:
-        wanted = [(label, key, width) for label, key, width in self.spec if not (narrow and key in self.drop)]
-        if [k for _, k, _ in wanted] == self.shown():
+    def room(self) -> int:
+        """The characters a row may take: the table's width, less the vertical scrollbar's."""
+        return self.size.width - self.styles.scrollbar_size_vertical
+
+    def on_resize(self, event: Resize) -> None:
+        self.fit()
+
+    def fit(self) -> None:
+        """Show the columns that fit the table's width now, at the widths that fit."""
+        if self.size.width <= 0:
             return
-        self.clear(columns=True)
-        for label, key, width in wanted:
-            super().add_column(label, width=width, key=key)
-        self.post_message(self.Relaid(self))
+        widths = fit_columns(self.bounds(self.app.size.width), self.room(), self.drop, self.cell_padding)
+        if list(widths) != self.shown():
+            labels = {str(key): label for label, key, _ in self.spec}
+            self.clear(columns=True)
+            for key, width in widths.items():
+                super().add_column(labels[key], width=width, key=key)
+            self.post_message(self.Relaid(self))
+            return
+        changed = False
+        for key, width in widths.items():
+            column = self.columns[ColumnKey(key)]
+            if column.width != width or column.auto_width:
+                column.auto_width = False
+                column.width = width
+                changed = True
+        if changed:
+            self._require_update_dimensions = True
+            self._clear_caches()
+            self.refresh()
 
 
 class EditableTable(FitTable):

@@ -1,11 +1,12 @@
 """The what-if panel: recorded spend beside what another strategy or price file would have spent.
 
-Self-contained: the host gives it a function ``fetch(strategy, prices)``
+Self-contained: the host gives it a function ``fetch(range, strategy, prices)``
 that returns the replay as `axtui.cost.whatif.WhatIf.as_dict` shapes it
-(the Costs screen passes its backend's ``whatif`` for its current range).
-The panel starts hidden; `toggle` shows it and replays. Picking a
-strategy or submitting a price file path replays again, off the UI
-thread.
+(the Costs screen passes its backend's ``whatif``), and tells it when its
+range changes (`follow`). The panel starts hidden; `toggle` shows it and
+replays. Picking a strategy, submitting a price file path or changing the
+range replays again, off the UI thread; the result names the range it was
+computed for, so a replay that failed for a new range cannot pass for it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from axtui.tui import fmt
 
 __all__ = ["WhatIfFetch", "WhatIfPanel", "describe"]
 
-#: ``fetch(strategy or None, price file path or None)`` -> the replay as a JSON-like dict.
-WhatIfFetch = Callable[[str | None, str | None], dict[str, Any]]
+#: ``fetch(range, strategy or None, price file path or None)`` -> the replay as a JSON-like dict.
+WhatIfFetch = Callable[[str, str | None, str | None], dict[str, Any]]
 _TOP_MODELS = 4
 
 
@@ -74,12 +75,16 @@ class WhatIfPanel(Vertical):
     WhatIfPanel #whatif-result { height: auto; }
     """
 
-    def __init__(self, fetch: WhatIfFetch, *, id: str = "whatif") -> None:
+    def __init__(self, fetch: WhatIfFetch, range_name: str, *, id: str = "whatif") -> None:
         super().__init__(id=id)
         self.fetch = fetch
-        self.border_title = "What if"
+        #: The range the next replay covers: the host's (`follow`).
+        self.range = range_name
+        #: The range of the replay shown (None before the first).
+        self.result_range: str | None = None
         #: The last replay shown (None before the first).
         self.result: dict[str, Any] | None = None
+        self._title()
 
     def compose(self) -> Any:
         with Horizontal():
@@ -93,23 +98,40 @@ class WhatIfPanel(Vertical):
         """Whether the panel is shown."""
         return self.has_class("-open")
 
+    @property
+    def stale(self) -> bool:
+        """Whether the replay shown covers another range than the host's."""
+        return self.result_range is not None and self.result_range != self.range
+
+    def _title(self) -> None:
+        self.border_title = f"What if · last {self.range}"
+
     def toggle(self) -> None:
         """Show the panel and replay, or hide it."""
         self.toggle_class("-open")
         if self.is_open:
             self.replay()
 
+    def follow(self, range_name: str) -> None:
+        """The host shows another range: replay it now if the panel is open, else when it opens."""
+        if range_name == self.range:
+            return
+        self.range = range_name
+        self._title()
+        if self.is_open:
+            self.replay()
+
     def replay(self) -> None:
-        """Replay the recorded calls under the chosen strategy and price file (in a worker thread)."""
+        """Replay the recorded calls of the range under the chosen strategy and price file (in a worker thread)."""
         value = self.query_one("#whatif-strategy", Select).value
         strategy = value if isinstance(value, str) else None
         prices = self.query_one("#whatif-prices", Input).value.strip() or None
-        self.query_one("#whatif-result", Static).update("[dim]replaying the recorded calls…[/]")
-        self._run(strategy, prices)
+        self.query_one("#whatif-result", Static).update(f"[dim]replaying the calls of the last {self.range}…[/]")
+        self._run(self.range, strategy, prices)
 
     @work(thread=True, exclusive=True, group="whatif", exit_on_error=False)
-    def _run(self, strategy: str | None, prices: str | None) -> dict[str, Any]:
-        return self.fetch(strategy, prices)
+    def _run(self, range_name: str, strategy: str | None, prices: str | None) -> tuple[str, dict[str, Any]]:
+        return range_name, self.fetch(range_name, strategy, prices)
 
     @on(Select.Changed, "#whatif-strategy")
     def _strategy_picked(self, event: Select.Changed) -> None:
@@ -126,9 +148,11 @@ class WhatIfPanel(Vertical):
         if event.worker.group != "whatif":
             return
         out = self.query_one("#whatif-result", Static)
-        if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, dict):
-            self.result = event.worker.result
-            out.update(describe(self.result))
+        if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, tuple):
+            range_name, result = event.worker.result
+            self.result, self.result_range = result, range_name
+            self._title()
+            out.update(f"[b]last {range_name}[/]  ·  " + describe(result))
         elif event.state == WorkerState.ERROR:
             error = event.worker.error
             message = getattr(error, "message", None) or str(error) or type(error).__name__
