@@ -30,6 +30,15 @@ async def settle(pilot: Pilot[Any], fetches: int = 1, timeout: float = 10.0) -> 
                 pilot=pilot, timeout=timeout)
 
 
+async def open_screen(pilot: Pilot[Any], key: str, kind: type) -> Any:
+    """Press ``key`` (a screen's number) once the app has settled; the screen it opens, checked to be a ``kind``."""
+    await settle(pilot)
+    await pilot.press(key)
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, kind)
+    return pilot.app.screen
+
+
 async def refetch(pilot: Pilot[Any]) -> None:
     """Make the screen on top fetch again and wait for it to draw."""
     screen: Any = pilot.app.screen

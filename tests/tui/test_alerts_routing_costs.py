@@ -17,17 +17,8 @@ from axtui.tui.screens.export import ExportScreen
 from axtui.tui.screens.routing import RoutingScreen
 from axtui.tui.widgets.cell_editor import CellEditor
 
-from .helpers import make_app, open_form, refetch, settle, until
+from .helpers import make_app, open_form, open_screen, refetch, settle, until
 from .seed import Seeded
-
-
-async def _open(pilot: Any, key: str, kind: type) -> Any:
-    await settle(pilot)
-    await pilot.press(key)
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, kind)
-    return pilot.app.screen
-
 
 # -- alerts --------------------------------------------------------------------------------
 
@@ -35,7 +26,7 @@ async def _open(pilot: Any, key: str, kind: type) -> Any:
 async def test_adding_a_rule_checks_it_as_typed_and_saves_it(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _open(pilot, "4", AlertsScreen)
+        await open_screen(pilot, "4", AlertsScreen)
         form = await open_form(pilot, "a")
         await pilot.press(*"p95_latency_ms >> 2000")
         await pilot.pause()
@@ -57,7 +48,7 @@ async def test_adding_a_rule_checks_it_as_typed_and_saves_it(seeded: Seeded) -> 
 async def test_removing_a_rule_asks_first(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _open(pilot, "4", AlertsScreen)
+        await open_screen(pilot, "4", AlertsScreen)
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -71,7 +62,7 @@ async def test_removing_a_rule_asks_first(seeded: Seeded) -> None:
 async def test_acknowledge_and_silence_a_firing_rule(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "4", AlertsScreen)
+        screen = await open_screen(pilot, "4", AlertsScreen)
         assert screen.query_one("#rules", DataTable).get_cell("1", "state").plain.startswith("▲ firing")
         await pilot.press("c")
         await until(lambda: get_rule(seeded.store, 1).acknowledged_at is not None, pilot=pilot)  # type: ignore[union-attr]
@@ -88,7 +79,7 @@ async def test_acknowledge_and_silence_a_firing_rule(seeded: Seeded) -> None:
 async def test_a_silence_set_while_paused_shows_at_once(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "4", AlertsScreen)
+        screen = await open_screen(pilot, "4", AlertsScreen)
         await pilot.press("p", "s")
         rules = screen.query_one("#rules", DataTable)
         await until(lambda: rules.get_cell("1", "quiet").plain == "1h", pilot=pilot)
@@ -98,7 +89,7 @@ async def test_a_silence_set_while_paused_shows_at_once(seeded: Seeded) -> None:
 async def test_from_the_events_table_keys_act_on_the_selected_events_rule_and_name_it(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "4", AlertsScreen)
+        screen = await open_screen(pilot, "4", AlertsScreen)
         rules = screen.query_one("#rules", DataTable)
         await pilot.press("j")  # the rules' cursor on #2; its cursor is not drawn once the events have the focus
         assert rules.cursor_row == 1
@@ -122,7 +113,7 @@ async def test_from_the_events_table_keys_act_on_the_selected_events_rule_and_na
 async def test_editing_a_rule_keeps_the_old_one_when_the_new_text_is_wrong(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _open(pilot, "4", AlertsScreen)
+        await open_screen(pilot, "4", AlertsScreen)
         form = await open_form(pilot, "enter")
         box = form.query_one("#f-rule", Input)
         assert box.value == "p95_latency_ms > 1500 for 1m where provider=azure"
@@ -142,7 +133,7 @@ async def test_editing_a_rule_keeps_the_old_one_when_the_new_text_is_wrong(seede
 async def test_a_weight_edit_is_staged_then_saved_to_the_config_file(seeded: Seeded, ax_home: Path) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "5", RoutingScreen)
+        screen = await open_screen(pilot, "5", RoutingScreen)
         health = screen.query_one("#health", DataTable)
         assert health.get_cell("anthropic/claude-haiku-4-5", "weight").plain == "1"
         await pilot.press("enter", *"x")
@@ -165,7 +156,7 @@ async def test_a_weight_edit_is_staged_then_saved_to_the_config_file(seeded: See
 async def test_explain_shows_the_chosen_deployment_and_why(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "5", RoutingScreen)
+        screen = await open_screen(pilot, "5", RoutingScreen)
         await pilot.press("e", *"gpt-4o", "enter")
         result = screen.query_one("#explain-result", Static)
         await until(lambda: "1st" in str(result.render()), pilot=pilot)
@@ -178,7 +169,7 @@ async def test_explain_shows_the_chosen_deployment_and_why(seeded: Seeded) -> No
 async def test_undo_drops_staged_edits(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "5", RoutingScreen)
+        screen = await open_screen(pilot, "5", RoutingScreen)
         await pilot.press("enter", *"7", "enter", "u")
         await pilot.pause()
         assert not screen.dirty
@@ -191,7 +182,7 @@ async def test_undo_drops_staged_edits(seeded: Seeded) -> None:
 async def test_range_grouping_and_order_keys(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "2", CostsScreen)
+        screen = await open_screen(pilot, "2", CostsScreen)
         table = screen.query_one("#breakdown", DataTable)
         assert table.get_row_at(0)[0].plain == "openai"  # most expensive first
         await pilot.press("b")
@@ -209,7 +200,7 @@ async def test_range_grouping_and_order_keys(seeded: Seeded) -> None:
 async def test_clicking_a_range_selects_it(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "2", CostsScreen)
+        screen = await open_screen(pilot, "2", CostsScreen)
         choice = next(c for c in screen.query(".choice") if getattr(c, "value", "") == "1h")
         await pilot.click(choice)
         await refetch(pilot)
@@ -303,7 +294,7 @@ async def test_an_export_to_a_file_that_exists_keeps_it_and_offers_a_free_name(s
 async def test_x_on_routing_and_keys_offers_what_the_screen_shows(seeded: Seeded, tmp_path: Path) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        routing = await _open(pilot, "5", RoutingScreen)
+        routing = await open_screen(pilot, "5", RoutingScreen)
         await pilot.press("x")
         await pilot.pause()
         dialog = app.screen
@@ -349,7 +340,7 @@ def _with_routing(seeded: Seeded, ax_home: Path) -> Any:
 async def test_rules_move_and_splits_rebalance_then_save(seeded: Seeded, ax_home: Path) -> None:
     app = _with_routing(seeded, ax_home)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "5", RoutingScreen)
+        screen = await open_screen(pilot, "5", RoutingScreen)
         rules = screen.query_one("#route-rules", DataTable)
         rules.focus()
         await pilot.press("shift+down")

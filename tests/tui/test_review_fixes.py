@@ -9,18 +9,10 @@ from textual_plotext import PlotextPlot
 
 from axtui.tui.widgets.palette import Palette
 
-from .helpers import make_app, settle
+from .helpers import make_app, open_screen, settle
 from .seed import Seeded
 
 PALETTE = Palette(ok="green", warn="yellow", bad="red", muted="grey50", accent="cyan", primary="blue")
-
-
-async def _open(pilot: Any, key: str, kind: type) -> Any:
-    await settle(pilot)
-    await pilot.press(key)
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, kind)
-    return pilot.app.screen
 
 
 def _plot_lines(plot: PlotextPlot) -> list[str]:
@@ -35,7 +27,7 @@ async def test_a_chart_with_no_spend_reads_zero_dollars_not_negative_money(seede
 
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "2", CostsScreen)
+        screen = await open_screen(pilot, "2", CostsScreen)
         screen._draw_chart(dataclasses.replace(screen._last, points=[]))
         await pilot.pause()
         lines = _plot_lines(screen.query_one("#spend-chart", PlotextPlot))
@@ -48,7 +40,7 @@ async def test_the_spend_axis_starts_at_zero_and_reads_in_dollars(seeded: Seeded
 
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "2", CostsScreen)
+        screen = await open_screen(pilot, "2", CostsScreen)
         screen.action_set_range("7d")  # hourly points, drawn as a line that plotext would start at its lowest
         await pilot.pause()
         from .helpers import refetch
@@ -72,7 +64,7 @@ async def test_a_limit_saved_as_unlimited_keeps_its_row_and_says_what_it_did(see
 
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "3", BudgetsScreen)
+        screen = await open_screen(pilot, "3", BudgetsScreen)
         limits = screen.query_one("#limits", DataTable)
         limits.focus()
         await pilot.pause()
@@ -158,7 +150,7 @@ async def test_a_theme_switch_recolours_rows_whose_text_did_not_change(seeded: S
 
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "3", BudgetsScreen)
+        screen = await open_screen(pilot, "3", BudgetsScreen)
         app.paused = True  # no fetch between: only the switch itself may redraw
         table = screen.query_one("#budgets", DataTable)
         dark = Palette.of(app)
@@ -178,8 +170,8 @@ async def test_a_screen_shown_again_after_a_theme_switch_elsewhere_is_recoloured
 
     app = make_app(seeded)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "3", BudgetsScreen)
-        await _open(pilot, "2", CostsScreen)
+        screen = await open_screen(pilot, "3", BudgetsScreen)
+        await open_screen(pilot, "2", CostsScreen)
         app.paused = True  # going back fetches nothing: the rows drawn before must change colour anyway
         app.theme = "light"
         await pilot.pause()
@@ -222,7 +214,7 @@ async def test_a_filtered_log_exports_the_rows_ax_monitor_export_writes(seeded: 
     app = make_app(seeded)
     target = tmp_path / "alice.csv"
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await _open(pilot, "1", RealtimeScreen)
+        screen = await open_screen(pilot, "1", RealtimeScreen)
         await pilot.press("slash", *"user=alice", "enter")
         await pilot.pause()
         shown = [c.request_id for c in screen.query_one(CallLog).view]
