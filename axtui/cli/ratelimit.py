@@ -59,6 +59,8 @@ async def _status(user: str | None, as_json: bool) -> None:
     from rich import box
     from rich.table import Table
 
+    from axtui.ratelimit.parse import format_refill
+
     table = Table(title=f"Rate limits ({backend} backend)", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True, padding=(0, 1))
     widest = max(len(r.label) for r in rows)
@@ -74,7 +76,7 @@ async def _status(user: str | None, as_json: bool) -> None:
             r.label, r.unit, r.limit,
             "—" if r.used is None else f"{r.used:,}",
             "—" if r.remaining is None else f"{r.remaining:,}",
-            "—" if r.reset_after is None else _duration(r.reset_after),
+            "—" if r.reset_after is None else format_refill(r.reset_after),
             algorithm,
         )
     console.print(fit_table(table, keep=("Subject", "Unit", "Limit", "Used", "Left", "Refill"),
@@ -378,13 +380,4 @@ def _settings() -> Any:
     return load_settings()
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 1:
-        return "now" if seconds <= 0 else "<1s"
-    s = int(seconds + 0.999)
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 

@@ -23,6 +23,7 @@ __all__ = [
     "VALID_FORMS",
     "Rate",
     "format_period",
+    "format_refill",
     "parse_limit_value",
     "parse_rate",
 ]
@@ -135,6 +136,19 @@ def format_period(seconds: float) -> str:
             n = int(seconds // size)
             return name if n == 1 else f"{n} {name}s"
     return f"{seconds:g} seconds"
+
+
+def format_refill(seconds: float) -> str:
+    """How long until a limit's whole quota is back, rounded up (it is not back before): ``<1s``, ``42s``,
+    ``3m05s``, ``2h10m``; ``now`` when it is. One wording for ``ax ratelimit status`` and the dashboard."""
+    if seconds < 1:
+        return "now" if seconds <= 0 else "<1s"
+    s = int(seconds + 0.999)
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 def _closest(word: str) -> str | None:

@@ -6,7 +6,6 @@ remote view and the tests print a budget the same way.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,7 +14,7 @@ from rich.text import Text
 from axtui.cost.budgets import BudgetStatus
 from axtui.money import nanos_to_usd
 from axtui.ratelimit.limiter import LimitStatus
-from axtui.ratelimit.parse import UNLIMITED
+from axtui.ratelimit.parse import UNLIMITED, format_refill
 from axtui.ratelimit.rules import StoredLimit, describe_subject
 from axtui.tui import fmt
 from axtui.tui.widgets.palette import Palette
@@ -99,16 +98,6 @@ def budget_cells(status: BudgetStatus, now: float, palette: Palette, digits: int
     )
 
 
-def _span(seconds: float) -> str:
-    """A short wait: ``3s``, ``12m``, ``2h`` (rounded up: the quota is not back before)."""
-    s = math.ceil(seconds)
-    if s < 100:
-        return f"{s}s"
-    if s < 6000:
-        return f"{math.ceil(s / 60)}m"
-    return f"{math.ceil(s / 3600)}h"
-
-
 def limit_key(limit: LimitStatus) -> str:
     """The table key of a limit row: its label and unit."""
     return f"{limit.label}|{limit.unit}"
@@ -162,7 +151,7 @@ def limit_cells(limit: LimitStatus, palette: Palette) -> tuple[Any, ...]:
     used = "–" if limit.used is None else fmt.count(limit.used)
     left = "–" if limit.remaining is None else fmt.count(limit.remaining)
     low = limit.remaining is not None and limit.amount and limit.remaining <= limit.amount * 0.1
-    reset = "–" if limit.reset_after is None or not limit.used else f"in {_span(limit.reset_after)}"
+    reset = "–" if limit.reset_after is None or not limit.used else format_refill(limit.reset_after)
     algo = "bucket" if limit.algorithm == "token-bucket" else "window"
     source = {"store": "set", "stored": "set", "config": "config", "upstream": "upstream"}.get(limit.source,
                                                                                                limit.source)
