@@ -16,7 +16,7 @@ from axtui.tui.widgets.tables import FitTable, ellipsized, fit_columns
 from axtui.tui.widgets.whatif import WhatIfPanel
 from tests.support import until
 
-from .helpers import make_app, settle
+from .helpers import make_app, open_screen, settle
 from .keys_seed import seed_keys
 from .seed import Seeded
 
@@ -134,11 +134,7 @@ def test_cut_log_fields_end_in_an_ellipsis() -> None:
 async def test_w_opens_the_what_if_panel_with_the_focus_in_it(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 50)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, CostsScreen)
+        screen = await open_screen(pilot, "2", CostsScreen)
         panel = screen.query_one(WhatIfPanel)
         await pilot.press("w")
         assert panel.is_open
@@ -153,11 +149,7 @@ async def test_w_opens_the_what_if_panel_with_the_focus_in_it(seeded: Seeded) ->
 async def test_the_what_if_panel_follows_the_range(seeded: Seeded) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(120, 50)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, CostsScreen)
+        screen = await open_screen(pilot, "2", CostsScreen)
         panel = screen.query_one(WhatIfPanel)
         asked: list[str] = []
         fetch = panel.fetch
