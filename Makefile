@@ -23,9 +23,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/ax monitor realtime --demo
 
-## Every test (Redis and PostgreSQL tests run when AX_TEST_REDIS_URL / AX_TEST_POSTGRES_URL are set).
+## Every test (Redis and PostgreSQL tests run when AX_TEST_REDIS_URL / AX_TEST_POSTGRES_URL are set),
+## one pytest-xdist worker per core up to four, each test file in one worker (its module fixtures
+## are set up once); each worker gets a Redis and a PostgreSQL database of its own (tests/conftest.py).
+## `make test WORKERS=0` runs them in this process.
+WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --maxprocesses 4 --dist loadfile
 
 ## Every benchmark: each figure beside a baseline measured in the same run.
 bench: $(STAMP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,25 @@ import stamina
 from axtui.types import ChatRequest
 
 from . import support
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets a Redis database and a PostgreSQL database of its own.
+
+    The tests clear what they use in the servers CI starts (AX_TEST_REDIS_URL, AX_TEST_POSTGRES_URL);
+    two workers sharing one database would clear each other's state mid-test.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    n = int(worker.removeprefix("gw"))
+    redis_url = os.environ.get("AX_TEST_REDIS_URL")
+    if redis_url:
+        # Databases 8-15 for workers; 7 is the replica fleet's (scripts/replicas.py), 0 a lone run's.
+        os.environ["AX_TEST_REDIS_URL"] = f"{redis_url.rsplit('/', 1)[0]}/{8 + n % 8}"
+    postgres_url = os.environ.get("AX_TEST_POSTGRES_URL")
+    if postgres_url:
+        os.environ["AX_TEST_POSTGRES_URL"] = support.fresh_postgres_database(postgres_url, f"ax_test_{worker}")
 
 
 @pytest.fixture(autouse=True)

@@ -17,13 +17,16 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from axtui.types import ChatRequest
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
 
-__all__ = ["assert_ends_with_its_killed_parent", "chat_request", "free_port", "running", "until"]
+__all__ = [
+    "assert_ends_with_its_killed_parent", "chat_request", "free_port", "fresh_postgres_database", "running", "until",
+]
 
 
 def _described(condition: Callable[[], object]) -> str:
@@ -70,6 +73,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def fresh_postgres_database(url: str, name: str) -> str:
+    """An empty database ``name`` on the PostgreSQL server at ``url`` (dropped first if it is there); its URL."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlsplit(url)._replace(path=f"/{name}").geturl()
 
 
 def chat_request(model: str = "m", text: str = "hello", **fields: Any) -> ChatRequest:
