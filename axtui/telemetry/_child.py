@@ -14,7 +14,9 @@ would log every lost batch).
 At the end of stdin (the gateway stopped, or died) it exports what it has
 read and exits. It ignores SIGINT and SIGTERM, so a Ctrl-C or a service
 stop reaches the gateway, which drains it, rather than cutting the export.
-It runs only on a core nothing else wants (``SCHED_IDLE``): waking up, it
+Once it has loaded the SDK (at normal priority, so it is ready soon
+even on busy cores), it runs only on a core nothing else wants
+(``SCHED_IDLE``): waking up, it
 never preempts the gateway's event loop, and a core it runs on counts as
 idle, so a gateway thread, an upstream or anything else that wakes takes
 it at once rather than queue behind another task on the other core. As
@@ -299,7 +301,6 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _background()
     # Reports go to the original stdout; anything else printed goes to stderr, not into the pipe.
     out = os.dup(1)
     os.dup2(2, 1)
@@ -331,6 +332,9 @@ def main() -> int:
                          "OTEL_EXPORTER_OTLP_* variables"))
         return 1
     exporter = _Exporter(sdk, report)
+    # Loading the SDK went at normal priority: on busy cores an idle-only process could take minutes to
+    # get ready, and every span of that time would wait for it. From here on, only idle time.
+    _background()
     report(("ready",))
     try:
         while (message := read_frame(source)) is not None:

@@ -156,7 +156,8 @@ def test_the_export_process_ends_with_its_gateway_process_even_a_killed_one(rece
 def test_each_worker_of_ax_serve_has_its_own_export_process(receiver: Receiver) -> None:
     locations.config_path().write_text(
         '[[providers]]\nname = "openai"\nkind = "sim"\nprofile = "fast"\nmodels = ["gpt-4o-mini"]\n\n'
-        f'[telemetry]\notlp_endpoint = "{receiver.url}"\n',
+        # Stopping waits for the export processes, which get only idle time on cores other tests keep busy.
+        f'[telemetry]\notlp_endpoint = "{receiver.url}"\nexport_timeout_s = 30\n',
         encoding="utf-8",
     )
     port = free_port()
