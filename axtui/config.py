@@ -759,6 +759,9 @@ class ServerConfig(_Section):
     access_log: bool = False
     allowed_hosts: list[str] = Field(default_factory=list)
     max_streams_per_key: int = Field(default=4, ge=1, le=1000)
+    # A stream with no first chunk after this long is sent (200, headers) and kept alive with an SSE comment
+    # every as long until it comes, so proxies do not drop it; 0: never (see axtui.server.keepalive).
+    stream_keepalive_s: float = Field(default=10.0, ge=0, le=3600)
     user_map: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("user_map")

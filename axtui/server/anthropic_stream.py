@@ -162,6 +162,10 @@ class MessageStreamEncoder:
                                         "usage": usage_body(self.usage or Usage())})
         return out + _event("message_stop", {"type": "message_stop"})
 
+    def error_event(self, body: dict[str, Any]) -> bytes:
+        """The `error_event` ending the stream on a failure after its headers."""
+        return error_event(body)
+
 
 def error_event(body: dict[str, Any]) -> bytes:
     """An ``error`` event for a failure after the stream started."""

@@ -237,19 +237,23 @@ class ResponsesRoutes:
         created = int(time.time())
         if request.stream:
             stream = gateway.stream(chat, caller, options)
-            await stream.start()
-            encoder = ResponseEvents(request, response_id, stream.record.model or chat.model, created)
+            encoder: ResponseEvents | None = None  # made once the stream started
             kept = not request.store
+
+            def encoding() -> ResponseEvents:
+                nonlocal encoder
+                encoder = ResponseEvents(request, response_id, stream.record.model or chat.model, created)
+                return encoder
 
             async def send_kept(message: MutableMapping[str, Any]) -> None:
                 # Kept before the event that completes it leaves: a client that goes on from it at once finds it.
                 nonlocal kept
-                if not kept and encoder.body is not None:
+                if not kept and encoder is not None and encoder.body is not None:
                     kept = True
                     await self._keep(store, owner, request, history, encoder.body)
                 await send(message)
 
-            await self.v1._pump(stream, encoder, encoder.error_event, receive, send_kept, done_line=False)
+            await self.v1._pump(stream, encoding, receive, send_kept)
             return
         result = await gateway.call(chat, caller, options)
         answer = result.response

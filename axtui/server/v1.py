@@ -13,8 +13,11 @@ where the Anthropic and OpenAI SDKs read a request's id; a served call adds
 dollars; left out when the price is unknown, and on streams, whose cost
 is known only at the end) and ``X-RateLimit-*``; embeddings answers too.
 
-A client that disconnects mid-stream cancels the upstream call; the
-engine records it as ``cancelled``.
+A stream's headers go with its first chunk; one slower than
+``server.stream_keepalive_s`` is sent before it, without the headers only
+the first chunk tells (`axtui.server.keepalive`). A client that
+disconnects mid-stream, or while the first chunk is awaited, cancels the
+upstream call; the engine records it as ``cancelled``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import itertools
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -37,9 +41,9 @@ from axtui.server import anthropic_wire as aw
 from axtui.server import wire
 from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, send_bytes
 from axtui.server.anthropic_stream import MessageStreamEncoder
-from axtui.server.anthropic_stream import error_event as message_error_event
 from axtui.server.errors import Headers, HTTPProblem, error_payload, invalid_from_validation, limit_headers
 from axtui.server.guard import current_identity
+from axtui.server.keepalive import KeepAlive
 from axtui.server.state import ServerState
 from axtui.tracecontext import valid_traceparent
 from axtui.types import Caller, CallRecord, ChatRequest, Chunk
@@ -49,7 +53,8 @@ __all__ = ["HOT_PATHS", "V1Routes", "request_id_headers"]
 log = logging.getLogger(__name__)
 
 HOT_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/messages")
-_SSE = b"text/event-stream; charset=utf-8"
+_SSE_HEADERS: Headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
+                         (b"x-accel-buffering", b"no")]
 
 
 # Request ids only need to be unique, not secret: a random per-process part
@@ -66,6 +71,9 @@ class StreamEncoding(Protocol):
 
     def finish(self) -> bytes:
         """The closing bytes."""
+
+    def error_event(self, body: dict[str, Any]) -> bytes:
+        """The bytes ending the stream on a failure after its headers: an event the SDKs raise on."""
 
 
 def _request_id(prefix: str) -> str:
@@ -94,6 +102,15 @@ def record_headers(rec: CallRecord, limits: list[LimitState], *, cost: bool = Tr
     if limits:
         headers.extend(limit_headers(limits))
     return headers
+
+
+def _early_headers(stream: CallStream) -> Headers:
+    """The headers of a stream sent before its first chunk: its id and rate limits, not yet what the first
+    chunk tells (provider, model, cache status)."""
+    headers = request_id_headers(stream.record.request_id)
+    if stream.limits:
+        headers.extend(limit_headers(stream.limits))
+    return headers + _SSE_HEADERS
 
 
 def cache_directive(headers: dict[bytes, bytes], request: ChatRequest) -> CacheDirective:
@@ -202,10 +219,9 @@ class V1Routes:
         if request.stream:
             include_usage = bool((request.stream_options or {}).get("include_usage"))
             stream = gateway.stream(request, caller, options)
-            await stream.start()
-            encoder = wire.StreamEncoder(request_id, stream.record.model or request.model, int(time.time()),
-                                         include_usage=include_usage)
-            await self._pump(stream, encoder, wire.error_event, receive, send, done_line=True)
+            await self._pump(stream, lambda: wire.StreamEncoder(request_id, stream.record.model or request.model,
+                                                                int(time.time()), include_usage=include_usage),
+                             receive, send)
             return
         result = await gateway.call(request, caller, options)
         out = to_json(wire.completion_body(result.response, request_id))
@@ -227,23 +243,15 @@ class V1Routes:
     # -- streams ------------------------------------------------------------------------------
 
     async def _pump(
-        self,
-        stream: CallStream,
-        encoder: StreamEncoding,
-        error_event: Any,
-        receive: Receive,
-        send: Send,
-        *,
-        done_line: bool,
+        self, stream: CallStream, encoding: Callable[[], StreamEncoding], receive: Receive, send: Send
     ) -> None:
-        """Send a started stream as server-sent events, watching for the client leaving.
+        """Run ``stream`` and send it as server-sent events, watching for the client leaving.
 
-        ``done_line``: the stream ends with OpenAI's ``data: [DONE]`` (chat; not Messages or Responses
-        streams). A failure's event is in Anthropic's error terms on a Messages stream only.
+        ``encoding`` makes the wire format's encoder once the stream has started. The headers go with the
+        first chunk, so a failure before it is raised here (the caller answers it with its HTTP status);
+        when the first chunk is slow, a `KeepAlive` sends them before it, and then a failure of every
+        deployment is the stream's error event.
         """
-        headers = record_headers(stream.record, stream.limits, cost=stream.record.cache != "miss")
-        headers += [(b"content-type", _SSE), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
         task = asyncio.current_task()
         assert task is not None
         gone = False
@@ -256,28 +264,47 @@ class V1Routes:
             task.cancel()
 
         watcher = asyncio.ensure_future(watch())
+        keepalive = KeepAlive(send, lambda: _early_headers(stream), self.state.settings.server.stream_keepalive_s)
+        try:
+            await self._send_stream(stream, encoding, keepalive, send)
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            task.uncancel()
+        finally:
+            keepalive.cancel()
+            watcher.cancel()
+        if gone:
+            # Closing the stream cancels the upstream call; the engine records it as cancelled.
+            await stream.aclose()
+
+    @staticmethod
+    async def _send_stream(
+        stream: CallStream, encoding: Callable[[], StreamEncoding], keepalive: KeepAlive, send: Send
+    ) -> None:
+        try:
+            await stream.start()
+        except Exception as exc:
+            if not await keepalive.stop():
+                raise  # nothing was sent: the error's own answer
+            # Every deployment failed after the keep-alives began (the call is recorded): the error is an event.
+            await send({"type": "http.response.body", "body": _error_tail(encoding(), exc), "more_body": False})
+            return
+        encoder = encoding()
+        if not await keepalive.stop():
+            headers = record_headers(stream.record, stream.limits, cost=stream.record.cache != "miss") + _SSE_HEADERS
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
             async for chunk in stream:
                 data = encoder.encode(chunk)
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             await send({"type": "http.response.body", "body": encoder.finish(), "more_body": False})
-        except asyncio.CancelledError:
-            if not gone:
-                raise
-            task.uncancel()
         except Exception as exc:
             # Headers are gone: the error travels as an event the SDKs raise on.
-            _, payload, _ = error_payload(exc, anthropic=isinstance(encoder, MessageStreamEncoder))
-            tail = error_event(payload) + (wire.DONE if done_line else b"")
-            await send({"type": "http.response.body", "body": tail, "more_body": False})
+            await send({"type": "http.response.body", "body": _error_tail(encoder, exc), "more_body": False})
             # A chunk this side could not encode: the call ends now, recorded with the error the client got.
             await stream.fail(exc)
-        finally:
-            watcher.cancel()
-        if gone:
-            # Closing the stream cancels the upstream call; the engine records it as cancelled.
-            await stream.aclose()
 
     # -- embeddings ---------------------------------------------------------------------------
 
@@ -312,14 +339,20 @@ class V1Routes:
                               traceparent=_traceparent(headers))
         if request.stream:
             stream = gateway.stream(request, caller, options)
-            await stream.start()
-            encoder = MessageStreamEncoder(request_id, stream.record.model or request.model)
-            # message_start goes with the first chunk, which says whether it is the upstream's own.
-            await self._pump(stream, encoder, message_error_event, receive, send, done_line=False)
+            # message_start goes with the first chunk, which says whether it is the upstream's own (its model
+            # and usage are the deployment's that answers), so keep-alives are comments, not early events.
+            await self._pump(stream, lambda: MessageStreamEncoder(request_id, stream.record.model or request.model),
+                             receive, send)
             return
         result = await gateway.call(request, caller, options)
         out = to_json(aw.message_body(result.response, request_id))
         await send_bytes(send, 200, out, record_headers(result.record, result.limits))
+
+
+def _error_tail(encoder: StreamEncoding, exc: Exception) -> bytes:
+    """The event ending a stream that failed with ``exc``, in Anthropic's error terms on a Messages stream."""
+    _, payload, _ = error_payload(exc, anthropic=isinstance(encoder, MessageStreamEncoder))
+    return encoder.error_event(payload)
 
 
 def _traceparent(headers: dict[bytes, bytes]) -> str | None:

@@ -365,6 +365,10 @@ class StreamEncoder:
             out += self._event([], usage_body(self.usage or Usage()))
         return out + DONE
 
+    def error_event(self, body: dict[str, Any]) -> bytes:
+        """What ends the stream on a failure after its headers: the `error_event`, then ``[DONE]``."""
+        return error_event(body) + DONE
+
 
 def error_event(body: dict[str, Any]) -> bytes:
     """An error after the stream has started: one ``data:`` event the SDKs raise on."""
