@@ -11,10 +11,11 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from rich.console import RenderableType
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.events import Resize
+from textual.events import Event, InputEvent, Resize
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -113,6 +114,8 @@ class AxApp(App[None]):
         self._too_small = False
         #: Every dashboard screen made so far, by mode (they live as long as the app).
         self.dashboards: dict[str, DashboardScreen] = {}
+        #: Whether the app was told to exit: keys and clicks that arrive meanwhile are dropped.
+        self.leaving = False
 
     # -- start and stop -------------------------------------------------------------------
 
@@ -156,6 +159,18 @@ class AxApp(App[None]):
 
     async def on_unmount(self) -> None:
         await asyncio.to_thread(self.backend.close)
+
+    def exit(self, result: None = None, return_code: int = 0, message: RenderableType | None = None) -> None:
+        """Leave the dashboard (`leaving` from now on)."""
+        self.leaving = True
+        super().exit(result, return_code, message)
+
+    async def on_event(self, event: Event) -> None:
+        # Keys typed right after q ("qx") would open a dialog on screens already being torn down,
+        # which ends the dashboard in a traceback instead of quietly.
+        if self.leaving and isinstance(event, InputEvent):
+            return
+        await super().on_event(event)
 
     # -- status and problems --------------------------------------------------------------
 

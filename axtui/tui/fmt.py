@@ -13,8 +13,8 @@ from decimal import Decimal
 from axtui.money import MAX_MONEY_DIGITS, format_usd, money_digits, nanos_to_usd
 from axtui.money import format_usd_fixed as usd_fixed
 
-__all__ = ["MAX_MONEY_DIGITS", "ago", "bar", "clock_time", "count", "money_digits", "ms", "pct", "rate", "usd", "usd_fixed", "usd_limit",
-           "usd_nanos", "usd_rate", "with_separators"]
+__all__ = ["MAX_MONEY_DIGITS", "ago", "bar", "clock_time", "count", "counted", "money_digits", "ms", "pct", "rate", "usd",
+           "usd_fixed", "usd_limit", "usd_nanos", "usd_rate", "with_separators"]
 
 DASH = "–"
 
@@ -73,6 +73,11 @@ def count(value: int | None) -> str:
     if value >= 10_000_000:
         return f"{value / 1_000_000:.1f}M"
     return f"{value:,}"
+
+
+def counted(value: int, noun: str) -> str:
+    """``value`` and ``noun``, plural unless one: ``1 call``, ``1,234 calls``, ``0 hits``."""
+    return f"{count(value)} {noun}{'' if value == 1 else 's'}"
 
 
 def ago(then: float | None, now: float) -> str:

@@ -13,6 +13,7 @@ import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -48,9 +49,29 @@ class Seeded:
     metrics: LiveMetrics
     records: list[CallRecord]
 
+    def add_calls(self, n: int, seed: int, seconds: float = 60.0) -> list[CallRecord]:
+        """``n`` more calls recorded over the last ``seconds`` before now (``seed`` 3 and up: their own ids)."""
+        now = self.clock.now()
+        records = make_records(now - seconds, seconds - 1, n, seed=seed)
+        write_records(self.store, self.clock, records)
+        self.records.extend(records)
+        return records
+
     def backend(self) -> StoreBackend:
         """A local backend over the seeded store and windows."""
         return StoreBackend(self.settings, self.clock, store=self.store, metrics=self.metrics)
+
+
+def write_records(store: Store, clock: FakeClock, records: list[CallRecord]) -> None:
+    """Record ``records`` as the gateway's recorder does: the calls and their rollups, in one transaction."""
+    hooks: list[Any] = [RollupHook(clock=clock), SecondsHook(clock=clock)]
+
+    def write(conn):  # type: ignore[no-untyped-def]
+        conn.execute(insert(Call), [record_to_row(r) for r in records])
+        for hook in hooks:
+            hook(conn, records)
+
+    store.run(write)
 
 
 def make_records(start: float, seconds: float, n: int, seed: int) -> list[CallRecord]:
@@ -119,14 +140,7 @@ def seed(tmp: Path, *, template: Path | None = None, n_old: int = 400, n_recent:
         clock.advance(now - clock.now())
         return Seeded(store, clock, settings, _live(settings, recent, start, now), records)
     store = Store.open(f"sqlite:///{path}")
-    hooks = [RollupHook(clock=clock), SecondsHook(clock=clock)]
-
-    def write(conn):  # type: ignore[no-untyped-def]
-        conn.execute(insert(Call), [record_to_row(r) for r in records])
-        for hook in hooks:
-            hook(conn, records)
-
-    store.run(write)
+    write_records(store, clock, records)
     clock.advance(now - clock.now())
     metrics = _live(settings, recent, start, now)
     tz = settings.budgets.timezone

@@ -202,6 +202,8 @@ From the Events table, c, s and d act on the rule of the selected event."""
             if sync_table(events, rows, _EKEYS):
                 order_rows(events, [key for _, key, _ in merged[:100]], "time")
             self.query_one("#events-box").border_title = f"Events · latest {min(len(merged), 100)}"
+            self.query_one("#events", FitTable).empty = (
+                "none yet: rules going pending, firing or resolved, and budget alerts, show here")
             if not view.rules:
                 self.hint("No alert rules yet: press [b]a[/] to add one, e.g. p95_latency_ms > 2000 for 5m")
 

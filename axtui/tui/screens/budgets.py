@@ -41,7 +41,7 @@ from axtui.tui.views import BudgetsView
 from axtui.tui.widgets.cell_editor import CellEditor
 from axtui.tui.widgets.palette import Palette
 from axtui.tui.widgets.table_sync import move_to_row, sync_table
-from axtui.tui.widgets.tables import EditableTable
+from axtui.tui.widgets.tables import EditableTable, FitTable
 
 __all__ = ["BudgetsScreen", "budget_cells", "limit_cells", "limit_saved_message", "used_up"]
 
@@ -150,6 +150,8 @@ subject's stored limit; r resets what it used. [i]Refill[/]: when the whole quot
             if view.limits_error:
                 title += f" · unavailable: {view.limits_error}"
             self.query_one("#limits-box").border_title = title
+            self.query_one("#limits", FitTable).empty = (
+                "" if view.limits_error else "none in force: no call is held back; press a here to add one")
             if not view.budgets and self._editor is None:
                 self.hint("No budgets yet: press [b]a[/] to add one (like $25 a day for everyone).")
         if self._editor is not None:

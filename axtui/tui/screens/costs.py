@@ -152,7 +152,8 @@ class CostsScreen(DashboardScreen):
     HELP = """[b]Costs[/] are read from the spend rollups, exactly as `ax cost summary` and `ax cost breakdown`
 compute them. [i]Unpriced[/] calls were served at an unknown price: they are not in the totals.
 [i](not routed)[/]: calls refused before a provider was chosen (a rate limit, a budget, no deployment).
-Click a range or a grouping to choose it. [b]w[/] replays the range's calls under another strategy or price file."""
+Click a range or a grouping to choose it. [b]w[/] replays the range's calls under another strategy or price file,
+and again as new calls come in (every few seconds at most; its title says how current it is)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -226,6 +227,9 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
             self._draw_chart(view)
             self._draw_summary(view, palette)
             self._draw_breakdown(view, palette)
+        totals = view.summary.totals
+        # New calls in the range: the what-if panel replays them too, at its own pace.
+        self.query_one(WhatIfPanel).traffic((view.range, totals.calls, totals.cost_nanos))
 
     def _draw_chart(self, view: CostView) -> None:
         plot = self.query_one("#spend-chart", PlotextPlot)
@@ -273,9 +277,9 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         per_call = s.cost_per_call_usd
         lines = [
             f"[b]{fmt.usd(s.total_usd)}[/] over the last {view.range}",
-            f"{fmt.count(t.calls)} calls · {fmt.usd(per_call) if per_call is not None else '–'}/call",
+            f"{fmt.counted(t.calls, 'call')} · {fmt.usd(per_call) if per_call is not None else '–'}/call",
             f"tokens {_short(t.input_tokens)} in · {_short(t.output_tokens)} out",
-            f"cache saved [$success]{fmt.usd_nanos(t.saved_nanos)}[/] ({fmt.count(t.cache_hits)} hits)",
+            f"cache saved [$success]{fmt.usd_nanos(t.saved_nanos)}[/] ({fmt.counted(t.cache_hits, 'hit')})",
             "",
             f"[b]Projection[/] at {fmt.usd_nanos(p.rate_nanos_per_hour)}/h",
             f"today {fmt.usd_nanos(p.day_so_far_nanos)} → [b]{fmt.usd_nanos(p.end_of_day_nanos)}[/]",
@@ -283,7 +287,7 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         ]
         if t.unknown_price_calls:
             names = ", ".join(f"{n} ({c})" for n, c in view.unknown[:3])
-            lines += ["", f"[$warning]▲ {fmt.count(t.unknown_price_calls)} calls at unknown price[/]"]
+            lines += ["", f"[$warning]▲ {fmt.counted(t.unknown_price_calls, 'call')} at unknown price[/]"]
             if names:
                 lines.append(f"[dim]{names}[/]")
         else:
@@ -302,9 +306,10 @@ Click a range or a grouping to choose it. [b]w[/] replays the range's calls unde
         cells = {row_name(row.key, self.by): breakdown_cells(row.key, row.totals, total, palette, digits, self.by)
                  for row in rows}
         sync_table(table, cells, _KEYS)
+        self.query_one("#breakdown", FitTable).empty = f"no calls in the last {view.range}"
         order_rows(table, [row_name(row.key, self.by) for row in rows], "name")
         self.query_one("#breakdown-box").border_title = (
-            f"By {self.by} · last {view.range} · {len(rows)} rows · total {fmt.usd(Decimal(total) / NANOS_PER_USD)}"
+            f"By {self.by} · last {view.range} · {fmt.counted(len(rows), 'row')} · total {fmt.usd(Decimal(total) / NANOS_PER_USD)}"
         )
 
     # -- controls --------------------------------------------------------------------------

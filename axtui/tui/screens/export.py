@@ -41,6 +41,7 @@ class ExportScreen(ModalScreen[ExportResult | None]):
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "export", "Export"),
     ]
+    AUTO_FOCUS = "#x-path"
 
     def __init__(self, backend: Backend, what: str = "calls", view: ViewRows | None = None) -> None:
         super().__init__()
@@ -79,7 +80,6 @@ class ExportScreen(ModalScreen[ExportResult | None]):
 
     def on_mount(self) -> None:
         calm_inputs(self)
-        self.query_one("#x-path", Input).focus()
 
     def _default_path(self) -> Path:
         try:
@@ -174,7 +174,7 @@ class ExportScreen(ModalScreen[ExportResult | None]):
             return
         if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, ExportResult):
             result = event.worker.result
-            self.app.notify(f"{fmt.count(result.rows)} {result.what} rows → {result.path}", title="Exported",
+            self.app.notify(f"{fmt.counted(result.rows, 'row')} of {result.what} → {result.path}", title="Exported",
                             timeout=8, markup=False)
             self.dismiss(result)
         elif event.state == WorkerState.ERROR:

@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from axtui.tui.screens import SCREENS, screen_keys, screen_titles
 
-__all__ = ["HelpScreen", "key_rows"]
+__all__ = ["HelpScreen", "key_rows", "reflow"]
 
 _GLOBAL_NOTES = (
     (screen_keys(" … "), screen_titles()),
@@ -40,6 +40,21 @@ def _markup_or_plain(text: str) -> str:
     except MarkupError:
         return escape(text)
     return text
+
+
+def reflow(notes: str) -> str:
+    """A screen's help notes as the dialog should wrap them: a line break is kept only where a sentence ends.
+
+    The notes are written in lines short enough for the source; the dialog is narrower, so breaks
+    kept mid-sentence would leave ragged half-empty lines.
+    """
+    lines: list[str] = []
+    for line in (raw.strip() for raw in notes.strip().splitlines()):
+        if lines and lines[-1] and line and not lines[-1].endswith((".", ":", "!", "?")):
+            lines[-1] += " " + line
+        else:
+            lines.append(line)
+    return "\n".join(lines)
 
 
 def key_rows(bindings: list[Any]) -> list[tuple[str, str]]:
@@ -80,7 +95,7 @@ class HelpScreen(ModalScreen[None]):
             lines.append(f"  [b $accent]{keys:<16}[/] {what}")
         notes = getattr(self.beneath, "HELP", "")
         if notes:
-            lines += ["", _markup_or_plain(notes.strip())]
+            lines += ["", _markup_or_plain(reflow(notes))]
         lines += ["", "[b]Everywhere[/]"]
         for keys, what in (*_GLOBAL_NOTES, *key_rows(list(self.app.BINDINGS))):
             lines.append(f"  [b $accent]{keys:<16}[/] {what}")

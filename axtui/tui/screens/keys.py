@@ -280,6 +280,7 @@ Create and change keys and teams with `ax keys` and `ax teams`."""
             sync_table(teams, {t.name: team_cells(t, view.team_standing.get(t.name, Standing()), palette)
                                for t in view.teams}, _TKEYS)
             self.query_one("#teams-box").border_title = f"Teams · {len(view.teams)}"
+            self.query_one("#teams", FitTable).empty = "no teams: ax teams create NAME makes one"
             if not view.keys:
                 self.hint("No keys yet: make one with [b]ax keys create --user NAME[/].")
 

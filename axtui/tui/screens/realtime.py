@@ -262,12 +262,15 @@ Health: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no ca
             table.sort("deployment", key=lambda cell: cell.plain, reverse=self.sort_reverse)
             return
 
-        def metric(cell: Text) -> float:
+        def metric(cell: Text) -> tuple[bool, float]:
+            # Deployments without the figure (idle: · or –) go last whichever way the others are ordered.
             s = self._stats.get(cell.plain)
-            value = getattr(s, attr, None) if s is not None else None
-            return -float(value) if value is not None else 0.0
+            value = getattr(s, attr, None) if s is not None and s.requests else None
+            if value is None:
+                return True, 0.0
+            return False, float(value) if self.sort_reverse else -float(value)
 
-        table.sort("deployment", key=metric, reverse=self.sort_reverse)
+        table.sort("deployment", key=metric)
 
     def _titles(self) -> None:
         window = f"{self.window_s // 60} min"

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
 from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState
@@ -147,17 +148,24 @@ def _esc(text: str) -> str:
     return text.replace("[", "\\[")
 
 
+#: The footer shows the two keys that move a rule as one entry.
+_MOVE = Binding.Group("Move rule", compact=True)
+
+
 class RoutingScreen(DashboardScreen):
     """Routing health, weights, rules, A/B tests and explain."""
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("enter", "edit", "Edit", show=False),
-        Binding("shift+up,K", "move(-1)", "Rule up", key_display="⇧↑"),
-        Binding("shift+down,J", "move(1)", "Rule down", key_display="⇧↓"),
+        Binding("shift+up,K", "move(-1)", "Rule up", key_display="⇧↑", group=_MOVE),
+        Binding("shift+down,J", "move(1)", "Rule down", key_display="⇧↓", group=_MOVE),
         Binding("ctrl+s", "save", "Save"),
-        Binding("u", "revert", "Undo edits"),
+        Binding("u", "revert", "Undo"),
         Binding("e", "explain", "Explain"),
     ]
+    #: Whether routing or weights were edited and not saved (the footer offers Save and Undo then).
+    dirty: reactive[bool] = reactive(False, repaint=False, bindings=True)
+
     MODE = "routing"
     MIN_INTERVAL_S = 2.0
     WATCHES = frozenset({"routing"})
@@ -173,7 +181,6 @@ Circuit: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no c
         self._last: RoutingView | None = None
         self.staged: RoutingConfig | None = None
         self.weights: dict[str, float] = {}
-        self.dirty = False
         self._editor: CellEditor | None = None
 
     def compose_body(self) -> Iterable[Any]:
@@ -206,6 +213,15 @@ Circuit: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no c
     def on_mount(self) -> None:
         self.query_one("#explain-box").border_title = "Explain"
         self.query_one("#health", DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The footer offers what applies now (and fits 80 columns): a rule moves in the Rules table,
+        # and only staged edits can be saved or undone.
+        if action == "move":
+            return self.focused is not None and self.focused.id == "route-rules"
+        if action in ("save", "revert"):
+            return self.dirty
+        return True
 
     def unsaved_edits(self) -> str | None:
         return "the staged routing edits" if self.dirty else None

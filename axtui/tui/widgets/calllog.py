@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from rich.style import Style
@@ -39,10 +38,11 @@ LOG_ORDERS: tuple[str, ...] = ("time", "latency", "cost", "tokens")
 
 
 def _order_key(order: str) -> Callable[[RecentCall], Any]:
+    """What a call is ordered by; None for a call whose line shows no such figure (a refused call's latency)."""
     if order == "latency":
-        return lambda c: c.latency_ms
+        return lambda c: c.latency_ms if c.status in ("ok", "error") else None
     if order == "cost":
-        return lambda c: c.cost_usd if c.cost_usd is not None else Decimal(-1)
+        return lambda c: c.cost_usd if c.status == "ok" else None
     if order == "tokens":
         return lambda c: c.input_tokens + c.output_tokens
     return lambda c: c.ts + c.latency_ms / 1000
@@ -58,8 +58,8 @@ def _key(call: RecentCall) -> tuple[str, float]:
 #: A log line's characters besides the route and the token counts: time, user, status, latency, cost,
 #: the cache's first five letters, and the spaces between.
 _BASE = 8 + 1 + 10 + 1 + 1 + 8 + 7 + 1 + 9 + 1 + 5
-#: The token counts' characters (``1,234→567``).
-_TOKENS = 15
+#: The token counts' characters (``1,234→567``): as wide as their heading, ``tokens in→out``.
+_TOKENS = 17
 #: The route's width: the least it gets beside the token counts, the width from which it reads
 #: ``model → deployment``, and the most it takes.
 ROUTE_LEAST, ROUTE_BOTH, ROUTE_MOST = 27, 40, 58
@@ -82,7 +82,7 @@ def log_header(width: int) -> str:
     head = f"{'ended':<8} {'user':<10} {'model → deployment' if route_w >= ROUTE_BOTH else 'deployment':<{route_w}} "
     head += f"{'status':<8}{'latency':>7} "
     if tokens:
-        head += f"{'tokens in':>7}→{'out':<6} "
+        head += f"{'tokens in':>9}→{'out':<6} "
     return head + f"{'cost':>9} cache"
 
 
@@ -110,7 +110,7 @@ def format_call(call: RecentCall, palette: Palette, width: int) -> Text:
     line.append(f"{status:<8}", palette.status(call.status))
     line.append(f"{fmt.ms(call.latency_ms) if call.status in ('ok', 'error') else '':>7} ")
     if tokens:
-        line.append(f"{call.input_tokens:>7,}→{call.output_tokens:<6,} ", palette.muted)
+        line.append(f"{call.input_tokens:>9,}→{call.output_tokens:<6,} ", palette.muted)
     if call.status != "ok":
         cost = ""
     elif call.cost_usd is None:
@@ -260,7 +260,10 @@ class CallLog(ScrollView, can_focus=True):
         self._resized(True)
 
     def _sort_view(self) -> None:
-        self.view = deque(sorted(self.view, key=_order_key(self.order), reverse=self.descending), maxlen=KEEP)
+        # Calls without the figure (blank on their line) go last either way, in the order they came.
+        key = _order_key(self.order)
+        ranked = sorted((c for c in self.view if key(c) is not None), key=key, reverse=self.descending)
+        self.view = deque([*ranked, *(c for c in self.view if key(c) is None)], maxlen=KEEP)
 
     def set_filter(self, new: CallFilter) -> None:
         """Show only calls matching ``new`` (kept calls are re-filtered at once)."""
@@ -298,11 +301,23 @@ class CallLog(ScrollView, can_focus=True):
         self._strips.clear()
         self._resized(self.following)
 
+    def _empty_line(self, width: int, style: Style) -> Strip:
+        """The log's first line while it shows no call: why."""
+        if self.filter:
+            why = f"no recent call matches {self.filter.text}" if self.calls else "no calls yet"
+        else:
+            why = "no calls yet: each one shows here as it ends"
+        note = Text(why, style=Palette.of(self.app).muted, no_wrap=True, overflow="ellipsis")
+        note.truncate(width, overflow="ellipsis")
+        return Strip(list(note.render(self.app.console, end=""))).apply_style(style).crop_extend(0, width, style)
+
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_offset.y) + y
         width = self.size.width
         style = self.rich_style
         if not 0 <= index < len(self.view):
+            if index == 0:
+                return self._empty_line(width, style)
             return Strip.blank(width, style)
         call = self.view[index]
         key = (call.request_id, call.ts, width, self.app.theme)

@@ -13,9 +13,14 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Resize
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellType, ColumnKey, RowKey
+
+from axtui.tui.widgets.palette import Palette
 
 __all__ = ["HUGE", "NARROW", "VIM_KEYS", "EditableTable", "FitTable", "ellipsized", "fit_columns"]
 
@@ -113,6 +118,10 @@ class FitTable(DataTable[Any]):
 
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = VIM_KEYS
 
+    #: What the table says on its first line while it has no rows: why, or how to add one. The screen sets
+    #: it once it has data, so a table still loading says nothing.
+    empty: reactive[str] = reactive("", layout=True)
+
     @dataclass
     class Relaid(Message):
         """Columns were dropped or brought back: the rows must be written again."""
@@ -138,11 +147,40 @@ class FitTable(DataTable[Any]):
 
     def add_row(self, *cells: CellType, height: int | None = 1, key: str | None = None,
                 label: Any = None) -> RowKey:
+        self._justify_labels(cells)
         return super().add_row(*(ellipsized(c) for c in cells), height=height, key=key, label=label)
+
+    def _justify_labels(self, cells: Sequence[Any]) -> None:
+        """Right-align the label of a column whose cells are right-aligned: a heading sits over its figures."""
+        changed = False
+        for column, cell in zip(self.ordered_columns, cells, strict=False):
+            if not isinstance(cell, Text) or cell.justify != "right" or column.label.justify == "right":
+                continue
+            label = column.label.copy()
+            label.justify = "right"
+            column.label = label
+            changed = True
+        if changed:
+            self._clear_caches()
+            self.refresh()
 
     def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: CellType, *,
                     update_width: bool = False) -> None:
         super().update_cell(row_key, column_key, ellipsized(value), update_width=update_width)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        height = super().get_content_height(container, viewport, width)
+        return height + 1 if self.empty and not self.row_count else height
+
+    def render_line(self, y: int) -> Strip:
+        header = self.header_height if self.show_header else 0
+        if y != header or not self.empty or self.row_count:
+            return super().render_line(y)
+        width = self.size.width
+        note = Text(" " + self.empty, style=Palette.of(self.app).muted, no_wrap=True, overflow="ellipsis")
+        note.truncate(width, overflow="ellipsis")
+        style = self.rich_style
+        return Strip(list(note.render(self.app.console, end=""))).apply_style(style).crop_extend(0, width, style)
 
     def shown(self) -> list[str]:
         """The keys of the columns on screen now."""
