@@ -295,6 +295,15 @@ class ServerConfig(_Section):
     stream_keepalive_s: float = Field(default=10.0, ge=0, le=3600)
     user_map: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("stream_keepalive_s")
+    @classmethod
+    def _keepalive_pace(cls, value: float) -> float:
+        if 0 < value < 0.1:
+            raise ValueError(f"stream_keepalive_s = {value} would send a keep-alive {1 / value:,.0f} times a second; "
+                             "give 0 (never) or at least 0.1 seconds (10, the default, suits proxies that drop a "
+                             "connection idle for 60 s)")
+        return value
+
     @field_validator("user_map")
     @classmethod
     def _namespaced(cls, value: dict[str, str]) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -36,9 +36,13 @@ class CallStream:
 
     ``await stream.start()`` runs everything up to the first chunk (limits,
     cache, routing, the upstream's first token), so a server can send its
-    headers knowing the provider and cache status. Closing the stream early
-    (``aclose``, or a cancelled consumer) cancels the upstream call; the call
-    is still recorded, as ``cancelled``, and what it produced is paid for.
+    headers knowing the provider and cache status. ``on_upstream``, when
+    set, is called once the call first waits on a deployment: past what
+    refuses it or answers it at once (limits, budgets, the cache), so a
+    server that sends a slow stream's headers before its first chunk never
+    does so for those. Closing the stream early (``aclose``, or a cancelled
+    consumer) cancels the upstream call; the call is still recorded, as
+    ``cancelled``, and what it produced is paid for.
     """
 
     def __init__(self, gateway: Gateway, request: ChatRequest, caller: Caller, options: CallOptions) -> None:
@@ -48,6 +52,8 @@ class CallStream:
         self.options = options
         self.record = gateway._new_record(request, caller, options, stream=True)
         self.limits: list[LimitState] = []
+        #: Called once, when the call first waits on a deployment's answer (see the class docstring).
+        self.on_upstream: Callable[[], None] | None = None
         self._gen = self._run()
         self._first: Chunk | None = None
         self._answer: ChatResponse | None = None
@@ -160,6 +166,9 @@ class CallStream:
             upstream = provider.stream(self.request, held.dep)
             try:
                 refuse_untranslatable(self.request, provider, held.dep)
+                if self.on_upstream is not None:
+                    waiting, self.on_upstream = self.on_upstream, None
+                    waiting()
                 async for chunk in upstream:
                     if chunk.tool_calls is not None:
                         refuse_unreadable_tool_calls(chunk.tool_calls, held.dep, fragments=True)

@@ -15,6 +15,12 @@ before: a deployment failing before its first chunk still falls back to
 the next, whose answer is the only one the client sees. What the commit
 costs: when every deployment fails, the client gets the error as the
 stream's error event instead of an HTTP status.
+
+Never before the call waits on a deployment (`KeepAlive.upstream`): a
+refusal by a rate limit or a budget keeps its 429 or 402, and a cached
+answer its ``x-ax-cache``, however long a slow store took to give them.
+Nor once the first chunk or the failure is in hand, even when the wait
+has just run out: that answer goes with its own status and headers.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ KEEP_ALIVE = b": keep-alive\n\n"
 class KeepAlive:
     """Until a stream's first chunk: after ``every`` seconds its headers, then a keep-alive every ``every`` seconds.
 
+    The headers never go before `upstream` (the call waits on a deployment): past ``every`` seconds, they go then.
+
     Args:
         send: the ASGI send of the response.
         headers: the headers to commit with (called when the time comes).
@@ -49,14 +57,32 @@ class KeepAlive:
         self._headers = headers
         self._every = every
         self._first = asyncio.Event()
+        self._due = False  # ``every`` seconds have passed
+        self._upstream = False  # the call waits on a deployment
+        self._sent = False
         self._beat: asyncio.Task[None] | None = None
         # A timer, not a task: a stream whose first chunk comes in time pays for no more.
-        self._timer = asyncio.get_running_loop().call_later(every, self._commit) if every > 0 else None
+        self._timer = asyncio.get_running_loop().call_later(every, self._elapsed) if every > 0 else None
+
+    def upstream(self) -> None:
+        """The call now waits on a deployment (`CallStream.on_upstream`): from here on the headers may go."""
+        self._upstream = True
+        if self._due:
+            self._commit()
+
+    def _elapsed(self) -> None:
+        self._due = True
+        if self._upstream:
+            self._commit()
 
     def _commit(self) -> None:
-        self._beat = asyncio.ensure_future(self._run())
+        if self._beat is None:
+            self._beat = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
+        if self._first.is_set():
+            return  # the first chunk, or the failure, came before this ran: it goes with its own headers
+        self._sent = True
         try:
             await self._send({"type": "http.response.start", "status": 200, "headers": self._headers()})
             while not self._first.is_set():
@@ -75,11 +101,10 @@ class KeepAlive:
         """
         if self._timer is not None:
             self._timer.cancel()
-        if self._beat is None:
-            return False
         self._first.set()
-        await self._beat
-        return True
+        if self._beat is not None:
+            await self._beat
+        return self._sent
 
     def cancel(self) -> None:
         """Stop at once (the client went away)."""

@@ -14,8 +14,9 @@ dollars; left out when the price is unknown, and on streams, whose cost
 is known only at the end) and ``X-RateLimit-*``; embeddings answers too.
 
 A stream's headers go with its first chunk; one slower than
-``server.stream_keepalive_s`` is sent before it, without the headers only
-the first chunk tells (`axtui.server.keepalive`). A client that
+``server.stream_keepalive_s`` is sent before it once the call waits on a
+deployment, without the headers only the first chunk tells
+(`axtui.server.keepalive`). A client that
 disconnects mid-stream, or while the first chunk is awaited, cancels the
 upstream call; the engine records it as ``cancelled``.
 """
@@ -265,6 +266,7 @@ class V1Routes:
 
         watcher = asyncio.ensure_future(watch())
         keepalive = KeepAlive(send, lambda: _early_headers(stream), self.state.settings.server.stream_keepalive_s)
+        stream.on_upstream = keepalive.upstream
         try:
             await self._send_stream(stream, encoding, keepalive, send)
         except asyncio.CancelledError:

@@ -376,3 +376,13 @@ def test_a_fast_first_chunk_is_sent_as_without_keep_alives() -> None:
     for status, headers, raw in with_keep_alives:
         assert status == 200 and KEEP_ALIVE not in raw
         assert {"x-ax-provider", "x-ax-model", "x-ax-cache"} <= dict(headers).keys()
+
+
+@pytest.mark.parametrize("value", ["0.001", "-1", "4000"])
+def test_a_keepalive_pace_that_would_flood_or_never_come_is_refused_naming_the_key(value: str) -> None:
+    from axtui.config import parse_settings
+    from axtui.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"line 2: server\.stream_keepalive_s"):
+        parse_settings(f"[server]\nstream_keepalive_s = {value}\n", "config.toml")
+    assert parse_settings("[server]\nstream_keepalive_s = 0\n").server.stream_keepalive_s == 0
