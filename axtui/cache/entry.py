@@ -32,6 +32,10 @@ __all__ = [
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
                  "cache_write_1h_tokens", "reasoning_tokens", "estimated")  # fmt: skip
 
+#: One encoder for every body, one for every guards column (``json.dumps`` with options builds one per call).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ENCODE_GUARDS = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class CorruptEntry(ValueError):
     """A stored entry that cannot be decoded."""
@@ -103,7 +107,7 @@ def encode_response(response: ChatResponse) -> bytes:
         "stop_sequence": response.stop_sequence,
         "usage": {f: getattr(u, f) for f in _USAGE_FIELDS},
     }
-    return zlib.compress(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode(), 6)
+    return zlib.compress(_ENCODE(data).encode(), 6)
 
 
 def decode_response(blob: bytes) -> ChatResponse:
@@ -134,7 +138,7 @@ def decode_response(blob: bytes) -> ChatResponse:
 
 def encode_guards(guards: tuple[GuardFeatures, ...]) -> str:
     """Guard features as JSON (the ``guards`` column)."""
-    return json.dumps([g.to_json() for g in guards], separators=(",", ":"))
+    return _ENCODE_GUARDS([g.to_json() for g in guards])
 
 
 def decode_guards(text: str | None) -> tuple[GuardFeatures, ...] | None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from axtui.types import Caller, ChatRequest, Message
@@ -35,11 +36,13 @@ from axtui.types import Caller, ChatRequest, Message
 __all__ = [
     "IGNORED_EXTRAS",
     "KEY_VERSION",
+    "RequestKeys",
     "cache_key",
     "normalised_request",
     "partition_key",
     "partition_of",
     "partition_prefix",
+    "request_keys",
     "scope_for",
     "turn_texts",
 ]
@@ -131,6 +134,24 @@ def _canonical(obj: Any) -> bytes:
     return _ENCODE(obj).encode()
 
 
+@dataclass(frozen=True, slots=True)
+class RequestKeys:
+    """A request's exact key and its part of the partition key, in one scope (`request_keys`)."""
+
+    key: str
+    prefix: bytes
+
+    def partition(self, signature: bytes = b"") -> str:
+        """The partition key with the guards' ``signature`` (`partition_key`)."""
+        return partition_of(self.prefix, signature)
+
+
+def request_keys(request: ChatRequest, scope: str) -> RequestKeys:
+    """`cache_key` and `partition_prefix` of ``request`` together, from one normal form of it."""
+    messages, params = _messages(request.messages), _params(request)
+    return RequestKeys(_key(request.model, scope, messages, params), _prefix(request.model, scope, messages, params))
+
+
 def normalised_request(request: ChatRequest) -> dict[str, Any]:
     """The request in the normal form the exact key hashes (without the scope)."""
     return {"model": request.model, "messages": _messages(request.messages), "params": _params(request)}
@@ -138,8 +159,7 @@ def normalised_request(request: ChatRequest) -> dict[str, Any]:
 
 def cache_key(request: ChatRequest, scope: str) -> str:
     """The exact cache key of ``request`` within ``scope`` (64 hex digits)."""
-    body = {"v": KEY_VERSION, "scope": scope, **normalised_request(request)}
-    return hashlib.sha256(_canonical(body)).hexdigest()
+    return _key(request.model, scope, _messages(request.messages), _params(request))
 
 
 def partition_key(request: ChatRequest, scope: str, signature: bytes = b"") -> str:
@@ -155,19 +175,26 @@ def partition_key(request: ChatRequest, scope: str, signature: bytes = b"") -> s
 
 def partition_prefix(request: ChatRequest, scope: str) -> bytes:
     """The request's part of its partition key (the guards' signature is the rest: `partition_of`)."""
-    shape = []
-    for item in _messages(request.messages):
-        content = item.pop("content")
-        if not isinstance(content, (str, type(None))):
-            item["parts"] = [p for p in content if p.get("type") not in ("text", "input_text")]
-        shape.append(item)
-    body = {"v": KEY_VERSION, "scope": scope, "model": request.model, "params": _params(request), "shape": shape}
-    return _canonical(body)
+    return _prefix(request.model, scope, _messages(request.messages), _params(request))
 
 
 def partition_of(prefix: bytes, signature: bytes) -> str:
     """The partition key from the request's part (`partition_prefix`) and the guards' signature."""
     return hashlib.sha256(prefix + signature).hexdigest()[:32]
+
+
+def _key(model: str, scope: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+    body = {"v": KEY_VERSION, "scope": scope, "model": model, "messages": messages, "params": params}
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def _prefix(model: str, scope: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> bytes:
+    """The partition's part of the normal form; takes the texts out of ``messages`` (hash them first)."""
+    for item in messages:
+        content = item.pop("content")
+        if not isinstance(content, (str, type(None))):
+            item["parts"] = [p for p in content if p.get("type") not in ("text", "input_text")]
+    return _canonical({"v": KEY_VERSION, "scope": scope, "model": model, "params": params, "shape": messages})
 
 
 def turn_texts(request: ChatRequest) -> list[str]:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -52,6 +52,7 @@ from axtui.store.tables_cache import (
     ensure_counter,
     held_generation,
     read_counters,
+    touch_entries,
     upsert_entries,
 )
 
@@ -387,13 +388,7 @@ class StoreTier:
                 _delete_keys(conn, list(puts))
                 puts.clear()
                 self._recheck = True
-            if touches:
-                conn.execute(
-                    update(_T)
-                    .where(_T.c.key == bindparam("k"))
-                    .values(last_hit_at=bindparam("at"), hits=_T.c.hits + 1),
-                    touches,
-                )
+            touch_entries(conn, touches)
             add_counters(conn, counts)
             return sum(counts.values())
 

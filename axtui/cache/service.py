@@ -51,6 +51,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
@@ -62,7 +63,7 @@ from axtui.cache.entry import CorruptEntry, Entry, copy_response, decode_guards,
 from axtui.cache.guards import GuardFeatures, exact_signature, features, features_of, turns_mismatch
 from axtui.cache.index import VectorIndex, snapshot_path
 from axtui.cache.indexer import Indexer
-from axtui.cache.keys import cache_key, partition_key, partition_prefix, scope_for, turn_texts
+from axtui.cache.keys import RequestKeys, request_keys, scope_for, turn_texts
 from axtui.cache.memory import MemoryTier
 from axtui.cache.persist import StoredRow, StoreTier, cache_marker
 from axtui.cache.policy import EffectivePolicy, PolicyBook
@@ -91,6 +92,12 @@ _MAX_PENDING = 1_024
 #: Conversations longer than this (characters, every turn) are matched exactly only: a paraphrase of
 #: a document is not a cache hit worth its guards and vectors, and their work must fit a worker's message.
 SEMANTIC_MAX_CHARS = 100_000
+
+#: The keys a miss worked out, for the store that follows it in the same task: the engine hands a
+#: call's lookup and its store the same request object and changes nothing in it between them.
+#: Every lookup starts afresh and a store takes them at most once, as a caller may send the same
+#: object again, changed.
+_LOOKED_UP: ContextVar[tuple[ChatRequest, str, RequestKeys] | None] = ContextVar("ax_cache_looked_up", default=None)
 
 
 @dataclass(slots=True)
@@ -212,23 +219,25 @@ class AnswerCache:
             log.exception("response cache: keeping an answer failed")
 
     async def _lookup(self, request: ChatRequest, caller: Caller, directive: CacheDirective) -> CacheHit | None:
+        _LOOKED_UP.set(None)
         policy = self.policies.for_model(request.model)
         if not policy.reads(request, directive):
             return None
         if self._marker is not None and (mark := self._marker.version()) != self._marker_seen:
             self._follow_invalidation(mark)
         scope = scope_for(policy.scope, caller)
-        key = cache_key(request, scope)
+        keys = request_keys(request, scope)
         now = self.clock.now()
         min_created = now - directive.ttl_s if directive.ttl_s else 0.0
-        entry = await self._fetch(key, now)
+        entry = await self._fetch(keys.key, now)
         if entry is not None and entry.alive(now, min_created):
             return self._hit(entry, "exact", None, now)
         if self._semantic(policy, request):
-            hit = await self._semantic_lookup(request, scope, key, caller, policy, now, min_created)
+            hit = await self._semantic_lookup(request, scope, keys, caller, policy, now, min_created)
             if hit is not None:
                 return hit
         self.counters.misses += 1
+        _LOOKED_UP.set((request, scope, keys))
         return None
 
     def _store(
@@ -239,19 +248,24 @@ class AnswerCache:
         cost_nanos: int | None,
         directive: CacheDirective,
     ) -> None:
+        looked = _LOOKED_UP.get()
+        _LOOKED_UP.set(None)
         policy = self.policies.for_model(request.model)
         if not policy.writes(request, directive) or not (response.content or response.tool_calls):
             return
         scope = scope_for(policy.scope, caller)
-        key = cache_key(request, scope)
+        if looked is not None and looked[0] is request and looked[1] == scope:
+            keys = looked[2]
+        else:
+            keys = request_keys(request, scope)
         now = self.clock.now()
         ttl = policy.ttl_for(directive)
         texts = turn_texts(request) if self._semantic(policy, request) else []
         semantic = bool(texts) and sum(map(len, texts)) <= SEMANTIC_MAX_CHARS
         entry = Entry(
-            key=key,
+            key=keys.key,
             # A semantic entry's partition needs its guards: it is set with them, below.
-            partition="" if semantic else partition_key(request, scope),
+            partition="" if semantic else keys.partition(),
             scope=scope,
             user=caller.user,
             model=request.model,
@@ -267,7 +281,7 @@ class AnswerCache:
             # Embedders are behind: the entry is served from this process's memory only.
             self.counters.dropped_writes += 1
             return
-        task = start_eagerly(self._finish_store(entry, request, caller, semantic, texts))
+        task = start_eagerly(self._finish_store(entry, request, keys, caller, semantic, texts))
         if task is not None:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -373,21 +387,21 @@ class AnswerCache:
         return entry
 
     async def _semantic_lookup(
-        self, request: ChatRequest, scope: str, key: str, caller: Caller, policy: EffectivePolicy, now: float,
-        min_created: float,
+        self, request: ChatRequest, scope: str, keys: RequestKeys, caller: Caller, policy: EffectivePolicy,
+        now: float, min_created: float,
     ) -> CacheHit | None:
         texts = turn_texts(request)
         if sum(map(len, texts)) > SEMANTIC_MAX_CHARS:
             return None
+        key = keys.key
         if self.worker is not None:
-            looked = await self.worker.lookup(partition_prefix(request, scope), texts, policy.threshold, now=now,
-                                              min_created=min_created)
+            looked = await self.worker.lookup(keys.prefix, texts, policy.threshold, now=now, min_created=min_created)
             if looked is None:
                 return None
             partition, guards, candidates, kept = looked.partition, looked.guards, looked.candidates, looked.kept
         else:
             guards = await self._guards(texts)
-            partition = partition_key(request, scope, exact_signature(guards))
+            partition = keys.partition(exact_signature(guards))
             candidates = await self._search_here(partition, texts, caller, policy, now, min_created)
             kept = None
         for cand_key, min_turn in candidates:
@@ -468,15 +482,14 @@ class AnswerCache:
         return await asyncio.to_thread(work)
 
     async def _finish_store(
-        self, entry: Entry, request: ChatRequest, caller: Caller, semantic: bool, texts: list[str]
+        self, entry: Entry, request: ChatRequest, keys: RequestKeys, caller: Caller, semantic: bool, texts: list[str]
     ) -> None:
         try:
             vectors: np.ndarray | None = None
             if semantic and self.worker is not None:
                 stored = self._kept.pop(entry.key, None)
                 if stored is None:
-                    stored = await self.worker.store(partition_prefix(request, entry.scope), texts, entry.key,
-                                                     entry.created_at, entry.expires_at)
+                    stored = await self.worker.store(keys.prefix, texts, entry.key, entry.created_at, entry.expires_at)
                 elif stored.vectors is not None and not self.worker.add(stored, entry.key, entry.created_at,
                                                                         entry.expires_at):
                     # Not indexed here now: the store's refresh brings it into the index within seconds.
@@ -484,7 +497,7 @@ class AnswerCache:
                 if stored is None:
                     # The worker did not answer: kept for exact matches only.
                     self.counters.dropped_writes += 1
-                    entry.partition = partition_key(request, entry.scope, exact_signature(await self._guards(texts)))
+                    entry.partition = keys.partition(exact_signature(await self._guards(texts)))
                 else:
                     entry.partition, vectors = stored.partition, stored.vectors
                     if vectors is not None:
@@ -492,7 +505,7 @@ class AnswerCache:
                         self.memory.put(entry)
             elif semantic:
                 guards = await self._guards(texts)
-                entry.partition = partition_key(request, entry.scope, exact_signature(guards))
+                entry.partition = keys.partition(exact_signature(guards))
                 vectors = await self._embed(texts, caller)
                 if vectors is not None:
                     entry.guards = guards

@@ -18,7 +18,6 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from axtui.cost.alerts import BudgetAlert
@@ -59,12 +58,12 @@ _HOLD_NEW = RawSql(
     "INSERT INTO cost_budget_holds (budget_id, period_start, holder, held_nanos, expires_at) "
     "VALUES (:bid, :start, :me, :n, :exp)"
 )
-_RENEW = text(
+_RENEW = RawSql(
     "UPDATE cost_budget_holds SET expires_at = :exp WHERE holder = :me "
     "RETURNING budget_id, period_start, held_nanos"
 )
-_FORGET = text("DELETE FROM cost_budget_holds WHERE holder = :me AND held_nanos = 0")
-_EXPIRED = text(
+_FORGET = RawSql("DELETE FROM cost_budget_holds WHERE holder = :me AND held_nanos = 0")
+_EXPIRED = RawSql(
     "DELETE FROM cost_budget_holds WHERE expires_at < :now AND holder <> :me "
     "RETURNING budget_id, period_start, held_nanos"
 )
@@ -180,15 +179,15 @@ class Ledger:
             got = self._claim(conn, p, w, amount, 1, now, exp) if amount > 0 else None
             if got:
                 p.kept[w] = p.kept.get(w, 0) + got
-        rows = conn.execute(_RENEW, {"exp": exp, "me": self.holder}).all()
+        rows = _RENEW.run_all(conn, {"exp": exp, "me": self.holder})
         p.truth = {(int(r[0]), int(r[1])): int(r[2]) for r in rows}
         if any(v == 0 for v in p.truth.values()):
-            conn.execute(_FORGET, {"me": self.holder})
+            _FORGET.run(conn, {"me": self.holder})
 
     def reclaim(self, conn: Connection, now: float) -> int:
         """Take every other holder's expired hold off its window's ``reserved``; the nanos taken."""
         total = 0
-        for bid, start, nanos in conn.execute(_EXPIRED, {"now": now, "me": self.holder}).all():
+        for bid, start, nanos in _EXPIRED.run_all(conn, {"now": now, "me": self.holder}):
             if nanos:
                 _UNRESERVE.run(conn, {"n": int(nanos), "now": now, "bid": int(bid), "start": int(start)})
                 total += int(nanos)

@@ -129,6 +129,11 @@ class BudgetInfo:
     created_at: float
     updated_at: float
 
+    def __hash__(self) -> int:
+        # Equal budgets have equal ids. The generated hash of every field (the scope's too) cost
+        # more than the lookups it serves: each call settles its cost in a dict keyed by budget.
+        return hash(self.id)
+
     @property
     def limit_usd(self) -> Decimal:
         """The limit in exact dollars."""

@@ -352,16 +352,20 @@ class BudgetBook:
             return
         reservation.done = True
         actual = max(0, actual_nanos or 0)
-        held = set(reservation.held)
+        held = reservation.held  # a tuple of the very window objects: found by identity, nothing hashed
         for w in reservation.windows:
-            if w in held:
-                claim = self._claims.setdefault((w[0].id, w[1]), _Claim())
+            mine = w in held
+            if mine:
+                key = (w[0].id, w[1])
+                claim = self._claims.get(key)
+                if claim is None:
+                    claim = self._claims[key] = _Claim()
                 # The estimate is given back and the cost takes its place until it is written.
                 claim.used += actual - reservation.estimate_nanos
             if actual:
                 pending = self._spend.setdefault(w, [0, 0])
                 pending[0] += actual
-                pending[1] += actual if w in held else 0
+                pending[1] += actual if mine else 0
         if actual or held:
             self._wake()
 

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Connection
 
 from axtui.aio import cancel_and_wait
@@ -30,6 +30,7 @@ from axtui.metrics.snapshot import RecentCall
 from axtui.metrics.windows import Slot, observe_record
 from axtui.money import nanos_to_usd
 from axtui.store import Store
+from axtui.store.raw import RawSql
 from axtui.store.tables import Call
 from axtui.store.tables_metrics import MetricsSecond
 from axtui.types import CallRecord
@@ -44,6 +45,9 @@ _COUNTERS = (
     "requests", "ok", "errors", "rate_limited", "budget_refused", "cancelled", "cache_hits",
     "input_tokens", "output_tokens", "cost_nanos", "unknown_cost",
 )  # fmt: skip
+#: A batch's rows, compiled once and run on the driver (`RawSql`): every batch of the recorder writes some.
+_INSERT = RawSql(lambda _dialect: insert(SECONDS).values(
+    {c: bindparam(c) for c in (*_COUNTERS, "sec", "dim", "key", "latency", "ttft", "last_seen")}))
 
 
 def _ended(rec: CallRecord) -> int:
@@ -114,9 +118,7 @@ class SecondsHook:
         self._last_prune: float | None = None
 
     def __call__(self, conn: Connection, records: Sequence[CallRecord]) -> None:
-        rows = [_row(sec, dim, key, s) for (sec, dim, key), s in aggregate_seconds(records).items()]
-        if rows:
-            conn.execute(insert(SECONDS), rows)
+        _INSERT.run_many(conn, [_row(sec, dim, key, s) for (sec, dim, key), s in aggregate_seconds(records).items()])
         now = self.clock.now()
         if self._last_prune is None or now - self._last_prune >= self.prune_every_s:
             self._last_prune = now

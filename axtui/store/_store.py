@@ -295,6 +295,10 @@ def _make_engine(url: str) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
             poolclass=StaticPool if memory else None,
+            # The connection used last, again: SQLite drops a connection's page cache whenever another
+            # connection has written since it last read, so taking the pool's oldest (its default) made
+            # every background write re-read the pages it needed from disk.
+            **({} if memory else {"pool_use_lifo": True}),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

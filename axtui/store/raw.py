@@ -14,6 +14,7 @@ as it does for any statement.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import text
@@ -52,48 +53,73 @@ class RawSql:
 
     def __init__(self, build: str | Callable[[Dialect], ClauseElement]) -> None:
         self._build = build
-        self._compiled: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+        self._compiled: dict[str, tuple[str, _Args]] = {}
 
-    def _for(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    def _for(self, dialect: Dialect) -> tuple[str, _Args]:
         found = self._compiled.get(dialect.name)
         if found is None:
             stmt = text(self._build) if isinstance(self._build, str) else self._build(dialect)
             c = stmt.compile(dialect=dialect)
             order = getattr(c, "positiontup", None)  # None for named parameters (psycopg)
-            found = self._compiled[dialect.name] = (c.string, tuple(order) if order else None)
+            found = self._compiled[dialect.name] = (c.string, _positional(tuple(order)) if order else _named)
         return found
-
-    def _args(self, order: tuple[str, ...] | None, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
-        return tuple(params[k] for k in order) if order is not None else params
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Execute once with ``params``; the first row it returns, or None."""
-        sql, order = self._for(conn.dialect)
+        rows = self._execute(conn, params, every=False)
+        return rows[0] if rows else None
+
+    def run_all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute once with ``params``; every row it returns."""
+        return self._execute(conn, params, every=True)
+
+    def _execute(self, conn: Connection, params: Mapping[str, Any], *, every: bool) -> list[tuple[Any, ...]]:
+        sql, args = self._for(conn.dialect)
         error = conn.dialect.loaded_dbapi.Error
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(sql, self._args(order, params))
-            row = cursor.fetchone() if cursor.description else None
+            cursor.execute(sql, args(params))
+            if not cursor.description:
+                return []
+            if every:
+                return [tuple(row) for row in cursor.fetchall()]
+            row = cursor.fetchone()
         except error as exc:
             raise _wrapped(conn, sql, exc) from exc
         finally:
             cursor.close()
-        return None if row is None else tuple(row)
+        return [] if row is None else [tuple(row)]
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per row (the driver's ``executemany``)."""
         if not rows:
             return
-        sql, order = self._for(conn.dialect)
+        sql, args = self._for(conn.dialect)
         error = conn.dialect.loaded_dbapi.Error
         cursor = conn.connection.cursor()
         try:
-            args: Any = [self._args(order, r) for r in rows]
-            cursor.executemany(sql, args)
+            values: Any = list(map(args, rows))
+            cursor.executemany(sql, values)
         except error as exc:
             raise _wrapped(conn, sql, exc) from exc
         finally:
             cursor.close()
+
+
+#: A row's parameters as its driver takes them.
+_Args = Callable[[Mapping[str, Any]], Sequence[Any] | Mapping[str, Any]]
+
+
+def _named(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    return params
+
+
+def _positional(order: tuple[str, ...]) -> _Args:
+    """The values of ``order``'s names, in order (``itemgetter`` picks a wide row's in one C call)."""
+    if len(order) == 1:
+        name = order[0]
+        return lambda params: (params[name],)  # one name: itemgetter would give the bare value
+    return itemgetter(*order)
 
 
 def _wrapped(conn: Connection, sql: str, exc: Exception) -> BaseException:

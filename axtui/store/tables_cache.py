@@ -22,14 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, bindparam, select
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, bindparam, select, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlmodel import Field, SQLModel
 
 from axtui.store.raw import RawSql, dialect_insert
 
 __all__ = ["CacheCounter", "CacheEntry", "EntryReader", "add_counters", "ensure_counter", "held_generation", "read_counters",
-           "upsert_entries"]
+           "touch_entries", "upsert_entries"]
 
 
 class CacheEntry(SQLModel, table=True):
@@ -106,12 +106,23 @@ def held_generation(conn: Connection) -> int:
     """The invalidation ``generation``, read inside a writing transaction so that no invalidation
     commits between this read and the transaction's end (PostgreSQL: a share lock on its row;
     SQLite: the writer already holds the file's write lock)."""
-    table = CacheCounter.__table__  # type: ignore[attr-defined]
-    stmt = select(table.c.value).where(table.c.name == "generation")
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(read=True)
-    value = conn.execute(stmt).scalar_one_or_none()
-    return int(value or 0)
+    row = _HELD_GENERATION.run(conn, {})
+    return int(row[0] or 0) if row is not None else 0
+
+
+#: The writer reads it once per batch: compiled once, not built and looked up in SQLAlchemy's cache each time.
+_HELD_GENERATION = RawSql(
+    lambda dialect: text("SELECT value FROM cache_counters WHERE name = 'generation'"
+                         + (" FOR SHARE" if dialect.name == "postgresql" else ""))
+)
+
+
+def touch_entries(conn: Connection, hits: Sequence[dict[str, Any]]) -> None:
+    """Mark entries hit: ``last_hit_at`` set to each ``at``, ``hits`` counted (rows of ``k`` and ``at``)."""
+    _TOUCH_ENTRIES.run_many(conn, hits)
+
+
+_TOUCH_ENTRIES = RawSql("UPDATE cache_entries SET last_hit_at = :at, hits = hits + 1 WHERE key = :k")
 
 
 def ensure_counter(conn: Connection, name: str) -> None:

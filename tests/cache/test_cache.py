@@ -166,6 +166,22 @@ async def test_no_cache_and_no_store(make_cache: Make) -> None:
     assert await cache.lookup(request("q2"), ALICE, PLAIN) is not None
 
 
+async def test_a_request_object_sent_again_changed_is_keyed_as_it_is_now(make_cache: Make) -> None:
+    # An agent that keeps one request object and appends to it between calls, in one task.
+    cache = make_cache(semantic=False)
+    agent = request("What is the capital of France?")
+    assert await cache.lookup(agent, ALICE, PLAIN) is None
+    await put(cache, agent, "Paris.")
+    agent.messages[0].content = "What is the capital of Italy?"
+    assert await cache.lookup(agent, ALICE, PLAIN) is None
+    await put(cache, agent, "Rome.")
+    agent.messages[0].content = "What is the capital of Spain?"
+    await put(cache, agent, "Madrid.", directive=CacheDirective.parse("no-cache"))  # a store without a lookup
+    for question, expected in (("France", "Paris."), ("Italy", "Rome."), ("Spain", "Madrid.")):
+        hit = await cache.lookup(request(f"What is the capital of {question}?"), ALICE, PLAIN)
+        assert hit is not None and hit.response.content == expected
+
+
 async def test_a_disabled_model_and_a_temperature_ceiling_bypass_the_cache(make_cache: Make) -> None:
     cache = make_cache(max_temperature=0.3, models={"off": {"enabled": False}})
     await put(cache, request(model="off"))
@@ -379,3 +395,14 @@ async def race_a_clear_with_the_writer(cache: AnswerCache, store: Store, monkeyp
 async def test_an_answer_queued_before_a_clear_never_comes_back(make_cache: Make, store: Store,
                                                                monkeypatch: pytest.MonkeyPatch, during: bool) -> None:
     await race_a_clear_with_the_writer(make_cache(), store, monkeypatch, during=during)
+
+
+@pytest.mark.parametrize("size", [0, 40, 300, 5_000, 40_000])
+def test_a_stored_answer_reads_back_whole_whatever_its_length(size: int) -> None:
+    from axtui.cache.entry import decode_response, encode_response
+
+    text = " ".join(f"word{i % 97}" for i in range(size // 6))
+    response = answer(text)
+    response.tool_calls = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    back = decode_response(encode_response(response))
+    assert (back.content, back.tool_calls, back.usage, back.provider) == (text, response.tool_calls, response.usage, "p")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from axtui.cache.guards import exact_signature, features
-from axtui.cache.keys import cache_key, partition_key, scope_for, turn_texts
+from axtui.cache.keys import cache_key, partition_key, partition_prefix, request_keys, scope_for, turn_texts
 from axtui.types import Caller, ChatRequest
 
 
@@ -116,6 +116,24 @@ def test_partition_separates_what_the_guards_would_reject() -> None:
     assert part("Is it safe?") != part("Is it not safe?")
     assert part("Add 2 and 3", "then 4") != part("Add 2", "and 3 then 4")
     assert part("hello") != partition_key(req(), "user:a")
+
+
+@settings(deadline=None)
+@given(st.text(max_size=30), st.sampled_from([None, "x", [{"type": "text", "text": "a"}, {"type": "image_url",
+       "image_url": {"url": "http://i"}}]]), st.sampled_from([{}, {"temperature": 0.5, "stop": "END"}, {"seed": 3}]),
+       st.sampled_from(["user:a", "global"]), st.binary(max_size=4))
+def test_request_keys_are_the_key_and_partition_worked_out_one_at_a_time(
+    text: str, system: Any, params: dict[str, Any], scope: str, signature: bytes
+) -> None:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": text}]
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
+    r = req(messages=messages, **params)
+    keys = request_keys(r, scope)
+    assert keys.key == cache_key(r, scope)
+    assert keys.prefix == partition_prefix(r, scope)
+    assert keys.partition(signature) == partition_key(r, scope, signature)
+    assert request_keys(r, scope) == keys, "working the keys out leaves the request as it was"
 
 
 def test_scope_for() -> None:

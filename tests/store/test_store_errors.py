@@ -73,3 +73,19 @@ def test_statements_run_on_the_driver_fail_as_sqlalchemy_statements_do(monkeypat
     store.run(lambda conn: insert.run_many(conn, [{"k": "b", "secret": "x"}]))  # the lock gone, it goes through
     assert store.run(lambda conn: RawSql("SELECT count(*) FROM t").run(conn, {})) == (2,)
     store.close()
+
+
+def test_statements_run_on_the_driver_take_their_parameters_by_name() -> None:
+    """`RawSql` hands a row's values to the driver in the statement's order, one name or many, repeated or not."""
+    from axtui.store.raw import RawSql
+
+    store = Store.open()
+    store.run(lambda conn: RawSql("CREATE TABLE t (k TEXT PRIMARY KEY, a INTEGER, b INTEGER)").run(conn, {}))
+    insert = RawSql("INSERT INTO t (b, k, a) VALUES (:b, :k, :a)")
+    store.run(lambda conn: insert.run_many(conn, [{"k": "x", "a": 1, "b": 2}, {"a": 3, "b": 4, "k": "y"}]))
+    bump = RawSql("UPDATE t SET a = a + :n, b = b + :n RETURNING k, a, b")
+    assert sorted(store.run(lambda conn: bump.run_all(conn, {"n": 10}))) == [("x", 11, 12), ("y", 13, 14)]
+    one = RawSql("SELECT a FROM t WHERE k = :k")
+    assert store.run(lambda conn: one.run(conn, {"k": "y"})) == (13,)
+    assert store.run(lambda conn: one.run_all(conn, {"k": "z"})) == []
+    store.close()
