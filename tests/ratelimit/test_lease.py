@@ -110,3 +110,44 @@ async def test_a_refused_admission_leaves_leases_whole(tmp_path: Path, algorithm
     finally:
         await limiter.aclose()
         store.close()
+
+
+async def test_a_flush_cancelled_while_it_writes_gives_the_units_back_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from axtui.ratelimit.rules import RuleBook
+
+    store = Store.open(f"sqlite:///{tmp_path}/one.db")
+    backend = StoreBackend(store)
+    assert backend.leases is not None
+    slot = RuleBook.build(RateLimitConfig(user_requests="64000/minute"), ()).slots(("user", "u"))[0]
+    backend.leases.charge(slot, -5)  # an expired lease's unspent units, to give back
+    started, release, done = threading.Event(), threading.Event(), threading.Event()
+    written: list[object] = []
+    write = backend._adjust_sync
+
+    def slow_write(changes: list[tuple[object, int]], now: float) -> None:
+        started.set()
+        release.wait(30)
+        write(changes, now)  # type: ignore[arg-type]
+        written.append(changes)
+        done.set()
+
+    monkeypatch.setattr(backend, "_adjust_sync", slow_write)
+    try:
+        flush = asyncio.ensure_future(backend.flush_leases())
+        await asyncio.to_thread(started.wait, 30)
+        flush.cancel()  # as `aclose` cancels its flusher
+        await asyncio.sleep(0)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await flush
+        await asyncio.to_thread(done.wait, 30)
+        # The write committed: queued again, the next flush would give the same units back a second time.
+        assert len(written) == 1 and not backend.leases.pending
+    finally:
+        release.set()
+        await backend.aclose()
+        store.close()

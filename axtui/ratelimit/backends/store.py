@@ -204,12 +204,25 @@ class StoreBackend:
         if changes:
             # The decision clock (a fake one in tests) as last seen, moved on by real time.
             stamp = now if now is not None else self._seen[0] + time.monotonic() - self._seen[1]
+            write = asyncio.get_running_loop().run_in_executor(self._pool, lambda: self._adjust_sync(changes, stamp))
             try:
-                await self._run(lambda: self._adjust_sync(changes, stamp))
-            except BaseException:
-                for slot, delta in changes:  # written with the next flush
-                    book.charge(slot, delta)
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                # The write goes on in its thread: queued again only if it failed, or these units
+                # would be given back twice (the cancelled flusher of `aclose`, then its last flush).
+                await asyncio.wait([write])
+                if write.exception() is not None:
+                    self._queue_again(changes)
                 raise
+            except BaseException:
+                self._queue_again(changes)
+                raise
+
+    def _queue_again(self, changes: list[tuple[Slot, int]]) -> None:
+        """Changes whose write failed: written with the next flush."""
+        assert self.leases is not None
+        for slot, delta in changes:
+            self.leases.charge(slot, delta)
 
     def _start_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():
