@@ -42,8 +42,10 @@ def effective_backend(config: RateLimitConfig, environ: Mapping[str, str] | None
     return backend, url
 
 
-def make_backend(config: RateLimitConfig, store: Any = None, environ: Mapping[str, str] | None = None) -> Backend:
-    """The backend the settings name (``store`` needs an open store).
+def make_backend(
+    config: RateLimitConfig, store: Any = None, environ: Mapping[str, str] | None = None, *, clock: Clock = SYSTEM_CLOCK
+) -> Backend:
+    """The backend the settings name (``store`` needs an open store; ``clock`` is the limiter's).
 
     Raises:
         ConfigError: the settings cannot work (no store for ``store``, no URL for ``redis``).
@@ -61,7 +63,7 @@ def make_backend(config: RateLimitConfig, store: Any = None, environ: Mapping[st
         raise ConfigError('[ratelimit] backend = "store" keeps limits in the database, but none is open')
     from axtui.ratelimit.backends.store import StoreBackend
 
-    return StoreBackend(store)
+    return StoreBackend(store, clock=clock)
 
 
 def build_limiter(
@@ -82,7 +84,7 @@ def build_limiter(
         bus: an event bus; new settings published on ``config`` replace the defaults.
     """
     config = settings.ratelimit
-    limiter = RateLimiter(make_backend(config, store), config, store=store, clock=clock, providers=providers)
+    limiter = RateLimiter(make_backend(config, store, clock=clock), config, store=store, clock=clock, providers=providers)
     if bus is not None:
         bus.subscribe(limiter.on_event)
     return limiter

@@ -89,7 +89,8 @@ class RateLimiter:
         backend: where the state lives (`MemoryBackend`, `StoreBackend`, `RedisBackend`).
         config: the ``[ratelimit]`` settings (defaults per scope).
         store: where per-subject limits are kept; None keeps only the config's.
-        clock: the clock decisions use (the Redis backend uses Redis's own).
+        clock: the clock decisions use (the Redis backend uses Redis's own; a store backend must
+                have the same).
         providers: provider instances by name; their ``upstream_limits`` add a
             provider-scope limit learnt from the providers' own headers.
         stored: per-subject limits to start with instead of reading the store.
@@ -105,6 +106,9 @@ class RateLimiter:
         providers: Mapping[str, Any] | None = None,
         stored: Iterable[StoredLimit] | None = None,
     ) -> None:
+        if getattr(backend, "clock", clock) is not clock:
+            # Leases would expire, and be given back, on another time than decisions are made.
+            raise ValueError("the rate-limit backend runs on another clock than the limiter: give both the same")
         self.backend = backend
         self.store = store
         self.clock = clock

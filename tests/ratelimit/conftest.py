@@ -62,7 +62,7 @@ async def make_limiter(clock: FakeClock, store: Store, request: pytest.FixtureRe
         elif backend == "store":
             from axtui.ratelimit.backends.store import StoreBackend
 
-            be = StoreBackend(store)
+            be = StoreBackend(store, clock=clock)
         else:
             from axtui.ratelimit.backends.redis import RedisBackend
 

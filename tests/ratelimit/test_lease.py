@@ -31,7 +31,7 @@ def _pair(tmp_path: Path, config: RateLimitConfig) -> tuple[list[Store], list[Ra
     url = f"sqlite:///{tmp_path}/shared.db"
     stores = [Store.open(url), Store.open(url)]
     clock = FakeClock()
-    return stores, [RateLimiter(StoreBackend(s), config, store=s, clock=clock) for s in stores]
+    return stores, [RateLimiter(StoreBackend(s, clock=clock), config, store=s, clock=clock) for s in stores]
 
 
 async def _close(stores: list[Store], limiters: list[RateLimiter]) -> None:
@@ -58,6 +58,28 @@ async def test_two_processes_with_leases_never_admit_more_than_the_limit(tmp_pat
         assert sum(got) <= 1200
         # Both got a share, and at most one grant per process is held back unspent.
         assert sum(got) >= 1200 - 2 * 20 and min(got) > 0
+    finally:
+        await _close(stores, [a, b])
+
+
+async def test_time_that_passes_off_the_decision_clock_refills_nothing(tmp_path: Path) -> None:
+    # Leases live on the limiter's clock: real seconds that its clock never saw (a frozen clock
+    # here, a slow loop elsewhere) neither expire a lease nor stamp its refund later than the
+    # decisions, which would credit them with refill (it once let two processes admit 1,245 of 1,200).
+    stores, (a, b) = _pair(tmp_path, RateLimitConfig(user_requests="1200/minute"))
+    clock = a.clock
+    assert isinstance(clock, FakeClock)
+    try:
+        first = await _admitted(a, "alice", 600)
+        await asyncio.sleep(1.2)  # longer than a lease lives, in real time only
+        await a.backend.flush_leases()  # type: ignore[attr-defined]
+        second = await _admitted(b, "alice", 700)
+        assert first == 600 and 1200 - 20 <= first + second <= 1200
+        # Time the limiter's clock sees does refill: 3 s of 20 a second, plus what a's lease held.
+        clock.advance(3.0)
+        await a.backend.flush_leases()  # type: ignore[attr-defined]
+        third = await _admitted(b, "alice", 100)
+        assert first + second + third == 1260
     finally:
         await _close(stores, [a, b])
 
@@ -101,8 +123,9 @@ async def test_token_corrections_of_a_leased_limit_reach_the_store(tmp_path: Pat
 async def test_a_refused_admission_leaves_leases_whole(tmp_path: Path, algorithm: str) -> None:
     url = f"sqlite:///{tmp_path}/one.db"
     store = Store.open(url)
-    limiter = RateLimiter(StoreBackend(store), RateLimitConfig(algorithm=algorithm, global_requests="6400/minute",
-                                                               user_requests="2/minute"), store=store, clock=FakeClock())
+    clock = FakeClock()
+    limiter = RateLimiter(StoreBackend(store, clock=clock), RateLimitConfig(
+        algorithm=algorithm, global_requests="6400/minute", user_requests="2/minute"), store=store, clock=clock)
     try:
         assert await _admitted(limiter, "alice", 3) == 2
         (glob,) = await limiter.status(subjects=[("global", "*")])

@@ -38,8 +38,8 @@ async def test_two_stores_on_one_file_see_each_others_use(tmp_path: Path) -> Non
     clock = FakeClock()
     a_store, b_store = Store.open(url), Store.open(url)
     config = RateLimitConfig(user_requests="3/minute")
-    a = RateLimiter(StoreBackend(a_store), config, store=a_store, clock=clock)
-    b = RateLimiter(StoreBackend(b_store), config, store=b_store, clock=clock)
+    a = RateLimiter(StoreBackend(a_store, clock=clock), config, store=a_store, clock=clock)
+    b = RateLimiter(StoreBackend(b_store, clock=clock), config, store=b_store, clock=clock)
     try:
         await a.admit([("user", "alice")], 1)
         await b.admit([("user", "alice")], 1)
@@ -69,7 +69,7 @@ async def test_expired_state_is_pruned(store: Store, make_limiter: Callable[...,
 
 async def test_an_in_memory_database_uses_the_portable_path(clock: FakeClock) -> None:
     store = Store.open("sqlite://")
-    limiter = RateLimiter(StoreBackend(store), RateLimitConfig(user_requests="2/minute", user_tokens="500/minute"),
+    limiter = RateLimiter(StoreBackend(store, clock=clock), RateLimitConfig(user_requests="2/minute", user_tokens="500/minute"),
                           store=store, clock=clock)
     try:
         ticket = await limiter.admit([("user", "alice")], 400)
@@ -88,7 +88,7 @@ async def test_postgresql_holds_the_limit_with_row_locks(clock: FakeClock) -> No
     if not url:
         pytest.skip("no PostgreSQL for tests: set AX_TEST_POSTGRES_URL=postgresql://user:pass@host/db")
     store = Store.open(url)
-    limiter = RateLimiter(StoreBackend(store), RateLimitConfig(global_requests="5/hour"), store=store, clock=clock)
+    limiter = RateLimiter(StoreBackend(store, clock=clock), RateLimitConfig(global_requests="5/hour"), store=store, clock=clock)
     try:
         await limiter.reset("global")
         import asyncio

@@ -47,6 +47,10 @@ user_requests = "100/hour"
 [budgets]
 lease_s = {LEASE_S}
 refresh_s = {REFRESH_S}
+
+# Live totals cover every call of the module, however long a loaded machine takes to run it.
+[metrics]
+recent_s = 900
 """
 
 

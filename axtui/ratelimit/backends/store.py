@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from axtui.aio import cancel_and_wait
+from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.ratelimit.backends.base import Check
 from axtui.ratelimit.backends.lease import LEASE_TTL_S, Ask, LeaseBook
 from axtui.ratelimit.gcra import BucketState, Verdict
@@ -72,20 +72,29 @@ def encode(slot: Slot, state: Any) -> StateRow:
 
 
 class StoreBackend:
-    """Rate-limit state in the store's ``ratelimit_state`` table."""
+    """Rate-limit state in the store's ``ratelimit_state`` table.
+
+    Args:
+        store: the open store.
+        clock: the limiter's clock: leases live on its monotonic time, and
+            their unspent units are given back as of its ``now``. One clock
+            for both, or a refund stamped later than the decisions credits
+            them with refill that never happened.
+        leases: decide busy limits from leases (see `axtui.ratelimit.backends.lease`).
+    """
 
     name = "store"
     shared = True
 
-    def __init__(self, store: Store, *, leases: bool = True) -> None:
+    def __init__(self, store: Store, *, clock: Clock = SYSTEM_CLOCK, leases: bool = True) -> None:
         self.store = store
+        self.clock = clock
         self.table = StateTable(store)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ax-ratelimit")
         self._next_prune = 0.0
-        self.leases = LeaseBook() if leases else None
+        self.leases = LeaseBook(clock.monotonic) if leases else None
         self._flusher: asyncio.Task[None] | None = None
         self._refills: dict[str, asyncio.Future[bool]] = {}
-        self._seen = (time.time(), time.monotonic())
 
     async def acquire(self, checks: Sequence[Check], now: float) -> list[Verdict]:
         book = self.leases
@@ -94,7 +103,6 @@ class StoreBackend:
         local = book.spend(checks, now)
         if local is not None:
             return local
-        self._seen = (now, time.monotonic())
         # One refill per limit at a time: calls that miss meanwhile wait for it and
         # spend from it, instead of each leasing a grant of its own; after a refill that
         # was refused they ask the store themselves.
@@ -202,8 +210,7 @@ class StoreBackend:
         book = self.leases
         changes = book.expire(everything=everything)
         if changes:
-            # The decision clock (a fake one in tests) as last seen, moved on by real time.
-            stamp = now if now is not None else self._seen[0] + time.monotonic() - self._seen[1]
+            stamp = now if now is not None else self.clock.now()
             write = asyncio.get_running_loop().run_in_executor(self._pool, lambda: self._adjust_sync(changes, stamp))
             try:
                 await asyncio.shield(write)
