@@ -486,6 +486,9 @@ class Deployment:
 
     ``id`` is ``provider/upstream_model``; ``model`` is the logical name
     callers ask for (several deployments may serve the same one).
+    ``base_model`` names the model the upstream one serves when its name
+    says none (a Bedrock application inference profile's ARN): its prices
+    and features apply.
     """
 
     provider: str
@@ -499,6 +502,7 @@ class Deployment:
     supports_vision: bool = False
     supports_json: bool = True
     tags: tuple[str, ...] = ()
+    base_model: str = ""
 
     @property
     def id(self) -> str:

@@ -148,11 +148,18 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class DeploymentConfig(_Section):
-    """One way to serve a logical model, beyond a provider's ``models`` list."""
+    """One way to serve a logical model, beyond a provider's ``models`` list.
+
+    ``base_model`` names the model ``upstream_model`` serves when its name
+    says none: a Bedrock application inference profile's ARN is opaque, so
+    its model id (``anthropic.claude-sonnet-4-20250514-v1:0``) is given
+    here, and that model's prices and features apply.
+    """
 
     model: str = Field(min_length=1)
     provider: str = Field(min_length=1)
     upstream_model: str | None = None
+    base_model: str | None = Field(default=None, min_length=1)
     region: str | None = None
     weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     context_window: int | None = Field(default=None, gt=0)

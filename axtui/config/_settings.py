@@ -7,6 +7,7 @@ import re
 import tomli_w
 from pydantic import Field, model_validator
 
+from axtui.bedrock_ids import APPLICATION_PROFILE, arn_resource, is_model_id, named_model
 from axtui.config._base import _At, _Section
 from axtui.config._providers import DeploymentConfig, PriceOverride, ProviderConfig
 from axtui.config._routing import RoutingConfig
@@ -65,6 +66,47 @@ class Settings(_Section):
         self._one_model_per_deployment()
         return self
 
+    @model_validator(mode="after")
+    def _bedrock_models_named(self) -> Settings:
+        """Refuse a Bedrock application inference profile whose model is not named, and a base_model that is no id.
+
+        The profile's ARN is opaque, so without ``base_model`` ax would call
+        it as no model at all: no price, no thinking, the wrong request.
+        """
+        bedrock = {p.name for p in self.providers if p.kind == "bedrock"}
+        for i, p in enumerate(self.providers):
+            for m in p.models if p.name in bedrock else ():
+                if _is_application_profile(m):
+                    raise _At(
+                        f"provider {p.name!r} lists {m!r}, an application inference profile: its ARN does not say "
+                        "which model it serves, so ax cannot tell which prices and features apply; serve it from a "
+                        f"[[deployments]] entry that names its model: model = \"…\", provider = {_toml_string(p.name)}, "
+                        f"upstream_model = {_toml_string(m)}, base_model = \"anthropic.claude-…\" (the model id the "
+                        "profile was made from), and remove it from models",
+                        "providers", i, "models",
+                    )
+        for i, d in enumerate(self.deployments):
+            if d.provider not in bedrock:
+                continue
+            upstream = d.upstream_model or d.model
+            if d.base_model is None and _is_application_profile(upstream):
+                raise _At(
+                    f"[[deployments]] number {i + 1} calls {upstream!r}, an application inference profile: its ARN "
+                    "does not say which model it serves, so ax cannot tell which prices and features (Claude's "
+                    "thinking, say) apply; add base_model = \"anthropic.claude-…\" with the id of the model the "
+                    "profile was made from (`aws bedrock get-inference-profile` lists it under models)",
+                    "deployments", i, "upstream_model" if d.upstream_model else "model",
+                )
+            named = None if d.base_model is None else named_model(d.base_model)
+            if d.base_model is not None and not (named and is_model_id(named)):
+                raise _At(
+                    f"base_model {d.base_model!r} names no Bedrock model; give the id of the model the deployment "
+                    "serves, like \"anthropic.claude-sonnet-4-20250514-v1:0\" (or its inference profile "
+                    "\"us.anthropic.claude-sonnet-4-20250514-v1:0\", or its foundation-model ARN)",
+                    "deployments", i, "base_model",
+                )
+        return self
+
     def _one_model_per_deployment(self) -> None:
         """Refuse two model names for one provider/upstream_model: the catalog would serve only the first.
 
@@ -103,6 +145,11 @@ class Settings(_Section):
                 "deployments",
                 i,
             )
+
+
+def _is_application_profile(model: str) -> bool:
+    resource = arn_resource(model)
+    return resource is not None and resource[0] == APPLICATION_PROFILE
 
 
 def _toml_key(name: str) -> str:

@@ -10,9 +10,11 @@ Three layers, later ones winning for the same name:
    (``"local/llama3.1:8b"``) or model name (``"gpt-4o"``).
 
 `PriceSheet.lookup` finds the price of a deployment: an override for its id,
-then one for its model, then the sheet by id, upstream model name and
-logical model name (snapshot suffixes such as ``-2024-08-06`` are tried
-without the date too). `PriceSheet` is also the engine's `PriceBook`.
+then one for its model, then the sheet by id, upstream model name, base
+model (what an opaque upstream id serves) and logical model name (snapshot
+suffixes such as ``-2024-08-06`` are tried without the date too, and a
+Bedrock ARN as the model id it names). `PriceSheet` is also the engine's
+`PriceBook`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from axtui import locations
+from axtui.bedrock_ids import arn_resource, named_model
 from axtui.config import PriceOverride
 from axtui.cost.calculator import cost_nanos
 from axtui.errors import ConfigError
@@ -338,7 +341,7 @@ class PriceSheet:
             for alias in p.aliases:
                 self._aliases[alias] = p.model
         self.overrides: dict[str, PriceOverride] = dict(overrides or {})
-        self._memo: dict[tuple[str, str, str], ModelPrice | None] = {}
+        self._memo: dict[tuple[str, str, str, str], ModelPrice | None] = {}
         # Costs already worked out, by deployment and token counts: the gateway prices an
         # estimate and a cost on every call, and itemising in Decimal is ~30 us each, while
         # real traffic repeats the same few (deployment, tokens) shapes. The sheet never
@@ -371,6 +374,9 @@ class PriceSheet:
         hit = self._by_name.get(name)
         if hit is None and name in self._aliases:
             hit = self._by_name.get(self._aliases[name])
+        if hit is None and arn_resource(name) is not None:
+            named = named_model(name)
+            return self.get(named) if named else None
         if hit is None:
             bare = name.removeprefix("models/")
             dated = _SNAPSHOT.sub("", bare)
@@ -380,12 +386,13 @@ class PriceSheet:
 
     def lookup(self, deployment: Deployment) -> ModelPrice | None:
         """The price of a deployment; None when nothing prices it."""
-        key = (deployment.provider, deployment.upstream_model, deployment.model)
+        key = (deployment.provider, deployment.upstream_model, deployment.base_model, deployment.model)
         try:
             return self._memo[key]
         except KeyError:
             pass
-        found = self._find(deployment.id, (deployment.upstream_model, deployment.model), deployment.provider)
+        names = (deployment.upstream_model, deployment.base_model, deployment.model)
+        found = self._find(deployment.id, tuple(n for n in names if n), deployment.provider)
         self._memo[key] = found
         return found
 
@@ -424,8 +431,8 @@ class PriceSheet:
 
     def cost(self, deployment: Deployment, usage: Usage) -> int | None:
         """What a call with ``usage`` cost, in nano-dollars; None when the price is unknown."""
-        key = (deployment.provider, deployment.upstream_model, deployment.model, usage.input_tokens,
-               usage.cached_input_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens,
+        key = (deployment.provider, deployment.upstream_model, deployment.base_model, deployment.model,
+               usage.input_tokens, usage.cached_input_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens,
                usage.output_tokens, usage.reasoning_tokens)
         try:
             return self._costs[key]

@@ -98,6 +98,8 @@ def build_catalog(settings: Settings) -> Catalog:
         dep = replace(base, model=d.model) if base else Deployment(provider=owner.name, model=d.model, upstream_model=upstream)
         dep.region = d.region or owner.region
         dep.weight = d.weight
+        if d.base_model:
+            dep.base_model = d.base_model
         if d.context_window:
             dep.context_window = d.context_window
         if d.max_output:

@@ -238,6 +238,9 @@ def _output_config(request: ChatRequest) -> dict[str, Any] | None:
 def converse_body(request: ChatRequest, provider: str = "bedrock", model: str = "") -> dict[str, Any]:
     """The JSON body of a Converse (or ConverseStream) call; the model is named in the URL.
 
+    ``model`` is the Bedrock model id the call is served by (an ARN's, see
+    `axtui.bedrock_ids.model_behind`): its family decides what Claude alone takes.
+
     Fields ax does not name and Bedrock does not know go to
     ``additionalModelRequestFields`` (``top_k``, say), which the model's
     own API reads.

@@ -4,7 +4,10 @@
 where the endpoint is ``https://bedrock-runtime.{region}.amazonaws.com``
 unless ``endpoint_url`` replaces it, and ``modelId`` is a Bedrock model id
 (``anthropic.claude-3-5-sonnet-20240620-v1:0``), an inference profile
-(``us.anthropic.…``) or an ARN. The body is `axtui.providers._converse`'s.
+(``us.anthropic.…``) or an ARN. The body is `axtui.providers._converse`'s,
+shaped for the model the id names (`axtui.bedrock_ids.model_behind`): a
+foundation-model or inference-profile ARN names it in its resource id, an
+application inference profile through the deployment's ``base_model``.
 
 Requests are signed with Signature Version 4 by botocore (the optional
 ``bedrock`` extra), with credentials from botocore's default chain: the
@@ -36,6 +39,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
+from axtui.bedrock_ids import model_behind
 from axtui.clock import Clock
 from axtui.config import ProviderConfig
 from axtui.errors import (
@@ -270,7 +274,7 @@ class BedrockProvider(HTTPProvider):
 
     async def chat(self, request: ChatRequest, deployment: Deployment) -> ChatResponse:
         """One complete answer from ``POST /model/{modelId}/converse``."""
-        body = converse_body(request, self.name, deployment.upstream_model)
+        body = converse_body(request, self.name, model_behind(deployment.upstream_model, deployment.base_model))
         data = await self._converse(deployment.upstream_model, body)
         try:
             blocks = data["output"]["message"]["content"]
@@ -346,7 +350,8 @@ class BedrockProvider(HTTPProvider):
         ident = f"bedrock-{uuid.uuid4().hex[:24]}"
         calls: dict[int, int] = {}  # content block index -> tool call index
         finish: str | None = None
-        async with self._open_events(model, converse_body(request, self.name, model)) as messages:
+        body = converse_body(request, self.name, model_behind(model, deployment.base_model))
+        async with self._open_events(model, body) as messages:
             async for message in messages:
                 headers = message.headers
                 try:

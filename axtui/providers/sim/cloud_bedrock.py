@@ -12,7 +12,11 @@ body and compares signatures; a missing, foreign or wrong signature is
 AWS's 403. A model id is served by the simulated model it names once its
 inference-profile prefix (``us.``…), vendor (``anthropic.``) and version
 (``-20251001-v1:0``) are dropped: ``us.anthropic.claude-haiku-4-5-20251001-v1:0``
-is ``claude-haiku-4-5``.
+is ``claude-haiku-4-5``. A foundation-model or inference-profile ARN is
+served by the model its resource id names; an application inference
+profile's ARN (any region and account) by the model `SIM_APPLICATION_PROFILES`
+gives its id, as the profiles of a real account serve the model they were
+made from.
 
 Faults (``X-Sim-Fault``): the fleet's, plus ``403`` (``AccessDeniedException``)
 and ``throttling`` (``ThrottlingException``: a 429 before a plain answer,
@@ -34,6 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
+from axtui.bedrock_ids import APPLICATION_PROFILE, arn_resource, named_model
 from axtui.errors import (
     ProviderAuthError,
     ProviderBadRequest,
@@ -48,13 +53,18 @@ from axtui.providers.sim.simulate import ChatPlan, EmbedPlan, thinking_signature
 from axtui.providers.sim.spec import ProviderProfile
 from axtui.providers.sim.wire import ChatCall, EmbedCall, Wire, bad_request, chat_request, overflow_of, status_of
 
-__all__ = ["SIM_ACCESS_KEY_ID", "SIM_SECRET_ACCESS_KEY", "BedrockWire", "event_frame", "mount_bedrock",
-           "served_model"]
+__all__ = ["SIM_ACCESS_KEY_ID", "SIM_APPLICATION_PROFILES", "SIM_SECRET_ACCESS_KEY", "BedrockWire", "event_frame",
+           "mount_bedrock", "served_model"]
 
 #: The access key id the simulated Bedrock accepts.
 SIM_ACCESS_KEY_ID = "AKIAAXSIMULATED00001"
 #: Its secret: the signature of every request is checked against it.
 SIM_SECRET_ACCESS_KEY = "ax-sim-bedrock-secret-access-key"
+#: The simulated account's application inference profiles: profile id -> the model id it was made from.
+SIM_APPLICATION_PROFILES = {
+    "axsimhaiku45": "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "axsimsonnet45": "anthropic.claude-sonnet-4-5-20250929-v1:0",
+}
 #: How far a request's X-Amz-Date may be from the server's clock (AWS allows 5 minutes).
 _SKEW_S = 300
 
@@ -66,10 +76,17 @@ _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "
 
 
 def served_model(model_id: str, names: list[str]) -> str | None:
-    """The simulated model a Bedrock model id (or inference profile) names, if any."""
+    """The simulated model a Bedrock model id, inference profile or ARN names, if any."""
     if model_id in names:
         return model_id
-    bare = _PROFILE_PREFIX.sub("", model_id)
+    resource = arn_resource(model_id)
+    if resource is not None and resource[0] == APPLICATION_PROFILE:
+        made_from = SIM_APPLICATION_PROFILES.get(resource[1])
+        return None if made_from is None else served_model(made_from, names)
+    named = named_model(model_id)
+    if named is None:
+        return None
+    bare = _PROFILE_PREFIX.sub("", named)
     bare = bare.split(".", 1)[1] if "." in bare else bare
     bare = _VERSION_SUFFIX.sub("", bare)
     return bare if bare in names else None
