@@ -14,9 +14,10 @@ upstream sent it, with ax's response id.
 
 Stored responses belong to the user of the key that made them: another
 user's id answers 404, as an unknown one does, so ids reveal nothing.
-They are kept 30 days (`RETENTION_S`), as OpenAI keeps them. Their input
-items are listed from what is stored (`axtui.server.responses_items`),
-read through the same check as the response itself.
+They are kept 30 days (`RETENTION_S`), as OpenAI keeps them. Each keeps
+its input items, worked out when it is stored
+(`axtui.server.responses_items`), listed through the same check as the
+response itself.
 
 ``count_tokens`` counts against the caller's rate limits (not its
 budgets: it costs nothing) and asks the first deployment of the model
@@ -116,7 +117,7 @@ def _load(store: Store, response_id: str, user: str) -> StoredResponse | None:
 
 def _chain(store: Store, response_id: str, user: str) -> list[StoredResponse] | None:
     """The user's stored response and those it continues while they are kept, oldest first (None: no such
-    response of this user's)."""
+    response of this user's): the input items of a response stored before they were kept are read from it."""
 
     def work(conn: Any) -> list[StoredResponse] | None:
         chain: list[StoredResponse] = []
@@ -132,6 +133,20 @@ def _chain(store: Store, response_id: str, user: str) -> list[StoredResponse] | 
         return chain[::-1] or None
 
     return store.run(work)
+
+
+def _kept_items(store: Store, row: StoredResponse) -> str:
+    """The input items of stored ``row`` as a JSON array, oldest first: those it keeps, or for a row stored
+    before responses kept them, those read from its chain."""
+    if row.input_items is not None:
+        return row.input_items
+    return json.dumps(ri.context_items(_chain(store, row.id, row.user) or [row]))
+
+
+def _listed(store: Store, response_id: str, user: str) -> list[dict[str, Any]] | None:
+    """The input items of the user's stored response ``response_id``, oldest first (None: no such response)."""
+    row = _load(store, response_id, user)
+    return None if row is None else list(json.loads(_kept_items(store, row)))
 
 
 def _delete(store: Store, response_id: str, user: str) -> bool:
@@ -217,11 +232,12 @@ class ResponsesRoutes:
         assert store is not None  # the server needs one for its keys
         owner = await self._owner(headers)
         history: list[Message] = []
+        previous: StoredResponse | None = None
         if request.previous_response_id:
-            row = await asyncio.to_thread(_load, store, request.previous_response_id, owner.user)
-            if row is None:
+            previous = await asyncio.to_thread(_load, store, request.previous_response_id, owner.user)
+            if previous is None:
                 raise _not_found(request.previous_response_id, "previous_response_id")
-            history = [Message.model_validate(m) for m in json.loads(row.conversation)]
+            history = [Message.model_validate(m) for m in json.loads(previous.conversation)]
         if _served_natively(gateway, request.model):
             problems: list[InvalidRequest] = []
             chat = rw.to_chat_request(request, history, problems)
@@ -250,7 +266,7 @@ class ResponsesRoutes:
                 nonlocal kept
                 if not kept and encoder is not None and encoder.body is not None:
                     kept = True
-                    await self._keep(store, owner, request, history, encoder.body)
+                    await self._keep(store, owner, request, previous, history, encoder.body)
                 await send(message)
 
             await self.v1._pump(stream, encoding, receive, send_kept)
@@ -265,16 +281,24 @@ class ResponsesRoutes:
                                    usage=answer.usage,
                                    status=rw.status_of(answer.finish_reason), finish_reason=answer.finish_reason)
         if request.store:
-            await self._keep(store, owner, request, history, out)
+            await self._keep(store, owner, request, previous, history, out)
         await send_bytes(send, 200, to_json(out), record_headers(result.record, result.limits))
 
-    async def _keep(self, store: Store, owner: Caller, request: rw.ResponsesRequest, history: list[Message],
-                    body: dict[str, Any]) -> None:
+    async def _keep(self, store: Store, owner: Caller, request: rw.ResponsesRequest,
+                    previous: StoredResponse | None, history: list[Message], body: dict[str, Any]) -> None:
         conversation = rw.conversation_after(history, request, body["output"])
-        row = StoredResponse(id=body["id"], user=owner.user, key=owner.key, model=str(body["model"]),
-                             created=float(body["created_at"]), previous_id=request.previous_response_id,
-                             body=json.dumps(body), conversation=json.dumps(conversation))
-        await asyncio.to_thread(_save, store, row)
+
+        def work() -> None:
+            # Its input items are fixed now, from the response it continues as that one stands: a later
+            # listing reads them alone, so no deletion of an earlier turn changes them or their ids.
+            earlier = "[]" if previous is None else _kept_items(store, previous)
+            added = ri.turn_items(conversation, len(history), body, None if previous is None else previous.body)
+            _save(store, StoredResponse(
+                id=body["id"], user=owner.user, key=owner.key, model=str(body["model"]),
+                created=float(body["created_at"]), previous_id=request.previous_response_id, body=json.dumps(body),
+                conversation=json.dumps(conversation), input_items=ri.appended(earlier, added)))
+
+        await asyncio.to_thread(work)
 
     # -- GET / DELETE /v1/responses/{id} ----------------------------------------------------
 
@@ -302,10 +326,9 @@ class ResponsesRoutes:
         # Read as the response itself is: only the key's own user's, another's answering 404 as an unknown one.
         owner = await self._owner(headers)
         query = ri.ItemsQuery.parse(query_string)
-        chain = await asyncio.to_thread(_chain, store, response_id, owner.user)
-        if chain is None:
+        items = await asyncio.to_thread(_listed, store, response_id, owner.user)
+        if items is None:
             raise _not_found(response_id)
-        items = await asyncio.to_thread(ri.context_items, chain)
         await send_bytes(send, 200, to_json(ri.page(items, query, response_id)), [])
 
     # -- POST /v1/messages/count_tokens -------------------------------------------------------

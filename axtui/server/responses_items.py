@@ -2,22 +2,25 @@
 
 A response's input items are everything the model was given before it
 answered, instructions aside: with ``previous_response_id``, the earlier
-turns (their inputs and outputs) and then this request's ``input``. ax
-stores no items, only each response's ``conversation`` (as chat, see
-`axtui.store.tables_responses`) and its ``response`` object, so the list is
-read from those, with no schema of its own:
+turns (their inputs and outputs) and then this request's ``input``. They
+are worked out once, when the response is stored, and kept with it
+(``input_items`` of `axtui.store.tables_responses`): the items of the
+response it continued, then that response's answer and its own input
+(`turn_items`). Listing reads that one row, so it costs the length of
+the list, and nothing that happens to other responses later (a deletion,
+the 30-day retention) changes an item or its id.
 
-- the stored chain (the response, its previous one, and so on while they
-  are kept) splits the conversation into turns: each turn's input is the
-  part of its conversation after the previous one's and before its own
-  output;
 - an earlier turn's output items are listed as that response answered
-  them, with their ids; inputs are turned back into items (messages with
-  ``input_text``/``input_image`` parts, ``function_call``,
-  ``function_call_output``, Anthropic's thinking as ``reasoning``);
+  them, with their ids; inputs are turned back into items from the stored
+  chat conversation (messages with ``input_text``/``input_image`` parts,
+  ``function_call``, ``function_call_output``, Anthropic's thinking as
+  ``reasoning``);
 - an input item's id is derived from the response whose request sent it and
   its place there (`stable_id`), so listing twice, or listing a later turn,
   gives the same ids. Ids a client put on its input items are not kept.
+
+Rows stored before the items were kept have none; theirs are read from the
+chain of responses still kept (`context_items`), as they always were.
 
 Items ax keeps only natively (hosted tools' calls, files) are not in the
 conversation, so they are not listed. Image URLs and ``encrypted_content``
@@ -39,7 +42,7 @@ from axtui.server import responses_wire as rw
 from axtui.store.tables_responses import StoredResponse
 from axtui.types import Message
 
-__all__ = ["INCLUDABLE", "ItemsQuery", "context_items", "page", "stable_id"]
+__all__ = ["INCLUDABLE", "ItemsQuery", "appended", "context_items", "page", "stable_id", "turn_items"]
 
 #: The ``include`` values the SDK sends (``ResponseIncludable``); ax's items carry only the last two.
 INCLUDABLE = frozenset({
@@ -146,8 +149,54 @@ def _chat_items(messages: Sequence[Message], response_id: str) -> list[dict[str,
     return items
 
 
+def _sent(conversation: Sequence[dict[str, Any]], start: int, output: list[dict[str, Any]],
+          response_id: str) -> list[dict[str, Any]]:
+    """The items the request of ``response_id`` sent: its conversation from ``start`` to its own ``output``."""
+    end = len(conversation) - len(rw.output_messages(output))
+    return _chat_items([Message.model_validate(m) for m in conversation[start:end]], response_id)
+
+
+def _output(body: str) -> list[dict[str, Any]]:
+    return [i for i in json.loads(body).get("output") or () if isinstance(i, dict)]
+
+
+def _answered(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**i, "status": i.get("status") or "completed"} for i in output if i.get("type") in rw.CONTINUED]
+
+
+def turn_items(conversation: Sequence[dict[str, Any]], start: int, body: dict[str, Any],
+               previous_body: str | None) -> list[dict[str, Any]]:
+    """The input items a response about to be stored adds to those of the one it continues: that one's
+    answer, as it was answered (ids included), then its own input.
+
+    Args:
+        conversation: its stored conversation (`responses_wire.conversation_after`).
+        start: where its own input begins there: the length of the conversation it continues (0: none).
+        body: its ``response`` object.
+        previous_body: the stored ``body`` of the response it continues (None: it continues none).
+    """
+    answered = [] if previous_body is None else _answered(_output(previous_body))
+    return [*answered, *_sent(conversation, start, body["output"], body["id"])]
+
+
+def appended(stored: str, more: Sequence[dict[str, Any]]) -> str:
+    """``stored`` (items as a JSON array) with ``more`` after them, without decoding it.
+
+    A long chain's items run to megabytes, and each turn stores them again: decoding and re-encoding
+    them would cost each turn several times what it adds.
+    """
+    if not more:
+        return stored
+    head = stored.rstrip()[:-1].rstrip()  # the array without its closing bracket
+    tail = json.dumps(list(more))[1:]
+    return head + tail if head == "[" else f"{head}, {tail}"
+
+
 def context_items(chain: Sequence[StoredResponse]) -> list[dict[str, Any]]:
-    """The input items of the last response of ``chain``, oldest first.
+    """The input items of the last response of ``chain``, oldest first, read from the chain.
+
+    Only for responses stored before their items were kept: these ids change when a response of the
+    chain is no longer kept, and reading costs the square of the chain's length.
 
     Args:
         chain: stored responses, oldest first, each the ``previous_id`` of the next; the first may continue
@@ -157,14 +206,10 @@ def context_items(chain: Sequence[StoredResponse]) -> list[dict[str, Any]]:
     start = 0
     for k, row in enumerate(chain):
         conversation = json.loads(row.conversation)
-        output = [i for i in json.loads(row.body).get("output") or () if isinstance(i, dict)]
-        end = len(conversation) - len(rw.output_messages(output))
-        own = [Message.model_validate(m) for m in conversation[start:end]]
-        items += _chat_items(own, row.id)
+        output = _output(row.body)
+        items += _sent(conversation, start, output, row.id)
         if k < len(chain) - 1:
-            # An earlier turn's answer, as it was answered (ids included).
-            items += [{**i, "status": i.get("status") or "completed"} for i in output
-                      if i.get("type") in rw.CONTINUED]
+            items += _answered(output)
         start = len(conversation)
     return items
 
