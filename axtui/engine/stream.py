@@ -42,7 +42,8 @@ class CallStream:
     server that sends a slow stream's headers before its first chunk never
     does so for those. Closing the stream early (``aclose``, or a cancelled
     consumer) cancels the upstream call; the call is still recorded, as
-    ``cancelled``, and what it produced is paid for.
+    ``cancelled``, and what it produced is paid for. Once `ended`, the call
+    has its outcome and closing it changes nothing.
     """
 
     def __init__(self, gateway: Gateway, request: ChatRequest, caller: Caller, options: CallOptions) -> None:
@@ -68,6 +69,9 @@ class CallStream:
                 self._first = await self._gen.__anext__()
             except StopAsyncIteration:
                 self._done = True
+            except BaseException:
+                self._done = True  # the call raised: it is recorded with what it raised
+                raise
 
     def __aiter__(self) -> CallStream:
         return self
@@ -81,9 +85,18 @@ class CallStream:
             raise StopAsyncIteration
         try:
             return await self._gen.__anext__()
-        except StopAsyncIteration:
-            self._done = True
+        except BaseException:
+            self._done = True  # its last chunk was read, or the call raised: either way it is recorded
             raise
+
+    @property
+    def ended(self) -> bool:
+        """Whether the call has its outcome: its last chunk was read, it raised, or `fail` ended it.
+
+        The call is then recorded, or being recorded by `fail`: a reader that goes away now has nothing
+        left to cancel, and must not cut short what records and settles it.
+        """
+        return self._done
 
     async def aclose(self) -> None:
         """Stop the stream; the upstream call is cancelled and recorded."""
@@ -91,7 +104,9 @@ class CallStream:
 
     async def fail(self, exc: Exception) -> None:
         """End the stream because its reader could not use a chunk (the server's encoding of it
-        failed): the call is recorded at once as failing with ``exc``, as if the provider had raised it."""
+        failed): the call is recorded at once as failing with ``exc``, as if the provider had raised it.
+
+        `ended` from the moment it is called, so a reader can tell the client of the failure after it."""
         if self._done or not self._started:
             return
         self._done = True

@@ -18,7 +18,9 @@ A stream's headers go with its first chunk; one slower than
 deployment, without the headers only the first chunk tells
 (`axtui.server.keepalive`). A client that
 disconnects mid-stream, or while the first chunk is awaited, cancels the
-upstream call; the engine records it as ``cancelled``.
+upstream call; the engine records it as ``cancelled``. Once the call has
+its outcome (`CallStream.ended`: served in full, or failed), a disconnect
+changes nothing: it is recorded once, as what it was.
 """
 
 from __future__ import annotations
@@ -261,8 +263,12 @@ class V1Routes:
             nonlocal gone
             while (await receive())["type"] != "http.disconnect":
                 pass
-            gone = True
-            task.cancel()
+            # Only a call still running is the client's to cancel. Once it has its outcome (its failure
+            # being recorded, its last bytes being sent, which uvicorn answers with a disconnect at once),
+            # cancelling would record it as cancelled and cut short what settles it.
+            if not stream.ended:
+                gone = True
+                task.cancel()
 
         watcher = asyncio.ensure_future(watch())
         keepalive = KeepAlive(send, lambda: _early_headers(stream), self.state.settings.server.stream_keepalive_s)
@@ -303,10 +309,12 @@ class V1Routes:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             await send({"type": "http.response.body", "body": encoder.finish(), "more_body": False})
         except Exception as exc:
+            # A chunk this side could not encode: the call ends now, recorded with the error the client gets,
+            # before it gets it (the upstream closed, nothing held while a slow client reads the event). A
+            # failure the call raised itself is recorded already, and `fail` does nothing.
+            await stream.fail(exc)
             # Headers are gone: the error travels as an event the SDKs raise on.
             await send({"type": "http.response.body", "body": _error_tail(encoder, exc), "more_body": False})
-            # A chunk this side could not encode: the call ends now, recorded with the error the client got.
-            await stream.fail(exc)
 
     # -- embeddings ---------------------------------------------------------------------------
 
