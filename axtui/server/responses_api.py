@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 from sqlalchemy import delete, insert, select
 
+from axtui.bedrock_ids import model_behind
 from axtui.engine.gateway import CallOptions, Gateway
 from axtui.errors import AxError, InvalidRequest, ProviderError
 from axtui.server import anthropic_wire as aw
@@ -69,10 +70,19 @@ def _served_natively(gateway: Gateway, model: str) -> bool:
                for d in deployments)
 
 
-def _translated_deployments(gateway: Gateway, model: str) -> list[tuple[str, str]]:
-    """(provider, upstream model) of each deployment of ``model`` (none when the model is unknown)."""
+def _models_behind(gateway: Gateway, model: str) -> dict[str, str]:
+    """The model each upstream id of ``model``'s deployments serves (a Bedrock ARN's: `model_behind`); none
+    when the model is unknown. Whether thinking is a summary is the served model's trait, not its id's."""
     try:
-        return [(d.provider, d.upstream_model) for d in gateway.catalog.resolve(model)]
+        return {d.upstream_model: model_behind(d.upstream_model, d.base_model) for d in gateway.catalog.resolve(model)}
+    except AxError:
+        return {}
+
+
+def _translated_deployments(gateway: Gateway, model: str) -> list[tuple[str, str]]:
+    """(provider, the model served) of each deployment of ``model`` (none when the model is unknown)."""
+    try:
+        return [(d.provider, model_behind(d.upstream_model, d.base_model)) for d in gateway.catalog.resolve(model)]
     except AxError:
         return []
 
@@ -258,7 +268,8 @@ class ResponsesRoutes:
 
             def encoding() -> ResponseEvents:
                 nonlocal encoder
-                encoder = ResponseEvents(request, response_id, stream.record.model or chat.model, created)
+                encoder = ResponseEvents(request, response_id, stream.record.model or chat.model, created,
+                                         behind=_models_behind(gateway, chat.model))
                 return encoder
 
             async def send_kept(message: MutableMapping[str, Any]) -> None:
@@ -277,7 +288,8 @@ class ResponsesRoutes:
             out = rw.native_body(answer.native, request, response_id)
         else:
             out = rw.response_body(request, response_id, created, model=answer.model,
-                                   output=rw.output_items(answer, summary=rw.wants_summary(request)),
+                                   output=rw.output_items(answer, summary=rw.wants_summary(request),
+                                                          behind=_models_behind(gateway, chat.model)),
                                    usage=answer.usage,
                                    status=rw.status_of(answer.finish_reason), finish_reason=answer.finish_reason)
         if request.store:

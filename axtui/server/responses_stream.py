@@ -24,6 +24,7 @@ sequence (`replay_events`); any other stream is encoded as above.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic_core import to_json
@@ -60,12 +61,15 @@ class ResponseStreamEncoder:
         response_id: the response's id.
         model: the model named until the chunks name one.
         created: the ``created_at`` timestamp.
+        behind: the model an upstream id serves, where the id does not say (a Bedrock ARN's).
     """
 
-    def __init__(self, request: rw.ResponsesRequest, response_id: str, model: str, created: int) -> None:
+    def __init__(self, request: rw.ResponsesRequest, response_id: str, model: str, created: int,
+                 behind: Mapping[str, str] | None = None) -> None:
         self.request = request
         self.response_id = response_id
         self.model = model
+        self.behind = behind or {}
         self.created = created
         self.usage: Usage | None = None
         self.finish_reason = "stop"
@@ -130,7 +134,7 @@ class ResponseStreamEncoder:
         if chunk.reasoning:
             if self._open is None or self._open.kind != "reasoning":
                 out += self._close_open()
-                summarised = rw.wants_summary(self.request) and summarises_thinking(self.model)
+                summarised = rw.wants_summary(self.request) and summarises_thinking(self.behind.get(self.model, self.model))
                 ident = rw.item_id("rs")
                 self._open, added = self._add("reasoning", rw.reasoning_item(ident, "", None, summarised=summarised))
                 self._open.summarised = summarised
@@ -242,10 +246,11 @@ class ResponseEvents:
     Args: as `ResponseStreamEncoder`'s.
     """
 
-    def __init__(self, request: rw.ResponsesRequest, response_id: str, model: str, created: int) -> None:
+    def __init__(self, request: rw.ResponsesRequest, response_id: str, model: str, created: int,
+                 behind: Mapping[str, str] | None = None) -> None:
         self.request = request
         self.response_id = response_id
-        self.translated = ResponseStreamEncoder(request, response_id, model, created)
+        self.translated = ResponseStreamEncoder(request, response_id, model, created, behind)
         self.mode = ""  # "native", "replay" or "chat", from the first chunk
         #: The whole ``response`` object, once the stream ended.
         self.body: dict[str, Any] | None = None

@@ -42,6 +42,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import (
@@ -480,16 +481,19 @@ def reasoning_item(ident: str, text: str, thinking_blocks: list[dict[str, Any]] 
     return item
 
 
-def output_items(response: ChatResponse, *, summary: bool = False) -> list[dict[str, Any]]:
+def output_items(
+    response: ChatResponse, *, summary: bool = False, behind: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The ``output`` of a complete answer: reasoning, message, function calls.
 
     ``summary``: the request asked for ``reasoning.summary`` (honoured when the answering model's thinking is a
-    summary).
+    summary); ``behind``: the model an upstream id serves, where the id does not say (a Bedrock ARN).
     """
     items: list[dict[str, Any]] = []
     if response.reasoning or response.thinking_blocks:
+        served = (behind or {}).get(response.model, response.model)
         items.append(reasoning_item(item_id("rs"), response.reasoning, response.thinking_blocks,
-                                    summarised=summary and summarises_thinking(response.model)))
+                                    summarised=summary and summarises_thinking(served)))
     if response.content or not response.tool_calls:
         items.append(message_item(item_id("msg"), response.content, status_of(response.finish_reason)))
     items += [function_call_item(item_id("fc"), call) for call in response.tool_calls or ()]

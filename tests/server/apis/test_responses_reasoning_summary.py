@@ -8,6 +8,7 @@ field upstream as it came: `test_responses_native`.)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -85,3 +86,51 @@ def test_a_summary_that_cannot_be_given_is_400_naming_the_field(over_sim: LiveSe
                                                stream=stream)  # type: ignore[call-overload]
     body = info.value.body
     assert isinstance(body, dict) and body["param"] == "reasoning.summary" and says in body["message"]
+
+
+@pytest.fixture
+def over_bedrock_profile(sim_upstream: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[LiveServer]:
+    """A gateway (no keys) serving ``sonnet`` from a Bedrock application inference profile of the sim server."""
+    pytest.importorskip("botocore")
+    from axtui.config import Settings
+    from axtui.providers.sim.cloud_bedrock import SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", SIM_ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SIM_SECRET_ACCESS_KEY)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    settings = Settings.model_validate({
+        "providers": [{"name": "br", "kind": "bedrock", "region": "eu-west-1", "max_retries": 0,
+                       "endpoint_url": f"{sim_upstream}/bedrock"}],
+        "deployments": [{"model": "sonnet", "provider": "br",
+                         "upstream_model": "arn:aws:bedrock:eu-west-1:210987654321:application-inference-profile/"
+                                           "axsimsonnet45",
+                         "base_model": "anthropic.claude-sonnet-4-5-20250929-v1:0"}],
+    })
+    server = LiveServer(settings, no_auth=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_summary_through_a_profile_whose_arn_names_no_model_is_its_models(
+    over_bedrock_profile: LiveServer, stream: bool
+) -> None:
+    # The profile serves Claude Sonnet 4.5 (its base_model), whose thinking is a summary: the ARN says nothing.
+    api = client(over_bedrock_profile, "unused")
+    if stream:
+        with api.responses.stream(model="sonnet", input="Why do leaves fall?",
+                                  reasoning={"effort": "low", "summary": "auto"}) as events:
+            kinds = [e.type for e in events]
+            response = events.get_final_response()
+        assert "response.reasoning_summary_text.delta" in kinds and "response.reasoning_text.delta" not in kinds
+    else:
+        response = api.responses.create(model="sonnet", input="Why do leaves fall?",
+                                        reasoning={"effort": "low", "summary": "auto"})
+    reasoning = response.output[0]
+    assert reasoning.type == "reasoning" and reasoning.summary and reasoning.summary[0].text
+    assert not reasoning.content
