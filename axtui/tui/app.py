@@ -328,7 +328,7 @@ class AxApp(App[None]):
         screen = self.screen
         if not isinstance(screen, DashboardScreen):
             return
-        self.push_screen(ExportScreen(self.backend, screen.export_kind(), screen.export_view()))
+        self.push_screen(ExportScreen(self.backend, screen.export_kind(), screen.export_view))
 
     def action_toggle_pause(self) -> None:
         """Freeze the screens, or let them move again."""

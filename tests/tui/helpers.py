@@ -39,9 +39,9 @@ async def open_screen(pilot: Pilot[Any], key: str, kind: type) -> Any:
     return pilot.app.screen
 
 
-async def refetch(pilot: Pilot[Any]) -> None:
-    """Make the screen on top fetch again and wait for it to draw."""
-    screen: Any = pilot.app.screen
+async def refetch(pilot: Pilot[Any], screen: Any = None) -> None:
+    """Make ``screen`` (the screen on top, by default) fetch again and wait for it to draw."""
+    screen = pilot.app.screen if screen is None else screen
     before = screen.fetches
     screen.refresh_now()
     await until(lambda: screen.fetches > before, pilot=pilot)

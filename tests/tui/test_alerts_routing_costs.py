@@ -176,6 +176,27 @@ async def test_undo_drops_staged_edits(seeded: Seeded) -> None:
         assert screen.query_one("#health", DataTable).get_cell("anthropic/claude-haiku-4-5", "weight").plain == "1"
 
 
+async def test_save_and_undo_with_nothing_staged_say_so(seeded: Seeded) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        screen = await open_screen(pilot, "5", RoutingScreen)
+        footer = {b.binding.description for b in app.screen.active_bindings.values() if b.binding.show}
+        assert not screen.dirty and not {"Save", "Undo"} & footer  # the footer offers neither
+        await pilot.press("ctrl+s")
+        await pilot.press("u")
+        await pilot.pause()
+        said = [n.message for n in app._notifications]
+        assert said == ["Nothing to save: no edit is staged.", "Nothing to undo: no edit is staged."]
+        await pilot.press("enter", *"3")  # a weight typed, not staged yet
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert [n.message for n in app._notifications][-1].startswith(
+            "Nothing to save yet: enter stages the weight of anthropic/claude-haiku-4-5")
+        await pilot.press("enter", "ctrl+s")  # staged: ctrl+s saves, and says nothing of the kind
+        await until(lambda: not screen.dirty, pilot=pilot)
+        assert [n.message for n in app._notifications][-1].startswith("Routing saved to ")
+
+
 # -- costs ---------------------------------------------------------------------------------
 
 

@@ -397,6 +397,108 @@ async def test_x_on_costs_exports_the_grouping_and_range_on_screen(seeded: Seede
     assert set(rows[0]) >= {"user", "cost_usd", "calls"}
 
 
+async def test_x_exports_the_log_as_it_is_when_confirmed_and_says_so_meanwhile(seeded: Seeded, tmp_path: Any) -> None:
+    import csv
+
+    from textual.widgets import Input
+
+    from axtui.tui import fmt
+    from axtui.tui.screens.export import ExportScreen
+    from axtui.tui.screens.realtime import RealtimeScreen
+    from axtui.tui.widgets.calllog import CallLog
+    from tests.support import until
+
+    from .helpers import refetch
+
+    app = make_app(seeded)
+    target = tmp_path / "alice.csv"
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "1", RealtimeScreen)
+        await pilot.press("slash", *"user=alice", "enter")
+        await pilot.pause()
+        log = screen.query_one(CallLog)
+        at_open = log.shown
+        await pilot.press("x")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen) and dialog.what == "view"
+        says = dialog.query_one("#x-says", Static)
+        assert f"the {fmt.count(at_open)} calls the log shows" in str(says.render())
+        # Traffic while the dialog is open: the log behind it draws the new calls.
+        for record in seeded.add_calls(60, seed=7):
+            seeded.metrics.observe(record)
+        await refetch(pilot, screen)
+        at_confirm = log.shown
+        assert at_confirm > at_open
+        await until(lambda: f"the {fmt.count(at_confirm)} calls the log shows" in str(says.render()), pilot=pilot)
+        assert "taken from the screen when you export" in str(says.render())
+        dialog.query_one("#x-path", Input).value = str(target)
+        await pilot.press("ctrl+s")
+        await until(lambda: target.exists() and not isinstance(app.screen, ExportScreen), pilot=pilot)
+    with target.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == at_confirm and {r["user"] for r in rows} == {"alice"}
+
+
+async def test_x_on_costs_exports_the_spend_on_screen_when_confirmed(seeded: Seeded, tmp_path: Any) -> None:
+    import json
+
+    from textual.widgets import Input
+
+    from axtui.tui.screens.costs import CostsScreen
+    from axtui.tui.screens.export import ExportScreen
+    from tests.support import until
+
+    from .helpers import refetch
+
+    def calls_on_screen(screen: CostsScreen) -> dict[str, int]:
+        table = screen.query_one("#breakdown", DataTable)
+        return {str(table.get_row_at(i)[0].plain): int(str(table.get_row_at(i)[3].plain).replace(",", ""))
+                for i in range(table.row_count)}
+
+    app = make_app(seeded)
+    target = tmp_path / "costs.json"
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _go(pilot, "2", CostsScreen)
+        screen.action_set_group("user")
+        await refetch(pilot)
+        at_open = calls_on_screen(screen)
+        await pilot.press("x")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen) and dialog.what == "view"
+        seeded.add_calls(50, seed=8)
+        await refetch(pilot, screen)
+        at_confirm = calls_on_screen(screen)
+        assert sum(at_confirm.values()) == sum(at_open.values()) + 50
+        dialog.query_one("#x-path", Input).value = str(target)
+        await pilot.press("ctrl+s")
+        await until(lambda: target.exists() and not isinstance(app.screen, ExportScreen), pilot=pilot)
+    assert {r["user"]: r["calls"] for r in json.loads(target.read_text())} == at_confirm
+
+
+async def test_the_export_dialog_says_what_a_store_export_writes(seeded: Seeded) -> None:
+    from textual.widgets import Select
+
+    from axtui.tui.screens.budgets import BudgetsScreen
+    from axtui.tui.screens.export import ExportScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _go(pilot, "3", BudgetsScreen)  # no view of its own: the store's budgets are offered
+        await pilot.press("x")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen) and dialog.what == "budgets"
+        says = dialog.query_one("#x-says", Static)
+        assert "every budget with its spend this period" in str(says.render())
+        dialog.query_one("#x-what", Select).value = "calls"
+        dialog.query_one("#x-range", Select).value = 2
+        await pilot.pause()
+        assert "every call of the last 7 days" in str(says.render())
+        assert "read from the store when you export" in str(says.render())
+
+
 # -- explain -------------------------------------------------------------------------------
 
 

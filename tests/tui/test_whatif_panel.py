@@ -158,3 +158,50 @@ async def test_one_replay_at_a_time_and_none_out_of_sight(seeded: Seeded) -> Non
         await pilot.press("2")  # back in sight: the panel catches up
         await until(lambda: _calls_shown(panel) > shown, pilot=pilot)
         assert asked[-1] == "cost" and running[1] == 1
+
+
+async def test_the_panel_follows_new_calls_only_in_sight_and_live_whatever_its_host() -> None:
+    from textual.app import App, ComposeResult
+    from textual.screen import ModalScreen, Screen
+
+    group = {"calls": 10, "moved": 0, "recorded_nanos": 1_000, "replayed_nanos": 1_000,
+             "recorded_p95_ms": 100.0, "projected_p95_ms": 100.0}
+    asked: list[str] = []
+
+    def fetch(range_name: str, strategy: str | None, prices: str | None) -> dict[str, Any]:
+        asked.append(range_name)
+        return {"total": group, "by_model": {}, "notes": [], "until": 0.0}
+
+    class Host(App[None]):
+        """Any Textual app: not the dashboard, no dashboard screen."""
+
+        def compose(self) -> ComposeResult:
+            yield WhatIfPanel(fetch, "24h")
+
+    app = Host()
+    async with app.run_test(size=(100, 30)) as pilot:
+        panel = app.query_one(WhatIfPanel)
+        panel.clock = ticks = _Ticks()
+        panel.traffic(("24h", 10, 1_000))  # the host drew its range; the panel is closed: nothing replays
+        panel.toggle()
+        await until(lambda: panel.result is not None and not panel.replaying, pilot=pilot)
+        assert asked == ["24h"]
+
+        await app.push_screen(Screen())  # another screen over the panel's: out of sight
+        ticks.now += FOLLOW_EVERY_S
+        panel.traffic(("24h", 11, 1_100))
+        await pilot.pause()
+        assert asked == ["24h"] and "1 new call since" in str(panel.border_title)
+
+        app.pop_screen()
+        await app.push_screen(ModalScreen())  # a dialog over it leaves it in sight
+        panel.traffic(("24h", 12, 1_200))
+        await until(lambda: len(asked) == 2 and not panel.replaying, pilot=pilot)
+        app.pop_screen()
+
+        ticks.now += FOLLOW_EVERY_S
+        panel.traffic(("24h", 13, 1_300), live=False)  # a paused host drawn once: counted, not replayed
+        await pilot.pause()
+        assert len(asked) == 2 and "1 new call since" in str(panel.border_title)
+        panel.traffic(("24h", 13, 1_300))
+        await until(lambda: len(asked) == 3, pilot=pilot)

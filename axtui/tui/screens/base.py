@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from axtui.tui.screens.draw_once import fill_while_paused
 from axtui.tui.widgets.calm import calm_inputs
 from axtui.tui.widgets.navbar import NavBar
+from axtui.tui.widgets.sight import in_sight
 from axtui.tui.widgets.tables import FitTable
 
 if TYPE_CHECKING:
@@ -74,18 +75,8 @@ class DashboardScreen(Screen[None]):
 
     @property
     def in_sight(self) -> bool:
-        """Whether the screen can be seen: on top, or with only dialogs (modal screens) over it.
-
-        Not Textual's `Screen.is_current`, which also counts a screen under an opaque one (the
-        too-small notice) as visible.
-        """
-        try:
-            stack = self.app.screen_stack
-        except Exception:  # the app is not running
-            return False
-        if self not in stack:
-            return False
-        return all(screen.is_modal for screen in stack[stack.index(self) + 1:])
+        """Whether the screen can be seen: on top, or with only dialogs (modal screens) over it (`in_sight`)."""
+        return in_sight(self)
 
     @property
     def backend(self) -> Backend:

@@ -229,7 +229,7 @@ and again as new calls come in (every few seconds at most; its title says how cu
             self._draw_breakdown(view, palette)
         totals = view.summary.totals
         # New calls in the range: the what-if panel replays them too, at its own pace.
-        self.query_one(WhatIfPanel).traffic((view.range, totals.calls, totals.cost_nanos))
+        self.query_one(WhatIfPanel).traffic((view.range, totals.calls, totals.cost_nanos), live=not self.ax.paused)
 
     def _draw_chart(self, view: CostView) -> None:
         plot = self.query_one("#spend-chart", PlotextPlot)

@@ -162,6 +162,9 @@ class RoutingScreen(DashboardScreen):
         Binding("ctrl+s", "save", "Save"),
         Binding("u", "revert", "Undo"),
         Binding("e", "explain", "Explain"),
+        # With nothing staged, Save and Undo leave the footer, but their keys still answer (`check_action`).
+        Binding("ctrl+s", "nothing_staged('save')", show=False),
+        Binding("u", "nothing_staged('undo')", show=False),
     ]
     #: Whether routing or weights were edited and not saved (the footer offers Save and Undo then).
     dirty: reactive[bool] = reactive(False, repaint=False, bindings=True)
@@ -216,11 +219,13 @@ Circuit: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no c
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The footer offers what applies now (and fits 80 columns): a rule moves in the Rules table,
-        # and only staged edits can be saved or undone.
+        # and only staged edits can be saved or undone; with none, ctrl+s and u say so instead.
         if action == "move":
             return self.focused is not None and self.focused.id == "route-rules"
         if action in ("save", "revert"):
             return self.dirty
+        if action == "nothing_staged":
+            return not self.dirty
         return True
 
     def unsaved_edits(self) -> str | None:
@@ -462,7 +467,7 @@ Circuit: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no c
     def action_save(self) -> None:
         """Validate the staged routing and write it to the config file."""
         if not self.dirty or self.staged is None:
-            self.hint("Nothing to save.")
+            self.action_nothing_staged("save")
             return
         self.hint("Saving…")
         self._save_worker(self.staged, dict(self.weights))
@@ -470,11 +475,21 @@ Circuit: [i]◔ 429 · 3s[/] the provider answered 429 (too many requests): no c
     def action_revert(self) -> None:
         """Drop the staged edits."""
         if not self.dirty:
+            self.action_nothing_staged("undo")
             return
         self.dirty = False
         if self._last is not None:
             self.show(self._last)
         self.hint("Edits dropped.")
+
+    def action_nothing_staged(self, verb: str) -> None:
+        """Say that no edit is staged, so there is nothing to ``verb`` (save, undo)."""
+        if self._editor is not None:
+            # A value being typed is not staged yet: enter stages it, then ctrl+s saves.
+            self.notify(f"Nothing to {verb} yet: enter stages the {self._editor.purpose} first.", timeout=4,
+                        markup=False)
+            return
+        self.notify(f"Nothing to {verb}: no edit is staged.", timeout=4)
 
     def action_explain(self) -> None:
         """Type a model in the explain box."""

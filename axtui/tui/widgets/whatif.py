@@ -10,12 +10,13 @@ again, off the UI thread; the result names the range it was computed for,
 so a replay that failed for a new range cannot pass for it.
 
 New calls make it replay again by themselves, at a modest pace, since a
-replay can be costly: only when the host draws (so only while its screen is
-in sight and the dashboard live), at least `FOLLOW_EVERY_S` after the last
-replay ended (longer after a slow one), and never beside another one: one
-replay runs at a time, and one asked for meanwhile starts when it ends. The
-title says how current the figures are: the time they were computed, and
-the calls that came since.
+replay can be costly: only when the host draws them live (not a paused
+dashboard drawn once) and the panel is in sight (`in_sight`: shown, on the
+screen on top or under dialogs only), at least `FOLLOW_EVERY_S` after the
+last replay ended (longer after a slow one), and never beside another one:
+one replay runs at a time, and one asked for meanwhile starts when it ends.
+The title says how current the figures are: the time they were computed,
+and the calls that came since.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from textual.worker import Worker, WorkerState
 
 from axtui.config import ROUTING_STRATEGIES
 from axtui.tui import fmt
-from axtui.tui.screens.base import DashboardScreen
+from axtui.tui.widgets.sight import in_sight
 
 __all__ = ["FOLLOW_EVERY_S", "Traffic", "WhatIfFetch", "WhatIfPanel", "describe"]
 
@@ -188,22 +189,26 @@ class WhatIfPanel(Vertical):
         if self.is_open:
             self.replay()
 
-    def traffic(self, seen: Traffic) -> None:
+    def traffic(self, seen: Traffic, *, live: bool = True) -> None:
         """The host drew its range, which holds ``seen``: replay again if calls came, unless too soon.
 
-        Called only as the host draws, so only while it is in sight and live; a replay that follows
-        new calls starts `follow_every_s` after the last one ended at the earliest, and never beside one.
+        A replay that follows new calls starts only while the panel is in sight, `follow_every_s` after
+        the last one ended at the earliest, and never beside one.
+
+        Args:
+            seen: what the range holds as drawn.
+            live: whether the host draws because time moves on; False for a paused dashboard drawn
+                once (after an edit, or shown for the first time): the new calls are counted, not replayed.
         """
         self.traffic_seen = seen
-        if self._follows_now():
+        if live and self._follows_now():
             self._start()
         self._title()
 
     def _follows_now(self) -> bool:
         if not self.is_open or self.replaying or self._failed or self._asked is None or not self.behind:
             return False
-        screen = self.screen
-        if isinstance(screen, DashboardScreen) and (not screen.in_sight or screen.ax.paused):
+        if not in_sight(self):
             return False
         wait = max(self.follow_every_s, FOLLOW_SPACING * self._took)
         return self._ended_at is None or self.clock() - self._ended_at >= wait
