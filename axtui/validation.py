@@ -10,6 +10,7 @@ as such.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,8 +59,8 @@ def field_problems(
     if isinstance(errors, ValidationError):
         errors = errors.errors(include_url=False)
     out: list[FieldProblem] = []
-    for err in errors:
-        loc = tuple(err.get("loc", ()))
+    joined = False  # the last problem is one shape of a union's
+    for err, loc, branched in _by_branch(errors):
         if sourced and loc and loc[0] in _SOURCES:
             loc = loc[1:]
         loc = (*prefix, *loc)
@@ -67,9 +68,54 @@ def field_problems(
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if kind == "extra_forbidden" and loc:
             message = f"unknown field {str(loc[-1])!r}; check its spelling"
+        if branched and joined and out[-1].loc == loc:
+            # Another shape of a field that takes either: one problem, its shapes side by side.
+            if message not in out[-1].message:
+                shape = message.removeprefix("Input should be ")
+                out[-1] = FieldProblem(loc, out[-1].where, f"{out[-1].message} or {shape}", out[-1].type, out[-1].ctx)
+            continue
+        joined = branched
         out.append(FieldProblem(loc, ".".join(str(p) for p in loc) or "body", message, kind,
                                 err.get("ctx") or {}))
     return out
+
+
+#: How pydantic names the shapes of a union in an error's path (``str``, ``list[dict[str,any]]``,
+#: ``function-after[…]``), though no field is called that.
+_SHAPE = re.compile(
+    r"(?:str|int|float|bool|bytes|decimal|list|dict|set|frozenset|tuple|datetime|timedelta|uuid|nullable"
+    r"|constrained-[a-z]+|typed-dict|is-instance|json-or-python|lax-or-strict|tagged-union"
+    r"|function-(?:after|before|wrap|plain))(?:\[.*\])?|[a-z][a-z-]*\[.*\]"
+)
+
+
+def _by_branch(
+    errors: Iterable[Mapping[str, Any]],
+) -> list[tuple[Mapping[str, Any], tuple[int | str, ...], bool]]:
+    """Each error with its path as the client wrote it, and whether it is one shape of a union's.
+
+    A value that fails every shape of a field that takes several (a string
+    or a list) fails each one, and pydantic puts the shape's name in the
+    path (``content.str``, ``content.list[dict[str,any]]``). A name is one
+    only where another error of the same field has another (a field may be
+    called ``str``). The shape the value went deepest into (the list, for a
+    list holding a number) is the one the client meant, so it comes first;
+    shapes failed at the field itself follow, to be joined into one problem.
+    """
+    errors = list(errors)
+    locs = [tuple(err.get("loc", ())) for err in errors]
+    shapes = {(loc[:j], part) for loc in locs for j, part in enumerate(loc)
+              if isinstance(part, str) and _SHAPE.fullmatch(part)}
+    unions = {at for at, n in Counter(at for at, _ in shapes).items() if n > 1}
+    order: dict[tuple[Any, ...], int] = {}
+    keyed = []
+    for i, (err, loc) in enumerate(zip(errors, locs, strict=True)):
+        cut = [j for j, part in enumerate(loc) if loc[:j] in unions and (loc[:j], part) in shapes]
+        kept = tuple(part for j, part in enumerate(loc) if j not in cut)
+        union = loc[:cut[0]] if cut else (i,)
+        keyed.append((order.setdefault(union, len(order)), -len(loc) if cut else 0, i, err, kept, bool(cut)))
+    keyed.sort(key=lambda k: k[:3])
+    return [(err, kept, branched) for *_, err, kept, branched in keyed]
 
 
 def problems_text(problems: Sequence[FieldProblem], *, most: int | None = 5, sep: str = "; ") -> str:

@@ -123,12 +123,33 @@ def _errors() -> Iterator[None]:
         # A bug in ax: say so in one line; the traceback is one variable away.
         if os.environ.get("AX_DEBUG"):
             raise
+        undecoded = _not_utf8(exc)
+        if undecoded is not None:
+            _print_error(undecoded)
+            raise SystemExit(EXIT_USAGE) from None
         detail = str(exc) or "no message"
         _print_error(
             f"ax failed unexpectedly ({type(exc).__name__}: {detail}). This is a bug in ax; please report it "
             "with the command you ran. Run it again with AX_DEBUG=1 to see where it happened."
         )
         raise SystemExit(EXIT_UPSTREAM) from None
+
+
+def _not_utf8(exc: Exception) -> str | None:
+    """What to say when ``exc`` is text given in another encoding failing to be written as UTF-8, or None.
+
+    Python keeps a byte of an argument (or a file name, a variable) that is
+    not UTF-8 as a lone surrogate, ``'\\udcff'`` for 0xff: any store, file
+    or terminal that takes UTF-8 refuses it, far from where it came in.
+    """
+    if not isinstance(exc, UnicodeEncodeError) or not isinstance(exc.object, str):
+        return None
+    bad = exc.object[exc.start:exc.end]
+    if not bad or not all("\udc80" <= c <= "\udcff" for c in bad):
+        return None
+    byte = ord(bad[0]) - 0xDC00
+    return (f"{exc.object!r} is not UTF-8 text: {bad[0]!r} stands for the byte 0x{byte:02x}, which came in another "
+            "encoding (the terminal's, or a file's); give it again as UTF-8")
 
 
 def _describe_os_error(exc: OSError) -> str:

@@ -36,12 +36,15 @@ def parse_when(text: str, now: float, tz: str, option: str) -> float:
 
     Naive ISO dates and times are read in ``tz``. Nothing was recorded
     before 1970, so earlier times are read as 1970-01-01 (the start of
-    everything), which every date function can show.
+    everything), which every date function can show; times after the year
+    9999, which none can, as its end (`axtui.metrics.timespec.LATEST`).
 
     Raises:
         click.BadParameter: the text is none of those; the message shows the forms.
     """
-    return max(0.0, _parse_when(text, now, tz, option))
+    from axtui.metrics.timespec import LATEST
+
+    return min(LATEST, max(0.0, _parse_when(text, now, tz, option)))
 
 
 def _parse_when(text: str, now: float, tz: str, option: str) -> float:

@@ -2,7 +2,9 @@
 
 A relative time counts back from now; a date (and ``today``,
 ``yesterday``) is its UTC midnight; a date and time without an offset is
-UTC. Nothing was recorded before 1970, so earlier times read as 1970-01-01.
+UTC. Nothing was recorded before 1970, so earlier times read as 1970-01-01;
+and no date after the year 9999 can be shown, so later times read as
+`LATEST`, the end of it (in any time zone).
 Pure: ``now`` is passed in.
 """
 
@@ -14,7 +16,11 @@ from datetime import UTC, datetime, timedelta
 from axtui.errors import InvalidRequest
 from axtui.metrics.alerts.grammar import parse_duration
 
-__all__ = ["TIME_FORMS", "iso_utc", "parse_time"]
+__all__ = ["LATEST", "TIME_FORMS", "iso_utc", "parse_time"]
+
+#: The latest time a date shows in every time zone: 9999-12-30 UTC (a day short of the last one `datetime`
+#: knows, so that the zones east of UTC, up to 14 hours, stay within the year 9999).
+LATEST = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 
 
 def parse_time(text: str, now: float, *, option: str = "time") -> float:
@@ -30,7 +36,7 @@ def parse_time(text: str, now: float, *, option: str = "time") -> float:
     Raises:
         InvalidRequest: anything else; the message shows the accepted forms.
     """
-    return max(0.0, _parse(text, now, option))
+    return min(LATEST, max(0.0, _parse(text, now, option)))
 
 
 def _parse(text: str, now: float, option: str) -> float:

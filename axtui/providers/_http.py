@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import ProviderConfig
 from axtui.errors import (
+    InvalidRequest,
     MalformedResponse,
     ProviderConnectionError,
     ProviderError,
@@ -32,6 +34,7 @@ from axtui.providers._wire import (
     parse_error_body,
     redact,
     status_for_type,
+    strict_json,
 )
 from axtui.providers.base import Provider
 from axtui.tracecontext import outbound_headers
@@ -50,7 +53,46 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=
 
 
 def _dumps(payload: Any) -> bytes:
-    return _ENCODE(payload).encode()
+    """``payload`` as the JSON body a provider is sent.
+
+    Raises:
+        InvalidRequest: it holds what JSON cannot carry, which only the client's request can have put there
+            (a number the client sent as NaN, Infinity or 1e999; half a surrogate pair in JSON text it sent
+            inside a string, tool arguments): the message says where.
+    """
+    try:
+        return _ENCODE(payload).encode()
+    except ValueError:  # UnicodeEncodeError is one
+        where = _unsendable(payload, "") or "a value"
+        raise InvalidRequest(
+            f"the request holds what JSON cannot carry ({where}); send numbers as finite numbers (not NaN, "
+            "Infinity or past 1.8e308) and text as whole Unicode characters (a \\u escape of a UTF-16 surrogate "
+            "only with its pair)") from None
+
+
+def _unsendable(value: Any, path: str) -> str | None:
+    """Where in ``value`` (a body for a provider) the first thing JSON cannot carry is, said for people."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path or 'the body'} is {value!r}"
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return f"{path or 'the body'} holds half a UTF-16 surrogate pair"
+        return None
+    if isinstance(value, Mapping):
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, member in items:
+        where = f"{path}.{key}" if path else str(key)
+        found = _unsendable(key, path) if isinstance(key, str) else None
+        found = found or _unsendable(member, where)
+        if found is not None:
+            return found
+    return None
 
 
 #: Bodies that are not an event stream, whatever the status says: a server that ignored ``stream``, a proxy's page.
@@ -149,14 +191,15 @@ class HTTPProvider(Provider):
         return MalformedResponse(f"provider {self.name!r} sent {what} that ax cannot read{because}", provider=self.name)
 
     def _json(self, content: bytes, status: int) -> dict[str, Any]:
+        why = ""
         try:
-            data = json.loads(content)
-        except ValueError:
-            data = None
+            data = strict_json(content)
+        except ValueError as exc:
+            data, why = None, f", {exc}"
         if not isinstance(data, dict):
             raise MalformedResponse(
                 f"provider {self.name!r} answered HTTP {status} with a body that is not a JSON object "
-                f"({excerpt(content, self._secret())!r})",
+                f"({excerpt(content, self._secret())!r}{why})",
                 provider=self.name,
                 http_status=status,
             )
@@ -231,10 +274,12 @@ class HTTPProvider(Provider):
 
     def _event_json(self, event: SSEEvent) -> dict[str, Any]:
         """An event's data as a JSON object."""
+        why = ""
         try:
-            data = json.loads(event.data)
-        except ValueError:
-            data = None
+            data = strict_json(event.data)
+        except ValueError as exc:
+            data, why = None, f", {exc}"
         if not isinstance(data, dict):
-            raise self._malformed(f"a stream event that is not a JSON object ({excerpt(event.data, self._secret())!r})")
+            raise self._malformed(f"a stream event that is not a JSON object ({excerpt(event.data, self._secret())!r}"
+                                  f"{why})")
         return data

@@ -10,12 +10,17 @@ turns what comes back into ax's terms:
   never the key;
 - `learn_limits` records OpenAI-style ``x-ratelimit-*`` and Anthropic's
   ``anthropic-ratelimit-*`` headers into `UpstreamLimits`;
+- `strict_json` reads the JSON an upstream answers (and the JSON text a
+  client puts inside a request, tool arguments), refusing what Python's
+  json takes but no JSON encoder writes; `SHAPE_ERRORS` are what reading
+  an answer of the wrong shape raises, each turned into `MalformedResponse`;
 
 The request plumbing itself (`HTTPProvider`) is in `axtui.providers._http`.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import math
@@ -25,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+
+from pydantic_core import from_json
 
 from axtui.errors import (
     ContextTooLong,
@@ -42,6 +49,7 @@ from axtui.types import ChatRequest
 
 __all__ = [
     "OPENAI_ONLY_PARAMS",
+    "SHAPE_ERRORS",
     "ErrorBody",
     "SSEEvent",
     "UnsupportedParameter",
@@ -55,6 +63,7 @@ __all__ = [
     "redact",
     "refuse_choices_and_logprobs",
     "refuse_json_object",
+    "strict_json",
 ]
 
 #: OpenAI parameters other providers reject; dropped when a request that
@@ -68,6 +77,30 @@ OPENAI_ONLY_PARAMS = frozenset((
 # fmt: on
 
 _SNIPPET = 300
+
+#: What reading a provider's answer raises when it is not shaped as its API documents it: a member missing
+#: (KeyError, IndexError) or of another type (TypeError, AttributeError), a value that is no number
+#: (ValueError) or one past any (OverflowError: ``1e999`` reads as infinity, which no index or count is).
+SHAPE_ERRORS = (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError)
+
+
+def strict_json(data: str | bytes) -> Any:
+    """``data`` parsed as JSON, as the standard has it where Python's json is lax.
+
+    ``NaN`` and ``Infinity`` are refused (they are not JSON), and so are
+    text that is not Unicode (half a UTF-16 surrogate pair, ``"\\ud800"``;
+    bytes that are not UTF-8) and nesting past 200 levels. Python's json
+    takes each of them, and each failed later, where ax writes what it
+    read out again as JSON (to the client, to a provider), as a 500. A
+    number past a float's range (``1e999``) still reads as infinity; a
+    byte order mark in front is passed over, as Python's json does.
+
+    Raises:
+        ValueError: ``data`` is not such JSON; the message says what and where.
+    """
+    if isinstance(data, bytes):
+        return from_json(data.removeprefix(codecs.BOM_UTF8), allow_inf_nan=False)
+    return from_json(data.removeprefix("\ufeff"), allow_inf_nan=False)
 
 
 class UnsupportedParameter(ProviderBadRequest):

@@ -20,7 +20,6 @@ written to the prompt cache, which it reports beside it. ax's
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
@@ -28,9 +27,11 @@ from axtui.errors import InvalidRequest, ProviderBadRequest
 from axtui.providers._http import HTTPProvider
 from axtui.providers._wire import (
     OPENAI_ONLY_PARAMS,
+    SHAPE_ERRORS,
     UnsupportedParameter,
     refuse_choices_and_logprobs,
     refuse_json_object,
+    strict_json,
 )
 from axtui.providers.anthropic_events import (
     FINISH,
@@ -118,7 +119,7 @@ def _tool_use(call: Mapping[str, Any]) -> dict[str, Any]:
     function = call.get("function") or {}
     arguments = function.get("arguments") or "{}"
     try:
-        parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+        parsed = strict_json(arguments) if isinstance(arguments, str) else arguments
     except ValueError:
         raise InvalidRequest(
             f"tool call {call.get('id')!r} has arguments that are not JSON; Anthropic needs a JSON object",
@@ -323,7 +324,7 @@ class AnthropicProvider(HTTPProvider):
             calls = [tool_call(b) for b in blocks if b.get("type") == "tool_use"]
             thinking = [dict(b) for b in blocks if b.get("type") in ("thinking", "redacted_thinking")]
             usage = anthropic_usage(data.get("usage") or {})
-        except (KeyError, TypeError, AttributeError) as exc:
+        except SHAPE_ERRORS as exc:
             raise self._malformed("a message", exc) from None
         stop = str(data.get("stop_reason") or "end_turn")
         sequence = data.get("stop_sequence")
@@ -371,7 +372,7 @@ class AnthropicProvider(HTTPProvider):
                     raise self._event_error(data)
                 try:
                     chunks = reader.take(data)
-                except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+                except SHAPE_ERRORS as exc:
                     raise self._malformed(f"a {kind} event", exc) from None
                 for chunk in chunks:
                     yield chunk
@@ -386,7 +387,7 @@ class AnthropicProvider(HTTPProvider):
         data = await self._request("POST", "/messages/count_tokens", payload=payload, headers=headers)
         try:
             return int(data["input_tokens"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except SHAPE_ERRORS as exc:
             raise self._malformed("a token count", exc) from None
 
     async def embed(self, inputs: list[str], model: str, *, dimensions: int | None = None) -> EmbeddingResponse:
@@ -409,7 +410,7 @@ class AnthropicProvider(HTTPProvider):
             data = await self._request("GET", "/models", params=params)
             try:
                 models.extend(str(row["id"]) for row in data["data"])
-            except (KeyError, TypeError) as exc:
+            except SHAPE_ERRORS as exc:
                 raise self._malformed("a model list", exc) from None
             if not data.get("has_more") or not data.get("last_id"):
                 break

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from axtui.providers._wire import strict_json
 from axtui.types import Chunk, Usage, token_count
 
 __all__ = ["FINISH", "EventReader", "MessageSnapshot", "anthropic_usage", "anthropic_usage_body",
@@ -36,7 +37,8 @@ class MessageSnapshot:
     """The ``message`` a Messages event stream has streamed so far (``message`` is None before ``message_start``).
 
     `take` raises ValueError when a tool's input pieces do not make JSON, and
-    TypeError, KeyError or IndexError when an event is not shaped as Anthropic's.
+    TypeError, KeyError, IndexError or OverflowError (an index of ``1e999``)
+    when an event is not shaped as Anthropic's.
     """
 
     __slots__ = ("_inputs", "message")
@@ -64,7 +66,7 @@ class MessageSnapshot:
             index = int(event["index"])
             pieces = self._inputs.pop(index, "")
             if pieces:
-                message["content"][index]["input"] = json.loads(pieces)
+                message["content"][index]["input"] = strict_json(pieces)
         elif kind == "message_delta":
             message.update(event.get("delta") or {})
             usage = message.setdefault("usage", {})

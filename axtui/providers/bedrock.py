@@ -57,7 +57,7 @@ from axtui.providers._cloud import import_extra
 from axtui.providers._converse import FINISH, converse_body, converse_usage, thinking_block, tool_call
 from axtui.providers._exchange import TransportFailure
 from axtui.providers._http import HTTPProvider, _dumps
-from axtui.providers._wire import UnsupportedParameter, excerpt, parse_retry_after, redact
+from axtui.providers._wire import UnsupportedParameter, excerpt, parse_retry_after, redact, strict_json
 from axtui.tracecontext import outbound_headers
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse
 
@@ -355,7 +355,7 @@ class BedrockProvider(HTTPProvider):
             async for message in messages:
                 headers = message.headers
                 try:
-                    data = json.loads(message.payload or b"{}")
+                    data = strict_json(message.payload or b"{}")
                 except ValueError:
                     raise self._malformed(f"a stream event that is not JSON ({excerpt(message.payload)!r})") from None
                 if headers.get(":message-type") == "exception":

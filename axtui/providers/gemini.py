@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from axtui.errors import MalformedResponse
 from axtui.providers._http import HTTPProvider
-from axtui.providers._wire import OPENAI_ONLY_PARAMS, refuse_choices_and_logprobs
+from axtui.providers._wire import OPENAI_ONLY_PARAMS, SHAPE_ERRORS, refuse_choices_and_logprobs, strict_json
 from axtui.providers.reasoning import gemini_budget
 from axtui.tokens import estimate_tokens
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Message, Usage, token_count
@@ -105,7 +105,7 @@ def _function_call_part(call: Mapping[str, Any]) -> dict[str, Any]:
     function = call.get("function") or {}
     arguments = function.get("arguments") or "{}"
     try:
-        args = json.loads(arguments) if isinstance(arguments, str) else arguments
+        args = strict_json(arguments) if isinstance(arguments, str) else arguments
     except ValueError:
         args = {"arguments": arguments}
     part: dict[str, Any] = {"functionCall": {"name": function.get("name", ""), "args": args}}
@@ -119,7 +119,7 @@ def _function_call_part(call: Mapping[str, Any]) -> dict[str, Any]:
 def _function_response(m: Message, names: Mapping[str, str]) -> dict[str, Any]:
     text = m.content if isinstance(m.content, str) else m.text()
     try:
-        result = json.loads(text)
+        result = strict_json(text)
     except ValueError:
         result = None
     response = result if isinstance(result, dict) else {"result": text}
@@ -303,8 +303,12 @@ class GeminiProvider(HTTPProvider):
         try:
             text, calls, reason, thoughts = self._candidate(data)
             usage = gemini_usage(data.get("usageMetadata") or {})
-        except (KeyError, TypeError, AttributeError) as exc:
+        except SHAPE_ERRORS as exc:
             raise self._malformed("an answer", exc) from None
+        if reason is None and not (text or calls):
+            # No candidate, and no blocked prompt to say why: nothing answered (a stream's chunk may be so; an
+            # answer is not), and an empty answer would be served and cached as one.
+            raise self._malformed("an answer without candidates or a blockReason")
         if _one_call_only(request):
             calls = calls[:1]
         return ChatResponse(
@@ -340,7 +344,7 @@ class GeminiProvider(HTTPProvider):
                 try:
                     text, calls, reason, thoughts = self._candidate(data)
                     meta = data.get("usageMetadata")
-                except (KeyError, TypeError, AttributeError) as exc:
+                except SHAPE_ERRORS as exc:
                     raise self._malformed("a stream chunk", exc) from None
                 if thoughts:
                     yield Chunk(reasoning=thoughts, model=model, id=ident)
@@ -372,7 +376,7 @@ class GeminiProvider(HTTPProvider):
         data = await self._request("POST", _model_path(model) + ":batchEmbedContents", payload=payload)
         try:
             vectors = [[float(x) for x in row["values"]] for row in data["embeddings"]]
-        except (KeyError, TypeError, ValueError) as exc:
+        except SHAPE_ERRORS as exc:
             raise self._malformed("an embeddings answer", exc) from None
         if len(vectors) != len(inputs):
             raise MalformedResponse(
@@ -390,7 +394,7 @@ class GeminiProvider(HTTPProvider):
             data = await self._request("GET", "/models", params=params)
             try:
                 models.extend(str(row["name"]).removeprefix("models/") for row in data["models"])
-            except (KeyError, TypeError) as exc:
+            except SHAPE_ERRORS as exc:
                 raise self._malformed("a model list", exc) from None
             token = data.get("nextPageToken")
             if not token:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from axtui.errors import MalformedResponse
 from axtui.providers._http import HTTPProvider
+from axtui.providers._wire import SHAPE_ERRORS
 from axtui.providers.openai_responses import EventReader, answer_of, reported_usage, upstream_body
 from axtui.types import ChatRequest, ChatResponse, Chunk, Deployment, EmbeddingResponse, Usage, token_count
 
@@ -91,6 +92,16 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _fragments(calls: Any) -> Any:
+    """A chunk's tool-call fragments as sent, but an ``"index": null`` left out: a fragment without an index is
+    read as one (`axtui.types.tool_calls_problem`), and every encoder reads a missing index alike. Anything
+    that is not a list of objects stays as it came, for that check to refuse."""
+    if not isinstance(calls, list):
+        return calls
+    return [{k: v for k, v in call.items() if k != "index"} if isinstance(call, dict) and call.get("index", 0) is None
+            else call for call in calls]
+
+
 class OpenAIProvider(HTTPProvider):
     """OpenAI's API, or any server that speaks it.
 
@@ -144,12 +155,12 @@ class OpenAIProvider(HTTPProvider):
                 raise self._event_error({"error": data.get("error") or {"message": "the response failed"}})
             try:
                 return answer_of(data, request, deployment, self.name)
-            except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            except SHAPE_ERRORS as exc:
                 raise self._malformed("a response object", exc) from None
         data = await self._request("POST", "/chat/completions", payload=chat_body(request, deployment, stream=False))
         try:
             return self._response(data, request, deployment)
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        except SHAPE_ERRORS as exc:
             raise self._malformed("a chat completion", exc) from None
 
     def _response(self, data: dict[str, Any], request: ChatRequest, deployment: Deployment) -> ChatResponse:
@@ -219,14 +230,15 @@ class OpenAIProvider(HTTPProvider):
                             yield Chunk(delta=str(text or ""), model=model, id=ident, choice=index,
                                         logprobs=logprobs)
                         if delta.get("tool_calls"):
-                            yield Chunk(tool_calls=list(delta["tool_calls"]), model=model, id=ident, choice=index)
+                            yield Chunk(tool_calls=_fragments(delta["tool_calls"]), model=model, id=ident,
+                                        choice=index)
                         if choice.get("finish_reason"):
                             yield Chunk(finish_reason=str(choice["finish_reason"]), model=model, id=ident,
                                         choice=index)
                     # Servers that repeat running usage on every chunk: keep the last.
                     if isinstance(data.get("usage"), Mapping):
                         usage = openai_usage(data["usage"])
-                except (AttributeError, TypeError, ValueError) as exc:
+                except SHAPE_ERRORS as exc:
                     raise self._malformed("a stream chunk", exc) from None
             raise self._interrupted()
 
@@ -248,7 +260,7 @@ class OpenAIProvider(HTTPProvider):
                     raise self._event_error({"error": failed.get("error") or {"message": "the response failed"}})
                 try:
                     chunk = reader.take(data)
-                except (AttributeError, TypeError, ValueError) as exc:
+                except SHAPE_ERRORS as exc:
                     raise self._malformed("a stream event", exc) from None
                 if chunk is not None:
                     yield chunk
@@ -267,7 +279,7 @@ class OpenAIProvider(HTTPProvider):
             vectors = [[float(x) for x in row["embedding"]] for row in rows]
             raw_usage = data.get("usage") or {}
             usage = Usage(input_tokens=token_count(raw_usage.get("prompt_tokens") or raw_usage.get("total_tokens")))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except SHAPE_ERRORS as exc:
             raise self._malformed("an embeddings answer", exc) from None
         if len(vectors) != len(inputs):
             raise MalformedResponse(
@@ -281,5 +293,5 @@ class OpenAIProvider(HTTPProvider):
         data = await self._request("GET", "/models")
         try:
             return [str(row["id"]) for row in data["data"]]
-        except (KeyError, TypeError) as exc:
+        except SHAPE_ERRORS as exc:
             raise self._malformed("a model list", exc) from None

@@ -34,7 +34,7 @@ from axtui.clock import Clock
 from axtui.config import ProviderConfig
 from axtui.errors import ConfigError, ProviderAuthError, ProviderError
 from axtui.providers._cloud import TokenCache, import_extra
-from axtui.providers._wire import SSEEvent
+from axtui.providers._wire import SHAPE_ERRORS, SSEEvent
 from axtui.providers.anthropic import AnthropicProvider
 from axtui.providers.gemini import GeminiProvider
 from axtui.tokens import estimate_tokens
@@ -303,7 +303,7 @@ class VertexProvider(GeminiProvider):
             rows = [p["embeddings"] for p in data["predictions"]]
             vectors = [[float(x) for x in row["values"]] for row in rows]
             counted = [row.get("statistics", {}).get("token_count") for row in rows]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except SHAPE_ERRORS as exc:
             raise self._malformed("an embeddings answer", exc) from None
         if len(vectors) != len(inputs):
             raise self._malformed(f"{len(vectors)} vectors for {len(inputs)} inputs")

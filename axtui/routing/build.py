@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from axtui.bus import Event, EventBus, SettingsChanged
 from axtui.clock import Clock
 from axtui.config import RoutingConfig, Settings
@@ -26,6 +28,7 @@ from axtui.routing.history import event_writer, warm
 from axtui.routing.router import HealthRouter
 from axtui.store import Store
 from axtui.store.recorder import Recorder
+from axtui.validation import field_problems, problems_text
 
 __all__ = ["apply_settings", "build_router", "save_routing"]
 
@@ -139,8 +142,8 @@ def save_routing(
     data["deployments"] = [d.model_dump() for d in deployments]
     try:
         new = Settings.model_validate(data)
-    except Exception as exc:
-        raise ConfigError(f"not saved: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"not saved: {problems_text(field_problems(exc))}") from None
     save_settings(new, path)
     _audit_routing(store, path, base, new)
     return new

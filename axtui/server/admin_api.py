@@ -375,7 +375,8 @@ class RoutingIn(c.ApiBody):
     """A new [routing] section and deployment weights, saved to the server's config file."""
 
     routing: RoutingConfig
-    weights: dict[str, float] = Field(default_factory=dict)
+    #: As a deployment's ``weight`` in the config file takes it.
+    weights: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] = Field(default_factory=dict)
 
 
 def _router(request: Request) -> Any:

@@ -155,6 +155,26 @@ def _untranslatable(kind: Any) -> str:
     return f"a {kind!r} block has no equivalent in the chat translation other providers are sent"
 
 
+#: JSON's names for the Python types a parsed value can have, for messages.
+_JSON_TYPES = {dict: "an object", list: "an array", bool: "a boolean", int: "a number", float: "a number"}
+
+
+def _block_type(block: dict[str, Any], where: str) -> str:
+    """The ``type`` of the content block at ``where``, which every block names as a string (Anthropic
+    refuses a block without one, so no deployment could serve it).
+
+    Raises:
+        InvalidRequest: the block has no type, or one that is not a string; the message names where.
+    """
+    kind = block.get("type")
+    if isinstance(kind, str):
+        return kind
+    param = f"{where}.type"
+    got = "it has none" if kind is None else f"not {_JSON_TYPES.get(type(kind), 'that')}"
+    raise InvalidRequest(f"{param}: a content block's type is a string such as 'text', 'image' or 'tool_use'; "
+                         f"{got}", param=param)
+
+
 def _part(block: dict[str, Any], where: str, losses: _Losses) -> dict[str, Any]:
     """An OpenAI content part for a Messages content block (text or image; others are Anthropic's only)."""
     kind = block.get("type")
@@ -185,6 +205,8 @@ def _part(block: dict[str, Any], where: str, losses: _Losses) -> dict[str, Any]:
 def _parts(content: str | list[dict[str, Any]], where: str, losses: _Losses) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
+    for i, block in enumerate(content):
+        _block_type(block, f"{where}.{i}")
     return [_part(b, f"{where}.{i}", losses) for i, b in enumerate(content)]
 
 
@@ -220,7 +242,7 @@ def _assistant(content: str | list[dict[str, Any]], where: str, losses: _Losses)
     calls: list[dict[str, Any]] = []
     thinking: list[dict[str, Any]] = []
     for i, block in enumerate(content):
-        kind = block.get("type")
+        kind = _block_type(block, f"{where}.content.{i}")
         if kind not in _TRANSLATED["assistant"]:
             losses.refuse(f"{where}.content.{i}.type", _untranslatable(kind))
             continue
@@ -251,7 +273,7 @@ def _user(content: list[dict[str, Any]], where: str, losses: _Losses) -> list[Me
     messages: list[Message] = []
     rest: list[dict[str, Any]] = []
     for j, block in enumerate(content):
-        kind = block.get("type")
+        kind = _block_type(block, f"{where}.content.{j}")
         if kind == "tool_result":
             losses.lossy |= bool(rest)  # a result after other content: the translation moves it before
             messages.append(_tool_result(block, f"{where}.content.{j}", losses))
@@ -314,7 +336,8 @@ def to_chat_request(request: AnthropicRequest, *, beta: str | None = None) -> Ch
     translation: the call moves on, and is a 400 when none is left.
 
     Raises:
-        InvalidRequest: a tool block lacks what it needs; the message names where.
+        InvalidRequest: a content block has no type string, or a tool block lacks what it needs; the
+            message names where.
     """
     losses = _Losses()
     messages: list[Message] = []

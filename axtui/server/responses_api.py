@@ -35,7 +35,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 from sqlalchemy import delete, insert, select
 
 from axtui.bedrock_ids import model_behind
@@ -45,7 +45,7 @@ from axtui.server import anthropic_wire as aw
 from axtui.server import responses_items as ri
 from axtui.server import responses_wire as rw
 from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, send_bytes
-from axtui.server.errors import HTTPProblem, invalid_from_validation, limit_headers
+from axtui.server.errors import HTTPProblem, invalid_from_validation, invalid_json, limit_headers
 from axtui.server.responses_stream import ResponseEvents
 from axtui.server.v1 import V1Routes, _request_id, _traceparent, chat_cache_directive, record_headers
 from axtui.store import Store
@@ -347,9 +347,9 @@ class ResponsesRoutes:
 
     async def _count(self, gateway: Gateway, headers: dict[bytes, bytes], body: bytes, send: Send) -> None:
         try:
-            data = json.loads(body)
+            data = from_json(body)  # as strict as every other route: no lone surrogates, no nesting to recurse on
         except ValueError as exc:
-            raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+            raise invalid_json(str(exc)) from None
         if not isinstance(data, dict):
             raise InvalidRequest("the request body must be a JSON object with model and messages")
         try:

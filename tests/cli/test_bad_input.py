@@ -434,3 +434,25 @@ def test_serve_refuses_a_broken_setup_before_starting(broken: str, workers: str,
 def test_call_with_an_empty_name_is_refused(option: str, needle: str) -> None:
     code, _, err = run("call", "hi", option, " ")
     assert_usage_error(code, err, needle)
+
+
+# -- text that is not UTF-8, times no date can show ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["keys", "create", "--user", "al\udcffice"],
+    ["cost", "budget", "set", "5", "--scope", "user:al\udcffice"],
+    ["ratelimit", "set", "al\udcffice", "5/minute"],
+], ids=["key-user", "budget-scope", "ratelimit-subject"])
+def test_an_argument_that_is_not_utf8_is_named_with_the_fix(args: list[str]) -> None:
+    # A terminal in another encoding passes bytes Python keeps as lone surrogates ('\udcff' for 0xff).
+    code, _, err = run(*args)
+    assert_usage_error(code, err, "not UTF-8", "\\udcff")
+    assert "bug in ax" not in err
+
+
+@pytest.mark.parametrize("when", ["@99999999999999999", "@253402300800", "9999-12-31T23:59:59-14:00"])
+def test_a_time_past_the_year_9999_reads_as_its_end(when: str) -> None:
+    code, out, err = run("cost", "summary", "--since", when)
+    assert code == 0, err
+    assert "9999-12-3" in out, out
