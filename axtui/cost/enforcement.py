@@ -67,8 +67,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DatabaseError, IntegrityError, InterfaceError
 
+from axtui.aio import cancel_and_wait
 from axtui.bus import EventBus
 from axtui.clock import SYSTEM_CLOCK, Clock
 from axtui.config import BudgetsConfig
@@ -209,6 +210,16 @@ class BudgetBook:
         self._beat_timer: asyncio.TimerHandle | None = None
         self._periods: dict[str, tuple[int, int | None]] = {}
         self._conn: Connection | None = None
+        #: Calls whose cost was settled, and how many of them the store has counted (`wait_written`).
+        self._settled = 0
+        self._written = 0
+        self._written_cond = threading.Condition()
+        #: The loop the worker runs on: `wait_written` hurries it from other threads.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: The pass the worker is writing now, if any.
+        self._passing: Pass | None = None
+        self._last_error: str | None = None
+        self._closed = False
         self._ledger = Ledger(self.holder, self.lease_s, self._seeded, self._crossings, self._refusal)
 
     # -- the budgets in force ------------------------------------------------------------
@@ -219,18 +230,30 @@ class BudgetBook:
         Runs every ``budgets.refresh_s`` on its own while calls flow.
         Reconciling raises a counter to what the rollups recorded for its
         scope this period, so spend that reached no counter (a call another
-        process made before it saw the budget) still counts.
+        process made before it saw the budget) still counts. A call whose
+        record is written before its cost reaches the counters is not that:
+        the recorder waits for this process's costs before it writes their
+        records (`wait_written`), and the costs it could not wait for (the
+        counters' writes failing) are left out of the recorded spend here.
         """
         read_at, mark = self.clock.monotonic(), self._marker.version()
-        budgets = self._load()
+        budgets = self._load(self._unwritten())
         self._apply(budgets, read_at)
         self._mark_read = mark
         return budgets
 
-    def _load(self) -> list[BudgetInfo]:
+    def _load(self, unwritten: dict[Key, int]) -> list[BudgetInfo]:
         budgets = list_budgets(self.store)
-        self._db(lambda conn: self._reconcile(conn, budgets, self.clock.now()))
+        self._db(lambda conn: self._reconcile(conn, budgets, self.clock.now(), unwritten))
         return budgets
+
+    def _unwritten(self) -> dict[Key, int]:
+        """Costs settled here and not yet in the counters, per window (on the loop)."""
+        out: dict[Key, int] = {}
+        for pending in (self._passing.spend if self._passing else {}, self._spend):
+            for (b, start), (cost, _) in pending.items():
+                out[(b.id, start)] = out.get((b.id, start), 0) + cost
+        return out
 
     def _apply(self, budgets: list[BudgetInfo], read_at: float) -> None:
         """Put freshly read budgets in force (on the loop); a changed budget's unused room goes back."""
@@ -246,14 +269,15 @@ class BudgetBook:
         self._loaded = True
         self._loaded_at = read_at
 
-    def _reconcile(self, conn: Connection, budgets: list[BudgetInfo], now: float) -> None:
+    def _reconcile(self, conn: Connection, budgets: list[BudgetInfo], now: float, unwritten: dict[Key, int]) -> None:
         for b in budgets:
             start = period_bounds(b.period, now, self.config.timezone)[0]
             counted = _READ.run(conn, {"bid": b.id, "start": start})
             if counted is None:
                 continue  # created, and seeded from the rollups, by the first call of the period
             spent = int(counted[0])
-            recorded = scope_spend(conn, b.scope, start, now)
+            # What this process settled and has not written yet may be recorded already: it is counted when written.
+            recorded = scope_spend(conn, b.scope, start, now) - unwritten.get((b.id, start), 0)
             if recorded > spent:
                 # Only ever raised (a concurrent settle may have raised it further meanwhile).
                 conn.execute(
@@ -296,7 +320,7 @@ class BudgetBook:
     async def _refresh_async(self, mark: tuple[int, int] | None) -> None:
         read_at = self.clock.monotonic()
         try:
-            budgets = await asyncio.to_thread(self._load)
+            budgets = await asyncio.to_thread(self._load, self._unwritten())
         except AxError as exc:  # a store hiccup must not stop calls; keep the last known budgets
             log.warning("budgets not refreshed: %s", exc.message)
             self._loaded_at = self.clock.monotonic()
@@ -366,6 +390,8 @@ class BudgetBook:
                 pending = self._spend.setdefault(w, [0, 0])
                 pending[0] += actual
                 pending[1] += actual if mine else 0
+        if actual and reservation.windows:
+            self._settled += 1
         if actual or held:
             self._wake()
 
@@ -373,22 +399,81 @@ class BudgetBook:
         """Drop the reservation of a call that failed before costing anything."""
         await self.settle(reservation, 0)
 
+    def wait_written(self, timeout: float) -> bool:
+        """From another thread: wait until every cost settled so far is in the counters.
+
+        The recorder waits on it before it writes a batch of records (see
+        `axtui.store.recorder.Recorder.add_barrier`). So a call's cost reaches
+        its budget counters before its record reaches the spend rollups, and
+        `refresh`, which raises a counter to the recorded spend of its scope,
+        never counts a call whose cost is still on its way a second time.
+
+        Returns:
+            False when the costs are not written within ``timeout`` seconds
+            (the database refuses them, or the book is closed).
+        """
+        target = self._settled
+        if self._written >= target:
+            return True
+        loop = self._loop
+        if loop is None or self._closed:
+            return False
+        try:
+            loop.call_soon_threadsafe(self._hurry)
+        except RuntimeError:  # the loop is closed: nothing writes them now
+            return False
+        with self._written_cond:
+            return self._written_cond.wait_for(lambda: self._written >= target, timeout)
+
+    def _hurry(self) -> None:
+        self._wake(urgent=True)
+
+    def _wrote(self, upto: int) -> None:
+        """The first ``upto`` settled costs are in the store."""
+        if upto > self._written:
+            with self._written_cond:
+                self._written = upto
+                self._written_cond.notify_all()
+
     async def flush(self) -> None:
         """Write every cost settled so far and give back unused room; returns when the store has them."""
         self._wake(urgent=True, everything=True)
         while self._worker is not None and not self._worker.done():
             await asyncio.shield(self._worker)
 
-    async def aclose(self) -> None:
-        """Write what is pending, then wait for webhook deliveries under way (a few seconds at most)."""
-        await self.flush()
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Write what is pending, then wait for webhook deliveries under way (a few seconds at most).
+
+        A database that keeps refusing the counters (full, read-only, locked)
+        is waited on for ``timeout`` seconds at most (``lease_s`` when None),
+        never for ever: a stop must go on to write the call records. What
+        could not be written is logged; the room this process holds comes
+        back to the others when its lease runs out, and the calls' costs
+        reach the counters from their records at the next refresh.
+        """
+        try:
+            await asyncio.wait_for(self.flush(), self.lease_s if timeout is None else timeout)
+        except TimeoutError:
+            unwritten = [*self._spend.values(), *(self._passing.spend.values() if self._passing else ())]
+            calls = self._settled - self._written
+            await cancel_and_wait(self._worker)
+            log.error("budget counters: the cost of %d call(s) (%s) could not be written before stopping: %s. "
+                      "Refreshes count them from the call records; the room this process reserved comes back "
+                      "within budgets.lease_s (%g s)", calls, format_usd(sum(c for c, _ in unwritten), nanos=True),
+                      self._last_error or "the database did not answer", self.lease_s)
+        self._closed = True
         for timer in (self._idle_timer, self._beat_timer):
             if timer is not None:
                 timer.cancel()
         self._idle_timer = self._beat_timer = None
         await self.notifier.drain()
-        with self._lock:
-            self._close_connection()
+        # A pass still running on its thread (the database never answered) holds the lock:
+        # its connection goes with the process rather than holding up the stop.
+        if self._lock.acquire(blocking=False):
+            try:
+                self._close_connection()
+            finally:
+                self._lock.release()
 
     # -- claims (event-loop thread) ----------------------------------------------------------
 
@@ -435,7 +520,7 @@ class BudgetBook:
     # -- the worker --------------------------------------------------------------------------
 
     def _wake(self, *, urgent: bool = False, everything: bool = False) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._urgent = self._urgent or urgent
         if urgent and self._nap is not None:
             _end_nap(self._nap)
@@ -569,12 +654,17 @@ class BudgetBook:
             self._urgent = False
             p = self._dispatch(loop.time(), everything)
             if p is None:
+                self._wrote(self._settled)  # nothing pending: every settled cost is in the store
                 break
+            upto = self._settled
+            self._passing = p
             try:
                 now = self.clock.now()
                 await asyncio.to_thread(self._db, lambda conn, q=p, t=now: self._ledger.run(conn, q, t))
             except Exception as exc:
+                self._passing = None
                 why = exc.message if isinstance(exc, AxError) else f"{type(exc).__name__}: {exc}"
+                self._last_error = why
                 err = exc if isinstance(exc, AxError) else StoreError(f"budget counters could not be updated: {why}")
                 for waiter in p.waiters:
                     if not waiter.answer.done():
@@ -589,8 +679,11 @@ class BudgetBook:
                     log.warning("budget costs not written yet (%s); retrying", why)
                 await self.clock.sleep(0.5 * failures)
                 continue
+            self._passing = None
+            self._last_error = None
             failures = 0
             self._absorb(p)
+            self._wrote(upto)
         if self._idle_timer is None and any(c.free > 0 for c in self._claims.values()):
             self._idle_timer = loop.call_later(_IDLE_S, self._idle)
         if self._beat_timer is None and any(c.held > 0 or c.used > 0 for c in self._claims.values()):
@@ -602,9 +695,9 @@ class BudgetBook:
         """Run ``work`` in a transaction on this book's own connection, one at a time.
 
         Keeping one connection saves a pool round trip per transaction; when
-        the database refuses (locked, gone away, a deadlock) the work is
-        retried through `Store.run`, which waits out locks and explains
-        failures. ``work`` must be safe to run again after a rollback.
+        the database refuses (locked, full, damaged, gone away, a deadlock)
+        the work is retried through `Store.run`, which waits out locks and
+        explains failures. ``work`` must be safe to run again after a rollback.
         """
         with self._lock:
             try:
@@ -612,7 +705,9 @@ class BudgetBook:
                     self._conn = self.store.engine.connect()
                 with self._conn.begin():
                     return work(self._conn)
-            except (OperationalError, InterfaceError):
+            except (InterfaceError, DatabaseError) as exc:
+                if isinstance(exc, IntegrityError):
+                    raise  # a conflict, not the database failing
                 self._close_connection()
                 return self.store.run(work)
 

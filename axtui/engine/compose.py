@@ -143,14 +143,25 @@ async def build_gateway(
         bus: the event bus; a new one when None.
         transport: an httpx transport for every HTTP provider (tests pass a mock).
         providers: ready provider instances by name, replacing configured ones.
-        record: whether to record calls in the store.
+        record: whether to record calls in the store (then a store that takes no writes is refused).
         announce_demo: print one line on stderr when the demo fleet is used.
         sim_seed: the seed of in-process simulated providers.
+
+    Raises:
+        StoreError: the store cannot be opened, or (with ``record``) takes no writes.
     """
     settings = effective_providers(settings or load_settings(), announce=announce_demo)
     owns_store = store is None
     if store is None:
         store = Store.open(database_url)
+    if record:
+        # Every call served is recorded: a gateway that could not write one must not start serving.
+        try:
+            store.check_writable()
+        except Exception:
+            if owns_store:
+                store.close()
+            raise
     bus = bus or EventBus()
     catalog = build_catalog(settings)
     made: dict[str, Provider] = dict(providers or {})
@@ -263,6 +274,10 @@ def _build_budgets(ctx: _Context, prices: PriceBook) -> Budgets:
                              policy=webhook_policy(ctx.settings.webhooks))  # fmt: skip
     book = BudgetBook(ctx.store, budgets, clock=ctx.clock, bus=ctx.bus, notifier=notifier)
     ctx.closers.append(book.aclose)
+    if ctx.recorder is not None:
+        # A call's cost reaches its budget counters before its record reaches the rollups the
+        # counters are reconciled with, so no refresh counts it twice.
+        ctx.recorder.add_barrier(book.wait_written)
     return book
 
 

@@ -16,6 +16,7 @@ agree across workers.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import time
@@ -27,7 +28,9 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic_core import from_json
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from axtui import __version__, locations
 from axtui.config import Settings, load_settings
@@ -35,11 +38,11 @@ from axtui.engine.gateway import Gateway
 from axtui.errors import AxError
 from axtui.server import anthropic_wire as aw
 from axtui.server import wire
-from axtui.server._asgi import Receive, Scope, Send, header_dict, too_large
+from axtui.server._asgi import ClientGone, Receive, Scope, Send, header_dict, read_body, too_large
 from axtui.server.admin_api import admin_router
 from axtui.server.auth import Authenticator, Identity, check_admin_key
 from axtui.server.deps import gateway_of, require_reader, server_state
-from axtui.server.errors import error_payload, invalid_from_validation, problem_for_status
+from axtui.server.errors import error_payload, invalid_from_validation, invalid_json, problem_for_status
 from axtui.server.export_api import export_router
 from axtui.server.governance_api import governance_router
 from axtui.server.guard import RequestGuard, send_refusal
@@ -49,6 +52,7 @@ from axtui.server.monitoring import start_monitoring
 from axtui.server.openapi import install_openapi
 from axtui.server.responses_api import ResponsesRoutes
 from axtui.server.state import ServerState, chain_stop_signals
+from axtui.server.stopping import answer_when_cut_off
 from axtui.server.v1 import HOT_PATHS, V1Routes
 
 __all__ = ["ENV_NO_AUTH", "AxServer", "app_from_env", "create_app"]
@@ -67,6 +71,8 @@ async def _default_factory(settings: Settings) -> Gateway:
     return await build_gateway(settings, announce_demo=True)
 
 
+#: The methods whose body a FastAPI route reads.
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: The header every Anthropic SDK request carries: such a client is answered in Anthropic's shapes.
 _ANTHROPIC_VERSION = "anthropic-version"
 
@@ -75,6 +81,11 @@ def _anthropic_client(path: str, versioned: bool) -> bool:
     """Whether a request is answered in Anthropic's shapes: ``/v1/messages``, or ``/v1/models`` asked by an
     Anthropic SDK (``versioned``: it sent ``anthropic-version``)."""
     return path.startswith("/v1/messages") or (versioned and path.startswith("/v1/models"))
+
+
+def _anthropic_scope(scope: Scope) -> bool:
+    """Whether a request is answered in Anthropic's shapes (see `_anthropic_client`)."""
+    return _anthropic_client(scope["path"], _ANTHROPIC_VERSION.encode() in header_dict(scope))
 
 
 def _error_response(exc: BaseException, request: Request | None = None) -> JSONResponse:
@@ -180,13 +191,55 @@ class AxServer:
                 await send_refusal(send, refusal, anthropic=_anthropic_client(scope["path"], versioned))
                 return
             if scope["path"] in self._hot:
-                await self.v1.handle(scope, receive, send)
+                await answer_when_cut_off(self.v1.handle, scope, receive, send, anthropic=_anthropic_scope)
                 return
             if ResponsesRoutes.serves(scope["path"]):
-                await self.responses.handle(scope, receive, send)
+                await answer_when_cut_off(self.responses.handle, scope, receive, send, anthropic=_anthropic_scope)
                 return
-            receive = self._bounded(scope, receive)
+            if scope["method"] in _WRITES and self._routed(scope):
+                checked = await self._json_body(scope, receive, send)
+                if checked is None:
+                    return
+                receive = checked
+            else:
+                receive = self._bounded(scope, receive)
         await self.api(scope, receive, send)
+
+    def _routed(self, scope: Scope) -> bool:
+        """Whether one of the FastAPI routes takes this request (its path and method): only its body is read
+        here, so an unknown path or method keeps its 404 or 405."""
+        return any(route.matches(scope)[0] is Match.FULL for route in self.api.router.routes)
+
+    async def _json_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """A write's body, read whole and parsed as strictly as the hot routes parse theirs; None once refused.
+
+        FastAPI reads a body with Python's json, which takes what no UTF-8
+        store or config file can hold (a lone surrogate: ``"\\ud800"``, or its
+        bytes) and answers JSON nested past its recursion limit with a
+        message that names no fix. Such a body is a 400 ``invalid_json``
+        here; any other goes on to the route, replayed as it came.
+        """
+        try:
+            body = await read_body(receive, header_dict(scope), self.state.max_body)
+            try:
+                from_json(body.removeprefix(codecs.BOM_UTF8) or b"null")
+            except ValueError as exc:
+                raise invalid_json(str(exc)) from None
+        except ClientGone:
+            return None
+        except AxError as exc:
+            await send_refusal(send, exc)
+            return None
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if sent:
+                return await receive()  # what comes after the body: a disconnect
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
 
     def _bounded(self, scope: Scope, receive: Receive) -> Receive:
         """Refuse a body over the limit on the FastAPI routes as well."""

@@ -35,6 +35,7 @@ import functools
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ __all__ = [
     "Headers",
     "error_payload",
     "invalid_from_validation",
+    "invalid_json",
     "limit_headers",
     "problem_for_status",
 ]
@@ -169,11 +171,25 @@ def invalid_from_validation(
     problems = field_problems(exc, prefix=prefix, sourced=sourced)
     first = problems[0] if problems else None
     if first is not None and first.type == "json_invalid":
-        why = first.ctx.get("error", first.message)
-        return InvalidRequest(f"the request body is not valid JSON ({why}); send one JSON object", param=None)
+        return invalid_json(str(first.ctx.get("error", first.message)))
     if first is not None and first.type == "model_type" and not first.loc:
         return InvalidRequest("the request body must be a JSON object", param=None)
     return InvalidRequest("invalid request: " + problems_text(problems), param=first.where if first else None)
+
+
+def invalid_json(why: str) -> InvalidRequest:
+    """The 400 for a body that does not parse (``why``: the parser's reason), with how to fix what it names.
+
+    Text that is not Unicode is the one reason a parser's words do not
+    explain: a ``\\uXXXX`` escape of half a UTF-16 surrogate pair (which no
+    UTF-8 store or file can hold), or bytes that are not UTF-8.
+    """
+    if "surrogate" in why or "hex escape" in why:
+        why += (": a \\u escape takes four hex digits, and a UTF-16 surrogate (\\ud800 to \\udfff) only with its "
+                "pair, as in \\ud83d\\ude00")
+    elif "unicode code point" in why:
+        why += ": send the body as UTF-8 text"
+    return InvalidRequest(f"the request body is not valid JSON ({why}); send one JSON object", param=None)
 
 
 def _retry_after(headers: Headers, seconds: float | None) -> None:
@@ -253,13 +269,43 @@ def _status(exc: AxError) -> int:
     return exc.status_code
 
 
+class RepeatedWarning:
+    """A warning that may come on every call: logged at most once per ``every_s`` for each kind, with a count.
+
+    A read-only, full or locked database refuses every call, hundreds a
+    second under load; one line per refusal buries the log's other lines.
+    """
+
+    def __init__(self, every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        #: Per kind: when it was last logged, and how many were left out since.
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def warn(self, kind: str, message: str) -> None:
+        """Log ``message`` unless a warning of ``kind`` was logged less than ``every_s`` ago (then count it)."""
+        now = self.clock()
+        last = self._last.get(kind)
+        if last is not None and now - last[0] < self.every_s:
+            self._last[kind] = (last[0], last[1] + 1)
+            return
+        self._last[kind] = (now, 0)
+        if last is not None and last[1]:
+            log.warning("%s (and %d more such answers in the last %.0f s)", message, last[1], now - last[0])
+        else:
+            log.warning("%s", message)
+
+
+_STORE_ANSWERS = RepeatedWarning()
+
+
 def _client_message(exc: AxError) -> str:
     """The message a client reads: a store's or config's own names server files, so the log gets it instead."""
     if isinstance(exc, StoreLocked):
-        log.warning("answered 503: %s", exc.message)
+        _STORE_ANSWERS.warn(type(exc).__name__, f"answered 503: {exc.message}")
         return "the gateway's database is locked by another program; retry in a moment (the server log says more)"
     if isinstance(exc, StoreError):
-        log.warning("answered 503: %s", exc.message)
+        _STORE_ANSWERS.warn(type(exc).__name__, f"answered 503: {exc.message}")
         return "the gateway's database cannot be used right now; retry later (the server log says why)"
     if isinstance(exc, (ConfigError, InvalidRequest)):
         # The ones whose text may come from a config file's error (refusals and upstream errors never do).

@@ -7,6 +7,7 @@ stays inside this package. Migrations are Alembic's, applied on open.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import importlib
 import logging
@@ -40,13 +41,20 @@ BUSY_TIMEOUT_MS = 5_000
 _LOCK_RETRIES = 5
 
 
+#: PostgreSQL's SQLSTATE for a write in a read-only transaction (a hot standby, a read-only user).
+_READ_ONLY_SQLSTATE = "25006"
+
+
 def _unusable(exc: DatabaseError) -> bool:
-    """Whether a driver error means the database cannot be used (locked, damaged, unreachable, full).
+    """Whether a driver error means the database cannot be used (locked, damaged, unreachable, full, read-only).
 
     Its other kinds (integrity and programming errors) are conflicts or bugs
     that callers handle, so they pass through unchanged.
     """
-    return type(exc) in (OperationalError, DatabaseError)
+    if type(exc) in (OperationalError, DatabaseError):
+        return True
+    # PostgreSQL reports a refused write as an internal error; it is the database, not the record.
+    return getattr(exc.orig, "sqlstate", None) == _READ_ONLY_SQLSTATE
 
 
 def load_tables() -> None:
@@ -90,7 +98,15 @@ def explain_operational(exc: DatabaseError, url: str) -> StoreError:
             "(df) and that the file and its folder are intact, then retry"
         )
     if "readonly" in low or "read-only" in low:
-        return StoreError(f"the database {url} is read-only; check its file permissions")
+        if url.startswith("sqlite"):
+            return StoreError(
+                f"the database {url} is read-only to ax; check that this user may write both the file and its "
+                "folder (SQLite keeps ax.db-wal and ax.db-shm beside it) and that the disk is not mounted read-only"
+            )
+        return StoreError(
+            f"the database {url} takes no writes (a read-only replica, or a user without write rights?); "
+            "point AX_DATABASE_URL at the primary, as a user that may write"
+        )
     if "unable to open" in low:
         return StoreError(f"cannot open the database {url}; check that its folder exists and is writable")
     return StoreError(f"database error on {url}: {msg}")
@@ -167,6 +183,27 @@ class Store:
                     conn.execute(text("SELECT pg_advisory_xact_lock(7414100)"))
                 cfg = _alembic_config(conn)
                 command.upgrade(cfg, "heads")
+
+    def check_writable(self) -> None:
+        """Refuse a database this process may read but not write.
+
+        A statement that would write and changes nothing: SQLite refuses it
+        on a read-only file, folder or disk, PostgreSQL on a read-only
+        replica. A database locked by another writer passes (it takes
+        writes again once the lock is gone).
+
+        Raises:
+            StoreError: the database takes no writes; the message says why.
+        """
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("UPDATE calls SET ts = ts WHERE 1 = 0"))
+        except DatabaseError as exc:
+            if not _unusable(exc):
+                raise
+            err = explain_operational(exc, _redact(self.url))
+            if not isinstance(err, StoreLocked):
+                raise err from None
 
     def revisions(self) -> set[str]:
         """The revisions the database is at (empty for a new database)."""
@@ -265,6 +302,9 @@ class Store:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             if dest.parent.exists() and not dest.parent.is_dir():
                 reason = f"{dest.parent} is a file, not a folder"
+            if "full" in reason.lower() or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+                raise StoreError(f"cannot write the backup {dest} ({reason}); free some space on its disk (df), "
+                                 "or choose a writable folder on another one") from None
             raise StoreError(f"cannot write the backup {dest} ({reason}); choose a writable folder") from None
         return dest
 

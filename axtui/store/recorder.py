@@ -16,6 +16,10 @@ written again row by row: every record that still fails is kept in the
 ``calls_quarantine`` table with the reason (counted in ``quarantined``),
 and the rest are written. One bad record never stops recording.
 
+Barriers (`Recorder.add_barrier`) run before each batch: the budget book's
+makes a call's cost reach its budget counters before its record reaches
+the spend rollups, which the counters are reconciled with.
+
 The queue is bounded: the engine calls `Recorder.admit` before it serves a
 call, which waits (up to ``full_wait_s``) while ``max_pending`` records
 wait and then raises `RecorderFull` (HTTP 503). A call that was admitted is
@@ -66,6 +70,8 @@ _LOGGED_QUARANTINES = 10
 _REASON_CHARS = 500
 #: Rows converted and inserted between two GIL hand-overs.
 _SLICE = 200
+#: The longest a batch waits on each barrier; then it is written anyway (recording comes first).
+_BARRIER_S = 1.0
 _live: weakref.WeakSet[Recorder] = weakref.WeakSet()
 
 
@@ -98,6 +104,7 @@ class Recorder:
         self.flush_interval = flush_interval_ms / 1000
         self.batch_size = batch_size
         self.hooks: list[BatchHook] = list(hooks)
+        self._barriers: list[Callable[[float], bool]] = []
         self.max_pending = max(1, max_pending)
         self.full_wait_s = full_wait_s
         #: Records written to the call log.
@@ -127,6 +134,16 @@ class Recorder:
     def add_hook(self, hook: BatchHook) -> None:
         """Run ``hook(conn, records)`` in every batch's transaction from now on."""
         self.hooks.append(hook)
+
+    def add_barrier(self, wait: Callable[[float], bool]) -> None:
+        """Call ``wait(timeout)`` (on the writer thread) before each batch is written, from now on.
+
+        What ``wait`` waits for reaches the database before the batch does;
+        a barrier that does not clear within a second is passed, and the
+        batch written anyway. It must not need the database's write lock
+        from this thread (it runs outside the batch's transaction).
+        """
+        self._barriers.append(wait)
 
     async def admit(self) -> None:
         """Return when the queue has room for one more call; wait up to ``full_wait_s`` for it.
@@ -220,13 +237,16 @@ class Recorder:
             if stopping and not self._buf:
                 return
             if stopping and self._buf and backoff >= 5.0:
-                log.error("recorder stopping with %d unwritten records: %s", len(self._buf), self.last_error)
+                log.error("recorder stopping: %d call record(s) could not be written and are lost: %s",
+                          len(self._buf), self.last_error)
                 return
 
     def _write_pending(self) -> bool:
         while self._buf:
             n = min(len(self._buf), self.batch_size)
             batch = list(islice(self._buf, n))
+            for wait in self._barriers:
+                wait(_BARRIER_S)
             try:
                 self.store.run(lambda conn, b=batch: self._write(conn, b))  # type: ignore[misc]
             except StoreError as exc:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
+from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
@@ -88,4 +90,21 @@ def test_statements_run_on_the_driver_take_their_parameters_by_name() -> None:
     one = RawSql("SELECT a FROM t WHERE k = :k")
     assert store.run(lambda conn: one.run(conn, {"k": "y"})) == (13,)
     assert store.run(lambda conn: one.run_all(conn, {"k": "z"})) == []
+    store.close()
+
+
+def test_a_backup_onto_a_full_disk_says_to_free_space_and_leaves_nothing_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from axtui.store import _store
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    store = Store.open()
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    monkeypatch.setattr(_store.shutil, "move", full)
+    with pytest.raises(StoreError, match=r"\(No space left on device\); free some space on its disk \(df\)"):
+        store.backup(backups / "ax-backup.db")
+    assert list(backups.iterdir()) == []
     store.close()
