@@ -142,3 +142,18 @@ def assert_ends_with_its_killed_parent(code: str, what: str, timeout: float = 30
     while running(pid):
         assert time.monotonic() < deadline, f"{what} outlived its killed parent"
         time.sleep(0.05)
+
+
+def use_sim_aws(monkeypatch: Any, tmp_path: Path) -> None:
+    """The simulated Bedrock's credentials in the environment, and no other AWS configuration (no profile,
+    role, region, config or credentials file, instance metadata) for botocore to find."""
+    from axtui.providers.sim.cloud_bedrock import SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", SIM_ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SIM_SECRET_ACCESS_KEY)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -21,8 +21,9 @@ from axtui.cost.sheet import PriceSheet
 from axtui.engine.compose import build_catalog, build_gateway
 from axtui.errors import ConfigError
 from axtui.providers.sim import build_app
-from axtui.providers.sim.cloud_bedrock import SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY
 from axtui.types import CallRecord, ChatRequest, Deployment, Usage
+
+from ..support import use_sim_aws
 
 pytest.importorskip("botocore")
 
@@ -103,14 +104,7 @@ def test_an_application_profile_without_its_model_is_refused_naming_the_fix() ->
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The simulated Bedrock's test credentials in the environment, and no other AWS configuration."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", SIM_ACCESS_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SIM_SECRET_ACCESS_KEY)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    use_sim_aws(monkeypatch, tmp_path)
 
 
 @pytest.fixture

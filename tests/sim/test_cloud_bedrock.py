@@ -31,9 +31,10 @@ from axtui.providers._converse import converse_body
 from axtui.providers._wire import UnsupportedParameter
 from axtui.providers.bedrock import BedrockProvider
 from axtui.providers.sim import SimProvider
-from axtui.providers.sim.cloud_bedrock import SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY, event_frame, served_model
+from axtui.providers.sim.cloud_bedrock import event_frame, served_model
 from axtui.types import ChatRequest, Chunk, Deployment, assemble_tool_calls
 
+from ..support import use_sim_aws
 from .clouds import assert_cost_matches_sheet, tool_request
 from .helpers import ask
 
@@ -47,14 +48,7 @@ SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The simulated Bedrock's test credentials in the environment, and no other AWS configuration."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", SIM_ACCESS_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SIM_SECRET_ACCESS_KEY)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    use_sim_aws(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Any
 import openai
 import pytest
 
+from ...support import use_sim_aws
 from .._live import LiveServer
 
 THINKERS = ["claude-haiku-4-5", "gemini-2.5-flash"]
@@ -93,16 +94,8 @@ def over_bedrock_profile(sim_upstream: str, monkeypatch: pytest.MonkeyPatch, tmp
     """A gateway (no keys) serving ``sonnet`` from a Bedrock application inference profile of the sim server."""
     pytest.importorskip("botocore")
     from axtui.config import Settings
-    from axtui.providers.sim.cloud_bedrock import SIM_ACCESS_KEY_ID, SIM_SECRET_ACCESS_KEY
 
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", SIM_ACCESS_KEY_ID)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SIM_SECRET_ACCESS_KEY)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    use_sim_aws(monkeypatch, tmp_path)
     settings = Settings.model_validate({
         "providers": [{"name": "br", "kind": "bedrock", "region": "eu-west-1", "max_retries": 0,
                        "endpoint_url": f"{sim_upstream}/bedrock"}],
