@@ -63,6 +63,7 @@ _MAX_CACHED = 10_000
 _MAX_USER = 256
 #: An end user's name: no spaces, commas, slashes (the slash separates a trusted key's namespace) or control characters.
 _END_USER_RE = re.compile(END_USER)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +426,8 @@ def _tags(headers: Mapping[bytes, bytes]) -> tuple[str, ...]:
     raw = headers.get(b"x-ax-tags")
     if not raw:
         return ()
-    return tuple(t for t in (p.strip() for p in raw.decode("utf-8", "replace").split(",")) if t)[:16]
+    # Control characters are dropped: tags are printed in terminals (the dashboard's log, `ax monitor`).
+    text = _CONTROL.sub("", raw.decode("utf-8", "replace"))
+    return tuple(t for t in (p.strip() for p in text.split(",")) if t)[:16]
 
 

@@ -149,6 +149,10 @@ def _info(row: GatewayKey, session: Session | None = None) -> KeyInfo:
     )
 
 
+#: Characters that are no text: a terminal that prints them may move, recolour or retitle (ESC, BEL, C1 codes).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _check_policy(values: Mapping[str, Any]) -> None:
     for field in ("rpm", "tpm"):
         value = values.get(field)
@@ -162,9 +166,14 @@ def _check_policy(values: Mapping[str, Any]) -> None:
         except ValueError as exc:
             raise InvalidRequest(str(exc), param="models") from None
     tags = values.get("tags")
-    if tags and (len(tags) > 1024 or any(not t or " " in t for t in tags.split(","))):
-        raise InvalidRequest("--tags: give comma-separated tags without spaces, 1024 characters at most",
-                             param="tags")
+    if tags and (len(tags) > 1024 or any(not t or " " in t or _CONTROL.search(t) for t in tags.split(","))):
+        raise InvalidRequest("--tags: give comma-separated tags without spaces or control characters, 1024 "
+                             "characters at most", param="tags")
+    bad = _CONTROL.search(values.get("name") or "")
+    if bad is not None:
+        # A name is printed in terminals (`ax keys list`, the dashboard): an escape sequence would run there.
+        raise InvalidRequest(f"--name holds the control character {bad.group()!r}; give a label of plain text",
+                             param="name")
 
 
 def _check_team(session: Session, team: str | None) -> None:
@@ -212,7 +221,8 @@ def create_key(
             f"user {user!r} is not a valid name; use 1 to 256 characters without spaces, commas, slashes or control characters "
             "(a slash names a trusted key's end user, as in acme/alice)", param="user"
         )
-    _check_policy({"rpm": rpm, "tpm": tpm, "budget_nanos": budget_nanos, "models": models, "tags": tags})
+    _check_policy({"rpm": rpm, "tpm": tpm, "budget_nanos": budget_nanos, "models": models, "tags": tags,
+                   "name": name})
     key_id = secrets.token_hex(_ID_HEX // 2)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_hex(16)

@@ -143,3 +143,23 @@ async def test_the_keys_tags_join_the_callers(store: Store) -> None:
     auth = Authenticator(store, cache_s=0)
     caller = await auth.caller({**_headers(raw), b"x-ax-tags": b"web,prod"}, None)
     assert caller.tags == ("app", "prod", "web") and caller.key == info.id
+
+
+@pytest.mark.parametrize("changes", [{"name": "lap\x1b[2Jtop"}, {"name": "bell\x07"}, {"name": "c1\x9bcode"},
+                                     {"tags": "app,\x1b]0;owned\x07"}])
+def test_a_key_name_or_tag_that_would_drive_a_terminal_is_refused(store: Store, changes: dict[str, str]) -> None:
+    # Names and tags are printed in terminals (`ax keys list`, the dashboard): an escape sequence would run there.
+    field = next(iter(changes))
+    with pytest.raises(InvalidRequest, match="control character") as info:
+        create_key(store, "alice", **changes)  # type: ignore[arg-type]
+    assert info.value.param == field
+    _, key = create_key(store, "alice", name="laptop · prod ✓", tags="app,prod")
+    with pytest.raises(InvalidRequest, match="control character"):
+        update_key(store, key.id, changes)
+
+
+async def test_a_callers_tags_lose_their_control_characters(store: Store) -> None:
+    raw, _ = create_key(store, "alice")
+    auth = Authenticator(store, cache_s=0)
+    caller = await auth.caller({**_headers(raw), b"x-ax-tags": b"web,\x1b]0;owned\x07,pr\tod"}, None)
+    assert caller.tags == ("web", "]0;owned", "prod")

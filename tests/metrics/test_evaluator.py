@@ -13,10 +13,11 @@ from axtui.bus import AlertChanged, EventBus
 from axtui.clock import FakeClock
 from axtui.config import AlertsConfig, Settings
 from axtui.cost.budgets import Scope, set_budget
+from axtui.errors import InvalidRequest
 from axtui.metrics.alerts.delivery import AddressPolicy, WebhookSender
 from axtui.metrics.alerts.evaluator import AlertEvaluator
 from axtui.metrics.alerts.model import AlertEvent
-from axtui.metrics.alerts.storage import add_rule, get_rule, list_events, silence_rule
+from axtui.metrics.alerts.storage import add_rule, get_rule, list_events, silence_rule, update_rule
 from axtui.metrics.live import LiveMetrics
 from axtui.store import Store
 from tests.metrics.conftest import call, record_calls
@@ -244,3 +245,14 @@ async def test_the_evaluator_runs_on_its_own_and_stops(store: Store) -> None:
     await ev.aclose()
     assert ev.evaluations >= 3
     assert [e.kind for e in list_events(store)] == ["firing"]
+
+
+def test_a_rule_name_that_would_drive_a_terminal_is_refused(store: Store, clock: FakeClock) -> None:
+    # Rule names are printed in terminals (`ax alerts`, the dashboard): an escape sequence would run there.
+    with pytest.raises(InvalidRequest, match="control character") as info:
+        add_rule(store, "errors > 0", now=clock.now(), name="\x1b[2Jdisk full")
+    assert info.value.param == "name"
+    rule = add_rule(store, "errors > 0", now=clock.now(), name="errors · any ✓")
+    with pytest.raises(InvalidRequest, match="control character"):
+        update_rule(store, rule.id, now=clock.now(), name="ok\x9b31m")
+    assert get_rule(store, rule.id).name == "errors · any ✓"

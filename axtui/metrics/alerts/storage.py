@@ -107,6 +107,14 @@ def labels_text(rule: AlertRule) -> str:
     return json.dumps(dict(rule.where), separators=(",", ":"), sort_keys=True) if rule.where else ""
 
 
+def _plain(name: str) -> None:
+    """Refuse a rule name holding a control character: names are printed in terminals (`ax alerts`, the
+    dashboard), where an escape sequence would run."""
+    bad = next((c for c in name if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise InvalidRequest(f"a rule's name holds the control character {bad!r}; give plain text", param="name")
+
+
 def add_rule(
     store: Store,
     text: str,
@@ -128,6 +136,7 @@ def add_rule(
     name = (name or canonical).strip()
     if not name:
         raise InvalidRequest("a rule's name cannot be empty; leave --name out to use the rule itself", param="name")
+    _plain(name)
     if len(name) > _NAME_MAX:
         if name == canonical:
             name = name[: _NAME_MAX - 1] + "…"
@@ -238,6 +247,7 @@ def update_rule(
     if name is not None:
         if not name.strip() or len(name) > _NAME_MAX:
             raise InvalidRequest(f"a rule's name has 1 to {_NAME_MAX} characters", param="name")
+        _plain(name)
         values["name"] = name.strip()
     if severity is not None:
         values["severity"] = _severity(severity)
