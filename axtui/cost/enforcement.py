@@ -413,17 +413,27 @@ class BudgetBook:
             (the database refuses them, or the book is closed).
         """
         target = self._settled
-        if self._written >= target:
+
+        def written() -> bool:
+            return self._written >= target
+
+        if written():
             return True
         loop = self._loop
         if loop is None or self._closed:
             return False
+        # Settled costs are written within `_LINGER_S` while calls flow: waiting that long first costs
+        # the loop nothing, where hurrying it for every batch of records made a pass (a transaction) each.
+        natural = min(timeout, 2 * _LINGER_S)
+        with self._written_cond:
+            if self._written_cond.wait_for(written, natural):
+                return True
         try:
             loop.call_soon_threadsafe(self._hurry)
         except RuntimeError:  # the loop is closed: nothing writes them now
             return False
         with self._written_cond:
-            return self._written_cond.wait_for(lambda: self._written >= target, timeout)
+            return self._written_cond.wait_for(written, timeout - natural)
 
     def _hurry(self) -> None:
         self._wake(urgent=True)
