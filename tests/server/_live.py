@@ -18,6 +18,9 @@ from axtui.server.run import uvicorn_config
 
 from ..support import free_port
 
+#: The admin key the tests' gateways are given (``AX_ADMIN_KEY``, by `admin_live`).
+ADMIN = "admin-secret-for-tests-0123456789"
+
 
 def fast_fleet(**server: Any) -> Settings:
     """The demo fleet's providers, instant and never failing, in process."""

@@ -11,7 +11,7 @@ from axtui.config import Settings
 from axtui.server.keys import create_key
 from axtui.store import Store
 
-from ._live import LiveServer, fast_fleet
+from ._live import ADMIN, LiveServer, fast_fleet
 
 
 def fleet_settings(**server: Any) -> Settings:
@@ -33,6 +33,15 @@ def store() -> Iterator[Store]:
 @pytest.fixture
 def live() -> Iterator[LiveServer]:
     """A gateway that needs keys."""
+    server = LiveServer(fleet_settings()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def admin_live(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    """A gateway that needs keys, with `ADMIN` as its admin key."""
+    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
     server = LiveServer(fleet_settings()).start()
     yield server
     server.stop()

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from axtui.server.keys import create_key
 from axtui.store import Store
 
-from ._live import LiveServer
-from .conftest import fleet_settings
+from ._live import ADMIN, LiveServer
 
-ADMIN = "admin-secret-for-tests-0123456789"
 _CHAT = {"messages": [{"role": "user", "content": "hello"}]}
-
-
-@pytest.fixture
-def admin_live(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
-    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
-    server = LiveServer(fleet_settings()).start()
-    yield server
-    server.stop()
 
 
 def _auth(token: str) -> dict[str, str]:

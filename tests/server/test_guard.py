@@ -9,10 +9,9 @@ from axtui.config import Settings
 from axtui.server.guard import RequestGuard, host_name, is_loopback
 from axtui.server.state import ServerState
 
-from ._live import LiveServer
+from ._live import ADMIN, LiveServer
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}
-ADMIN = "admin-secret-for-tests-0123456789"
 
 
 def test_keyless_requests_are_401_whatever_their_body(live: LiveServer) -> None:

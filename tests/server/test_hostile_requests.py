@@ -9,7 +9,6 @@ shapes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,21 +16,10 @@ import pytest
 
 from axtui.store import Store
 
-from ._live import LiveServer
-from .conftest import fleet_settings
+from ._live import ADMIN, LiveServer
 
-ADMIN = "admin-secret-for-tests-0123456789"
 #: A JSON value nested deeper than any parser should follow (and than Python's stack allows).
 DEEP = b'{"model": "claude-haiku-4-5", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}"
-
-
-@pytest.fixture
-def admin_live(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
-    """A gateway needing keys, with an admin key."""
-    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
-    server = LiveServer(fleet_settings()).start()
-    yield server
-    server.stop()
 
 
 def _post(server: LiveServer, path: str, body: bytes | dict[str, Any], token: str, method: str = "POST"

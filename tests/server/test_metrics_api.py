@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from axtui.bus import AlertChanged
 from axtui.metrics.alerts.model import AlertEvent
 
-from ._live import LiveServer
-from .conftest import fleet_settings
+from ._live import ADMIN, LiveServer
 
-ADMIN = "admin-secret-for-tests-0123456789"
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
-
-
-@pytest.fixture
-def admin_live(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
-    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
-    server = LiveServer(fleet_settings()).start()
-    yield server
-    server.stop()
 
 
 def _auth(token: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ from axtui.server import anthropic_wire as aw
 from axtui.server import wire
 from axtui.types import ChatRequest, ChatResponse, Chunk, Usage
 
-from ._live import LiveServer
+from ._live import ADMIN, LiveServer
 from .conftest import fleet_settings
 
 
@@ -90,7 +90,6 @@ def test_schemathesis_finds_no_server_errors(fuzzed: LiveServer) -> None:
     assert not failures, failures
 
 
-ADMIN = "admin-secret-for-tests-0123456789"
 #: The operations whose constraints the spec states, so every input it allows is accepted.
 _STATED = r"^/(api/alerts|v1/embeddings|api/budgets|api/ratelimits)$"
 _CONFORMANCE = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,10 +12,9 @@ import pytest
 from axtui.server.keys import create_key
 from axtui.store import Store
 
-from ._live import LiveServer
+from ._live import ADMIN, LiveServer
 from .conftest import fleet_settings
 
-ADMIN = "admin-secret-for-tests-0123456789"
 WEBHOOK = "https://hooks.example.com/services/T0KEN-SECRET-42?sig=abc"
 
 
@@ -34,14 +33,6 @@ def _until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
-
-
-@pytest.fixture
-def admin_live(monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
-    monkeypatch.setenv("AX_ADMIN_KEY", ADMIN)
-    server = LiveServer(fleet_settings()).start()
-    yield server
-    server.stop()
 
 
 def test_a_plain_key_reads_only_its_own_calls_and_spend(admin_live: LiveServer, store: Store) -> None:

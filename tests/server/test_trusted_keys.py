@@ -12,8 +12,6 @@ from axtui.store import Store
 
 from ._live import LiveServer
 
-ADMIN = "admin-secret-for-tests-0123456789"
-
 
 def _headers(token: str) -> dict[bytes, bytes]:
     return {b"authorization": f"Bearer {token}".encode()}
